@@ -1,0 +1,132 @@
+"""Typed ``key=value`` parameters for workloads and strategies.
+
+Workload and strategy parameters are frozen dataclasses whose fields carry a
+``help`` string in their metadata. This module parses ``k=v`` strings into
+them (with the field's type) and describes them for ``--help``-style listings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, Literal, get_args, get_origin
+
+from tracer.errors import ParamError
+
+
+def describe(cls: type) -> list[tuple[str, str, Any, str]]:
+    """``(name, type, default, help)`` for each field of a params dataclass."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        out.append((f.name, _type_name(hints[f.name]), f.default, f.metadata.get("help", "")))
+    return out
+
+
+def _type_name(tp: Any) -> str:
+    if get_origin(tp) is Literal:
+        return "|".join(str(a) for a in get_args(tp))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(name: str, tp: Any, raw: str) -> Any:
+    if get_origin(tp) is Literal:
+        choices = get_args(tp)
+        if raw not in choices:
+            raise ParamError(f"parameter {name}={raw!r}: must be one of {', '.join(choices)}")
+        return raw
+    if tp is bool:
+        low = raw.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ParamError(f"parameter {name}={raw!r}: expected true or false")
+    if tp is int:
+        try:
+            return int(raw.replace("_", ""), 0)
+        except ValueError:
+            try:
+                value = float(raw)
+            except ValueError:
+                value = None
+            if value is not None and value.is_integer():
+                return int(value)
+            raise ParamError(f"parameter {name}={raw!r}: expected an integer") from None
+    if tp is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ParamError(f"parameter {name}={raw!r}: expected a number") from None
+    if tp is str:
+        return raw
+    raise ParamError(f"parameter {name}: unsupported type {tp}")
+
+
+def parse(cls: type, pairs: list[str] | dict[str, Any] | None, *, what: str) -> Any:
+    """Build ``cls`` from ``["k=v", ...]`` or a dict; unknown keys are refused.
+
+    Parameters
+    ----------
+    cls : type
+        A frozen dataclass whose ``__post_init__`` may raise ParamError.
+    pairs : list of str or dict
+        ``k=v`` strings (from the command line) or already-typed values.
+    what : str
+        Name used in messages ("strategy cmm", "workload phased").
+    """
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    items: list[tuple[str, Any]]
+    if pairs is None:
+        items = []
+    elif isinstance(pairs, dict):
+        items = list(pairs.items())
+    else:
+        items = []
+        for pair in pairs:
+            if "=" not in pair:
+                raise ParamError(f"{what}: parameter {pair!r} is not of the form key=value")
+            k, v = pair.split("=", 1)
+            items.append((k.strip().replace("-", "_"), v.strip()))
+    for key, raw in items:
+        if key not in fields:
+            valid = ", ".join(fields) or "none"
+            raise ParamError(f"{what}: unknown parameter {key!r} (valid: {valid})")
+        tp = hints[key]
+        if isinstance(raw, str) and tp is not str:
+            values[key] = _coerce(key, tp, raw)
+        elif isinstance(raw, str):
+            values[key] = _coerce(key, tp, raw)
+        else:
+            values[key] = _check_typed(key, tp, raw)
+    try:
+        return cls(**values)
+    except ParamError as exc:
+        raise ParamError(f"{what}: {exc}") from None
+
+
+def _check_typed(name: str, tp: Any, value: Any) -> Any:
+    if get_origin(tp) is Literal:
+        return _coerce(name, tp, str(value))
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp is bool and isinstance(value, bool):
+        return value
+    if tp is str and isinstance(value, str):
+        return value
+    raise ParamError(f"parameter {name}={value!r}: expected {_type_name(tp)}")
+
+
+def as_dict(params: Any) -> dict[str, Any]:
+    """The parameters as a plain dict (for metadata and result rows)."""
+    return dataclasses.asdict(params)
+
+
+def need(cond: bool, message: str) -> None:
+    """Raise ParamError(message) unless ``cond``; for ``__post_init__`` checks."""
+    if not cond:
+        raise ParamError(message)
