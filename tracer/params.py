@@ -90,18 +90,13 @@ def parse(cls: type, pairs: list[str] | dict[str, Any] | None, *, what: str) -> 
                 raise ParamError(f"{what}: parameter {pair!r} is not of the form key=value")
             k, v = pair.split("=", 1)
             items.append((k.strip().replace("-", "_"), v.strip()))
-    for key, raw in items:
-        if key not in fields:
-            valid = ", ".join(fields) or "none"
-            raise ParamError(f"{what}: unknown parameter {key!r} (valid: {valid})")
-        tp = hints[key]
-        if isinstance(raw, str) and tp is not str:
-            values[key] = _coerce(key, tp, raw)
-        elif isinstance(raw, str):
-            values[key] = _coerce(key, tp, raw)
-        else:
-            values[key] = _check_typed(key, tp, raw)
     try:
+        for key, raw in items:
+            if key not in fields:
+                valid = ", ".join(fields) or "none"
+                raise ParamError(f"unknown parameter {key!r} (valid: {valid})")
+            tp = hints[key]
+            values[key] = _coerce(key, tp, raw) if isinstance(raw, str) else _check_typed(key, tp, raw)
         return cls(**values)
     except ParamError as exc:
         raise ParamError(f"{what}: {exc}") from None

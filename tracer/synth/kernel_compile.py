@@ -28,8 +28,8 @@ class Params:
     headers: int = field(default=800, metadata={"help": "header files in the tree"})
     headers_per_unit: int = field(default=40, metadata={"help": "headers each unit includes"})
     header_alpha: float = field(default=1.1, metadata={"help": "Zipf exponent of header use"})
-    anon_pages: int = field(default=2500, metadata={"help": "mean anonymous pages per unit"})
-    touches_per_page: float = field(default=3.0, metadata={"help": "accesses per anon page"})
+    anon_pages: int = field(default=1500, metadata={"help": "mean anonymous pages per unit"})
+    touches_per_page: float = field(default=2.0, metadata={"help": "accesses per anon page"})
     dirty_expire_s: float = field(default=30.0, metadata={"help": "age before writeback, s"})
     events_per_s: float = field(default=80_000.0, metadata={"help": "busy event rate, 1/s"})
 
@@ -58,7 +58,7 @@ def _unit(sim: GuestSim, p: Params, unit: int, src_pages: list[int], pick_header
         for i in range(hdr_pages[h]):
             sim.file_read(("hdr", h, i))
     yield
-    n_anon = max(1, int(rng.exponential(p.anon_pages)))
+    n_anon = max(1, int(rng.gamma(4.0, p.anon_pages / 4)))
     n_anon = min(n_anon, sim.guest_pages // 4)
     keys = [("anon", unit, i) for i in range(n_anon)]
     for k in keys:
@@ -95,7 +95,12 @@ def generate(p: Params, seed: int, events: int) -> list[GuestTrace]:
     unit = 0
     obj_pages: dict[int, int] = {}
     next_wb = 5_000_000_000
-    while sim.n_events < events * 0.85:
+    # Leave room for the units still running (~2 units) and the link (~3
+    # events per object page read, ~4 per image page written).
+    def link_cost() -> int:
+        return 5 * sum(obj_pages.values()) + 3 * p.cpus * p.anon_pages * (2 + p.touches_per_page)
+
+    while sim.n_events + link_cost() < events:
         while len(running) < p.cpus:
             obj_pages[unit] = max(1, src_pages[unit % p.sources] * 3 // 2)
             running.append(_unit(sim, p, unit, src_pages, pick_header, hdr_pages))
@@ -115,12 +120,11 @@ def generate(p: Params, seed: int, events: int) -> list[GuestTrace]:
             if sim.n_events >= events:
                 break
             sim.file_read(("obj", u, i))
-    i = 0
-    while sim.n_events < events:
+    for i in range(max(1, sum(obj_pages.values()) // 4)):
+        if sim.n_events >= events:
+            break
         sim.file_write(("vmlinux", 0, i), mapped_writable=True)
-        i += 1
-        if i % 1024 == 0:
-            sim.writeback(0)
+    sim.writeback(0)
     t, pfn, op = sim.arrays(events)
     return [GuestTrace("guest0", sim.guest_pages, t, pfn, op)]
 

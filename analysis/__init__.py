@@ -1,0 +1,1 @@
+"""Reports, plots and the command line over cmmsim traces and replay results."""
