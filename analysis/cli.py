@@ -133,7 +133,7 @@ def trace_validate(paths: Annotated[list[Path], typer.Argument(help="trace files
 def _register_subcommands() -> None:
     # Sub-apps live in their own modules to keep this one small; importing
     # them registers their commands on ``app``.
-    pass
+    import analysis.cli_replay  # noqa: F401
 
 
 _register_subcommands()

@@ -284,3 +284,11 @@ def validate_trace(path: str | os.PathLike) -> TraceMeta:
     if arrays.meta.event_counts and arrays.meta.event_counts != counts:
         raise TraceError(f"{path}: metadata event counts do not match the rows")
     return arrays.meta
+
+
+def write_frame(df: pl.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a polars frame to Parquet (zstd) atomically; returns the path."""
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        df.write_parquet(tmp, compression="zstd")
+    return path

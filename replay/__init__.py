@@ -1,0 +1,1 @@
+"""The replay engine: scenarios, strategies, budgets and results."""

@@ -1,0 +1,473 @@
+"""The replay engine: page state machines under a host memory budget.
+
+Three layers, as in STUMPY:
+
+* ``_replay_one`` (numba ``@njit``): one pass over the events at one budget;
+* ``_replay_budgets`` (``parallel=True``): the same for many budgets, one
+  budget per thread;
+* :func:`run` (plain Python): validates the request and shapes the output.
+
+The guest/host state machine is DESIGN.md section 2; the per-page state
+byte is described in :mod:`replay.states`. Victims are chosen by one of
+three orders:
+
+``ORDER_LRU``
+    exact LRU over all resident frames (intrusive doubly-linked list);
+``ORDER_CLOCK``
+    CLOCK (second chance) over a frame table;
+``ORDER_CLASS``
+    exact LRU inside reclaim classes, cheapest class first (U, then V and
+    clean P, then the rest): a min-heap keyed ``class << 56 | last access``
+    with lazy deletion, so a hint that moves a page to another class costs
+    O(log n) and never a list walk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from replay.states import (
+    C_ACCESSES,
+    C_CONTENT_LOST,
+    C_DISCARD_FAULTS,
+    C_DISCARDS,
+    C_GUEST_READS,
+    C_HINTS,
+    C_HOST_READS,
+    C_HOST_WRITES,
+    C_PEAK,
+    C_REPAIRS,
+    C_SUM,
+    C_ZERO_FILLS,
+    CHANGED,
+    CLASS_CHEAP,
+    CLASS_REST,
+    CLASS_UNUSED,
+    COPY,
+    DIRTY,
+    G_P,
+    G_S,
+    G_U,
+    G_V,
+    GUEST_MASK,
+    H_P,
+    H_R,
+    H_Z,
+    HOST_MASK,
+    HOST_SHIFT,
+    N_COUNTERS,
+    OP_SET_POT_VOLATILE,
+    OP_SET_STABLE,
+    OP_SET_STABLE_IF_RESIDENT,
+    OP_SET_UNUSED,
+    OP_SET_VOLATILE,
+    OP_WRITE,
+    PAIR_OF,
+    PAIRS,
+    REF,
+)
+
+#: Bumped whenever a change to the engine can change a result.
+ENGINE_VERSION = 1
+
+ORDER_LRU, ORDER_CLOCK, ORDER_CLASS = 0, 1, 2
+ORDERS = {"lru": ORDER_LRU, "clock": ORDER_CLOCK, "state-priority": ORDER_CLASS}
+
+_NPAIRS = len(PAIRS)
+_PAIR_OF = PAIR_OF
+_CLASS_SHIFT = 56
+_STAMP_MASK = (1 << _CLASS_SHIFT) - 1
+_NOT_GUEST = 0xFF ^ GUEST_MASK
+_NOT_HOST = 0xFF ^ HOST_MASK
+
+
+# -- the state machine (pure functions of the state byte) ----------------------------------------
+@nb.njit(cache=True, inline="always")
+def _with(st, guest, host):
+    return (st & _NOT_GUEST & _NOT_HOST) | guest | (host << HOST_SHIFT)
+
+
+@nb.njit(cache=True)
+def _hint(st, o):
+    """State after hint ``o``; second value 1 when volatile content was lost."""
+    g = st & GUEST_MASK
+    h = (st & HOST_MASK) >> HOST_SHIFT
+    if o == OP_SET_STABLE:
+        if g == G_S:
+            return st, 0
+        lost = 1 if (g == G_V and h == H_Z) else 0
+        return _with(st, G_S, h), lost
+    if o == OP_SET_UNUSED:
+        if g == G_U:
+            return st, 0
+        # The content is garbage now: the host may drop it and its swap slot.
+        st = st & ~(DIRTY | COPY)
+        return _with(st, G_U, H_R if h == H_R else H_Z), 0
+    if o == OP_SET_VOLATILE or o == OP_SET_POT_VOLATILE:
+        # The guest only marks pages in sync with their backing: dirty clears.
+        st = st & ~DIRTY
+        if h == H_R:
+            if o == OP_SET_VOLATILE:
+                return _with(st, G_V, H_R), 0
+            return _with(st, G_P, H_R), 0
+        # Not resident: the preserved copy (if any) is freed, the page is Vz.
+        return _with(st & ~COPY, G_V, H_Z), 0
+    if o == OP_SET_STABLE_IF_RESIDENT:
+        if h == H_R:
+            return _with(st, G_S, H_R), 0
+        return st, 0
+    return st, 0
+
+
+@nb.njit(cache=True)
+def _evict(st):
+    """State after the host reclaims the frame; second value 1 if it cost a host write."""
+    g = st & GUEST_MASK
+    st = st & ~REF
+    if g == G_P:
+        if st & DIRTY:
+            g = G_S
+        else:
+            return _with(st & ~(CHANGED | COPY), G_V, H_Z), 0
+    if g == G_S:
+        if st & CHANGED:
+            return _with((st & ~CHANGED) | COPY, G_S, H_P), 1
+        if st & COPY:
+            return _with(st, G_S, H_P), 0
+        return _with(st, G_S, H_Z), 0
+    return _with(st & ~(CHANGED | COPY), g, H_Z), 0
+
+
+@nb.njit(cache=True, inline="always")
+def _reclaim_class(st):
+    g = st & GUEST_MASK
+    if g == G_U:
+        return CLASS_UNUSED
+    if g == G_V or (g == G_P and not (st & DIRTY)):
+        return CLASS_CHEAP
+    return CLASS_REST
+
+
+# -- lazy min-heap of (key, page) -----------------------------------------------------------------
+@nb.njit(cache=True)
+def _sift_up(keys, pages, i):
+    k = keys[i]
+    p = pages[i]
+    while i > 0:
+        parent = (i - 1) >> 1
+        if keys[parent] <= k:
+            break
+        keys[i] = keys[parent]
+        pages[i] = pages[parent]
+        i = parent
+    keys[i] = k
+    pages[i] = p
+
+
+@nb.njit(cache=True)
+def _sift_down(keys, pages, i, size):
+    k = keys[i]
+    p = pages[i]
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            break
+        if c + 1 < size and keys[c + 1] < keys[c]:
+            c += 1
+        if keys[c] >= k:
+            break
+        keys[i] = keys[c]
+        pages[i] = pages[c]
+        i = c
+    keys[i] = k
+    pages[i] = p
+
+
+@nb.njit(cache=True)
+def _heap_key(st, stamp):
+    return (np.int64(_reclaim_class(st)) << _CLASS_SHIFT) | stamp
+
+
+@nb.njit(cache=True)
+def _heap_valid(state, stamp, key, p):
+    st = state[p]
+    return ((st & HOST_MASK) >> HOST_SHIFT) == H_R and _heap_key(st, stamp[p]) == key
+
+
+@nb.njit(cache=True)
+def _heap_push(keys, pages, size, key, p, state, stamp):
+    if size == keys.shape[0]:
+        # Full of stale entries: keep one valid entry per page, re-heapify.
+        j = 0
+        for i in range(size):
+            q = pages[i]
+            if _heap_valid(state, stamp, keys[i], q) and not (state[q] & REF):
+                state[q] |= REF
+                keys[j] = keys[i]
+                pages[j] = q
+                j += 1
+        for i in range(j):
+            state[pages[i]] &= ~REF
+        size = j
+        for i in range(size // 2 - 1, -1, -1):
+            _sift_down(keys, pages, i, size)
+    keys[size] = key
+    pages[size] = p
+    _sift_up(keys, pages, size)
+    return size + 1
+
+
+# -- intrusive LRU list (sentinel at index n_pages) ---------------------------------------------------
+@nb.njit(cache=True, inline="always")
+def _list_unlink(prev, nxt, p):
+    a = prev[p]
+    b = nxt[p]
+    nxt[a] = b
+    prev[b] = a
+
+
+@nb.njit(cache=True, inline="always")
+def _list_push_mru(prev, nxt, head, p):
+    last = prev[head]
+    nxt[last] = p
+    prev[p] = last
+    nxt[p] = head
+    prev[head] = p
+
+
+# -- the kernel -------------------------------------------------------------------------------------
+@nb.njit(cache=True)
+def _count_states(state, page_guest, out):
+    for p in range(state.shape[0]):
+        st = state[p]
+        k = _PAIR_OF[(st & GUEST_MASK) * 3 + ((st & HOST_MASK) >> HOST_SHIFT)]
+        if k >= 0:
+            out[page_guest[p], k] += 1
+
+
+@nb.njit(cache=True)
+def _replay_one(t_ns, page, op, page_guest, n_guests, budget, honour, order, initial,
+                sample_at):
+    """Replay all events at one budget.
+
+    Returns ``(counters[n_guests, N_COUNTERS], host[2] = peak, sum of resident
+    frames, final state bytes, samples[n_samples, n_guests, 8])``.
+    """
+    n_pages = page_guest.shape[0]
+    n_events = page.shape[0]
+    frames_max = min(budget, n_pages)
+    state = np.full(n_pages, initial, np.uint8)
+    cnt = np.zeros((n_guests, N_COUNTERS), np.int64)
+    res_g = np.zeros(n_guests, np.int64)
+    mark_g = np.zeros(n_guests, np.int64)
+    host = np.zeros(2, np.int64)
+    n_samples = sample_at.shape[0]
+    samples = np.zeros((n_samples, n_guests, _NPAIRS), np.int64)
+    resident = 0
+    # Victim structures; only the one of ``order`` is sized.
+    n_list = n_pages + 1 if order == ORDER_LRU else 1
+    prev = np.empty(n_list, np.int32)
+    nxt = np.empty(n_list, np.int32)
+    head = n_list - 1
+    prev[head] = head
+    nxt[head] = head
+    frames = np.empty(frames_max if order == ORDER_CLOCK else 0, np.int32)
+    hand = 0
+    stamp = np.zeros(n_pages if order == ORDER_CLASS else 0, np.int64)
+    hkeys = np.empty(2 * frames_max + 64 if order == ORDER_CLASS else 0, np.int64)
+    hpages = np.empty(hkeys.shape[0], np.int32)
+    hsize = 0
+    s = 0
+    for i in range(n_events):
+        while s < n_samples and t_ns[i] >= sample_at[s]:
+            _count_states(state, page_guest, samples[s])
+            s += 1
+        p = page[i]
+        g = page_guest[p]
+        o = op[i]
+        st = state[p]
+        if o <= OP_WRITE:
+            cnt[g, C_ACCESSES] += 1
+            if (st & GUEST_MASK) == G_U:
+                # Access to an unused page: a protocol violation, repaired by
+                # an implicit set stable (Ur -> Sr, Uz -> Sz).
+                cnt[g, C_REPAIRS] += 1
+                st = _with(st, G_S, (st & HOST_MASK) >> HOST_SHIFT)
+            h = (st & HOST_MASK) >> HOST_SHIFT
+            if h != H_R:
+                frame = -1
+                if resident >= frames_max:
+                    # Reclaim one frame first: resident never exceeds the budget.
+                    if order == ORDER_LRU:
+                        v = nxt[head]
+                        _list_unlink(prev, nxt, v)
+                    elif order == ORDER_CLOCK:
+                        while state[frames[hand]] & REF:
+                            state[frames[hand]] &= ~REF
+                            hand += 1
+                            if hand == frames_max:
+                                hand = 0
+                        frame = hand
+                        v = frames[frame]
+                    else:
+                        while True:
+                            key = hkeys[0]
+                            v = hpages[0]
+                            hsize -= 1
+                            hkeys[0] = hkeys[hsize]
+                            hpages[0] = hpages[hsize]
+                            _sift_down(hkeys, hpages, 0, hsize)
+                            if _heap_valid(state, stamp, key, v):
+                                break
+                    gv = page_guest[v]
+                    new_v, wrote = _evict(state[v])
+                    state[v] = new_v
+                    if wrote:
+                        cnt[gv, C_HOST_WRITES] += 1
+                    else:
+                        cnt[gv, C_DISCARDS] += 1
+                    cnt[gv, C_SUM] += res_g[gv] * (i - mark_g[gv])
+                    mark_g[gv] = i
+                    res_g[gv] -= 1
+                    resident -= 1
+                elif order == ORDER_CLOCK:
+                    frame = resident
+                gs = st & GUEST_MASK
+                if h == H_P:
+                    cnt[g, C_HOST_READS] += 1
+                    st = _with(st & ~CHANGED, G_S, H_R)
+                elif gs == G_V:
+                    # Discard fault: the guest recreates the page from its own
+                    # backing (one guest read) and keeps it volatile.
+                    cnt[g, C_DISCARD_FAULTS] += 1
+                    cnt[g, C_GUEST_READS] += 1
+                    st = _with(st | CHANGED, G_V, H_R)
+                else:
+                    cnt[g, C_ZERO_FILLS] += 1
+                    st = _with(st & ~(CHANGED | COPY), gs, H_R)
+                cnt[g, C_SUM] += res_g[g] * (i - mark_g[g])
+                mark_g[g] = i
+                res_g[g] += 1
+                resident += 1
+                if res_g[g] > cnt[g, C_PEAK]:
+                    cnt[g, C_PEAK] = res_g[g]
+                if resident > host[0]:
+                    host[0] = resident
+                if order == ORDER_LRU:
+                    _list_push_mru(prev, nxt, head, p)
+                elif order == ORDER_CLOCK:
+                    frames[frame] = p
+                    hand = frame + 1
+                    if hand == frames_max:
+                        hand = 0
+            elif order == ORDER_LRU:
+                _list_unlink(prev, nxt, p)
+                _list_push_mru(prev, nxt, head, p)
+            elif order == ORDER_CLOCK:
+                st |= REF
+            if o == OP_WRITE:
+                st |= DIRTY | CHANGED
+            state[p] = st
+            if order == ORDER_CLASS:
+                stamp[p] = i
+                hsize = _heap_push(hkeys, hpages, hsize, _heap_key(st, i), p, state, stamp)
+        elif (honour >> o) & 1:
+            cnt[g, C_HINTS] += 1
+            new, lost = _hint(st, o)
+            cnt[g, C_CONTENT_LOST] += lost
+            state[p] = new
+            if (order == ORDER_CLASS and ((new & HOST_MASK) >> HOST_SHIFT) == H_R
+                    and _reclaim_class(new) != _reclaim_class(st)):
+                hsize = _heap_push(hkeys, hpages, hsize, _heap_key(new, stamp[p]), p, state,
+                                   stamp)
+        host[1] += resident
+    while s < n_samples:
+        _count_states(state, page_guest, samples[s])
+        s += 1
+    for g in range(n_guests):
+        cnt[g, C_SUM] += res_g[g] * (n_events - mark_g[g])
+    return cnt, host, state, samples
+
+
+@nb.njit(cache=True, parallel=True)
+def _replay_budgets(t_ns, page, op, page_guest, n_guests, budgets, honour, order, initial,
+                    sample_at, keep_final):
+    nb_ = budgets.shape[0]
+    n_pages = page_guest.shape[0]
+    cnt = np.zeros((nb_, n_guests, N_COUNTERS), np.int64)
+    host = np.zeros((nb_, 2), np.int64)
+    final = np.zeros((nb_ if keep_final else 0, n_pages), np.uint8)
+    samples = np.zeros((nb_, sample_at.shape[0], n_guests, _NPAIRS), np.int64)
+    for b in nb.prange(nb_):
+        c, h, st, smp = _replay_one(t_ns, page, op, page_guest, n_guests, budgets[b], honour,
+                                    order, initial, sample_at)
+        cnt[b] = c
+        host[b] = h
+        samples[b] = smp
+        if keep_final:
+            final[b] = st
+    return cnt, host, final, samples
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """Raw integers of one replay at several budgets.
+
+    Attributes
+    ----------
+    budgets : ndarray[int64]
+        Host budgets, frames.
+    counters : ndarray[int64], shape (budgets, guests, len(COUNTERS))
+        Per-guest counters (see :data:`replay.states.COUNTERS`).
+    host_peak : ndarray[int64], shape (budgets,)
+        Peak resident frames on the host.
+    host_sum_resident : ndarray[int64], shape (budgets,)
+        Sum over events of host resident frames.
+    final_states : ndarray[uint8], shape (budgets, pages) or (0, pages)
+        Final state bytes, when asked for.
+    samples : ndarray[int64], shape (budgets, samples, guests, 8)
+        Pages per (guest, state pair) at each sample time.
+    """
+
+    budgets: np.ndarray
+    counters: np.ndarray
+    host_peak: np.ndarray
+    host_sum_resident: np.ndarray
+    final_states: np.ndarray
+    samples: np.ndarray
+
+
+def run(events, budgets, *, honour: int, order: int, initial: int,
+        sample_at: np.ndarray | None = None, keep_final: bool = False) -> EngineResult:
+    """Replay a scenario's events at every budget.
+
+    Parameters
+    ----------
+    events : replay.scenario.Scenario
+        Merged events (``t_ns``, global ``page`` index, ``op``) and ``page_guest``.
+    budgets : sequence of int
+        Host memory budgets, frames (each >= 1).
+    honour : int
+        Bit mask ``1 << op`` of the hint ops the host acts on.
+    order : int
+        ``ORDER_LRU``, ``ORDER_CLOCK`` or ``ORDER_CLASS``.
+    initial : int
+        State byte every page starts in.
+    sample_at : ndarray[int64], optional
+        Times (ns) at which to count pages per state pair.
+    keep_final : bool
+        Return every page's final state byte.
+    """
+    b = np.asarray(budgets, dtype=np.int64)
+    if b.ndim != 1 or b.size == 0 or (b < 1).any():
+        raise ValueError("budgets must be a non-empty list of positive frame counts")
+    if order not in (ORDER_LRU, ORDER_CLOCK, ORDER_CLASS):
+        raise ValueError(f"unknown victim order {order}")
+    at = np.zeros(0, np.int64) if sample_at is None else np.ascontiguousarray(sample_at, np.int64)
+    cnt, host, final, samples = _replay_budgets(
+        events.t_ns, events.page, events.op, events.page_guest, events.n_guests, b,
+        np.int64(honour), np.int64(order), np.uint8(initial), at, keep_final)
+    return EngineResult(b, cnt, host[:, 0].copy(), host[:, 1].copy(), final, samples)

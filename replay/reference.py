@@ -1,0 +1,246 @@
+"""Slow, obviously-correct pure-Python twins of the replay kernels.
+
+Written for reading, not speed: states are letters, the table of DESIGN.md
+section 2 is spelled out case by case, victims are found by scanning. The
+tests run these and the numba kernels on the same traces and demand the
+same integers and the same final states.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from replay import states as S
+from tracer.schema import Op
+
+HINTS_ALL = {Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE, Op.SET_POT_VOLATILE,
+             Op.SET_STABLE_IF_RESIDENT}
+HINTS_STABLE_UNUSED = {Op.SET_STABLE, Op.SET_UNUSED}
+
+
+@dataclass
+class Page:
+    """One guest page frame as both sides see it."""
+
+    guest: str  # "S", "U", "V" or "P"
+    host: str  # "r", "p" or "z"
+    dirty: bool = False  # guest view: differs from the guest's backing
+    changed: bool = False  # host change bit: differs from the preserved copy
+    copy: bool = False  # the host holds a valid preserved copy
+
+    def byte(self) -> int:
+        return S.pack(S.GUEST_NAMES.index(self.guest), S.HOST_NAMES.index(self.host),
+                      self.dirty, self.changed, self.copy)
+
+
+@dataclass
+class ReferenceResult:
+    """Counters, host peak and sum of resident frames, final state bytes."""
+
+    counters: np.ndarray  # (guests, N_COUNTERS)
+    host_peak: int
+    host_sum_resident: int
+    final_states: np.ndarray  # uint8 per global page
+
+
+class ReferenceHost:
+    """The host and its guests' pages, replayed one event at a time.
+
+    Parameters
+    ----------
+    page_guest : ndarray
+        Guest index of every global page.
+    budget : int
+        Host frames.
+    honoured : set of Op
+        Hint ops the host acts on; the others are never sent.
+    victims : str
+        ``lru``, ``clock`` or ``state-priority``.
+    """
+
+    def __init__(self, page_guest: np.ndarray, budget: int, honoured: set, victims: str):
+        hinting = bool(honoured)
+        start = "U" if hinting else "S"
+        self.pages = [Page(start, "z") for _ in range(len(page_guest))]
+        self.page_guest = [int(g) for g in page_guest]
+        self.budget = budget
+        self.honoured = honoured
+        self.victims = victims
+        n_guests = (max(self.page_guest) + 1) if self.page_guest else 0
+        self.counters = [dict.fromkeys(S.COUNTERS, 0) for _ in range(n_guests)]
+        self.resident_of_guest = [0] * n_guests
+        self.lru: OrderedDict[int, None] = OrderedDict()  # least recent first
+        self.last_access: dict[int, int] = {}
+        self.frames: list[int] = []  # CLOCK frame table
+        self.referenced: set[int] = set()
+        self.hand = 0
+        self.host_peak = 0
+        self.host_sum = 0
+
+    # -- helpers --------------------------------------------------------------------------------
+    def count(self, page: int, name: str, n: int = 1) -> None:
+        self.counters[self.page_guest[page]][name] += n
+
+    @property
+    def resident(self) -> int:
+        return len(self.frames) if self.victims == "clock" else len(self.lru)
+
+    def reclaim_class(self, page: Page) -> int:
+        if page.guest == "U":
+            return 0
+        if page.guest == "V" or (page.guest == "P" and not page.dirty):
+            return 1
+        return 2
+
+    # -- host reclaim --------------------------------------------------------------------------
+    def pick_victim(self) -> tuple[int, int | None]:
+        """(victim page, CLOCK frame index or None)."""
+        if self.victims == "lru":
+            return next(iter(self.lru)), None
+        if self.victims == "state-priority":
+            victim = min(self.lru, key=lambda q: (self.reclaim_class(self.pages[q]),
+                                                  self.last_access[q]))
+            return victim, None
+        while self.frames[self.hand] in self.referenced:
+            self.referenced.discard(self.frames[self.hand])
+            self.hand = (self.hand + 1) % len(self.frames)
+        return self.frames[self.hand], self.hand
+
+    def evict(self, q: int) -> None:
+        page = self.pages[q]
+        self.referenced.discard(q)
+        if page.guest == "P" and page.dirty:
+            page.guest = "S"  # a dirty P page leaves residency as Sp
+        if page.guest == "P":
+            page.guest, page.host = "V", "z"  # a clean P page is discarded
+            page.changed = page.copy = False
+            self.count(q, "discards")
+        elif page.guest == "S":
+            if page.changed:
+                self.count(q, "host_writes")
+                page.host, page.copy, page.changed = "p", True, False
+            elif page.copy:
+                self.count(q, "discards")  # unchanged copy still valid: no write
+                page.host = "p"
+            else:
+                self.count(q, "discards")  # never written since zero fill
+                page.host = "z"
+        else:  # U or V: dropped, no I/O
+            self.count(q, "discards")
+            page.host = "z"
+            page.changed = page.copy = False
+        self.resident_of_guest[self.page_guest[q]] -= 1
+
+    # -- events --------------------------------------------------------------------------------
+    def access(self, i: int, q: int, write: bool) -> None:
+        page = self.pages[q]
+        self.count(q, "accesses")
+        if page.guest == "U":
+            self.count(q, "repairs")
+            page.guest = "S"
+        if page.host != "r":
+            frame = None
+            if self.resident >= min(self.budget, len(self.pages)):
+                victim, frame = self.pick_victim()
+                if self.victims != "clock":
+                    del self.lru[victim]
+                self.evict(victim)
+            if page.host == "p":
+                self.count(q, "host_reads")
+                page.guest, page.changed = "S", False
+            elif page.guest == "V":
+                self.count(q, "discard_faults")
+                self.count(q, "guest_reads")
+                page.changed = True
+            else:
+                self.count(q, "zero_fills")
+                page.changed = page.copy = False
+            page.host = "r"
+            g = self.page_guest[q]
+            self.resident_of_guest[g] += 1
+            self.counters[g]["peak_resident_pages"] = max(
+                self.counters[g]["peak_resident_pages"], self.resident_of_guest[g])
+            if self.victims == "clock":
+                if frame is None:
+                    self.frames.append(q)
+                    self.hand = len(self.frames) % min(self.budget, len(self.pages))
+                else:
+                    self.frames[frame] = q
+                    self.hand = (frame + 1) % len(self.frames)
+            else:
+                self.lru[q] = None
+            self.host_peak = max(self.host_peak, self.resident)
+        elif self.victims == "clock":
+            self.referenced.add(q)
+        else:
+            self.lru.move_to_end(q)
+        self.last_access[q] = i
+        if write:
+            page.dirty = page.changed = True
+
+    def hint(self, q: int, op: Op) -> None:
+        if op not in self.honoured:
+            return
+        self.count(q, "hints")
+        page = self.pages[q]
+        resident = page.host == "r"
+        if op == Op.SET_STABLE:
+            if page.guest == "V" and page.host == "z":
+                self.count(q, "content_lost")
+            page.guest = "S"
+        elif op == Op.SET_UNUSED:
+            if page.guest != "U":
+                page.guest = "U"
+                page.dirty = page.copy = False
+                if not resident:
+                    page.host = "z"
+        elif op in (Op.SET_VOLATILE, Op.SET_POT_VOLATILE):
+            page.dirty = False
+            if resident:
+                page.guest = "V" if op == Op.SET_VOLATILE else "P"
+            else:
+                page.guest, page.host, page.copy = "V", "z", False
+        elif op == Op.SET_STABLE_IF_RESIDENT:
+            if resident:
+                page.guest = "S"
+
+    def run(self, page: np.ndarray, op: np.ndarray) -> ReferenceResult:
+        n_events = len(page)
+        for i in range(n_events):
+            q = int(page[i])
+            o = Op(int(op[i]))
+            if o in (Op.READ, Op.WRITE):
+                self.access(i, q, o == Op.WRITE)
+            else:
+                self.hint(q, o)
+            self.host_sum += self.resident
+            for g, res in enumerate(self.resident_of_guest):
+                self.counters[g]["sum_resident_pages"] += res
+        counters = np.array([[c[name] for name in S.COUNTERS] for c in self.counters],
+                            dtype=np.int64).reshape(len(self.counters), S.N_COUNTERS)
+        final = np.array([p.byte() for p in self.pages], dtype=np.uint8)
+        return ReferenceResult(counters, self.host_peak, self.host_sum, final)
+
+
+def replay_reference(scenario, budget: int, honoured: set, victims: str) -> ReferenceResult:
+    """Replay a :class:`replay.scenario.Scenario` at one budget, slowly."""
+    host = ReferenceHost(scenario.page_guest, budget, honoured, victims)
+    return host.run(scenario.page, scenario.op)
+
+
+def host_lru(scenario, budget: int, params) -> ReferenceResult:
+    """Twin of ``host-lru``: no hints, exact LRU or CLOCK."""
+    return replay_reference(scenario, budget, set(), params.replacement)
+
+
+def cmm(scenario, budget: int, params) -> ReferenceResult:
+    """Twin of ``cmm``: every hint, LRU or state-priority victims."""
+    return replay_reference(scenario, budget, HINTS_ALL, params.reclaim_order)
+
+
+def cmm_light(scenario, budget: int, params) -> ReferenceResult:
+    """Twin of ``cmm-light``: stable/unused hints only, LRU victims."""
+    return replay_reference(scenario, budget, HINTS_STABLE_UNUSED, "lru")

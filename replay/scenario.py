@@ -1,0 +1,162 @@
+"""Scenarios: one or more guest traces sharing one host.
+
+Guests are merged by time (stable: at equal ``t_ns`` the guest listed first
+goes first); each guest keeps its own pfn space, laid out one after another
+in a global page index. A guest trace may be replicated ``copies`` times,
+copy ``j`` shifted by ``j * stagger_ns``, to model many similar guests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tracer.errors import ParamError, TraceError
+from tracer.io import TraceArrays, read_arrays
+from tracer.synth import MANIFEST_NAME
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Merged events of all guests sharing one host.
+
+    Attributes
+    ----------
+    name : str
+        Scenario name (file stem or folder name).
+    guest_names : tuple of str
+        One per guest, in guest-index order.
+    guest_pages : ndarray[int64]
+        Memory of each guest, pages.
+    t_ns : ndarray[int64]
+        Event times, ns, non-decreasing.
+    page : ndarray[int32]
+        Global page index of each event (guest offset + pfn).
+    op : ndarray[uint8]
+        Op code of each event.
+    guest : ndarray[uint16]
+        Guest index of each event.
+    page_guest : ndarray[uint16]
+        Guest index of each global page.
+    sources : tuple of str
+        Trace files the guests came from.
+    """
+
+    name: str
+    guest_names: tuple[str, ...]
+    guest_pages: np.ndarray
+    t_ns: np.ndarray
+    page: np.ndarray
+    op: np.ndarray
+    guest: np.ndarray
+    page_guest: np.ndarray
+    sources: tuple[str, ...]
+
+    @property
+    def n_guests(self) -> int:
+        return len(self.guest_names)
+
+    @property
+    def n_pages(self) -> int:
+        return int(self.page_guest.shape[0])
+
+    @property
+    def n_events(self) -> int:
+        return int(self.op.shape[0])
+
+    @property
+    def page_offset(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.guest_pages)[:-1]]).astype(np.int64)
+
+
+def expand_inputs(paths: list[str | os.PathLike]) -> list[Path]:
+    """Trace files named by the inputs: files as they are, scenario folders by manifest."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            manifest = p / MANIFEST_NAME
+            if manifest.exists():
+                try:
+                    guests = json.loads(manifest.read_text())["guests"]
+                    out.extend(p / g["trace"] for g in guests)
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise TraceError(f"{manifest}: damaged scenario manifest ({exc})") from None
+            else:
+                found = sorted(p.glob("*.parquet"))
+                if not found:
+                    raise TraceError(f"{p}: folder holds no scenario.json and no .parquet traces")
+                out.extend(found)
+        else:
+            out.append(p)
+    if not out:
+        raise ParamError("no trace given")
+    return out
+
+
+def scenario_name(paths: list[str | os.PathLike]) -> str:
+    """A readable name: the folder or file stem, joined with '+' for several."""
+    return "+".join(Path(p).name.removesuffix(".parquet") for p in paths)
+
+
+def from_arrays(traces: list[tuple[str, TraceArrays]], *, name: str = "scenario",
+                copies: int = 1, stagger_ns: int = 0) -> Scenario:
+    """Merge guest traces (already in memory) into one scenario."""
+    if copies < 1:
+        raise ParamError(f"copies must be >= 1, got {copies}")
+    if stagger_ns < 0:
+        raise ParamError(f"stagger must be >= 0, got {stagger_ns}")
+    guests: list[tuple[str, TraceArrays, int]] = []
+    for j in range(copies):
+        for gname, arr in traces:
+            label = gname if copies == 1 else f"{gname}#{j}"
+            guests.append((label, arr, j * stagger_ns))
+    if len(guests) > np.iinfo(np.uint16).max:
+        raise ParamError(f"too many guests ({len(guests)}); at most 65535")
+    guest_pages = np.array([a.meta.guest_pages for _, a, _ in guests], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(guest_pages)[:-1]])
+    if guest_pages.sum() > np.iinfo(np.int32).max:
+        raise ParamError("scenario has more than 2^31 guest pages")
+    page_guest = np.repeat(np.arange(len(guests), dtype=np.uint16), guest_pages)
+    if len(guests) == 1:
+        _, arr, shift = guests[0]
+        t = arr.t_ns + shift if shift else arr.t_ns
+        page = arr.pfn.astype(np.int32)
+        op = arr.op
+        guest = np.zeros(len(arr), np.uint16)
+    else:
+        t = np.concatenate([a.t_ns + shift for _, a, shift in guests])
+        page = np.concatenate([a.pfn.astype(np.int32) + np.int32(off)
+                               for (_, a, _), off in zip(guests, offsets, strict=True)])
+        op = np.concatenate([a.op for _, a, _ in guests])
+        guest = np.concatenate([np.full(len(a), k, np.uint16)
+                                for k, (_, a, _) in enumerate(guests)])
+        order = np.argsort(t, kind="stable")
+        t, page, op, guest = t[order], page[order], op[order], guest[order]
+    return Scenario(
+        name=name,
+        guest_names=tuple(g for g, _, _ in guests),
+        guest_pages=guest_pages,
+        t_ns=np.ascontiguousarray(t, np.int64),
+        page=np.ascontiguousarray(page),
+        op=np.ascontiguousarray(op),
+        guest=np.ascontiguousarray(guest),
+        page_guest=page_guest,
+        sources=tuple(a.meta.source for _, a, _ in guests),
+    )
+
+
+def load(paths: list[str | os.PathLike], *, copies: int = 1, stagger_ns: int = 0,
+         name: str | None = None) -> Scenario:
+    """Load and merge trace files (or scenario folders) into one scenario."""
+    files = expand_inputs(paths)
+    traces = [(f.name.removesuffix(".parquet"), read_arrays(f)) for f in files]
+    names = [n for n, _ in traces]
+    if len(set(names)) != len(names):
+        traces = [(f"{n}@{i}", a) for i, (n, a) in enumerate(traces)]
+    return from_arrays(traces, name=name or scenario_name(paths), copies=copies,
+                       stagger_ns=stagger_ns)

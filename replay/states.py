@@ -1,0 +1,114 @@
+"""Page-state constants shared by the numba kernels and plain Python.
+
+One byte per guest page frame holds everything the engine knows about it:
+
+====  =========================================================
+bits  meaning
+====  =========================================================
+0-1   guest state: S stable, U unused, V volatile, P potentially volatile
+2-3   host state: r resident, p preserved (paged out), z logically zero
+4     DIRTY: guest view, page differs from its guest backing
+5     CHANGED: host change bit, frame differs from the host's preserved copy
+6     COPY: the host holds a valid preserved copy (a swap slot)
+7     REF: CLOCK reference bit / scratch mark of the heap compaction
+====  =========================================================
+
+Legal (guest, host) pairs: Sr Sp Sz Ur Uz Vr Vz Pr (DESIGN.md section 2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracer.schema import Op
+
+G_S, G_U, G_V, G_P = 0, 1, 2, 3
+H_R, H_P, H_Z = 0, 1, 2
+GUEST_MASK = 0x03
+HOST_SHIFT = 2
+HOST_MASK = 0x0C
+DIRTY = 0x10
+CHANGED = 0x20
+COPY = 0x40
+REF = 0x80
+
+GUEST_NAMES = "SUVP"
+HOST_NAMES = "rpz"
+
+
+def pack(guest: int, host: int, dirty: bool = False, changed: bool = False,
+         copy: bool = False) -> int:
+    """The state byte of a page."""
+    return (guest | (host << HOST_SHIFT) | (DIRTY if dirty else 0)
+            | (CHANGED if changed else 0) | (COPY if copy else 0))
+
+
+#: Initial state of every page: under hinting a guest's free memory is
+#: unused and the host has never backed it (Uz); a host that ignores hints
+#: sees every page as stable and logically zero (Sz).
+INITIAL_HINTING = pack(G_U, H_Z)
+INITIAL_NO_HINTS = pack(G_S, H_Z)
+
+#: The legal (guest, host) pairs, in the order of state-distribution columns.
+PAIRS = ("Sr", "Sp", "Sz", "Ur", "Uz", "Vr", "Vz", "Pr")
+#: ``PAIR_OF[guest * 3 + host]`` -> index into PAIRS, -1 for an illegal pair.
+PAIR_OF = np.full(12, -1, dtype=np.int8)
+for _i, _name in enumerate(PAIRS):
+    PAIR_OF[GUEST_NAMES.index(_name[0]) * 3 + HOST_NAMES.index(_name[1])] = _i
+
+#: Per-guest counters, in the order of the kernels' counter arrays.
+COUNTERS = (
+    "accesses",        # READ and WRITE events
+    "hints",           # hint operations the host honoured (sent by the guest)
+    "host_reads",      # host page-ins of preserved pages (host faults)
+    "host_writes",     # host page-outs of changed pages
+    "zero_fills",      # faults on logically zero pages: a zeroed frame, no I/O
+    "discards",        # host reclaims that needed no I/O
+    "discard_faults",  # guest accesses to discarded volatile pages
+    "guest_reads",     # guest I/O the strategy caused: re-reads after discards, swap-ins
+    "guest_writes",    # guest I/O the strategy caused: swap-outs
+    "repairs",         # accesses to unused pages (protocol violations), made stable
+    "content_lost",    # set stable on a discarded volatile page: its content is gone
+    "peak_resident_pages",
+    "sum_resident_pages",  # sum over events of resident frames (for the mean)
+)
+C = {name: i for i, name in enumerate(COUNTERS)}
+N_COUNTERS = len(COUNTERS)
+C_ACCESSES = C["accesses"]
+C_HINTS = C["hints"]
+C_HOST_READS = C["host_reads"]
+C_HOST_WRITES = C["host_writes"]
+C_ZERO_FILLS = C["zero_fills"]
+C_DISCARDS = C["discards"]
+C_DISCARD_FAULTS = C["discard_faults"]
+C_GUEST_READS = C["guest_reads"]
+C_GUEST_WRITES = C["guest_writes"]
+C_REPAIRS = C["repairs"]
+C_CONTENT_LOST = C["content_lost"]
+C_PEAK = C["peak_resident_pages"]
+C_SUM = C["sum_resident_pages"]
+
+OP_READ = int(Op.READ)
+OP_WRITE = int(Op.WRITE)
+OP_SET_STABLE = int(Op.SET_STABLE)
+OP_SET_UNUSED = int(Op.SET_UNUSED)
+OP_SET_VOLATILE = int(Op.SET_VOLATILE)
+OP_SET_POT_VOLATILE = int(Op.SET_POT_VOLATILE)
+OP_SET_STABLE_IF_RESIDENT = int(Op.SET_STABLE_IF_RESIDENT)
+
+#: Bit masks of the hint ops a host honours (bit ``1 << op``).
+HONOUR_NONE = 0
+HONOUR_STABLE_UNUSED = (1 << OP_SET_STABLE) | (1 << OP_SET_UNUSED)
+HONOUR_ALL = HONOUR_STABLE_UNUSED | (1 << OP_SET_VOLATILE) | (1 << OP_SET_POT_VOLATILE) | (
+    1 << OP_SET_STABLE_IF_RESIDENT)
+
+#: Reclaim classes of the state-priority order: cheapest first.
+CLASS_UNUSED, CLASS_CHEAP, CLASS_REST = 0, 1, 2
+
+
+def describe(st: int) -> str:
+    """Human-readable state, e.g. ``'Sr+dirty+changed'``."""
+    g = GUEST_NAMES[st & GUEST_MASK]
+    h = HOST_NAMES[(st & HOST_MASK) >> HOST_SHIFT]
+    flags = [n for n, b in (("dirty", DIRTY), ("changed", CHANGED), ("copy", COPY)) if st & b]
+    return "+".join([g + h, *flags])

@@ -1,0 +1,32 @@
+"""``cmm``: full guest page hinting (the s390/z/VM CMMA protocol).
+
+The host honours every hint: unused, volatile and clean potentially
+volatile pages are reclaimed with no I/O; an access to a discarded volatile
+page is a discard fault and the guest re-reads it from its own backing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from replay import reference
+from replay.states import HONOUR_ALL, INITIAL_HINTING
+from replay.strategies import Strategy, engine_runner
+
+
+@dataclass(frozen=True)
+class Params:
+    reclaim_order: Literal["lru", "state-priority"] = field(
+        default="lru",
+        metadata={"help": "lru: least recently used whatever its state (z/VM); "
+                          "state-priority: U first, then V/clean P, then the rest, each LRU"})
+
+
+STRATEGY = Strategy(
+    name="cmm",
+    params=Params,
+    run=engine_runner(HONOUR_ALL, INITIAL_HINTING, lambda p: p.reclaim_order),
+    reference=reference.cmm,
+    summary="full hinting: U/V/clean-P reclaimed without I/O, discard faults on access",
+)

@@ -1,0 +1,28 @@
+"""``cmm-light``: stable/unused hints only, what mainline Linux and KVM on s390 do.
+
+The guest marks pages unused when it frees them and stable when it
+allocates them; it sends no volatile or potentially-volatile hints, so page
+cache is stable to the host. Victims in exact LRU order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from replay import reference
+from replay.states import HONOUR_STABLE_UNUSED, INITIAL_HINTING
+from replay.strategies import Strategy, engine_runner
+
+
+@dataclass(frozen=True)
+class Params:
+    pass
+
+
+STRATEGY = Strategy(
+    name="cmm-light",
+    params=Params,
+    run=engine_runner(HONOUR_STABLE_UNUSED, INITIAL_HINTING, lambda p: "lru"),
+    reference=reference.cmm_light,
+    summary="stable/unused hints only (mainline Linux/KVM s390); LRU victims",
+)

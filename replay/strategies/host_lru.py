@@ -1,0 +1,30 @@
+"""``host-lru``: host paging alone, the baseline.
+
+The host knows nothing of the guest (the guest sends no hints): every page
+is stable to it, every reclaimed changed page is written, every re-access
+to a paged-out page is read back, even when the guest had freed it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from replay import reference
+from replay.states import HONOUR_NONE, INITIAL_NO_HINTS
+from replay.strategies import Strategy, engine_runner
+
+
+@dataclass(frozen=True)
+class Params:
+    replacement: Literal["lru", "clock"] = field(
+        default="lru", metadata={"help": "victim choice: exact LRU or CLOCK (second chance)"})
+
+
+STRATEGY = Strategy(
+    name="host-lru",
+    params=Params,
+    run=engine_runner(HONOUR_NONE, INITIAL_NO_HINTS, lambda p: p.replacement),
+    reference=reference.host_lru,
+    summary="host paging only (LRU or CLOCK); the guest sends no hints",
+)
