@@ -91,29 +91,31 @@ def generate(p: Params, seed: int, events: int) -> list[GuestTrace]:
     hdr_pages = (rng.geometric(1 / 2, p.headers)).tolist()
     pick_header = ZipfChooser(rng, p.headers, p.header_alpha)
     expire_ns = int(p.dirty_expire_s * 1e9)
-    running: list[Iterator[None]] = []
-    unit = 0
     obj_pages: dict[int, int] = {}
-    next_wb = 5_000_000_000
-    # Leave room for the units still running (~2 units) and the link (~3
-    # events per object page read, ~4 per image page written).
-    def link_cost() -> int:
-        return 5 * sum(obj_pages.values()) + 3 * p.cpus * p.anon_pages * (2 + p.touches_per_page)
+    state = {"unit": 0, "next_wb": 5_000_000_000}
 
-    while sim.n_events + link_cost() < events:
-        while len(running) < p.cpus:
-            obj_pages[unit] = max(1, src_pages[unit % p.sources] * 3 // 2)
-            running.append(_unit(sim, p, unit, src_pages, pick_header, hdr_pages))
-            unit += 1
-        for gen in list(running):
-            if next(gen, StopIteration) is StopIteration:
-                running.remove(gen)
-        if sim.now_ns >= next_wb:
-            sim.writeback(expire_ns)
-            next_wb = sim.now_ns + 5_000_000_000
-    for gen in running:
-        for _ in gen:
-            pass
+    def compile_until(limit: int) -> None:
+        running: list[Iterator[None]] = []
+        while sim.n_events < limit:
+            while len(running) < p.cpus:
+                u = state["unit"]
+                obj_pages[u] = max(1, src_pages[u % p.sources] * 3 // 2)
+                running.append(_unit(sim, p, u, src_pages, pick_header, hdr_pages))
+                state["unit"] = u + 1
+            for gen in list(running):
+                if next(gen, StopIteration) is StopIteration:
+                    running.remove(gen)
+            if sim.now_ns >= state["next_wb"]:
+                sim.writeback(expire_ns)
+                state["next_wb"] = sim.now_ns + 5_000_000_000
+        for gen in running:
+            for _ in gen:
+                pass
+
+    # Leave room for the units still running and the link (~3 events per
+    # object page read, ~4 per image page written).
+    reserve = 5 * p.sources * 2 + 3 * p.cpus * p.anon_pages * (2 + p.touches_per_page)
+    compile_until(max(0, events - int(reserve)))
     # Link: read every object file, write the image through a writable mapping.
     for u, n in obj_pages.items():
         for i in range(n):
@@ -125,6 +127,8 @@ def generate(p: Params, seed: int, events: int) -> list[GuestTrace]:
             break
         sim.file_write(("vmlinux", 0, i), mapped_writable=True)
     sim.writeback(0)
+    # A short target leaves events after the link: the build goes on (make -j).
+    compile_until(events)
     t, pfn, op = sim.arrays(events)
     return [GuestTrace("guest0", sim.guest_pages, t, pfn, op)]
 
