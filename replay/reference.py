@@ -73,7 +73,6 @@ class ReferenceHost:
         self.counters = [dict.fromkeys(S.COUNTERS, 0) for _ in range(n_guests)]
         self.resident_of_guest = [0] * n_guests
         self.lru: OrderedDict[int, None] = OrderedDict()  # least recent first
-        self.last_access: dict[int, int] = {}
         self.frames: list[int] = []  # CLOCK frame table
         self.referenced: set[int] = set()
         self.hand = 0
@@ -101,9 +100,14 @@ class ReferenceHost:
         if self.victims == "lru":
             return next(iter(self.lru)), None
         if self.victims == "state-priority":
-            victim = min(self.lru, key=lambda q: (self.reclaim_class(self.pages[q]),
-                                                  self.last_access[q]))
-            return victim, None
+            # The least recently used page of the cheapest class present.
+            first_of_class: dict[int, int] = {}
+            for q in self.lru:  # least recently used first
+                cls = self.reclaim_class(self.pages[q])
+                if cls == 0:
+                    return q, None
+                first_of_class.setdefault(cls, q)
+            return first_of_class[min(first_of_class)], None
         while self.frames[self.hand] in self.referenced:
             self.referenced.discard(self.frames[self.hand])
             self.hand = (self.hand + 1) % len(self.frames)
@@ -135,7 +139,7 @@ class ReferenceHost:
         self.resident_of_guest[self.page_guest[q]] -= 1
 
     # -- events --------------------------------------------------------------------------------
-    def access(self, i: int, q: int, write: bool) -> None:
+    def access(self, q: int, write: bool) -> None:
         page = self.pages[q]
         self.count(q, "accesses")
         if page.guest == "U":
@@ -177,7 +181,6 @@ class ReferenceHost:
             self.referenced.add(q)
         else:
             self.lru.move_to_end(q)
-        self.last_access[q] = i
         if write:
             page.dirty = page.changed = True
 
@@ -213,7 +216,7 @@ class ReferenceHost:
             q = int(page[i])
             o = Op(int(op[i]))
             if o in (Op.READ, Op.WRITE):
-                self.access(i, q, o == Op.WRITE)
+                self.access(q, o == Op.WRITE)
             else:
                 self.hint(q, o)
             self.host_sum += self.resident
