@@ -1,0 +1,114 @@
+"""The command line: every command runs, has help, and fails cleanly on bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from analysis.cli import app
+
+runner = CliRunner()
+
+
+def _commands(cmd, path=()):
+    yield path, cmd
+    # Typer vendors its own click: recognise groups and options by duck typing.
+    if hasattr(cmd, "commands"):
+        for name, sub in cmd.commands.items():
+            yield from _commands(sub, (*path, name))
+
+
+ALL = list(_commands(typer.main.get_command(app)))
+
+
+def test_every_command_has_help_text():
+    assert len(ALL) >= 8
+    for path, cmd in ALL:
+        assert (cmd.help or "").strip(), f"cmmsim {' '.join(path)} has no help text"
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage" in result.output
+        for param in cmd.params:
+            if param.param_type_name == "option" and param.name != "help":
+                assert (param.help or "").strip(), f"{path} option {param.name} has no help"
+
+
+def _bad(args):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    err = result.stderr.strip()
+    assert err.startswith("cmmsim: error:") and "\n" not in err, err
+    assert "Traceback" not in result.output
+    return err
+
+
+def test_trace_commands(tmp_path):
+    out = tmp_path / "p.parquet"
+    r = runner.invoke(app, ["trace", "synth", "phased", "-o", str(out), "--events", "5000",
+                            "--seed", "3", "-p", "guest_mib=16", "-p", "file_pages=64"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["trace", "info", str(out)])
+    assert r.exit_code == 0 and "5,000" in r.output and "SET_UNUSED" in r.output
+    r = runner.invoke(app, ["trace", "validate", str(out)])
+    assert r.exit_code == 0 and "ok (5,000 events" in r.output
+    r = runner.invoke(app, ["trace", "workloads"])
+    assert r.exit_code == 0 and "kernel-compile" in r.output and "guest_mib" in r.output
+
+
+def test_trace_bad_input(tmp_path):
+    assert "no such file" in _bad(["trace", "info", str(tmp_path / "none.parquet")])
+    (tmp_path / "junk.parquet").write_text("not parquet")
+    assert "not a Parquet file" in _bad(["trace", "validate", str(tmp_path / "junk.parquet")])
+    assert "unknown workload" in _bad(["trace", "synth", "nope", "-o", str(tmp_path / "x")])
+    assert "unknown parameter 'zz'" in _bad(["trace", "synth", "phased", "-o",
+                                              str(tmp_path / "x"), "-p", "zz=1"])
+
+
+def test_replay_and_strategies(tmp_path, small_traces):
+    out, states = tmp_path / "r.parquet", tmp_path / "s.parquet"
+    r = runner.invoke(app, ["replay", str(small_traces["kernel-compile"]), "-s", "cmm",
+                            "-b", "10%", "-b", "1MiB", "-p", "reclaim_order=state-priority",
+                            "-o", str(out), "--states", str(states), "--states-interval", "100ms"])
+    assert r.exit_code == 0, r.output
+    df = pl.read_parquet(out)
+    assert sorted(df["budget_pages"].unique().to_list()) == [256, 410]
+    assert df.filter(pl.col("guest").is_null()).height == 2
+    assert df["params"][0] == '{"reclaim_order": "state-priority"}'
+    st = pl.read_parquet(states)
+    assert set(st["state"].unique()) <= {"Sr", "Sp", "Sz", "Ur", "Uz", "Vr", "Vz", "Pr"}
+    r = runner.invoke(app, ["replay", str(small_traces["awm"]), "-s", "host-lru", "-b", "50%",
+                            "--guests", "--copies", "2", "--stagger", "10ms"])
+    assert r.exit_code == 0, r.output
+    assert "server0#1" in r.output
+    r = runner.invoke(app, ["strategies"])
+    assert r.exit_code == 0 and "reclaim_order" in r.output and "host-lru" in r.output
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["-s", "nope", "-b", "10"], "unknown strategy 'nope' (known: "),
+        (["-s", "cmm", "-b", "0"], "must be at least one page"),
+        (["-s", "cmm", "-b", "lots"], "budget 'lots'"),
+        (["-s", "cmm", "-b", "5XB"], "unknown unit"),
+        (["-s", "cmm", "-b", "10", "-p", "x=1"], "unknown parameter 'x' (valid: reclaim_order)"),
+        (["-s", "host-lru", "-b", "10", "-p", "replacement=fifo"], "must be one of lru, clock"),
+        (["-s", "cmm", "-b", "10", "--copies", "0"], "copies must be >= 1"),
+    ],
+)
+def test_replay_bad_input(small_traces, extra, message):
+    assert message in _bad(["replay", str(small_traces["phased"]), *extra])
+
+
+def test_console_script_exit_status_and_one_line(tmp_path):
+    # The installed entry point, as a user runs it: exit 2, one line, no traceback.
+    proc = subprocess.run([sys.executable, "-c", "from analysis.cli import main; main()",
+                           "replay", str(tmp_path / "missing.parquet"), "-s", "cmm", "-b", "1"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "no such file" in proc.stderr
