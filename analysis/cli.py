@@ -134,6 +134,7 @@ def _register_subcommands() -> None:
     # Sub-apps live in their own modules to keep this one small; importing
     # them registers their commands on ``app``.
     import analysis.cli_replay  # noqa: F401
+    import analysis.cli_sweep  # noqa: F401
 
 
 _register_subcommands()

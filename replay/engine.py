@@ -17,9 +17,15 @@ three orders:
     CLOCK (second chance) over a frame table;
 ``ORDER_CLASS``
     exact LRU inside reclaim classes, cheapest class first (U, then V and
-    clean P, then the rest): a min-heap keyed ``class << 56 | last access``
-    with lazy deletion, so a hint that moves a page to another class costs
-    O(log n) and never a list walk.
+    clean P, then the rest): a min-heap keyed ``class << 56 | last access``.
+    The heap is lazy: every resident page has at least one entry whose key
+    is <= its current key. An access only raises a page's key (accesses
+    never lower its class), so it costs no heap work; a hint that lowers the
+    class pushes a new entry. A popped entry whose page now has a larger key
+    is pushed again with that key, one with a smaller key is stale: what
+    comes out first with its current key is exactly the cheapest-class LRU
+    page. Hot pages cost a re-push once per trip through the heap, not per
+    access.
 """
 
 from __future__ import annotations
@@ -191,22 +197,22 @@ def _heap_key(st, stamp):
     return (np.int64(_reclaim_class(st)) << _CLASS_SHIFT) | stamp
 
 
-@nb.njit(cache=True)
-def _heap_valid(state, stamp, key, p):
-    st = state[p]
-    return ((st & HOST_MASK) >> HOST_SHIFT) == H_R and _heap_key(st, stamp[p]) == key
+@nb.njit(cache=True, inline="always")
+def _is_resident(st):
+    return ((st & HOST_MASK) >> HOST_SHIFT) == H_R
 
 
 @nb.njit(cache=True)
 def _heap_push(keys, pages, size, key, p, state, stamp):
     if size == keys.shape[0]:
-        # Full of stale entries: keep one valid entry per page, re-heapify.
+        # Full of stale entries: one entry per resident page, with its current
+        # key, then re-heapify.
         j = 0
         for i in range(size):
             q = pages[i]
-            if _heap_valid(state, stamp, keys[i], q) and not (state[q] & REF):
+            if _is_resident(state[q]) and not (state[q] & REF):
                 state[q] |= REF
-                keys[j] = keys[i]
+                keys[j] = _heap_key(state[q], stamp[q])
                 pages[j] = q
                 j += 1
         for i in range(j):
@@ -221,21 +227,23 @@ def _heap_push(keys, pages, size, key, p, state, stamp):
 
 
 # -- intrusive LRU list (sentinel at index n_pages) ---------------------------------------------------
+# ``links[2p]`` is p's predecessor (less recent), ``links[2p+1]`` its successor:
+# interleaved so one cache line holds both.
 @nb.njit(cache=True, inline="always")
-def _list_unlink(prev, nxt, p):
-    a = prev[p]
-    b = nxt[p]
-    nxt[a] = b
-    prev[b] = a
+def _list_unlink(links, p):
+    a = links[2 * p]
+    b = links[2 * p + 1]
+    links[2 * a + 1] = b
+    links[2 * b] = a
 
 
 @nb.njit(cache=True, inline="always")
-def _list_push_mru(prev, nxt, head, p):
-    last = prev[head]
-    nxt[last] = p
-    prev[p] = last
-    nxt[p] = head
-    prev[head] = p
+def _list_push_mru(links, head, p):
+    last = links[2 * head]
+    links[2 * last + 1] = p
+    links[2 * p] = last
+    links[2 * p + 1] = head
+    links[2 * head] = p
 
 
 # -- the kernel -------------------------------------------------------------------------------------
@@ -249,7 +257,7 @@ def _count_states(state, page_guest, out):
 
 
 @nb.njit(cache=True)
-def _replay_one(t_ns, page, op, page_guest, n_guests, budget, honour, order, initial,
+def _replay_one(t_ns, page, op, guest, page_guest, n_guests, budget, honour, order, initial,
                 sample_at):
     """Replay all events at one budget.
 
@@ -269,11 +277,10 @@ def _replay_one(t_ns, page, op, page_guest, n_guests, budget, honour, order, ini
     resident = 0
     # Victim structures; only the one of ``order`` is sized.
     n_list = n_pages + 1 if order == ORDER_LRU else 1
-    prev = np.empty(n_list, np.int32)
-    nxt = np.empty(n_list, np.int32)
+    links = np.empty(2 * n_list, np.int32)
     head = n_list - 1
-    prev[head] = head
-    nxt[head] = head
+    links[2 * head] = head
+    links[2 * head + 1] = head
     frames = np.empty(frames_max if order == ORDER_CLOCK else 0, np.int32)
     hand = 0
     stamp = np.zeros(n_pages if order == ORDER_CLASS else 0, np.int64)
@@ -286,7 +293,7 @@ def _replay_one(t_ns, page, op, page_guest, n_guests, budget, honour, order, ini
             _count_states(state, page_guest, samples[s])
             s += 1
         p = page[i]
-        g = page_guest[p]
+        g = guest[i]
         o = op[i]
         st = state[p]
         if o <= OP_WRITE:
@@ -302,8 +309,8 @@ def _replay_one(t_ns, page, op, page_guest, n_guests, budget, honour, order, ini
                 if resident >= frames_max:
                     # Reclaim one frame first: resident never exceeds the budget.
                     if order == ORDER_LRU:
-                        v = nxt[head]
-                        _list_unlink(prev, nxt, v)
+                        v = links[2 * head + 1]
+                        _list_unlink(links, v)
                     elif order == ORDER_CLOCK:
                         while state[frames[hand]] & REF:
                             state[frames[hand]] &= ~REF
@@ -320,8 +327,14 @@ def _replay_one(t_ns, page, op, page_guest, n_guests, budget, honour, order, ini
                             hkeys[0] = hkeys[hsize]
                             hpages[0] = hpages[hsize]
                             _sift_down(hkeys, hpages, 0, hsize)
-                            if _heap_valid(state, stamp, key, v):
+                            if not _is_resident(state[v]):
+                                continue
+                            cur = _heap_key(state[v], stamp[v])
+                            if cur == key:
                                 break
+                            if cur > key:
+                                # Used (or promoted) since this entry: file it anew.
+                                hsize = _heap_push(hkeys, hpages, hsize, cur, v, state, stamp)
                     gv = page_guest[v]
                     new_v, wrote = _evict(state[v])
                     state[v] = new_v
@@ -357,15 +370,16 @@ def _replay_one(t_ns, page, op, page_guest, n_guests, budget, honour, order, ini
                 if resident > host[0]:
                     host[0] = resident
                 if order == ORDER_LRU:
-                    _list_push_mru(prev, nxt, head, p)
+                    _list_push_mru(links, head, p)
                 elif order == ORDER_CLOCK:
                     frames[frame] = p
                     hand = frame + 1
                     if hand == frames_max:
                         hand = 0
             elif order == ORDER_LRU:
-                _list_unlink(prev, nxt, p)
-                _list_push_mru(prev, nxt, head, p)
+                if links[2 * p + 1] != head:  # already most recent: nothing to move
+                    _list_unlink(links, p)
+                    _list_push_mru(links, head, p)
             elif order == ORDER_CLOCK:
                 st |= REF
             if o == OP_WRITE:
@@ -373,14 +387,15 @@ def _replay_one(t_ns, page, op, page_guest, n_guests, budget, honour, order, ini
             state[p] = st
             if order == ORDER_CLASS:
                 stamp[p] = i
-                hsize = _heap_push(hkeys, hpages, hsize, _heap_key(st, i), p, state, stamp)
+                if h != H_R:
+                    hsize = _heap_push(hkeys, hpages, hsize, _heap_key(st, i), p, state, stamp)
         elif (honour >> o) & 1:
             cnt[g, C_HINTS] += 1
             new, lost = _hint(st, o)
             cnt[g, C_CONTENT_LOST] += lost
             state[p] = new
-            if (order == ORDER_CLASS and ((new & HOST_MASK) >> HOST_SHIFT) == H_R
-                    and _reclaim_class(new) != _reclaim_class(st)):
+            if (order == ORDER_CLASS and _is_resident(new)
+                    and _reclaim_class(new) < _reclaim_class(st)):
                 hsize = _heap_push(hkeys, hpages, hsize, _heap_key(new, stamp[p]), p, state,
                                    stamp)
         host[1] += resident
@@ -393,8 +408,8 @@ def _replay_one(t_ns, page, op, page_guest, n_guests, budget, honour, order, ini
 
 
 @nb.njit(cache=True, parallel=True)
-def _replay_budgets(t_ns, page, op, page_guest, n_guests, budgets, honour, order, initial,
-                    sample_at, keep_final):
+def _replay_budgets(t_ns, page, op, guest, page_guest, n_guests, budgets, honour, order,
+                    initial, sample_at, keep_final):
     nb_ = budgets.shape[0]
     n_pages = page_guest.shape[0]
     cnt = np.zeros((nb_, n_guests, N_COUNTERS), np.int64)
@@ -402,8 +417,8 @@ def _replay_budgets(t_ns, page, op, page_guest, n_guests, budgets, honour, order
     final = np.zeros((nb_ if keep_final else 0, n_pages), np.uint8)
     samples = np.zeros((nb_, sample_at.shape[0], n_guests, _NPAIRS), np.int64)
     for b in nb.prange(nb_):
-        c, h, st, smp = _replay_one(t_ns, page, op, page_guest, n_guests, budgets[b], honour,
-                                    order, initial, sample_at)
+        c, h, st, smp = _replay_one(t_ns, page, op, guest, page_guest, n_guests, budgets[b],
+                                    honour, order, initial, sample_at)
         cnt[b] = c
         host[b] = h
         samples[b] = smp
@@ -468,6 +483,6 @@ def run(events, budgets, *, honour: int, order: int, initial: int,
         raise ValueError(f"unknown victim order {order}")
     at = np.zeros(0, np.int64) if sample_at is None else np.ascontiguousarray(sample_at, np.int64)
     cnt, host, final, samples = _replay_budgets(
-        events.t_ns, events.page, events.op, events.page_guest, events.n_guests, b,
+        events.t_ns, events.page, events.op, events.guest, events.page_guest, events.n_guests, b,
         np.int64(honour), np.int64(order), np.uint8(initial), at, keep_final)
     return EngineResult(b, cnt, host[:, 0].copy(), host[:, 1].copy(), final, samples)

@@ -92,7 +92,7 @@ def test_random_ops_cover_every_op():
 
 @pytest.mark.parametrize("strategy, params", CONFIGS)
 def test_kernel_equals_twin_on_small_workload_traces(small_traces, strategy, params):
-    for name, path in sorted(small_traces.items()):
+    for _, path in sorted(small_traces.items()):
         scn = sc.load([path])
         for frac in (0.05, 0.3):
             budget = max(1, int(frac * scn.n_pages))

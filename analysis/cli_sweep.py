@@ -1,0 +1,187 @@
+"""``cmmsim sweep``, ``cmmsim report``, ``cmmsim plot`` and ``cmmsim demo``."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from analysis.cli import app, cli_errors, console, print_table
+from tracer.errors import ParamError
+
+REPORTS = {
+    "winners": "df_winners",
+    "total-io": "df_total_io",
+    "io-avoided": "df_io_avoided",
+    "faults": "df_faults_per_kilo",
+    "ranking": "df_ranking",
+    "crossovers": "df_crossovers",
+    "fairness": "df_fairness",
+}
+
+
+@contextmanager
+def _progress(total: int):
+    """A rich progress bar; yields the sweep's on_event callback."""
+    counts = {"done": 0, "failed": 0, "skipped": 0}
+    with Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("done {task.fields[done]}  failed {task.fields[failed]}  "
+                             "skipped {task.fields[skipped]}"),
+                  TimeRemainingColumn(), console=console, transient=False) as bar:
+        task = bar.add_task("sweep", total=total, **counts)
+
+        def on_event(kind, job, error):
+            counts[kind] += 1
+            bar.update(task, advance=1, **counts)
+            if error:
+                bar.console.print(f"[red]failed[/red] {job.trace_set.name} {job.strategy}: {error}")
+
+        yield on_event
+
+
+def _executor_factory(jobs: int, cluster: str | None):
+    from replay.sweep import dask_executor_factory, local_executor
+
+    if jobs < 1:
+        raise ParamError(f"--jobs must be >= 1, got {jobs}")
+    return dask_executor_factory(cluster) if cluster else local_executor
+
+
+@app.command("sweep")
+@cli_errors
+def sweep_cmd(
+    inputs: Annotated[list[str] | None, typer.Argument(help="trace files, scenario folders or globs (one trace set each)")] = None,
+    out: Annotated[Path, typer.Option("-o", "--out", help="output folder (resumable)")] = Path("sweep-out"),
+    sweep_file: Annotated[Path | None, typer.Option("--sweep", help="TOML sweep file (trace sets, strategies, grids, budgets)")] = None,
+    strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s", help="strategy (repeatable; default: all)")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="grid strategy:key=v1,v2")] = None,
+    budget: Annotated[list[str] | None, typer.Option("--budget", "-b", help="host budget (repeatable)")] = None,
+    jobs: Annotated[int, typer.Option(help="parallel jobs (local pool size)")] = os.cpu_count() or 1,
+    cluster: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786")] = None,
+    states_interval: Annotated[str | None, typer.Option(help="also sample state distributions (e.g. 1s)")] = None,
+) -> None:
+    """Replay trace sets x strategies x parameter grids x budgets; resumable."""
+    from replay.api import parse_duration_ns
+    from replay.sweep import SweepSpec, build_jobs, load_sweep_file, parse_grid, run_sweep, trace_sets_from_inputs
+
+    if sweep_file:
+        spec = load_sweep_file(sweep_file)
+        if inputs:
+            spec.trace_sets += trace_sets_from_inputs(inputs)
+        if budget:
+            spec.budgets = list(budget)
+    else:
+        grid = parse_grid(param or [])
+        names = list(strategy or []) or list(grid)
+        spec = SweepSpec(trace_sets=trace_sets_from_inputs(inputs or []),
+                         strategies=[(n, grid.get(n, {})) for n in names],
+                         budgets=list(budget or []))
+    if states_interval:
+        spec.states_interval_ns = parse_duration_ns(states_interval)
+    if not spec.budgets and not spec.per_set_budgets:
+        raise ParamError("no budget given (use -b, or budgets = [...] in the sweep file)")
+    job_list = build_jobs(spec)
+    with _progress(len(job_list)) as on_event:
+        outcome = run_sweep(job_list, out, make_executor=_executor_factory(jobs, cluster),
+                            parallel=jobs, on_event=on_event)
+    console.print(f"{len(outcome.done)} done, {len(outcome.skipped)} already done, "
+                  f"{len(outcome.failed)} failed; results in {out}/parts")
+    if outcome.failed:
+        raise typer.Exit(1)
+
+
+def _report_frame(name: str, results: pl.DataFrame) -> pl.DataFrame:
+    from analysis import reports
+
+    return getattr(reports, REPORTS[name])(results)
+
+
+@app.command("report")
+@cli_errors
+def report_cmd(
+    results: Annotated[Path, typer.Argument(help="results .parquet or sweep folder")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, markdown, csv or parquet")] = "table",
+    report: Annotated[list[str] | None, typer.Option("--report", "-r", help=f"report(s): {', '.join(REPORTS)}")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="write here (needed for parquet)")] = None,
+) -> None:
+    """Report total I/O, I/O avoided, faults, rankings, crossovers and fairness."""
+    from replay.sweep import read_results
+    from tracer.io import atomic_output, write_frame
+
+    if fmt not in ("table", "markdown", "csv", "parquet"):
+        raise ParamError(f"--format {fmt!r}: use table, markdown, csv or parquet")
+    names = report or (["winners", "io-avoided"] if fmt in ("table", "markdown") else ["io-avoided"])
+    unknown = [n for n in names if n not in REPORTS]
+    if unknown:
+        raise ParamError(f"unknown report {unknown[0]!r} (known: {', '.join(REPORTS)})")
+    df_all = read_results(results)
+    frames = {n: _report_frame(n, df_all) for n in names}
+    if fmt == "table":
+        for n, df in frames.items():
+            print_table(n, df.to_dicts())
+        return
+    if fmt in ("csv", "parquet"):
+        if len(frames) != 1:
+            raise ParamError(f"--format {fmt} writes one report at a time (give one --report)")
+        (name, df), = frames.items()
+        if fmt == "parquet":
+            if out is None:
+                raise ParamError("--format parquet needs -o FILE")
+            console.print(f"wrote {write_frame(df, out)}")
+            return
+        text = df.write_csv()
+    else:
+        from analysis.demo import _md_table
+
+        text = "\n\n".join(f"## {n}\n\n{_md_table(df)}" for n, df in frames.items()) + "\n"
+    if out:
+        with atomic_output(out) as tmp:
+            tmp.write_text(text)
+        console.print(f"wrote {out}")
+    else:
+        typer.echo(text, nl=False)
+
+
+@app.command("plot")
+@cli_errors
+def plot_cmd(
+    results: Annotated[Path, typer.Argument(help="results .parquet or sweep folder")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="folder for the PNG files")],
+    states: Annotated[Path | None, typer.Option("--states", help="state time series .parquet (a sweep folder's are found)")] = None,
+) -> None:
+    """Plot I/O vs budget, I/O avoided and state distributions (PNG)."""
+    from analysis.plots import plot_all
+    from replay.sweep import read_results, read_states
+
+    df = read_results(results)
+    st = pl.read_parquet(states) if states else (read_states(results) if results.is_dir() else None)
+    for p in plot_all(df, st, out):
+        console.print(f"wrote {p}")
+
+
+@app.command("demo")
+@cli_errors
+def demo_cmd(
+    out: Annotated[Path, typer.Option("-o", "--out", help="output folder")] = Path("demo-out"),
+    jobs: Annotated[int, typer.Option(help="parallel jobs")] = os.cpu_count() or 1,
+) -> None:
+    """Sweep every strategy over the sample traces; report, plot and summarise."""
+    from analysis.demo import demo_spec, find_sample_traces, run_demo
+    from replay.sweep import build_jobs
+
+    total = len(build_jobs(demo_spec(find_sample_traces())))
+    with _progress(total) as on_event:
+        res = run_demo(out, jobs=jobs, make_executor=_executor_factory(jobs, None),
+                       on_event=on_event)
+    from analysis import reports
+
+    print_table("winner per trace set and budget range (pages)",
+                reports.df_winners(res["results"]).to_dicts())
+    for p in res["plots"]:
+        console.print(f"wrote {p}")
+    console.print(f"wrote {res['summary']}")

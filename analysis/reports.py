@@ -1,0 +1,197 @@
+"""Reports over replay results (polars). Every ``df_*`` documents its columns.
+
+Input is a results frame as written by ``cmmsim replay -o`` or a sweep
+(:func:`replay.sweep.read_results`). Rows with ``guest`` null are host
+totals. A strategy run with non-default parameters is labelled
+``strategy[k=v,...]`` (only the parameters that differ from the defaults),
+so a parameter grid gives one line per point.
+"""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+
+from replay.strategies import strategies
+from tracer import params as params_mod
+
+BASELINE = "host-lru"
+KEYS = ["trace_set", "label", "budget_pages"]
+
+
+def _label(strategy: str, params_json: str) -> str:
+    params = json.loads(params_json) if params_json else {}
+    strat = strategies().get(strategy)
+    defaults = params_mod.as_dict(strat.params()) if strat else {}
+    diff = {k: v for k, v in params.items() if defaults.get(k) != v}
+    if not diff:
+        return strategy
+    return f"{strategy}[{','.join(f'{k}={v}' for k, v in sorted(diff.items()))}]"
+
+
+def with_labels(results: pl.DataFrame) -> pl.DataFrame:
+    """Add ``label`` (strategy plus non-default params) and ``trace_set`` if missing."""
+    pairs = results.select("strategy", "params").unique()
+    labels = pairs.with_columns(
+        pl.struct("strategy", "params")
+        .map_elements(lambda s: _label(s["strategy"], s["params"]), return_dtype=pl.String)
+        .alias("label"))
+    out = results.join(labels, on=["strategy", "params"], how="left")
+    if "trace_set" not in out.columns:
+        out = out.with_columns(pl.col("scenario").alias("trace_set"))
+    return out
+
+
+def _host(results: pl.DataFrame) -> pl.DataFrame:
+    return with_labels(results).filter(pl.col("guest").is_null())
+
+
+def df_total_io(results: pl.DataFrame) -> pl.DataFrame:
+    """Total I/O by trace set x strategy x budget (host rows).
+
+    Columns: trace_set (str), label (str), budget_pages (int), host_reads,
+    host_writes, guest_reads, guest_writes, total_io (int, page I/Os),
+    accesses (int).
+    """
+    return (_host(results)
+            .select(*KEYS, "host_reads", "host_writes", "guest_reads", "guest_writes",
+                    "total_io", "accesses")
+            .sort(KEYS))
+
+
+def df_io_avoided(results: pl.DataFrame, baseline: str = BASELINE) -> pl.DataFrame:
+    """I/O avoided against the baseline (``host-lru``) at the same trace set and budget.
+
+    Columns: trace_set, label, budget_pages, total_io (int), baseline_io
+    (int, the baseline's total_io), io_avoided (int, baseline_io - total_io;
+    negative when the strategy does more I/O), io_avoided_pct (float,
+    percent of baseline_io; null when the baseline did no I/O).
+    """
+    tot = df_total_io(results)
+    base = (tot.filter(pl.col("label") == baseline)
+            .select("trace_set", "budget_pages", pl.col("total_io").alias("baseline_io")))
+    return (tot.join(base, on=["trace_set", "budget_pages"], how="inner")
+            .select(*KEYS, "total_io", "baseline_io",
+                    (pl.col("baseline_io") - pl.col("total_io")).alias("io_avoided"),
+                    pl.when(pl.col("baseline_io") > 0)
+                    .then(100.0 * (pl.col("baseline_io") - pl.col("total_io"))
+                          / pl.col("baseline_io"))
+                    .otherwise(None).alias("io_avoided_pct"))
+            .sort(KEYS))
+
+
+def df_faults_per_kilo(results: pl.DataFrame) -> pl.DataFrame:
+    """Faults per 1,000 accesses by kind (host rows).
+
+    Columns: trace_set, label, budget_pages, accesses (int),
+    host_faults_per_k (float: host reads of preserved pages),
+    zero_fills_per_k (float), discard_faults_per_k (float).
+    """
+    per_k = 1000.0 / pl.when(pl.col("accesses") > 0).then(pl.col("accesses")).otherwise(None)
+    return (_host(results)
+            .select(*KEYS, "accesses",
+                    (pl.col("host_reads") * per_k).alias("host_faults_per_k"),
+                    (pl.col("zero_fills") * per_k).alias("zero_fills_per_k"),
+                    (pl.col("discard_faults") * per_k).alias("discard_faults_per_k"))
+            .sort(KEYS))
+
+
+def df_ranking(results: pl.DataFrame) -> pl.DataFrame:
+    """Strategies ranked by total I/O per trace set and budget (1 = least I/O, ties share).
+
+    Columns: trace_set, budget_pages, rank (int), label, total_io (int).
+    """
+    return (df_total_io(results)
+            .with_columns(pl.col("total_io").rank("min").over("trace_set", "budget_pages")
+                          .cast(pl.Int64).alias("rank"))
+            .select("trace_set", "budget_pages", "rank", "label", "total_io")
+            .sort("trace_set", "budget_pages", "rank", "label"))
+
+
+def df_crossovers(results: pl.DataFrame) -> pl.DataFrame:
+    """Budgets between which one strategy overtakes another (total I/O order flips).
+
+    For every trace set and pair of labels (a < b alphabetically), each pair of
+    consecutive budgets where the sign of ``total_io(a) - total_io(b)``
+    changes from one strict sign to the other (ties are skipped over).
+
+    Columns: trace_set, label_a, label_b, budget_below (int), budget_above
+    (int), better_below (str: the label with less I/O at budget_below),
+    better_above (str).
+    """
+    tot = df_total_io(results).select("trace_set", "label", "budget_pages", "total_io")
+    pairs = (tot.join(tot, on=["trace_set", "budget_pages"], suffix="_b")
+             .filter(pl.col("label") < pl.col("label_b"))
+             .with_columns((pl.col("total_io") - pl.col("total_io_b")).sign().alias("sign"))
+             .filter(pl.col("sign") != 0)
+             .sort("trace_set", "label", "label_b", "budget_pages"))
+    grp = ["trace_set", "label", "label_b"]
+    flips = (pairs
+             .with_columns(pl.col("sign").shift(1).over(grp).alias("prev_sign"),
+                           pl.col("budget_pages").shift(1).over(grp).alias("budget_below"))
+             .filter(pl.col("prev_sign").is_not_null() & (pl.col("prev_sign") != pl.col("sign"))))
+    return flips.select(
+        "trace_set",
+        pl.col("label").alias("label_a"),
+        pl.col("label_b"),
+        pl.col("budget_below").cast(pl.Int64),
+        pl.col("budget_pages").alias("budget_above"),
+        pl.when(pl.col("prev_sign") < 0).then(pl.col("label")).otherwise(pl.col("label_b"))
+        .alias("better_below"),
+        pl.when(pl.col("sign") < 0).then(pl.col("label")).otherwise(pl.col("label_b"))
+        .alias("better_above"),
+    ).sort("trace_set", "label_a", "label_b", "budget_below")
+
+
+def df_fairness(results: pl.DataFrame) -> pl.DataFrame:
+    """Per-guest fairness in multi-guest scenarios: spread of per-guest total I/O.
+
+    Columns: trace_set, label, budget_pages, guests (int), max_guest_io
+    (int), min_guest_io (int), max_min_ratio (float; null when the least
+    loaded guest did no I/O).
+    """
+    guests = with_labels(results).filter(pl.col("guest").is_not_null())
+    return (guests.group_by(KEYS)
+            .agg(pl.len().alias("guests"), pl.col("total_io").max().alias("max_guest_io"),
+                 pl.col("total_io").min().alias("min_guest_io"))
+            .filter(pl.col("guests") > 1)
+            .with_columns(pl.when(pl.col("min_guest_io") > 0)
+                          .then(pl.col("max_guest_io") / pl.col("min_guest_io"))
+                          .otherwise(None).alias("max_min_ratio"))
+            .sort(KEYS))
+
+
+def df_state_distribution(states: pl.DataFrame) -> pl.DataFrame:
+    """State distribution over time, summed over guests.
+
+    Input: a states frame (``cmmsim replay --states`` or a sweep's states/).
+    Columns: trace_set, label, budget_pages, t_ns (int), state (str: Sr Sp
+    Sz Ur Uz Vr Vz Pr), pages (int).
+    """
+    labelled = with_labels(states)
+    return (labelled.group_by(*KEYS, "t_ns", "state")
+            .agg(pl.col("pages").sum())
+            .sort(*KEYS, "t_ns", "state"))
+
+
+def df_winners(results: pl.DataFrame) -> pl.DataFrame:
+    """The strategy with least total I/O per trace set, as budget ranges.
+
+    Consecutive budgets with the same winner are merged. Ties go to the
+    label first in alphabetical order; ``tied`` counts labels sharing it.
+
+    Columns: trace_set, winner (str), budget_from (int), budget_to (int),
+    tied (int, most labels sharing first place in the range).
+    """
+    rank = df_ranking(results).filter(pl.col("rank") == 1)
+    best = (rank.group_by("trace_set", "budget_pages")
+            .agg(pl.col("label").sort().first().alias("winner"), pl.len().alias("tied"))
+            .sort("trace_set", "budget_pages"))
+    run_id = (pl.col("winner") != pl.col("winner").shift(1)).fill_null(True).cum_sum()
+    return (best.with_columns(run_id.over("trace_set").alias("run"))
+            .group_by("trace_set", "run")
+            .agg(pl.col("winner").first(), pl.col("budget_pages").min().alias("budget_from"),
+                 pl.col("budget_pages").max().alias("budget_to"), pl.col("tied").max())
+            .sort("trace_set", "budget_from")
+            .drop("run"))

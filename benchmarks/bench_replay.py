@@ -1,0 +1,78 @@
+"""Replay speed: host-lru and cmm against libCacheSim on the same access stream.
+
+Prints events/s for each and the ratios against libCacheSim's LRU and Belady
+run in the same process on the same READ/WRITE stream (objects of size 1, same
+capacity), through libCacheSim's own C trace reader (oracleGeneral binary).
+Ratios, not absolute times, are the figures to quote: the machines are shared.
+
+    python benchmarks/bench_replay.py [--events 20000000] [--pages 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from _common import best_of, page_stream, write_oracle_general
+
+from replay import scenario as sc
+from replay.strategies import get_strategy
+from tracer.schema import Op
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=20_000_000)
+    ap.add_argument("--pages", type=int, default=1_000_000)
+    ap.add_argument("--budget-fraction", type=float, default=0.1)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+
+    trace = page_stream(args.events, args.pages)
+    scn = sc.from_arrays([("bench", trace)], name="bench")
+    budget = np.array([max(1, int(args.budget_fraction * args.pages))])
+    n = scn.n_events
+    accesses = scn.page[scn.op <= Op.WRITE]
+    print(f"{n:,} events ({len(accesses):,} accesses) over {args.pages:,} pages, "
+          f"budget {int(budget[0]):,} frames")
+
+    rates: dict[str, float] = {}
+    for label, name, params in [("host-lru", "host-lru", {}),
+                                ("host-lru clock", "host-lru", {"replacement": "clock"}),
+                                ("cmm", "cmm", {}),
+                                ("cmm state-priority", "cmm", {"reclaim_order": "state-priority"}),
+                                ("cmm-light", "cmm-light", {})]:
+        strat = get_strategy(name)
+        p = strat.parse_params(params)
+        strat.run(scn, budget, p)  # compile / warm up
+        rates[label] = n / best_of(lambda s=strat, p=p: s.run(scn, budget, p), args.repeat)
+
+    try:
+        import libcachesim as lcs
+    except ImportError:
+        lcs = None
+    if lcs is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = str(Path(tmp) / "stream.oracleGeneral.bin")
+            write_oracle_general(path, accesses)
+            reader = lcs.TraceReader(path, lcs.TraceType.ORACLE_GENERAL_TRACE)
+            for label, cls in [("libcachesim LRU", lcs.LRU), ("libcachesim Belady", lcs.Belady)]:
+                rates[label] = len(accesses) / best_of(
+                    lambda c=cls: c(cache_size=int(budget[0])).process_trace(reader), args.repeat)
+
+    print(f"{'engine':<22}{'M events/s':>12}{'x lcs LRU':>12}{'x lcs Belady':>14}")
+    for label, rate in rates.items():
+        lru = rates.get("libcachesim LRU")
+        bel = rates.get("libcachesim Belady")
+        print(f"{label:<22}{rate / 1e6:>12.2f}"
+              f"{(rate / lru if lru else float('nan')):>12.1f}"
+              f"{(rate / bel if bel else float('nan')):>14.1f}")
+    state_bytes = 1 + 8  # state byte + LRU links per page (int32 prev/next)
+    print(f"engine state per guest page frame: {state_bytes} bytes (LRU); "
+          f"state-priority adds an int64 stamp per page and a heap of 2 x budget x 12 bytes")
+
+
+if __name__ == "__main__":
+    main()

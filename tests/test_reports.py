@@ -1,0 +1,87 @@
+"""Report functions against numbers computed by hand on tiny result frames."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from analysis import reports
+
+# Two strategies on one trace set at three budgets, plus per-guest rows; the
+# figures are made up so that every report has something to say.
+ROWS = [
+    # label, budget, guest, host_reads, host_writes, guest_reads, zero_fills, discard_faults, accesses
+    ("host-lru", 10, None, 50, 50, 0, 5, 0, 1000),
+    ("host-lru", 20, None, 20, 10, 0, 5, 0, 1000),
+    ("host-lru", 30, None, 0, 0, 0, 5, 0, 1000),
+    ("cmm", 10, None, 30, 10, 20, 9, 20, 1000),
+    ("cmm", 20, None, 20, 10, 10, 9, 10, 1000),
+    ("cmm", 30, None, 0, 0, 2, 9, 2, 1000),
+    ("cmm", 10, 0, 25, 10, 5, 4, 5, 600),
+    ("cmm", 10, 1, 5, 0, 15, 5, 15, 400),
+]
+
+
+def frame() -> pl.DataFrame:
+    out = []
+    for label, budget, guest, hr, hw, gr, zf, df_, acc in ROWS:
+        out.append({"scenario": "s", "trace_set": "s", "strategy": label,
+                    "params": '{"replacement": "lru"}' if label == "host-lru"
+                    else '{"reclaim_order": "lru"}',
+                    "budget_pages": budget, "guest": guest, "host_reads": hr,
+                    "host_writes": hw, "guest_reads": gr, "guest_writes": 0,
+                    "total_io": hr + hw + gr, "zero_fills": zf, "discard_faults": df_,
+                    "accesses": acc})
+    return pl.DataFrame(out, schema_overrides={"guest": pl.Int32})
+
+
+def test_total_io_and_io_avoided():
+    av = reports.df_io_avoided(frame()).filter(pl.col("label") == "cmm")
+    assert av["total_io"].to_list() == [60, 40, 2]
+    assert av["baseline_io"].to_list() == [100, 30, 0]
+    assert av["io_avoided"].to_list() == [40, -10, -2]
+    pct = av["io_avoided_pct"].to_list()
+    assert pct[0] == pytest.approx(40.0) and pct[1] == pytest.approx(-100 / 3) and pct[2] is None
+
+
+def test_faults_per_thousand_accesses():
+    f = reports.df_faults_per_kilo(frame()).filter(
+        (pl.col("label") == "cmm") & (pl.col("budget_pages") == 10)).row(0, named=True)
+    assert f["host_faults_per_k"] == pytest.approx(30.0)
+    assert f["zero_fills_per_k"] == pytest.approx(9.0)
+    assert f["discard_faults_per_k"] == pytest.approx(20.0)
+
+
+def test_ranking_winners_and_crossovers():
+    rk = reports.df_ranking(frame())
+    first = rk.filter(pl.col("rank") == 1).select("budget_pages", "label").rows()
+    assert first == [(10, "cmm"), (20, "host-lru"), (30, "host-lru")]
+    win = reports.df_winners(frame()).select("winner", "budget_from", "budget_to").rows()
+    assert win == [("cmm", 10, 10), ("host-lru", 20, 30)]
+    cx = reports.df_crossovers(frame()).row(0, named=True)
+    assert (cx["label_a"], cx["label_b"]) == ("cmm", "host-lru")
+    assert (cx["budget_below"], cx["budget_above"]) == (10, 20)
+    assert (cx["better_below"], cx["better_above"]) == ("cmm", "host-lru")
+    assert reports.df_crossovers(frame()).height == 1
+
+
+def test_fairness():
+    fa = reports.df_fairness(frame()).row(0, named=True)
+    assert (fa["guests"], fa["max_guest_io"], fa["min_guest_io"]) == (2, 40, 20)
+    assert fa["max_min_ratio"] == pytest.approx(2.0)
+
+
+def test_labels_show_only_non_default_parameters():
+    df = frame().with_columns(
+        pl.when(pl.col("strategy") == "cmm").then(pl.lit('{"reclaim_order": "state-priority"}'))
+        .otherwise(pl.col("params")).alias("params"))
+    labels = set(reports.df_total_io(df)["label"])
+    assert labels == {"host-lru", "cmm[reclaim_order=state-priority]"}
+
+
+def test_state_distribution_sums_guests():
+    st = pl.DataFrame({"scenario": "s", "strategy": "cmm", "params": '{"reclaim_order": "lru"}',
+                       "budget_pages": 5, "t_ns": [0, 0, 0, 10], "guest": [0, 1, 0, 0],
+                       "state": ["Sr", "Sr", "Uz", "Sr"], "pages": [3, 4, 1, 2]})
+    d = reports.df_state_distribution(st)
+    assert d.select("t_ns", "state", "pages").rows() == [(0, "Sr", 7), (0, "Uz", 1), (10, "Sr", 2)]

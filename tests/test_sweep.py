@@ -1,0 +1,210 @@
+"""Sweeps: jobs, resume after SIGKILL, failing jobs, bad input, the Dask path, the demo."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from analysis.cli import app
+from replay.sweep import SweepSpec, TraceSet, build_jobs, read_results, run_job, run_sweep
+from tracer.errors import ParamError
+
+runner = CliRunner()
+
+
+def threads(n):
+    return ThreadPoolExecutor(max_workers=n)
+
+
+def _sorted(df: pl.DataFrame) -> pl.DataFrame:
+    return df.sort("job_key", "budget_pages", "guest", nulls_last=True)
+
+
+def test_sweep_runs_every_strategy_and_skips_done_jobs(tmp_path, small_traces):
+    spec = SweepSpec([TraceSet("k", (str(small_traces["kernel-compile"]),)),
+                      TraceSet("a", (str(small_traces["awm"]),))],
+                     strategies=[], budgets=["5%", "20%"])
+    jobs = build_jobs(spec)
+    from replay.strategies import strategies
+    assert len(jobs) == 2 * len(strategies())
+    first = run_sweep(jobs, tmp_path / "o", make_executor=threads, parallel=2)
+    assert len(first.done) == len(jobs) and not first.failed
+    again = run_sweep(jobs, tmp_path / "o", make_executor=threads, parallel=2)
+    assert not again.done and len(again.skipped) == len(jobs)
+    df = read_results(tmp_path / "o")
+    # One host row per job and budget, no duplicates.
+    host = df.filter(pl.col("guest").is_null())
+    assert host.height == len(jobs) * 2
+    assert host.select("job_key", "budget_pages").is_duplicated().sum() == 0
+
+
+def test_a_failing_job_is_recorded_and_the_others_complete(tmp_path, small_traces):
+    bad = tmp_path / "corrupt.parquet"
+    bad.write_bytes(b"PAR1 garbage PAR1")
+    spec = SweepSpec([TraceSet("good", (str(small_traces["phased"]),)),
+                      TraceSet("bad", (str(bad),))],
+                     strategies=[("cmm", {}), ("host-lru", {})], budgets=["10%"])
+    out = run_sweep(build_jobs(spec), tmp_path / "o", make_executor=threads, parallel=2)
+    assert len(out.done) == 2 and len(out.failed) == 2
+    assert all("not a Parquet file" in e for e in out.failed.values())
+    assert len(list((tmp_path / "o" / "failed").glob("*.json"))) == 2
+    assert set(read_results(tmp_path / "o")["trace_set"]) == {"good"}
+
+
+def test_param_grid_expands(tmp_path, small_traces):
+    spec = SweepSpec([TraceSet("p", (str(small_traces["phased"]),))],
+                     strategies=[("cmm", {"reclaim_order": ["lru", "state-priority"]})],
+                     budgets=["10%"])
+    assert sorted(j.params["reclaim_order"] for j in build_jobs(spec)) == ["lru", "state-priority"]
+
+
+def test_different_sweep_in_the_same_folder_is_refused(tmp_path, small_traces):
+    spec = SweepSpec([TraceSet("p", (str(small_traces["phased"]),))], [("cmm", {})], ["10%"])
+    run_sweep(build_jobs(spec), tmp_path / "o", make_executor=threads, parallel=1)
+    before = sorted(p.name for p in (tmp_path / "o" / "parts").iterdir())
+    other = SweepSpec(spec.trace_sets, [("cmm", {})], ["20%"])
+    with pytest.raises(ParamError, match="different sweep"):
+        run_sweep(build_jobs(other), tmp_path / "o", make_executor=threads, parallel=1)
+    assert sorted(p.name for p in (tmp_path / "o" / "parts").iterdir()) == before
+
+
+def _bad(args):
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith("cmmsim: error:") and r.stderr.count("\n") == 1
+    return r.stderr
+
+
+def test_sweep_bad_input(tmp_path, small_traces):
+    trace = str(small_traces["phased"])
+    assert "no trace set" in _bad(["sweep", "-o", str(tmp_path / "o"), "-b", "10"])
+    assert "matches no file" in _bad(["sweep", str(tmp_path / "*.nothing"), "-b", "10"])
+    assert "no budget given" in _bad(["sweep", trace, "-o", str(tmp_path / "o")])
+    assert "unknown strategy" in _bad(["sweep", trace, "-s", "zzz", "-b", "1"])
+    f = tmp_path / "s.toml"
+    f.write_text(f'budgets = ["10%"]\n[[trace_sets]]\nname = "p"\npaths = ["{trace}"]\n'
+                 '[[strategies]]\nname = "cmm"\nparams = { nope = ["x"] }\n')
+    assert "unknown parameter 'nope'" in _bad(["sweep", "--sweep", str(f), "-o", str(tmp_path / "o")])
+    f.write_text(f'budgets = []\n[[trace_sets]]\nname = "p"\npaths = ["{trace}"]\n')
+    assert "no budget given" in _bad(["sweep", "--sweep", str(f), "-o", str(tmp_path / "o")])
+    f.write_text("budgets = [\n")
+    assert "not valid TOML" in _bad(["sweep", "--sweep", str(f)])
+
+
+def test_sweep_file_cli_and_report_plot(tmp_path, small_traces):
+    f = tmp_path / "s.toml"
+    f.write_text(
+        'budgets = ["5%", "10%", "40%"]\nstates_interval = "200ms"\n'
+        f'[[trace_sets]]\nname = "kc"\npaths = ["{small_traces["kernel-compile"]}"]\n'
+        '[[strategies]]\nname = "host-lru"\n'
+        '[[strategies]]\nname = "cmm"\nparams = { reclaim_order = ["lru", "state-priority"] }\n')
+    out = tmp_path / "o"
+    r = runner.invoke(app, ["sweep", "--sweep", str(f), "-o", str(out), "--jobs", "1"])
+    assert r.exit_code == 0, r.output
+    assert "3 done" in r.output
+    r = runner.invoke(app, ["report", str(out)])
+    assert r.exit_code == 0 and "io-avoided" in r.output
+    r = runner.invoke(app, ["report", str(out), "-f", "markdown", "-r", "ranking"])
+    assert r.exit_code == 0 and "| trace_set | budget_pages | rank |" in r.output
+    r = runner.invoke(app, ["report", str(out), "-f", "csv", "-r", "total-io"])
+    assert r.exit_code == 0 and r.output.startswith("trace_set,label,budget_pages")
+    r = runner.invoke(app, ["report", str(out), "-f", "parquet", "-r", "faults", "-o",
+                            str(tmp_path / "f.parquet")])
+    assert r.exit_code == 0 and pl.read_parquet(tmp_path / "f.parquet").height == 9
+    assert "unknown report" in _bad(["report", str(out), "-r", "nope"])
+    r = runner.invoke(app, ["plot", str(out), "-o", str(tmp_path / "plots")])
+    assert r.exit_code == 0, r.output
+    pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
+    assert pngs == ["io_avoided_vs_budget.png", "states_kc.png", "total_io_vs_budget.png"]
+    assert all((tmp_path / "plots" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
+
+
+def _sweep_cmd(traces, out):
+    return [sys.executable, "-c", "from analysis.cli import main; main()", "sweep", *traces,
+            "-o", str(out), "-b", "5%", "-b", "20%", "-b", "60%", "--jobs", "1",
+            "-s", "host-lru", "-s", "cmm", "-s", "cmm-light", "-p", "cmm:reclaim_order=lru,state-priority"]
+
+
+def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path, small_traces):
+    traces = [str(small_traces[n]) for n in ("kernel-compile", "phased", "web-serving")]
+    whole = tmp_path / "whole"
+    subprocess.run(_sweep_cmd(traces, whole), check=True, capture_output=True)
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen(_sweep_cmd(traces, cut), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((cut / "parts").glob("*.parquet"))
+                                         if (cut / "parts").exists() else []) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, mid-sweep
+    proc.wait()
+    n_cut = len(list((cut / "parts").glob("*.parquet")))
+    assert 2 <= n_cut < 12, "the kill should land part-way through the sweep"
+    done = subprocess.run(_sweep_cmd(traces, cut), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"{12 - n_cut} done, {n_cut} already done" in done.stdout.replace("\n", " ")
+    a, b = _sorted(read_results(whole)), _sorted(read_results(cut))
+    assert a.equals(b)
+    assert b.filter(pl.col("guest").is_null()).select("job_key", "budget_pages").is_duplicated().sum() == 0
+
+
+def die_on_killer(job):
+    """Stands for a job that segfaults its worker process."""
+    if job.trace_set.name == "killer":
+        os._exit(139)
+    return run_job(job)
+
+
+def test_local_pool_survives_a_worker_that_dies(tmp_path, small_traces):
+    # A job whose worker dies costs only that job: retried once alone, then failed.
+    from replay import sweep
+
+    spec = SweepSpec([TraceSet("good", (str(small_traces["phased"]),)),
+                      TraceSet("killer", (str(small_traces["web-serving"]),)),
+                      TraceSet("also-good", (str(small_traces["kernel-compile"]),))],
+                     [("cmm", {})], ["10%"])
+    out = run_sweep(build_jobs(spec), tmp_path / "o", make_executor=sweep.local_executor,
+                    parallel=2, job_fn=die_on_killer)
+    assert len(out.done) == 2 and len(out.failed) == 1
+    assert "died twice" in next(iter(out.failed.values()))
+    assert set(read_results(tmp_path / "o")["trace_set"]) == {"good", "also-good"}
+
+
+def test_dask_local_cluster(tmp_path, small_traces):
+    distributed = pytest.importorskip("distributed", reason="Dask extra not installed")
+    spec = SweepSpec([TraceSet("p", (str(small_traces["phased"]),))],
+                     [("cmm", {}), ("host-lru", {})], ["10%", "30%"])
+    jobs = build_jobs(spec)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        out = run_sweep(jobs, tmp_path / "o", parallel=2,
+                        make_executor=lambda n: client.get_executor(pure=False))
+    assert len(out.done) == 2
+    local = run_sweep(jobs, tmp_path / "t", make_executor=threads, parallel=2)
+    assert len(local.done) == 2
+    assert _sorted(read_results(tmp_path / "o")).equals(_sorted(read_results(tmp_path / "t")))
+
+
+def test_demo_end_to_end(tmp_path, monkeypatch, small_traces):
+    # The demo over a folder of small traces (the real one runs on sample_traces/).
+    samples = tmp_path / "sample_traces"
+    samples.mkdir()
+    for name in ("kernel-compile", "phased"):
+        (samples / f"{name}.parquet").write_bytes(Path(small_traces[name]).read_bytes())
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["demo", "-o", str(tmp_path / "d"), "--jobs", "1"])
+    assert r.exit_code == 0, r.output
+    summary = (tmp_path / "d" / "summary.md").read_text()
+    assert "Winner (least total I/O)" in summary and "kernel-compile" in summary
+    assert (tmp_path / "d" / "plots" / "total_io_vs_budget.png").exists()
+    assert (tmp_path / "d" / "plots" / "states_phased.png").exists()
