@@ -130,6 +130,56 @@ def trace_validate(paths: Annotated[list[Path], typer.Argument(help="trace files
         console.print(f"{path}: ok ({meta.n_events:,} events, {meta.guest_pages:,} guest pages)")
 
 
+@trace_app.command("convert")
+@cli_errors
+def trace_convert(
+    inp: Annotated[str, typer.Argument(help="perf script / trace-cmd / ftrace text (.gz .xz .bz2 .zst ok; - for stdin)")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="output .parquet (default: INPUT with .parquet)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="auto, perf, trace-cmd or ftrace")] = "auto",
+    guest_mib: Annotated[int | None, typer.Option(help="guest memory, MiB (default: frames seen)")] = None,
+    lenient: Annotated[bool, typer.Option("--lenient", help="skip and count malformed lines instead of stopping")] = False,
+) -> None:
+    """Convert Linux page-allocator and page-cache tracepoint text to a trace."""
+    from tracer.linux import convert
+
+    if out is None:
+        if inp == "-":
+            raise CmmsimError("reading stdin needs -o OUT.parquet")
+        base = Path(inp)
+        for suffix in (".gz", ".xz", ".bz2", ".zst", ".txt"):
+            base = base.with_name(base.name.removesuffix(suffix))
+        out = base.with_name(base.name + ".parquet")
+    pages = guest_mib * 256 if guest_mib else None
+    meta = convert(inp, out, fmt=fmt, lenient=lenient, guest_pages=pages)
+    _print_conversion(out, meta)
+
+
+def _print_conversion(out: Path, meta: Any) -> None:
+    conv = meta.converter
+    console.print(f"wrote {out} ({meta.n_events:,} events, {conv['frames']:,} frames, "
+                  f"{meta.guest_pages:,} guest pages)")
+    rows = [{"counter": k, "value": str(v)} for k, v in conv.items() if v not in (0, {}, [])]
+    print_table("converter counters", rows)
+
+
+@trace_app.command("record")
+@cli_errors
+def trace_record(
+    out: Annotated[Path, typer.Option("-o", "--out", help="output .parquet")],
+    command: Annotated[list[str] | None, typer.Argument(help="command to run while recording (after --)")] = None,
+    duration: Annotated[float | None, typer.Option(help="record the whole system this many seconds instead")] = None,
+    buffer_pages: Annotated[int, typer.Option(help="perf ring buffer per CPU, pages (-m)")] = 4096,
+    keep_text: Annotated[Path | None, typer.Option(help="also keep the perf script text here")] = None,
+    guest_mib: Annotated[int | None, typer.Option(help="guest memory to record, MiB (default: MemTotal)")] = None,
+) -> None:
+    """Record a live workload with perf (root) and convert it to a trace."""
+    from tracer.record import record
+
+    meta = record(out, command, duration_s=duration, buffer_pages=buffer_pages, keep_text=keep_text,
+                  guest_pages=guest_mib * 256 if guest_mib else None)
+    _print_conversion(out, meta)
+
+
 def _register_subcommands() -> None:
     # Sub-apps live in their own modules to keep this one small; importing
     # them registers their commands on ``app``.

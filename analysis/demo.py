@@ -29,6 +29,7 @@ from replay.sweep import (
 )
 from tracer.errors import ParamError
 from tracer.io import atomic_output, scan_trace
+from tracer.synth import MANIFEST_NAME
 
 N_BUDGETS = 10
 SAMPLES_PER_TRACE = 40
@@ -64,7 +65,7 @@ def demo_spec(sample_dir: Path) -> SweepSpec:
     sets: list[TraceSet] = []
     per_set: dict[str, list[str]] = {}
     entries = sorted(sample_dir.glob("*.parquet")) + sorted(
-        p for p in sample_dir.iterdir() if p.is_dir())
+        p for p in sample_dir.iterdir() if (p / MANIFEST_NAME).exists())
     for path in entries:
         name = path.name.removesuffix(".parquet")
         probe = TraceSet(name, (str(path),))
