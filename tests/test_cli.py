@@ -112,3 +112,21 @@ def test_console_script_exit_status_and_one_line(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "no such file" in proc.stderr
+
+
+def test_trace_convert_and_record_commands(tmp_path):
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    out = tmp_path / "c.parquet"
+    r = runner.invoke(app, ["trace", "convert", str(data / "perf-default.txt"), "-o", str(out),
+                            "--guest-mib", "16"])
+    assert r.exit_code == 0, r.output
+    assert "wrote" in r.output and "duplicate_frees" in r.output
+    bad = tmp_path / "bad.txt"
+    bad.write_text("this is not a trace line\n")
+    err = _bad(["trace", "convert", str(bad), "-o", str(tmp_path / "b.parquet")])
+    assert "bad.txt:1: not a tracepoint line" in err
+    r = runner.invoke(app, ["trace", "convert", str(bad), "-o", str(tmp_path / "b.parquet"), "--lenient"])
+    assert r.exit_code == 0, r.output
+    assert "give a command after --" in _bad(["trace", "record", "-o", str(tmp_path / "r.parquet")])

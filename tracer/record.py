@@ -71,11 +71,11 @@ def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: flo
     guest_pages : int, optional
         Guest memory to record in the trace (default: MemTotal).
     """
+    if not command and not duration_s:
+        raise RecordError("give a command after -- or --duration S")
     perf = shutil.which("perf")
     if perf is None:
         raise RecordError("perf is not installed (Debian: apt-get install linux-perf)")
-    if not command and not duration_s:
-        raise RecordError("give a command after -- or --duration S")
     if not os.access("/proc/kpageflags", os.R_OK):
         raise RecordError("cannot read /proc/kpageflags: recording needs root")
     missing = [e for e in TRACEPOINTS if e not in _available(perf, TRACEPOINTS)]
