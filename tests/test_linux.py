@@ -247,3 +247,51 @@ def test_record_reports_missing_perf(tmp_path, monkeypatch):
     monkeypatch.setattr(rec.shutil, "which", lambda name: None)
     with pytest.raises(rec.RecordError, match="perf is not installed"):
         rec.record(tmp_path / "r.parquet", ["true"])
+
+
+def _both(tmp_path, src, **kw):
+    a = convert(src, tmp_path / "fast.parquet", engine="fast", **kw)
+    b = convert(src, tmp_path / "ref.parquet", engine="python", **kw)
+    return a, b, ops_of(tmp_path / "fast.parquet"), ops_of(tmp_path / "ref.parquet")
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.name)
+def test_fast_path_equals_the_line_by_line_twin_on_fixtures(tmp_path, fixture):
+    a, b, fa, fb = _both(tmp_path, fixture)
+    assert fa == fb and a.converter == b.converter
+    assert read_arrays(tmp_path / "fast.parquet").t_ns.tolist() == \
+        read_arrays(tmp_path / "ref.parquet").t_ns.tolist()
+
+
+_LINES = [
+    "kmem:mm_page_alloc: page=0x{p:x} pfn=0x{p:x} order={o} migratetype=0 gfp_flags=X",
+    "kmem:mm_page_free: page=0x{p:x} pfn=0x{p:x} order={o}",
+    "kmem:mm_page_free_batched: page=0x{p:x} pfn=0x{p:x} order=0",
+    "filemap:mm_filemap_add_to_page_cache: dev 8:1 ino {i:x} pfn=0x{p:x} ofs={f} order={o}",
+    "filemap:mm_filemap_delete_from_page_cache: dev 8:1 ino {i:x} pfn=0x{p:x} ofs={f} order={o}",
+    "filemap:mm_filemap_get_pages: dev=8:1 ino={i:x} ofs={f}-{g}",
+    "filemap:mm_filemap_map_pages: dev=8:1 ino={i:x} ofs={f}-{g}",
+    "filemap:mm_filemap_fault: dev=8:1 ino={i:x} ofs={f}",
+    "writeback:writeback_dirty_folio: bdi 8:1: ino={i} index={x}",
+    "writeback:writeback_single_inode: bdi 8:1: ino={i} state=0x0 dirtied_when=1 age=1 index=0 to_write=1 wrote={w} cgroup_ino=1",
+    "ext4:ext4_writepages_result: dev 8,1 ino {i} ret 0 pages_written {w} pages_skipped 0 sync_mode 1 writeback_index 0",
+    "pagemap:mm_lru_activate: folio=0xffff pfn=0x{p:x}",
+    "sched:sched_switch: prev_comm=a",
+    "kmem:mm_page_free: page=0x1 pfn=0x1 order=12",
+]
+
+
+@given(st.lists(st.tuples(st.integers(0, len(_LINES) - 1), st.integers(1, 24), st.integers(0, 2),
+                          st.integers(1, 3), st.integers(0, 6), st.integers(0, 3), st.integers(0, 40)),
+                min_size=1, max_size=80))
+def test_fast_path_equals_the_twin_on_random_event_streams(tmp_path_factory, draws):
+    tmp = tmp_path_factory.mktemp("par")
+    lines = []
+    for n, (k, pfn, order, ino, idx, wrote, dt) in enumerate(draws):
+        body = _LINES[k].format(p=pfn, o=order, i=ino, f=idx * 4096, g=idx * 4096 + 8191,
+                                x=idx, w=wrote)
+        lines.append(f" task {n} [000] {1 + n + dt * 2:d}.{n:06d}: {body}\n")
+    (tmp / "in.txt").write_text("".join(lines))
+    a, b, fa, fb = _both(tmp, tmp / "in.txt", lenient=True)
+    assert fa == fb
+    assert a.converter == b.converter

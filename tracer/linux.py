@@ -90,6 +90,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -101,13 +102,13 @@ FORMATS = ("auto", "perf", "trace-cmd", "ftrace")
 
 _LINE = {
     "perf": re.compile(
-        r"^\s*(?P<task>.*?)\s+(?P<pid>-?\d+)\s+(?:\[(?P<cpu>\d+)\]\s+)?(?P<ts>\d+\.\d+):\s+"
+        r"^\s*(?P<task>.*?)\s+(?P<pid>-?[0-9]+)\s+(?:\[(?P<cpu>[0-9]+)\]\s+)?(?P<ts>[0-9]+\.[0-9]+):\s+"
         r"(?P<sys>\w+):(?P<ev>\w+):\s?(?P<body>.*)$"),
     "ftrace": re.compile(
-        r"^\s*(?P<task>.*?)-(?P<pid>\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[(?P<cpu>\d+)\]\s+"
-        r"(?P<flags>[^\s\[\]]{4,6})\s+(?P<ts>\d+\.\d+):\s+(?P<ev>\w+):\s?(?P<body>.*)$"),
+        r"^\s*(?P<task>.*?)-(?P<pid>[0-9]+)\s+(?:\(\s*[0-9-]+\)\s+)?\[(?P<cpu>[0-9]+)\]\s+"
+        r"(?P<flags>[^\s\[\]]{4,6})\s+(?P<ts>[0-9]+\.[0-9]+):\s+(?P<ev>\w+):\s?(?P<body>.*)$"),
     "trace-cmd": re.compile(
-        r"^\s*(?P<task>.*?)-(?P<pid>\d+)\s+\[(?P<cpu>\d+)\]\s+(?P<ts>\d+\.\d+):\s+"
+        r"^\s*(?P<task>.*?)-(?P<pid>[0-9]+)\s+\[(?P<cpu>[0-9]+)\]\s+(?P<ts>[0-9]+\.[0-9]+):\s+"
         r"(?P<ev>\w+):\s?(?P<body>.*)$"),
 }
 #: Lines that are no events at all: comments, trace-cmd's header, perf's notes.
@@ -115,25 +116,31 @@ _NOISE = re.compile(r"^\s*(#|$|cpus=|version\s*=|CPU\s*\d+\s+is empty|\[\s*perf)
 
 _HEX = r"0x([0-9a-fA-F]+)"
 _FIELDS = {
-    "mm_page_alloc": re.compile(rf"pfn={_HEX} order=(\d+)"),
-    "mm_page_free": re.compile(rf"pfn={_HEX} order=(\d+)"),
+    "mm_page_alloc": re.compile(rf"pfn={_HEX} order=([0-9]+)"),
+    "mm_page_free": re.compile(rf"pfn={_HEX} order=([0-9]+)"),
     "mm_page_free_batched": re.compile(rf"pfn={_HEX}"),
     "mm_filemap_add_to_page_cache": re.compile(
-        rf"dev (\d+):(\d+) ino ([0-9a-fA-F]+) pfn={_HEX} ofs=(\d+) order=(\d+)"),
+        rf"dev ([0-9]+):([0-9]+) ino ([0-9a-fA-F]+) pfn={_HEX} ofs=([0-9]+) order=([0-9]+)"),
     "mm_filemap_delete_from_page_cache": re.compile(
-        rf"dev (\d+):(\d+) ino ([0-9a-fA-F]+) pfn={_HEX} ofs=(\d+) order=(\d+)"),
-    "mm_filemap_get_pages": re.compile(r"dev=(\d+):(\d+) ino=([0-9a-fA-F]+) ofs=(\d+)-(\d+)"),
-    "mm_filemap_map_pages": re.compile(r"dev=(\d+):(\d+) ino=([0-9a-fA-F]+) ofs=(\d+)-(\d+)"),
-    "mm_filemap_fault": re.compile(r"dev=(\d+):(\d+) ino=([0-9a-fA-F]+) ofs=(\d+)"),
-    "writeback_dirty_folio": re.compile(r"bdi (\d+):(\d+): ino=(\d+) index=(\d+)"),
-    "writeback_single_inode": re.compile(r"bdi (\d+):(\d+): ino=(\d+) .*\bwrote=(\d+)"),
-    "ext4_writepages_result": re.compile(r"dev (\d+),(\d+) ino (\d+) ret -?\d+ pages_written (\d+)"),
+        rf"dev ([0-9]+):([0-9]+) ino ([0-9a-fA-F]+) pfn={_HEX} ofs=([0-9]+) order=([0-9]+)"),
+    "mm_filemap_get_pages": re.compile(r"dev=([0-9]+):([0-9]+) ino=([0-9a-fA-F]+) ofs=([0-9]+)-([0-9]+)"),
+    "mm_filemap_map_pages": re.compile(r"dev=([0-9]+):([0-9]+) ino=([0-9a-fA-F]+) ofs=([0-9]+)-([0-9]+)"),
+    "mm_filemap_fault": re.compile(r"dev=([0-9]+):([0-9]+) ino=([0-9a-fA-F]+) ofs=([0-9]+)"),
+    "writeback_dirty_folio": re.compile(r"bdi ([0-9]+):([0-9]+): ino=([0-9]+) index=([0-9]+)"),
+    "writeback_single_inode": re.compile(r"bdi ([0-9]+):([0-9]+): ino=([0-9]+) .*\bwrote=([0-9]+)"),
+    "ext4_writepages_result": re.compile(r"dev ([0-9]+),([0-9]+) ino ([0-9]+) ret -?[0-9]+ pages_written ([0-9]+)"),
     "mm_lru_activate": re.compile(rf"pfn={_HEX}"),
 }
 #: Events whose bdi is not a block device ("(unknown)", "fuse", ...) are well
 #: formed: the bdi field then simply does not resolve to a page-cache device.
-_BDI_ANY = re.compile(r"bdi ([^:]+): ino=\d+")
+_BDI_ANY = re.compile(r"bdi ([^:]+): ino=[0-9]+")
 EVENTS = tuple(_FIELDS)
+#: Regex group holding the folio order, for the events that have one.
+_ORDER_FIELD = {"mm_page_alloc": 2, "mm_page_free": 2, "mm_filemap_add_to_page_cache": 6,
+                "mm_filemap_delete_from_page_cache": 6}
+#: read()/fault-around ranges longer than this many pages are clamped (and
+#: counted): a range names offsets, not pages the cache holds.
+MAX_RANGE_PAGES = 1 << 16
 
 _U, _S, _V, _P = 0, 1, 2, 3
 _READ, _WRITE = int(Op.READ), int(Op.WRITE)
@@ -217,10 +224,9 @@ def parse_line(line: str, fmt: str = "auto") -> tuple[str, Event | str | None]:
         if name.startswith("writeback_") and _BDI_ANY.search(m.group("body")):
             return "unused", f"{name} (non-block bdi)"
         return "bad-fields", name
-    try:
-        return "event", Event(_ts_ns(m.group("ts")), name, f.groups())
-    except ValueError:
+    if name in _ORDER_FIELD and int(f.group(_ORDER_FIELD[name])) > MAX_ORDER:
         return "bad-fields", name
+    return "event", Event(_ts_ns(m.group("ts")), name, f.groups())
 
 
 def read_kpageflags_states(path: str = "/proc/kpageflags") -> np.ndarray:
@@ -254,6 +260,7 @@ class Counters:
     activate_on_free: int = 0
     expired_clean: int = 0
     reordered: int = 0
+    clamped_ranges: int = 0
     initial_states: collections.Counter = field(default_factory=collections.Counter)
 
     def as_dict(self) -> dict[str, Any]:
@@ -269,6 +276,7 @@ class Counters:
             "activate_on_free": self.activate_on_free,
             "expired_clean": self.expired_clean,
             "reordered": self.reordered,
+            "clamped_ranges": self.clamped_ranges,
             "initial_states": dict(sorted(self.initial_states.items())),
         }
 
@@ -322,8 +330,9 @@ class Mapper:
 
     def _forget_identity(self, phys: int) -> None:
         key = self.key_of.pop(phys, None)
-        if key is not None and self.page_at.get(key) == phys:
-            del self.page_at[key]
+        if key is not None:
+            if self.page_at.get(key) == phys:
+                del self.page_at[key]
             d = self.dirty.get(key[:3])
             if d is not None:
                 d.pop(phys, None)
@@ -372,11 +381,8 @@ class Mapper:
         getattr(self, "_on_" + ev.name)(t, ev.fields)
 
     def _frames(self, pfn_hex: str, order: str | int) -> range:
-        order = int(order)
-        if order > MAX_ORDER:
-            raise ValueError(f"order {order} above {MAX_ORDER}")
         pfn = int(pfn_hex, 16)
-        return range(pfn, pfn + (1 << order))
+        return range(pfn, pfn + (1 << int(order)))
 
     def _on_mm_page_alloc(self, t, f):
         if int(f[0], 16) == 0:
@@ -431,7 +437,11 @@ class Mapper:
 
     def _access_range(self, t, f, first: int, last: int):
         major, minor, ino = int(f[0]), int(f[1]), int(f[2], 16)
-        for index in range(first >> PAGE_SHIFT, (last >> PAGE_SHIFT) + 1):
+        lo, hi = first >> PAGE_SHIFT, last >> PAGE_SHIFT
+        if hi - lo >= MAX_RANGE_PAGES:
+            self.counters.clamped_ranges += 1
+            hi = lo + MAX_RANGE_PAGES - 1
+        for index in range(lo, hi + 1):
             phys = self.page_at.get((major, minor, ino, index))
             if phys is None:
                 self.counters.unresolved_accesses += 1
@@ -493,12 +503,19 @@ class Mapper:
         self.t_ns, self.pfn, self.op = array("q"), array("L"), array("B")
         return t, p, o
 
-    def initial_events(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    @property
+    def n_frames(self) -> int:
+        return len(self.dense)
+
+    def phys_of_dense(self) -> np.ndarray:
+        return np.fromiter(self.dense.keys(), dtype=np.uint64, count=len(self.dense))
+
+    def initial_events(self, counters: Counters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Events at t=0 that put every frame into its inferred initial state."""
         ops: list[tuple[int, int]] = []
         for phys, st in self.first_state.items():
             name = "USVP"[st]
-            self.counters.initial_states[name] += 1
+            counters.initial_states[name] += 1
             d = self.dense[phys]
             if st == _S:
                 ops += [(d, _SS), (d, _WRITE)]
@@ -512,7 +529,7 @@ class Mapper:
 def convert(inp: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str = "auto",
             lenient: bool = False, guest_pages: int | None = None,
             initial: np.ndarray | None = None, extra_meta: dict | None = None,
-            stream: IO[str] | None = None) -> TraceMeta:
+            stream: IO[str] | None = None, engine: str = "fast") -> TraceMeta:
     """Convert tracepoint text to a cmmsim trace, streaming.
 
     Parameters
@@ -533,45 +550,30 @@ def convert(inp: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str =
         Capture facts (kernel release, command, lost events) for the metadata.
     stream : text IO, optional
         Read from this instead of opening ``inp``.
+    engine : str
+        ``fast`` (polars + numba, chunks of lines) or ``python`` (the
+        line-by-line reference twin); both give the same trace.
     """
     if fmt not in FORMATS:
         raise ParamError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     out = Path(out)
     where = "<stdin>" if inp in (None, "-") else str(inp)
-    mapper = Mapper(initial)
-    c = mapper.counters
+    c = Counters()
     body = out.with_name(f".{out.name}.body.parquet")
     try:
         with (stream or open_text(inp)) as text, TraceWriter(body, 2**32 - 1) as w:
-            for lineno, line in enumerate(text, 1):
-                c.lines_read += 1
-                kind, what = parse_line(line, fmt)
-                if kind == "event":
-                    try:
-                        mapper.feed(what)
-                    except ValueError as exc:
-                        kind, what = "bad-fields", f"{what.name} ({exc})"
-                if kind == "noise":
-                    c.skipped["header or comment"] += 1
-                elif kind == "unused":
-                    c.unused_events[what] += 1
-                elif kind in ("bad-line", "bad-fields"):
-                    reason = "not a tracepoint line" if kind == "bad-line" else \
-                        f"fields of {what} do not parse"
-                    if not lenient:
-                        raise ConvertError(f"{where}:{lineno}: {reason}: {line.rstrip()[:200]!r}")
-                    c.skipped[reason] += 1
-                if len(mapper.op) >= _FLUSH_EVENTS:
-                    w.write(*mapper.take())
-            w.write(*mapper.take())
+            if engine == "python":
+                mapper = _convert_lines(text, w, fmt, lenient, where, Mapper(initial), c)
+            else:
+                mapper = _convert_chunks(text, w, fmt, lenient, where, initial, c)
             w.finish(TraceMeta(guest_pages=2**32 - 1, source="linux:body"))
-        n_frames = len(mapper.dense)
+        n_frames = mapper.n_frames
         if guest_pages is None:
             guest_pages = max(n_frames, 1)
         elif guest_pages < n_frames:
             raise ParamError(f"guest memory of {guest_pages} pages is less than the "
                              f"{n_frames} frames the trace names")
-        init = mapper.initial_events()
+        init = mapper.initial_events(c)
         meta = TraceMeta(
             guest_pages=guest_pages,
             source=f"linux:{fmt}",
@@ -583,13 +585,79 @@ def convert(inp: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str =
             for batch in iter_batches(body):
                 w.write(*batch)
             meta = w.finish(meta)
-        phys = np.fromiter(mapper.dense.keys(), dtype=np.uint64, count=n_frames)
+        phys = mapper.phys_of_dense()
         with atomic_output(pfnmap_path(out)) as tmp:
             pq.write_table(pa.table({"pfn": np.arange(n_frames, dtype=np.uint32),
                                      "phys_pfn": phys}), tmp, compression="zstd")
     finally:
         body.unlink(missing_ok=True)
     return meta
+
+
+CHUNK_LINES = 1 << 17
+
+
+def _bad_line_error(where: str, lineno: int, kind: str, name: str | None, line: str) -> ConvertError:
+    reason = "not a tracepoint line" if kind == "bad-line" else f"fields of {name} do not parse"
+    return ConvertError(f"{where}:{lineno}: {reason}: {line.rstrip()[:200]!r}")
+
+
+def _convert_lines(text, w, fmt, lenient, where, mapper: Mapper, c: Counters) -> Mapper:
+    """The reference path: one line at a time through :class:`Mapper`."""
+    mapper.counters = c
+    for lineno, line in enumerate(text, 1):
+        c.lines_read += 1
+        kind, what = parse_line(line, fmt)
+        if kind == "event":
+            mapper.feed(what)
+        elif kind == "noise":
+            c.skipped["header or comment"] += 1
+        elif kind == "unused":
+            c.unused_events[what] += 1
+        else:
+            if not lenient:
+                raise _bad_line_error(where, lineno, kind, what, line)
+            c.skipped["not a tracepoint line" if kind == "bad-line"
+                      else f"fields of {what} do not parse"] += 1
+        if len(mapper.op) >= _FLUSH_EVENTS:
+            w.write(*mapper.take())
+    w.write(*mapper.take())
+    return mapper
+
+
+def _convert_chunks(text, w, fmt, lenient, where, initial, c: Counters):
+    """The fast path: polars parses chunks of lines, numba maps the events."""
+    import itertools
+
+    from tracer.linux_fast import (
+        K_BAD_FIELDS,
+        K_BAD_LINE,
+        K_EVENT,
+        KIND_NAMES,
+        FastMapper,
+        parse_chunk,
+        tally,
+    )
+
+    mapper = FastMapper(initial)
+    start = 0
+    while True:
+        lines = list(itertools.islice(text, CHUNK_LINES))
+        if not lines:
+            break
+        parsed = parse_chunk(lines, fmt)
+        c.lines_read += len(lines)
+        kind = parsed["kind"].to_numpy()
+        bad = np.flatnonzero((kind == K_BAD_LINE) | (kind == K_BAD_FIELDS))
+        if not lenient and len(bad):
+            i = int(bad[0])
+            raise _bad_line_error(where, start + i + 1, KIND_NAMES[kind[i]], parsed["name"][i],
+                                  lines[i])
+        tally(parsed, c)
+        w.write(*mapper.feed(parsed.filter(pl.col("kind") == K_EVENT)))
+        start += len(lines)
+    mapper.fill_counters(c)
+    return mapper
 
 
 def pfnmap_path(out: str | os.PathLike) -> Path:
