@@ -119,11 +119,14 @@ def write_summary(results: pl.DataFrame, outcome: SweepOutcome, plots: list[Path
         "## Winner (least total I/O) per trace set and budget range",
         "",
         "Budgets in 4 KiB pages; `tied` > 1 means several strategies share first place "
-        "(typically none pages at all).",
+        "(typically none pages at all). `opt`, the offline floor, does not compete; it "
+        "appears in the next table.",
         "",
         _md_table(winners),
         "",
         "## I/O avoided against host-lru at half the footprint",
+        "",
+        "`opt` is the floor: no strategy can do less I/O at that budget.",
         "",
         _md_table(mid),
         "",

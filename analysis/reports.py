@@ -176,15 +176,17 @@ def df_state_distribution(states: pl.DataFrame) -> pl.DataFrame:
 
 
 def df_winners(results: pl.DataFrame) -> pl.DataFrame:
-    """The strategy with least total I/O per trace set, as budget ranges.
+    """The online strategy with least total I/O per trace set, as budget ranges.
 
-    Consecutive budgets with the same winner are merged. Ties go to the
-    label first in alphabetical order; ``tied`` counts labels sharing it.
+    Offline strategies (``opt``, the floor) do not compete. Consecutive
+    budgets with the same winner are merged. Ties go to the label first in
+    alphabetical order; ``tied`` counts labels sharing it.
 
     Columns: trace_set, winner (str), budget_from (int), budget_to (int),
     tied (int, most labels sharing first place in the range).
     """
-    rank = df_ranking(results).filter(pl.col("rank") == 1)
+    offline = [name for name, s in strategies().items() if s.offline]
+    rank = df_ranking(results.filter(~pl.col("strategy").is_in(offline))).filter(pl.col("rank") == 1)
     best = (rank.group_by("trace_set", "budget_pages")
             .agg(pl.col("label").sort().first().alias("winner"), pl.len().alias("tied"))
             .sort("trace_set", "budget_pages"))

@@ -143,17 +143,22 @@ def states_frame(scenario: Scenario, strategy: str, params: Any, res: engine.Eng
     """
     nb, ns, ng, npairs = res.samples.shape
     b_idx, s_idx, g_idx, k_idx = np.indices((nb, ns, ng, npairs)).reshape(4, -1)
+    at = np.zeros(1, np.int64) if ns == 0 else at  # a strategy without page states (opt)
+    names = pl.Series(list(scenario.guest_names), dtype=pl.String)
+    pairs = pl.Series(list(PAIRS), dtype=pl.String)
     return pl.DataFrame({
-        "scenario": scenario.name,
-        "strategy": strategy,
-        "params": params_json(params),
         "budget_pages": res.budgets[b_idx],
         "t_ns": at[s_idx],
         "guest": g_idx.astype(np.int32),
-        "guest_name": np.array(scenario.guest_names, dtype=object)[g_idx],
-        "state": np.array(PAIRS, dtype=object)[k_idx],
+        "guest_name": names.gather(g_idx),
+        "state": pairs.gather(k_idx),
         "pages": res.samples.reshape(-1),
-    })
+    }).select(
+        pl.lit(scenario.name, dtype=pl.String).alias("scenario"),
+        pl.lit(strategy, dtype=pl.String).alias("strategy"),
+        pl.lit(params_json(params), dtype=pl.String).alias("params"),
+        pl.all(),
+    )
 
 
 def replay_full(scenario: Scenario, strategy: str, budgets: Sequence[str | int],

@@ -38,6 +38,8 @@ class Strategy:
         twin the tests hold ``run`` to.
     summary : str
         One line for listings.
+    offline : bool
+        Needs the future (a floor to compare with, not a contender).
     """
 
     name: str
@@ -45,6 +47,7 @@ class Strategy:
     run: Callable[..., Any]
     reference: Callable[..., Any]
     summary: str
+    offline: bool = False
 
     def parse_params(self, pairs: list[str] | dict | None) -> Any:
         return params_mod.parse(self.params, pairs, what=f"strategy {self.name}")

@@ -1,0 +1,284 @@
+"""``opt``: the offline floor no online strategy beats (hint-aware Belady MIN).
+
+What is counted. Between two accesses of a page (a *gap*), the host may
+drop the page. Dropping it costs nothing when its content need not survive
+the gap: the guest freed it in the gap (SET_UNUSED), marked it volatile
+and then stable again (its content may be lost), or never wrote it since
+it was last freed or zero (it is logically zero). Otherwise the next access
+after a drop costs at least one read, whoever does it: the host (Sp), or
+the guest after a discard (Vz, a volatile or clean potentially-volatile
+page). Write-backs add to that for some strategies and never subtract.
+
+So renaming a page at every free gap makes each such gap's next access a
+first access, and the least number of costly refaults at a budget is
+exactly Belady's MIN on the renamed access stream (evict the page whose next
+use is farthest; a page with a free gap ahead has none, so it goes first:
+pages in U first, volatile ones when their content can be dropped), minus
+the first accesses. No strategy can do fewer I/Os than that at the same
+budget: ``opt`` reports it as ``host_reads`` (and ``total_io``); its other
+I/O counters are zero, its first accesses are ``zero_fills``. Writes are not
+part of the floor: offline caching with write-back costs has no simple exact
+algorithm, so this is a floor, not a schedule a host could run.
+
+Layers: ``_next_use`` (one backward pass, numba), ``_min_one`` (MIN at one
+budget, a lazy max-heap), ``_min_budgets`` (prange over budgets);
+:func:`reference` is the plain-Python twin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from replay.engine import EngineResult, _sift_down, _sift_up
+from replay.states import (
+    C_ACCESSES,
+    C_HOST_READS,
+    C_PEAK,
+    C_SUM,
+    C_ZERO_FILLS,
+    N_COUNTERS,
+    OP_SET_POT_VOLATILE,
+    OP_SET_STABLE,
+    OP_SET_UNUSED,
+    OP_SET_VOLATILE,
+    OP_WRITE,
+)
+from replay.strategies import Strategy
+
+NEVER = np.iinfo(np.int64).max
+DEAD = 1 << 62
+
+
+@dataclass(frozen=True)
+class Params:
+    pass
+
+
+@nb.njit(cache=True)
+def _gap_flags(page, op, n_pages):
+    """Per event: 1 if the gap *before* this access is costly (content must survive)."""
+    n = page.shape[0]
+    written = np.zeros(n_pages, np.uint8)  # content non-zero since the last free
+    free_gap = np.zeros(n_pages, np.uint8)  # the current gap can drop the content
+    volatile = np.zeros(n_pages, np.uint8)  # marked volatile in the current gap
+    seen = np.zeros(n_pages, np.uint8)
+    costly = np.zeros(n, np.uint8)
+    for i in range(n):
+        p = page[i]
+        o = op[i]
+        if o <= OP_WRITE:
+            costly[i] = 1 if (seen[p] and written[p] and not free_gap[p]) else 0
+            seen[p] = 1
+            free_gap[p] = 0
+            volatile[p] = 0
+            if o == OP_WRITE:
+                written[p] = 1
+        elif o == OP_SET_UNUSED:
+            free_gap[p] = 1
+            written[p] = 0
+        elif o == OP_SET_VOLATILE or o == OP_SET_POT_VOLATILE:
+            volatile[p] = 1
+        elif o == OP_SET_STABLE and volatile[p]:
+            free_gap[p] = 1
+    return costly
+
+
+@nb.njit(cache=True)
+def _next_use(page, op, costly, n_pages):
+    """Per access: index of the page's next access if that gap is costly, else NEVER."""
+    n = page.shape[0]
+    nxt = np.full(n, NEVER, np.int64)
+    upcoming = np.full(n_pages, -1, np.int64)
+    for i in range(n - 1, -1, -1):
+        if op[i] <= OP_WRITE:
+            p = page[i]
+            j = upcoming[p]
+            if j >= 0 and costly[j]:
+                nxt[i] = j
+            upcoming[p] = i
+    return nxt
+
+
+@nb.njit(cache=True)
+def _min_one(page, op, guest, n_guests, costly, nxt, n_pages, budget):
+    frames = min(budget, n_pages)
+    cnt = np.zeros((n_guests, N_COUNTERS), np.int64)
+    host = np.zeros(2, np.int64)
+    res_g = np.zeros(n_guests, np.int64)
+    mark_g = np.zeros(n_guests, np.int64)
+    page_guest = np.zeros(n_pages, np.int64)
+    cur = np.full(n_pages, -1, np.int64)  # next use of a resident page; -1 = not resident
+    # Max-heap by next use, stored negated in a min-heap.
+    cap = 2 * frames + 64
+    keys = np.empty(cap, np.int64)
+    pages = np.empty(cap, np.int32)
+    size = 0
+    resident = 0
+    n = page.shape[0]
+    for i in range(n):
+        page_guest[page[i]] = guest[i]
+    for i in range(n):
+        if op[i] > OP_WRITE:
+            host[1] += resident
+            continue
+        p = page[i]
+        g = guest[i]
+        cnt[g, C_ACCESSES] += 1
+        if cur[p] < 0:
+            if costly[i]:
+                cnt[g, C_HOST_READS] += 1
+            else:
+                cnt[g, C_ZERO_FILLS] += 1
+            if resident >= frames:
+                while True:
+                    key = keys[0]
+                    v = pages[0]
+                    size -= 1
+                    keys[0] = keys[size]
+                    pages[0] = pages[size]
+                    _sift_down(keys, pages, 0, size)
+                    if cur[v] >= 0 and -key == cur[v]:
+                        break
+                cur[v] = -1
+                gv = page_guest[v]
+                cnt[gv, C_SUM] += res_g[gv] * (i - mark_g[gv])
+                mark_g[gv] = i
+                res_g[gv] -= 1
+                resident -= 1
+            cnt[g, C_SUM] += res_g[g] * (i - mark_g[g])
+            mark_g[g] = i
+            res_g[g] += 1
+            resident += 1
+            if res_g[g] > cnt[g, C_PEAK]:
+                cnt[g, C_PEAK] = res_g[g]
+            if resident > host[0]:
+                host[0] = resident
+        # Dead pages (no costly next use) go first, the highest page first, so
+        # that every implementation breaks the tie the same way.
+        val = nxt[i] if nxt[i] != NEVER else DEAD + p
+        cur[p] = val
+        if size == cap:
+            # Compact: one entry per resident page, with its current key.
+            j = 0
+            for k in range(size):
+                q = pages[k]
+                if cur[q] >= 0 and -keys[k] == cur[q]:
+                    keys[j] = keys[k]
+                    pages[j] = q
+                    j += 1
+                    cur[q] = -2 - cur[q]  # mark taken (keeps the value recoverable)
+            for k in range(j):
+                q = pages[k]
+                cur[q] = -2 - cur[q]
+            size = j
+            for k in range(size // 2 - 1, -1, -1):
+                _sift_down(keys, pages, k, size)
+        keys[size] = -val
+        pages[size] = p
+        _sift_up(keys, pages, size)
+        size += 1
+        host[1] += resident
+    for g in range(n_guests):
+        cnt[g, C_SUM] += res_g[g] * (n - mark_g[g])
+    return cnt, host
+
+
+@nb.njit(cache=True, parallel=True)
+def _min_budgets(page, op, guest, n_guests, costly, nxt, n_pages, budgets):
+    nb_ = budgets.shape[0]
+    cnt = np.zeros((nb_, n_guests, N_COUNTERS), np.int64)
+    host = np.zeros((nb_, 2), np.int64)
+    for b in nb.prange(nb_):
+        c, h = _min_one(page, op, guest, n_guests, costly, nxt, n_pages, budgets[b])
+        cnt[b] = c
+        host[b] = h
+    return cnt, host
+
+
+def run(scenario, budgets, params, sample_at=None, keep_final=False):
+    """The floor at every budget (no state distribution: opt has no page states)."""
+    b = np.asarray(budgets, dtype=np.int64)
+    costly = _gap_flags(scenario.page, scenario.op, scenario.n_pages)
+    nxt = _next_use(scenario.page, scenario.op, costly, scenario.n_pages)
+    cnt, host = _min_budgets(scenario.page, scenario.op, scenario.guest, scenario.n_guests,
+                             costly, nxt, scenario.n_pages, b)
+    return EngineResult(b, cnt, host[:, 0].copy(), host[:, 1].copy(),
+                        np.zeros((0, scenario.n_pages), np.uint8),
+                        np.zeros((len(b), 0, scenario.n_guests, 8), np.int64))
+
+
+def reference(scenario, budget: int, params):
+    """Plain-Python twin: classify gaps, then MIN by scanning for the farthest next use."""
+    from replay.reference import ReferenceResult
+    from replay.states import COUNTERS
+    from tracer.schema import Op
+
+    page = [int(x) for x in scenario.page]
+    op = [int(x) for x in scenario.op]
+    guest = [int(x) for x in scenario.guest]
+    # A gap is costly when the page was written since it was last freed, and
+    # the gap neither frees it nor lets its volatile content be dropped.
+    costly = [False] * len(page)
+    written, free_gap, volatile, seen = set(), set(), set(), set()
+    for i, (p, o) in enumerate(zip(page, op, strict=True)):
+        if o in (Op.READ, Op.WRITE):
+            costly[i] = p in seen and p in written and p not in free_gap
+            seen.add(p)
+            free_gap.discard(p)
+            volatile.discard(p)
+            if o == Op.WRITE:
+                written.add(p)
+        elif o == Op.SET_UNUSED:
+            free_gap.add(p)
+            written.discard(p)
+        elif o in (Op.SET_VOLATILE, Op.SET_POT_VOLATILE):
+            volatile.add(p)
+        elif o == Op.SET_STABLE and p in volatile:
+            free_gap.add(p)
+    next_use = {}
+    upcoming: dict[int, int] = {}  # page -> its next access, scanning backwards
+    for i in range(len(page) - 1, -1, -1):
+        if op[i] in (Op.READ, Op.WRITE):
+            j = upcoming.get(page[i])
+            next_use[i] = j if j is not None and costly[j] else float("inf")
+            upcoming[page[i]] = i
+    n_guests = scenario.n_guests
+    counters = [dict.fromkeys(COUNTERS, 0) for _ in range(n_guests)]
+    page_guest = dict(zip(page, guest, strict=True))
+    resident: dict[int, float] = {}  # page -> its next use
+    per_guest = [0] * n_guests
+    frames = min(budget, scenario.n_pages)
+    host_peak = host_sum = 0
+    for i, (p, o) in enumerate(zip(page, op, strict=True)):
+        if o in (Op.READ, Op.WRITE):
+            c = counters[guest[i]]
+            c["accesses"] += 1
+            if p not in resident:
+                c["host_reads" if costly[i] else "zero_fills"] += 1
+                if len(resident) >= frames:
+                    victim = max(resident, key=lambda q: resident[q])
+                    del resident[victim]
+                    per_guest[page_guest[victim]] -= 1
+                per_guest[guest[i]] += 1
+                c["peak_resident_pages"] = max(c["peak_resident_pages"], per_guest[guest[i]])
+                host_peak = max(host_peak, len(resident) + 1)
+            nu = next_use[i]
+            resident[p] = nu if nu != float("inf") else DEAD + p
+        host_sum += len(resident)
+        for g in range(n_guests):
+            counters[g]["sum_resident_pages"] += per_guest[g]
+    arr = np.array([[c[k] for k in COUNTERS] for c in counters], np.int64)
+    return ReferenceResult(arr, host_peak, host_sum, np.zeros(0, np.uint8))
+
+
+STRATEGY = Strategy(
+    name="opt",
+    params=Params,
+    run=run,
+    reference=reference,
+    summary="offline floor: hint-aware Belady MIN; its refaults bound every strategy's I/O",
+    offline=True,
+)
