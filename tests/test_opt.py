@@ -21,7 +21,9 @@ R, W, SS, SU, SV = Op.READ, Op.WRITE, Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLAT
 ONLINE = [("host-lru", {"replacement": "lru"}), ("host-lru", {"replacement": "clock"}),
           ("cmm", {"reclaim_order": "lru"}), ("cmm", {"reclaim_order": "state-priority"}),
           ("cmm-light", {}), ("static", {"partition": "equal"}),
-          ("static", {"partition": "weighted"})]
+          ("static", {"partition": "weighted"}),
+          ("free-page-reporting", {"order": 0, "delay_ns": 0}),
+          ("free-page-reporting", {"order": 2, "capacity": 1, "delay_ns": 3})]
 
 
 def total_io(res, b=0) -> int:

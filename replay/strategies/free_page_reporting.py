@@ -1,0 +1,340 @@
+"""``free-page-reporting``: virtio-balloon free page reporting (Linux 5.7+, ``mm/page_reporting.c``).
+
+The host pages guest frames under exact LRU and knows nothing else, except
+what the guest reports: when an aligned block of ``2**order`` guest pages
+(default order 9: 2 MiB) is entirely free, the guest queues it, and a report
+runs ``delay_ns`` later (default 2 s, the kernel's ``PAGE_REPORTING_DELAY``)
+with at most ``capacity`` blocks (default 32, ``PAGE_REPORTING_CAPACITY``);
+blocks left over go into the next report, ``delay_ns`` after that one. A
+block still entirely free when its report runs is reported: the host drops
+its frames without I/O (``discards``) and any preserved copies, so a
+reported page the guest allocates again costs a zero fill, not a read.
+``hints`` counts reported pages. Blocks free from the start (never used by
+the guest) count as reported. Free and in-use come from the trace's hints,
+which the guest knows; the host is told nothing else. An access to a page
+the guest holds free is counted in ``repairs`` and taken into use.
+
+Layers: ``_fpr_one`` (numba, one budget), ``_fpr_budgets`` (prange), ``run``;
+:func:`reference` is the twin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numba as nb
+import numpy as np
+
+from replay.engine import EngineResult, _evict, _list_push_mru, _list_unlink, _with
+from replay.states import (
+    C_ACCESSES,
+    C_DISCARDS,
+    C_HINTS,
+    C_HOST_READS,
+    C_HOST_WRITES,
+    C_PEAK,
+    C_REPAIRS,
+    C_SUM,
+    C_ZERO_FILLS,
+    CHANGED,
+    COPY,
+    DIRTY,
+    G_S,
+    H_P,
+    H_R,
+    H_Z,
+    HOST_MASK,
+    HOST_SHIFT,
+    INITIAL_NO_HINTS,
+    N_COUNTERS,
+    OP_SET_POT_VOLATILE,
+    OP_SET_STABLE,
+    OP_SET_UNUSED,
+    OP_SET_VOLATILE,
+    OP_WRITE,
+)
+from replay.strategies import Strategy
+from tracer.params import need
+
+
+@dataclass(frozen=True)
+class Params:
+    order: int = field(default=9, metadata={"help": "reported block size, 2**order pages (0-10)"})
+    capacity: int = field(default=32, metadata={"help": "blocks per report"})
+    delay_ns: int = field(default=2_000_000_000, metadata={"help": "delay before a report, ns"})
+
+    def __post_init__(self):
+        need(0 <= self.order <= 10, f"order must be 0..10, got {self.order}")
+        need(self.capacity >= 1, f"capacity must be >= 1, got {self.capacity}")
+        need(self.delay_ns >= 0, f"delay_ns must be >= 0, got {self.delay_ns}")
+
+
+def blocks(scenario, order: int) -> tuple[np.ndarray, np.ndarray]:
+    """Block id of every global page (-1 in a guest's incomplete tail block) and block starts."""
+    size = 1 << order
+    block_of = np.full(scenario.n_pages, -1, np.int64)
+    starts = []
+    for off, gp in zip(scenario.page_offset, scenario.guest_pages, strict=True):
+        full = int(gp) // size
+        base = len(starts)
+        starts.extend(int(off) + k * size for k in range(full))
+        block_of[int(off): int(off) + full * size] = base + np.arange(full * size) // size
+    return block_of, np.array(starts, np.int64)
+
+
+@nb.njit(cache=True)
+def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, budget, block_of, block_start, order,
+             capacity, delay):
+    n_pages = page_guest.shape[0]
+    n_blocks = block_start.shape[0]
+    size = 1 << order
+    frames = min(budget, n_pages)
+    state = np.full(n_pages, INITIAL_NO_HINTS, np.uint8)
+    gfree = np.ones(n_pages, np.uint8)
+    free_cnt = np.full(n_blocks, size, np.int64)
+    reported = np.ones(n_blocks, np.uint8)
+    queued = np.zeros(n_blocks, np.uint8)
+    queue = np.empty(n_blocks + 1, np.int64)
+    qhead = 0
+    qtail = 0  # ring buffer: each block is queued at most once at a time
+    next_pass = np.int64(-1)
+    cnt = np.zeros((n_guests, N_COUNTERS), np.int64)
+    host = np.zeros(2, np.int64)
+    res_g = np.zeros(n_guests, np.int64)
+    mark = np.zeros(n_guests, np.int64)
+    links = np.empty(2 * (n_pages + 1), np.int32)
+    head = n_pages
+    links[2 * head] = head
+    links[2 * head + 1] = head
+    resident = 0
+    nq = n_blocks + 1
+    n = page.shape[0]
+    for i in range(n):
+        t = t_ns[i]
+        while next_pass >= 0 and t >= next_pass:
+            done = 0
+            while qhead != qtail and done < capacity:
+                b = queue[qhead]
+                qhead = (qhead + 1) % nq
+                queued[b] = 0
+                if free_cnt[b] == size and not reported[b]:
+                    reported[b] = 1
+                    done += 1
+                    for q in range(block_start[b], block_start[b] + size):
+                        gq = page_guest[q]
+                        cnt[gq, C_HINTS] += 1
+                        st = state[q]
+                        h = (st & HOST_MASK) >> HOST_SHIFT
+                        if h == H_R:
+                            cnt[gq, C_DISCARDS] += 1
+                            _list_unlink(links, q)
+                            cnt[gq, C_SUM] += res_g[gq] * (i - mark[gq])
+                            mark[gq] = i
+                            res_g[gq] -= 1
+                            resident -= 1
+                        state[q] = _with(st & ~(CHANGED | COPY), G_S, H_Z)
+            next_pass = next_pass + delay if qhead != qtail else np.int64(-1)
+        p = page[i]
+        g = guest[i]
+        o = op[i]
+        b = block_of[p]
+        if o <= OP_WRITE:
+            cnt[g, C_ACCESSES] += 1
+            if gfree[p]:
+                cnt[g, C_REPAIRS] += 1
+                gfree[p] = 0
+                if b >= 0:
+                    free_cnt[b] -= 1
+                    reported[b] = 0
+            st = state[p]
+            h = (st & HOST_MASK) >> HOST_SHIFT
+            if h != H_R:
+                if resident >= frames:
+                    v = links[2 * head + 1]
+                    _list_unlink(links, v)
+                    gv = page_guest[v]
+                    new_v, wrote = _evict(state[v])
+                    state[v] = new_v
+                    if wrote:
+                        cnt[gv, C_HOST_WRITES] += 1
+                    else:
+                        cnt[gv, C_DISCARDS] += 1
+                    cnt[gv, C_SUM] += res_g[gv] * (i - mark[gv])
+                    mark[gv] = i
+                    res_g[gv] -= 1
+                    resident -= 1
+                if h == H_P:
+                    cnt[g, C_HOST_READS] += 1
+                    st = _with(st & ~CHANGED, G_S, H_R)
+                else:
+                    cnt[g, C_ZERO_FILLS] += 1
+                    st = _with(st & ~(CHANGED | COPY), G_S, H_R)
+                cnt[g, C_SUM] += res_g[g] * (i - mark[g])
+                mark[g] = i
+                res_g[g] += 1
+                resident += 1
+                if res_g[g] > cnt[g, C_PEAK]:
+                    cnt[g, C_PEAK] = res_g[g]
+                if resident > host[0]:
+                    host[0] = resident
+                _list_push_mru(links, head, p)
+            elif links[2 * p + 1] != head:
+                _list_unlink(links, p)
+                _list_push_mru(links, head, p)
+            if o == OP_WRITE:
+                st |= DIRTY | CHANGED
+            state[p] = st
+        elif o == OP_SET_UNUSED:
+            if not gfree[p]:
+                gfree[p] = 1
+                if b >= 0:
+                    free_cnt[b] += 1
+                    if free_cnt[b] == size and not reported[b] and not queued[b]:
+                        queued[b] = 1
+                        queue[qtail] = b
+                        qtail = (qtail + 1) % nq
+                        if next_pass < 0:
+                            next_pass = t + delay
+        elif o == OP_SET_STABLE or o == OP_SET_VOLATILE or o == OP_SET_POT_VOLATILE:
+            if gfree[p]:
+                gfree[p] = 0
+                if b >= 0:
+                    free_cnt[b] -= 1
+                    reported[b] = 0
+        host[1] += resident
+    for g in range(n_guests):
+        cnt[g, C_SUM] += res_g[g] * (n - mark[g])
+    return cnt, host, state
+
+
+@nb.njit(cache=True, parallel=True)
+def _fpr_budgets(t_ns, page, op, guest, page_guest, n_guests, budgets, block_of, block_start,
+                 order, capacity, delay, keep_final):
+    nb_ = budgets.shape[0]
+    cnt = np.zeros((nb_, n_guests, N_COUNTERS), np.int64)
+    host = np.zeros((nb_, 2), np.int64)
+    final = np.zeros((nb_ if keep_final else 0, page_guest.shape[0]), np.uint8)
+    for k in nb.prange(nb_):
+        c, h, st = _fpr_one(t_ns, page, op, guest, page_guest, n_guests, budgets[k], block_of,
+                            block_start, order, capacity, delay)
+        cnt[k] = c
+        host[k] = h
+        if keep_final:
+            final[k] = st
+    return cnt, host, final
+
+
+def run(scenario, budgets, params, sample_at=None, keep_final=False):
+    """Host LRU plus reported free blocks, at every budget (no state distribution)."""
+    b = np.asarray(budgets, dtype=np.int64)
+    block_of, starts = blocks(scenario, params.order)
+    cnt, host, final = _fpr_budgets(scenario.t_ns, scenario.page, scenario.op, scenario.guest,
+                                    scenario.page_guest, scenario.n_guests, b, block_of, starts,
+                                    params.order, params.capacity, np.int64(params.delay_ns),
+                                    keep_final)
+    return EngineResult(b, cnt, host[:, 0].copy(), host[:, 1].copy(), final,
+                        np.zeros((len(b), 0, scenario.n_guests, 8), np.int64))
+
+
+def reference(scenario, budget: int, params):
+    """Plain-Python twin: the host as in ``host-lru``'s twin, reports by the rule above."""
+    from collections import OrderedDict, deque
+
+    from replay.reference import Page, ReferenceResult
+    from replay.states import COUNTERS
+    from tracer.schema import Op
+
+    block_of, starts = blocks(scenario, params.order)
+    size = 1 << params.order
+    pages = [Page("S", "z") for _ in range(scenario.n_pages)]
+    owner = [int(g) for g in scenario.page_guest]
+    free = set(range(scenario.n_pages))
+    reported = set(range(len(starts)))
+    queue: deque[int] = deque()
+    next_report = None
+    counters = [dict.fromkeys(COUNTERS, 0) for _ in range(scenario.n_guests)]
+    lru: OrderedDict[int, None] = OrderedDict()
+    per_guest = [0] * scenario.n_guests
+    frames = min(budget, scenario.n_pages)
+    host_peak = host_sum = 0
+
+    def entirely_free(b):
+        return all(q in free for q in range(starts[b], starts[b] + size))
+
+    for t, p, o in zip(scenario.t_ns.tolist(), scenario.page.tolist(), scenario.op.tolist(),
+                       strict=True):
+        while next_report is not None and t >= next_report:
+            done = 0
+            while queue and done < params.capacity:
+                b = queue.popleft()
+                if entirely_free(b) and b not in reported:
+                    reported.add(b)
+                    done += 1
+                    for q in range(starts[b], starts[b] + size):
+                        counters[owner[q]]["hints"] += 1
+                        if pages[q].host == "r":
+                            counters[owner[q]]["discards"] += 1
+                            del lru[q]
+                            per_guest[owner[q]] -= 1
+                        pages[q].host, pages[q].changed, pages[q].copy = "z", False, False
+            next_report = next_report + params.delay_ns if queue else None
+        c = counters[owner[p]]
+        b = int(block_of[p])
+        if o in (Op.READ, Op.WRITE):
+            c["accesses"] += 1
+            if p in free:
+                c["repairs"] += 1
+                free.discard(p)
+                reported.discard(b)
+            pg = pages[p]
+            if pg.host != "r":
+                if len(lru) >= frames:
+                    v = next(iter(lru))
+                    del lru[v]
+                    pv = pages[v]
+                    if pv.changed:
+                        counters[owner[v]]["host_writes"] += 1
+                        pv.host, pv.copy, pv.changed = "p", True, False
+                    else:
+                        counters[owner[v]]["discards"] += 1
+                        pv.host = "p" if pv.copy else "z"
+                    per_guest[owner[v]] -= 1
+                if pg.host == "p":
+                    c["host_reads"] += 1
+                else:
+                    c["zero_fills"] += 1
+                    pg.copy = False
+                pg.host, pg.changed = "r", False
+                lru[p] = None
+                per_guest[owner[p]] += 1
+                c["peak_resident_pages"] = max(c["peak_resident_pages"], per_guest[owner[p]])
+                host_peak = max(host_peak, len(lru))
+            else:
+                lru.move_to_end(p)
+            if o == Op.WRITE:
+                pg.dirty = pg.changed = True
+        elif o == Op.SET_UNUSED:
+            if p not in free:
+                free.add(p)
+                if b >= 0 and entirely_free(b) and b not in reported and b not in queue:
+                    queue.append(b)
+                    if next_report is None:
+                        next_report = t + params.delay_ns
+        elif o in (Op.SET_STABLE, Op.SET_VOLATILE, Op.SET_POT_VOLATILE):
+            if p in free:
+                free.discard(p)
+                reported.discard(b)
+        host_sum += len(lru)
+        for g in range(scenario.n_guests):
+            counters[g]["sum_resident_pages"] += per_guest[g]
+    arr = np.array([[c[k] for k in COUNTERS] for c in counters], np.int64)
+    return ReferenceResult(arr, host_peak, host_sum, np.array([pg.byte() for pg in pages], np.uint8))
+
+
+STRATEGY = Strategy(
+    name="free-page-reporting",
+    params=Params,
+    run=run,
+    reference=reference,
+    summary="virtio-balloon free page reporting: free 2**order blocks reported after a delay",
+)
