@@ -246,6 +246,41 @@ def _list_push_mru(links, head, p):
     links[2 * head] = p
 
 
+# -- resident-frame accounting shared by every kernel --------------------------------------------
+@nb.njit(cache=True, inline="always")
+def _resident_delta(cnt, res_g, mark, g, i, delta):
+    """Change guest g's resident frames at event i, keeping the event-weighted sum."""
+    cnt[g, C_SUM] += res_g[g] * (i - mark[g])
+    mark[g] = i
+    res_g[g] += delta
+
+
+@nb.njit(cache=True, inline="always")
+def _peak(cnt, res_g, g):
+    if res_g[g] > cnt[g, C_PEAK]:
+        cnt[g, C_PEAK] = res_g[g]
+
+
+@nb.njit(cache=True)
+def _resident_close(cnt, res_g, mark, n_events):
+    """Finish the event-weighted sums at the end of the trace."""
+    for g in range(res_g.shape[0]):
+        cnt[g, C_SUM] += res_g[g] * (n_events - mark[g])
+
+
+@nb.njit(cache=True)
+def _drop_victim(v, state, page_guest, cnt, res_g, mark, i):
+    """The host reclaims frame v: a write or a no-I/O discard, by its state."""
+    gv = page_guest[v]
+    new_v, wrote = _evict(state[v])
+    state[v] = new_v
+    if wrote:
+        cnt[gv, C_HOST_WRITES] += 1
+    else:
+        cnt[gv, C_DISCARDS] += 1
+    _resident_delta(cnt, res_g, mark, gv, i, -1)
+
+
 # -- the kernel -------------------------------------------------------------------------------------
 @nb.njit(cache=True)
 def _count_states(state, page_guest, out):
@@ -335,16 +370,7 @@ def _replay_one(t_ns, page, op, guest, page_guest, n_guests, budget, honour, ord
                             if cur > key:
                                 # Used (or promoted) since this entry: file it anew.
                                 hsize = _heap_push(hkeys, hpages, hsize, cur, v, state, stamp)
-                    gv = page_guest[v]
-                    new_v, wrote = _evict(state[v])
-                    state[v] = new_v
-                    if wrote:
-                        cnt[gv, C_HOST_WRITES] += 1
-                    else:
-                        cnt[gv, C_DISCARDS] += 1
-                    cnt[gv, C_SUM] += res_g[gv] * (i - mark_g[gv])
-                    mark_g[gv] = i
-                    res_g[gv] -= 1
+                    _drop_victim(v, state, page_guest, cnt, res_g, mark_g, i)
                     resident -= 1
                 elif order == ORDER_CLOCK:
                     frame = resident
@@ -361,12 +387,9 @@ def _replay_one(t_ns, page, op, guest, page_guest, n_guests, budget, honour, ord
                 else:
                     cnt[g, C_ZERO_FILLS] += 1
                     st = _with(st & ~(CHANGED | COPY), gs, H_R)
-                cnt[g, C_SUM] += res_g[g] * (i - mark_g[g])
-                mark_g[g] = i
-                res_g[g] += 1
+                _resident_delta(cnt, res_g, mark_g, g, i, 1)
+                _peak(cnt, res_g, g)
                 resident += 1
-                if res_g[g] > cnt[g, C_PEAK]:
-                    cnt[g, C_PEAK] = res_g[g]
                 if resident > host[0]:
                     host[0] = resident
                 if order == ORDER_LRU:
@@ -402,8 +425,7 @@ def _replay_one(t_ns, page, op, guest, page_guest, n_guests, budget, honour, ord
     while s < n_samples:
         _count_states(state, page_guest, samples[s])
         s += 1
-    for g in range(n_guests):
-        cnt[g, C_SUM] += res_g[g] * (n_events - mark_g[g])
+    _resident_close(cnt, res_g, mark_g, n_events)
     return cnt, host, state, samples
 
 

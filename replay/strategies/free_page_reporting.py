@@ -25,16 +25,22 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from replay.engine import EngineResult, _evict, _list_push_mru, _list_unlink, _with
+from replay.engine import (
+    EngineResult,
+    _drop_victim,
+    _list_push_mru,
+    _list_unlink,
+    _peak,
+    _resident_close,
+    _resident_delta,
+    _with,
+)
 from replay.states import (
     C_ACCESSES,
     C_DISCARDS,
     C_HINTS,
     C_HOST_READS,
-    C_HOST_WRITES,
-    C_PEAK,
     C_REPAIRS,
-    C_SUM,
     C_ZERO_FILLS,
     CHANGED,
     COPY,
@@ -128,9 +134,7 @@ def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, budget, block_of, bloc
                         if h == H_R:
                             cnt[gq, C_DISCARDS] += 1
                             _list_unlink(links, q)
-                            cnt[gq, C_SUM] += res_g[gq] * (i - mark[gq])
-                            mark[gq] = i
-                            res_g[gq] -= 1
+                            _resident_delta(cnt, res_g, mark, gq, i, -1)
                             resident -= 1
                         state[q] = _with(st & ~(CHANGED | COPY), G_S, H_Z)
             next_pass = next_pass + delay if qhead != qtail else np.int64(-1)
@@ -152,16 +156,7 @@ def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, budget, block_of, bloc
                 if resident >= frames:
                     v = links[2 * head + 1]
                     _list_unlink(links, v)
-                    gv = page_guest[v]
-                    new_v, wrote = _evict(state[v])
-                    state[v] = new_v
-                    if wrote:
-                        cnt[gv, C_HOST_WRITES] += 1
-                    else:
-                        cnt[gv, C_DISCARDS] += 1
-                    cnt[gv, C_SUM] += res_g[gv] * (i - mark[gv])
-                    mark[gv] = i
-                    res_g[gv] -= 1
+                    _drop_victim(v, state, page_guest, cnt, res_g, mark, i)
                     resident -= 1
                 if h == H_P:
                     cnt[g, C_HOST_READS] += 1
@@ -169,12 +164,9 @@ def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, budget, block_of, bloc
                 else:
                     cnt[g, C_ZERO_FILLS] += 1
                     st = _with(st & ~(CHANGED | COPY), G_S, H_R)
-                cnt[g, C_SUM] += res_g[g] * (i - mark[g])
-                mark[g] = i
-                res_g[g] += 1
+                _resident_delta(cnt, res_g, mark, g, i, 1)
+                _peak(cnt, res_g, g)
                 resident += 1
-                if res_g[g] > cnt[g, C_PEAK]:
-                    cnt[g, C_PEAK] = res_g[g]
                 if resident > host[0]:
                     host[0] = resident
                 _list_push_mru(links, head, p)
@@ -202,8 +194,7 @@ def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, budget, block_of, bloc
                     free_cnt[b] -= 1
                     reported[b] = 0
         host[1] += resident
-    for g in range(n_guests):
-        cnt[g, C_SUM] += res_g[g] * (n - mark[g])
+    _resident_close(cnt, res_g, mark, n)
     return cnt, host, state
 
 

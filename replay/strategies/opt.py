@@ -32,12 +32,17 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from replay.engine import EngineResult, _sift_down, _sift_up
+from replay.engine import (
+    EngineResult,
+    _peak,
+    _resident_close,
+    _resident_delta,
+    _sift_down,
+    _sift_up,
+)
 from replay.states import (
     C_ACCESSES,
     C_HOST_READS,
-    C_PEAK,
-    C_SUM,
     C_ZERO_FILLS,
     N_COUNTERS,
     OP_SET_POT_VOLATILE,
@@ -143,17 +148,11 @@ def _min_one(page, op, guest, n_guests, costly, nxt, n_pages, budget):
                     if cur[v] >= 0 and -key == cur[v]:
                         break
                 cur[v] = -1
-                gv = page_guest[v]
-                cnt[gv, C_SUM] += res_g[gv] * (i - mark_g[gv])
-                mark_g[gv] = i
-                res_g[gv] -= 1
+                _resident_delta(cnt, res_g, mark_g, page_guest[v], i, -1)
                 resident -= 1
-            cnt[g, C_SUM] += res_g[g] * (i - mark_g[g])
-            mark_g[g] = i
-            res_g[g] += 1
+            _resident_delta(cnt, res_g, mark_g, g, i, 1)
+            _peak(cnt, res_g, g)
             resident += 1
-            if res_g[g] > cnt[g, C_PEAK]:
-                cnt[g, C_PEAK] = res_g[g]
             if resident > host[0]:
                 host[0] = resident
         # Dead pages (no costly next use) go first, the highest page first, so
@@ -181,8 +180,7 @@ def _min_one(page, op, guest, n_guests, costly, nxt, n_pages, budget):
         _sift_up(keys, pages, size)
         size += 1
         host[1] += resident
-    for g in range(n_guests):
-        cnt[g, C_SUM] += res_g[g] * (n - mark_g[g])
+    _resident_close(cnt, res_g, mark_g, n)
     return cnt, host
 
 

@@ -31,16 +31,21 @@ from typing import Literal
 import numba as nb
 import numpy as np
 
-from replay.engine import EngineResult, _sift_down, _sift_up
+from replay.engine import (
+    EngineResult,
+    _peak,
+    _resident_close,
+    _resident_delta,
+    _sift_down,
+    _sift_up,
+)
 from replay.states import (
     C_ACCESSES,
     C_DISCARD_FAULTS,
     C_DISCARDS,
     C_GUEST_READS,
     C_GUEST_WRITES,
-    C_PEAK,
     C_REPAIRS,
-    C_SUM,
     DIRTY,
     G_P,
     G_S,
@@ -159,9 +164,7 @@ def _static_one(page, op, guest, page_guest, n_guests, target):
         elif o == OP_SET_UNUSED:
             if (st & GUEST_MASK) != G_U:
                 if not (st & OUT):
-                    cnt[g, C_SUM] += in_use[g] * (i - mark[g])
-                    mark[g] = i
-                    in_use[g] -= 1
+                    _resident_delta(cnt, in_use, mark, g, i, -1)
                     total -= 1
                 st = G_U
         elif o == OP_SET_STABLE or o == OP_SET_VOLATILE or o == OP_SET_POT_VOLATILE:
@@ -182,9 +185,7 @@ def _static_one(page, op, guest, page_guest, n_guests, target):
                 st = (st & ~GUEST_MASK) | G_S
         state[p] = st
         if joined:
-            cnt[g, C_SUM] += in_use[g] * (i - mark[g])
-            mark[g] = i
-            in_use[g] += 1
+            _resident_delta(cnt, in_use, mark, g, i, 1)
             total += 1
             o_ = off[g]
             kk = hkeys[o_:o_ + cap[g]]
@@ -226,13 +227,11 @@ def _static_one(page, op, guest, page_guest, n_guests, target):
                                      state, stamp)
                 in_use[g] -= 1
                 total -= 1
-            if in_use[g] > cnt[g, C_PEAK]:
-                cnt[g, C_PEAK] = in_use[g]
+            _peak(cnt, in_use, g)
             if total > host[0]:
                 host[0] = total
         host[1] += total
-    for g in range(n_guests):
-        cnt[g, C_SUM] += in_use[g] * (n - mark[g])
+    _resident_close(cnt, in_use, mark, n)
     return cnt, host, state
 
 

@@ -179,6 +179,14 @@ class GuestSim:
         self.swapped.discard(key)
 
     # -- page cache ---------------------------------------------------------------------------
+    def _new_cache_page(self, key: Hashable, mapped_writable: bool) -> int:
+        pfn = self._take_free()
+        self.owner[pfn] = key
+        self.where[key] = pfn
+        if mapped_writable:
+            self.mapped.add(pfn)
+        return pfn
+
     def _clean_op(self, pfn: int) -> int:
         return _P if pfn in self.mapped else _V
 
@@ -186,11 +194,7 @@ class GuestSim:
         """Read one file page through the page cache. Returns True on a cache hit."""
         pfn = self.where.get(key)
         if pfn is None:
-            pfn = self._take_free()
-            self.owner[pfn] = key
-            self.where[key] = pfn
-            if mapped_writable:
-                self.mapped.add(pfn)
+            pfn = self._new_cache_page(key, mapped_writable)
             self.emit(pfn, _S)
             self.emit(pfn, _WRITE)
             self.emit(pfn, self._clean_op(pfn))
@@ -209,11 +213,8 @@ class GuestSim:
         """Write one whole file page (new data) through the page cache."""
         pfn = self.where.get(key)
         if pfn is None:
-            pfn = self._take_free()
-            self.owner[pfn] = key
-            self.where[key] = pfn
+            pfn = self._new_cache_page(key, mapped_writable)
             if mapped_writable:
-                self.mapped.add(pfn)
                 self.emit(pfn, _S)
                 self.emit(pfn, _WRITE)
                 self.emit(pfn, _P)
