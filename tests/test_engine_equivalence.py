@@ -122,6 +122,8 @@ def test_kernel_equals_twin_on_sample_trace_prefixes(strategy, params):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy, params", CONFIGS)
-def test_kernel_equals_twin_on_whole_sample_traces(strategy, params):
-    for _, scn in _sample_trace_scenarios(limit=None):
+def test_kernel_equals_twin_on_long_sample_trace_prefixes(strategy, params):
+    # The synthetic samples whole; the multi-million-event real captures up to
+    # 300 K events each (the pure-Python twin runs at ~100 K events/s).
+    for _, scn in _sample_trace_scenarios(limit=300_000):
         run_both(strategy, params, scn, max(1, scn.n_pages // 50))

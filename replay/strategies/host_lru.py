@@ -21,10 +21,22 @@ class Params:
         default="lru", metadata={"help": "victim choice: exact LRU or CLOCK (second chance)"})
 
 
+_per_budget = engine_runner(HONOUR_NONE, INITIAL_NO_HINTS, lambda p: p.replacement)
+
+
+def run(scenario, budgets, params, sample_at=None, keep_final=False):
+    """Exact LRU: every budget in one stack pass, unless states are asked for."""
+    if params.replacement == "lru" and sample_at is None and not keep_final:
+        from replay.onepass import run_lru_all
+
+        return run_lru_all(scenario, budgets)
+    return _per_budget(scenario, budgets, params, sample_at=sample_at, keep_final=keep_final)
+
+
 STRATEGY = Strategy(
     name="host-lru",
     params=Params,
-    run=engine_runner(HONOUR_NONE, INITIAL_NO_HINTS, lambda p: p.replacement),
+    run=run,
     reference=reference.host_lru,
     summary="host paging only (LRU or CLOCK); the guest sends no hints",
 )

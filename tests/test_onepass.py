@@ -1,0 +1,51 @@
+"""One-pass budgets (Mattson's stack algorithm) equal one replay per budget, exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from replay import engine
+from replay import scenario as sc
+from replay.onepass import run_lru_all
+from replay.states import HONOUR_NONE, INITIAL_NO_HINTS
+from tests.test_engine_equivalence import _sample_trace_scenarios, guest_traces
+
+
+def per_budget(scn, budgets):
+    return engine.run(scn, budgets, honour=HONOUR_NONE, order=engine.ORDER_LRU,
+                      initial=INITIAL_NO_HINTS)
+
+
+def assert_same(scn, budgets):
+    one = run_lru_all(scn, budgets)
+    many = per_budget(scn, budgets)
+    np.testing.assert_array_equal(one.counters, many.counters)
+    np.testing.assert_array_equal(one.host_peak, many.host_peak)
+    np.testing.assert_array_equal(one.host_sum_resident, many.host_sum_resident)
+
+
+@given(scn=guest_traces(), budgets=st.lists(st.integers(1, 40), min_size=1, max_size=8))
+def test_one_pass_equals_per_budget_replays(scn, budgets):
+    assert_same(scn, np.array(budgets))
+
+
+def test_one_pass_on_workload_and_sample_traces(small_traces):
+    for path in sorted(small_traces.values()):
+        scn = sc.load([path])
+        assert_same(scn, np.unique(np.linspace(1, scn.n_pages, 20).astype(int)))
+    for _, scn in _sample_trace_scenarios(limit=None):
+        assert_same(scn, np.unique(np.linspace(1, scn.n_pages // 4, 20).astype(int)))
+
+
+def test_host_lru_uses_it_only_when_no_states_are_asked_for(small_traces):
+    from replay.strategies import get_strategy
+
+    strat = get_strategy("host-lru")
+    scn = sc.load([small_traces["phased"]])
+    b = np.array([50, 500, 5000])
+    fast = strat.run(scn, b, strat.parse_params({}))
+    full = strat.run(scn, b, strat.parse_params({}), keep_final=True)
+    assert fast.final_states.shape[0] == 0 and full.final_states.shape[0] == 3
+    np.testing.assert_array_equal(fast.counters, full.counters)
