@@ -128,10 +128,17 @@ def test_sweep_file_cli_and_report_plot(tmp_path, small_traces):
     assert all((tmp_path / "plots" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
 
 
+#: Enough small jobs (3 traces x 23 strategy points) that a kill lands mid-sweep.
+DELAYS = ",".join(str(d) for d in range(0, 2_000_000, 100_000))
+N_JOBS = 3 * (1 + 2 + 20)
+
+
 def _sweep_cmd(traces, out):
     return [sys.executable, "-c", "from analysis.cli import main; main()", "sweep", *traces,
             "-o", str(out), "-b", "5%", "-b", "20%", "-b", "60%", "--jobs", "1",
-            "-s", "host-lru", "-s", "cmm", "-s", "cmm-light", "-p", "cmm:reclaim_order=lru,state-priority"]
+            "-s", "host-lru", "-s", "cmm", "-s", "free-page-reporting",
+            "-p", "cmm:reclaim_order=lru,state-priority",
+            "-p", f"free-page-reporting:delay_ns={DELAYS}"]
 
 
 def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path, small_traces):
@@ -142,16 +149,16 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path, small_traces
     proc = subprocess.Popen(_sweep_cmd(traces, cut), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list((cut / "parts").glob("*.parquet"))
-                                         if (cut / "parts").exists() else []) < 2:
-        time.sleep(0.05)
+    parts = cut / "parts"
+    while time.time() < deadline and len(list(parts.glob("*.parquet"))) < 2:
+        time.sleep(0.005)
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, mid-sweep
     proc.wait()
-    n_cut = len(list((cut / "parts").glob("*.parquet")))
-    assert 2 <= n_cut < 12, "the kill should land part-way through the sweep"
+    n_cut = len(list(parts.glob("*.parquet")))
+    assert 2 <= n_cut < N_JOBS, "the kill should land part-way through the sweep"
     done = subprocess.run(_sweep_cmd(traces, cut), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert f"{12 - n_cut} done, {n_cut} already done" in done.stdout.replace("\n", " ")
+    assert f"{N_JOBS - n_cut} done, {n_cut} already done" in done.stdout.replace("\n", " ")
     a, b = _sorted(read_results(whole)), _sorted(read_results(cut))
     assert a.equals(b)
     assert b.filter(pl.col("guest").is_null()).select("job_key", "budget_pages").is_duplicated().sum() == 0
