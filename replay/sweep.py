@@ -93,7 +93,8 @@ def trace_sets_from_inputs(inputs: Iterable[str]) -> list[TraceSet]:
             p = Path(m)
             if not p.exists():
                 raise TraceError(f"{p}: no such file or folder")
-            sets.append(TraceSet(p.name.removesuffix(".parquet"), (str(p),)))
+            # Absolute: workers on a cluster run in other working folders.
+            sets.append(TraceSet(p.name.removesuffix(".parquet"), (str(p.resolve()),)))
     names = [s.name for s in sets]
     if len(set(names)) != len(names):
         sets = [TraceSet(f"{s.name}@{i}", s.paths, s.copies, s.stagger_ns)
@@ -132,7 +133,7 @@ def load_sweep_file(path: str | os.PathLike) -> SweepSpec:
         for raw in paths:
             pattern = str(base / raw) if not os.path.isabs(raw) else raw
             matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-            resolved.extend(matches)
+            resolved.extend(str(Path(m).resolve()) for m in matches)
         if not resolved:
             raise ParamError(f"{p}: trace set {ts.get('name', i)!r} names no trace")
         own = ts.get("states_interval")

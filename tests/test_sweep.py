@@ -215,3 +215,12 @@ def test_demo_end_to_end(tmp_path, monkeypatch, small_traces):
     assert "Winner (least total I/O)" in summary and "kernel-compile" in summary
     assert (tmp_path / "d" / "plots" / "total_io_vs_budget.png").exists()
     assert (tmp_path / "d" / "plots" / "states_phased.png").exists()
+
+
+def test_trace_set_paths_are_absolute(tmp_path, small_traces, monkeypatch):
+    # Workers on a cluster run in other working folders: relative paths would miss.
+    from replay.sweep import trace_sets_from_inputs
+
+    monkeypatch.chdir(Path(small_traces["phased"]).parent)
+    (ts,) = trace_sets_from_inputs(["phased.parquet"])
+    assert Path(ts.paths[0]).is_absolute() and Path(ts.paths[0]).exists()
