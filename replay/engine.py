@@ -281,6 +281,32 @@ def _drop_victim(v, state, page_guest, cnt, res_g, mark, i):
     _resident_delta(cnt, res_g, mark, gv, i, -1)
 
 
+@nb.njit(cache=True, inline="always")
+def _list_touch(links, head, p):
+    """Make resident page p the most recent (nothing to move if it already is)."""
+    if links[2 * p + 1] != head:
+        _list_unlink(links, p)
+        _list_push_mru(links, head, p)
+
+
+@nb.njit(cache=True)
+def _page_in(st, g, cnt):
+    """State of a non-resident page after the host gives it a frame, with what it cost."""
+    gs = st & GUEST_MASK
+    h = (st & HOST_MASK) >> HOST_SHIFT
+    if h == H_P:
+        cnt[g, C_HOST_READS] += 1
+        return _with(st & ~CHANGED, G_S, H_R)
+    if gs == G_V:
+        # Discard fault: the guest recreates the page from its own backing
+        # (one guest read) and keeps it volatile.
+        cnt[g, C_DISCARD_FAULTS] += 1
+        cnt[g, C_GUEST_READS] += 1
+        return _with(st | CHANGED, G_V, H_R)
+    cnt[g, C_ZERO_FILLS] += 1
+    return _with(st & ~(CHANGED | COPY), gs, H_R)
+
+
 # -- the kernel -------------------------------------------------------------------------------------
 @nb.njit(cache=True)
 def _count_states(state, page_guest, out):
@@ -374,19 +400,7 @@ def _replay_one(t_ns, page, op, guest, page_guest, n_guests, budget, honour, ord
                     resident -= 1
                 elif order == ORDER_CLOCK:
                     frame = resident
-                gs = st & GUEST_MASK
-                if h == H_P:
-                    cnt[g, C_HOST_READS] += 1
-                    st = _with(st & ~CHANGED, G_S, H_R)
-                elif gs == G_V:
-                    # Discard fault: the guest recreates the page from its own
-                    # backing (one guest read) and keeps it volatile.
-                    cnt[g, C_DISCARD_FAULTS] += 1
-                    cnt[g, C_GUEST_READS] += 1
-                    st = _with(st | CHANGED, G_V, H_R)
-                else:
-                    cnt[g, C_ZERO_FILLS] += 1
-                    st = _with(st & ~(CHANGED | COPY), gs, H_R)
+                st = _page_in(st, g, cnt)
                 _resident_delta(cnt, res_g, mark_g, g, i, 1)
                 _peak(cnt, res_g, g)
                 resident += 1
@@ -400,9 +414,7 @@ def _replay_one(t_ns, page, op, guest, page_guest, n_guests, budget, honour, ord
                     if hand == frames_max:
                         hand = 0
             elif order == ORDER_LRU:
-                if links[2 * p + 1] != head:  # already most recent: nothing to move
-                    _list_unlink(links, p)
-                    _list_push_mru(links, head, p)
+                _list_touch(links, head, p)
             elif order == ORDER_CLOCK:
                 st |= REF
             if o == OP_WRITE:

@@ -84,7 +84,6 @@ import os
 import re
 import sys
 from array import array
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -664,11 +663,3 @@ def pfnmap_path(out: str | os.PathLike) -> Path:
     """Where the dense-pfn -> physical-pfn map of a converted trace goes."""
     out = Path(out)
     return out.with_name(out.name.removesuffix(".parquet") + ".pfnmap.pq")
-
-
-def iter_events(lines: Iterator[str], fmt: str = "auto") -> Iterator[Event]:
-    """Parsed events of well-formed supported lines (for analyses and tests)."""
-    for line in lines:
-        kind, what = parse_line(line, fmt)
-        if kind == "event":
-            yield what

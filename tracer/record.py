@@ -18,8 +18,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from tracer.errors import CmmsimError
 from tracer.linux import convert, read_kpageflags_states
 from tracer.schema import TraceMeta
@@ -120,10 +118,3 @@ def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: flo
         finally:
             script.wait()
     return meta
-
-
-def initial_from_file(path: str | os.PathLike) -> np.ndarray:
-    """Initial states from a saved kpageflags snapshot (raw uint64 per pfn)."""
-    from tracer.linux import kpageflags_to_states
-
-    return kpageflags_to_states(np.fromfile(path, dtype=np.uint64))

@@ -29,7 +29,9 @@ from replay.engine import (
     EngineResult,
     _drop_victim,
     _list_push_mru,
+    _list_touch,
     _list_unlink,
+    _page_in,
     _peak,
     _resident_close,
     _resident_delta,
@@ -39,14 +41,11 @@ from replay.states import (
     C_ACCESSES,
     C_DISCARDS,
     C_HINTS,
-    C_HOST_READS,
     C_REPAIRS,
-    C_ZERO_FILLS,
     CHANGED,
     COPY,
     DIRTY,
     G_S,
-    H_P,
     H_R,
     H_Z,
     HOST_MASK,
@@ -158,21 +157,15 @@ def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, budget, block_of, bloc
                     _list_unlink(links, v)
                     _drop_victim(v, state, page_guest, cnt, res_g, mark, i)
                     resident -= 1
-                if h == H_P:
-                    cnt[g, C_HOST_READS] += 1
-                    st = _with(st & ~CHANGED, G_S, H_R)
-                else:
-                    cnt[g, C_ZERO_FILLS] += 1
-                    st = _with(st & ~(CHANGED | COPY), G_S, H_R)
+                st = _page_in(st, g, cnt)  # the host sees every page stable
                 _resident_delta(cnt, res_g, mark, g, i, 1)
                 _peak(cnt, res_g, g)
                 resident += 1
                 if resident > host[0]:
                     host[0] = resident
                 _list_push_mru(links, head, p)
-            elif links[2 * p + 1] != head:
-                _list_unlink(links, p)
-                _list_push_mru(links, head, p)
+            else:
+                _list_touch(links, head, p)
             if o == OP_WRITE:
                 st |= DIRTY | CHANGED
             state[p] = st
