@@ -145,6 +145,11 @@ class ReferenceHost:
         if page.guest == "U":
             self.count(q, "repairs")
             page.guest = "S"
+        self.touch(q, write)
+
+    def touch(self, q: int, write: bool) -> None:
+        """The guest uses frame q: the host pages it in (victim first) or marks it recent."""
+        page = self.pages[q]
         if page.host != "r":
             frame = None
             if self.resident >= min(self.budget, len(self.pages)):

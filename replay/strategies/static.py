@@ -122,6 +122,94 @@ def _push(keys, pages, size, key, p, state, stamp):
     return size + 1
 
 
+#: Flags of :func:`_guest_step`.
+JOINED, LEFT, LOWERED, REPAIRED, REFAULTED, FILE_REFAULT = 1, 2, 4, 8, 16, 32
+
+
+@nb.njit(cache=True)
+def _guest_step(st, o):
+    """The guest's own view of a page after event ``o``: (new byte, JOINED|LEFT|... flags).
+
+    JOINED: the page entered the guest's in-use set (allocated, repaired or
+    brought back from its backing); LEFT: an in-use page was freed; LOWERED:
+    a hint made an in-use page cheaper to reclaim; REPAIRED: an access to a
+    free page; REFAULTED: an access brought a reclaimed page back (one guest
+    read), FILE_REFAULT if it came from its file rather than swap.
+    """
+    flags = 0
+    if o <= OP_WRITE:
+        if (st & GUEST_MASK) == G_U:
+            flags |= REPAIRED | JOINED
+            st = (st & ~GUEST_MASK) | G_S
+        elif st & OUT:
+            flags |= REFAULTED | JOINED
+            if not (st & SWAPPED):
+                flags |= FILE_REFAULT
+            st &= ~(OUT | SWAPPED)
+        if o == OP_WRITE:
+            st |= DIRTY
+    elif o == OP_SET_UNUSED:
+        if (st & GUEST_MASK) != G_U:
+            if not (st & OUT):
+                flags |= LEFT
+            st = G_U | (st & REF)
+    elif o == OP_SET_STABLE or o == OP_SET_VOLATILE or o == OP_SET_POT_VOLATILE:
+        before = _cls(st)
+        if (st & GUEST_MASK) == G_U:
+            flags |= JOINED
+        new_g = G_S if o == OP_SET_STABLE else (G_V if o == OP_SET_VOLATILE else G_P)
+        if o != OP_SET_STABLE:
+            st &= ~DIRTY
+        st = (st & ~GUEST_MASK) | new_g
+        if not (flags & JOINED) and _in_use(st) and _cls(st) < before:
+            flags |= LOWERED
+    elif o == OP_SET_STABLE_IF_RESIDENT:
+        if _in_use(st):
+            st = (st & ~GUEST_MASK) | G_S
+    return st, flags
+
+
+@nb.njit(cache=True)
+def _take_victim(kk, pp, size, avoid, state, stamp):
+    """Pop the cheapest-class LRU in-use page other than ``avoid``: (victim, new heap size).
+
+    The caller makes sure one exists (more than one page in use).
+    """
+    held = False
+    while True:
+        key = kk[0]
+        v = pp[0]
+        size -= 1
+        kk[0] = kk[size]
+        pp[0] = pp[size]
+        _sift_down(kk, pp, 0, size)
+        sv = state[v]
+        if not _in_use(sv):
+            continue
+        cur = (np.int64(_cls(sv)) << _SHIFT) | stamp[v]
+        if cur > key:
+            size = _push(kk, pp, size, cur, v, state, stamp)
+            continue
+        if cur < key:
+            continue
+        if v == avoid:
+            held = True
+            continue
+        break
+    if held:
+        size = _push(kk, pp, size, (np.int64(_cls(state[avoid])) << _SHIFT) | stamp[avoid], avoid,
+                     state, stamp)
+    return v, size
+
+
+@nb.njit(cache=True)
+def _reclaimed(sv):
+    """A victim's byte once reclaimed, and 1 if that cost a swap write (else a clean drop)."""
+    if _cls(sv) == 0:
+        return sv | OUT, 0
+    return sv | OUT | SWAPPED, 1
+
+
 @nb.njit(cache=True)
 def _static_one(page, op, guest, page_guest, n_guests, target):
     n_pages = page_guest.shape[0]
@@ -144,87 +232,37 @@ def _static_one(page, op, guest, page_guest, n_guests, target):
         p = page[i]
         g = guest[i]
         o = op[i]
-        st = state[p]
-        joined = False
+        st, flags = _guest_step(state[p], o)
+        state[p] = st
         if o <= OP_WRITE:
             cnt[g, C_ACCESSES] += 1
-            if (st & GUEST_MASK) == G_U:
-                cnt[g, C_REPAIRS] += 1
-                st = (st & ~GUEST_MASK) | G_S
-                joined = True
-            elif st & OUT:
-                cnt[g, C_GUEST_READS] += 1
-                if not (st & SWAPPED):
-                    cnt[g, C_DISCARD_FAULTS] += 1
-                st &= ~(OUT | SWAPPED)
-                joined = True
-            if o == OP_WRITE:
-                st |= DIRTY
             stamp[p] = i
-        elif o == OP_SET_UNUSED:
-            if (st & GUEST_MASK) != G_U:
-                if not (st & OUT):
-                    _resident_delta(cnt, in_use, mark, g, i, -1)
-                    total -= 1
-                st = G_U
-        elif o == OP_SET_STABLE or o == OP_SET_VOLATILE or o == OP_SET_POT_VOLATILE:
-            before = _cls(st)
-            if (st & GUEST_MASK) == G_U:
-                joined = True
-                stamp[p] = i
-            new_g = G_S if o == OP_SET_STABLE else (G_V if o == OP_SET_VOLATILE else G_P)
-            if o != OP_SET_STABLE:
-                st &= ~DIRTY
-            st = (st & ~GUEST_MASK) | new_g
-            if not joined and _in_use(st) and _cls(st) < before:
-                o_ = off[g]
-                hsize[g] = _push(hkeys[o_:o_ + cap[g]], hpages[o_:o_ + cap[g]], hsize[g],
-                                 (np.int64(_cls(st)) << _SHIFT) | stamp[p], p, state, stamp)
-        elif o == OP_SET_STABLE_IF_RESIDENT:
-            if _in_use(st):
-                st = (st & ~GUEST_MASK) | G_S
-        state[p] = st
-        if joined:
+        cnt[g, C_REPAIRS] += (flags & REPAIRED) != 0
+        if flags & REFAULTED:
+            cnt[g, C_GUEST_READS] += 1
+            cnt[g, C_DISCARD_FAULTS] += (flags & FILE_REFAULT) != 0
+        o_ = off[g]
+        kk = hkeys[o_:o_ + cap[g]]
+        pp = hpages[o_:o_ + cap[g]]
+        if flags & LEFT:
+            _resident_delta(cnt, in_use, mark, g, i, -1)
+            total -= 1
+        elif flags & LOWERED:
+            hsize[g] = _push(kk, pp, hsize[g], (np.int64(_cls(st)) << _SHIFT) | stamp[p], p,
+                             state, stamp)
+        if flags & JOINED:
+            stamp[p] = i
             _resident_delta(cnt, in_use, mark, g, i, 1)
             total += 1
-            o_ = off[g]
-            kk = hkeys[o_:o_ + cap[g]]
-            pp = hpages[o_:o_ + cap[g]]
             hsize[g] = _push(kk, pp, hsize[g], (np.int64(_cls(st)) << _SHIFT) | stamp[p], p,
                              state, stamp)
             if in_use[g] > target[g]:
-                # Reclaim the cheapest-class LRU page other than p.
-                held = False
-                while True:
-                    key = kk[0]
-                    v = pp[0]
-                    hsize[g] -= 1
-                    kk[0] = kk[hsize[g]]
-                    pp[0] = pp[hsize[g]]
-                    _sift_down(kk, pp, 0, hsize[g])
-                    sv = state[v]
-                    if not _in_use(sv):
-                        continue
-                    cur = (np.int64(_cls(sv)) << _SHIFT) | stamp[v]
-                    if cur > key:
-                        hsize[g] = _push(kk, pp, hsize[g], cur, v, state, stamp)
-                        continue
-                    if cur < key:
-                        continue
-                    if v == p:
-                        held = True
-                        continue
-                    break
-                if _cls(sv) == 0:
-                    cnt[g, C_DISCARDS] += 1
-                    state[v] = sv | OUT
-                else:
+                v, hsize[g] = _take_victim(kk, pp, hsize[g], p, state, stamp)
+                state[v], wrote = _reclaimed(state[v])
+                if wrote:
                     cnt[g, C_GUEST_WRITES] += 1
-                    state[v] = sv | OUT | SWAPPED
-                if held:
-                    hsize[g] = _push(kk, pp, hsize[g],
-                                     (np.int64(_cls(state[p])) << _SHIFT) | stamp[p], p,
-                                     state, stamp)
+                else:
+                    cnt[g, C_DISCARDS] += 1
                 in_use[g] -= 1
                 total -= 1
             _peak(cnt, in_use, g)
