@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -161,10 +161,51 @@ def states_frame(scenario: Scenario, strategy: str, params: Any, res: engine.Eng
     )
 
 
+def series_frame(scenario: Scenario, strategy: str, params: Any,
+                 res: engine.EngineResult) -> pl.DataFrame | None:
+    """A balloon strategy's per-period series, long by guest; None for other strategies.
+
+    Columns: scenario, strategy, params, budget_pages, period (int), t_ns
+    (int, end of the period), guest (int), guest_name (str), guest_pages,
+    estimate_pages, target_pages, balloon_pages, size_pages (guest memory -
+    balloon), in_use_pages, resident_pages (host frames backing the guest),
+    all pages at the end of the period.
+    """
+    if res.series is None:
+        return None
+    from replay.strategies.balloon import SERIES
+
+    nb, npd, ng, nk = res.series.shape
+    b_idx, k_idx, g_idx = np.indices((nb, npd, ng)).reshape(3, -1)
+    flat = res.series.reshape(-1, nk)
+    names = pl.Series(list(scenario.guest_names), dtype=pl.String)
+    gp = scenario.guest_pages.astype(np.int64)[g_idx]
+    cols = {name: flat[:, j] for j, name in enumerate(SERIES)}
+    return pl.DataFrame({
+        "budget_pages": res.budgets[b_idx], "period": k_idx.astype(np.int64),
+        "t_ns": res.series_t_ns[k_idx], "guest": g_idx.astype(np.int32),
+        "guest_name": names.gather(g_idx), "guest_pages": gp,
+        **cols, "size_pages": gp - cols["balloon_pages"],
+    }).select(
+        pl.lit(scenario.name, dtype=pl.String).alias("scenario"),
+        pl.lit(strategy, dtype=pl.String).alias("strategy"),
+        pl.lit(params_json(params), dtype=pl.String).alias("params"),
+        pl.all(),
+    )
+
+
+class Replayed(NamedTuple):
+    """What one replay produces: result rows, and the optional time series."""
+
+    results: pl.DataFrame
+    states: pl.DataFrame | None
+    balloon: pl.DataFrame | None
+
+
 def replay_full(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
                 params: list[str] | dict | None = None, *,
-                states_interval_ns: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """Replay a scenario; return the results frame and (if asked) the states frame.
+                states_interval_ns: int | None = None) -> Replayed:
+    """Replay a scenario: results, states (if asked) and balloon series (balloon strategies).
 
     Parameters
     ----------
@@ -186,7 +227,7 @@ def replay_full(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
     res = strat.run(scenario, b, p, sample_at=at)
     results = results_frame(scenario, strategy, p, res)
     states = states_frame(scenario, strategy, p, res, at) if at is not None else None
-    return results, states
+    return Replayed(results, states, series_frame(scenario, strategy, p, res))
 
 
 def replay(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
@@ -196,7 +237,7 @@ def replay(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
     See :func:`replay_full` for the arguments and the module docstring for
     the columns.
     """
-    return replay_full(scenario, strategy, budgets, params)[0]
+    return replay_full(scenario, strategy, budgets, params).results
 
 
 _DURATION_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ns|us|µs|ms|s|m|h)?\s*$")

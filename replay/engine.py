@@ -77,7 +77,7 @@ from replay.states import (
 )
 
 #: Bumped whenever a change to the engine can change a result.
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2
 
 ORDER_LRU, ORDER_CLOCK, ORDER_CLASS = 0, 1, 2
 ORDERS = {"lru": ORDER_LRU, "clock": ORDER_CLOCK, "state-priority": ORDER_CLASS}
@@ -479,6 +479,11 @@ class EngineResult:
         Final state bytes, when asked for.
     samples : ndarray[int64], shape (budgets, samples, guests, 8)
         Pages per (guest, state pair) at each sample time.
+    series : ndarray[int64], shape (budgets, periods, guests, k), optional
+        A strategy's own per-period series (balloons: see
+        :data:`replay.strategies.balloon.SERIES`).
+    series_t_ns : ndarray[int64], shape (periods,), optional
+        End time of each period, ns.
     """
 
     budgets: np.ndarray
@@ -487,6 +492,8 @@ class EngineResult:
     host_sum_resident: np.ndarray
     final_states: np.ndarray
     samples: np.ndarray
+    series: np.ndarray | None = None
+    series_t_ns: np.ndarray | None = None
 
 
 def run(events, budgets, *, honour: int, order: int, initial: int,

@@ -71,6 +71,9 @@ COUNTERS = (
     "content_lost",    # set stable on a discarded volatile page: its content is gone
     "peak_resident_pages",
     "sum_resident_pages",  # sum over events of resident frames (for the mean)
+    "dual_paging",     # host reads only to let the guest swap the page out (in host_reads too)
+    "balloon_inflated_pages",  # pages the balloon took from the guest
+    "balloon_deflated_pages",  # pages the balloon gave back
 )
 C = {name: i for i, name in enumerate(COUNTERS)}
 N_COUNTERS = len(COUNTERS)
@@ -87,6 +90,9 @@ C_REPAIRS = C["repairs"]
 C_CONTENT_LOST = C["content_lost"]
 C_PEAK = C["peak_resident_pages"]
 C_SUM = C["sum_resident_pages"]
+C_DUAL = C["dual_paging"]
+C_INFLATED = C["balloon_inflated_pages"]
+C_DEFLATED = C["balloon_deflated_pages"]
 
 OP_READ = int(Op.READ)
 OP_WRITE = int(Op.WRITE)

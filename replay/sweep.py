@@ -10,6 +10,7 @@ The output folder holds::
     sweep.json            what this sweep is (its jobs and their keys)
     parts/<key>.parquet   results of one finished job (written atomically)
     states/<key>.parquet  its state-distribution time series (if sampled)
+    balloon/<key>.parquet its per-period balloon series (balloon strategies)
     failed/<key>.json     the error of a job that failed
 
 A job's key hashes the content of its trace files, the strategy, its
@@ -37,7 +38,7 @@ from typing import Any
 import polars as pl
 
 from replay import engine
-from replay.api import parse_duration_ns, replay_full
+from replay.api import Replayed, parse_duration_ns, replay_full
 from replay.scenario import expand_inputs, load
 from replay.strategies import get_strategy, strategies
 from tracer.errors import CmmsimError, ParamError, TraceError
@@ -194,17 +195,14 @@ def build_jobs(spec: SweepSpec) -> list[Job]:
 
 
 # -- running one job (in a worker) -------------------------------------------------------------------
-def run_job(job: Job) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """Replay one job; returns its results (with ``trace_set`` and ``job_key``) and states."""
+def run_job(job: Job) -> Replayed:
+    """Replay one job; its frames carry ``trace_set`` and ``job_key``."""
     ts = job.trace_set
     scn = load(list(ts.paths), copies=ts.copies, stagger_ns=ts.stagger_ns, name=ts.name)
-    results, states = replay_full(scn, job.strategy, list(job.budgets), job.params,
-                                  states_interval_ns=job.states_interval_ns)
+    out = replay_full(scn, job.strategy, list(job.budgets), job.params,
+                      states_interval_ns=job.states_interval_ns)
     extra = [pl.lit(ts.name).alias("trace_set"), pl.lit(job.key).alias("job_key")]
-    results = results.with_columns(extra)
-    if states is not None:
-        states = states.with_columns(extra)
-    return results, states
+    return Replayed(*(None if f is None else f.with_columns(extra) for f in out))
 
 
 def warm_up() -> None:
@@ -262,15 +260,17 @@ def prepare_output(out: Path, jobs: list[Job]) -> list[Job]:
                         for j in jobs]}
         with atomic_output(manifest) as tmp:
             tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
-    for sub in ("parts", "states", "failed"):
+    for sub in ("parts", "states", "balloon", "failed"):
         (out / sub).mkdir(exist_ok=True)
     return [j for j in jobs if not (out / "parts" / f"{j.key}.parquet").exists()]
 
 
-def _record(out: Path, job: Job, result: tuple[pl.DataFrame, pl.DataFrame | None]) -> None:
-    results, states = result
+def _record(out: Path, job: Job, result: Replayed) -> None:
+    results, states, balloon = result
     if states is not None:
         write_frame(states, out / "states" / f"{job.key}.parquet")
+    if balloon is not None:
+        write_frame(balloon, out / "balloon" / f"{job.key}.parquet")
     # The part is written last: its presence is what marks the job done.
     write_frame(results, out / "parts" / f"{job.key}.parquet")
     (out / "failed" / f"{job.key}.json").unlink(missing_ok=True)
@@ -421,10 +421,19 @@ def read_results(out: str | os.PathLike) -> pl.DataFrame:
     return pl.concat([pl.read_parquet(f) for f in parts], how="diagonal_relaxed")
 
 
-def read_states(out: str | os.PathLike) -> pl.DataFrame | None:
-    """Every finished job's state time series under a sweep folder, or None."""
-    p = Path(out)
-    parts = sorted((p / "states").glob("*.parquet")) if (p / "states").exists() else []
+def _read_series(out: str | os.PathLike, sub: str) -> pl.DataFrame | None:
+    p = Path(out) / sub
+    parts = sorted(p.glob("*.parquet")) if p.exists() else []
     if not parts:
         return None
     return pl.concat([pl.read_parquet(f) for f in parts], how="diagonal_relaxed")
+
+
+def read_states(out: str | os.PathLike) -> pl.DataFrame | None:
+    """Every finished job's state time series under a sweep folder, or None."""
+    return _read_series(out, "states")
+
+
+def read_balloon(out: str | os.PathLike) -> pl.DataFrame | None:
+    """Every finished balloon job's per-period series under a sweep folder, or None."""
+    return _read_series(out, "balloon")

@@ -1,0 +1,41 @@
+"""``balloon+cmm``: balloons for the long term, full hinting for the short term (the seed's answer).
+
+Balloon targets as in ``balloon`` (same estimators and parameters, but a
+default ``slack`` of 10 %: the host keeps room the hints manage), and a
+host that honours every hint as in ``cmm`` (exact LRU, U/V/clean-P frames
+reclaimed without I/O, discard faults on access). The guest's own reclaim
+tells the host too: a frame it frees is set unused, a frame it takes back
+is set stable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from replay.states import HONOUR_ALL, INITIAL_HINTING
+from replay.strategies import Strategy
+from replay.strategies import balloon
+
+
+@dataclass(frozen=True)
+class Params(balloon.Params):
+    slack: float = field(default=0.10, metadata={"help": "fraction of the budget left unassigned [0,1)"})
+
+
+def run(scenario, budgets, params, sample_at=None, keep_final=False):
+    return balloon.run_balloon(scenario, budgets, params, HONOUR_ALL, INITIAL_HINTING, keep_final)
+
+
+def reference(scenario, budget: int, params):
+    from replay.strategies._balloon_twin import reference_balloon
+
+    return reference_balloon(scenario, budget, params, honour_all=True)
+
+
+STRATEGY = Strategy(
+    name="balloon+cmm",
+    params=Params,
+    run=run,
+    reference=reference,
+    summary="balloon targets with 10% slack, plus a host honouring every hint (cmm)",
+)
