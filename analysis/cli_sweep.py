@@ -153,14 +153,18 @@ def plot_cmd(
     results: Annotated[Path, typer.Argument(help="results .parquet or sweep folder")],
     out: Annotated[Path, typer.Option("-o", "--out", help="folder for the PNG files")],
     states: Annotated[Path | None, typer.Option("--states", help="state time series .parquet (a sweep folder's are found)")] = None,
+    balloon: Annotated[Path | None, typer.Option("--balloon", help="balloon series .parquet (a sweep folder's are found)")] = None,
 ) -> None:
-    """Plot I/O vs budget, I/O avoided and state distributions (PNG)."""
+    """Plot I/O vs budget, I/O avoided, state distributions and balloon series (PNG)."""
     from analysis.plots import plot_all
-    from replay.sweep import read_results, read_states
+    from replay.sweep import read_balloon, read_results, read_states
 
     df = read_results(results)
     st = pl.read_parquet(states) if states else (read_states(results) if results.is_dir() else None)
-    for p in plot_all(df, st, out):
+    bl = pl.read_parquet(balloon) if balloon else (read_balloon(results) if results.is_dir() else None)
+    if bl is not None and "trace_set" not in bl.columns:
+        bl = bl.with_columns(pl.col("scenario").alias("trace_set"))
+    for p in plot_all(df, st, out, bl):
         console.print(f"wrote {p}")
 
 

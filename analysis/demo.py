@@ -23,6 +23,7 @@ from replay.sweep import (
     SweepSpec,
     TraceSet,
     build_jobs,
+    read_balloon,
     read_results,
     read_states,
     run_sweep,
@@ -154,7 +155,7 @@ def run_demo(out_dir: str | Path, *, jobs: int,
                         on_event=on_event)
     results = read_results(out / "sweep")
     states = read_states(out / "sweep")
-    plots = plot_all(results, states, out / "plots")
+    plots = plot_all(results, states, out / "plots", read_balloon(out / "sweep"))
     summary = write_summary(results, outcome, plots, out, sample_dir)
     return {"results": results, "outcome": outcome, "plots": plots, "summary": summary,
             "jobs": job_list}

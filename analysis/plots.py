@@ -127,7 +127,48 @@ def plot_state_distribution(states: pl.DataFrame, out_dir: Path) -> list[Path]:
     return paths
 
 
-def plot_all(results: pl.DataFrame, states: pl.DataFrame | None, out_dir: str | Path) -> list[Path]:
+def plot_balloon(series: pl.DataFrame, out_dir: Path) -> list[Path]:
+    """Balloon target vs estimate vs actual size over time, per guest.
+
+    One figure per trace set, strategy and parameters, at the budget nearest
+    the middle of those replayed; one panel per guest: the estimate, the
+    target, the guest's actual size (memory - balloon) and its in-use pages.
+    """
+    paths = []
+    keys = series.select("trace_set", "strategy", "params").unique().sort(["trace_set", "strategy", "params"])
+    seen: dict[tuple[str, str], int] = {}
+    for ts, strat, params in keys.iter_rows():
+        n = seen[(ts, strat)] = seen.get((ts, strat), -1) + 1
+        part = series.filter((pl.col("trace_set") == ts) & (pl.col("strategy") == strat)
+                             & (pl.col("params") == params))
+        budgets = sorted(part["budget_pages"].unique().to_list())
+        budget = budgets[len(budgets) // 2]
+        part = part.filter(pl.col("budget_pages") == budget).sort("t_ns")
+        guests = part.select("guest", "guest_name").unique().sort("guest").rows()
+        fig, axes = _panels(len(guests))
+        t0 = part["t_ns"].min()
+        for ax, (g, gname) in zip(axes, guests, strict=True):
+            one = part.filter(pl.col("guest") == g)
+            t = (one["t_ns"].to_numpy() - t0) / 1e9
+            for col, label, style in (("estimate_pages", "estimate", ":"),
+                                      ("target_pages", "target", "--"),
+                                      ("size_pages", "actual size (memory - balloon)", "-"),
+                                      ("in_use_pages", "in use", "-.")):
+                ax.step(t, _mib(one[col].to_numpy()), where="pre", linestyle=style, label=label)
+            ax.set_title(f"{gname} ({_mib(one['guest_pages'][0]):,.0f} MiB)")
+            ax.set_xlabel("time (s)")
+            ax.set_ylabel("MiB")
+        axes[0].legend(loc="best", fontsize="small")
+        fig.suptitle(f"{ts}, {strat}: balloon target vs estimate vs actual, "
+                     f"{_mib(budget):,.0f} MiB host budget\n{params}", fontsize="medium")
+        fig.tight_layout()
+        suffix = f"_{n}" if n else ""  # further parameter sets of the same strategy
+        paths.append(_save(fig, out_dir / f"balloon_{_slug(ts)}_{_slug(strat)}{suffix}.png"))
+    return paths
+
+
+def plot_all(results: pl.DataFrame, states: pl.DataFrame | None, out_dir: str | Path,
+             balloon: pl.DataFrame | None = None) -> list[Path]:
     """Every plot the data allows, into ``out_dir``; returns the files written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -137,4 +178,6 @@ def plot_all(results: pl.DataFrame, states: pl.DataFrame | None, out_dir: str | 
         paths.append(avoided)
     if states is not None and not states.is_empty():
         paths.extend(plot_state_distribution(states, out))
+    if balloon is not None and not balloon.is_empty():
+        paths.extend(plot_balloon(balloon, out))
     return paths

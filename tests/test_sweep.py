@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from analysis.cli import app
-from replay.sweep import SweepSpec, TraceSet, build_jobs, read_results, run_job, run_sweep
+from replay.sweep import SweepSpec, TraceSet, build_jobs, read_balloon, read_results, run_job, run_sweep
 from tracer.errors import ParamError
 
 runner = CliRunner()
@@ -106,11 +106,14 @@ def test_sweep_file_cli_and_report_plot(tmp_path, small_traces):
         'budgets = ["5%", "10%", "40%"]\nstates_interval = "200ms"\n'
         f'[[trace_sets]]\nname = "kc"\npaths = ["{small_traces["kernel-compile"]}"]\n'
         '[[strategies]]\nname = "host-lru"\n'
-        '[[strategies]]\nname = "cmm"\nparams = { reclaim_order = ["lru", "state-priority"] }\n')
+        '[[strategies]]\nname = "cmm"\nparams = { reclaim_order = ["lru", "state-priority"] }\n'
+        '[[strategies]]\nname = "balloon"\nparams = { period_ns = 100000000 }\n')
     out = tmp_path / "o"
     r = runner.invoke(app, ["sweep", "--sweep", str(f), "-o", str(out), "--jobs", "1"])
     assert r.exit_code == 0, r.output
-    assert "3 done" in r.output
+    assert "4 done" in r.output
+    series = read_balloon(out)
+    assert set(series["strategy"].unique()) == {"balloon"} and series["period"].max() >= 1
     r = runner.invoke(app, ["report", str(out)])
     assert r.exit_code == 0 and "io-avoided" in r.output
     r = runner.invoke(app, ["report", str(out), "-f", "markdown", "-r", "ranking"])
@@ -119,12 +122,13 @@ def test_sweep_file_cli_and_report_plot(tmp_path, small_traces):
     assert r.exit_code == 0 and r.output.startswith("trace_set,label,budget_pages")
     r = runner.invoke(app, ["report", str(out), "-f", "parquet", "-r", "faults", "-o",
                             str(tmp_path / "f.parquet")])
-    assert r.exit_code == 0 and pl.read_parquet(tmp_path / "f.parquet").height == 9
+    assert r.exit_code == 0 and pl.read_parquet(tmp_path / "f.parquet").height == 12
     assert "unknown report" in _bad(["report", str(out), "-r", "nope"])
     r = runner.invoke(app, ["plot", str(out), "-o", str(tmp_path / "plots")])
     assert r.exit_code == 0, r.output
     pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
-    assert pngs == ["io_avoided_vs_budget.png", "states_kc.png", "total_io_vs_budget.png"]
+    assert pngs == ["balloon_kc_balloon.png", "io_avoided_vs_budget.png", "states_kc.png",
+                    "total_io_vs_budget.png"]
     assert all((tmp_path / "plots" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
 
 
@@ -215,6 +219,7 @@ def test_demo_end_to_end(tmp_path, monkeypatch, small_traces):
     assert "Winner (least total I/O)" in summary and "kernel-compile" in summary
     assert (tmp_path / "d" / "plots" / "total_io_vs_budget.png").exists()
     assert (tmp_path / "d" / "plots" / "states_phased.png").exists()
+    assert (tmp_path / "d" / "plots" / "balloon_phased_balloon_cmm.png").exists()
 
 
 def test_trace_set_paths_are_absolute(tmp_path, small_traces, monkeypatch):

@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from replay.states import HONOUR_ALL, INITIAL_HINTING
-from replay.strategies import Strategy
-from replay.strategies import balloon
+from replay.strategies import Strategy, balloon
 
 
 @dataclass(frozen=True)
