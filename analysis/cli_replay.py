@@ -29,21 +29,30 @@ def replay_cmd(
     copies: Annotated[int, typer.Option(help="replicate the guests this many times")] = 1,
     stagger: Annotated[str, typer.Option(help="time shift between copies (e.g. 500ms)")] = "0",
     guests: Annotated[bool, typer.Option("--guests/--no-guests", help="show per-guest rows")] = False,
+    stream: Annotated[bool, typer.Option("--stream", help="stream the traces in bounded memory (host-lru, cmm, cmm-light)")] = False,
+    batch_rows: Annotated[int, typer.Option(help="events per streamed chunk")] = 1 << 20,
 ) -> None:
     """Replay traces under one strategy at one or more host budgets."""
     from replay.api import parse_duration_ns, replay_full
     from replay.scenario import load
     from tracer.io import write_frame
 
-    scn = load(traces, copies=copies, stagger_ns=parse_duration_ns(stagger))
     interval = parse_duration_ns(states_interval) if states else None
-    results, state_df, balloon_df = replay_full(scn, strategy, budget, param or [], states_interval_ns=interval)
+    if stream:
+        from replay.stream import replay_stream
+
+        results, state_df, balloon_df = replay_stream(
+            traces, strategy, budget, param or [], copies=copies, stagger_ns=parse_duration_ns(stagger),
+            batch_rows=batch_rows, states_interval_ns=interval)
+    else:
+        scn = load(traces, copies=copies, stagger_ns=parse_duration_ns(stagger))
+        results, state_df, balloon_df = replay_full(scn, strategy, budget, param or [], states_interval_ns=interval)
     shown = results if guests else results.filter(results["guest"].is_null())
     # Metrics down, budgets (and guests) across: readable in 80 columns.
     heads = [f"{b:,} p" + ("" if not guests else f" {g}")
              for b, g in zip(shown["budget_pages"], shown["guest_name"], strict=True)]
     rows = [{"metric": m} | dict(zip(heads, shown[m].to_list(), strict=True)) for m in SHOWN[2:]]
-    print_table(f"{scn.name}: {strategy} {results['params'][0]}", rows)
+    print_table(f"{results['scenario'][0]}: {strategy} {results['params'][0]}", rows)
     if out:
         console.print(f"wrote {write_frame(results, out)}")
     if states and state_df is not None:

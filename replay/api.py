@@ -106,7 +106,7 @@ def results_frame(scenario: Scenario, strategy: str, params: Any,
                   res: engine.EngineResult) -> pl.DataFrame:
     """Host and per-guest result rows (columns in the module docstring)."""
     nb, ng, _ = res.counters.shape
-    events_g = np.bincount(scenario.guest, minlength=ng).astype(np.int64)
+    events_g = scenario.events_per_guest
     base = {"scenario": scenario.name, "strategy": strategy, "params": params_json(params),
             "engine_version": engine.ENGINE_VERSION}
     rows: list[dict[str, Any]] = []

@@ -317,45 +317,49 @@ def _count_states(state, page_guest, out):
             out[page_guest[p], k] += 1
 
 
-@nb.njit(cache=True)
-def _replay_one(t_ns, page, op, guest, page_guest, n_guests, budget, honour, order, initial,
-                sample_at):
-    """Replay all events at one budget.
+# Kernel state of one budget between chunks: the arrays below plus ``sc``, the
+# scalars (resident frames, CLOCK hand, heap size, next sample).
+_SC_RESIDENT, _SC_HAND, _SC_HSIZE, _SC_SAMPLE = range(4)
 
-    Returns ``(counters[n_guests, N_COUNTERS], host[2] = peak, sum of resident
-    frames, final state bytes, samples[n_samples, n_guests, 8])``.
-    """
-    n_pages = page_guest.shape[0]
-    n_events = page.shape[0]
+
+@nb.njit(cache=True)
+def _sizes(n_pages, budget, order):
+    """(list nodes, CLOCK frames, heap entries, stamps) one budget's state needs."""
     frames_max = min(budget, n_pages)
-    state = np.full(n_pages, initial, np.uint8)
-    cnt = np.zeros((n_guests, N_COUNTERS), np.int64)
-    res_g = np.zeros(n_guests, np.int64)
-    mark_g = np.zeros(n_guests, np.int64)
-    host = np.zeros(2, np.int64)
-    n_samples = sample_at.shape[0]
-    samples = np.zeros((n_samples, n_guests, _NPAIRS), np.int64)
-    resident = 0
-    # Victim structures; only the one of ``order`` is sized.
-    n_list = n_pages + 1 if order == ORDER_LRU else 1
-    links = np.empty(2 * n_list, np.int32)
+    return (n_pages + 1 if order == ORDER_LRU else 1,
+            frames_max if order == ORDER_CLOCK else 0,
+            2 * frames_max + 64 if order == ORDER_CLASS else 0,
+            n_pages if order == ORDER_CLASS else 0)
+
+
+@nb.njit(cache=True)
+def _init_links(links, n_list):
     head = n_list - 1
     links[2 * head] = head
     links[2 * head + 1] = head
-    frames = np.empty(frames_max if order == ORDER_CLOCK else 0, np.int32)
-    hand = 0
-    stamp = np.zeros(n_pages if order == ORDER_CLASS else 0, np.int64)
-    hkeys = np.empty(2 * frames_max + 64 if order == ORDER_CLASS else 0, np.int64)
-    hpages = np.empty(hkeys.shape[0], np.int32)
-    hsize = 0
-    s = 0
-    for i in range(n_events):
-        while s < n_samples and t_ns[i] >= sample_at[s]:
+
+
+@nb.njit(cache=True)
+def _replay_chunk(t_ns, page, op, guest, i0, page_guest, budget, honour, order, sample_at,
+                  state, cnt, res_g, mark_g, host, samples, links, frames, stamp, hkeys, hpages,
+                  sc):
+    """Replay events ``i0 ..`` (global indices) at one budget, updating the state in place."""
+    n_pages = page_guest.shape[0]
+    frames_max = min(budget, n_pages)
+    n_samples = sample_at.shape[0]
+    head = (n_pages + 1 if order == ORDER_LRU else 1) - 1
+    resident = sc[_SC_RESIDENT]
+    hand = sc[_SC_HAND]
+    hsize = sc[_SC_HSIZE]
+    s = sc[_SC_SAMPLE]
+    for j in range(page.shape[0]):
+        i = i0 + j
+        while s < n_samples and t_ns[j] >= sample_at[s]:
             _count_states(state, page_guest, samples[s])
             s += 1
-        p = page[i]
-        g = guest[i]
-        o = op[i]
+        p = page[j]
+        g = guest[j]
+        o = op[j]
         st = state[p]
         if o <= OP_WRITE:
             cnt[g, C_ACCESSES] += 1
@@ -434,10 +438,47 @@ def _replay_one(t_ns, page, op, guest, page_guest, n_guests, budget, honour, ord
                 hsize = _heap_push(hkeys, hpages, hsize, _heap_key(new, stamp[p]), p, state,
                                    stamp)
         host[1] += resident
-    while s < n_samples:
-        _count_states(state, page_guest, samples[s])
-        s += 1
+    sc[_SC_RESIDENT] = resident
+    sc[_SC_HAND] = hand
+    sc[_SC_HSIZE] = hsize
+    sc[_SC_SAMPLE] = s
+
+
+@nb.njit(cache=True)
+def _replay_finish(state, page_guest, samples, cnt, res_g, mark_g, sc, n_events):
+    """Samples due after the last event, and the event-weighted sums."""
+    while sc[_SC_SAMPLE] < samples.shape[0]:
+        _count_states(state, page_guest, samples[sc[_SC_SAMPLE]])
+        sc[_SC_SAMPLE] += 1
     _resident_close(cnt, res_g, mark_g, n_events)
+
+
+@nb.njit(cache=True)
+def _replay_one(t_ns, page, op, guest, page_guest, n_guests, budget, honour, order, initial,
+                sample_at):
+    """Replay all events at one budget.
+
+    Returns ``(counters[n_guests, N_COUNTERS], host[2] = peak, sum of resident
+    frames, final state bytes, samples[n_samples, n_guests, 8])``.
+    """
+    n_pages = page_guest.shape[0]
+    n_list, n_frames, n_heap, n_stamp = _sizes(n_pages, budget, order)
+    state = np.full(n_pages, initial, np.uint8)
+    cnt = np.zeros((n_guests, N_COUNTERS), np.int64)
+    res_g = np.zeros(n_guests, np.int64)
+    mark_g = np.zeros(n_guests, np.int64)
+    host = np.zeros(2, np.int64)
+    samples = np.zeros((sample_at.shape[0], n_guests, _NPAIRS), np.int64)
+    links = np.empty(2 * n_list, np.int32)
+    _init_links(links, n_list)
+    frames = np.empty(n_frames, np.int32)
+    stamp = np.zeros(n_stamp, np.int64)
+    hkeys = np.empty(n_heap, np.int64)
+    hpages = np.empty(n_heap, np.int32)
+    sc = np.zeros(4, np.int64)
+    _replay_chunk(t_ns, page, op, guest, 0, page_guest, budget, honour, order, sample_at, state,
+                  cnt, res_g, mark_g, host, samples, links, frames, stamp, hkeys, hpages, sc)
+    _replay_finish(state, page_guest, samples, cnt, res_g, mark_g, sc, page.shape[0])
     return cnt, host, state, samples
 
 
@@ -459,6 +500,19 @@ def _replay_budgets(t_ns, page, op, guest, page_guest, n_guests, budgets, honour
         if keep_final:
             final[b] = st
     return cnt, host, final, samples
+
+
+@nb.njit(cache=True, parallel=True)
+def _replay_budgets_chunk(t_ns, page, op, guest, i0, page_guest, budgets, honour, order,
+                          sample_at, state, cnt, res_g, mark_g, host, samples, links, frames,
+                          stamp, hkeys, hpages, sc):
+    """One chunk of events for every budget (row ``b`` of each state array is budget ``b``)."""
+    for b in nb.prange(budgets.shape[0]):
+        n_list, n_frames, n_heap, n_stamp = _sizes(page_guest.shape[0], budgets[b], order)
+        _replay_chunk(t_ns, page, op, guest, i0, page_guest, budgets[b], honour, order,
+                      sample_at, state[b], cnt[b], res_g[b], mark_g[b], host[b], samples[b],
+                      links[b, :2 * n_list], frames[b, :n_frames], stamp[b, :n_stamp],
+                      hkeys[b, :n_heap], hpages[b, :n_heap], sc[b])
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,10 @@ class Scenario:
         return int(self.op.shape[0])
 
     @property
+    def events_per_guest(self) -> np.ndarray:
+        return np.bincount(self.guest, minlength=self.n_guests).astype(np.int64)
+
+    @property
     def page_offset(self) -> np.ndarray:
         return np.concatenate([[0], np.cumsum(self.guest_pages)[:-1]]).astype(np.int64)
 

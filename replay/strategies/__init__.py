@@ -40,6 +40,10 @@ class Strategy:
         One line for listings.
     offline : bool
         Needs the future (a floor to compare with, not a contender).
+    engine : callable, optional
+        ``engine(params) -> (honour, order, initial)`` when the strategy is
+        one configuration of the common engine kernel: it can then stream
+        (:mod:`replay.stream`).
     """
 
     name: str
@@ -48,6 +52,7 @@ class Strategy:
     reference: Callable[..., Any]
     summary: str
     offline: bool = False
+    engine: Callable[[Any], tuple[int, int, int]] | None = None
 
     def parse_params(self, pairs: list[str] | dict | None) -> Any:
         return params_mod.parse(self.params, pairs, what=f"strategy {self.name}")
@@ -75,12 +80,21 @@ def get_strategy(name: str) -> Strategy:
     return known[name]
 
 
-def engine_runner(honour: int, initial: int, order_of: Callable[[Any], str]) -> Callable[..., Any]:
+def engine_config(honour: int, initial: int,
+                  order_of: Callable[[Any], str]) -> Callable[[Any], tuple[int, int, int]]:
+    """``params -> (honour, order, initial)`` for a strategy that is one engine configuration."""
+    from replay import engine
+
+    return lambda params: (honour, engine.ORDERS[order_of(params)], initial)
+
+
+def engine_runner(config: Callable[[Any], tuple[int, int, int]]) -> Callable[..., Any]:
     """A ``run`` for strategies that are one configuration of the common kernel."""
     from replay import engine
 
     def run(scenario, budgets: np.ndarray, params, sample_at=None, keep_final=False):
-        return engine.run(scenario, budgets, honour=honour, order=engine.ORDERS[order_of(params)],
-                          initial=initial, sample_at=sample_at, keep_final=keep_final)
+        honour, order, initial = config(params)
+        return engine.run(scenario, budgets, honour=honour, order=order, initial=initial,
+                          sample_at=sample_at, keep_final=keep_final)
 
     return run

@@ -12,7 +12,7 @@ from typing import Literal
 
 from replay import reference
 from replay.states import HONOUR_ALL, INITIAL_HINTING
-from replay.strategies import Strategy, engine_runner
+from replay.strategies import Strategy, engine_config, engine_runner
 
 
 @dataclass(frozen=True)
@@ -23,10 +23,13 @@ class Params:
                           "state-priority: U first, then V/clean P, then the rest, each LRU"})
 
 
+_config = engine_config(HONOUR_ALL, INITIAL_HINTING, lambda p: p.reclaim_order)
+
 STRATEGY = Strategy(
     name="cmm",
     params=Params,
-    run=engine_runner(HONOUR_ALL, INITIAL_HINTING, lambda p: p.reclaim_order),
+    run=engine_runner(_config),
     reference=reference.cmm,
     summary="full hinting: U/V/clean-P reclaimed without I/O, discard faults on access",
+    engine=_config,
 )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from replay import reference
 from replay.states import HONOUR_STABLE_UNUSED, INITIAL_HINTING
-from replay.strategies import Strategy, engine_runner
+from replay.strategies import Strategy, engine_config, engine_runner
 
 
 @dataclass(frozen=True)
@@ -19,10 +19,13 @@ class Params:
     pass
 
 
+_config = engine_config(HONOUR_STABLE_UNUSED, INITIAL_HINTING, lambda p: "lru")
+
 STRATEGY = Strategy(
     name="cmm-light",
     params=Params,
-    run=engine_runner(HONOUR_STABLE_UNUSED, INITIAL_HINTING, lambda p: "lru"),
+    run=engine_runner(_config),
     reference=reference.cmm_light,
     summary="stable/unused hints only (mainline Linux/KVM s390); LRU victims",
+    engine=_config,
 )

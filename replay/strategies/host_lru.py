@@ -12,7 +12,7 @@ from typing import Literal
 
 from replay import reference
 from replay.states import HONOUR_NONE, INITIAL_NO_HINTS
-from replay.strategies import Strategy, engine_runner
+from replay.strategies import Strategy, engine_config, engine_runner
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,8 @@ class Params:
         default="lru", metadata={"help": "victim choice: exact LRU or CLOCK (second chance)"})
 
 
-_per_budget = engine_runner(HONOUR_NONE, INITIAL_NO_HINTS, lambda p: p.replacement)
+_config = engine_config(HONOUR_NONE, INITIAL_NO_HINTS, lambda p: p.replacement)
+_per_budget = engine_runner(_config)
 
 
 def run(scenario, budgets, params, sample_at=None, keep_final=False):
@@ -39,4 +40,5 @@ STRATEGY = Strategy(
     run=run,
     reference=reference.host_lru,
     summary="host paging only (LRU or CLOCK); the guest sends no hints",
+    engine=_config,
 )

@@ -1,0 +1,264 @@
+"""Streaming replay: traces larger than memory, in bounded memory.
+
+The engine kernel keeps its whole state per budget between chunks (page
+state bytes, victim structures, counters; :func:`replay.engine._replay_chunk`),
+so a trace can be fed to it a row group at a time. Guest traces are merged
+by time as they stream: each guest's batches are buffered; events earlier
+than the *watermark* (the smallest last timestamp among guests not yet
+exhausted) are final, since no guest can still produce an earlier event,
+and are emitted in the same order as :func:`replay.scenario.from_arrays`
+(by time, ties by guest index, then file order). Memory: the per-budget
+state (about 9 bytes per guest page under LRU, 17 plus the heap under
+state-priority) plus one batch per guest plus one chunk.
+
+Only strategies that are one configuration of the engine kernel stream
+(``host-lru``, ``cmm``, ``cmm-light``; their ``Strategy.engine``); the
+others need the whole trace (``opt`` needs the future, the balloons and
+partitions their own kernels) and are refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from replay import engine
+from replay.scenario import expand_inputs, scenario_name
+from replay.states import N_COUNTERS
+from replay.strategies import get_strategy
+from tracer.errors import ParamError, TraceError
+from tracer.io import ROW_GROUP_ROWS, iter_batches, read_meta
+from tracer.schema import validate_arrays
+
+
+@dataclass(frozen=True)
+class StreamedScenario:
+    """What the result frames need to know of a scenario that was never in memory.
+
+    Same attribute names as :class:`replay.scenario.Scenario` for the ones
+    :func:`replay.api.results_frame` and :func:`replay.api.states_frame` use.
+    """
+
+    name: str
+    guest_names: tuple[str, ...]
+    guest_pages: np.ndarray
+    page_guest: np.ndarray
+    n_events: int
+    events_per_guest: np.ndarray
+    sources: tuple[str, ...]
+
+    @property
+    def n_guests(self) -> int:
+        return len(self.guest_names)
+
+    @property
+    def n_pages(self) -> int:
+        return int(self.page_guest.shape[0])
+
+
+@dataclass(frozen=True)
+class _Guest:
+    label: str
+    path: str
+    guest_pages: int
+    offset: int
+    shift_ns: int
+
+
+def _guests(paths, copies: int, stagger_ns: int) -> list[_Guest]:
+    if copies < 1:
+        raise ParamError(f"copies must be >= 1, got {copies}")
+    if stagger_ns < 0:
+        raise ParamError(f"stagger must be >= 0, got {stagger_ns}")
+    files = expand_inputs(list(paths))
+    stems = [f.name.removesuffix(".parquet") for f in files]
+    if len(set(stems)) != len(stems):
+        stems = [f"{n}@{i}" for i, n in enumerate(stems)]
+    metas = [read_meta(f) for f in files]
+    out: list[_Guest] = []
+    offset = 0
+    for j in range(copies):
+        for f, stem, meta in zip(files, stems, metas, strict=True):
+            out.append(_Guest(stem if copies == 1 else f"{stem}#{j}", str(f), meta.guest_pages,
+                              offset, j * stagger_ns))
+            offset += meta.guest_pages
+    if len(out) > np.iinfo(np.uint16).max:
+        raise ParamError(f"too many guests ({len(out)}); at most 65535")
+    if offset > np.iinfo(np.int32).max:
+        raise ParamError("scenario has more than 2^31 guest pages")
+    return out
+
+
+def _batches(g: _Guest, index: int, batch_rows: int):
+    """One guest's validated batches as (t_ns shifted, global page, op, guest index)."""
+    row = 0
+    last_t = None
+    for t, pfn, op in iter_batches(g.path, batch_rows):
+        validate_arrays(t, pfn, op, g.guest_pages, where=f"{g.path} (rows from {row})")
+        if len(t) and last_t is not None and t[0] < last_t:
+            raise TraceError(f"{g.path}: row {row}: timestamp decreases (t_ns={int(t[0])} after {last_t})")
+        if len(t):
+            last_t = int(t[-1])
+        row += len(t)
+        yield (t + g.shift_ns if g.shift_ns else t, pfn.astype(np.int32) + np.int32(g.offset), op,
+               np.full(len(t), index, np.uint16))
+
+
+def merged_batches(guests: Sequence[_Guest], batch_rows: int = ROW_GROUP_ROWS
+                   ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Every guest's events merged by time, as chunks of about ``batch_rows`` events."""
+    its = [_batches(g, k, batch_rows) for k, g in enumerate(guests)]
+    bufs: list[list[np.ndarray] | None] = [None] * len(guests)
+    done = [False] * len(guests)
+    out: list[list[np.ndarray]] = []
+    out_rows = 0
+
+    def pull(k):
+        nxt = next(its[k], None)
+        if nxt is None:
+            done[k] = True
+        elif bufs[k] is None or len(bufs[k][0]) == 0:
+            bufs[k] = list(nxt)
+        else:
+            bufs[k] = [np.concatenate([a, b]) for a, b in zip(bufs[k], nxt, strict=True)]
+
+    while True:
+        for k in range(len(guests)):
+            while not done[k] and (bufs[k] is None or len(bufs[k][0]) == 0):
+                pull(k)
+        live = [k for k in range(len(guests)) if not done[k]]
+        mark = min(int(bufs[k][0][-1]) for k in live) if live else None
+        parts = []
+        for k in range(len(guests)):
+            if bufs[k] is None or len(bufs[k][0]) == 0:
+                continue
+            cut = len(bufs[k][0]) if mark is None else int(np.searchsorted(bufs[k][0], mark, "left"))
+            if cut:
+                parts.append([a[:cut] for a in bufs[k]])
+                bufs[k] = [a[cut:] for a in bufs[k]]
+        if parts:
+            if len(parts) == 1:
+                merged = parts[0]
+            else:
+                cat = [np.concatenate(cols) for cols in zip(*parts, strict=True)]
+                order = np.argsort(cat[0], kind="stable")  # ties: guest index, file order
+                merged = [c[order] for c in cat]
+            out.append(merged)
+            out_rows += len(merged[0])
+        if out and (out_rows >= batch_rows or mark is None):
+            yield tuple(np.ascontiguousarray(np.concatenate(c)) for c in zip(*out, strict=True))
+            out, out_rows = [], 0
+        if mark is None:
+            return
+        # Those holding the watermark read on: the next cut can then pass it.
+        for k in live:
+            if int(bufs[k][0][-1]) == mark:
+                pull(k)
+
+
+def time_range(paths, copies: int = 1, stagger_ns: int = 0) -> tuple[int, int] | None:
+    """First and last event time of the merged scenario (a streaming scan of ``t_ns``)."""
+    lo = hi = None
+    for g in _guests(paths, copies, stagger_ns):
+        row = pl.scan_parquet(g.path).select(pl.col("t_ns").min().alias("a"),
+                                             pl.col("t_ns").max().alias("b")).collect()
+        a, b = row["a"][0], row["b"][0]
+        if a is None:
+            continue
+        lo = a + g.shift_ns if lo is None else min(lo, a + g.shift_ns)
+        hi = b + g.shift_ns if hi is None else max(hi, b + g.shift_ns)
+    return None if lo is None else (int(lo), int(hi))
+
+
+def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Sequence[str | int],
+                  params: list[str] | dict | None = None, *, copies: int = 1, stagger_ns: int = 0,
+                  batch_rows: int = ROW_GROUP_ROWS, states_interval_ns: int | None = None,
+                  name: str | None = None):
+    """Replay traces in bounded memory; same integers as :func:`replay.api.replay_full`.
+
+    Parameters
+    ----------
+    paths : sequence of path
+        Guest traces or scenario folders sharing one host.
+    strategy : str
+        An engine strategy (``host-lru``, ``cmm``, ``cmm-light``).
+    budgets : sequence of str or int
+        Host budgets (see :func:`replay.api.parse_budget`).
+    params : list of ``k=v`` or dict, optional
+        Strategy parameters.
+    copies, stagger_ns : int
+        Replicate the guests, copy ``j`` shifted by ``j * stagger_ns`` ns.
+    batch_rows : int
+        Events per chunk (and per batch read from each guest).
+    states_interval_ns : int, optional
+        Sample the state distribution every this many ns.
+
+    Returns
+    -------
+    replay.api.Replayed
+        Results, states (if asked) and no balloon series.
+    """
+    from replay.api import Replayed, parse_budgets, results_frame, states_frame
+
+    strat = get_strategy(strategy)
+    if strat.engine is None:
+        raise ParamError(f"strategy {strategy} cannot stream (it needs the whole trace); "
+                         "streaming strategies: host-lru, cmm, cmm-light")
+    if batch_rows < 1:
+        raise ParamError(f"batch_rows must be >= 1, got {batch_rows}")
+    p = strat.parse_params(params)
+    honour, order, initial = strat.engine(p)
+    guests = _guests(paths, copies, stagger_ns)
+    gp = np.array([g.guest_pages for g in guests], np.int64)
+    page_guest = np.repeat(np.arange(len(guests), dtype=np.uint16), gp)
+    n_pages, ng = int(gp.sum()), len(guests)
+    b = parse_budgets(budgets, n_pages)
+    at = np.zeros(0, np.int64)
+    if states_interval_ns:
+        if states_interval_ns <= 0:
+            raise ParamError(f"state sampling interval must be positive, got {states_interval_ns}")
+        span = time_range(paths, copies, stagger_ns)
+        t0, t1 = span if span else (0, 0)
+        n = (t1 - t0) // states_interval_ns + 2 if span else 1
+        if n > 100_000:
+            raise ParamError(f"state sampling interval {states_interval_ns} ns gives {n} samples; at most 100000")
+        at = t0 + states_interval_ns * np.arange(n, dtype=np.int64)
+    nb = len(b)
+    sizes = [engine._sizes(n_pages, int(x), order) for x in b]
+    wide = [max(s[k] for s in sizes) for k in range(4)]
+    state = np.full((nb, n_pages), initial, np.uint8)
+    cnt = np.zeros((nb, ng, N_COUNTERS), np.int64)
+    res_g = np.zeros((nb, ng), np.int64)
+    mark_g = np.zeros((nb, ng), np.int64)
+    host = np.zeros((nb, 2), np.int64)
+    samples = np.zeros((nb, len(at), ng, len(engine.PAIRS)), np.int64)
+    links = np.empty((nb, 2 * wide[0]), np.int32)
+    for k, s in enumerate(sizes):
+        engine._init_links(links[k], s[0])
+    frames = np.empty((nb, wide[1]), np.int32)
+    hkeys = np.empty((nb, wide[2]), np.int64)
+    hpages = np.empty((nb, wide[2]), np.int32)
+    stamp = np.zeros((nb, wide[3]), np.int64)
+    sc = np.zeros((nb, 4), np.int64)
+    i0 = 0
+    per_guest = np.zeros(ng, np.int64)
+    for t, page, op, guest in merged_batches(guests, batch_rows):
+        engine._replay_budgets_chunk(t, page, op, guest, np.int64(i0), page_guest, b,
+                                     np.int64(honour), np.int64(order), at, state, cnt, res_g,
+                                     mark_g, host, samples, links, frames, stamp, hkeys, hpages, sc)
+        per_guest += np.bincount(guest, minlength=ng)
+        i0 += len(t)
+    for k in range(nb):
+        engine._replay_finish(state[k], page_guest, samples[k], cnt[k], res_g[k], mark_g[k], sc[k],
+                              i0)
+    scn = StreamedScenario(name or scenario_name(list(paths)), tuple(g.label for g in guests), gp,
+                           page_guest, i0, per_guest, tuple(g.path for g in guests))
+    res = engine.EngineResult(b, cnt, host[:, 0].copy(), host[:, 1].copy(),
+                              np.zeros((0, n_pages), np.uint8), samples)
+    results = results_frame(scn, strategy, p, res)
+    states = states_frame(scn, strategy, p, res, at) if states_interval_ns else None
+    return Replayed(results, states, None)

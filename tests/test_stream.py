@@ -1,0 +1,130 @@
+"""Streamed replay equals in-memory replay exactly; streaming merges guests in the same order."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from replay import scenario as sc
+from replay.api import replay_full
+from replay.stream import _guests, merged_batches, replay_stream
+from tests.conftest import make_arrays
+from tests.test_engine_equivalence import SAMPLE_DIR, guest_traces
+from tracer.errors import ParamError, TraceError
+from tracer.io import write_trace
+
+CONFIGS = [("host-lru", {"replacement": "lru"}), ("host-lru", {"replacement": "clock"}),
+           ("cmm", {"reclaim_order": "lru"}), ("cmm", {"reclaim_order": "state-priority"}),
+           ("cmm-light", {})]
+
+
+def _write_guests(scn, folder, row_group_rows):
+    paths = []
+    off = scn.page_offset
+    for g in range(scn.n_guests):
+        mine = scn.guest == g
+        a = make_arrays(scn.op[mine], (scn.page[mine] - off[g]).astype(np.uint32),
+                        guest_pages=int(scn.guest_pages[g]), t_ns=scn.t_ns[mine])
+        path = folder / f"g{g}.parquet"
+        write_trace(path, a.t_ns, a.pfn, a.op, a.meta, row_group_rows=row_group_rows)
+        paths.append(path)
+    return paths
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scn=guest_traces(), data=st.data())
+def test_streamed_equals_in_memory(tmp_path_factory, scn, data):
+    folder = tmp_path_factory.mktemp("s")
+    paths = _write_guests(scn, folder, data.draw(st.integers(1, 40), label="row group"))
+    batch = data.draw(st.integers(1, 50), label="batch rows")
+    copies = data.draw(st.integers(1, 2), label="copies")
+    stagger = data.draw(st.integers(0, 30), label="stagger")
+    budgets = sorted(set(data.draw(st.lists(st.integers(1, 2 * scn.n_pages + 2), min_size=1,
+                                            max_size=3))))
+    mem = sc.load(paths, copies=copies, stagger_ns=stagger, name="x")
+    for name, params in CONFIGS:
+        want = replay_full(mem, name, budgets, params, states_interval_ns=7)
+        got = replay_stream(paths, name, budgets, params, copies=copies, stagger_ns=stagger,
+                            batch_rows=batch, states_interval_ns=7, name="x")
+        assert_frame_equal(got.results, want.results)
+        assert_frame_equal(got.states, want.states)
+
+
+def test_merge_order_matches_from_arrays(tmp_path):
+    # Equal timestamps across guests and across batch edges: guest index breaks ties.
+    a = make_arrays([0, 1, 0, 1, 0], [0, 1, 2, 3, 0], guest_pages=4, t_ns=[0, 5, 5, 5, 9])
+    b = make_arrays([1, 0, 0, 1], [1, 1, 0, 2], guest_pages=3, t_ns=[5, 5, 6, 9])
+    paths = []
+    for name, arr in (("a", a), ("b", b)):
+        paths.append(tmp_path / f"{name}.parquet")
+        write_trace(paths[-1], arr.t_ns, arr.pfn, arr.op, arr.meta, row_group_rows=2)
+    mem = sc.load(paths)
+    for batch in (1, 2, 3, 100):
+        parts = list(merged_batches(_guests(paths, 1, 0), batch))
+        t, page, op, guest = (np.concatenate(c) for c in zip(*parts, strict=True))
+        np.testing.assert_array_equal(t, mem.t_ns)
+        np.testing.assert_array_equal(page, mem.page)
+        np.testing.assert_array_equal(op, mem.op)
+        np.testing.assert_array_equal(guest, mem.guest)
+
+
+@pytest.mark.parametrize("name, params", [("host-lru", {}), ("cmm", {"reclaim_order": "state-priority"})])
+def test_streamed_sample_scenario(name, params):
+    path = SAMPLE_DIR / "awm-96m"
+    if not path.exists():
+        pytest.skip("sample_traces/awm-96m is not in this checkout")
+    mem = sc.load([path], copies=2, stagger_ns=250_000_000)
+    budgets = ["10%", "40%"]
+    want = replay_full(mem, name, budgets, params).results
+    got = replay_stream([path], name, budgets, params, copies=2, stagger_ns=250_000_000,
+                        batch_rows=65_536).results
+    assert_frame_equal(got, want)
+
+
+def test_streaming_refuses_whole_trace_strategies(tmp_path):
+    a = make_arrays([2, 1], [0, 0])
+    path = tmp_path / "a.parquet"
+    write_trace(path, a.t_ns, a.pfn, a.op, a.meta)
+    for name in ("opt", "balloon", "static"):
+        with pytest.raises(ParamError, match="cannot stream"):
+            replay_stream([path], name, [1])
+
+
+def test_streaming_names_the_bad_row(tmp_path):
+    # Two row groups, each in order, the second starting before the first ends.
+    a = make_arrays([2, 1, 0, 0], [0, 0, 0, 0])
+    path = tmp_path / "bad.parquet"
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tracer.io import read_meta
+    write_trace(path, a.t_ns, a.pfn, a.op, a.meta)
+    meta = pq.read_schema(path).metadata
+    table = pa.table({"t_ns": np.array([5, 6, 1, 2], np.int64), "pfn": a.pfn, "op": a.op})
+    pq.write_table(table.replace_schema_metadata(meta), path, row_group_size=2)
+    read_meta(path)
+    with pytest.raises(TraceError, match=r"bad.parquet: row 2: timestamp decreases"):
+        replay_stream([path], "host-lru", [1], batch_rows=2)
+
+
+def test_cli_stream_matches(tmp_path):
+    from typer.testing import CliRunner
+
+    from analysis.cli import app
+
+    a = make_arrays([2, 1, 2, 1, 0, 3, 0], [0, 0, 1, 1, 0, 0, 1], guest_pages=2)
+    path = tmp_path / "a.parquet"
+    write_trace(path, a.t_ns, a.pfn, a.op, a.meta)
+    outs = []
+    for extra in ([], ["--stream", "--batch-rows", "2"]):
+        out = tmp_path / f"r{len(extra)}.parquet"
+        r = CliRunner().invoke(app, ["replay", str(path), "-s", "cmm", "-b", "1", "-o", str(out), *extra])
+        assert r.exit_code == 0, r.output
+        outs.append(pl.read_parquet(out))
+    assert_frame_equal(outs[0], outs[1])
+    r = CliRunner().invoke(app, ["replay", str(path), "-s", "opt", "-b", "1", "--stream"])
+    assert r.exit_code == 2 and "cannot stream" in r.stderr
