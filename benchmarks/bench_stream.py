@@ -48,6 +48,10 @@ else:
     df = None
 secs = time.perf_counter() - t0
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# ru_maxrss also counts the parent's RSS at fork (Linux keeps it across exec);
+# VmHWM is this process's own peak.
+hwm = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM"))
+rss = min(rss, hwm)
 events = 0 if df is None else int(df.filter(df["guest"].is_null())["events"][0])
 print(json.dumps({"secs": secs, "rss": rss, "events": events,
                   "total_io": None if df is None else int(df["total_io"][0])}))
@@ -72,6 +76,9 @@ def child(mode: str, path: Path, budget: int, strategy: str, tiny: Path) -> dict
 
 
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--generate":
+        write_trace_stream(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), 10_000_000)
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=200_000_000)
     ap.add_argument("--prefix", type=int, default=20_000_000)
@@ -84,11 +91,13 @@ def main() -> None:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         big, small, tiny = folder / "big.parquet", folder / "prefix.parquet", folder / "tiny.parquet"
-        if not big.exists():
-            write_trace_stream(big, args.events, args.pages, 10_000_000)
-        if not small.exists():
-            write_trace_stream(small, args.prefix, args.pages, 10_000_000)
-        write_trace_stream(tiny, 1000, 64, 1000)
+        # In a child: the generator's arrays would otherwise count in every
+        # later child's getrusage peak.
+        for path, n, pages in ((big, args.events, args.pages), (small, args.prefix, args.pages),
+                               (tiny, 1000, 64)):
+            if not path.exists():
+                subprocess.run([sys.executable, __file__, "--generate", str(path), str(n), str(pages)],
+                               check=True)
         budget = max(1, int(args.pages * args.budget_fraction))
         base = child("none", tiny, 1, args.strategy, tiny)
         mem = child("memory", small, budget, args.strategy, tiny)

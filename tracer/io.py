@@ -269,10 +269,16 @@ def read_arrays(path: str | os.PathLike, *, validate: bool = True) -> TraceArray
 def iter_batches(
     path: str | os.PathLike, batch_rows: int = ROW_GROUP_ROWS
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Stream a trace as ``(t_ns, pfn, op)`` numpy batches."""
+    """Stream a trace as ``(t_ns, pfn, op)`` numpy batches, one row group in memory at a time."""
     pf = _open(path)
-    for batch in pf.iter_batches(batch_size=batch_rows, columns=list(COLUMNS)):
-        yield tuple(batch.column(name).to_numpy(zero_copy_only=False) for name in COLUMNS)
+    # Row group by row group: pyarrow's iter_batches keeps every decoded buffer
+    # alive to the end of the file here (memory grows with the trace; see
+    # apache/arrow#39808), a row group read on its own is freed with it.
+    for i in range(pf.metadata.num_row_groups):
+        table = pf.read_row_group(i, columns=list(COLUMNS))
+        for batch in table.to_batches(max_chunksize=batch_rows):
+            yield tuple(batch.column(name).to_numpy(zero_copy_only=False) for name in COLUMNS)
+        del table
 
 
 def scan_trace(path: str | os.PathLike) -> pl.LazyFrame:
