@@ -38,7 +38,9 @@ ROW_GROUP_ROWS = 1 << 20
 
 _WRITE_OPTIONS = dict(
     compression="zstd",
-    compression_level=9,
+    # Level 6: within 1 % of level 9's size on the sample traces, 1.5x faster
+    # to write (benchmarks/bench_trace_size.py, README).
+    compression_level=6,
     # Timestamps grow slowly, op codes repeat and frame numbers share high
     # bytes: delta, dictionary and byte-stream-split encodings keep the
     # sample traces near 3 bytes per event (measured in benchmarks/).

@@ -59,7 +59,7 @@ KIND_NAMES = ("event", "unused", "noise", "bad-line", "bad-fields")
 C_UNRES_ACC, C_UNRES_DIRTY, C_DUP_FREE, C_FAILED, C_ACT_FREE, C_EXPIRED, C_REORDER, C_CLAMP = range(8)
 N_C = 8
 # Scalars: t0 set?, t0, last_t, n_dense, queue head.
-S_HAVE_T0, S_T0, S_LAST, S_NDENSE, S_QHEAD = range(5)
+S_HAVE_T0, S_T0, S_LAST, S_NDENSE, S_QHEAD, S_NOUT = range(6)
 
 _U, _S, _V, _P = 0, 1, 2, 3
 _UNSEEN = 255
@@ -199,10 +199,20 @@ def _id(phys, dense, dense_to_phys, scal):
 
 
 @nb.njit(cache=True)
-def _emit(t, phys, op, dense, dense_to_phys, scal, out_t, out_p, out_o):
-    out_t.append(t)
-    out_p.append(_id(phys, dense, dense_to_phys, scal))
-    out_o.append(op)
+def _emit(t, phys, op, dense, dense_to_phys, scal, out):
+    # out[0]: a (3, capacity) buffer of t, dense pfn, op; doubled when full
+    # (a typed list holds it so the caller sees the grown one).
+    buf = out[0]
+    n = scal[S_NOUT]
+    if n == buf.shape[1]:
+        grown = np.empty((3, 2 * n + 1024), np.int64)
+        grown[:, :n] = buf
+        out[0] = grown
+        buf = grown
+    buf[0, n] = t
+    buf[1, n] = _id(phys, dense, dense_to_phys, scal)
+    buf[2, n] = op
+    scal[S_NOUT] = n + 1
 
 
 @nb.njit(cache=True)
@@ -253,7 +263,7 @@ def _forget(phys, kvalid, kdev, kino, kidx, page_at, folio, inode_of, ihead, ita
 def _map_events(code, t_in, a, b, c, d, e, f, initial, expire_ns,
                 state, first, dense, dense_to_phys, kvalid, kdev, kino, kidx, folio,
                 dirty_t, dprev, dnext, page_at, inode_of, ihead, itail,
-                q_t, q_phys, q_dev, q_ino, scal, cnt, ev_counts, out_t, out_p, out_o):
+                q_t, q_phys, q_dev, q_ino, scal, cnt, ev_counts, out):
     for i in range(code.shape[0]):
         k = code[i]
         if scal[S_HAVE_T0] == 0:
@@ -276,8 +286,7 @@ def _map_events(code, t_in, a, b, c, d, e, f, initial, expire_ns,
                 _dirty_unlink(phys, kdev, kino, inode_of, ihead, itail, dprev, dnext, dirty_t)
                 if state[phys] == _S:
                     state[phys] = _V
-                    _emit(when + expire_ns, phys, _SV, dense, dense_to_phys, scal, out_t, out_p,
-                          out_o)
+                    _emit(when + expire_ns, phys, _SV, dense, dense_to_phys, scal, out)
                     cnt[C_EXPIRED] += 1
         if k == 0:  # mm_page_alloc
             if a[i] == 0:
@@ -288,8 +297,8 @@ def _map_events(code, t_in, a, b, c, d, e, f, initial, expire_ns,
                 _forget(phys, kvalid, kdev, kino, kidx, page_at, folio, inode_of, ihead, itail,
                         dprev, dnext, dirty_t)
                 state[phys] = _S
-                _emit(t, phys, _SS, dense, dense_to_phys, scal, out_t, out_p, out_o)
-                _emit(t, phys, _WRITE, dense, dense_to_phys, scal, out_t, out_p, out_o)
+                _emit(t, phys, _SS, dense, dense_to_phys, scal, out)
+                _emit(t, phys, _WRITE, dense, dense_to_phys, scal, out)
         elif k == 1 or k == 2:  # mm_page_free, mm_page_free_batched
             order = b[i] if k == 1 else 0
             for phys in range(a[i], a[i] + (1 << order)):
@@ -299,7 +308,7 @@ def _map_events(code, t_in, a, b, c, d, e, f, initial, expire_ns,
                 _forget(phys, kvalid, kdev, kino, kidx, page_at, folio, inode_of, ihead, itail,
                         dprev, dnext, dirty_t)
                 state[phys] = _U
-                _emit(t, phys, _SU, dense, dense_to_phys, scal, out_t, out_p, out_o)
+                _emit(t, phys, _SU, dense, dense_to_phys, scal, out)
         elif k == 3:  # add to page cache
             dev = (c[i] << 20) | d[i]
             index = f[i] >> 12
@@ -312,15 +321,15 @@ def _map_events(code, t_in, a, b, c, d, e, f, initial, expire_ns,
                 phys = a[i] + j
                 if _current(phys, _S, state, first, initial, dense, dense_to_phys, scal) == _U:
                     state[phys] = _S
-                    _emit(t, phys, _SS, dense, dense_to_phys, scal, out_t, out_p, out_o)
-                    _emit(t, phys, _WRITE, dense, dense_to_phys, scal, out_t, out_p, out_o)
+                    _emit(t, phys, _SS, dense, dense_to_phys, scal, out)
+                    _emit(t, phys, _WRITE, dense, dense_to_phys, scal, out)
                 page_at[(dev, e[i], index + j)] = phys
                 kvalid[phys] = 1
                 kdev[phys] = dev
                 kino[phys] = e[i]
                 kidx[phys] = index + j
                 state[phys] = _V
-                _emit(t, phys, _SV, dense, dense_to_phys, scal, out_t, out_p, out_o)
+                _emit(t, phys, _SV, dense, dense_to_phys, scal, out)
         elif k == 4:  # delete from page cache
             for phys in range(a[i], a[i] + (1 << b[i])):
                 _current(phys, _V, state, first, initial, dense, dense_to_phys, scal)
@@ -340,12 +349,11 @@ def _map_events(code, t_in, a, b, c, d, e, f, initial, expire_ns,
                     continue
                 st = _current(phys, _V, state, first, initial, dense, dense_to_phys, scal)
                 if st == _V or st == _P:
-                    _emit(t, phys, _SIR, dense, dense_to_phys, scal, out_t, out_p, out_o)
-                    _emit(t, phys, _READ, dense, dense_to_phys, scal, out_t, out_p, out_o)
-                    _emit(t, phys, _SV if st == _V else _SPV, dense, dense_to_phys, scal, out_t,
-                          out_p, out_o)
+                    _emit(t, phys, _SIR, dense, dense_to_phys, scal, out)
+                    _emit(t, phys, _READ, dense, dense_to_phys, scal, out)
+                    _emit(t, phys, _SV if st == _V else _SPV, dense, dense_to_phys, scal, out)
                 else:
-                    _emit(t, phys, _READ, dense, dense_to_phys, scal, out_t, out_p, out_o)
+                    _emit(t, phys, _READ, dense, dense_to_phys, scal, out)
         elif k == 8:  # writeback_dirty_folio
             dev = (c[i] << 20) | d[i]
             head = _dget(page_at, (dev, e[i], a[i]))
@@ -364,12 +372,12 @@ def _map_events(code, t_in, a, b, c, d, e, f, initial, expire_ns,
                     continue
                 st = _current(phys, _V, state, first, initial, dense, dense_to_phys, scal)
                 if st == _V or st == _P:
-                    _emit(t, phys, _SIR, dense, dense_to_phys, scal, out_t, out_p, out_o)
-                    _emit(t, phys, _WRITE, dense, dense_to_phys, scal, out_t, out_p, out_o)
-                    _emit(t, phys, _SS, dense, dense_to_phys, scal, out_t, out_p, out_o)
+                    _emit(t, phys, _SIR, dense, dense_to_phys, scal, out)
+                    _emit(t, phys, _WRITE, dense, dense_to_phys, scal, out)
+                    _emit(t, phys, _SS, dense, dense_to_phys, scal, out)
                     state[phys] = _S
                 else:
-                    _emit(t, phys, _WRITE, dense, dense_to_phys, scal, out_t, out_p, out_o)
+                    _emit(t, phys, _WRITE, dense, dense_to_phys, scal, out)
                 if dirty_t[phys] < 0:
                     # New in the inode's dirty list: appended (the reference's dict order).
                     dprev[phys] = itail[iid]
@@ -395,7 +403,7 @@ def _map_events(code, t_in, a, b, c, d, e, f, initial, expire_ns,
                         dirty_t[phys] = -1
                         if state[phys] == _S and kvalid[phys]:
                             state[phys] = _V
-                            _emit(t, phys, _SV, dense, dense_to_phys, scal, out_t, out_p, out_o)
+                            _emit(t, phys, _SV, dense, dense_to_phys, scal, out)
                         phys = nxt
                     ihead[iid] = -1
                     itail[iid] = -1
@@ -404,7 +412,7 @@ def _map_events(code, t_in, a, b, c, d, e, f, initial, expire_ns,
             if _current(phys, _S, state, first, initial, dense, dense_to_phys, scal) == _U:
                 cnt[C_ACT_FREE] += 1
                 continue
-            _emit(t, phys, _READ, dense, dense_to_phys, scal, out_t, out_p, out_o)
+            _emit(t, phys, _READ, dense, dense_to_phys, scal, out)
 
 
 @nb.njit(cache=True)
@@ -430,11 +438,10 @@ class FastMapper:
         self.ihead = List.empty_list(types.int64)
         self.itail = List.empty_list(types.int64)
         self.q = [List.empty_list(types.int64) for _ in range(4)]
-        self.scal = np.zeros(5, np.int64)
+        self.scal = np.zeros(6, np.int64)
         self.cnt = np.zeros(N_C, np.int64)
         self.ev_counts = np.zeros(len(KINDS), np.int64)
-        self.out = [List.empty_list(types.int64), List.empty_list(types.int64),
-                    List.empty_list(types.int64)]
+        self.out = List([np.empty((3, 1 << 16), np.int64)])
 
     def _grow(self, need: int) -> None:
         if need <= self.cap:
@@ -474,7 +481,7 @@ class FastMapper:
                     self.expire_ns, self.state, self.first, self.dense, self.dense_to_phys,
                     self.kvalid, self.kdev, self.kino, self.kidx, self.folio, self.dirty_t,
                     self.dprev, self.dnext, self.page_at, self.inode_of, self.ihead, self.itail,
-                    *self.q, self.scal, self.cnt, self.ev_counts, *self.out)
+                    *self.q, self.scal, self.cnt, self.ev_counts, self.out)
         if self.scal[S_QHEAD] > (1 << 20):
             # Drop the consumed head of the expiry queue now and then.
             h = int(self.scal[S_QHEAD])
@@ -482,9 +489,12 @@ class FastMapper:
                 kept = _drain(lst, np.zeros(1, np.int64))[h:]
                 self.q[j] = List(kept.tolist()) if len(kept) else List.empty_list(types.int64)
             self.scal[S_QHEAD] = 0
-        t = _drain(self.out[0], np.zeros(1, np.int64))
-        p = _drain(self.out[1], np.zeros(1, np.int64)).astype(np.uint32)
-        o = _drain(self.out[2], np.zeros(1, np.int64)).astype(np.uint8)
+        n = int(self.scal[S_NOUT])
+        self.scal[S_NOUT] = 0
+        buf = self.out[0]
+        t = buf[0, :n].copy()
+        p = buf[1, :n].astype(np.uint32)
+        o = buf[2, :n].astype(np.uint8)
         return t, p, o
 
     @property
