@@ -295,3 +295,27 @@ def test_fast_path_equals_the_twin_on_random_event_streams(tmp_path_factory, dra
     a, b, fa, fb = _both(tmp, tmp / "in.txt", lenient=True)
     assert fa == fb
     assert a.converter == b.converter
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.name)
+def test_text_stream_path_equals_the_byte_path(tmp_path, fixture):
+    # `trace record` hands perf's text stream over: that goes through the chunked
+    # polars path; files go through the byte scanner. Same trace either way.
+    from tracer.linux import open_text
+
+    a = convert(fixture, tmp_path / "bytes.parquet", lenient=True)
+    with open_text(fixture) as text:
+        b = convert(None, tmp_path / "text.parquet", lenient=True, stream=text)
+    assert a.converter == b.converter
+    x, y = read_arrays(tmp_path / "bytes.parquet"), read_arrays(tmp_path / "text.parquet")
+    assert x.t_ns.tolist() == y.t_ns.tolist() and x.pfn.tolist() == y.pfn.tolist()
+    assert x.op.tolist() == y.op.tolist()
+
+
+def test_crlf_and_lone_cr_line_ends(tmp_path):
+    text = (DATA / "perf-default.txt").read_text().splitlines()[:50]
+    (tmp_path / "crlf.txt").write_bytes(("\r\n".join(text) + "\r\n").encode())
+    (tmp_path / "lf.txt").write_text("\n".join(text) + "\n")
+    a = convert(tmp_path / "crlf.txt", tmp_path / "a.parquet")
+    b = convert(tmp_path / "lf.txt", tmp_path / "b.parquet")
+    assert a.converter == b.converter and a.n_events == b.n_events > 0

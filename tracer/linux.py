@@ -609,6 +609,21 @@ def _bad_line_error(where: str, lineno: int, kind: str, name: str | None, line: 
     return ConvertError(f"{where}:{lineno}: {reason}: {line.rstrip()[:200]!r}")
 
 
+def _screen(parsed, lines: list[str], line_numbers: np.ndarray, lenient: bool, where: str,
+            c: Counters) -> np.ndarray:
+    """Stop at the first malformed line (strict) or count it (lenient); returns the kinds."""
+    from tracer.linux_fast import K_BAD_FIELDS, K_BAD_LINE, KIND_NAMES, tally
+
+    kind = parsed["kind"].to_numpy()
+    bad = np.flatnonzero((kind == K_BAD_LINE) | (kind == K_BAD_FIELDS))
+    if not lenient and len(bad):
+        i = int(bad[0])
+        raise _bad_line_error(where, int(line_numbers[i]), KIND_NAMES[kind[i]], parsed["name"][i],
+                              lines[i])
+    tally(parsed, c)
+    return kind
+
+
 def _convert_lines(text, w, fmt, lenient, where, mapper: Mapper, c: Counters) -> Mapper:
     """The reference path: one line at a time through :class:`Mapper`."""
     mapper.counters = c
@@ -637,13 +652,9 @@ def _convert_chunks(text, w, fmt, lenient, where, initial, c: Counters):
     import itertools
 
     from tracer.linux_fast import (
-        K_BAD_FIELDS,
-        K_BAD_LINE,
         K_EVENT,
-        KIND_NAMES,
         FastMapper,
         parse_chunk,
-        tally,
     )
 
     mapper = FastMapper(initial)
@@ -654,13 +665,7 @@ def _convert_chunks(text, w, fmt, lenient, where, initial, c: Counters):
             break
         parsed = parse_chunk(lines, fmt)
         c.lines_read += len(lines)
-        kind = parsed["kind"].to_numpy()
-        bad = np.flatnonzero((kind == K_BAD_LINE) | (kind == K_BAD_FIELDS))
-        if not lenient and len(bad):
-            i = int(bad[0])
-            raise _bad_line_error(where, start + i + 1, KIND_NAMES[kind[i]], parsed["name"][i],
-                                  lines[i])
-        tally(parsed, c)
+        _screen(parsed, lines, start + 1 + np.arange(len(lines)), lenient, where, c)
         w.write(*mapper.feed(parsed.filter(pl.col("kind") == K_EVENT)))
         start += len(lines)
     mapper.fill_counters(c)
@@ -673,13 +678,9 @@ BLOCK_BYTES = 16 << 20
 def _convert_blocks(raw, w, fmt, lenient, where, initial, c: Counters):
     """The fastest path: bytes in blocks, numba claims the common perf lines, polars the rest."""
     from tracer.linux_fast import (
-        K_BAD_FIELDS,
-        K_BAD_LINE,
         K_EVENT,
-        KIND_NAMES,
         FastMapper,
         parse_chunk,
-        tally,
     )
     from tracer.linux_scan import TABLES, line_bounds, scan_lines
 
@@ -716,13 +717,7 @@ def _convert_blocks(raw, w, fmt, lenient, where, initial, c: Counters):
                 lines = [block[a:b].decode("utf-8", "replace")
                          for a, b in zip(starts[rest].tolist(), ends[rest].tolist(), strict=True)]
                 parsed = parse_chunk(lines, fmt)
-                kind = parsed["kind"].to_numpy()
-                bad = np.flatnonzero((kind == K_BAD_LINE) | (kind == K_BAD_FIELDS))
-                if not lenient and len(bad):
-                    i = int(bad[0])
-                    raise _bad_line_error(where, first_line + int(rest[i]) + 1,
-                                          KIND_NAMES[kind[i]], parsed["name"][i], lines[i])
-                tally(parsed, c)
+                kind = _screen(parsed, lines, first_line + 1 + rest, lenient, where, c)
                 ev = np.flatnonzero(kind == K_EVENT)
                 code[rest[ev]] = parsed["code"].to_numpy()[ev]
                 t[rest[ev]] = parsed["t_ns"].to_numpy()[ev]

@@ -19,6 +19,7 @@ import numpy as np
 from replay.reference import HINTS_ALL, ReferenceHost, ReferenceResult
 from replay.states import COUNTERS
 from replay.strategies.balloon import Params, available, setup
+from replay.strategies.static import GuestView
 from tracer.schema import Op
 
 _MASK64 = (1 << 64) - 1
@@ -76,10 +77,8 @@ def reference_balloon(scenario, budget: int, params: Params, honour_all: bool,
     host = _Host(scenario.page_guest, budget, HINTS_ALL if honour_all else set(), ng)
     C = host.counters
     owner = host.page_guest
-    # The guest's own view.
-    gstate = ["U"] * npg
-    dirty = [False] * npg
-    out: list[str | None] = [None] * npg  # reclaimed by the guest: "file" or "swap"
+    view = GuestView(npg)  # the guest's own view
+    out, clean, is_free = view.out, view.clean, view.is_free
     last_use = [-1] * npg
     in_use: list[set[int]] = [set() for _ in range(ng)]
     bal = [0] * ng
@@ -88,12 +87,6 @@ def reference_balloon(scenario, budget: int, params: Params, honour_all: bool,
     n = scenario.n_events
     if n == 0:
         return _result(host, C, series)
-
-    def clean(q):
-        return gstate[q] == "V" or (gstate[q] == "P" and not dirty[q])
-
-    def is_free(q):
-        return gstate[q] == "U" or out[q] is not None
 
     def implicit_hint(q, op):
         # The guest's own reclaim tells the host; the page is re-read or garbage anyway,
@@ -211,42 +204,17 @@ def reference_balloon(scenario, budget: int, params: Params, honour_all: bool,
         for g in range(ng):
             move(g, t, p_start)
         g = owner[p]
-        c = C[g]
-        was_in_use = not is_free(p)
-        joined = left = False
         op = Op(o)
+        joined, left, back = view.step(p, o, C[g])
         if op in (Op.READ, Op.WRITE):
-            c["accesses"] += 1
-            if gstate[p] == "U":
-                c["repairs"] += 1
-                gstate[p] = "S"
-                joined = True
-            elif out[p] is not None:
-                c["guest_reads"] += 1
-                if out[p] == "file":
-                    c["discard_faults"] += 1
-                out[p] = None
-                joined = True
+            if back:
                 implicit_hint(p, Op.SET_STABLE)
-            if op == Op.WRITE:
-                dirty[p] = True
             if host.pages[p].guest == "U":
                 host.pages[p].guest = "S"
             host.touch(p, op == Op.WRITE)
             last_use[p] = i
         else:
             host.hint(p, op)
-            if op == Op.SET_UNUSED:
-                if gstate[p] != "U":
-                    left = was_in_use
-                    gstate[p], dirty[p], out[p] = "U", False, None
-            elif op in (Op.SET_STABLE, Op.SET_VOLATILE, Op.SET_POT_VOLATILE):
-                joined = gstate[p] == "U"
-                if op != Op.SET_STABLE:
-                    dirty[p] = False
-                gstate[p] = {Op.SET_STABLE: "S", Op.SET_VOLATILE: "V", Op.SET_POT_VOLATILE: "P"}[op]
-            elif op == Op.SET_STABLE_IF_RESIDENT and was_in_use:
-                gstate[p] = "S"
         if left:
             in_use[g].discard(p)
             make_free(p)

@@ -299,6 +299,61 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False):
                         np.zeros((len(b), 0, scenario.n_guests, 8), np.int64))
 
 
+class GuestView:
+    """The twins' record of every page as its guest sees it (``static`` and the balloons).
+
+    ``state`` S/U/V/P, ``dirty``, ``out``: None, or where a page the guest
+    reclaimed went ("file": dropped clean cache, "swap").
+    """
+
+    def __init__(self, n_pages: int):
+        self.state = ["U"] * n_pages
+        self.dirty = [False] * n_pages
+        self.out: list[str | None] = [None] * n_pages
+
+    def clean(self, q: int) -> bool:
+        return self.state[q] == "V" or (self.state[q] == "P" and not self.dirty[q])
+
+    def is_free(self, q: int) -> bool:
+        return self.state[q] == "U" or self.out[q] is not None
+
+    def step(self, p: int, o: int, c: dict) -> tuple[bool, bool, bool]:
+        """Apply event ``o`` to page p, counting accesses, repairs and refaults in ``c``.
+
+        Returns (joined the in-use set, left it, brought back from its backing).
+        """
+        from tracer.schema import Op
+
+        joined = left = back = False
+        if o in (Op.READ, Op.WRITE):
+            c["accesses"] += 1
+            if self.state[p] == "U":
+                c["repairs"] += 1
+                self.state[p] = "S"
+                joined = True
+            elif self.out[p] is not None:
+                c["guest_reads"] += 1
+                if self.out[p] == "file":
+                    c["discard_faults"] += 1
+                self.out[p] = None
+                joined = back = True
+            if o == Op.WRITE:
+                self.dirty[p] = True
+        elif o == Op.SET_UNUSED:
+            if self.state[p] != "U":
+                left = self.out[p] is None
+                self.state[p], self.dirty[p], self.out[p] = "U", False, None
+        elif o in (Op.SET_STABLE, Op.SET_VOLATILE, Op.SET_POT_VOLATILE):
+            joined = self.state[p] == "U"
+            if o != Op.SET_STABLE:
+                self.dirty[p] = False
+            self.state[p] = {Op.SET_STABLE: "S", Op.SET_VOLATILE: "V", Op.SET_POT_VOLATILE: "P"}[o]
+        elif o == Op.SET_STABLE_IF_RESIDENT:
+            if not self.is_free(p):
+                self.state[p] = "S"
+        return joined, left, back
+
+
 def reference(scenario, budget: int, params):
     """Plain-Python twin: per page a small record, victims found by scanning."""
     from replay.reference import ReferenceResult
@@ -308,49 +363,20 @@ def reference(scenario, budget: int, params):
     target = shares(budget, scenario.guest_pages, params.partition)
     n_guests = scenario.n_guests
     counters = [dict.fromkeys(COUNTERS, 0) for _ in range(n_guests)]
-    gstate = ["U"] * scenario.n_pages  # the guest's own state of each page
-    dirty = [False] * scenario.n_pages
-    out = [None] * scenario.n_pages  # None, "file" or "swap"
+    view = GuestView(scenario.n_pages)
+    gstate, dirty, out, clean = view.state, view.dirty, view.out, view.clean
     last_use = [0] * scenario.n_pages
     in_use: list[set[int]] = [set() for _ in range(n_guests)]
     host_peak = host_sum = 0
 
-    def clean(q):
-        return gstate[q] == "V" or (gstate[q] == "P" and not dirty[q])
-
     for i, (p, o, g) in enumerate(zip(scenario.page.tolist(), scenario.op.tolist(),
                                       scenario.guest.tolist(), strict=True)):
         c = counters[g]
-        joined = False
-        if o in (Op.READ, Op.WRITE):
-            c["accesses"] += 1
-            if gstate[p] == "U":
-                c["repairs"] += 1
-                gstate[p] = "S"
-                joined = True
-            elif out[p] is not None:
-                c["guest_reads"] += 1
-                if out[p] == "file":
-                    c["discard_faults"] += 1
-                out[p] = None
-                joined = True
-            if o == Op.WRITE:
-                dirty[p] = True
+        joined, left, _ = view.step(p, o, c)
+        if joined or o in (Op.READ, Op.WRITE):
             last_use[p] = i
-        elif o == Op.SET_UNUSED:
-            if gstate[p] != "U":
-                in_use[g].discard(p)
-                gstate[p], dirty[p], out[p] = "U", False, None
-        elif o in (Op.SET_STABLE, Op.SET_VOLATILE, Op.SET_POT_VOLATILE):
-            if gstate[p] == "U":
-                joined = True
-                last_use[p] = i
-            if o != Op.SET_STABLE:
-                dirty[p] = False
-            gstate[p] = {Op.SET_STABLE: "S", Op.SET_VOLATILE: "V", Op.SET_POT_VOLATILE: "P"}[o]
-        elif o == Op.SET_STABLE_IF_RESIDENT:
-            if gstate[p] != "U" and out[p] is None:
-                gstate[p] = "S"
+        if left:
+            in_use[g].discard(p)
         if joined:
             in_use[g].add(p)
             if len(in_use[g]) > target[g]:
