@@ -1,0 +1,39 @@
+"""Compiled kernels are cached per version of the sources (numba alone checks one file)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tracer import _numba_cache
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cache_dir_of(root: Path, env: dict) -> str:
+    code = "import tracer._numba_cache as c, os; c.configure(); print(os.environ['NUMBA_CACHE_DIR'])"
+    return subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def test_cache_folder_follows_the_sources(tmp_path, monkeypatch):
+    copy = tmp_path / "src"
+    for pkg in ("tracer", "replay"):
+        shutil.copytree(ROOT / pkg, copy / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(copy)}
+    first = _cache_dir_of(copy, env)
+    assert first.startswith(str(tmp_path / ".cache" / "cmmsim" / "numba"))
+    assert _cache_dir_of(copy, env) == first  # same sources, same folder
+    states = copy / "replay" / "states.py"
+    states.write_text(states.read_text() + "\n# changed\n")
+    assert _cache_dir_of(copy, env) != first  # a constant's module changed: fresh kernels
+
+
+def test_a_cache_folder_set_by_the_user_wins(monkeypatch):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "/somewhere/else")
+    _numba_cache.configure()
+    import os
+
+    assert os.environ["NUMBA_CACHE_DIR"] == "/somewhere/else"

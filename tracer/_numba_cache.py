@@ -1,0 +1,33 @@
+"""Where numba keeps compiled kernels: one folder per version of this code.
+
+numba's own cache (``cache=True``) is checked against the source file of
+each function only. A kernel that reads a constant from another module
+(``replay.states.N_COUNTERS``, the op codes) would then run, after that
+other module changed, with the old constant baked in: a crash at best, a
+wrong answer at worst. So every top-level package points numba at a cache
+folder named by a hash of all of this project's sources (before numba is
+imported): changed code, fresh kernels. ``NUMBA_CACHE_DIR`` set by the user
+wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+_PACKAGES = ("tracer", "replay")
+
+
+def configure() -> None:
+    """Set ``NUMBA_CACHE_DIR`` for this version of the sources, unless it is set."""
+    if "NUMBA_CACHE_DIR" in os.environ:
+        return
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for pkg in _PACKAGES:
+        for f in sorted((root / pkg).rglob("*.py")):
+            digest.update(f.relative_to(root).as_posix().encode())
+            digest.update(f.read_bytes())
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    os.environ["NUMBA_CACHE_DIR"] = str(base / "cmmsim" / "numba" / digest.hexdigest()[:16])
