@@ -84,6 +84,7 @@ import os
 import re
 import sys
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -675,18 +676,9 @@ def _convert_chunks(text, w, fmt, lenient, where, initial, c: Counters):
 BLOCK_BYTES = 16 << 20
 
 
-def _convert_blocks(raw, w, fmt, lenient, where, initial, c: Counters):
-    """The fastest path: bytes in blocks, numba claims the common perf lines, polars the rest."""
-    from tracer.linux_fast import (
-        K_EVENT,
-        FastMapper,
-        parse_chunk,
-    )
-    from tracer.linux_scan import TABLES, line_bounds, scan_lines
-
-    mapper = FastMapper(initial)
+def _blocks(raw) -> Iterator[bytes]:
+    """The input in blocks of whole lines (universal newlines; a last line gets its ``\\n``)."""
     carry = b""
-    first_line = 0
     while True:
         data = raw.read(BLOCK_BYTES)
         eof = not data
@@ -698,38 +690,80 @@ def _convert_blocks(raw, w, fmt, lenient, where, initial, c: Counters):
         if eof:
             if block and not block.endswith(b"\n"):
                 block += b"\n"
-            cut = len(block)
-        else:
-            cut = block.rfind(b"\n") + 1
+            if block:
+                yield block
+            return
+        cut = block.rfind(b"\n") + 1
         carry = block[cut:]
         if cut:
-            buf = np.frombuffer(block, np.uint8, count=cut)
-            starts, ends = line_bounds(buf)
-            if fmt in ("auto", "perf"):
-                code, t, vals = scan_lines(buf, starts, ends, *TABLES)
-            else:
-                code = np.full(len(starts), -1, np.int16)
-                t = np.zeros(len(starts), np.int64)
-                vals = np.zeros((6, len(starts)), np.int64)
-            c.lines_read += len(starts)
-            rest = np.flatnonzero(code < 0)
-            if len(rest):
-                lines = [block[a:b].decode("utf-8", "replace")
-                         for a, b in zip(starts[rest].tolist(), ends[rest].tolist(), strict=True)]
-                parsed = parse_chunk(lines, fmt)
-                kind = _screen(parsed, lines, first_line + 1 + rest, lenient, where, c)
-                ev = np.flatnonzero(kind == K_EVENT)
-                code[rest[ev]] = parsed["code"].to_numpy()[ev]
-                t[rest[ev]] = parsed["t_ns"].to_numpy()[ev]
-                for q, col in enumerate("abcdef"):
-                    vals[q, rest[ev]] = parsed[col].to_numpy()[ev]
-            keep = np.flatnonzero(code >= 0)
-            frame = pl.DataFrame({"code": code[keep].astype(np.uint8), "t_ns": t[keep],
-                                  **{col: vals[q, keep] for q, col in enumerate("abcdef")}})
-            w.write(*mapper.feed(frame))
-            first_line += len(starts)
-        if eof:
-            break
+            yield block[:cut]
+
+
+def _scan_block(block: bytes, fmt: str):
+    """Parse one block: the byte scanner first, the polars path for what it leaves."""
+    from tracer.linux_fast import parse_chunk
+    from tracer.linux_scan import TABLES, line_bounds, scan_lines
+
+    buf = np.frombuffer(block, np.uint8)
+    starts, ends = line_bounds(buf)
+    if fmt in ("auto", "perf"):
+        code, t, vals = scan_lines(buf, starts, ends, *TABLES)
+    else:
+        code = np.full(len(starts), -1, np.int16)
+        t = np.zeros(len(starts), np.int64)
+        vals = np.zeros((6, len(starts)), np.int64)
+    rest = np.flatnonzero(code < 0)
+    lines = [block[a:b].decode("utf-8", "replace")
+             for a, b in zip(starts[rest].tolist(), ends[rest].tolist(), strict=True)]
+    parsed = parse_chunk(lines, fmt) if lines else None
+    return len(starts), code, t, vals, rest, lines, parsed
+
+
+def _convert_blocks(raw, w, fmt, lenient, where, initial, c: Counters):
+    """The fastest path: bytes in blocks, numba claims the common perf lines, polars the rest.
+
+    Three stages on three threads (the numba kernels and Parquet release the
+    GIL): the next block is scanned while this one is mapped and the last
+    one written; the mapper's order is the input's.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tracer.linux_fast import K_EVENT, FastMapper
+
+    mapper = FastMapper(initial)
+    first_line = 0
+
+    def finish(n, code, t, vals, rest, lines, parsed):
+        nonlocal first_line
+        c.lines_read += n
+        if parsed is not None:
+            kind = _screen(parsed, lines, first_line + 1 + rest, lenient, where, c)
+            ev = np.flatnonzero(kind == K_EVENT)
+            code[rest[ev]] = parsed["code"].to_numpy()[ev]
+            t[rest[ev]] = parsed["t_ns"].to_numpy()[ev]
+            for q, col in enumerate("abcdef"):
+                vals[q, rest[ev]] = parsed[col].to_numpy()[ev]
+        keep = np.flatnonzero(code >= 0)
+        frame = pl.DataFrame({"code": code[keep].astype(np.uint8), "t_ns": t[keep],
+                              **{col: vals[q, keep] for q, col in enumerate("abcdef")}})
+        out = mapper.feed(frame)
+        if writing[0] is not None:
+            writing[0].result()  # one write in flight; its errors surface here
+        writing[0] = writer.submit(w.write, *out)
+        first_line += n
+
+    writing = [None]
+    with ThreadPoolExecutor(max_workers=1) as pool, ThreadPoolExecutor(max_workers=1) as writer:
+        pending = None
+        for block in _blocks(raw):
+            nxt = pool.submit(_scan_block, block, fmt)
+            if pending is not None:
+                finish(*pending.result())
+            pending = nxt
+        if pending is not None:
+            finish(*pending.result())
+        if writing[0] is not None:
+            writing[0].result()
     mapper.fill_counters(c)
     return mapper
 

@@ -259,7 +259,7 @@ def _forget(phys, kvalid, kdev, kino, kidx, page_at, folio, inode_of, ihead, ita
     folio[phys] = -1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _map_events(code, t_in, a, b, c, d, e, f, initial, expire_ns,
                 state, first, dense, dense_to_phys, kvalid, kdev, kino, kidx, folio,
                 dirty_t, dprev, dnext, page_at, inode_of, ihead, itail,

@@ -327,7 +327,7 @@ def _parse_line(buf, s, e, names, name_len, prog_start, prog, pool, flags, vals)
     return code, sec * 1_000_000_000 + frac
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, nogil=True)
 def scan_lines(buf, starts, ends, names, name_len, prog_start, prog, pool, flags):
     """Parse every line ``buf[starts[i]:ends[i]]`` it can claim.
 
