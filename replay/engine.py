@@ -192,6 +192,18 @@ def _sift_down(keys, pages, i, size):
     pages[i] = p
 
 
+@nb.njit(cache=True, inline="always")
+def _heap_pop(keys, pages, size):
+    """Remove the least entry: (its key, its page, the new size)."""
+    key = keys[0]
+    p = pages[0]
+    size -= 1
+    keys[0] = keys[size]
+    pages[0] = pages[size]
+    _sift_down(keys, pages, 0, size)
+    return key, p, size
+
+
 @nb.njit(cache=True)
 def _heap_key(st, stamp):
     return (np.int64(_reclaim_class(st)) << _CLASS_SHIFT) | stamp
@@ -386,12 +398,7 @@ def _replay_chunk(t_ns, page, op, guest, i0, page_guest, budget, honour, order, 
                         v = frames[frame]
                     else:
                         while True:
-                            key = hkeys[0]
-                            v = hpages[0]
-                            hsize -= 1
-                            hkeys[0] = hkeys[hsize]
-                            hpages[0] = hpages[hsize]
-                            _sift_down(hkeys, hpages, 0, hsize)
+                            key, v, hsize = _heap_pop(hkeys, hpages, hsize)
                             if not _is_resident(state[v]):
                                 continue
                             cur = _heap_key(state[v], stamp[v])

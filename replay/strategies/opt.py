@@ -34,6 +34,7 @@ import numpy as np
 
 from replay.engine import (
     EngineResult,
+    _heap_pop,
     _peak,
     _resident_close,
     _resident_delta,
@@ -139,12 +140,7 @@ def _min_one(page, op, guest, n_guests, costly, nxt, n_pages, budget):
                 cnt[g, C_ZERO_FILLS] += 1
             if resident >= frames:
                 while True:
-                    key = keys[0]
-                    v = pages[0]
-                    size -= 1
-                    keys[0] = keys[size]
-                    pages[0] = pages[size]
-                    _sift_down(keys, pages, 0, size)
+                    key, v, size = _heap_pop(keys, pages, size)
                     if cur[v] >= 0 and -key == cur[v]:
                         break
                 cur[v] = -1

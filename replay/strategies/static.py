@@ -33,6 +33,7 @@ import numpy as np
 
 from replay.engine import (
     EngineResult,
+    _heap_pop,
     _peak,
     _resident_close,
     _resident_delta,
@@ -177,12 +178,7 @@ def _take_victim(kk, pp, size, avoid, state, stamp):
     """
     held = False
     while True:
-        key = kk[0]
-        v = pp[0]
-        size -= 1
-        kk[0] = kk[size]
-        pp[0] = pp[size]
-        _sift_down(kk, pp, 0, size)
+        key, v, size = _heap_pop(kk, pp, size)
         sv = state[v]
         if not _in_use(sv):
             continue
