@@ -37,3 +37,13 @@ def test_a_cache_folder_set_by_the_user_wins(monkeypatch):
     import os
 
     assert os.environ["NUMBA_CACHE_DIR"] == "/somewhere/else"
+
+
+def test_unwritable_home_falls_back_to_the_temp_folder(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".cache").write_text("a file where the cache folder would go")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(tmp_path / "tmp"),
+           "PYTHONPATH": str(ROOT)}
+    (tmp_path / "tmp").mkdir()
+    assert _cache_dir_of(ROOT, env).startswith(str(tmp_path / "tmp" / "cmmsim" / "numba"))

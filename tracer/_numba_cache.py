@@ -7,13 +7,15 @@ other module changed, with the old constant baked in: a crash at best, a
 wrong answer at worst. So every top-level package points numba at a cache
 folder named by a hash of all of this project's sources (before numba is
 imported): changed code, fresh kernels. ``NUMBA_CACHE_DIR`` set by the user
-wins.
+wins; a home that cannot be written falls back to the temp folder (and one
+that neither can leaves numba's default).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 _PACKAGES = ("tracer", "replay")
@@ -29,5 +31,14 @@ def configure() -> None:
         for f in sorted((root / pkg).rglob("*.py")):
             digest.update(f.relative_to(root).as_posix().encode())
             digest.update(f.read_bytes())
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    os.environ["NUMBA_CACHE_DIR"] = str(base / "cmmsim" / "numba" / digest.hexdigest()[:16])
+    name = digest.hexdigest()[:16]
+    for base in (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"),
+                 Path(tempfile.gettempdir())):
+        folder = base / "cmmsim" / "numba" / name
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue  # a read-only home (some cluster workers): the temp folder then
+        if os.access(folder, os.W_OK):
+            os.environ["NUMBA_CACHE_DIR"] = str(folder)
+            return
