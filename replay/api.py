@@ -91,11 +91,17 @@ def params_json(params: Any) -> str:
 
 def sample_times(scenario: Scenario, interval_ns: int) -> np.ndarray:
     """State-sample times from the first event to past the last, every ``interval_ns``."""
+    span = (int(scenario.t_ns[0]), int(scenario.t_ns[-1])) if scenario.n_events else None
+    return sample_times_between(span, interval_ns)
+
+
+def sample_times_between(span: tuple[int, int] | None, interval_ns: int) -> np.ndarray:
+    """Sample times from ``span[0]`` to past ``span[1]`` (ns), every ``interval_ns``; [0] if None."""
     if interval_ns <= 0:
         raise ParamError(f"state sampling interval must be positive, got {interval_ns}")
-    if scenario.n_events == 0:
+    if span is None:
         return np.zeros(1, np.int64)
-    t0, t1 = int(scenario.t_ns[0]), int(scenario.t_ns[-1])
+    t0, t1 = span
     n = (t1 - t0) // interval_ns + 2
     if n > 100_000:
         raise ParamError(f"state sampling interval {interval_ns} ns gives {n} samples; at most 100000")

@@ -202,7 +202,7 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
     replay.api.Replayed
         Results, states (if asked) and no balloon series.
     """
-    from replay.api import Replayed, parse_budgets, results_frame, states_frame
+    from replay.api import Replayed, parse_budgets, results_frame, sample_times_between, states_frame
 
     strat = get_strategy(strategy)
     if strat.engine is None:
@@ -219,14 +219,8 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
     b = parse_budgets(budgets, n_pages)
     at = np.zeros(0, np.int64)
     if states_interval_ns:
-        if states_interval_ns <= 0:
-            raise ParamError(f"state sampling interval must be positive, got {states_interval_ns}")
-        span = time_range(paths, copies, stagger_ns)
-        t0, t1 = span if span else (0, 0)
-        n = (t1 - t0) // states_interval_ns + 2 if span else 1
-        if n > 100_000:
-            raise ParamError(f"state sampling interval {states_interval_ns} ns gives {n} samples; at most 100000")
-        at = t0 + states_interval_ns * np.arange(n, dtype=np.int64)
+        sample_times_between(None, states_interval_ns)  # a bad interval fails before any reading
+        at = sample_times_between(time_range(paths, copies, stagger_ns), states_interval_ns)
     nb = len(b)
     sizes = [engine._sizes(n_pages, int(x), order) for x in b]
     wide = [max(s[k] for s in sizes) for k in range(4)]

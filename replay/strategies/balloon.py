@@ -118,6 +118,7 @@ from replay.strategies.static import (
     REFAULTED,
     REPAIRED,
     _cls,
+    _guest_heaps,
     _guest_step,
     _push,
     _reclaimed,
@@ -345,8 +346,10 @@ def _fit(g, i, honour, gp, bal, in_use, kk, pp, hsize, avoid, frames, state, gst
 def _move(g, i, t, p_start, rate, honour, gp, tgt, bal, moved, in_use, kk, pp, hsize, frames,
           state, gst, stamp, links, flinks, cnt, res_g, mark, page_guest, tot):
     """Move guest g's balloon toward its target as far as the rate allows by time t."""
-    allowed = rate * (t - p_start) // 1_000_000_000 - moved[g]
     want = (gp[g] - tgt[g]) - bal[g]
+    if want == 0:  # at its target (the usual case): no division on every event
+        return hsize
+    allowed = rate * (t - p_start) // 1_000_000_000 - moved[g]
     step = min(abs(want), allowed)
     if step <= 0:
         return hsize
@@ -385,13 +388,7 @@ def _balloon_one(t_ns, page, op, guest, page_guest, gp, off, budget, avail, hono
     for g in range(n_guests):
         flinks[2 * (n_pages + g)] = n_pages + g
         flinks[2 * (n_pages + g) + 1] = n_pages + g
-    cap = 2 * gp + 64
-    hoff = np.zeros(n_guests + 1, np.int64)
-    for g in range(n_guests):
-        hoff[g + 1] = hoff[g] + cap[g]
-    hkeys = np.empty(hoff[n_guests], np.int64)
-    hpages = np.empty(hoff[n_guests], np.int32)
-    hsize = np.zeros(n_guests, np.int64)
+    cap, hoff, hkeys, hpages, hsize = _guest_heaps(gp)
     in_use = np.zeros(n_guests, np.int64)
     bal = np.zeros(n_guests, np.int64)
     est = np.zeros(n_guests, np.int64)

@@ -207,6 +207,22 @@ def _reclaimed(sv):
 
 
 @nb.njit(cache=True)
+def _guest_heaps(limit):
+    """One lazy heap per guest in shared arrays: (capacity, offset, keys, pages, sizes).
+
+    Guest g's heap is ``keys[off[g]:off[g] + cap[g]]``; twice its page limit
+    (plus slack) holds every in-use page once and the stale entries between
+    compactions.
+    """
+    n = limit.shape[0]
+    cap = 2 * limit + 64
+    off = np.zeros(n + 1, np.int64)
+    for g in range(n):
+        off[g + 1] = off[g] + cap[g]
+    return cap, off, np.empty(off[n], np.int64), np.empty(off[n], np.int32), np.zeros(n, np.int64)
+
+
+@nb.njit(cache=True)
 def _static_one(page, op, guest, page_guest, n_guests, target):
     n_pages = page_guest.shape[0]
     state = np.full(n_pages, G_U, np.uint8)
@@ -215,13 +231,7 @@ def _static_one(page, op, guest, page_guest, n_guests, target):
     host = np.zeros(2, np.int64)
     in_use = np.zeros(n_guests, np.int64)
     mark = np.zeros(n_guests, np.int64)
-    cap = 2 * target + 64
-    off = np.zeros(n_guests + 1, np.int64)
-    for g in range(n_guests):
-        off[g + 1] = off[g] + cap[g]
-    hkeys = np.empty(off[n_guests], np.int64)
-    hpages = np.empty(off[n_guests], np.int32)
-    hsize = np.zeros(n_guests, np.int64)
+    cap, off, hkeys, hpages, hsize = _guest_heaps(target)
     total = 0
     n = page.shape[0]
     for i in range(n):
