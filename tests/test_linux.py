@@ -319,3 +319,27 @@ def test_crlf_and_lone_cr_line_ends(tmp_path):
     a = convert(tmp_path / "crlf.txt", tmp_path / "a.parquet")
     b = convert(tmp_path / "lf.txt", tmp_path / "b.parquet")
     assert a.converter == b.converter and a.n_events == b.n_events > 0
+
+
+def test_mapper_resumes_when_its_buffers_fill(tmp_path, monkeypatch):
+    # The numba mapper never grows a buffer itself: it stops before an event
+    # that might not fit and the caller grows and resumes. Start from buffers
+    # of one entry so every fixture crosses that path many times.
+    import numpy as np
+
+    from tracer import linux_fast
+
+    fixture = DATA / "perf-default.txt"
+    convert(fixture, tmp_path / "normal.parquet")
+
+    class Tiny(linux_fast.FastMapper):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            self.out = tuple(np.empty(1, o.dtype) for o in self.out)
+            self.q = [np.empty(1, np.int64) for _ in self.q]
+
+    monkeypatch.setattr(linux_fast, "FastMapper", Tiny)
+    convert(fixture, tmp_path / "tiny.parquet")
+    assert ops_of(tmp_path / "tiny.parquet") == ops_of(tmp_path / "normal.parquet")
+    x, y = read_arrays(tmp_path / "tiny.parquet"), read_arrays(tmp_path / "normal.parquet")
+    assert x.t_ns.tolist() == y.t_ns.tolist() and len(x.t_ns) > 100

@@ -4,8 +4,10 @@ Same rules, same output as the line-by-line :class:`tracer.linux.Mapper`
 (its reference twin; the tests demand identical traces and counters). Lines
 are parsed a chunk at a time with polars' (Rust) regular expressions into
 numeric event columns; ``_map_events`` then replays the mapping rules over
-them with state kept in flat arrays indexed by physical pfn and two typed
-dicts (page-cache index -> pfn, inode -> its dirty list).
+them with state kept in flat arrays indexed by a compact slot per frame
+(only the slot itself is indexed by physical pfn), a hash table (file,
+page index) -> slot (:mod:`tracer.filepage_hash`) and a typed dict naming
+files (dev, inode) by small ids.
 """
 
 from __future__ import annotations
@@ -15,9 +17,8 @@ from collections import Counter
 import numba as nb
 import numpy as np
 import polars as pl
-from numba import types
-from numba.typed import Dict, List
 
+from tracer import filepage_hash as fph
 from tracer.linux import (
     _BDI_ANY,
     _FIELDS,
@@ -58,11 +59,17 @@ KIND_NAMES = ("event", "unused", "noise", "bad-line", "bad-fields")
 # Counter slots of the numba mapper.
 C_UNRES_ACC, C_UNRES_DIRTY, C_DUP_FREE, C_FAILED, C_ACT_FREE, C_EXPIRED, C_REORDER, C_CLAMP = range(8)
 N_C = 8
-# Scalars: t0 set?, t0, last_t, n_dense, queue head.
-S_HAVE_T0, S_T0, S_LAST, S_NDENSE, S_QHEAD, S_NOUT = range(6)
+# Scalars: t0 set?, t0, last_t, n_dense, queue head, events out, slots used, page-table keys,
+# files named, queue length.
+(S_HAVE_T0, S_T0, S_LAST, S_NDENSE, S_QHEAD, S_NOUT, S_NSLOT, S_HUSED, S_NFILES,
+ S_QLEN) = range(10)
+N_SCAL = 10
 
-_U, _S, _V, _P = 0, 1, 2, 3
-_UNSEEN = 255
+# Page states of the mapper. Every pfn-indexed array uses 0 for "nothing yet"
+# (states, dense ids and folio orders are stored plus one, dirty times too), so
+# the arrays come from np.zeros / np.empty and only the pages the trace touches
+# are ever written: a 24 GiB guest's pfn range costs no up-front fill.
+_UNSEEN, _U, _S, _V, _P = 0, 1, 2, 3, 4
 _READ, _WRITE = int(Op.READ), int(Op.WRITE)
 _SS, _SU, _SV, _SPV, _SIR = (int(Op.SET_STABLE), int(Op.SET_UNUSED), int(Op.SET_VOLATILE),
                              int(Op.SET_POT_VOLATILE), int(Op.SET_STABLE_IF_RESIDENT))
@@ -179,93 +186,140 @@ def parse_chunk(lines: list[str], fmt: str) -> pl.DataFrame:
 
 
 # -- the numba mapper ---------------------------------------------------------------------------
-@nb.njit(cache=True, inline="always")
-def _dget(dct, key):
-    # typed Dict.get(k, default) types as Optional; this stays int64.
-    if key in dct:
-        return dct[key]
-    return -1
+# The mapper kernel is compiled without reference counting (_nrt=False): it
+# allocates nothing (the caller sizes every array, see FastMapper.feed), and
+# numba otherwise increfs and decrefs each array argument of each helper call
+# with atomic operations, which measured 5x the cost of the mapping itself.
+# Its helpers are plain functions: inlined by LLVM, checked by the same tests.
+
+@nb.njit(cache=True)
+def _slot(phys, slot, slot_phys, scal):
+    # Frames get compact slots in the order first seen: per-frame state lives
+    # in slot-indexed arrays (a capture touches few of a large guest's frames;
+    # 64 K of 4 M on the benchmark's), and only this array spans the pfn range.
+    s = slot[phys] - 1
+    if s < 0:
+        s = scal[S_NSLOT]
+        slot[phys] = s + 1
+        slot_phys[s] = phys
+        scal[S_NSLOT] = s + 1
+    return s
 
 
 @nb.njit(cache=True)
-def _id(phys, dense, dense_to_phys, scal):
-    d = dense[phys]
+def _emit(t, s, op, slot_phys, dense, dense_to_phys, scal, out_t, out_p, out_o):
+    # Dense ids in the order frames are first emitted (the reference's numbering).
+    d = dense[s] - 1
     if d < 0:
         d = scal[S_NDENSE]
-        dense[phys] = d
-        dense_to_phys[d] = phys
+        dense[s] = d + 1
+        dense_to_phys[d] = slot_phys[s]
         scal[S_NDENSE] = d + 1
-    return d
-
-
-@nb.njit(cache=True)
-def _emit(t, phys, op, dense, dense_to_phys, scal, out):
-    # out[0]: a (3, capacity) buffer of t, dense pfn, op; doubled when full
-    # (a typed list holds it so the caller sees the grown one).
-    buf = out[0]
     n = scal[S_NOUT]
-    if n == buf.shape[1]:
-        grown = np.empty((3, 2 * n + 1024), np.int64)
-        grown[:, :n] = buf
-        out[0] = grown
-        buf = grown
-    buf[0, n] = t
-    buf[1, n] = _id(phys, dense, dense_to_phys, scal)
-    buf[2, n] = op
+    out_t[n] = t
+    out_p[n] = d
+    out_o[n] = op
     scal[S_NOUT] = n + 1
 
 
 @nb.njit(cache=True)
-def _current(phys, implied, state, first, initial, dense, dense_to_phys, scal):
-    st = state[phys]
+def _current(s, implied, state, first, initial, slot_phys, dense, dense_to_phys, scal):
+    st = state[s]
     if st == _UNSEEN:
+        phys = slot_phys[s]
         if initial.shape[0] > 0 and phys < initial.shape[0]:
-            st = initial[phys]
+            st = initial[phys] + 1  # kpageflags states are U, S, V, P = 0..3
         else:
             st = implied
-        state[phys] = st
-        d = _id(phys, dense, dense_to_phys, scal)
+        state[s] = st
+        d = dense[s] - 1
+        if d < 0:
+            d = scal[S_NDENSE]
+            dense[s] = d + 1
+            dense_to_phys[d] = phys
+            scal[S_NDENSE] = d + 1
         first[d] = st
     return st
 
 
 @nb.njit(cache=True)
-def _dirty_unlink(phys, kdev, kino, inode_of, ihead, itail, dprev, dnext, dirty_t):
-    iid = _dget(inode_of, (kdev[phys], kino[phys]))
-    if iid >= 0:
-        a = dprev[phys]
-        b = dnext[phys]
-        if a >= 0:
-            dnext[a] = b
-        else:
-            ihead[iid] = b
-        if b >= 0:
-            dprev[b] = a
-        else:
-            itail[iid] = a
-    dirty_t[phys] = -1
+def _dirty_unlink(s, kfile, ihead, itail, dprev, dnext, dirty_t):
+    iid = kfile[s]
+    a = dprev[s]
+    b = dnext[s]
+    if a >= 0:
+        dnext[a] = b
+    else:
+        ihead[iid] = b
+    if b >= 0:
+        dprev[b] = a
+    else:
+        itail[iid] = a
+    dirty_t[s] = 0
 
 
 @nb.njit(cache=True)
-def _forget(phys, kvalid, kdev, kino, kidx, page_at, folio, inode_of, ihead, itail, dprev, dnext,
-            dirty_t):
-    if kvalid[phys]:
-        key = (kdev[phys], kino[phys], kidx[phys])
-        if _dget(page_at, key) == phys:
-            del page_at[key]
-        if dirty_t[phys] >= 0:
-            _dirty_unlink(phys, kdev, kino, inode_of, ihead, itail, dprev, dnext, dirty_t)
-        kvalid[phys] = 0
-    folio[phys] = -1
+def _forget(s, kvalid, kfile, kidx, hf, hi, hv, folio, ihead, itail, dprev, dnext, dirty_t, scal):
+    if kvalid[s]:
+        p = fph.find(kfile[s], kidx[s], hf, hi)
+        if p >= 0 and hv[p] == s:
+            fph.remove_at(p, hf, hi, hv)
+            scal[S_HUSED] -= 1
+        if dirty_t[s] > 0:
+            _dirty_unlink(s, kfile, ihead, itail, dprev, dnext, dirty_t)
+        kvalid[s] = 0
+    folio[s] = 0
 
 
-@nb.njit(cache=True, nogil=True)
-def _map_events(code, t_in, a, b, c, d, e, f, initial, expire_ns,
-                state, first, dense, dense_to_phys, kvalid, kdev, kino, kidx, folio,
-                dirty_t, dprev, dnext, page_at, inode_of, ihead, itail,
-                q_t, q_phys, q_dev, q_ino, scal, cnt, ev_counts, out):
-    for i in range(code.shape[0]):
+@nb.njit(cache=True)
+def _file_id(dev, ino, ff, fi, fv, ihead, itail, scal):
+    # Files (dev, ino) get small ids: the page table's key and the dirty lists' index.
+    p = fph.find(dev, ino, ff, fi)
+    if p >= 0:
+        return fv[p]
+    iid = scal[S_NFILES]
+    scal[S_NFILES] = iid + 1
+    fph.put(dev, ino, iid, ff, fi, fv)
+    ihead[iid] = -1
+    itail[iid] = -1
+    return iid
+
+
+@nb.njit(cache=True)
+def _worst_out(k, a, b, scal):
+    # The most ops event kind k can emit (checked before it runs: no buffer grows inside).
+    if k == 0:
+        return 2 << b
+    if k == 1:
+        return 1 << b
+    if k == 3:
+        return 3 << b
+    if k == 4:
+        return 0
+    if k == 5 or k == 6 or k == 7:
+        return 3 * min((b >> 12) - (a >> 12) + 1, MAX_RANGE_PAGES)
+    if k == 8:
+        return 3 << MAX_ORDER
+    if k == 9 or k == 10:
+        return scal[S_NSLOT]  # every dirty page of the inode, at most once each
+    return 1
+
+
+@nb.njit(cache=True, nogil=True, _nrt=False)
+def _map_events(i0, code, t_in, a, b, c, d, e, f, initial, expire_ns, slot, slot_phys,
+                state, first, dense, dense_to_phys, kvalid, kfile, kidx, folio,
+                dirty_t, dprev, dnext, hf, hi, hv, ff, fi, fv, ihead, itail,
+                q_t, q_slot, q_file, scal, cnt, ev_counts, out_t, out_p, out_o):
+    """Map events ``i0 ..``; returns where it stopped (``len(code)``, or an event
+    whose worst case no longer fits the output or expiry queue: grow, call again)."""
+    # Frames are named by slot (see _slot) from here on: the page table
+    # (hf, hi, hv: file id, page index -> slot), the dirty lists and the
+    # expiry queue hold slots; pfns only enter from events.
+    for i in range(i0, code.shape[0]):
         k = code[i]
+        if (scal[S_NOUT] + (scal[S_QLEN] - scal[S_QHEAD]) + _worst_out(k, a[i], b[i], scal)
+                > out_t.shape[0] or scal[S_QLEN] + (1 << MAX_ORDER) > q_t.shape[0]):
+            return i
         if scal[S_HAVE_T0] == 0:
             scal[S_HAVE_T0] = 1
             scal[S_T0] = t_in[i]
@@ -276,152 +330,164 @@ def _map_events(code, t_in, a, b, c, d, e, f, initial, expire_ns,
         scal[S_LAST] = t
         ev_counts[k] += 1
         # Dirty pages past expiry are taken as written back (before this event).
-        while scal[S_QHEAD] < len(q_t) and t - q_t[scal[S_QHEAD]] > expire_ns:
+        while scal[S_QHEAD] < scal[S_QLEN] and t - q_t[scal[S_QHEAD]] > expire_ns:
             h = scal[S_QHEAD]
             scal[S_QHEAD] = h + 1
             when = q_t[h]
-            phys = q_phys[h]
-            if (dirty_t[phys] == when and kvalid[phys] and kdev[phys] == q_dev[h]
-                    and kino[phys] == q_ino[h]):
-                _dirty_unlink(phys, kdev, kino, inode_of, ihead, itail, dprev, dnext, dirty_t)
-                if state[phys] == _S:
-                    state[phys] = _V
-                    _emit(when + expire_ns, phys, _SV, dense, dense_to_phys, scal, out)
+            s = q_slot[h]
+            if dirty_t[s] == when + 1 and kvalid[s] and kfile[s] == q_file[h]:
+                _dirty_unlink(s, kfile, ihead, itail, dprev, dnext, dirty_t)
+                if state[s] == _S:
+                    state[s] = _V
+                    _emit(when + expire_ns, s, _SV, slot_phys, dense, dense_to_phys, scal,
+                          out_t, out_p, out_o)
                     cnt[C_EXPIRED] += 1
         if k == 0:  # mm_page_alloc
             if a[i] == 0:
                 cnt[C_FAILED] += 1
                 continue
             for phys in range(a[i], a[i] + (1 << b[i])):
-                _current(phys, _U, state, first, initial, dense, dense_to_phys, scal)
-                _forget(phys, kvalid, kdev, kino, kidx, page_at, folio, inode_of, ihead, itail,
-                        dprev, dnext, dirty_t)
-                state[phys] = _S
-                _emit(t, phys, _SS, dense, dense_to_phys, scal, out)
-                _emit(t, phys, _WRITE, dense, dense_to_phys, scal, out)
+                s = _slot(phys, slot, slot_phys, scal)
+                _current(s, _U, state, first, initial, slot_phys, dense, dense_to_phys, scal)
+                _forget(s, kvalid, kfile, kidx, hf, hi, hv, folio, ihead, itail, dprev, dnext,
+                        dirty_t, scal)
+                state[s] = _S
+                _emit(t, s, _SS, slot_phys, dense, dense_to_phys, scal, out_t, out_p, out_o)
+                _emit(t, s, _WRITE, slot_phys, dense, dense_to_phys, scal, out_t, out_p, out_o)
         elif k == 1 or k == 2:  # mm_page_free, mm_page_free_batched
             order = b[i] if k == 1 else 0
             for phys in range(a[i], a[i] + (1 << order)):
-                if _current(phys, _S, state, first, initial, dense, dense_to_phys, scal) == _U:
+                s = _slot(phys, slot, slot_phys, scal)
+                if _current(s, _S, state, first, initial, slot_phys, dense, dense_to_phys,
+                            scal) == _U:
                     cnt[C_DUP_FREE] += 1
                     continue
-                _forget(phys, kvalid, kdev, kino, kidx, page_at, folio, inode_of, ihead, itail,
-                        dprev, dnext, dirty_t)
-                state[phys] = _U
-                _emit(t, phys, _SU, dense, dense_to_phys, scal, out)
+                _forget(s, kvalid, kfile, kidx, hf, hi, hv, folio, ihead, itail, dprev, dnext,
+                        dirty_t, scal)
+                state[s] = _U
+                _emit(t, s, _SU, slot_phys, dense, dense_to_phys, scal, out_t, out_p, out_o)
         elif k == 3:  # add to page cache
-            dev = (c[i] << 20) | d[i]
+            iid = _file_id((c[i] << 20) | d[i], e[i], ff, fi, fv, ihead, itail, scal)
             index = f[i] >> 12
             n = 1 << b[i]
             for phys in range(a[i], a[i] + n):
-                _forget(phys, kvalid, kdev, kino, kidx, page_at, folio, inode_of, ihead, itail,
-                        dprev, dnext, dirty_t)
-            folio[a[i]] = b[i]
+                s = _slot(phys, slot, slot_phys, scal)
+                _forget(s, kvalid, kfile, kidx, hf, hi, hv, folio, ihead, itail, dprev, dnext,
+                        dirty_t, scal)
+            folio[slot[a[i]] - 1] = b[i] + 1
             for j in range(n):
-                phys = a[i] + j
-                if _current(phys, _S, state, first, initial, dense, dense_to_phys, scal) == _U:
-                    state[phys] = _S
-                    _emit(t, phys, _SS, dense, dense_to_phys, scal, out)
-                    _emit(t, phys, _WRITE, dense, dense_to_phys, scal, out)
-                page_at[(dev, e[i], index + j)] = phys
-                kvalid[phys] = 1
-                kdev[phys] = dev
-                kino[phys] = e[i]
-                kidx[phys] = index + j
-                state[phys] = _V
-                _emit(t, phys, _SV, dense, dense_to_phys, scal, out)
+                s = slot[a[i] + j] - 1
+                if _current(s, _S, state, first, initial, slot_phys, dense, dense_to_phys,
+                            scal) == _U:
+                    state[s] = _S
+                    _emit(t, s, _SS, slot_phys, dense, dense_to_phys, scal, out_t, out_p, out_o)
+                    _emit(t, s, _WRITE, slot_phys, dense, dense_to_phys, scal, out_t, out_p,
+                          out_o)
+                scal[S_HUSED] += fph.put(iid, index + j, s, hf, hi, hv)
+                kvalid[s] = 1
+                kfile[s] = iid
+                kidx[s] = index + j
+                state[s] = _V
+                _emit(t, s, _SV, slot_phys, dense, dense_to_phys, scal, out_t, out_p, out_o)
         elif k == 4:  # delete from page cache
             for phys in range(a[i], a[i] + (1 << b[i])):
-                _current(phys, _V, state, first, initial, dense, dense_to_phys, scal)
-                _forget(phys, kvalid, kdev, kino, kidx, page_at, folio, inode_of, ihead, itail,
-                        dprev, dnext, dirty_t)
+                s = _slot(phys, slot, slot_phys, scal)
+                _current(s, _V, state, first, initial, slot_phys, dense, dense_to_phys, scal)
+                _forget(s, kvalid, kfile, kidx, hf, hi, hv, folio, ihead, itail, dprev, dnext,
+                        dirty_t, scal)
         elif k == 5 or k == 6 or k == 7:  # get_pages, map_pages, fault
-            dev = (c[i] << 20) | d[i]
             lo = a[i] >> 12
-            hi = b[i] >> 12
-            if hi - lo >= MAX_RANGE_PAGES:
+            last = b[i] >> 12
+            if last - lo >= MAX_RANGE_PAGES:
                 cnt[C_CLAMP] += 1
-                hi = lo + MAX_RANGE_PAGES - 1
-            for index in range(lo, hi + 1):
-                phys = _dget(page_at, (dev, e[i], index))
-                if phys < 0:
+                last = lo + MAX_RANGE_PAGES - 1
+            p = fph.find((c[i] << 20) | d[i], e[i], ff, fi)
+            if p < 0:  # no page of this file was ever cached
+                cnt[C_UNRES_ACC] += last - lo + 1
+                continue
+            iid = fv[p]
+            for index in range(lo, last + 1):
+                s = fph.get(iid, index, hf, hi, hv)
+                if s < 0:
                     cnt[C_UNRES_ACC] += 1
                     continue
-                st = _current(phys, _V, state, first, initial, dense, dense_to_phys, scal)
+                st = _current(s, _V, state, first, initial, slot_phys, dense, dense_to_phys, scal)
                 if st == _V or st == _P:
-                    _emit(t, phys, _SIR, dense, dense_to_phys, scal, out)
-                    _emit(t, phys, _READ, dense, dense_to_phys, scal, out)
-                    _emit(t, phys, _SV if st == _V else _SPV, dense, dense_to_phys, scal, out)
+                    _emit(t, s, _SIR, slot_phys, dense, dense_to_phys, scal, out_t, out_p, out_o)
+                    _emit(t, s, _READ, slot_phys, dense, dense_to_phys, scal, out_t, out_p, out_o)
+                    _emit(t, s, _SV if st == _V else _SPV, slot_phys, dense, dense_to_phys, scal,
+                          out_t, out_p, out_o)
                 else:
-                    _emit(t, phys, _READ, dense, dense_to_phys, scal, out)
+                    _emit(t, s, _READ, slot_phys, dense, dense_to_phys, scal, out_t, out_p, out_o)
         elif k == 8:  # writeback_dirty_folio
-            dev = (c[i] << 20) | d[i]
-            head = _dget(page_at, (dev, e[i], a[i]))
+            iid = _file_id((c[i] << 20) | d[i], e[i], ff, fi, fv, ihead, itail, scal)
+            head = fph.get(iid, a[i], hf, hi, hv)
             if head < 0:
                 cnt[C_UNRES_DIRTY] += 1
                 continue
-            order = folio[head] if folio[head] >= 0 else 0
-            iid = _dget(inode_of, (dev, e[i]))
-            if iid < 0:
-                iid = len(ihead)
-                inode_of[(dev, e[i])] = iid
-                ihead.append(-1)
-                itail.append(-1)
-            for phys in range(head, head + (1 << order)):
-                if _dget(page_at, (dev, e[i], a[i] + phys - head)) != phys:
+            order = folio[head] - 1 if folio[head] > 0 else 0
+            head_phys = slot_phys[head]
+            for phys in range(head_phys, head_phys + (1 << order)):
+                s = slot[phys] - 1
+                if s < 0 or fph.get(iid, a[i] + phys - head_phys, hf, hi, hv) != s:
                     continue
-                st = _current(phys, _V, state, first, initial, dense, dense_to_phys, scal)
+                st = _current(s, _V, state, first, initial, slot_phys, dense, dense_to_phys, scal)
                 if st == _V or st == _P:
-                    _emit(t, phys, _SIR, dense, dense_to_phys, scal, out)
-                    _emit(t, phys, _WRITE, dense, dense_to_phys, scal, out)
-                    _emit(t, phys, _SS, dense, dense_to_phys, scal, out)
-                    state[phys] = _S
+                    _emit(t, s, _SIR, slot_phys, dense, dense_to_phys, scal, out_t, out_p, out_o)
+                    _emit(t, s, _WRITE, slot_phys, dense, dense_to_phys, scal, out_t, out_p,
+                          out_o)
+                    _emit(t, s, _SS, slot_phys, dense, dense_to_phys, scal, out_t, out_p, out_o)
+                    state[s] = _S
                 else:
-                    _emit(t, phys, _WRITE, dense, dense_to_phys, scal, out)
-                if dirty_t[phys] < 0:
+                    _emit(t, s, _WRITE, slot_phys, dense, dense_to_phys, scal, out_t, out_p,
+                          out_o)
+                if dirty_t[s] == 0:
                     # New in the inode's dirty list: appended (the reference's dict order).
-                    dprev[phys] = itail[iid]
-                    dnext[phys] = -1
+                    dprev[s] = itail[iid]
+                    dnext[s] = -1
                     if itail[iid] >= 0:
-                        dnext[itail[iid]] = phys
+                        dnext[itail[iid]] = s
                     else:
-                        ihead[iid] = phys
-                    itail[iid] = phys
-                dirty_t[phys] = t
-                q_t.append(t)
-                q_phys.append(phys)
-                q_dev.append(dev)
-                q_ino.append(e[i])
+                        ihead[iid] = s
+                    itail[iid] = s
+                dirty_t[s] = t + 1
+                h = scal[S_QLEN]
+                q_t[h] = t
+                q_slot[h] = s
+                q_file[h] = iid
+                scal[S_QLEN] = h + 1
         elif k == 9 or k == 10:  # writeback_single_inode, ext4_writepages_result
             if a[i] > 0:
-                dev = (c[i] << 20) | d[i]
-                iid = _dget(inode_of, (dev, e[i]))
-                if iid >= 0:
-                    phys = ihead[iid]
-                    while phys >= 0:
-                        nxt = dnext[phys]
-                        dirty_t[phys] = -1
-                        if state[phys] == _S and kvalid[phys]:
-                            state[phys] = _V
-                            _emit(t, phys, _SV, dense, dense_to_phys, scal, out)
-                        phys = nxt
+                p = fph.find((c[i] << 20) | d[i], e[i], ff, fi)
+                if p >= 0:
+                    iid = fv[p]
+                    s = ihead[iid]
+                    while s >= 0:
+                        nxt = dnext[s]
+                        dirty_t[s] = 0
+                        if state[s] == _S and kvalid[s]:
+                            state[s] = _V
+                            _emit(t, s, _SV, slot_phys, dense, dense_to_phys, scal, out_t, out_p,
+                                  out_o)
+                        s = nxt
                     ihead[iid] = -1
                     itail[iid] = -1
         elif k == 11:  # mm_lru_activate
-            phys = a[i]
-            if _current(phys, _S, state, first, initial, dense, dense_to_phys, scal) == _U:
+            s = _slot(a[i], slot, slot_phys, scal)
+            if _current(s, _S, state, first, initial, slot_phys, dense, dense_to_phys,
+                        scal) == _U:
                 cnt[C_ACT_FREE] += 1
                 continue
-            _emit(t, phys, _READ, dense, dense_to_phys, scal, out)
+            _emit(t, s, _READ, slot_phys, dense, dense_to_phys, scal, out_t, out_p, out_o)
+    return code.shape[0]
 
 
-@nb.njit(cache=True)
-def _drain(lst, dtype_sample):
-    out = np.empty(len(lst), dtype=dtype_sample.dtype)
-    for i in range(len(lst)):
-        out[i] = lst[i]
-    lst.clear()
-    return out
+def _grown(old: np.ndarray, size: int, alloc=np.zeros) -> np.ndarray:
+    # Zeroed memory stays unmapped until touched (calloc'd pages); np.empty
+    # for arrays read only where written.
+    arr = alloc(size, old.dtype)
+    arr[: len(old)] = old
+    return arr
 
 
 class FastMapper:
@@ -431,42 +497,35 @@ class FastMapper:
         self.initial = (np.zeros(0, np.uint8) if initial is None
                         else np.ascontiguousarray(initial, np.uint8))
         self.expire_ns = int((dirty_expire_s + WRITEBACK_PERIOD_S) * 1e9)
-        self.cap = 0
-        self._grow(1 << 16)
-        self.page_at = Dict.empty(types.UniTuple(types.int64, 3), types.int64)
-        self.inode_of = Dict.empty(types.UniTuple(types.int64, 2), types.int64)
-        self.ihead = List.empty_list(types.int64)
-        self.itail = List.empty_list(types.int64)
-        self.q = [List.empty_list(types.int64) for _ in range(4)]
-        self.scal = np.zeros(6, np.int64)
+        self.slot = np.zeros(0, np.int32)
+        self.slot_cap = 0
+        self._grow(1 << 16, 1 << 16)
+        self.table = fph.new_table(1 << 12)  # (file id, page index) -> slot
+        self.files = fph.new_table(1 << 10)  # (dev, inode) -> file id
+        self.ihead = np.empty(1 << 10, np.int64)  # each file's dirty list
+        self.itail = np.empty(1 << 10, np.int64)
+        self.q = [np.empty(1 << 16, np.int64) for _ in range(3)]  # expiry queue: t, slot, file
+        self.scal = np.zeros(N_SCAL, np.int64)
         self.cnt = np.zeros(N_C, np.int64)
         self.ev_counts = np.zeros(len(KINDS), np.int64)
-        self.out = List([np.empty((3, 1 << 16), np.int64)])
+        self.out = (np.empty(1 << 16, np.int64), np.empty(1 << 16, np.uint32),
+                    np.empty(1 << 16, np.uint8))
 
-    def _grow(self, need: int) -> None:
-        if need <= self.cap:
-            return
-        new = max(need, 2 * self.cap)
-
-        def ext(name, fill, dtype):
-            old = getattr(self, name, np.zeros(0, dtype))
-            arr = np.full(new, fill, dtype)
-            arr[: len(old)] = old
-            setattr(self, name, arr)
-
-        ext("state", _UNSEEN, np.uint8)
-        ext("first", _UNSEEN, np.uint8)
-        ext("dense", -1, np.int64)
-        ext("dense_to_phys", -1, np.int64)
-        ext("kvalid", 0, np.uint8)
-        ext("kdev", 0, np.int64)
-        ext("kino", 0, np.int64)
-        ext("kidx", 0, np.int64)
-        ext("folio", -1, np.int8)
-        ext("dirty_t", -1, np.int64)
-        ext("dprev", -1, np.int64)
-        ext("dnext", -1, np.int64)
-        self.cap = new
+    def _grow(self, pfns: int, slots: int) -> None:
+        """Room for pfns below ``pfns`` and ``slots`` frames in all."""
+        if pfns > len(self.slot):
+            self.slot = _grown(self.slot, max(pfns, 2 * len(self.slot)))
+        if slots > self.slot_cap:
+            new = max(slots, 2 * self.slot_cap)
+            for name, dtype in (("state", np.uint8), ("first", np.uint8), ("dense", np.int64),
+                                ("kvalid", np.uint8), ("kfile", np.int64), ("kidx", np.int64),
+                                ("folio", np.int8), ("dirty_t", np.int64)):
+                setattr(self, name, _grown(getattr(self, name, np.zeros(0, dtype)), new))
+            # Read only where written: slots and dense ids in use, links of dirty pages.
+            for name in ("slot_phys", "dense_to_phys", "dprev", "dnext"):
+                setattr(self, name, _grown(getattr(self, name, np.zeros(0, np.int64)), new,
+                                           np.empty))
+            self.slot_cap = new
 
     def feed(self, ev: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Map one chunk's parsed events; returns the ops emitted (dense pfns)."""
@@ -474,28 +533,45 @@ class FastMapper:
         cols = [ev[c].to_numpy().astype(np.int64) for c in "abcdef"]
         pfn_kinds = np.isin(code, [0, 1, 2, 3, 4, 11])
         if pfn_kinds.any():
-            top = cols[0][pfn_kinds] + (1 << np.where(np.isin(code[pfn_kinds], [0, 1, 3, 4]),
-                                                      cols[1][pfn_kinds], 0))
-            self._grow(int(top.max()) + 1)
-        _map_events(code, ev["t_ns"].to_numpy().astype(np.int64), *cols, self.initial,
-                    self.expire_ns, self.state, self.first, self.dense, self.dense_to_phys,
-                    self.kvalid, self.kdev, self.kino, self.kidx, self.folio, self.dirty_t,
-                    self.dprev, self.dnext, self.page_at, self.inode_of, self.ihead, self.itail,
-                    *self.q, self.scal, self.cnt, self.ev_counts, self.out)
-        if self.scal[S_QHEAD] > (1 << 20):
-            # Drop the consumed head of the expiry queue now and then.
-            h = int(self.scal[S_QHEAD])
-            for j, lst in enumerate(self.q):
-                kept = _drain(lst, np.zeros(1, np.int64))[h:]
-                self.q[j] = List(kept.tolist()) if len(kept) else List.empty_list(types.int64)
-            self.scal[S_QHEAD] = 0
+            frames = 1 << np.where(np.isin(code[pfn_kinds], [0, 1, 3, 4]), cols[1][pfn_kinds], 0)
+            top = cols[0][pfn_kinds] + frames
+            # At most one new slot per frame an event names.
+            self._grow(int(top.max()) + 1, int(self.scal[S_NSLOT]) + int(frames.sum()))
+            added = int(frames[code[pfn_kinds] == 3].sum())
+            self.table = fph.reserve(self.table, int(self.scal[S_HUSED]), added)
+        new_files = int(np.isin(code, [3, 8]).sum())
+        self.files = fph.reserve(self.files, int(self.scal[S_NFILES]), new_files)
+        if self.scal[S_NFILES] + new_files > len(self.ihead):
+            size = 2 * (int(self.scal[S_NFILES]) + new_files)
+            self.ihead = _grown(self.ihead, size, np.empty)
+            self.itail = _grown(self.itail, size, np.empty)
+        self._compact_queue()
+        i = 0
+        while True:
+            i = _map_events(i, code, ev["t_ns"].to_numpy().astype(np.int64), *cols,
+                            self.initial, self.expire_ns, self.slot, self.slot_phys, self.state,
+                            self.first, self.dense, self.dense_to_phys, self.kvalid, self.kfile,
+                            self.kidx, self.folio, self.dirty_t, self.dprev, self.dnext,
+                            *self.table, *self.files, self.ihead, self.itail, *self.q,
+                            self.scal, self.cnt, self.ev_counts, *self.out)
+            if i == len(code):
+                break
+            # The next event might not fit: double the output and the queue, resume.
+            self.out = tuple(_grown(o, 2 * len(o), np.empty) for o in self.out)
+            self.q = [_grown(q, 2 * len(q), np.empty) for q in self.q]
         n = int(self.scal[S_NOUT])
         self.scal[S_NOUT] = 0
-        buf = self.out[0]
-        t = buf[0, :n].copy()
-        p = buf[1, :n].astype(np.uint32)
-        o = buf[2, :n].astype(np.uint8)
-        return t, p, o
+        return tuple(o[:n].copy() for o in self.out)
+
+    def _compact_queue(self) -> None:
+        # Drop the consumed head of the expiry queue now and then.
+        h = int(self.scal[S_QHEAD])
+        if h > (1 << 20):
+            n = int(self.scal[S_QLEN])
+            for q in self.q:
+                q[: n - h] = q[h:n]
+            self.scal[S_QLEN] = n - h
+            self.scal[S_QHEAD] = 0
 
     @property
     def n_frames(self) -> int:
@@ -507,7 +583,7 @@ class FastMapper:
         for st in (_S, _V, _P, _U):
             k = int((first == st).sum())
             if k:
-                counters.initial_states["USVP"[st]] += k
+                counters.initial_states["USVP"[st - _U]] += k
         # S: SET_STABLE, WRITE; V: ... and SET_VOLATILE; P: ... SET_POT_VOLATILE.
         reps = np.select([first == _S, (first == _V) | (first == _P)], [2, 3], 0)
         pfn = np.repeat(np.arange(n, dtype=np.uint32), reps)
