@@ -152,9 +152,7 @@ class TraceWriter:
     the final metadata with :meth:`finish` before the block ends.
     """
 
-    def __init__(self, path: str | os.PathLike, guest_pages: int, *, scratch: bool = False):
-        # scratch: a temporary file read back once; light compression, written fast.
-        self._options = dict(compression="lz4") if scratch else _WRITE_OPTIONS
+    def __init__(self, path: str | os.PathLike, guest_pages: int):
         self.path = Path(path)
         self.guest_pages = guest_pages
         self._counts = np.zeros(N_OPS, dtype=np.int64)
@@ -167,7 +165,7 @@ class TraceWriter:
         self._tmp = self._ctx.__enter__()
         # Metadata is only known at the end; Parquet keeps it in the footer,
         # so the writer gets a placeholder schema and the footer the real one.
-        self._writer = pq.ParquetWriter(self._tmp, ARROW_SCHEMA, **self._options)
+        self._writer = pq.ParquetWriter(self._tmp, ARROW_SCHEMA, **_WRITE_OPTIONS)
         return self
 
     def write(self, t_ns: np.ndarray, pfn: np.ndarray, op: np.ndarray) -> None:

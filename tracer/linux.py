@@ -95,7 +95,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tracer.errors import CmmsimError, ParamError
-from tracer.io import TraceWriter, atomic_output, iter_batches
+from tracer.io import TraceWriter, atomic_output
 from tracer.schema import Op, TraceMeta
 
 FORMATS = ("auto", "perf", "trace-cmd", "ftrace")
@@ -563,18 +563,15 @@ def convert(inp: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str =
     out = Path(out)
     where = "<stdin>" if inp in (None, "-") else str(inp)
     c = Counters()
-    body = out.with_name(f".{out.name}.body.parquet")
-    try:
-        with TraceWriter(body, 2**32 - 1, scratch=True) as w:
-            if engine == "python":
-                with stream or open_text(inp) as text:
-                    mapper = _convert_lines(text, w, fmt, lenient, where, Mapper(initial), c)
-            elif stream is not None:
-                mapper = _convert_chunks(stream, w, fmt, lenient, where, initial, c)
-            else:
-                with open_binary(inp) as raw:
-                    mapper = _convert_blocks(raw, w, fmt, lenient, where, initial, c)
-            w.finish(TraceMeta(guest_pages=2**32 - 1, source="linux:body"))
+    with _Spill(out.with_name(f".{out.name}.body")) as w:
+        if engine == "python":
+            with stream or open_text(inp) as text:
+                mapper = _convert_lines(text, w, fmt, lenient, where, Mapper(initial), c)
+        elif stream is not None:
+            mapper = _convert_chunks(stream, w, fmt, lenient, where, initial, c)
+        else:
+            with open_binary(inp) as raw:
+                mapper = _convert_blocks(raw, w, fmt, lenient, where, initial, c)
         n_frames = mapper.n_frames
         if guest_pages is None:
             guest_pages = max(n_frames, 1)
@@ -588,18 +585,50 @@ def convert(inp: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str =
             params={"input": where, **(extra_meta or {})},
             converter=c.as_dict() | {"frames": n_frames},
         )
-        with TraceWriter(out, guest_pages) as w:
-            w.write(*init)
-            for batch in iter_batches(body):
-                w.write(*batch)
-            meta = w.finish(meta)
+        with TraceWriter(out, guest_pages) as tw:
+            tw.write(*init)
+            for batch in w.batches():
+                tw.write(*batch)
+            meta = tw.finish(meta)
         phys = mapper.phys_of_dense()
         with atomic_output(pfnmap_path(out)) as tmp:
             pq.write_table(pa.table({"pfn": np.arange(n_frames, dtype=np.uint32),
                                      "phys_pfn": phys}), tmp, compression="zstd")
-    finally:
-        body.unlink(missing_ok=True)
     return meta
+
+
+class _Spill:
+    """The trace body, raw, until the initial-state events that must precede it are known.
+
+    Written once and read once on the same machine: plain column bytes (no
+    encoding, no compression) cost next to nothing, and the final Parquet
+    file is encoded (and validated) once. Removed on exit.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.sizes: list[int] = []
+
+    def __enter__(self) -> _Spill:
+        self._f = open(self.path, "wb")  # noqa: SIM115 (closed in __exit__)
+        return self
+
+    def write(self, t_ns: np.ndarray, pfn: np.ndarray, op: np.ndarray) -> None:
+        if len(t_ns):
+            for col, dtype in ((t_ns, np.int64), (pfn, np.uint32), (op, np.uint8)):
+                np.ascontiguousarray(col, dtype).tofile(self._f)
+            self.sizes.append(len(t_ns))
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        self._f.close()
+        with open(self.path, "rb") as f:
+            for n in self.sizes:
+                yield tuple(np.fromfile(f, dtype, count=n)
+                            for dtype in (np.int64, np.uint32, np.uint8))
+
+    def __exit__(self, *exc) -> None:
+        self._f.close()
+        self.path.unlink(missing_ok=True)
 
 
 CHUNK_LINES = 1 << 17
@@ -676,27 +705,40 @@ def _convert_chunks(text, w, fmt, lenient, where, initial, c: Counters):
 BLOCK_BYTES = 16 << 20
 
 
-def _blocks(raw) -> Iterator[bytes]:
-    """The input in blocks of whole lines (universal newlines; a last line gets its ``\\n``)."""
+def _blocks(raw) -> Iterator[bytes | memoryview]:
+    """The input in blocks of whole lines (universal newlines; a last line gets its ``\\n``).
+
+    Each block is a fresh buffer filled by ``readinto`` (one copy of the
+    input in all: the blocks are in flight in the pipeline while the next is
+    read).
+    """
     carry = b""
     while True:
-        data = raw.read(BLOCK_BYTES)
-        eof = not data
-        block = carry + data
-        if block.endswith(b"\r") and not eof:
-            block += raw.read(1)  # a "\r\n" is one line end: never split it
-        if b"\r" in block:  # universal newlines, as the text reader of the reference
+        buf = bytearray(len(carry) + BLOCK_BYTES + 1)
+        buf[: len(carry)] = carry
+        got = raw.readinto(memoryview(buf)[len(carry): len(carry) + BLOCK_BYTES])
+        end = len(carry) + got
+        eof = got == 0
+        if buf.find(b"\r", 0, end) >= 0:
+            # Universal newlines, as the text reader of the reference; a
+            # "\r\n" split across reads is one line end.
+            block = bytes(buf[:end])
+            if block.endswith(b"\r") and not eof:
+                block += raw.read(1)
             block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            buf = bytearray(block)
+            end = len(buf)
         if eof:
-            if block and not block.endswith(b"\n"):
-                block += b"\n"
-            if block:
-                yield block
+            if end and buf[end - 1] != 10:
+                buf[end: end + 1] = b"\n"
+                end += 1
+            if end:
+                yield memoryview(buf)[:end]
             return
-        cut = block.rfind(b"\n") + 1
-        carry = block[cut:]
+        cut = buf.rfind(b"\n", 0, end) + 1
+        carry = bytes(buf[cut:end])
         if cut:
-            yield block[:cut]
+            yield memoryview(buf)[:cut]
 
 
 def _scan_block(block: bytes, fmt: str):
@@ -713,7 +755,7 @@ def _scan_block(block: bytes, fmt: str):
         t = np.zeros(len(starts), np.int64)
         vals = np.zeros((6, len(starts)), np.int64)
     rest = np.flatnonzero(code < 0)
-    lines = [block[a:b].decode("utf-8", "replace")
+    lines = [str(block[a:b], "utf-8", "replace")
              for a, b in zip(starts[rest].tolist(), ends[rest].tolist(), strict=True)]
     parsed = parse_chunk(lines, fmt) if lines else None
     return len(starts), code, t, vals, rest, lines, parsed
@@ -744,9 +786,7 @@ def _convert_blocks(raw, w, fmt, lenient, where, initial, c: Counters):
             for q, col in enumerate("abcdef"):
                 vals[q, rest[ev]] = parsed[col].to_numpy()[ev]
         keep = np.flatnonzero(code >= 0)
-        frame = pl.DataFrame({"code": code[keep].astype(np.uint8), "t_ns": t[keep],
-                              **{col: vals[q, keep] for q, col in enumerate("abcdef")}})
-        out = mapper.feed(frame)
+        out = mapper.feed_arrays(code[keep], t[keep], [vals[q, keep] for q in range(6)])
         if writing[0] is not None:
             writing[0].result()  # one write in flight; its errors surface here
         writing[0] = writer.submit(w.write, *out)

@@ -529,8 +529,15 @@ class FastMapper:
 
     def feed(self, ev: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Map one chunk's parsed events; returns the ops emitted (dense pfns)."""
-        code = ev["code"].to_numpy().astype(np.uint8)
-        cols = [ev[c].to_numpy().astype(np.int64) for c in "abcdef"]
+        return self.feed_arrays(ev["code"].to_numpy(), ev["t_ns"].to_numpy(),
+                                [ev[c].to_numpy() for c in "abcdef"])
+
+    def feed_arrays(self, code: np.ndarray, t_ns: np.ndarray,
+                    cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`feed` on columns: event kinds, times (ns) and the fields a ... f."""
+        code = np.ascontiguousarray(code, np.uint8)
+        t_ns = np.ascontiguousarray(t_ns, np.int64)
+        cols = [np.ascontiguousarray(col, np.int64) for col in cols]
         pfn_kinds = np.isin(code, [0, 1, 2, 3, 4, 11])
         if pfn_kinds.any():
             frames = 1 << np.where(np.isin(code[pfn_kinds], [0, 1, 3, 4]), cols[1][pfn_kinds], 0)
@@ -548,7 +555,7 @@ class FastMapper:
         self._compact_queue()
         i = 0
         while True:
-            i = _map_events(i, code, ev["t_ns"].to_numpy().astype(np.int64), *cols,
+            i = _map_events(i, code, t_ns, *cols,
                             self.initial, self.expire_ns, self.slot, self.slot_phys, self.state,
                             self.first, self.dense, self.dense_to_phys, self.kvalid, self.kfile,
                             self.kidx, self.folio, self.dirty_t, self.dprev, self.dnext,

@@ -76,6 +76,8 @@ def _compile() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarr
             else:
                 rows.append((_NUM, "abcdef".index(tok[0]), tok[1]))
     prog_start[len(KINDS)] = len(rows)
+    # _parse_line tries a pattern only where its first byte is: each starts with a literal.
+    assert all(rows[prog_start[k]][0] == _LIT for k, name in enumerate(KINDS) if name in PATTERNS)
     flags = np.zeros(len(KINDS), np.int64)  # 1: handled, 2: order in b, 4: b = a (fault)
     for k, name in enumerate(KINDS):
         flags[k] = (1 if name in PATTERNS else 0) | (2 if name in _ORDER_IN_B else 0) | (
@@ -216,10 +218,14 @@ def _match_at(buf, i, e, prog, r0, r1, pool, vals):
 @nb.njit(cache=True)
 def _parse_line(buf, s, e, names, name_len, prog_start, prog, pool, flags, vals):
     """(event kind, t_ns) of a line this scanner can claim, else (-1, 0)."""
+    # ASCII without control characters: the regexes' \s and \w agree with ours.
+    # Branch-free, so the loop vectorizes (it reads every byte of the input).
+    bad = False
     for i in range(s, e):
-        # ASCII without control characters: the regexes' \s and \w agree with ours.
-        if buf[i] >= 127 or (buf[i] < 32 and buf[i] != 9):
-            return -1, 0
+        x = buf[i]
+        bad = bad | (x >= 127) | ((x < 32) & (x != 9))
+    if bad:
+        return -1, 0
     if _maybe_noise(buf, s, e):
         return -1, 0
     # head = up to the first ": "; no ':' + whitespace inside it.
@@ -305,8 +311,10 @@ def _parse_line(buf, s, e, names, name_len, prog_start, prog, pool, flags, vals)
     for q in range(6):
         vals[q] = 0
     found = False
+    first = pool[prog[prog_start[code], 1]]  # every pattern starts with a literal
     for start in range(body, e):
-        if _match_at(buf, start, e, prog, prog_start[code], prog_start[code + 1], pool, vals):
+        if buf[start] == first and _match_at(buf, start, e, prog, prog_start[code],
+                                             prog_start[code + 1], pool, vals):
             found = True
             break
     if not found:
@@ -327,7 +335,18 @@ def _parse_line(buf, s, e, names, name_len, prog_start, prog, pool, flags, vals)
     return code, sec * 1_000_000_000 + frac
 
 
-@nb.njit(cache=True, parallel=True, nogil=True)
+@nb.njit(cache=True, parallel=True, nogil=True, _nrt=False)
+def _scan(buf, starts, ends, names, name_len, prog_start, prog, pool, flags, code, t, vals):
+    # No reference counting (_nrt=False; this kernel allocates nothing): numba
+    # would incref and decref every array argument of _parse_line per line.
+    for r in nb.prange(starts.shape[0]):  # lines are independent
+        c, tt = _parse_line(buf, starts[r], ends[r], names, name_len, prog_start, prog, pool,
+                            flags, vals[r])
+        if c >= 0:
+            code[r] = c
+            t[r] = tt
+
+
 def scan_lines(buf, starts, ends, names, name_len, prog_start, prog, pool, flags):
     """Parse every line ``buf[starts[i]:ends[i]]`` it can claim.
 
@@ -338,12 +357,7 @@ def scan_lines(buf, starts, ends, names, name_len, prog_start, prog, pool, flags
     code = np.full(n, -1, np.int16)
     t = np.zeros(n, np.int64)
     vals = np.zeros((n, 6), np.int64)
-    for r in nb.prange(n):  # lines are independent
-        c, tt = _parse_line(buf, starts[r], ends[r], names, name_len, prog_start, prog, pool,
-                            flags, vals[r])
-        if c >= 0:
-            code[r] = c
-            t[r] = tt
+    _scan(buf, starts, ends, names, name_len, prog_start, prog, pool, flags, code, t, vals)
     return code, t, vals.T
 
 
