@@ -5,9 +5,9 @@ Same rules, same output as the line-by-line :class:`tracer.linux.Mapper`
 are parsed a chunk at a time with polars' (Rust) regular expressions into
 numeric event columns; ``_map_events`` then replays the mapping rules over
 them with state kept in flat arrays indexed by a compact slot per frame
-(only the slot itself is indexed by physical pfn), a hash table (file,
-page index) -> slot (:mod:`tracer.filepage_hash`) and a typed dict naming
-files (dev, inode) by small ids.
+(only the slot itself is indexed by physical pfn) and two hash tables
+(:mod:`tracer.filepage_hash`): (dev, inode) -> a small file id, and (file
+id, page index) -> slot.
 """
 
 from __future__ import annotations
