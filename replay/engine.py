@@ -2,10 +2,12 @@
 
 Three layers, as in STUMPY:
 
-* ``_replay_one`` (numba ``@njit``): one pass over the events at one budget;
-* ``_replay_budgets`` (``parallel=True``): the same for many budgets, one
-  budget per thread;
-* :func:`run` (plain Python): validates the request and shapes the output.
+* ``_replay_chunk`` (numba ``@njit``): a run of events at one budget, resumable
+  (all its state is in arrays, so a trace can stream through it in chunks);
+* ``_replay_budgets_chunk`` (``parallel=True``): the same for many budgets,
+  one budget per thread;
+* :func:`run` (plain Python): validates the request, allocates the state
+  (:func:`alloc_state`) and shapes the output.
 
 The guest/host state machine is DESIGN.md section 2; the per-page state
 byte is described in :mod:`replay.states`. Victims are chosen by one of
@@ -31,6 +33,7 @@ three orders:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -460,56 +463,12 @@ def _replay_finish(state, page_guest, samples, cnt, res_g, mark_g, sc, n_events)
     _resident_close(cnt, res_g, mark_g, n_events)
 
 
-@nb.njit(cache=True)
-def _replay_one(t_ns, page, op, guest, page_guest, n_guests, budget, honour, order, initial,
-                sample_at):
-    """Replay all events at one budget.
-
-    Returns ``(counters[n_guests, N_COUNTERS], host[2] = peak, sum of resident
-    frames, final state bytes, samples[n_samples, n_guests, 8])``.
-    """
-    n_pages = page_guest.shape[0]
-    n_list, n_frames, n_heap, n_stamp = _sizes(n_pages, budget, order)
-    state = np.full(n_pages, initial, np.uint8)
-    cnt = np.zeros((n_guests, N_COUNTERS), np.int64)
-    res_g = np.zeros(n_guests, np.int64)
-    mark_g = np.zeros(n_guests, np.int64)
-    host = np.zeros(2, np.int64)
-    samples = np.zeros((sample_at.shape[0], n_guests, _NPAIRS), np.int64)
-    links = np.empty(2 * n_list, np.int32)
-    _init_links(links, n_list)
-    frames = np.empty(n_frames, np.int32)
-    stamp = np.zeros(n_stamp, np.int64)
-    hkeys = np.empty(n_heap, np.int64)
-    hpages = np.empty(n_heap, np.int32)
-    sc = np.zeros(4, np.int64)
-    _replay_chunk(t_ns, page, op, guest, 0, page_guest, budget, honour, order, sample_at, state,
-                  cnt, res_g, mark_g, host, samples, links, frames, stamp, hkeys, hpages, sc)
-    _replay_finish(state, page_guest, samples, cnt, res_g, mark_g, sc, page.shape[0])
-    return cnt, host, state, samples
-
-
-@nb.njit(cache=True, parallel=True)
-def _replay_budgets(t_ns, page, op, guest, page_guest, n_guests, budgets, honour, order,
-                    initial, sample_at, keep_final):
-    nb_ = budgets.shape[0]
-    n_pages = page_guest.shape[0]
-    cnt = np.zeros((nb_, n_guests, N_COUNTERS), np.int64)
-    host = np.zeros((nb_, 2), np.int64)
-    final = np.zeros((nb_ if keep_final else 0, n_pages), np.uint8)
-    samples = np.zeros((nb_, sample_at.shape[0], n_guests, _NPAIRS), np.int64)
-    for b in nb.prange(nb_):
-        c, h, st, smp = _replay_one(t_ns, page, op, guest, page_guest, n_guests, budgets[b],
-                                    honour, order, initial, sample_at)
-        cnt[b] = c
-        host[b] = h
-        samples[b] = smp
-        if keep_final:
-            final[b] = st
-    return cnt, host, final, samples
-
-
-@nb.njit(cache=True, parallel=True)
+# No reference counting in the replay kernel (_nrt=False; it allocates
+# nothing): numba would otherwise incref and decref the arrays passed to each
+# helper call (_drop_victim, _page_in, _resident_delta, the list and heap
+# helpers) with atomic operations, per event. The arrays come from
+# alloc_state, the caller keeps them alive.
+@nb.njit(cache=True, parallel=True, nogil=True, _nrt=False)
 def _replay_budgets_chunk(t_ns, page, op, guest, i0, page_guest, budgets, honour, order,
                           sample_at, state, cnt, res_g, mark_g, host, samples, links, frames,
                           stamp, hkeys, hpages, sc):
@@ -520,6 +479,62 @@ def _replay_budgets_chunk(t_ns, page, op, guest, i0, page_guest, budgets, honour
                       sample_at, state[b], cnt[b], res_g[b], mark_g[b], host[b], samples[b],
                       links[b, :2 * n_list], frames[b, :n_frames], stamp[b, :n_stamp],
                       hkeys[b, :n_heap], hpages[b, :n_heap], sc[b])
+
+
+class EngineState(NamedTuple):
+    """Everything a replay at several budgets keeps between chunks (row b: budget b)."""
+
+    state: np.ndarray
+    cnt: np.ndarray
+    res_g: np.ndarray
+    mark_g: np.ndarray
+    host: np.ndarray
+    samples: np.ndarray
+    links: np.ndarray
+    frames: np.ndarray
+    stamp: np.ndarray
+    hkeys: np.ndarray
+    hpages: np.ndarray
+    sc: np.ndarray
+
+
+def alloc_state(n_pages: int, n_guests: int, budgets: np.ndarray, order: int, initial: int,
+                n_samples: int) -> EngineState:
+    """Fresh engine state for ``budgets`` (frames) over ``n_pages`` pages."""
+    nb_ = len(budgets)
+    sizes = [_sizes(n_pages, int(x), order) for x in budgets]
+    wide = [max(s[k] for s in sizes) for k in range(4)]
+    links = np.empty((nb_, 2 * wide[0]), np.int32)
+    for k, s in enumerate(sizes):
+        _init_links(links[k], s[0])
+    return EngineState(
+        state=np.full((nb_, n_pages), initial, np.uint8),
+        cnt=np.zeros((nb_, n_guests, N_COUNTERS), np.int64),
+        res_g=np.zeros((nb_, n_guests), np.int64),
+        mark_g=np.zeros((nb_, n_guests), np.int64),
+        host=np.zeros((nb_, 2), np.int64),
+        samples=np.zeros((nb_, n_samples, n_guests, _NPAIRS), np.int64),
+        links=links,
+        frames=np.empty((nb_, wide[1]), np.int32),
+        stamp=np.zeros((nb_, wide[3]), np.int64),
+        hkeys=np.empty((nb_, wide[2]), np.int64),
+        hpages=np.empty((nb_, wide[2]), np.int32),
+        sc=np.zeros((nb_, 4), np.int64),
+    )
+
+
+def replay_chunk(es: EngineState, t_ns, page, op, guest, i0: int, page_guest, budgets,
+                 honour: int, order: int, sample_at) -> None:
+    """Replay events ``i0 ..`` (global indices) at every budget, updating ``es`` in place."""
+    _replay_budgets_chunk(t_ns, page, op, guest, np.int64(i0), page_guest, budgets,
+                          np.int64(honour), np.int64(order), sample_at, *es)
+
+
+def replay_finish(es: EngineState, page_guest, n_events: int) -> None:
+    """Samples due after the last event, and the event-weighted sums (after the last chunk)."""
+    for k in range(len(es.sc)):
+        _replay_finish(es.state[k], page_guest, es.samples[k], es.cnt[k], es.res_g[k],
+                       es.mark_g[k], es.sc[k], n_events)
 
 
 @dataclass(frozen=True)
@@ -584,7 +599,9 @@ def run(events, budgets, *, honour: int, order: int, initial: int,
     if order not in (ORDER_LRU, ORDER_CLOCK, ORDER_CLASS):
         raise ValueError(f"unknown victim order {order}")
     at = np.zeros(0, np.int64) if sample_at is None else np.ascontiguousarray(sample_at, np.int64)
-    cnt, host, final, samples = _replay_budgets(
-        events.t_ns, events.page, events.op, events.guest, events.page_guest, events.n_guests, b,
-        np.int64(honour), np.int64(order), np.uint8(initial), at, keep_final)
-    return EngineResult(b, cnt, host[:, 0].copy(), host[:, 1].copy(), final, samples)
+    es = alloc_state(events.n_pages, events.n_guests, b, order, initial, len(at))
+    replay_chunk(es, events.t_ns, events.page, events.op, events.guest, 0, events.page_guest, b,
+                 honour, order, at)
+    replay_finish(es, events.page_guest, len(events.page))
+    final = es.state if keep_final else np.zeros((0, events.n_pages), np.uint8)
+    return EngineResult(b, es.cnt, es.host[:, 0].copy(), es.host[:, 1].copy(), final, es.samples)

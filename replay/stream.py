@@ -28,7 +28,6 @@ import polars as pl
 
 from replay import engine
 from replay.scenario import expand_inputs, scenario_name
-from replay.states import N_COUNTERS
 from replay.strategies import get_strategy
 from tracer.errors import ParamError, TraceError
 from tracer.io import ROW_GROUP_ROWS, iter_batches, read_meta
@@ -221,38 +220,18 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
     if states_interval_ns:
         sample_times_between(None, states_interval_ns)  # a bad interval fails before any reading
         at = sample_times_between(time_range(paths, copies, stagger_ns), states_interval_ns)
-    nb = len(b)
-    sizes = [engine._sizes(n_pages, int(x), order) for x in b]
-    wide = [max(s[k] for s in sizes) for k in range(4)]
-    state = np.full((nb, n_pages), initial, np.uint8)
-    cnt = np.zeros((nb, ng, N_COUNTERS), np.int64)
-    res_g = np.zeros((nb, ng), np.int64)
-    mark_g = np.zeros((nb, ng), np.int64)
-    host = np.zeros((nb, 2), np.int64)
-    samples = np.zeros((nb, len(at), ng, len(engine.PAIRS)), np.int64)
-    links = np.empty((nb, 2 * wide[0]), np.int32)
-    for k, s in enumerate(sizes):
-        engine._init_links(links[k], s[0])
-    frames = np.empty((nb, wide[1]), np.int32)
-    hkeys = np.empty((nb, wide[2]), np.int64)
-    hpages = np.empty((nb, wide[2]), np.int32)
-    stamp = np.zeros((nb, wide[3]), np.int64)
-    sc = np.zeros((nb, 4), np.int64)
+    es = engine.alloc_state(n_pages, ng, b, order, initial, len(at))
     i0 = 0
     per_guest = np.zeros(ng, np.int64)
     for t, page, op, guest in merged_batches(guests, batch_rows):
-        engine._replay_budgets_chunk(t, page, op, guest, np.int64(i0), page_guest, b,
-                                     np.int64(honour), np.int64(order), at, state, cnt, res_g,
-                                     mark_g, host, samples, links, frames, stamp, hkeys, hpages, sc)
+        engine.replay_chunk(es, t, page, op, guest, i0, page_guest, b, honour, order, at)
         per_guest += np.bincount(guest, minlength=ng)
         i0 += len(t)
-    for k in range(nb):
-        engine._replay_finish(state[k], page_guest, samples[k], cnt[k], res_g[k], mark_g[k], sc[k],
-                              i0)
+    engine.replay_finish(es, page_guest, i0)
     scn = StreamedScenario(name or scenario_name(list(paths)), tuple(g.label for g in guests), gp,
                            page_guest, i0, per_guest, tuple(g.path for g in guests))
-    res = engine.EngineResult(b, cnt, host[:, 0].copy(), host[:, 1].copy(),
-                              np.zeros((0, n_pages), np.uint8), samples)
+    res = engine.EngineResult(b, es.cnt, es.host[:, 0].copy(), es.host[:, 1].copy(),
+                              np.zeros((0, n_pages), np.uint8), es.samples)
     results = results_frame(scn, strategy, p, res)
     states = states_frame(scn, strategy, p, res, at) if states_interval_ns else None
     return Replayed(results, states, None)
