@@ -43,7 +43,8 @@ def main() -> None:
                                 ("host-lru clock", "host-lru", {"replacement": "clock"}),
                                 ("cmm", "cmm", {}),
                                 ("cmm state-priority", "cmm", {"reclaim_order": "state-priority"}),
-                                ("cmm-light", "cmm-light", {})]:
+                                ("cmm-light", "cmm-light", {}),
+                                ("opt", "opt", {})]:
         strat = get_strategy(name)
         p = strat.parse_params(params)
         strat.run(scn, budget, p)  # compile / warm up

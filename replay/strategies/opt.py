@@ -109,23 +109,14 @@ def _next_use(page, op, costly, n_pages):
 
 
 @nb.njit(cache=True)
-def _min_one(page, op, guest, n_guests, costly, nxt, n_pages, budget):
-    frames = min(budget, n_pages)
-    cnt = np.zeros((n_guests, N_COUNTERS), np.int64)
-    host = np.zeros(2, np.int64)
-    res_g = np.zeros(n_guests, np.int64)
-    mark_g = np.zeros(n_guests, np.int64)
-    page_guest = np.zeros(n_pages, np.int64)
-    cur = np.full(n_pages, -1, np.int64)  # next use of a resident page; -1 = not resident
-    # Max-heap by next use, stored negated in a min-heap.
-    cap = 2 * frames + 64
-    keys = np.empty(cap, np.int64)
-    pages = np.empty(cap, np.int32)
+def _min_one(page, op, guest, costly, nxt, frames, page_guest, cnt, host, res_g, mark_g, cur,
+             keys, pages):
+    # cur: next use of a resident page, -1 = not resident (all -1 at the start);
+    # keys/pages: a max-heap by next use, stored negated in a min-heap.
+    cap = keys.shape[0]
     size = 0
     resident = 0
     n = page.shape[0]
-    for i in range(n):
-        page_guest[page[i]] = guest[i]
     for i in range(n):
         if op[i] > OP_WRITE:
             host[1] += resident
@@ -177,19 +168,19 @@ def _min_one(page, op, guest, n_guests, costly, nxt, n_pages, budget):
         size += 1
         host[1] += resident
     _resident_close(cnt, res_g, mark_g, n)
-    return cnt, host
 
 
-@nb.njit(cache=True, parallel=True)
-def _min_budgets(page, op, guest, n_guests, costly, nxt, n_pages, budgets):
-    nb_ = budgets.shape[0]
-    cnt = np.zeros((nb_, n_guests, N_COUNTERS), np.int64)
-    host = np.zeros((nb_, 2), np.int64)
-    for b in nb.prange(nb_):
-        c, h = _min_one(page, op, guest, n_guests, costly, nxt, n_pages, budgets[b])
-        cnt[b] = c
-        host[b] = h
-    return cnt, host
+# No reference counting (_nrt=False; the pass allocates nothing, run() does):
+# numba would incref and decref the heap arrays at every _sift_up/_heap_pop
+# call, once per access.
+@nb.njit(cache=True, parallel=True, nogil=True, _nrt=False)
+def _min_budgets(page, op, guest, costly, nxt, budgets, page_guest, cnt, host, res_g, mark_g,
+                 cur, keys, pages):
+    for b in nb.prange(budgets.shape[0]):
+        frames = min(budgets[b], page_guest.shape[0])
+        cap = 2 * frames + 64
+        _min_one(page, op, guest, costly, nxt, frames, page_guest, cnt[b], host[b], res_g[b],
+                 mark_g[b], cur[b], keys[b, :cap], pages[b, :cap])
 
 
 def run(scenario, budgets, params, sample_at=None, keep_final=False):
@@ -197,8 +188,14 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False):
     b = np.asarray(budgets, dtype=np.int64)
     costly = _gap_flags(scenario.page, scenario.op, scenario.n_pages)
     nxt = _next_use(scenario.page, scenario.op, costly, scenario.n_pages)
-    cnt, host = _min_budgets(scenario.page, scenario.op, scenario.guest, scenario.n_guests,
-                             costly, nxt, scenario.n_pages, b)
+    nb_, ng, n_pages = len(b), scenario.n_guests, scenario.n_pages
+    cap = 2 * int(min(b.max(), n_pages)) + 64
+    cnt = np.zeros((nb_, ng, N_COUNTERS), np.int64)
+    host = np.zeros((nb_, 2), np.int64)
+    _min_budgets(scenario.page, scenario.op, scenario.guest, costly, nxt, b,
+                 scenario.page_guest, cnt, host, np.zeros((nb_, ng), np.int64),
+                 np.zeros((nb_, ng), np.int64), np.full((nb_, n_pages), -1, np.int64),
+                 np.empty((nb_, cap), np.int64), np.empty((nb_, cap), np.int32))
     return EngineResult(b, cnt, host[:, 0].copy(), host[:, 1].copy(),
                         np.zeros((0, scenario.n_pages), np.uint8),
                         np.zeros((len(b), 0, scenario.n_guests, 8), np.int64))
