@@ -109,6 +109,10 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets):
         for k in range(z):
             v = marker[k]
             if v < 0:
+                # Budget k is not full yet: p's guest just gains a frame there.
+                _area(res, mark, acc, g, k, i, 1)
+                if res[g, k] > peak[g, k]:
+                    peak[g, k] = res[g, k]
                 continue
             gv = pg[v, GUEST]
             if k >= pg[v, CLEAN]:
@@ -119,7 +123,13 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets):
             else:
                 discards[gv, k] += 1
             pg[v, ZONE] = k + 1
-            _area(res, mark, acc, gv, k, i, -1)
+            if gv != g:
+                # A frame passes from gv to g at budget k. (Within one guest
+                # its resident count, hence its frame-time sum, is unchanged.)
+                _area(res, mark, acc, gv, k, i, -1)
+                _area(res, mark, acc, g, k, i, 1)
+                if res[g, k] > peak[g, k]:
+                    peak[g, k] = res[g, k]
             w = pg[v, UP] if pg[v, UP] >= 0 else p
             marker[k] = w
             pg[v, MARKER_OF] = -1
@@ -169,10 +179,6 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets):
                         pg[bottom, MARKER_OF] = k
             size += 1
         pg[p, ZONE] = 0
-        for k in range(z):
-            _area(res, mark, acc, g, k, i, 1)
-            if res[g, k] > peak[g, k]:
-                peak[g, k] = res[g, k]
     cnt = np.zeros((nb_, n_guests, N_COUNTERS), np.int64)
     for g in range(n_guests):
         reads = 0
