@@ -598,6 +598,9 @@ def run(events, budgets, *, honour: int, order: int, initial: int,
         raise ValueError("budgets must be a non-empty list of positive frame counts")
     if order not in (ORDER_LRU, ORDER_CLOCK, ORDER_CLASS):
         raise ValueError(f"unknown victim order {order}")
+    if _is_resident(np.uint8(initial)):
+        # Every page starts out of host memory: a resident page would need a frame.
+        raise ValueError(f"initial state {initial:#x} is host-resident")
     at = np.zeros(0, np.int64) if sample_at is None else np.ascontiguousarray(sample_at, np.int64)
     es = alloc_state(events.n_pages, events.n_guests, b, order, initial, len(at))
     replay_chunk(es, events.t_ns, events.page, events.op, events.guest, 0, events.page_guest, b,

@@ -1,0 +1,47 @@
+"""The hot kernels run without numba's reference counting (see the comments at each).
+
+numba increfs and decrefs every array argument of every helper call with
+atomic operations and its pruning pass leaves them in loops; these kernels
+allocate nothing and are compiled with ``_nrt=False``. This holds them to it:
+the option is set and the compiled code calls no NRT refcount function.
+"""
+
+import numpy as np
+import pytest
+
+from replay import engine
+from replay import scenario as sc
+from replay.states import HONOUR_NONE, INITIAL_NO_HINTS
+from replay.strategies import opt
+from tests.conftest import make_arrays
+from tracer import linux_fast, linux_scan
+
+
+def _run_all():
+    scn = sc.from_arrays([("g", make_arrays([0, 1, 0, 1, 0, 3], [0, 1, 2, 3, 4, 0]))], name="t")
+    engine.run(scn, [3], honour=HONOUR_NONE, order=engine.ORDER_LRU, initial=INITIAL_NO_HINTS)
+    opt.run(scn, [3], opt.Params())
+    buf = np.frombuffer(b"x 1 [000] 1.000001: kmem:mm_page_free: page=0x1 pfn=0x1 order=0\n",
+                        np.uint8)
+    starts, ends = linux_scan.line_bounds(buf)
+    code, t, vals = linux_scan.scan_lines(buf, starts, ends, *linux_scan.TABLES)
+    assert code.tolist() == [linux_fast.K["mm_page_free"]]
+    linux_fast.FastMapper().feed_arrays(code, t, list(vals))
+
+
+@pytest.mark.parametrize("kernel", [engine._replay_budgets_chunk, opt._min_budgets,
+                                    linux_fast._map_events, linux_scan._scan],
+                         ids=lambda k: k.__name__)
+def test_kernel_has_no_reference_counting(kernel):
+    _run_all()
+    assert kernel.targetoptions.get("_nrt") is False
+    assert kernel.signatures
+    for sig in kernel.signatures:
+        asm = kernel.inspect_asm(sig)
+        assert "NRT_incref" not in asm and "NRT_decref" not in asm
+
+
+def test_engine_refuses_a_host_resident_initial_state():
+    scn = sc.from_arrays([("g", make_arrays([0], [0]))], name="t")
+    with pytest.raises(ValueError, match="host-resident"):
+        engine.run(scn, [1], honour=HONOUR_NONE, order=engine.ORDER_LRU, initial=0)
