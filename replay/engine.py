@@ -284,8 +284,8 @@ def _resident_close(cnt, res_g, mark, n_events):
 
 
 @nb.njit(cache=True)
-def _drop_victim(v, state, page_guest, cnt, res_g, mark, i):
-    """The host reclaims frame v: a write or a no-I/O discard, by its state."""
+def _reclaim(v, state, page_guest, cnt):
+    """The host reclaims frame v: a write or a no-I/O discard, by its state; returns v's guest."""
     gv = page_guest[v]
     new_v, wrote = _evict(state[v])
     state[v] = new_v
@@ -293,7 +293,13 @@ def _drop_victim(v, state, page_guest, cnt, res_g, mark, i):
         cnt[gv, C_HOST_WRITES] += 1
     else:
         cnt[gv, C_DISCARDS] += 1
-    _resident_delta(cnt, res_g, mark, gv, i, -1)
+    return gv
+
+
+@nb.njit(cache=True)
+def _drop_victim(v, state, page_guest, cnt, res_g, mark, i):
+    """:func:`_reclaim`, and v's guest loses the frame."""
+    _resident_delta(cnt, res_g, mark, _reclaim(v, state, page_guest, cnt), i, -1)
 
 
 @nb.njit(cache=True, inline="always")
@@ -367,6 +373,10 @@ def _replay_chunk(t_ns, page, op, guest, i0, page_guest, budget, honour, order, 
     hand = sc[_SC_HAND]
     hsize = sc[_SC_HSIZE]
     s = sc[_SC_SAMPLE]
+    # Locals, not host[]: numba cannot keep an array element in a register
+    # across the loop's other array stores.
+    res_sum = host[1]
+    res_peak = host[0]
     for j in range(page.shape[0]):
         i = i0 + j
         while s < n_samples and t_ns[j] >= sample_at[s]:
@@ -386,6 +396,7 @@ def _replay_chunk(t_ns, page, op, guest, i0, page_guest, budget, honour, order, 
             h = (st & HOST_MASK) >> HOST_SHIFT
             if h != H_R:
                 frame = -1
+                gv = -1  # the victim's guest, if a frame is reclaimed
                 if resident >= frames_max:
                     # Reclaim one frame first: resident never exceeds the budget.
                     if order == ORDER_LRU:
@@ -410,16 +421,21 @@ def _replay_chunk(t_ns, page, op, guest, i0, page_guest, budget, honour, order, 
                             if cur > key:
                                 # Used (or promoted) since this entry: file it anew.
                                 hsize = _heap_push(hkeys, hpages, hsize, cur, v, state, stamp)
-                    _drop_victim(v, state, page_guest, cnt, res_g, mark_g, i)
+                    gv = _reclaim(v, state, page_guest, cnt)
                     resident -= 1
                 elif order == ORDER_CLOCK:
                     frame = resident
                 st = _page_in(st, g, cnt)
-                _resident_delta(cnt, res_g, mark_g, g, i, 1)
-                _peak(cnt, res_g, g)
+                if gv != g:
+                    # The frame passes from gv (if any) to g. (Within one guest its
+                    # resident count, hence its frame-time sum, is unchanged.)
+                    if gv >= 0:
+                        _resident_delta(cnt, res_g, mark_g, gv, i, -1)
+                    _resident_delta(cnt, res_g, mark_g, g, i, 1)
+                    _peak(cnt, res_g, g)
                 resident += 1
-                if resident > host[0]:
-                    host[0] = resident
+                if resident > res_peak:
+                    res_peak = resident
                 if order == ORDER_LRU:
                     _list_push_mru(links, head, p)
                 elif order == ORDER_CLOCK:
@@ -447,7 +463,9 @@ def _replay_chunk(t_ns, page, op, guest, i0, page_guest, budget, honour, order, 
                     and _reclaim_class(new) < _reclaim_class(st)):
                 hsize = _heap_push(hkeys, hpages, hsize, _heap_key(new, stamp[p]), p, state,
                                    stamp)
-        host[1] += resident
+        res_sum += resident
+    host[0] = res_peak
+    host[1] = res_sum
     sc[_SC_RESIDENT] = resident
     sc[_SC_HAND] = hand
     sc[_SC_HSIZE] = hsize
