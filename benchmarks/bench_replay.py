@@ -4,6 +4,7 @@ Prints events/s for each and the ratios against libCacheSim's LRU and Belady
 run in the same process on the same READ/WRITE stream (objects of size 1, same
 capacity), through libCacheSim's own C trace reader (oracleGeneral binary).
 Ratios, not absolute times, are the figures to quote: the machines are shared.
+Every contender runs once per round, in turn; the medians over rounds are printed.
 
     python benchmarks/bench_replay.py [--events 20000000] [--pages 1000000]
 """
@@ -11,6 +12,7 @@ Ratios, not absolute times, are the figures to quote: the machines are shared.
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -27,7 +29,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=20_000_000)
     ap.add_argument("--pages", type=int, default=1_000_000)
     ap.add_argument("--budget-fraction", type=float, default=0.1)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
 
     trace = page_stream(args.events, args.pages)
@@ -38,7 +40,10 @@ def main() -> None:
     print(f"{n:,} events ({len(accesses):,} accesses) over {args.pages:,} pages, "
           f"budget {int(budget[0]):,} frames")
 
-    rates: dict[str, float] = {}
+    # Every contender runs once per round, in turn; ratios are taken within a
+    # round and the median over rounds is printed (the machines are shared and
+    # their speed drifts within a run).
+    runs: dict[str, tuple[object, int]] = {}
     for label, name, params in [("host-lru", "host-lru", {}),
                                 ("host-lru clock", "host-lru", {"replacement": "clock"}),
                                 ("cmm", "cmm", {}),
@@ -48,20 +53,29 @@ def main() -> None:
         strat = get_strategy(name)
         p = strat.parse_params(params)
         strat.run(scn, budget, p)  # compile / warm up
-        rates[label] = n / best_of(lambda s=strat, p=p: s.run(scn, budget, p), args.repeat)
+        runs[label] = (lambda s=strat, p=p: s.run(scn, budget, p)), n
 
     try:
         import libcachesim as lcs
     except ImportError:
         lcs = None
-    if lcs is not None:
-        with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
+        if lcs is not None:
             path = str(Path(tmp) / "stream.oracleGeneral.bin")
             write_oracle_general(path, accesses)
             reader = lcs.TraceReader(path, lcs.TraceType.ORACLE_GENERAL_TRACE)
             for label, cls in [("libcachesim LRU", lcs.LRU), ("libcachesim Belady", lcs.Belady)]:
-                rates[label] = len(accesses) / best_of(
-                    lambda c=cls: c(cache_size=int(budget[0])).process_trace(reader), args.repeat)
+                runs[label] = (lambda c=cls: c(cache_size=int(budget[0])).process_trace(reader),
+                               len(accesses))
+        rounds = [{label: count / best_of(fn, 1) for label, (fn, count) in runs.items()}
+                  for _ in range(args.repeat)]
+    rates = {label: statistics.median(r[label] for r in rounds) for label in runs}
+    ratio = {}
+    for ref in ("libcachesim LRU", "libcachesim Belady"):
+        if ref in runs:
+            for label in runs:
+                ratio[label, ref] = statistics.median(r[label] / r[ref] for r in rounds)
+    if lcs is not None:
         # The same LRU driven request by request from Python, as a library user would.
         sub = accesses[: min(len(accesses), 1_000_000)].tolist()
 
@@ -75,15 +89,15 @@ def main() -> None:
 
         rates["libcachesim LRU (py loop)"] = len(sub) / best_of(python_loop, 1)
 
-    lru = rates.get("libcachesim LRU")
-    bel = rates.get("libcachesim Belady")
     py = rates.get("libcachesim LRU (py loop)")
+    nan = float("nan")
+    print(f"median of {args.repeat} rounds")
     print(f"{'engine':<27}{'M events/s':>11}{'x lcs LRU':>11}{'x lcs Belady':>14}{'x lcs LRU py':>14}")
     for label, rate in rates.items():
         print(f"{label:<27}{rate / 1e6:>11.2f}"
-              f"{(rate / lru if lru else float('nan')):>11.1f}"
-              f"{(rate / bel if bel else float('nan')):>14.1f}"
-              f"{(rate / py if py else float('nan')):>14.1f}")
+              f"{ratio.get((label, 'libcachesim LRU'), nan):>11.1f}"
+              f"{ratio.get((label, 'libcachesim Belady'), nan):>14.1f}"
+              f"{(rate / py if py else nan):>14.1f}")
     state_bytes = 1 + 8  # state byte + LRU links per page (int32 prev/next)
     print(f"engine state per guest page frame: {state_bytes} bytes (LRU); "
           f"state-priority adds an int64 stamp per page and a heap of 2 x budget x 12 bytes")

@@ -207,14 +207,20 @@ def _slot(phys, slot, slot_phys, scal):
 
 
 @nb.njit(cache=True)
-def _emit(t, s, op, slot_phys, dense, dense_to_phys, scal, out_t, out_p, out_o):
-    # Dense ids in the order frames are first emitted (the reference's numbering).
+def _dense_id(s, slot_phys, dense, dense_to_phys, scal):
+    # Dense ids in the order frames first appear in the output (the reference's numbering).
     d = dense[s] - 1
     if d < 0:
         d = scal[S_NDENSE]
         dense[s] = d + 1
         dense_to_phys[d] = slot_phys[s]
         scal[S_NDENSE] = d + 1
+    return d
+
+
+@nb.njit(cache=True)
+def _emit(t, s, op, slot_phys, dense, dense_to_phys, scal, out_t, out_p, out_o):
+    d = _dense_id(s, slot_phys, dense, dense_to_phys, scal)
     n = scal[S_NOUT]
     out_t[n] = t
     out_p[n] = d
@@ -232,13 +238,7 @@ def _current(s, implied, state, first, initial, slot_phys, dense, dense_to_phys,
         else:
             st = implied
         state[s] = st
-        d = dense[s] - 1
-        if d < 0:
-            d = scal[S_NDENSE]
-            dense[s] = d + 1
-            dense_to_phys[d] = phys
-            scal[S_NDENSE] = d + 1
-        first[d] = st
+        first[_dense_id(s, slot_phys, dense, dense_to_phys, scal)] = st
     return st
 
 

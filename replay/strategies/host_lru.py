@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numba
+import numpy as np
+
 from replay import reference
 from replay.states import HONOUR_NONE, INITIAL_NO_HINTS
 from replay.strategies import Strategy, engine_config, engine_runner
@@ -26,8 +29,15 @@ _per_budget = engine_runner(_config)
 
 
 def run(scenario, budgets, params, sample_at=None, keep_final=False):
-    """Exact LRU: every budget in one stack pass, unless states are asked for."""
-    if params.replacement == "lru" and sample_at is None and not keep_final:
+    """Exact LRU: every budget in one stack pass, unless states are asked for.
+
+    The stack pass costs 2-4 single-budget replays (benchmarks/bench_onepass.py);
+    up to one budget per numba thread, the per-budget replays run side by side
+    and cost about one, so they are used then.
+    """
+    n_budgets = len(np.unique(np.asarray(budgets)))
+    if (params.replacement == "lru" and sample_at is None and not keep_final
+            and n_budgets > numba.get_num_threads()):
         from replay.onepass import run_lru_all
 
         return run_lru_all(scenario, budgets)
