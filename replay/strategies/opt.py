@@ -20,8 +20,9 @@ I/O counters are zero, its first accesses are ``zero_fills``. Writes are not
 part of the floor: offline caching with write-back costs has no simple exact
 algorithm, so this is a floor, not a schedule a host could run.
 
-Layers: ``_next_use`` (one backward pass, numba), ``_min_one`` (MIN at one
-budget, a lazy max-heap), ``_min_budgets`` (prange over budgets);
+Layers: ``_gaps`` (one forward pass, numba), ``_min_one`` (MIN at one
+budget; the keys in bit trees, :mod:`replay.maxbits`), ``_min_budgets``
+(prange over budgets);
 :func:`reference` is the plain-Python twin.
 """
 
@@ -32,14 +33,12 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from replay import maxbits
 from replay.engine import (
     EngineResult,
-    _heap_pop,
     _peak,
     _resident_close,
     _resident_delta,
-    _sift_down,
-    _sift_up,
 )
 from replay.states import (
     C_ACCESSES,
@@ -63,139 +62,125 @@ class Params:
     pass
 
 
+# Per-page flags of the gap pass: seen; content non-zero since the last free;
+# the current gap can drop the content; marked volatile in the current gap.
+_SEEN, _WRITTEN, _FREE_GAP, _VOLATILE = 1, 2, 4, 8
+
+
 @nb.njit(cache=True)
-def _gap_flags(page, op, n_pages):
-    """Per event: 1 if the gap *before* this access is costly (content must survive)."""
+def _gaps(page, op, n_pages):
+    """One forward pass. Per event: ``costly`` (1 if the gap *before* this access
+    is costly: the content must survive it) and ``nxt`` (the page's next access
+    if that gap is costly, else NEVER)."""
     n = page.shape[0]
-    written = np.zeros(n_pages, np.uint8)  # content non-zero since the last free
-    free_gap = np.zeros(n_pages, np.uint8)  # the current gap can drop the content
-    volatile = np.zeros(n_pages, np.uint8)  # marked volatile in the current gap
-    seen = np.zeros(n_pages, np.uint8)
+    flags = np.zeros(n_pages, np.uint8)
+    last = np.full(n_pages, -1, np.int64)  # the page's latest access
     costly = np.zeros(n, np.uint8)
+    nxt = np.full(n, NEVER, np.int64)
     for i in range(n):
         p = page[i]
         o = op[i]
+        f = flags[p]
         if o <= OP_WRITE:
-            costly[i] = 1 if (seen[p] and written[p] and not free_gap[p]) else 0
-            seen[p] = 1
-            free_gap[p] = 0
-            volatile[p] = 0
+            if (f & _SEEN) and (f & _WRITTEN) and not (f & _FREE_GAP):
+                costly[i] = 1
+                nxt[last[p]] = i
+            last[p] = i
+            f = (f | _SEEN) & ~(_FREE_GAP | _VOLATILE)
             if o == OP_WRITE:
-                written[p] = 1
+                f |= _WRITTEN
         elif o == OP_SET_UNUSED:
-            free_gap[p] = 1
-            written[p] = 0
+            f = (f | _FREE_GAP) & ~_WRITTEN
         elif o == OP_SET_VOLATILE or o == OP_SET_POT_VOLATILE:
-            volatile[p] = 1
-        elif o == OP_SET_STABLE and volatile[p]:
-            free_gap[p] = 1
-    return costly
-
-
-@nb.njit(cache=True)
-def _next_use(page, op, costly, n_pages):
-    """Per access: index of the page's next access if that gap is costly, else NEVER."""
-    n = page.shape[0]
-    nxt = np.full(n, NEVER, np.int64)
-    upcoming = np.full(n_pages, -1, np.int64)
-    for i in range(n - 1, -1, -1):
-        if op[i] <= OP_WRITE:
-            p = page[i]
-            j = upcoming[p]
-            if j >= 0 and costly[j]:
-                nxt[i] = j
-            upcoming[p] = i
-    return nxt
+            f |= _VOLATILE
+        elif o == OP_SET_STABLE and (f & _VOLATILE):
+            f |= _FREE_GAP
+        flags[p] = f
+    return costly, nxt
 
 
 @nb.njit(cache=True)
 def _min_one(page, op, guest, costly, nxt, frames, page_guest, cnt, host, res_g, mark_g, cur,
-             keys, pages):
-    # cur: next use of a resident page, -1 = not resident (all -1 at the start);
-    # keys/pages: a max-heap by next use, stored negated in a min-heap.
-    cap = keys.shape[0]
-    size = 0
+             pos_words, pos_offsets, dead_words, dead_offsets):
+    # cur: key of a resident page (its next costly use, or DEAD + page when it
+    # has none), -1 = not resident; all -1 at the start. The keys live in two
+    # bit trees (replay.maxbits): next-use positions, and dead resident pages.
+    # The victim is the dead page with the highest number, else the page whose
+    # next use is farthest: the order the reference twin's max() gives.
     resident = 0
+    res_sum = host[1]
+    res_peak = host[0]
     n = page.shape[0]
     for i in range(n):
         if op[i] > OP_WRITE:
-            host[1] += resident
+            res_sum += resident
             continue
         p = page[i]
         g = guest[i]
         cnt[g, C_ACCESSES] += 1
-        if cur[p] < 0:
+        key = cur[p]
+        if key < 0:
             if costly[i]:
                 cnt[g, C_HOST_READS] += 1
             else:
                 cnt[g, C_ZERO_FILLS] += 1
             if resident >= frames:
-                while True:
-                    key, v, size = _heap_pop(keys, pages, size)
-                    if cur[v] >= 0 and -key == cur[v]:
-                        break
+                v = maxbits.maximum(dead_words, dead_offsets)
+                if v >= 0:
+                    maxbits.remove(dead_words, dead_offsets, v)
+                else:
+                    j = maxbits.maximum(pos_words, pos_offsets)
+                    maxbits.remove(pos_words, pos_offsets, j)
+                    v = page[j]
                 cur[v] = -1
                 _resident_delta(cnt, res_g, mark_g, page_guest[v], i, -1)
                 resident -= 1
             _resident_delta(cnt, res_g, mark_g, g, i, 1)
             _peak(cnt, res_g, g)
             resident += 1
-            if resident > host[0]:
-                host[0] = resident
-        # Dead pages (no costly next use) go first, the highest page first, so
-        # that every implementation breaks the tie the same way.
-        val = nxt[i] if nxt[i] != NEVER else DEAD + p
-        cur[p] = val
-        if size == cap:
-            # Compact: one entry per resident page, with its current key.
-            j = 0
-            for k in range(size):
-                q = pages[k]
-                if cur[q] >= 0 and -keys[k] == cur[q]:
-                    keys[j] = keys[k]
-                    pages[j] = q
-                    j += 1
-                    cur[q] = -2 - cur[q]  # mark taken (keeps the value recoverable)
-            for k in range(j):
-                q = pages[k]
-                cur[q] = -2 - cur[q]
-            size = j
-            for k in range(size // 2 - 1, -1, -1):
-                _sift_down(keys, pages, k, size)
-        keys[size] = -val
-        pages[size] = p
-        _sift_up(keys, pages, size)
-        size += 1
-        host[1] += resident
+            if resident > res_peak:
+                res_peak = resident
+        elif key >= DEAD:
+            maxbits.remove(dead_words, dead_offsets, key - DEAD)
+        else:
+            maxbits.remove(pos_words, pos_offsets, key)
+        if nxt[i] != NEVER:
+            cur[p] = nxt[i]
+            maxbits.add(pos_words, pos_offsets, nxt[i])
+        else:
+            cur[p] = DEAD + p
+            maxbits.add(dead_words, dead_offsets, p)
+        res_sum += resident
+    host[0] = res_peak
+    host[1] = res_sum
     _resident_close(cnt, res_g, mark_g, n)
 
 
 # No reference counting (_nrt=False; the pass allocates nothing, run() does):
-# numba would incref and decref the heap arrays at every _sift_up/_heap_pop
-# call, once per access.
+# numba would incref and decref the arrays at every helper call, per access.
 @nb.njit(cache=True, parallel=True, nogil=True, _nrt=False)
-def _min_budgets(page, op, guest, costly, nxt, budgets, page_guest, cnt, host, res_g, mark_g,
-                 cur, keys, pages):
+def _min_budgets(page, op, guest, costly, nxt, budgets, page_guest, cnt, host, res_g, mark_g, cur,
+                 pos_words, pos_offsets, dead_words, dead_offsets):
     for b in nb.prange(budgets.shape[0]):
         frames = min(budgets[b], page_guest.shape[0])
-        cap = 2 * frames + 64
         _min_one(page, op, guest, costly, nxt, frames, page_guest, cnt[b], host[b], res_g[b],
-                 mark_g[b], cur[b], keys[b, :cap], pages[b, :cap])
+                 mark_g[b], cur[b], pos_words[b], pos_offsets, dead_words[b], dead_offsets)
 
 
 def run(scenario, budgets, params, sample_at=None, keep_final=False):
     """The floor at every budget (no state distribution: opt has no page states)."""
     b = np.asarray(budgets, dtype=np.int64)
-    costly = _gap_flags(scenario.page, scenario.op, scenario.n_pages)
-    nxt = _next_use(scenario.page, scenario.op, costly, scenario.n_pages)
+    costly, nxt = _gaps(scenario.page, scenario.op, scenario.n_pages)
     nb_, ng, n_pages = len(b), scenario.n_guests, scenario.n_pages
-    cap = 2 * int(min(b.max(), n_pages)) + 64
     cnt = np.zeros((nb_, ng, N_COUNTERS), np.int64)
     host = np.zeros((nb_, 2), np.int64)
-    _min_budgets(scenario.page, scenario.op, scenario.guest, costly, nxt, b,
-                 scenario.page_guest, cnt, host, np.zeros((nb_, ng), np.int64),
-                 np.zeros((nb_, ng), np.int64), np.full((nb_, n_pages), -1, np.int64),
-                 np.empty((nb_, cap), np.int64), np.empty((nb_, cap), np.int32))
+    pos_offsets = maxbits.level_offsets(len(scenario.page))
+    dead_offsets = maxbits.level_offsets(n_pages)
+    _min_budgets(scenario.page, scenario.op, scenario.guest, costly, nxt, b, scenario.page_guest, cnt,
+                 host, np.zeros((nb_, ng), np.int64), np.zeros((nb_, ng), np.int64),
+                 np.full((nb_, n_pages), -1, np.int64),
+                 np.zeros((nb_, pos_offsets[-1]), np.uint64), pos_offsets,
+                 np.zeros((nb_, dead_offsets[-1]), np.uint64), dead_offsets)
     return EngineResult(b, cnt, host[:, 0].copy(), host[:, 1].copy(),
                         np.zeros((0, scenario.n_pages), np.uint8),
                         np.zeros((len(b), 0, scenario.n_guests, 8), np.int64))
