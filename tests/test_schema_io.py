@@ -155,3 +155,27 @@ def test_atomic_output_keeps_old_file_on_failure(tmp_path):
             raise RuntimeError("crash mid-write")
     assert json.loads(target.read_text()) == {"old": True}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_column_spill_reads_back_its_batches_and_cleans_up(tmp_path):
+    import numpy as np
+    import pytest
+
+    from tracer.io import ColumnSpill
+
+    batches = [(np.arange(n, dtype=np.int64), np.arange(n, dtype=np.uint32) * 3,
+                np.full(n, k, np.uint8)) for k, n in enumerate([5, 0, 7])]
+    path = tmp_path / ".x.body"
+    with ColumnSpill(path) as spill:
+        for b in batches:
+            spill.write(*b)
+        got = list(spill.batches())
+    assert not path.exists()
+    want = [b for b in batches if len(b[0])]
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert all(x.dtype == y.dtype and x.tolist() == y.tolist() for x, y in zip(g, w, strict=True))
+    with pytest.raises(RuntimeError), ColumnSpill(path) as spill:
+        spill.write(*batches[0])
+        raise RuntimeError("conversion failed")
+    assert not path.exists()

@@ -304,3 +304,39 @@ def write_frame(df: pl.DataFrame, path: str | os.PathLike) -> Path:
     with atomic_output(path) as tmp:
         df.write_parquet(tmp, compression="zstd")
     return path
+
+
+class ColumnSpill:
+    """Trace columns spilled raw to disk, batch by batch, to be read back once.
+
+    For a body that must wait for rows written before it (the converter's
+    initial-state events are known only at the end): plain column bytes (no
+    encoding, no compression) cost next to nothing on the same machine, and
+    the final Parquet file is encoded (and validated) once. The file is
+    removed on exit, errors included.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.sizes: list[int] = []
+
+    def __enter__(self) -> ColumnSpill:
+        self._f = open(self.path, "wb")  # noqa: SIM115 (closed in __exit__)
+        return self
+
+    def write(self, t_ns: np.ndarray, pfn: np.ndarray, op: np.ndarray) -> None:
+        if len(t_ns):
+            for col, dtype in ((t_ns, np.int64), (pfn, np.uint32), (op, np.uint8)):
+                np.ascontiguousarray(col, dtype).tofile(self._f)
+            self.sizes.append(len(t_ns))
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        self._f.close()
+        with open(self.path, "rb") as f:
+            for n in self.sizes:
+                yield tuple(np.fromfile(f, dtype, count=n)
+                            for dtype in (np.int64, np.uint32, np.uint8))
+
+    def __exit__(self, *exc) -> None:
+        self._f.close()
+        self.path.unlink(missing_ok=True)

@@ -95,7 +95,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tracer.errors import CmmsimError, ParamError
-from tracer.io import TraceWriter, atomic_output
+from tracer.io import ColumnSpill, TraceWriter, atomic_output
 from tracer.schema import Op, TraceMeta
 
 FORMATS = ("auto", "perf", "trace-cmd", "ftrace")
@@ -563,7 +563,7 @@ def convert(inp: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str =
     out = Path(out)
     where = "<stdin>" if inp in (None, "-") else str(inp)
     c = Counters()
-    with _Spill(out.with_name(f".{out.name}.body")) as w:
+    with ColumnSpill(out.with_name(f".{out.name}.body")) as w:
         if engine == "python":
             with stream or open_text(inp) as text:
                 mapper = _convert_lines(text, w, fmt, lenient, where, Mapper(initial), c)
@@ -595,40 +595,6 @@ def convert(inp: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str =
             pq.write_table(pa.table({"pfn": np.arange(n_frames, dtype=np.uint32),
                                      "phys_pfn": phys}), tmp, compression="zstd")
     return meta
-
-
-class _Spill:
-    """The trace body, raw, until the initial-state events that must precede it are known.
-
-    Written once and read once on the same machine: plain column bytes (no
-    encoding, no compression) cost next to nothing, and the final Parquet
-    file is encoded (and validated) once. Removed on exit.
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.sizes: list[int] = []
-
-    def __enter__(self) -> _Spill:
-        self._f = open(self.path, "wb")  # noqa: SIM115 (closed in __exit__)
-        return self
-
-    def write(self, t_ns: np.ndarray, pfn: np.ndarray, op: np.ndarray) -> None:
-        if len(t_ns):
-            for col, dtype in ((t_ns, np.int64), (pfn, np.uint32), (op, np.uint8)):
-                np.ascontiguousarray(col, dtype).tofile(self._f)
-            self.sizes.append(len(t_ns))
-
-    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        self._f.close()
-        with open(self.path, "rb") as f:
-            for n in self.sizes:
-                yield tuple(np.fromfile(f, dtype, count=n)
-                            for dtype in (np.int64, np.uint32, np.uint8))
-
-    def __exit__(self, *exc) -> None:
-        self._f.close()
-        self.path.unlink(missing_ok=True)
 
 
 CHUNK_LINES = 1 << 17
