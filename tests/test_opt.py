@@ -94,3 +94,21 @@ def test_opt_is_a_floor_on_workload_traces(small_traces):
 def test_opt_twin_on_sample_trace_prefixes(limit):
     for _, scn in _sample_trace_scenarios(limit=limit):
         run_both("opt", {}, scn, max(1, scn.n_pages // 50))
+
+
+@given(scn=guest_traces(), budgets=st.lists(st.integers(1, 30), min_size=1, max_size=4))
+def test_64_bit_indices_give_the_32_bit_answer(scn, budgets):
+    # Traces past 2^31 events take 64-bit indices and keys; same kernel, other dtype.
+    from replay.strategies import opt
+
+    narrow = opt.run(scn, budgets, opt.Params())
+    default = opt._index_type
+    opt._index_type = lambda n_events, n_pages: np.int64
+    try:
+        wide = opt.run(scn, budgets, opt.Params())
+    finally:
+        opt._index_type = default
+    assert default(len(scn.page), scn.n_pages) is np.int32
+    assert np.array_equal(narrow.counters, wide.counters)
+    assert np.array_equal(narrow.host_peak, wide.host_peak)
+    assert np.array_equal(narrow.host_sum_resident, wide.host_sum_resident)

@@ -53,7 +53,6 @@ from replay.states import (
 )
 from replay.strategies import Strategy
 
-NEVER = np.iinfo(np.int64).max
 DEAD = 1 << 62
 
 
@@ -68,15 +67,15 @@ _SEEN, _WRITTEN, _FREE_GAP, _VOLATILE = 1, 2, 4, 8
 
 
 @nb.njit(cache=True)
-def _gaps(page, op, n_pages):
+def _gaps(page, op, n_pages, index_type):
     """One forward pass. Per event: ``costly`` (1 if the gap *before* this access
     is costly: the content must survive it) and ``nxt`` (the page's next access
-    if that gap is costly, else NEVER)."""
+    if that gap is costly, else -1), event indices of ``index_type``'s dtype."""
     n = page.shape[0]
     flags = np.zeros(n_pages, np.uint8)
-    last = np.full(n_pages, -1, np.int64)  # the page's latest access
+    last = np.full(n_pages, -1, index_type.dtype)  # the page's latest access
     costly = np.zeros(n, np.uint8)
-    nxt = np.full(n, NEVER, np.int64)
+    nxt = np.full(n, -1, index_type.dtype)
     for i in range(n):
         p = page[i]
         o = op[i]
@@ -102,7 +101,7 @@ def _gaps(page, op, n_pages):
 @nb.njit(cache=True)
 def _min_one(page, op, guest, costly, nxt, frames, page_guest, cnt, host, res_g, mark_g, cur,
              pos_words, pos_offsets, dead_words, dead_offsets):
-    # cur: key of a resident page (its next costly use, or DEAD + page when it
+    # cur: key of a resident page (its next costly use, or -2 - page when it
     # has none), -1 = not resident; all -1 at the start. The keys live in two
     # bit trees (replay.maxbits): next-use positions, and dead resident pages.
     # The victim is the dead page with the highest number, else the page whose
@@ -119,7 +118,7 @@ def _min_one(page, op, guest, costly, nxt, frames, page_guest, cnt, host, res_g,
         g = guest[i]
         cnt[g, C_ACCESSES] += 1
         key = cur[p]
-        if key < 0:
+        if key == -1:
             if costly[i]:
                 cnt[g, C_HOST_READS] += 1
             else:
@@ -140,15 +139,15 @@ def _min_one(page, op, guest, costly, nxt, frames, page_guest, cnt, host, res_g,
             resident += 1
             if resident > res_peak:
                 res_peak = resident
-        elif key >= DEAD:
-            maxbits.remove(dead_words, dead_offsets, key - DEAD)
+        elif key <= -2:
+            maxbits.remove(dead_words, dead_offsets, -2 - key)
         else:
             maxbits.remove(pos_words, pos_offsets, key)
-        if nxt[i] != NEVER:
+        if nxt[i] >= 0:
             cur[p] = nxt[i]
             maxbits.add(pos_words, pos_offsets, nxt[i])
         else:
-            cur[p] = DEAD + p
+            cur[p] = -2 - p
             maxbits.add(dead_words, dead_offsets, p)
         res_sum += resident
     host[0] = res_peak
@@ -167,18 +166,24 @@ def _min_budgets(page, op, guest, costly, nxt, budgets, page_guest, cnt, host, r
                  mark_g[b], cur[b], pos_words[b], pos_offsets, dead_words[b], dead_offsets)
 
 
+def _index_type(n_events: int, n_pages: int) -> type:
+    # Event indices and keys in 32 bits when they fit: half the memory traffic.
+    return np.int32 if max(n_events, n_pages) < 2**31 - 2 else np.int64
+
+
 def run(scenario, budgets, params, sample_at=None, keep_final=False):
     """The floor at every budget (no state distribution: opt has no page states)."""
     b = np.asarray(budgets, dtype=np.int64)
-    costly, nxt = _gaps(scenario.page, scenario.op, scenario.n_pages)
     nb_, ng, n_pages = len(b), scenario.n_guests, scenario.n_pages
+    index = _index_type(len(scenario.page), n_pages)
+    costly, nxt = _gaps(scenario.page, scenario.op, n_pages, np.zeros(0, index))
     cnt = np.zeros((nb_, ng, N_COUNTERS), np.int64)
     host = np.zeros((nb_, 2), np.int64)
     pos_offsets = maxbits.level_offsets(len(scenario.page))
     dead_offsets = maxbits.level_offsets(n_pages)
     _min_budgets(scenario.page, scenario.op, scenario.guest, costly, nxt, b, scenario.page_guest, cnt,
                  host, np.zeros((nb_, ng), np.int64), np.zeros((nb_, ng), np.int64),
-                 np.full((nb_, n_pages), -1, np.int64),
+                 np.full((nb_, n_pages), -1, index),
                  np.zeros((nb_, pos_offsets[-1]), np.uint64), pos_offsets,
                  np.zeros((nb_, dead_offsets[-1]), np.uint64), dead_offsets)
     return EngineResult(b, cnt, host[:, 0].copy(), host[:, 1].copy(),
