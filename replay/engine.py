@@ -483,7 +483,7 @@ def _replay_finish(state, page_guest, samples, cnt, res_g, mark_g, sc, n_events)
 
 # No reference counting in the replay kernel (_nrt=False; it allocates
 # nothing): numba would otherwise incref and decref the arrays passed to each
-# helper call (_drop_victim, _page_in, _resident_delta, the list and heap
+# helper call (_reclaim, _page_in, _resident_delta, the list and heap
 # helpers) with atomic operations, per event. The arrays come from
 # alloc_state, the caller keeps them alive.
 @nb.njit(cache=True, parallel=True, nogil=True, _nrt=False)

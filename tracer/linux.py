@@ -730,9 +730,10 @@ def _scan_block(block: bytes, fmt: str):
 def _convert_blocks(raw, w, fmt, lenient, where, initial, c: Counters):
     """The fastest path: bytes in blocks, numba claims the common perf lines, polars the rest.
 
-    Three stages on three threads (the numba kernels and Parquet release the
-    GIL): the next block is scanned while this one is mapped and the last
-    one written; the mapper's order is the input's.
+    Three stages on three threads (the numba kernels and file writes release
+    the GIL): the next block is scanned while this one is mapped and the last
+    one spilled (``w``, a :class:`tracer.io.ColumnSpill`); the mapper's order
+    is the input's.
     """
     from concurrent.futures import ThreadPoolExecutor
 

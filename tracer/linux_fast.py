@@ -498,7 +498,6 @@ class FastMapper:
                         else np.ascontiguousarray(initial, np.uint8))
         self.expire_ns = int((dirty_expire_s + WRITEBACK_PERIOD_S) * 1e9)
         self.slot = np.zeros(0, np.int32)
-        self.slot_cap = 0
         self._grow(1 << 16, 1 << 16)
         self.table = fph.new_table(1 << 12)  # (file id, page index) -> slot
         self.files = fph.new_table(1 << 10)  # (dev, inode) -> file id
@@ -515,8 +514,9 @@ class FastMapper:
         """Room for pfns below ``pfns`` and ``slots`` frames in all."""
         if pfns > len(self.slot):
             self.slot = _grown(self.slot, max(pfns, 2 * len(self.slot)))
-        if slots > self.slot_cap:
-            new = max(slots, 2 * self.slot_cap)
+        slot_cap = len(getattr(self, "state", ()))
+        if slots > slot_cap:
+            new = max(slots, 2 * slot_cap)
             for name, dtype in (("state", np.uint8), ("first", np.uint8), ("dense", np.int64),
                                 ("kvalid", np.uint8), ("kfile", np.int64), ("kidx", np.int64),
                                 ("folio", np.int8), ("dirty_t", np.int64)):
@@ -525,7 +525,6 @@ class FastMapper:
             for name in ("slot_phys", "dense_to_phys", "dprev", "dnext"):
                 setattr(self, name, _grown(getattr(self, name, np.zeros(0, np.int64)), new,
                                            np.empty))
-            self.slot_cap = new
 
     def feed(self, ev: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Map one chunk's parsed events; returns the ops emitted (dense pfns)."""
