@@ -32,12 +32,14 @@ three orders:
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numba as nb
 import numpy as np
 
+from replay.lru_ahead import _lru_victims
 from replay.states import (
     C_ACCESSES,
     C_CONTENT_LOST,
@@ -84,6 +86,9 @@ ENGINE_VERSION = 2
 
 ORDER_LRU, ORDER_CLOCK, ORDER_CLASS = 0, 1, 2
 ORDERS = {"lru": ORDER_LRU, "clock": ORDER_CLOCK, "state-priority": ORDER_CLASS}
+# Internal: exact LRU with the victims computed ahead (replay.lru_ahead) and
+# passed in, the state machine runs alone.
+_ORDER_GIVEN = 3
 
 _NPAIRS = len(PAIRS)
 _PAIR_OF = PAIR_OF
@@ -328,6 +333,9 @@ def _page_in(st, g, cnt):
     return _with(st & ~(CHANGED | COPY), gs, H_R)
 
 
+_NO_VICTIMS = np.zeros(0, np.int32)
+
+
 # -- the kernel -------------------------------------------------------------------------------------
 @nb.njit(cache=True)
 def _count_states(state, page_guest, out):
@@ -339,8 +347,9 @@ def _count_states(state, page_guest, out):
 
 
 # Kernel state of one budget between chunks: the arrays below plus ``sc``, the
-# scalars (resident frames, CLOCK hand, heap size, next sample).
-_SC_RESIDENT, _SC_HAND, _SC_HSIZE, _SC_SAMPLE = range(4)
+# scalars (resident frames, CLOCK hand, heap size, next sample, and the
+# victims the last call took from ``victims`` under _ORDER_GIVEN).
+_SC_RESIDENT, _SC_HAND, _SC_HSIZE, _SC_SAMPLE, _SC_TAKEN = range(5)
 
 
 @nb.njit(cache=True)
@@ -355,16 +364,21 @@ def _sizes(n_pages, budget, order):
 
 @nb.njit(cache=True)
 def _init_links(links, n_list):
+    # -1: not resident (only read by replay.lru_ahead, which has no state bytes).
+    links[:] = -1
     head = n_list - 1
     links[2 * head] = head
     links[2 * head + 1] = head
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _replay_chunk(t_ns, page, op, guest, i0, page_guest, budget, honour, order, sample_at,
                   state, cnt, res_g, mark_g, host, samples, links, frames, stamp, hkeys, hpages,
-                  sc):
-    """Replay events ``i0 ..`` (global indices) at one budget, updating the state in place."""
+                  sc, victims):
+    """Replay events ``i0 ..`` (global indices) at one budget, updating the state in place.
+
+    Under ``_ORDER_GIVEN`` the k-th eviction of the call takes ``victims[k]``.
+    """
     n_pages = page_guest.shape[0]
     frames_max = min(budget, n_pages)
     n_samples = sample_at.shape[0]
@@ -373,6 +387,7 @@ def _replay_chunk(t_ns, page, op, guest, i0, page_guest, budget, honour, order, 
     hand = sc[_SC_HAND]
     hsize = sc[_SC_HSIZE]
     s = sc[_SC_SAMPLE]
+    taken = 0
     # Locals, not host[]: numba cannot keep an array element in a register
     # across the loop's other array stores.
     res_sum = host[1]
@@ -402,6 +417,10 @@ def _replay_chunk(t_ns, page, op, guest, i0, page_guest, budget, honour, order, 
                     if order == ORDER_LRU:
                         v = links[2 * head + 1]
                         _list_unlink(links, v)
+                        links[2 * v + 1] = -1
+                    elif order == _ORDER_GIVEN:
+                        v = victims[taken]
+                        taken += 1
                     elif order == ORDER_CLOCK:
                         while state[frames[hand]] & REF:
                             state[frames[hand]] &= ~REF
@@ -470,6 +489,7 @@ def _replay_chunk(t_ns, page, op, guest, i0, page_guest, budget, honour, order, 
     sc[_SC_HAND] = hand
     sc[_SC_HSIZE] = hsize
     sc[_SC_SAMPLE] = s
+    sc[_SC_TAKEN] = taken
 
 
 @nb.njit(cache=True)
@@ -489,14 +509,28 @@ def _replay_finish(state, page_guest, samples, cnt, res_g, mark_g, sc, n_events)
 @nb.njit(cache=True, parallel=True, nogil=True, _nrt=False)
 def _replay_budgets_chunk(t_ns, page, op, guest, i0, page_guest, budgets, honour, order,
                           sample_at, state, cnt, res_g, mark_g, host, samples, links, frames,
-                          stamp, hkeys, hpages, sc):
+                          stamp, hkeys, hpages, sc, victims):
     """One chunk of events for every budget (row ``b`` of each state array is budget ``b``)."""
     for b in nb.prange(budgets.shape[0]):
         n_list, n_frames, n_heap, n_stamp = _sizes(page_guest.shape[0], budgets[b], order)
         _replay_chunk(t_ns, page, op, guest, i0, page_guest, budgets[b], honour, order,
                       sample_at, state[b], cnt[b], res_g[b], mark_g[b], host[b], samples[b],
                       links[b, :2 * n_list], frames[b, :n_frames], stamp[b, :n_stamp],
-                      hkeys[b, :n_heap], hpages[b, :n_heap], sc[b])
+                      hkeys[b, :n_heap], hpages[b, :n_heap], sc[b], victims)
+
+
+# The state machine's side of the two-thread replay: one budget, called
+# from the thread that runs it (a parallel region here would launch numba's
+# worker threads beside the LRU walker's and they would take turns on two cores).
+@nb.njit(cache=True, nogil=True, _nrt=False)
+def _replay_given_chunk(t_ns, page, op, guest, i0, page_guest, budgets, honour, sample_at, state,
+                        cnt, res_g, mark_g, host, samples, links, frames, stamp, hkeys, hpages,
+                        sc, victims):
+    """One chunk of events at budget 0 under _ORDER_GIVEN (the list arrays go unused)."""
+    _replay_chunk(t_ns, page, op, guest, i0, page_guest, budgets[0], honour, _ORDER_GIVEN,
+                  sample_at, state[0], cnt[0], res_g[0], mark_g[0], host[0], samples[0],
+                  links[0, :2], frames[0, :0], stamp[0, :0], hkeys[0, :0], hpages[0, :0], sc[0],
+                  victims)
 
 
 class EngineState(NamedTuple):
@@ -537,15 +571,68 @@ def alloc_state(n_pages: int, n_guests: int, budgets: np.ndarray, order: int, in
         stamp=np.zeros((nb_, wide[3]), np.int64),
         hkeys=np.empty((nb_, wide[2]), np.int64),
         hpages=np.empty((nb_, wide[2]), np.int32),
-        sc=np.zeros((nb_, 4), np.int64),
+        sc=np.zeros((nb_, 5), np.int64),
     )
 
 
+#: Events per step of the two-thread replay (victims of one step are computed
+#: while the state machine runs the previous one).
+PIPELINE_EVENTS = 1 << 20
+
+
 def replay_chunk(es: EngineState, t_ns, page, op, guest, i0: int, page_guest, budgets,
-                 honour: int, order: int, sample_at) -> None:
-    """Replay events ``i0 ..`` (global indices) at every budget, updating ``es`` in place."""
-    _replay_budgets_chunk(t_ns, page, op, guest, np.int64(i0), page_guest, budgets,
-                          np.int64(honour), np.int64(order), sample_at, *es)
+                 honour: int, order: int, sample_at, *, pipeline: bool | None = None,
+                 step: int = PIPELINE_EVENTS) -> None:
+    """Replay events ``i0 ..`` (global indices) at every budget, updating ``es`` in place.
+
+    One budget under exact LRU runs on two threads when numba has two and
+    there is more than one ``step`` of events (``pipeline=None``; True or
+    False forces the choice): one walks the LRU list ahead
+    (:mod:`replay.lru_ahead`), the other runs the state machine ``step``
+    events behind it. Both ways give the same integers and leave the
+    same state, so they can alternate between the chunks of a stream.
+    """
+    if pipeline is None:
+        pipeline = (order == ORDER_LRU and len(budgets) == 1 and len(page) > step
+                    and nb.get_num_threads() >= 2)
+    if not pipeline or len(page) == 0:
+        _replay_budgets_chunk(t_ns, page, op, guest, np.int64(i0), page_guest, budgets,
+                              np.int64(honour), np.int64(order), sample_at, *es, _NO_VICTIMS)
+        return
+    if order != ORDER_LRU or len(budgets) != 1:
+        raise ValueError("the two-thread replay is for one budget under exact LRU")
+    _replay_pipelined(es, t_ns, page, op, guest, i0, page_guest, budgets, honour, sample_at,
+                      max(1, int(step)))
+
+
+def _replay_pipelined(es, t_ns, page, op, guest, i0, page_guest, budgets, honour, sample_at,
+                      step):
+    n = len(page)
+    frames_max = np.int64(min(int(budgets[0]), len(page_guest)))
+    ahead = es.sc[0, _SC_RESIDENT: _SC_RESIDENT + 1].copy()  # the list's own frame count
+    bufs = [np.empty(min(step, n), np.int32) for _ in range(2)]
+    starts = range(0, n, step)
+
+    def walk(k):
+        s = starts[k]
+        return _lru_victims(page[s:s + step], op[s:s + step], es.links[0], frames_max, ahead,
+                            bufs[k % 2])
+
+    # The walker thread owns links and `ahead`, the calling thread everything else;
+    # step k+1's victims go to the buffer step k's state machine is not reading.
+    with ThreadPoolExecutor(1, thread_name_prefix="cmmsim-lru") as pool:
+        pending = pool.submit(walk, 0)
+        for k, s in enumerate(starts):
+            n_victims = pending.result()
+            if k + 1 < len(starts):
+                pending = pool.submit(walk, k + 1)
+            e = s + step
+            _replay_given_chunk(t_ns[s:e], page[s:e], op[s:e], guest[s:e], np.int64(i0 + s),
+                                page_guest, budgets, np.int64(honour), sample_at, *es,
+                                bufs[k % 2])
+            if es.sc[0, _SC_TAKEN] != n_victims:
+                raise RuntimeError(f"replay pipeline out of step: {n_victims} victims listed, "
+                                   f"{int(es.sc[0, _SC_TAKEN])} taken")
 
 
 def replay_finish(es: EngineState, page_guest, n_events: int) -> None:

@@ -252,3 +252,20 @@ def cmm(scenario, budget: int, params) -> ReferenceResult:
 def cmm_light(scenario, budget: int, params) -> ReferenceResult:
     """Twin of ``cmm-light``: stable/unused hints only, LRU victims."""
     return replay_reference(scenario, budget, HINTS_STABLE_UNUSED, "lru")
+
+
+def lru_victims(page: np.ndarray, op: np.ndarray, n_pages: int, budget: int) -> list[int]:
+    """Twin of :func:`replay.lru_ahead.lru_victims`: the pages exact LRU evicts, in order."""
+    lru: OrderedDict[int, None] = OrderedDict()  # least recent first
+    victims = []
+    for q, o in zip(page.tolist(), op.tolist()):
+        if o not in (Op.READ, Op.WRITE):
+            continue
+        if q in lru:
+            lru.move_to_end(q)
+            continue
+        if len(lru) >= min(budget, n_pages):
+            victim, _ = lru.popitem(last=False)
+            victims.append(victim)
+        lru[q] = None
+    return victims

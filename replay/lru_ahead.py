@@ -1,0 +1,109 @@
+"""LRU victims computed ahead of the state machine, so one replay can use two cores.
+
+Under exact LRU the host's resident set is a function of the accesses alone:
+hints change a page's state but never whether it holds a frame, and the
+victim is the least recently accessed resident page whatever the states are.
+So a replay at one budget splits into two loops that can run side by side on
+successive chunks of events:
+
+* :func:`_lru_victims` (this module): the LRU list alone; for every access
+  that faults with the budget full it records the page that loses its frame;
+* :func:`replay.engine._replay_chunk` with the internal order
+  ``_ORDER_GIVEN``: the state machine and the counters, taking each victim
+  from that record instead of from the list.
+
+The list is the engine's own (``links``, a sentinel at index ``n_pages``;
+``links[2p+1] == -1`` marks a page without a frame, in both loops), so the
+two ways of running can take turns between chunks of a stream.
+:func:`replay.engine.replay_chunk` chooses; :func:`replay.reference.lru_victims`
+is the twin the tests hold this kernel to.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from replay.states import OP_WRITE
+
+
+# The kernel allocates nothing, so it runs without reference counting (see
+# replay.engine): the caller sizes ``victims`` to at least one entry per event.
+@nb.njit(cache=True, nogil=True, _nrt=False)
+def _lru_victims(page, op, links, frames_max, resident, victims):
+    """Victims of the accesses among ``page``/``op``, in order; returns how many.
+
+    ``resident[0]`` (frames in use) is read and updated, as are ``links``.
+    """
+    head = links.shape[0] // 2 - 1
+    n_res = resident[0]
+    n_v = 0
+    for j in range(page.shape[0]):
+        if op[j] > OP_WRITE:
+            continue  # hints never move a page in or out of host memory
+        p = page[j]
+        nxt = links[2 * p + 1]
+        if nxt >= 0:
+            if nxt != head:
+                # Unlink p and make it the most recent.
+                prv = links[2 * p]
+                links[2 * prv + 1] = nxt
+                links[2 * nxt] = prv
+                last = links[2 * head]
+                links[2 * last + 1] = p
+                links[2 * p] = last
+                links[2 * p + 1] = head
+                links[2 * head] = p
+            continue
+        if n_res >= frames_max:
+            v = links[2 * head + 1]
+            after = links[2 * v + 1]
+            links[2 * head + 1] = after
+            links[2 * after] = head
+            links[2 * v + 1] = -1
+            victims[n_v] = v
+            n_v += 1
+        else:
+            n_res += 1
+        last = links[2 * head]
+        links[2 * last + 1] = p
+        links[2 * p] = last
+        links[2 * p + 1] = head
+        links[2 * head] = p
+    resident[0] = n_res
+    return n_v
+
+
+def lru_victims(page: np.ndarray, op: np.ndarray, n_pages: int, budget: int) -> np.ndarray:
+    """The pages exact LRU evicts, in order, for a trace starting with no page resident.
+
+    Parameters
+    ----------
+    page : ndarray[int]
+        Page index of each event, ``0 <= page < n_pages``.
+    op : ndarray[uint8]
+        Op of each event (:class:`tracer.schema.Op`); hints are skipped.
+    n_pages : int
+        Pages in the scenario.
+    budget : int
+        Host frames (>= 1).
+
+    Returns
+    -------
+    ndarray[int32]
+        One page index per eviction.
+    """
+    page = np.ascontiguousarray(page)
+    op = np.ascontiguousarray(op, np.uint8)
+    if budget < 1:
+        raise ValueError(f"budget must be >= 1 frame, got {budget}")
+    if page.shape != op.shape:
+        raise ValueError("page and op must have the same length")
+    if page.size and (page.min() < 0 or page.max() >= n_pages):
+        raise ValueError(f"page indices must lie in [0, {n_pages})")
+    links = np.full(2 * (n_pages + 1), -1, np.int32)
+    links[2 * n_pages: 2 * n_pages + 2] = n_pages
+    victims = np.empty(page.shape[0], np.int32)
+    n_v = _lru_victims(page, op, links, np.int64(min(budget, n_pages)), np.zeros(1, np.int64),
+                       victims)
+    return victims[:n_v].copy()

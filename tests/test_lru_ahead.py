@@ -1,0 +1,125 @@
+"""The LRU walker and the two-thread replay it feeds (replay.lru_ahead, engine.replay_chunk)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from replay import engine, reference
+from replay.lru_ahead import lru_victims
+from replay.states import HONOUR_ALL, HONOUR_NONE, HONOUR_STABLE_UNUSED, INITIAL_HINTING, INITIAL_NO_HINTS
+from tests.test_engine_equivalence import _sample_trace_scenarios, guest_traces
+from tracer.schema import Op
+
+R, W, H = int(Op.READ), int(Op.WRITE), int(Op.SET_UNUSED)
+
+
+def test_victims_by_hand():
+    page = np.array([0, 1, 2, 0, 0, 3, 1], np.int32)
+    op = np.array([R, W, R, R, H, W, R], np.uint8)
+    # Budget 2, least recent first: [0] [0 1] +2-0 [1 2] +0-1 [2 0] (the hint
+    # on 0 changes nothing) +3-2 [0 3] +1-0 [3 1].
+    assert lru_victims(page, op, 4, 2).tolist() == [0, 1, 2, 0]
+    # Budget 3: [0 1 2] 0 hit [1 2 0] +3-1 [2 0 3] +1-2 [0 3 1].
+    assert lru_victims(page, op, 4, 3).tolist() == [1, 2]
+    assert lru_victims(page, op, 4, 4).tolist() == []
+    # A budget beyond the pages there are behaves as all of them.
+    assert lru_victims(page, op, 4, 99).tolist() == []
+
+
+@given(n_pages=st.integers(1, 12), budget=st.integers(1, 14),
+       events=st.lists(st.tuples(st.integers(0, 11), st.integers(0, 6)), max_size=200))
+def test_victims_equal_twin(n_pages, budget, events):
+    page = np.array([p % n_pages for p, _ in events], np.int32)
+    op = np.array([o for _, o in events], np.uint8)
+    assert lru_victims(page, op, n_pages, budget).tolist() == \
+        reference.lru_victims(page, op, n_pages, budget)
+
+
+def test_victims_validate_input():
+    with pytest.raises(ValueError, match="budget"):
+        lru_victims(np.zeros(1, np.int32), np.zeros(1, np.uint8), 1, 0)
+    with pytest.raises(ValueError, match="page indices"):
+        lru_victims(np.array([3], np.int32), np.zeros(1, np.uint8), 3, 1)
+    with pytest.raises(ValueError, match="same length"):
+        lru_victims(np.zeros(2, np.int32), np.zeros(1, np.uint8), 3, 1)
+
+
+CONFIGS = [(HONOUR_NONE, INITIAL_NO_HINTS), (HONOUR_ALL, INITIAL_HINTING),
+           (HONOUR_STABLE_UNUSED, INITIAL_HINTING)]
+
+
+def _replay(scn, budget, honour, initial, modes, step, sample_at):
+    """Replay in chunks of ``step`` events, chunk k two-threaded when ``modes[k % len]``."""
+    b = np.array([budget])
+    es = engine.alloc_state(scn.n_pages, scn.n_guests, b, engine.ORDER_LRU, initial,
+                            len(sample_at))
+    chunks = range(0, max(scn.n_events, 1), step)
+    for k, s in enumerate(chunks):
+        e = s + step
+        engine.replay_chunk(es, scn.t_ns[s:e], scn.page[s:e], scn.op[s:e], scn.guest[s:e], s,
+                            scn.page_guest, b, honour, engine.ORDER_LRU, sample_at,
+                            pipeline=modes[k % len(modes)], step=max(1, step // 3))
+    engine.replay_finish(es, scn.page_guest, scn.n_events)
+    return es
+
+
+def _assert_same_state(a, b):
+    for name in ("state", "cnt", "res_g", "mark_g", "host", "samples", "links"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    np.testing.assert_array_equal(a.sc[:, engine._SC_RESIDENT], b.sc[:, engine._SC_RESIDENT])
+
+
+@pytest.mark.parametrize("honour, initial", CONFIGS)
+@given(scn=guest_traces(), data=st.data())
+def test_two_threads_equal_one(honour, initial, scn, data):
+    budget = data.draw(st.integers(1, scn.n_pages + 2))
+    step = data.draw(st.integers(1, max(1, scn.n_events)))
+    at = np.unique(scn.t_ns) if scn.n_events else np.zeros(0, np.int64)
+    one = _replay(scn, budget, honour, initial, [False], max(1, scn.n_events), at)
+    # Two-threaded throughout, and alternating with the one-thread kernel
+    # chunk by chunk (as a stream may): same integers, same states, same list.
+    _assert_same_state(_replay(scn, budget, honour, initial, [True], step, at), one)
+    _assert_same_state(_replay(scn, budget, honour, initial, [True, False], step, at), one)
+    # And both are the twin's integers.
+    twin = reference.ReferenceHost(scn.page_guest, budget,
+                                   set() if honour == HONOUR_NONE else
+                                   (reference.HINTS_ALL if honour == HONOUR_ALL
+                                    else reference.HINTS_STABLE_UNUSED), "lru")
+    ref = twin.run(scn.page, scn.op)
+    np.testing.assert_array_equal(one.cnt[0], ref.counters)
+    np.testing.assert_array_equal(one.state[0] & 0x7F, ref.final_states)
+
+
+def test_two_threads_on_sample_traces():
+    found = 0
+    for _, scn in _sample_trace_scenarios(limit=None):
+        found += 1
+        budget = max(1, len(np.unique(scn.page)) // 3)
+        at = np.zeros(0, np.int64)
+        for honour, initial in CONFIGS[:2]:
+            one = _replay(scn, budget, honour, initial, [False], scn.n_events, at)
+            two = _replay(scn, budget, honour, initial, [True], max(1, scn.n_events // 5), at)
+            _assert_same_state(two, one)
+    assert found >= 5
+
+
+def test_auto_choice_and_refusals():
+    scn = next(iter(_sample_trace_scenarios(limit=None)))[1]
+    b = np.array([8])
+    res = engine.run(scn, b, honour=HONOUR_NONE, order=engine.ORDER_LRU,
+                     initial=INITIAL_NO_HINTS)
+    es = _replay(scn, 8, HONOUR_NONE, INITIAL_NO_HINTS, [True], scn.n_events, np.zeros(0))
+    np.testing.assert_array_equal(es.cnt, res.counters)
+    es = engine.alloc_state(scn.n_pages, scn.n_guests, np.array([8, 9]), engine.ORDER_LRU,
+                            INITIAL_NO_HINTS, 0)
+    with pytest.raises(ValueError, match="one budget under exact LRU"):
+        engine.replay_chunk(es, scn.t_ns, scn.page, scn.op, scn.guest, 0, scn.page_guest,
+                            np.array([8, 9]), HONOUR_NONE, engine.ORDER_LRU, np.zeros(0, np.int64),
+                            pipeline=True)
+    with pytest.raises(ValueError, match="one budget under exact LRU"):
+        engine.replay_chunk(es, scn.t_ns, scn.page, scn.op, scn.guest, 0, scn.page_guest,
+                            np.array([8]), HONOUR_NONE, engine.ORDER_CLOCK, np.zeros(0, np.int64),
+                            pipeline=True)
