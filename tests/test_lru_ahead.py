@@ -113,13 +113,25 @@ def test_auto_choice_and_refusals():
                      initial=INITIAL_NO_HINTS)
     es = _replay(scn, 8, HONOUR_NONE, INITIAL_NO_HINTS, [True], scn.n_events, np.zeros(0))
     np.testing.assert_array_equal(es.cnt, res.counters)
-    es = engine.alloc_state(scn.n_pages, scn.n_guests, np.array([8, 9]), engine.ORDER_LRU,
+    es = engine.alloc_state(scn.n_pages, scn.n_guests, np.array([8]), engine.ORDER_CLOCK,
                             INITIAL_NO_HINTS, 0)
-    with pytest.raises(ValueError, match="one budget under exact LRU"):
-        engine.replay_chunk(es, scn.t_ns, scn.page, scn.op, scn.guest, 0, scn.page_guest,
-                            np.array([8, 9]), HONOUR_NONE, engine.ORDER_LRU, np.zeros(0, np.int64),
-                            pipeline=True)
-    with pytest.raises(ValueError, match="one budget under exact LRU"):
+    with pytest.raises(ValueError, match="exact LRU only"):
         engine.replay_chunk(es, scn.t_ns, scn.page, scn.op, scn.guest, 0, scn.page_guest,
                             np.array([8]), HONOUR_NONE, engine.ORDER_CLOCK, np.zeros(0, np.int64),
                             pipeline=True)
+
+
+@given(scn=guest_traces(), budgets=st.lists(st.integers(1, 14), min_size=2, max_size=4),
+       step=st.integers(1, 50))
+def test_two_threads_budget_after_budget(scn, budgets, step):
+    b = np.array(budgets)
+    at = np.unique(scn.t_ns) if scn.n_events else np.zeros(0, np.int64)
+    runs = []
+    for pipe in (False, True):
+        es = engine.alloc_state(scn.n_pages, scn.n_guests, b, engine.ORDER_LRU, INITIAL_HINTING,
+                                len(at))
+        engine.replay_chunk(es, scn.t_ns, scn.page, scn.op, scn.guest, 0, scn.page_guest, b,
+                            HONOUR_ALL, engine.ORDER_LRU, at, pipeline=pipe, step=step)
+        engine.replay_finish(es, scn.page_guest, scn.n_events)
+        runs.append(es)
+    _assert_same_state(runs[1], runs[0])

@@ -18,12 +18,14 @@ def per_budget(scn, budgets):
                       initial=INITIAL_NO_HINTS)
 
 
-def assert_same(scn, budgets):
-    one = run_lru_all(scn, budgets)
+def assert_same(scn, budgets, threads=(1, 2, 3)):
     many = per_budget(scn, budgets)
-    np.testing.assert_array_equal(one.counters, many.counters)
-    np.testing.assert_array_equal(one.host_peak, many.host_peak)
-    np.testing.assert_array_equal(one.host_sum_resident, many.host_sum_resident)
+    # One group, and budgets dealt into 2 or 3 groups passing in their own threads.
+    for n in threads:
+        one = run_lru_all(scn, budgets, threads=n)
+        np.testing.assert_array_equal(one.counters, many.counters)
+        np.testing.assert_array_equal(one.host_peak, many.host_peak)
+        np.testing.assert_array_equal(one.host_sum_resident, many.host_sum_resident)
 
 
 @given(scn=guest_traces(), budgets=st.lists(st.integers(1, 40), min_size=1, max_size=8))
@@ -36,7 +38,8 @@ def test_one_pass_on_workload_and_sample_traces(small_traces):
         scn = sc.load([path])
         assert_same(scn, np.unique(np.linspace(1, scn.n_pages, 20).astype(int)))
     for _, scn in _sample_trace_scenarios(limit=None):
-        assert_same(scn, np.unique(np.linspace(1, scn.n_pages // 4, 20).astype(int)))
+        assert_same(scn, np.unique(np.linspace(1, scn.n_pages // 4, 20).astype(int)),
+                    threads=(2,))
 
 
 def test_host_lru_uses_it_only_when_no_states_are_asked_for(small_traces):
