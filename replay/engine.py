@@ -40,6 +40,7 @@ import numba as nb
 import numpy as np
 
 from replay.lru_ahead import _lru_victims
+from replay.prefetch import prefetch
 from replay.states import (
     C_ACCESSES,
     C_CONTENT_LOST,
@@ -89,6 +90,7 @@ ORDERS = {"lru": ORDER_LRU, "clock": ORDER_CLOCK, "state-priority": ORDER_CLASS}
 # Internal: exact LRU with the victims computed ahead (replay.lru_ahead) and
 # passed in, the state machine runs alone.
 _ORDER_GIVEN = 3
+_PREFETCH_EVENTS, _PREFETCH_VICTIMS = 32, 8
 
 _NPAIRS = len(PAIRS)
 _PAIR_OF = PAIR_OF
@@ -392,8 +394,18 @@ def _replay_chunk(t_ns, page, op, guest, i0, page_guest, budget, honour, order, 
     # across the loop's other array stores.
     res_sum = host[1]
     res_peak = host[0]
-    for j in range(page.shape[0]):
+    n = page.shape[0]
+    for j in range(n):
         i = i0 + j
+        if order == _ORDER_GIVEN:
+            # The pages (and victims) a few dozen events on are known: ask for
+            # their state bytes now (replay.prefetch).
+            if j + _PREFETCH_EVENTS < n:
+                prefetch(state, page[j + _PREFETCH_EVENTS])
+            if taken + _PREFETCH_VICTIMS < victims.shape[0]:
+                v = victims[taken + _PREFETCH_VICTIMS]
+                prefetch(state, v)
+                prefetch(page_guest, v)
         while s < n_samples and t_ns[j] >= sample_at[s]:
             _count_states(state, page_guest, samples[s])
             s += 1
@@ -643,8 +655,8 @@ def _replay_pipelined_one(pool, bufs, b, es, t_ns, page, op, guest, i0, page_gue
             pending = pool.submit(walk, k + 1)
         e = s + step
         _replay_given_chunk(t_ns[s:e], page[s:e], op[s:e], guest[s:e], np.int64(i0 + s),
-                            page_guest, budgets, np.int64(honour), sample_at, *es, bufs[k % 2],
-                            np.int64(b))
+                            page_guest, budgets, np.int64(honour), sample_at, *es,
+                            bufs[k % 2][:n_victims], np.int64(b))
         if es.sc[b, _SC_TAKEN] != n_victims:
             raise RuntimeError(f"replay pipeline out of step: {n_victims} victims listed, "
                                f"{int(es.sc[b, _SC_TAKEN])} taken")

@@ -24,7 +24,12 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from replay.prefetch import prefetch
 from replay.states import OP_WRITE
+
+#: Events ahead whose list nodes the walk asks the cache for (measured on the
+#: bench stream: 1.5x at 32; 16 and 64 within noise of it).
+PREFETCH_EVENTS = 32
 
 
 # The kernel allocates nothing, so it runs without reference counting (see
@@ -38,7 +43,10 @@ def _lru_victims(page, op, links, frames_max, resident, victims):
     head = links.shape[0] // 2 - 1
     n_res = resident[0]
     n_v = 0
-    for j in range(page.shape[0]):
+    n = page.shape[0]
+    for j in range(n):
+        if j + PREFETCH_EVENTS < n:
+            prefetch(links, 2 * page[j + PREFETCH_EVENTS])
         if op[j] > OP_WRITE:
             continue  # hints never move a page in or out of host memory
         p = page[j]

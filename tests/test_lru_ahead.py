@@ -135,3 +135,18 @@ def test_two_threads_budget_after_budget(scn, budgets, step):
         engine.replay_finish(es, scn.page_guest, scn.n_events)
         runs.append(es)
     _assert_same_state(runs[1], runs[0])
+
+
+def test_prefetch_reaches_the_machine_code():
+    # The walker's prefetch is a hint with no visible effect; this checks it is
+    # still emitted (a fresh, uncached compile: numba shows no code for cached ones).
+    import numba as nb
+
+    from replay import lru_ahead
+
+    fresh = nb.njit(nogil=True, _nrt=False, cache=False)(lru_ahead._lru_victims.py_func)
+    args = (np.zeros(4, np.int32), np.zeros(4, np.uint8), np.full(4, -1, np.int32), np.int64(1),
+            np.zeros(1, np.int64), np.zeros(4, np.int32))
+    fresh(*args)
+    asm = fresh.inspect_asm(fresh.signatures[0]).lower()
+    assert "prefetch" in asm or "prfm" in asm
