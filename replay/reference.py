@@ -258,7 +258,7 @@ def lru_victims(page: np.ndarray, op: np.ndarray, n_pages: int, budget: int) -> 
     """Twin of :func:`replay.lru_ahead.lru_victims`: the pages exact LRU evicts, in order."""
     lru: OrderedDict[int, None] = OrderedDict()  # least recent first
     victims = []
-    for q, o in zip(page.tolist(), op.tolist()):
+    for q, o in zip(page.tolist(), op.tolist(), strict=True):
         if o not in (Op.READ, Op.WRITE):
             continue
         if q in lru:

