@@ -591,6 +591,7 @@ def alloc_state(n_pages: int, n_guests: int, budgets: np.ndarray, order: int, in
 #: while the state machine runs the previous one): about an eighth of the
 #: chunk, within these bounds (a hand-over costs tens of microseconds).
 PIPELINE_STEP_MIN, PIPELINE_STEP_MAX = 1 << 16, 1 << 20
+_PIPELINE_BUFFERS = 3
 
 
 def replay_chunk(es: EngineState, t_ns, page, op, guest, i0: int, page_guest, budgets,
@@ -627,7 +628,7 @@ def replay_chunk(es: EngineState, t_ns, page, op, guest, i0: int, page_guest, bu
 
 def _replay_pipelined(es, t_ns, page, op, guest, i0, page_guest, budgets, honour, sample_at,
                       step):
-    bufs = [np.empty(min(step, len(page)), np.int32) for _ in range(2)]
+    bufs = [np.empty(min(step, len(page)), np.int32) for _ in range(_PIPELINE_BUFFERS)]
     with ThreadPoolExecutor(1, thread_name_prefix="cmmsim-lru") as pool:
         for b in range(len(budgets)):
             _replay_pipelined_one(pool, bufs, b, es, t_ns, page, op, guest, i0, page_guest,
@@ -644,19 +645,21 @@ def _replay_pipelined_one(pool, bufs, b, es, t_ns, page, op, guest, i0, page_gue
     def walk(k):
         s = starts[k]
         return _lru_victims(page[s:s + step], op[s:s + step], es.links[b], frames_max, ahead,
-                            bufs[k % 2])
+                            bufs[k % len(bufs)])
 
-    # The walker thread owns links and `ahead`, the calling thread everything else;
-    # step k+1's victims go to the buffer step k's state machine is not reading.
-    pending = pool.submit(walk, 0)
+    # The walker thread owns links and `ahead`, the calling thread everything else.
+    # The walker may be up to len(bufs) - 1 steps ahead (it absorbs the two sides'
+    # jitter); step k + len(bufs) - 1 is submitted once step k - 1's state machine,
+    # the last reader of that buffer, is done.
+    pending = {k: pool.submit(walk, k) for k in range(min(len(bufs) - 1, len(starts)))}
     for k, s in enumerate(starts):
-        n_victims = pending.result()
-        if k + 1 < len(starts):
-            pending = pool.submit(walk, k + 1)
+        n_victims = pending.pop(k).result()
+        if k + len(bufs) - 1 < len(starts):
+            pending[k + len(bufs) - 1] = pool.submit(walk, k + len(bufs) - 1)
         e = s + step
         _replay_given_chunk(t_ns[s:e], page[s:e], op[s:e], guest[s:e], np.int64(i0 + s),
                             page_guest, budgets, np.int64(honour), sample_at, *es,
-                            bufs[k % 2][:n_victims], np.int64(b))
+                            bufs[k % len(bufs)][:n_victims], np.int64(b))
         if es.sc[b, _SC_TAKEN] != n_victims:
             raise RuntimeError(f"replay pipeline out of step: {n_victims} victims listed, "
                                f"{int(es.sc[b, _SC_TAKEN])} taken")
