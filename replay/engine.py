@@ -5,7 +5,9 @@ Three layers, as in STUMPY:
 * ``_replay_chunk`` (numba ``@njit``): a run of events at one budget, resumable
   (all its state is in arrays, so a trace can stream through it in chunks);
 * ``_replay_budgets_chunk`` (``parallel=True``): the same for many budgets,
-  one budget per thread;
+  one budget per thread; ``_replay_given_chunk`` and
+  :mod:`replay.lru_ahead`: one exact-LRU budget on two threads (the LRU walk
+  ahead of the state machine, :func:`replay_chunk` chooses);
 * :func:`run` (plain Python): validates the request, allocates the state
   (:func:`alloc_state`) and shapes the output.
 
