@@ -399,15 +399,10 @@ def _replay_chunk(t_ns, page, op, guest, i0, page_guest, budget, honour, order, 
     n = page.shape[0]
     for j in range(n):
         i = i0 + j
-        if order == _ORDER_GIVEN:
-            # The pages (and victims) a few dozen events on are known: ask for
-            # their state bytes now (replay.prefetch).
-            if j + _PREFETCH_EVENTS < n:
-                prefetch(state, page[j + _PREFETCH_EVENTS])
-            if taken + _PREFETCH_VICTIMS < victims.shape[0]:
-                v = victims[taken + _PREFETCH_VICTIMS]
-                prefetch(state, v)
-                prefetch(page_guest, v)
+        if order == _ORDER_GIVEN and j + _PREFETCH_EVENTS < n:
+            # The pages a few dozen events on are known: ask for their state
+            # bytes now (replay.prefetch; the victims' at each eviction, below).
+            prefetch(state, page[j + _PREFETCH_EVENTS])
         while s < n_samples and t_ns[j] >= sample_at[s]:
             _count_states(state, page_guest, samples[s])
             s += 1
@@ -435,6 +430,10 @@ def _replay_chunk(t_ns, page, op, guest, i0, page_guest, budget, honour, order, 
                     elif order == _ORDER_GIVEN:
                         v = victims[taken]
                         taken += 1
+                        if taken + _PREFETCH_VICTIMS < victims.shape[0]:
+                            w = victims[taken + _PREFETCH_VICTIMS]
+                            prefetch(state, w)
+                            prefetch(page_guest, w)
                     elif order == ORDER_CLOCK:
                         while state[frames[hand]] & REF:
                             state[frames[hand]] &= ~REF
