@@ -9,7 +9,9 @@ exhausted) are final, since no guest can still produce an earlier event,
 and are emitted in the same order as :func:`replay.scenario.from_arrays`
 (by time, ties by guest index, then file order). Memory: the per-budget
 state (about 9 bytes per guest page under LRU, 17 plus the heap under
-state-priority) plus one batch per guest plus one chunk.
+state-priority) plus one batch per guest plus one chunk (and, under exact LRU on
+two threads, three victim buffers of at most 4 MiB: see
+:func:`replay.engine.replay_chunk`).
 
 Only strategies that are one configuration of the engine kernel stream
 (``host-lru``, ``cmm``, ``cmm-light``; their ``Strategy.engine``); the
