@@ -106,7 +106,46 @@ def test_two_threads_on_sample_traces():
     assert found >= 5
 
 
-def test_auto_choice_and_refusals():
+def _two_threaded(monkeypatch, scn, budgets, order, threads, n=None):
+    """Whether replay_chunk chose the two-thread replay for the first ``n`` events."""
+    import numba as nb
+
+    calls = []
+    original = engine._replay_pipelined
+    monkeypatch.setattr(engine, "_replay_pipelined",
+                        lambda *a, **k: calls.append(1) or original(*a, **k))
+    b = np.array(budgets)
+    es = engine.alloc_state(scn.n_pages, scn.n_guests, b, order, INITIAL_NO_HINTS, 0)
+    saved = nb.get_num_threads()
+    nb.set_num_threads(threads)
+    try:
+        cut = slice(0, n)
+        engine.replay_chunk(es, scn.t_ns[cut], scn.page[cut], scn.op[cut], scn.guest[cut], 0,
+                            scn.page_guest, b, HONOUR_NONE, order, np.zeros(0, np.int64))
+    finally:
+        nb.set_num_threads(saved)
+    return bool(calls)
+
+
+def test_auto_choice(monkeypatch):
+    import numba as nb
+
+    if nb.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here: the two-thread replay is never chosen")
+    scn = max((s for _, s in _sample_trace_scenarios(limit=None)), key=lambda s: s.n_events)
+    assert scn.n_events >= 2 * engine.PIPELINE_STEP_MIN
+    budget = max(1, len(np.unique(scn.page)) // 4)
+    # Two threads: every LRU budget, one after another, on the two-thread replay.
+    assert _two_threaded(monkeypatch, scn, [budget], engine.ORDER_LRU, 2)
+    assert _two_threaded(monkeypatch, scn, [budget, budget + 1], engine.ORDER_LRU, 2)
+    # One thread, CLOCK, or fewer than two steps of events: the one-thread kernel.
+    assert not _two_threaded(monkeypatch, scn, [budget], engine.ORDER_LRU, 1)
+    assert not _two_threaded(monkeypatch, scn, [budget], engine.ORDER_CLOCK, 2)
+    assert not _two_threaded(monkeypatch, scn, [budget], engine.ORDER_LRU, 2,
+                             n=2 * engine.PIPELINE_STEP_MIN - 1)
+
+
+def test_two_threads_equal_run_and_refusals():
     scn = next(iter(_sample_trace_scenarios(limit=None)))[1]
     b = np.array([8])
     res = engine.run(scn, b, honour=HONOUR_NONE, order=engine.ORDER_LRU,
