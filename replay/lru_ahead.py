@@ -14,7 +14,8 @@ successive chunks of events:
 
 The list is the engine's own (``links``, a sentinel at index ``n_pages``;
 ``links[2p+1] == -1`` marks a page without a frame, in both loops), so the
-two ways of running can take turns between chunks of a stream.
+two ways of running can take turns between chunks of a stream. Its helpers
+live here, shared by the walk, the engine and the balloon kernels.
 :func:`replay.engine.replay_chunk` chooses; :func:`replay.reference.lru_victims`
 is the twin the tests hold this kernel to.
 """
@@ -24,12 +25,48 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from replay.prefetch import prefetch
+from replay.prefetch import EVENTS_AHEAD, prefetch
 from replay.states import OP_WRITE
 
-#: Events ahead whose list nodes the walk asks the cache for (measured on the
-#: bench stream: 1.5x at 32; 16 and 64 within noise of it).
-PREFETCH_EVENTS = 32
+
+# -- the intrusive LRU list of every LRU kernel (sentinel ``head``) ------------------------------
+# ``links[2p]`` is p's predecessor (less recent), ``links[2p+1]`` its successor:
+# interleaved so one cache line holds both. ``links[2p+1] == -1``: p holds no frame.
+@nb.njit(cache=True, inline="always")
+def _list_unlink(links, p):
+    a = links[2 * p]
+    b = links[2 * p + 1]
+    links[2 * a + 1] = b
+    links[2 * b] = a
+
+
+@nb.njit(cache=True, inline="always")
+def _list_push_mru(links, head, p):
+    last = links[2 * head]
+    links[2 * last + 1] = p
+    links[2 * p] = last
+    links[2 * p + 1] = head
+    links[2 * head] = p
+
+
+@nb.njit(cache=True, inline="always")
+def _list_touch(links, head, p):
+    """Make resident page p the most recent (nothing to move if it already is)."""
+    if links[2 * p + 1] != head:
+        _list_unlink(links, p)
+        _list_push_mru(links, head, p)
+
+
+@nb.njit(cache=True, inline="always")
+def _list_evict_lru(links, head):
+    """Take the least recent page off the list, marked as holding no frame; returns it."""
+    # _list_unlink without loading v's predecessor: it is the head.
+    v = links[2 * head + 1]
+    after = links[2 * v + 1]
+    links[2 * head + 1] = after
+    links[2 * after] = head
+    links[2 * v + 1] = -1
+    return v
 
 
 # The kernel allocates nothing, so it runs without reference counting (see
@@ -45,39 +82,20 @@ def _lru_victims(page, op, links, frames_max, resident, victims):
     n_v = 0
     n = page.shape[0]
     for j in range(n):
-        if j + PREFETCH_EVENTS < n:
-            prefetch(links, 2 * page[j + PREFETCH_EVENTS])
+        if j + EVENTS_AHEAD < n:
+            prefetch(links, 2 * page[j + EVENTS_AHEAD])
         if op[j] > OP_WRITE:
             continue  # hints never move a page in or out of host memory
         p = page[j]
-        nxt = links[2 * p + 1]
-        if nxt >= 0:
-            if nxt != head:
-                # Unlink p and make it the most recent.
-                prv = links[2 * p]
-                links[2 * prv + 1] = nxt
-                links[2 * nxt] = prv
-                last = links[2 * head]
-                links[2 * last + 1] = p
-                links[2 * p] = last
-                links[2 * p + 1] = head
-                links[2 * head] = p
+        if links[2 * p + 1] >= 0:
+            _list_touch(links, head, p)
             continue
         if n_res >= frames_max:
-            v = links[2 * head + 1]
-            after = links[2 * v + 1]
-            links[2 * head + 1] = after
-            links[2 * after] = head
-            links[2 * v + 1] = -1
-            victims[n_v] = v
+            victims[n_v] = _list_evict_lru(links, head)
             n_v += 1
         else:
             n_res += 1
-        last = links[2 * head]
-        links[2 * last + 1] = p
-        links[2 * p] = last
-        links[2 * p + 1] = head
-        links[2 * head] = p
+        _list_push_mru(links, head, p)
     resident[0] = n_res
     return n_v
 

@@ -70,15 +70,13 @@ from replay.engine import (
     EngineResult,
     _drop_victim,
     _hint,
-    _list_push_mru,
-    _list_touch,
-    _list_unlink,
     _page_in,
     _peak,
     _resident_close,
     _resident_delta,
     _with,
 )
+from replay.lru_ahead import _list_evict_lru, _list_push_mru, _list_touch, _list_unlink
 from replay.states import (
     C_ACCESSES,
     C_CONTENT_LOST,
@@ -282,8 +280,7 @@ def _host_in(p, g, i, frames, state, gst, links, flinks, cnt, res_g, mark, page_
         _list_touch(links, head, p)
         return
     if tot[0] >= frames:
-        v = links[2 * head + 1]
-        _list_unlink(links, v)
+        v = _list_evict_lru(links, head)
         if gst[v] & ON_FREE_LIST:
             gst[v] &= ~ON_FREE_LIST
             _list_unlink(flinks, v)

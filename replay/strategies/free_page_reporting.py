@@ -28,15 +28,13 @@ import numpy as np
 from replay.engine import (
     EngineResult,
     _drop_victim,
-    _list_push_mru,
-    _list_touch,
-    _list_unlink,
     _page_in,
     _peak,
     _resident_close,
     _resident_delta,
     _with,
 )
+from replay.lru_ahead import _list_evict_lru, _list_push_mru, _list_touch, _list_unlink
 from replay.states import (
     C_ACCESSES,
     C_DISCARDS,
@@ -153,8 +151,7 @@ def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, budget, block_of, bloc
             h = (st & HOST_MASK) >> HOST_SHIFT
             if h != H_R:
                 if resident >= frames:
-                    v = links[2 * head + 1]
-                    _list_unlink(links, v)
+                    v = _list_evict_lru(links, head)
                     _drop_victim(v, state, page_guest, cnt, res_g, mark, i)
                     resident -= 1
                 st = _page_in(st, g, cnt)  # the host sees every page stable

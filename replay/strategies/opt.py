@@ -40,7 +40,7 @@ from replay.engine import (
     _resident_close,
     _resident_delta,
 )
-from replay.prefetch import prefetch
+from replay.prefetch import EVENTS_AHEAD, prefetch
 from replay.states import (
     C_ACCESSES,
     C_HOST_READS,
@@ -55,7 +55,6 @@ from replay.states import (
 from replay.strategies import Strategy
 
 DEAD = 1 << 62
-_PREFETCH_EVENTS = 32
 
 
 @dataclass(frozen=True)
@@ -113,11 +112,11 @@ def _min_one(page, op, guest, costly, nxt, frames, page_guest, cnt, host, res_g,
     res_peak = host[0]
     n = page.shape[0]
     for i in range(n):
-        if i + _PREFETCH_EVENTS < n:
+        if i + EVENTS_AHEAD < n:
             # The page and next use 32 events on are known: ask for its key and
             # for the bit-tree word its next use will set (1.24x on the bench stream).
-            prefetch(cur, page[i + _PREFETCH_EVENTS])
-            f = nxt[i + _PREFETCH_EVENTS]
+            prefetch(cur, page[i + EVENTS_AHEAD])
+            f = nxt[i + EVENTS_AHEAD]
             if f >= 0:
                 prefetch(pos_words, pos_offsets[0] + (f >> 6))
         if op[i] > OP_WRITE:
