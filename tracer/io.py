@@ -316,6 +316,9 @@ class ColumnSpill:
     removed on exit, errors included.
     """
 
+    #: The columns' dtypes, in the order they are written and read.
+    DTYPES = (np.int64, np.uint32, np.uint8)
+
     def __init__(self, path: Path):
         self.path = path
         self.sizes: list[int] = []
@@ -326,7 +329,7 @@ class ColumnSpill:
 
     def write(self, t_ns: np.ndarray, pfn: np.ndarray, op: np.ndarray) -> None:
         if len(t_ns):
-            for col, dtype in ((t_ns, np.int64), (pfn, np.uint32), (op, np.uint8)):
+            for col, dtype in zip((t_ns, pfn, op), self.DTYPES, strict=True):
                 np.ascontiguousarray(col, dtype).tofile(self._f)
             self.sizes.append(len(t_ns))
 
@@ -334,8 +337,7 @@ class ColumnSpill:
         self._f.close()
         with open(self.path, "rb") as f:
             for n in self.sizes:
-                yield tuple(np.fromfile(f, dtype, count=n)
-                            for dtype in (np.int64, np.uint32, np.uint8))
+                yield tuple(np.fromfile(f, dtype, count=n) for dtype in self.DTYPES)
 
     def __exit__(self, *exc) -> None:
         self._f.close()
