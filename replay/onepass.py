@@ -1,41 +1,52 @@
 """Every budget in one pass for LRU host paging (Mattson's stack algorithm, exact).
 
 LRU has the inclusion property: at budget B the host holds the B most recently
-used pages. So one LRU stack serves every budget: a marker per budget points at
-the page sitting exactly at depth B, and an access that comes from below marker
-k pushes that page across it, which is an eviction at budget k and nothing
-else. Each access costs O(budgets crossed), not a stack-distance search:
-there is no Fenwick tree and no walk.
+used pages. So one LRU stack serves every budget, and a page's *zone* (the
+number of budgets it is out at) is all an access needs to know.
 
-What an eviction or a fault costs at each budget follows from two prefixes per
-page, because a page sinking through the stack crosses the markers in order of
-increasing budget:
+The stack is kept as time, not as a list: each page remembers the position of
+its last access (its *slot*), a bitmap marks the slots still live (a page's
+newest access), and a marker per budget holds the slot of the page at depth B.
+A page is resident at budget k exactly when its slot is not older than marker
+k, so its zone is the number of markers newer than its slot. An access from
+zone z pushes the page on each of those z markers across it (an eviction at
+that budget) and the marker moves to the next live slot: a scan forward in a
+bitmap, not a pointer chase, and no Fenwick tree. Each marker only ever moves
+forward, so its scanning is bounded by the trace's length.
+
+What an eviction or a fault costs follows from two prefixes per page, because
+a page sinking through the stack crosses the markers in order of increasing
+budget:
 
 * ``clean_upto``: the page is clean w.r.t. its preserved copy at budgets
   below it (a write sets it to 0: changed everywhere; writing the page out at
   budget k, or paging it in there, makes budgets up to k clean);
 * ``copy_upto``: the host holds a preserved copy at budgets below it.
 
-Crossing marker k costs a host write when ``k >= clean_upto`` (else a no-I/O
-discard); an access from ``zone`` z (out at the z smallest budgets) costs a
-host read at budgets below ``min(z, copy_upto)`` and a zero fill at the rest
-below z. This covers ``host-lru`` with exact LRU (no hints: every page stable),
-and gives the same integers as one replay per budget (the tests check it).
+Crossings at budgets at or above ``clean_upto`` are host writes, the others
+no-I/O discards; an access from zone z costs a host read at budgets below
+``min(z, copy_upto)`` and a zero fill at the rest below z. These are ranges of
+budgets, so they are counted as differences (+1 at the start, -1 at the end)
+and summed once at the end, and a page's crossings are settled when it is
+next accessed (or at the end): the zone says how far it sank. Only the moves
+of frames between guests (several guests) are counted at the crossing. This
+covers ``host-lru`` with exact LRU (no hints: every page stable), and gives the
+same integers as one replay per budget (the tests check it).
 
 ``cmm`` with ``state-priority`` is a stack algorithm too (its priority, class
 then recency, does not depend on the budget: a page's class comes from the
-guest's hints), but hints reorder the stack without an access, so markers
+guest's hints), but hints reorder the stack without an access, so its markers
 would need an order-statistics structure; it is not done here.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numba as nb
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from replay.engine import EngineResult
+from replay.prefetch import EVENTS_AHEAD, prefetch
 from replay.states import (
     C_ACCESSES,
     C_DISCARDS,
@@ -56,179 +67,265 @@ def _area(res, mark, acc, g, k, i, delta):
     res[g, k] += delta
 
 
-# Columns of the per-page table: one row per page, so the fields of a page a
-# marker crosses share a cache line.
-UP, DOWN, ZONE, CLEAN, COPY, MARKER_OF, GUEST, IN_STACK = range(8)
+@nb.njit(cache=True, inline="always")
+def _next_live(live, t):
+    """The first slot after ``t`` whose bit is set (there is one: the newest access)."""
+    s = t + 1
+    w = s >> 6
+    bits = live[w] & (np.uint64(0xFFFFFFFFFFFFFFFF) << np.uint64(s & 63))
+    while bits == 0:
+        w += 1
+        bits = live[w]
+    return (w << 6) + np.int64(trailing_zeros(bits))
+
+
+# Columns of the per-page table: one row per page, so an access touches one line.
+# LAST: one past the last access's position (0: never accessed); FLAGS:
+# clean_upto in the low 16 bits, copy_upto above (a group has < 2^16 budgets).
+LAST, FLAGS = range(2)
+_CLEAN = 0xFFFF
+_COPY_SHIFT = 16
+
+
+@nb.njit(cache=True, inline="always")
+def _sunk(d_discards, d_writes, pg, p, g, z):
+    """Account the markers 0..z-1 page ``p`` (of guest ``g``) crossed since its last access.
+
+    It crossed them in order of increasing budget: below ``clean_upto`` each
+    crossing drops a clean page (a discard), from there on each writes it out,
+    and the write leaves a preserved copy that is clean up to that budget.
+    """
+    flags = np.int64(pg[p, FLAGS])
+    c0 = flags & _CLEAN
+    lo = min(c0, z)
+    d_discards[g, 0] += 1
+    d_discards[g, lo] -= 1
+    if z > c0:
+        d_writes[g, c0] += 1
+        d_writes[g, z] -= 1
+        pg[p, FLAGS] = z | (max(flags >> _COPY_SHIFT, z) << _COPY_SHIFT)
 
 
 @nb.njit(cache=True, nogil=True)
-def _lru_all(page, op, guest, page_guest, n_guests, budgets):
-    """One pass over the events; ``budgets`` sorted ascending, distinct."""
+def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
+    """One pass over the events; ``budgets`` sorted ascending, distinct.
+
+    ``pg`` is the per-page table, zeroed (n_pages x 2, uint32 when event
+    positions fit: 8 bytes per page to fetch). Zero means never
+    accessed, so a fresh calloc'ed table costs nothing for pages the trace
+    never touches.
+    """
     n_pages = page_guest.shape[0]
     nb_ = budgets.shape[0]
-    pg = np.empty((n_pages, 8), np.int32)
-    for q in range(n_pages):
-        pg[q, UP] = -1  # toward the most recent end
-        pg[q, DOWN] = -1
-        pg[q, ZONE] = nb_  # out at the zone smallest budgets
-        pg[q, CLEAN] = nb_  # clean at budgets below this
-        pg[q, COPY] = 0  # preserved copy at budgets below this
-        pg[q, MARKER_OF] = -1  # the marker the page sits on (at most one)
-        pg[q, GUEST] = page_guest[q]
-        pg[q, IN_STACK] = 0
-    top = -1
-    bottom = -1
+    n = page.shape[0]
+    live = np.zeros(n // 64 + 1, np.uint64)
+    # at[k]: the slot of the page at depth budgets[k], for the k_full budgets
+    # already full (a prefix: budgets ascend).
+    at = np.full(nb_, -1, np.int64)
+    k_full = 0
     size = 0
-    marker = np.full(nb_, -1, np.int64)
+    arrival = np.empty(n_pages, np.int64)  # when the stack grew to j + 1 pages
+    newcomer = np.empty(n_pages, np.int64)  # and the page that made it grow
     d_reads = np.zeros((n_guests, nb_ + 1), np.int64)
     d_zero = np.zeros((n_guests, nb_ + 1), np.int64)
-    writes = np.zeros((n_guests, nb_), np.int64)
-    discards = np.zeros((n_guests, nb_), np.int64)
+    d_writes = np.zeros((n_guests, nb_ + 1), np.int64)
+    d_discards = np.zeros((n_guests, nb_ + 1), np.int64)
     accesses = np.zeros(n_guests, np.int64)
+    new = np.zeros(n_guests, np.int64)
+    # Frames per guest and budget (kept only with several guests: one guest
+    # holds every resident frame, which the stack's size already says).
     res = np.zeros((n_guests, nb_), np.int64)
     mark = np.zeros((n_guests, nb_), np.int64)
     acc = np.zeros((n_guests, nb_), np.int64)
     peak = np.zeros((n_guests, nb_), np.int64)
-    h_res = np.zeros(nb_, np.int64)
-    h_mark = np.zeros(nb_, np.int64)
-    h_acc = np.zeros(nb_, np.int64)
-    n = page.shape[0]
+    one = np.uint64(1)
+    n_accesses = 0
+    n_new = 0
+    flat = pg.reshape(-1)
     for i in range(n):
+        if i + EVENTS_AHEAD < n:
+            prefetch(flat, page[i + EVENTS_AHEAD] * 2)
         if op[i] > OP_WRITE:
             continue  # the host sees no hints
         p = page[i]
         g = guest[i]
-        accesses[g] += 1
-        z = pg[p, ZONE]
-        r = min(z, pg[p, COPY])
-        d_reads[g, 0] += 1
-        d_reads[g, r] -= 1
-        d_zero[g, r] += 1
-        d_zero[g, z] -= 1
-        # Markers below p's zone: the page on each is pushed across it (an
-        # eviction at that budget) and the page above takes its place.
-        kp = pg[p, MARKER_OF]  # read first: the loop may make p a marker too (budget 1)
-        for k in range(z):
-            v = marker[k]
-            if v < 0:
-                # Budget k is not full yet: p's guest just gains a frame there.
-                _area(res, mark, acc, g, k, i, 1)
-                if res[g, k] > peak[g, k]:
-                    peak[g, k] = res[g, k]
-                continue
-            gv = pg[v, GUEST]
-            if k >= pg[v, CLEAN]:
-                writes[gv, k] += 1
-                if k + 1 > pg[v, COPY]:
-                    pg[v, COPY] = k + 1
-                pg[v, CLEAN] = k + 1
+        # A counter in memory would chain every access through a store and a
+        # load of the same word; one guest keeps it in a register.
+        if n_guests == 1:
+            n_accesses += 1
+        else:
+            accesses[g] += 1
+        tp = np.int64(pg[p, LAST]) - 1  # stored one up: 0 is "never"
+        # Zone: out at the z smallest budgets: all of them for a new page, else
+        # the full ones whose marker is newer than p's last access.
+        if tp < 0:
+            z = nb_
+            pg[p, FLAGS] = nb_  # clean at every budget, a preserved copy at none
+        else:
+            z = 0
+            while z < k_full and at[z] > tp:
+                z += 1
+            if z > 0:
+                _sunk(d_discards, d_writes, pg, p, g, z)
+        if tp < 0:
+            # First touch: a zero fill at every budget (counted once, at the end).
+            if n_guests == 1:
+                n_new += 1
             else:
-                discards[gv, k] += 1
-            pg[v, ZONE] = k + 1
-            if gv != g:
+                new[g] += 1
+        elif z > 0:
+            # A fault at the z smallest budgets: a page-in where a copy is kept.
+            r = min(z, np.int64(pg[p, FLAGS]) >> _COPY_SHIFT)
+            d_reads[g, 0] += 1
+            d_reads[g, r] -= 1
+            d_zero[g, r] += 1
+            d_zero[g, z] -= 1
+        if op[i] == OP_WRITE:
+            pg[p, FLAGS] = (np.int64(pg[p, FLAGS]) >> _COPY_SHIFT) << _COPY_SHIFT  # clean nowhere
+        # p moves to the top: its old slot dies, slot i is the newest.
+        if tp >= 0:
+            live[tp >> 6] &= ~(one << np.uint64(tp & 63))
+        live[i >> 6] |= one << np.uint64(i & 63)
+        pg[p, LAST] = i + 1
+        # Each full budget's marker p came from below: the page on it is pushed
+        # across (an eviction at that budget), the next newer live slot takes its place.
+        kz = min(z, k_full)
+        for k in range(kz):
+            t = at[k]
+            if n_guests > 1 and guest[t] != g:
+                gv = guest[t]  # an event's guest is its page's guest (scenario.from_arrays)
                 # A frame passes from gv to g at budget k. (Within one guest
                 # its resident count, hence its frame-time sum, is unchanged.)
                 _area(res, mark, acc, gv, k, i, -1)
                 _area(res, mark, acc, g, k, i, 1)
                 if res[g, k] > peak[g, k]:
                     peak[g, k] = res[g, k]
-            w = pg[v, UP] if pg[v, UP] >= 0 else p
-            marker[k] = w
-            pg[v, MARKER_OF] = -1
-            pg[w, MARKER_OF] = k
-        if kp >= z and pg[p, UP] >= 0:
-            # p sat on a marker at or above its zone: the page above takes its place.
-            a = pg[p, UP]
-            marker[kp] = a
-            pg[a, MARKER_OF] = kp
-            if pg[p, MARKER_OF] == kp:
-                pg[p, MARKER_OF] = -1
-        # Faulted in below its zone: clean there (page-in or zero fill).
-        if z > pg[p, CLEAN]:
-            pg[p, CLEAN] = z
-        if op[i] == OP_WRITE:
-            pg[p, CLEAN] = 0
-        # Move p to the top of the stack.
-        if pg[p, IN_STACK]:
-            if top != p:
-                a = pg[p, UP]
-                b = pg[p, DOWN]
-                pg[a, DOWN] = b
-                if b >= 0:
-                    pg[b, UP] = a
-                else:
-                    bottom = a
-                pg[p, UP] = -1
-                pg[p, DOWN] = top
-                pg[top, UP] = p
-                top = p
-        else:
-            pg[p, IN_STACK] = 1
-            pg[p, UP] = -1
-            pg[p, DOWN] = top
-            if top >= 0:
-                pg[top, UP] = p
-            else:
-                bottom = p
-            top = p
-            for k in range(nb_):
-                if size < budgets[k]:
-                    h_acc[k] += h_res[k] * (i - h_mark[k])
-                    h_mark[k] = i
-                    h_res[k] += 1
-                    if size + 1 == budgets[k]:
-                        marker[k] = bottom
-                        pg[bottom, MARKER_OF] = k
+            at[k] = _next_live(live, t)
+        if tp >= 0 and z < k_full and at[z] == tp:
+            # p sat on marker z (a hit there): the next newer page takes its place.
+            at[z] = _next_live(live, tp)
+        if tp < 0:
+            if n_guests > 1:
+                for k in range(kz, nb_):
+                    # Budget k is not full yet: p's guest just gains a frame there.
+                    _area(res, mark, acc, g, k, i, 1)
+                    if res[g, k] > peak[g, k]:
+                        peak[g, k] = res[g, k]
+            arrival[size] = i
+            newcomer[size] = p
             size += 1
-        pg[p, ZONE] = 0
+            while k_full < nb_ and budgets[k_full] == size:
+                at[k_full] = _next_live(live, -1)  # the oldest page
+                k_full += 1
+    if n_guests == 1:
+        accesses[0] = n_accesses
+        new[0] = n_new
+    for g in range(n_guests):
+        d_zero[g, 0] += new[g]
+    # Pages never accessed again still owe the markers they sank across.
+    for j in range(size):
+        q = newcomer[j]
+        tq = np.int64(pg[q, LAST]) - 1
+        z = 0
+        while z < k_full and at[z] > tq:
+            z += 1
+        if z > 0:
+            _sunk(d_discards, d_writes, pg, q, page_guest[q], z)
+    # Frame-time at budget B: the j-th page to arrive holds a frame from then
+    # on at every budget above j (LRU keeps the stack's top B resident).
+    host_peak = np.minimum(budgets, size)
+    held = np.zeros(size + 1, np.int64)
+    for j in range(size):
+        held[j + 1] = held[j] + (n - arrival[j])
+    host_sum = np.empty(nb_, np.int64)
+    for k in range(nb_):
+        host_sum[k] = held[host_peak[k]]
     cnt = np.zeros((nb_, n_guests, N_COUNTERS), np.int64)
     for g in range(n_guests):
         reads = 0
         zero = 0
+        writes = 0
+        discards = 0
         for k in range(nb_):
             reads += d_reads[g, k]
             zero += d_zero[g, k]
+            writes += d_writes[g, k]
+            discards += d_discards[g, k]
             cnt[k, g, C_ACCESSES] = accesses[g]
             cnt[k, g, C_HOST_READS] = reads
             cnt[k, g, C_ZERO_FILLS] = zero
-            cnt[k, g, C_HOST_WRITES] = writes[g, k]
-            cnt[k, g, C_DISCARDS] = discards[g, k]
-            cnt[k, g, C_PEAK] = peak[g, k]
-            cnt[k, g, C_SUM] = acc[g, k] + res[g, k] * (n - mark[g, k])
-    host_peak = np.minimum(budgets, size)
-    host_sum = h_acc + h_res * (n - h_mark)
+            cnt[k, g, C_HOST_WRITES] = writes
+            cnt[k, g, C_DISCARDS] = discards
+            if n_guests == 1:
+                cnt[k, g, C_PEAK] = host_peak[k]
+                cnt[k, g, C_SUM] = host_sum[k]
+            else:
+                cnt[k, g, C_PEAK] = peak[g, k]
+                cnt[k, g, C_SUM] = acc[g, k] + res[g, k] * (n - mark[g, k])
     return cnt, host_peak, host_sum
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _lru_groups(page, op, guest, page_guest, n_guests, budgets, pgs, cnt, peak, hsum):
+    """Budget group k (every n-th budget from the k-th) passes in its own thread.
+
+    One compiled call for all groups: threads handed around in Python wait on
+    the interpreter lock at each call and return, which costs more than a short
+    pass.
+    """
+    n_groups = pgs.shape[0]
+    for k in nb.prange(n_groups):
+        c, p, h = _lru_all(page, op, guest, page_guest, n_guests,
+                           np.ascontiguousarray(budgets[k::n_groups]), pgs[k])
+        cnt[k::n_groups] = c
+        peak[k::n_groups] = p
+        hsum[k::n_groups] = h
 
 
 def run_lru_all(scenario, budgets, threads: int | None = None) -> EngineResult:
     """``host-lru`` (exact LRU) at every budget in one pass; budgets in any order.
 
-    With ``threads`` > 1 (default: numba's thread count) the budgets are dealt
-    into that many groups (every ``threads``-th budget, so each group gets its
-    share of the small, miss-heavy ones) and each group makes its own pass in
-    its own thread: the stack moves are repeated per group, the budget crossings,
-    which dominate on miss-heavy traces, are split.
+    Parameters
+    ----------
+    scenario : Scenario
+        The merged guest traces.
+    budgets : array_like of int
+        Host budgets in frames (pages), each >= 1; repeats allowed.
+    threads : int, optional
+        How many groups to deal the budgets into (default: numba's thread
+        count): every ``threads``-th budget, so each group gets its share of
+        the small, miss-heavy ones. The groups pass side by side on numba's
+        threads, each repeating the stack moves and taking its budgets'
+        crossings. More than 65535 budgets make more groups.
+
+    Returns
+    -------
+    EngineResult
+        Counters per budget (in the order given) and guest, host peak frames
+        and frame-event sums; no final states and no samples.
     """
     b = np.asarray(budgets, dtype=np.int64)
     if b.ndim != 1 or b.size == 0 or (b < 1).any():
         raise ValueError("budgets must be a non-empty list of positive frame counts")
     uniq, back = np.unique(b, return_inverse=True)
-    n_groups = max(1, min(nb.get_num_threads() if threads is None else int(threads), len(uniq)))
+    n_threads = max(1, min(nb.get_num_threads() if threads is None else int(threads), len(uniq)))
+    # A page's flags hold budget indices in 16 bits: at most 65535 budgets a group.
+    n_groups = max(n_threads, -(-len(uniq) // _CLEAN))
+    # One past an event's position fits 32 bits in all but giant traces: 8-byte page rows.
+    table = np.uint32 if scenario.n_events < np.iinfo(np.uint32).max else np.uint64
 
-    def one(k):
-        return _lru_all(scenario.page, scenario.op, scenario.guest, scenario.page_guest,
-                        scenario.n_guests, uniq[k::n_groups])
-
-    if n_groups == 1:
-        parts = [one(0)]
-    else:
-        with ThreadPoolExecutor(n_groups, thread_name_prefix="cmmsim-onepass") as pool:
-            parts = list(pool.map(one, range(n_groups)))
     cnt = np.empty((len(uniq), scenario.n_guests, N_COUNTERS), np.int64)
     peak = np.empty(len(uniq), np.int64)
     hsum = np.empty(len(uniq), np.int64)
-    for k, (c, p, h) in enumerate(parts):
-        cnt[k::n_groups], peak[k::n_groups], hsum[k::n_groups] = c, p, h
+    # Zeroed lazily by the system: a group pays only for the pages the trace touches.
+    pgs = np.zeros((n_groups, scenario.n_pages, 2), table)
+    saved = nb.get_num_threads()  # numba's thread count is per calling thread
+    nb.set_num_threads(min(n_threads, nb.config.NUMBA_NUM_THREADS))
+    try:
+        _lru_groups(scenario.page, scenario.op, scenario.guest, scenario.page_guest,
+                    scenario.n_guests, uniq, pgs, cnt, peak, hsum)
+    finally:
+        nb.set_num_threads(saved)
     return EngineResult(b, cnt[back], peak[back], hsum[back],
                         np.zeros((0, scenario.n_pages), np.uint8),
                         np.zeros((len(b), 0, scenario.n_guests, 8), np.int64))

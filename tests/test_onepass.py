@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from replay import engine
+from replay import engine, onepass
 from replay import scenario as sc
 from replay.onepass import run_lru_all
 from replay.states import HONOUR_NONE, INITIAL_NO_HINTS
@@ -52,3 +52,26 @@ def test_host_lru_uses_it_only_when_no_states_are_asked_for(small_traces):
     full = strat.run(scn, b, strat.parse_params({}), keep_final=True)
     assert fast.final_states.shape[0] == 0 and full.final_states.shape[0] == 3
     np.testing.assert_array_equal(fast.counters, full.counters)
+
+
+@given(scn=guest_traces(), budgets=st.lists(st.integers(1, 40), min_size=1, max_size=8,
+                                            unique=True))
+def test_wide_page_table_gives_the_same_integers(scn, budgets):
+    # Traces of 2^32 events or more get 64-bit page rows; same arithmetic.
+    b = np.sort(np.array(budgets, np.int64))
+    args = (scn.page, scn.op, scn.guest, scn.page_guest, scn.n_guests, b)
+    narrow = onepass._lru_all(*args, np.zeros((scn.n_pages, 2), np.uint32))
+    wide = onepass._lru_all(*args, np.zeros((scn.n_pages, 2), np.uint64))
+    for x, y in zip(narrow, wide, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_more_budgets_than_a_group_holds(small_traces):
+    # A page's flags hold budget indices in 16 bits: 70,000 budgets make two groups.
+    scn = sc.load([small_traces["phased"]])
+    budgets = np.arange(1, 70_001)
+    some = np.array([0, 1, 499, 4_999, 65_534, 65_535, 69_999])
+    one = run_lru_all(scn, budgets, threads=1)
+    many = per_budget(scn, budgets[some])
+    np.testing.assert_array_equal(one.counters[some], many.counters)
+    np.testing.assert_array_equal(one.host_sum_resident[some], many.host_sum_resident)
