@@ -156,54 +156,54 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
         else:
             accesses[g] += 1
         tp = np.int64(pg[p, LAST]) - 1  # stored one up: 0 is "never"
-        # Zone: out at the z smallest budgets: all of them for a new page, else
-        # the full ones whose marker is newer than p's last access.
+        pg[p, LAST] = i + 1
+        # p moves to the top: its old slot dies, slot i is the newest.
+        if tp >= 0:
+            live[tp >> 6] &= ~(one << np.uint64(tp & 63))
+        live[i >> 6] |= one << np.uint64(i & 63)
+        # Each full budget whose marker is newer than p's old slot (all of them
+        # for a new page): p came from below it, so the page on it is pushed
+        # across (an eviction at that budget) and the next newer live slot
+        # takes its place. The markers' slots fall as the budget grows, so
+        # these are the first kz. (One loop finds and moves them: a second,
+        # of the same data-dependent length, would mispredict its exit again.)
+        kz = 0
+        while kz < k_full and at[kz] > tp:
+            t = at[kz]
+            if n_guests > 1 and guest[t] != g:
+                gv = guest[t]  # an event's guest is its page's guest (scenario.from_arrays)
+                # A frame passes from gv to g at budget kz. (Within one guest
+                # its resident count, hence its frame-time sum, is unchanged.)
+                _area(res, mark, acc, gv, kz, i, -1)
+                _area(res, mark, acc, g, kz, i, 1)
+                if res[g, kz] > peak[g, kz]:
+                    peak[g, kz] = res[g, kz]
+            at[kz] = _next_live(live, t)
+            kz += 1
+        if tp >= 0 and kz < k_full and at[kz] == tp:
+            # p sat on marker kz (a hit there): the next newer page takes its place.
+            at[kz] = _next_live(live, tp)
+        # Zone: out at the z smallest budgets.
         if tp < 0:
             z = nb_
             pg[p, FLAGS] = nb_  # clean at every budget, a preserved copy at none
-        else:
-            z = 0
-            while z < k_full and at[z] > tp:
-                z += 1
-            if z > 0:
-                _sunk(d_discards, d_writes, pg, p, g, z)
-        if tp < 0:
             # First touch: a zero fill at every budget (counted once, at the end).
             if n_guests == 1:
                 n_new += 1
             else:
                 new[g] += 1
-        elif z > 0:
-            # A fault at the z smallest budgets: a page-in where a copy is kept.
-            r = min(z, np.int64(pg[p, FLAGS]) >> _COPY_SHIFT)
-            d_reads[g, 0] += 1
-            d_reads[g, r] -= 1
-            d_zero[g, r] += 1
-            d_zero[g, z] -= 1
+        else:
+            z = kz
+            if z > 0:
+                _sunk(d_discards, d_writes, pg, p, g, z)
+                # A fault at the z smallest budgets: a page-in where a copy is kept.
+                r = min(z, np.int64(pg[p, FLAGS]) >> _COPY_SHIFT)
+                d_reads[g, 0] += 1
+                d_reads[g, r] -= 1
+                d_zero[g, r] += 1
+                d_zero[g, z] -= 1
         if op[i] == OP_WRITE:
             pg[p, FLAGS] = (np.int64(pg[p, FLAGS]) >> _COPY_SHIFT) << _COPY_SHIFT  # clean nowhere
-        # p moves to the top: its old slot dies, slot i is the newest.
-        if tp >= 0:
-            live[tp >> 6] &= ~(one << np.uint64(tp & 63))
-        live[i >> 6] |= one << np.uint64(i & 63)
-        pg[p, LAST] = i + 1
-        # Each full budget's marker p came from below: the page on it is pushed
-        # across (an eviction at that budget), the next newer live slot takes its place.
-        kz = min(z, k_full)
-        for k in range(kz):
-            t = at[k]
-            if n_guests > 1 and guest[t] != g:
-                gv = guest[t]  # an event's guest is its page's guest (scenario.from_arrays)
-                # A frame passes from gv to g at budget k. (Within one guest
-                # its resident count, hence its frame-time sum, is unchanged.)
-                _area(res, mark, acc, gv, k, i, -1)
-                _area(res, mark, acc, g, k, i, 1)
-                if res[g, k] > peak[g, k]:
-                    peak[g, k] = res[g, k]
-            at[k] = _next_live(live, t)
-        if tp >= 0 and z < k_full and at[z] == tp:
-            # p sat on marker z (a hit there): the next newer page takes its place.
-            at[z] = _next_live(live, tp)
         if tp < 0:
             if n_guests > 1:
                 for k in range(kz, nb_):
