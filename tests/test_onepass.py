@@ -47,10 +47,10 @@ def test_host_lru_uses_it_only_when_no_states_are_asked_for(small_traces):
 
     strat = get_strategy("host-lru")
     scn = sc.load([small_traces["phased"]])
-    b = np.array([50, 500, 5000])
+    b = np.array([50, 5000])  # two budgets are enough for the pass
     fast = strat.run(scn, b, strat.parse_params({}))
     full = strat.run(scn, b, strat.parse_params({}), keep_final=True)
-    assert fast.final_states.shape[0] == 0 and full.final_states.shape[0] == 3
+    assert fast.final_states.shape[0] == 0 and full.final_states.shape[0] == 2
     np.testing.assert_array_equal(fast.counters, full.counters)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-import numba
 import numpy as np
 
 from replay import reference
@@ -29,16 +28,16 @@ _per_budget = engine_runner(_config)
 
 
 def run(scenario, budgets, params, sample_at=None, keep_final=False):
-    """Exact LRU: every budget in one stack pass, unless states are asked for.
+    """Exact LRU: two budgets or more in one stack pass, unless states are asked for.
 
-    The stack pass costs 1.7-8 single-budget replays (benchmarks/bench_onepass.py,
-    20 budgets); up to as many budgets as numba has threads the per-budget
-    replays are used (with two budgets, measured against the pass: 0.45-0.72x
-    its time on real traces, 2.9x on the miss-heavy synthetic stream).
+    The stack pass of 20 budgets costs 0.95-1.6 single-budget replays on the
+    sample traces, 2.6-2.9 on the miss-heavy synthetic stream
+    (benchmarks/bench_onepass.py). With two budgets it took 0.38-0.74x the time
+    of the two replays on every sample trace and 0.62x on the synthetic stream;
+    with one it is a toss-up (0.3-1.6x), so one budget keeps its replay.
     """
     n_budgets = len(np.unique(np.asarray(budgets)))
-    if (params.replacement == "lru" and sample_at is None and not keep_final
-            and n_budgets > numba.get_num_threads()):
+    if params.replacement == "lru" and sample_at is None and not keep_final and n_budgets >= 2:
         from replay.onepass import run_lru_all
 
         return run_lru_all(scenario, budgets)
