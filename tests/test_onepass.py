@@ -75,3 +75,28 @@ def test_more_budgets_than_a_group_holds(small_traces):
     many = per_budget(scn, budgets[some])
     np.testing.assert_array_equal(one.counters[some], many.counters)
     np.testing.assert_array_equal(one.host_sum_resident[some], many.host_sum_resident)
+
+
+def test_host_lru_takes_the_pass_for_one_budget_only_on_one_thread(small_traces, monkeypatch):
+    import numba
+
+    from replay.strategies import get_strategy
+
+    calls = []
+    real = onepass.run_lru_all
+    monkeypatch.setattr(onepass, "run_lru_all", lambda *a, **k: calls.append(1) or real(*a, **k))
+    strat = get_strategy("host-lru")
+    scn = sc.load([small_traces["phased"]])
+    one = np.array([500])
+    saved = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        by_pass = strat.run(scn, one, strat.parse_params({}))
+        assert calls == [1]
+        if numba.config.NUMBA_NUM_THREADS >= 2:
+            numba.set_num_threads(2)
+            by_replay = strat.run(scn, one, strat.parse_params({}))
+            assert calls == [1]
+            np.testing.assert_array_equal(by_pass.counters, by_replay.counters)
+    finally:
+        numba.set_num_threads(saved)

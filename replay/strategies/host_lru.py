@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numba
 import numpy as np
 
 from replay import reference
@@ -28,16 +29,20 @@ _per_budget = engine_runner(_config)
 
 
 def run(scenario, budgets, params, sample_at=None, keep_final=False):
-    """Exact LRU: two budgets or more in one stack pass, unless states are asked for.
+    """Exact LRU in one stack pass, unless states are asked for or one budget has two threads.
 
     The stack pass of 20 budgets costs 0.95-1.6 single-budget replays on the
     sample traces, 2.6-2.9 on the miss-heavy synthetic stream
     (benchmarks/bench_onepass.py). With two budgets it took 0.38-0.74x the time
-    of the two replays on every sample trace and 0.62x on the synthetic stream;
-    with one it is a toss-up (0.3-1.6x), so one budget keeps its replay.
+    of the two replays on every sample trace and 0.62x on the synthetic stream.
+    One budget: against the two-thread replay a toss-up (0.3-1.6x), so it keeps
+    its replay; with numba on one thread (sweep workers) the pass took 0.58-1.12x
+    the one-thread replay on the sample traces (budgets of 5, 50 and 100 % of the
+    footprint; slower only at 5 % on three of them) and 0.4-0.7x on the synthetic stream.
     """
     n_budgets = len(np.unique(np.asarray(budgets)))
-    if params.replacement == "lru" and sample_at is None and not keep_final and n_budgets >= 2:
+    if (params.replacement == "lru" and sample_at is None and not keep_final
+            and (n_budgets >= 2 or numba.get_num_threads() == 1)):
         from replay.onepass import run_lru_all
 
         return run_lru_all(scenario, budgets)
