@@ -10,6 +10,7 @@ from replay import engine, onepass
 from replay import scenario as sc
 from replay.onepass import run_lru_all
 from replay.states import HONOUR_NONE, INITIAL_NO_HINTS
+from tests.conftest import SAMPLE_DIR
 from tests.test_engine_equivalence import _sample_trace_scenarios, guest_traces
 
 
@@ -40,6 +41,16 @@ def test_one_pass_on_workload_and_sample_traces(small_traces):
     for _, scn in _sample_trace_scenarios(limit=None):
         assert_same(scn, np.unique(np.linspace(1, scn.n_pages // 4, 20).astype(int)),
                     threads=(2,))
+
+
+def test_one_pass_on_merged_guests():
+    # Frames pass between guests at the crossings: real traces, two and three guests.
+    for paths, copies in [(["linux-sqlite.parquet", "phased.parquet"], 1),
+                          (["kernel-compile.parquet"], 3)]:
+        scn = sc.load([SAMPLE_DIR / p for p in paths], copies=copies, stagger_ns=1_000_000)
+        assert scn.n_guests > 1
+        footprint = int(np.unique(scn.page).size)
+        assert_same(scn, np.unique(np.linspace(1, footprint, 20).astype(int)), threads=(1, 2))
 
 
 def test_host_lru_uses_it_only_when_no_states_are_asked_for(small_traces):
