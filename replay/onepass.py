@@ -68,6 +68,14 @@ def _area(res, mark, acc, g, k, i, delta):
 
 
 @nb.njit(cache=True, inline="always")
+def _gain(res, mark, acc, peak, g, k, i):
+    """Guest ``g`` takes one more frame at budget ``k`` at event ``i``."""
+    _area(res, mark, acc, g, k, i, 1)
+    if res[g, k] > peak[g, k]:
+        peak[g, k] = res[g, k]
+
+
+@nb.njit(cache=True, inline="always")
 def _next_live(live, t):
     """The first slot after ``t`` whose bit is set (there is one: the newest access)."""
     s = t + 1
@@ -175,9 +183,7 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
                 # A frame passes from gv to g at budget kz. (Within one guest
                 # its resident count, hence its frame-time sum, is unchanged.)
                 _area(res, mark, acc, gv, kz, i, -1)
-                _area(res, mark, acc, g, kz, i, 1)
-                if res[g, kz] > peak[g, kz]:
-                    peak[g, kz] = res[g, kz]
+                _gain(res, mark, acc, peak, g, kz, i)
             at[kz] = _next_live(live, t)
             kz += 1
         if tp >= 0 and kz < k_full and at[kz] == tp:
@@ -192,6 +198,16 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
                 n_new += 1
             else:
                 new[g] += 1
+                for k in range(kz, nb_):
+                    # Budget k is not full yet: p's guest just gains a frame there.
+                    _gain(res, mark, acc, peak, g, k, i)
+            # The stack grows by one page.
+            arrival[size] = i
+            newcomer[size] = p
+            size += 1
+            while k_full < nb_ and budgets[k_full] == size:
+                at[k_full] = _next_live(live, -1)  # the oldest page
+                k_full += 1
         else:
             z = kz
             if z > 0:
@@ -204,19 +220,6 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
                 d_zero[g, z] -= 1
         if op[i] == OP_WRITE:
             pg[p, FLAGS] = (np.int64(pg[p, FLAGS]) >> _COPY_SHIFT) << _COPY_SHIFT  # clean nowhere
-        if tp < 0:
-            if n_guests > 1:
-                for k in range(kz, nb_):
-                    # Budget k is not full yet: p's guest just gains a frame there.
-                    _area(res, mark, acc, g, k, i, 1)
-                    if res[g, k] > peak[g, k]:
-                        peak[g, k] = res[g, k]
-            arrival[size] = i
-            newcomer[size] = p
-            size += 1
-            while k_full < nb_ and budgets[k_full] == size:
-                at[k_full] = _next_live(live, -1)  # the oldest page
-                k_full += 1
     if n_guests == 1:
         accesses[0] = n_accesses
         new[0] = n_new
@@ -235,8 +238,7 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
     # on at every budget above j (LRU keeps the stack's top B resident).
     host_peak = np.minimum(budgets, size)
     held = np.zeros(size + 1, np.int64)
-    for j in range(size):
-        held[j + 1] = held[j] + (n - arrival[j])
+    held[1:] = np.cumsum(n - arrival[:size])
     host_sum = np.empty(nb_, np.int64)
     for k in range(nb_):
         host_sum[k] = held[host_peak[k]]
