@@ -20,23 +20,19 @@ import statistics
 import tempfile
 from pathlib import Path
 
-import numba
 import numpy as np
 from _common import best_of, page_stream, write_oracle_general
 
 from replay import scenario as sc
+from replay.numba_threads import numba_threads
 from replay.strategies import get_strategy
 from tracer.schema import Op
 
 
 def one_thread(fn, *args):
     """``fn(*args)`` with numba limited to one thread (no two-thread replay)."""
-    saved = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
+    with numba_threads(1):
         return fn(*args)
-    finally:
-        numba.set_num_threads(saved)
 
 
 def main() -> None:

@@ -46,6 +46,7 @@ import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from replay.engine import EngineResult
+from replay.numba_threads import numba_threads
 from replay.prefetch import EVENTS_AHEAD, prefetch
 from replay.states import (
     C_ACCESSES,
@@ -321,13 +322,9 @@ def run_lru_all(scenario, budgets, threads: int | None = None) -> EngineResult:
     hsum = np.empty(len(uniq), np.int64)
     # Zeroed lazily by the system: a group pays only for the pages the trace touches.
     pgs = np.zeros((n_groups, scenario.n_pages, 2), table)
-    saved = nb.get_num_threads()  # numba's thread count is per calling thread
-    nb.set_num_threads(min(n_threads, nb.config.NUMBA_NUM_THREADS))
-    try:
+    with numba_threads(min(n_threads, nb.config.NUMBA_NUM_THREADS)):
         _lru_groups(scenario.page, scenario.op, scenario.guest, scenario.page_guest,
                     scenario.n_guests, uniq, pgs, cnt, peak, hsum)
-    finally:
-        nb.set_num_threads(saved)
     return EngineResult(b, cnt[back], peak[back], hsum[back],
                         np.zeros((0, scenario.n_pages), np.uint8),
                         np.zeros((len(b), 0, scenario.n_guests, 8), np.int64))

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from replay import engine, reference
 from replay.lru_ahead import lru_victims
+from replay.numba_threads import numba_threads
 from replay.states import HONOUR_ALL, HONOUR_NONE, HONOUR_STABLE_UNUSED, INITIAL_HINTING, INITIAL_NO_HINTS
 from tests.test_engine_equivalence import _sample_trace_scenarios, guest_traces
 from tracer.schema import Op
@@ -108,22 +109,16 @@ def test_two_threads_on_sample_traces():
 
 def _two_threaded(monkeypatch, scn, budgets, order, threads, n=None):
     """Whether replay_chunk chose the two-thread replay for the first ``n`` events."""
-    import numba as nb
-
     calls = []
     original = engine._replay_pipelined
     monkeypatch.setattr(engine, "_replay_pipelined",
                         lambda *a, **k: calls.append(1) or original(*a, **k))
     b = np.array(budgets)
     es = engine.alloc_state(scn.n_pages, scn.n_guests, b, order, INITIAL_NO_HINTS, 0)
-    saved = nb.get_num_threads()
-    nb.set_num_threads(threads)
-    try:
+    with numba_threads(threads):
         cut = slice(0, n)
         engine.replay_chunk(es, scn.t_ns[cut], scn.page[cut], scn.op[cut], scn.guest[cut], 0,
                             scn.page_guest, b, HONOUR_NONE, order, np.zeros(0, np.int64))
-    finally:
-        nb.set_num_threads(saved)
     return bool(calls)
 
 

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from replay import engine, onepass
 from replay import scenario as sc
+from replay.numba_threads import numba_threads
 from replay.onepass import run_lru_all
 from replay.states import HONOUR_NONE, INITIAL_NO_HINTS
 from tests.conftest import SAMPLE_DIR
@@ -99,15 +100,11 @@ def test_host_lru_takes_the_pass_for_one_budget_only_on_one_thread(small_traces,
     strat = get_strategy("host-lru")
     scn = sc.load([small_traces["phased"]])
     one = np.array([500])
-    saved = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
+    with numba_threads(1):
         by_pass = strat.run(scn, one, strat.parse_params({}))
-        assert calls == [1]
-        if numba.config.NUMBA_NUM_THREADS >= 2:
-            numba.set_num_threads(2)
+    assert calls == [1]
+    if numba.config.NUMBA_NUM_THREADS >= 2:
+        with numba_threads(2):
             by_replay = strat.run(scn, one, strat.parse_params({}))
-            assert calls == [1]
-            np.testing.assert_array_equal(by_pass.counters, by_replay.counters)
-    finally:
-        numba.set_num_threads(saved)
+        assert calls == [1]
+        np.testing.assert_array_equal(by_pass.counters, by_replay.counters)
