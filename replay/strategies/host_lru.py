@@ -31,7 +31,7 @@ _per_budget = engine_runner(_config)
 def run(scenario, budgets, params, sample_at=None, keep_final=False):
     """Exact LRU in one stack pass, unless states are asked for or one budget has two threads.
 
-    The stack pass of 20 budgets costs 0.95-1.6 single-budget replays on the
+    The stack pass of 20 budgets costs 0.42-1.66 single-budget replays on the
     sample traces, 2.6-3.1 on the miss-heavy synthetic stream
     (benchmarks/bench_onepass.py). With two budgets it took 0.38-0.74x the time
     of the two replays on every sample trace and 0.62x on the synthetic stream.
