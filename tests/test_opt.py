@@ -112,3 +112,13 @@ def test_64_bit_indices_give_the_32_bit_answer(scn, budgets):
     assert np.array_equal(narrow.counters, wide.counters)
     assert np.array_equal(narrow.host_peak, wide.host_peak)
     assert np.array_equal(narrow.host_sum_resident, wide.host_sum_resident)
+
+
+@given(guest_pages=st.lists(st.integers(0, 70), min_size=1, max_size=9))
+def test_guest_of_matches_the_page_guest_table(guest_pages):
+    # opt finds a victim's guest from the guests' page ranges, not page_guest.
+    from replay.guest_ranges import guest_ends, guest_of
+
+    table = np.repeat(np.arange(len(guest_pages)), guest_pages)
+    ends = guest_ends(np.array(guest_pages))
+    assert [guest_of(p, ends) for p in range(len(table))] == table.tolist()
