@@ -284,7 +284,7 @@ def _host_in(p, g, i, frames, state, gst, links, flinks, cnt, res_g, mark, page_
         if gst[v] & ON_FREE_LIST:
             gst[v] &= ~ON_FREE_LIST
             _list_unlink(flinks, v)
-        _drop_victim(v, state, page_guest, cnt, res_g, mark, i)
+        _drop_victim(v, page_guest[v], state, cnt, res_g, mark, i)
         tot[0] -= 1
     state[p] = _page_in(st, g, cnt)
     _resident_delta(cnt, res_g, mark, g, i, 1)

@@ -152,7 +152,7 @@ def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, budget, block_of, bloc
             if h != H_R:
                 if resident >= frames:
                     v = _list_evict_lru(links, head)
-                    _drop_victim(v, state, page_guest, cnt, res_g, mark, i)
+                    _drop_victim(v, page_guest[v], state, cnt, res_g, mark, i)
                     resident -= 1
                 st = _page_in(st, g, cnt)  # the host sees every page stable
                 _resident_delta(cnt, res_g, mark, g, i, 1)
