@@ -70,7 +70,8 @@ class _Guest:
     shift_ns: int
 
 
-def _guests(paths, copies: int, stagger_ns: int) -> list[_Guest]:
+def stream_guests(paths, copies: int, stagger_ns: int) -> list[_Guest]:
+    """The guests of a streamed scenario (files, labels, page offsets, time shifts), in order."""
     if copies < 1:
         raise ParamError(f"copies must be >= 1, got {copies}")
     if stagger_ns < 0:
@@ -164,7 +165,7 @@ def merged_batches(guests: Sequence[_Guest], batch_rows: int = ROW_GROUP_ROWS
 def time_range(paths, copies: int = 1, stagger_ns: int = 0) -> tuple[int, int] | None:
     """First and last event time of the merged scenario (a streaming scan of ``t_ns``)."""
     lo = hi = None
-    for g in _guests(paths, copies, stagger_ns):
+    for g in stream_guests(paths, copies, stagger_ns):
         row = pl.scan_parquet(g.path).select(pl.col("t_ns").min().alias("a"),
                                              pl.col("t_ns").max().alias("b")).collect()
         a, b = row["a"][0], row["b"][0]
@@ -213,7 +214,7 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
         raise ParamError(f"batch_rows must be >= 1, got {batch_rows}")
     p = strat.parse_params(params)
     honour, order, initial = strat.engine(p)
-    guests = _guests(paths, copies, stagger_ns)
+    guests = stream_guests(paths, copies, stagger_ns)
     gp = np.array([g.guest_pages for g in guests], np.int64)
     page_guest = np.repeat(np.arange(len(guests), dtype=np.uint16), gp)
     n_pages, ng = int(gp.sum()), len(guests)

@@ -11,7 +11,7 @@ from polars.testing import assert_frame_equal
 
 from replay import scenario as sc
 from replay.api import replay_full
-from replay.stream import _guests, merged_batches, replay_stream
+from replay.stream import merged_batches, replay_stream, stream_guests
 from tests.conftest import make_arrays
 from tests.test_engine_equivalence import SAMPLE_DIR, guest_traces
 from tracer.errors import ParamError, TraceError
@@ -64,7 +64,7 @@ def test_merge_order_matches_from_arrays(tmp_path):
         write_trace(paths[-1], arr.t_ns, arr.pfn, arr.op, arr.meta, row_group_rows=2)
     mem = sc.load(paths)
     for batch in (1, 2, 3, 100):
-        parts = list(merged_batches(_guests(paths, 1, 0), batch))
+        parts = list(merged_batches(stream_guests(paths, 1, 0), batch))
         t, page, op, guest = (np.concatenate(c) for c in zip(*parts, strict=True))
         np.testing.assert_array_equal(t, mem.t_ns)
         np.testing.assert_array_equal(page, mem.page)

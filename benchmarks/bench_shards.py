@@ -1,0 +1,145 @@
+"""SHARDS (sampled) host-lru curves against the exact one pass: time, error, memory.
+
+In-process, on the seeded synthetic stream (and on ``--trace`` files): 20
+budgets from 5 % to 100 % of the footprint; the exact one pass and the
+sampled estimate at each rate (8 salts) alternate ``--repeat`` times and the
+median time ratio is printed, with the estimate's largest miss-ratio error
+against the exact curve, the largest error in standard errors, and how many
+budgets the exact value lies within two standard errors of the estimate.
+
+With ``--stream-events N`` (0: skip), a trace of N events is written and two
+fresh processes read it: one loads it and runs the exact pass, the other
+streams it through the sampler at ``--stream-rate``; their peak RSS (VmHWM)
+and wall times are printed side by side.
+
+    python benchmarks/bench_shards.py [--trace F ...] [--stream-events 100000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import page_stream  # noqa: E402
+from replay import scenario as sc  # noqa: E402
+from replay.onepass import run_lru_all  # noqa: E402
+from replay.shards import df_lru_sampled, lru_sampled  # noqa: E402
+from replay.states import C  # noqa: E402
+
+RATES = (0.1, 0.01, 0.001)
+
+CHILD = r"""
+import json, sys, time
+import numpy as np
+from replay.onepass import run_lru_all
+from replay.scenario import load
+from replay.shards import lru_sampled_stream
+from replay.states import C
+mode, path, tiny, rate = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+budgets = [int(x) for x in sys.argv[5].split(",")]
+run_lru_all(load([tiny]), [1, 2])  # compile first: a fixed cost, not the trace's
+lru_sampled_stream([tiny], [1, 2], 0.5, salts=2)
+t0 = time.perf_counter()
+if mode == "exact":
+    scn = load([path])
+    n = int((scn.op <= 1).sum())
+    cnt = run_lru_all(scn, budgets).counters.sum(axis=1)
+else:
+    r = lru_sampled_stream([path], budgets, rate, salts=8)
+    n = int(r.accesses.sum())
+    cnt = r.estimate.sum(axis=1)
+secs = time.perf_counter() - t0
+reads, zero = (C["host_reads"], C["zero_fills"]) if mode == "exact" else (0, 2)
+miss = ((cnt[:, reads] + cnt[:, zero]) / n).tolist()
+hwm = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM"))
+print(json.dumps({"secs": secs, "rss": hwm, "miss": miss}))
+"""
+
+
+def curve(scn, budgets) -> np.ndarray:
+    cnt = run_lru_all(scn, budgets).counters.sum(axis=1)
+    return (cnt[:, C["host_reads"]] + cnt[:, C["zero_fills"]]) / int((scn.op <= 1).sum())
+
+
+def in_process(label: str, scn, repeat: int) -> None:
+    fp = int(np.unique(scn.page[scn.op <= 1]).size)
+    budgets = np.unique(np.linspace(max(1, fp // 20), fp, 20).astype(np.int64))
+    exact = curve(scn, budgets)
+    for rate in RATES:
+        lru_sampled(scn, budgets, rate)  # warm up (compile)
+        ratios = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            run_lru_all(scn, budgets)
+            t1 = time.perf_counter()
+            df = df_lru_sampled(lru_sampled(scn, budgets, rate))
+            ratios.append((time.perf_counter() - t1) / (t1 - t0))
+        err = np.abs(df["miss_ratio_est"].to_numpy() - exact)
+        se = df["miss_ratio_se"].to_numpy()
+        within = int((err <= 2 * se).sum())
+        print(f"{label:<40}{scn.n_events:>12,}{rate:>7g}{statistics.median(ratios):>10.2f}x"
+              f"{err.max():>10.4f}{np.nanmax(err / se):>8.1f}{within:>6}/{len(budgets)}")
+
+
+def child(mode: str, path: Path, tiny: Path, rate: float, budgets) -> dict:
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", CHILD, mode, str(path), str(tiny), str(rate),
+                          ",".join(str(int(b)) for b in budgets)],
+                         check=True, capture_output=True, text=True, cwd=root)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def streamed(events: int, pages: int, rate: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        big, tiny = Path(tmp) / "big.parquet", Path(tmp) / "tiny.parquet"
+        gen = Path(__file__).resolve().parent / "bench_stream.py"
+        for path, n, p in ((big, events, pages), (tiny, 1000, 64)):
+            subprocess.run([sys.executable, str(gen), "--generate", str(path), str(n), str(p)],
+                           check=True)
+        budgets = np.linspace(pages // 20, pages, 20).astype(np.int64)
+        ex = child("exact", big, tiny, 1.0, budgets)
+        sh = child("sampled", big, tiny, rate, budgets)
+        mib = 1 << 20
+        err = np.abs(np.array(sh["miss"]) - np.array(ex["miss"]))
+        print(f"\n{events:,} events over {pages:,} pages ({big.stat().st_size / mib:,.0f} MiB on "
+              f"disk), 20 budgets; fresh processes, after compiling")
+        print(f"{'run':<44}{'seconds':>9}{'peak RSS MiB':>14}")
+        print(f"{'load + exact one pass':<44}{ex['secs']:>9.1f}{ex['rss'] / mib:>14,.0f}")
+        print(f"{f'streamed sample, rate {rate:g}, 8 salts':<44}{sh['secs']:>9.1f}"
+              f"{sh['rss'] / mib:>14,.0f}")
+        print(f"sampled / exact: time {sh['secs'] / ex['secs']:.2f}x, memory "
+              f"{sh['rss'] / ex['rss']:.2f}x; largest miss-ratio error {err.max():.4f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=20_000_000)
+    ap.add_argument("--pages", type=int, default=1_000_000)
+    ap.add_argument("--trace", nargs="*", default=[])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--stream-events", type=int, default=0)
+    ap.add_argument("--stream-rate", type=float, default=0.01)
+    args = ap.parse_args()
+    print(f"{'trace':<40}{'events':>12}{'rate':>7}{'x exact':>11}{'max err':>10}{'max z':>8}"
+          f"{'<=2se':>10}")
+    if not args.trace:
+        in_process("synthetic", sc.from_arrays([("s", page_stream(args.events, args.pages))]),
+                   args.repeat)
+    for path in args.trace:
+        in_process(path, sc.load([path]), args.repeat)
+    if args.stream_events:
+        streamed(args.stream_events, args.pages, args.stream_rate)
+
+
+if __name__ == "__main__":
+    main()

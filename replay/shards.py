@@ -1,0 +1,341 @@
+"""An approximate ``host-lru`` miss curve from spatial samples of pages (SHARDS).
+
+Opt-in: the exact one pass (:mod:`replay.onepass`) is the default and the
+reference. SHARDS (Waldspurger et al., FAST '15) keeps the accesses of the
+pages whose hash falls under a threshold, a fraction ``rate`` of the pages,
+and replays that smaller trace at budgets scaled by the same fraction: under
+LRU a sampled page's reuse distance shrinks, in expectation, by the sampling
+fraction, so its hits and misses at budget ``B * fraction`` estimate those at
+``B``. Here the fraction is the one measured (sampled footprint over
+footprint) rather than the nominal rate, and each counter is scaled per
+guest by accesses over sampled accesses (both counted exactly): a ratio
+estimator, in the spirit of SHARDS' "adjusted" variant.
+
+The error is reported, not assumed: ``salts`` samples are drawn with
+independent hash salts in the same read of the trace; the estimate is their
+mean and its standard error the spread of the salts' estimates over
+sqrt(salts). At ``rate`` 1 every page is kept: one sample, the exact counters.
+
+The samples are taken as the events stream by (:meth:`_Sampler.feed`), so
+:func:`lru_sampled_stream` reads traces of any size in memory proportional
+to the sample: a page bitmap of salts, a touched byte per page, the sampled
+accesses.
+
+Layers: :func:`sample_mask` (which pages a salt keeps), ``_sample_chunk``
+(numba: one pass takes every salt's accesses), :func:`lru_sampled` and
+:func:`lru_sampled_stream` (the estimates), :func:`df_lru_sampled` (a table).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+import polars as pl
+from numba.cpython.unsafe.numbers import trailing_zeros
+
+from replay.onepass import run_lru_all
+from replay.scenario import Scenario
+from replay.states import OP_WRITE, C
+from tracer.errors import ParamError
+
+#: The I/O counters estimated (not the resident-frame ones: under LRU the
+#: host holds min(budget, footprint) frames at the end, no sample needed).
+ESTIMATED = ("host_reads", "host_writes", "zero_fills", "discards")
+#: Most salts one read can draw (a bit each in a uint64 per page).
+MAX_SALTS = 64
+#: Events handed to the sampling kernel at a time (its output buffers hold
+#: this many per salt, allocated lazily by the system).
+CHUNK_EVENTS = 1 << 20
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """Steele et al.'s SplitMix64 finaliser, elementwise on uint64 (wrapping)."""
+    with np.errstate(over="ignore"):
+        z = x + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def sample_mask(n_pages: int, rate: float, salt: int) -> np.ndarray:
+    """Which of ``n_pages`` global pages the sample with this salt keeps.
+
+    Page p is kept when the top 53 bits of SplitMix64(p XOR SplitMix64(salt))
+    fall under ``rate * 2**53``: each page with probability ``rate``,
+    independently across pages and salts, the same pages on every run.
+
+    Parameters
+    ----------
+    n_pages : int
+        Pages in the scenario.
+    rate : float
+        Sampling rate, 0 < rate <= 1.
+    salt : int
+        Any integer; different salts draw independent samples.
+
+    Returns
+    -------
+    ndarray[bool], shape (n_pages,)
+    """
+    if rate >= 1.0:
+        return np.ones(n_pages, bool)
+    key = _splitmix64(np.array([salt & 0xFFFFFFFFFFFFFFFF], np.uint64))[0]
+    h = _splitmix64(np.arange(n_pages, dtype=np.uint64) ^ key)
+    return (h >> np.uint64(11)) < np.uint64(int(rate * 2**53))
+
+
+@nb.njit(cache=True, nogil=True)
+def _sample_chunk(t_ns, page, op, guest, bits, touched, accesses, t_out, page_out, op_out,
+                  guest_out, taken):
+    """Count every access and copy it to the outputs of each salt keeping its page.
+
+    ``bits[p]``: bit k set when salt k keeps page p; ``taken[k]``: rows of
+    salt k's outputs filled (updated).
+    """
+    for i in range(page.shape[0]):
+        if op[i] > OP_WRITE:
+            continue  # the host sees no hints
+        p = page[i]
+        touched[p] = 1
+        accesses[guest[i]] += 1
+        b = np.uint64(bits[p])
+        while b != 0:
+            k = trailing_zeros(b)
+            j = taken[k]
+            t_out[k, j] = t_ns[i]
+            page_out[k, j] = p
+            op_out[k, j] = op[i]
+            guest_out[k, j] = guest[i]
+            taken[k] = j + 1
+            b &= b - np.uint64(1)
+
+
+class _Sampler:
+    """Takes the salts' samples from events fed in time order, chunk by chunk."""
+
+    def __init__(self, page_guest: np.ndarray, n_guests: int, rate: float, salts: int, seed: int):
+        self.page_guest = page_guest
+        self.n_guests = n_guests
+        self.salts = salts
+        # A byte per page for up to 8 salts: the kernel's one random load per access.
+        dtype = np.uint8 if salts <= 8 else np.uint64
+        self.bits = np.zeros(len(page_guest), dtype)
+        for k in range(salts):
+            self.bits |= sample_mask(len(page_guest), rate, seed + k).astype(dtype) << dtype(k)
+        self.touched = np.zeros(len(page_guest), np.uint8)
+        self.accesses = np.zeros(n_guests, np.int64)
+        self.parts: list[list[tuple[np.ndarray, ...]]] = [[] for _ in range(salts)]
+
+    def feed(self, t_ns, page, op, guest) -> None:
+        for s in range(0, len(page), CHUNK_EVENTS):
+            e = s + CHUNK_EVENTS
+            m = len(page[s:e])
+            out = (np.empty((self.salts, m), np.int64), np.empty((self.salts, m), np.int32),
+                   np.empty((self.salts, m), np.uint8), np.empty((self.salts, m), np.uint16))
+            taken = np.zeros(self.salts, np.int64)
+            _sample_chunk(t_ns[s:e], page[s:e], op[s:e], guest[s:e], self.bits, self.touched,
+                          self.accesses, *out, taken)
+            for k in range(self.salts):
+                if taken[k]:
+                    self.parts[k].append(tuple(a[k, :taken[k]].copy() for a in out))
+
+    def sample(self, k: int, template) -> tuple[Scenario, float]:
+        """Salt k's accesses as a scenario of the kept pages (renumbered in order,
+        so each guest's pages stay contiguous), and the fraction of the footprint kept."""
+        touched = self.touched.astype(bool)
+        keep = touched & (((self.bits.astype(np.uint64) >> np.uint64(k)) & np.uint64(1)) == 1)
+        new_index = np.full(len(keep), -1, np.int32)
+        new_index[keep] = np.arange(int(keep.sum()), dtype=np.int32)
+        cols = ([np.concatenate(c) for c in zip(*self.parts[k], strict=True)] if self.parts[k]
+                else [np.zeros(0, d) for d in (np.int64, np.int32, np.uint8, np.uint16)])
+        page_guest = self.page_guest[keep]
+        scn = Scenario(
+            name=template.name, guest_names=template.guest_names,
+            guest_pages=np.bincount(page_guest, minlength=self.n_guests).astype(np.int64),
+            t_ns=cols[0], page=new_index[cols[1]], op=cols[2], guest=cols[3],
+            page_guest=page_guest, sources=template.sources)
+        return scn, float(keep.sum()) / max(int(touched.sum()), 1)
+
+
+@dataclass(frozen=True)
+class SampledLRU:
+    """SHARDS estimates of ``host-lru`` (exact LRU) counters at several budgets.
+
+    Attributes
+    ----------
+    budgets : ndarray[int64], shape (budgets,)
+        Host budgets, frames (pages), as asked.
+    estimate : ndarray[float64], shape (budgets, guests, len(ESTIMATED))
+        Mean over the salts of each counter's estimate, events.
+    stderr : ndarray[float64], same shape
+        Standard error of ``estimate`` (the salts' spread over sqrt(salts));
+        0 at rate 1; NaN from one salt below rate 1.
+    per_salt : ndarray[float64], shape (salts, budgets, guests, len(ESTIMATED))
+        Each salt's estimates (NaN for a guest none of whose accesses was sampled).
+    accesses : ndarray[int64], shape (guests,)
+        Accesses per guest, counted exactly.
+    footprint_pages : int
+        Distinct pages accessed.
+    rate : float
+        Nominal sampling rate.
+    page_fraction : ndarray[float64], shape (salts,)
+        Sampled footprint over footprint, per salt: its budgets' scale.
+    sampled_accesses : ndarray[int64], shape (salts,)
+        Accesses replayed, per salt.
+    """
+
+    budgets: np.ndarray
+    estimate: np.ndarray
+    stderr: np.ndarray
+    per_salt: np.ndarray
+    accesses: np.ndarray
+    footprint_pages: int
+    rate: float
+    page_fraction: np.ndarray
+    sampled_accesses: np.ndarray
+
+    @property
+    def salts(self) -> int:
+        return int(self.per_salt.shape[0])
+
+    @property
+    def exact(self) -> bool:
+        return self.rate >= 1.0
+
+
+def _mean_se(per_salt: np.ndarray, exact: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over the first axis and its standard error (0 when exact, NaN from one sample)."""
+    mean = per_salt.mean(axis=0)
+    if exact:
+        return mean, np.zeros_like(mean)
+    if per_salt.shape[0] < 2:
+        return mean, np.full_like(mean, np.nan)
+    return mean, per_salt.std(axis=0, ddof=1) / np.sqrt(per_salt.shape[0])
+
+
+def _check(budgets, rate: float, salts: int) -> tuple[np.ndarray, int]:
+    b = np.asarray(budgets, dtype=np.int64)
+    if b.ndim != 1 or b.size == 0 or (b < 1).any():
+        raise ParamError("budgets must be a non-empty list of positive frame counts")
+    if not (0.0 < rate <= 1.0):
+        raise ParamError(f"sample rate must be in (0, 1], got {rate}")
+    if not (1 <= salts <= MAX_SALTS):
+        raise ParamError(f"salts must be in [1, {MAX_SALTS}], got {salts}")
+    return b, (1 if rate >= 1.0 else salts)
+
+
+def _estimate(sampler: _Sampler, template, b: np.ndarray, rate: float) -> SampledLRU:
+    ng = sampler.n_guests
+    cols = [C[k] for k in ESTIMATED]
+    est = np.full((sampler.salts, len(b), ng, len(cols)), np.nan)
+    fractions = np.zeros(sampler.salts)
+    sampled = np.zeros(sampler.salts, np.int64)
+    for k in range(sampler.salts):
+        sub, fractions[k] = sampler.sample(k, template)
+        sampled[k] = sub.n_events
+        if sub.n_events == 0:
+            continue  # nothing sampled: no estimate from this salt
+        scaled = np.maximum(1, np.rint(b * fractions[k])).astype(np.int64)
+        cnt = run_lru_all(sub, scaled).counters[:, :, cols].astype(np.float64)
+        sub_acc = np.bincount(sub.guest, minlength=ng)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(sub_acc > 0, sampler.accesses / np.maximum(sub_acc, 1), np.nan)
+        est[k] = cnt * scale[None, :, None]
+    mean, se = _mean_se(est, rate >= 1.0)
+    return SampledLRU(b, mean, se, est, sampler.accesses.copy(),
+                      int(sampler.touched.sum()), rate, fractions, sampled)
+
+
+def lru_sampled(scenario, budgets, rate: float, *, salts: int = 8, seed: int = 0) -> SampledLRU:
+    """Estimate ``host-lru`` counters at every budget from ``salts`` spatial samples.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The merged guest traces.
+    budgets : array_like of int
+        Host budgets, frames (pages), each >= 1.
+    rate : float
+        Fraction of pages sampled, 0 < rate <= 1 (1: exact, one sample).
+    salts : int
+        Independent samples, 1 to 64 (the standard error needs 2 or more).
+    seed : int
+        Salt k is ``seed + k``.
+
+    Returns
+    -------
+    SampledLRU
+    """
+    b, salts = _check(budgets, rate, salts)
+    if rate >= 1.0:
+        # The trace is in memory already: the exact pass on it, no copy.
+        is_access = scenario.op <= OP_WRITE
+        cnt = run_lru_all(scenario, b).counters[:, :, [C[k] for k in ESTIMATED]]
+        cnt = cnt.astype(np.float64)
+        accesses = np.bincount(scenario.guest[is_access], minlength=scenario.n_guests)
+        return SampledLRU(b, cnt, np.zeros_like(cnt), cnt[None], accesses.astype(np.int64),
+                          int(np.unique(scenario.page[is_access]).size), 1.0, np.ones(1),
+                          np.array([int(is_access.sum())], np.int64))
+    sampler = _Sampler(scenario.page_guest, scenario.n_guests, rate, salts, seed)
+    sampler.feed(scenario.t_ns, scenario.page, scenario.op, scenario.guest)
+    return _estimate(sampler, scenario, b, rate)
+
+
+def lru_sampled_stream(paths: Sequence[str | os.PathLike], budgets: Sequence[str | int],
+                       rate: float, *, salts: int = 8, seed: int = 0, copies: int = 1,
+                       stagger_ns: int = 0, batch_rows: int | None = None) -> SampledLRU:
+    """:func:`lru_sampled` reading trace files as a stream (memory: the samples).
+
+    ``budgets`` are parsed as by :func:`replay.api.parse_budget`; ``copies``
+    and ``stagger_ns`` replicate the guests as :func:`replay.scenario.load` does.
+    """
+    from replay.api import parse_budgets
+    from replay.scenario import scenario_name
+    from replay.stream import StreamedScenario, merged_batches, stream_guests
+    from tracer.io import ROW_GROUP_ROWS
+
+    guests = stream_guests(paths, copies, stagger_ns)
+    gp = np.array([g.guest_pages for g in guests], np.int64)
+    page_guest = np.repeat(np.arange(len(guests), dtype=np.uint16), gp)
+    b, salts = _check(parse_budgets(budgets, int(gp.sum())), rate, salts)
+    sampler = _Sampler(page_guest, len(guests), rate, salts, seed)
+    for t, page, op, guest in merged_batches(guests, batch_rows or ROW_GROUP_ROWS):
+        sampler.feed(t, page, op, guest)
+    template = StreamedScenario(scenario_name(list(paths)), tuple(g.label for g in guests), gp,
+                                page_guest, 0, np.zeros(len(guests), np.int64),
+                                tuple(g.path for g in guests))
+    return _estimate(sampler, template, b, rate)
+
+
+def df_lru_sampled(r: SampledLRU) -> pl.DataFrame:
+    """A :class:`SampledLRU` as a table, one row per budget (all guests summed).
+
+    Columns: ``budget_pages``; ``accesses`` (exact); for each of
+    ``host_reads``, ``host_writes``, ``zero_fills``, ``discards``:
+    ``<name>_est`` (events) and ``<name>_se`` (its standard error, events);
+    ``miss_ratio_est`` and ``miss_ratio_se`` (host reads plus zero fills per
+    access); ``rate``, ``salts``, ``page_fraction`` (mean over the salts),
+    ``footprint_pages`` and ``exact`` (rate 1: the estimates are the counters).
+    """
+    # Totals over the guests salt by salt, then their spread: the guests share
+    # the sampled pages, so their errors are not independent.
+    totals = r.per_salt.sum(axis=2)  # (salts, budgets, counters)
+    est, se = _mean_se(totals, r.exact)
+    n = len(r.budgets)
+    total = int(r.accesses.sum())
+    data: dict[str, object] = {"budget_pages": r.budgets, "accesses": np.full(n, total)}
+    for j, name in enumerate(ESTIMATED):
+        data[f"{name}_est"] = est[:, j]
+        data[f"{name}_se"] = se[:, j]
+    miss = [ESTIMATED.index("host_reads"), ESTIMATED.index("zero_fills")]
+    ratio, ratio_se = _mean_se(totals[:, :, miss].sum(axis=2) / max(total, 1), r.exact)
+    data |= {"miss_ratio_est": ratio, "miss_ratio_se": ratio_se, "rate": np.full(n, r.rate),
+             "salts": np.full(n, r.salts), "page_fraction": np.full(n, r.page_fraction.mean()),
+             "footprint_pages": np.full(n, r.footprint_pages), "exact": np.full(n, r.exact)}
+    return pl.DataFrame(data)

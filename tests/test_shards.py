@@ -1,0 +1,176 @@
+"""SHARDS estimates: exact at rate 1, each salt the exact pass of its sample, streamed = in memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from analysis.cli import app
+from replay import reference
+from replay import scenario as sc
+from replay.onepass import run_lru_all
+from replay.shards import (
+    ESTIMATED,
+    df_lru_sampled,
+    lru_sampled,
+    lru_sampled_stream,
+    sample_mask,
+)
+from replay.states import C
+from replay.strategies import get_strategy
+from tests.conftest import make_arrays
+from tests.test_engine_equivalence import SAMPLE_DIR, guest_traces
+from tests.test_stream import _write_guests
+from tracer.errors import ParamError
+
+COLS = [C[k] for k in ESTIMATED]
+MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x: int) -> int:
+    """SplitMix64's finaliser on Python ints (the twin of the numpy one)."""
+    z = (x + 0x9E3779B97F4A7C15) & MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+def test_sample_mask_is_splitmix_under_the_threshold():
+    rate, salt = 0.3, 12345
+    key = _splitmix64(salt)
+    want = [(_splitmix64(p ^ key) >> 11) < int(rate * 2**53) for p in range(2000)]
+    assert sample_mask(2000, rate, salt).tolist() == want
+    # Independent pages at the rate: 100,000 pages, 5 standard deviations.
+    frac = sample_mask(100_000, 0.1, 7).mean()
+    assert abs(frac - 0.1) < 5 * np.sqrt(0.1 * 0.9 / 100_000)
+    assert not np.array_equal(sample_mask(1000, 0.5, 1), sample_mask(1000, 0.5, 2))
+
+
+@settings(max_examples=40)
+@given(scn=guest_traces(), budgets=st.lists(st.integers(1, 40), min_size=1, max_size=4))
+def test_rate_one_is_the_exact_pass(scn, budgets):
+    r = lru_sampled(scn, budgets, 1.0)
+    exact = run_lru_all(scn, budgets).counters[:, :, COLS]
+    assert np.array_equal(r.estimate, exact)
+    assert (r.stderr == 0).all() and r.exact and r.salts == 1
+
+
+def _sample_by_hand(scn, keep_page):
+    """The scenario of the kept pages' events, pages renumbered per guest in order."""
+    guests = []
+    for g in range(scn.n_guests):
+        lo, hi = int(scn.page_offset[g]), int(scn.page_offset[g] + scn.guest_pages[g])
+        kept = [p for p in range(lo, hi) if keep_page[p]]
+        rank = {p: j for j, p in enumerate(kept)}
+        rows = [i for i in range(scn.n_events) if scn.guest[i] == g and keep_page[scn.page[i]]]
+        guests.append((scn.guest_names[g],
+                       make_arrays([int(scn.op[i]) for i in rows], [rank[int(scn.page[i])] for i in rows],
+                                   guest_pages=len(kept), t_ns=[int(scn.t_ns[i]) for i in rows])))
+    return sc.from_arrays(guests)
+
+
+@settings(max_examples=25, deadline=None)
+@given(scn=guest_traces(), budgets=st.lists(st.integers(1, 40), min_size=1, max_size=3),
+       rate=st.sampled_from([0.3, 0.6, 0.9]))
+def test_each_salt_is_the_twin_on_its_sample(scn, budgets, rate):
+    # Per salt: the plain-Python host-lru twin on the hand-filtered sample, at
+    # the scaled budgets, its counters scaled by accesses over sampled accesses.
+    r = lru_sampled(scn, budgets, rate, salts=3, seed=5)
+    is_access = scn.op <= 1
+    touched = np.zeros(scn.n_pages, bool)
+    touched[scn.page[is_access]] = True
+    accesses = np.bincount(scn.guest[is_access], minlength=scn.n_guests)
+    assert r.accesses.tolist() == accesses.tolist()
+    params = get_strategy("host-lru").parse_params({})
+    for k in range(3):
+        keep = sample_mask(scn.n_pages, rate, 5 + k) & touched
+        fraction = keep.sum() / max(touched.sum(), 1)
+        assert r.page_fraction[k] == fraction
+        sub = _sample_by_hand(scn, keep)
+        sub_acc = np.bincount(sub.guest[sub.op <= 1], minlength=scn.n_guests)
+        assert r.sampled_accesses[k] == sub_acc.sum()
+        for j, budget in enumerate(r.budgets):
+            twin = reference.host_lru(sub, max(1, int(np.rint(budget * fraction))), params)
+            for g in range(scn.n_guests):
+                got = r.per_salt[k, j, g]
+                if sub_acc[g] == 0:
+                    assert np.isnan(got).all()
+                else:
+                    want = twin.counters[g, COLS] * (accesses[g] / sub_acc[g])
+                    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scn=guest_traces(), data=st.data())
+def test_streamed_sample_equals_in_memory(tmp_path_factory, scn, data):
+    paths = _write_guests(scn, tmp_path_factory.mktemp("s"), data.draw(st.integers(1, 30)))
+    rate = data.draw(st.sampled_from([0.25, 0.5, 1.0]))
+    budgets = sorted(set(data.draw(st.lists(st.integers(1, 30), min_size=1, max_size=3))))
+    mem = lru_sampled(sc.load(paths), budgets, rate, salts=4, seed=1)
+    got = lru_sampled_stream(paths, budgets, rate, salts=4, seed=1,
+                             batch_rows=data.draw(st.integers(1, 40)))
+    assert np.array_equal(got.per_salt, mem.per_salt, equal_nan=True)
+    assert np.array_equal(got.stderr, mem.stderr, equal_nan=True)
+    assert got.footprint_pages == mem.footprint_pages
+
+
+def test_estimates_hold_the_exact_curve_within_their_error():
+    # A seeded synthetic stream: 300,000 events over 30,000 pages, 12 budgets.
+    rng = np.random.default_rng(3)
+    n, pages = 300_000, 30_000
+    pfn = np.where(rng.random(n) < 0.7, rng.integers(0, 1500, n), rng.integers(0, pages, n))
+    op = (rng.random(n) < 0.3).astype(np.uint8)
+    scn = sc.from_arrays([("g", make_arrays(op, pfn, guest_pages=pages))])
+    budgets = np.linspace(500, 30_000, 12).astype(np.int64)
+    exact = run_lru_all(scn, budgets).counters.sum(axis=1)
+    miss = (exact[:, C["host_reads"]] + exact[:, C["zero_fills"]]) / n
+    df = df_lru_sampled(lru_sampled(scn, budgets, 0.1, salts=8))
+    err = np.abs(df["miss_ratio_est"].to_numpy() - miss)
+    se = df["miss_ratio_se"].to_numpy()
+    assert (se > 0).all()
+    assert (err <= 4 * se + 0.002).all(), (err, se)
+    assert err.max() < 0.02
+
+
+def test_sample_trace_within_error():
+    path = SAMPLE_DIR / "linux-webserve.parquet"
+    if not path.exists():
+        pytest.skip("sample_traces/linux-webserve.parquet is not in this checkout")
+    scn = sc.load([path])
+    fp = int(np.unique(scn.page[scn.op <= 1]).size)
+    budgets = np.linspace(fp // 20, fp, 8).astype(np.int64)
+    exact = run_lru_all(scn, budgets).counters.sum(axis=1)[:, COLS]
+    r = lru_sampled(scn, budgets, 0.2, salts=8)
+    est, se = r.estimate.sum(axis=1), r.stderr.sum(axis=1)
+    assert (np.abs(est - exact) <= 5 * se + 0.01 * exact.max()).all()
+
+
+@pytest.mark.parametrize("kwargs, msg", [({"rate": 0.0}, "sample rate"), ({"rate": 1.5}, "sample rate"),
+                                         ({"rate": 0.5, "salts": 0}, "salts"),
+                                         ({"rate": 0.5, "salts": 65}, "salts")])
+def test_bad_arguments(kwargs, msg):
+    scn = sc.from_arrays([("g", make_arrays([0, 1, 0], [0, 1, 0], guest_pages=4))])
+    with pytest.raises(ParamError, match=msg):
+        lru_sampled(scn, [2], **kwargs)
+    with pytest.raises(ParamError, match="budgets"):
+        lru_sampled(scn, [0], 0.5)
+
+
+def test_mrc_command(tmp_path):
+    path = SAMPLE_DIR / "linux-sqlite.parquet"
+    if not path.exists():
+        pytest.skip("sample_traces/linux-sqlite.parquet is not in this checkout")
+    out = tmp_path / "curve.parquet"
+    res = CliRunner().invoke(app, ["mrc", str(path), "-b", "5%", "-b", "50%", "--points", "4",
+                                   "--sample-rate", "0.5", "--salts", "3", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    import polars as pl
+
+    df = pl.read_parquet(out)
+    assert df.height == 4 and not df["exact"].any() and (df["salts"] == 3).all()
+    bad = CliRunner().invoke(app, ["mrc", str(path), "-b", "5%", "--sample-rate", "2"])
+    assert bad.exit_code == 2 and "sample rate" in bad.output and "Traceback" not in bad.output
