@@ -94,7 +94,7 @@ def mrc_cmd(
     import numpy as np
 
     from replay.api import parse_budgets, parse_duration_ns
-    from replay.shards import df_lru_sampled, lru_sampled, lru_sampled_stream
+    from replay.shards import FEW_PAGES, df_lru_sampled, lru_sampled, lru_sampled_stream
     from tracer.errors import ParamError
     from tracer.io import write_frame
 
@@ -131,5 +131,9 @@ def mrc_cmd(
             | {k: cell(row, k, ",.0f") for k in ("host_reads", "host_writes", "zero_fills")}
             for row in df.iter_rows(named=True)]
     print_table(f"host-lru: {r.accesses.sum():,} accesses, footprint {r.footprint_pages:,} pages; {how}", rows)
+    if not r.exact and r.sampled_pages.min() < FEW_PAGES:
+        console.print(f"[yellow]warning:[/yellow] the smallest sample holds {int(r.sampled_pages.min()):,} "
+                      f"pages (< {FEW_PAGES:,}): its standard error is not to be trusted; "
+                      "raise --sample-rate")
     if out:
         console.print(f"wrote {write_frame(df, out)}")
