@@ -359,7 +359,7 @@ def _replay_chunk(t_ns, page, op, guest, i0, page_guest, ends, budget, honour, o
     """Replay events ``i0 ..`` (global indices) at one budget, updating the state in place.
 
     Under ``_ORDER_GIVEN`` the k-th eviction of the call takes ``victims[k]``.
-    ``ends``: one past each guest's last page (:func:`replay.guest_ranges.guest_ends`).
+    ``ends``: one past each guest's last page (:func:`replay.guest_ranges.guest_ends_of`).
     """
     n_pages = page_guest.shape[0]
     frames_max = min(budget, n_pages)
@@ -516,9 +516,8 @@ def _replay_budgets_chunk(t_ns, page, op, guest, i0, page_guest, ends, budgets, 
 # worker threads beside the LRU walker's and they would take turns on two cores).
 @nb.njit(cache=True, nogil=True, _nrt=False)
 def _replay_given_chunk(t_ns, page, op, guest, i0, page_guest, ends, budgets, honour, sample_at,
-                        state,
-                        cnt, res_g, mark_g, host, samples, links, frames, stamp, hkeys, hpages,
-                        sc, victims, b):
+                        state, cnt, res_g, mark_g, host, samples, links, frames, stamp, hkeys,
+                        hpages, sc, victims, b):
     """One chunk of events at budget b under _ORDER_GIVEN (the list arrays go unused)."""
     _replay_chunk(t_ns, page, op, guest, i0, page_guest, ends, budgets[b], honour, _ORDER_GIVEN,
                   sample_at, state[b], cnt[b], res_g[b], mark_g[b], host[b], samples[b],

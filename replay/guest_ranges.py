@@ -15,13 +15,9 @@ import numba as nb
 import numpy as np
 
 
-def guest_ends(guest_pages: np.ndarray) -> np.ndarray:
-    """One past each guest's last global page (the cumulative guest sizes), int64."""
-    return np.cumsum(np.asarray(guest_pages, np.int64))
-
-
 def guest_ends_of(page_guest: np.ndarray, n_guests: int) -> np.ndarray:
-    """:func:`guest_ends` from the per-page guest table (ascending, as numbered), int64."""
+    """One past each guest's last global page, from the per-page guest table
+    (ascending, as numbered), int64."""
     return np.searchsorted(page_guest, np.arange(n_guests), side="right").astype(np.int64)
 
 

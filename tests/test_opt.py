@@ -117,8 +117,9 @@ def test_64_bit_indices_give_the_32_bit_answer(scn, budgets):
 @given(guest_pages=st.lists(st.integers(0, 70), min_size=1, max_size=9))
 def test_guest_of_matches_the_page_guest_table(guest_pages):
     # opt finds a victim's guest from the guests' page ranges, not page_guest.
-    from replay.guest_ranges import guest_ends, guest_of
+    from replay.guest_ranges import guest_ends_of, guest_of
 
     table = np.repeat(np.arange(len(guest_pages)), guest_pages)
-    ends = guest_ends(np.array(guest_pages))
+    ends = guest_ends_of(table, len(guest_pages))
+    assert ends.tolist() == np.cumsum(guest_pages).tolist()
     assert [guest_of(p, ends) for p in range(len(table))] == table.tolist()

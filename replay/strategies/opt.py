@@ -40,7 +40,7 @@ from replay.engine import (
     _resident_close,
     _resident_delta,
 )
-from replay.guest_ranges import guest_ends, guest_of
+from replay.guest_ranges import guest_ends_of, guest_of
 from replay.prefetch import EVENTS_AHEAD, prefetch
 from replay.states import (
     C_ACCESSES,
@@ -212,7 +212,7 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False):
     pos_offsets = maxbits.level_offsets(len(scenario.page))
     dead_offsets = maxbits.level_offsets(n_pages)
     _min_budgets(scenario.page, scenario.op, scenario.guest, nxt, b,
-                 guest_ends(scenario.guest_pages), cnt,
+                 guest_ends_of(scenario.page_guest, ng), cnt,
                  host, np.zeros((nb_, ng), np.int64), np.zeros((nb_, ng), np.int64),
                  np.full((nb_, n_pages), -1, index),
                  np.zeros((nb_, pos_offsets[-1]), np.uint64), pos_offsets,
