@@ -340,10 +340,11 @@ def run_lru_all(scenario, budgets, threads: int | None = None) -> EngineResult:
     with numba_threads(min(n_threads, nb.config.NUMBA_NUM_THREADS)):
         _lru_groups(scenario.page, scenario.op, scenario.guest, scenario.page_guest,
                     scenario.n_guests, uniq[order], starts, pgs, cnt, peak, hsum)
-    # Back from group order to ascending budgets, then to the order given.
-    at = np.empty_like(order)
-    at[order] = np.arange(len(order))
-    cnt, peak, hsum = cnt[at], peak[at], hsum[at]
-    return EngineResult(b, cnt[back], peak[back], hsum[back],
+    # Rows are in group order: budget j of the ascending list sits at row rank[j];
+    # the budgets as given are back[...] of that list.
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    rows = rank[back]
+    return EngineResult(b, cnt[rows], peak[rows], hsum[rows],
                         np.zeros((0, scenario.n_pages), np.uint8),
                         np.zeros((len(b), 0, scenario.n_guests, 8), np.int64))
