@@ -91,38 +91,16 @@ def mrc_cmd(
     out: Annotated[Path | None, typer.Option("-o", "--out", help="write the curve as Parquet here")] = None,
 ) -> None:
     """host-lru's miss curve over many budgets in one pass: exact, or estimated from page samples."""
-    import numpy as np
-
-    from replay.api import parse_budgets, parse_duration_ns
-    from replay.shards import FEW_PAGES, df_lru_sampled, lru_sampled, lru_sampled_stream
-    from tracer.errors import ParamError
+    from replay.api import parse_duration_ns
+    from replay.shards import FEW_PAGES, df_lru_sampled, miss_curve
     from tracer.io import write_frame
 
-    if points < 0:
-        raise ParamError(f"points must be >= 0, got {points}")
-    stagger_ns = parse_duration_ns(stagger)
-
-    def spread(b: np.ndarray) -> list[int]:
-        if points < 2 or len(b) < 1:
-            return [int(x) for x in b]
-        return sorted({int(x) for x in np.rint(np.linspace(b.min(), b.max(), points))})
-
-    if stream:
-        from replay.stream import stream_guests
-
-        total = sum(g.guest_pages for g in stream_guests(traces, copies, stagger_ns))
-        budgets = spread(parse_budgets(budget, total))
-        r = lru_sampled_stream(traces, budgets, sample_rate, salts=salts, seed=seed,
-                               copies=copies, stagger_ns=stagger_ns)
-    else:
-        from replay.scenario import load
-
-        scn = load(traces, copies=copies, stagger_ns=stagger_ns)
-        budgets = spread(parse_budgets(budget, scn.n_pages))
-        r = lru_sampled(scn, budgets, sample_rate, salts=salts, seed=seed)
+    r = miss_curve(traces, budget, points=points, rate=sample_rate, salts=salts, seed=seed,
+                   stream=stream, copies=copies, stagger_ns=parse_duration_ns(stagger))
     df = df_lru_sampled(r)
     how = ("exact (one stack pass)" if r.exact else
            f"SHARDS: {r.salts} samples of {sample_rate:g} of the pages, mean±standard error")
+
     def cell(row, name: str, fmt: str) -> str:
         est = format(row[f"{name}_est"], fmt)
         return est if r.exact else f"{est}±{format(row[f'{name}_se'], fmt)}"

@@ -30,7 +30,8 @@ bits from 9 salts on), and 7 bytes per sampled access per salt.
 
 Layers: :func:`sample_mask` (which pages a salt keeps), ``_sample_chunk``
 (numba: one pass takes every salt's accesses), :func:`lru_sampled` and
-:func:`lru_sampled_stream` (the estimates), :func:`df_lru_sampled` (a table).
+:func:`lru_sampled_stream` (the estimates), :func:`miss_curve` (either, for files:
+the command line's call), :func:`df_lru_sampled` (a table).
 """
 
 from __future__ import annotations
@@ -308,13 +309,26 @@ def lru_sampled(scenario, budgets, rate: float, *, salts: int = 8, seed: int = 0
     return _estimate(sampler, scenario, b, rate)
 
 
+def spread_budgets(budgets: np.ndarray, points: int) -> np.ndarray:
+    """``points`` budgets evenly spaced from the smallest to the largest, frames
+    (rounded, duplicates dropped); the budgets as given when ``points`` < 2."""
+    if points < 0:
+        raise ParamError(f"points must be >= 0, got {points}")
+    b = np.asarray(budgets, np.int64)
+    if points < 2 or b.size == 0:
+        return b
+    return np.unique(np.rint(np.linspace(b.min(), b.max(), points)).astype(np.int64))
+
+
 def lru_sampled_stream(paths: Sequence[str | os.PathLike], budgets: Sequence[str | int],
                        rate: float, *, salts: int = 8, seed: int = 0, copies: int = 1,
-                       stagger_ns: int = 0, batch_rows: int | None = None) -> SampledLRU:
+                       stagger_ns: int = 0, batch_rows: int | None = None,
+                       points: int = 0) -> SampledLRU:
     """:func:`lru_sampled` reading trace files as a stream (memory: the samples).
 
-    ``budgets`` are parsed as by :func:`replay.api.parse_budget`; ``copies``
-    and ``stagger_ns`` replicate the guests as :func:`replay.scenario.load` does.
+    ``budgets`` are parsed as by :func:`replay.api.parse_budget` (and spread by
+    :func:`spread_budgets` over ``points``); ``copies`` and ``stagger_ns``
+    replicate the guests as :func:`replay.scenario.load` does.
     """
     from replay.api import parse_budgets
     from replay.scenario import scenario_name
@@ -324,7 +338,7 @@ def lru_sampled_stream(paths: Sequence[str | os.PathLike], budgets: Sequence[str
     guests = stream_guests(paths, copies, stagger_ns)
     gp = np.array([g.guest_pages for g in guests], np.int64)
     page_guest = np.repeat(np.arange(len(guests), dtype=np.uint16), gp)
-    b, salts = _check(parse_budgets(budgets, int(gp.sum())), rate, salts)
+    b, salts = _check(spread_budgets(parse_budgets(budgets, int(gp.sum())), points), rate, salts)
     sampler = _Sampler(page_guest, len(guests), rate, salts, seed)
     for _, page, op, guest in merged_batches(guests, batch_rows or ROW_GROUP_ROWS):
         sampler.feed(page, op, guest)
@@ -332,6 +346,27 @@ def lru_sampled_stream(paths: Sequence[str | os.PathLike], budgets: Sequence[str
                                 page_guest, 0, np.zeros(len(guests), np.int64),
                                 tuple(g.path for g in guests))
     return _estimate(sampler, template, b, rate)
+
+
+def miss_curve(paths: Sequence[str | os.PathLike], budgets: Sequence[str | int], *,
+               points: int = 0, rate: float = 1.0, salts: int = 8, seed: int = 0,
+               stream: bool = False, copies: int = 1, stagger_ns: int = 0) -> SampledLRU:
+    """``host-lru``'s curve for trace files: what ``cmmsim mrc`` prints.
+
+    Budgets are parsed as by :func:`replay.api.parse_budget` against the
+    scenario's guest memory and spread over ``points`` (:func:`spread_budgets`);
+    exact at ``rate`` 1, else :func:`lru_sampled`; ``stream`` reads the files
+    as a stream (:func:`lru_sampled_stream`) instead of loading them.
+    """
+    if stream:
+        return lru_sampled_stream(paths, budgets, rate, salts=salts, seed=seed, copies=copies,
+                                  stagger_ns=stagger_ns, points=points)
+    from replay.api import parse_budgets
+    from replay.scenario import load
+
+    scn = load(list(paths), copies=copies, stagger_ns=stagger_ns)
+    b = spread_budgets(parse_budgets(budgets, scn.n_pages), points)
+    return lru_sampled(scn, b, rate, salts=salts, seed=seed)
 
 
 def df_lru_sampled(r: SampledLRU) -> pl.DataFrame:

@@ -182,3 +182,19 @@ def test_mrc_command(tmp_path):
     assert small.exit_code == 0 and "not to be trusted" in small.output
     bad = CliRunner().invoke(app, ["mrc", str(path), "-b", "5%", "--sample-rate", "2"])
     assert bad.exit_code == 2 and "sample rate" in bad.output and "Traceback" not in bad.output
+
+
+def test_miss_curve_spreads_budgets_the_same_streamed_or_not():
+    path = SAMPLE_DIR / "linux-sqlite.parquet"
+    if not path.exists():
+        pytest.skip("sample_traces/linux-sqlite.parquet is not in this checkout")
+    from replay.shards import miss_curve, spread_budgets
+
+    mem = miss_curve([path], ["10%", "90%"], points=5, rate=0.5, salts=3)
+    streamed = miss_curve([path], ["10%", "90%"], points=5, rate=0.5, salts=3, stream=True)
+    assert len(mem.budgets) == 5 and np.array_equal(mem.budgets, streamed.budgets)
+    assert np.array_equal(mem.per_salt, streamed.per_salt, equal_nan=True)
+    assert spread_budgets(np.array([10, 20]), 3).tolist() == [10, 15, 20]
+    assert spread_budgets(np.array([10, 20]), 0).tolist() == [10, 20]
+    with pytest.raises(ParamError, match="points"):
+        spread_budgets(np.array([10]), -1)
