@@ -55,6 +55,12 @@ def remove(words, offsets, x):
         x >>= 6
 
 
+@nb.njit(cache=True, inline="always")
+def contains(words, x):
+    """Whether x is a member (its bit in the lowest level, which starts the array)."""
+    return ((words[x >> 6] >> np.uint64(x & 63)) & np.uint64(1)) != 0
+
+
 @nb.njit(cache=True)
 def maximum(words, offsets):
     """The largest member, or -1 when empty."""

@@ -23,6 +23,8 @@ def test_bit_tree_behaves_as_a_set(n, ops):
             maxbits.remove(words, offsets, x)
             ref.discard(x)
         assert maxbits.maximum(words, offsets) == max(ref, default=-1)
+        assert maxbits.contains(words, x) == (x in ref)
+    assert [x for x in range(n) if maxbits.contains(words, x)] == sorted(ref)
     for x in sorted(ref, reverse=True):  # drain from the top
         assert maxbits.maximum(words, offsets) == x
         maxbits.remove(words, offsets, x)
