@@ -73,6 +73,10 @@ class Params:
 # medians of 7): that pass scattered each next use into the slot of the
 # previous access, a random write per access, where these write in order.
 _GAP_FREE, _GAP_STABLE_LATER = 1, 2
+# Below this many events one thread does as well: on the 5.4 M-event linux-cbuild
+# (its pages' flags fit in the caches) 15.0 ms on one thread, 16.1 on two; on
+# idle-after-boot (0.4 M) 0.9 against 1.9 (starting the thread).
+_GAPS_TWO_THREADS_MIN = 1 << 23
 
 
 @nb.njit(cache=True, nogil=True, _nrt=False)
@@ -134,7 +138,7 @@ def _gaps(page, op, n_pages, index, threads):
     """Per event, the page's next access if the gap to it keeps content (else -1),
     and per access whether written content lies behind it (1) or not (0): access
     i's next use is costly exactly when both hold. Event indices of ``index``'s
-    dtype; the two passes on two threads when ``threads`` >= 2."""
+    dtype; the two passes on two threads when ``threads`` >= 2 and the trace is long."""
     n = page.shape[0]
     nxt = np.empty(n, index.dtype)
     wt = np.empty(n, np.uint8)  # read at accesses only
@@ -145,7 +149,7 @@ def _gaps(page, op, n_pages, index, threads):
     def backward():
         _next_kept(page, op, np.full(n_pages, -1, index.dtype), np.zeros(n_pages, np.uint8), nxt)
 
-    if threads >= 2 and n > 0:
+    if threads >= 2 and n >= _GAPS_TWO_THREADS_MIN:
         with ThreadPoolExecutor(1, thread_name_prefix="cmmsim-gaps") as pool:
             done = pool.submit(forward)
             backward()
