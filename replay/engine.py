@@ -76,6 +76,7 @@ from replay.states import (
     H_P,
     H_R,
     H_Z,
+    HONOUR_NONE,
     HOST_MASK,
     HOST_SHIFT,
     N_COUNTERS,
@@ -279,14 +280,53 @@ def _resident_close(cnt, res_g, mark, n_events):
 
 
 @nb.njit(cache=True)
+def _page_in_rule(st):
+    """State of a non-resident page after the host gives it a frame, and the
+    counters that pays (the second -1 when none)."""
+    gs = st & GUEST_MASK
+    h = (st & HOST_MASK) >> HOST_SHIFT
+    if h == H_P:
+        return _with(st & ~CHANGED, G_S, H_R), C_HOST_READS, -1
+    if gs == G_V:
+        # Discard fault: the guest recreates the page from its own backing
+        # (one guest read) and keeps it volatile.
+        return _with(st | CHANGED, G_V, H_R), C_DISCARD_FAULTS, C_GUEST_READS
+    return _with(st & ~(CHANGED | COPY), gs, H_R), C_ZERO_FILLS, -1
+
+
+def _transition_tables():
+    """:func:`_evict` and :func:`_page_in_rule` for every state byte, as tables.
+
+    An eviction or a page-in then indexes a table instead of branching on the
+    state: the victims' states come in no order a branch predictor can learn.
+    (The rules stay the definition; a test holds the tables to them.)
+    """
+    evict_state = np.empty(256, np.uint8)
+    evict_counter = np.empty(256, np.int64)
+    in_state = np.empty(256, np.uint8)
+    in_counter = np.empty((256, 2), np.int64)
+    in_second = np.empty(256, np.int64)
+    for st in range(256):
+        new, wrote = _evict(np.uint8(st))
+        evict_state[st] = new
+        evict_counter[st] = C_HOST_WRITES if wrote else C_DISCARDS
+        new, first, second = _page_in_rule(np.uint8(st))
+        in_state[st] = new
+        in_counter[st] = first, max(second, 0)
+        in_second[st] = second >= 0  # the second counter's increment
+    return evict_state, evict_counter, in_state, in_counter, in_second
+
+
+(_EVICT_STATE, _EVICT_COUNTER, _PAGE_IN_STATE, _PAGE_IN_COUNTER,
+ _PAGE_IN_SECOND) = _transition_tables()
+
+
+@nb.njit(cache=True)
 def _reclaim(v, gv, state, cnt):
     """The host reclaims frame v (of guest gv): a write or a no-I/O discard, by its state."""
-    new_v, wrote = _evict(state[v])
-    state[v] = new_v
-    if wrote:
-        cnt[gv, C_HOST_WRITES] += 1
-    else:
-        cnt[gv, C_DISCARDS] += 1
+    sv = state[v]
+    state[v] = _EVICT_STATE[sv]
+    cnt[gv, _EVICT_COUNTER[sv]] += 1
 
 
 @nb.njit(cache=True)
@@ -298,20 +338,11 @@ def _drop_victim(v, gv, state, cnt, res_g, mark, i):
 
 @nb.njit(cache=True)
 def _page_in(st, g, cnt):
-    """State of a non-resident page after the host gives it a frame, with what it cost."""
-    gs = st & GUEST_MASK
-    h = (st & HOST_MASK) >> HOST_SHIFT
-    if h == H_P:
-        cnt[g, C_HOST_READS] += 1
-        return _with(st & ~CHANGED, G_S, H_R)
-    if gs == G_V:
-        # Discard fault: the guest recreates the page from its own backing
-        # (one guest read) and keeps it volatile.
-        cnt[g, C_DISCARD_FAULTS] += 1
-        cnt[g, C_GUEST_READS] += 1
-        return _with(st | CHANGED, G_V, H_R)
-    cnt[g, C_ZERO_FILLS] += 1
-    return _with(st & ~(CHANGED | COPY), gs, H_R)
+    """State of a non-resident page after the host gives it a frame, with what it
+    cost (:func:`_page_in_rule`, from its table)."""
+    cnt[g, _PAGE_IN_COUNTER[st, 0]] += 1
+    cnt[g, _PAGE_IN_COUNTER[st, 1]] += _PAGE_IN_SECOND[st]
+    return _PAGE_IN_STATE[st]
 
 
 _NO_VICTIMS = np.zeros(0, np.int32)
@@ -355,7 +386,7 @@ def _init_links(links, n_list):
 @nb.njit(cache=True, inline="always")
 def _replay_chunk(t_ns, page, op, guest, i0, page_guest, ends, budget, honour, order, sample_at,
                   state, cnt, res_g, mark_g, host, samples, links, frames, stamp, hkeys, hpages,
-                  sc, victims):
+                  sc, victims, acc_pos):
     """Replay events ``i0 ..`` (global indices) at one budget, updating the state in place.
 
     Under ``_ORDER_GIVEN`` the k-th eviction of the call takes ``victims[k]``.
@@ -375,12 +406,29 @@ def _replay_chunk(t_ns, page, op, guest, i0, page_guest, ends, budget, honour, o
     res_sum = host[1]
     res_peak = host[0]
     n = page.shape[0]
-    for j in range(n):
+    # acc_pos None: every event; else only those (numba compiles each case
+    # apart and drops the other's branches: the every-event loop pays nothing).
+    if acc_pos is None:
+        n_iter = n
+    else:
+        n_iter = acc_pos.shape[0]
+    jp = -1  # the event before
+    for k in range(n_iter):
+        if acc_pos is None:
+            j = k
+            ahead = k + EVENTS_AHEAD
+        else:
+            j = acc_pos[k]
+            ahead = acc_pos[k + EVENTS_AHEAD] if k + EVENTS_AHEAD < n_iter else n
+            # The events skipped since the one before (hints that change
+            # nothing here) held the same frames.
+            res_sum += resident * (j - jp - 1)
+            jp = j
         i = i0 + j
-        if order == _ORDER_GIVEN and j + EVENTS_AHEAD < n:
+        if order == _ORDER_GIVEN and ahead < n:
             # The pages a few dozen events on are known: ask for their state
             # bytes now (replay.prefetch; the victims' at each eviction, below).
-            prefetch(state, page[j + EVENTS_AHEAD])
+            prefetch(state, page[ahead])
         while s < n_samples and t_ns[j] >= sample_at[s]:
             _count_states(state, page_guest, samples[s])
             s += 1
@@ -475,6 +523,8 @@ def _replay_chunk(t_ns, page, op, guest, i0, page_guest, ends, budget, honour, o
                 hsize = _heap_push(hkeys, hpages, hsize, _heap_key(new, stamp[p]), p, state,
                                    stamp)
         res_sum += resident
+    if acc_pos is not None:
+        res_sum += resident * (n - 1 - jp)
     host[0] = res_peak
     host[1] = res_sum
     sc[_SC_RESIDENT] = resident
@@ -508,7 +558,7 @@ def _replay_budgets_chunk(t_ns, page, op, guest, i0, page_guest, ends, budgets, 
         _replay_chunk(t_ns, page, op, guest, i0, page_guest, ends, budgets[b], honour, order,
                       sample_at, state[b], cnt[b], res_g[b], mark_g[b], host[b], samples[b],
                       links[b, :2 * n_list], frames[b, :n_frames], stamp[b, :n_stamp],
-                      hkeys[b, :n_heap], hpages[b, :n_heap], sc[b], victims)
+                      hkeys[b, :n_heap], hpages[b, :n_heap], sc[b], victims, None)
 
 
 # The state machine's side of the two-thread replay: one budget, called
@@ -517,12 +567,13 @@ def _replay_budgets_chunk(t_ns, page, op, guest, i0, page_guest, ends, budgets, 
 @nb.njit(cache=True, nogil=True, _nrt=False)
 def _replay_given_chunk(t_ns, page, op, guest, i0, page_guest, ends, budgets, honour, sample_at,
                         state, cnt, res_g, mark_g, host, samples, links, frames, stamp, hkeys,
-                        hpages, sc, victims, b):
-    """One chunk of events at budget b under _ORDER_GIVEN (the list arrays go unused)."""
+                        hpages, sc, victims, b, acc_pos):
+    """One chunk of events at budget b under _ORDER_GIVEN (the list arrays go unused);
+    only the events at ``acc_pos`` unless it is None (for when no hint counts)."""
     _replay_chunk(t_ns, page, op, guest, i0, page_guest, ends, budgets[b], honour, _ORDER_GIVEN,
                   sample_at, state[b], cnt[b], res_g[b], mark_g[b], host[b], samples[b],
                   links[b, :2], frames[b, :0], stamp[b, :0], hkeys[b, :0], hpages[b, :0], sc[b],
-                  victims)
+                  victims, acc_pos)
 
 
 class EngineState(NamedTuple):
@@ -609,15 +660,18 @@ def replay_chunk(es: EngineState, t_ns, page, op, guest, i0: int, page_guest, bu
 
 def _replay_pipelined(es, t_ns, page, op, guest, i0, page_guest, ends, budgets, honour, sample_at,
                       step):
-    bufs = [np.empty(min(step, len(page)), np.int32) for _ in range(_PIPELINE_BUFFERS)]
+    size = min(step, len(page))
+    bufs = [(np.empty(size, np.int32), np.empty(size, np.int32))
+            for _ in range(_PIPELINE_BUFFERS)]  # a step's victims and its accesses' positions
+    scratch = np.empty(size, page.dtype)  # the walker's accesses of a step
     with ThreadPoolExecutor(1, thread_name_prefix="cmmsim-lru") as pool:
         for b in range(len(budgets)):
-            _replay_pipelined_one(pool, bufs, b, es, t_ns, page, op, guest, i0, page_guest,
-                                  ends, budgets, honour, sample_at, step)
+            _replay_pipelined_one(pool, bufs, scratch, b, es, t_ns, page, op, guest, i0,
+                                  page_guest, ends, budgets, honour, sample_at, step)
 
 
-def _replay_pipelined_one(pool, bufs, b, es, t_ns, page, op, guest, i0, page_guest, ends,
-                          budgets, honour, sample_at, step):
+def _replay_pipelined_one(pool, bufs, scratch, b, es, t_ns, page, op, guest, i0, page_guest,
+                          ends, budgets, honour, sample_at, step):
     n = len(page)
     frames_max = np.int64(min(int(budgets[b]), len(page_guest)))
     ahead = es.sc[b, _SC_RESIDENT: _SC_RESIDENT + 1].copy()  # the list's own frame count
@@ -625,22 +679,28 @@ def _replay_pipelined_one(pool, bufs, b, es, t_ns, page, op, guest, i0, page_gue
 
     def walk(k):
         s = starts[k]
+        victims, positions = bufs[k % len(bufs)]
         return _lru_victims(page[s:s + step], op[s:s + step], es.links[b], frames_max, ahead,
-                            bufs[k % len(bufs)])
+                            victims, scratch, positions)
 
     # The walker thread owns links and `ahead`, the calling thread everything else.
     # The walker may be up to len(bufs) - 1 steps ahead (it absorbs the two sides'
     # jitter); step k + len(bufs) - 1 is submitted once step k - 1's state machine,
     # the last reader of that buffer, is done.
     pending = {k: pool.submit(walk, k) for k in range(min(len(bufs) - 1, len(starts)))}
+    # When the state machine counts no hint (host-lru), it steps through the
+    # accesses the walker found and skips the hints without a branch on each.
+    accesses_only = honour == HONOUR_NONE
     for k, s in enumerate(starts):
-        n_victims = pending.pop(k).result()
+        n_victims, n_accesses = pending.pop(k).result()
         if k + len(bufs) - 1 < len(starts):
             pending[k + len(bufs) - 1] = pool.submit(walk, k + len(bufs) - 1)
         e = s + step
+        victims, positions = bufs[k % len(bufs)]
         _replay_given_chunk(t_ns[s:e], page[s:e], op[s:e], guest[s:e], np.int64(i0 + s),
                             page_guest, ends, budgets, np.int64(honour), sample_at, *es,
-                            bufs[k % len(bufs)][:n_victims], np.int64(b))
+                            victims[:n_victims], np.int64(b),
+                            positions[:n_accesses] if accesses_only else None)
         if es.sc[b, _SC_TAKEN] != n_victims:
             raise RuntimeError(f"replay pipeline out of step: {n_victims} victims listed, "
                                f"{int(es.sc[b, _SC_TAKEN])} taken")

@@ -150,3 +150,30 @@ def test_empty_trace(strategy):
     scn = scenario_of(make_arrays([], [], guest_pages=4))
     res = run_both(strategy, {}, scn, 2)
     assert host_counters(res) == ZERO
+
+
+def test_transition_tables_follow_the_rules_for_every_state_byte():
+    # The kernels evict and page in through tables built from _evict and
+    # _page_in_rule; each must give what its rule gives, counters included.
+    import numpy as np
+
+    from replay import engine
+    from replay.states import C_DISCARDS, C_HOST_WRITES, N_COUNTERS
+
+    for st in range(256):
+        state = np.array([st], np.uint8)
+        cnt = np.zeros((1, N_COUNTERS), np.int64)
+        engine._reclaim(0, 0, state, cnt)
+        new, wrote = engine._evict(np.uint8(st))
+        expect = np.zeros(N_COUNTERS, np.int64)
+        expect[C_HOST_WRITES if wrote else C_DISCARDS] = 1
+        assert state[0] == new and cnt[0].tolist() == expect.tolist()
+
+        cnt = np.zeros((1, N_COUNTERS), np.int64)
+        got = engine._page_in(np.uint8(st), 0, cnt)
+        new, first, second = engine._page_in_rule(np.uint8(st))
+        expect = np.zeros(N_COUNTERS, np.int64)
+        expect[first] += 1
+        if second >= 0:
+            expect[second] += 1
+        assert got == new and cnt[0].tolist() == expect.tolist()

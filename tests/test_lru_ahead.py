@@ -180,7 +180,8 @@ def test_prefetch_reaches_the_machine_code():
 
     fresh = nb.njit(nogil=True, _nrt=False, cache=False)(lru_ahead._lru_victims.py_func)
     args = (np.zeros(4, np.int32), np.zeros(4, np.uint8), np.full(4, -1, np.int32), np.int64(1),
-            np.zeros(1, np.int64), np.zeros(4, np.int32))
+            np.zeros(1, np.int64), np.zeros(4, np.int32), np.zeros(4, np.int32),
+            np.zeros(4, np.int32))
     fresh(*args)
     asm = fresh.inspect_asm(fresh.signatures[0]).lower()
     assert "prefetch" in asm or "prfm" in asm
