@@ -25,10 +25,11 @@ budget:
 
 Crossings at budgets at or above ``clean_upto`` are host writes, the others
 no-I/O discards; an access from zone z costs a host read at budgets below
-``min(z, copy_upto)`` and a zero fill at the rest below z. These are ranges of
-budgets, so they are counted as differences (+1 at the start, -1 at the end)
-and summed once at the end, and a page's crossings are settled when it is
-next accessed (or at the end): the zone says how far it sank. Only the moves
+``min(z, copy_upto)`` and a zero fill at the rest below z. Each is a range of
+budgets from 0 up, so a histogram of its upper ends per guest is all the pass
+keeps (budget k counts the entries above k, summed once at the end), and a
+page's crossings are settled when it is next accessed (or at the end): the zone
+says how far it sank. Only the moves
 of frames between guests (several guests) are counted at the crossing. This
 covers ``host-lru`` with exact LRU (no hints: every page stable), and gives the
 same integers as one replay per budget (the tests check it).
@@ -97,22 +98,20 @@ _COPY_SHIFT = 16
 
 
 @nb.njit(cache=True, inline="always")
-def _sunk(d_discards, d_writes, pg, p, g, z):
-    """Account the markers 0..z-1 page ``p`` (of guest ``g``) crossed since its last access.
+def _settle(flags, z):
+    """Page flags after the page sank across markers 0..z-1, and its discard extent.
 
     It crossed them in order of increasing budget: below ``clean_upto`` each
-    crossing drops a clean page (a discard), from there on each writes it out,
-    and the write leaves a preserved copy that is clean up to that budget.
+    crossing dropped a clean page (a discard), from there on each wrote it out,
+    and a write leaves a preserved copy that is clean up to that budget. The
+    crossings below the returned extent were discards, the rest writes.
     """
-    flags = np.int64(pg[p, FLAGS])
     c0 = flags & _CLEAN
-    lo = min(c0, z)
-    d_discards[g, 0] += 1
-    d_discards[g, lo] -= 1
-    if z > c0:
-        d_writes[g, c0] += 1
-        d_writes[g, z] -= 1
-        pg[p, FLAGS] = z | (max(flags >> _COPY_SHIFT, z) << _COPY_SHIFT)
+    copy = flags >> _COPY_SHIFT
+    # Branch-free (whether z passes clean_upto is a coin toss per access):
+    # written out at c0..z-1 when z > c0, so clean and a copy up to z there.
+    copy = max(copy, z * (z > c0))
+    return max(c0, z) | (copy << _COPY_SHIFT), min(c0, z)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -135,10 +134,11 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
     size = 0
     arrival = np.empty(n_pages, np.int64)  # when the stack grew to j + 1 pages
     newcomer = np.empty(n_pages, np.int64)  # and the page that made it grow
-    d_reads = np.zeros((n_guests, nb_ + 1), np.int64)
-    d_zero = np.zeros((n_guests, nb_ + 1), np.int64)
-    d_writes = np.zeros((n_guests, nb_ + 1), np.int64)
-    d_discards = np.zeros((n_guests, nb_ + 1), np.int64)
+    # Histograms per guest: budget k counts the entries above k (see the end).
+    h_zone = np.zeros((n_guests, nb_ + 1), np.int64)  # re-accesses by zone
+    h_left = np.zeros((n_guests, nb_ + 1), np.int64)  # pages settled at the end, by zone
+    h_discard = np.zeros((n_guests, nb_ + 1), np.int64)  # settlements by discard extent
+    h_read = np.zeros((n_guests, nb_ + 1), np.int64)  # re-accesses by read extent
     accesses = np.zeros(n_guests, np.int64)
     new = np.zeros(n_guests, np.int64)
     # Frames per guest and budget (kept only with several guests: one guest
@@ -209,23 +209,23 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
             while k_full < nb_ and budgets[k_full] == size:
                 at[k_full] = _next_live(live, -1)  # the oldest page
                 k_full += 1
+            if op[i] == OP_WRITE:
+                pg[p, FLAGS] = 0  # changed at every budget, a preserved copy at none
         else:
+            # Out at the z smallest budgets (z = 0: a hit everywhere). Every
+            # re-access is counted the same way, without a branch on z: which
+            # accesses fault is what a predictor cannot learn.
             z = kz
-            if z > 0:
-                _sunk(d_discards, d_writes, pg, p, g, z)
-                # A fault at the z smallest budgets: a page-in where a copy is kept.
-                r = min(z, np.int64(pg[p, FLAGS]) >> _COPY_SHIFT)
-                d_reads[g, 0] += 1
-                d_reads[g, r] -= 1
-                d_zero[g, r] += 1
-                d_zero[g, z] -= 1
-        if op[i] == OP_WRITE:
-            pg[p, FLAGS] = (np.int64(pg[p, FLAGS]) >> _COPY_SHIFT) << _COPY_SHIFT  # clean nowhere
+            flags, lo = _settle(np.int64(pg[p, FLAGS]), z)
+            h_zone[g, z] += 1
+            h_discard[g, lo] += 1
+            # A fault at the z smallest budgets: a page-in where a copy is kept.
+            h_read[g, min(z, flags >> _COPY_SHIFT)] += 1
+            # A write leaves the page clean nowhere.
+            pg[p, FLAGS] = flags & ~(_CLEAN * (op[i] == OP_WRITE))
     if n_guests == 1:
         accesses[0] = n_accesses
         new[0] = n_new
-    for g in range(n_guests):
-        d_zero[g, 0] += new[g]
     # Pages never accessed again still owe the markers they sank across.
     for j in range(size):
         q = newcomer[j]
@@ -233,8 +233,9 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
         z = 0
         while z < k_full and at[z] > tq:
             z += 1
-        if z > 0:
-            _sunk(d_discards, d_writes, pg, q, page_guest[q], z)
+        lo = _settle(np.int64(pg[q, FLAGS]), z)[1]
+        h_left[page_guest[q], z] += 1
+        h_discard[page_guest[q], lo] += 1
     # Frame-time at budget B: the j-th page to arrive holds a frame from then
     # on at every budget above j (LRU keeps the stack's top B resident).
     host_peak = np.minimum(budgets, size)
@@ -245,19 +246,23 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
         host_sum[k] = held[host_peak[k]]
     cnt = np.zeros((nb_, n_guests, N_COUNTERS), np.int64)
     for g in range(n_guests):
+        # Budget k: faults and crossings are the zones above k, reads the read
+        # extents above k, discards the discard extents above k; the other
+        # faults were zero fills (as was every first touch), the other
+        # crossings writes.
+        faults = 0
+        crossed = 0
         reads = 0
-        zero = 0
-        writes = 0
         discards = 0
-        for k in range(nb_):
-            reads += d_reads[g, k]
-            zero += d_zero[g, k]
-            writes += d_writes[g, k]
-            discards += d_discards[g, k]
+        for k in range(nb_ - 1, -1, -1):
+            faults += h_zone[g, k + 1]
+            crossed += h_zone[g, k + 1] + h_left[g, k + 1]
+            reads += h_read[g, k + 1]
+            discards += h_discard[g, k + 1]
             cnt[k, g, C_ACCESSES] = accesses[g]
             cnt[k, g, C_HOST_READS] = reads
-            cnt[k, g, C_ZERO_FILLS] = zero
-            cnt[k, g, C_HOST_WRITES] = writes
+            cnt[k, g, C_ZERO_FILLS] = faults - reads + new[g]
+            cnt[k, g, C_HOST_WRITES] = crossed - discards
             cnt[k, g, C_DISCARDS] = discards
             if n_guests == 1:
                 cnt[k, g, C_PEAK] = host_peak[k]
