@@ -8,7 +8,8 @@ host-lru and cmm at one budget run on two threads (the LRU walk ahead of the
 state machine, :mod:`replay.lru_ahead`); their "(1 thread)" rows are the same
 replay with numba limited to one thread.
 Ratios, not absolute times, are the figures to quote: the machines are shared.
-Every contender runs once per round, in turn; the medians over rounds are printed.
+Every contender runs once per round, in turn (the order shuffled each round,
+seeded); the medians over rounds are printed.
 
     python benchmarks/bench_replay.py [--events 20000000] [--pages 1000000]
 """
@@ -33,6 +34,20 @@ def one_thread(fn, *args):
     """``fn(*args)`` with numba limited to one thread (no two-thread replay)."""
     with numba_threads(1):
         return fn(*args)
+
+
+def _round(runs: dict, rng: np.random.Generator) -> dict[str, float]:
+    """Each contender's wall time once, in an order shuffled for the round.
+
+    A run's speed depends on the one before it: right after one of libCacheSim's
+    multi-second single-threaded runs, a two-thread replay here ran up to 1.7x
+    slower than back to back with itself (host-lru 155 -> 260 ms on this stream;
+    and a fresh 64 MiB array took 150 ms to fill after Belady against 26 ms).
+    In a fixed order host-lru always sat behind Belady; shuffled (seeded), each
+    contender gets that seat at random and the median over rounds leaves it out.
+    """
+    labels = list(runs)
+    return {labels[k]: best_of(runs[labels[k]][0], 1) for k in rng.permutation(len(labels))}
 
 
 def main() -> None:
@@ -83,8 +98,8 @@ def main() -> None:
             for label, cls in [("libcachesim LRU", lcs.LRU), ("libcachesim Belady", lcs.Belady)]:
                 runs[label] = (lambda c=cls: c(cache_size=int(budget[0])).process_trace(reader),
                                len(accesses))
-        rounds = [{label: best_of(fn, 1) for label, (fn, _) in runs.items()}
-                  for _ in range(args.repeat)]
+        rng = np.random.default_rng(1)
+        rounds = [_round(runs, rng) for _ in range(args.repeat)]
     rates = {label: statistics.median(count / r[label] for r in rounds)
              for label, (_, count) in runs.items()}
     # Ratios of wall times for the whole stream: ours replay the hints too

@@ -10,7 +10,15 @@ from hypothesis import strategies as st
 from replay import engine, reference
 from replay.lru_ahead import lru_victims
 from replay.numba_threads import numba_threads
-from replay.states import HONOUR_ALL, HONOUR_NONE, HONOUR_STABLE_UNUSED, INITIAL_HINTING, INITIAL_NO_HINTS
+from replay.states import (
+    C_ACCESSES,
+    C_REPAIRS,
+    HONOUR_ALL,
+    HONOUR_NONE,
+    HONOUR_STABLE_UNUSED,
+    INITIAL_HINTING,
+    INITIAL_NO_HINTS,
+)
 from tests.test_engine_equivalence import _sample_trace_scenarios, guest_traces
 from tracer.schema import Op
 
@@ -92,6 +100,21 @@ def test_two_threads_equal_one(honour, initial, scn, data):
     ref = twin.run(scn.page, scn.op)
     np.testing.assert_array_equal(one.cnt[0], ref.counters)
     np.testing.assert_array_equal(one.state[0] & 0x7F, ref.final_states)
+
+
+@given(scn=guest_traces(), data=st.data())
+def test_two_threads_repair_unused_pages_when_no_hint_counts(scn, data):
+    # Honouring no hint, the two-thread replay shows the state machine the
+    # accesses only; a page that starts unused is repaired at its first access
+    # there as in the one-thread kernel.
+    budget = data.draw(st.integers(1, scn.n_pages + 2))
+    step = data.draw(st.integers(1, max(1, scn.n_events)))
+    at = np.unique(scn.t_ns) if scn.n_events else np.zeros(0, np.int64)
+    one = _replay(scn, budget, HONOUR_NONE, INITIAL_HINTING, [False], max(1, scn.n_events), at)
+    _assert_same_state(_replay(scn, budget, HONOUR_NONE, INITIAL_HINTING, [True], step, at), one)
+    accesses = int((scn.op <= 1).sum())
+    assert one.cnt[0, :, C_ACCESSES].sum() == accesses
+    assert one.cnt[0, :, C_REPAIRS].sum() == len(np.unique(scn.page[scn.op <= 1]))
 
 
 def test_two_threads_on_sample_traces():
