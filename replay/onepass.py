@@ -166,8 +166,12 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
             accesses[g] += 1
         tp = np.int64(pg[p, LAST]) - 1  # stored one up: 0 is "never"
         pg[p, LAST] = i + 1
-        # p moves to the top: its old slot dies, slot i is the newest.
-        if tp >= 0:
+        # p moves to the top: its old slot dies, slot i is the newest. A slot
+        # below every marker, once all budgets are full, is never scanned
+        # again (markers only move up): its bit may stay, which spares a
+        # store to a far bitmap word for each access that misses everywhere
+        # (the 20-budget pass on the bench stream 0.93x its time).
+        if tp >= 0 and (k_full < nb_ or tp > at[nb_ - 1]):
             live[tp >> 6] &= ~(one << np.uint64(tp & 63))
         live[i >> 6] |= one << np.uint64(i & 63)
         # Each full budget whose marker is newer than p's old slot (all of them
