@@ -301,10 +301,11 @@ def _transition_tables():
     state: the victims' states come in no order a branch predictor can learn.
     (The rules stay the definition; a test holds the tables to them.)
     """
+    # Counter indices unsigned: no negative-index fix-up (see replay.lru_ahead).
     evict_state = np.empty(256, np.uint8)
-    evict_counter = np.empty(256, np.int64)
+    evict_counter = np.empty(256, np.uint64)
     in_state = np.empty(256, np.uint8)
-    in_counter = np.empty((256, 2), np.int64)
+    in_counter = np.empty((256, 2), np.uint64)
     in_second = np.empty(256, np.int64)
     for st in range(256):
         new, wrote = _evict(np.uint8(st))
@@ -324,6 +325,7 @@ def _transition_tables():
 @nb.njit(cache=True)
 def _reclaim(v, gv, state, cnt):
     """The host reclaims frame v (of guest gv): a write or a no-I/O discard, by its state."""
+    v = np.uint64(v)
     sv = state[v]
     state[v] = _EVICT_STATE[sv]
     cnt[gv, _EVICT_COUNTER[sv]] += 1
@@ -425,16 +427,19 @@ def _replay_chunk(t_ns, page, op, guest, i0, page_guest, ends, budget, honour, o
             res_sum += resident * (j - jp - 1)
             jp = j
         i = i0 + j
+        # Indices read from arrays are signed; unsigned copies spare numba's
+        # negative-index fix-up at every use (see replay.lru_ahead).
+        uj = np.uint64(j)
         if order == _ORDER_GIVEN and ahead < n:
             # The pages a few dozen events on are known: ask for their state
             # bytes now (replay.prefetch; the victims' at each eviction, below).
-            prefetch(state, page[ahead])
-        while s < n_samples and t_ns[j] >= sample_at[s]:
+            prefetch(state, np.uint64(page[np.uint64(ahead)]))
+        while s < n_samples and t_ns[uj] >= sample_at[s]:
             _count_states(state, page_guest, samples[s])
             s += 1
-        p = page[j]
-        g = guest[j]
-        o = op[j]
+        p = np.uint64(page[uj])
+        g = guest[uj]
+        o = op[uj]
         st = state[p]
         if o <= OP_WRITE:
             cnt[g, C_ACCESSES] += 1
@@ -452,11 +457,11 @@ def _replay_chunk(t_ns, page, op, guest, i0, page_guest, ends, budget, honour, o
                     if order == ORDER_LRU:
                         v = _list_evict_lru(links, head)
                     elif order == _ORDER_GIVEN:
-                        v = victims[taken]
+                        v = victims[np.uint64(taken)]
                         taken += 1
                         if taken + _PREFETCH_VICTIMS < victims.shape[0]:
-                            w = victims[taken + _PREFETCH_VICTIMS]
-                            prefetch(state, w)
+                            w = victims[np.uint64(taken + _PREFETCH_VICTIMS)]
+                            prefetch(state, np.uint64(w))
                     elif order == ORDER_CLOCK:
                         while state[frames[hand]] & REF:
                             state[frames[hand]] &= ~REF
