@@ -77,16 +77,20 @@ def _gain(res, mark, acc, peak, g, k, i):
         peak[g, k] = res[g, k]
 
 
+_SIX = np.uint64(6)
+
+
 @nb.njit(cache=True, inline="always")
 def _next_live(live, t):
     """The first slot after ``t`` whose bit is set (there is one: the newest access)."""
-    s = t + 1
-    w = s >> 6
-    bits = live[w] & (np.uint64(0xFFFFFFFFFFFFFFFF) << np.uint64(s & 63))
+    # Unsigned: no negative-index fix-up at each load (see replay.lru_ahead).
+    s = np.uint64(t + 1)
+    w = s >> _SIX
+    bits = live[w] & (np.uint64(0xFFFFFFFFFFFFFFFF) << (s & np.uint64(63)))
     while bits == 0:
-        w += 1
+        w += np.uint64(1)
         bits = live[w]
-    return (w << 6) + np.int64(trailing_zeros(bits))
+    return np.int64(w << _SIX) + np.int64(trailing_zeros(bits))
 
 
 # Columns of the per-page table: one row per page, so an access touches one line.
@@ -153,10 +157,10 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
     flat = pg.reshape(-1)
     for i in range(n):
         if i + EVENTS_AHEAD < n:
-            prefetch(flat, page[i + EVENTS_AHEAD] * 2)
+            prefetch(flat, np.uint64(page[i + EVENTS_AHEAD]) * np.uint64(2))
         if op[i] > OP_WRITE:
             continue  # the host sees no hints
-        p = page[i]
+        p = np.uint64(page[i])  # unsigned: see _next_live
         g = guest[i]
         # A counter in memory would chain every access through a store and a
         # load of the same word; one guest keeps it in a register.
@@ -172,7 +176,7 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
         # store to a far bitmap word for each access that misses everywhere
         # (the 20-budget pass on the bench stream 0.93x its time).
         if tp >= 0 and (k_full < nb_ or tp > at[nb_ - 1]):
-            live[tp >> 6] &= ~(one << np.uint64(tp & 63))
+            live[np.uint64(tp) >> _SIX] &= ~(one << np.uint64(tp & 63))
         live[i >> 6] |= one << np.uint64(i & 63)
         # Each full budget whose marker is newer than p's old slot (all of them
         # for a new page): p came from below it, so the page on it is pushed
@@ -221,10 +225,10 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
             # accesses fault is what a predictor cannot learn.
             z = kz
             flags, lo = _settle(np.int64(pg[p, FLAGS]), z)
-            h_zone[g, z] += 1
-            h_discard[g, lo] += 1
+            h_zone[g, np.uint64(z)] += 1
+            h_discard[g, np.uint64(lo)] += 1
             # A fault at the z smallest budgets: a page-in where a copy is kept.
-            h_read[g, min(z, flags >> _COPY_SHIFT)] += 1
+            h_read[g, np.uint64(min(z, flags >> _COPY_SHIFT))] += 1
             # A write leaves the page clean nowhere.
             pg[p, FLAGS] = flags & ~(_CLEAN * (op[i] == OP_WRITE))
     if n_guests == 1:
