@@ -32,33 +32,41 @@ def level_offsets(n: int) -> np.ndarray:
         size = words
 
 
+# Word indices are unsigned: numba adds a negative-index fix-up to every index
+# of a signed type (see replay.lru_ahead); members are never negative.
+_SIX = np.uint64(6)
+
+
 @nb.njit(cache=True)
 def add(words, offsets, x):
     """Insert x."""
+    x = np.uint64(x)
     for k in range(offsets.shape[0] - 1):
-        w = offsets[k] + (x >> 6)
+        w = np.uint64(offsets[k]) + (x >> _SIX)
         was = words[w]
-        words[w] = was | (np.uint64(1) << np.uint64(x & 63))
+        words[w] = was | (np.uint64(1) << (x & np.uint64(63)))
         if was != 0:
             return  # the levels above already say this word is not empty
-        x >>= 6
+        x >>= _SIX
 
 
 @nb.njit(cache=True)
 def remove(words, offsets, x):
     """Remove x (which must be present)."""
+    x = np.uint64(x)
     for k in range(offsets.shape[0] - 1):
-        w = offsets[k] + (x >> 6)
-        words[w] &= ~(np.uint64(1) << np.uint64(x & 63))
+        w = np.uint64(offsets[k]) + (x >> _SIX)
+        words[w] &= ~(np.uint64(1) << (x & np.uint64(63)))
         if words[w] != 0:
             return
-        x >>= 6
+        x >>= _SIX
 
 
 @nb.njit(cache=True, inline="always")
 def contains(words, x):
     """Whether x is a member (its bit in the lowest level, which starts the array)."""
-    return ((words[x >> 6] >> np.uint64(x & 63)) & np.uint64(1)) != 0
+    x = np.uint64(x)
+    return ((words[x >> _SIX] >> (x & np.uint64(63))) & np.uint64(1)) != 0
 
 
 @nb.njit(cache=True)
@@ -67,8 +75,8 @@ def maximum(words, offsets):
     top = offsets.shape[0] - 2
     if words[offsets[top]] == 0:
         return -1
-    x = 0
+    x = np.uint64(0)
     for k in range(top, -1, -1):
-        word = words[offsets[k] + x]
-        x = x * 64 + 63 - np.int64(leading_zeros(word))
-    return x
+        word = words[np.uint64(offsets[k]) + x]
+        x = (x << _SIX) + np.uint64(63) - np.uint64(leading_zeros(word))
+    return np.int64(x)

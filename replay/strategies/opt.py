@@ -87,9 +87,9 @@ def _written_after(page, op, written, wt):
     n = page.shape[0]
     for i in range(n):
         if i + EVENTS_AHEAD < n:
-            prefetch(written, page[i + EVENTS_AHEAD])
+            prefetch(written, np.uint64(page[i + EVENTS_AHEAD]))
         o = op[i]
-        p = page[i]
+        p = np.uint64(page[i])  # unsigned: no negative-index fix-up (replay.lru_ahead)
         if o <= OP_WRITE:
             w = written[p] | (o == OP_WRITE)
             written[p] = w
@@ -106,11 +106,11 @@ def _next_kept(page, op, upcoming, gap, nxt):
     n = page.shape[0]
     for i in range(n - 1, -1, -1):
         if i >= EVENTS_AHEAD:
-            q = page[i - EVENTS_AHEAD]
+            q = np.uint64(page[i - EVENTS_AHEAD])
             prefetch(gap, q)
             prefetch(upcoming, q)
         o = op[i]
-        p = page[i]
+        p = np.uint64(page[i])  # unsigned: no negative-index fix-up (replay.lru_ahead)
         if o <= OP_WRITE:
             nxt[i] = upcoming[p] if (gap[p] & _GAP_FREE) == 0 else -1
             upcoming[p] = i
@@ -182,14 +182,14 @@ def _min_one(page, op, guest, nxt, frames, ends, cnt, host, res_g, mark_g, cur,
         if i + EVENTS_AHEAD < n:
             # The page and next use 32 events on are known: ask for its key and
             # for the bit-tree word its next use will set (1.24x on the bench stream).
-            prefetch(cur, page[i + EVENTS_AHEAD])
+            prefetch(cur, np.uint64(page[i + EVENTS_AHEAD]))
             f = nxt[i + EVENTS_AHEAD]
             if f >= 0:
                 prefetch(pos_words, pos_offsets[0] + (f >> 6))
         if op[i] > OP_WRITE:
             res_sum += resident
             continue
-        p = page[i]
+        p = np.uint64(page[i])  # unsigned: no negative-index fix-up (replay.lru_ahead)
         g = guest[i]
         cnt[g, C_ACCESSES] += 1
         key = cur[p]
