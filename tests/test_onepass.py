@@ -76,6 +76,13 @@ def test_wide_page_table_gives_the_same_integers(scn, budgets):
     wide = onepass._lru_all(*args, np.zeros((scn.n_pages, 2), np.uint64))
     for x, y in zip(narrow, wide, strict=True):
         np.testing.assert_array_equal(x, y)
+    if scn.n_guests == 1:
+        # One guest runs without its guest array (a pass compiled without the
+        # per-guest accounting): the same integers as with it.
+        alone = onepass._lru_all(scn.page, scn.op, None, scn.page_guest, 1, b,
+                                 np.zeros((scn.n_pages, 2), np.uint32))
+        for x, y in zip(narrow, alone, strict=True):
+            np.testing.assert_array_equal(x, y)
 
 
 def test_more_budgets_than_a_group_holds(small_traces):
