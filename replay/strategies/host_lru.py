@@ -31,14 +31,15 @@ _per_budget = engine_runner(_config)
 def run(scenario, budgets, params, sample_at=None, keep_final=False):
     """Exact LRU in one stack pass, unless states are asked for or one budget has two threads.
 
-    The stack pass of 20 budgets costs 0.42-1.66 single-budget replays on the
-    sample traces, 2.6-3.1 on the miss-heavy synthetic stream
-    (benchmarks/bench_onepass.py). With two budgets it took 0.38-0.74x the time
-    of the two replays on every sample trace and 0.62x on the synthetic stream.
-    One budget: against the two-thread replay a toss-up (0.3-1.6x), so it keeps
-    its replay; with numba on one thread (sweep workers) the pass took 0.58-1.12x
-    the one-thread replay on the sample traces (budgets of 5, 50 and 100 % of the
-    footprint; slower only at 5 % on three of them) and 0.4-0.7x on the synthetic stream.
+    The stack pass of 20 budgets costs 0.80-1.07 single-budget replays on the
+    sample traces, 1.9-2.5 on the miss-heavy synthetic stream
+    (benchmarks/bench_onepass.py, session 8). Measured in session 5: with two
+    budgets it took 0.38-0.74x the time of the two replays on every sample trace
+    and 0.62x on the synthetic stream; one budget against the two-thread replay
+    was a toss-up (0.3-1.6x), so it keeps its replay; with numba on one thread
+    (sweep workers) the pass took 0.58-1.12x the one-thread replay on the sample
+    traces (budgets of 5, 50 and 100 % of the footprint; slower only at 5 % on
+    three of them) and 0.4-0.7x on the synthetic stream.
     """
     n_budgets = len(np.unique(np.asarray(budgets)))
     if (params.replacement == "lru" and sample_at is None and not keep_final
