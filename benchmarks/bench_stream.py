@@ -91,12 +91,12 @@ def main() -> None:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         big, small, tiny = folder / "big.parquet", folder / "prefix.parquet", folder / "tiny.parquet"
-        # In a child: the generator's arrays would otherwise count in every
-        # later child's getrusage peak.
         # The tiny trace warms up (compiles, or loads from numba's cache) every
         # kernel a child uses; long enough for the two-thread replay
         # (2 * engine.PIPELINE_STEP_MIN events), which a shorter one skips: its
         # compile time then landed in the first timed child's figure.
+        # Generated in a child: the generator's arrays would otherwise count in
+        # every later child's getrusage peak.
         for path, n, pages in ((big, args.events, args.pages), (small, args.prefix, args.pages),
                                (tiny, 1 << 18, 64)):
             if not path.exists():

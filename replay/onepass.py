@@ -164,15 +164,13 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
         if op[i] > OP_WRITE:
             continue  # the host sees no hints
         p = np.uint64(page[i])  # unsigned: see _next_live
-        if guest is None:
-            g = 0
-        else:
-            g = guest[i]
         # A counter in memory would chain every access through a store and a
         # load of the same word; one guest keeps it in a register.
         if guest is None:
+            g = 0
             n_accesses += 1
         else:
+            g = guest[i]
             accesses[g] += 1
         tp = np.int64(pg[p, LAST]) - 1  # stored one up: 0 is "never"
         pg[p, LAST] = i + 1

@@ -5,8 +5,11 @@ Each case also runs the reference twin (run_both asserts they agree).
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from replay import engine
+from replay.states import C_DISCARDS, C_HOST_WRITES, N_COUNTERS
 from tests.conftest import make_arrays
 from tests.engine_helpers import final_states, host_counters, run_both, scenario_of
 from tracer.schema import Op
@@ -155,11 +158,6 @@ def test_empty_trace(strategy):
 def test_transition_tables_follow_the_rules_for_every_state_byte():
     # The kernels evict and page in through tables built from _evict and
     # _page_in_rule; each must give what its rule gives, counters included.
-    import numpy as np
-
-    from replay import engine
-    from replay.states import C_DISCARDS, C_HOST_WRITES, N_COUNTERS
-
     for st in range(256):
         state = np.array([st], np.uint8)
         cnt = np.zeros((1, N_COUNTERS), np.int64)
