@@ -30,7 +30,7 @@ from replay.sweep import (
 )
 from tracer.errors import ParamError
 from tracer.io import atomic_output, scan_trace
-from tracer.synth import MANIFEST_NAME
+from tracer.schema import MANIFEST_NAME
 
 N_BUDGETS = 10
 SAMPLES_PER_TRACE = 40
