@@ -136,9 +136,9 @@ def report_cmd(
             return
         text = df.write_csv()
     else:
-        from analysis.demo import _md_table
+        from analysis.reports import markdown_table
 
-        text = "\n\n".join(f"## {n}\n\n{_md_table(df)}" for n, df in frames.items()) + "\n"
+        text = "\n\n".join(f"## {n}\n\n{markdown_table(df)}" for n, df in frames.items()) + "\n"
     if out:
         with atomic_output(out) as tmp:
             tmp.write_text(text)
