@@ -1,4 +1,8 @@
-"""``cmmsim sweep``, ``cmmsim report``, ``cmmsim plot`` and ``cmmsim demo``."""
+"""``cmmsim sweep``, ``cmmsim report``, ``cmmsim plot`` and ``cmmsim demo``.
+
+Library modules are imported inside each command, not here, so that a
+command (or ``--help``) does not load what it does not use.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import polars as pl
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from analysis.cli import app, cli_errors, console, print_table
+from analysis.cli_common import app, cli_errors, console, print_table
 from tracer.errors import ParamError
 
 REPORTS = {
