@@ -83,7 +83,7 @@ def trace_validate(paths: Annotated[list[Path], typer.Argument(help="trace files
 @trace_app.command("convert")
 @cli_errors
 def trace_convert(
-    inp: Annotated[str, typer.Argument(help="perf script / trace-cmd / ftrace text (.gz .xz .bz2 .zst ok; - for stdin)")],
+    inp: Annotated[str, typer.Argument(metavar="INPUT", help="perf script / trace-cmd / ftrace text (.gz .xz .bz2 .zst ok; - for stdin)")],
     out: Annotated[Path | None, typer.Option("-o", "--out", help="output .parquet (default: INPUT with .parquet)")] = None,
     fmt: Annotated[str, typer.Option("--format", help="auto, perf, trace-cmd or ftrace")] = "auto",
     guest_mib: Annotated[int | None, typer.Option(help="guest memory, MiB (default: frames seen)")] = None,
