@@ -29,8 +29,8 @@ class Op(enum.IntEnum):
     """Page event codes.
 
     READ and WRITE are guest accesses. The SET_* codes are guest page hints
-    with the meaning of the z/Architecture ESSA operations (DESIGN.md
-    section 2): stable (1), unused (2), volatile (3), potentially volatile (4)
+    with the meaning of the z/Architecture ESSA operations (docs/model.md,
+    section 1): stable (1), unused (2), volatile (3), potentially volatile (4)
     and "set stable if resident" (6).
     """
 
