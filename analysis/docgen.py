@@ -181,26 +181,43 @@ def render(cmd: Any = None) -> str:
     return "\n".join(out)
 
 
+def write_generated(path: Path, text: str, *, check: bool, regenerate: str) -> int:
+    """Write a generated file, or with ``check`` only compare it; returns an exit status.
+
+    Parameters
+    ----------
+    path : Path
+        The generated file.
+    text : str
+        What it should hold.
+    check : bool
+        Compare instead of writing: 1 (and a line on stderr naming
+        ``regenerate``) when the file differs, else 0.
+    regenerate : str
+        The command that rewrites the file, for the message.
+    """
+    current = path.read_text() if path.exists() else None
+    if check:
+        if current != text:
+            print(f"{path} is stale: run {regenerate}", file=sys.stderr)
+            return 1
+        return 0
+    if current != text:
+        from tracer.io import atomic_output
+
+        with atomic_output(path) as tmp:
+            tmp.write_text(text)
+        print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Write (or with ``--check`` compare) the reference; returns the exit status."""
     ap = argparse.ArgumentParser(prog="python -m analysis.docgen", description=__doc__.splitlines()[0])
     ap.add_argument("-o", "--out", type=Path, default=DEFAULT_OUT, help="where to write (default: docs/cli.md)")
     ap.add_argument("--check", action="store_true", help="exit 1 if the file differs from a fresh generation")
     args = ap.parse_args(argv)
-    text = render()
-    if args.check:
-        current = args.out.read_text() if args.out.exists() else ""
-        if current != text:
-            print(f"{args.out} is stale: run python -m analysis.docgen", file=sys.stderr)
-            return 1
-        return 0
-    from tracer.io import atomic_output
-
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(args.out) as tmp:
-        tmp.write_text(text)
-    print(f"wrote {args.out}")
-    return 0
+    return write_generated(args.out, render(), check=args.check, regenerate="python -m analysis.docgen")
 
 
 if __name__ == "__main__":

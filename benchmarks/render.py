@@ -25,6 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from analysis.docgen import write_generated  # noqa: E402
 from benchmarks.figures import RESULTS_DIR, Table  # noqa: E402
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
@@ -114,18 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     except RenderError as exc:
         print(f"render: {exc}", file=sys.stderr)
         return 2
-    if args.check:
-        if new != text:
-            print(f"{args.doc} is stale: run python benchmarks/render.py", file=sys.stderr)
-            return 1
-        return 0
-    if new != text:
-        from tracer.io import atomic_output
-
-        with atomic_output(args.doc) as tmp:
-            tmp.write_text(new)
-        print(f"wrote {args.doc}")
-    return 0
+    return write_generated(args.doc, new, check=args.check, regenerate="python benchmarks/render.py")
 
 
 if __name__ == "__main__":
