@@ -56,6 +56,15 @@ def print_table(title: str, rows: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
+def print_params(title: str, params_cls: type) -> None:
+    """Print a params dataclass (a workload's, a strategy's) as a table of its fields."""
+    from tracer import params
+
+    rows = [{"parameter": n, "type": t, "default": d, "meaning": h}
+            for n, t, d, h in params.describe(params_cls)]
+    print_table(title, rows or [{"parameter": "(none)", "type": "", "default": "", "meaning": ""}])
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:,.3f}" if abs(v) < 1000 else f"{v:,.0f}"

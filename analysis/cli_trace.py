@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from analysis.cli_common import app, cli_errors, console, print_table
+from analysis.cli_common import app, cli_errors, console, print_params, print_table
 from tracer.errors import CmmsimError
 
 trace_app = typer.Typer(help="Make, convert, inspect and validate traces.", no_args_is_help=True)
@@ -42,13 +42,10 @@ def trace_synth(
 @cli_errors
 def trace_workloads() -> None:
     """List the synthetic workloads with their parameters and defaults."""
-    from tracer import params
     from tracer.synth import workloads
 
     for wl in workloads().values():
-        rows = [{"parameter": n, "type": t, "default": d, "meaning": h}
-                for n, t, d, h in params.describe(wl.params)]
-        print_table(f"{wl.name}: {wl.summary}", rows)
+        print_params(f"{wl.name}: {wl.summary}", wl.params)
 
 
 @trace_app.command("info")
