@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tracer import params
 from tracer.errors import CmmsimError
 
 app = typer.Typer(
@@ -58,8 +59,6 @@ def print_table(title: str, rows: list[dict[str, Any]]) -> None:
 
 def print_params(title: str, params_cls: type) -> None:
     """Print a params dataclass (a workload's, a strategy's) as a table of its fields."""
-    from tracer import params
-
     rows = [{"parameter": n, "type": t, "default": d, "meaning": h}
             for n, t, d, h in params.describe(params_cls)]
     print_table(title, rows or [{"parameter": "(none)", "type": "", "default": "", "meaning": ""}])

@@ -22,6 +22,9 @@ from typing import Any
 
 import typer
 
+from analysis.cli import app as cli_app
+from tracer.io import atomic_output
+
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 PROG = "cmmsim"
 
@@ -35,9 +38,7 @@ _TYPE_NAMES = {str: "TEXT", int: "INTEGER", float: "FLOAT", Path: "PATH", bool: 
 
 def command_tree(app: typer.Typer | None = None) -> Any:
     """The click command behind a typer app (default: the ``cmmsim`` app)."""
-    if app is None:
-        from analysis.cli import app
-    return typer.main.get_command(app)
+    return typer.main.get_command(cli_app if app is None else app)
 
 
 def is_group(cmd: Any) -> bool:
@@ -203,8 +204,6 @@ def write_generated(path: Path, text: str, *, check: bool, regenerate: str) -> i
             return 1
         return 0
     if current != text:
-        from tracer.io import atomic_output
-
         with atomic_output(path) as tmp:
             tmp.write_text(text)
         print(f"wrote {path}")

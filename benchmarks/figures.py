@@ -31,8 +31,11 @@ import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from tracer.io import atomic_output
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -152,8 +155,6 @@ def cpu_model() -> str | None:
 
 
 def _version(module: str) -> str | None:
-    from importlib import metadata
-
     try:
         return metadata.version(module)
     except metadata.PackageNotFoundError:
@@ -216,8 +217,6 @@ def write_record(name: str, tables: list[Table], *, path: Path | None = None,
     lines : list of str, optional
         Summary lines as printed.
     """
-    from tracer.io import atomic_output
-
     out = Path(path) if path is not None else RESULTS_DIR / f"{name}.json"
     text = json.dumps(record(name, tables, params=params, lines=lines), indent=2, allow_nan=False) + "\n"
     with atomic_output(out) as tmp:
