@@ -3,191 +3,24 @@
 Each command parses its arguments, calls one library function and prints
 the result. Every :class:`tracer.errors.CmmsimError` becomes a one-line
 message on stderr and exit status 2, never a traceback.
+
+The commands live in :mod:`analysis.cli_trace` (``cmmsim trace ...``),
+:mod:`analysis.cli_replay` (``replay``, ``strategies``, ``mrc``) and
+:mod:`analysis.cli_sweep` (``sweep``, ``report``, ``plot``, ``demo``); each
+registers its commands on the one :data:`analysis.cli_common.app` when
+imported, which this module does. ``docs/cli.md`` is generated from this
+tree (``python -m analysis.docgen``).
 """
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated, Any
 
-import typer
-from rich.console import Console
-from rich.table import Table
+# Importing a command module registers its commands on ``app``.
+from analysis import cli_replay, cli_sweep, cli_trace  # noqa: F401
+from analysis.cli_common import app
 
-from tracer.errors import CmmsimError
-
-app = typer.Typer(
-    name="cmmsim",
-    help="Replay guest page traces under host memory budgets and reclaim strategies "
-    "(host paging, ballooning, guest page hinting) and compare the I/O each costs.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-trace_app = typer.Typer(help="Make, convert, inspect and validate traces.", no_args_is_help=True)
-app.add_typer(trace_app, name="trace")
-
-console = Console()
-
-
-def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library errors into one stderr line and exit status 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except CmmsimError as exc:
-            typer.echo(f"cmmsim: error: {exc}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
-
-
-def print_table(title: str, rows: list[dict[str, Any]]) -> None:
-    """Print a list of same-keyed dicts as a rich table."""
-    table = Table(title=title)
-    if not rows:
-        console.print(f"{title}: (empty)")
-        return
-    for key in rows[0]:
-        table.add_column(str(key), justify="right" if isinstance(rows[0][key], int | float) else "left")
-    for row in rows:
-        table.add_row(*(_fmt(v) for v in row.values()))
-    console.print(table)
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:,.3f}" if abs(v) < 1000 else f"{v:,.0f}"
-    if isinstance(v, int) and not isinstance(v, bool):
-        return f"{v:,}"
-    return "" if v is None else str(v)
-
-
-# -- trace ------------------------------------------------------------------------------------
-@trace_app.command("synth")
-@cli_errors
-def trace_synth(
-    workload: Annotated[str, typer.Argument(help="workload name (see `cmmsim trace workloads`)")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="output .parquet (folder for awm)")],
-    seed: Annotated[int, typer.Option(help="random seed; same seed, same bytes")] = 0,
-    events: Annotated[int, typer.Option(help="target number of events")] = 500_000,
-    param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="workload parameter key=value")
-    ] = None,
-) -> None:
-    """Generate a synthetic guest trace (or a multi-guest scenario folder)."""
-    from tracer.synth import synthesize
-
-    paths = synthesize(workload, out, seed=seed, events=events, params=param or [])
-    for p in paths:
-        console.print(f"wrote {p}")
-
-
-@trace_app.command("workloads")
-@cli_errors
-def trace_workloads() -> None:
-    """List the synthetic workloads with their parameters and defaults."""
-    from tracer import params
-    from tracer.synth import workloads
-
-    for wl in workloads().values():
-        rows = [{"parameter": n, "type": t, "default": d, "meaning": h}
-                for n, t, d, h in params.describe(wl.params)]
-        print_table(f"{wl.name}: {wl.summary}", rows)
-
-
-@trace_app.command("info")
-@cli_errors
-def trace_info(path: Annotated[Path, typer.Argument(help="trace file")]) -> None:
-    """Show events by op, duration, distinct pages and final guest-state fractions."""
-    from analysis.traces import trace_summary
-
-    info = trace_summary(path)
-    console.print(f"[bold]{path}[/bold]  source={info['source']}  seed={info['seed']}")
-    print_table("trace", [{k: info[k] for k in ("events", "duration_s", "events_per_s",
-                                                  "guest_pages", "distinct_pages")}])
-    print_table("events by op", [{"op": k, "events": v} for k, v in info["event_counts"].items()])
-    print_table("final guest states (fraction of guest pages)",
-                [{"state": k, "fraction": v} for k, v in info["final_state_fractions"].items()])
-    if info["converter"]:
-        print_table("converter counters", [{"counter": k, "value": str(v)}
-                                           for k, v in info["converter"].items()])
-
-
-@trace_app.command("validate")
-@cli_errors
-def trace_validate(paths: Annotated[list[Path], typer.Argument(help="trace files")]) -> None:
-    """Check traces against the schema; the first bad row is named."""
-    from tracer.io import validate_trace
-
-    for path in paths:
-        meta = validate_trace(path)
-        console.print(f"{path}: ok ({meta.n_events:,} events, {meta.guest_pages:,} guest pages)")
-
-
-@trace_app.command("convert")
-@cli_errors
-def trace_convert(
-    inp: Annotated[str, typer.Argument(help="perf script / trace-cmd / ftrace text (.gz .xz .bz2 .zst ok; - for stdin)")],
-    out: Annotated[Path | None, typer.Option("-o", "--out", help="output .parquet (default: INPUT with .parquet)")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="auto, perf, trace-cmd or ftrace")] = "auto",
-    guest_mib: Annotated[int | None, typer.Option(help="guest memory, MiB (default: frames seen)")] = None,
-    lenient: Annotated[bool, typer.Option("--lenient", help="skip and count malformed lines instead of stopping")] = False,
-) -> None:
-    """Convert Linux page-allocator and page-cache tracepoint text to a trace."""
-    from tracer.linux import convert
-
-    if out is None:
-        if inp == "-":
-            raise CmmsimError("reading stdin needs -o OUT.parquet")
-        base = Path(inp)
-        for suffix in (".gz", ".xz", ".bz2", ".zst", ".txt"):
-            base = base.with_name(base.name.removesuffix(suffix))
-        out = base.with_name(base.name + ".parquet")
-    pages = guest_mib * 256 if guest_mib else None
-    meta = convert(inp, out, fmt=fmt, lenient=lenient, guest_pages=pages)
-    _print_conversion(out, meta)
-
-
-def _print_conversion(out: Path, meta: Any) -> None:
-    conv = meta.converter
-    console.print(f"wrote {out} ({meta.n_events:,} events, {conv['frames']:,} frames, "
-                  f"{meta.guest_pages:,} guest pages)")
-    rows = [{"counter": k, "value": str(v)} for k, v in conv.items() if v not in (0, {}, [])]
-    print_table("converter counters", rows)
-
-
-@trace_app.command("record")
-@cli_errors
-def trace_record(
-    out: Annotated[Path, typer.Option("-o", "--out", help="output .parquet")],
-    command: Annotated[list[str] | None, typer.Argument(help="command to run while recording (after --)")] = None,
-    duration: Annotated[float | None, typer.Option(help="record the whole system this many seconds instead")] = None,
-    buffer_pages: Annotated[int, typer.Option(help="perf ring buffer per CPU, pages (-m)")] = 4096,
-    keep_text: Annotated[Path | None, typer.Option(help="also keep the perf script text here")] = None,
-    guest_mib: Annotated[int | None, typer.Option(help="guest memory to record, MiB (default: MemTotal)")] = None,
-) -> None:
-    """Record a live workload with perf (root) and convert it to a trace."""
-    from tracer.record import record
-
-    meta = record(out, command, duration_s=duration, buffer_pages=buffer_pages, keep_text=keep_text,
-                  guest_pages=guest_mib * 256 if guest_mib else None)
-    _print_conversion(out, meta)
-
-
-def _register_subcommands() -> None:
-    # Sub-apps live in their own modules to keep this one small; importing
-    # them registers their commands on ``app``.
-    import analysis.cli_replay  # noqa: F401
-    import analysis.cli_sweep  # noqa: F401
-
-
-_register_subcommands()
+__all__ = ["app", "main"]
 
 
 def main() -> None:

@@ -1,4 +1,9 @@
-"""``cmmsim replay`` and ``cmmsim strategies``."""
+"""``cmmsim replay``, ``cmmsim strategies`` and ``cmmsim mrc``.
+
+Library modules are imported inside each command, not here: the replay
+modules load numba and its cached kernels, which ``cmmsim --help`` and the
+other commands need not wait for.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from analysis.cli import app, cli_errors, console, print_table
+from analysis.cli_common import app, cli_errors, console, print_params, print_table
 
 #: Columns shown in the terminal table (the Parquet output has them all).
 SHOWN = ("budget_pages", "guest_name", "accesses", "host_reads", "host_writes", "zero_fills",
@@ -66,14 +71,9 @@ def replay_cmd(
 def strategies_cmd() -> None:
     """List the registered strategies with their parameters and defaults."""
     from replay.strategies import strategies
-    from tracer import params
 
     for strat in strategies().values():
-        rows = [{"parameter": n, "type": t, "default": d, "meaning": h}
-                for n, t, d, h in params.describe(strat.params)]
-        if not rows:
-            rows = [{"parameter": "(none)", "type": "", "default": "", "meaning": ""}]
-        print_table(f"{strat.name}: {strat.summary}", rows)
+        print_params(f"{strat.name}: {strat.summary}", strat.params)
 
 
 @app.command("mrc")

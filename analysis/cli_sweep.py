@@ -1,4 +1,8 @@
-"""``cmmsim sweep``, ``cmmsim report``, ``cmmsim plot`` and ``cmmsim demo``."""
+"""``cmmsim sweep``, ``cmmsim report``, ``cmmsim plot`` and ``cmmsim demo``.
+
+Library modules are imported inside each command, not here, so that a
+command (or ``--help``) does not load what it does not use.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import polars as pl
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from analysis.cli import app, cli_errors, console, print_table
+from analysis.cli_common import app, cli_errors, console, print_table
 from tracer.errors import ParamError
 
 REPORTS = {
@@ -44,11 +48,18 @@ def _progress(total: int):
         yield on_event
 
 
-def _executor_factory(jobs: int, cluster: str | None):
-    from replay.sweep import dask_executor_factory, local_executor
-
+def _job_count(jobs: int | None) -> int:
+    """``--jobs`` as given, or the number of cores when it was not given."""
+    if jobs is None:
+        return os.cpu_count() or 1
     if jobs < 1:
         raise ParamError(f"--jobs must be >= 1, got {jobs}")
+    return jobs
+
+
+def _executor_factory(cluster: str | None):
+    from replay.sweep import dask_executor_factory, local_executor
+
     return dask_executor_factory(cluster) if cluster else local_executor
 
 
@@ -61,7 +72,7 @@ def sweep_cmd(
     strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s", help="strategy (repeatable; default: all)")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="grid strategy:key=v1,v2")] = None,
     budget: Annotated[list[str] | None, typer.Option("--budget", "-b", help="host budget (repeatable)")] = None,
-    jobs: Annotated[int, typer.Option(help="parallel jobs (local pool size)")] = os.cpu_count() or 1,
+    jobs: Annotated[int | None, typer.Option(help="parallel jobs (local pool size; default: the number of cores)")] = None,
     cluster: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786")] = None,
     states_interval: Annotated[str | None, typer.Option(help="also sample state distributions (e.g. 1s)")] = None,
 ) -> None:
@@ -69,6 +80,7 @@ def sweep_cmd(
     from replay.api import parse_duration_ns
     from replay.sweep import SweepSpec, build_jobs, load_sweep_file, parse_grid, run_sweep, trace_sets_from_inputs
 
+    jobs = _job_count(jobs)
     if sweep_file:
         spec = load_sweep_file(sweep_file)
         if inputs:
@@ -87,7 +99,7 @@ def sweep_cmd(
         raise ParamError("no budget given (use -b, or budgets = [...] in the sweep file)")
     job_list = build_jobs(spec)
     with _progress(len(job_list)) as on_event:
-        outcome = run_sweep(job_list, out, make_executor=_executor_factory(jobs, cluster),
+        outcome = run_sweep(job_list, out, make_executor=_executor_factory(cluster),
                             parallel=jobs, on_event=on_event)
     console.print(f"{len(outcome.done)} done, {len(outcome.skipped)} already done, "
                   f"{len(outcome.failed)} failed; results in {out}/parts")
@@ -136,9 +148,9 @@ def report_cmd(
             return
         text = df.write_csv()
     else:
-        from analysis.demo import _md_table
+        from analysis.reports import markdown_table
 
-        text = "\n\n".join(f"## {n}\n\n{_md_table(df)}" for n, df in frames.items()) + "\n"
+        text = "\n\n".join(f"## {n}\n\n{markdown_table(df)}" for n, df in frames.items()) + "\n"
     if out:
         with atomic_output(out) as tmp:
             tmp.write_text(text)
@@ -172,15 +184,16 @@ def plot_cmd(
 @cli_errors
 def demo_cmd(
     out: Annotated[Path, typer.Option("-o", "--out", help="output folder")] = Path("demo-out"),
-    jobs: Annotated[int, typer.Option(help="parallel jobs")] = os.cpu_count() or 1,
+    jobs: Annotated[int | None, typer.Option(help="parallel jobs (default: the number of cores)")] = None,
 ) -> None:
     """Sweep every strategy over the sample traces; report, plot and summarise."""
     from analysis.demo import demo_spec, find_sample_traces, run_demo
     from replay.sweep import build_jobs
 
+    jobs = _job_count(jobs)
     total = len(build_jobs(demo_spec(find_sample_traces())))
     with _progress(total) as on_event:
-        res = run_demo(out, jobs=jobs, make_executor=_executor_factory(jobs, None),
+        res = run_demo(out, jobs=jobs, make_executor=_executor_factory(None),
                        on_event=on_event)
     from analysis import reports
 

@@ -30,7 +30,7 @@ from replay.sweep import (
 )
 from tracer.errors import ParamError
 from tracer.io import atomic_output, scan_trace
-from tracer.synth import MANIFEST_NAME
+from tracer.schema import MANIFEST_NAME
 
 N_BUDGETS = 10
 SAMPLES_PER_TRACE = 40
@@ -79,22 +79,6 @@ def demo_spec(sample_dir: Path) -> SweepSpec:
     return SweepSpec(trace_sets=sets, strategies=[], budgets=[], per_set_budgets=per_set)
 
 
-def _md_table(df: pl.DataFrame) -> str:
-    cols = df.columns
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in df.iter_rows():
-        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
-    return "\n".join(lines)
-
-
-def _cell(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.1f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return "" if v is None else str(v)
-
-
 def write_summary(results: pl.DataFrame, outcome: SweepOutcome, plots: list[Path],
                   out_dir: Path, sample_dir: Path) -> Path:
     """The one-page markdown summary: winners per trace set and budget range."""
@@ -123,13 +107,13 @@ def write_summary(results: pl.DataFrame, outcome: SweepOutcome, plots: list[Path
         "(typically none pages at all). `opt`, the offline floor, does not compete; it "
         "appears in the next table.",
         "",
-        _md_table(winners),
+        reports.markdown_table(winners),
         "",
         "## I/O avoided against host-lru at half the footprint",
         "",
         "`opt` is the floor: no strategy can do less I/O at that budget.",
         "",
-        _md_table(mid),
+        reports.markdown_table(mid),
         "",
         "## Plots",
         "",

@@ -197,3 +197,31 @@ def df_winners(results: pl.DataFrame) -> pl.DataFrame:
                  pl.col("budget_pages").max().alias("budget_to"), pl.col("tied").max())
             .sort("trace_set", "budget_from")
             .drop("run"))
+
+
+def markdown_table(df: pl.DataFrame) -> str:
+    """A frame as a GitHub markdown table (what ``cmmsim report --format markdown`` prints).
+
+    Parameters
+    ----------
+    df : polars.DataFrame
+        Any frame; its column names become the header.
+
+    Returns
+    -------
+    str
+        The table, one line per row, no trailing newline. Integers get
+        thousands separators, floats one decimal, nulls an empty cell.
+    """
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    for row in df.iter_rows():
+        lines.append("| " + " | ".join(_markdown_cell(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _markdown_cell(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.1f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return "" if v is None else str(v)

@@ -1,10 +1,11 @@
 """Conversion speed: lines/s of `cmmsim trace convert` next to `wc -l` on the same file.
 
-    python benchmarks/bench_convert.py PERF_SCRIPT_TEXT [--copies N] [--no-twin]
+    python benchmarks/bench_convert.py PERF_SCRIPT_TEXT [--copies N] [--no-twin] [--json PATH]
 
 With ``--copies N`` the file is concatenated N times first (a large input made
 of real captures; the converter counts the time going back at each seam as
-``reordered``). Peak memory of the conversion comes from getrusage.
+``reordered``). Peak memory of the conversion comes from getrusage. The
+figures go to ``benchmarks/results/convert.json`` (or ``--json PATH``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ from __future__ import annotations
 import argparse
 import resource
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from tracer.linux import convert
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.figures import Column, Table, add_json_argument, emit  # noqa: E402
+from tracer.linux import convert  # noqa: E402
 
 
 def main() -> None:
@@ -25,6 +30,7 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=1)
     ap.add_argument("--no-twin", action="store_true",
                     help="skip the (slow) line-by-line reference run")
+    add_json_argument(ap)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         src = args.text
@@ -53,14 +59,17 @@ def main() -> None:
             convert(src, Path(tmp) / "ref.parquet", lenient=True, engine="python")
             ref_s = time.perf_counter() - t0
         size = src.stat().st_size
-    print(f"{lines:,} lines, {size / 2**20:,.0f} MiB, {meta.n_events:,} events out")
-    print(f"wc -l:          {lines / wc_s / 1e6:8.2f} M lines/s")
-    print(f"cmmsim convert: {lines / conv_s / 1e6:8.2f} M lines/s  "
-          f"({wc_s / conv_s:.3f} x wc -l)")
+    table = Table(f"{lines:,} lines, {size / 2**20:,.0f} MiB, {meta.n_events:,} events out",
+                  [Column("run", "run"), Column("m_lines_per_s", "M lines/s", ".2f"),
+                   Column("x_wc", "x wc -l", ".3f")])
+    table.add(run="wc -l", m_lines_per_s=lines / wc_s / 1e6, x_wc=1.0)
+    table.add(run="cmmsim convert", m_lines_per_s=lines / conv_s / 1e6, x_wc=wc_s / conv_s)
+    out_lines = []
     if ref_s is not None:
-        print(f"python twin:    {lines / ref_s / 1e6:8.2f} M lines/s  "
-              f"(fast path {ref_s / conv_s:.1f} x the line-by-line reference)")
-    print(f"peak RSS: {peak_mib:,.0f} MiB (before conversion {before / 1024:,.0f} MiB)")
+        table.add(run="python twin", m_lines_per_s=lines / ref_s / 1e6, x_wc=wc_s / ref_s)
+        out_lines.append(f"fast path {ref_s / conv_s:.1f} x the line-by-line reference")
+    out_lines.append(f"peak RSS: {peak_mib:,.0f} MiB (before conversion {before / 1024:,.0f} MiB)")
+    emit("convert", [table], args, out_lines)
 
 
 if __name__ == "__main__":

@@ -15,22 +15,29 @@ The synthetic stream gets 20 budgets from 2.5 % to 50 % of its pages; a trace
 gets 20 budgets from 5 % to 100 % of its footprint, and the single-budget
 replay is at the middle one. The single replay and the one pass alternate
 ``--repeat`` times and the ratio is the median of the rounds' ratios: the
-machines are shared and their speed drifts within a run.
+machines are shared and their speed drifts within a run. The figures go to
+``benchmarks/results/onepass.json`` (``onepass-traces.json`` with
+``--trace``), or ``--json PATH``.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
-from _common import page_stream
 
-from replay import engine
-from replay import scenario as sc
-from replay.onepass import run_lru_all
-from replay.states import HONOUR_NONE, INITIAL_NO_HINTS
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import page_stream  # noqa: E402
+from benchmarks.figures import Column, Table, add_json_argument, emit  # noqa: E402
+from replay import engine  # noqa: E402
+from replay import scenario as sc  # noqa: E402
+from replay.onepass import run_lru_all  # noqa: E402
+from replay.states import HONOUR_NONE, INITIAL_NO_HINTS  # noqa: E402
 
 
 def _timed(fn) -> float:
@@ -68,28 +75,32 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--trace", nargs="+", help="sample traces instead of the synthetic stream")
+    add_json_argument(ap)
     args = ap.parse_args()
     if args.trace:
-        print(f"{'trace':<40}{'events':>11}{'one pass':>10}{'serial':>9}{'one call':>9}  exact")
+        table = Table("", [Column("trace", "trace"), Column("events", "events", ","),
+                           Column("onepass", "one pass", ".2f", "x"), Column("serial", "serial", ".2f", "x"),
+                           Column("one_call", "one call", ".2f", "x"), Column("same", "exact")])
         for path in args.trace:
             scn = sc.load([path])
             footprint = int(np.unique(scn.page).size)
             budgets = np.unique(np.linspace(max(1, footprint // 20), footprint, 20)
                                 .astype(np.int64))
             r = measure(scn, budgets, args.repeat)
-            print(f"{path:<40}{scn.n_events:>11,}{r['onepass']:>9.2f}x{r['serial']:>8.2f}x"
-                  f"{r['one_call']:>8.2f}x  {r['same']}")
+            table.add(trace=path, events=scn.n_events, **r)
+        emit("onepass-traces", [table], args)
         return
     scn = sc.from_arrays([("bench", page_stream(args.events, args.pages))], name="bench")
     budgets = np.linspace(args.pages // 40, args.pages // 2, 20).astype(np.int64)
     r = measure(scn, budgets, args.repeat)
-    print(f"{scn.n_events:,} events over {args.pages:,} pages, {len(budgets)} budgets "
-          f"({budgets[0]:,}-{budgets[-1]:,} frames); one-pass equals per-budget: {r['same']}")
-    print(f"{'run':<38}{'x one single-budget replay':>28}")
-    for label, key in [("20 single-budget replays, serial", "serial"),
-                       ("20 budgets, one engine call", "one_call"),
-                       ("20 budgets, one pass (stack algorithm)", "onepass")]:
-        print(f"{label:<38}{r[key]:>28.2f}")
+    table = Table(f"{scn.n_events:,} events over {args.pages:,} pages, {len(budgets)} budgets "
+                  f"({budgets[0]:,}-{budgets[-1]:,} frames); one-pass equals per-budget: {r['same']}",
+                  [Column("run", "run"), Column("x_single", "x one single-budget replay", ".2f")])
+    for label, key in [(f"{len(budgets)} single-budget replays, serial", "serial"),
+                       (f"{len(budgets)} budgets, one engine call", "one_call"),
+                       (f"{len(budgets)} budgets, one pass (stack algorithm)", "onepass")]:
+        table.add(run=label, x_single=r[key])
+    emit("onepass", [table], args)
 
 
 if __name__ == "__main__":

@@ -9,25 +9,30 @@ state machine, :mod:`replay.lru_ahead`); their "(1 thread)" rows are the same
 replay with numba limited to one thread.
 Ratios, not absolute times, are the figures to quote: the machines are shared.
 Every contender runs once per round, in turn (the order shuffled each round,
-seeded); the medians over rounds are printed.
+seeded); the medians over rounds are printed and written to
+``benchmarks/results/replay.json`` (or ``--json PATH``).
 
-    python benchmarks/bench_replay.py [--events 20000000] [--pages 1000000]
+    python benchmarks/bench_replay.py [--events 20000000] [--pages 1000000] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from _common import best_of, page_stream, write_oracle_general
 
-from replay import scenario as sc
-from replay.numba_threads import numba_threads
-from replay.strategies import get_strategy
-from tracer.schema import Op
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import best_of, page_stream, write_oracle_general  # noqa: E402
+from benchmarks.figures import Column, Table, add_json_argument, emit  # noqa: E402
+from replay import scenario as sc  # noqa: E402
+from replay.numba_threads import numba_threads  # noqa: E402
+from replay.strategies import get_strategy  # noqa: E402
+from tracer.schema import Op  # noqa: E402
 
 
 def one_thread(fn, *args):
@@ -40,9 +45,8 @@ def _round(runs: dict, rng: np.random.Generator) -> dict[str, float]:
     """Each contender's wall time once, in an order shuffled for the round.
 
     A run's speed depends on the one before it: right after one of libCacheSim's
-    multi-second single-threaded runs, a two-thread replay here ran up to 1.7x
-    slower than back to back with itself (host-lru 155 -> 260 ms on this stream;
-    and a fresh 64 MiB array took 150 ms to fill after Belady against 26 ms).
+    multi-second single-threaded runs, a two-thread replay here ran markedly
+    slower than back to back with itself (docs/perf-log.md has the figures).
     In a fixed order host-lru always sat behind Belady; shuffled (seeded), each
     contender gets that seat at random and the median over rounds leaves it out.
     """
@@ -56,6 +60,7 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=1_000_000)
     ap.add_argument("--budget-fraction", type=float, default=0.1)
     ap.add_argument("--repeat", type=int, default=5)
+    add_json_argument(ap)
     args = ap.parse_args()
 
     trace = page_stream(args.events, args.pages)
@@ -63,8 +68,6 @@ def main() -> None:
     budget = np.array([max(1, int(args.budget_fraction * args.pages))])
     n = scn.n_events
     accesses = scn.page[scn.op <= Op.WRITE]
-    print(f"{n:,} events ({len(accesses):,} accesses) over {args.pages:,} pages, "
-          f"budget {int(budget[0]):,} frames")
 
     # Every contender runs once per round, in turn; ratios are taken within a
     # round and the median over rounds is printed (the machines are shared and
@@ -129,16 +132,20 @@ def main() -> None:
     per_access = {label: rate * (len(accesses) / n if label in runs and runs[label][1] == n else 1)
                   for label, rate in rates.items()}
     nan = float("nan")
-    print(f"median of {args.repeat} rounds")
-    print(f"{'engine':<27}{'M events/s':>11}{'x lcs LRU':>11}{'x lcs Belady':>14}{'x lcs LRU py':>14}")
+    table = Table(f"{n:,} events ({len(accesses):,} accesses) over {args.pages:,} pages, "
+                  f"budget {int(budget[0]):,} frames; median of {args.repeat} rounds",
+                  [Column("engine", "engine"), Column("m_events_per_s", "M events/s", ".2f"),
+                   Column("x_lcs_lru", "x lcs LRU", ".1f"), Column("x_lcs_belady", "x lcs Belady", ".1f"),
+                   Column("x_lcs_lru_py", "x lcs LRU py", ".1f")])
     for label, rate in rates.items():
-        print(f"{label:<27}{rate / 1e6:>11.2f}"
-              f"{ratio.get((label, 'libcachesim LRU'), nan):>11.1f}"
-              f"{ratio.get((label, 'libcachesim Belady'), nan):>14.1f}"
-              f"{(per_access[label] / py if py else nan):>14.1f}")
+        table.add(engine=label, m_events_per_s=rate / 1e6,
+                  x_lcs_lru=ratio.get((label, "libcachesim LRU"), nan),
+                  x_lcs_belady=ratio.get((label, "libcachesim Belady"), nan),
+                  x_lcs_lru_py=per_access[label] / py if py else nan)
     state_bytes = 1 + 8  # state byte + LRU links per page (int32 prev/next)
-    print(f"engine state per guest page frame: {state_bytes} bytes (LRU); "
-          f"state-priority adds an int64 stamp per page and a heap of 2 x budget x 12 bytes")
+    emit("replay", [table], args, [
+        f"engine state per guest page frame: {state_bytes} bytes (LRU); "
+        "state-priority adds an int64 stamp per page and a heap of 2 x budget x 12 bytes"])
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@ fresh processes read it: one loads it and runs the exact pass, the other
 streams it through the sampler at ``--stream-rate``; their peak RSS (VmHWM)
 and wall times are printed side by side.
 
-    python benchmarks/bench_shards.py [--trace F ...] [--stream-events 100000000]
+The figures go to ``benchmarks/results/shards.json`` (``shards-traces.json``
+with ``--trace``), or ``--json PATH``.
+
+    python benchmarks/bench_shards.py [--trace F ...] [--stream-events 100000000] [--json PATH]
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import page_stream  # noqa: E402
+from benchmarks.figures import Column, Table, add_json_argument, emit  # noqa: E402
 from replay import scenario as sc  # noqa: E402
 from replay.onepass import run_lru_all  # noqa: E402
 from replay.shards import df_lru_sampled, lru_sampled  # noqa: E402
@@ -71,7 +75,13 @@ def curve(scn, budgets) -> np.ndarray:
     return (cnt[:, C["host_reads"]] + cnt[:, C["zero_fills"]]) / int((scn.op <= 1).sum())
 
 
-def in_process(label: str, scn, repeat: int) -> None:
+ERROR_COLUMNS = [Column("trace", "trace"), Column("events", "events", ","), Column("rate", "rate", "g"),
+                 Column("x_exact", "x exact", ".2f", "x"), Column("max_err", "max err", ".4f"),
+                 Column("max_z", "max z", ".1f"), Column("within_2se", "<=2se")]
+
+
+def in_process(label: str, scn, repeat: int, table: Table) -> None:
+    """Add one row per rate to ``table``: time against the exact pass, and the errors."""
     fp = int(np.unique(scn.page[scn.op <= 1]).size)
     budgets = np.unique(np.linspace(max(1, fp // 20), fp, 20).astype(np.int64))
     exact = curve(scn, budgets)
@@ -92,8 +102,8 @@ def in_process(label: str, scn, repeat: int) -> None:
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(se > 0, err / se, np.where(err > 0, np.inf, 0.0))
         within = int((err <= 2 * se).sum())
-        print(f"{label:<40}{scn.n_events:>12,}{rate:>7g}{statistics.median(ratios):>10.2f}x"
-              f"{err.max():>10.4f}{z.max():>8.1f}{within:>6}/{len(budgets)}")
+        table.add(trace=label, events=scn.n_events, rate=rate, x_exact=statistics.median(ratios),
+                  max_err=float(err.max()), max_z=float(z.max()), within_2se=f"{within}/{len(budgets)}")
 
 
 def child(mode: str, path: Path, tiny: Path, rate: float, budgets) -> dict:
@@ -104,7 +114,8 @@ def child(mode: str, path: Path, tiny: Path, rate: float, budgets) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def streamed(events: int, pages: int, rate: float) -> None:
+def streamed(events: int, pages: int, rate: float) -> tuple[Table, str]:
+    """Exact pass and streamed sample in fresh processes: a table and a summary line."""
     with tempfile.TemporaryDirectory() as tmp:
         big, tiny = Path(tmp) / "big.parquet", Path(tmp) / "tiny.parquet"
         gen = Path(__file__).resolve().parent / "bench_stream.py"
@@ -116,14 +127,16 @@ def streamed(events: int, pages: int, rate: float) -> None:
         sh = child("sampled", big, tiny, rate, budgets)
         mib = 1 << 20
         err = np.abs(np.array(sh["miss"]) - np.array(ex["miss"]))
-        print(f"\n{events:,} events over {pages:,} pages ({big.stat().st_size / mib:,.0f} MiB on "
-              f"disk), 20 budgets; fresh processes, after compiling")
-        print(f"{'run':<44}{'seconds':>9}{'peak RSS MiB':>14}")
-        print(f"{'load + exact one pass':<44}{ex['secs']:>9.1f}{ex['rss'] / mib:>14,.0f}")
-        print(f"{f'streamed sample, rate {rate:g}, 8 salts':<44}{sh['secs']:>9.1f}"
-              f"{sh['rss'] / mib:>14,.0f}")
-        print(f"sampled / exact: time {sh['secs'] / ex['secs']:.2f}x, memory "
-              f"{sh['rss'] / ex['rss']:.2f}x; largest miss-ratio error {err.max():.4f}")
+        table = Table(f"{events:,} events over {pages:,} pages ({big.stat().st_size / mib:,.0f} MiB on "
+                      f"disk), 20 budgets; fresh processes, after compiling",
+                      [Column("run", "run"), Column("seconds", "seconds", ".1f"),
+                       Column("peak_rss_mib", "peak RSS MiB", ",.0f")])
+        table.add(run="load + exact one pass", seconds=ex["secs"], peak_rss_mib=ex["rss"] / mib)
+        table.add(run=f"streamed sample, rate {rate:g}, 8 salts", seconds=sh["secs"],
+                  peak_rss_mib=sh["rss"] / mib)
+        line = (f"sampled / exact: time {sh['secs'] / ex['secs']:.2f}x, memory "
+                f"{sh['rss'] / ex['rss']:.2f}x; largest miss-ratio error {err.max():.4f}")
+    return table, line
 
 
 def main() -> None:
@@ -134,16 +147,20 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--stream-events", type=int, default=0)
     ap.add_argument("--stream-rate", type=float, default=0.01)
+    add_json_argument(ap)
     args = ap.parse_args()
-    print(f"{'trace':<40}{'events':>12}{'rate':>7}{'x exact':>11}{'max err':>10}{'max z':>8}"
-          f"{'<=2se':>10}")
+    errors = Table("", ERROR_COLUMNS)
     if not args.trace:
         in_process("synthetic", sc.from_arrays([("s", page_stream(args.events, args.pages))]),
-                   args.repeat)
+                   args.repeat, errors)
     for path in args.trace:
-        in_process(path, sc.load([path]), args.repeat)
+        in_process(path, sc.load([path]), args.repeat, errors)
+    tables, lines = [errors], []
     if args.stream_events:
-        streamed(args.stream_events, args.pages, args.stream_rate)
+        table, line = streamed(args.stream_events, args.pages, args.stream_rate)
+        tables.append(table)
+        lines.append(line)
+    emit("shards-traces" if args.trace else "shards", tables, args, lines)
 
 
 if __name__ == "__main__":

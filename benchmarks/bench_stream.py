@@ -6,9 +6,10 @@ reads that process's peak RSS (``resource.getrusage``). In the same run, as
 baselines: a process that only imports and compiles the kernels (the fixed
 cost), and an in-memory replay of a ``--prefix``-event prefix (default
 20 M) with both paths, so the speed ratio streamed/in-memory is measured
-side by side.
+side by side. The figures go to ``benchmarks/results/stream.json`` (or
+``--json PATH``).
 
-    python benchmarks/bench_stream.py [--events N] [--pages N] [--keep DIR]
+    python benchmarks/bench_stream.py [--events N] [--pages N] [--keep DIR] [--json PATH]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import page_stream  # noqa: E402
+from benchmarks.figures import Column, Table, add_json_argument, emit  # noqa: E402
 from tracer.io import TraceWriter  # noqa: E402
 from tracer.schema import TraceMeta  # noqa: E402
 
@@ -86,6 +88,7 @@ def main() -> None:
     ap.add_argument("--budget-fraction", type=float, default=0.1)
     ap.add_argument("--strategy", default="cmm")
     ap.add_argument("--keep", type=Path, help="write the traces here (default: a temp folder)")
+    add_json_argument(ap)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
@@ -109,20 +112,22 @@ def main() -> None:
         big_run = child("stream", big, budget, args.strategy, tiny)
         assert pre["total_io"] == mem["total_io"], "streamed and in-memory replays differ"
         mib = 1 << 20
-        print(f"{args.strategy}, {args.pages:,} pages, budget {budget:,} frames; "
-              f"trace {big.stat().st_size / mib:,.0f} MiB on disk")
-        print(f"{'run':<34}{'events':>13}{'M events/s':>12}{'peak RSS MiB':>14}")
+        table = Table(f"{args.strategy}, {args.pages:,} pages, budget {budget:,} frames; "
+                      f"trace {big.stat().st_size / mib:,.0f} MiB on disk",
+                      [Column("run", "run"), Column("events", "events", ","),
+                       Column("m_events_per_s", "M events/s", ".1f"), Column("peak_rss_mib", "peak RSS MiB", ",.0f")])
         for label, r in (("imports + compiled kernels only", base),
                          (f"in memory, {args.prefix:,}-event prefix", mem),
                          ("streamed, same prefix", pre),
                          (f"streamed, {args.events:,} events", big_run)):
             rate = r["events"] / r["secs"] / 1e6 if r["events"] else float("nan")
-            print(f"{label:<34}{r['events']:>13,}{rate:>12.1f}{r['rss'] / mib:>14,.0f}")
-        print(f"streamed / in-memory speed on the prefix: "
-              f"{(pre['events'] / pre['secs']) / (mem['events'] / mem['secs']):.2f}x")
-        print(f"peak RSS of the {args.events:,}-event streamed replay: {big_run['rss'] / mib:,.0f} MiB "
-              f"(target < 1024), {np.round(big_run['rss'] / mem['rss'], 2)}x the in-memory "
-              f"replay of a {args.events // args.prefix}x smaller trace")
+            table.add(run=label, events=r["events"], m_events_per_s=rate, peak_rss_mib=r["rss"] / mib)
+    speed = (pre["events"] / pre["secs"]) / (mem["events"] / mem["secs"])
+    emit("stream", [table], args, [
+        f"streamed / in-memory speed on the prefix: {speed:.2f}x",
+        f"peak RSS of the {args.events:,}-event streamed replay: {big_run['rss'] / mib:,.0f} MiB "
+        f"(target < 1024), {np.round(big_run['rss'] / mem['rss'], 2)}x the in-memory "
+        f"replay of a {args.events // args.prefix}x smaller trace"])
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import numpy as np
 
 from tracer.errors import ParamError, TraceError
 from tracer.io import TraceArrays, read_arrays
-from tracer.synth import MANIFEST_NAME
+from tracer.schema import MANIFEST_NAME
 
 
 @dataclass(frozen=True)

@@ -38,12 +38,12 @@ ROW_GROUP_ROWS = 1 << 20
 
 _WRITE_OPTIONS = dict(
     compression="zstd",
-    # Level 6: within 1 % of level 9's size on the sample traces, 1.5x faster
-    # to write (benchmarks/bench_trace_size.py, README).
+    # Level 6: close to level 9's size on the sample traces and faster to
+    # write, which conversion speed needs (docs/perf-log.md, Trace size).
     compression_level=6,
     # Timestamps grow slowly, op codes repeat and frame numbers share high
     # bytes: delta, dictionary and byte-stream-split encodings keep the
-    # sample traces near 3 bytes per event (measured in benchmarks/).
+    # sample traces within 3 bytes per event (docs/performance.md).
     use_dictionary=["op"],
     column_encoding={"t_ns": "DELTA_BINARY_PACKED", "pfn": "BYTE_STREAM_SPLIT"},
     write_statistics=["t_ns"],

@@ -3,7 +3,8 @@
 A trace is one Parquet file per guest. Each row is one page event of that
 guest: ``t_ns`` (int64, nanoseconds, non-decreasing), ``pfn`` (uint32, guest
 page frame number, ``< guest_pages``) and ``op`` (uint8, an :class:`Op`).
-Merged multi-guest scenarios add ``guest`` (uint16).
+A scenario (several guests sharing one host) is a folder of such files with
+a manifest named :data:`MANIFEST_NAME` listing them.
 
 File-level metadata lives in the Arrow schema metadata under the keys in
 :data:`META_KEYS`; :mod:`tracer.io` turns it into a :class:`TraceMeta`.
@@ -28,8 +29,8 @@ class Op(enum.IntEnum):
     """Page event codes.
 
     READ and WRITE are guest accesses. The SET_* codes are guest page hints
-    with the meaning of the z/Architecture ESSA operations (DESIGN.md
-    section 2): stable (1), unused (2), volatile (3), potentially volatile (4)
+    with the meaning of the z/Architecture ESSA operations (docs/model.md,
+    section 1): stable (1), unused (2), volatile (3), potentially volatile (4)
     and "set stable if resident" (6).
     """
 
@@ -44,7 +45,6 @@ class Op(enum.IntEnum):
 
 N_OPS = len(Op)
 ACCESS_OPS = (Op.READ, Op.WRITE)
-HINT_OPS = tuple(o for o in Op if o not in ACCESS_OPS)
 
 #: Column name -> numpy dtype, in file order.
 COLUMNS: dict[str, np.dtype] = {
@@ -52,8 +52,11 @@ COLUMNS: dict[str, np.dtype] = {
     "pfn": np.dtype(np.uint32),
     "op": np.dtype(np.uint8),
 }
-GUEST_COLUMN = "guest"
-GUEST_DTYPE = np.dtype(np.uint16)
+
+#: The manifest of a scenario folder: JSON with ``guests``, a list of
+#: ``{"name": ..., "trace": <file name in the folder>}``, plus the workload,
+#: seed and parameters that made it.
+MANIFEST_NAME = "scenario.json"
 
 ARROW_SCHEMA = pa.schema([(name, pa.from_numpy_dtype(dt)) for name, dt in COLUMNS.items()])
 

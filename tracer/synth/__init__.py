@@ -21,9 +21,7 @@ import numpy as np
 from tracer import params as params_mod
 from tracer.errors import ParamError
 from tracer.io import atomic_output, write_trace
-from tracer.schema import TraceMeta
-
-MANIFEST_NAME = "scenario.json"
+from tracer.schema import MANIFEST_NAME, TraceMeta
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """A small model of a Linux guest's page allocator and page cache.
 
 Every synthetic workload drives one :class:`GuestSim` per guest. The model
-emits page events the way a hinting Linux guest would (DESIGN.md section 2):
+emits page events the way a hinting Linux guest would (docs/model.md, section 3):
 
 * allocation: SET_STABLE, WRITE (the new owner fills the page);
 * free: SET_UNUSED;

@@ -1,0 +1,127 @@
+"""``cmmsim trace ...``: make, convert, inspect and validate traces.
+
+Library modules are imported inside each command, not here: ``cmmsim --help``
+and every other command then start without loading what they do not use
+(numba and the converter's kernels above all).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from analysis.cli_common import app, cli_errors, console, print_params, print_table
+from tracer.errors import CmmsimError
+
+trace_app = typer.Typer(help="Make, convert, inspect and validate traces.", no_args_is_help=True)
+app.add_typer(trace_app, name="trace")
+
+
+@trace_app.command("synth")
+@cli_errors
+def trace_synth(
+    workload: Annotated[str, typer.Argument(help="workload name (see `cmmsim trace workloads`)")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="output .parquet (folder for awm)")],
+    seed: Annotated[int, typer.Option(help="random seed; same seed, same bytes")] = 0,
+    events: Annotated[int, typer.Option(help="target number of events")] = 500_000,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="workload parameter key=value")
+    ] = None,
+) -> None:
+    """Generate a synthetic guest trace (or a multi-guest scenario folder)."""
+    from tracer.synth import synthesize
+
+    paths = synthesize(workload, out, seed=seed, events=events, params=param or [])
+    for p in paths:
+        console.print(f"wrote {p}")
+
+
+@trace_app.command("workloads")
+@cli_errors
+def trace_workloads() -> None:
+    """List the synthetic workloads with their parameters and defaults."""
+    from tracer.synth import workloads
+
+    for wl in workloads().values():
+        print_params(f"{wl.name}: {wl.summary}", wl.params)
+
+
+@trace_app.command("info")
+@cli_errors
+def trace_info(path: Annotated[Path, typer.Argument(help="trace file")]) -> None:
+    """Show events by op, duration, distinct pages and final guest-state fractions."""
+    from analysis.traces import trace_summary
+
+    info = trace_summary(path)
+    console.print(f"[bold]{path}[/bold]  source={info['source']}  seed={info['seed']}")
+    print_table("trace", [{k: info[k] for k in ("events", "duration_s", "events_per_s",
+                                                  "guest_pages", "distinct_pages")}])
+    print_table("events by op", [{"op": k, "events": v} for k, v in info["event_counts"].items()])
+    print_table("final guest states (fraction of guest pages)",
+                [{"state": k, "fraction": v} for k, v in info["final_state_fractions"].items()])
+    if info["converter"]:
+        print_table("converter counters", [{"counter": k, "value": str(v)}
+                                           for k, v in info["converter"].items()])
+
+
+@trace_app.command("validate")
+@cli_errors
+def trace_validate(paths: Annotated[list[Path], typer.Argument(help="trace files")]) -> None:
+    """Check traces against the schema; the first bad row is named."""
+    from tracer.io import validate_trace
+
+    for path in paths:
+        meta = validate_trace(path)
+        console.print(f"{path}: ok ({meta.n_events:,} events, {meta.guest_pages:,} guest pages)")
+
+
+@trace_app.command("convert")
+@cli_errors
+def trace_convert(
+    inp: Annotated[str, typer.Argument(metavar="INPUT", help="perf script / trace-cmd / ftrace text (.gz .xz .bz2 .zst ok; - for stdin)")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="output .parquet (default: INPUT with .parquet)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="auto, perf, trace-cmd or ftrace")] = "auto",
+    guest_mib: Annotated[int | None, typer.Option(help="guest memory, MiB (default: frames seen)")] = None,
+    lenient: Annotated[bool, typer.Option("--lenient", help="skip and count malformed lines instead of stopping")] = False,
+) -> None:
+    """Convert Linux page-allocator and page-cache tracepoint text to a trace."""
+    from tracer.linux import convert
+
+    if out is None:
+        if inp == "-":
+            raise CmmsimError("reading stdin needs -o OUT.parquet")
+        base = Path(inp)
+        for suffix in (".gz", ".xz", ".bz2", ".zst", ".txt"):
+            base = base.with_name(base.name.removesuffix(suffix))
+        out = base.with_name(base.name + ".parquet")
+    pages = guest_mib * 256 if guest_mib else None
+    meta = convert(inp, out, fmt=fmt, lenient=lenient, guest_pages=pages)
+    _print_conversion(out, meta)
+
+
+def _print_conversion(out: Path, meta: Any) -> None:
+    conv = meta.converter
+    console.print(f"wrote {out} ({meta.n_events:,} events, {conv['frames']:,} frames, "
+                  f"{meta.guest_pages:,} guest pages)")
+    rows = [{"counter": k, "value": str(v)} for k, v in conv.items() if v not in (0, {}, [])]
+    print_table("converter counters", rows)
+
+
+@trace_app.command("record")
+@cli_errors
+def trace_record(
+    out: Annotated[Path, typer.Option("-o", "--out", help="output .parquet")],
+    command: Annotated[list[str] | None, typer.Argument(help="command to run while recording (after --)")] = None,
+    duration: Annotated[float | None, typer.Option(help="record the whole system this many seconds instead")] = None,
+    buffer_pages: Annotated[int, typer.Option(help="perf ring buffer per CPU, pages (-m)")] = 4096,
+    keep_text: Annotated[Path | None, typer.Option(help="also keep the perf script text here")] = None,
+    guest_mib: Annotated[int | None, typer.Option(help="guest memory to record, MiB (default: MemTotal)")] = None,
+) -> None:
+    """Record a live workload with perf (root) and convert it to a trace."""
+    from tracer.record import record
+
+    meta = record(out, command, duration_s=duration, buffer_pages=buffer_pages, keep_text=keep_text,
+                  guest_pages=guest_mib * 256 if guest_mib else None)
+    _print_conversion(out, meta)
