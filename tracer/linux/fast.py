@@ -277,7 +277,8 @@ def _file_id(dev, ino, files, scal):
 
 @nb.njit(cache=True)
 def _worst_out(k, a, b, scal):
-    # The most ops event kind k can emit (checked before it runs: no buffer grows inside).
+    # The most ops event kind k can emit (checked before it runs: no buffer grows inside):
+    # per frame 2 for an allocation, 1 for a free, 3 for a page added, read or dirtied.
     if k == EV_PAGE_ALLOC:
         return 2 << b
     if k == EV_PAGE_FREE:
@@ -515,6 +516,13 @@ def _map_events(i0, ev, initial, expire_ns, fr, files, q, scal, cnt, ev_counts, 
     return ev.code.shape[0]
 
 
+# First sizes of the mapper's arrays (all grow as needed): pfns, slots, expiry
+# queue and output entries; page-table keys; files.
+_START_SIZE, _START_PAGES, _START_FILES = 1 << 16, 1 << 12, 1 << 10
+#: The expiry queue drops its consumed head once it is this long.
+_COMPACT_QUEUE_AT = 1 << 20
+
+
 def _grown(old: np.ndarray, size: int, alloc=np.zeros) -> np.ndarray:
     # Zeroed memory stays unmapped until touched (calloc'd pages); np.empty
     # for arrays read only where written.
@@ -531,15 +539,15 @@ class FastMapper:
                         else np.ascontiguousarray(initial, np.uint8))
         self.expire_ns = clean_after_ns(dirty_expire_s)
         self.frames = Frames(**{name: np.zeros(0, dtype) for name, dtype in _FRAME_DTYPES.items()})
-        self._grow(1 << 16, 1 << 16)
-        self.files = Files(*fph.new_table(1 << 12), *fph.new_table(1 << 10),
-                           np.empty(1 << 10, np.int64), np.empty(1 << 10, np.int64))
-        self.q = Queue(*(np.empty(1 << 16, np.int64) for _ in Queue._fields))
+        self._grow(_START_SIZE, _START_SIZE)
+        self.files = Files(*fph.new_table(_START_PAGES), *fph.new_table(_START_FILES),
+                           np.empty(_START_FILES, np.int64), np.empty(_START_FILES, np.int64))
+        self.q = Queue(*(np.empty(_START_SIZE, np.int64) for _ in Queue._fields))
         self.scal = np.zeros(N_SCALARS, np.int64)
         self.cnt = np.zeros(len(COUNTER_FIELDS), np.int64)
         self.ev_counts = np.zeros(len(EVENTS), np.int64)
-        self.out = Ops(np.empty(1 << 16, np.int64), np.empty(1 << 16, np.uint32),
-                       np.empty(1 << 16, np.uint8))
+        self.out = Ops(np.empty(_START_SIZE, np.int64), np.empty(_START_SIZE, np.uint32),
+                       np.empty(_START_SIZE, np.uint8))
 
     def _grow(self, pfns: int, slots: int) -> None:
         """Room for pfns below ``pfns`` and ``slots`` frames in all."""
@@ -600,7 +608,7 @@ class FastMapper:
     def _compact_queue(self) -> None:
         # Drop the consumed head of the expiry queue now and then.
         h = int(self.scal[S_Q_HEAD])
-        if h > (1 << 20):
+        if h > _COMPACT_QUEUE_AT:
             n = int(self.scal[S_Q_LEN])
             for q in self.q:
                 q[: n - h] = q[h:n]

@@ -33,7 +33,7 @@ def open_binary(path: str | os.PathLike | None) -> IO[bytes]:
     if name.endswith(".bz2"):
         return bz2.open(p, "rb")
     if name.endswith(".zst"):
-        try:
+        try:  # an optional dependency, imported only for .zst input
             import zstandard
         except ImportError:
             raise ParamError(f"{p}: reading .zst needs the zstandard package") from None
