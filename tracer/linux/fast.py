@@ -167,30 +167,31 @@ def _dev(major, minor):
     return (major << MINOR_BITS) | minor
 
 
+@nb.njit(cache=True, inline="always")
+def _id_of(key, ids, back, value, scal, counter):
+    # ids[key] holds key's id + 1 (0: none yet); new ids are handed out in
+    # order of first sight, counted in scal[counter], and back[id] = value.
+    i = ids[key] - 1
+    if i < 0:
+        i = scal[counter]
+        ids[key] = i + 1
+        back[i] = value
+        scal[counter] = i + 1
+    return i
+
+
 @nb.njit(cache=True)
 def _slot(phys, fr, scal):
     # Frames get compact slots in the order first seen: per-frame state lives
     # in slot-indexed arrays (a capture touches few of a large guest's frames;
     # 64 K of 4 M on the benchmark's), and only this array spans the pfn range.
-    s = fr.slot[phys] - 1
-    if s < 0:
-        s = scal[S_N_SLOTS]
-        fr.slot[phys] = s + 1
-        fr.slot_phys[s] = phys
-        scal[S_N_SLOTS] = s + 1
-    return s
+    return _id_of(phys, fr.slot, fr.slot_phys, phys, scal, S_N_SLOTS)
 
 
 @nb.njit(cache=True)
 def _dense_id(s, fr, scal):
     # Dense ids in the order frames first appear in the output (the reference's numbering).
-    d = fr.dense[s] - 1
-    if d < 0:
-        d = scal[S_N_DENSE]
-        fr.dense[s] = d + 1
-        fr.dense_to_phys[d] = fr.slot_phys[s]
-        scal[S_N_DENSE] = d + 1
-    return d
+    return _id_of(s, fr.dense, fr.dense_to_phys, fr.slot_phys[s], scal, S_N_DENSE)
 
 
 @nb.njit(cache=True)
