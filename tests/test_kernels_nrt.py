@@ -15,7 +15,7 @@ from replay import scenario as sc
 from replay.states import HONOUR_NONE, INITIAL_NO_HINTS
 from replay.strategies import opt
 from tests.conftest import make_arrays
-from tracer import linux_fast, linux_scan
+from tracer.linux import fast, rules, scan
 
 
 def _run_all():
@@ -28,15 +28,15 @@ def _run_all():
     opt.run(scn, [3], opt.Params())
     buf = np.frombuffer(b"x 1 [000] 1.000001: kmem:mm_page_free: page=0x1 pfn=0x1 order=0\n",
                         np.uint8)
-    starts, ends = linux_scan.line_bounds(buf)
-    code, t, vals = linux_scan.scan_lines(buf, starts, ends, *linux_scan.TABLES)
-    assert code.tolist() == [linux_fast.K["mm_page_free"]]
-    linux_fast.FastMapper().feed_arrays(code, t, list(vals))
+    starts, ends = scan.line_bounds(buf)
+    code, t, vals = scan.scan_lines(buf, starts, ends)
+    assert code.tolist() == [rules.EV_PAGE_FREE]
+    fast.FastMapper().feed_arrays(code, t, list(vals))
 
 
 @pytest.mark.parametrize("kernel", [engine._replay_budgets_chunk, engine._replay_given_chunk,
                                     lru_ahead._lru_victims, opt._min_budgets,
-                                    linux_fast._map_events, linux_scan._scan],
+                                    fast._map_events, scan._scan],
                          ids=lambda k: k.__name__)
 def test_kernel_has_no_reference_counting(kernel):
     _run_all()

@@ -327,18 +327,18 @@ def test_mapper_resumes_when_its_buffers_fill(tmp_path, monkeypatch):
     # of one entry so every fixture crosses that path many times.
     import numpy as np
 
-    from tracer import linux_fast
+    from tracer.linux import converter, fast
 
     fixture = DATA / "perf-default.txt"
     convert(fixture, tmp_path / "normal.parquet")
 
-    class Tiny(linux_fast.FastMapper):
+    class Tiny(fast.FastMapper):
         def __init__(self, *args, **kw):
             super().__init__(*args, **kw)
-            self.out = tuple(np.empty(1, o.dtype) for o in self.out)
-            self.q = [np.empty(1, np.int64) for _ in self.q]
+            self.out = fast.Ops(*(np.empty(1, o.dtype) for o in self.out))
+            self.q = fast.Queue(*(np.empty(1, np.int64) for _ in self.q))
 
-    monkeypatch.setattr(linux_fast, "FastMapper", Tiny)
+    monkeypatch.setattr(converter, "FastMapper", Tiny)
     convert(fixture, tmp_path / "tiny.parquet")
     assert ops_of(tmp_path / "tiny.parquet") == ops_of(tmp_path / "normal.parquet")
     x, y = read_arrays(tmp_path / "tiny.parquet"), read_arrays(tmp_path / "normal.parquet")

@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracer.linux_fast import K_EVENT, parse_chunk
-from tracer.linux_scan import TABLES, line_bounds, scan_lines
+from tracer.linux.parse import LINE_EVENT, parse_chunk
+from tracer.linux.scan import line_bounds, scan_lines
 
 DATA = Path(__file__).parent / "data"
 
@@ -20,11 +20,11 @@ def _compare(lines: list[str]) -> int:
     buf = np.frombuffer(raw, np.uint8)
     starts, ends = line_bounds(buf)
     assert len(starts) == len(lines)
-    code, t, vals = scan_lines(buf, starts, ends, *TABLES)
+    code, t, vals = scan_lines(buf, starts, ends)
     parsed = parse_chunk(lines, "auto")
     claimed = np.flatnonzero(code >= 0)
     kind = parsed["kind"].to_numpy()
-    assert (kind[claimed] == K_EVENT).all(), [lines[i] for i in claimed if kind[i] != K_EVENT]
+    assert (kind[claimed] == LINE_EVENT).all(), [lines[i] for i in claimed if kind[i] != LINE_EVENT]
     np.testing.assert_array_equal(code[claimed], parsed["code"].to_numpy()[claimed])
     np.testing.assert_array_equal(t[claimed], parsed["t_ns"].to_numpy()[claimed])
     for q, col in enumerate("abcdef"):

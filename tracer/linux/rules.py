@@ -1,0 +1,186 @@
+"""The converter's rules: which lines it reads and how events become guest ops.
+
+A Linux VM is itself a hosted guest, so its own page events are real guest
+traces. :mod:`tracer.linux` streams tracepoint text in bounded memory and
+maps the events to the guest page hints and accesses of DESIGN.md section 2.
+Every rule below names the kernel behaviour it stands for (Linux 6.x,
+``include/trace/events/{kmem,filemap,writeback,pagemap}.h``); this module
+holds them as the constants and patterns both mappers (the reference
+:class:`tracer.linux.reference.Mapper` and the fast path) share.
+
+Line shapes (auto-detected per line; ``--format`` restricts to one):
+
+* ``perf script`` default (``comm pid [cpu] time: sys:event: fields``) and
+  ``-F`` selections without the cpu column; task names may hold spaces.
+* ``trace-cmd report`` (``comm-pid [cpu] time: event: fields``).
+* raw ftrace ``trace_pipe`` (``comm-pid [cpu] flags time: event: fields``).
+
+Mapping rules:
+
+``kmem:mm_page_alloc pfn order``
+    The page allocator hands out 2^order frames: each becomes SET_STABLE then
+    WRITE (its new owner fills it). ``pfn=0x0`` is a failed allocation:
+    counted, nothing emitted.
+``kmem:mm_page_free pfn order`` / ``kmem:mm_page_free_batched pfn``
+    Each frame returns to the buddy allocator: SET_UNUSED, and its page-cache
+    identity is forgotten (pfns are reused within milliseconds). Since Linux
+    6.x every batched free is also reported by mm_page_free just before it:
+    a free of a frame already free is counted (``duplicate_frees``) and
+    dropped, which also handles older kernels that report only the batch.
+``filemap:mm_filemap_add_to_page_cache dev ino pfn ofs order``
+    A folio enters the page cache; its frames are remembered under (dev,
+    ino, page index). The folio is clean once its read completes and it is
+    unlocked: SET_VOLATILE per frame (the kernel gives no completion event;
+    the read follows within microseconds).
+``filemap:mm_filemap_delete_from_page_cache``
+    The identity is forgotten; the free that follows emits SET_UNUSED.
+``filemap:mm_filemap_get_pages / map_pages (dev ino byte range)``, ``mm_filemap_fault (dev ino ofs)``
+    read(), fault-around and page faults of cached file pages, by offset.
+    Each cached page in the range is read: a clean (volatile) page as
+    SET_STABLE_IF_RESIDENT, READ, SET_VOLATILE (the guest pins it while it
+    copies it), a dirty one as READ. Offsets with no cached page known are
+    counted (``unresolved_accesses``), never guessed.
+``writeback:writeback_dirty_folio bdi ino(decimal) index``
+    A folio is dirtied: per clean frame SET_STABLE_IF_RESIDENT, WRITE,
+    SET_STABLE (the guest pins a volatile page before writing it; if the host
+    had discarded it the write takes the discard fault); a frame already
+    dirty is just written. The folio is found
+    through the page-cache map (the inode number is decimal here, hex in
+    filemap); block-device metadata pages show as ``dev 0:3 ino fe00000`` in
+    filemap but under the disk's bdi with another inode here, so they do
+    not resolve: counted (``unresolved_dirty``).
+``writeback:writeback_single_inode (wrote > 0)``, ``ext4:ext4_writepages_result (pages_written > 0)``
+    There is no per-folio "writeback done" tracepoint: when an inode's
+    writeback wrote pages, its dirty pages are clean again: SET_VOLATILE.
+    Pages still dirty ``dirty_expire_s`` (30 s, the kernel's
+    ``dirty_expire_centisecs``) plus one writeback period (5 s) after being
+    dirtied are taken as written back then (``expired_clean``).
+``pagemap:mm_lru_activate pfn``
+    The page was referenced again: a READ (the only access event that names
+    anonymous pages). On a frame the converter holds free it is counted
+    (``activate_on_free``) and dropped.
+
+Initial states: a frame whose first event implies an earlier state (freed,
+read from the page cache, activated, deleted before being seen allocated)
+gets that state at time 0: stable (SET_STABLE, WRITE) or volatile page cache
+(SET_STABLE, WRITE, SET_VOLATILE). With a ``/proc/kpageflags`` snapshot
+taken at capture start the snapshot decides instead: buddy pages unused,
+clean file LRU pages volatile, dirty or anonymous pages stable.
+
+Physical pfns are renumbered densely in order of first appearance; the map
+goes to a side file ``<out stem>.pfnmap.pq`` (Parquet: ``pfn``, ``phys_pfn``; not named
+``.parquet`` so that globs for traces do not pick it up).
+Timestamps are made relative to the first event; a timestamp earlier than
+the one before (per-CPU buffers of trace_pipe) is raised to it and counted
+(``reordered``).
+"""
+
+
+from __future__ import annotations
+
+import re
+
+from tracer.schema import Op
+
+FORMATS = ("auto", "perf", "trace-cmd", "ftrace")
+
+#: Line shapes, tried in this order under ``--format auto``.
+LINE_SHAPES = {
+    "perf": re.compile(
+        r"^\s*(?P<task>.*?)\s+(?P<pid>-?[0-9]+)\s+(?:\[(?P<cpu>[0-9]+)\]\s+)?(?P<ts>[0-9]+\.[0-9]+):\s+"
+        r"(?P<sys>\w+):(?P<ev>\w+):\s?(?P<body>.*)$"),
+    "ftrace": re.compile(
+        r"^\s*(?P<task>.*?)-(?P<pid>[0-9]+)\s+(?:\(\s*[0-9-]+\)\s+)?\[(?P<cpu>[0-9]+)\]\s+"
+        r"(?P<flags>[^\s\[\]]{4,6})\s+(?P<ts>[0-9]+\.[0-9]+):\s+(?P<ev>\w+):\s?(?P<body>.*)$"),
+    "trace-cmd": re.compile(
+        r"^\s*(?P<task>.*?)-(?P<pid>[0-9]+)\s+\[(?P<cpu>[0-9]+)\]\s+(?P<ts>[0-9]+\.[0-9]+):\s+"
+        r"(?P<ev>\w+):\s?(?P<body>.*)$"),
+}
+#: Lines that are no events at all: comments, trace-cmd's header, perf's notes.
+NOISE = re.compile(r"^\s*(#|$|cpus=|version\s*=|CPU\s*\d+\s+is empty|\[\s*perf)")
+
+_HEX = r"0x([0-9a-fA-F]+)"
+#: The events the converter maps, with the pattern of their fields; an
+#: event's position here is its kind code (``EV_*`` below).
+FIELDS = {
+    "mm_page_alloc": re.compile(rf"pfn={_HEX} order=([0-9]+)"),
+    "mm_page_free": re.compile(rf"pfn={_HEX} order=([0-9]+)"),
+    "mm_page_free_batched": re.compile(rf"pfn={_HEX}"),
+    "mm_filemap_add_to_page_cache": re.compile(
+        rf"dev ([0-9]+):([0-9]+) ino ([0-9a-fA-F]+) pfn={_HEX} ofs=([0-9]+) order=([0-9]+)"),
+    "mm_filemap_delete_from_page_cache": re.compile(
+        rf"dev ([0-9]+):([0-9]+) ino ([0-9a-fA-F]+) pfn={_HEX} ofs=([0-9]+) order=([0-9]+)"),
+    "mm_filemap_get_pages": re.compile(r"dev=([0-9]+):([0-9]+) ino=([0-9a-fA-F]+) ofs=([0-9]+)-([0-9]+)"),
+    "mm_filemap_map_pages": re.compile(r"dev=([0-9]+):([0-9]+) ino=([0-9a-fA-F]+) ofs=([0-9]+)-([0-9]+)"),
+    "mm_filemap_fault": re.compile(r"dev=([0-9]+):([0-9]+) ino=([0-9a-fA-F]+) ofs=([0-9]+)"),
+    "writeback_dirty_folio": re.compile(r"bdi ([0-9]+):([0-9]+): ino=([0-9]+) index=([0-9]+)"),
+    "writeback_single_inode": re.compile(r"bdi ([0-9]+):([0-9]+): ino=([0-9]+) .*\bwrote=([0-9]+)"),
+    "ext4_writepages_result": re.compile(r"dev ([0-9]+),([0-9]+) ino ([0-9]+) ret -?[0-9]+ pages_written ([0-9]+)"),
+    "mm_lru_activate": re.compile(rf"pfn={_HEX}"),
+}
+EVENTS = tuple(FIELDS)
+(EV_PAGE_ALLOC, EV_PAGE_FREE, EV_PAGE_FREE_BATCHED, EV_CACHE_ADD, EV_CACHE_DELETE,
+ EV_GET_PAGES, EV_MAP_PAGES, EV_FAULT, EV_DIRTY_FOLIO, EV_SINGLE_INODE, EV_EXT4_WRITEPAGES,
+ EV_LRU_ACTIVATE) = range(len(EVENTS))
+#: Event name -> kind code.
+EVENT_CODE = {name: code for code, name in enumerate(EVENTS)}
+#: Events whose bdi is not a block device ("(unknown)", "fuse", ...) are well
+#: formed: the bdi field then simply does not resolve to a page-cache device.
+BDI_ANY = re.compile(r"bdi ([^:]+): ino=[0-9]+")
+#: Regex group holding the folio order, for the events that have one.
+ORDER_GROUP = {"mm_page_alloc": 2, "mm_page_free": 2, "mm_filemap_add_to_page_cache": 6,
+               "mm_filemap_delete_from_page_cache": 6}
+#: Kind codes of the events that name a folio by its order (2^order frames).
+ORDER_EVENTS = tuple(EVENT_CODE[name] for name in ORDER_GROUP)
+
+#: The fast paths carry an event as its kind code, its time and six int64
+#: columns; the column each regex group of an event goes to (a: pfn or first
+#: offset or index or wrote; b: order or last offset; c/d: device major/minor;
+#: e: inode; f: byte offset of a page-cache folio).
+COLUMNS = "abcdef"
+EVENT_COLUMNS = {
+    "mm_page_alloc": "ab", "mm_page_free": "ab", "mm_page_free_batched": "a",
+    "mm_filemap_add_to_page_cache": "cdeafb", "mm_filemap_delete_from_page_cache": "cdeafb",
+    "mm_filemap_get_pages": "cdeab", "mm_filemap_map_pages": "cdeab", "mm_filemap_fault": "cdea",
+    "writeback_dirty_folio": "cdea", "writeback_single_inode": "cdea",
+    "ext4_writepages_result": "cdea", "mm_lru_activate": "a",
+}
+#: The columns written in hex, per event.
+HEX_COLUMNS = {
+    "mm_page_alloc": "a", "mm_page_free": "a", "mm_page_free_batched": "a",
+    "mm_filemap_add_to_page_cache": "ae", "mm_filemap_delete_from_page_cache": "ae",
+    "mm_filemap_get_pages": "e", "mm_filemap_map_pages": "e", "mm_filemap_fault": "e",
+    "mm_lru_activate": "a",
+}
+
+#: read()/fault-around ranges longer than this many pages are clamped (and
+#: counted): a range names offsets, not pages the cache holds.
+MAX_RANGE_PAGES = 1 << 16
+#: Byte offset -> page index.
+PAGE_SHIFT = 12
+#: The largest folio order the page allocator hands out (a larger one is a malformed line).
+MAX_ORDER = 10
+#: The kernel's ``dirty_expire_centisecs`` and ``dirty_writeback_centisecs``, in seconds.
+DIRTY_EXPIRE_S = 30.0
+WRITEBACK_PERIOD_S = 5.0
+
+#: Guest page states as the mappers and a kpageflags snapshot hold them.
+UNUSED, STABLE, VOLATILE, POT_VOLATILE = range(4)
+STATE_NAMES = "USVP"
+
+OP_READ, OP_WRITE = int(Op.READ), int(Op.WRITE)
+OP_SET_STABLE, OP_SET_UNUSED = int(Op.SET_STABLE), int(Op.SET_UNUSED)
+OP_SET_VOLATILE, OP_SET_POT_VOLATILE = int(Op.SET_VOLATILE), int(Op.SET_POT_VOLATILE)
+OP_SET_STABLE_IF_RESIDENT = int(Op.SET_STABLE_IF_RESIDENT)
+#: The ops at t=0 that put a frame into its inferred initial state.
+INITIAL_OPS = {
+    UNUSED: (),
+    STABLE: (OP_SET_STABLE, OP_WRITE),
+    VOLATILE: (OP_SET_STABLE, OP_WRITE, OP_SET_VOLATILE),
+    POT_VOLATILE: (OP_SET_STABLE, OP_WRITE, OP_SET_POT_VOLATILE),
+}
+
+
+def clean_after_ns(dirty_expire_s: float = DIRTY_EXPIRE_S) -> int:
+    """How long (ns) after being dirtied a page still dirty is taken as written back."""
+    return int((dirty_expire_s + WRITEBACK_PERIOD_S) * 1e9)

@@ -1,0 +1,82 @@
+"""Opening the converter's input: plain, .gz, .xz, .bz2, .zst or standard input."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from tracer.errors import ParamError
+
+#: Bytes read per block by :func:`line_blocks`.
+BLOCK_BYTES = 16 << 20
+
+
+def open_binary(path: str | os.PathLike | None) -> IO[bytes]:
+    """Open plain, .gz, .xz, .bz2 or .zst input as bytes (``-`` or None: standard input)."""
+    if path is None or str(path) == "-":
+        return sys.stdin.buffer
+    p = Path(path)
+    if not p.exists():
+        raise ParamError(f"{p}: no such file")
+    name = p.name.lower()
+    if name.endswith(".gz"):
+        return gzip.open(p, "rb")
+    if name.endswith(".xz"):
+        return lzma.open(p, "rb")
+    if name.endswith(".bz2"):
+        return bz2.open(p, "rb")
+    if name.endswith(".zst"):
+        try:  # an optional dependency, imported only for .zst input
+            import zstandard
+        except ImportError:
+            raise ParamError(f"{p}: reading .zst needs the zstandard package") from None
+        return zstandard.ZstdDecompressor().stream_reader(open(p, "rb"))
+    return open(p, "rb")
+
+
+def open_text(path: str | os.PathLike | None) -> IO[str]:
+    """Open plain, .gz, .xz, .bz2 or .zst text (``-`` or None: standard input)."""
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="replace")
+
+
+def line_blocks(raw: IO[bytes], block_bytes: int = BLOCK_BYTES) -> Iterator[memoryview]:
+    """The input in blocks of whole lines (universal newlines; a last line gets its ``\\n``).
+
+    Each block is a fresh buffer filled by ``readinto`` (one copy of the
+    input in all: the blocks are in flight in the pipeline while the next is
+    read); ``block_bytes`` is the size of one read.
+    """
+    carry = b""
+    while True:
+        buf = bytearray(len(carry) + block_bytes + 1)
+        buf[: len(carry)] = carry
+        got = raw.readinto(memoryview(buf)[len(carry): len(carry) + block_bytes])
+        end = len(carry) + got
+        eof = got == 0
+        if buf.find(b"\r", 0, end) >= 0:
+            # Universal newlines, as the text reader of the reference; a
+            # "\r\n" split across reads is one line end.
+            block = bytes(buf[:end])
+            if block.endswith(b"\r") and not eof:
+                block += raw.read(1)
+            block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            buf = bytearray(block)
+            end = len(buf)
+        if eof:
+            if end and buf[end - 1] != 10:
+                buf[end: end + 1] = b"\n"
+                end += 1
+            if end:
+                yield memoryview(buf)[:end]
+            return
+        cut = buf.rfind(b"\n", 0, end) + 1
+        carry = bytes(buf[cut:end])
+        if cut:
+            yield memoryview(buf)[:cut]
