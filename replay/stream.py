@@ -1,7 +1,7 @@
 """Streaming replay: traces larger than memory, in bounded memory.
 
 The engine kernel keeps its whole state per budget between chunks (page
-state bytes, victim structures, counters; :func:`replay.engine._replay_chunk`),
+state bytes, victim structures, counters; :class:`replay.engine.EngineState`),
 so a trace can be fed to it a row group at a time. Guest traces are merged
 by time as they stream: each guest's batches are buffered; events earlier
 than the *watermark* (the smallest last timestamp among guests not yet
