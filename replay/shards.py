@@ -134,7 +134,7 @@ class _Sampler:
         self.n_guests = n_guests
         self.salts = salts
         # A byte per page for up to 8 salts: the kernel's one random load per access.
-        dtype = np.uint8 if salts <= 8 else np.uint64
+        dtype = np.uint8 if salts <= np.iinfo(np.uint8).bits else np.uint64
         self.bits = np.zeros(len(page_guest), dtype)
         for k in range(salts):
             self.bits |= sample_mask(len(page_guest), rate, seed + k).astype(dtype) << dtype(k)
