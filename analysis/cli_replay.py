@@ -30,7 +30,8 @@ def replay_cmd(
     out: Annotated[Path | None, typer.Option("-o", "--out", help="write results Parquet here")] = None,
     states: Annotated[Path | None, typer.Option("--states", help="write the state-distribution time series here")] = None,
     states_interval: Annotated[str, typer.Option(help="state sampling interval (e.g. 1s, 250ms)")] = "1s",
-    balloon: Annotated[Path | None, typer.Option("--balloon", help="write a balloon strategy's per-period series here")] = None,
+    series: Annotated[Path | None, typer.Option("--series", help="write the strategy's per-period series here (balloons)")] = None,
+    balloon: Annotated[Path | None, typer.Option("--balloon", hidden=True, help="deprecated: --series")] = None,
     copies: Annotated[int, typer.Option(help="replicate the guests this many times")] = 1,
     stagger: Annotated[str, typer.Option(help="time shift between copies (e.g. 500ms)")] = "0",
     guests: Annotated[bool, typer.Option("--guests/--no-guests", help="show per-guest rows")] = False,
@@ -43,15 +44,17 @@ def replay_cmd(
     from tracer.io import write_frame
 
     interval = parse_duration_ns(states_interval) if states else None
+    series = series or balloon
     if stream:
         from replay.stream import replay_stream
 
-        results, state_df, balloon_df = replay_stream(
+        results, state_df, series_df = replay_stream(
             traces, strategy, budget, param or [], copies=copies, stagger_ns=parse_duration_ns(stagger),
-            batch_rows=batch_rows, states_interval_ns=interval)
+            batch_rows=batch_rows, states_interval_ns=interval, series=bool(series))
     else:
         scn = load(traces, copies=copies, stagger_ns=parse_duration_ns(stagger))
-        results, state_df, balloon_df = replay_full(scn, strategy, budget, param or [], states_interval_ns=interval)
+        results, state_df, series_df = replay_full(scn, strategy, budget, param or [], states_interval_ns=interval,
+                                                   series=bool(series))
     shown = results if guests else results.filter(results["guest"].is_null())
     # Metrics down, budgets (and guests) across: readable in 80 columns.
     heads = [f"{b:,} p" + ("" if not guests else f" {g}")
@@ -62,8 +65,8 @@ def replay_cmd(
         console.print(f"wrote {write_frame(results, out)}")
     if states and state_df is not None:
         console.print(f"wrote {write_frame(state_df, states)}")
-    if balloon and balloon_df is not None:
-        console.print(f"wrote {write_frame(balloon_df, balloon)}")
+    if series and series_df is not None:
+        console.print(f"wrote {write_frame(series_df, series)}")
 
 
 @app.command("strategies")

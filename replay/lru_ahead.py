@@ -6,18 +6,17 @@ victim is the least recently accessed resident page whatever the states are.
 So a replay at one budget splits into two loops that can run side by side on
 successive chunks of events:
 
-* :func:`_lru_victims` (this module): the LRU list alone; for every access
+* :func:`walk_victims` (this module): the LRU list alone; for every access
   that faults with the budget full it records the page that loses its frame;
-* :func:`replay.engine._replay_chunk` with the internal order
-  ``_ORDER_GIVEN``: the state machine and the counters, taking each victim
-  from that record instead of from the list.
+* the engine's kernel with the internal order ``ORDER_GIVEN``: the state
+  machine and the counters, taking each victim from that record instead of
+  from the list.
 
-The list is the engine's own (``links``, a sentinel at index ``n_pages``;
-``links[2p+1] == -1`` marks a page without a frame, in both loops), so the
-two ways of running can take turns between chunks of a stream. Its helpers
-live here, shared by the walk, the engine and the balloon kernels.
-:func:`replay.engine.replay_chunk` chooses; :func:`replay.reference.lru_victims`
-is the twin the tests hold this kernel to.
+The list is the engine's own (:mod:`replay.kernels.lru_list`, a sentinel at
+index ``n_pages``; ``links[2p+1] == -1`` marks a page without a frame, in both
+loops), so the two ways of running can take turns between chunks of a stream.
+:mod:`replay.planner` chooses; :func:`tests.naive.lru_victims` is the twin
+the tests hold this kernel to.
 """
 
 from __future__ import annotations
@@ -25,67 +24,16 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from replay.prefetch import EVENTS_AHEAD, prefetch
+from replay.kernels.lru_list import ONE, evict_lru, node, push_mru, touch
+from replay.kernels.prefetch import EVENTS_AHEAD, prefetch
 from replay.states import OP_WRITE
-
-# -- the intrusive LRU list of every LRU kernel (sentinel ``head``) ------------------------------
-# ``links[2p]`` is p's predecessor (less recent), ``links[2p+1]`` its successor:
-# interleaved so one cache line holds both. ``links[2p+1] == -1``: p holds no frame.
-# Nodes are indexed in uint64: numba adds a negative-index fix-up (two
-# instructions, and registers) to every index of a signed type it cannot prove
-# non-negative, as every page read from an array; unsigned, there is none
-# (the walk alone 0.82x its time on the bench stream).
-_ONE = np.uint64(1)
-
-
-@nb.njit(cache=True, inline="always")
-def _node(p):
-    """Index of page p's predecessor link (its successor's is one up)."""
-    return np.uint64(p) << _ONE
-
-
-@nb.njit(cache=True, inline="always")
-def _list_unlink(links, p):
-    a = links[_node(p)]
-    b = links[_node(p) + _ONE]
-    links[_node(a) + _ONE] = b
-    links[_node(b)] = a
-
-
-@nb.njit(cache=True, inline="always")
-def _list_push_mru(links, head, p):
-    last = links[_node(head)]
-    links[_node(last) + _ONE] = p
-    links[_node(p)] = last
-    links[_node(p) + _ONE] = head
-    links[_node(head)] = p
-
-
-@nb.njit(cache=True, inline="always")
-def _list_touch(links, head, p):
-    """Make resident page p the most recent (nothing to move if it already is)."""
-    if links[_node(p) + _ONE] != head:
-        _list_unlink(links, p)
-        _list_push_mru(links, head, p)
-
-
-@nb.njit(cache=True, inline="always")
-def _list_evict_lru(links, head):
-    """Take the least recent page off the list, marked as holding no frame; returns it."""
-    # _list_unlink without loading v's predecessor: it is the head.
-    v = links[_node(head) + _ONE]
-    after = links[_node(v) + _ONE]
-    links[_node(head) + _ONE] = after
-    links[_node(after)] = head
-    links[_node(v) + _ONE] = -1
-    return v
 
 
 # The kernel allocates nothing, so it runs without reference counting (see
 # replay.engine): the caller sizes ``victims`` and ``scratch`` to at least one
 # entry per event.
 @nb.njit(cache=True, nogil=True, _nrt=False)
-def _lru_victims(page, op, links, frames_max, resident, victims, scratch, positions):
+def walk_victims(page, op, links, frames_max, resident, victims, scratch, positions):
     """Victims of the accesses among ``page``/``op``, in order; returns how many,
     and how many accesses there were (their positions in ``positions``).
 
@@ -104,17 +52,17 @@ def _lru_victims(page, op, links, frames_max, resident, victims, scratch, positi
     n_v = 0
     for j in range(k):
         if j + EVENTS_AHEAD < k:
-            prefetch(links, _node(scratch[j + EVENTS_AHEAD]))
+            prefetch(links, node(scratch[j + EVENTS_AHEAD]))
         p = scratch[j]
-        if links[_node(p) + _ONE] >= 0:
-            _list_touch(links, head, p)
+        if links[node(p) + ONE] >= 0:
+            touch(links, head, p)
             continue
         if n_res >= frames_max:
-            victims[n_v] = _list_evict_lru(links, head)
+            victims[n_v] = evict_lru(links, head)
             n_v += 1
         else:
             n_res += 1
-        _list_push_mru(links, head, p)
+        push_mru(links, head, p)
     resident[0] = n_res
     return n_v, k
 
@@ -149,7 +97,7 @@ def lru_victims(page: np.ndarray, op: np.ndarray, n_pages: int, budget: int) -> 
     links = np.full(2 * (n_pages + 1), -1, np.int32)
     links[2 * n_pages: 2 * n_pages + 2] = n_pages
     victims = np.empty(page.shape[0], np.int32)
-    n_v, _ = _lru_victims(page, op, links, np.int64(min(budget, n_pages)),
+    n_v, _ = walk_victims(page, op, links, np.int64(min(budget, n_pages)),
                           np.zeros(1, np.int64), victims, np.empty(page.shape[0], page.dtype),
                           np.empty(page.shape[0], np.int32))
     return victims[:n_v].copy()

@@ -46,9 +46,10 @@ import numba as nb
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from replay.engine import EngineResult
+from replay.budgets import validated
+from replay.kernels.prefetch import EVENTS_AHEAD, prefetch
 from replay.numba_threads import numba_threads
-from replay.prefetch import EVENTS_AHEAD, prefetch
+from replay.result import EngineResult, without_states
 from replay.states import (
     C_ACCESSES,
     C_DISCARDS,
@@ -83,7 +84,7 @@ _SIX = np.uint64(6)
 @nb.njit(cache=True, inline="always")
 def _next_live(live, t):
     """The first slot after ``t`` whose bit is set (there is one: the newest access)."""
-    # Unsigned: no negative-index fix-up at each load (see replay.lru_ahead).
+    # Unsigned: no negative-index fix-up at each load (see replay.kernels.lru_list).
     s = np.uint64(t + 1)
     w = s >> _SIX
     bits = live[w] & (np.uint64(0xFFFFFFFFFFFFFFFF) << (s & np.uint64(63)))
@@ -321,7 +322,7 @@ def run_lru_all(scenario, budgets, threads: int | None = None) -> EngineResult:
     ----------
     scenario : Scenario
         The merged guest traces.
-    budgets : array_like of int
+    budgets : array_like of int or replay.budgets.Budgets
         Host budgets in frames (pages), each >= 1; repeats allowed.
     threads : int, optional
         How many groups to deal the budgets into (default: numba's thread
@@ -336,9 +337,8 @@ def run_lru_all(scenario, budgets, threads: int | None = None) -> EngineResult:
         Counters per budget (in the order given) and guest, host peak frames
         and frame-event sums; no final states and no samples.
     """
-    b = np.asarray(budgets, dtype=np.int64)
-    if b.ndim != 1 or b.size == 0 or (b < 1).any():
-        raise ValueError("budgets must be a non-empty list of positive frame counts")
+    # The pass needs no clamp: a budget past the pages there are never fills.
+    b = validated(budgets, scenario.n_pages).pages
     uniq, back = np.unique(b, return_inverse=True)
     n_threads = max(1, min(nb.get_num_threads() if threads is None else int(threads), len(uniq)))
     # A page's flags hold budget indices in 16 bits: at most 65535 budgets a group.
@@ -364,6 +364,5 @@ def run_lru_all(scenario, budgets, threads: int | None = None) -> EngineResult:
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     rows = rank[back]
-    return EngineResult(b, cnt[rows], peak[rows], hsum[rows],
-                        np.zeros((0, scenario.n_pages), np.uint8),
-                        np.zeros((len(b), 0, scenario.n_guests, 8), np.int64))
+    return without_states(b, cnt[rows], np.stack([peak[rows], hsum[rows]], axis=1),
+                          np.zeros((0, scenario.n_pages), np.uint8), scenario.n_guests)

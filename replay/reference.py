@@ -19,6 +19,8 @@ from tracer.schema import Op
 HINTS_ALL = {Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE, Op.SET_POT_VOLATILE,
              Op.SET_STABLE_IF_RESIDENT}
 HINTS_STABLE_UNUSED = {Op.SET_STABLE, Op.SET_UNUSED}
+#: The legal (guest, host) state pairs, as letters.
+LEGAL_PAIRS = frozenset(S.PAIRS)
 
 
 @dataclass
@@ -233,6 +235,60 @@ class ReferenceHost:
         return ReferenceResult(counters, self.host_peak, self.host_sum, final)
 
 
+class GuestView:
+    """The twins' record of every page as its guest sees it (``static`` and the balloons).
+
+    ``state`` S/U/V/P, ``dirty``, ``out``: None, or where a page the guest
+    reclaimed went ("file": dropped clean cache, "swap").
+    """
+
+    def __init__(self, n_pages: int):
+        self.state = ["U"] * n_pages
+        self.dirty = [False] * n_pages
+        self.out: list[str | None] = [None] * n_pages
+
+    def clean(self, q: int) -> bool:
+        return self.state[q] == "V" or (self.state[q] == "P" and not self.dirty[q])
+
+    def is_free(self, q: int) -> bool:
+        return self.state[q] == "U" or self.out[q] is not None
+
+    def step(self, p: int, o: int, c: dict) -> tuple[bool, bool, bool]:
+        """Apply event ``o`` to page p, counting accesses, repairs and refaults in ``c``.
+
+        Returns (joined the in-use set, left it, brought back from its backing).
+        """
+        joined = left = back = False
+        if o in (Op.READ, Op.WRITE):
+            c["accesses"] += 1
+            if self.state[p] == "U":
+                c["repairs"] += 1
+                self.state[p] = "S"
+                joined = True
+            elif self.out[p] is not None:
+                c["guest_reads"] += 1
+                if self.out[p] == "file":
+                    c["discard_faults"] += 1
+                self.out[p] = None
+                joined = back = True
+            if o == Op.WRITE:
+                self.dirty[p] = True
+        elif o == Op.SET_UNUSED:
+            if self.state[p] != "U":
+                left = self.out[p] is None
+                self.state[p], self.dirty[p], self.out[p] = "U", False, None
+        elif o in (Op.SET_STABLE, Op.SET_VOLATILE, Op.SET_POT_VOLATILE):
+            joined = self.state[p] == "U"
+            if o != Op.SET_STABLE:
+                self.dirty[p] = False
+            self.state[p] = {Op.SET_STABLE: "S", Op.SET_VOLATILE: "V", Op.SET_POT_VOLATILE: "P"}[o]
+        elif o == Op.SET_STABLE_IF_RESIDENT:
+            if not self.is_free(p):
+                self.state[p] = "S"
+        return joined, left, back
+
+
+
 def replay_reference(scenario, budget: int, honoured: set, victims: str) -> ReferenceResult:
     """Replay a :class:`replay.scenario.Scenario` at one budget, slowly."""
     host = ReferenceHost(scenario.page_guest, budget, honoured, victims)
@@ -252,20 +308,3 @@ def cmm(scenario, budget: int, params) -> ReferenceResult:
 def cmm_light(scenario, budget: int, params) -> ReferenceResult:
     """Twin of ``cmm-light``: stable/unused hints only, LRU victims."""
     return replay_reference(scenario, budget, HINTS_STABLE_UNUSED, "lru")
-
-
-def lru_victims(page: np.ndarray, op: np.ndarray, n_pages: int, budget: int) -> list[int]:
-    """Twin of :func:`replay.lru_ahead.lru_victims`: the pages exact LRU evicts, in order."""
-    lru: OrderedDict[int, None] = OrderedDict()  # least recent first
-    victims = []
-    for q, o in zip(page.tolist(), op.tolist(), strict=True):
-        if o not in (Op.READ, Op.WRITE):
-            continue
-        if q in lru:
-            lru.move_to_end(q)
-            continue
-        if len(lru) >= min(budget, n_pages):
-            victim, _ = lru.popitem(last=False)
-            victims.append(victim)
-        lru[q] = None
-    return victims

@@ -45,6 +45,7 @@ import numpy as np
 import polars as pl
 from numba.cpython.unsafe.numbers import trailing_zeros
 
+from replay.budgets import checked, parse_budgets
 from replay.onepass import run_lru_all
 from replay.scenario import Scenario
 from replay.states import OP_WRITE, C
@@ -133,7 +134,7 @@ class _Sampler:
         self.n_guests = n_guests
         self.salts = salts
         # A byte per page for up to 8 salts: the kernel's one random load per access.
-        dtype = np.uint8 if salts <= 8 else np.uint64
+        dtype = np.uint8 if salts <= np.iinfo(np.uint8).bits else np.uint64
         self.bits = np.zeros(len(page_guest), dtype)
         for k in range(salts):
             self.bits |= sample_mask(len(page_guest), rate, seed + k).astype(dtype) << dtype(k)
@@ -239,9 +240,7 @@ def _mean_se(per_salt: np.ndarray, exact: bool) -> tuple[np.ndarray, np.ndarray]
 
 
 def _check(budgets, rate: float, salts: int) -> tuple[np.ndarray, int]:
-    b = np.asarray(budgets, dtype=np.int64)
-    if b.ndim != 1 or b.size == 0 or (b < 1).any():
-        raise ParamError("budgets must be a non-empty list of positive frame counts")
+    b = checked(budgets)
     if not (0.0 < rate <= 1.0):
         raise ParamError(f"sample rate must be in (0, 1], got {rate}")
     if not (1 <= salts <= MAX_SALTS):
@@ -326,11 +325,10 @@ def lru_sampled_stream(paths: Sequence[str | os.PathLike], budgets: Sequence[str
                        points: int = 0) -> SampledLRU:
     """:func:`lru_sampled` reading trace files as a stream (memory: the samples).
 
-    ``budgets`` are parsed as by :func:`replay.api.parse_budget` (and spread by
+    ``budgets`` are parsed as by :func:`replay.budgets.parse_budget` (and spread by
     :func:`spread_budgets` over ``points``); ``copies`` and ``stagger_ns``
     replicate the guests as :func:`replay.scenario.load` does.
     """
-    from replay.api import parse_budgets
     from replay.scenario import scenario_name
     from replay.stream import StreamedScenario, merged_batches, stream_guests
     from tracer.io import ROW_GROUP_ROWS
@@ -353,7 +351,7 @@ def miss_curve(paths: Sequence[str | os.PathLike], budgets: Sequence[str | int],
                stream: bool = False, copies: int = 1, stagger_ns: int = 0) -> SampledLRU:
     """``host-lru``'s curve for trace files: what ``cmmsim mrc`` prints.
 
-    Budgets are parsed as by :func:`replay.api.parse_budget` against the
+    Budgets are parsed as by :func:`replay.budgets.parse_budget` against the
     scenario's guest memory and spread over ``points`` (:func:`spread_budgets`);
     exact at ``rate`` 1, else :func:`lru_sampled`; ``stream`` reads the files
     as a stream (:func:`lru_sampled_stream`) instead of loading them.
@@ -361,7 +359,6 @@ def miss_curve(paths: Sequence[str | os.PathLike], budgets: Sequence[str | int],
     if stream:
         return lru_sampled_stream(paths, budgets, rate, salts=salts, seed=seed, copies=copies,
                                   stagger_ns=stagger_ns, points=points)
-    from replay.api import parse_budgets
     from replay.scenario import load
 
     scn = load(list(paths), copies=copies, stagger_ns=stagger_ns)

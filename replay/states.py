@@ -1,6 +1,10 @@
-"""Page-state constants shared by the numba kernels and plain Python.
+"""Page-state constants shared by the numba kernels and plain Python, and every byte layout.
 
-One byte per guest page frame holds everything the engine knows about it:
+The kernels keep a page's state in one byte; each kernel family lays that
+byte out as below (the layouts are disjoint: no kernel mixes two).
+
+**The engine's state byte** (``replay.engine``, the host side of
+``free-page-reporting`` and of the balloons):
 
 ====  =========================================================
 bits  meaning
@@ -14,6 +18,29 @@ bits  meaning
 ====  =========================================================
 
 Legal (guest, host) pairs: Sr Sp Sz Ur Uz Vr Vz Pr (DESIGN.md section 2).
+
+**The guest byte** (the guest's own view of its pages: ``static`` and the
+guest side of the balloons, :mod:`replay.kernels.guest_reclaim`):
+
+====  =========================================================
+bits  meaning
+====  =========================================================
+0-1   guest state S/U/V/P, as in the engine's byte
+2     OUT: the guest reclaimed the page: not in its memory, content in its backing
+3     SWAPPED: with OUT, the content is in guest swap (else in its file)
+4     DIRTY, as in the engine's byte
+6     ON_FREE_LIST (balloons only): guest-free and backed by the host, so on
+      its guest's list of free frames the host may drop
+7     REF: scratch mark of the heap compaction
+====  =========================================================
+
+**The state-priority heap key** (a lazy min-heap of int64 keys,
+:mod:`replay.kernels.lazy_heap`): ``class << CLASS_SHIFT | stamp``, where
+``stamp`` is the event index of the page's last use (below 2**56) and
+``class`` its reclaim class, cheapest first: the engine's
+``CLASS_UNUSED``/``CLASS_CHEAP``/``CLASS_REST``, the guest's
+``GUEST_CLASS_CLEAN``/``GUEST_CLASS_DIRTY``. Least key first is least
+recently used of the cheapest class.
 """
 
 from __future__ import annotations
@@ -31,6 +58,11 @@ DIRTY = 0x10
 CHANGED = 0x20
 COPY = 0x40
 REF = 0x80
+
+# The guest byte (see the module docstring).
+OUT = 0x04
+SWAPPED = 0x08
+ON_FREE_LIST = 0x40
 
 GUEST_NAMES = "SUVP"
 HOST_NAMES = "rpz"
@@ -51,12 +83,15 @@ INITIAL_NO_HINTS = pack(G_S, H_Z)
 
 #: The legal (guest, host) pairs, in the order of state-distribution columns.
 PAIRS = ("Sr", "Sp", "Sz", "Ur", "Uz", "Vr", "Vz", "Pr")
-#: ``PAIR_OF[guest * 3 + host]`` -> index into PAIRS, -1 for an illegal pair.
-PAIR_OF = np.full(12, -1, dtype=np.int8)
+N_HOST_STATES = len(HOST_NAMES)
+#: ``PAIR_OF[guest * N_HOST_STATES + host]`` -> index into PAIRS, -1 for an illegal pair.
+PAIR_OF = np.full(len(GUEST_NAMES) * N_HOST_STATES, -1, dtype=np.int8)
 for _i, _name in enumerate(PAIRS):
-    PAIR_OF[GUEST_NAMES.index(_name[0]) * 3 + HOST_NAMES.index(_name[1])] = _i
+    PAIR_OF[GUEST_NAMES.index(_name[0]) * N_HOST_STATES + HOST_NAMES.index(_name[1])] = _i
 
-#: Per-guest counters, in the order of the kernels' counter arrays.
+#: Per-guest counters, in the order of the kernels' counter arrays. One list
+#: for every strategy (the balloons' two included, zero elsewhere): result rows
+#: of all strategies share one schema and concatenate into one frame.
 COUNTERS = (
     "accesses",        # READ and WRITE events
     "hints",           # hint operations the host honoured (sent by the guest)
@@ -94,7 +129,6 @@ C_DUAL = C["dual_paging"]
 C_INFLATED = C["balloon_inflated_pages"]
 C_DEFLATED = C["balloon_deflated_pages"]
 
-OP_READ = int(Op.READ)
 OP_WRITE = int(Op.WRITE)
 OP_SET_STABLE = int(Op.SET_STABLE)
 OP_SET_UNUSED = int(Op.SET_UNUSED)
@@ -108,8 +142,14 @@ HONOUR_STABLE_UNUSED = (1 << OP_SET_STABLE) | (1 << OP_SET_UNUSED)
 HONOUR_ALL = HONOUR_STABLE_UNUSED | (1 << OP_SET_VOLATILE) | (1 << OP_SET_POT_VOLATILE) | (
     1 << OP_SET_STABLE_IF_RESIDENT)
 
-#: Reclaim classes of the state-priority order: cheapest first.
+#: Reclaim classes of the engine's state-priority order: cheapest first.
 CLASS_UNUSED, CLASS_CHEAP, CLASS_REST = 0, 1, 2
+#: Reclaim classes of a guest's own reclaim: clean page cache first, then the rest.
+GUEST_CLASS_CLEAN, GUEST_CLASS_DIRTY = 0, 1
+#: A page's class sits above its 56-bit last-use stamp in a heap key.
+CLASS_SHIFT = 56
+#: Returned by a class rule for a page that has no place in the heap.
+NO_CLASS = -1
 
 
 def describe(st: int) -> str:

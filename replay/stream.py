@@ -1,7 +1,7 @@
 """Streaming replay: traces larger than memory, in bounded memory.
 
 The engine kernel keeps its whole state per budget between chunks (page
-state bytes, victim structures, counters; :func:`replay.engine._replay_chunk`),
+state bytes, victim structures, counters; :class:`replay.engine.EngineState`),
 so a trace can be fed to it a row group at a time. Guest traces are merged
 by time as they stream: each guest's batches are buffered; events earlier
 than the *watermark* (the smallest last timestamp among guests not yet
@@ -11,12 +11,11 @@ and are emitted in the same order as :func:`replay.scenario.from_arrays`
 state (about 9 bytes per guest page under LRU, 17 plus the heap under
 state-priority) plus one batch per guest plus one chunk (and, under exact LRU on
 two threads, three victim buffers of at most 4 MiB: see
-:func:`replay.engine.replay_chunk`).
+:func:`replay.engine.replay_pipelined`).
 
 Only strategies that are one configuration of the engine kernel stream
-(``host-lru``, ``cmm``, ``cmm-light``; their ``Strategy.engine``); the
-others need the whole trace (``opt`` needs the future, the balloons and
-partitions their own kernels) and are refused with a clear error.
+(:attr:`replay.strategies.Strategy.streams`); the others need the whole
+trace (the future, or their own kernels) and are refused with a clear error.
 """
 
 from __future__ import annotations
@@ -29,8 +28,12 @@ import numpy as np
 import polars as pl
 
 from replay import engine
+from replay.budgets import parse_budgets
+from replay.frames import Replayed, results_frame, states_frame
+from replay.result import EngineResult
 from replay.scenario import expand_inputs, scenario_name
 from replay.strategies import get_strategy
+from replay.times import sample_times_between
 from tracer.errors import ParamError, TraceError
 from tracer.io import ROW_GROUP_ROWS, iter_batches, read_meta
 from tracer.schema import validate_arrays
@@ -41,7 +44,7 @@ class StreamedScenario:
     """What the result frames need to know of a scenario that was never in memory.
 
     Same attribute names as :class:`replay.scenario.Scenario` for the ones
-    :func:`replay.api.results_frame` and :func:`replay.api.states_frame` use.
+    :func:`replay.frames.results_frame` and :func:`replay.frames.states_frame` use.
     """
 
     name: str
@@ -179,7 +182,7 @@ def time_range(paths, copies: int = 1, stagger_ns: int = 0) -> tuple[int, int] |
 def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Sequence[str | int],
                   params: list[str] | dict | None = None, *, copies: int = 1, stagger_ns: int = 0,
                   batch_rows: int = ROW_GROUP_ROWS, states_interval_ns: int | None = None,
-                  name: str | None = None):
+                  name: str | None = None, series: bool = False):
     """Replay traces in bounded memory; same integers as :func:`replay.api.replay_full`.
 
     Parameters
@@ -187,9 +190,9 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
     paths : sequence of path
         Guest traces or scenario folders sharing one host.
     strategy : str
-        An engine strategy (``host-lru``, ``cmm``, ``cmm-light``).
+        A strategy that streams (:attr:`replay.strategies.Strategy.streams`).
     budgets : sequence of str or int
-        Host budgets (see :func:`replay.api.parse_budget`).
+        Host budgets (see :func:`replay.budgets.parse_budget`).
     params : list of ``k=v`` or dict, optional
         Strategy parameters.
     copies, stagger_ns : int
@@ -198,18 +201,23 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
         Events per chunk (and per batch read from each guest).
     states_interval_ns : int, optional
         Sample the state distribution every this many ns.
+    name : str, optional
+        Scenario name (default: from the paths).
+    series : bool
+        A per-period series is asked for: refused, a streamed replay writes none.
 
     Returns
     -------
-    replay.api.Replayed
-        Results, states (if asked) and no balloon series.
+    replay.frames.Replayed
+        Results, states (if asked) and no per-period series.
     """
-    from replay.api import Replayed, parse_budgets, results_frame, sample_times_between, states_frame
-
     strat = get_strategy(strategy)
-    if strat.engine is None:
-        raise ParamError(f"strategy {strategy} cannot stream (it needs the whole trace); "
-                         "streaming strategies: host-lru, cmm, cmm-light")
+    strat.check_streams()
+    if states_interval_ns:
+        strat.check_states()
+    if series:
+        strat.check_series()
+        raise ParamError(f"strategy {strategy}: a streamed replay writes no per-period series")
     if batch_rows < 1:
         raise ParamError(f"batch_rows must be >= 1, got {batch_rows}")
     p = strat.parse_params(params)
@@ -233,7 +241,7 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
     engine.replay_finish(es, page_guest, i0)
     scn = StreamedScenario(name or scenario_name(list(paths)), tuple(g.label for g in guests), gp,
                            page_guest, i0, per_guest, tuple(g.path for g in guests))
-    res = engine.EngineResult(b, es.cnt, es.host[:, 0].copy(), es.host[:, 1].copy(),
+    res = EngineResult(b, es.cnt, es.host[:, 0].copy(), es.host[:, 1].copy(),
                               np.zeros((0, n_pages), np.uint8), es.samples)
     results = results_frame(scn, strategy, p, res)
     states = states_frame(scn, strategy, p, res, at) if states_interval_ns else None

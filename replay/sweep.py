@@ -10,7 +10,7 @@ The output folder holds::
     sweep.json            what this sweep is (its jobs and their keys)
     parts/<key>.parquet   results of one finished job (written atomically)
     states/<key>.parquet  its state-distribution time series (if sampled)
-    balloon/<key>.parquet its per-period balloon series (balloon strategies)
+    series/<key>.parquet  its strategy's per-period series (strategies that write one)
     failed/<key>.json     the error of a job that failed
 
 A job's key hashes the content of its trace files, the strategy, its
@@ -38,9 +38,10 @@ from typing import Any
 import polars as pl
 
 from replay import engine
-from replay.api import Replayed, parse_duration_ns, replay_full
+from replay.api import Replayed, replay_full
 from replay.scenario import expand_inputs, load
 from replay.strategies import get_strategy, strategies
+from replay.times import parse_duration_ns
 from tracer.errors import CmmsimError, ParamError, TraceError
 from tracer.io import atomic_output, write_frame
 
@@ -199,8 +200,10 @@ def run_job(job: Job) -> Replayed:
     """Replay one job; its frames carry ``trace_set`` and ``job_key``."""
     ts = job.trace_set
     scn = load(list(ts.paths), copies=ts.copies, stagger_ns=ts.stagger_ns, name=ts.name)
+    # The sweep's sampling interval holds for the strategies that keep page states.
+    interval = job.states_interval_ns if get_strategy(job.strategy).samples_states else None
     out = replay_full(scn, job.strategy, list(job.budgets), job.params,
-                      states_interval_ns=job.states_interval_ns)
+                      states_interval_ns=interval)
     extra = [pl.lit(ts.name).alias("trace_set"), pl.lit(job.key).alias("job_key")]
     return Replayed(*(None if f is None else f.with_columns(extra) for f in out))
 
@@ -260,17 +263,17 @@ def prepare_output(out: Path, jobs: list[Job]) -> list[Job]:
                         for j in jobs]}
         with atomic_output(manifest) as tmp:
             tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
-    for sub in ("parts", "states", "balloon", "failed"):
+    for sub in ("parts", "states", "series", "failed"):
         (out / sub).mkdir(exist_ok=True)
     return [j for j in jobs if not (out / "parts" / f"{j.key}.parquet").exists()]
 
 
 def _record(out: Path, job: Job, result: Replayed) -> None:
-    results, states, balloon = result
+    results, states, series = result
     if states is not None:
         write_frame(states, out / "states" / f"{job.key}.parquet")
-    if balloon is not None:
-        write_frame(balloon, out / "balloon" / f"{job.key}.parquet")
+    if series is not None:
+        write_frame(series, out / "series" / f"{job.key}.parquet")
     # The part is written last: its presence is what marks the job done.
     write_frame(results, out / "parts" / f"{job.key}.parquet")
     (out / "failed" / f"{job.key}.json").unlink(missing_ok=True)
@@ -434,6 +437,10 @@ def read_states(out: str | os.PathLike) -> pl.DataFrame | None:
     return _read_series(out, "states")
 
 
-def read_balloon(out: str | os.PathLike) -> pl.DataFrame | None:
-    """Every finished balloon job's per-period series under a sweep folder, or None."""
-    return _read_series(out, "balloon")
+def read_series(out: str | os.PathLike) -> pl.DataFrame | None:
+    """Every finished job's per-period series under a sweep folder, or None."""
+    return _read_series(out, "series")
+
+
+#: The old name of :func:`read_series` (its only series were the balloons').
+read_balloon = read_series

@@ -9,18 +9,23 @@ from hypothesis import strategies as st
 
 from replay.states import C_INFLATED
 from replay.strategies import get_strategy
-from replay.strategies._balloon_twin import reference_balloon, share_targets
-from replay.strategies.balloon import SERIES, setup
-from tests.conftest import make_arrays
-from tests.engine_helpers import STATE_BITS, host_counters, run_both, scenario_of
-from tests.test_engine_equivalence import _sample_trace_scenarios, guest_traces
+from replay.strategies.balloon.params import S_BALLOON, S_ESTIMATE, S_IN_USE, setup
+from replay.strategies.balloon.twin import reference_balloon, share_targets
+from tests.helpers import (
+    STATE_BITS,
+    guest_traces,
+    host_counters,
+    make_arrays,
+    run_both,
+    sample_trace_scenarios,
+    scenario_of,
+)
 from tracer.errors import ParamError
 from tracer.schema import Op
 
 R, W, SS, SU, SV = Op.READ, Op.WRITE, Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE
 NAMES = ("balloon", "balloon+cmm")
 EST = ("sampling", "fault-rate", "oracle")
-S_EST, S_TGT, S_BAL, S_USE, S_RES = range(len(SERIES))
 
 
 def run_checked(name, params, scn, budget):
@@ -58,16 +63,16 @@ def test_kernel_equals_twin_with_invariants(scn, data):
         if ser.size:
             gp = scn.guest_pages[None, :]
             # The guest's size (memory - balloon) stays within [minimum, memory].
-            assert (ser[:, :, S_BAL] >= 0).all()
-            assert (gp - ser[:, :, S_BAL] >= s.min_pages[None, :]).all()
-            assert (ser[:, :, S_USE] + ser[:, :, S_BAL] <= gp).all()
+            assert (ser[:, :, S_BALLOON] >= 0).all()
+            assert (gp - ser[:, :, S_BALLOON] >= s.min_pages[None, :]).all()
+            assert (ser[:, :, S_IN_USE] + ser[:, :, S_BALLOON] <= gp).all()
 
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("estimator", EST)
 def test_kernel_equals_twin_on_sample_trace_prefixes(name, estimator):
     found = 0
-    for _, scn in _sample_trace_scenarios(limit=3_000):
+    for _, scn in sample_trace_scenarios(limit=3_000):
         found += 1
         run_both(name, {"estimator": estimator, "period_ns": 20_000_000}, scn,
                  max(scn.n_guests, scn.n_pages // 40))
@@ -107,7 +112,7 @@ def _periodic(pages_per_period: list[list[int]], guest_pages: int, period: int =
 def test_oracle_estimate_is_next_periods_working_set():
     scn = _periodic([list(range(10)), list(range(5)), list(range(8))], guest_pages=20)
     res, _ = run_checked("balloon", {"estimator": "oracle", "period_ns": 1000}, scn, 20)
-    assert res.series[0][:, 0, S_EST].tolist() == [10, 5, 8]
+    assert res.series[0][:, 0, S_ESTIMATE].tolist() == [10, 5, 8]
 
 
 def test_sampling_estimates_touched_fraction_fast_up_slow_down():
@@ -118,7 +123,7 @@ def test_sampling_estimates_touched_fraction_fast_up_slow_down():
     params = {"estimator": "sampling", "period_ns": 1000, "sample_pages": 4000,
               "fast_alpha": 0.5, "slow_alpha": 0.1, "seed": 3}
     res, _ = run_checked("balloon", params, scn, g)
-    est = res.series[0][:, 0, S_EST].tolist()
+    est = res.series[0][:, 0, S_ESTIMATE].tolist()
     # Periods 0-2 touch half the pages; the series row k holds the estimate used
     # during period k, i.e. measured at the end of period k-1.
     assert est[0] == g  # before any measurement: the whole guest
@@ -136,7 +141,7 @@ def test_fault_rate_grows_under_refaults_and_shrinks_without():
     params = {"estimator": "fault-rate", "period_ns": 1000, "fault_threshold": 3,
               "grow": 0.25, "shrink": 0.1, "min_fraction": 0.1}
     res, _ = run_checked("balloon", params, scn, 4)
-    est = res.series[0][:, 0, S_EST].tolist()
+    est = res.series[0][:, 0, S_ESTIMATE].tolist()
     # Starts at 20 (memory, the cap). Period 0 only allocates (no refaults): -2.
     # Periods 1-3 cycle 10 pages through 3 frames (10 refaults each): +5, capped
     # at 20. Then 1, 0 and 0 refaults: -2 each.
@@ -215,7 +220,7 @@ def test_balloon_series_frame(tmp_path):
 
     scn = _periodic([list(range(6)), list(range(3))], guest_pages=10)
     out = replay_full(scn, "balloon", [5, 10], {"estimator": "oracle", "period_ns": 1000})
-    series = out.balloon
+    series = out.series
     assert series is not None
     assert set(series.columns) >= {"budget_pages", "t_ns", "guest", "estimate_pages", "target_pages",
                                    "balloon_pages", "size_pages", "in_use_pages", "resident_pages"}

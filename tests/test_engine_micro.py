@@ -8,10 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from replay import engine
+from replay.kernels import state_machine
 from replay.states import C_DISCARDS, C_HOST_WRITES, N_COUNTERS
-from tests.conftest import make_arrays
-from tests.engine_helpers import final_states, host_counters, run_both, scenario_of
+from tests.helpers import final_states, host_counters, make_arrays, run_both, scenario_of
 from tracer.schema import Op
 
 R, W = Op.READ, Op.WRITE
@@ -156,20 +155,20 @@ def test_empty_trace(strategy):
 
 
 def test_transition_tables_follow_the_rules_for_every_state_byte():
-    # The kernels evict and page in through tables built from _evict and
-    # _page_in_rule; each must give what its rule gives, counters included.
+    # The kernels evict and page in through tables built from evict and
+    # page_in_rule; each must give what its rule gives, counters included.
     for st in range(256):
         state = np.array([st], np.uint8)
         cnt = np.zeros((1, N_COUNTERS), np.int64)
-        engine._reclaim(0, 0, state, cnt)
-        new, wrote = engine._evict(np.uint8(st))
+        state_machine.reclaim(0, 0, state, cnt)
+        new, wrote = state_machine.evict(np.uint8(st))
         expect = np.zeros(N_COUNTERS, np.int64)
         expect[C_HOST_WRITES if wrote else C_DISCARDS] = 1
         assert state[0] == new and cnt[0].tolist() == expect.tolist()
 
         cnt = np.zeros((1, N_COUNTERS), np.int64)
-        got = engine._page_in(np.uint8(st), 0, cnt)
-        new, first, second = engine._page_in_rule(np.uint8(st))
+        got = state_machine.page_in(np.uint8(st), 0, cnt)
+        new, first, second = state_machine.page_in_rule(np.uint8(st))
         expect = np.zeros(N_COUNTERS, np.int64)
         expect[first] += 1
         if second >= 0:

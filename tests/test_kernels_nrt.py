@@ -10,11 +10,12 @@ import numba as nb
 import numpy as np
 import pytest
 
-from replay import engine, lru_ahead
+from replay import engine, lru_ahead, planner
 from replay import scenario as sc
-from replay.states import HONOUR_NONE, INITIAL_NO_HINTS
-from replay.strategies import opt
-from tests.conftest import make_arrays
+from replay.kernels.guest_reclaim import guest_heaps
+from replay.states import HONOUR_NONE, INITIAL_NO_HINTS, N_COUNTERS
+from replay.strategies import balloon, opt, static
+from tests.helpers import make_arrays
 from tracer.linux import fast, rules, scan
 
 
@@ -24,8 +25,15 @@ def _run_all():
     es = engine.alloc_state(scn.n_pages, 1, np.array([3]), engine.ORDER_LRU, INITIAL_NO_HINTS, 0)
     engine.replay_chunk(es, scn.t_ns, scn.page, scn.op, scn.guest, 0, scn.page_guest,
                         np.array([3]), HONOUR_NONE, engine.ORDER_LRU, np.zeros(0, np.int64),
-                        pipeline=True, step=2)
-    opt.run(scn, [3], opt.Params())
+                        path=planner.PIPELINE, step=2)
+    for strat in (opt, static, balloon):
+        strat.run(scn, [3], strat.Params())
+    # A kernel only called from a cached one is not compiled here: call it too.
+    target = np.array([3])
+    static._static_replay(scn.page, scn.op, scn.guest, target, np.zeros(scn.n_pages, np.uint8),
+                          np.zeros(scn.n_pages, np.int64), np.zeros((1, N_COUNTERS), np.int64),
+                          np.zeros(2, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
+                          *guest_heaps(target))
     buf = np.frombuffer(b"x 1 [000] 1.000001: kmem:mm_page_free: page=0x1 pfn=0x1 order=0\n",
                         np.uint8)
     starts, ends = scan.line_bounds(buf)
@@ -34,8 +42,9 @@ def _run_all():
     fast.FastMapper().feed_arrays(code, t, list(vals))
 
 
-@pytest.mark.parametrize("kernel", [engine._replay_budgets_chunk, engine._replay_given_chunk,
-                                    lru_ahead._lru_victims, opt._min_budgets,
+@pytest.mark.parametrize("kernel", [engine._replay_budgets_chunk, engine._replay_budget,
+                                    engine._replay_given_chunk, lru_ahead.walk_victims, opt._min_budgets,
+                                    static._static_replay,
                                     fast._map_events, scan._scan],
                          ids=lambda k: k.__name__)
 def test_kernel_has_no_reference_counting(kernel):

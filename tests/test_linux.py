@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from replay.scenario import load
 from replay.states import C
 from replay.strategies import get_strategy
-from tests.conftest import SAMPLE_DIR
+from tests.helpers import SAMPLE_DIR
 from tracer.errors import CmmsimError
 from tracer.io import read_arrays, validate_trace
 from tracer.linux import EVENTS, ConvertError, convert, parse_line, pfnmap_path

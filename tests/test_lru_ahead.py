@@ -1,4 +1,4 @@
-"""The LRU walker and the two-thread replay it feeds (replay.lru_ahead, engine.replay_chunk)."""
+"""The LRU walker and the two-thread replay it feeds (replay.lru_ahead, engine.replay_pipelined)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from replay import engine, reference
+from replay import engine, planner, reference
 from replay.lru_ahead import lru_victims
 from replay.numba_threads import numba_threads
+from replay.planner import PARALLEL, PIPELINE
 from replay.states import (
     C_ACCESSES,
     C_REPAIRS,
@@ -19,7 +20,8 @@ from replay.states import (
     INITIAL_HINTING,
     INITIAL_NO_HINTS,
 )
-from tests.test_engine_equivalence import _sample_trace_scenarios, guest_traces
+from tests import naive
+from tests.helpers import guest_traces, sample_trace_scenarios
 from tracer.schema import Op
 
 R, W, H = int(Op.READ), int(Op.WRITE), int(Op.SET_UNUSED)
@@ -43,8 +45,7 @@ def test_victims_by_hand():
 def test_victims_equal_twin(n_pages, budget, events):
     page = np.array([p % n_pages for p, _ in events], np.int32)
     op = np.array([o for _, o in events], np.uint8)
-    assert lru_victims(page, op, n_pages, budget).tolist() == \
-        reference.lru_victims(page, op, n_pages, budget)
+    assert lru_victims(page, op, n_pages, budget).tolist() == naive.lru_victims(page, op, n_pages, budget)
 
 
 def test_victims_validate_input():
@@ -70,7 +71,8 @@ def _replay(scn, budget, honour, initial, modes, step, sample_at):
         e = s + step
         engine.replay_chunk(es, scn.t_ns[s:e], scn.page[s:e], scn.op[s:e], scn.guest[s:e], s,
                             scn.page_guest, b, honour, engine.ORDER_LRU, sample_at,
-                            pipeline=modes[k % len(modes)], step=max(1, step // 3))
+                            path=PIPELINE if modes[k % len(modes)] else PARALLEL,
+                            step=max(1, step // 3))
     engine.replay_finish(es, scn.page_guest, scn.n_events)
     return es
 
@@ -78,7 +80,7 @@ def _replay(scn, budget, honour, initial, modes, step, sample_at):
 def _assert_same_state(a, b):
     for name in ("state", "cnt", "res_g", "mark_g", "host", "samples", "links"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
-    np.testing.assert_array_equal(a.sc[:, engine._SC_RESIDENT], b.sc[:, engine._SC_RESIDENT])
+    np.testing.assert_array_equal(a.sc[:, engine.SC_RESIDENT], b.sc[:, engine.SC_RESIDENT])
 
 
 @pytest.mark.parametrize("honour, initial", CONFIGS)
@@ -119,7 +121,7 @@ def test_two_threads_repair_unused_pages_when_no_hint_counts(scn, data):
 
 def test_two_threads_on_sample_traces():
     found = 0
-    for _, scn in _sample_trace_scenarios(limit=None):
+    for _, scn in sample_trace_scenarios(limit=None):
         found += 1
         budget = max(1, len(np.unique(scn.page)) // 3)
         at = np.zeros(0, np.int64)
@@ -133,8 +135,8 @@ def test_two_threads_on_sample_traces():
 def _two_threaded(monkeypatch, scn, budgets, order, threads, n=None):
     """Whether replay_chunk chose the two-thread replay for the first ``n`` events."""
     calls = []
-    original = engine._replay_pipelined
-    monkeypatch.setattr(engine, "_replay_pipelined",
+    original = engine.replay_pipelined
+    monkeypatch.setattr(engine, "replay_pipelined",
                         lambda *a, **k: calls.append(1) or original(*a, **k))
     b = np.array(budgets)
     es = engine.alloc_state(scn.n_pages, scn.n_guests, b, order, INITIAL_NO_HINTS, 0)
@@ -150,8 +152,8 @@ def test_auto_choice(monkeypatch):
 
     if nb.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("numba has one thread here: the two-thread replay is never chosen")
-    scn = max((s for _, s in _sample_trace_scenarios(limit=None)), key=lambda s: s.n_events)
-    assert scn.n_events >= 2 * engine.PIPELINE_STEP_MIN
+    scn = max((s for _, s in sample_trace_scenarios(limit=None)), key=lambda s: s.n_events)
+    assert scn.n_events >= 2 * planner.PIPELINE_STEP_MIN
     budget = max(1, len(np.unique(scn.page)) // 4)
     # Two threads: every LRU budget, one after another, on the two-thread replay.
     assert _two_threaded(monkeypatch, scn, [budget], engine.ORDER_LRU, 2)
@@ -160,11 +162,11 @@ def test_auto_choice(monkeypatch):
     assert not _two_threaded(monkeypatch, scn, [budget], engine.ORDER_LRU, 1)
     assert not _two_threaded(monkeypatch, scn, [budget], engine.ORDER_CLOCK, 2)
     assert not _two_threaded(monkeypatch, scn, [budget], engine.ORDER_LRU, 2,
-                             n=2 * engine.PIPELINE_STEP_MIN - 1)
+                             n=2 * planner.PIPELINE_STEP_MIN - 1)
 
 
 def test_two_threads_equal_run_and_refusals():
-    scn = next(iter(_sample_trace_scenarios(limit=None)))[1]
+    scn = next(iter(sample_trace_scenarios(limit=None)))[1]
     b = np.array([8])
     res = engine.run(scn, b, honour=HONOUR_NONE, order=engine.ORDER_LRU,
                      initial=INITIAL_NO_HINTS)
@@ -175,7 +177,7 @@ def test_two_threads_equal_run_and_refusals():
     with pytest.raises(ValueError, match="exact LRU only"):
         engine.replay_chunk(es, scn.t_ns, scn.page, scn.op, scn.guest, 0, scn.page_guest,
                             np.array([8]), HONOUR_NONE, engine.ORDER_CLOCK, np.zeros(0, np.int64),
-                            pipeline=True)
+                            path=PIPELINE)
 
 
 @given(scn=guest_traces(), budgets=st.lists(st.integers(1, 14), min_size=2, max_size=4),
@@ -188,7 +190,8 @@ def test_two_threads_budget_after_budget(scn, budgets, step):
         es = engine.alloc_state(scn.n_pages, scn.n_guests, b, engine.ORDER_LRU, INITIAL_HINTING,
                                 len(at))
         engine.replay_chunk(es, scn.t_ns, scn.page, scn.op, scn.guest, 0, scn.page_guest, b,
-                            HONOUR_ALL, engine.ORDER_LRU, at, pipeline=pipe, step=step)
+                            HONOUR_ALL, engine.ORDER_LRU, at, path=PIPELINE if pipe else PARALLEL,
+                            step=step)
         engine.replay_finish(es, scn.page_guest, scn.n_events)
         runs.append(es)
     _assert_same_state(runs[1], runs[0])
@@ -201,7 +204,7 @@ def test_prefetch_reaches_the_machine_code():
 
     from replay import lru_ahead
 
-    fresh = nb.njit(nogil=True, _nrt=False, cache=False)(lru_ahead._lru_victims.py_func)
+    fresh = nb.njit(nogil=True, _nrt=False, cache=False)(lru_ahead.walk_victims.py_func)
     args = (np.zeros(4, np.int32), np.zeros(4, np.uint8), np.full(4, -1, np.int32), np.int64(1),
             np.zeros(1, np.int64), np.zeros(4, np.int32), np.zeros(4, np.int32),
             np.zeros(4, np.int32))

@@ -11,8 +11,7 @@ from replay import scenario as sc
 from replay.numba_threads import numba_threads
 from replay.onepass import run_lru_all
 from replay.states import HONOUR_NONE, INITIAL_NO_HINTS
-from tests.conftest import SAMPLE_DIR
-from tests.test_engine_equivalence import _sample_trace_scenarios, guest_traces
+from tests.helpers import SAMPLE_DIR, guest_traces, sample_trace_scenarios
 
 
 def per_budget(scn, budgets):
@@ -39,7 +38,7 @@ def test_one_pass_on_workload_and_sample_traces(small_traces):
     for path in sorted(small_traces.values()):
         scn = sc.load([path])
         assert_same(scn, np.unique(np.linspace(1, scn.n_pages, 20).astype(int)))
-    for _, scn in _sample_trace_scenarios(limit=None):
+    for _, scn in sample_trace_scenarios(limit=None):
         assert_same(scn, np.unique(np.linspace(1, scn.n_pages // 4, 20).astype(int)),
                     threads=(2,))
 

@@ -1,4 +1,5 @@
-"""``opt``: kernel against twin, hand-made cases, and the floor property."""
+"""``opt``: kernel against twin, hand-made cases, and the floor property on workload traces
+(on random traces: ``test_registry.py``)."""
 
 from __future__ import annotations
 
@@ -8,37 +9,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from replay import scenario as sc
-from replay.states import C
-from replay.strategies import get_strategy, strategies
-from tests.conftest import make_arrays
-from tests.engine_helpers import host_counters, run_both, scenario_of
-from tests.test_engine_equivalence import _sample_trace_scenarios, guest_traces
+from replay.strategies import get_strategy
+from tests.helpers import (
+    examples,
+    guest_traces,
+    host_counters,
+    make_arrays,
+    run_both,
+    sample_trace_scenarios,
+    scenario_of,
+    total_io,
+)
 from tracer.schema import Op
 
 R, W, SS, SU, SV = Op.READ, Op.WRITE, Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE
 
-#: Every registered strategy with every value of its choice parameters.
-ONLINE = [("host-lru", {"replacement": "lru"}), ("host-lru", {"replacement": "clock"}),
-          ("cmm", {"reclaim_order": "lru"}), ("cmm", {"reclaim_order": "state-priority"}),
-          ("cmm-light", {}), ("static", {"partition": "equal"}),
-          ("static", {"partition": "weighted"}),
-          ("free-page-reporting", {"order": 0, "delay_ns": 0}),
-          ("free-page-reporting", {"order": 2, "capacity": 1, "delay_ns": 3}),
-          ("balloon", {"estimator": "sampling", "period_ns": 5, "rate_pages_per_s": 10**9}),
-          ("balloon", {"estimator": "fault-rate", "period_ns": 5, "rate_pages_per_s": 10**9}),
-          ("balloon", {"estimator": "oracle", "period_ns": 5, "rate_pages_per_s": 10**9}),
-          ("balloon+cmm", {"estimator": "oracle", "period_ns": 5, "rate_pages_per_s": 10**9}),
-          ("balloon+cmm", {"estimator": "sampling", "slack": 0.0})]
-
-
-def total_io(res, b=0) -> int:
-    tot = res.counters[b].sum(axis=0)
-    return int(tot[C["host_reads"]] + tot[C["host_writes"]] + tot[C["guest_reads"]]
-               + tot[C["guest_writes"]])
-
-
-def test_online_list_covers_every_registered_strategy():
-    assert {n for n, _ in ONLINE} | {"opt"} >= set(strategies())
+#: Every registered online strategy with its declared examples (every choice value).
+ONLINE = examples(online=True)
 
 
 def test_hand_made_floor():
@@ -62,18 +49,6 @@ def test_volatile_then_stable_and_never_written_pages_are_free():
     assert host_counters(res)["zero_fills"] == 4
 
 
-@given(scn=guest_traces(), data=st.data())
-def test_opt_kernel_equals_twin_and_is_a_floor(scn, data):
-    budget = data.draw(st.integers(1, scn.n_pages + 1))
-    floor = total_io(run_both("opt", {}, scn, budget))
-    for name, params in ONLINE:
-        if name == "static" and budget < scn.n_guests:
-            continue  # a partition needs a frame per guest
-        strat = get_strategy(name)
-        res = strat.run(scn, np.array([budget]), strat.parse_params(params))
-        assert floor <= total_io(res), (name, params, budget)
-
-
 def test_opt_is_a_floor_on_workload_traces(small_traces):
     for path in sorted(small_traces.values()):
         scn = sc.load([path])
@@ -92,7 +67,7 @@ def test_opt_is_a_floor_on_workload_traces(small_traces):
 
 @pytest.mark.parametrize("limit", [6_000])
 def test_opt_twin_on_sample_trace_prefixes(limit):
-    for _, scn in _sample_trace_scenarios(limit=limit):
+    for _, scn in sample_trace_scenarios(limit=limit):
         run_both("opt", {}, scn, max(1, scn.n_pages // 50))
 
 
@@ -112,14 +87,3 @@ def test_64_bit_indices_give_the_32_bit_answer(scn, budgets):
     assert np.array_equal(narrow.counters, wide.counters)
     assert np.array_equal(narrow.host_peak, wide.host_peak)
     assert np.array_equal(narrow.host_sum_resident, wide.host_sum_resident)
-
-
-@given(guest_pages=st.lists(st.integers(0, 70), min_size=1, max_size=9))
-def test_guest_of_matches_the_page_guest_table(guest_pages):
-    # opt finds a victim's guest from the guests' page ranges, not page_guest.
-    from replay.guest_ranges import guest_ends_of, guest_of
-
-    table = np.repeat(np.arange(len(guest_pages)), guest_pages)
-    ends = guest_ends_of(table, len(guest_pages))
-    assert ends.tolist() == np.cumsum(guest_pages).tolist()
-    assert [guest_of(p, ends) for p in range(len(table))] == table.tolist()

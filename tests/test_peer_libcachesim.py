@@ -12,8 +12,7 @@ import pytest
 
 from replay import scenario as sc
 from replay.states import C
-from tests.conftest import make_arrays
-from tests.engine_helpers import scenario_of
+from tests.helpers import make_arrays, scenario_of
 from tracer.schema import Op
 
 lcs = pytest.importorskip("libcachesim", reason="libcachesim (dev extra) is not installed")

@@ -21,8 +21,7 @@ from replay.shards import (
 )
 from replay.states import C
 from replay.strategies import get_strategy
-from tests.conftest import make_arrays
-from tests.test_engine_equivalence import SAMPLE_DIR, guest_traces
+from tests.helpers import SAMPLE_DIR, guest_traces, make_arrays
 from tests.test_stream import _write_guests
 from tracer.errors import ParamError
 

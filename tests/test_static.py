@@ -9,9 +9,7 @@ from hypothesis import strategies as st
 
 from replay import scenario as sc
 from replay.strategies.static import shares
-from tests.conftest import make_arrays
-from tests.engine_helpers import host_counters, run_both, scenario_of
-from tests.test_engine_equivalence import _sample_trace_scenarios, guest_traces
+from tests.helpers import guest_traces, host_counters, make_arrays, run_both, sample_trace_scenarios, scenario_of
 from tracer.errors import ParamError
 from tracer.schema import Op
 
@@ -67,5 +65,5 @@ def test_static_twin_on_workload_traces(small_traces):
 
 
 def test_static_twin_on_sample_trace_prefixes():
-    for _, scn in _sample_trace_scenarios(limit=6_000):
+    for _, scn in sample_trace_scenarios(limit=6_000):
         run_both("static", {}, scn, max(1, scn.n_pages // 50))

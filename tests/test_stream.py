@@ -11,15 +11,14 @@ from polars.testing import assert_frame_equal
 
 from replay import scenario as sc
 from replay.api import replay_full
+from replay.strategies import names
 from replay.stream import merged_batches, replay_stream, stream_guests
-from tests.conftest import make_arrays
-from tests.test_engine_equivalence import SAMPLE_DIR, guest_traces
+from tests.helpers import SAMPLE_DIR, examples, guest_traces, make_arrays
 from tracer.errors import ParamError, TraceError
 from tracer.io import write_trace
 
-CONFIGS = [("host-lru", {"replacement": "lru"}), ("host-lru", {"replacement": "clock"}),
-           ("cmm", {"reclaim_order": "lru"}), ("cmm", {"reclaim_order": "state-priority"}),
-           ("cmm-light", {})]
+#: Every declared example of the strategies that stream.
+CONFIGS = examples(streams=True)
 
 
 def _write_guests(scn, folder, row_group_rows):
@@ -89,9 +88,12 @@ def test_streaming_refuses_whole_trace_strategies(tmp_path):
     a = make_arrays([2, 1], [0, 0])
     path = tmp_path / "a.parquet"
     write_trace(path, a.t_ns, a.pfn, a.op, a.meta)
-    for name in ("opt", "balloon", "static"):
+    for name in names(streams=False):
         with pytest.raises(ParamError, match="cannot stream"):
             replay_stream([path], name, [1])
+    for name in names(streams=True):
+        with pytest.raises(ParamError, match="no per-period series"):
+            replay_stream([path], name, [1], series=True)
 
 
 def test_streaming_names_the_bad_row(tmp_path):

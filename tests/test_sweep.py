@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from analysis.cli import app
-from replay.sweep import SweepSpec, TraceSet, build_jobs, read_balloon, read_results, run_job, run_sweep
+from replay.sweep import SweepSpec, TraceSet, build_jobs, read_results, read_series, run_job, run_sweep
 from tracer.errors import ParamError
 
 runner = CliRunner()
@@ -112,7 +112,7 @@ def test_sweep_file_cli_and_report_plot(tmp_path, small_traces):
     r = runner.invoke(app, ["sweep", "--sweep", str(f), "-o", str(out), "--jobs", "1"])
     assert r.exit_code == 0, r.output
     assert "4 done" in r.output
-    series = read_balloon(out)
+    series = read_series(out)
     assert set(series["strategy"].unique()) == {"balloon"} and series["period"].max() >= 1
     r = runner.invoke(app, ["report", str(out)])
     assert r.exit_code == 0 and "io-avoided" in r.output

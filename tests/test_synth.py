@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from analysis.traces import df_final_guest_states
 from replay.scenario import expand_inputs
-from tests.conftest import SMALL
+from tests.helpers import SMALL
 from tracer.errors import ParamError
 from tracer.io import read_arrays, validate_trace
 from tracer.schema import Op

@@ -1,8 +1,11 @@
-"""Reclaim strategies, one module each, found by :func:`strategies`.
+"""Reclaim strategies, one module (or package) each, found by :func:`strategies`.
 
 A strategy module defines a frozen params dataclass and a module-level
-``STRATEGY = Strategy(...)``. Nothing else in the code base names
-strategies: adding one touches only its own module.
+``STRATEGY = Strategy(...)`` that declares what the strategy can do (stream,
+sample page states, write a per-period series), names its plain-Python twin
+and gives example parameters for the tests. Nothing else in the code base
+names strategies: the API, the command line, streaming and the tests read the
+declarations, so adding one touches only its own module.
 """
 
 from __future__ import annotations
@@ -14,15 +17,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from replay.budgets import validated
 from tracer import params as params_mod
 from tracer.errors import ParamError
 
 
 @dataclass(frozen=True)
+class Series:
+    """A per-period series a strategy writes.
+
+    Attributes
+    ----------
+    columns : tuple of str
+        Column names of the kernel's series, in the order of its last axis
+        (:attr:`replay.result.EngineResult.series`).
+    derive : callable, optional
+        ``frame -> frame``: adds columns computed from those (and the frame's
+        ``guest_pages``) to the series frame.
+    """
+
+    columns: tuple[str, ...]
+    derive: Callable[[Any], Any] | None = None
+
+
+@dataclass(frozen=True)
 class Strategy:
-    """A registered strategy.
+    """A registered strategy and what it can do.
 
     Attributes
     ----------
@@ -30,9 +50,10 @@ class Strategy:
         Command-line name.
     params : type
         Frozen dataclass of parameters, every field with a default.
-    run : callable
-        ``run(scenario, budgets, params, sample_at, keep_final) -> EngineResult``:
-        the numba path, all budgets in one call.
+    runner : callable
+        ``runner(scenario, budgets, params, sample_at, keep_final) -> EngineResult``:
+        the numba path, all budgets in one call (``budgets`` a validated
+        :class:`replay.budgets.Budgets`); call it through :meth:`run`.
     reference : callable
         ``reference(scenario, budget, params) -> ReferenceResult``: the slow
         twin the tests hold ``run`` to.
@@ -44,23 +65,72 @@ class Strategy:
         ``engine(params) -> (honour, order, initial)`` when the strategy is
         one configuration of the common engine kernel: it can then stream
         (:mod:`replay.stream`).
+    samples_states : bool
+        Keeps the engine's page states, so it can count pages per state pair
+        at sample times (``sample_at``).
+    series : Series, optional
+        The per-period series it writes.
+    examples : tuple of dict
+        Parameter sets for the tests: together they take every value of every
+        choice parameter (periods in nanoseconds suit the random test traces).
+    frame_per_guest : bool
+        It gives each guest a share of the budget, so a budget needs at least
+        a frame per guest.
     """
 
     name: str
     params: type
-    run: Callable[..., Any]
+    runner: Callable[..., Any]
     reference: Callable[..., Any]
     summary: str
     offline: bool = False
     engine: Callable[[Any], tuple[int, int, int]] | None = None
+    samples_states: bool = False
+    series: Series | None = None
+    examples: tuple[dict, ...] = ({},)
+    frame_per_guest: bool = False
+
+    @property
+    def streams(self) -> bool:
+        """Whether it can replay a trace a chunk at a time (:mod:`replay.stream`)."""
+        return self.engine is not None
 
     def parse_params(self, pairs: list[str] | dict | None) -> Any:
         return params_mod.parse(self.params, pairs, what=f"strategy {self.name}")
 
+    def run(self, scenario, budgets, params, sample_at=None, keep_final: bool = False):
+        """Replay ``scenario`` at every budget (frames); see :attr:`runner`.
+
+        Budgets are validated here, once; asking for state samples from a
+        strategy without page states is a :class:`tracer.errors.ParamError`.
+        """
+        if sample_at is not None:
+            self.check_states()
+        return self.runner(scenario, validated(budgets, scenario.n_pages), params,
+                           sample_at=sample_at, keep_final=keep_final)
+
+    def check_states(self) -> None:
+        """Refuse a request for page-state samples unless the strategy keeps them."""
+        if not self.samples_states:
+            raise ParamError(f"strategy {self.name} keeps no page states to sample "
+                             f"(strategies that do: {', '.join(names(samples_states=True))})")
+
+    def check_series(self) -> None:
+        """Refuse a request for a per-period series unless the strategy writes one."""
+        if self.series is None:
+            raise ParamError(f"strategy {self.name} writes no per-period series "
+                             f"(strategies that do: {', '.join(names(has_series=True))})")
+
+    def check_streams(self) -> None:
+        """Refuse to stream a strategy that needs the whole trace."""
+        if not self.streams:
+            raise ParamError(f"strategy {self.name} cannot stream (it needs the whole trace); "
+                             f"streaming strategies: {', '.join(names(streams=True))}")
+
 
 @functools.cache
 def strategies() -> dict[str, Strategy]:
-    """Every strategy module in this package, by name."""
+    """Every strategy module or package in this package, by name."""
     found: dict[str, Strategy] = {}
     for info in pkgutil.iter_modules(__path__):
         if info.name.startswith("_"):
@@ -70,6 +140,15 @@ def strategies() -> dict[str, Strategy]:
         if isinstance(strat, Strategy):
             found[strat.name] = strat
     return dict(sorted(found.items()))
+
+
+def names(*, streams: bool | None = None, samples_states: bool | None = None,
+          has_series: bool | None = None) -> list[str]:
+    """Names of the registered strategies with the capabilities asked for."""
+    return [s.name for s in strategies().values()
+            if (streams is None or s.streams == streams)
+            and (samples_states is None or s.samples_states == samples_states)
+            and (has_series is None or (s.series is not None) == has_series)]
 
 
 def get_strategy(name: str) -> Strategy:
@@ -89,10 +168,10 @@ def engine_config(honour: int, initial: int,
 
 
 def engine_runner(config: Callable[[Any], tuple[int, int, int]]) -> Callable[..., Any]:
-    """A ``run`` for strategies that are one configuration of the common kernel."""
+    """A ``runner`` for strategies that are one configuration of the common kernel."""
     from replay import engine
 
-    def run(scenario, budgets: np.ndarray, params, sample_at=None, keep_final=False):
+    def run(scenario, budgets, params, sample_at=None, keep_final=False):
         honour, order, initial = config(params)
         return engine.run(scenario, budgets, honour=honour, order=order, initial=initial,
                           sample_at=sample_at, keep_final=keep_final)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from replay.states import HONOUR_ALL, INITIAL_HINTING
 from replay.strategies import Strategy, balloon
+from replay.strategies.balloon.twin import reference_balloon
 
 
 @dataclass(frozen=True)
@@ -26,15 +27,17 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False):
 
 
 def reference(scenario, budget: int, params):
-    from replay.strategies._balloon_twin import reference_balloon
-
     return reference_balloon(scenario, budget, params, honour_all=True)
 
 
 STRATEGY = Strategy(
     name="balloon+cmm",
     params=Params,
-    run=run,
+    runner=run,
     reference=reference,
     summary="balloon targets with 10% slack, plus a host honouring every hint (cmm)",
+    series=balloon.BALLOON_SERIES,
+    examples=({"estimator": "oracle", "period_ns": 5, "rate_pages_per_s": 10**9},
+              {"estimator": "sampling", "slack": 0.0},
+              {"estimator": "fault-rate", "period_ns": 5, "rate_pages_per_s": 10**9}),
 )

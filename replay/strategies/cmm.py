@@ -28,8 +28,10 @@ _config = engine_config(HONOUR_ALL, INITIAL_HINTING, lambda p: p.reclaim_order)
 STRATEGY = Strategy(
     name="cmm",
     params=Params,
-    run=engine_runner(_config),
+    runner=engine_runner(_config),
     reference=reference.cmm,
     summary="full hinting: U/V/clean-P reclaimed without I/O, discard faults on access",
     engine=_config,
+    samples_states=True,
+    examples=({"reclaim_order": "lru"}, {"reclaim_order": "state-priority"}),
 )

@@ -24,8 +24,9 @@ _config = engine_config(HONOUR_STABLE_UNUSED, INITIAL_HINTING, lambda p: "lru")
 STRATEGY = Strategy(
     name="cmm-light",
     params=Params,
-    run=engine_runner(_config),
+    runner=engine_runner(_config),
     reference=reference.cmm_light,
     summary="stable/unused hints only (mainline Linux/KVM s390); LRU victims",
     engine=_config,
+    samples_states=True,
 )

@@ -25,16 +25,11 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from replay.engine import (
-    EngineResult,
-    _drop_victim,
-    _page_in,
-    _peak,
-    _resident_close,
-    _resident_delta,
-    _with,
-)
-from replay.lru_ahead import _list_evict_lru, _list_push_mru, _list_touch, _list_unlink
+from replay.budgets import validated
+from replay.kernels.lru_list import evict_lru, init_list, push_mru, touch, unlink
+from replay.kernels.resident import drop_victim, peak, resident_close, resident_delta
+from replay.kernels.state_machine import host_state, page_in, with_states
+from replay.result import without_states
 from replay.states import (
     C_ACCESSES,
     C_DISCARDS,
@@ -46,8 +41,6 @@ from replay.states import (
     G_S,
     H_R,
     H_Z,
-    HOST_MASK,
-    HOST_SHIFT,
     INITIAL_NO_HINTS,
     N_COUNTERS,
     OP_SET_POT_VOLATILE,
@@ -86,12 +79,11 @@ def blocks(scenario, order: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @nb.njit(cache=True)
-def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, budget, block_of, block_start, order,
+def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, frames, block_of, block_start, order,
              capacity, delay):
     n_pages = page_guest.shape[0]
     n_blocks = block_start.shape[0]
     size = 1 << order
-    frames = min(budget, n_pages)
     state = np.full(n_pages, INITIAL_NO_HINTS, np.uint8)
     gfree = np.ones(n_pages, np.uint8)
     free_cnt = np.full(n_blocks, size, np.int64)
@@ -107,8 +99,7 @@ def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, budget, block_of, bloc
     mark = np.zeros(n_guests, np.int64)
     links = np.empty(2 * (n_pages + 1), np.int32)
     head = n_pages
-    links[2 * head] = head
-    links[2 * head + 1] = head
+    init_list(links, head)
     resident = 0
     nq = n_blocks + 1
     n = page.shape[0]
@@ -127,13 +118,12 @@ def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, budget, block_of, bloc
                         gq = page_guest[q]
                         cnt[gq, C_HINTS] += 1
                         st = state[q]
-                        h = (st & HOST_MASK) >> HOST_SHIFT
-                        if h == H_R:
+                        if host_state(st) == H_R:
                             cnt[gq, C_DISCARDS] += 1
-                            _list_unlink(links, q)
-                            _resident_delta(cnt, res_g, mark, gq, i, -1)
+                            unlink(links, q)
+                            resident_delta(cnt, res_g, mark, gq, i, -1)
                             resident -= 1
-                        state[q] = _with(st & ~(CHANGED | COPY), G_S, H_Z)
+                        state[q] = with_states(st & ~(CHANGED | COPY), G_S, H_Z)
             next_pass = next_pass + delay if qhead != qtail else np.int64(-1)
         p = page[i]
         g = guest[i]
@@ -148,21 +138,20 @@ def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, budget, block_of, bloc
                     free_cnt[b] -= 1
                     reported[b] = 0
             st = state[p]
-            h = (st & HOST_MASK) >> HOST_SHIFT
-            if h != H_R:
+            if host_state(st) != H_R:
                 if resident >= frames:
-                    v = _list_evict_lru(links, head)
-                    _drop_victim(v, page_guest[v], state, cnt, res_g, mark, i)
+                    v = evict_lru(links, head)
+                    drop_victim(v, page_guest[v], state, cnt, res_g, mark, i)
                     resident -= 1
-                st = _page_in(st, g, cnt)  # the host sees every page stable
-                _resident_delta(cnt, res_g, mark, g, i, 1)
-                _peak(cnt, res_g, g)
+                st = page_in(st, g, cnt)  # the host sees every page stable
+                resident_delta(cnt, res_g, mark, g, i, 1)
+                peak(cnt, res_g, g)
                 resident += 1
                 if resident > host[0]:
                     host[0] = resident
-                _list_push_mru(links, head, p)
+                push_mru(links, head, p)
             else:
-                _list_touch(links, head, p)
+                touch(links, head, p)
             if o == OP_WRITE:
                 st |= DIRTY | CHANGED
             state[p] = st
@@ -184,19 +173,19 @@ def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, budget, block_of, bloc
                     free_cnt[b] -= 1
                     reported[b] = 0
         host[1] += resident
-    _resident_close(cnt, res_g, mark, n)
+    resident_close(cnt, res_g, mark, n)
     return cnt, host, state
 
 
 @nb.njit(cache=True, parallel=True)
-def _fpr_budgets(t_ns, page, op, guest, page_guest, n_guests, budgets, block_of, block_start,
+def _fpr_budgets(t_ns, page, op, guest, page_guest, n_guests, frames, block_of, block_start,
                  order, capacity, delay, keep_final):
-    nb_ = budgets.shape[0]
+    nb_ = frames.shape[0]
     cnt = np.zeros((nb_, n_guests, N_COUNTERS), np.int64)
     host = np.zeros((nb_, 2), np.int64)
     final = np.zeros((nb_ if keep_final else 0, page_guest.shape[0]), np.uint8)
     for k in nb.prange(nb_):
-        c, h, st = _fpr_one(t_ns, page, op, guest, page_guest, n_guests, budgets[k], block_of,
+        c, h, st = _fpr_one(t_ns, page, op, guest, page_guest, n_guests, frames[k], block_of,
                             block_start, order, capacity, delay)
         cnt[k] = c
         host[k] = h
@@ -207,14 +196,13 @@ def _fpr_budgets(t_ns, page, op, guest, page_guest, n_guests, budgets, block_of,
 
 def run(scenario, budgets, params, sample_at=None, keep_final=False):
     """Host LRU plus reported free blocks, at every budget (no state distribution)."""
-    b = np.asarray(budgets, dtype=np.int64)
+    b = validated(budgets, scenario.n_pages)
     block_of, starts = blocks(scenario, params.order)
     cnt, host, final = _fpr_budgets(scenario.t_ns, scenario.page, scenario.op, scenario.guest,
-                                    scenario.page_guest, scenario.n_guests, b, block_of, starts,
+                                    scenario.page_guest, scenario.n_guests, b.frames, block_of, starts,
                                     params.order, params.capacity, np.int64(params.delay_ns),
                                     keep_final)
-    return EngineResult(b, cnt, host[:, 0].copy(), host[:, 1].copy(), final,
-                        np.zeros((len(b), 0, scenario.n_guests, 8), np.int64))
+    return without_states(b.pages, cnt, host, final, scenario.n_guests)
 
 
 def reference(scenario, budget: int, params):
@@ -315,7 +303,8 @@ def reference(scenario, budget: int, params):
 STRATEGY = Strategy(
     name="free-page-reporting",
     params=Params,
-    run=run,
+    runner=run,
     reference=reference,
     summary="virtio-balloon free page reporting: free 2**order blocks reported after a delay",
+    examples=({"order": 0, "delay_ns": 0}, {"order": 2, "capacity": 1, "delay_ns": 3}),
 )

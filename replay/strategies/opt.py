@@ -23,7 +23,7 @@ algorithm, so this is a floor, not a schedule a host could run.
 Layers: ``_gaps`` (two passes side by side, numba: each access's next use if
 the gap to it keeps the content, and whether written content lies behind it;
 the next use is costly when both hold),
-``_min_one`` (MIN at one budget; the keys in bit trees, :mod:`replay.maxbits`),
+``_min_one`` (MIN at one budget; the keys in bit trees, :mod:`replay.kernels.bittree`),
 ``_min_budgets`` (prange over budgets);
 :func:`reference` is the plain-Python twin.
 """
@@ -36,15 +36,12 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from replay import maxbits
-from replay.engine import (
-    EngineResult,
-    _peak,
-    _resident_close,
-    _resident_delta,
-)
-from replay.guest_ranges import guest_ends_of, guest_of
-from replay.prefetch import EVENTS_AHEAD, prefetch
+from replay.budgets import validated
+from replay.kernels import bittree
+from replay.kernels.guest_ranges import guest_ends_of, guest_of
+from replay.kernels.prefetch import EVENTS_AHEAD, prefetch
+from replay.kernels.resident import peak, resident_close, resident_delta
+from replay.result import without_states
 from replay.states import (
     C_ACCESSES,
     C_HOST_READS,
@@ -89,7 +86,7 @@ def _written_after(page, op, written, wt):
         if i + EVENTS_AHEAD < n:
             prefetch(written, np.uint64(page[i + EVENTS_AHEAD]))
         o = op[i]
-        p = np.uint64(page[i])  # unsigned: no negative-index fix-up (replay.lru_ahead)
+        p = np.uint64(page[i])  # unsigned: no negative-index fix-up (replay.kernels.lru_list)
         if o <= OP_WRITE:
             w = written[p] | (o == OP_WRITE)
             written[p] = w
@@ -110,7 +107,7 @@ def _next_kept(page, op, upcoming, gap, nxt):
             prefetch(gap, q)
             prefetch(upcoming, q)
         o = op[i]
-        p = np.uint64(page[i])  # unsigned: no negative-index fix-up (replay.lru_ahead)
+        p = np.uint64(page[i])  # unsigned: no negative-index fix-up (replay.kernels.lru_list)
         if o <= OP_WRITE:
             nxt[i] = upcoming[p] if (gap[p] & _GAP_FREE) == 0 else -1
             upcoming[p] = i
@@ -169,7 +166,7 @@ def _min_one(page, op, guest, nxt, frames, ends, cnt, host, res_g, mark_g, cur,
              pos_words, pos_offsets, dead_words, dead_offsets):
     # cur: a page's key since its last access: its next costly use, or _DEAD
     # when it has none (_NEVER before its first access). The keys of resident
-    # pages live in two bit trees (replay.maxbits): next-use positions, and
+    # pages live in two bit trees (replay.kernels.bittree): next-use positions, and
     # dead pages by number. Whether a page is resident is its bit there (at its
     # next use, that position's bit), so an eviction writes no key.
     # The victim is the dead page with the highest number, else the page whose
@@ -189,70 +186,69 @@ def _min_one(page, op, guest, nxt, frames, ends, cnt, host, res_g, mark_g, cur,
         if op[i] > OP_WRITE:
             res_sum += resident
             continue
-        p = np.uint64(page[i])  # unsigned: no negative-index fix-up (replay.lru_ahead)
+        p = np.uint64(page[i])  # unsigned: no negative-index fix-up (replay.kernels.lru_list)
         g = guest[i]
         cnt[g, C_ACCESSES] += 1
         key = cur[p]
         if key >= 0:
             # key == i: p was resident holding this next use unless evicted.
-            hit = maxbits.contains(pos_words, key)
+            hit = bittree.contains(pos_words, key)
             if hit:
-                maxbits.remove(pos_words, pos_offsets, key)
+                bittree.remove(pos_words, pos_offsets, key)
             else:
                 cnt[g, C_HOST_READS] += 1
         else:
-            hit = key == _DEAD and maxbits.contains(dead_words, p)
+            hit = key == _DEAD and bittree.contains(dead_words, p)
             if hit:
-                maxbits.remove(dead_words, dead_offsets, p)
+                bittree.remove(dead_words, dead_offsets, p)
             else:
                 cnt[g, C_ZERO_FILLS] += 1
         if not hit:
             if resident >= frames:
-                v = maxbits.maximum(dead_words, dead_offsets)
+                v = bittree.maximum(dead_words, dead_offsets)
                 if v >= 0:
-                    maxbits.remove(dead_words, dead_offsets, v)
+                    bittree.remove(dead_words, dead_offsets, v)
                 else:
-                    j = maxbits.maximum(pos_words, pos_offsets)
-                    maxbits.remove(pos_words, pos_offsets, j)
+                    j = bittree.maximum(pos_words, pos_offsets)
+                    bittree.remove(pos_words, pos_offsets, j)
                     if ends.shape[0] > 1:
                         v = page[j]
                         # The next such victim is the page used farthest ahead
                         # now (a new next use rarely lands beyond it): ask for
                         # its page, needed for its guest.
-                        j2 = maxbits.maximum(pos_words, pos_offsets)
+                        j2 = bittree.maximum(pos_words, pos_offsets)
                         if j2 >= 0:
                             prefetch(page, j2)
                     else:
                         v = 0
                 # The victim's guest from the guests' page ranges: a load from
                 # page_guest stalled every eviction (1.19x on the bench stream).
-                _resident_delta(cnt, res_g, mark_g, guest_of(v, ends), i, -1)
+                resident_delta(cnt, res_g, mark_g, guest_of(v, ends), i, -1)
                 resident -= 1
-            _resident_delta(cnt, res_g, mark_g, g, i, 1)
-            _peak(cnt, res_g, g)
+            resident_delta(cnt, res_g, mark_g, g, i, 1)
+            peak(cnt, res_g, g)
             resident += 1
             if resident > res_peak:
                 res_peak = resident
         if nxt[i] >= 0:
             cur[p] = nxt[i]
-            maxbits.add(pos_words, pos_offsets, nxt[i])
+            bittree.add(pos_words, pos_offsets, nxt[i])
         else:
             cur[p] = _DEAD
-            maxbits.add(dead_words, dead_offsets, p)
+            bittree.add(dead_words, dead_offsets, p)
         res_sum += resident
     host[0] = res_peak
     host[1] = res_sum
-    _resident_close(cnt, res_g, mark_g, n)
+    resident_close(cnt, res_g, mark_g, n)
 
 
 # No reference counting (_nrt=False; the pass allocates nothing, run() does):
 # numba would incref and decref the arrays at every helper call, per access.
 @nb.njit(cache=True, parallel=True, nogil=True, _nrt=False)
-def _min_budgets(page, op, guest, nxt, budgets, ends, cnt, host, res_g, mark_g, cur,
+def _min_budgets(page, op, guest, nxt, frames, ends, cnt, host, res_g, mark_g, cur,
                  pos_words, pos_offsets, dead_words, dead_offsets):
-    for b in nb.prange(budgets.shape[0]):
-        frames = min(budgets[b], ends[-1])
-        _min_one(page, op, guest, nxt, frames, ends, cnt[b], host[b], res_g[b],
+    for b in nb.prange(frames.shape[0]):
+        _min_one(page, op, guest, nxt, frames[b], ends, cnt[b], host[b], res_g[b],
                  mark_g[b], cur[b], pos_words[b], pos_offsets, dead_words[b], dead_offsets)
 
 
@@ -264,23 +260,21 @@ def _index_type(n_events: int, n_pages: int) -> type:
 
 def run(scenario, budgets, params, sample_at=None, keep_final=False):
     """The floor at every budget (no state distribution: opt has no page states)."""
-    b = np.asarray(budgets, dtype=np.int64)
+    b = validated(budgets, scenario.n_pages)
     nb_, ng, n_pages = len(b), scenario.n_guests, scenario.n_pages
     index = _index_type(len(scenario.page), n_pages)
     nxt = _gaps(scenario.page, scenario.op, n_pages, np.zeros(0, index), nb.get_num_threads())
     cnt = np.zeros((nb_, ng, N_COUNTERS), np.int64)
     host = np.zeros((nb_, 2), np.int64)
-    pos_offsets = maxbits.level_offsets(len(scenario.page))
-    dead_offsets = maxbits.level_offsets(n_pages)
-    _min_budgets(scenario.page, scenario.op, scenario.guest, nxt, b,
+    pos_offsets = bittree.level_offsets(len(scenario.page))
+    dead_offsets = bittree.level_offsets(n_pages)
+    _min_budgets(scenario.page, scenario.op, scenario.guest, nxt, b.frames,
                  guest_ends_of(scenario.page_guest, ng), cnt,
                  host, np.zeros((nb_, ng), np.int64), np.zeros((nb_, ng), np.int64),
                  np.full((nb_, n_pages), _NEVER, index),
                  np.zeros((nb_, pos_offsets[-1]), np.uint64), pos_offsets,
                  np.zeros((nb_, dead_offsets[-1]), np.uint64), dead_offsets)
-    return EngineResult(b, cnt, host[:, 0].copy(), host[:, 1].copy(),
-                        np.zeros((0, scenario.n_pages), np.uint8),
-                        np.zeros((len(b), 0, scenario.n_guests, 8), np.int64))
+    return without_states(b.pages, cnt, host, np.zeros((0, scenario.n_pages), np.uint8), ng)
 
 
 def reference(scenario, budget: int, params):
@@ -350,7 +344,7 @@ def reference(scenario, budget: int, params):
 STRATEGY = Strategy(
     name="opt",
     params=Params,
-    run=run,
+    runner=run,
     reference=reference,
     summary="offline floor: hint-aware Belady MIN; its refaults bound every strategy's I/O",
     offline=True,

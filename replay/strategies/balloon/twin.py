@@ -16,14 +16,12 @@ from collections import OrderedDict
 
 import numpy as np
 
-from replay.reference import HINTS_ALL, ReferenceHost, ReferenceResult
+from replay.reference import HINTS_ALL, LEGAL_PAIRS, GuestView, ReferenceHost, ReferenceResult
 from replay.states import COUNTERS
-from replay.strategies.balloon import Params, available, setup
-from replay.strategies.static import GuestView
+from replay.strategies.balloon.params import SERIES, Params, available, setup
 from tracer.schema import Op
 
 _MASK64 = (1 << 64) - 1
-LEGAL = {"Sr", "Sp", "Sz", "Ur", "Uz", "Vr", "Vz", "Pr"}
 
 
 def splitmix64(x: int) -> tuple[int, int]:
@@ -83,7 +81,7 @@ def reference_balloon(scenario, budget: int, params: Params, honour_all: bool,
     in_use: list[set[int]] = [set() for _ in range(ng)]
     bal = [0] * ng
     moved = [0] * ng
-    series = np.zeros((s.n_periods, ng, 5), np.int64)
+    series = np.zeros((s.n_periods, ng, len(SERIES)), np.int64)
     n = scenario.n_events
     if n == 0:
         return _result(host, C, series)
@@ -243,7 +241,7 @@ def _check(host, budget, gp, mins, bal, in_use, is_free, owner):
         assert host.resident_of_guest[g] + bal[g] <= gp[g]
     backed_free = set()
     for q, pg in enumerate(host.pages):
-        assert pg.guest + pg.host in LEGAL, (q, pg)
+        assert pg.guest + pg.host in LEGAL_PAIRS, (q, pg)
         assert is_free(q) != (q in in_use[owner[q]]), q
         if is_free(q) and pg.host == "r":
             backed_free.add(q)

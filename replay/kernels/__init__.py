@@ -1,0 +1,23 @@
+"""Public numba building blocks of the replay kernels.
+
+===================  ==========================================================
+module               what it holds
+===================  ==========================================================
+``state_machine``    the guest/host page rules (DESIGN.md section 2) and their
+                     transition tables: hints, host reclaim, page-in
+``resident``         resident frames per guest: peak and event-weighted sums
+``lru_list``         the intrusive doubly-linked LRU list
+``reclaim_classes``  the class rules of the lazy heaps (engine, guest reclaim)
+``lazy_heap``        the lazy min-heap of the state-priority orders, one push
+                     with compaction for any class rule
+``guest_reclaim``    a guest's own view of its pages and its reclaim inside a
+                     limit (``static``, the balloons)
+``bittree``          a set of integers with O(log64 n) insert, remove and max
+``prefetch``         a cache prefetch hint
+``guest_ranges``     the guest owning a global page, from the guests' page ranges
+===================  ==========================================================
+
+Their pure-Python twins live in ``tests/naive.py`` (test-only) or in
+:mod:`replay.reference` (the engine's rules, a page at a time); the state
+byte layouts are in :mod:`replay.states`.
+"""

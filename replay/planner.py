@@ -1,0 +1,80 @@
+"""Which way a replay runs: one stack pass, the two-thread pipeline, or budgets side by side.
+
+Every way gives the same integers and (the last two) leaves the same engine
+state, so the choice is speed alone, and it is made here, from numba's thread
+count, for the strategies and the engine both:
+
+``ONE_PASS``
+    every budget of exact-LRU ``host-lru`` in one stack pass
+    (:mod:`replay.onepass`); only when no page state is asked for;
+``PIPELINE``
+    exact LRU, each budget in turn on two threads: one walks the LRU list
+    ahead (:mod:`replay.lru_ahead`), the other runs the state machine a step
+    behind it (:func:`replay.engine.replay_pipelined`);
+``PARALLEL``
+    the engine kernel with one budget per thread.
+
+See ``docs/performance.md`` for the measurements behind the thresholds.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+
+ONE_PASS, PIPELINE, PARALLEL = "one-pass", "pipeline", "parallel"
+PATHS = (ONE_PASS, PIPELINE, PARALLEL)
+
+#: Events per step of the two-thread replay (victims of one step are computed
+#: while the state machine runs the previous one): about an eighth of the
+#: chunk, within these bounds (a hand-over costs tens of microseconds).
+PIPELINE_STEP_MIN, PIPELINE_STEP_MAX = 1 << 16, 1 << 20
+
+
+def pipeline_step(n_events: int) -> int:
+    """Events per step of the two-thread replay of a chunk of ``n_events``."""
+    return min(PIPELINE_STEP_MAX, max(PIPELINE_STEP_MIN, n_events // 8))
+
+
+def choose(*, exact_lru: bool, n_budgets: int, n_distinct: int, n_events: int,
+           one_pass: bool = False, step: int | None = None, threads: int | None = None) -> str:
+    """The way to replay a chunk of events.
+
+    Parameters
+    ----------
+    exact_lru : bool
+        Victims in exact LRU order (the pipeline's condition).
+    n_budgets, n_distinct : int
+        Budgets asked for, and how many of them differ.
+    n_events : int
+        Events of the chunk.
+    one_pass : bool
+        The stack pass would give the answer (exact-LRU ``host-lru``, no
+        page states asked for).
+    step : int, optional
+        The pipeline's step (default :func:`pipeline_step`).
+    threads : int, optional
+        Numba's thread count (default: the current one).
+
+    Returns
+    -------
+    str
+        ``ONE_PASS``, ``PIPELINE`` or ``PARALLEL``.
+    """
+    if threads is None:
+        threads = nb.get_num_threads()
+    if step is None:
+        step = pipeline_step(n_events)
+    # The stack pass of 20 budgets costs about 1-2.5 single-budget replays, so it
+    # wins from two budgets on; one budget against the two-thread replay was a
+    # toss-up, so it keeps its replay unless numba has one thread (sweep workers),
+    # where the pass took 0.4-1.1x the one-thread replay.
+    if one_pass and (n_distinct >= 2 or threads == 1):
+        return ONE_PASS
+    # On two cores, each budget on both threads beats two budgets side by side
+    # (0.46 s per budget against 0.70 s on the bench stream): the two loops are
+    # leaner apart than fused. With more threads the budgets run side by side,
+    # unless there is only one.
+    if (exact_lru and n_events >= 2 * step
+            and (threads == 2 or (threads > 2 and n_budgets == 1))):
+        return PIPELINE
+    return PARALLEL

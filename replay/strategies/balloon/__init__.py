@@ -1,0 +1,102 @@
+"""``balloon``: the host resizes its guests with balloons set by working-set estimates.
+
+Every ``period_ns`` (counted from the first event) the host estimates each
+guest's working set and sets **targets**: the host budget less a ``slack``
+fraction, shared in proportion to the estimates, each target clamped to
+``[min_fraction x guest memory (>= 1 page), guest memory]``: guests whose
+share is above their memory are pinned there first, then (if none is)
+guests below their minimum are pinned at it, and the rest share what is
+left, again in proportion, until no share is out of bounds. A
+guest's balloon (``guest memory - target`` pages) moves toward its target
+at most ``rate_pages_per_s`` pages per second (integer arithmetic from the
+period's start, applied at event times); at the first event the balloon is
+set to its first target at once (the host sizes a booting guest), and that
+counts as inflation too.
+
+Guest side (its own view of each page, as in ``static``): the guest keeps
+its in-use pages within ``guest memory - balloon``. Inflating takes free
+pages first (no cost); past those the guest reclaims its own pages like
+Linux: the least recently used clean page cache page is dropped (the next
+access is a guest read), else the least recently used stable page is
+swapped out (one guest write now, one guest read on the next access).
+
+Host side: exact LRU over host frames, as ``host-lru`` (hints ignored), or
+as ``cmm`` with every hint honoured for ``balloon+cmm`` (then the guest's
+own reclaim sends *set unused* for the frame it frees and *set stable*
+when it takes a frame back). A balloon frame and a guest frame are
+disjoint, so ``host-resident frames of a guest + its balloon <= guest
+memory``: whenever that would break, the guest frame the balloon really
+took is one of the guest's free frames the host still backs, and the host
+drops it without I/O (``discards``), oldest-freed first. **Dual paging**:
+when the guest swaps out a page the host has paged out, the host must read
+it back first (``dual_paging``, also in ``host_reads``); it is then
+resident (LRU most recent) until the host or the balloon takes it.
+
+Estimators (``estimator=``):
+
+``sampling`` (VMware ESX)
+    at each period start pick ``sample_pages`` random pages of the guest
+    (seeded, with replacement); at its end ``current = touched x guest
+    pages / sample_pages``; two moving averages (weights ``fast_alpha``,
+    ``slow_alpha``, both started at the first measurement) and the estimate
+    is ``max(current, fast, slow)``: it rises at once and falls slowly.
+``fault-rate``
+    starts at guest memory; after a period with more than
+    ``fault_threshold`` guest refaults (``guest_reads``) it grows by
+    ``grow`` x guest memory, else it shrinks by ``shrink`` x guest memory.
+``oracle``
+    the number of distinct pages the guest accesses in the next period: a
+    bound on what estimation can do, not a real policy.
+
+Result rows carry ``balloon_inflated_pages`` and ``balloon_deflated_pages``;
+the per-period series (:attr:`replay.result.EngineResult.series`, columns
+:data:`.params.SERIES`) holds each guest's estimate, target, balloon, in-use and
+host-resident pages at the end of every period.
+
+Package: :mod:`.params` (parameters, estimators, the series' columns),
+:mod:`.kernel` (numba: ``_balloon_one``, one budget; ``_balloon_budgets``,
+prange; ``run_balloon``), :mod:`.twin` (the plain-Python twin).
+"""
+
+from __future__ import annotations
+
+from replay.states import HONOUR_NONE, INITIAL_NO_HINTS
+from replay.strategies import Series, Strategy
+from replay.strategies.balloon.kernel import run_balloon
+from replay.strategies.balloon.params import SERIES, Params
+from replay.strategies.balloon.twin import reference_balloon
+
+__all__ = ["BALLOON_SERIES", "SERIES", "STRATEGY", "Params", "reference", "run", "run_balloon"]
+
+
+def _with_size(frame):
+    import polars as pl
+
+    return frame.with_columns(size_pages=pl.col("guest_pages") - pl.col("balloon_pages"))
+
+
+#: The series every balloon strategy writes (also ``size_pages``: guest memory - balloon).
+BALLOON_SERIES = Series(SERIES, _with_size)
+#: Example parameters for the tests (nanosecond periods: the random test traces).
+EXAMPLES = tuple({"estimator": e, "period_ns": 5, "rate_pages_per_s": 10**9}
+                 for e in ("sampling", "fault-rate", "oracle"))
+
+
+def run(scenario, budgets, params, sample_at=None, keep_final=False):
+    """``balloon``: hints ignored by the host."""
+    return run_balloon(scenario, budgets, params, HONOUR_NONE, INITIAL_NO_HINTS, keep_final)
+
+
+def reference(scenario, budget: int, params):
+    return reference_balloon(scenario, budget, params, honour_all=False)
+
+
+STRATEGY = Strategy(
+    name="balloon",
+    params=Params,
+    runner=run,
+    reference=reference,
+    summary="balloons sized every period from working-set estimates; host LRU underneath",
+    series=BALLOON_SERIES,
+    examples=EXAMPLES,
+)

@@ -1,0 +1,151 @@
+"""Test helpers for the whole suite: small traces, random traces, kernel against twin.
+
+Fixtures and the hypothesis profile live in ``conftest.py``; everything a test
+module imports lives here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from hypothesis import strategies as st
+
+from replay import scenario as sc
+from replay import states as S
+from replay.strategies import get_strategy, strategies
+from tracer.io import TraceArrays, read_arrays
+from tracer.schema import TraceMeta, count_ops
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DIR = ROOT / "sample_traces"
+
+#: Small parameter sets so every workload fits a few thousand pages.
+SMALL = {
+    "kernel-compile": ["guest_mib=16", "anon_pages=200", "sources=50", "headers=30",
+                       "headers_per_unit=10"],
+    "web-serving": ["guest_mib=16", "workers=4", "worker_anon_pages=16"],
+    "awm": ["pairs=1", "guest_mib=16", "backend_gib=0.05", "app_pages=64"],
+    "idle-after-boot": ["guest_mib=16"],
+    "phased": ["guest_mib=16", "file_pages=64"],
+}
+
+STATE_BITS = 0x7F  # everything but the CLOCK reference / scratch bit
+#: The legal (guest, host) pairs as state bytes without flags.
+LEGAL = {S.pack(S.GUEST_NAMES.index(p[0]), S.HOST_NAMES.index(p[1])) for p in S.PAIRS}
+
+
+def make_arrays(ops, pfns, guest_pages=None, t_ns=None) -> TraceArrays:
+    """A TraceArrays from plain lists (times default to 0, 1, 2, ...)."""
+    op = np.asarray(ops, dtype=np.uint8)
+    pfn = np.asarray(pfns, dtype=np.uint32)
+    t = np.arange(len(op), dtype=np.int64) if t_ns is None else np.asarray(t_ns, np.int64)
+    gp = guest_pages if guest_pages is not None else int(pfn.max(initial=0)) + 1
+    meta = TraceMeta(guest_pages=gp, source="test", event_counts=count_ops(op))
+    return TraceArrays(t, pfn, op, meta)
+
+
+def scenario_of(*guests) -> sc.Scenario:
+    """A scenario from TraceArrays (one per guest)."""
+    return sc.from_arrays([(f"g{i}", a) for i, a in enumerate(guests)], name="test")
+
+
+@st.composite
+def guest_traces(draw):
+    """1-3 guests, each a random op sequence over a few pages, times interleaved."""
+    n_guests = draw(st.integers(1, 3))
+    guests = []
+    for _ in range(n_guests):
+        pages = draw(st.integers(1, 10))
+        n = draw(st.integers(0, 120))
+        # Accesses twice as likely as each hint, as in real traces.
+        ops = draw(st.lists(st.sampled_from([0, 0, 1, 1, 2, 3, 4, 5, 6]), min_size=n, max_size=n))
+        pfns = draw(st.lists(st.integers(0, pages - 1), min_size=n, max_size=n))
+        gaps = draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))
+        guests.append(make_arrays(ops, pfns, guest_pages=pages, t_ns=np.cumsum(gaps)))
+    return scenario_of(*guests)
+
+
+def sample_trace_scenarios(limit):
+    """(name, scenario) of every committed sample trace, each guest cut to ``limit`` events."""
+    for path in sorted(SAMPLE_DIR.glob("*.parquet")) + sorted(
+            p for p in SAMPLE_DIR.iterdir() if p.is_dir()) if SAMPLE_DIR.exists() else []:
+        files = sc.expand_inputs([path])
+        traces = []
+        for f in files:
+            a = read_arrays(f)
+            cut = slice(0, limit) if limit else slice(None)
+            traces.append((f.stem, type(a)(a.t_ns[cut], a.pfn[cut], a.op[cut], a.meta)))
+        yield path.name, sc.from_arrays(traces, name=path.name)
+
+
+def examples(*, streams: bool | None = None, online: bool | None = None,
+             samples_states: bool | None = None) -> list[tuple[str, dict]]:
+    """(strategy, params) for every registered strategy's declared examples, filtered
+    by what it can do (``online``: not an offline floor)."""
+    return [(s.name, dict(p)) for s in strategies().values()
+            if (streams is None or s.streams == streams)
+            and (online is None or (not s.offline) == online)
+            and (samples_states is None or s.samples_states == samples_states)
+            for p in s.examples]
+
+
+def run_both(strategy: str, params: dict, scn: sc.Scenario, budget: int, sample_at=None):
+    """Kernel and twin on one scenario at one budget; asserts they agree exactly.
+
+    Returns the kernel's EngineResult (one budget).
+    """
+    strat = get_strategy(strategy)
+    p = strat.parse_params(params)
+    res = strat.run(scn, np.array([budget]), p, sample_at=sample_at, keep_final=True)
+    ref = strat.reference(scn, budget, p)
+    assert np.array_equal(res.counters[0], ref.counters), (
+        f"{strategy} {params} budget {budget}: counters differ\n"
+        f"kernel {dict(zip(S.COUNTERS, res.counters[0].sum(0).tolist(), strict=True))}\n"
+        f"twin   {dict(zip(S.COUNTERS, ref.counters.sum(0).tolist(), strict=True))}")
+    assert int(res.host_peak[0]) == ref.host_peak
+    assert int(res.host_sum_resident[0]) == ref.host_sum_resident
+    if res.final_states.shape[0]:
+        np.testing.assert_array_equal(res.final_states[0] & STATE_BITS, ref.final_states)
+    else:  # a strategy without page states (opt)
+        assert ref.final_states.size == 0
+    if res.series is not None:
+        np.testing.assert_array_equal(res.series[0], ref.series)
+    return res
+
+
+def check_invariants(scn, res, budget):
+    """A replay sampled before every event keeps resident <= budget, legal state
+    pairs and every page in exactly one pair."""
+    cnt = res.counters[0]
+    assert (cnt >= 0).all()
+    # Peak resident is the maximum over every moment: resident <= budget always.
+    assert res.host_peak[0] <= min(budget, scn.n_pages)
+    assert (cnt[:, S.C_PEAK] <= res.host_peak[0]).all()
+    # A sample before every event: each counts only legal pairs, so a page in
+    # an illegal state (or a lost page) would make the sum fall short.
+    samples = res.samples[0]
+    per_guest = samples.sum(axis=2)
+    assert (per_guest == scn.guest_pages[None, :]).all()
+    resident_pairs = [S.PAIRS.index(p) for p in S.PAIRS if p[1] == "r"]
+    assert (samples[:, :, resident_pairs].sum(axis=(1, 2)) <= budget).all()
+    finals = {(int(b) & (S.GUEST_MASK | S.HOST_MASK)) for b in res.final_states[0]}
+    assert finals <= LEGAL
+
+
+def host_counters(res) -> dict[str, int]:
+    """Counters summed over guests, first budget, without the resident statistics."""
+    total = res.counters[0].sum(axis=0)
+    return {k: int(v) for k, v in zip(S.COUNTERS, total, strict=True)
+            if k not in ("peak_resident_pages", "sum_resident_pages")}
+
+
+def final_states(res) -> list[str]:
+    return [S.describe(int(b) & STATE_BITS) for b in res.final_states[0]]
+
+
+def total_io(res, b=0) -> int:
+    """Host and guest reads and writes of budget ``b``, summed over guests."""
+    tot = res.counters[b].sum(axis=0)
+    return int(tot[S.C["host_reads"]] + tot[S.C["host_writes"]] + tot[S.C["guest_reads"]]
+               + tot[S.C["guest_writes"]])

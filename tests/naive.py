@@ -1,0 +1,77 @@
+"""Pure-Python twins of the kernels' building blocks (test-only, written for reading).
+
+The strategies' twins are named by their ``Strategy.reference``; these stand
+beside the shared numba building blocks of :mod:`replay.kernels` and the LRU
+walk, and the tests demand the same answers of both.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from tracer.schema import Op
+
+
+def lru_victims(page, op, n_pages: int, budget: int) -> list[int]:
+    """Twin of :func:`replay.lru_ahead.lru_victims`: the pages exact LRU evicts, in order."""
+    lru: OrderedDict[int, None] = OrderedDict()  # least recent first
+    victims = []
+    for q, o in zip(page.tolist(), op.tolist(), strict=True):
+        if o not in (Op.READ, Op.WRITE):
+            continue
+        if q in lru:
+            lru.move_to_end(q)
+            continue
+        if len(lru) >= min(budget, n_pages):
+            victim, _ = lru.popitem(last=False)
+            victims.append(victim)
+        lru[q] = None
+    return victims
+
+
+class LruList:
+    """Twin of :mod:`replay.kernels.lru_list`: pages least recent first."""
+
+    def __init__(self):
+        self.order: OrderedDict[int, None] = OrderedDict()
+
+    def push_mru(self, p: int) -> None:
+        self.order[p] = None
+
+    def touch(self, p: int) -> None:
+        self.order.move_to_end(p)
+
+    def unlink(self, p: int) -> None:
+        del self.order[p]
+
+    def least_recent(self) -> int:
+        return next(iter(self.order))
+
+    def evict_lru(self) -> int:
+        return self.order.popitem(last=False)[0]
+
+
+class ClassLru:
+    """Twin of a lazy heap (:mod:`replay.kernels.lazy_heap`): the page with a class whose
+    key (class, last use) is least, found by scanning."""
+
+    def __init__(self, class_of):
+        self.class_of = class_of  # page -> class, or None without one
+        self.stamp: dict[int, int] = {}
+
+    def use(self, p: int, i: int) -> None:
+        self.stamp[p] = i
+
+    def least(self, avoid: int = -1) -> int:
+        keyed = [(self.class_of(p), self.stamp[p], p) for p in self.stamp
+                 if p != avoid and self.class_of(p) is not None]
+        return min(keyed)[2]
+
+
+def guest_of(p: int, guest_pages: list[int]) -> int:
+    """Twin of :func:`replay.kernels.guest_ranges.guest_of`: count the pages off guest by guest."""
+    for g, n in enumerate(guest_pages):
+        if p < n:
+            return g
+        p -= n
+    raise ValueError("page past the last guest")

@@ -1,0 +1,121 @@
+"""The shared kernel building blocks (replay.kernels) against their twins in tests/naive.py."""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from replay.kernels import lazy_heap, lru_list
+from replay.kernels.guest_ranges import guest_ends_of, guest_of
+from replay.kernels.reclaim_classes import RULE_GUEST
+from replay.states import G_S, G_U, G_V
+from tests import naive
+
+PUSH, TOUCH, UNLINK, EVICT = range(4)
+
+
+@nb.njit
+def _drive_list(kinds, pages, n_pages):
+    links = np.full(2 * (n_pages + 1), -1, np.int32)
+    lru_list.init_list(links, n_pages)
+    out = np.full(kinds.shape[0], -2, np.int64)
+    for j in range(kinds.shape[0]):
+        k = kinds[j]
+        p = pages[j]
+        if k == PUSH:
+            lru_list.push_mru(links, n_pages, p)
+        elif k == TOUCH:
+            lru_list.touch(links, n_pages, p)
+        elif k == UNLINK:
+            lru_list.unlink(links, p)
+        else:
+            out[j] = lru_list.least_recent(links, n_pages)
+            if lru_list.evict_lru(links, n_pages) != out[j] or links[2 * out[j] + 1] != -1:
+                out[j] = -3
+    return out
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 7)), max_size=120))
+def test_lru_list_equals_twin(ops):
+    twin = naive.LruList()
+    kinds, pages, want = [], [], []
+    for kind, p in ops:
+        listed = p in twin.order
+        if kind == PUSH and not listed:
+            twin.push_mru(p)
+        elif kind in (TOUCH, UNLINK) and listed:
+            twin.touch(p) if kind == TOUCH else twin.unlink(p)
+        elif kind == EVICT and twin.order:
+            p = twin.evict_lru()
+        else:
+            continue
+        kinds.append(kind)
+        pages.append(p)
+        want.append(p if kind == EVICT else -2)
+    got = _drive_list(np.array(kinds, np.int64), np.array(pages, np.int64), 8)
+    assert got.tolist() == want
+
+
+@nb.njit
+def _drive_heap(pages, states, avoids, n_pages, cap):
+    """Row j: page ``pages[j]`` takes guest byte ``states[j]`` at event j; then, when
+    ``avoids[j] >= -1``, the least page other than it is popped and freed."""
+    state = np.full(n_pages, G_U, np.uint8)
+    stamp = np.zeros(n_pages, np.int64)
+    keys = np.empty(cap, np.int64)
+    hpages = np.empty(cap, np.int32)
+    size = 0
+    out = np.full(pages.shape[0], -2, np.int64)
+    for j in range(pages.shape[0]):
+        p = pages[j]
+        old = state[p]
+        state[p] = states[j]
+        stamp[p] = j
+        # A page joins, or a hint lowers its class: a new entry (uses only raise keys).
+        if states[j] != G_U and (old == G_U or (states[j] == G_V and old == G_S)):
+            size = lazy_heap.push_page(keys, hpages, size, p, state, stamp, RULE_GUEST)
+        if avoids[j] >= -1:
+            v, size = lazy_heap.pop_current(keys, hpages, size, state, stamp, RULE_GUEST,
+                                            avoids[j])
+            out[j] = v
+            state[v] = G_U
+    return out
+
+
+@given(st.lists(st.tuples(st.integers(0, 9), st.sampled_from([G_U, G_S, G_V]), st.booleans(),
+                          st.integers(-1, 9)), max_size=150))
+def test_lazy_heap_pops_the_least_current_key(events):
+    n_pages = 10
+    state = [G_U] * n_pages
+    twin = naive.ClassLru(lambda q: None if state[q] == G_U else (0 if state[q] == G_V else 1))
+    pages, states, avoids, want = [], [], [], []
+    for j, (p, new, pop, avoid) in enumerate(events):
+        state[p] = new
+        twin.use(p, j)
+        with_class = [q for q in range(n_pages) if state[q] != G_U and q != avoid]
+        pages.append(p)
+        states.append(new)
+        if pop and with_class:
+            v = twin.least(avoid)
+            state[v] = G_U
+            avoids.append(avoid)
+            want.append(v)
+        else:
+            avoids.append(-2)
+            want.append(-2)
+    # A capacity of one entry per page (plus the one pushed) makes it compact often.
+    got = _drive_heap(np.array(pages, np.int64), np.array(states, np.uint8),
+                      np.array(avoids, np.int64), n_pages, n_pages + 1)
+    assert got.tolist() == want
+
+
+@given(guest_pages=st.lists(st.integers(0, 70), min_size=1, max_size=9))
+def test_guest_of_matches_the_twin(guest_pages):
+    # opt and the engine find a victim's guest from the guests' page ranges.
+    table = np.repeat(np.arange(len(guest_pages)), guest_pages)
+    ends = guest_ends_of(table, len(guest_pages))
+    assert ends.tolist() == np.cumsum(guest_pages).tolist()
+    assert [guest_of(p, ends) for p in range(len(table))] == \
+        [naive.guest_of(p, guest_pages) for p in range(len(table))] == table.tolist()

@@ -1,0 +1,116 @@
+"""Every registered strategy, read from the registry: what it declares, kernel against
+twin, the engine's invariants, and the offline floor under all of them.
+
+A new strategy module is tested here with nothing to edit: its declared example
+parameters are the cases.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from replay import states as S
+from replay.api import replay_full
+from replay.strategies import get_strategy, names, strategies
+from tests.helpers import (
+    check_invariants,
+    examples,
+    guest_traces,
+    make_arrays,
+    run_both,
+    scenario_of,
+    total_io,
+)
+from tracer.errors import ParamError
+
+ALL = examples()
+#: The contenders the offline floor bounds.
+ONLINE = examples(online=True)
+FLOORS = [name for name, s in strategies().items() if s.offline]
+
+
+def _choices(params_type) -> dict[str, set]:
+    """The values of every choice (Literal) parameter."""
+    hints = typing.get_type_hints(params_type)
+    return {f: set(typing.get_args(hints[f])) for f in (x.name for x in dataclasses.fields(params_type))
+            if typing.get_origin(hints[f]) is typing.Literal}
+
+
+@pytest.mark.parametrize("name", list(strategies()))
+def test_examples_take_every_choice_value_and_parse(name):
+    strat = get_strategy(name)
+    assert strat.examples, name
+    parsed = [strat.parse_params(p) for p in strat.examples]
+    for field, values in _choices(strat.params).items():
+        assert {getattr(p, field) for p in parsed} == values, (name, field)
+
+
+def test_the_registry_knows_every_kind():
+    assert FLOORS and ONLINE
+    assert names(streams=True) and names(samples_states=True) and names(has_series=True)
+    for strat in strategies().values():
+        assert not strat.streams or strat.samples_states, strat.name
+        assert strat.reference is not None and strat.summary
+
+
+@pytest.mark.parametrize("strategy, params", ALL)
+@given(scn=guest_traces(), data=st.data())
+def test_kernel_equals_twin_on_random_traces(strategy, params, scn, data):
+    strat = get_strategy(strategy)
+    low = scn.n_guests if strat.frame_per_guest else 1
+    budget = data.draw(st.integers(low, scn.n_pages + 2))
+    at = np.unique(scn.t_ns) if scn.n_events and strat.samples_states else None
+    res = run_both(strategy, params, scn, budget, sample_at=at)
+    cnt = res.counters[0]
+    assert (cnt >= 0).all()
+    assert res.host_peak[0] <= budget
+    assert (cnt[:, S.C_PEAK] <= res.host_peak[0]).all()
+    if at is not None:
+        check_invariants(scn, res, budget)
+
+
+@given(scn=guest_traces(), data=st.data())
+def test_offline_floor_bounds_every_strategy(scn, data):
+    budget = data.draw(st.integers(1, scn.n_pages + 1))
+    for floor_name in FLOORS:
+        floor = total_io(run_both(floor_name, {}, scn, budget))
+        for name, params in ONLINE:
+            strat = get_strategy(name)
+            if strat.frame_per_guest and budget < scn.n_guests:
+                continue  # a partition needs a frame per guest
+            res = strat.run(scn, np.array([budget]), strat.parse_params(params))
+            assert floor <= total_io(res), (floor_name, name, params, budget)
+
+
+@pytest.mark.parametrize("name", names(samples_states=False))
+def test_asking_for_states_without_page_states_is_an_error(name):
+    scn = scenario_of(make_arrays([2, 1, 0], [0, 0, 0], guest_pages=2))
+    with pytest.raises(ParamError, match="keeps no page states") as err:
+        replay_full(scn, name, [2], states_interval_ns=1)
+    assert "\n" not in str(err.value)
+    strat = get_strategy(name)
+    with pytest.raises(ParamError, match="keeps no page states"):
+        strat.run(scn, [2], strat.parse_params({}), sample_at=np.zeros(1, np.int64))
+
+
+@pytest.mark.parametrize("name", names(has_series=False))
+def test_asking_for_a_series_without_one_is_an_error(name):
+    scn = scenario_of(make_arrays([2, 1, 0], [0, 0, 0], guest_pages=2))
+    with pytest.raises(ParamError, match="writes no per-period series"):
+        replay_full(scn, name, [2], series=True)
+    assert replay_full(scn, name, [2]).series is None
+
+
+@pytest.mark.parametrize("name", names(has_series=True))
+def test_a_series_has_the_declared_columns(name):
+    scn = scenario_of(make_arrays([2, 1, 0, 1], [0, 0, 1, 1], guest_pages=4, t_ns=[0, 1, 2, 3]))
+    strat = get_strategy(name)
+    out = replay_full(scn, name, [2, 3], strat.examples[0])
+    assert set(strat.series.columns) <= set(out.series.columns)
+    assert replay_full(scn, name, [2], strat.examples[0], series=False).series is None
