@@ -42,7 +42,7 @@ def lines_to_trace(tmp_path, lines, **kw):
 
 
 def test_fixtures_are_real_captures_covering_every_event():
-    assert len(FIXTURES) == 4
+    assert len(FIXTURES) == 11
     seen = set()
     for f in FIXTURES:
         for line in f.read_text().splitlines():
@@ -72,6 +72,31 @@ def test_same_events_in_every_line_shape(tmp_path):
     convert(DATA / "ftrace.txt", tmp_path / "c.parquet", fmt="ftrace")
     convert(DATA / "trace-cmd.txt", tmp_path / "d.parquet", fmt="trace-cmd")
     assert ops_of(tmp_path / "c.parquet") == ops_of(tmp_path / "d.parquet")
+
+
+@pytest.mark.parametrize("shape", ["compact", "pid-tid", "bare"])
+def test_perf_field_selections_give_the_default_shapes_trace(tmp_path, shape):
+    # One capture printed by `perf script` as is and with -F selections
+    # (tests/data/README.md has the commands): the same trace and counters.
+    a = convert(DATA / "perf-window-default.txt", tmp_path / "a.parquet")
+    b = convert(DATA / f"perf-window-{shape}.txt", tmp_path / "b.parquet", fmt="perf")
+    assert ops_of(tmp_path / "a.parquet") == ops_of(tmp_path / "b.parquet")
+    assert a.converter == b.converter and a.n_events > 500
+
+
+def test_trace_cmd_report_in_auto_and_its_own_format(tmp_path):
+    a = convert(DATA / "trace-cmd-report.txt", tmp_path / "a.parquet")
+    b = convert(DATA / "trace-cmd-report.txt", tmp_path / "b.parquet", fmt="trace-cmd")
+    assert ops_of(tmp_path / "a.parquet") == ops_of(tmp_path / "b.parquet")
+    assert a.converter == b.converter and a.converter["skipped"] == {"header or comment": 1}
+
+
+def test_ignored_events_are_counted_by_name(tmp_path):
+    meta = convert(DATA / "perf-ignored.txt", tmp_path / "a.parquet")
+    text = (DATA / "perf-ignored.txt").read_text()
+    assert meta.converter["unused_events"] == {
+        name: text.count(f" {name}: ") for name in
+        ("exceptions:page_fault_user", "pagemap:mm_lru_insertion", "sched:sched_switch")}
 
 
 P = " cc 100 [000] 10.{:06d}: "

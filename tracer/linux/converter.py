@@ -35,7 +35,7 @@ from tracer.linux.parse import (
 )
 from tracer.linux.reference import Mapper, parse_line
 from tracer.linux.rules import COLUMNS, FORMATS
-from tracer.linux.scan import line_bounds, scan_lines
+from tracer.linux.scan import LEFT, SHAPE_BITS, UNUSED, count_unused, line_bounds, scan_lines
 from tracer.linux.textio import line_blocks, open_binary, open_text
 from tracer.schema import TraceMeta
 
@@ -177,17 +177,16 @@ def _scan_block(block: memoryview, fmt: str):
     """Parse one block: the byte scanner first, the polars path for what it leaves."""
     buf = np.frombuffer(block, np.uint8)
     starts, ends = line_bounds(buf)
-    if fmt in ("auto", "perf"):
-        code, t, vals = scan_lines(buf, starts, ends)
-    else:
-        code = np.full(len(starts), -1, np.int16)
-        t = np.zeros(len(starts), np.int64)
-        vals = np.zeros((len(COLUMNS), len(starts)), np.int64)
-    rest = np.flatnonzero(code < 0)
+    code, t, vals = scan_lines(buf, starts, ends, SHAPE_BITS[fmt])
+    unused = count_unused(buf, code, vals)
+    if unused is None:  # more event names than the scanner tells apart: polars counts them
+        code[code == UNUSED] = LEFT
+        unused = {}
+    rest = np.flatnonzero(code == LEFT)
     lines = [str(block[a:b], "utf-8", "replace")
              for a, b in zip(starts[rest].tolist(), ends[rest].tolist(), strict=True)]
     parsed = parse_chunk(lines, fmt) if lines else None
-    return len(starts), code, t, vals, rest, lines, parsed
+    return len(starts), code, t, vals, rest, lines, parsed, unused
 
 
 def _convert_blocks(raw, w, fmt, lenient, where, initial, c: Counters) -> FastMapper:
@@ -201,9 +200,10 @@ def _convert_blocks(raw, w, fmt, lenient, where, initial, c: Counters) -> FastMa
     mapper = FastMapper(initial)
     first_line = 0
 
-    def finish(n, code, t, vals, rest, lines, parsed):
+    def finish(n, code, t, vals, rest, lines, parsed, unused):
         nonlocal first_line
         c.lines_read += n
+        c.unused_events.update(unused)
         if parsed is not None:
             kind = _screen(parsed, lines, first_line + 1 + rest, lenient, where, c)
             ev = np.flatnonzero(kind == LINE_EVENT)

@@ -19,8 +19,11 @@ from tracer.linux.counters import Counters
 from tracer.linux.rules import (
     BDI_ANY,
     DIRTY_EXPIRE_S,
+    EVENT_COLUMNS,
     FIELDS,
+    HEX_COLUMNS,
     INITIAL_OPS,
+    INT64_MAX,
     LINE_SHAPES,
     MAX_ORDER,
     MAX_RANGE_PAGES,
@@ -88,6 +91,10 @@ def parse_line(line: str, fmt: str = "auto") -> tuple[str, Event | str | None]:
         return "bad-fields", name
     if name in ORDER_GROUP and int(f.group(ORDER_GROUP[name])) > MAX_ORDER:
         return "bad-fields", name
+    hex_cols = HEX_COLUMNS.get(name, "")
+    if any(int(g, 16 if col in hex_cols else 10) > INT64_MAX
+           for g, col in zip(f.groups(), EVENT_COLUMNS[name], strict=True)):
+        return "bad-fields", name  # as the fast paths, which hold fields in int64
     return "event", Event(_ts_ns(m.group("ts")), name, f.groups())
 
 

@@ -84,17 +84,26 @@ from tracer.schema import Op
 
 FORMATS = ("auto", "perf", "trace-cmd", "ftrace")
 
+#: The end of each shape's head: what precedes the time, and the time (``\d+\.\d+``).
+#: perf's comm, pid (or tid, or pid/tid) and [cpu] are all optional: ``perf
+#: script -F`` prints the fields it is given in this order, whatever order
+#: they are named in; the converter needs only the time, the event and its
+#: fields. Anchored at the end, these decide where a line's head ends.
+SHAPE_HEADS = {
+    "perf": r"(?:^|\s)(?P<ts>[0-9]+\.[0-9]+)",
+    "ftrace": (r"-(?P<pid>[0-9]+)\s+(?:\(\s*[0-9-]+\)\s+)?\[(?P<cpu>[0-9]+)\]\s+"
+               r"(?P<flags>[^\s\[\]]{4,6})\s+(?P<ts>[0-9]+\.[0-9]+)"),
+    "trace-cmd": r"-(?P<pid>[0-9]+)\s+\[(?P<cpu>[0-9]+)\]\s+(?P<ts>[0-9]+\.[0-9]+)",
+}
 #: Line shapes, tried in this order under ``--format auto``.
 LINE_SHAPES = {
     "perf": re.compile(
-        r"^\s*(?P<task>.*?)\s+(?P<pid>-?[0-9]+)\s+(?:\[(?P<cpu>[0-9]+)\]\s+)?(?P<ts>[0-9]+\.[0-9]+):\s+"
-        r"(?P<sys>\w+):(?P<ev>\w+):\s?(?P<body>.*)$"),
-    "ftrace": re.compile(
-        r"^\s*(?P<task>.*?)-(?P<pid>[0-9]+)\s+(?:\(\s*[0-9-]+\)\s+)?\[(?P<cpu>[0-9]+)\]\s+"
-        r"(?P<flags>[^\s\[\]]{4,6})\s+(?P<ts>[0-9]+\.[0-9]+):\s+(?P<ev>\w+):\s?(?P<body>.*)$"),
-    "trace-cmd": re.compile(
-        r"^\s*(?P<task>.*?)-(?P<pid>[0-9]+)\s+\[(?P<cpu>[0-9]+)\]\s+(?P<ts>[0-9]+\.[0-9]+):\s+"
-        r"(?P<ev>\w+):\s?(?P<body>.*)$"),
+        r"^\s*(?:(?P<task>.*?)\s+)??(?:(?P<pid>-?[0-9]+)(?:/-?[0-9]+)?\s+)?(?:\[(?P<cpu>[0-9]+)\]\s+)?"
+        r"(?P<ts>[0-9]+\.[0-9]+):\s+(?P<sys>\w+):(?P<ev>\w+):\s?(?P<body>.*)$"),
+    "ftrace": re.compile(r"^\s*(?P<task>.*?)" + SHAPE_HEADS["ftrace"]
+                         + r":\s+(?P<ev>\w+):\s?(?P<body>.*)$"),
+    "trace-cmd": re.compile(r"^\s*(?P<task>.*?)" + SHAPE_HEADS["trace-cmd"]
+                            + r":\s+(?P<ev>\w+):\s?(?P<body>.*)$"),
 }
 #: Lines that are no events at all: comments, trace-cmd's header, perf's notes.
 NOISE = re.compile(r"^\s*(#|$|cpus=|version\s*=|CPU\s*\d+\s+is empty|\[\s*perf)")
@@ -153,6 +162,8 @@ HEX_COLUMNS = {
     "mm_lru_activate": "a",
 }
 
+#: The largest field value the converter reads (the fast paths hold fields in int64).
+INT64_MAX = (1 << 63) - 1
 #: read()/fault-around ranges longer than this many pages are clamped (and
 #: counted): a range names offsets, not pages the cache holds.
 MAX_RANGE_PAGES = 1 << 16
