@@ -268,6 +268,10 @@ def test_record_a_live_command(tmp_path):
     assert validate_trace(tmp_path / "r.parquet") == meta
     assert meta.params["kernel_release"] and "perf record" in meta.params["capture_command"]
     assert meta.converter["events"].get("mm_page_alloc", 0) > 0
+    # The start snapshots: page flags of every frame, and the mapped file pages placed.
+    from tracer.linux.kpageflags import read_kpageflags
+    assert len(read_kpageflags()) * 4096 >= 2**30 and meta.converter["snapshot_pages"] > 0
+    assert sum(meta.converter["initial_states"].values()) == meta.converter["frames"]
 
 
 def test_record_reports_missing_perf(tmp_path, monkeypatch):

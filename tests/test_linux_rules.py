@@ -233,3 +233,23 @@ def test_an_empty_snapshot_changes_nothing(tmp_path, rows):
     lines = _cached([0]) + [_range(100, "get_pages", 0, 0)]
     meta, _, reads = _both(tmp_path, lines, initial_pages=rows)
     assert reads == {0x100: 1} and meta.converter["snapshot_pages"] == 0
+
+
+def test_a_snapshot_covers_the_whole_large_folio_of_a_mapped_page():
+    from tracer.linux.snapshot import unique_snapshot, whole_folios
+
+    head, tail = np.uint64(1 << 15), np.uint64(1 << 16)
+    flags = np.zeros(64, np.uint64)
+    flags[8], flags[9:12] = head, tail  # an order-2 folio at frames 8-11
+    rows = np.array([[254, 0, 7, 41, 10], [254, 0, 7, 3, 30]])  # page 41 in frame 10
+    out = whole_folios(rows, flags)
+    assert out.tolist() == unique_snapshot(np.array(
+        [[254, 0, 7, 41, 10], [254, 0, 7, 3, 30], [254, 0, 7, 39, 8], [254, 0, 7, 40, 9],
+         [254, 0, 7, 42, 11]])).tolist()
+
+
+def test_a_snapshot_keeps_each_page_and_frame_once():
+    from tracer.linux.snapshot import unique_snapshot
+
+    rows = np.array([[8, 1, 5, 0, 100], [8, 1, 5, 0, 101], [8, 1, 6, 0, 100], [8, 1, 5, 1, 102]])
+    assert unique_snapshot(rows).tolist() == [[8, 1, 5, 0, 100], [8, 1, 5, 1, 102]]

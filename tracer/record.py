@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from tracer.errors import CmmsimError, ParamError
-from tracer.linux import convert, read_kpageflags_states
-from tracer.linux.snapshot import mapped_file_pages
+from tracer.linux import convert, kpageflags_to_states
+from tracer.linux.kpageflags import read_kpageflags
+from tracer.linux.snapshot import mapped_file_pages, whole_folios
 from tracer.schema import TraceMeta
 
 TRACEPOINTS = (
@@ -116,8 +117,9 @@ def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: flo
     events = list(TRACEPOINTS) + _available(perf, OPTIONAL)
     if drop_caches:
         drop_page_cache()
-    initial = read_kpageflags_states()
-    mapped = mapped_file_pages()
+    flags = read_kpageflags()
+    initial = kpageflags_to_states(flags)
+    mapped = whole_folios(mapped_file_pages(), flags)
     run = list(command) if command else ["sleep", str(duration_s)]
     with tempfile.TemporaryDirectory(prefix="cmmsim-rec-") as tmp:
         data = Path(tmp) / "perf.data"

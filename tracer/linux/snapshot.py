@@ -7,7 +7,10 @@ by running processes (their binaries and libraries), and for those
 ``/proc/<pid>/maps`` names the file and offset of every mapped page and
 ``/proc/<pid>/pagemap`` its frame (the frame number needs root).
 :func:`mapped_file_pages` reads both into rows ``(major, minor, inode,
-page index, pfn)``, the start snapshot both mappers accept.
+page index, pfn)``, the start snapshot both mappers accept. A large folio
+stays cached whole while any of its pages is mapped (drop_caches keeps it):
+:func:`whole_folios` adds its unmapped pages, found from ``/proc/kpageflags``
+(a folio's pages are contiguous in frames and in file offsets).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+from tracer.linux.kpageflags import KPF_COMPOUND_HEAD, KPF_COMPOUND_TAIL
 
 #: Columns of a snapshot row.
 SNAPSHOT_COLUMNS = ("major", "minor", "ino", "index", "pfn")
@@ -89,3 +94,40 @@ def unique_snapshot(rows: np.ndarray) -> np.ndarray:
     rows = rows[np.sort(first)]
     _, first = np.unique(rows[:, 4], return_index=True)
     return np.ascontiguousarray(rows[np.sort(first)])
+
+
+#: The largest folio :func:`whole_folios` follows, in pages.
+_MAX_FOLIO_PAGES = 1 << 10
+
+
+def whole_folios(rows: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """Snapshot rows extended to every page of the large folios they fall in.
+
+    ``flags`` are ``/proc/kpageflags`` read at the same time
+    (:func:`tracer.linux.kpageflags.read_kpageflags`).
+    """
+    rows = np.asarray(rows, np.int64).reshape(-1, 5)
+    pfn = rows[:, 4]
+    inside = pfn < len(flags)
+    bit = lambda arr, n: ((flags[arr] >> np.uint64(n)) & np.uint64(1)).astype(bool)  # noqa: E731
+    compound = np.zeros(len(rows), bool)
+    compound[inside] = bit(pfn[inside], KPF_COMPOUND_HEAD) | bit(pfn[inside], KPF_COMPOUND_TAIL)
+    extra = []
+    for r in np.flatnonzero(compound).tolist():
+        p = int(pfn[r])
+        head = p
+        while head > 0 and p - head < _MAX_FOLIO_PAGES and bit(np.array([head]), KPF_COMPOUND_TAIL)[0]:
+            head -= 1
+        end = p + 1
+        while end < len(flags) and end - head < _MAX_FOLIO_PAGES and \
+                bit(np.array([end]), KPF_COMPOUND_TAIL)[0]:
+            end += 1
+        frames = np.arange(head, end, dtype=np.int64)
+        part = np.empty((len(frames), 5), np.int64)
+        part[:, :3] = rows[r, :3]
+        part[:, 3] = rows[r, 3] + frames - p
+        part[:, 4] = frames
+        extra.append(part[part[:, 3] >= 0])
+    if not extra:
+        return rows
+    return unique_snapshot(np.concatenate([rows] + extra))
