@@ -147,9 +147,10 @@ SHAPE_HEADS = {
 }
 #: Line shapes, tried in this order under ``--format auto``.
 LINE_SHAPES = {
+    # The head before the time (any of comm, pid, pid/tid, [cpu]) is anything
+    # ending in whitespace: the converter reads none of it, and this form fails fast.
     "perf": re.compile(
-        r"^\s*(?:(?P<task>.*?)\s+)??(?:(?P<pid>-?[0-9]+)(?:/-?[0-9]+)?\s+)?(?:\[(?P<cpu>[0-9]+)\]\s+)?"
-        r"(?P<ts>[0-9]+\.[0-9]+):\s+(?P<sys>\w+):(?P<ev>\w+):\s?(?P<body>.*)$"),
+        r"^(?:.*?\s)??(?P<ts>[0-9]+\.[0-9]+):\s+(?P<sys>\w+):(?P<ev>\w+):\s?(?P<body>.*)$"),
     "ftrace": re.compile(r"^\s*(?P<task>.*?)" + SHAPE_HEADS["ftrace"]
                          + r":\s+(?P<ev>\w+):\s?(?P<body>.*)$"),
     "trace-cmd": re.compile(r"^\s*(?P<task>.*?)" + SHAPE_HEADS["trace-cmd"]

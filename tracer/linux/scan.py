@@ -148,31 +148,43 @@ def _compile() -> ScanTables:
 TABLES = _compile()
 
 
+def _classes() -> tuple[np.ndarray, np.ndarray]:
+    # Byte classes as bits of one lookup (a load is cheaper than range tests),
+    # and each byte's hex digit value (-1: none).
+    cls = np.zeros(256, np.uint8)
+    for c in range(256):
+        ch = chr(c)
+        cls[c] = ((_C_WS if c == _SPACE or _TAB <= c <= _CR else 0)
+                  | (_C_DIGIT if ch.isascii() and ch.isdigit() else 0)
+                  | (_C_WORD if ch.isascii() and (ch.isalnum() or ch == "_") else 0))
+    hexval = np.full(256, -1, np.int8)
+    for c in b"0123456789abcdefABCDEF":
+        hexval[c] = int(chr(c), 16)
+    return cls, hexval
+
+
+_C_WS, _C_DIGIT, _C_WORD = 1, 2, 4
+_CLASS, _HEXVAL = _classes()
+
+
 @nb.njit(cache=True, inline="always")
 def _ws(c):
-    return c == _SPACE or (_TAB <= c <= _CR)
+    return _CLASS[c] & _C_WS
 
 
 @nb.njit(cache=True, inline="always")
 def _digit(c):
-    return _ZERO <= c <= _NINE
+    return _CLASS[c] & _C_DIGIT
 
 
 @nb.njit(cache=True, inline="always")
 def _word(c):
-    return (_digit(c) or (_UPPER_A <= c <= _UPPER_Z) or (_LOWER_A <= c <= _LOWER_Z)
-            or c == _UNDERSCORE)
+    return _CLASS[c] & _C_WORD
 
 
 @nb.njit(cache=True, inline="always")
 def _hexval(c):
-    if _ZERO <= c <= _NINE:
-        return c - _ZERO
-    if _LOWER_A <= c <= _LOWER_F:
-        return c - _LOWER_A + 10
-    if _UPPER_A <= c <= _UPPER_F:
-        return c - _UPPER_A + 10
-    return -1
+    return _HEXVAL[c]
 
 
 @nb.njit(cache=True)
@@ -302,6 +314,22 @@ def _plain_ascii(buf, s, e):
         x = buf[i]
         bad = bad | (x >= _DEL) | ((x < _SPACE) & (x != _TAB))
     return not bad
+
+
+@nb.njit(cache=True, inline="always")
+def _plain_ascii_no_colon_ws(buf, s, e):
+    """(plain ASCII, no ':' followed by whitespace) of buf[s:e], in one branch-free pass."""
+    bad = False
+    colon_ws = False
+    for i in range(s, e - 1):
+        x = buf[i]
+        y = buf[i + 1]
+        bad = bad | (x >= _DEL) | ((x < _SPACE) & (x != _TAB))
+        colon_ws = colon_ws | ((x == _COLON) & ((y == _SPACE) | ((y >= _TAB) & (y <= _CR))))
+    if e > s:
+        x = buf[e - 1]
+        bad = bad | (x >= _DEL) | ((x < _SPACE) & (x != _TAB))
+    return not bad, not colon_ws
 
 
 @nb.njit(cache=True, inline="always")
@@ -476,7 +504,7 @@ def _time_ns(buf, sec_start, dot, frac_end):
 def _parse_line(buf, s, e, shapes, tables, vals):
     """(event kind, t_ns) of a line this scanner can claim (``UNUSED``: the name's bytes
     are in vals[a], vals[b]), else (LEFT, 0)."""
-    if not _plain_ascii(buf, s, e) or _maybe_noise(buf, s, e):
+    if _maybe_noise(buf, s, e):
         return LEFT, 0
     head_end = _head_end(buf, s, e)
     if head_end < 0:
@@ -494,7 +522,8 @@ def _parse_line(buf, s, e, shapes, tables, vals):
         return LEFT, 0
     ev = i + 1
     ev_end = _word_end(buf, ev, e)
-    if ev_end > ev and ev_end + 1 < e and buf[ev_end] == _COLON and buf[ev_end + 1] == _SPACE:
+    perf = ev_end > ev and ev_end + 1 < e and buf[ev_end] == _COLON and buf[ev_end + 1] == _SPACE
+    if perf:
         if not (shapes & SHAPE_PERF):
             return LEFT, 0
     elif buf[ev] == _SPACE:  # "<event>: "
@@ -504,13 +533,22 @@ def _parse_line(buf, s, e, shapes, tables, vals):
             pass
         else:
             return LEFT, 0
-        if _time_after(buf, ev, e):
-            return LEFT, 0
         ev, ev_end = name, i
     else:
         return LEFT, 0
     body = ev_end + 2
     code = _event_code(buf, ev, ev_end, tables.names, tables.name_len)
+    # The regexes' \s and \w are Unicode: the head must be plain ASCII, and so
+    # must the body where it could hold another shape's time (not perf: its
+    # lazy task takes the first time) or a \b (writeback_single_inode).
+    if not _plain_ascii(buf, s, body):
+        return LEFT, 0
+    if not perf:
+        plain, no_colon_ws = _plain_ascii_no_colon_ws(buf, body, e)
+        if not plain or not (no_colon_ws or not _time_after(buf, body, e)):
+            return LEFT, 0
+    elif code >= 0 and tables.flags[code] & FLAG_WROTE_TAIL and not _plain_ascii(buf, body, e):
+        return LEFT, 0
     if code < 0:
         vals[_COL_A] = name
         vals[_COL_B] = ev_end
