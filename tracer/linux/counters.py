@@ -95,9 +95,9 @@ def fidelity_lines(converter: dict[str, Any]) -> list[str]:
     if converter.get("snapshot_pages"):
         lines.append(f"start snapshot: {converter['snapshot_pages']:,} mapped file pages placed")
     lines.append(f"not reads: {converter['fault_around_mapped']:,} fault-around pages mapped "
-                 f"without a touch, {converter['fault_around_unknown']:,} fault-around offsets "
-                 f"not cached or unknown, {converter['get_pages_unread']:,} read() offsets "
-                 "past a turn (the request's rest or past the end of the file)")
+                 f"untouched, {converter['fault_around_unknown']:,} fault-around offsets "
+                 f"uncached or unknown, {converter['get_pages_unread']:,} read() offsets past "
+                 "a turn (past the file's end, or read by the next turn)")
     if converter.get("unresolved_dirty"):
         lines.append(f"dirtied folios not placed: {converter['unresolved_dirty']:,}")
     return lines
