@@ -6,8 +6,9 @@
 
 For each capture in the folder (the shapes of :data:`SHAPES`) it times ``wc -l``
 and the conversion in alternating rounds and gives the medians, their ratio,
-and the share of lines the byte scanner claimed (the rest went through the
-polars path: a shape it leaves is a named gap). ``--twin`` also times the
+the conversion's lines per CPU-second of all its threads (steadier than wall
+time on a shared machine), and the share of lines the byte scanner claimed
+(the rest went through the polars path: a shape it leaves is a named gap). ``--twin`` also times the
 line-by-line reference on the default shape. With ``--copies N`` a single
 file is concatenated N times first (a large input made of real captures;
 the converter counts the time going back at each seam as ``reordered``).
@@ -56,10 +57,11 @@ def _wc_s(path: Path) -> float:
     return time.perf_counter() - t0
 
 
-def _convert_s(path: Path, out: Path, engine: str = "fast") -> tuple[float, object]:
-    t0 = time.perf_counter()
+def _convert_s(path: Path, out: Path, engine: str = "fast") -> tuple[float, float, object]:
+    """(wall seconds, CPU seconds of all the process's threads, metadata) of one conversion."""
+    t0, c0 = time.perf_counter(), time.process_time()
     meta = convert(path, out, lenient=True, engine=engine)
-    return time.perf_counter() - t0, meta
+    return time.perf_counter() - t0, time.process_time() - c0, meta
 
 
 def _claimed(path: Path) -> tuple[int, float]:
@@ -110,20 +112,24 @@ def main() -> None:
                       [Column("shape", "capture"), Column("m_lines", "M lines", ".2f"),
                        Column("mib", "MiB", ",.0f"), Column("claimed", "scanner claims", ".1%"),
                        Column("m_lines_per_s", "M lines/s", ".2f"),
+                       Column("m_lines_per_cpu_s", "M lines/CPU-s", ".2f"),
                        Column("wc_m_lines_per_s", "wc -l M lines/s", ".1f"),
                        Column("x_wc", "x wc -l", ".3f"), Column("events_out", "events out", ",")])
         slowest = None
         for path, what in runs:
             lines, claimed = _claimed(path)
-            wc, conv = [], []
+            wc, conv, cpu = [], [], []
             for _ in range(args.rounds):
                 wc.append(_wc_s(path))
-                dt, meta = _convert_s(path, Path(tmp) / "out.parquet")
+                dt, dc, meta = _convert_s(path, Path(tmp) / "out.parquet")
                 conv.append(dt)
+                cpu.append(dc)
             wc_s, conv_s = statistics.median(wc), statistics.median(conv)
             speed = lines / conv_s / 1e6
             table.add(shape=what, m_lines=lines / 1e6, mib=path.stat().st_size / 2**20,
-                      claimed=claimed, m_lines_per_s=speed, wc_m_lines_per_s=lines / wc_s / 1e6,
+                      claimed=claimed, m_lines_per_s=speed,
+                      m_lines_per_cpu_s=lines / statistics.median(cpu) / 1e6,
+                      wc_m_lines_per_s=lines / wc_s / 1e6,
                       x_wc=wc_s / conv_s, events_out=meta.n_events)
             if slowest is None or speed < slowest[0]:
                 slowest = (speed, what)
@@ -132,7 +138,7 @@ def main() -> None:
         if args.twin:
             path = runs[0][0]
             lines = table.rows[0]["m_lines"] * 1e6
-            ref_s, _ = _convert_s(path, Path(tmp) / "ref.parquet", engine="python")
+            ref_s, _, _ = _convert_s(path, Path(tmp) / "ref.parquet", engine="python")
             fast_s = lines / table.rows[0]["m_lines_per_s"] / 1e6
             out_lines.append(f"line-by-line reference on {runs[0][1]}: {lines / ref_s / 1e6:.2f} M "
                              f"lines/s (the fast path {ref_s / fast_s:.1f} x faster)")

@@ -365,21 +365,23 @@ def _time_ending_at(buf, s, colon):
 
 
 @nb.njit(cache=True, inline="always")
-def _skip_ws_back(buf, s, j):
-    """j moved left over whitespace; -2 when there was none (a required ``\\s+`` is missing)."""
+def _run_back(buf, s, j, cls):
+    """j moved left over bytes of class ``cls``; -2 when there were none (a required
+    ``\\s+`` or ``[0-9]+`` is missing)."""
     k = j
-    while j >= s and _ws(buf[j]):
+    while j >= s and _CLASS[buf[j]] & cls:
         j -= 1
     return j if j < k else -2
 
 
 @nb.njit(cache=True, inline="always")
+def _skip_ws_back(buf, s, j):
+    return _run_back(buf, s, j, _C_WS)
+
+
+@nb.njit(cache=True, inline="always")
 def _digits_back(buf, s, j):
-    """j moved left over digits; -2 when there were none."""
-    k = j
-    while j >= s and _digit(buf[j]):
-        j -= 1
-    return j if j < k else -2
+    return _run_back(buf, s, j, _C_DIGIT)
 
 
 @nb.njit(cache=True)
