@@ -376,3 +376,20 @@ def test_mapper_resumes_when_its_buffers_fill(tmp_path, monkeypatch):
     assert ops_of(tmp_path / "tiny.parquet") == ops_of(tmp_path / "normal.parquet")
     x, y = read_arrays(tmp_path / "tiny.parquet"), read_arrays(tmp_path / "normal.parquet")
     assert x.t_ns.tolist() == y.t_ns.tolist() and len(x.t_ns) > 100
+
+
+def test_trace_info_states_what_the_conversion_lost(tmp_path):
+    from typer.testing import CliRunner
+
+    from analysis.cli import app
+
+    convert(DATA / "perf-window-default.txt", tmp_path / "t.parquet")
+    res = CliRunner().invoke(app, ["trace", "info", str(tmp_path / "t.parquet")], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    meta = read_arrays(tmp_path / "t.parquet").meta.converter
+    lost = meta["unresolved_accesses"]
+    assert lost > 0 and f"{meta['page_cache_reads']:,} placed, {lost:,} not placed" in res.output
+    assert "file not seen" in res.output and "fault-around pages mapped untouched" in res.output
+    # A synthetic trace has no converter counters: nothing is said.
+    res = CliRunner().invoke(app, ["trace", "info", str(SAMPLE_DIR / "phased.parquet")])
+    assert res.exit_code == 0 and "converter:" not in res.output
