@@ -62,8 +62,12 @@ def trace_info(path: Annotated[Path, typer.Argument(help="trace file")]) -> None
     print_table("final guest states (fraction of guest pages)",
                 [{"state": k, "fraction": v} for k, v in info["final_state_fractions"].items()])
     if info["converter"]:
+        from tracer.linux.counters import fidelity_lines
+
         print_table("converter counters", [{"counter": k, "value": str(v)}
                                            for k, v in info["converter"].items()])
+        for line in fidelity_lines(info["converter"]):
+            console.print(f"converter: {line}")
 
 
 @trace_app.command("validate")
@@ -85,9 +89,11 @@ def trace_convert(
     fmt: Annotated[str, typer.Option("--format", help="auto, perf, trace-cmd or ftrace")] = "auto",
     guest_mib: Annotated[int | None, typer.Option(help="guest memory, MiB (default: frames seen)")] = None,
     lenient: Annotated[bool, typer.Option("--lenient", help="skip and count malformed lines instead of stopping")] = False,
+    start: Annotated[Path | None, typer.Option(help="start snapshots `trace record --keep-text` kept (TEXT.start.npz)")] = None,
 ) -> None:
     """Convert Linux page-allocator and page-cache tracepoint text to a trace."""
     from tracer.linux import convert
+    from tracer.record import read_start
 
     if out is None:
         if inp == "-":
@@ -97,7 +103,9 @@ def trace_convert(
             base = base.with_name(base.name.removesuffix(suffix))
         out = base.with_name(base.name + ".parquet")
     pages = guest_mib * 256 if guest_mib else None
-    meta = convert(inp, out, fmt=fmt, lenient=lenient, guest_pages=pages)
+    states, mapped = read_start(start) if start else (None, None)
+    meta = convert(inp, out, fmt=fmt, lenient=lenient, guest_pages=pages, initial=states,
+                   initial_pages=mapped)
     _print_conversion(out, meta)
 
 
@@ -107,6 +115,10 @@ def _print_conversion(out: Path, meta: Any) -> None:
                   f"{meta.guest_pages:,} guest pages)")
     rows = [{"counter": k, "value": str(v)} for k, v in conv.items() if v not in (0, {}, [])]
     print_table("converter counters", rows)
+    from tracer.linux.counters import fidelity_lines
+
+    for line in fidelity_lines(conv):
+        console.print(f"converter: {line}")
 
 
 @trace_app.command("record")
@@ -118,10 +130,11 @@ def trace_record(
     buffer_pages: Annotated[int, typer.Option(help="perf ring buffer per CPU, pages (-m)")] = 4096,
     keep_text: Annotated[Path | None, typer.Option(help="also keep the perf script text here")] = None,
     guest_mib: Annotated[int | None, typer.Option(help="guest memory to record, MiB (default: MemTotal)")] = None,
+    drop_caches: Annotated[bool, typer.Option("--drop-caches", help="drop the page cache first, so the pages the workload reads enter it inside the capture")] = False,
 ) -> None:
     """Record a live workload with perf (root) and convert it to a trace."""
     from tracer.record import record
 
     meta = record(out, command, duration_s=duration, buffer_pages=buffer_pages, keep_text=keep_text,
-                  guest_pages=guest_mib * 256 if guest_mib else None)
+                  guest_pages=guest_mib * 256 if guest_mib else None, drop_caches=drop_caches)
     _print_conversion(out, meta)

@@ -42,7 +42,7 @@ def lines_to_trace(tmp_path, lines, **kw):
 
 
 def test_fixtures_are_real_captures_covering_every_event():
-    assert len(FIXTURES) == 4
+    assert len(FIXTURES) == 11
     seen = set()
     for f in FIXTURES:
         for line in f.read_text().splitlines():
@@ -72,6 +72,31 @@ def test_same_events_in_every_line_shape(tmp_path):
     convert(DATA / "ftrace.txt", tmp_path / "c.parquet", fmt="ftrace")
     convert(DATA / "trace-cmd.txt", tmp_path / "d.parquet", fmt="trace-cmd")
     assert ops_of(tmp_path / "c.parquet") == ops_of(tmp_path / "d.parquet")
+
+
+@pytest.mark.parametrize("shape", ["compact", "pid-tid", "bare"])
+def test_perf_field_selections_give_the_default_shapes_trace(tmp_path, shape):
+    # One capture printed by `perf script` as is and with -F selections
+    # (tests/data/README.md has the commands): the same trace and counters.
+    a = convert(DATA / "perf-window-default.txt", tmp_path / "a.parquet")
+    b = convert(DATA / f"perf-window-{shape}.txt", tmp_path / "b.parquet", fmt="perf")
+    assert ops_of(tmp_path / "a.parquet") == ops_of(tmp_path / "b.parquet")
+    assert a.converter == b.converter and a.n_events > 500
+
+
+def test_trace_cmd_report_in_auto_and_its_own_format(tmp_path):
+    a = convert(DATA / "trace-cmd-report.txt", tmp_path / "a.parquet")
+    b = convert(DATA / "trace-cmd-report.txt", tmp_path / "b.parquet", fmt="trace-cmd")
+    assert ops_of(tmp_path / "a.parquet") == ops_of(tmp_path / "b.parquet")
+    assert a.converter == b.converter and a.converter["skipped"] == {"header or comment": 1}
+
+
+def test_ignored_events_are_counted_by_name(tmp_path):
+    meta = convert(DATA / "perf-ignored.txt", tmp_path / "a.parquet")
+    text = (DATA / "perf-ignored.txt").read_text()
+    assert meta.converter["unused_events"] == {
+        name: text.count(f" {name}: ") for name in
+        ("exceptions:page_fault_user", "pagemap:mm_lru_insertion", "sched:sched_switch")}
 
 
 P = " cc 100 [000] 10.{:06d}: "
@@ -111,7 +136,11 @@ def test_page_cache_reads_dirtying_and_writeback_join_hex_and_decimal_inodes(tmp
         (0, R),                            # a fault on a dirty page: a plain read
         (0, SV),                           # its inode was written back
     ]
-    assert meta.converter["unresolved_accesses"] == 3
+    # The three fault-around offsets without a page are not accesses: fault-around
+    # maps only cached pages, and only the faulting page is read.
+    assert meta.converter["unresolved_accesses"] == 0
+    assert meta.converter["fault_around_unknown"] == 3
+    assert meta.converter["page_cache_reads"] == 3
     assert meta.converter["unresolved_dirty"] == 1
 
 
@@ -239,6 +268,10 @@ def test_record_a_live_command(tmp_path):
     assert validate_trace(tmp_path / "r.parquet") == meta
     assert meta.params["kernel_release"] and "perf record" in meta.params["capture_command"]
     assert meta.converter["events"].get("mm_page_alloc", 0) > 0
+    # The start snapshots: page flags of every frame, and the mapped file pages placed.
+    from tracer.linux.kpageflags import read_kpageflags
+    assert len(read_kpageflags()) * 4096 >= 2**30 and meta.converter["snapshot_pages"] > 0
+    assert sum(meta.converter["initial_states"].values()) == meta.converter["frames"]
 
 
 def test_record_reports_missing_perf(tmp_path, monkeypatch):
@@ -343,3 +376,20 @@ def test_mapper_resumes_when_its_buffers_fill(tmp_path, monkeypatch):
     assert ops_of(tmp_path / "tiny.parquet") == ops_of(tmp_path / "normal.parquet")
     x, y = read_arrays(tmp_path / "tiny.parquet"), read_arrays(tmp_path / "normal.parquet")
     assert x.t_ns.tolist() == y.t_ns.tolist() and len(x.t_ns) > 100
+
+
+def test_trace_info_states_what_the_conversion_lost(tmp_path):
+    from typer.testing import CliRunner
+
+    from analysis.cli import app
+
+    convert(DATA / "perf-window-default.txt", tmp_path / "t.parquet")
+    res = CliRunner().invoke(app, ["trace", "info", str(tmp_path / "t.parquet")], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    meta = read_arrays(tmp_path / "t.parquet").meta.converter
+    lost = meta["unresolved_accesses"]
+    assert lost > 0 and f"{meta['page_cache_reads']:,} placed, {lost:,} not placed" in res.output
+    assert "file not seen" in res.output and "fault-around pages mapped untouched" in res.output
+    # A synthetic trace has no converter counters: nothing is said.
+    res = CliRunner().invoke(app, ["trace", "info", str(SAMPLE_DIR / "phased.parquet")])
+    assert res.exit_code == 0 and "converter:" not in res.output

@@ -1,7 +1,10 @@
 """Capture a live Linux workload with ``perf record`` and convert it.
 
-Steps: snapshot ``/proc/kpageflags`` (initial page states), ``perf record -a``
-the page-allocator, page-cache, writeback and LRU tracepoints with a large
+Steps: optionally drop the page cache (so that the pages the workload reads
+enter the cache inside the capture), snapshot ``/proc/kpageflags`` (initial
+page states) and the file pages processes map (their frames:
+:func:`tracer.linux.snapshot.mapped_file_pages`), ``perf record -a`` the
+page-allocator, page-cache, writeback and LRU tracepoints with a large
 buffer while COMMAND runs (or for a duration), ``perf script`` the capture
 straight into :func:`tracer.linux.convert`. Lost events (perf's own warning
 lines) and the capture facts go into the trace metadata.
@@ -18,8 +21,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tracer.errors import CmmsimError
-from tracer.linux import convert, read_kpageflags_states
+import numpy as np
+
+from tracer.errors import CmmsimError, ParamError
+from tracer.linux import convert, kpageflags_to_states
+from tracer.linux.kpageflags import read_kpageflags
+from tracer.linux.snapshot import mapped_file_pages, whole_folios
 from tracer.schema import TraceMeta
 
 TRACEPOINTS = (
@@ -48,9 +55,32 @@ def mem_total_pages() -> int:
     return kib // 4
 
 
+def start_path(text: str | os.PathLike) -> Path:
+    """Where ``record`` keeps the start snapshots of a capture whose text it keeps."""
+    return Path(f"{text}.start.npz")
+
+
+def read_start(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """The start snapshots kept with a capture: (initial states per pfn, mapped file pages)."""
+    try:
+        with np.load(path) as z:
+            return z["states"], z["mapped_pages"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise ParamError(f"{path}: not a start snapshot of `cmmsim trace record` ({exc})") from None
+
+
+def drop_page_cache() -> None:
+    """Write dirty pages back and drop the clean page cache (root)."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as exc:
+        raise RecordError(f"cannot drop the page cache: {exc}") from None
+
+
 def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: float | None = None,
            buffer_pages: int = 4096, keep_text: str | os.PathLike | None = None,
-           guest_pages: int | None = None) -> TraceMeta:
+           guest_pages: int | None = None, drop_caches: bool = False) -> TraceMeta:
     """Record COMMAND (or ``duration_s`` seconds of the whole system) and convert it.
 
     Parameters
@@ -65,9 +95,13 @@ def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: flo
     buffer_pages : int
         perf's ring buffer per CPU, pages (``-m``).
     keep_text : path-like, optional
-        Also keep the ``perf script`` text here (for fixtures).
+        Also keep the ``perf script`` text here (for fixtures), and the start
+        snapshots beside it (:func:`start_path`; ``trace convert --start``).
     guest_pages : int, optional
         Guest memory to record in the trace (default: MemTotal).
+    drop_caches : bool
+        Drop the page cache before recording, so that the pages the workload
+        reads enter the cache inside the capture.
     """
     if not command and not duration_s:
         raise RecordError("give a command after -- or --duration S")
@@ -81,7 +115,11 @@ def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: flo
         raise RecordError(f"tracepoints unavailable on this kernel: {', '.join(missing)} "
                           "(is tracefs mounted and are you root?)")
     events = list(TRACEPOINTS) + _available(perf, OPTIONAL)
-    initial = read_kpageflags_states()
+    if drop_caches:
+        drop_page_cache()
+    flags = read_kpageflags()
+    initial = kpageflags_to_states(flags)
+    mapped = whole_folios(mapped_file_pages(), flags)
     run = list(command) if command else ["sleep", str(duration_s)]
     with tempfile.TemporaryDirectory(prefix="cmmsim-rec-") as tmp:
         data = Path(tmp) / "perf.data"
@@ -95,26 +133,26 @@ def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: flo
             raise RecordError(f"perf record failed: {err[-1] if err else 'no output'}")
         lost = [line.strip() for line in proc.stderr.splitlines()
                 if re.search(r"lost|LOST|overload", line)]
-        script = subprocess.Popen([perf, "script", "-i", str(data)], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, errors="replace")
-        stream = script.stdout
-        if keep_text:
-            text = script.stdout.read()
-            Path(keep_text).write_text(text)
-            import io
-
-            stream = io.StringIO(text)
         extra = {
             "kernel_release": platform.release(),
             "capture_command": shlex.join(argv),
             "workload_exit_status": proc.returncode,
             "perf_warnings": lost,
             "mem_total_pages": mem_total_pages(),
+            "dropped_caches": drop_caches,
         }
+        kw = dict(fmt="perf", lenient=True, guest_pages=guest_pages or mem_total_pages(),
+                  initial=initial, initial_pages=mapped, extra_meta=extra)
+        script_argv = [perf, "script", "-i", str(data)]
+        if keep_text:
+            with open(keep_text, "wb") as text:
+                subprocess.run(script_argv, stdout=text, stderr=subprocess.DEVNULL, check=True)
+            np.savez_compressed(start_path(keep_text), states=initial, mapped_pages=mapped)
+            return convert(keep_text, out, **kw)
+        script = subprocess.Popen(script_argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         try:
-            meta = convert(None, out, fmt="perf", lenient=True,
-                           guest_pages=guest_pages or mem_total_pages(),
-                           initial=initial, extra_meta=extra, stream=stream)
+            meta = convert(None, out, stream=script.stdout, **kw)
         finally:
+            script.stdout.close()
             script.wait()
     return meta

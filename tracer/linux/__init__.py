@@ -7,10 +7,12 @@ The modules, each importing only those listed before it:
 * :mod:`~tracer.linux.counters`: what a conversion read, skipped and repaired;
 * :mod:`~tracer.linux.textio`: plain, compressed or standard input, in lines or blocks;
 * :mod:`~tracer.linux.kpageflags`: initial states from a ``/proc/kpageflags`` snapshot;
+* :mod:`~tracer.linux.snapshot`: the frames of the file pages mapped at capture start;
 * :mod:`~tracer.linux.reference`: the line-by-line reference (the twin);
 * :mod:`~tracer.linux.parse`: the polars parse of chunks of lines;
-* :mod:`~tracer.linux.scan`: the numba byte scanner of common ``perf script`` lines;
+* :mod:`~tracer.linux.scan`: the numba byte scanner of every line shape;
 * :mod:`~tracer.linux.filepage_hash`: the fast mapper's hash table;
+* :mod:`~tracer.linux.fast_state`: the fast mapper's arrays and their helpers;
 * :mod:`~tracer.linux.fast`: the numba mapper;
 * :mod:`~tracer.linux.converter`: :func:`convert`, which picks the path and writes the trace.
 """

@@ -10,6 +10,7 @@ cannot, mapped by :mod:`tracer.linux.fast`.
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +36,8 @@ from tracer.linux.parse import (
 )
 from tracer.linux.reference import Mapper, parse_line
 from tracer.linux.rules import COLUMNS, FORMATS
-from tracer.linux.scan import line_bounds, scan_lines
+from tracer.linux.scan import LEFT, SHAPE_BITS, UNUSED, count_unused, line_bounds, scan_lines
+from tracer.linux.snapshot import unique_snapshot
 from tracer.linux.textio import line_blocks, open_binary, open_text
 from tracer.schema import TraceMeta
 
@@ -52,7 +54,8 @@ class ConvertError(CmmsimError):
 def convert(inp: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str = "auto",
             lenient: bool = False, guest_pages: int | None = None,
             initial: np.ndarray | None = None, extra_meta: dict | None = None,
-            stream: IO[str] | None = None, engine: str = "fast") -> TraceMeta:
+            stream: IO | None = None, engine: str = "fast",
+            initial_pages: np.ndarray | None = None) -> TraceMeta:
     """Convert tracepoint text to a cmmsim trace, streaming.
 
     Parameters
@@ -71,26 +74,33 @@ def convert(inp: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str =
         Initial state per physical pfn (:func:`tracer.linux.kpageflags.read_kpageflags_states`).
     extra_meta : dict, optional
         Capture facts (kernel release, command, lost events) for the metadata.
-    stream : text IO, optional
+    stream : text or binary IO, optional
         Read from this instead of opening ``inp``.
     engine : str
         ``fast`` (polars + numba, chunks of lines) or ``python`` (the
         line-by-line reference twin); both give the same trace.
+    initial_pages : ndarray, optional
+        File pages cached at capture start, rows (major, minor, inode, page
+        index, pfn) (:func:`tracer.linux.snapshot.mapped_file_pages`).
     """
     if fmt not in FORMATS:
         raise ParamError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     out = Path(out)
     where = "<stdin>" if inp in (None, "-") else str(inp)
     c = Counters()
+    pages = None if initial_pages is None else unique_snapshot(initial_pages)
     with ColumnSpill(out.with_name(f".{out.name}.body")) as w:
         if engine == "python":
             with stream or open_text(inp) as text:
-                mapper = _convert_lines(text, w, fmt, lenient, where, Mapper(initial), c)
-        elif stream is not None:
-            mapper = _convert_chunks(stream, w, fmt, lenient, where, initial, c)
+                mapper = _convert_lines(text, w, fmt, lenient, where,
+                                        Mapper(initial, initial_pages=pages), c)
+        elif isinstance(stream, io.TextIOBase):
+            mapper = _convert_chunks(stream, w, fmt, lenient, where,
+                                     FastMapper(initial, initial_pages=pages), c)
         else:
-            with open_binary(inp) as raw:
-                mapper = _convert_blocks(raw, w, fmt, lenient, where, initial, c)
+            with stream or open_binary(inp) as raw:
+                mapper = _convert_blocks(raw, w, fmt, lenient, where,
+                                         FastMapper(initial, initial_pages=pages), c)
         n_frames = mapper.n_frames
         if guest_pages is None:
             guest_pages = max(n_frames, 1)
@@ -136,6 +146,7 @@ def _screen(parsed: pl.DataFrame, lines: list[str], line_numbers: np.ndarray, le
 
 def _convert_lines(text, w, fmt, lenient, where, mapper: Mapper, c: Counters) -> Mapper:
     """The reference path: one line at a time through :class:`Mapper`."""
+    c.snapshot_pages += mapper.counters.snapshot_pages
     mapper.counters = c
     for lineno, line in enumerate(text, 1):
         c.lines_read += 1
@@ -152,13 +163,13 @@ def _convert_lines(text, w, fmt, lenient, where, mapper: Mapper, c: Counters) ->
             c.skipped[SKIP_BAD_LINE if kind == "bad-line" else skip_bad_fields(what)] += 1
         if len(mapper.op) >= FLUSH_EVENTS:
             w.write(*mapper.take())
+    mapper.finish()
     w.write(*mapper.take())
     return mapper
 
 
-def _convert_chunks(text, w, fmt, lenient, where, initial, c: Counters) -> FastMapper:
+def _convert_chunks(text, w, fmt, lenient, where, mapper: FastMapper, c: Counters) -> FastMapper:
     """The text-stream path: polars parses chunks of lines, numba maps the events."""
-    mapper = FastMapper(initial)
     start = 0
     while True:
         lines = list(itertools.islice(text, CHUNK_LINES))
@@ -177,20 +188,19 @@ def _scan_block(block: memoryview, fmt: str):
     """Parse one block: the byte scanner first, the polars path for what it leaves."""
     buf = np.frombuffer(block, np.uint8)
     starts, ends = line_bounds(buf)
-    if fmt in ("auto", "perf"):
-        code, t, vals = scan_lines(buf, starts, ends)
-    else:
-        code = np.full(len(starts), -1, np.int16)
-        t = np.zeros(len(starts), np.int64)
-        vals = np.zeros((len(COLUMNS), len(starts)), np.int64)
-    rest = np.flatnonzero(code < 0)
+    code, t, vals = scan_lines(buf, starts, ends, SHAPE_BITS[fmt])
+    unused = count_unused(buf, code, vals)
+    if unused is None:  # more event names than the scanner tells apart: polars counts them
+        code[code == UNUSED] = LEFT
+        unused = {}
+    rest = np.flatnonzero(code == LEFT)
     lines = [str(block[a:b], "utf-8", "replace")
              for a, b in zip(starts[rest].tolist(), ends[rest].tolist(), strict=True)]
     parsed = parse_chunk(lines, fmt) if lines else None
-    return len(starts), code, t, vals, rest, lines, parsed
+    return len(starts), code, t, vals, rest, lines, parsed, unused
 
 
-def _convert_blocks(raw, w, fmt, lenient, where, initial, c: Counters) -> FastMapper:
+def _convert_blocks(raw, w, fmt, lenient, where, mapper: FastMapper, c: Counters) -> FastMapper:
     """The fastest path: bytes in blocks, numba claims the common perf lines, polars the rest.
 
     Three stages on three threads (the numba kernels and file writes release
@@ -198,12 +208,12 @@ def _convert_blocks(raw, w, fmt, lenient, where, initial, c: Counters) -> FastMa
     one spilled (``w``, a :class:`tracer.io.ColumnSpill`); the mapper's order
     is the input's.
     """
-    mapper = FastMapper(initial)
     first_line = 0
 
-    def finish(n, code, t, vals, rest, lines, parsed):
+    def finish(n, code, t, vals, rest, lines, parsed, unused):
         nonlocal first_line
         c.lines_read += n
+        c.unused_events.update(unused)
         if parsed is not None:
             kind = _screen(parsed, lines, first_line + 1 + rest, lenient, where, c)
             ev = np.flatnonzero(kind == LINE_EVENT)

@@ -28,6 +28,7 @@ from tracer.linux.rules import (
     MAX_ORDER,
     NOISE,
     ORDER_GROUP,
+    SHAPE_HEADS,
 )
 
 _SHAPE_ORDER = list(LINE_SHAPES)  # perf, ftrace, trace-cmd: the reference's order
@@ -72,7 +73,15 @@ def parse_chunk(lines: list[str], fmt: str) -> pl.DataFrame:
         todo[idx[hit]] = False
     has_shape = pl.Series(shape_np >= 0)
     is_perf = pl.Series(shape_np == _SHAPE_ORDER.index("perf"))
-    easy = (clean & has_shape
+    # The split holds the regex's captures when the shape's head ends at the
+    # first ": " (its time there) and the event part follows it.
+    head_ok = np.zeros(n, dtype=bool)
+    for code, name in enumerate(_SHAPE_ORDER):
+        idx = np.flatnonzero(shape_np == code)
+        if len(idx):
+            head_ok[idx] = (head.gather(idx).str.contains(SHAPE_HEADS[name] + "$")
+                            .fill_null(False).to_numpy())
+    easy = (clean & has_shape & pl.Series(head_ok)
             & pl.select(pl.when(is_perf).then(mid.str.contains(r"^\w+:\w+$"))
                         .otherwise(mid.str.contains(r"^\w+$"))).to_series()).fill_null(False)
     mid_parts = mid.str.splitn(":", 2).struct.unnest()

@@ -15,15 +15,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tracer.linux.counters import Counters
+from tracer.linux.counters import (
+    CAUSE_FILE_NOT_SEEN,
+    CAUSE_PAGE_NOT_SEEN,
+    CAUSE_PSEUDO_FS,
+    Counters,
+)
 from tracer.linux.rules import (
     BDI_ANY,
     DIRTY_EXPIRE_S,
+    EVENT_COLUMNS,
     FIELDS,
+    FILL_WINDOW_NS,
+    HEX_COLUMNS,
     INITIAL_OPS,
+    INT64_MAX,
     LINE_SHAPES,
     MAX_ORDER,
     MAX_RANGE_PAGES,
+    MINOR_BITS,
     NOISE,
     OP_READ,
     OP_SET_POT_VOLATILE,
@@ -35,12 +45,14 @@ from tracer.linux.rules import (
     ORDER_GROUP,
     PAGE_SHIFT,
     POT_VOLATILE,
+    RETRY_WINDOW_NS,
     STABLE,
     STATE_NAMES,
     UNUSED,
     VOLATILE,
     clean_after_ns,
 )
+from tracer.linux.snapshot import snapshot_rows
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,10 @@ def parse_line(line: str, fmt: str = "auto") -> tuple[str, Event | str | None]:
         return "bad-fields", name
     if name in ORDER_GROUP and int(f.group(ORDER_GROUP[name])) > MAX_ORDER:
         return "bad-fields", name
+    hex_cols = HEX_COLUMNS.get(name, "")
+    if any(int(g, 16 if col in hex_cols else 10) > INT64_MAX
+           for g, col in zip(f.groups(), EVENT_COLUMNS[name], strict=True)):
+        return "bad-fields", name  # as the fast paths, which hold fields in int64
     return "event", Event(_ts_ns(m.group("ts")), name, f.groups())
 
 
@@ -95,7 +111,8 @@ class Mapper:
     """Turn parsed events into cmmsim ops, frame by frame (the rules of :mod:`tracer.linux.rules`)."""
 
     def __init__(self, initial: np.ndarray | None = None,
-                 dirty_expire_s: float = DIRTY_EXPIRE_S):
+                 dirty_expire_s: float = DIRTY_EXPIRE_S,
+                 initial_pages: np.ndarray | None = None):
         self.initial = initial
         self.expire_ns = clean_after_ns(dirty_expire_s)
         self.dense: dict[int, int] = {}
@@ -106,7 +123,18 @@ class Mapper:
         self.folio_order: dict[int, int] = {}  # head phys pfn -> order
         self.dirty: dict[tuple, dict[int, int]] = {}  # (major, minor, ino) -> {pfn: t}
         self.dirty_queue: collections.deque = collections.deque()
+        self.files_with_pages: set[tuple] = set()  # files with a page known (cached in the capture)
+        self.requests: dict[tuple, tuple] = {}  # file -> its last read: (last index, turn start, read up to)
+        self.pending_fault: dict[tuple, tuple] = {}  # file -> (index, t, cause) of a fault before its fill
+        self.last_fault: dict[tuple, tuple] = {}  # file -> (index, t) of its last fault
+        self.last_window: dict[tuple, tuple] = {}  # file -> (first, last index) of its last fault-around
+        self.bdev_file: dict[int, tuple] = {}  # block device inode (a dev_t) -> its file in filemap
         self.counters = Counters()
+        for major, minor, ino, index, phys in snapshot_rows(initial_pages):
+            self.page_at[(major, minor, ino, index)] = phys
+            self.key_of[phys] = (major, minor, ino, index)
+            self.files_with_pages.add((major, minor, ino))
+            self.counters.snapshot_pages += 1
         self.t0: int | None = None
         self.last_t = 0
         self.t_ns = array("q")
@@ -156,6 +184,31 @@ class Mapper:
             self._emit(t, phys, OP_SET_VOLATILE if st == VOLATILE else OP_SET_POT_VOLATILE)
         else:
             self._emit(t, phys, OP_READ)
+
+    def _unresolved_cause(self, file: tuple) -> str:
+        if file[0] == 0:
+            return CAUSE_PSEUDO_FS
+        return CAUSE_PAGE_NOT_SEEN if file in self.files_with_pages else CAUSE_FILE_NOT_SEEN
+
+    def _unresolved(self, cause: str) -> None:
+        self.counters.unresolved_accesses += 1
+        self.counters.unresolved_causes[cause] += 1
+
+    def _read_page(self, t: int, file: tuple, index: int) -> None:
+        """A page the task certainly read: read it, or count it unresolved."""
+        phys = self.page_at.get(file + (index,))
+        if phys is None:
+            self._unresolved(self._unresolved_cause(file))
+        else:
+            self.counters.page_cache_reads += 1
+            self._read_cached(t, phys)
+
+    def _block_device_file(self, file: tuple) -> tuple:
+        """The file filemap names the block device's own page cache by, for writeback events."""
+        major, minor, ino = file
+        if ino == (major << MINOR_BITS) | minor:
+            return self.bdev_file.get(ino, file)
+        return file
 
     def _clean(self, t: int, inode: tuple) -> None:
         pages = self.dirty.pop(inode, None)
@@ -224,6 +277,10 @@ class Mapper:
         major, minor, ino = int(f[0]), int(f[1]), int(f[2], 16)
         frames = self._frames(f[3], f[5])
         index = int(f[4]) >> PAGE_SHIFT
+        file = (major, minor, ino)
+        self.files_with_pages.add(file)
+        if major == 0 and ino >> MINOR_BITS:
+            self.bdev_file[ino] = file
         for phys in frames:
             self._forget_identity(phys)
         self.folio_order[frames[0]] = int(f[5])
@@ -239,35 +296,99 @@ class Mapper:
             self.key_of[phys] = key
             self.state[phys] = VOLATILE
             self._emit(t, phys, OP_SET_VOLATILE)
+        pend = self.pending_fault.get(file)
+        if pend is not None and index <= pend[0] < index + len(frames) and t - pend[1] <= FILL_WINDOW_NS:
+            # The fault before this fill read the page: it reads it now.
+            del self.pending_fault[file]
+            self.counters.faults_filled += 1
+            self.counters.page_cache_reads += 1
+            self._read_cached(t, frames[pend[0] - index])
 
     def _on_mm_filemap_delete_from_page_cache(self, t, f):
         for phys in self._frames(f[3], f[5]):
             self._current(phys, VOLATILE)
             self._forget_identity(phys)
 
-    def _access_range(self, t, f, first: int, last: int):
-        major, minor, ino = int(f[0]), int(f[1]), int(f[2], 16)
-        lo, hi = first >> PAGE_SHIFT, last >> PAGE_SHIFT
+    def _range(self, f) -> tuple[tuple, int, int, int]:
+        """(file, first index, last index clamped, last index) of a range event."""
+        lo, last = int(f[3]) >> PAGE_SHIFT, int(f[4]) >> PAGE_SHIFT
+        hi = last
         if hi - lo >= MAX_RANGE_PAGES:
             self.counters.clamped_ranges += 1
             hi = lo + MAX_RANGE_PAGES - 1
-        for index in range(lo, hi + 1):
-            phys = self.page_at.get((major, minor, ino, index))
-            if phys is None:
-                self.counters.unresolved_accesses += 1
-            else:
-                self._read_cached(t, phys)
+        return (int(f[0]), int(f[1]), int(f[2], 16)), lo, hi, last
 
     def _on_mm_filemap_get_pages(self, t, f):
-        self._access_range(t, f, int(f[3]), int(f[4]))
+        file, lo, hi, last = self._range(f)
+        req = self.requests.get(file)
+        if req is not None and req[0] == last and lo > req[1]:
+            # The next turn of the same read: the last one read up to here.
+            for index in range(req[2], min(lo, req[2] + MAX_RANGE_PAGES)):
+                self._read_page(t, file, index)
+            index = max(req[2], lo)
+        else:
+            self._read_page(t, file, lo)  # a turn reads its first page, always
+            index = lo + 1
+        while index <= hi:
+            phys = self.page_at.get(file + (index,))
+            if phys is None:
+                break
+            self.counters.page_cache_reads += 1
+            self._read_cached(t, phys)
+            index += 1
+        self.counters.get_pages_unread += max(0, hi + 1 - index)
+        self.requests[file] = (last, lo, index)
 
-    _on_mm_filemap_map_pages = _on_mm_filemap_get_pages
+    def _on_mm_filemap_map_pages(self, t, f):
+        file, lo, hi, _ = self._range(f)
+        fault = self.last_fault.get(file)
+        retry = fault is not None and lo <= fault[0] <= hi and t - fault[1] <= RETRY_WINDOW_NS
+        if retry:  # the fault's retry: the fault read its page
+            del self.last_fault[file]
+            self.counters.fault_around_retries += 1
+        start = lo
+        window = self.last_window.get(file)
+        if window is not None and window[0] <= lo <= window[1] < hi:
+            start = window[1] + 1  # the last fault-around mapped the range's front
+        self.last_window[file] = (lo, hi)
+        first = None
+        mapped = unknown = 0
+        for index in range(start, hi + 1):
+            if retry and index == fault[0]:
+                continue
+            phys = self.page_at.get(file + (index,))
+            if phys is None:
+                unknown += 1
+            elif first is None and not retry:
+                first = phys
+            else:
+                mapped += 1
+        if first is not None:
+            self.counters.page_cache_reads += 1
+            self._read_cached(t, first)
+        elif not retry:  # the faulting page is one of them, none known
+            self._unresolved(self._unresolved_cause(file))
+            unknown -= 1
+        self.counters.fault_around_mapped += mapped
+        self.counters.fault_around_unknown += unknown
 
     def _on_mm_filemap_fault(self, t, f):
-        self._access_range(t, f, int(f[3]), int(f[3]))
+        file = (int(f[0]), int(f[1]), int(f[2], 16))
+        index = int(f[3]) >> PAGE_SHIFT
+        self.last_fault[file] = (index, t)
+        phys = self.page_at.get(file + (index,))
+        if phys is not None:
+            self.counters.page_cache_reads += 1
+            self._read_cached(t, phys)
+            return
+        old = self.pending_fault.get(file)
+        if old is not None:
+            self._unresolved(old[2])
+        self.pending_fault[file] = (index, t, self._unresolved_cause(file))
 
     def _on_writeback_dirty_folio(self, t, f):
-        major, minor, ino, index = (int(x) for x in f)
+        major, minor, ino = self._block_device_file(tuple(int(x) for x in f[:3]))
+        index = int(f[3])
         head = self.page_at.get((major, minor, ino, index))
         if head is None:
             self.counters.unresolved_dirty += 1
@@ -293,7 +414,7 @@ class Mapper:
 
     def _on_writeback_single_inode(self, t, f):
         if int(f[3]) > 0:
-            self._clean(t, (int(f[0]), int(f[1]), int(f[2])))
+            self._clean(t, self._block_device_file((int(f[0]), int(f[1]), int(f[2]))))
 
     _on_ext4_writepages_result = _on_writeback_single_inode
 
@@ -303,6 +424,12 @@ class Mapper:
             self.counters.activate_on_free += 1
             return
         self._emit(t, phys, OP_READ)
+
+    def finish(self) -> None:
+        """End of input: faults whose fill never came are unresolved."""
+        for _, _, cause in self.pending_fault.values():
+            self._unresolved(cause)
+        self.pending_fault.clear()
 
     # -- output --------------------------------------------------------------------------------
     def take(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -10,8 +10,10 @@ holds them as the constants and patterns both mappers (the reference
 
 Line shapes (auto-detected per line; ``--format`` restricts to one):
 
-* ``perf script`` default (``comm pid [cpu] time: sys:event: fields``) and
-  ``-F`` selections without the cpu column; task names may hold spaces.
+* ``perf script`` default (``comm tid [cpu] time: sys:event: fields``) and
+  every ``-F`` selection of comm, pid, tid and cpu (perf prints them in this
+  order whatever order -F names them; any may be missing, pid and tid show as
+  ``pid/tid``); task names may hold spaces, runs of spaces may be collapsed.
 * ``trace-cmd report`` (``comm-pid [cpu] time: event: fields``).
 * raw ftrace ``trace_pipe`` (``comm-pid [cpu] flags time: event: fields``).
 
@@ -34,21 +36,64 @@ Mapping rules:
     the read follows within microseconds).
 ``filemap:mm_filemap_delete_from_page_cache``
     The identity is forgotten; the free that follows emits SET_UNUSED.
-``filemap:mm_filemap_get_pages / map_pages (dev ino byte range)``, ``mm_filemap_fault (dev ino ofs)``
-    read(), fault-around and page faults of cached file pages, by offset.
-    Each cached page in the range is read: a clean (volatile) page as
-    SET_STABLE_IF_RESIDENT, READ, SET_VOLATILE (the guest pins it while it
-    copies it), a dirty one as READ. Offsets with no cached page known are
-    counted (``unresolved_accesses``), never guessed.
+Page-cache reads, by file offset. A page read is, for a clean (volatile)
+page, SET_STABLE_IF_RESIDENT, READ, SET_VOLATILE (the guest pins it while it
+copies it), for a dirty one READ (``page_cache_reads`` counts them). A page
+the task certainly read but the converter cannot place is counted
+(``unresolved_accesses``, by cause in ``unresolved_causes``: ``file not
+seen``, no page of its file known, cached before the capture or on a file
+system without page-cache events; ``page not seen``, its file known but not
+this page, cached before the capture; ``pseudo file system``, device 0:N),
+never guessed.
+
+``filemap:mm_filemap_get_pages dev ino ofs=first-last``
+    One turn of a read() loop (``filemap_get_pages``): the event names the
+    rest of the *whole* request at every turn (``index..last_index-1``), so a
+    20 MB read shows as a run of events with the same end and an advancing
+    start. One turn reads from its start up to the next turn's start. The
+    converter reads a turn's pages as the turn comes: its first page
+    always, then the pages after it while they are cached (the kernel's batch
+    is the run of cached pages from the start); when the next turn of the
+    same read (same file, same end, a later start) shows the last one read
+    further, the pages between are read then (or counted unresolved), and a
+    page is read once per read. The offsets a turn does not read
+    (``get_pages_unread``) are the rest of the request, which the next turn
+    reports again, or past the end of the file: no access at all.
+``filemap:mm_filemap_map_pages dev ino ofs=first-last``
+    Fault-around maps the cached pages of the range into the faulting task
+    without the task touching them; only the faulting page is an access, and
+    the event does not say which it is. The window is aligned on the
+    faulting address, so a task running forward faults on the first page its
+    last window did not map: when the file's last fault-around range covers
+    this range's front, the pages there were mapped already and are skipped.
+    The converter reads the first cached page of the rest and counts the
+    other cached pages apart (``fault_around_mapped``, mapped, not read) and
+    the offsets with no page known (``fault_around_unknown``: not cached, or
+    cached before the capture); none known at all: the faulting page is
+    unresolved. A fault-around covering the page of the file's last fault
+    (``mm_filemap_fault``) within ``RETRY_WINDOW_NS`` is that fault retried
+    after its page was read in (``fault_around_retries``): the fault read the
+    page, the range is only mapped. (The last fault and range are kept per
+    file, not per task: tasks faulting on one file at once blur the choice of
+    page, not the count of reads.)
+``filemap:mm_filemap_fault dev ino ofs``
+    A page fault reads its page. The event comes before the page is looked
+    up: for a page not yet cached, the fault's read-in adds it microseconds
+    later, and the converter reads it then (``faults_filled``) if its
+    ``add_to_page_cache`` comes within ``FILL_WINDOW_NS``; otherwise, or if
+    another fault on the file comes first, it is unresolved.
 ``writeback:writeback_dirty_folio bdi ino(decimal) index``
     A folio is dirtied: per clean frame SET_STABLE_IF_RESIDENT, WRITE,
     SET_STABLE (the guest pins a volatile page before writing it; if the host
     had discarded it the write takes the discard fault); a frame already
     dirty is just written. The folio is found
     through the page-cache map (the inode number is decimal here, hex in
-    filemap); block-device metadata pages show as ``dev 0:3 ino fe00000`` in
-    filemap but under the disk's bdi with another inode here, so they do
-    not resolve: counted (``unresolved_dirty``).
+    filemap). A block device's own page cache (file system metadata) shows
+    in filemap on the pseudo device (``dev 0:3 ino fe00000``, the inode
+    number being the disk's dev_t) and here under the disk's bdi with that
+    inode number (``bdi 254:0: ino=266338304``): an inode number equal to its
+    bdi's dev_t names the block device's file. A folio not found is counted
+    (``unresolved_dirty``).
 ``writeback:writeback_single_inode (wrote > 0)``, ``ext4:ext4_writepages_result (pages_written > 0)``
     There is no per-folio "writeback done" tracepoint: when an inode's
     writeback wrote pages, its dirty pages are clean again: SET_VOLATILE.
@@ -59,6 +104,11 @@ Mapping rules:
     The page was referenced again: a READ (the only access event that names
     anonymous pages). On a frame the converter holds free it is counted
     (``activate_on_free``) and dropped.
+
+Pages cached before the capture: ``trace record --drop-caches`` drops the
+clean unmapped ones first, and a start snapshot (rows of major, minor, inode,
+page index, pfn: :func:`tracer.linux.snapshot.mapped_file_pages`, the file
+pages processes map) names the frames of the rest (``snapshot_pages``).
 
 Initial states: a frame whose first event implies an earlier state (freed,
 read from the page cache, activated, deleted before being seen allocated)
@@ -84,17 +134,27 @@ from tracer.schema import Op
 
 FORMATS = ("auto", "perf", "trace-cmd", "ftrace")
 
+#: The end of each shape's head: what precedes the time, and the time (``\d+\.\d+``).
+#: perf's comm, pid (or tid, or pid/tid) and [cpu] are all optional: ``perf
+#: script -F`` prints the fields it is given in this order, whatever order
+#: they are named in; the converter needs only the time, the event and its
+#: fields. Anchored at the end, these decide where a line's head ends.
+SHAPE_HEADS = {
+    "perf": r"(?:^|\s)(?P<ts>[0-9]+\.[0-9]+)",
+    "ftrace": (r"-(?P<pid>[0-9]+)\s+(?:\(\s*[0-9-]+\)\s+)?\[(?P<cpu>[0-9]+)\]\s+"
+               r"(?P<flags>[^\s\[\]]{4,6})\s+(?P<ts>[0-9]+\.[0-9]+)"),
+    "trace-cmd": r"-(?P<pid>[0-9]+)\s+\[(?P<cpu>[0-9]+)\]\s+(?P<ts>[0-9]+\.[0-9]+)",
+}
 #: Line shapes, tried in this order under ``--format auto``.
 LINE_SHAPES = {
+    # The head before the time (any of comm, pid, pid/tid, [cpu]) is anything
+    # ending in whitespace: the converter reads none of it, and this form fails fast.
     "perf": re.compile(
-        r"^\s*(?P<task>.*?)\s+(?P<pid>-?[0-9]+)\s+(?:\[(?P<cpu>[0-9]+)\]\s+)?(?P<ts>[0-9]+\.[0-9]+):\s+"
-        r"(?P<sys>\w+):(?P<ev>\w+):\s?(?P<body>.*)$"),
-    "ftrace": re.compile(
-        r"^\s*(?P<task>.*?)-(?P<pid>[0-9]+)\s+(?:\(\s*[0-9-]+\)\s+)?\[(?P<cpu>[0-9]+)\]\s+"
-        r"(?P<flags>[^\s\[\]]{4,6})\s+(?P<ts>[0-9]+\.[0-9]+):\s+(?P<ev>\w+):\s?(?P<body>.*)$"),
-    "trace-cmd": re.compile(
-        r"^\s*(?P<task>.*?)-(?P<pid>[0-9]+)\s+\[(?P<cpu>[0-9]+)\]\s+(?P<ts>[0-9]+\.[0-9]+):\s+"
-        r"(?P<ev>\w+):\s?(?P<body>.*)$"),
+        r"^(?:.*?\s)??(?P<ts>[0-9]+\.[0-9]+):\s+(?P<sys>\w+):(?P<ev>\w+):\s?(?P<body>.*)$"),
+    "ftrace": re.compile(r"^\s*(?P<task>.*?)" + SHAPE_HEADS["ftrace"]
+                         + r":\s+(?P<ev>\w+):\s?(?P<body>.*)$"),
+    "trace-cmd": re.compile(r"^\s*(?P<task>.*?)" + SHAPE_HEADS["trace-cmd"]
+                            + r":\s+(?P<ev>\w+):\s?(?P<body>.*)$"),
 }
 #: Lines that are no events at all: comments, trace-cmd's header, perf's notes.
 NOISE = re.compile(r"^\s*(#|$|cpus=|version\s*=|CPU\s*\d+\s+is empty|\[\s*perf)")
@@ -153,11 +213,23 @@ HEX_COLUMNS = {
     "mm_lru_activate": "a",
 }
 
+#: The largest field value the converter reads (the fast paths hold fields in int64).
+INT64_MAX = (1 << 63) - 1
 #: read()/fault-around ranges longer than this many pages are clamped (and
 #: counted): a range names offsets, not pages the cache holds.
 MAX_RANGE_PAGES = 1 << 16
 #: Byte offset -> page index.
 PAGE_SHIFT = 12
+#: A device number as the kernel's ``MKDEV``: major above 20 bits of minor.
+MINOR_BITS = 20
+#: A fault on a page not yet cached reads it once its fill (the page's
+#: mm_filemap_add_to_page_cache) follows within this long (the fault's own
+#: read-in adds it microseconds later).
+FILL_WINDOW_NS = 10_000_000
+#: A fault that waited for its page's read-in is retried from scratch: its
+#: fault-around (covering the faulting page) follows once the read completed,
+#: within this long.
+RETRY_WINDOW_NS = 1_000_000_000
 #: The largest folio order the page allocator hands out (a larger one is a malformed line).
 MAX_ORDER = 10
 #: The kernel's ``dirty_expire_centisecs`` and ``dirty_writeback_centisecs``, in seconds.

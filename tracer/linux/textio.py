@@ -12,6 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+import numba as nb
+import numpy as np
+
 from tracer.errors import ParamError
 
 #: Bytes read per block by :func:`line_blocks`.
@@ -51,32 +54,56 @@ def line_blocks(raw: IO[bytes], block_bytes: int = BLOCK_BYTES) -> Iterator[memo
 
     Each block is a fresh buffer filled by ``readinto`` (one copy of the
     input in all: the blocks are in flight in the pipeline while the next is
-    read); ``block_bytes`` is the size of one read.
+    read); ``block_bytes`` is the size of one read. The buffers are numpy's
+    uninitialized memory: only the pages a read fills are ever touched (a
+    zero-filled bytearray would write every page twice, and a small input
+    would pay for a whole block).
     """
     carry = b""
     while True:
-        buf = bytearray(len(carry) + block_bytes + 1)
+        arr = np.empty(len(carry) + block_bytes + 1, np.uint8)
+        buf = memoryview(arr)
         buf[: len(carry)] = carry
-        got = raw.readinto(memoryview(buf)[len(carry): len(carry) + block_bytes])
+        got = raw.readinto(buf[len(carry): len(carry) + block_bytes])
         end = len(carry) + got
         eof = got == 0
-        if buf.find(b"\r", 0, end) >= 0:
+        if _has_cr(arr, end):
             # Universal newlines, as the text reader of the reference; a
             # "\r\n" split across reads is one line end.
             block = bytes(buf[:end])
             if block.endswith(b"\r") and not eof:
                 block += raw.read(1)
             block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            buf = bytearray(block)
-            end = len(buf)
+            arr = np.frombuffer(bytearray(block + b"\n"), np.uint8)
+            buf = memoryview(arr)
+            end = len(block)
         if eof:
-            if end and buf[end - 1] != 10:
-                buf[end: end + 1] = b"\n"
+            if end and arr[end - 1] != _NEWLINE:
+                arr[end] = _NEWLINE
                 end += 1
             if end:
-                yield memoryview(buf)[:end]
+                yield buf[:end]
             return
-        cut = buf.rfind(b"\n", 0, end) + 1
+        cut = _last_newline(arr, end) + 1
         carry = bytes(buf[cut:end])
         if cut:
-            yield memoryview(buf)[:cut]
+            yield buf[:cut]
+
+
+_NEWLINE, _CR = 10, 13
+
+
+@nb.njit(cache=True, nogil=True)
+def _has_cr(arr, end):
+    found = False
+    for i in range(end):
+        found |= arr[i] == _CR
+    return found
+
+
+@nb.njit(cache=True, nogil=True)
+def _last_newline(arr, end):
+    for i in range(end - 1, -1, -1):
+        if arr[i] == _NEWLINE:
+            return i
+    return -1
