@@ -12,7 +12,20 @@ from typing import Annotated
 
 import typer
 
-from analysis.cli_common import app, cli_errors, console, print_params, print_table
+from analysis.cli_common import (
+    app,
+    check_outputs,
+    cli_errors,
+    console,
+    print_params,
+    print_table,
+    write_frames,
+)
+from tracer.errors import ParamError
+
+#: Most events per streamed chunk (``--batch-rows``): a chunk's arrays are
+#: allocated whole.
+MAX_BATCH_ROWS = 1 << 31
 
 #: Columns shown in the terminal table (the Parquet output has them all).
 SHOWN = ("budget_pages", "guest_name", "accesses", "host_reads", "host_writes", "zero_fills",
@@ -29,7 +42,7 @@ def replay_cmd(
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="strategy parameter key=value")] = None,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="write results Parquet here")] = None,
     states: Annotated[Path | None, typer.Option("--states", help="write the state-distribution time series here")] = None,
-    states_interval: Annotated[str, typer.Option(help="state sampling interval (e.g. 1s, 250ms)")] = "1s",
+    states_interval: Annotated[str | None, typer.Option(help="state sampling interval for --states (e.g. 250ms; default 1s)")] = None,
     series: Annotated[Path | None, typer.Option("--series", help="write the strategy's per-period series here (balloons)")] = None,
     balloon: Annotated[Path | None, typer.Option("--balloon", hidden=True, help="deprecated: --series")] = None,
     copies: Annotated[int, typer.Option(help="replicate the guests this many times")] = 1,
@@ -41,10 +54,12 @@ def replay_cmd(
     """Replay traces under one strategy at one or more host budgets."""
     from replay.api import parse_duration_ns, replay_full
     from replay.scenario import load
-    from tracer.io import write_frame
 
-    interval = parse_duration_ns(states_interval) if states else None
     series = series or balloon
+    check_outputs(("-o", out), ("--states", states), ("--series", series))
+    interval = states_interval_ns(states, states_interval)
+    if not 1 <= batch_rows <= MAX_BATCH_ROWS:
+        raise ParamError(f"--batch-rows {batch_rows}: must be 1..{MAX_BATCH_ROWS:,}")
     if stream:
         from replay.stream import replay_stream
 
@@ -61,12 +76,22 @@ def replay_cmd(
              for b, g in zip(shown["budget_pages"], shown["guest_name"], strict=True)]
     rows = [{"metric": m} | dict(zip(heads, shown[m].to_list(), strict=True)) for m in SHOWN[2:]]
     print_table(f"{results['scenario'][0]}: {strategy} {results['params'][0]}", rows)
-    if out:
-        console.print(f"wrote {write_frame(results, out)}")
-    if states and state_df is not None:
-        console.print(f"wrote {write_frame(state_df, states)}")
-    if series and series_df is not None:
-        console.print(f"wrote {write_frame(series_df, series)}")
+    for path in write_frames((results, out), (state_df, states), (series_df, series)):
+        console.print(f"wrote {path}")
+
+
+def states_interval_ns(states: Path | None, interval: str | None) -> int | None:
+    """The state sampling interval, ns: None without ``--states``; refused if given alone or 0."""
+    from replay.api import parse_duration_ns
+
+    if states is None:
+        if interval is not None:
+            raise ParamError("--states-interval needs --states FILE (where the samples go)")
+        return None
+    ns = parse_duration_ns(interval or "1s")
+    if ns <= 0:
+        raise ParamError(f"--states-interval {interval!r}: must be more than 0")
+    return ns
 
 
 @app.command("strategies")
@@ -96,8 +121,8 @@ def mrc_cmd(
     """host-lru's miss curve over many budgets in one pass: exact, or estimated from page samples."""
     from replay.api import parse_duration_ns
     from replay.shards import FEW_PAGES, df_lru_sampled, miss_curve
-    from tracer.io import write_frame
 
+    check_outputs(("-o", out))
     r = miss_curve(traces, budget, points=points, rate=sample_rate, salts=salts, seed=seed,
                    stream=stream, copies=copies, stagger_ns=parse_duration_ns(stagger))
     df = df_lru_sampled(r)
@@ -116,5 +141,5 @@ def mrc_cmd(
         console.print(f"[yellow]warning:[/yellow] the smallest sample holds {int(r.sampled_pages.min()):,} "
                       f"pages (< {FEW_PAGES:,}): its standard error is not to be trusted; "
                       "raise --sample-rate")
-    if out:
-        console.print(f"wrote {write_frame(df, out)}")
+    for path in write_frames((df, out)):
+        console.print(f"wrote {path}")

@@ -15,7 +15,7 @@ import polars as pl
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from analysis.cli_common import app, cli_errors, console, print_table
+from analysis.cli_common import app, cli_errors, console, print_table, printable
 from tracer.errors import ParamError
 
 REPORTS = {
@@ -48,12 +48,17 @@ def _progress(total: int):
         yield on_event
 
 
+#: Most jobs in flight at once (``--jobs``): a local pool starts a process
+#: (hundreds of MB) for each.
+MAX_JOBS = 4096
+
+
 def _job_count(jobs: int | None) -> int:
     """``--jobs`` as given, or the number of cores when it was not given."""
     if jobs is None:
         return os.cpu_count() or 1
-    if jobs < 1:
-        raise ParamError(f"--jobs must be >= 1, got {jobs}")
+    if not 1 <= jobs <= MAX_JOBS:
+        raise ParamError(f"--jobs must be 1..{MAX_JOBS}, got {jobs}")
     return jobs
 
 
@@ -79,6 +84,7 @@ def sweep_cmd(
     """Replay trace sets x strategies x parameter grids x budgets; resumable."""
     from replay.api import parse_duration_ns
     from replay.sweep import SweepSpec, build_jobs, load_sweep_file, parse_grid, run_sweep, trace_sets_from_inputs
+    from tracer.io import check_output, folder_output
 
     jobs = _job_count(jobs)
     if sweep_file:
@@ -93,18 +99,42 @@ def sweep_cmd(
         spec = SweepSpec(trace_sets=trace_sets_from_inputs(inputs or []),
                          strategies=[(n, grid.get(n, {})) for n in names],
                          budgets=list(budget or []))
-    if states_interval:
+    if states_interval is not None:
         spec.states_interval_ns = parse_duration_ns(states_interval)
+        if spec.states_interval_ns <= 0:
+            raise ParamError(f"--states-interval {states_interval!r}: must be more than 0")
     if not spec.budgets and not spec.per_set_budgets:
         raise ParamError("no budget given (use -b, or budgets = [...] in the sweep file)")
-    job_list = build_jobs(spec)
-    with _progress(len(job_list)) as on_event:
-        outcome = run_sweep(job_list, out, make_executor=_executor_factory(cluster),
-                            parallel=jobs, on_event=on_event)
-    console.print(f"{len(outcome.done)} done, {len(outcome.skipped)} already done, "
+    check_output(out, folder=True)
+    # Every trace set, strategy, parameter and budget is checked here, before
+    # the output folder is made.
+    job_list = build_jobs(spec, check_traces=True)
+    make_executor = _executor_factory(cluster)
+    try:
+        with folder_output(out), _progress(len(job_list)) as on_event:
+            outcome = run_sweep(job_list, out, make_executor=make_executor,
+                                parallel=jobs, on_event=on_event)
+    except KeyboardInterrupt:
+        typer.echo(printable(f"cmmsim: interrupted: the finished jobs are kept in {out}; "
+                             "the same command resumes the sweep"), err=True)
+        raise typer.Exit(130) from None
+    redone = f" ({len(outcome.redone)} damaged, redone)" if outcome.redone else ""
+    console.print(f"{len(outcome.done)} done{redone}, {len(outcome.skipped)} already done, "
                   f"{len(outcome.failed)} failed; results in {out}/parts")
     if outcome.failed:
         raise typer.Exit(1)
+
+
+def _warn_strays(results: Path) -> None:
+    """Say so when a sweep folder holds Parquet files that are not its jobs' (they are not read)."""
+    from replay.sweep import sweep_parts
+
+    if not results.is_dir():
+        return
+    strays = [f for sub in ("parts", "states", "series") for f in sweep_parts(results, sub)[1]]
+    if strays:
+        typer.echo(printable(f"cmmsim: warning: {len(strays)} file(s) in {results} not of this "
+                             f"sweep's jobs were not read (e.g. {strays[0]})"), err=True)
 
 
 def _report_frame(name: str, results: pl.DataFrame) -> pl.DataFrame:
@@ -123,7 +153,7 @@ def report_cmd(
 ) -> None:
     """Report total I/O, I/O avoided, faults, rankings, crossovers and fairness."""
     from replay.sweep import read_results
-    from tracer.io import atomic_output, write_frame
+    from tracer.io import atomic_output, check_output, write_frame
 
     if fmt not in ("table", "markdown", "csv", "parquet"):
         raise ParamError(f"--format {fmt!r}: use table, markdown, csv or parquet")
@@ -131,7 +161,12 @@ def report_cmd(
     unknown = [n for n in names if n not in REPORTS]
     if unknown:
         raise ParamError(f"unknown report {unknown[0]!r} (known: {', '.join(REPORTS)})")
+    if fmt == "parquet" and out is None:
+        raise ParamError("--format parquet needs -o FILE")
+    if out is not None:
+        check_output(out)
     df_all = read_results(results)
+    _warn_strays(results)
     frames = {n: _report_frame(n, df_all) for n in names}
     if fmt == "table":
         for n, df in frames.items():
@@ -142,8 +177,6 @@ def report_cmd(
             raise ParamError(f"--format {fmt} writes one report at a time (give one --report)")
         (name, df), = frames.items()
         if fmt == "parquet":
-            if out is None:
-                raise ParamError("--format parquet needs -o FILE")
             console.print(f"wrote {write_frame(df, out)}")
             return
         text = df.write_csv()
@@ -156,7 +189,7 @@ def report_cmd(
             tmp.write_text(text)
         console.print(f"wrote {out}")
     else:
-        typer.echo(text, nl=False)
+        typer.echo(printable(text), nl=False)
 
 
 @app.command("plot")
@@ -170,10 +203,13 @@ def plot_cmd(
     """Plot I/O vs budget, I/O avoided, state distributions and balloon series (PNG)."""
     from analysis.plots import plot_all
     from replay.sweep import read_balloon, read_results, read_states
+    from tracer.io import check_output
 
+    check_output(out, folder=True)
     df = read_results(results)
-    st = pl.read_parquet(states) if states else (read_states(results) if results.is_dir() else None)
-    bl = pl.read_parquet(balloon) if balloon else (read_balloon(results) if results.is_dir() else None)
+    _warn_strays(results)
+    st = read_states(states) if states else (read_states(results) if results.is_dir() else None)
+    bl = read_balloon(balloon) if balloon else (read_balloon(results) if results.is_dir() else None)
     if bl is not None and "trace_set" not in bl.columns:
         bl = bl.with_columns(pl.col("scenario").alias("trace_set"))
     for p in plot_all(df, st, out, bl):
@@ -189,10 +225,12 @@ def demo_cmd(
     """Sweep every strategy over the sample traces; report, plot and summarise."""
     from analysis.demo import demo_spec, find_sample_traces, run_demo
     from replay.sweep import build_jobs
+    from tracer.io import check_output, folder_output
 
     jobs = _job_count(jobs)
+    check_output(out, folder=True)
     total = len(build_jobs(demo_spec(find_sample_traces())))
-    with _progress(total) as on_event:
+    with folder_output(out), _progress(total) as on_event:
         res = run_demo(out, jobs=jobs, make_executor=_executor_factory(None),
                        on_event=on_event)
     from analysis import reports

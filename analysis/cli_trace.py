@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from analysis.cli_common import app, cli_errors, console, print_params, print_table
-from tracer.errors import CmmsimError
+from tracer.errors import CmmsimError, ParamError
 
 trace_app = typer.Typer(help="Make, convert, inspect and validate traces.", no_args_is_help=True)
 app.add_typer(trace_app, name="trace")
@@ -31,9 +31,18 @@ def trace_synth(
     ] = None,
 ) -> None:
     """Generate a synthetic guest trace (or a multi-guest scenario folder)."""
-    from tracer.synth import synthesize
+    from tracer.io import check_output, folder_output
+    from tracer.params import INT64_MAX
+    from tracer.synth import get_workload, synthesize
 
-    paths = synthesize(workload, out, seed=seed, events=events, params=param or [])
+    if not 0 <= seed <= INT64_MAX:
+        raise ParamError(f"--seed {seed}: must be 0..{INT64_MAX:,}")
+    if not 0 < events <= INT64_MAX:
+        raise ParamError(f"--events {events}: must be 1..{INT64_MAX:,}")
+    multi = get_workload(workload).multi_guest
+    check_output(out, folder=multi)
+    with folder_output(out if multi else out.parent):
+        paths = synthesize(workload, out, seed=seed, events=events, params=param or [])
     for p in paths:
         console.print(f"wrote {p}")
 
@@ -92,6 +101,7 @@ def trace_convert(
     start: Annotated[Path | None, typer.Option(help="start snapshots `trace record --keep-text` kept (TEXT.start.npz)")] = None,
 ) -> None:
     """Convert Linux page-allocator and page-cache tracepoint text to a trace."""
+    from tracer.io import check_output
     from tracer.linux import convert
     from tracer.record import read_start
 
@@ -102,6 +112,7 @@ def trace_convert(
         for suffix in (".gz", ".xz", ".bz2", ".zst", ".txt"):
             base = base.with_name(base.name.removesuffix(suffix))
         out = base.with_name(base.name + ".parquet")
+    check_output(out)
     pages = guest_mib * 256 if guest_mib else None
     states, mapped = read_start(start) if start else (None, None)
     meta = convert(inp, out, fmt=fmt, lenient=lenient, guest_pages=pages, initial=states,
@@ -133,8 +144,12 @@ def trace_record(
     drop_caches: Annotated[bool, typer.Option("--drop-caches", help="drop the page cache first, so the pages the workload reads enter it inside the capture")] = False,
 ) -> None:
     """Record a live workload with perf (root) and convert it to a trace."""
+    from tracer.io import check_output
     from tracer.record import record
 
+    check_output(out)
+    if keep_text is not None:
+        check_output(keep_text)
     meta = record(out, command, duration_s=duration, buffer_pages=buffer_pages, keep_text=keep_text,
                   guest_pages=guest_mib * 256 if guest_mib else None, drop_caches=drop_caches)
     _print_conversion(out, meta)

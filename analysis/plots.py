@@ -5,6 +5,7 @@ Every figure has a title, axis labels with units and a legend.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from analysis.reports import df_io_avoided, df_state_distribution, df_total_io
+from tracer.errors import ResultsError
 from tracer.io import atomic_output
 from tracer.schema import PAGE_SIZE_BYTES
 
@@ -38,9 +40,11 @@ def _slug(text: str) -> str:
 
 
 def _save(fig, path: Path) -> Path:
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
-    _plt().close(fig)
+    try:
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
+    finally:
+        _plt().close(fig)
     return path
 
 
@@ -169,15 +173,31 @@ def plot_balloon(series: pl.DataFrame, out_dir: Path) -> list[Path]:
 
 def plot_all(results: pl.DataFrame, states: pl.DataFrame | None, out_dir: str | Path,
              balloon: pl.DataFrame | None = None) -> list[Path]:
-    """Every plot the data allows, into ``out_dir``; returns the files written."""
+    """Every plot the data allows, into ``out_dir``; returns the files written.
+
+    All or nothing: when a plot cannot be written (a full disk), the ones
+    written before it are removed, and ``out_dir`` too if this call made it.
+    """
+    if results.filter(pl.col("guest").is_null()).is_empty():
+        raise ResultsError("the results hold no host rows (guest null) to plot")
     out = Path(out_dir)
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    paths = [plot_total_io(results, out / "total_io_vs_budget.png")]
-    avoided = plot_io_avoided(results, out / "io_avoided_vs_budget.png")
-    if avoided:
-        paths.append(avoided)
-    if states is not None and not states.is_empty():
-        paths.extend(plot_state_distribution(states, out))
-    if balloon is not None and not balloon.is_empty():
-        paths.extend(plot_balloon(balloon, out))
+    paths: list[Path] = []
+    try:
+        paths.append(plot_total_io(results, out / "total_io_vs_budget.png"))
+        avoided = plot_io_avoided(results, out / "io_avoided_vs_budget.png")
+        if avoided:
+            paths.append(avoided)
+        if states is not None and not states.is_empty():
+            paths.extend(plot_state_distribution(states, out))
+        if balloon is not None and not balloon.is_empty():
+            paths.extend(plot_balloon(balloon, out))
+    except BaseException:
+        for p in paths:
+            p.unlink(missing_ok=True)
+        if made:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
     return paths

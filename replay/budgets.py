@@ -11,6 +11,7 @@ never clamp again.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from tracer.schema import PAGE_SIZE_BYTES
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1000, "kib": 1 << 10, "m": 1 << 20, "mb": 10**6,
           "mib": 1 << 20, "g": 1 << 30, "gb": 10**9, "gib": 1 << 30, "t": 1 << 40, "tib": 1 << 40}
+#: The largest budget, pages: result rows hold budgets as int64.
+MAX_BUDGET_PAGES = (1 << 63) - 1
 _BUDGET_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z%]*)\s*$")
 
 
@@ -43,6 +46,8 @@ def parse_budget(spec: str | int, total_pages: int) -> int:
         if not m:
             raise ParamError(f"budget {spec!r}: expected pages, bytes with a unit (256MiB) or a percentage (50%)")
         num, unit = float(m.group(1)), m.group(2).lower()
+        if not math.isfinite(num):
+            raise ParamError(f"budget {spec!r}: too large")
         if unit == "%":
             pages = int(round(total_pages * num / 100))
         elif unit in ("", "p", "pages"):
@@ -55,6 +60,8 @@ def parse_budget(spec: str | int, total_pages: int) -> int:
             raise ParamError(f"budget {spec!r}: unknown unit {m.group(2)!r}")
     if pages < 1:
         raise ParamError(f"budget {spec!r}: must be at least one page")
+    if pages > MAX_BUDGET_PAGES:
+        raise ParamError(f"budget {spec!r}: more than {MAX_BUDGET_PAGES:,} pages")
     return pages
 
 
@@ -67,7 +74,10 @@ def parse_budgets(specs: Sequence[str | int], total_pages: int) -> np.ndarray:
 
 def checked(budgets) -> np.ndarray:
     """Budgets as given (order and repeats kept) as int64 frames, each >= 1."""
-    b = np.asarray(budgets, dtype=np.int64)
+    try:
+        b = np.asarray(budgets, dtype=np.int64)
+    except OverflowError:
+        raise ParamError(f"budgets must be at most {MAX_BUDGET_PAGES:,} frames") from None
     if b.ndim != 1 or b.size == 0 or (b < 1).any():
         raise ParamError("budgets must be a non-empty list of positive frame counts")
     return b

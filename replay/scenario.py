@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tracer.errors import ParamError, TraceError
+from replay.times import check_shift
+from tracer.errors import ParamError, TraceError, show_path
 from tracer.io import TraceArrays, read_arrays
 from tracer.schema import MANIFEST_NAME
 
@@ -104,7 +105,12 @@ def expand_inputs(paths: list[str | os.PathLike]) -> list[Path]:
 
 def scenario_name(paths: list[str | os.PathLike]) -> str:
     """A readable name: the folder or file stem, joined with '+' for several."""
-    return "+".join(Path(p).name.removesuffix(".parquet") for p in paths)
+    return "+".join(trace_name(p) for p in paths)
+
+
+def trace_name(path: str | os.PathLike) -> str:
+    """A trace's name: its file name without ``.parquet``, undecodable bytes as ``\\xNN``."""
+    return show_path(Path(path).name).removesuffix(".parquet")
 
 
 def from_arrays(traces: list[tuple[str, TraceArrays]], *, name: str = "scenario",
@@ -114,6 +120,12 @@ def from_arrays(traces: list[tuple[str, TraceArrays]], *, name: str = "scenario"
         raise ParamError(f"copies must be >= 1, got {copies}")
     if stagger_ns < 0:
         raise ParamError(f"stagger must be >= 0, got {stagger_ns}")
+    if copies > 1:
+        for gname, arr in traces:
+            if len(arr):
+                check_shift(int(arr.t_ns[-1]), (copies - 1) * stagger_ns, gname)
+    if copies * len(traces) > np.iinfo(np.uint16).max:
+        raise ParamError(f"too many guests ({copies * len(traces):,}); at most 65535")
     guests: list[tuple[str, TraceArrays, int]] = []
     for j in range(copies):
         for gname, arr in traces:
@@ -158,7 +170,7 @@ def load(paths: list[str | os.PathLike], *, copies: int = 1, stagger_ns: int = 0
          name: str | None = None) -> Scenario:
     """Load and merge trace files (or scenario folders) into one scenario."""
     files = expand_inputs(paths)
-    traces = [(f.name.removesuffix(".parquet"), read_arrays(f)) for f in files]
+    traces = [(trace_name(f), read_arrays(f)) for f in files]
     names = [n for n, _ in traces]
     if len(set(names)) != len(names):
         traces = [(f"{n}@{i}", a) for i, (n, a) in enumerate(traces)]

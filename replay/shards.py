@@ -316,6 +316,11 @@ def spread_budgets(budgets: np.ndarray, points: int) -> np.ndarray:
     b = np.asarray(budgets, np.int64)
     if points < 2 or b.size == 0:
         return b
+    # More points than whole budgets in the range give every budget of it:
+    # as many as that (no array sized by an untrusted count).
+    points = min(points, int(b.max()) - int(b.min()) + 1)
+    if points < 2:
+        return np.unique(b)
     return np.unique(np.rint(np.linspace(b.min(), b.max(), points)).astype(np.int64))
 
 

@@ -25,17 +25,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 
 from replay import engine
 from replay.budgets import parse_budgets
 from replay.frames import Replayed, results_frame, states_frame
 from replay.result import EngineResult
-from replay.scenario import expand_inputs, scenario_name
+from replay.scenario import expand_inputs, scenario_name, trace_name
 from replay.strategies import get_strategy
-from replay.times import sample_times_between
-from tracer.errors import ParamError, TraceError
-from tracer.io import ROW_GROUP_ROWS, iter_batches, read_meta
+from replay.times import check_shift, sample_times_between
+from tracer.errors import ParamError, TraceError, show_path
+from tracer.io import ROW_GROUP_ROWS, iter_batches, read_meta, time_span
 from tracer.schema import validate_arrays
 
 
@@ -80,10 +79,17 @@ def stream_guests(paths, copies: int, stagger_ns: int) -> list[_Guest]:
     if stagger_ns < 0:
         raise ParamError(f"stagger must be >= 0, got {stagger_ns}")
     files = expand_inputs(list(paths))
-    stems = [f.name.removesuffix(".parquet") for f in files]
+    if copies * len(files) > np.iinfo(np.uint16).max:
+        raise ParamError(f"too many guests ({copies * len(files):,}); at most 65535")
+    stems = [trace_name(f) for f in files]
     if len(set(stems)) != len(stems):
         stems = [f"{n}@{i}" for i, n in enumerate(stems)]
     metas = [read_meta(f) for f in files]
+    if copies > 1:
+        for f in files:
+            span = time_span(f)
+            if span is not None:
+                check_shift(span[1], (copies - 1) * stagger_ns, show_path(f))
     out: list[_Guest] = []
     offset = 0
     for j in range(copies):
@@ -166,14 +172,13 @@ def merged_batches(guests: Sequence[_Guest], batch_rows: int = ROW_GROUP_ROWS
 
 
 def time_range(paths, copies: int = 1, stagger_ns: int = 0) -> tuple[int, int] | None:
-    """First and last event time of the merged scenario (a streaming scan of ``t_ns``)."""
+    """First and last event time of the merged scenario (from each file's first and last rows)."""
     lo = hi = None
     for g in stream_guests(paths, copies, stagger_ns):
-        row = pl.scan_parquet(g.path).select(pl.col("t_ns").min().alias("a"),
-                                             pl.col("t_ns").max().alias("b")).collect()
-        a, b = row["a"][0], row["b"][0]
-        if a is None:
+        span = time_span(g.path)
+        if span is None:
             continue
+        a, b = span
         lo = a + g.shift_ns if lo is None else min(lo, a + g.shift_ns)
         hi = b + g.shift_ns if hi is None else max(hi, b + g.shift_ns)
     return None if lo is None else (int(lo), int(hi))

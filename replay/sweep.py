@@ -13,20 +13,35 @@ The output folder holds::
     series/<key>.parquet  its strategy's per-period series (strategies that write one)
     failed/<key>.json     the error of a job that failed
 
-A job's key hashes the content of its trace files, the strategy, its
-parameters, the budgets, the sampling interval and the engine version. Run
-again on the same folder, a sweep skips the jobs whose part exists (failed
-jobs are tried again) and never writes a row twice; a folder holding another
-sweep's results is refused.
+A job's key hashes the trace set's name and the content of its trace files,
+the strategy, its parameters, the budgets, the sampling interval and the
+engine version (two trace sets of identical content are two sets of jobs).
+Run again on the same folder, a sweep checks every part it finds (its
+Parquet pages, its rows, its job key; the job's states and series files too)
+and skips the jobs whose files are intact; a damaged part is removed and its
+job run again; failed jobs are tried again; no row is ever written twice. A
+folder holding another sweep's results, or made with another key format, is
+refused. Only the parts of the jobs ``sweep.json`` lists are results: a stray
+file in ``parts/`` is never read as one.
+
+Local workers end when the sweep's process ends, however it ends
+(:func:`warm_up`); temporary files of a killed sweep are removed when it is
+run again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import glob
 import hashlib
 import itertools
 import json
 import os
+import signal
+import sys
+import threading
+import time
 import tomllib
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
@@ -39,13 +54,27 @@ import polars as pl
 
 from replay import engine
 from replay.api import Replayed, replay_full
-from replay.scenario import expand_inputs, load
+from replay.scenario import expand_inputs, load, trace_name
 from replay.strategies import get_strategy, strategies
-from replay.times import parse_duration_ns
-from tracer.errors import CmmsimError, ParamError, TraceError
-from tracer.io import atomic_output, write_frame
+from replay.times import check_shift, parse_duration_ns
+from tracer.errors import CmmsimError, ParamError, ResultsError, TraceError, os_reason, show_path
+from tracer.io import (
+    TMP_SUFFIX,
+    atomic_output,
+    check_trace,
+    read_frame,
+    read_meta,
+    stale_temporaries,
+    time_span,
+    write_frame,
+)
+from tracer.schema import MAX_GUEST_PAGES
 
 SWEEP_FILE = "sweep.json"
+#: How job keys are made (in ``sweep.json``): 2 since keys name the trace set.
+KEY_FORMAT = 2
+#: The sub-folders a sweep writes.
+SUBFOLDERS = ("parts", "states", "series", "failed")
 
 
 @dataclass(frozen=True)
@@ -96,7 +125,7 @@ def trace_sets_from_inputs(inputs: Iterable[str]) -> list[TraceSet]:
             if not p.exists():
                 raise TraceError(f"{p}: no such file or folder")
             # Absolute: workers on a cluster run in other working folders.
-            sets.append(TraceSet(p.name.removesuffix(".parquet"), (str(p.resolve()),)))
+            sets.append(TraceSet(trace_name(p), (str(p.resolve()),)))
     names = [s.name for s in sets]
     if len(set(names)) != len(names):
         sets = [TraceSet(f"{s.name}@{i}", s.paths, s.copies, s.stagger_ns)
@@ -112,43 +141,65 @@ def parse_grid(pairs: Iterable[str]) -> dict[str, dict[str, list[str]]]:
         if not sep or "=" not in rest:
             raise ParamError(f"parameter grid {pair!r} is not of the form strategy:key=v1,v2")
         key, values = rest.split("=", 1)
-        out.setdefault(name, {})[key.strip()] = [v.strip() for v in values.split(",") if v.strip()]
+        listed = [v.strip() for v in values.split(",") if v.strip()]
+        if not listed:
+            raise ParamError(f"parameter grid {pair!r} gives no value")
+        out.setdefault(name, {})[key.strip()] = listed
     return out
 
 
 def load_sweep_file(path: str | os.PathLike) -> SweepSpec:
-    """Read a TOML sweep file (format in the README)."""
+    """Read a TOML sweep file (format in the README); every value is type-checked."""
     p = Path(path)
+    shown = show_path(p)
     try:
         doc = tomllib.loads(p.read_text())
     except FileNotFoundError:
-        raise ParamError(f"{p}: no such sweep file") from None
+        raise ParamError(f"{shown}: no such sweep file") from None
+    except IsADirectoryError:
+        raise ParamError(f"{shown}: is a folder, not a sweep file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParamError(f"{shown}: cannot read the sweep file ({os_reason(exc)})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ParamError(f"{p}: not valid TOML ({exc})") from None
+        raise ParamError(f"{shown}: not valid TOML ({exc})") from None
+
+    def typed(value, kind, what: str):
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+            raise ParamError(f"{shown}: {what} = {value!r:.60}: expected {kind.__name__}")
+        return value
+
     base = p.parent
     sets = []
-    for i, ts in enumerate(doc.get("trace_sets", [])):
+    for i, ts in enumerate(typed(doc.get("trace_sets", []), list, "trace_sets")):
+        typed(ts, dict, f"trace set {i}")
         paths = ts.get("paths") or []
         if isinstance(paths, str):
             paths = [paths]
         resolved = []
-        for raw in paths:
+        for raw in typed(paths, list, f"trace set {i}: paths"):
+            typed(raw, str, f"trace set {i}: a path")
             pattern = str(base / raw) if not os.path.isabs(raw) else raw
             matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
             resolved.extend(str(Path(m).resolve()) for m in matches)
         if not resolved:
-            raise ParamError(f"{p}: trace set {ts.get('name', i)!r} names no trace")
+            raise ParamError(f"{shown}: trace set {ts.get('name', i)!r} names no trace")
         own = ts.get("states_interval")
         sets.append(TraceSet(str(ts.get("name", f"set{i}")), tuple(resolved),
-                             int(ts.get("copies", 1)), parse_duration_ns(ts.get("stagger", 0)),
+                             typed(ts.get("copies", 1), int, f"trace set {i}: copies"),
+                             parse_duration_ns(ts.get("stagger", 0)),
                              parse_duration_ns(own) if own is not None else None))
     strats = []
-    for s in doc.get("strategies", []):
+    for s in typed(doc.get("strategies", []), list, "strategies"):
+        typed(s, dict, "a [[strategies]] entry")
         if "name" not in s:
-            raise ParamError(f"{p}: a [[strategies]] entry has no name")
-        grid = {k: v if isinstance(v, list) else [v] for k, v in s.get("params", {}).items()}
+            raise ParamError(f"{shown}: a [[strategies]] entry has no name")
+        params = typed(s.get("params", {}), dict, f"strategy {s['name']}: params")
+        grid = {k: v if isinstance(v, list) else [v] for k, v in params.items()}
+        empty = [k for k, v in grid.items() if not v]
+        if empty:
+            raise ParamError(f"{shown}: strategy {s['name']}: parameter {empty[0]} lists no value")
         strats.append((str(s["name"]), grid))
-    budgets = [str(b) for b in doc.get("budgets", [])]
+    budgets = [str(b) for b in typed(doc.get("budgets", []), list, "budgets")]
     interval = doc.get("states_interval")
     return SweepSpec(sets, strats, budgets,
                      parse_duration_ns(interval) if interval is not None else None)
@@ -157,19 +208,39 @@ def load_sweep_file(path: str | os.PathLike) -> SweepSpec:
 def _hash_file(path: Path, cache: dict[Path, str]) -> str:
     if path not in cache:
         h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
+        try:
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+        except OSError as exc:
+            raise TraceError(f"{show_path(path)}: cannot read ({os_reason(exc)})") from None
         cache[path] = h.hexdigest()
     return cache[path]
 
 
-def build_jobs(spec: SweepSpec) -> list[Job]:
-    """Expand a spec into jobs, validating every strategy, parameter and budget first."""
+def build_jobs(spec: SweepSpec, *, check_traces: bool = False) -> list[Job]:
+    """Expand a spec into jobs, validating every trace set, strategy, parameter and budget first.
+
+    Each trace set's budgets are parsed against its guest memory and its
+    copies' time shifts checked, so a bad request is refused before a sweep
+    folder is made. A trace whose footer cannot be read fails its own jobs
+    when they run, unless ``check_traces``: then every trace is validated
+    here, row by row (:func:`tracer.io.check_trace`), and a bad one refused.
+    """
     if not spec.trace_sets:
         raise ParamError("the sweep has no trace set")
+    names = [ts.name for ts in spec.trace_sets]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ParamError(f"two trace sets are named {twice[0]!r}; names must differ")
     strats = spec.strategies or [(name, {}) for name in strategies()]
     hashes: dict[Path, str] = {}
+    checked: dict[str, tuple[list[Path], tuple[str, ...]]] = {}
+    for ts in spec.trace_sets:
+        checked[ts.name] = _check_trace_set(ts, spec)
+    if check_traces:
+        for f in sorted({f for files, _ in checked.values() for f in files}):
+            check_trace(f)
     jobs: list[Job] = []
     for name, grid in strats:
         strat = get_strategy(name)
@@ -178,12 +249,10 @@ def build_jobs(spec: SweepSpec) -> list[Job]:
             p = strat.parse_params(dict(zip(keys, values, strict=True)))
             params = asdict(p)
             for ts in spec.trace_sets:
-                files = expand_inputs(list(ts.paths))
-                budgets = tuple(spec.per_set_budgets.get(ts.name, spec.budgets))
-                if not budgets:
-                    raise ParamError(f"trace set {ts.name}: the budget list is empty")
+                files, budgets = checked[ts.name]
                 interval = ts.states_interval_ns or spec.states_interval_ns
                 ident = {
+                    "trace_set": ts.name,
                     "traces": [_hash_file(f, hashes) for f in files],
                     "copies": ts.copies, "stagger_ns": ts.stagger_ns,
                     "strategy": name, "params": params, "budgets": list(budgets),
@@ -192,7 +261,38 @@ def build_jobs(spec: SweepSpec) -> list[Job]:
                 }
                 key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
                 jobs.append(Job(key, ts, name, params, budgets, interval))
+    if not jobs:
+        raise ParamError("the sweep has no job (a parameter grid with no value?)")
     return jobs
+
+
+def _check_trace_set(ts: TraceSet, spec: SweepSpec) -> tuple[list[Path], tuple[str, ...]]:
+    """A trace set's files and budgets, once each is known to be usable."""
+    from replay.budgets import parse_budget
+
+    if ts.copies < 1:
+        raise ParamError(f"trace set {ts.name}: copies must be >= 1, got {ts.copies}")
+    files = expand_inputs(list(ts.paths))
+    try:
+        total_pages = ts.copies * sum(read_meta(f).guest_pages for f in files)
+        if ts.copies > 1:
+            for f in files:
+                span = time_span(f)
+                if span is not None:
+                    check_shift(span[1], (ts.copies - 1) * ts.stagger_ns, show_path(f))
+    except TraceError:
+        # A damaged trace fails its own jobs (with this error), not the sweep;
+        # its budgets are checked for their form only.
+        total_pages = ts.copies * MAX_GUEST_PAGES
+    budgets = tuple(spec.per_set_budgets.get(ts.name, spec.budgets))
+    if not budgets:
+        raise ParamError(f"trace set {ts.name}: the budget list is empty")
+    for b in budgets:
+        try:
+            parse_budget(b, total_pages)
+        except ParamError as exc:
+            raise ParamError(f"trace set {ts.name}: {exc}") from None
+    return files, budgets
 
 
 # -- running one job (in a worker) -------------------------------------------------------------------
@@ -208,8 +308,17 @@ def run_job(job: Job) -> Replayed:
     return Replayed(*(None if f is None else f.with_columns(extra) for f in out))
 
 
-def warm_up() -> None:
-    """Worker initializer: load (or compile) every strategy's kernels once."""
+def warm_up(parent_pid: int | None = None) -> None:
+    """Worker initializer: end with the sweep's process, and load every strategy's kernels once.
+
+    Parameters
+    ----------
+    parent_pid : int, optional
+        The sweep's process: when it ends (SIGKILL included), this worker
+        ends too (:func:`die_with_parent`).
+    """
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     import numpy as np
 
     from replay.scenario import from_arrays
@@ -228,44 +337,150 @@ def warm_up() -> None:
         strat.run(scn, np.array([1]), strat.parse_params({}))
 
 
+#: How often a worker's watchdog looks for its parent, s.
+WATCHDOG_PERIOD_S = 0.5
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """End this process when ``parent_pid`` (its parent) ends, however that ends.
+
+    On Linux the kernel sends SIGKILL at the parent's death (``prctl
+    PR_SET_PDEATHSIG``), even while a kernel holds the interpreter; elsewhere
+    (and as a second line) a daemon thread polls the parent's id. A process
+    whose parent is already gone ends at once.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(WATCHDOG_PERIOD_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="cmmsim-parent-watchdog", daemon=True).start()
+
+
 # -- the driver ----------------------------------------------------------------------------------
 @dataclass
 class SweepOutcome:
-    """What a sweep did: jobs run, skipped (already done) and failed."""
+    """What a sweep did: jobs run, skipped (already done), failed, and damaged parts redone."""
 
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    #: Jobs whose files were found damaged (or partly missing) and were run again.
+    redone: list[str] = field(default_factory=list)
 
 
-def prepare_output(out: Path, jobs: list[Job]) -> list[Job]:
-    """Claim the output folder for this sweep; return the jobs still to run."""
-    out.mkdir(parents=True, exist_ok=True)
+def _job_files(out: Path, job: Job) -> dict[str, Path]:
+    """The files a finished job has: its part, and its states and series if it writes them."""
+    strat = get_strategy(job.strategy)
+    files = {"parts": out / "parts" / f"{job.key}.parquet"}
+    if job.states_interval_ns and strat.samples_states:
+        files["states"] = out / "states" / f"{job.key}.parquet"
+    if strat.series is not None:
+        files["series"] = out / "series" / f"{job.key}.parquet"
+    return files
+
+
+def check_part(path: Path, key: str, what: str = "results") -> pl.DataFrame:
+    """Read a sweep's result (or states, series) part, checking it is whole and is job ``key``'s.
+
+    Raises
+    ------
+    tracer.errors.ResultsError
+        Not Parquet, a damaged page, no rows, or rows of another job; the
+        message names ``path``.
+    """
+    df = read_frame(path, what)
+    if df.is_empty():
+        raise ResultsError(f"{show_path(path)}: damaged {what} part (no rows)")
+    if "job_key" not in df.columns or (df["job_key"] != key).any():
+        raise ResultsError(f"{show_path(path)}: not the {what} of job {key} (a stray file?)")
+    return df
+
+
+def _intact(out: Path, job: Job) -> bool | None:
+    """Whether a job's files are whole: True, False (some damaged or missing) or None (never run)."""
+    files = _job_files(out, job)
+    if not files["parts"].exists():
+        return None
+    for sub, path in files.items():
+        if not path.exists():
+            return False
+        try:
+            check_part(path, job.key, sub)
+        except ResultsError:
+            return False
+    return True
+
+
+def _claim(out: Path, jobs: list[Job]) -> None:
+    """Write this sweep's manifest into ``out``, or check the one there is this sweep's."""
     manifest = out / SWEEP_FILE
     keys = sorted(j.key for j in jobs)
     sweep_id = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24]
     if manifest.exists():
         try:
             old = json.loads(manifest.read_text())
-        except ValueError:
-            raise ParamError(f"{manifest}: damaged sweep manifest; use another output folder") from None
+            if not isinstance(old, dict):
+                raise ValueError("not an object")
+        except (ValueError, OSError) as exc:
+            raise ParamError(f"{show_path(manifest)}: damaged sweep manifest ({os_reason(exc)}); "
+                             "use another output folder") from None
+        if old.get("key_format", 1) != KEY_FORMAT:
+            raise ParamError(
+                f"{show_path(out)} was made by an earlier cmmsim (job key format "
+                f"{old.get('key_format', 1)}, this one makes {KEY_FORMAT}: keys now name the "
+                "trace set); it cannot be resumed: use another output folder "
+                "(`cmmsim report` still reads this one)")
         if old.get("sweep_id") != sweep_id:
-            raise ParamError(f"{out} holds the results of a different sweep; "
+            raise ParamError(f"{show_path(out)} holds the results of a different sweep; "
                              "use another output folder (nothing was overwritten)")
-    else:
-        stray = list((out / "parts").glob("*.parquet")) if (out / "parts").exists() else []
-        if stray:
-            raise ParamError(f"{out} holds result parts but no {SWEEP_FILE}; "
-                             "use another output folder (nothing was overwritten)")
-        doc = {"sweep_id": sweep_id, "engine_version": engine.ENGINE_VERSION,
-               "jobs": [{"key": j.key, "trace_set": j.trace_set.name, "paths": j.trace_set.paths,
-                         "strategy": j.strategy, "params": j.params, "budgets": j.budgets}
-                        for j in jobs]}
-        with atomic_output(manifest) as tmp:
-            tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
-    for sub in ("parts", "states", "series", "failed"):
+        return
+    stray = list((out / "parts").glob("*.parquet")) if (out / "parts").is_dir() else []
+    if stray:
+        raise ParamError(f"{show_path(out)} holds result parts but no {SWEEP_FILE}; "
+                         "use another output folder (nothing was overwritten)")
+    doc = {"sweep_id": sweep_id, "key_format": KEY_FORMAT,
+           "engine_version": engine.ENGINE_VERSION,
+           "jobs": [{"key": j.key, "trace_set": j.trace_set.name, "paths": j.trace_set.paths,
+                     "strategy": j.strategy, "params": j.params, "budgets": j.budgets}
+                    for j in jobs]}
+    with atomic_output(manifest) as tmp:
+        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+
+
+def prepare_output(out: Path, jobs: list[Job]) -> tuple[list[Job], list[Job]]:
+    """Claim the output folder for this sweep.
+
+    Returns
+    -------
+    (todo, damaged) : list of Job, list of Job
+        The jobs still to run, and among them those whose files were found
+        damaged or partly missing (their files are removed here).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    _claim(out, jobs)
+    for sub in SUBFOLDERS:
         (out / sub).mkdir(exist_ok=True)
-    return [j for j in jobs if not (out / "parts" / f"{j.key}.parquet").exists()]
+        for tmp in stale_temporaries(out / sub):
+            tmp.unlink(missing_ok=True)
+    todo, damaged = [], []
+    for job in jobs:
+        state = _intact(out, job)
+        if state:
+            continue
+        if state is False:
+            damaged.append(job)
+            for path in _job_files(out, job).values():
+                path.unlink(missing_ok=True)
+        todo.append(job)
+    return todo, damaged
 
 
 def _record(out: Path, job: Job, result: Replayed) -> None:
@@ -317,9 +532,10 @@ def run_sweep(jobs: list[Job], out: str | os.PathLike, *,
         What a worker runs for one job (picklable; :func:`run_job`).
     """
     out = Path(out)
-    todo = prepare_output(out, jobs)
+    todo, damaged = prepare_output(out, jobs)
     todo_keys = {j.key for j in todo}
-    outcome = SweepOutcome(skipped=[j.key for j in jobs if j.key not in todo_keys])
+    outcome = SweepOutcome(skipped=[j.key for j in jobs if j.key not in todo_keys],
+                           redone=[j.key for j in damaged])
     notify = on_event or (lambda kind, job, err: None)
     for j in jobs:
         if j.key not in todo_keys:
@@ -336,16 +552,23 @@ def run_sweep(jobs: list[Job], out: str | os.PathLike, *,
             outcome.failed[job.key] = _describe(exc)
             notify("failed", job, _describe(exc))
 
-    suspects = _drain(todo, make_executor(parallel), parallel, finish, job_fn)
-    # Jobs in flight when a worker died: each again, alone, so a job that
-    # kills its worker costs only itself; dying twice means failed.
-    for job in suspects:
-        again = _drain([job], make_executor(1), 1, finish, job_fn)
-        for j in again:
-            msg = "worker process died twice (segfault or out of memory?)"
-            _record_failure(out, j, msg)
-            outcome.failed[j.key] = msg
-            notify("failed", j, msg)
+    try:
+        suspects = _drain(todo, make_executor(parallel), parallel, finish, job_fn)
+        # Jobs in flight when a worker died: each again, alone, so a job that
+        # kills its worker costs only itself; dying twice means failed.
+        for job in suspects:
+            again = _drain([job], make_executor(1), 1, finish, job_fn)
+            for j in again:
+                msg = "worker process died twice (segfault or out of memory?)"
+                _record_failure(out, j, msg)
+                outcome.failed[j.key] = msg
+                notify("failed", j, msg)
+    finally:
+        # A write cut short by Ctrl-C between making its temporary file and
+        # guarding it leaves the file: this process's are removed here.
+        for sub in SUBFOLDERS:
+            for tmp in (out / sub).glob(f".*.{os.getpid()}.*{TMP_SUFFIX}"):
+                tmp.unlink(missing_ok=True)
     return outcome
 
 
@@ -393,7 +616,7 @@ def local_executor(max_workers: int) -> Executor:
 
     # spawn: numba's threading layer and forked children do not mix well.
     return ProcessPoolExecutor(max_workers=max_workers, mp_context=mp.get_context("spawn"),
-                               initializer=warm_up)
+                               initializer=warm_up, initargs=(os.getpid(),))
 
 
 def dask_executor_factory(address: str) -> Callable[[int], Executor]:
@@ -413,33 +636,94 @@ def dask_executor_factory(address: str) -> Callable[[int], Executor]:
     return make
 
 
-def read_results(out: str | os.PathLike) -> pl.DataFrame:
-    """Every finished job's results under a sweep folder (or one results file)."""
+def sweep_parts(out: str | os.PathLike, sub: str = "parts") -> tuple[list[Path], list[Path]]:
+    """A sweep folder's files in ``sub`` (parts, states, series): its jobs', and strays.
+
+    Only the jobs ``sweep.json`` lists have results; any other ``.parquet``
+    in the folder (copied in, left from another sweep) is a stray and never
+    read as a result.
+    """
     p = Path(out)
-    if p.is_file():
-        return pl.read_parquet(p)
-    parts = sorted((p / "parts").glob("*.parquet")) if (p / "parts").exists() else []
-    if not parts:
-        raise ParamError(f"{p}: no results (expected a results .parquet or a sweep folder)")
-    return pl.concat([pl.read_parquet(f) for f in parts], how="diagonal_relaxed")
+    manifest = p / SWEEP_FILE
+    try:
+        doc = json.loads(manifest.read_text())
+        keys = {j["key"] for j in doc["jobs"]}
+    except FileNotFoundError:
+        raise ResultsError(f"{show_path(p)}: not a sweep folder (no {SWEEP_FILE}) "
+                           "and not a results file") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ResultsError(f"{show_path(manifest)}: damaged sweep manifest "
+                           f"({os_reason(exc)})") from None
+    found = sorted((p / sub).glob("*.parquet")) if (p / sub).is_dir() else []
+    ours = [f for f in found if f.name.removesuffix(".parquet") in keys]
+    strays = [f for f in found if f.name.removesuffix(".parquet") not in keys]
+    return ours, strays
 
 
-def _read_series(out: str | os.PathLike, sub: str) -> pl.DataFrame | None:
-    p = Path(out) / sub
-    parts = sorted(p.glob("*.parquet")) if p.exists() else []
+#: Columns a results frame must have for reports and plots (:mod:`replay.frames`).
+RESULT_COLUMNS = ("scenario", "strategy", "params", "budget_pages", "guest", "guest_name",
+                  "accesses", "host_reads", "host_writes", "zero_fills", "discard_faults",
+                  "guest_reads", "guest_writes", "total_io")
+#: Columns a states frame must have (:func:`replay.frames.states_frame`).
+STATES_COLUMNS = ("scenario", "strategy", "params", "budget_pages", "t_ns", "guest", "state",
+                  "pages")
+#: Columns a per-period series frame must have (:func:`replay.frames.series_frame`).
+SERIES_COLUMNS = ("scenario", "strategy", "params", "budget_pages", "period", "t_ns", "guest",
+                  "guest_name", "guest_pages")
+
+
+def _checked(df: pl.DataFrame, path: Path, what: str, columns: tuple[str, ...]) -> pl.DataFrame:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        hint = " (it is a trace: replay it first)" if {"t_ns", "pfn", "op"} <= set(df.columns) else ""
+        raise ResultsError(f"{show_path(path)}: not a cmmsim {what} file: no column "
+                           f"{', '.join(missing[:3])}{'...' if len(missing) > 3 else ''}{hint}")
+    if df.is_empty():
+        raise ResultsError(f"{show_path(path)}: holds no {what} rows")
+    return df
+
+
+def _read_sub(out: str | os.PathLike, sub: str, what: str, columns: tuple[str, ...],
+              required: bool) -> pl.DataFrame | None:
+    """Every job's frame of a sweep folder's ``sub``, or one file's frame."""
+    p = Path(out)
+    if p.is_file() or not p.exists():
+        return _checked(read_frame(p, what), p, what, columns)
+    parts, _strays = sweep_parts(p, sub)
     if not parts:
+        if required:
+            raise ResultsError(f"{show_path(p)}: no finished job has {what} yet")
         return None
-    return pl.concat([pl.read_parquet(f) for f in parts], how="diagonal_relaxed")
+    frames = []
+    for f in parts:
+        try:
+            frames.append(_checked(check_part(f, f.name.removesuffix(".parquet"), what), f, what,
+                                   columns))
+        except ResultsError as exc:
+            raise ResultsError(f"{exc}; run the sweep again to redo it") from None
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def read_results(out: str | os.PathLike) -> pl.DataFrame:
+    """Every finished job's results under a sweep folder (or one results file).
+
+    Raises
+    ------
+    tracer.errors.ResultsError
+        Not a results file or sweep folder, a damaged or foreign part, or no
+        rows; the message names the file.
+    """
+    return _read_sub(out, "parts", "results", RESULT_COLUMNS, required=True)
 
 
 def read_states(out: str | os.PathLike) -> pl.DataFrame | None:
-    """Every finished job's state time series under a sweep folder, or None."""
-    return _read_series(out, "states")
+    """Every finished job's state time series under a sweep folder (or one file), or None."""
+    return _read_sub(out, "states", "states", STATES_COLUMNS, required=False)
 
 
 def read_series(out: str | os.PathLike) -> pl.DataFrame | None:
-    """Every finished job's per-period series under a sweep folder, or None."""
-    return _read_series(out, "series")
+    """Every finished job's per-period series under a sweep folder (or one file), or None."""
+    return _read_sub(out, "series", "series", SERIES_COLUMNS, required=False)
 
 
 #: The old name of :func:`read_series` (its only series were the balloons').

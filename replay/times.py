@@ -1,8 +1,14 @@
-"""Durations as a user writes them, and the state-sampling times of a replay."""
+"""Durations as a user writes them, time shifts, and the state-sampling times of a replay.
+
+Times are int64 nanoseconds. Arithmetic that could pass 2^63 - 1 (a copy's
+shift added to a trace near the end of time, a sample past the last event)
+is checked here in Python integers: a time never wraps around.
+"""
 
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 import numpy as np
 
@@ -10,6 +16,8 @@ from tracer.errors import ParamError
 
 #: Most state samples one replay takes.
 MAX_SAMPLES = 100_000
+#: The latest time an int64 holds, ns (about year 2262 after 1970).
+T_MAX_NS = (1 << 63) - 1
 
 _DURATION_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ns|us|µs|ms|s|m|h)?\s*$")
 _DURATION_NS = {None: 1, "ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9,
@@ -24,10 +32,31 @@ def parse_duration_ns(spec: str | int) -> int:
         m = _DURATION_RE.match(str(spec))
         if not m:
             raise ParamError(f"duration {spec!r}: expected a number with ns, us, ms, s, m or h")
-        value = int(round(float(m.group(1)) * _DURATION_NS[m.group(2)]))
+        # Exact decimal arithmetic: "9223372036854775807" is that many ns, not a float near it.
+        value = round(Fraction(m.group(1)) * _DURATION_NS[m.group(2)])
     if value < 0:
         raise ParamError(f"duration {spec!r}: must not be negative")
+    if value > T_MAX_NS:
+        raise ParamError(f"duration {spec!r}: more than {T_MAX_NS:,} ns (2^63 - 1)")
     return value
+
+
+def check_shift(last_t_ns: int, shift_ns: int, where: str) -> None:
+    """Refuse a time shift that would carry ``last_t_ns`` past :data:`T_MAX_NS`.
+
+    Parameters
+    ----------
+    last_t_ns : int
+        The latest time to be shifted, ns.
+    shift_ns : int
+        The shift (``copies - 1`` times the stagger for the last copy), ns.
+    where : str
+        What is shifted, for the message (a file).
+    """
+    if int(last_t_ns) + int(shift_ns) > T_MAX_NS:
+        raise ParamError(f"{where}: shifting its last time {int(last_t_ns):,} ns by "
+                         f"{int(shift_ns):,} ns passes 2^63 - 1 ns; use a smaller "
+                         "--stagger or fewer --copies")
 
 
 def sample_times(scenario, interval_ns: int) -> np.ndarray:
@@ -42,9 +71,14 @@ def sample_times_between(span: tuple[int, int] | None, interval_ns: int) -> np.n
         raise ParamError(f"state sampling interval must be positive, got {interval_ns}")
     if span is None:
         return np.zeros(1, np.int64)
-    t0, t1 = span
+    t0, t1 = int(span[0]), int(span[1])
     n = (t1 - t0) // interval_ns + 2
     if n > MAX_SAMPLES:
-        raise ParamError(f"state sampling interval {interval_ns} ns gives {n} samples; "
-                         f"at most {MAX_SAMPLES}")
-    return t0 + interval_ns * np.arange(n, dtype=np.int64)
+        raise ParamError(f"state sampling interval {interval_ns:,} ns gives {n:,} samples; "
+                         f"at most {MAX_SAMPLES:,}")
+    at = [t0 + interval_ns * k for k in range(n)]
+    # The last sample is past the last event; at the end of time it is the
+    # last time there is (a sample at the last event's time or later is the
+    # final state either way).
+    at[-1] = min(at[-1], T_MAX_NS)
+    return np.array(at, dtype=np.int64)

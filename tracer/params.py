@@ -3,15 +3,50 @@
 Workload and strategy parameters are frozen dataclasses whose fields carry a
 ``help`` string in their metadata. This module parses ``k=v`` strings into
 them (with the field's type) and describes them for ``--help``-style listings.
+
+Every number is bounded here, once, before a generator or a kernel sees it
+(:func:`bounds`): a field's metadata may give ``min`` and ``max``; an integer
+always fits a signed 64-bit word (kernels take them as such, and a wider
+number would wrap there); a count of pages (a name ending ``_pages``) is at
+most a guest's pages and a size in MiB (``_mib``) at most a guest's memory
+(:data:`tracer.schema.MAX_GUEST_PAGES`); a float is finite.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from typing import Any, Literal, get_args, get_origin
 
 from tracer.errors import ParamError
+from tracer.schema import MAX_GUEST_PAGES, PAGE_SIZE_BYTES
+
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+#: Bounds by the unit a name ends with (units are in names: house rule).
+_UNIT_MAX = {"_pages": MAX_GUEST_PAGES, "_mib": MAX_GUEST_PAGES * PAGE_SIZE_BYTES >> 20}
+
+
+def bounds(f: dataclasses.Field, tp: Any) -> tuple[Any, Any]:
+    """``(lowest, highest)`` a numeric field accepts (None: unbounded on that side)."""
+    lo, hi = f.metadata.get("min"), f.metadata.get("max")
+    if tp is int:
+        unit = next((m for s, m in _UNIT_MAX.items() if f.name.endswith(s)), INT64_MAX)
+        lo = INT64_MIN if lo is None else max(lo, INT64_MIN)
+        hi = min(unit if hi is None else hi, unit, INT64_MAX)
+    return lo, hi
+
+
+def _check_bounds(f: dataclasses.Field, tp: Any, value: Any) -> None:
+    if tp not in (int, float) or isinstance(value, bool):
+        return
+    if tp is float and not math.isfinite(value):
+        raise ParamError(f"parameter {f.name}={value!r}: must be a finite number")
+    lo, hi = bounds(f, tp)
+    if lo is not None and value < lo:
+        raise ParamError(f"parameter {f.name}={value:,}: must be at least {lo:,}")
+    if hi is not None and value > hi:
+        raise ParamError(f"parameter {f.name}={value:,}: must be at most {hi:,}")
 
 
 def describe(cls: type) -> list[tuple[str, str, Any, str]]:
@@ -50,13 +85,13 @@ def _coerce(name: str, tp: Any, raw: str) -> Any:
                 value = float(raw)
             except ValueError:
                 value = None
-            if value is not None and value.is_integer():
+            if value is not None and math.isfinite(value) and value.is_integer():
                 return int(value)
             raise ParamError(f"parameter {name}={raw!r}: expected an integer") from None
     if tp is float:
         try:
             return float(raw)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ParamError(f"parameter {name}={raw!r}: expected a number") from None
     if tp is str:
         return raw
@@ -97,7 +132,12 @@ def parse(cls: type, pairs: list[str] | dict[str, Any] | None, *, what: str) -> 
                 raise ParamError(f"unknown parameter {key!r} (valid: {valid})")
             tp = hints[key]
             values[key] = _coerce(key, tp, raw) if isinstance(raw, str) else _check_typed(key, tp, raw)
-        return cls(**values)
+        # The class's own checks first (their messages are the more specific),
+        # then the bounds every number shares.
+        obj = cls(**values)
+        for key, value in values.items():
+            _check_bounds(fields[key], hints[key], value)
+        return obj
     except ParamError as exc:
         raise ParamError(f"{what}: {exc}") from None
 

@@ -23,6 +23,10 @@ from tracer.errors import TraceError
 #: Bumped whenever a column, an op code or a metadata key changes meaning.
 SCHEMA_VERSION = 1
 PAGE_SIZE_BYTES = 4096
+#: Most pages one guest may have: the replay's global page index is int32
+#: (:mod:`replay.scenario`), so a larger guest could be written but never
+#: replayed; writers and readers refuse it alike.
+MAX_GUEST_PAGES = (1 << 31) - 1
 
 
 class Op(enum.IntEnum):
@@ -136,8 +140,9 @@ def validate_arrays(
             raise TraceError(f"{where}: column {name!r} has dtype {arr.dtype}, expected {COLUMNS[name]}")
     if not (len(t_ns) == len(pfn) == len(op)):
         raise TraceError(f"{where}: columns have different lengths")
-    if guest_pages <= 0:
-        raise TraceError(f"{where}: guest_pages must be positive, got {guest_pages}")
+    if not 0 < guest_pages <= MAX_GUEST_PAGES:
+        raise TraceError(f"{where}: guest_pages must be 1..{MAX_GUEST_PAGES:,} "
+                         f"(8 TiB), got {guest_pages:,}")
     if len(t_ns) == 0:
         return
     if t_ns[0] < 0:

@@ -10,6 +10,7 @@ declarations, so adding one touches only its own module.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import pkgutil
@@ -17,9 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from replay.budgets import validated
+from replay.times import T_MAX_NS
 from tracer import params as params_mod
-from tracer.errors import ParamError
+from tracer.errors import KernelError, ParamError
 
 
 @dataclass(frozen=True)
@@ -102,12 +106,31 @@ class Strategy:
         """Replay ``scenario`` at every budget (frames); see :attr:`runner`.
 
         Budgets are validated here, once; asking for state samples from a
-        strategy without page states is a :class:`tracer.errors.ParamError`.
+        strategy without page states is a :class:`tracer.errors.ParamError`,
+        and so is a time parameter (``*_ns``) that would carry the scenario's
+        last time past 2^63 - 1 ns. Every result is checked to have counted
+        every access of the scenario at every budget: a kernel that failed
+        part way (an allocation refused inside a parallel loop) raises
+        :class:`tracer.errors.KernelError` instead of returning zeros.
         """
         if sample_at is not None:
             self.check_states()
-        return self.runner(scenario, validated(budgets, scenario.n_pages), params,
-                           sample_at=sample_at, keep_final=keep_final)
+        self.check_times(scenario, params)
+        res = self.runner(scenario, validated(budgets, scenario.n_pages), params,
+                          sample_at=sample_at, keep_final=keep_final)
+        _check_accesses(self.name, scenario, res)
+        return res
+
+    def check_times(self, scenario, params) -> None:
+        """Refuse a ``*_ns`` parameter that would carry the last event's time past 2^63 - 1 ns."""
+        if not scenario.n_events:
+            return
+        last = int(scenario.t_ns[-1])
+        for f in dataclasses.fields(params):
+            value = getattr(params, f.name)
+            if f.name.endswith("_ns") and isinstance(value, int) and last + value > T_MAX_NS:
+                raise ParamError(f"strategy {self.name}: {f.name}={value:,} ns after the last "
+                                 f"event (t_ns={last:,}) passes 2^63 - 1 ns")
 
     def check_states(self) -> None:
         """Refuse a request for page-state samples unless the strategy keeps them."""
@@ -126,6 +149,20 @@ class Strategy:
         if not self.streams:
             raise ParamError(f"strategy {self.name} cannot stream (it needs the whole trace); "
                              f"streaming strategies: {', '.join(names(streams=True))}")
+
+
+def _check_accesses(name: str, scenario, res) -> None:
+    """Every budget's counters hold every access of the scenario, or the kernel failed."""
+    from replay.states import C_ACCESSES, OP_WRITE
+
+    want = np.bincount(scenario.guest[scenario.op <= OP_WRITE], minlength=scenario.n_guests)
+    got = res.counters[:, :, C_ACCESSES]
+    bad = np.flatnonzero((got != want[None, :]).any(axis=1))
+    if bad.size:
+        b = int(bad[0])
+        raise KernelError(f"strategy {name}: the kernel counted {int(got[b].sum()):,} accesses at "
+                          f"budget {int(res.budgets[b]):,} where the trace has {int(want.sum()):,} "
+                          "(it failed part way: out of memory?)")
 
 
 @functools.cache

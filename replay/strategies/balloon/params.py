@@ -30,7 +30,8 @@ class Params:
     slack: float = field(default=0.05, metadata={"help": "fraction of the budget left unassigned [0,1)"})
     min_fraction: float = field(default=0.05, metadata={"help": "smallest target, fraction of guest memory"})
     rate_pages_per_s: int = field(default=32768, metadata={"help": "most balloon change per guest, pages/s"})
-    sample_pages: int = field(default=100, metadata={"help": "sampling: pages sampled per period"})
+    sample_pages: int = field(default=100, metadata={
+        "help": "sampling: pages sampled per period (at most 1,048,576)", "max": 1 << 20})
     fast_alpha: float = field(default=0.5, metadata={"help": "sampling: weight of the fast average (0,1]"})
     slow_alpha: float = field(default=0.1, metadata={"help": "sampling: weight of the slow average (0,1]"})
     fault_threshold: int = field(default=64, metadata={"help": "fault-rate: refaults per period that grow"})
