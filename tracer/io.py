@@ -25,6 +25,7 @@ from tracer.schema import (
     COLUMNS,
     META_KEYS,
     N_OPS,
+    OPTIONAL_META_KEYS,
     SCHEMA_VERSION,
     Op,
     TraceMeta,
@@ -85,9 +86,12 @@ def meta_to_arrow(meta: TraceMeta) -> dict[bytes, bytes]:
         "event_counts": meta.event_counts,
         "converter": meta.converter,
     }
-    return {
+    out = {
         META_KEYS[k].encode(): json.dumps(v, sort_keys=True).encode() for k, v in values.items()
     }
+    if meta.vcpus is not None:
+        out[OPTIONAL_META_KEYS["vcpus"].encode()] = json.dumps(meta.vcpus).encode()
+    return out
 
 
 def meta_from_arrow(md: dict[bytes, bytes] | None, where: str) -> TraceMeta:
@@ -106,7 +110,16 @@ def meta_from_arrow(md: dict[bytes, bytes] | None, where: str) -> TraceMeta:
             f"{where}: trace schema version {version} is not supported "
             f"(this cmmsim reads version {SCHEMA_VERSION})"
         )
-    return TraceMeta(**values)
+    vcpus = md.get(OPTIONAL_META_KEYS["vcpus"].encode())
+    if vcpus is not None:
+        try:
+            vcpus = json.loads(vcpus)
+        except ValueError:
+            vcpus = None
+        if not isinstance(vcpus, int) or isinstance(vcpus, bool) or vcpus < 1:
+            raise TraceError(f"{where}: damaged cmmsim metadata ({OPTIONAL_META_KEYS['vcpus']} "
+                             "must be a positive integer)")
+    return TraceMeta(**values, vcpus=vcpus)
 
 
 def write_trace(
