@@ -236,3 +236,18 @@ def test_the_cli_knows_what_the_reports_order_by():
 
     assert set(cli_sweep.BY_NAMES) == set(reports.BY)
     assert set(cli_sweep.ORDERED) <= set(cli_sweep.REPORTS)
+
+
+def test_docs_list_every_key_with_each_shipped_value():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "costs.md").read_text()
+    rows = {line.split("|")[1].strip(" `"): line for line in text.splitlines()
+            if line.startswith("| `") and line.split("|")[1].strip(" `") in costs.COST_KEYS}
+    assert set(rows) == set(costs.COST_KEYS)
+    cols = [c.strip() for c in next(line for line in text.splitlines()
+                                     if line.startswith("| key |")).split("|")]
+    for name in costs.shipped():
+        j = cols.index(name)
+        for key, value in costs.load_profile(name).costs_ns.items():
+            assert rows[key].split("|")[j].strip() == f"{value:,.0f}", (name, key)
