@@ -52,6 +52,10 @@ class _Console(Console):
 
 console = _Console()
 
+#: Help of ``--costs`` and ``--vcpus``, the same on every command that prices results.
+COSTS_HELP = "cost profile: a shipped name (zvm-2006, kvm-2025) or a .toml file overriding one (docs/costs.md)"
+VCPUS_HELP = "virtual CPUs of each guest whose trace does not say (default 1)"
+
 
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn every error a user can cause into one stderr line and exit status 2.

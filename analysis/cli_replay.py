@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 
 from analysis.cli_common import (
+    COSTS_HELP,
+    VCPUS_HELP,
     app,
     check_outputs,
     cli_errors,
@@ -30,7 +32,7 @@ MAX_BATCH_ROWS = 1 << 31
 #: Columns shown in the terminal table (the Parquet output has them all).
 SHOWN = ("budget_pages", "guest_name", "accesses", "host_reads", "host_writes", "zero_fills",
          "discards", "discard_faults", "guest_reads", "guest_writes", "hints", "repairs",
-         "total_io", "peak_resident_pages")
+         "total_io", "peak_resident_pages", "stall_ns", "host_cpu_ns", "guest_cpu_ns", "overhead_pct")
 
 
 @app.command("replay")
@@ -50,6 +52,8 @@ def replay_cmd(
     guests: Annotated[bool, typer.Option("--guests/--no-guests", help="show per-guest rows")] = False,
     stream: Annotated[bool, typer.Option("--stream", help="stream the traces in bounded memory (host-lru, cmm, cmm-light)")] = False,
     batch_rows: Annotated[int, typer.Option(help="events per streamed chunk")] = 1 << 20,
+    costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP)] = None,
+    vcpus: Annotated[int | None, typer.Option("--vcpus", help=VCPUS_HELP)] = None,
 ) -> None:
     """Replay traces under one strategy at one or more host budgets."""
     from replay.api import parse_duration_ns, replay_full
@@ -65,17 +69,18 @@ def replay_cmd(
 
         results, state_df, series_df = replay_stream(
             traces, strategy, budget, param or [], copies=copies, stagger_ns=parse_duration_ns(stagger),
-            batch_rows=batch_rows, states_interval_ns=interval, series=bool(series))
+            batch_rows=batch_rows, states_interval_ns=interval, series=bool(series), costs=costs, vcpus=vcpus)
     else:
         scn = load(traces, copies=copies, stagger_ns=parse_duration_ns(stagger))
         results, state_df, series_df = replay_full(scn, strategy, budget, param or [], states_interval_ns=interval,
-                                                   series=bool(series))
+                                                   series=bool(series), costs=costs, vcpus=vcpus)
     shown = results if guests else results.filter(results["guest"].is_null())
     # Metrics down, budgets (and guests) across: readable in 80 columns.
     heads = [f"{b:,} p" + ("" if not guests else f" {g}")
              for b, g in zip(shown["budget_pages"], shown["guest_name"], strict=True)]
     rows = [{"metric": m} | dict(zip(heads, shown[m].to_list(), strict=True)) for m in SHOWN[2:]]
-    print_table(f"{results['scenario'][0]}: {strategy} {results['params'][0]}", rows)
+    print_table(f"{results['scenario'][0]}: {strategy} {results['params'][0]}; "
+                f"time and CPU under {results['cost_profile'][0]}", rows)
     for path in write_frames((results, out), (state_df, states), (series_df, series)):
         console.print(f"wrote {path}")
 

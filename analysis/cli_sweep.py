@@ -15,7 +15,7 @@ import polars as pl
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from analysis.cli_common import app, cli_errors, console, print_table, printable
+from analysis.cli_common import COSTS_HELP, VCPUS_HELP, app, cli_errors, console, print_table, printable
 from tracer.errors import ParamError
 
 REPORTS = {
@@ -26,7 +26,12 @@ REPORTS = {
     "ranking": "df_ranking",
     "crossovers": "df_crossovers",
     "fairness": "df_fairness",
+    "time": "df_time",
 }
+#: The reports that order strategies, and so take ``--by``.
+ORDERED = ("winners", "ranking", "crossovers")
+#: What ``--by`` orders by (:data:`analysis.reports.BY`; not imported: see the module docstring).
+BY_NAMES = ("total-io", "stall", "cpu")
 
 
 @contextmanager
@@ -80,6 +85,8 @@ def sweep_cmd(
     jobs: Annotated[int | None, typer.Option(help="parallel jobs (local pool size; default: the number of cores)")] = None,
     cluster: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786")] = None,
     states_interval: Annotated[str | None, typer.Option(help="also sample state distributions (e.g. 1s)")] = None,
+    costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP)] = None,
+    vcpus: Annotated[int | None, typer.Option("--vcpus", help=VCPUS_HELP)] = None,
 ) -> None:
     """Replay trace sets x strategies x parameter grids x budgets; resumable."""
     from replay.api import parse_duration_ns
@@ -103,6 +110,7 @@ def sweep_cmd(
         spec.states_interval_ns = parse_duration_ns(states_interval)
         if spec.states_interval_ns <= 0:
             raise ParamError(f"--states-interval {states_interval!r}: must be more than 0")
+    spec.costs, spec.vcpus = costs, vcpus
     if not spec.budgets and not spec.per_set_budgets:
         raise ParamError("no budget given (use -b, or budgets = [...] in the sweep file)")
     check_output(out, folder=True)
@@ -137,9 +145,11 @@ def _warn_strays(results: Path) -> None:
                              f"sweep's jobs were not read (e.g. {strays[0]})"), err=True)
 
 
-def _report_frame(name: str, results: pl.DataFrame) -> pl.DataFrame:
+def _report_frame(name: str, results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
     from analysis import reports
 
+    if name in ORDERED:
+        return getattr(reports, REPORTS[name])(results, by)
     return getattr(reports, REPORTS[name])(results)
 
 
@@ -150,8 +160,11 @@ def report_cmd(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, markdown, csv or parquet")] = "table",
     report: Annotated[list[str] | None, typer.Option("--report", "-r", help=f"report(s): {', '.join(REPORTS)}")] = None,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="write here (needed for parquet)")] = None,
+    by: Annotated[str, typer.Option("--by", help=f"order winners, ranking and crossovers by: {', '.join(BY_NAMES)}")] = "total-io",
+    costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP + "; default: as the rows were priced, else kvm-2025")] = None,
 ) -> None:
-    """Report total I/O, I/O avoided, faults, rankings, crossovers and fairness."""
+    """Report total I/O, I/O avoided, faults, rankings, crossovers, fairness and time."""
+    from replay.costs import priced
     from replay.sweep import read_results
     from tracer.io import atomic_output, check_output, write_frame
 
@@ -163,12 +176,15 @@ def report_cmd(
         raise ParamError(f"unknown report {unknown[0]!r} (known: {', '.join(REPORTS)})")
     if fmt == "parquet" and out is None:
         raise ParamError("--format parquet needs -o FILE")
+    if by not in BY_NAMES:
+        raise ParamError(f"--by {by!r}: use {', '.join(BY_NAMES)}")
     if out is not None:
         check_output(out)
-    df_all = read_results(results)
+    df_all, profile = priced(read_results(results), costs)
     _warn_strays(results)
-    frames = {n: _report_frame(n, df_all) for n in names}
+    frames = {n: _report_frame(n, df_all, by) for n in names}
     if fmt == "table":
+        console.print(f"time and CPU priced under the {profile} cost profile")
         for n, df in frames.items():
             print_table(n, df.to_dicts())
         return
@@ -199,14 +215,16 @@ def plot_cmd(
     out: Annotated[Path, typer.Option("-o", "--out", help="folder for the PNG files")],
     states: Annotated[Path | None, typer.Option("--states", help="state time series .parquet (a sweep folder's are found)")] = None,
     balloon: Annotated[Path | None, typer.Option("--balloon", help="balloon series .parquet (a sweep folder's are found)")] = None,
+    costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP + "; default: as the rows were priced, else kvm-2025")] = None,
 ) -> None:
-    """Plot I/O vs budget, I/O avoided, state distributions and balloon series (PNG)."""
+    """Plot I/O and stall time vs budget, I/O avoided, state distributions and balloon series (PNG)."""
     from analysis.plots import plot_all
+    from replay.costs import priced
     from replay.sweep import read_balloon, read_results, read_states
     from tracer.io import check_output
 
     check_output(out, folder=True)
-    df = read_results(results)
+    df, _ = priced(read_results(results), costs)
     _warn_strays(results)
     st = read_states(states) if states else (read_states(results) if results.is_dir() else None)
     bl = read_balloon(balloon) if balloon else (read_balloon(results) if results.is_dir() else None)
@@ -221,6 +239,8 @@ def plot_cmd(
 def demo_cmd(
     out: Annotated[Path, typer.Option("-o", "--out", help="output folder")] = Path("demo-out"),
     jobs: Annotated[int | None, typer.Option(help="parallel jobs (default: the number of cores)")] = None,
+    costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP)] = None,
+    vcpus: Annotated[int | None, typer.Option("--vcpus", help=VCPUS_HELP)] = None,
 ) -> None:
     """Sweep every strategy over the sample traces; report, plot and summarise."""
     from analysis.demo import demo_spec, find_sample_traces, run_demo
@@ -229,14 +249,16 @@ def demo_cmd(
 
     jobs = _job_count(jobs)
     check_output(out, folder=True)
-    total = len(build_jobs(demo_spec(find_sample_traces())))
+    total = len(build_jobs(demo_spec(find_sample_traces(), costs=costs, vcpus=vcpus)))
     with folder_output(out), _progress(total) as on_event:
         res = run_demo(out, jobs=jobs, make_executor=_executor_factory(None),
-                       on_event=on_event)
+                       on_event=on_event, costs=costs, vcpus=vcpus)
     from analysis import reports
 
-    print_table("winner per trace set and budget range (pages)",
+    print_table("winner (least total I/O) per trace set and budget range (pages)",
                 reports.df_winners(res["results"]).to_dicts())
+    print_table(f"winner (least stall time, {res['costs']}) per trace set and budget range (pages)",
+                reports.df_winners(res["results"], "stall").to_dicts())
     for p in res["plots"]:
         console.print(f"wrote {p}")
     console.print(f"wrote {res['summary']}")

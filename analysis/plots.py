@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from analysis.reports import df_io_avoided, df_state_distribution, df_total_io
+from analysis.reports import df_io_avoided, df_state_distribution, df_time, df_total_io
 from tracer.errors import ResultsError
 from tracer.io import atomic_output
 from tracer.schema import PAGE_SIZE_BYTES
@@ -83,6 +83,17 @@ def plot_total_io(results: pl.DataFrame, path: Path) -> Path:
     """Total I/O vs host budget: one panel per trace set, one line per strategy."""
     return _lines_by_set(df_total_io(results), "total_io", "total I/O (page reads + writes)",
                          "Paging I/O by host memory budget", path)
+
+
+def plot_stall(results: pl.DataFrame, path: Path) -> Path | None:
+    """Stall time (seconds the guests wait) vs host budget, beside the I/O plot;
+    None for rows without prices."""
+    if "stall_ns" not in results.columns:
+        return None
+    df = df_time(results).with_columns((pl.col("stall_ns") * 1e-9).alias("stall_s"))
+    profile = df["cost_profile"][0] if not df.is_empty() else "?"
+    return _lines_by_set(df, "stall_s", "guest stall time (s)",
+                         f"Time the guests wait by host memory budget ({profile} costs)", path)
 
 
 def plot_io_avoided(results: pl.DataFrame, path: Path) -> Path | None:
@@ -186,6 +197,9 @@ def plot_all(results: pl.DataFrame, states: pl.DataFrame | None, out_dir: str | 
     paths: list[Path] = []
     try:
         paths.append(plot_total_io(results, out / "total_io_vs_budget.png"))
+        stall = plot_stall(results, out / "stall_vs_budget.png")
+        if stall:
+            paths.append(stall)
         avoided = plot_io_avoided(results, out / "io_avoided_vs_budget.png")
         if avoided:
             paths.append(avoided)

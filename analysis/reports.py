@@ -5,6 +5,10 @@ Input is a results frame as written by ``cmmsim replay -o`` or a sweep
 totals. A strategy run with non-default parameters is labelled
 ``strategy[k=v,...]`` (only the parameters that differ from the defaults),
 so a parameter grid gives one line per point.
+
+Rankings, winners and crossovers order strategies ``by`` one of
+:data:`BY`: total I/O, stall time or CPU time; the last two need priced
+rows (:func:`replay.costs.price`).
 """
 
 from __future__ import annotations
@@ -15,9 +19,14 @@ import polars as pl
 
 from replay.strategies import strategies
 from tracer import params as params_mod
+from tracer.errors import ParamError
 
 BASELINE = "host-lru"
 KEYS = ["trace_set", "label", "budget_pages"]
+#: What strategies can be ordered by: ``--by`` name -> the column that holds it.
+BY = {"total-io": "total_io", "stall": "stall_ns", "cpu": "cpu_ns"}
+#: The time and CPU columns of :func:`df_time`.
+TIME_COLUMNS = ("stall_ns", "host_cpu_ns", "guest_cpu_ns", "overhead_pct", "disk_busy_ns")
 
 
 def _label(strategy: str, params_json: str) -> str:
@@ -97,33 +106,75 @@ def df_faults_per_kilo(results: pl.DataFrame) -> pl.DataFrame:
             .sort(KEYS))
 
 
-def df_ranking(results: pl.DataFrame) -> pl.DataFrame:
-    """Strategies ranked by total I/O per trace set and budget (1 = least I/O, ties share).
+def df_time(results: pl.DataFrame) -> pl.DataFrame:
+    """Time and CPU by trace set x strategy x budget (host rows, priced).
 
-    Columns: trace_set, budget_pages, rank (int), label, total_io (int).
+    Columns: trace_set, label, budget_pages, total_io (int), stall_ns
+    (float: the guests' waiting), host_cpu_ns, guest_cpu_ns (float),
+    overhead_pct (float: CPU on memory management, percent of the guests'
+    vCPU time), disk_busy_ns (float), cost_profile (str). Meanings:
+    :mod:`replay.costs`.
     """
-    return (df_total_io(results)
-            .with_columns(pl.col("total_io").rank("min").over("trace_set", "budget_pages")
+    _need_prices(results)
+    return (_host(results)
+            .select(*KEYS, "total_io", *TIME_COLUMNS, "cost_profile")
+            .sort(KEYS))
+
+
+def _need_prices(results: pl.DataFrame) -> None:
+    if "stall_ns" not in results.columns:
+        raise ParamError("the results carry no time or CPU columns: price them first "
+                         "(replay.costs.price, or cmmsim report --costs)")
+
+
+def df_by(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
+    """The quantity strategies are ordered ``by`` (a key of :data:`BY`), host rows.
+
+    Columns: trace_set, label, budget_pages, and the quantity's column:
+    total_io (int, page I/Os), stall_ns (float) or cpu_ns (float: host_cpu_ns
+    + guest_cpu_ns).
+    """
+    if by not in BY:
+        raise ParamError(f"--by {by!r}: use {', '.join(BY)}")
+    if by == "total-io":
+        return df_total_io(results).select(*KEYS, "total_io")
+    _need_prices(results)
+    value = pl.col("stall_ns") if by == "stall" else pl.col("host_cpu_ns") + pl.col("guest_cpu_ns")
+    return _host(results).select(*KEYS, value.alias(BY[by])).sort(KEYS)
+
+
+def df_ranking(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
+    """Strategies ranked per trace set and budget ``by`` total I/O, stall or CPU
+    (:data:`BY`; 1 = least, ties share).
+
+    Columns: trace_set, budget_pages, rank (int), label, and the quantity
+    (total_io, stall_ns or cpu_ns: :func:`df_by`).
+    """
+    col = BY.get(by, by)
+    return (df_by(results, by)
+            .with_columns(pl.col(col).rank("min").over("trace_set", "budget_pages")
                           .cast(pl.Int64).alias("rank"))
-            .select("trace_set", "budget_pages", "rank", "label", "total_io")
+            .select("trace_set", "budget_pages", "rank", "label", col)
             .sort("trace_set", "budget_pages", "rank", "label"))
 
 
-def df_crossovers(results: pl.DataFrame) -> pl.DataFrame:
-    """Budgets between which one strategy overtakes another (total I/O order flips).
+def df_crossovers(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
+    """Budgets between which one strategy overtakes another (the order ``by``
+    total I/O, stall or CPU flips: :data:`BY`).
 
     For every trace set and pair of labels (a < b alphabetically), each pair of
-    consecutive budgets where the sign of ``total_io(a) - total_io(b)``
-    changes from one strict sign to the other (ties are skipped over).
+    consecutive budgets where the sign of ``value(a) - value(b)`` changes from
+    one strict sign to the other (ties are skipped over).
 
     Columns: trace_set, label_a, label_b, budget_below (int), budget_above
-    (int), better_below (str: the label with less I/O at budget_below),
+    (int), better_below (str: the label with less at budget_below),
     better_above (str).
     """
-    tot = df_total_io(results).select("trace_set", "label", "budget_pages", "total_io")
+    col = BY.get(by, by)
+    tot = df_by(results, by).select("trace_set", "label", "budget_pages", col)
     pairs = (tot.join(tot, on=["trace_set", "budget_pages"], suffix="_b")
              .filter(pl.col("label") < pl.col("label_b"))
-             .with_columns((pl.col("total_io") - pl.col("total_io_b")).sign().alias("sign"))
+             .with_columns((pl.col(col) - pl.col(f"{col}_b")).sign().alias("sign"))
              .filter(pl.col("sign") != 0)
              .sort("trace_set", "label", "label_b", "budget_pages"))
     grp = ["trace_set", "label", "label_b"]
@@ -175,10 +226,11 @@ def df_state_distribution(states: pl.DataFrame) -> pl.DataFrame:
             .sort(*KEYS, "t_ns", "state"))
 
 
-def df_winners(results: pl.DataFrame) -> pl.DataFrame:
-    """The online strategy with least total I/O per trace set, as budget ranges.
+def df_winners(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
+    """The online strategy with least total I/O (or stall, or CPU: ``by``, a key of
+    :data:`BY`) per trace set, as budget ranges.
 
-    Offline strategies (``opt``, the floor) do not compete. Consecutive
+    Offline strategies (``opt``, the floor; ``opt-schedule``) do not compete. Consecutive
     budgets with the same winner are merged. Ties go to the label first in
     alphabetical order; ``tied`` counts labels sharing it.
 
@@ -186,7 +238,8 @@ def df_winners(results: pl.DataFrame) -> pl.DataFrame:
     tied (int, most labels sharing first place in the range).
     """
     offline = [name for name, s in strategies().items() if s.offline]
-    rank = df_ranking(results.filter(~pl.col("strategy").is_in(offline))).filter(pl.col("rank") == 1)
+    rank = (df_ranking(results.filter(~pl.col("strategy").is_in(offline)), by)
+            .filter(pl.col("rank") == 1))
     best = (rank.group_by("trace_set", "budget_pages")
             .agg(pl.col("label").sort().first().alias("winner"), pl.len().alias("tied"))
             .sort("trace_set", "budget_pages"))

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from replay.budgets import parse_budget, parse_budgets
+from replay.costs import load_profile, price
 from replay.frames import (
     IO_COLUMNS,
     Replayed,
@@ -31,7 +32,8 @@ __all__ = ["IO_COLUMNS", "Replayed", "params_json", "parse_budget", "parse_budge
 
 def replay_full(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
                 params: list[str] | dict | None = None, *,
-                states_interval_ns: int | None = None, series: bool | None = None) -> Replayed:
+                states_interval_ns: int | None = None, series: bool | None = None,
+                costs=None, vcpus: int | None = None) -> Replayed:
     """Replay a scenario: results, states (if asked) and the strategy's per-period series.
 
     Parameters
@@ -50,6 +52,11 @@ def replay_full(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
     series : bool, optional
         The per-period series: None, when the strategy writes one; True, asked
         for (a ParamError for a strategy without one); False, not wanted.
+    costs : str, path or replay.costs.CostProfile, optional
+        The cost profile the rows are priced under (:func:`replay.costs.price`;
+        default :data:`replay.costs.DEFAULT_PROFILE`).
+    vcpus : int, optional
+        Virtual CPUs of each guest whose trace does not say (default 1).
     """
     strat = get_strategy(strategy)
     if states_interval_ns:
@@ -57,10 +64,11 @@ def replay_full(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
     if series:
         strat.check_series()
     p = strat.parse_params(params)
+    profile = load_profile(costs)  # a bad profile fails before the replay
     b = parse_budgets(budgets, int(scenario.guest_pages.sum()))
     at = sample_times(scenario, states_interval_ns) if states_interval_ns else None
     res = strat.run(scenario, b, p, sample_at=at)
-    results = results_frame(scenario, strategy, p, res)
+    results = price(results_frame(scenario, strategy, p, res, vcpus=vcpus), profile)
     states = states_frame(scenario, strategy, p, res, at) if at is not None else None
     per_period = None
     if strat.series is not None and series is not False:
@@ -70,10 +78,11 @@ def replay_full(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
 
 
 def replay(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
-           params: list[str] | dict | None = None) -> pl.DataFrame:
+           params: list[str] | dict | None = None, *, costs=None,
+           vcpus: int | None = None) -> pl.DataFrame:
     """Replay a scenario under one strategy at several budgets; one frame of results.
 
     See :func:`replay_full` for the arguments and :mod:`replay.frames` for
     the columns.
     """
-    return replay_full(scenario, strategy, budgets, params).results
+    return replay_full(scenario, strategy, budgets, params, costs=costs, vcpus=vcpus).results

@@ -17,7 +17,14 @@ accesses ... content_lost   counters of :data:`replay.states.COUNTERS`
 total_io (int)              host reads + host writes + guest reads + guest writes
 peak_resident_pages (int)   most frames resident at once
 mean_resident_pages (float) resident frames averaged over events
+duration_ns (int)           the scenario's first to last event, ns
+guests (int)                guests the row covers (1; all on host rows)
+vcpus (int)                 the guest's virtual CPUs: its trace's metadata, else
+                            the replay's ``vcpus`` (default 1); summed on host rows
 ==========================  ===================================================
+
+:func:`replay.costs.price` adds the time and CPU columns (``stall_ns`` ...)
+from these.
 """
 
 from __future__ import annotations
@@ -32,8 +39,11 @@ from replay.engine import ENGINE_VERSION
 from replay.result import EngineResult
 from replay.states import COUNTERS, PAIRS
 from tracer import params as params_mod
+from tracer.errors import ParamError
 
 IO_COLUMNS = ("host_reads", "host_writes", "guest_reads", "guest_writes")
+#: vCPUs of a guest whose trace does not say.
+DEFAULT_VCPUS = 1
 
 
 class Replayed(NamedTuple):
@@ -59,9 +69,28 @@ def _labelled(frame: pl.DataFrame, scenario, strategy: str, params: Any) -> pl.D
     )
 
 
-def results_frame(scenario, strategy: str, params: Any, res: EngineResult) -> pl.DataFrame:
-    """Host and per-guest result rows (columns in the module docstring)."""
+def guest_vcpus(scenario, vcpus: int | None = None) -> np.ndarray:
+    """Each guest's virtual CPUs: from its trace's metadata, else ``vcpus``
+    (default :data:`DEFAULT_VCPUS`)."""
+    fallback = DEFAULT_VCPUS if vcpus is None else vcpus
+    if fallback < 1:
+        raise ParamError(f"vcpus must be >= 1, got {fallback}")
+    known = getattr(scenario, "guest_vcpus", None)
+    if known is None:
+        return np.full(scenario.n_guests, fallback, np.int64)
+    return np.where(known > 0, known, fallback).astype(np.int64)
+
+
+def results_frame(scenario, strategy: str, params: Any, res: EngineResult, *,
+                  vcpus: int | None = None) -> pl.DataFrame:
+    """Host and per-guest result rows (columns in the module docstring).
+
+    ``vcpus`` counts the virtual CPUs of every guest whose trace does not
+    say (default :data:`DEFAULT_VCPUS`).
+    """
     nb, ng, _ = res.counters.shape
+    cpus = guest_vcpus(scenario, vcpus)
+    duration = int(getattr(scenario, "duration_ns", 0))
     events_g = scenario.events_per_guest
     base = {"scenario": scenario.name, "strategy": strategy, "params": params_json(params),
             "engine_version": ENGINE_VERSION}
@@ -72,18 +101,20 @@ def results_frame(scenario, strategy: str, params: Any, res: EngineResult) -> pl
         host = dict(zip(COUNTERS, (int(x) for x in total), strict=True))
         host["peak_resident_pages"] = int(res.host_peak[b])
         host["sum_resident_pages"] = int(res.host_sum_resident[b])
-        per = [(None, "host", int(scenario.guest_pages.sum()), scenario.n_events, host)]
+        per = [(None, "host", int(scenario.guest_pages.sum()), scenario.n_events, host, ng,
+                int(cpus.sum()))]
         for g in range(ng):
             c = dict(zip(COUNTERS, (int(x) for x in res.counters[b, g]), strict=True))
             per.append((g, scenario.guest_names[g], int(scenario.guest_pages[g]),
-                        int(events_g[g]), c))
-        for guest, gname, gpages, ev, c in per:
+                        int(events_g[g]), c, 1, int(cpus[g])))
+        for guest, gname, gpages, ev, c, n_guests, n_cpus in per:
             mean = c.pop("sum_resident_pages") / n_events
             row = base | {"budget_pages": int(res.budgets[b]), "guest": guest,
                           "guest_name": gname, "guest_pages": gpages, "events": ev}
             row |= c
             row["total_io"] = sum(c[k] for k in IO_COLUMNS)
             row["mean_resident_pages"] = mean
+            row |= {"duration_ns": duration, "guests": n_guests, "vcpus": n_cpus}
             rows.append(row)
     schema = {"guest": pl.Int32, "mean_resident_pages": pl.Float64}
     return pl.DataFrame(rows, schema_overrides=schema, infer_schema_length=None)

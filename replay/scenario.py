@@ -45,6 +45,9 @@ class Scenario:
         Guest index of each global page.
     sources : tuple of str
         Trace files the guests came from.
+    guest_vcpus : ndarray[int64], optional
+        Virtual CPUs of each guest from its trace's metadata, 0 where unknown
+        (:attr:`tracer.schema.TraceMeta.vcpus`); None: all unknown.
     """
 
     name: str
@@ -56,6 +59,12 @@ class Scenario:
     guest: np.ndarray
     page_guest: np.ndarray
     sources: tuple[str, ...]
+    guest_vcpus: np.ndarray | None = None
+
+    @property
+    def duration_ns(self) -> int:
+        """Time from the first event to the last, ns (0 without events)."""
+        return int(self.t_ns[-1] - self.t_ns[0]) if len(self.t_ns) else 0
 
     @property
     def n_guests(self) -> int:
@@ -163,6 +172,7 @@ def from_arrays(traces: list[tuple[str, TraceArrays]], *, name: str = "scenario"
         guest=np.ascontiguousarray(guest),
         page_guest=page_guest,
         sources=tuple(a.meta.source for _, a, _ in guests),
+        guest_vcpus=np.array([a.meta.vcpus or 0 for _, a, _ in guests], np.int64),
     )
 
 

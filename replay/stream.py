@@ -28,6 +28,7 @@ import numpy as np
 
 from replay import engine
 from replay.budgets import parse_budgets
+from replay.costs import load_profile, price
 from replay.frames import Replayed, results_frame, states_frame
 from replay.result import EngineResult
 from replay.scenario import expand_inputs, scenario_name, trace_name
@@ -53,6 +54,8 @@ class StreamedScenario:
     n_events: int
     events_per_guest: np.ndarray
     sources: tuple[str, ...]
+    duration_ns: int = 0
+    guest_vcpus: np.ndarray | None = None
 
     @property
     def n_guests(self) -> int:
@@ -70,6 +73,7 @@ class _Guest:
     guest_pages: int
     offset: int
     shift_ns: int
+    vcpus: int = 0  # from the trace's metadata, 0 when unknown
 
 
 def stream_guests(paths, copies: int, stagger_ns: int) -> list[_Guest]:
@@ -95,7 +99,7 @@ def stream_guests(paths, copies: int, stagger_ns: int) -> list[_Guest]:
     for j in range(copies):
         for f, stem, meta in zip(files, stems, metas, strict=True):
             out.append(_Guest(stem if copies == 1 else f"{stem}#{j}", str(f), meta.guest_pages,
-                              offset, j * stagger_ns))
+                              offset, j * stagger_ns, meta.vcpus or 0))
             offset += meta.guest_pages
     if len(out) > np.iinfo(np.uint16).max:
         raise ParamError(f"too many guests ({len(out)}); at most 65535")
@@ -187,7 +191,8 @@ def time_range(paths, copies: int = 1, stagger_ns: int = 0) -> tuple[int, int] |
 def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Sequence[str | int],
                   params: list[str] | dict | None = None, *, copies: int = 1, stagger_ns: int = 0,
                   batch_rows: int = ROW_GROUP_ROWS, states_interval_ns: int | None = None,
-                  name: str | None = None, series: bool = False):
+                  name: str | None = None, series: bool = False, costs=None,
+                  vcpus: int | None = None):
     """Replay traces in bounded memory; same integers as :func:`replay.api.replay_full`.
 
     Parameters
@@ -210,6 +215,8 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
         Scenario name (default: from the paths).
     series : bool
         A per-period series is asked for: refused, a streamed replay writes none.
+    costs, vcpus
+        Pricing, as in :func:`replay.api.replay_full`.
 
     Returns
     -------
@@ -226,6 +233,7 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
     if batch_rows < 1:
         raise ParamError(f"batch_rows must be >= 1, got {batch_rows}")
     p = strat.parse_params(params)
+    profile = load_profile(costs)
     honour, order, initial = strat.engine(p)
     guests = stream_guests(paths, copies, stagger_ns)
     gp = np.array([g.guest_pages for g in guests], np.int64)
@@ -239,15 +247,21 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
     es = engine.alloc_state(n_pages, ng, b, order, initial, len(at))
     i0 = 0
     per_guest = np.zeros(ng, np.int64)
+    t_first = t_last = None
     for t, page, op, guest in merged_batches(guests, batch_rows):
         engine.replay_chunk(es, t, page, op, guest, i0, page_guest, b, honour, order, at)
         per_guest += np.bincount(guest, minlength=ng)
         i0 += len(t)
+        if len(t):
+            t_first = int(t[0]) if t_first is None else t_first
+            t_last = int(t[-1])
     engine.replay_finish(es, page_guest, i0)
     scn = StreamedScenario(name or scenario_name(list(paths)), tuple(g.label for g in guests), gp,
-                           page_guest, i0, per_guest, tuple(g.path for g in guests))
+                           page_guest, i0, per_guest, tuple(g.path for g in guests),
+                           (t_last - t_first) if t_first is not None else 0,
+                           np.array([g.vcpus for g in guests], np.int64))
     res = EngineResult(b, es.cnt, es.host[:, 0].copy(), es.host[:, 1].copy(),
                               np.zeros((0, n_pages), np.uint8), es.samples)
-    results = results_frame(scn, strategy, p, res)
+    results = price(results_frame(scn, strategy, p, res, vcpus=vcpus), profile)
     states = states_frame(scn, strategy, p, res, at) if states_interval_ns else None
     return Replayed(results, states, None)

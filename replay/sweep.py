@@ -99,6 +99,11 @@ class Job:
     params: dict
     budgets: tuple[str, ...]
     states_interval_ns: int | None = None
+    #: The cost profile the rows are priced under: not part of the key, since
+    #: pricing needs no replay (``cmmsim report --costs`` re-prices).
+    costs: Any = None
+    #: vCPUs of guests whose trace does not say (part of the key when given).
+    vcpus: int | None = None
 
 
 @dataclass
@@ -110,6 +115,8 @@ class SweepSpec:
     budgets: list[str]
     states_interval_ns: int | None = None
     per_set_budgets: dict[str, list[str]] = field(default_factory=dict)
+    costs: Any = None
+    vcpus: int | None = None
 
 
 # -- building the job list ------------------------------------------------------------------------
@@ -226,7 +233,13 @@ def build_jobs(spec: SweepSpec, *, check_traces: bool = False) -> list[Job]:
     folder is made. A trace whose footer cannot be read fails its own jobs
     when they run, unless ``check_traces``: then every trace is validated
     here, row by row (:func:`tracer.io.check_trace`), and a bad one refused.
+    The cost profile is loaded here too, so a bad one fails before any job.
     """
+    from replay.costs import load_profile
+
+    profile = load_profile(spec.costs)
+    if spec.vcpus is not None and spec.vcpus < 1:
+        raise ParamError(f"vcpus must be >= 1, got {spec.vcpus}")
     if not spec.trace_sets:
         raise ParamError("the sweep has no trace set")
     names = [ts.name for ts in spec.trace_sets]
@@ -259,8 +272,10 @@ def build_jobs(spec: SweepSpec, *, check_traces: bool = False) -> list[Job]:
                     "states_interval_ns": interval,
                     "engine_version": engine.ENGINE_VERSION,
                 }
+                if spec.vcpus is not None:  # absent by default: older sweeps keep their keys
+                    ident["vcpus"] = spec.vcpus
                 key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
-                jobs.append(Job(key, ts, name, params, budgets, interval))
+                jobs.append(Job(key, ts, name, params, budgets, interval, profile, spec.vcpus))
     if not jobs:
         raise ParamError("the sweep has no job (a parameter grid with no value?)")
     return jobs
@@ -303,7 +318,7 @@ def run_job(job: Job) -> Replayed:
     # The sweep's sampling interval holds for the strategies that keep page states.
     interval = job.states_interval_ns if get_strategy(job.strategy).samples_states else None
     out = replay_full(scn, job.strategy, list(job.budgets), job.params,
-                      states_interval_ns=interval)
+                      states_interval_ns=interval, costs=job.costs, vcpus=job.vcpus)
     extra = [pl.lit(ts.name).alias("trace_set"), pl.lit(job.key).alias("job_key")]
     return Replayed(*(None if f is None else f.with_columns(extra) for f in out))
 

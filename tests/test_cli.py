@@ -130,3 +130,42 @@ def test_trace_convert_and_record_commands(tmp_path):
     r = runner.invoke(app, ["trace", "convert", str(bad), "-o", str(tmp_path / "b.parquet"), "--lenient"])
     assert r.exit_code == 0, r.output
     assert "give a command after --" in _bad(["trace", "record", "-o", str(tmp_path / "r.parquet")])
+
+
+def test_costs_on_replay_and_report(tmp_path, small_traces):
+    out = tmp_path / "r.parquet"
+    r = runner.invoke(app, ["replay", str(small_traces["kernel-compile"]), "-s", "cmm", "-b", "10%",
+                            "--costs", "zvm-2006", "--vcpus", "4", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "stall_ns" in r.output and "zvm-2006" in r.output
+    df = pl.read_parquet(out)
+    assert set(df["cost_profile"]) == {"zvm-2006"} and df.filter(pl.col("guest").is_not_null())["vcpus"][0] == 4
+    mine = tmp_path / "slow.toml"
+    mine.write_text('base = "zvm-2006"\nhost_read_disk_ns = 20_000_000\n')
+    r = runner.invoke(app, ["report", str(out), "-r", "time", "-r", "ranking", "--by", "stall",
+                            "--costs", str(mine), "-f", "csv"])
+    assert r.exit_code == 2 and "one report at a time" in r.stderr
+    r = runner.invoke(app, ["report", str(out), "-r", "time", "--costs", str(mine), "-f", "csv"])
+    assert r.exit_code == 0, r.output
+    repriced = pl.read_csv(__import__("io").StringIO(r.output))
+    assert set(repriced["cost_profile"]) == {"slow"}
+    assert repriced["stall_ns"][0] > df.filter(pl.col("guest").is_null())["stall_ns"][0]
+    r = runner.invoke(app, ["report", str(out), "-r", "winners", "--by", "cpu"])
+    assert r.exit_code == 0 and "priced under the zvm-2006" in r.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--costs", "zvm"], "unknown cost profile 'zvm'"),
+    (["--costs", "BAD"], "unknown cost key 'hots_ns'"),
+    (["--by", "time"], "--by 'time'"),
+])
+def test_report_bad_costs_and_by(tmp_path, small_traces, args, message):
+    out = tmp_path / "r.parquet"
+    assert runner.invoke(app, ["replay", str(small_traces["phased"]), "-s", "cmm", "-b", "10",
+                               "-o", str(out)]).exit_code == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text("hots_ns = 1\n")
+    args = [str(bad) if a == "BAD" else a for a in args]
+    assert message in _bad(["report", str(out), *args])
+    if args[0] == "--costs":
+        assert message in _bad(["replay", str(small_traces["phased"]), "-s", "cmm", "-b", "10", *args])

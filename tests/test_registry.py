@@ -32,7 +32,9 @@ from tracer.errors import ParamError
 ALL = examples()
 #: The contenders the offline floor bounds.
 ONLINE = examples(online=True)
-FLOORS = [name for name, s in strategies().items() if s.offline]
+FLOORS = [name for name, s in strategies().items() if s.offline and not s.upper_bound]
+#: Offline schedules: they bound the optimum from above, the floors from below it.
+SCHEDULES = [name for name, s in strategies().items() if s.upper_bound]
 
 
 def _choices(params_type) -> dict[str, set]:
@@ -52,7 +54,8 @@ def test_examples_take_every_choice_value_and_parse(name):
 
 
 def test_the_registry_knows_every_kind():
-    assert FLOORS and ONLINE
+    assert FLOORS and ONLINE and SCHEDULES
+    assert all(get_strategy(name).offline for name in SCHEDULES)
     assert names(streams=True) and names(samples_states=True) and names(has_series=True)
     for strat in strategies().values():
         assert not strat.streams or strat.samples_states, strat.name
@@ -86,6 +89,17 @@ def test_offline_floor_bounds_every_strategy(scn, data):
                 continue  # a partition needs a frame per guest
             res = strat.run(scn, np.array([budget]), strat.parse_params(params))
             assert floor <= total_io(res), (floor_name, name, params, budget)
+
+
+@given(scn=guest_traces(), data=st.data())
+def test_every_floor_is_below_every_offline_schedule(scn, data):
+    budget = data.draw(st.integers(1, scn.n_pages + 1))
+    for schedule in SCHEDULES:
+        bound = run_both(schedule, {}, scn, budget)
+        for floor_name in FLOORS:
+            strat = get_strategy(floor_name)
+            floor = strat.run(scn, np.array([budget]), strat.parse_params({}))
+            assert total_io(floor) <= total_io(bound), (floor_name, schedule, budget)
 
 
 @pytest.mark.parametrize("name", names(samples_states=False))

@@ -127,8 +127,8 @@ def test_sweep_file_cli_and_report_plot(tmp_path, small_traces):
     r = runner.invoke(app, ["plot", str(out), "-o", str(tmp_path / "plots")])
     assert r.exit_code == 0, r.output
     pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
-    assert pngs == ["balloon_kc_balloon.png", "io_avoided_vs_budget.png", "states_kc.png",
-                    "total_io_vs_budget.png"]
+    assert pngs == ["balloon_kc_balloon.png", "io_avoided_vs_budget.png", "stall_vs_budget.png",
+                    "states_kc.png", "total_io_vs_budget.png"]
     assert all((tmp_path / "plots" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
 
 

@@ -33,6 +33,7 @@ from tracer.schema import (
     MAX_GUEST_PAGES,
     META_KEYS,
     N_OPS,
+    OPTIONAL_META_KEYS,
     PAGE_SIZE_BYTES,
     SCHEMA_VERSION,
     Op,
@@ -224,9 +225,12 @@ def meta_to_arrow(meta: TraceMeta) -> dict[bytes, bytes]:
         "event_counts": meta.event_counts,
         "converter": meta.converter,
     }
-    return {
+    out = {
         META_KEYS[k].encode(): json.dumps(v, sort_keys=True).encode() for k, v in values.items()
     }
+    if meta.vcpus is not None:
+        out[OPTIONAL_META_KEYS["vcpus"].encode()] = json.dumps(meta.vcpus).encode()
+    return out
 
 
 def meta_from_arrow(md: dict[bytes, bytes] | None, where: str) -> TraceMeta:
@@ -246,7 +250,16 @@ def meta_from_arrow(md: dict[bytes, bytes] | None, where: str) -> TraceMeta:
             f"(this cmmsim reads version {SCHEMA_VERSION})"
         )
     _check_meta(values, where)
-    return TraceMeta(**values)
+    vcpus = md.get(OPTIONAL_META_KEYS["vcpus"].encode())
+    if vcpus is not None:
+        try:
+            vcpus = json.loads(vcpus)
+        except ValueError:
+            vcpus = None
+        if not _is_int(vcpus) or vcpus < 1:
+            raise TraceError(f"{where}: damaged cmmsim metadata ({OPTIONAL_META_KEYS['vcpus']} "
+                             "must be a positive integer)")
+    return TraceMeta(**values, vcpus=vcpus)
 
 
 def _is_int(v) -> bool:

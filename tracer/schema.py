@@ -75,6 +75,10 @@ META_KEYS = {
     "event_counts": _PREFIX + "event_counts",
     "converter": _PREFIX + "converter",
 }
+#: Metadata keys a file may lack (written only when known; older files have none).
+OPTIONAL_META_KEYS = {
+    "vcpus": _PREFIX + "vcpus",
+}
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,10 @@ class TraceMeta:
         Converter counters (lines read, skipped by reason, repaired, ...).
     schema_version : int
         Version the file was written with.
+    vcpus : int or None
+        Virtual CPUs of the guest, when the trace's maker knew them (the CPU
+        share of memory management in :mod:`replay.costs` is taken of
+        ``vcpus`` x the trace's duration); None when unknown.
     """
 
     guest_pages: int
@@ -109,6 +117,7 @@ class TraceMeta:
     event_counts: dict = field(default_factory=dict)
     converter: dict = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    vcpus: int | None = None
 
     @property
     def n_events(self) -> int:

@@ -64,7 +64,11 @@ class Strategy:
     summary : str
         One line for listings.
     offline : bool
-        Needs the future (a floor to compare with, not a contender).
+        Needs the future (a bound to compare with, not a contender).
+    upper_bound : bool
+        Offline, and bounds the offline optimum from above (a schedule an
+        offline host could run): not a floor under the strategies, as the
+        other offline ones are.
     engine : callable, optional
         ``engine(params) -> (honour, order, initial)`` when the strategy is
         one configuration of the common engine kernel: it can then stream
@@ -88,6 +92,7 @@ class Strategy:
     reference: Callable[..., Any]
     summary: str
     offline: bool = False
+    upper_bound: bool = False
     engine: Callable[[Any], tuple[int, int, int]] | None = None
     samples_states: bool = False
     series: Series | None = None

@@ -4,7 +4,7 @@ What is counted. Between two accesses of a page (a *gap*), the host may
 drop the page. Dropping it costs nothing when its content need not survive
 the gap: the guest freed it in the gap (SET_UNUSED), marked it volatile
 and then stable again (its content may be lost), or never wrote it since
-it was last freed or zero (it is logically zero). Otherwise the next access
+it was last freed or lost its content that way (it is logically zero). Otherwise the next access
 after a drop costs at least one read, whoever does it: the host (Sp), or
 the guest after a discard (Vz, a volatile or clean potentially-volatile
 page). Write-backs add to that for some strategies and never subtract.
@@ -79,8 +79,9 @@ _GAPS_TWO_THREADS_MIN = 1 << 23
 @nb.njit(cache=True, nogil=True, _nrt=False)
 def _written_after(page, op, written, wt):
     """Forward: ``wt[i]`` = 1 when after access i the page holds content written
-    since it was last freed (zero-initialised ``written``: one byte per page);
-    ``wt`` at hints is left as it was."""
+    since it was last freed or its content was lost (zero-initialised
+    ``written``: one byte per page, bit 0 written, bit 1 set volatile since its
+    last access); ``wt`` at hints is left as it was."""
     n = page.shape[0]
     for i in range(n):
         if i + EVENTS_AHEAD < n:
@@ -88,11 +89,17 @@ def _written_after(page, op, written, wt):
         o = op[i]
         p = np.uint64(page[i])  # unsigned: no negative-index fix-up (replay.kernels.lru_list)
         if o <= OP_WRITE:
-            w = written[p] | (o == OP_WRITE)
+            w = (written[p] & 1) | (o == OP_WRITE)
             written[p] = w
             wt[i] = w
         elif o == OP_SET_UNUSED:
             written[p] = 0
+        elif o == OP_SET_VOLATILE or o == OP_SET_POT_VOLATILE:
+            written[p] |= 2
+        elif o == OP_SET_STABLE and (written[p] & 2):
+            # Stable after volatile: the content may be lost (Vz -> Sz is logically
+            # zero), so a later gap is costly only after a new write.
+            written[p] = 2
 
 
 @nb.njit(cache=True, nogil=True, _nrt=False)
@@ -277,17 +284,16 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False):
     return without_states(b.pages, cnt, host, np.zeros((0, scenario.n_pages), np.uint8), ng)
 
 
-def reference(scenario, budget: int, params):
-    """Plain-Python twin: classify gaps, then MIN by scanning for the farthest next use."""
-    from replay.reference import ReferenceResult
-    from replay.states import COUNTERS
+def reference_next_uses(scenario) -> dict[int, int | None]:
+    """Twin of :func:`_gaps`: each access's next costly use (an event index), None when
+    it has none (its next access follows a free gap, or finds no written content)."""
     from tracer.schema import Op
 
     page = [int(x) for x in scenario.page]
     op = [int(x) for x in scenario.op]
-    guest = [int(x) for x in scenario.guest]
-    # A gap is costly when the page was written since it was last freed, and
-    # the gap neither frees it nor lets its volatile content be dropped.
+    # A gap is costly when the page was written since it was last freed (or
+    # lost its content), and the gap neither frees it nor lets its volatile
+    # content be dropped.
     costly = [False] * len(page)
     written, free_gap, volatile, seen = set(), set(), set(), set()
     for i, (p, o) in enumerate(zip(page, op, strict=True)):
@@ -305,13 +311,27 @@ def reference(scenario, budget: int, params):
             volatile.add(p)
         elif o == Op.SET_STABLE and p in volatile:
             free_gap.add(p)
-    next_use = {}
+            written.discard(p)  # the content may be lost: logically zero again
+    next_use: dict[int, int | None] = {}
     upcoming: dict[int, int] = {}  # page -> its next access, scanning backwards
     for i in range(len(page) - 1, -1, -1):
         if op[i] in (Op.READ, Op.WRITE):
             j = upcoming.get(page[i])
-            next_use[i] = j if j is not None and costly[j] else float("inf")
+            next_use[i] = j if j is not None and costly[j] else None
             upcoming[page[i]] = i
+    return next_use
+
+
+def reference(scenario, budget: int, params):
+    """Plain-Python twin: classify gaps, then MIN by scanning for the farthest next use."""
+    from replay.reference import ReferenceResult
+    from replay.states import COUNTERS
+    from tracer.schema import Op
+
+    page = [int(x) for x in scenario.page]
+    op = [int(x) for x in scenario.op]
+    guest = [int(x) for x in scenario.guest]
+    next_use = reference_next_uses(scenario)
     n_guests = scenario.n_guests
     counters = [dict.fromkeys(COUNTERS, 0) for _ in range(n_guests)]
     page_guest = dict(zip(page, guest, strict=True))
@@ -319,12 +339,14 @@ def reference(scenario, budget: int, params):
     per_guest = [0] * n_guests
     frames = min(budget, scenario.n_pages)
     host_peak = host_sum = 0
+    previous: dict[int, int] = {}  # page -> its last access
     for i, (p, o) in enumerate(zip(page, op, strict=True)):
         if o in (Op.READ, Op.WRITE):
             c = counters[guest[i]]
             c["accesses"] += 1
             if p not in resident:
-                c["host_reads" if costly[i] else "zero_fills"] += 1
+                costly = p in previous and next_use[previous[p]] == i
+                c["host_reads" if costly else "zero_fills"] += 1
                 if len(resident) >= frames:
                     victim = max(resident, key=lambda q: resident[q])
                     del resident[victim]
@@ -333,7 +355,8 @@ def reference(scenario, budget: int, params):
                 c["peak_resident_pages"] = max(c["peak_resident_pages"], per_guest[guest[i]])
                 host_peak = max(host_peak, len(resident) + 1)
             nu = next_use[i]
-            resident[p] = nu if nu != float("inf") else DEAD + p
+            resident[p] = nu if nu is not None else DEAD + p
+            previous[p] = i
         host_sum += len(resident)
         for g in range(n_guests):
             counters[g]["sum_resident_pages"] += per_guest[g]
