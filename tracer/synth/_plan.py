@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from tracer.params import need
+from tracer.schema import Op
 from tracer.synth import _model
 from tracer.synth._guest import GuestSim
 from tracer.synth._rng import rng_state
@@ -38,6 +39,7 @@ from tracer.synth._twin import python_twin
 CHUNK_EVENTS = 1 << 20
 #: ``t_end`` when a run is bounded by its event count alone.
 UNBOUNDED_NS = NOT_STARTED - 1
+FIRST_HINT = int(Op.SET_STABLE)  # the SET_* codes follow the two accesses
 #: Random streams of one guest (the scenario seed is the first word).
 STREAM_WORKLOAD, STREAM_SYSTEM, STREAM_GATE, STREAM_LAYOUT = 0, 1, 2, 3
 
@@ -190,7 +192,8 @@ def run_guest(plan: GuestPlan, sink: Callable[[np.ndarray, np.ndarray, np.ndarra
     """Generate one guest chunk by chunk into ``sink``; returns the model's final counters.
 
     The counters (:data:`tracer.synth._model.FACTS`) come with ``guest_pages``,
-    ``events`` (written) and ``last_t_ns`` (the last event's time).
+    ``events`` and ``hints`` (written; hints are the SET_* events) and
+    ``last_t_ns`` (the last event's time).
 
     The run ends once every task's clock has passed the plan's ``duration_s``
     after boot start (a step that starts before it may end a little after:
@@ -219,7 +222,7 @@ def run_guest(plan: GuestPlan, sink: Callable[[np.ndarray, np.ndarray, np.ndarra
     state = plan.make_state()
     t_end = UNBOUNDED_NS if events is not None else plan.boot_t + int(p.duration_s * 1e9)
     left = events
-    written = 0
+    written = hints = 0
     last_t = plan.boot_t
     while True:
         set_limit(chunk_events if left is None else min(chunk_events, left))
@@ -231,9 +234,10 @@ def run_guest(plan: GuestPlan, sink: Callable[[np.ndarray, np.ndarray, np.ndarra
         if len(t):
             sink(t, pfn, op)
             written += len(t)
+            hints += int(np.count_nonzero(op >= FIRST_HINT))
             last_t = int(t[-1])
         if done or left == 0:
-            return facts() | {"events": written, "last_t_ns": last_t}
+            return facts() | {"events": written, "hints": hints, "last_t_ns": last_t}
 
 
 def state_fractions(facts: dict[str, int]) -> dict[str, float]:

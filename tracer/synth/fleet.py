@@ -39,8 +39,9 @@ TYPES = {
 @dataclass(frozen=True)
 class Params(GuestParams):
     guest_mib: int = field(default=1024, metadata={"help": "memory of every guest, MiB"})
-    duration_s: float = field(default=600.0, metadata={
-        "help": "scenario time simulated, s, from the first boot (--events stops earlier instead)"})
+    duration_s: float = field(default=1200.0, metadata={
+        "help": "scenario time simulated, s (two compressed days by default; --events stops "
+                "earlier or later instead)"})
     guests: int = field(default=200, metadata={"help": "guests on the host"})
     mix: str = field(default="web-serving:3,kernel-compile:2,awm-server:2,phased:1,idle-after-boot:2",
                      metadata={"help": "workload:weight list the guests' workloads are drawn from "
