@@ -9,16 +9,19 @@ guest's size matters. A workload module defines a frozen params dataclass
 this package, so adding a workload touches only its own module.
 
 Guests are generated chunk by chunk straight into their trace files (memory
-does not grow with the length), several guests of a scenario at once on
-threads; each guest draws from its own random streams, so the same seed gives
-the same bytes whatever the parallelism.
+does not grow with the length), several guests of a scenario at once in
+worker processes; each guest draws from its own random streams, so the same
+seed gives the same bytes whatever the parallelism.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import importlib
 import json
+import multiprocessing
+import os
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +32,7 @@ from tracer import params as params_mod
 from tracer.errors import ParamError
 from tracer.io import TraceWriter, atomic_output
 from tracer.schema import MANIFEST_NAME, TraceMeta
-from tracer.synth._plan import CHUNK_EVENTS, GuestPlan, run_guest, run_parallel
+from tracer.synth._plan import CHUNK_EVENTS, GuestPlan, run_guest
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,43 @@ def _split(events: int | None, n: int) -> list[int | None]:
     return [events // n + (1 if i < events % n else 0) for i in range(n)]
 
 
+@dataclass(frozen=True)
+class _GuestJob:
+    """One guest to generate: what a worker process needs to rebuild its plan and run it."""
+
+    workload: str
+    seed: int
+    params: tuple  # the parsed parameters, sorted (name, value) pairs
+    index: int
+    path: Path | None
+    events: int | None
+    meta: dict
+    chunk_events: int
+
+
+@functools.lru_cache(maxsize=4)
+def _plans(workload: str, seed: int, params: tuple) -> list[GuestPlan]:
+    # Each worker plans a scenario once, then runs the guests it is handed.
+    return plan(workload, seed=seed, params=dict(params))[2]
+
+
+def _run_job(job: _GuestJob, twin: bool = False) -> GuestResult:
+    gp = _plans(job.workload, job.seed, job.params)[job.index]
+    if job.path is None:
+        facts = run_guest(gp, lambda *_: None, events=job.events, twin=twin, chunk_events=job.chunk_events)
+        return GuestResult(gp.name, None, facts)
+    with TraceWriter(job.path, gp.guest_pages) as w:
+        facts = run_guest(gp, w.write, events=job.events, twin=twin, chunk_events=job.chunk_events)
+        w.finish(TraceMeta(guest_pages=gp.guest_pages, source=f"synthetic:{job.workload}",
+                           params=job.meta | {"guest": gp.name} | gp.meta, seed=job.seed))
+    return GuestResult(gp.name, job.path, facts)
+
+
+def default_jobs() -> int:
+    """CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def generate(name: str, out: str | Path | None, *, seed: int = 0, events: int | None = None,
              params: list[str] | dict | None = None, jobs: int | None = None,
              twin: bool = False, chunk_events: int = CHUNK_EVENTS) -> list[GuestResult]:
@@ -111,38 +151,38 @@ def generate(name: str, out: str | Path | None, *, seed: int = 0, events: int | 
     params : list of ``k=v`` str or dict
         Workload parameters.
     jobs : int, optional
-        Guests generated at once (threads); default: one per CPU. The output
-        does not depend on it.
+        Guests generated at once, each worker a process (Parquet writing holds
+        the GIL, so threads would not run in parallel); default: one per CPU.
+        The output does not depend on it.
     twin : bool
-        Run the pure-Python twin of the model instead (slow; for tests).
+        Run the pure-Python twin of the model instead (slow; for tests; in this
+        process).
     chunk_events : int
         Events generated per chunk (and written per row group); memory use
         grows with it, not with the trace's length.
     """
     if events is not None and events <= 0:
         raise ParamError(f"events must be positive, got {events}")
-    wl, p, plans = plan(name, seed=seed, params=params)
+    wl = get_workload(name)
+    p = params_mod.parse(wl.params, params, what=f"workload {name}")
+    key = tuple(sorted(params_mod.as_dict(p).items()))
+    plans = _plans(name, seed, key)
     per_guest = _split(events, len(plans))
     pdict = params_mod.as_dict(p) | {"events": events}
     folder = None
     if out is not None and wl.multi_guest:
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
-
-    def job(gp: GuestPlan, n: int | None) -> Callable[[], GuestResult]:
-        def go() -> GuestResult:
-            if out is None:
-                return GuestResult(gp.name, None, run_guest(gp, lambda *_: None, events=n, twin=twin,
-                                                            chunk_events=chunk_events))
-            path = folder / f"{gp.name}.parquet" if folder else Path(out)
-            with TraceWriter(path, gp.guest_pages) as w:
-                facts = run_guest(gp, w.write, events=n, twin=twin, chunk_events=chunk_events)
-                w.finish(TraceMeta(guest_pages=gp.guest_pages, source=f"synthetic:{name}",
-                                   params=pdict | {"guest": gp.name} | gp.meta, seed=seed))
-            return GuestResult(gp.name, path, facts)
-        return go
-
-    results = run_parallel([job(gp, n) for gp, n in zip(plans, per_guest, strict=True)], jobs)
+    todo = [_GuestJob(name, seed, key, i,
+                      None if out is None else folder / f"{gp.name}.parquet" if folder else Path(out),
+                      n, pdict, chunk_events)
+            for i, (gp, n) in enumerate(zip(plans, per_guest, strict=True))]
+    workers = min(len(todo), jobs or default_jobs())
+    if twin or workers <= 1:
+        results = [_run_job(job, twin) for job in todo]
+    else:
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(pool.map(_run_job, todo))
     if folder is not None:
         manifest = {"workload": name, "seed": seed, "params": pdict,
                     "guests": [{"name": r.name, "trace": r.path.name} for r in results]}

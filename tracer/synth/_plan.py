@@ -11,8 +11,6 @@ pure-Python twin (:mod:`tracer.synth._twin`).
 
 from __future__ import annotations
 
-import concurrent.futures
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -247,17 +245,4 @@ def state_fractions(facts: dict[str, int]) -> dict[str, float]:
     v = facts["inactive_pages"] + facts["active_pages"] - facts["mapped_clean_pages"]
     u = facts["free_pages"]
     return {"S": (n - u - v - p) / n, "U": u / n, "V": v / n, "P": p / n}
-
-
-def run_parallel(jobs: list[Callable[[], Any]], workers: int | None) -> list[Any]:
-    """Call ``jobs`` on ``workers`` threads (the model releases the GIL); results in order."""
-    workers = min(len(jobs), workers or _default_workers())
-    if workers <= 1:
-        return [job() for job in jobs]
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda job: job(), jobs))
-
-
-def _default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 

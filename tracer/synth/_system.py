@@ -102,32 +102,27 @@ def system_step(g, sy, t):
     st = sy.st
     phase = st[Y_PHASE]
     i = st[Y_I]
-    if phase == P_KERNEL:
-        n = min(BOOT_STEP * 4, c.reserved - i)
-        t = kernel_reserve(g, i, n, t)
-        total = c.reserved
-    elif phase == P_TRANSIENT:
-        n = min(BOOT_STEP, c.transient_pages - i)
-        for j in range(i, i + n):
-            t = anon_alloc(g, c.key_transient + j, t)
-        total = c.transient_pages
-    elif phase == P_BOOT_CACHE:
-        n = min(BOOT_STEP, c.cache_pages - i)
-        for j in range(i, i + n):
-            t = file_read(g, c.key_cache + j, False, t)
-        total = c.cache_pages
-    elif phase == P_DAEMONS:
-        n = min(BOOT_STEP, c.daemon_pages - i)
-        for j in range(i, i + n):
-            t = anon_alloc(g, c.key_daemon + j, t)
-        total = c.daemon_pages
-    elif phase == P_BOOT_FREE:
-        n = min(BOOT_STEP, c.transient_pages - i)
-        for j in range(i, i + n):
-            t = page_free(g, c.key_transient + j, t)
-        total = c.transient_pages
-    else:
+    if phase == P_IDLE:
         return _daemon_step(g, sy, t)
+    if phase == P_KERNEL:
+        total = c.reserved
+        n = min(BOOT_STEP * 4, total - i)
+        t = kernel_reserve(g, i, n, t)
+    else:
+        if phase == P_BOOT_CACHE:
+            key0, total = c.key_cache, c.cache_pages
+        elif phase == P_DAEMONS:
+            key0, total = c.key_daemon, c.daemon_pages
+        else:
+            key0, total = c.key_transient, c.transient_pages
+        n = min(BOOT_STEP, total - i)
+        for j in range(i, i + n):
+            if phase == P_BOOT_CACHE:
+                t = file_read(g, key0 + j, False, t)
+            elif phase == P_BOOT_FREE:
+                t = page_free(g, key0 + j, t)
+            else:
+                t = anon_alloc(g, key0 + j, t)
     st[Y_I] = i + n
     if i + n >= total:
         st[Y_I] = 0
@@ -199,6 +194,10 @@ def next_turn(g, sy, sc, t_end):
 
     Returns -1 when every task's clock has reached ``t_end`` and -2 when the
     chunk is full. Workload task ``k`` (1-based) has clock ``sc.clock[k]``.
+    Each workload calls this from its own five-line ``run`` loop around its
+    step function: numba caches no function that takes another function as
+    an argument or closes over one, and a recompile per process would cost
+    more than the loop.
     """
     clock = sc.clock
     while more(g):
