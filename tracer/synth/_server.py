@@ -30,8 +30,8 @@ from tracer.synth._model import anon_alloc, file_read, file_write, kmem_alloc, k
 from tracer.synth._rng import rng_exp, rng_pick
 from tracer.synth._system import busy, next_turn
 
-# Worker phases.
-W_INIT, W_REQUEST, W_SEND, W_LOG = range(4)
+# Worker phases: allocating its memory, a request arrived, sending a file.
+W_INIT, W_REQUEST, W_SEND = range(3)
 # Per-worker integers.
 # F_FRAG counts the socket blocks taken so far; F_FRAG_USED is the bytes used of the last one.
 F_PHASE, F_I, F_KEY, F_PAGES, F_BYTES, F_FRAG_USED, F_FRAG, F_ARRIVAL, N_F = range(9)
@@ -84,29 +84,41 @@ def _frag_use(g, w, k, nbytes, t):
 
 
 @nb.njit(cache=True, nogil=True, _nrt=False)
+def _next_arrival(w, k, t):
+    """When worker ``k``'s next request arrives, its last one done at ``t``."""
+    c = w.conf
+    if c.arrival_gap_ns <= 0:
+        return t
+    if not c.open_loop:
+        return t + np.int64(rng_exp(w.rng, c.arrival_gap_ns))
+    w.task[k, F_ARRIVAL] += np.int64(rng_exp(w.rng, c.arrival_gap_ns))
+    return max(t, w.task[k, F_ARRIVAL])
+
+
+@nb.njit(cache=True, nogil=True, _nrt=False)
 def _request(g, w, k, t):
-    """A request arrives at worker ``k``: pick the file, spend the CPU, touch the worker's pages."""
+    """A request has arrived at worker ``k``: pick the file, spend the CPU, touch the worker's pages."""
     c = w.conf
     task = w.task
-    if c.arrival_gap_ns > 0:
-        if c.open_loop:
-            task[k, F_ARRIVAL] += np.int64(rng_exp(w.rng, c.arrival_gap_ns))
-            t = max(t, task[k, F_ARRIVAL])
-        else:
-            t += np.int64(rng_exp(w.rng, c.arrival_gap_ns))
     d = rng_pick(w.rng, w.dir_cdf)
     cls = rng_pick(w.rng, w.class_cdf)
     f = cls * (w.file_pages.size // w.class_cdf.size) + rng_pick(w.rng, w.file_cdf)
     task[k, F_KEY] = c.files_key + d * c.dir_pages + w.file_off[f]
     task[k, F_PAGES] = w.file_pages[f]
     task[k, F_BYTES] = w.file_bytes[f]
+    task[k, F_I] = 0
     return busy(g, w.rng, t, c.request_ns, c.touches, c.worker_key + k * c.worker_pages, c.worker_pages,
                 c.write_fraction)
 
 
-@nb.njit(cache=True, nogil=True, _nrt=False)
+@nb.njit(cache=True, nogil=True, _nrt=False, inline="always")
 def server_step(g, w, k, t):
-    """One step of worker ``k``; returns its next clock."""
+    """One step of worker ``k``; returns its next clock.
+
+    A step serves a request that has arrived, up to ``STEP // 2`` pages of it;
+    a larger file takes more steps. The step that finishes a request returns
+    the time the next one arrives, so every task's events stay in time order.
+    """
     c = w.conf
     task = w.task
     phase = task[k, F_PHASE]
@@ -118,31 +130,28 @@ def server_step(g, w, k, t):
         task[k, F_I] = end
         if end >= c.worker_pages:
             task[k, F_PHASE] = W_REQUEST
-            task[k, F_I] = 0
             task[k, F_ARRIVAL] = t
+            return _next_arrival(w, k, t)
         return t
     if phase == W_REQUEST:
         t = _request(g, w, k, t)
+        i = 0
+    n = task[k, F_PAGES]
+    end = min(n, i + STEP // 2)
+    for j in range(i, end):
+        t = file_read(g, task[k, F_KEY] + j, False, t)
+    sent = min(task[k, F_BYTES], end * 4096) - min(task[k, F_BYTES], i * 4096)
+    t = _frag_use(g, w, k, sent, t)
+    t = net_send(g, t, end - i)
+    task[k, F_I] = end
+    if end < n:
         task[k, F_PHASE] = W_SEND
         return t
-    if phase == W_SEND:
-        n = task[k, F_PAGES]
-        end = min(n, i + STEP // 2)
-        for j in range(i, end):
-            t = file_read(g, task[k, F_KEY] + j, False, t)
-        sent = min(task[k, F_BYTES], end * 4096) - min(task[k, F_BYTES], i * 4096)
-        t = _frag_use(g, w, k, sent, t)
-        t = net_send(g, t, end - i)
-        task[k, F_I] = end
-        if end >= n:
-            task[k, F_PHASE] = W_LOG
-            task[k, F_I] = 0
-        return t
-    # The access log: one line per request.
+    # The access log: one line per request; then wait for the next one.
     w.log[0] += c.log_bytes
     t = file_write(g, c.log_key + (w.log[0] // 4096) % c.log_pages, False, t)
     task[k, F_PHASE] = W_REQUEST
-    return t
+    return _next_arrival(w, k, t)
 
 
 @nb.njit(cache=True, nogil=True, _nrt=False)

@@ -17,7 +17,10 @@ size: a small guest is mostly full, a large one mostly unused.
 
 The **scheduler** runs the tasks of one guest in time order: each task has a
 clock, and the task with the earliest clock does its next step (a few page
-operations), which returns its new clock. Task 0 is the system task; the
+operations), which returns its new clock. A step never waits for time to pass
+before it uses the CPU (that would reserve the CPU in the future and hold up
+every other task): a think time or the gap to the next request ends the step
+and becomes the task's clock. Task 0 is the system task; the
 workload's tasks start when the boot is done. Workload tasks may be gated by
 an on/off demand schedule (fleets): outside "on" periods they wait.
 """
@@ -188,7 +191,7 @@ def _gate_open(sc, t):
     return max(t, gate[G_START])
 
 
-@nb.njit(cache=True, nogil=True, _nrt=False)
+@nb.njit(cache=True, nogil=True, _nrt=False, inline="always")
 def next_turn(g, sy, sc, t_end):
     """Run system steps and demand waits until a workload task is due; return its index.
 

@@ -61,7 +61,7 @@ ClientState = namedtuple("ClientState", ["task", "rng", "conf"])
 class Params(GuestParams):
     guest_mib: int = field(default=256, metadata={
         "help": "memory of every guest, MiB (the paper: 1536, 256, 96)"})
-    duration_s: float = field(default=600.0, metadata={
+    duration_s: float = field(default=300.0, metadata={
         "help": "guest time simulated, s (--events stops earlier or later instead)"})
     pairs: int = field(default=4, metadata={"help": "N: server guests and client guests (N^2 connections)"})
     file_mib: int = field(default=1, metadata={"help": "size of each served file, MiB"})
@@ -92,7 +92,7 @@ class Params(GuestParams):
         need(self.log_bytes >= 0, "log_bytes must be >= 0")
 
 
-@nb.njit(cache=True, nogil=True, _nrt=False)
+@nb.njit(cache=True, nogil=True, _nrt=False, inline="always")
 def client_step(g, w, k, t):
     """One step of a client task; returns its next clock."""
     c = w.conf
@@ -110,7 +110,6 @@ def client_step(g, w, k, t):
             task[k, F_I] = 0
         return t
     if phase == C_REQUEST:
-        t += np.int64(rng_exp(w.rng, c.think_ns))
         t = busy(g, w.rng, t, c.request_ns, c.touches, c.app_key, c.app_pages, c.write_fraction)
         task[k, F_PHASE] = C_RECEIVE
         return t
@@ -121,10 +120,13 @@ def client_step(g, w, k, t):
         t = anon_touch(g, c.buf_key + j % c.buf_pages, True, t)
     t = compute(g, t, (end - i) * g.cfg.copy_ns)
     task[k, F_I] = end
-    if end >= c.file_pages:
-        task[k, F_PHASE] = C_REQUEST
-        task[k, F_I] = 0
-    return t
+    if end < c.file_pages:
+        return t
+    # The response is in: think, and send the next request then (a clock, not
+    # time spent inside this step, so other tasks' work in between comes first).
+    task[k, F_PHASE] = C_REQUEST
+    task[k, F_I] = 0
+    return t + np.int64(rng_exp(w.rng, c.think_ns))
 
 
 @nb.njit(cache=True, nogil=True, _nrt=False)

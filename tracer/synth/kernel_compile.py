@@ -156,7 +156,7 @@ def _heap_grow(g, w, base, k, target, t):
     return t
 
 
-@nb.njit(cache=True, nogil=True, _nrt=False)
+@nb.njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _step(g, w, k, t, clock):
     """One step of compiler task ``k``; returns its next clock."""
     c = w.conf

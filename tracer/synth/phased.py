@@ -68,7 +68,7 @@ class Params(GuestParams):
         return [float(x) for x in self.phases.split(",") if x.strip()]
 
 
-@nb.njit(cache=True, nogil=True, _nrt=False)
+@nb.njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _step(g, w, t):
     c = w.conf
     st = w.st
