@@ -63,7 +63,7 @@ def server_keys(workers: int, worker_pages: int, n_dirs: int, dir_pages: int, lo
 
 
 @nb.njit(cache=True, nogil=True, _nrt=False)
-def _frag_use(g, w, k, nbytes, t):
+def socket_buffers(g, w, k, nbytes, t):
     """Carve ``nbytes`` of socket buffers for worker ``k``, allocating 32 KiB blocks as needed."""
     task = w.task
     base = w.conf.frag_key + k * 2 * FRAG_PAGES
@@ -141,7 +141,7 @@ def server_step(g, w, k, t):
     for j in range(i, end):
         t = file_read(g, task[k, F_KEY] + j, False, t)
     sent = min(task[k, F_BYTES], end * 4096) - min(task[k, F_BYTES], i * 4096)
-    t = _frag_use(g, w, k, sent, t)
+    t = socket_buffers(g, w, k, sent, t)
     t = net_send(g, t, end - i)
     task[k, F_I] = end
     if end < n:

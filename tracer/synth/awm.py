@@ -35,11 +35,11 @@ from tracer.synth._server import (
     F_FRAG_USED,
     FRAG_PAGES,
     ServerConf,
-    _frag_use,
     new_server_state,
     server_keys,
     server_run,
     server_step_events,
+    socket_buffers,
 )
 from tracer.synth._system import MIB_PAGES, busy, next_turn
 
@@ -115,7 +115,7 @@ def client_step(g, w, k, t):
         return t
     end = min(c.file_pages, i + RECV_STEP)
     t = net_recv(g, t, end - i)
-    t = _frag_use(g, w, k, (end - i) * 4096, t)
+    t = socket_buffers(g, w, k, (end - i) * 4096, t)
     for j in range(i, end):
         t = anon_touch(g, c.buf_key + j % c.buf_pages, True, t)
     t = compute(g, t, (end - i) * g.cfg.copy_ns)

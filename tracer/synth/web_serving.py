@@ -66,7 +66,7 @@ class Params(GuestParams):
     request_rate: float = field(default=0.0, metadata={
         "help": "requests per second, Poisson arrivals (0: back to back, the server saturated)"})
     log_bytes: int = field(default=150, metadata={"help": "access log bytes per request"})
-    log_mib_server: float = field(default=64.0, metadata={"help": "access log size before it wraps, MiB"})
+    access_log_mib: float = field(default=64.0, metadata={"help": "access log size before it wraps, MiB"})
 
     def __post_init__(self):
         super().__post_init__()
@@ -78,13 +78,13 @@ class Params(GuestParams):
         need(self.request_us >= 0 and self.touches >= 0, "request_us and touches must be >= 0")
         need(0 <= self.write_fraction <= 1, "write_fraction must be in [0, 1]")
         need(self.request_rate >= 0, "request_rate must be >= 0")
-        need(self.log_bytes >= 0 and self.log_mib_server > 0, "log sizes must be >= 0 and > 0")
+        need(self.log_bytes >= 0 and self.access_log_mib > 0, "log sizes must be >= 0 and > 0")
 
 
 def plans(p: Params, seed: int) -> list[GuestPlan]:
     pages, nbytes = specweb_files()
     worker_pages = max(1, int(p.worker_mib * MIB_PAGES))
-    log_pages = max(1, int(p.log_mib_server * MIB_PAGES))
+    log_pages = max(1, int(p.access_log_mib * MIB_PAGES))
     worker_key, frag_key, files_key, log_key, n_keys = server_keys(
         p.workers, worker_pages, p.directories, int(pages.sum()), log_pages, system_config(p).n_keys)
     conf = ServerConf(
