@@ -43,16 +43,21 @@ free block that large falls back to single pages. Dirty pages are also
 written back by the flusher: every ``wb_interval_ns`` those older than
 ``expire_ns``, and whenever more than ``bg_dirty_pages`` are dirty.
 
+Kernel memory (kernel stacks, page tables, socket buffers: ``kmem_alloc``)
+is stable and never reclaimed; a block allocated whole goes back whole.
+
 Time. Every operation takes the task's clock ``t`` (ns) and returns it
-advanced: copies and zero-fills run on the guest's CPUs (the least busy
-one; a task waits for it), cache misses, swap-ins and writeback queue on one
-disk, sends and receives on one network link. Events are stamped at the
+advanced: copies and zero-fills run on the guest's CPUs (the one that fell
+idle last by ``t``, so a task keeps its CPU; else the task waits for the
+first to fall idle), cache misses, swap-ins and writeback queue on one disk,
+sends and receives on one network link. Events are stamped at the
 time they happen, raised to the last stamp when tasks interleave, so the
 trace is in time order. Nothing here draws random numbers: the workload
 decides, the model follows.
 
-Every function has a pure-Python twin in :mod:`tracer.synth._guest`
-(:data:`TWINS` maps one to the other); the tests hold them to the same events.
+Every operation has a pure-Python twin, a method of
+:class:`tracer.synth._guest.GuestSim` (its ``TWINS`` maps one to the other);
+the tests hold them to the same events.
 """
 
 from __future__ import annotations
