@@ -23,12 +23,15 @@ app.add_typer(trace_app, name="trace")
 @cli_errors
 def trace_synth(
     workload: Annotated[str, typer.Argument(help="workload name (see `cmmsim trace workloads`)")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="output .parquet (folder for awm)")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="output .parquet (a folder for awm and fleet)")],
     seed: Annotated[int, typer.Option(help="random seed; same seed, same bytes")] = 0,
-    events: Annotated[int, typer.Option(help="target number of events")] = 500_000,
+    events: Annotated[int | None, typer.Option(
+        help="stop after this many events (split among guests) instead of at the workload's duration_s")] = None,
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="workload parameter key=value")
     ] = None,
+    jobs: Annotated[int | None, typer.Option(
+        help="guests generated at once (default: one per CPU); the output does not depend on it")] = None,
 ) -> None:
     """Generate a synthetic guest trace (or a multi-guest scenario folder)."""
     from tracer.io import check_output, folder_output
@@ -37,12 +40,14 @@ def trace_synth(
 
     if not 0 <= seed <= INT64_MAX:
         raise ParamError(f"--seed {seed}: must be 0..{INT64_MAX:,}")
-    if not 0 < events <= INT64_MAX:
+    if events is not None and not 0 < events <= INT64_MAX:
         raise ParamError(f"--events {events}: must be 1..{INT64_MAX:,}")
+    if jobs is not None and jobs < 1:
+        raise ParamError(f"--jobs {jobs}: must be at least 1")
     multi = get_workload(workload).multi_guest
     check_output(out, folder=multi)
     with folder_output(out if multi else out.parent):
-        paths = synthesize(workload, out, seed=seed, events=events, params=param or [])
+        paths = synthesize(workload, out, seed=seed, events=events, params=param or [], jobs=jobs)
     for p in paths:
         console.print(f"wrote {p}")
 

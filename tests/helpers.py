@@ -20,14 +20,21 @@ from tracer.schema import TraceMeta, count_ops
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = ROOT / "sample_traces"
 
-#: Small parameter sets so every workload fits a few thousand pages.
+#: Small parameter sets so every workload fits a few thousand pages (a small
+#: system too: the default boot alone needs about 60 MiB).
+_SMALL_GUEST = ["guest_mib=16", "kernel_mib=2", "daemon_mib=2", "boot_cache_mib=2",
+                "boot_transient_mib=1", "log_mib=1"]
 SMALL = {
-    "kernel-compile": ["guest_mib=16", "anon_pages=200", "sources=50", "headers=30",
-                       "headers_per_unit=10"],
-    "web-serving": ["guest_mib=16", "workers=4", "worker_anon_pages=16"],
-    "awm": ["pairs=1", "guest_mib=16", "backend_gib=0.05", "app_pages=64"],
-    "idle-after-boot": ["guest_mib=16"],
-    "phased": ["guest_mib=16", "file_pages=64"],
+    "kernel-compile": _SMALL_GUEST + ["heap_mib=1", "sources=50", "headers=30", "headers_per_unit=10",
+                                      "compiler_mib=1", "exec_mib=0.5", "unit_cpu_ms=100", "touch_us=200"],
+    "web-serving": _SMALL_GUEST + ["directories=4", "workers=4", "worker_mib=0.25"],
+    "awm": _SMALL_GUEST + ["pairs=1", "backend_gib=0.05", "app_mib=0.5"],
+    "idle-after-boot": _SMALL_GUEST,
+    "phased": _SMALL_GUEST + ["file_mib=0.25"],
+    # Fleet guests take their workloads' defaults, which need 64 MiB (kernel-compile: 256).
+    "fleet": ["guest_mib=64", "kernel_mib=2", "daemon_mib=2", "boot_cache_mib=2", "boot_transient_mib=1",
+              "guests=4", "mix=web-serving:1,awm-server:1,phased:1,idle-after-boot:1",
+              "boot_spread_s=2", "on_s=1", "off_s=1", "day_s=10"],
 }
 
 STATE_BITS = 0x7F  # everything but the CLOCK reference / scratch bit

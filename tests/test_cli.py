@@ -11,6 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from analysis.cli import app
+from tests.helpers import SMALL
 
 runner = CliRunner()
 
@@ -49,8 +50,9 @@ def _bad(args):
 
 def test_trace_commands(tmp_path):
     out = tmp_path / "p.parquet"
+    small = [arg for kv in SMALL["phased"] for arg in ("-p", kv)]
     r = runner.invoke(app, ["trace", "synth", "phased", "-o", str(out), "--events", "5000",
-                            "--seed", "3", "-p", "guest_mib=16", "-p", "file_pages=64"])
+                            "--seed", "3", "--jobs", "1", *small])
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["trace", "info", str(out)])
     assert r.exit_code == 0 and "5,000" in r.output and "SET_UNUSED" in r.output

@@ -64,7 +64,9 @@ def files_under(path: Path) -> list[Path]:
 def _retag(src: Path, dest: Path, **meta_json) -> Path:
     """``src`` rewritten with some cmmsim metadata values replaced (raw JSON text)."""
     table = pq.read_table(src)
-    md = dict(table.schema.metadata)
+    # A streamed trace keeps its metadata in the footer, not the Arrow schema.
+    md = dict(table.schema.metadata or {}) | dict(pq.ParquetFile(src).metadata.metadata or {})
+    md.pop(b"ARROW:schema", None)
     for key, raw in meta_json.items():
         md[f"cmmsim.{key}".encode()] = raw.encode()
     pq.write_table(table.replace_schema_metadata(md), dest)

@@ -1,64 +1,103 @@
-"""Synthetic workloads: determinism and the Linux-like page discipline."""
+"""Synthetic workloads: the guest model and its twin, determinism, the guest discipline,
+steady state at the default lengths, fleets in bounded memory."""
 
 from __future__ import annotations
 
 import hashlib
+import tracemalloc
 
+import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis.traces import df_final_guest_states
 from replay.scenario import expand_inputs
 from tests.helpers import SMALL
 from tracer.errors import ParamError
-from tracer.io import read_arrays, validate_trace
+from tracer.io import read_arrays, read_meta, validate_trace
 from tracer.schema import Op
-from tracer.synth import synthesize, workloads
+from tracer.synth import _rng, generate, plan, synthesize, workloads
+from tracer.synth._plan import run_guest, state_fractions
 
 NAMES = sorted(workloads())
 
+#: The guest states (S, U, V, P) in which each op may come, and the state it leaves:
+#: DESIGN.md section 2, "How Linux drives the states", as tracer/synth/_model.py emits it.
+#: Accesses only to stable or potentially volatile pages (a volatile page is pinned
+#: stable first), set-stable only on unused (allocation) or stable (dirtying) pages.
+LEGAL = {Op.READ: "SP", Op.WRITE: "SP", Op.SET_STABLE: "US", Op.SET_UNUSED: "SVP",
+         Op.SET_VOLATILE: "S", Op.SET_POT_VOLATILE: "SP", Op.SET_STABLE_IF_RESIDENT: "VP"}
+LEAVES = {Op.SET_STABLE: "S", Op.SET_UNUSED: "U", Op.SET_VOLATILE: "V", Op.SET_POT_VOLATILE: "P",
+          Op.SET_STABLE_IF_RESIDENT: "S"}
+
 
 def check_guest_discipline(op, pfn, guest_pages) -> dict:
-    """Replay a generated trace from the guest's side and assert DESIGN.md's rules.
+    """Replay a generated trace from the guest's side and assert the legal op sequences.
 
-    Returns the largest number of in-use (non-U) pages seen.
+    Returns the largest number of in-use (non-U) pages seen and the final state counts.
     """
+    legal = {int(o): set(s) for o, s in LEGAL.items()}
+    leaves = {int(o): s for o, s in LEAVES.items()}
     state = ["U"] * guest_pages
-    in_use = 0
-    peak = 0
+    in_use = peak = 0
     for i, (o, p) in enumerate(zip(op.tolist(), pfn.tolist(), strict=True)):
         s = state[p]
-        if o in (Op.READ, Op.WRITE):
-            assert s != "U", f"event {i}: access to unused page {p}"
-            assert not (o == Op.WRITE and s == "V"), f"event {i}: write to volatile page {p}"
-        elif o == Op.SET_STABLE:
-            if s == "U":
-                in_use += 1
-            state[p] = "S"
-        elif o == Op.SET_UNUSED:
-            assert s != "U", f"event {i}: page {p} freed twice"
-            in_use -= 1
-            state[p] = "U"
-        elif o in (Op.SET_VOLATILE, Op.SET_POT_VOLATILE):
-            assert s != "U", f"event {i}: unused page {p} marked volatile"
-            state[p] = "V" if o == Op.SET_VOLATILE else "P"
-        elif o == Op.SET_STABLE_IF_RESIDENT:
-            assert s in ("V", "P"), f"event {i}: set-stable-if-resident on {s} page {p}"
-            state[p] = "S"
+        assert s in legal[o], f"event {i}: {Op(o).name} on a page in state {s} (pfn {p})"
+        new = leaves.get(o, s)
+        in_use += (new != "U") - (s != "U")
+        state[p] = new
         peak = max(peak, in_use)
-    assert 0 <= in_use <= guest_pages
-    return {"peak_in_use": peak}
+    assert 0 <= in_use <= peak <= guest_pages
+    return {"peak_in_use": peak, "final": {k: state.count(k) for k in "SUVP"}}
 
 
+def _collect(name, params, seed, events, twin, chunk):
+    _, _, plans = plan(name, seed=seed, params=params)
+    out = []
+    for gp in plans:
+        parts = []
+        facts = run_guest(gp, lambda *cols, keep=parts: keep.append([c.copy() for c in cols]), events=events,
+                          twin=twin, chunk_events=chunk)
+        out.append(([np.concatenate(c) for c in zip(*parts, strict=True)], facts))
+    return out
+
+
+# -- the model and its twin ------------------------------------------------------------------------
+@settings(max_examples=30)
+@given(name=st.sampled_from(NAMES), seed=st.integers(0, 2**32 - 1), events=st.integers(2000, 30_000),
+       chunk=st.integers(500, 20_000))
+def test_twin_gives_the_same_events(name, seed, events, chunk):
+    fast = _collect(name, SMALL[name], seed, events, False, chunk)
+    twin = _collect(name, SMALL[name], seed, events, True, chunk)
+    assert len(fast) == len(twin)
+    for (cols, facts), (twin_cols, twin_facts) in zip(fast, twin, strict=True):
+        for col, twin_col in zip(cols, twin_cols, strict=True):
+            np.testing.assert_array_equal(col, twin_col)
+        assert facts == twin_facts
+
+
+@given(seed=st.integers(0, 2**64 - 1), stream=st.integers(0, 99))
+def test_rng_twin_draws_the_same_numbers(seed, stream):
+    cdf = _rng.zipf_cdf(57, 0.9)
+    fast, twin = _rng.rng_state(seed, stream), _rng.rng_state(seed, stream)
+    for _ in range(50):
+        assert _rng.rng_u64(fast) == _rng.py_rng_u64(twin)
+        assert _rng.rng_below(fast, 1000) == _rng.py_rng_below(twin, 1000)
+        assert _rng.rng_exp(fast, 3.5e6) == _rng.py_rng_exp(twin, 3.5e6)
+        assert _rng.rng_erlang(fast, 4, 10.0) == _rng.py_rng_erlang(twin, 4, 10.0)
+        assert _rng.rng_pick(fast, cdf) == _rng.py_rng_pick(twin, cdf)
+    np.testing.assert_array_equal(fast, twin)
+
+
+# -- determinism and the discipline ----------------------------------------------------------------
 @pytest.mark.parametrize("name", NAMES)
-def test_same_seed_same_bytes(tmp_path, name):
+def test_same_seed_same_bytes_whatever_the_parallelism(tmp_path, name):
     multi = workloads()[name].multi_guest
     digests = []
-    for run in ("a", "b", "c"):
-        seed = 3 if run != "c" else 4
+    for run, seed, jobs in (("a", 3, 1), ("b", 3, 2), ("c", 4, 2)):
         dest = tmp_path / (run if multi else f"{run}.parquet")
-        paths = synthesize(name, dest, seed=seed, events=6000, params=SMALL[name])
+        paths = synthesize(name, dest, seed=seed, events=8000, params=SMALL[name], jobs=jobs)
         digests.append([hashlib.sha256(p.read_bytes()).hexdigest() for p in paths])
     assert digests[0] == digests[1]
     assert digests[0] != digests[2]
@@ -74,44 +113,119 @@ def test_small_traces_validate_and_follow_the_rules(small_traces, name):
         assert 0 < facts["peak_in_use"] <= meta.guest_pages
 
 
-@given(seed=st.integers(0, 2**32 - 1), events=st.integers(500, 6000),
-       name=st.sampled_from(NAMES))
+@given(seed=st.integers(0, 2**32 - 1), events=st.integers(500, 6000), name=st.sampled_from(NAMES))
 def test_generated_traces_obey_the_guest_rules(tmp_path_factory, seed, events, name):
     dest = tmp_path_factory.mktemp("h") / ("s" if workloads()[name].multi_guest else "s.parquet")
-    paths = synthesize(name, dest, seed=seed, events=events, params=SMALL[name])
+    paths = synthesize(name, dest, seed=seed, events=events, params=SMALL[name], jobs=1)
     total = 0
     for path in paths:
         arr = read_arrays(path)
         total += len(arr)
         check_guest_discipline(arr.op, arr.pfn, arr.meta.guest_pages)
-    # Single-guest workloads hit the target exactly; awm splits it among guests.
-    assert total == events or (workloads()[name].multi_guest and total <= events)
+    assert total == events  # split exactly among the guests
+
+
+@pytest.mark.parametrize("name", ["kernel-compile", "web-serving", "phased", "idle-after-boot"])
+def test_the_models_counters_are_the_traces_final_states(tmp_path, name):
+    # A run bounded by its duration is the model's whole history: its final page
+    # counts by kind are the trace's final guest states, page for page.
+    (res,) = generate(name, tmp_path / "t.parquet", seed=5, params=SMALL[name] + ["duration_s=4"])
+    states = dict(zip(*df_final_guest_states(res.path).select("state", "pages")
+                      .to_dict(as_series=False).values(), strict=True))
+    want = {k: round(v * res.facts["guest_pages"]) for k, v in state_fractions(res.facts).items()}
+    assert states == want
+    assert res.facts["events"] == read_meta(res.path).n_events
 
 
 def test_tight_memory_forces_guest_reclaim_but_never_overflows(tmp_path):
-    # A file set much larger than a 16 MiB guest: the guest must reclaim its cache.
-    synthesize("web-serving", tmp_path / "w.parquet", seed=1, events=120_000,
-               params=["guest_mib=16", "file_set_ratio=4", "workers=2", "worker_anon_pages=8"])
-    arr = read_arrays(tmp_path / "w.parquet")
+    # A 20 MiB file set in a 16 MiB guest: the cache fills memory and is recycled.
+    (res,) = generate("web-serving", tmp_path / "w.parquet", seed=1, events=150_000,
+                      params=SMALL["web-serving"])
+    arr = read_arrays(res.path)
     facts = check_guest_discipline(arr.op, arr.pfn, arr.meta.guest_pages)
-    assert facts["peak_in_use"] >= 0.99 * arr.meta.guest_pages  # memory filled up ...
-    assert (arr.op == Op.SET_UNUSED).sum() > 1000  # ... and cache pages were freed
+    assert facts["peak_in_use"] >= 0.95 * arr.meta.guest_pages  # memory filled up ...
+    assert res.facts["reclaimed_pages"] > 1000  # ... and cache pages were freed to make room
+    assert res.facts["swap_outs"] == 0  # clean cache goes first
 
 
-def test_idle_after_boot_is_mostly_unused(tmp_path):
-    synthesize("idle-after-boot", tmp_path / "i.parquet", seed=0, events=80_000,
-               params=["guest_mib=64"])
-    states = dict(zip(*df_final_guest_states(tmp_path / "i.parquet")
-                      .select("state", "fraction").to_dict(as_series=False).values(), strict=True))
-    assert 0.85 <= states["U"] <= 0.95
-    assert states["S"] > 0.02
+# -- guest size, steady state and rates ----------------------------------------------------------
+@pytest.mark.parametrize("name", ["kernel-compile", "web-serving", "phased"])
+def test_default_lengths_reach_steady_state(name):
+    # Memory filled (most of it in use at the end) and page cache recycled
+    # (reclaimed several times over a tenth of memory) at the default length.
+    (res,) = generate(name, None, seed=1)
+    f = res.facts
+    in_use = 1 - f["free_pages"] / f["guest_pages"]
+    assert in_use >= 0.6, f
+    assert f["reclaimed_pages"] >= 0.1 * f["guest_pages"], f
 
 
+@pytest.mark.parametrize("guest_mib", [1536, 96])
+def test_awm_servers_fill_their_memory_at_the_default_length(guest_mib):
+    results = generate("awm", None, seed=1, params=[f"guest_mib={guest_mib}"])
+    servers = [r for r in results if r.name.startswith("server")]
+    assert len(servers) == 4 and len(results) == 8
+    for r in servers:
+        assert 1 - r.facts["free_pages"] / r.facts["guest_pages"] >= 0.6, (r.name, r.facts)
+
+
+def test_idle_in_use_share_follows_guest_size():
+    # Nothing fills an idle guest: what the boot left in use is absolute, so a
+    # guest four times larger has about a quarter of the share in use.
+    share = {}
+    for mib in (256, 1024):
+        (res,) = generate("idle-after-boot", None, seed=2, params=[f"guest_mib={mib}"])
+        share[mib] = 1 - res.facts["free_pages"] / res.facts["guest_pages"]
+        assert res.facts["reclaimed_pages"] == 0
+    assert 2.5 < share[256] / share[1024] < 4.0
+    assert share[1024] < 0.15
+
+
+def test_event_rates_follow_the_cpu_count():
+    # The same build on twice the CPUs makes about twice the hints per second.
+    rates = {}
+    for cpus in (1, 2):
+        params = ["guest_mib=128", "heap_mib=4", f"cpus={cpus}", "duration_s=30"]
+        (res,) = generate("kernel-compile", None, seed=3, params=params)
+        rates[cpus] = res.facts["events"] / (res.facts["last_t_ns"] * 1e-9)
+    assert 1.6 < rates[2] / rates[1] < 2.2
+
+
+# -- scenarios -------------------------------------------------------------------------------------
 def test_awm_writes_a_manifest_with_every_guest(tmp_path):
     synthesize("awm", tmp_path / "awm", seed=0, events=4000, params=SMALL["awm"] + ["pairs=2"])
     files = expand_inputs([tmp_path / "awm"])
     assert [f.name for f in files] == ["server0.parquet", "server1.parquet",
                                        "client0.parquet", "client1.parquet"]
+
+
+def _fleet_peak_bytes(tmp_path, duration_s):
+    tracemalloc.start()
+    try:
+        results = generate("fleet", tmp_path / f"f{duration_s}", seed=9, jobs=1, chunk_events=1 << 14,
+                           params=SMALL["fleet"] + ["guests=6", f"duration_s={duration_s}"])
+        return tracemalloc.get_traced_memory()[1], results
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_small_fleet_streams_in_bounded_memory(tmp_path):
+    short_peak, short = _fleet_peak_bytes(tmp_path, 10)
+    long_peak, long = _fleet_peak_bytes(tmp_path, 40)
+    events = [sum(r.facts["events"] for r in rs) for rs in (short, long)]
+    assert events[1] > 3 * events[0]
+    # Chunks go to the files as they are made (in this process, jobs=1): the peak
+    # does not grow with the length.
+    assert long_peak < 1.2 * short_peak + (2 << 20)
+    boots = []
+    for r in long:
+        meta = read_meta(r.path)
+        assert meta.params["guest"] == r.name and r.name.endswith(meta.params["workload"])
+        arr = read_arrays(r.path)
+        check_guest_discipline(arr.op, arr.pfn, meta.guest_pages)
+        boots.append(int(arr.t_ns[0]))
+        assert abs(arr.t_ns[0] - meta.params["boot_s"] * 1e9) < 1e6  # the trace starts at boot
+    assert len(set(boots)) == len(boots) and max(boots) < 2e9  # staggered within boot_spread_s
 
 
 @pytest.mark.parametrize(
@@ -122,6 +236,9 @@ def test_awm_writes_a_manifest_with_every_guest(tmp_path):
         (("phased", {"phases": "0.2,2"}), "phases must be"),
         (("kernel-compile", {"cpus": 0}), "cpus must be >= 1"),
         (("web-serving", {"guest_mib": "many"}), "expected an integer"),
+        (("idle-after-boot", {"guest_mib": 32}), "must fit in 90 % of guest_mib"),
+        (("fleet", {"mix": "web-serving:1,nope:2"}), "mix must be"),
+        (("fleet", {"guest_mib": 128}), "kernel-compile guests of the fleet"),
     ],
 )
 def test_bad_workload_requests(tmp_path, args, message):

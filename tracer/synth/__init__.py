@@ -1,49 +1,58 @@
 """Seeded synthetic workload generators, one module per workload.
 
-A workload module defines a frozen params dataclass and a module-level
+Every workload drives a model of a Linux guest (:mod:`tracer.synth._model`,
+compiled with numba; its pure-Python twin is :mod:`tracer.synth._guest`)
+that fills free memory with page cache and reclaims it as Linux does, so a
+guest's size matters. A workload module defines a frozen params dataclass
+(extending :class:`tracer.synth._plan.GuestParams`) and a module-level
 ``WORKLOAD = Workload(...)``; :func:`workloads` finds every such module in
 this package, so adding a workload touches only its own module.
+
+Guests are generated chunk by chunk straight into their trace files (memory
+does not grow with the length), several guests of a scenario at once in
+worker processes; each guest draws from its own random streams, so the same
+seed gives the same bytes whatever the parallelism.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import importlib
 import json
+import multiprocessing
+import os
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tracer import params as params_mod
 from tracer.errors import ParamError
-from tracer.io import atomic_output, write_trace
+from tracer.io import TraceWriter, atomic_output
 from tracer.schema import MANIFEST_NAME, TraceMeta
-
-
-@dataclass(frozen=True)
-class GuestTrace:
-    """One generated guest: its name, memory and event columns."""
-
-    name: str
-    guest_pages: int
-    t_ns: np.ndarray
-    pfn: np.ndarray
-    op: np.ndarray
+from tracer.synth._plan import CHUNK_EVENTS, GuestPlan, run_guest
 
 
 @dataclass(frozen=True)
 class Workload:
-    """A registered workload: ``generate(params, seed, events) -> [GuestTrace]``."""
+    """A registered workload: ``plans(params, seed) -> [GuestPlan]``, one per guest."""
 
     name: str
     params: type
-    generate: Callable[[Any, int, int], list[GuestTrace]]
+    plans: Callable[[Any, int], list[GuestPlan]]
     summary: str
     multi_guest: bool = False
+
+
+@dataclass(frozen=True)
+class GuestResult:
+    """One generated guest: its trace file (None when not written) and the model's final counters."""
+
+    name: str
+    path: Path | None
+    facts: dict[str, int]
 
 
 @functools.cache
@@ -68,64 +77,121 @@ def get_workload(name: str) -> Workload:
     return known[name]
 
 
-def synthesize(
-    name: str,
-    out: str | Path,
-    *,
-    seed: int = 0,
-    events: int = 500_000,
-    params: list[str] | dict | None = None,
-) -> list[Path]:
-    """Generate a workload and write it.
+def plan(name: str, *, seed: int = 0, params: list[str] | dict | None = None
+         ) -> tuple[Workload, Any, list[GuestPlan]]:
+    """The workload, its parsed parameters and one plan per guest."""
+    wl = get_workload(name)
+    p = params_mod.parse(wl.params, params, what=f"workload {name}")
+    return wl, p, wl.plans(p, seed)
+
+
+def _split(events: int | None, n: int) -> list[int | None]:
+    if events is None:
+        return [None] * n
+    if events < n:
+        raise ParamError(f"events must be at least the number of guests ({n}), got {events}")
+    return [events // n + (1 if i < events % n else 0) for i in range(n)]
+
+
+@dataclass(frozen=True)
+class _GuestJob:
+    """One guest to generate: what a worker process needs to rebuild its plan and run it."""
+
+    workload: str
+    seed: int
+    params: tuple  # the parsed parameters, sorted (name, value) pairs
+    index: int
+    path: Path | None
+    events: int | None
+    meta: dict
+    chunk_events: int
+
+
+@functools.lru_cache(maxsize=4)
+def _plans(workload: str, seed: int, params: tuple) -> list[GuestPlan]:
+    # Each worker plans a scenario once, then runs the guests it is handed.
+    return plan(workload, seed=seed, params=dict(params))[2]
+
+
+def _run_job(job: _GuestJob, twin: bool = False) -> GuestResult:
+    gp = _plans(job.workload, job.seed, job.params)[job.index]
+    if job.path is None:
+        facts = run_guest(gp, lambda *_: None, events=job.events, twin=twin, chunk_events=job.chunk_events)
+        return GuestResult(gp.name, None, facts)
+    with TraceWriter(job.path, gp.guest_pages) as w:
+        facts = run_guest(gp, w.write, events=job.events, twin=twin, chunk_events=job.chunk_events)
+        w.finish(TraceMeta(guest_pages=gp.guest_pages, source=f"synthetic:{job.workload}",
+                           params=job.meta | {"guest": gp.name} | gp.meta, seed=job.seed))
+    return GuestResult(gp.name, job.path, facts)
+
+
+def default_jobs() -> int:
+    """CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def generate(name: str, out: str | Path | None, *, seed: int = 0, events: int | None = None,
+             params: list[str] | dict | None = None, jobs: int | None = None,
+             twin: bool = False, chunk_events: int = CHUNK_EVENTS) -> list[GuestResult]:
+    """Generate a workload, writing it (or not, with ``out=None``); one result per guest.
 
     Parameters
     ----------
     name : str
         Workload name (see :func:`workloads`).
-    out : path-like
-        A ``.parquet`` file for single-guest workloads; a scenario folder
-        (with a ``scenario.json`` manifest) for multi-guest ones.
+    out : path-like or None
+        A ``.parquet`` file for single-guest workloads; a scenario folder (with
+        a ``scenario.json`` manifest) for multi-guest ones. None: run the model
+        and keep only its counters (no trace written).
     seed : int
         Seed of every random choice; the same seed gives byte-identical files.
-    events : int
-        Target number of events (per scenario; split among guests).
+    events : int, optional
+        Stop after this many events (split evenly among guests) instead of at
+        the workload's ``duration_s``.
     params : list of ``k=v`` str or dict
         Workload parameters.
-
-    Returns
-    -------
-    list of Path
-        The trace files written.
+    jobs : int, optional
+        Guests generated at once, each worker a process (Parquet writing holds
+        the GIL, so threads would not run in parallel); default: one per CPU.
+        The output does not depend on it.
+    twin : bool
+        Run the pure-Python twin of the model instead (slow; for tests; in this
+        process).
+    chunk_events : int
+        Events generated per chunk (and written per row group); memory use
+        grows with it, not with the trace's length.
     """
-    wl = get_workload(name)
-    if events <= 0:
+    if events is not None and events <= 0:
         raise ParamError(f"events must be positive, got {events}")
+    wl = get_workload(name)
     p = params_mod.parse(wl.params, params, what=f"workload {name}")
-    guests = wl.generate(p, seed, events)
+    key = tuple(sorted(params_mod.as_dict(p).items()))
+    plans = _plans(name, seed, key)
+    per_guest = _split(events, len(plans))
     pdict = params_mod.as_dict(p) | {"events": events}
-    out = Path(out)
+    folder = None
+    if out is not None and wl.multi_guest:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+    todo = [_GuestJob(name, seed, key, i,
+                      None if out is None else folder / f"{gp.name}.parquet" if folder else Path(out),
+                      n, pdict, chunk_events)
+            for i, (gp, n) in enumerate(zip(plans, per_guest, strict=True))]
+    workers = min(len(todo), jobs or default_jobs())
+    if twin or workers <= 1:
+        results = [_run_job(job, twin) for job in todo]
+    else:
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(pool.map(_run_job, todo))
+    if folder is not None:
+        manifest = {"workload": name, "seed": seed, "params": pdict,
+                    "guests": [{"name": r.name, "trace": r.path.name} for r in results]}
+        with atomic_output(folder / MANIFEST_NAME) as tmp:
+            tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return results
 
-    def meta(g: GuestTrace) -> TraceMeta:
-        return TraceMeta(guest_pages=g.guest_pages, source=f"synthetic:{name}", params=pdict
-                         | {"guest": g.name}, seed=seed)
 
-    if not wl.multi_guest:
-        (g,) = guests
-        write_trace(out, g.t_ns, g.pfn, g.op, meta(g))
-        return [out]
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for g in guests:
-        path = out / f"{g.name}.parquet"
-        write_trace(path, g.t_ns, g.pfn, g.op, meta(g))
-        paths.append(path)
-    manifest = {"workload": name, "seed": seed, "params": pdict,
-                "guests": [{"name": g.name, "trace": f"{g.name}.parquet"} for g in guests]}
-    with atomic_output(out / MANIFEST_NAME) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return paths
-
-
-def rng_for(seed: int, *stream: int) -> np.random.Generator:
-    """An independent, reproducible generator for one stream of one seed."""
-    return np.random.default_rng(np.random.SeedSequence([seed, *stream]))
+def synthesize(name: str, out: str | Path, *, seed: int = 0, events: int | None = None,
+               params: list[str] | dict | None = None, jobs: int | None = None) -> list[Path]:
+    """Generate a workload and write it; returns the trace files written (see :func:`generate`)."""
+    return [r.path for r in generate(name, out, seed=seed, events=events, params=params, jobs=jobs)]

@@ -1,12 +1,20 @@
-"""``web-serving``: a SpecWeb-like static file server.
+"""``web-serving``: a SPECweb99-like static file server in a 1-way 1 GiB guest.
 
-The file set is larger than guest memory (``file_set_ratio`` times it) and
-requests pick files with Zipf popularity, so the page cache holds the hot
-files and keeps refilling the rest. File sizes follow SpecWeb99's four
-classes (35 % under 1 KiB, 50 % 1-9 KiB, 14 % 10-90 KiB, 1 % 100-900 KiB).
-Each worker process has a small anonymous working set it touches per
-request; each request allocates and frees socket buffers and appends to the
-access log (written back every 5 s once older than ``dirty_expire_s``).
+The file set follows SPECweb99's layout: ``directories`` directories of 36
+files, four size classes of nine files each (class c, file k = 1..9 holds
+k x 10^c x 102.4 bytes: 0.1-0.9 KiB, 1-9 KiB, 10-90 KiB, 100-900 KiB; 4.9 MiB
+per directory). A request picks a directory with Zipf popularity
+(``dir_alpha``), a class with SPECweb99's mix (35 %, 50 %, 14 %, 1 %) and a
+file of the class with Zipf popularity (``file_alpha``); the default 300
+directories (1.45 GiB) exceed the guest's memory, so the page cache keeps the
+popular files and recycles the rest.
+
+``workers`` server processes each take requests back to back
+(``request_rate=0``: the server is driven to saturation, as the benchmark
+does) or at Poisson times adding up to ``request_rate`` per second. Worker
+behaviour (CPU per request, socket buffers, access log) is
+:mod:`tracer.synth._server`'s; throughput follows from the CPU, the disk and
+the network link.
 """
 
 from __future__ import annotations
@@ -16,95 +24,92 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tracer.params import need
-from tracer.synth import GuestTrace, Workload, rng_for
-from tracer.synth._guest import GuestSim, ZipfChooser
+from tracer.synth import Workload
+from tracer.synth._plan import STREAM_WORKLOAD, GuestParams, GuestPlan, system_config
+from tracer.synth._rng import rng_state, zipf_cdf
+from tracer.synth._server import (
+    ServerConf,
+    new_server_state,
+    server_keys,
+    server_run,
+    server_step_events,
+)
+from tracer.synth._system import MIB_PAGES
 
-MIB_PAGES = 256
-# SpecWeb99 file classes: probability, smallest and largest size in bytes.
-_CLASSES = ((0.35, 100, 900), (0.50, 1_000, 9_000), (0.14, 10_000, 90_000), (0.01, 100_000, 900_000))
+#: SPECweb99's request mix over the four size classes.
+CLASS_MIX = (0.35, 0.50, 0.14, 0.01)
+FILES_PER_CLASS = 9
+
+
+def specweb_files() -> tuple[np.ndarray, np.ndarray]:
+    """(pages, bytes) of one SPECweb99 directory's 36 files, class by class."""
+    nbytes = np.array([int(k * 10**c * 102.4) for c in range(4) for k in range(1, FILES_PER_CLASS + 1)],
+                      np.int64)
+    return (nbytes + 4095) // 4096, nbytes
 
 
 @dataclass(frozen=True)
-class Params:
+class Params(GuestParams):
     guest_mib: int = field(default=1024, metadata={"help": "guest memory, MiB"})
-    file_set_ratio: float = field(default=1.5, metadata={"help": "file set size / guest memory"})
-    zipf_alpha: float = field(default=1.0, metadata={"help": "Zipf exponent of file popularity"})
+    duration_s: float = field(default=180.0, metadata={
+        "help": "guest time simulated, s (--events stops earlier or later instead)"})
+    directories: int = field(default=300, metadata={
+        "help": "SPECweb99 directories of 36 files, 4.9 MiB each: the file set size"})
+    dir_alpha: float = field(default=1.0, metadata={"help": "Zipf exponent of directory popularity"})
+    file_alpha: float = field(default=1.0, metadata={"help": "Zipf exponent of file popularity in a class"})
     workers: int = field(default=16, metadata={"help": "server worker processes"})
-    worker_anon_pages: int = field(default=64, metadata={"help": "anon pages per worker"})
-    log_every: int = field(default=40, metadata={"help": "requests per access-log page"})
-    dirty_expire_s: float = field(default=30.0, metadata={"help": "age before writeback, s"})
-    events_per_s: float = field(default=60_000.0, metadata={"help": "busy event rate, 1/s"})
+    worker_mib: float = field(default=2.0, metadata={"help": "anonymous memory of each worker, MiB"})
+    request_us: float = field(default=50.0, metadata={
+        "help": "CPU time per request besides copying the file, us"})
+    touches: int = field(default=8, metadata={"help": "worker pages touched per request"})
+    write_fraction: float = field(default=0.5, metadata={"help": "share of those touches that write"})
+    request_rate: float = field(default=0.0, metadata={
+        "help": "requests per second, Poisson arrivals (0: back to back, the server saturated)"})
+    log_bytes: int = field(default=150, metadata={"help": "access log bytes per request"})
+    access_log_mib: float = field(default=64.0, metadata={"help": "access log size before it wraps, MiB"})
 
     def __post_init__(self):
-        need(self.guest_mib >= 16, "guest_mib must be >= 16")
-        need(self.file_set_ratio > 0, "file_set_ratio must be > 0")
-        need(self.zipf_alpha > 0, "zipf_alpha must be > 0")
-        need(self.workers >= 1, "workers must be >= 1")
-        need(self.worker_anon_pages >= 1, "worker_anon_pages must be >= 1")
-        need(self.workers * self.worker_anon_pages <= self.guest_mib * MIB_PAGES // 4,
-             "workers * worker_anon_pages must fit in a quarter of guest memory")
-        need(self.log_every >= 1, "log_every must be >= 1")
-        need(self.dirty_expire_s >= 0, "dirty_expire_s must be >= 0")
-        need(self.events_per_s > 0, "events_per_s must be > 0")
+        super().__post_init__()
+        need(self.directories >= 1, "directories must be >= 1")
+        need(self.dir_alpha > 0 and self.file_alpha > 0, "dir_alpha and file_alpha must be > 0")
+        need(self.workers >= 1 and self.worker_mib > 0, "workers must be >= 1, worker_mib > 0")
+        need(self.workers * self.worker_mib <= 0.5 * self.guest_mib,
+             "workers x worker_mib must fit in half of guest memory")
+        need(self.request_us >= 0 and self.touches >= 0, "request_us and touches must be >= 0")
+        need(0 <= self.write_fraction <= 1, "write_fraction must be in [0, 1]")
+        need(self.request_rate >= 0, "request_rate must be >= 0")
+        need(self.log_bytes >= 0 and self.access_log_mib > 0, "log sizes must be >= 0 and > 0")
 
 
-def file_sizes(rng: np.random.Generator, total_pages: int) -> np.ndarray:
-    """Sizes in pages of a SpecWeb99-like file set adding up to ``total_pages``."""
-    probs = np.array([c[0] for c in _CLASSES])
-    sizes: list[np.ndarray] = []
-    have = 0
-    while have < total_pages:
-        cls = rng.choice(len(_CLASSES), size=4096, p=probs)
-        lo = np.array([c[1] for c in _CLASSES])[cls]
-        hi = np.array([c[2] for c in _CLASSES])[cls]
-        nbytes = rng.integers(lo, hi + 1)
-        pages = (nbytes + 4095) // 4096
-        sizes.append(pages)
-        have += int(pages.sum())
-    out = np.concatenate(sizes)
-    return out[: int(np.searchsorted(np.cumsum(out), total_pages)) + 1]
+def plans(p: Params, seed: int) -> list[GuestPlan]:
+    pages, nbytes = specweb_files()
+    worker_pages = max(1, int(p.worker_mib * MIB_PAGES))
+    log_pages = max(1, int(p.access_log_mib * MIB_PAGES))
+    worker_key, frag_key, files_key, log_key, n_keys = server_keys(
+        p.workers, worker_pages, p.directories, int(pages.sum()), log_pages, system_config(p).n_keys)
+    conf = ServerConf(
+        workers=p.workers, worker_pages=worker_pages, worker_key=worker_key, frag_key=frag_key,
+        files_key=files_key, dir_pages=int(pages.sum()), log_key=log_key, log_pages=log_pages,
+        log_bytes=p.log_bytes, request_ns=int(p.request_us * 1e3), touches=p.touches,
+        write_fraction=p.write_fraction,
+        arrival_gap_ns=p.workers / p.request_rate * 1e9 if p.request_rate > 0 else 0.0,
+        open_loop=True)
+    dir_cdf = zipf_cdf(p.directories, p.dir_alpha)
+    class_cdf = np.cumsum(CLASS_MIX)
+    class_cdf[-1] = 1.0
+    file_cdf = zipf_cdf(FILES_PER_CLASS, p.file_alpha)
 
+    def make_state():
+        return new_server_state(conf, rng_state(seed, 0, STREAM_WORKLOAD), dir_cdf, class_cdf,
+                                file_cdf, pages, nbytes)
 
-def generate(p: Params, seed: int, events: int) -> list[GuestTrace]:
-    rng = rng_for(seed, 0)
-    sim = GuestSim(p.guest_mib * MIB_PAGES, rng, p.events_per_s)
-    sizes = file_sizes(rng, int(p.file_set_ratio * sim.guest_pages)).tolist()
-    # Popularity rank is independent of size: shuffle which file is rank 0.
-    order = rng.permutation(len(sizes)).tolist()
-    pick = ZipfChooser(rng, len(sizes), p.zipf_alpha)
-    for w in range(p.workers):
-        for i in range(p.worker_anon_pages):
-            sim.alloc_anon(("worker", w, i))
-    expire_ns = int(p.dirty_expire_s * 1e9)
-    next_wb = sim.now_ns + 5_000_000_000
-    log_page = 0
-    request = 0
-    while sim.n_events < events:
-        w = request % p.workers
-        for i in rng.integers(0, p.worker_anon_pages, 4).tolist():
-            sim.touch_anon(("worker", w, i), write=(i % 2 == 0))
-        buf = [("sock", request, i) for i in range(2)]
-        for k in buf:
-            sim.alloc_anon(k)
-        f = order[pick()]
-        for i in range(sizes[f]):
-            sim.file_read(("file", f, i))
-        for k in buf:
-            sim.free_key(k)
-        if request % p.log_every == 0:
-            sim.file_write(("log", 0, log_page))
-            log_page += 1
-        request += 1
-        if sim.now_ns >= next_wb:
-            sim.writeback(expire_ns)
-            next_wb = sim.now_ns + 5_000_000_000
-    t, pfn, op = sim.arrays(events)
-    return [GuestTrace("guest0", sim.guest_pages, t, pfn, op)]
+    return [GuestPlan("guest0", p, (seed, 0), server_run, make_state, n_keys=n_keys, tasks=p.workers,
+                      step_events=server_step_events(p.touches))]
 
 
 WORKLOAD = Workload(
     name="web-serving",
     params=Params,
-    generate=generate,
-    summary="SpecWeb-like file serving: Zipf file popularity, file set larger than memory",
+    plans=plans,
+    summary="SPECweb99-like file server: Zipf directories, four size classes, file set > memory",
 )
