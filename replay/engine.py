@@ -5,8 +5,9 @@ Three layers, as in STUMPY:
 * ``_replay_body`` (numba, inlined): a run of events at one budget, resumable
   (all its state is in arrays, a :class:`BudgetState`, so a trace can stream
   through it in chunks);
-* ``_replay_budgets_chunk`` (``parallel=True``): the same for many budgets,
-  one budget per thread; ``_replay_given_chunk`` and :mod:`replay.lru_ahead`:
+* the kernels of each order (:func:`_order_kernels`, ``parallel=True``): the
+  same for many budgets, one budget per thread; ``_replay_given_chunk`` and
+  :mod:`replay.lru_ahead`:
   one exact-LRU budget on two threads (the LRU walk ahead of the state
   machine, :func:`replay_pipelined`); :mod:`replay.planner` chooses;
 * :func:`run` (plain Python): allocates the state (:func:`alloc_state`),
@@ -15,17 +16,17 @@ Three layers, as in STUMPY:
 The guest/host state machine is DESIGN.md section 2 and
 :mod:`replay.kernels.state_machine`; the state byte is described in
 :mod:`replay.states`. Victims are chosen by one host policy of four, each a
-victim helper (``_victim_*``) plus its bookkeeping when a page gets a frame
+victim helper (``_victim``) plus its bookkeeping when a page gets a frame
 (``_admit``) or is used again (``_hit``), its twin in
 :class:`replay.reference.ReferenceHost`:
 
 ``ORDER_LRU``
-    exact LRU over all resident frames (:mod:`replay.kernels.lru_list`);
+    exact LRU over all resident frames (:mod:`replay.kernels.slots`, one class);
 ``ORDER_CLOCK``
     CLOCK (second chance) over a frame table;
 ``ORDER_CLASS``
     exact LRU inside reclaim classes, cheapest class first (U, then V and
-    clean P, then the rest): :mod:`replay.kernels.lazy_heap`;
+    clean P, then the rest): :mod:`replay.kernels.slots`, a class each;
 ``ORDER_GIVEN`` (internal)
     exact LRU with the victims computed ahead by :mod:`replay.lru_ahead` and
     passed in: the state machine runs alone.
@@ -41,20 +42,17 @@ import numpy as np
 
 from replay import planner
 from replay.budgets import validated
-from replay.kernels import lazy_heap
+from replay.kernels import slots
 from replay.kernels.guest_ranges import guest_ends_of, guest_of
-from replay.kernels.lru_list import evict_lru, init_list, push_mru, touch
 from replay.kernels.prefetch import EVENTS_AHEAD, prefetch
-from replay.kernels.reclaim_classes import RULE_RESIDENT
 from replay.kernels.resident import peak, resident_close, resident_delta
 from replay.kernels.state_machine import (
-    hint,
+    hint_by_table,
     host_state,
     is_resident,
     page_in,
     reclaim,
     reclaim_class,
-    repaired,
 )
 from replay.lru_ahead import walk_victims
 from replay.result import EngineResult
@@ -93,9 +91,9 @@ ORDER_GIVEN = 3
 _PREFETCH_VICTIMS = 8  # evictions ahead (measured: 4-16 within noise)
 
 # Kernel state of one budget between chunks: the arrays of BudgetState plus
-# ``sc``, its scalars: resident frames, CLOCK hand, heap size, next sample, and
-# the victims the last call took from ``victims`` under ORDER_GIVEN.
-SC_RESIDENT, SC_HAND, SC_HSIZE, SC_SAMPLE, SC_TAKEN = range(5)
+# ``sc``, its scalars: resident frames, CLOCK hand, the next free time slot,
+# next sample, and the victims the last call took from ``victims`` under ORDER_GIVEN.
+SC_RESIDENT, SC_HAND, SC_NEXT_SLOT, SC_SAMPLE, SC_TAKEN = range(5)
 N_SCALARS = 5
 
 
@@ -108,11 +106,11 @@ class EngineState(NamedTuple):
     mark_g: np.ndarray
     host: np.ndarray
     samples: np.ndarray
-    links: np.ndarray
+    slot: np.ndarray
+    slot_page: np.ndarray
+    bits: np.ndarray
+    levels: np.ndarray
     frames: np.ndarray
-    stamp: np.ndarray
-    hkeys: np.ndarray
-    hpages: np.ndarray
     sc: np.ndarray
 
 
@@ -120,9 +118,10 @@ class EngineState(NamedTuple):
 #: same fields): ``state`` the state byte per page; ``cnt`` the counters per guest;
 #: ``res_g`` and ``mark_g`` resident frames per guest (:mod:`replay.kernels.resident`);
 #: ``host`` the host's peak and frame-event sum; ``samples`` the state counts;
-#: ``links`` the LRU list, ``frames`` CLOCK's frame table, ``stamp``, ``hkeys`` and
-#: ``hpages`` the state-priority heap (each empty when its order is not in use);
-#: ``sc`` the scalars (``SC_*``).
+#: ``slot``, ``slot_page``, ``bits`` and ``levels`` the time slots of exact LRU and
+#: state-priority (:mod:`replay.kernels.slots`: a page's slot, a slot's page, one bit
+#: tree per class, the trees' level offsets); ``frames`` CLOCK's frame table (each
+#: empty when its order is not in use); ``sc`` the scalars (``SC_*``).
 BudgetState = EngineState
 
 
@@ -149,20 +148,25 @@ def _count_states(state, page_guest, out):
 
 @nb.njit(cache=True)
 def _sizes(n_pages, frames_max, order):
-    """(list nodes, CLOCK frames, heap entries, stamps) one budget's state needs."""
-    return (n_pages + 1 if order == ORDER_LRU else 1,
-            frames_max if order == ORDER_CLOCK else 0,
-            2 * frames_max + lazy_heap.SLACK if order == ORDER_CLASS else 0,
-            n_pages if order == ORDER_CLASS else 0)
-
-
-def _init_links(links, n_list):
-    # -1: not resident (only read by replay.lru_ahead, which has no state bytes).
-    links[:] = -1
-    init_list(links, n_list - 1)
+    """(pages with a slot, window slots, classes, bit-tree levels, CLOCK frames) one
+    budget's state needs."""
+    timed = order == ORDER_LRU or order == ORDER_CLASS
+    return (n_pages if timed else 0,
+            slots.window(frames_max) if timed else 0,
+            (1 if order == ORDER_LRU else slots.MAX_CLASSES) if timed else 0,
+            slots.n_levels(frames_max) if timed else 0,
+            frames_max if order == ORDER_CLOCK else 0)
 
 
 # -- the host policies: victim, admission, hit ----------------------------------------------------
+@nb.njit(cache=True, inline="always")
+def _class(order, st):
+    """A resident page's class in the time slots (exact LRU: one class)."""
+    if order == ORDER_CLASS:
+        return reclaim_class(st)
+    return 0
+
+
 @nb.njit(cache=True, inline="always")
 def _victim_given(victims, taken, state):
     """The next victim of the list walked ahead; asks for a later one's state byte."""
@@ -185,65 +189,65 @@ def _victim_clock(state, frames, hand, frames_max):
 
 
 @nb.njit(cache=True, inline="always")
-def _victim(order, bs, head, frames_max, hand, hsize, taken, victims):
+def _victim(order, bs, levels, frames_max, hand, taken, victims):
     """Reclaim one frame's page by the host policy: (victim, its CLOCK frame, hand,
-    heap size, victims taken)."""
+    victims taken)."""
     frame = -1
-    if order == ORDER_LRU:
-        v = evict_lru(bs.links, head)
-    elif order == ORDER_GIVEN:
+    if order == ORDER_GIVEN:
         v, taken = _victim_given(victims, taken, bs.state)
     elif order == ORDER_CLOCK:
         frame = _victim_clock(bs.state, bs.frames, hand, frames_max)
         hand = frame
         v = bs.frames[frame]
     else:
-        v, hsize = lazy_heap.pop_current(bs.hkeys, bs.hpages, hsize, bs.state, bs.stamp,
-                                         RULE_RESIDENT, -1)
-    return v, frame, hand, hsize, taken
+        v, later = slots.evict_least(bs.slot, bs.slot_page, bs.bits, levels)
+        prefetch(bs.state, np.uint64(later))
+        prefetch(bs.slot, np.uint64(later))
+    return v, frame, hand, taken
 
 
 @nb.njit(cache=True, inline="always")
-def _admit(order, bs, head, p, frame, hand, frames_max):
-    """Page p got a frame (CLOCK: ``frame``); returns the CLOCK hand."""
-    if order == ORDER_LRU:
-        push_mru(bs.links, head, p)
-    elif order == ORDER_CLOCK:
+def _admit(order, bs, levels, nxt, p, st, frame, hand, frames_max):
+    """Page p got a frame (CLOCK: ``frame``) in state ``st``: (next free slot, CLOCK hand)."""
+    if order == ORDER_CLOCK:
         bs.frames[frame] = p
         hand = frame + 1
         if hand == frames_max:
             hand = 0
-    return hand
+    elif order != ORDER_GIVEN:
+        nxt = slots.place(bs.slot, bs.slot_page, bs.bits, levels, nxt, p, _class(order, st))
+    return nxt, hand
 
 
 @nb.njit(cache=True, inline="always")
-def _hit(order, bs, head, p, st):
-    """Resident page p is used again; returns its state byte (CLOCK: referenced)."""
-    if order == ORDER_LRU:
-        touch(bs.links, head, p)
-    elif order == ORDER_CLOCK:
+def _hit(order, bs, levels, nxt, p, old, st):
+    """Resident page p, in state ``old``, is used and left in state ``st``:
+    (its state byte (CLOCK: referenced), next free slot)."""
+    if order == ORDER_CLOCK:
         st |= REF
-    return st
+    elif order != ORDER_GIVEN:
+        nxt = slots.move(bs.slot, bs.slot_page, bs.bits, levels, nxt, p, _class(order, old),
+                         _class(order, st))
+    return st, nxt
 
 
 # -- the kernel -----------------------------------------------------------------------------------
 @nb.njit(cache=True, inline="always")
-def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_at, bs, victims,
-                 acc_pos):
+def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_at, bs, levels,
+                 victims, acc_pos):
     """Replay ``chunk`` (events ``i0 ..``, global indices) at one budget, updating ``bs``.
 
-    Under ``ORDER_GIVEN`` the k-th eviction of the call takes ``victims[k]``.
-    ``ends``: one past each guest's last page (:func:`guest_ends_of`). Only the
-    events at ``acc_pos`` are replayed unless it is None (for when no hint counts).
+    ``levels``: the offsets of the slots' bit-tree levels. Under ``ORDER_GIVEN``
+    the k-th eviction of the call takes ``victims[k]``. ``ends``: one past each
+    guest's last page (:func:`guest_ends_of`). Only the events at ``acc_pos`` are
+    replayed unless it is None (for when no hint counts).
     """
     state = bs.state
     cnt = bs.cnt
-    n_pages = page_guest.shape[0]
     n_samples = sample_at.shape[0]
-    head = (n_pages + 1 if order == ORDER_LRU else 1) - 1
     resident = bs.sc[SC_RESIDENT]
     hand = bs.sc[SC_HAND]
-    hsize = bs.sc[SC_HSIZE]
+    nxt = bs.sc[SC_NEXT_SLOT]
     s = bs.sc[SC_SAMPLE]
     taken = 0
     # Locals, not host[]: numba cannot keep an array element in a register
@@ -270,10 +274,13 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
         # Indices read from arrays are signed; unsigned copies spare numba's
         # negative-index fix-up at every use (see replay.kernels.lru_list).
         uj = np.uint64(j)
-        if order == ORDER_GIVEN and ahead < n:
+        if order != ORDER_CLOCK and ahead < n:
             # The pages a few dozen events on are known: ask for their state
             # bytes now (replay.kernels.prefetch; the victims' at each eviction).
-            prefetch(state, np.uint64(chunk.page[np.uint64(ahead)]))
+            q = np.uint64(chunk.page[np.uint64(ahead)])
+            prefetch(state, q)
+            if order != ORDER_GIVEN:
+                prefetch(bs.slot, q)
         while s < n_samples and chunk.t_ns[uj] >= sample_at[s]:
             _count_states(state, page_guest, bs.samples[s])
             s += 1
@@ -283,17 +290,19 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
         st = state[p]
         if o <= OP_WRITE:
             cnt[g, C_ACCESSES] += 1
-            if (st & GUEST_MASK) == G_U:
-                cnt[g, C_REPAIRS] += 1
-                st = repaired(st)
-            h = host_state(st)
-            if h != H_R:
+            old = st
+            # An access to an unused page is repaired (Ur -> Sr, Uz -> Sz: G_S
+            # is 0), without a branch: which pages the guest freed is a coin toss.
+            unused = np.uint8((st & GUEST_MASK) == G_U)
+            cnt[g, C_REPAIRS] += unused
+            st &= ~(unused * np.uint8(GUEST_MASK))
+            if host_state(st) != H_R:
                 frame = -1
                 gv = -1  # the victim's guest, if a frame is reclaimed
                 if resident >= frames_max:
                     # Reclaim one frame first: resident never exceeds the budget.
-                    v, frame, hand, hsize, taken = _victim(order, bs, head, frames_max, hand,
-                                                           hsize, taken, victims)
+                    v, frame, hand, taken = _victim(order, bs, levels, frames_max, hand, taken,
+                                                    victims)
                     # The victim's guest from the guests' page ranges, not
                     # page_guest: a load at every eviction (host-lru 98 -> 102 M
                     # events/s on the bench stream).
@@ -313,27 +322,23 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
                 resident += 1
                 if resident > res_peak:
                     res_peak = resident
-                hand = _admit(order, bs, head, p, frame, hand, frames_max)
+                st |= o * np.uint8(DIRTY | CHANGED)  # a write (READ is 0, WRITE 1)
+                nxt, hand = _admit(order, bs, levels, nxt, p, st, frame, hand, frames_max)
             else:
-                st = _hit(order, bs, head, p, st)
-            if o == OP_WRITE:
-                st |= DIRTY | CHANGED
+                st |= o * np.uint8(DIRTY | CHANGED)
+                st, nxt = _hit(order, bs, levels, nxt, p, old, st)
             state[p] = st
-            if order == ORDER_CLASS:
-                bs.stamp[p] = i
-                if h != H_R:
-                    hsize = lazy_heap.push(bs.hkeys, bs.hpages, hsize,
-                                           lazy_heap.heap_key(reclaim_class(st), i), p, state,
-                                           bs.stamp, RULE_RESIDENT)
         elif (honour >> o) & 1:
             cnt[g, C_HINTS] += 1
-            new, lost = hint(st, o)
+            new, lost = hint_by_table(st, o)
             cnt[g, C_CONTENT_LOST] += lost
             state[p] = new
-            if (order == ORDER_CLASS and is_resident(new)
-                    and reclaim_class(new) < reclaim_class(st)):
-                hsize = lazy_heap.push_page(bs.hkeys, bs.hpages, hsize, p, state, bs.stamp,
-                                            RULE_RESIDENT)
+            if order == ORDER_CLASS and is_resident(new):
+                # A hint moves a page between classes at its place in time.
+                a = reclaim_class(st)
+                c = reclaim_class(new)
+                if c != a:
+                    slots.reclass(bs.slot, bs.bits, levels, p, a, c)
         res_sum += resident
     if acc_pos is not None:
         res_sum += resident * (n - 1 - jp)
@@ -341,7 +346,7 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
     bs.host[1] = res_sum
     bs.sc[SC_RESIDENT] = resident
     bs.sc[SC_HAND] = hand
-    bs.sc[SC_HSIZE] = hsize
+    bs.sc[SC_NEXT_SLOT] = nxt
     bs.sc[SC_SAMPLE] = s
     bs.sc[SC_TAKEN] = taken
 
@@ -355,34 +360,51 @@ def _replay_finish(state, page_guest, samples, cnt, res_g, mark_g, sc, n_events)
     resident_close(cnt, res_g, mark_g, n_events)
 
 
-# No reference counting in the replay kernels (_nrt=False; they allocate
-# nothing): numba would otherwise incref and decref the arrays passed to each
-# helper call (reclaim, page_in, resident_delta, the list and heap helpers)
-# with atomic operations, per event. The arrays come from alloc_state, the
-# caller keeps them alive.
-@nb.njit(cache=True, nogil=True, _nrt=False)
-def _replay_budget(chunk, i0, page_guest, ends, frames_max, honour, order, sample_at, bs, victims):
-    """One chunk at one budget under ORDER_LRU, ORDER_CLOCK or ORDER_CLASS (``victims``
-    unused: empty)."""
-    # A call of its own, not inlined into the parallel loop below: numba's
-    # parallel lowering loses stores made through a tuple of arrays built in
-    # the loop's body and used by inlined code.
-    _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_at, bs, victims,
-                 None)
+@nb.njit(cache=True, inline="always")
+def _replay_rows(chunk, i0, page_guest, ends, frames, honour, order, sample_at, es, b, victims):
+    """:func:`_replay_body` on budget b's rows of ``es`` (each cut to its own sizes)."""
+    n_slot, n_window, n_classes, n_lev, n_frames = _sizes(page_guest.shape[0], frames[b], order)
+    levels = es.levels[b, :n_lev + 1]
+    bs = BudgetState(es.state[b], es.cnt[b], es.res_g[b], es.mark_g[b], es.host[b], es.samples[b],
+                     es.slot[b, :n_slot], es.slot_page[b, :n_window], es.bits[b, :n_classes],
+                     levels, es.frames[b, :n_frames], es.sc[b])
+    _replay_body(chunk, i0, page_guest, ends, frames[b], honour, order, sample_at, bs, levels,
+                 victims, None)
 
 
-@nb.njit(cache=True, parallel=True, nogil=True, _nrt=False)
-def _replay_budgets_chunk(chunk, i0, page_guest, ends, frames, honour, order, sample_at, es,
-                          victims):
-    """One chunk of events for every budget (row ``b`` of each state array is budget ``b``)."""
-    for b in nb.prange(frames.shape[0]):
-        n_list, n_frames, n_heap, n_stamp = _sizes(page_guest.shape[0], frames[b], order)
-        _replay_budget(chunk, i0, page_guest, ends, frames[b], honour, order, sample_at,
-                       BudgetState(es.state[b], es.cnt[b], es.res_g[b], es.mark_g[b], es.host[b],
-                                   es.samples[b], es.links[b, :2 * n_list],
-                                   es.frames[b, :n_frames], es.stamp[b, :n_stamp],
-                                   es.hkeys[b, :n_heap], es.hpages[b, :n_heap], es.sc[b]),
-                       victims)
+def _order_kernels(order: int):
+    """The kernels of one victim order: (every budget in parallel, one budget).
+
+    Each order gets kernels of its own, the order a constant in them: numba then
+    compiles only its branches, and only the orders a run uses (one loop holding
+    every order's code spills more registers; docs/perf-log.md).
+    """
+
+    # No reference counting in the replay kernels (_nrt=False; they allocate
+    # nothing): numba would otherwise incref and decref the arrays passed to each
+    # helper call (reclaim, page_in, resident_delta, the slot helpers) with
+    # atomic operations, per event. The arrays come from alloc_state, the
+    # caller keeps them alive.
+    @nb.njit(cache=True, nogil=True, _nrt=False)
+    def replay_budget(chunk, i0, page_guest, ends, frames, honour, sample_at, es, b):
+        """One chunk at budget b."""
+        # A call of its own, not inlined into the parallel loop below: numba's
+        # parallel lowering loses stores made through a tuple of arrays built in
+        # the loop's body and used by inlined code.
+        _replay_rows(chunk, i0, page_guest, ends, frames, honour, order, sample_at, es, b,
+                     _NO_VICTIMS)
+
+    @nb.njit(cache=True, parallel=True, nogil=True, _nrt=False)
+    def replay_budgets(chunk, i0, page_guest, ends, frames, honour, sample_at, es):
+        """One chunk of events for every budget (row ``b`` of each state array is budget ``b``)."""
+        for b in nb.prange(frames.shape[0]):
+            replay_budget(chunk, i0, page_guest, ends, frames, honour, sample_at, es, b)
+
+    return replay_budgets, replay_budget
+
+
+#: The kernels of each host order (compiled when first called).
+_KERNELS = {order: _order_kernels(order) for order in (ORDER_LRU, ORDER_CLOCK, ORDER_CLASS)}
 
 
 # The state machine's side of the two-thread replay: one budget, called
@@ -391,13 +413,13 @@ def _replay_budgets_chunk(chunk, i0, page_guest, ends, frames, honour, order, sa
 @nb.njit(cache=True, nogil=True, _nrt=False)
 def _replay_given_chunk(chunk, i0, page_guest, ends, frames, honour, sample_at, es, victims, b,
                         acc_pos):
-    """One chunk of events at budget b under ORDER_GIVEN (the list arrays go unused);
+    """One chunk of events at budget b under ORDER_GIVEN (the slot arrays go unused);
     only the events at ``acc_pos`` unless it is None (for when no hint counts)."""
     bs = BudgetState(es.state[b], es.cnt[b], es.res_g[b], es.mark_g[b], es.host[b], es.samples[b],
-                     es.links[b, :2], es.frames[b, :0], es.stamp[b, :0], es.hkeys[b, :0],
-                     es.hpages[b, :0], es.sc[b])
+                     es.slot[b, :0], es.slot_page[b, :0], es.bits[b, :0], es.levels[b, :0],
+                     es.frames[b, :0], es.sc[b])
     _replay_body(chunk, i0, page_guest, ends, frames[b], honour, ORDER_GIVEN, sample_at, bs,
-                 victims, acc_pos)
+                 es.levels[b, :0], victims, acc_pos)
 
 
 def alloc_state(n_pages: int, n_guests: int, budgets, order: int, initial: int,
@@ -407,10 +429,14 @@ def alloc_state(n_pages: int, n_guests: int, budgets, order: int, initial: int,
     fr = validated(budgets, n_pages).frames
     nb_ = len(fr)
     sizes = [_sizes(n_pages, int(x), order) for x in fr]
-    wide = [max(s[k] for s in sizes) for k in range(4)]
-    links = np.empty((nb_, 2 * wide[0]), np.int32)
-    for k, s in enumerate(sizes):
-        _init_links(links[k], s[0])
+    wide = [max(s[k] for s in sizes) for k in range(5)]
+    levels = np.zeros((nb_, max(wide[3], 1) + 1), np.int64)
+    n_words = 1
+    for k, x in enumerate(fr):
+        if sizes[k][3]:
+            off = slots.levels_of(int(x))
+            levels[k, :len(off)] = off
+            n_words = max(n_words, int(off[-1]) + 1)  # + each class's lowest slot
     return EngineState(
         state=np.full((nb_, n_pages), initial, np.uint8),
         cnt=np.zeros((nb_, n_guests, N_COUNTERS), np.int64),
@@ -418,11 +444,12 @@ def alloc_state(n_pages: int, n_guests: int, budgets, order: int, initial: int,
         mark_g=np.zeros((nb_, n_guests), np.int64),
         host=np.zeros((nb_, 2), np.int64),
         samples=np.zeros((nb_, n_samples, n_guests, len(PAIRS)), np.int64),
-        links=links,
-        frames=np.empty((nb_, wide[1]), np.int32),
-        stamp=np.zeros((nb_, wide[3]), np.int64),
-        hkeys=np.empty((nb_, wide[2]), np.int64),
-        hpages=np.empty((nb_, wide[2]), np.int32),
+        # -1: no frame (every page starts without one; run() refuses a resident start).
+        slot=np.full((nb_, wide[0]), -1, np.int32),
+        slot_page=np.zeros((nb_, wide[1]), np.int32),
+        bits=np.zeros((nb_, wide[2], n_words), np.uint64),
+        levels=levels,
+        frames=np.empty((nb_, wide[4]), np.int32),
         sc=np.zeros((nb_, N_SCALARS), np.int64),
     )
 
@@ -449,8 +476,8 @@ def replay_chunk(es: EngineState, t_ns, page, op, guest, i0: int, page_guest, bu
     ends = guest_ends_of(page_guest, es.cnt.shape[1])
     chunk = Chunk(t_ns, page, op, guest)
     if path != planner.PIPELINE or len(page) == 0:
-        _replay_budgets_chunk(chunk, np.int64(i0), page_guest, ends, b.frames, np.int64(honour),
-                              np.int64(order), sample_at, es, _NO_VICTIMS)
+        _KERNELS[order][0](chunk, np.int64(i0), page_guest, ends, b.frames, np.int64(honour),
+                           sample_at, es)
         return
     if order != ORDER_LRU:
         raise ValueError("the two-thread replay is for exact LRU only")
@@ -475,16 +502,21 @@ def replay_pipelined(es: EngineState, chunk: Chunk, i0: int, page_guest, ends, f
 def _replay_pipelined_one(pool, bufs, scratch, b, es, chunk, i0, page_guest, ends, frames_max,
                           honour, sample_at, step):
     n = len(chunk.page)
-    ahead = es.sc[b, SC_RESIDENT: SC_RESIDENT + 1].copy()  # the list's own frame count
+    # The walker's own frame count and next free slot.
+    ahead = es.sc[b, [SC_RESIDENT, SC_NEXT_SLOT]].copy()
+    n_slot, n_window, n_classes, n_lev, _ = _sizes(len(page_guest), int(frames_max[b]), ORDER_LRU)
+    lru = (es.slot[b, :n_slot], es.slot_page[b, :n_window], es.bits[b, :n_classes],
+           es.levels[b, :n_lev + 1])
     starts = range(0, n, step)
 
     def walk(k):
         s = starts[k]
         victims, positions = bufs[k % len(bufs)]
-        return walk_victims(chunk.page[s:s + step], chunk.op[s:s + step], es.links[b],
-                            frames_max[b], ahead, victims, scratch, positions)
+        return walk_victims(chunk.page[s:s + step], chunk.op[s:s + step], *lru, frames_max[b],
+                            ahead, victims, scratch, positions)
 
-    # The walker thread owns links and `ahead`, the calling thread everything else.
+    # The walker thread owns the slot arrays and `ahead`, the calling thread
+    # everything else.
     # The walker may be up to len(bufs) - 1 steps ahead (it absorbs the two sides'
     # jitter); step k + len(bufs) - 1 is submitted once step k - 1's state machine,
     # the last reader of that buffer, is done.
@@ -504,6 +536,7 @@ def _replay_pipelined_one(pool, bufs, scratch, b, es, chunk, i0, page_guest, end
         if es.sc[b, SC_TAKEN] != n_victims:
             raise RuntimeError(f"replay pipeline out of step: {n_victims} victims listed, "
                                f"{int(es.sc[b, SC_TAKEN])} taken")
+    es.sc[b, SC_NEXT_SLOT] = ahead[1]
 
 
 def replay_finish(es: EngineState, page_guest, n_events: int) -> None:

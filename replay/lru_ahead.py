@@ -6,15 +6,15 @@ victim is the least recently accessed resident page whatever the states are.
 So a replay at one budget splits into two loops that can run side by side on
 successive chunks of events:
 
-* :func:`walk_victims` (this module): the LRU list alone; for every access
-  that faults with the budget full it records the page that loses its frame;
+* :func:`walk_victims` (this module): exact LRU alone; for every access that
+  faults with the budget full it records the page that loses its frame;
 * the engine's kernel with the internal order ``ORDER_GIVEN``: the state
   machine and the counters, taking each victim from that record instead of
   from the list.
 
-The list is the engine's own (:mod:`replay.kernels.lru_list`, a sentinel at
-index ``n_pages``; ``links[2p+1] == -1`` marks a page without a frame, in both
-loops), so the two ways of running can take turns between chunks of a stream.
+The LRU order is the engine's own (its time slots, :mod:`replay.kernels.slots`,
+one class; ``slot[p] == -1`` marks a page without a frame, in both loops), so
+the two ways of running can take turns between chunks of a stream.
 :mod:`replay.planner` chooses; :func:`tests.naive.lru_victims` is the twin
 the tests hold this kernel to.
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from replay.kernels.lru_list import ONE, evict_lru, node, push_mru, touch
+from replay.kernels import slots
 from replay.kernels.prefetch import EVENTS_AHEAD, prefetch
 from replay.states import OP_WRITE
 
@@ -33,11 +33,14 @@ from replay.states import OP_WRITE
 # replay.engine): the caller sizes ``victims`` and ``scratch`` to at least one
 # entry per event.
 @nb.njit(cache=True, nogil=True, _nrt=False)
-def walk_victims(page, op, links, frames_max, resident, victims, scratch, positions):
+def walk_victims(page, op, slot, slot_page, bits, levels, frames_max, counts, victims, scratch,
+                 positions):
     """Victims of the accesses among ``page``/``op``, in order; returns how many,
     and how many accesses there were (their positions in ``positions``).
 
-    ``resident[0]`` (frames in use) is read and updated, as are ``links``.
+    ``slot``, ``slot_page``, ``bits`` (one class) and ``levels`` are the time slots
+    of exact LRU (:mod:`replay.kernels.slots`); ``counts`` (frames in use, the next
+    free slot) is read and updated, as are the slots.
     """
     # The accesses first, into scratch, without a branch: a hint among the
     # accesses is a branch the walk mispredicts wherever hints come irregularly
@@ -47,23 +50,24 @@ def walk_victims(page, op, links, frames_max, resident, victims, scratch, positi
         scratch[k] = page[j]
         positions[k] = j
         k += op[j] <= OP_WRITE
-    head = links.shape[0] // 2 - 1
-    n_res = resident[0]
+    n_res = counts[0]
+    nxt = counts[1]
     n_v = 0
     for j in range(k):
         if j + EVENTS_AHEAD < k:
-            prefetch(links, node(scratch[j + EVENTS_AHEAD]))
-        p = scratch[j]
-        if links[node(p) + ONE] >= 0:
-            touch(links, head, p)
+            prefetch(slot, np.uint64(scratch[j + EVENTS_AHEAD]))
+        p = np.uint64(scratch[j])
+        if slot[p] >= 0:
+            nxt = slots.move(slot, slot_page, bits, levels, nxt, p, 0, 0)
             continue
         if n_res >= frames_max:
-            victims[n_v] = evict_lru(links, head)
+            victims[n_v] = slots.evict_least(slot, slot_page, bits, levels)[0]
             n_v += 1
         else:
             n_res += 1
-        push_mru(links, head, p)
-    resident[0] = n_res
+        nxt = slots.place(slot, slot_page, bits, levels, nxt, p, 0)
+    counts[0] = n_res
+    counts[1] = nxt
     return n_v, k
 
 
@@ -94,10 +98,9 @@ def lru_victims(page: np.ndarray, op: np.ndarray, n_pages: int, budget: int) -> 
         raise ValueError("page and op must have the same length")
     if page.size and (page.min() < 0 or page.max() >= n_pages):
         raise ValueError(f"page indices must lie in [0, {n_pages})")
-    links = np.full(2 * (n_pages + 1), -1, np.int32)
-    links[2 * n_pages: 2 * n_pages + 2] = n_pages
+    frames = min(budget, n_pages)
     victims = np.empty(page.shape[0], np.int32)
-    n_v, _ = walk_victims(page, op, links, np.int64(min(budget, n_pages)),
-                          np.zeros(1, np.int64), victims, np.empty(page.shape[0], page.dtype),
+    n_v, _ = walk_victims(page, op, *slots.new(n_pages, frames, 1), np.int64(frames),
+                          np.zeros(2, np.int64), victims, np.empty(page.shape[0], page.dtype),
                           np.empty(page.shape[0], np.int32))
     return victims[:n_v].copy()

@@ -21,7 +21,8 @@ from tracer.linux import fast, rules, scan
 
 def _run_all():
     scn = sc.from_arrays([("g", make_arrays([0, 1, 0, 1, 0, 3], [0, 1, 2, 3, 4, 0]))], name="t")
-    engine.run(scn, [3], honour=HONOUR_NONE, order=engine.ORDER_LRU, initial=INITIAL_NO_HINTS)
+    for order in engine._KERNELS:
+        engine.run(scn, [3], honour=HONOUR_NONE, order=order, initial=INITIAL_NO_HINTS)
     es = engine.alloc_state(scn.n_pages, 1, np.array([3]), engine.ORDER_LRU, INITIAL_NO_HINTS, 0)
     engine.replay_chunk(es, scn.t_ns, scn.page, scn.op, scn.guest, 0, scn.page_guest,
                         np.array([3]), HONOUR_NONE, engine.ORDER_LRU, np.zeros(0, np.int64),
@@ -42,11 +43,11 @@ def _run_all():
     fast.FastMapper().feed_arrays(code, t, list(vals))
 
 
-@pytest.mark.parametrize("kernel", [engine._replay_budgets_chunk, engine._replay_budget,
+@pytest.mark.parametrize("kernel", [*(k for pair in engine._KERNELS.values() for k in pair),
                                     engine._replay_given_chunk, lru_ahead.walk_victims, opt._min_budgets,
                                     static._static_replay,
                                     fast._map_events, scan._scan],
-                         ids=lambda k: k.__name__)
+                         ids=lambda k: k.__qualname__)
 def test_kernel_has_no_reference_counting(kernel):
     _run_all()
     assert kernel.targetoptions.get("_nrt") is False

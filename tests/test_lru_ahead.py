@@ -78,9 +78,10 @@ def _replay(scn, budget, honour, initial, modes, step, sample_at):
 
 
 def _assert_same_state(a, b):
-    for name in ("state", "cnt", "res_g", "mark_g", "host", "samples", "links"):
+    for name in ("state", "cnt", "res_g", "mark_g", "host", "samples", "slot", "slot_page", "bits"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
-    np.testing.assert_array_equal(a.sc[:, engine.SC_RESIDENT], b.sc[:, engine.SC_RESIDENT])
+    for k in (engine.SC_RESIDENT, engine.SC_NEXT_SLOT):
+        np.testing.assert_array_equal(a.sc[:, k], b.sc[:, k])
 
 
 @pytest.mark.parametrize("honour, initial", CONFIGS)
@@ -203,10 +204,11 @@ def test_prefetch_reaches_the_machine_code():
     import numba as nb
 
     from replay import lru_ahead
+    from replay.kernels import slots
 
     fresh = nb.njit(nogil=True, _nrt=False, cache=False)(lru_ahead.walk_victims.py_func)
-    args = (np.zeros(4, np.int32), np.zeros(4, np.uint8), np.full(4, -1, np.int32), np.int64(1),
-            np.zeros(1, np.int64), np.zeros(4, np.int32), np.zeros(4, np.int32),
+    args = (np.zeros(4, np.int32), np.zeros(4, np.uint8), *slots.new(4, 1, 1), np.int64(1),
+            np.zeros(2, np.int64), np.zeros(4, np.int32), np.zeros(4, np.int32),
             np.zeros(4, np.int32))
     fresh(*args)
     asm = fresh.inspect_asm(fresh.signatures[0]).lower()

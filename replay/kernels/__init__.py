@@ -6,10 +6,13 @@ module               what it holds
 ``state_machine``    the guest/host page rules (DESIGN.md section 2) and their
                      transition tables: hints, host reclaim, page-in
 ``resident``         resident frames per guest: peak and event-weighted sums
-``lru_list``         the intrusive doubly-linked LRU list
-``reclaim_classes``  the class rules of the lazy heaps (engine, guest reclaim)
-``lazy_heap``        the lazy min-heap of the state-priority orders, one push
-                     with compaction for any class rule
+``slots``            resident pages in time slots: exact LRU, and exact LRU
+                     inside reclaim classes (the engine's host orders)
+``lru_list``         the intrusive doubly-linked LRU list (free page reporting,
+                     the balloons)
+``reclaim_classes``  the class rule of the lazy heaps (guest reclaim)
+``lazy_heap``        the lazy min-heap of a guest's own reclaim order, one push
+                     with compaction
 ``guest_reclaim``    a guest's own view of its pages and its reclaim inside a
                      limit (``static``, the balloons)
 ``bittree``          a set of integers with O(log64 n) insert, remove and max

@@ -86,7 +86,7 @@ def guest_step(st, o):
     return st, flags
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def take_victim(keys, pages, size, avoid, state, stamp):
     """Pop the cheapest-class LRU in-use page other than ``avoid``: (victim, new heap size).
 

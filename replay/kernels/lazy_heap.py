@@ -1,4 +1,4 @@
-"""The lazy min-heap of (key, page) behind the state-priority orders.
+"""The lazy min-heap of (key, page) behind a guest's own reclaim order.
 
 Keys are ``class << CLASS_SHIFT | stamp`` (:mod:`replay.states`): a page's
 reclaim class by a *class rule* of :mod:`replay.kernels.reclaim_classes`
@@ -15,7 +15,7 @@ current key is exactly the cheapest-class LRU page. Hot pages cost a re-push onc
 per trip through the heap, not per use. When the array is full of stale entries,
 :func:`push` compacts it to one entry per page with a class first.
 
-The engine's rule is ``RULE_RESIDENT``, the guest reclaim's ``RULE_GUEST``.
+The guest reclaim's rule is ``RULE_GUEST``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ def heap_key(cls, stamp):
     return (np.int64(cls) << CLASS_SHIFT) | stamp
 
 
-@nb.njit(cache=True)
+# The helpers that are calls of their own run without reference counting, as the
+# kernels calling them per event do (see replay.engine): they allocate nothing.
+@nb.njit(cache=True, _nrt=False)
 def sift_up(keys, pages, i):
     k = keys[i]
     p = pages[i]
@@ -57,7 +59,7 @@ def sift_up(keys, pages, i):
     pages[i] = p
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def sift_down(keys, pages, i, size):
     k = keys[i]
     p = pages[i]
@@ -88,7 +90,7 @@ def pop(keys, pages, size):
     return key, p, size
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def push(keys, pages, size, key, p, state, stamp, rule):
     """Add entry (key, p); returns the new size. A full array is compacted first
     to one entry per page that ``rule`` gives a class (REF marks the pages

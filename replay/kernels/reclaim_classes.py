@@ -4,15 +4,15 @@ A rule gives a page that has a place in its heap its class (cheapest first),
 and ``NO_CLASS`` to one that has none. Each rule has an id, which is what
 :mod:`replay.kernels.lazy_heap` takes (a numba function passed from call to
 call is kept as the address of a Python object, and a kernel holding one
-cannot be cached): ``RULE_RESIDENT`` for the engine's state-priority order,
-``RULE_GUEST`` for a guest's own reclaim. A new heap adds a rule here.
+cannot be cached): ``RULE_GUEST`` for a guest's own reclaim. A new heap adds a
+rule here. (The engine's state-priority order keeps its classes in time slots,
+:mod:`replay.kernels.slots`, by :func:`replay.kernels.state_machine.reclaim_class`.)
 """
 
 from __future__ import annotations
 
 import numba as nb
 
-from replay.kernels.state_machine import is_resident, reclaim_class
 from replay.states import (
     DIRTY,
     G_P,
@@ -25,16 +25,7 @@ from replay.states import (
     OUT,
 )
 
-RULE_RESIDENT, RULE_GUEST = 0, 1
-
-
-@nb.njit(cache=True, inline="always")
-def resident_class(st):
-    """The engine's rule: a resident page's reclaim class
-    (:func:`replay.kernels.state_machine.reclaim_class`), ``NO_CLASS`` without a frame."""
-    if is_resident(st):
-        return reclaim_class(st)
-    return NO_CLASS
+RULE_GUEST = 1
 
 
 @nb.njit(cache=True, inline="always")
@@ -63,7 +54,5 @@ def guest_class(st):
 
 @nb.njit(cache=True, inline="always")
 def class_by(rule, st):
-    """The class of state byte ``st`` under rule ``rule``."""
-    if rule == RULE_RESIDENT:
-        return resident_class(st)
+    """The class of state byte ``st`` under rule ``rule`` (one rule so far: ``RULE_GUEST``)."""
     return guest_class(st)

@@ -44,6 +44,7 @@ from replay.states import (
     OP_SET_VOLATILE,
     REF,
 )
+from tracer.schema import N_OPS
 
 _NOT_GUEST_NOR_HOST = 0xFF ^ GUEST_MASK ^ HOST_MASK
 
@@ -172,6 +173,28 @@ def transition_tables():
 
 
 EVICT_STATE, EVICT_COUNTER, PAGE_IN_STATE, PAGE_IN_COUNTER, PAGE_IN_SECOND = transition_tables()
+
+
+def hint_tables():
+    """:func:`hint` for every op and state byte, as tables ``[op << 8 | st]``:
+    (state after, content lost)."""
+    # Which hint comes next, and what it finds, are what a branch predictor cannot learn.
+    after = np.empty(N_OPS << 8, np.uint8)
+    lost = np.zeros(N_OPS << 8, np.int64)
+    for o in range(N_OPS):
+        for st in range(256):
+            after[o << 8 | st], lost[o << 8 | st] = hint(np.uint8(st), o)
+    return after, lost
+
+
+HINT_STATE, HINT_LOST = hint_tables()
+
+
+@nb.njit(cache=True, inline="always")
+def hint_by_table(st, o):
+    """:func:`hint` from its tables: (state after hint ``o``, 1 when volatile content was lost)."""
+    k = (np.uint64(o) << np.uint64(8)) | np.uint64(st)
+    return HINT_STATE[k], HINT_LOST[k]
 
 
 @nb.njit(cache=True)
