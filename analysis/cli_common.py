@@ -1,8 +1,8 @@
 """What every ``cmmsim`` command module shares: the app, the console, errors, tables.
 
-The command modules (:mod:`analysis.cli_trace`, :mod:`analysis.cli_replay`,
-:mod:`analysis.cli_sweep`) import this one and register their commands on
-:data:`app`; :mod:`analysis.cli` imports them. Nothing here imports a command
+The command modules (:mod:`cmmsim.cli_trace`, :mod:`cmmsim.cli_replay`,
+:mod:`cmmsim.cli_sweep`) import this one and register their commands on
+:data:`app`; :mod:`cmmsim.cli` imports them. Nothing here imports a command
 module, so imports run one way.
 """
 
@@ -17,8 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tracer import params
-from tracer.errors import CmmsimError, ParamError, os_reason, show_path
+from cmmsim.tracer import params
+from cmmsim.tracer.errors import CmmsimError, ParamError, os_reason, show_path
 
 app = typer.Typer(
     name="cmmsim",
@@ -60,7 +60,7 @@ VCPUS_HELP = "virtual CPUs of each guest whose trace does not say (default 1)"
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn every error a user can cause into one stderr line and exit status 2.
 
-    The one error path of the command line: :class:`tracer.errors.CmmsimError`
+    The one error path of the command line: :class:`cmmsim.tracer.errors.CmmsimError`
     (its message names the file or parameter and the reason), an ``OSError``
     (the path and the OS's reason), an arithmetic overflow, an allocation the
     machine refused, and a read error of polars or pyarrow that the library
@@ -113,7 +113,7 @@ def check_outputs(*named: tuple[str, Path | None]) -> None:
     *named : (option, path or None)
         Each output option with its path (None: not asked for).
     """
-    from tracer.io import check_output
+    from cmmsim.tracer.io import check_output
 
     given = [(opt, p) for opt, p in named if p is not None]
     seen: dict[Path, str] = {}
@@ -131,7 +131,7 @@ def write_frames(*pairs: tuple[Any, Path | None]) -> list[Path]:
     Each file is written atomically; when one fails, those this call wrote
     before it are removed, so a failed command leaves none of its outputs.
     """
-    from tracer.io import write_frame
+    from cmmsim.tracer.io import write_frame
 
     written: list[Path] = []
     try:

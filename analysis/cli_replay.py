@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from analysis.cli_common import (
+from cmmsim.cli_common import (
     COSTS_HELP,
     VCPUS_HELP,
     app,
@@ -23,7 +23,7 @@ from analysis.cli_common import (
     print_table,
     write_frames,
 )
-from tracer.errors import ParamError
+from cmmsim.tracer.errors import ParamError
 
 #: Most events per streamed chunk (``--batch-rows``): a chunk's arrays are
 #: allocated whole.
@@ -56,8 +56,8 @@ def replay_cmd(
     vcpus: Annotated[int | None, typer.Option("--vcpus", help=VCPUS_HELP)] = None,
 ) -> None:
     """Replay traces under one strategy at one or more host budgets."""
-    from replay.api import parse_duration_ns, replay_full
-    from replay.scenario import load
+    from cmmsim.replay.api import parse_duration_ns, replay_full
+    from cmmsim.replay.scenario import load
 
     series = series or balloon
     check_outputs(("-o", out), ("--states", states), ("--series", series))
@@ -65,7 +65,7 @@ def replay_cmd(
     if not 1 <= batch_rows <= MAX_BATCH_ROWS:
         raise ParamError(f"--batch-rows {batch_rows}: must be 1..{MAX_BATCH_ROWS:,}")
     if stream:
-        from replay.stream import replay_stream
+        from cmmsim.replay.stream import replay_stream
 
         results, state_df, series_df = replay_stream(
             traces, strategy, budget, param or [], copies=copies, stagger_ns=parse_duration_ns(stagger),
@@ -87,7 +87,7 @@ def replay_cmd(
 
 def states_interval_ns(states: Path | None, interval: str | None) -> int | None:
     """The state sampling interval, ns: None without ``--states``; refused if given alone or 0."""
-    from replay.api import parse_duration_ns
+    from cmmsim.replay.api import parse_duration_ns
 
     if states is None:
         if interval is not None:
@@ -103,7 +103,7 @@ def states_interval_ns(states: Path | None, interval: str | None) -> int | None:
 @cli_errors
 def strategies_cmd() -> None:
     """List the registered strategies with their parameters and defaults."""
-    from replay.strategies import strategies
+    from cmmsim.replay.strategies import strategies
 
     for strat in strategies().values():
         print_params(f"{strat.name}: {strat.summary}", strat.params)
@@ -124,8 +124,8 @@ def mrc_cmd(
     out: Annotated[Path | None, typer.Option("-o", "--out", help="write the curve as Parquet here")] = None,
 ) -> None:
     """host-lru's miss curve over many budgets in one pass: exact, or estimated from page samples."""
-    from replay.api import parse_duration_ns
-    from replay.shards import FEW_PAGES, df_lru_sampled, miss_curve
+    from cmmsim.replay.api import parse_duration_ns
+    from cmmsim.replay.shards import FEW_PAGES, df_lru_sampled, miss_curve
 
     check_outputs(("-o", out))
     r = miss_curve(traces, budget, points=points, rate=sample_rate, salts=salts, seed=seed,

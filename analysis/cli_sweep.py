@@ -15,8 +15,8 @@ import polars as pl
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from analysis.cli_common import COSTS_HELP, VCPUS_HELP, app, cli_errors, console, print_table, printable
-from tracer.errors import ParamError
+from cmmsim.cli_common import COSTS_HELP, VCPUS_HELP, app, cli_errors, console, print_table, printable
+from cmmsim.tracer.errors import ParamError
 
 REPORTS = {
     "winners": "df_winners",
@@ -30,7 +30,7 @@ REPORTS = {
 }
 #: The reports that order strategies, and so take ``--by``.
 ORDERED = ("winners", "ranking", "crossovers")
-#: What ``--by`` orders by (:data:`analysis.reports.BY`; not imported: see the module docstring).
+#: What ``--by`` orders by (:data:`cmmsim.reports.BY`; not imported: see the module docstring).
 BY_NAMES = ("total-io", "stall", "cpu")
 
 
@@ -68,7 +68,7 @@ def _job_count(jobs: int | None) -> int:
 
 
 def _executor_factory(cluster: str | None):
-    from replay.sweep import dask_executor_factory, local_executor
+    from cmmsim.replay.sweep import dask_executor_factory, local_executor
 
     return dask_executor_factory(cluster) if cluster else local_executor
 
@@ -89,9 +89,16 @@ def sweep_cmd(
     vcpus: Annotated[int | None, typer.Option("--vcpus", help=VCPUS_HELP)] = None,
 ) -> None:
     """Replay trace sets x strategies x parameter grids x budgets; resumable."""
-    from replay.api import parse_duration_ns
-    from replay.sweep import SweepSpec, build_jobs, load_sweep_file, parse_grid, run_sweep, trace_sets_from_inputs
-    from tracer.io import check_output, folder_output
+    from cmmsim.replay.api import parse_duration_ns
+    from cmmsim.replay.sweep import (
+        SweepSpec,
+        build_jobs,
+        load_sweep_file,
+        parse_grid,
+        run_sweep,
+        trace_sets_from_inputs,
+    )
+    from cmmsim.tracer.io import check_output, folder_output
 
     jobs = _job_count(jobs)
     if sweep_file:
@@ -135,7 +142,7 @@ def sweep_cmd(
 
 def _warn_strays(results: Path) -> None:
     """Say so when a sweep folder holds Parquet files that are not its jobs' (they are not read)."""
-    from replay.sweep import sweep_parts
+    from cmmsim.replay.sweep import sweep_parts
 
     if not results.is_dir():
         return
@@ -146,7 +153,7 @@ def _warn_strays(results: Path) -> None:
 
 
 def _report_frame(name: str, results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
-    from analysis import reports
+    from cmmsim import reports
 
     if name in ORDERED:
         return getattr(reports, REPORTS[name])(results, by)
@@ -164,9 +171,9 @@ def report_cmd(
     costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP + "; default: as the rows were priced, else kvm-2025")] = None,
 ) -> None:
     """Report total I/O, I/O avoided, faults, rankings, crossovers, fairness and time."""
-    from replay.costs import priced
-    from replay.sweep import read_results
-    from tracer.io import atomic_output, check_output, write_frame
+    from cmmsim.replay.costs import priced
+    from cmmsim.replay.sweep import read_results
+    from cmmsim.tracer.io import atomic_output, check_output, write_frame
 
     if fmt not in ("table", "markdown", "csv", "parquet"):
         raise ParamError(f"--format {fmt!r}: use table, markdown, csv or parquet")
@@ -197,7 +204,7 @@ def report_cmd(
             return
         text = df.write_csv()
     else:
-        from analysis.reports import markdown_table
+        from cmmsim.reports import markdown_table
 
         text = "\n\n".join(f"## {n}\n\n{markdown_table(df)}" for n, df in frames.items()) + "\n"
     if out:
@@ -218,10 +225,10 @@ def plot_cmd(
     costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP + "; default: as the rows were priced, else kvm-2025")] = None,
 ) -> None:
     """Plot I/O and stall time vs budget, I/O avoided, state distributions and balloon series (PNG)."""
-    from analysis.plots import plot_all
-    from replay.costs import priced
-    from replay.sweep import read_balloon, read_results, read_states
-    from tracer.io import check_output
+    from cmmsim.plots import plot_all
+    from cmmsim.replay.costs import priced
+    from cmmsim.replay.sweep import read_balloon, read_results, read_states
+    from cmmsim.tracer.io import check_output
 
     check_output(out, folder=True)
     df, _ = priced(read_results(results), costs)
@@ -243,9 +250,9 @@ def demo_cmd(
     vcpus: Annotated[int | None, typer.Option("--vcpus", help=VCPUS_HELP)] = None,
 ) -> None:
     """Sweep every strategy over the sample traces; report, plot and summarise."""
-    from analysis.demo import demo_spec, find_sample_traces, run_demo
-    from replay.sweep import build_jobs
-    from tracer.io import check_output, folder_output
+    from cmmsim.demo import demo_spec, find_sample_traces, run_demo
+    from cmmsim.replay.sweep import build_jobs
+    from cmmsim.tracer.io import check_output, folder_output
 
     jobs = _job_count(jobs)
     check_output(out, folder=True)
@@ -253,7 +260,7 @@ def demo_cmd(
     with folder_output(out), _progress(total) as on_event:
         res = run_demo(out, jobs=jobs, make_executor=_executor_factory(None),
                        on_event=on_event, costs=costs, vcpus=vcpus)
-    from analysis import reports
+    from cmmsim import reports
 
     print_table("winner (least total I/O) per trace set and budget range (pages)",
                 reports.df_winners(res["results"]).to_dicts())

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from analysis.cli_common import app, cli_errors, console, print_params, print_table
-from tracer.errors import CmmsimError, ParamError
+from cmmsim.cli_common import app, cli_errors, console, print_params, print_table
+from cmmsim.tracer.errors import CmmsimError, ParamError
 
 trace_app = typer.Typer(help="Make, convert, inspect and validate traces.", no_args_is_help=True)
 app.add_typer(trace_app, name="trace")
@@ -34,9 +34,9 @@ def trace_synth(
         help="guests generated at once (default: one per CPU); the output does not depend on it")] = None,
 ) -> None:
     """Generate a synthetic guest trace (or a multi-guest scenario folder)."""
-    from tracer.io import check_output, folder_output
-    from tracer.params import INT64_MAX
-    from tracer.synth import get_workload, synthesize
+    from cmmsim.tracer.io import check_output, folder_output
+    from cmmsim.tracer.params import INT64_MAX
+    from cmmsim.tracer.synth import get_workload, synthesize
 
     if not 0 <= seed <= INT64_MAX:
         raise ParamError(f"--seed {seed}: must be 0..{INT64_MAX:,}")
@@ -56,7 +56,7 @@ def trace_synth(
 @cli_errors
 def trace_workloads() -> None:
     """List the synthetic workloads with their parameters and defaults."""
-    from tracer.synth import workloads
+    from cmmsim.tracer.synth import workloads
 
     for wl in workloads().values():
         print_params(f"{wl.name}: {wl.summary}", wl.params)
@@ -66,7 +66,7 @@ def trace_workloads() -> None:
 @cli_errors
 def trace_info(path: Annotated[Path, typer.Argument(help="trace file")]) -> None:
     """Show events by op, duration, distinct pages and final guest-state fractions."""
-    from analysis.traces import trace_summary
+    from cmmsim.traces import trace_summary
 
     info = trace_summary(path)
     console.print(f"[bold]{path}[/bold]  source={info['source']}  seed={info['seed']}")
@@ -76,7 +76,7 @@ def trace_info(path: Annotated[Path, typer.Argument(help="trace file")]) -> None
     print_table("final guest states (fraction of guest pages)",
                 [{"state": k, "fraction": v} for k, v in info["final_state_fractions"].items()])
     if info["converter"]:
-        from tracer.linux.counters import fidelity_lines
+        from cmmsim.tracer.linux.counters import fidelity_lines
 
         print_table("converter counters", [{"counter": k, "value": str(v)}
                                            for k, v in info["converter"].items()])
@@ -88,7 +88,7 @@ def trace_info(path: Annotated[Path, typer.Argument(help="trace file")]) -> None
 @cli_errors
 def trace_validate(paths: Annotated[list[Path], typer.Argument(help="trace files")]) -> None:
     """Check traces against the schema; the first bad row is named."""
-    from tracer.io import validate_trace
+    from cmmsim.tracer.io import validate_trace
 
     for path in paths:
         meta = validate_trace(path)
@@ -106,9 +106,9 @@ def trace_convert(
     start: Annotated[Path | None, typer.Option(help="start snapshots `trace record --keep-text` kept (TEXT.start.npz)")] = None,
 ) -> None:
     """Convert Linux page-allocator and page-cache tracepoint text to a trace."""
-    from tracer.io import check_output
-    from tracer.linux import convert
-    from tracer.record import read_start
+    from cmmsim.tracer.io import check_output
+    from cmmsim.tracer.linux import convert
+    from cmmsim.tracer.record import read_start
 
     if out is None:
         if inp == "-":
@@ -131,7 +131,7 @@ def _print_conversion(out: Path, meta: Any) -> None:
                   f"{meta.guest_pages:,} guest pages)")
     rows = [{"counter": k, "value": str(v)} for k, v in conv.items() if v not in (0, {}, [])]
     print_table("converter counters", rows)
-    from tracer.linux.counters import fidelity_lines
+    from cmmsim.tracer.linux.counters import fidelity_lines
 
     for line in fidelity_lines(conv):
         console.print(f"converter: {line}")
@@ -149,8 +149,8 @@ def trace_record(
     drop_caches: Annotated[bool, typer.Option("--drop-caches", help="drop the page cache first, so the pages the workload reads enter it inside the capture")] = False,
 ) -> None:
     """Record a live workload with perf (root) and convert it to a trace."""
-    from tracer.io import check_output
-    from tracer.record import record
+    from cmmsim.tracer.io import check_output
+    from cmmsim.tracer.record import record
 
     check_output(out)
     if keep_text is not None:

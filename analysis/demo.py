@@ -15,10 +15,10 @@ from pathlib import Path
 
 import polars as pl
 
-from analysis import reports
-from analysis.plots import plot_all
-from replay.scenario import expand_inputs
-from replay.sweep import (
+from cmmsim import reports
+from cmmsim.plots import plot_all
+from cmmsim.replay.scenario import expand_inputs
+from cmmsim.replay.sweep import (
     SweepOutcome,
     SweepSpec,
     TraceSet,
@@ -28,9 +28,9 @@ from replay.sweep import (
     read_states,
     run_sweep,
 )
-from tracer.errors import ParamError
-from tracer.io import atomic_output, scan_trace
-from tracer.schema import MANIFEST_NAME
+from cmmsim.tracer.errors import ParamError
+from cmmsim.tracer.io import atomic_output, scan_trace
+from cmmsim.tracer.schema import MANIFEST_NAME
 
 N_BUDGETS = 10
 SAMPLES_PER_TRACE = 40
@@ -63,7 +63,7 @@ def trace_set_facts(ts: TraceSet) -> tuple[int, int]:
 
 def demo_spec(sample_dir: Path, *, costs=None, vcpus: int | None = None) -> SweepSpec:
     """The demo sweep over every trace set in ``sample_dir``, priced under ``costs``
-    (:func:`replay.costs.load_profile`) with ``vcpus`` for guests whose trace does not say."""
+    (:func:`cmmsim.replay.costs.load_profile`) with ``vcpus`` for guests whose trace does not say."""
     sets: list[TraceSet] = []
     per_set: dict[str, list[str]] = {}
     entries = sorted(sample_dir.glob("*.parquet")) + sorted(
@@ -162,11 +162,11 @@ def run_demo(out_dir: str | Path, *, jobs: int,
              vcpus: int | None = None) -> dict:
     """Sweep, report, plot and summarise the sample traces into ``out_dir``.
 
-    Rows are priced under ``costs`` (:func:`replay.costs.load_profile`) with
+    Rows are priced under ``costs`` (:func:`cmmsim.replay.costs.load_profile`) with
     ``vcpus`` for guests whose trace does not say; the result's ``costs`` is the
     profile's name.
     """
-    from replay.costs import load_profile, price
+    from cmmsim.replay.costs import load_profile, price
 
     out = Path(out_dir)
     sample_dir = find_sample_traces()

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import polars as pl
 
-from analysis.reports import df_io_avoided, df_state_distribution, df_time, df_total_io
-from tracer.errors import ResultsError
-from tracer.io import atomic_output
-from tracer.schema import PAGE_SIZE_BYTES
+from cmmsim.reports import df_io_avoided, df_state_distribution, df_time, df_total_io
+from cmmsim.tracer.errors import ResultsError
+from cmmsim.tracer.io import atomic_output
+from cmmsim.tracer.schema import PAGE_SIZE_BYTES
 
 PAIR_ORDER = ["Sr", "Sp", "Sz", "Ur", "Uz", "Vr", "Vz", "Pr"]
 PAIR_COLOURS = {"Sr": "#1f4e79", "Sp": "#5b9bd5", "Sz": "#bdd7ee", "Ur": "#7f6000",

@@ -1,14 +1,14 @@
 """Reports over replay results (polars). Every ``df_*`` documents its columns.
 
 Input is a results frame as written by ``cmmsim replay -o`` or a sweep
-(:func:`replay.sweep.read_results`). Rows with ``guest`` null are host
+(:func:`cmmsim.replay.sweep.read_results`). Rows with ``guest`` null are host
 totals. A strategy run with non-default parameters is labelled
 ``strategy[k=v,...]`` (only the parameters that differ from the defaults),
 so a parameter grid gives one line per point.
 
 Rankings, winners and crossovers order strategies ``by`` one of
 :data:`BY`: total I/O, stall time or CPU time; the last two need priced
-rows (:func:`replay.costs.price`).
+rows (:func:`cmmsim.replay.costs.price`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import json
 
 import polars as pl
 
-from replay.strategies import strategies
-from tracer import params as params_mod
-from tracer.errors import ParamError
+from cmmsim.replay.strategies import strategies
+from cmmsim.tracer import params as params_mod
+from cmmsim.tracer.errors import ParamError
 
 BASELINE = "host-lru"
 KEYS = ["trace_set", "label", "budget_pages"]
@@ -113,7 +113,7 @@ def df_time(results: pl.DataFrame) -> pl.DataFrame:
     (float: the guests' waiting), host_cpu_ns, guest_cpu_ns (float),
     overhead_pct (float: CPU on memory management, percent of the guests'
     vCPU time), disk_busy_ns (float), cost_profile (str). Meanings:
-    :mod:`replay.costs`.
+    :mod:`cmmsim.replay.costs`.
     """
     _need_prices(results)
     return (_host(results)
@@ -124,7 +124,7 @@ def df_time(results: pl.DataFrame) -> pl.DataFrame:
 def _need_prices(results: pl.DataFrame) -> None:
     if "stall_ns" not in results.columns:
         raise ParamError("the results carry no time or CPU columns: price them first "
-                         "(replay.costs.price, or cmmsim report --costs)")
+                         "(cmmsim.replay.costs.price, or cmmsim report --costs)")
 
 
 def df_by(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:

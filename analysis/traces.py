@@ -10,8 +10,8 @@ from typing import Any
 
 import polars as pl
 
-from tracer.io import read_meta, scan_trace, validate_trace
-from tracer.schema import Op
+from cmmsim.tracer.io import read_meta, scan_trace, validate_trace
+from cmmsim.tracer.schema import Op
 
 _STATE_OF_HINT = {
     Op.SET_STABLE: "S",
@@ -82,7 +82,7 @@ def df_final_guest_states(path: str | Path) -> pl.DataFrame:
 def trace_summary(path: str | Path) -> dict[str, Any]:
     """Headline figures of one trace: events, duration, rate, pages, final states.
 
-    The trace is validated first, as :func:`tracer.io.validate_trace` does: no
+    The trace is validated first, as :func:`cmmsim.tracer.io.validate_trace` does: no
     figure is given for a trace that breaks the schema.
     """
     meta = validate_trace(path)

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tracer.io import TraceArrays
-from tracer.schema import Op, TraceMeta, count_ops
+from cmmsim.tracer.io import TraceArrays
+from cmmsim.tracer.schema import Op, TraceMeta, count_ops
 
 
 def best_of(fn: Callable[[], object], repeat: int = 3) -> float:

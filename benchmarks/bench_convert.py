@@ -33,9 +33,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.figures import Column, Table, add_json_argument, emit  # noqa: E402
-from tracer.linux import convert  # noqa: E402
-from tracer.linux.scan import LEFT, line_bounds, scan_lines  # noqa: E402
-from tracer.linux.textio import line_blocks  # noqa: E402
+from cmmsim.tracer.linux import convert  # noqa: E402
+from cmmsim.tracer.linux.scan import LEFT, line_bounds, scan_lines  # noqa: E402
+from cmmsim.tracer.linux.textio import line_blocks  # noqa: E402
 
 #: The captures benchmarks/make_captures.sh makes: file -> what its lines are.
 SHAPES = {

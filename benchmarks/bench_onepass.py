@@ -34,10 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import page_stream  # noqa: E402
 from benchmarks.figures import Column, Table, add_json_argument, emit  # noqa: E402
-from replay import engine  # noqa: E402
-from replay import scenario as sc  # noqa: E402
-from replay.onepass import run_lru_all  # noqa: E402
-from replay.states import HONOUR_NONE, INITIAL_NO_HINTS  # noqa: E402
+from cmmsim.replay import engine  # noqa: E402
+from cmmsim.replay import scenario as sc  # noqa: E402
+from cmmsim.replay.onepass import run_lru_all  # noqa: E402
+from cmmsim.replay.states import HONOUR_NONE, INITIAL_NO_HINTS  # noqa: E402
 
 
 def _timed(fn) -> float:

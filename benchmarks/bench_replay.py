@@ -5,7 +5,7 @@ LRU and Belady run in the same process on the same READ/WRITE stream (objects of
 size 1, same capacity), through libCacheSim's own C trace reader (oracleGeneral
 binary); the engines replay the hints as well, libCacheSim gets the accesses only.
 host-lru and cmm at one budget run on two threads (the LRU walk ahead of the
-state machine, :mod:`replay.lru_ahead`); their "(1 thread)" rows are the same
+state machine, :mod:`cmmsim.replay.lru_ahead`); their "(1 thread)" rows are the same
 replay with numba limited to one thread.
 Ratios, not absolute times, are the figures to quote: the machines are shared.
 Every contender runs once per round, in turn (the order shuffled each round,
@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import best_of, page_stream, write_oracle_general  # noqa: E402
 from benchmarks.figures import Column, Table, add_json_argument, emit  # noqa: E402
-from replay import scenario as sc  # noqa: E402
-from replay.numba_threads import numba_threads  # noqa: E402
-from replay.strategies import get_strategy  # noqa: E402
-from tracer.schema import Op  # noqa: E402
+from cmmsim.replay import scenario as sc  # noqa: E402
+from cmmsim.replay.numba_threads import numba_threads  # noqa: E402
+from cmmsim.replay.strategies import get_strategy  # noqa: E402
+from cmmsim.tracer.schema import Op  # noqa: E402
 
 
 def one_thread(fn, *args):

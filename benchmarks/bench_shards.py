@@ -35,20 +35,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import page_stream  # noqa: E402
 from benchmarks.figures import Column, Table, add_json_argument, emit  # noqa: E402
-from replay import scenario as sc  # noqa: E402
-from replay.onepass import run_lru_all  # noqa: E402
-from replay.shards import df_lru_sampled, lru_sampled  # noqa: E402
-from replay.states import C  # noqa: E402
+from cmmsim.replay import scenario as sc  # noqa: E402
+from cmmsim.replay.onepass import run_lru_all  # noqa: E402
+from cmmsim.replay.shards import df_lru_sampled, lru_sampled  # noqa: E402
+from cmmsim.replay.states import C  # noqa: E402
 
 RATES = (0.1, 0.01, 0.001)
 
 CHILD = r"""
 import json, sys, time
 import numpy as np
-from replay.onepass import run_lru_all
-from replay.scenario import load
-from replay.shards import lru_sampled_stream
-from replay.states import C
+from cmmsim.replay.onepass import run_lru_all
+from cmmsim.replay.scenario import load
+from cmmsim.replay.shards import lru_sampled_stream
+from cmmsim.replay.states import C
 mode, path, tiny, rate = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 budgets = [int(x) for x in sys.argv[5].split(",")]
 run_lru_all(load([tiny]), [1, 2])  # compile first: a fixed cost, not the trace's

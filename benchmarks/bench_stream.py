@@ -27,15 +27,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import page_stream  # noqa: E402
 from benchmarks.figures import Column, Table, add_json_argument, emit  # noqa: E402
-from tracer.io import TraceWriter  # noqa: E402
-from tracer.schema import TraceMeta  # noqa: E402
+from cmmsim.tracer.io import TraceWriter  # noqa: E402
+from cmmsim.tracer.schema import TraceMeta  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, time
 import numpy as np
-from replay.api import replay_full
-from replay.scenario import load
-from replay.stream import replay_stream
+from cmmsim.replay.api import replay_full
+from cmmsim.replay.scenario import load
+from cmmsim.replay.stream import replay_stream
 mode, path, budget, strategy = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 # Compile on a tiny scenario first: compile time and memory are the fixed cost.
 tiny = sys.argv[5]

@@ -6,7 +6,7 @@ of a scenario) with its default parameters (the fleet: 20 guests, see
 kernels:
 
 * **model**: the numba guest model generating chunk by chunk, chunks dropped
-  (``tracer.synth.generate(name, None, ...)``), one thread;
+  (``cmmsim.tracer.synth.generate(name, None, ...)``), one thread;
 * **written**: the same events into Parquet through ``TraceWriter``
   (``synthesize``), one thread: what ``cmmsim trace synth --jobs 1`` does;
 * **written, N jobs** (scenarios only): ``--parallel-events`` events (default
@@ -38,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import page_stream  # noqa: E402
 from benchmarks.figures import Column, Table, add_json_argument, emit  # noqa: E402
-from tracer.io import TraceWriter  # noqa: E402
-from tracer.schema import TraceMeta  # noqa: E402
-from tracer.synth import generate, synthesize, workloads  # noqa: E402
+from cmmsim.tracer.io import TraceWriter  # noqa: E402
+from cmmsim.tracer.schema import TraceMeta  # noqa: E402
+from cmmsim.tracer.synth import generate, synthesize, workloads  # noqa: E402
 
 CHUNK = 1 << 20
 BASELINE_PAGES = 262_144

@@ -14,8 +14,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.figures import Column, Table, add_json_argument, emit  # noqa: E402
-from replay.scenario import expand_inputs  # noqa: E402
-from tracer.io import read_meta  # noqa: E402
+from cmmsim.replay.scenario import expand_inputs  # noqa: E402
+from cmmsim.tracer.io import read_meta  # noqa: E402
 
 
 def main() -> None:

@@ -25,8 +25,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analysis.docgen import write_generated  # noqa: E402
 from benchmarks.figures import RESULTS_DIR, Table  # noqa: E402
+from cmmsim.docgen import write_generated  # noqa: E402
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 MARKER = re.compile(r"<!-- figures: (?P<name>[\w.-]+) -->\n(?P<body>.*?)<!-- /figures: (?P=name) -->", re.S)

@@ -1,7 +1,7 @@
 """The library entry points of the replay engine: ``replay_full`` and ``replay``.
 
-Result frames and their columns are :mod:`replay.frames`; budgets are parsed
-by :mod:`replay.budgets`, durations and sample times by :mod:`replay.times`
+Result frames and their columns are :mod:`cmmsim.replay.frames`; budgets are parsed
+by :mod:`cmmsim.replay.budgets`, durations and sample times by :mod:`cmmsim.replay.times`
 (their names are re-exported here for callers of the API).
 """
 
@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from replay.budgets import parse_budget, parse_budgets
-from replay.costs import load_profile, price
-from replay.frames import (
+from cmmsim.replay.budgets import parse_budget, parse_budgets
+from cmmsim.replay.costs import load_profile, price
+from cmmsim.replay.frames import (
     IO_COLUMNS,
     Replayed,
     params_json,
@@ -21,9 +21,9 @@ from replay.frames import (
     series_frame,
     states_frame,
 )
-from replay.scenario import Scenario
-from replay.strategies import get_strategy
-from replay.times import parse_duration_ns, sample_times, sample_times_between
+from cmmsim.replay.scenario import Scenario
+from cmmsim.replay.strategies import get_strategy
+from cmmsim.replay.times import parse_duration_ns, sample_times, sample_times_between
 
 __all__ = ["IO_COLUMNS", "Replayed", "params_json", "parse_budget", "parse_budgets",
            "parse_duration_ns", "replay", "replay_full", "results_frame", "sample_times",
@@ -39,22 +39,22 @@ def replay_full(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
     Parameters
     ----------
     scenario : Scenario
-        From :func:`replay.scenario.load`.
+        From :func:`cmmsim.replay.scenario.load`.
     strategy : str
         Registered strategy name.
     budgets : sequence of str or int
-        Host budgets (see :func:`replay.budgets.parse_budget`).
+        Host budgets (see :func:`cmmsim.replay.budgets.parse_budget`).
     params : list of ``k=v`` or dict, optional
         Strategy parameters.
     states_interval_ns : int, optional
         Sample the state distribution every this many ns (a
-        :class:`tracer.errors.ParamError` for a strategy without page states).
+        :class:`cmmsim.tracer.errors.ParamError` for a strategy without page states).
     series : bool, optional
         The per-period series: None, when the strategy writes one; True, asked
         for (a ParamError for a strategy without one); False, not wanted.
-    costs : str, path or replay.costs.CostProfile, optional
-        The cost profile the rows are priced under (:func:`replay.costs.price`;
-        default :data:`replay.costs.DEFAULT_PROFILE`).
+    costs : str, path or cmmsim.replay.costs.CostProfile, optional
+        The cost profile the rows are priced under (:func:`cmmsim.replay.costs.price`;
+        default :data:`cmmsim.replay.costs.DEFAULT_PROFILE`).
     vcpus : int, optional
         Virtual CPUs of each guest whose trace does not say (default 1).
     """
@@ -82,7 +82,7 @@ def replay(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
            vcpus: int | None = None) -> pl.DataFrame:
     """Replay a scenario under one strategy at several budgets; one frame of results.
 
-    See :func:`replay_full` for the arguments and :mod:`replay.frames` for
+    See :func:`replay_full` for the arguments and :mod:`cmmsim.replay.frames` for
     the columns.
     """
     return replay_full(scenario, strategy, budgets, params, costs=costs, vcpus=vcpus).results

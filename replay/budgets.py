@@ -3,7 +3,7 @@
 A budget is a number of host frames (4 KiB pages). :func:`parse_budgets` reads
 the user's forms (pages, bytes with a unit, a percentage of guest memory);
 :func:`validated` validates budgets given as numbers, which is what every
-strategy's ``run`` receives (:meth:`replay.strategies.Strategy.run` calls it),
+strategy's ``run`` receives (:meth:`cmmsim.replay.strategies.Strategy.run` calls it),
 and clamps them to the pages there are: a host never holds more frames than
 the scenario has pages, so the kernels are handed ``Budgets.frames`` and
 never clamp again.
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tracer.errors import ParamError
-from tracer.schema import PAGE_SIZE_BYTES
+from cmmsim.tracer.errors import ParamError
+from cmmsim.tracer.schema import PAGE_SIZE_BYTES
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1000, "kib": 1 << 10, "m": 1 << 20, "mb": 10**6,
           "mib": 1 << 20, "g": 1 << 30, "gb": 10**9, "gib": 1 << 30, "t": 1 << 40, "tib": 1 << 40}

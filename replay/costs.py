@@ -48,7 +48,7 @@ from typing import Any
 
 import polars as pl
 
-from tracer.errors import ParamError
+from cmmsim.tracer.errors import ParamError
 
 PROFILE_DIR = Path(__file__).parent / "cost_profiles"
 #: The profile used when none is named.
@@ -154,7 +154,7 @@ def load_profile(spec: str | Path | CostProfile | None = None) -> CostProfile:
 
     Raises
     ------
-    tracer.errors.ParamError
+    cmmsim.tracer.errors.ParamError
         An unknown name, a missing or malformed file, an unknown key, a cost
         that is negative or not a number: one line naming the file and key.
     """
@@ -190,7 +190,7 @@ def _counter(columns: list[str], name: str) -> pl.Expr:
 def _sampled_pages(columns: list[str]) -> pl.Expr:
     """Pages the ``sampling`` working-set estimator samples: ``sample_pages`` per guest
     and period, periods counted as the balloons count them
-    (:func:`replay.strategies.balloon.params.setup`: duration // period_ns + 1)."""
+    (:func:`cmmsim.replay.strategies.balloon.params.setup`: duration // period_ns + 1)."""
     if "params" not in columns or "duration_ns" not in columns:
         return pl.lit(0, dtype=pl.Int64)
     params = pl.col("params")
@@ -257,7 +257,7 @@ def price(results: pl.DataFrame, profile: str | Path | CostProfile | None = None
     Parameters
     ----------
     results : polars.DataFrame
-        A result frame (:mod:`replay.frames`), possibly from an older cmmsim:
+        A result frame (:mod:`cmmsim.replay.frames`), possibly from an older cmmsim:
         without ``duration_ns`` or ``vcpus`` its ``overhead_pct`` is null.
     profile : str, path, CostProfile or None
         See :func:`load_profile`.

@@ -7,28 +7,28 @@ Three layers, as in STUMPY:
   through it in chunks);
 * the kernels of each order (:func:`_order_kernels`, ``parallel=True``): the
   same for many budgets, one budget per thread; ``_replay_given_chunk`` and
-  :mod:`replay.lru_ahead`:
+  :mod:`cmmsim.replay.lru_ahead`:
   one exact-LRU budget on two threads (the LRU walk ahead of the state
-  machine, :func:`replay_pipelined`); :mod:`replay.planner` chooses;
+  machine, :func:`replay_pipelined`); :mod:`cmmsim.replay.planner` chooses;
 * :func:`run` (plain Python): allocates the state (:func:`alloc_state`),
   replays, shapes the output.
 
 The guest/host state machine is DESIGN.md section 2 and
-:mod:`replay.kernels.state_machine`; the state byte is described in
-:mod:`replay.states`. Victims are chosen by one host policy of four, each a
+:mod:`cmmsim.replay.kernels.state_machine`; the state byte is described in
+:mod:`cmmsim.replay.states`. Victims are chosen by one host policy of four, each a
 victim helper (``_victim``) plus its bookkeeping when a page gets a frame
 (``_admit``) or is used again (``_hit``), its twin in
-:class:`replay.reference.ReferenceHost`:
+:class:`cmmsim.replay.reference.ReferenceHost`:
 
 ``ORDER_LRU``
-    exact LRU over all resident frames (:mod:`replay.kernels.slots`, one class);
+    exact LRU over all resident frames (:mod:`cmmsim.replay.kernels.slots`, one class);
 ``ORDER_CLOCK``
     CLOCK (second chance) over a frame table;
 ``ORDER_CLASS``
     exact LRU inside reclaim classes, cheapest class first (U, then V and
-    clean P, then the rest): :mod:`replay.kernels.slots`, a class each;
+    clean P, then the rest): :mod:`cmmsim.replay.kernels.slots`, a class each;
 ``ORDER_GIVEN`` (internal)
-    exact LRU with the victims computed ahead by :mod:`replay.lru_ahead` and
+    exact LRU with the victims computed ahead by :mod:`cmmsim.replay.lru_ahead` and
     passed in: the state machine runs alone.
 """
 
@@ -40,13 +40,13 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from replay import planner
-from replay.budgets import validated
-from replay.kernels import slots
-from replay.kernels.guest_ranges import guest_ends_of, guest_of
-from replay.kernels.prefetch import EVENTS_AHEAD, prefetch
-from replay.kernels.resident import peak, resident_close, resident_delta
-from replay.kernels.state_machine import (
+from cmmsim.replay import planner
+from cmmsim.replay.budgets import validated
+from cmmsim.replay.kernels import slots
+from cmmsim.replay.kernels.guest_ranges import guest_ends_of, guest_of
+from cmmsim.replay.kernels.prefetch import EVENTS_AHEAD, prefetch
+from cmmsim.replay.kernels.resident import peak, resident_close, resident_delta
+from cmmsim.replay.kernels.state_machine import (
     hint_by_table,
     host_state,
     is_resident,
@@ -54,9 +54,9 @@ from replay.kernels.state_machine import (
     reclaim,
     reclaim_class,
 )
-from replay.lru_ahead import walk_victims
-from replay.result import EngineResult
-from replay.states import (
+from cmmsim.replay.lru_ahead import walk_victims
+from cmmsim.replay.result import EngineResult
+from cmmsim.replay.states import (
     C_ACCESSES,
     C_CONTENT_LOST,
     C_HINTS,
@@ -86,7 +86,7 @@ ENGINE_VERSION = 2
 
 ORDER_LRU, ORDER_CLOCK, ORDER_CLASS = 0, 1, 2
 ORDERS = {"lru": ORDER_LRU, "clock": ORDER_CLOCK, "state-priority": ORDER_CLASS}
-#: Exact LRU with the victims computed ahead (replay.lru_ahead) and passed in.
+#: Exact LRU with the victims computed ahead (cmmsim.replay.lru_ahead) and passed in.
 ORDER_GIVEN = 3
 _PREFETCH_VICTIMS = 8  # evictions ahead (measured: 4-16 within noise)
 
@@ -116,10 +116,10 @@ class EngineState(NamedTuple):
 
 #: One budget's rows of an :class:`EngineState`, the kernel's bundle of arrays (the
 #: same fields): ``state`` the state byte per page; ``cnt`` the counters per guest;
-#: ``res_g`` and ``mark_g`` resident frames per guest (:mod:`replay.kernels.resident`);
+#: ``res_g`` and ``mark_g`` resident frames per guest (:mod:`cmmsim.replay.kernels.resident`);
 #: ``host`` the host's peak and frame-event sum; ``samples`` the state counts;
 #: ``slot``, ``slot_page``, ``bits`` and ``levels`` the time slots of exact LRU and
-#: state-priority (:mod:`replay.kernels.slots`: a page's slot, a slot's page, one bit
+#: state-priority (:mod:`cmmsim.replay.kernels.slots`: a page's slot, a slot's page, one bit
 #: tree per class, the trees' level offsets); ``frames`` CLOCK's frame table (each
 #: empty when its order is not in use); ``sc`` the scalars (``SC_*``).
 BudgetState = EngineState
@@ -272,11 +272,11 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
             jp = j
         i = i0 + j
         # Indices read from arrays are signed; unsigned copies spare numba's
-        # negative-index fix-up at every use (see replay.kernels.lru_list).
+        # negative-index fix-up at every use (see cmmsim.replay.kernels.lru_list).
         uj = np.uint64(j)
         if order != ORDER_CLOCK and ahead < n:
             # The pages a few dozen events on are known: ask for their state
-            # bytes now (replay.kernels.prefetch; the victims' at each eviction).
+            # bytes now (cmmsim.replay.kernels.prefetch; the victims' at each eviction).
             q = np.uint64(chunk.page[np.uint64(ahead)])
             prefetch(state, q)
             if order != ORDER_GIVEN:
@@ -424,7 +424,7 @@ def _replay_given_chunk(chunk, i0, page_guest, ends, frames, honour, sample_at, 
 
 def alloc_state(n_pages: int, n_guests: int, budgets, order: int, initial: int,
                 n_samples: int) -> EngineState:
-    """Fresh engine state for ``budgets`` (frames, or :class:`replay.budgets.Budgets`)
+    """Fresh engine state for ``budgets`` (frames, or :class:`cmmsim.replay.budgets.Budgets`)
     over ``n_pages`` pages."""
     fr = validated(budgets, n_pages).frames
     nb_ = len(fr)
@@ -462,7 +462,7 @@ def replay_chunk(es: EngineState, t_ns, page, op, guest, i0: int, page_guest, bu
                  step: int | None = None) -> None:
     """Replay events ``i0 ..`` (global indices) at every budget, updating ``es`` in place.
 
-    ``path`` is :mod:`replay.planner`'s (``PIPELINE`` or ``PARALLEL``), chosen by
+    ``path`` is :mod:`cmmsim.replay.planner`'s (``PIPELINE`` or ``PARALLEL``), chosen by
     it when None; ``step`` the pipeline's events per step. Both ways give the same
     integers and leave the same state, so they can alternate between the chunks
     of a stream.
@@ -488,7 +488,7 @@ def replay_chunk(es: EngineState, t_ns, page, op, guest, i0: int, page_guest, bu
 def replay_pipelined(es: EngineState, chunk: Chunk, i0: int, page_guest, ends, frames_max,
                      honour: int, sample_at, step: int) -> None:
     """Replay ``chunk`` at each budget in turn on two threads (exact LRU): the LRU walk
-    (:func:`replay.lru_ahead.walk_victims`) a step ahead of the state machine."""
+    (:func:`cmmsim.replay.lru_ahead.walk_victims`) a step ahead of the state machine."""
     size = min(step, len(chunk.page))
     bufs = [(np.empty(size, np.int32), np.empty(size, np.int32))
             for _ in range(_PIPELINE_BUFFERS)]  # a step's victims and its accesses' positions
@@ -553,9 +553,9 @@ def run(events, budgets, *, honour: int, order: int, initial: int,
 
     Parameters
     ----------
-    events : replay.scenario.Scenario
+    events : cmmsim.replay.scenario.Scenario
         Merged events (``t_ns``, global ``page`` index, ``op``) and ``page_guest``.
-    budgets : sequence of int or replay.budgets.Budgets
+    budgets : sequence of int or cmmsim.replay.budgets.Budgets
         Host memory budgets, frames (each >= 1).
     honour : int
         Bit mask ``1 << op`` of the hint ops the host acts on.
@@ -568,7 +568,7 @@ def run(events, budgets, *, honour: int, order: int, initial: int,
     keep_final : bool
         Return every page's final state byte.
     path : str, optional
-        :mod:`replay.planner`'s choice (``PIPELINE`` or ``PARALLEL``); chosen when None.
+        :mod:`cmmsim.replay.planner`'s choice (``PIPELINE`` or ``PARALLEL``); chosen when None.
     """
     b = validated(budgets, events.n_pages)
     if order not in (ORDER_LRU, ORDER_CLOCK, ORDER_CLASS):

@@ -7,13 +7,13 @@ one row per budget and guest):
 scenario (str)              scenario name
 strategy (str)              strategy name
 params (str)                strategy parameters, canonical JSON
-engine_version (int)        :data:`replay.engine.ENGINE_VERSION`
+engine_version (int)        :data:`cmmsim.replay.engine.ENGINE_VERSION`
 budget_pages (int)          host memory budget, 4 KiB frames
 guest (int, null for host)  guest index
 guest_name (str)            guest name, ``host`` for the total row
 guest_pages (int)           guest memory, pages (sum over guests on host rows)
 events (int)                events replayed (of that guest)
-accesses ... content_lost   counters of :data:`replay.states.COUNTERS`
+accesses ... content_lost   counters of :data:`cmmsim.replay.states.COUNTERS`
 total_io (int)              host reads + host writes + guest reads + guest writes
 peak_resident_pages (int)   most frames resident at once
 mean_resident_pages (float) resident frames averaged over events
@@ -23,7 +23,7 @@ vcpus (int)                 the guest's virtual CPUs: its trace's metadata, else
                             the replay's ``vcpus`` (default 1); summed on host rows
 ==========================  ===================================================
 
-:func:`replay.costs.price` adds the time and CPU columns (``stall_ns`` ...)
+:func:`cmmsim.replay.costs.price` adds the time and CPU columns (``stall_ns`` ...)
 from these.
 """
 
@@ -35,11 +35,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import polars as pl
 
-from replay.engine import ENGINE_VERSION
-from replay.result import EngineResult
-from replay.states import COUNTERS, PAIRS
-from tracer import params as params_mod
-from tracer.errors import ParamError
+from cmmsim.replay.engine import ENGINE_VERSION
+from cmmsim.replay.result import EngineResult
+from cmmsim.replay.states import COUNTERS, PAIRS
+from cmmsim.tracer import params as params_mod
+from cmmsim.tracer.errors import ParamError
 
 IO_COLUMNS = ("host_reads", "host_writes", "guest_reads", "guest_writes")
 #: vCPUs of a guest whose trace does not say.
@@ -149,7 +149,7 @@ def series_frame(scenario, strategy: str, params: Any, res: EngineResult,
 
     Columns: scenario, strategy, params, budget_pages, period (int), t_ns
     (int, end of the period), guest (int), guest_name (str), guest_pages, then
-    the strategy's own ``columns`` (:attr:`replay.strategies.Strategy.series`)
+    the strategy's own ``columns`` (:attr:`cmmsim.replay.strategies.Strategy.series`)
     and what its ``derive`` adds, all at the end of the period.
     """
     nb, npd, ng, nk = res.series.shape

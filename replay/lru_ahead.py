@@ -12,10 +12,10 @@ successive chunks of events:
   machine and the counters, taking each victim from that record instead of
   from the list.
 
-The LRU order is the engine's own (its time slots, :mod:`replay.kernels.slots`,
+The LRU order is the engine's own (its time slots, :mod:`cmmsim.replay.kernels.slots`,
 one class; ``slot[p] == -1`` marks a page without a frame, in both loops), so
 the two ways of running can take turns between chunks of a stream.
-:mod:`replay.planner` chooses; :func:`tests.naive.lru_victims` is the twin
+:mod:`cmmsim.replay.planner` chooses; :func:`tests.naive.lru_victims` is the twin
 the tests hold this kernel to.
 """
 
@@ -24,13 +24,13 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from replay.kernels import slots
-from replay.kernels.prefetch import EVENTS_AHEAD, prefetch
-from replay.states import OP_WRITE
+from cmmsim.replay.kernels import slots
+from cmmsim.replay.kernels.prefetch import EVENTS_AHEAD, prefetch
+from cmmsim.replay.states import OP_WRITE
 
 
 # The kernel allocates nothing, so it runs without reference counting (see
-# replay.engine): the caller sizes ``victims`` and ``scratch`` to at least one
+# cmmsim.replay.engine): the caller sizes ``victims`` and ``scratch`` to at least one
 # entry per event.
 @nb.njit(cache=True, nogil=True, _nrt=False)
 def walk_victims(page, op, slot, slot_page, bits, levels, frames_max, counts, victims, scratch,
@@ -39,7 +39,7 @@ def walk_victims(page, op, slot, slot_page, bits, levels, frames_max, counts, vi
     and how many accesses there were (their positions in ``positions``).
 
     ``slot``, ``slot_page``, ``bits`` (one class) and ``levels`` are the time slots
-    of exact LRU (:mod:`replay.kernels.slots`); ``counts`` (frames in use, the next
+    of exact LRU (:mod:`cmmsim.replay.kernels.slots`); ``counts`` (frames in use, the next
     free slot) is read and updated, as are the slots.
     """
     # The accesses first, into scratch, without a branch: a hint among the
@@ -79,7 +79,7 @@ def lru_victims(page: np.ndarray, op: np.ndarray, n_pages: int, budget: int) -> 
     page : ndarray[int]
         Page index of each event, ``0 <= page < n_pages``.
     op : ndarray[uint8]
-        Op of each event (:class:`tracer.schema.Op`); hints are skipped.
+        Op of each event (:class:`cmmsim.tracer.schema.Op`); hints are skipped.
     n_pages : int
         Pages in the scenario.
     budget : int

@@ -46,11 +46,11 @@ import numba as nb
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from replay.budgets import validated
-from replay.kernels.prefetch import EVENTS_AHEAD, prefetch
-from replay.numba_threads import numba_threads
-from replay.result import EngineResult, without_states
-from replay.states import (
+from cmmsim.replay.budgets import validated
+from cmmsim.replay.kernels.prefetch import EVENTS_AHEAD, prefetch
+from cmmsim.replay.numba_threads import numba_threads
+from cmmsim.replay.result import EngineResult, without_states
+from cmmsim.replay.states import (
     C_ACCESSES,
     C_DISCARDS,
     C_HOST_READS,
@@ -84,7 +84,7 @@ _SIX = np.uint64(6)
 @nb.njit(cache=True, inline="always")
 def _next_live(live, t):
     """The first slot after ``t`` whose bit is set (there is one: the newest access)."""
-    # Unsigned: no negative-index fix-up at each load (see replay.kernels.lru_list).
+    # Unsigned: no negative-index fix-up at each load (see cmmsim.replay.kernels.lru_list).
     s = np.uint64(t + 1)
     w = s >> _SIX
     bits = live[w] & (np.uint64(0xFFFFFFFFFFFFFFFF) << (s & np.uint64(63)))
@@ -322,7 +322,7 @@ def run_lru_all(scenario, budgets, threads: int | None = None) -> EngineResult:
     ----------
     scenario : Scenario
         The merged guest traces.
-    budgets : array_like of int or replay.budgets.Budgets
+    budgets : array_like of int or cmmsim.replay.budgets.Budgets
         Host budgets in frames (pages), each >= 1; repeats allowed.
     threads : int, optional
         How many groups to deal the budgets into (default: numba's thread

@@ -6,11 +6,11 @@ count, for the strategies and the engine both:
 
 ``ONE_PASS``
     every budget of exact-LRU ``host-lru`` in one stack pass
-    (:mod:`replay.onepass`); only when no page state is asked for;
+    (:mod:`cmmsim.replay.onepass`); only when no page state is asked for;
 ``PIPELINE``
     exact LRU, each budget in turn on two threads: one walks the LRU list
-    ahead (:mod:`replay.lru_ahead`), the other runs the state machine a step
-    behind it (:func:`replay.engine.replay_pipelined`);
+    ahead (:mod:`cmmsim.replay.lru_ahead`), the other runs the state machine a step
+    behind it (:func:`cmmsim.replay.engine.replay_pipelined`);
 ``PARALLEL``
     the engine kernel with one budget per thread.
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from replay import states as S
-from tracer.schema import Op
+from cmmsim.replay import states as S
+from cmmsim.tracer.schema import Op
 
 HINTS_ALL = {Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE, Op.SET_POT_VOLATILE,
              Op.SET_STABLE_IF_RESIDENT}
@@ -290,7 +290,7 @@ class GuestView:
 
 
 def replay_reference(scenario, budget: int, honoured: set, victims: str) -> ReferenceResult:
-    """Replay a :class:`replay.scenario.Scenario` at one budget, slowly."""
+    """Replay a :class:`cmmsim.replay.scenario.Scenario` at one budget, slowly."""
     host = ReferenceHost(scenario.page_guest, budget, honoured, victims)
     return host.run(scenario.page, scenario.op)
 

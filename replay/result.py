@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from replay.states import PAIRS
+from cmmsim.replay.states import PAIRS
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class EngineResult:
     budgets : ndarray[int64]
         Host budgets, frames, as asked.
     counters : ndarray[int64], shape (budgets, guests, len(COUNTERS))
-        Per-guest counters (see :data:`replay.states.COUNTERS`).
+        Per-guest counters (see :data:`cmmsim.replay.states.COUNTERS`).
     host_peak : ndarray[int64], shape (budgets,)
         Peak resident frames on the host.
     host_sum_resident : ndarray[int64], shape (budgets,)
@@ -29,7 +29,7 @@ class EngineResult:
         Pages per (guest, state pair) at each sample time.
     series : ndarray[int64], shape (budgets, periods, guests, columns), optional
         A strategy's own per-period series (its columns:
-        :attr:`replay.strategies.Strategy.series`).
+        :attr:`cmmsim.replay.strategies.Strategy.series`).
     series_t_ns : ndarray[int64], shape (periods,), optional
         End time of each period, ns.
     """

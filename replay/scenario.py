@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from replay.times import check_shift
-from tracer.errors import ParamError, TraceError, show_path
-from tracer.io import TraceArrays, read_arrays
-from tracer.schema import MANIFEST_NAME
+from cmmsim.replay.times import check_shift
+from cmmsim.tracer.errors import ParamError, TraceError, show_path
+from cmmsim.tracer.io import TraceArrays, read_arrays
+from cmmsim.tracer.schema import MANIFEST_NAME
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Scenario:
         Trace files the guests came from.
     guest_vcpus : ndarray[int64], optional
         Virtual CPUs of each guest from its trace's metadata, 0 where unknown
-        (:attr:`tracer.schema.TraceMeta.vcpus`); None: all unknown.
+        (:attr:`cmmsim.tracer.schema.TraceMeta.vcpus`); None: all unknown.
     """
 
     name: str

@@ -1,6 +1,6 @@
 """An approximate ``host-lru`` miss curve from spatial samples of pages (SHARDS).
 
-Opt-in: the exact one pass (:mod:`replay.onepass`) is the default and the
+Opt-in: the exact one pass (:mod:`cmmsim.replay.onepass`) is the default and the
 reference. SHARDS (Waldspurger et al., FAST '15) keeps the accesses of the
 pages whose hash falls under a threshold, a fraction ``rate`` of the pages,
 and replays that smaller trace at budgets scaled by the same fraction: under
@@ -45,11 +45,11 @@ import numpy as np
 import polars as pl
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from replay.budgets import checked, parse_budgets
-from replay.onepass import run_lru_all
-from replay.scenario import Scenario
-from replay.states import OP_WRITE, C
-from tracer.errors import ParamError
+from cmmsim.replay.budgets import checked, parse_budgets
+from cmmsim.replay.onepass import run_lru_all
+from cmmsim.replay.scenario import Scenario
+from cmmsim.replay.states import OP_WRITE, C
+from cmmsim.tracer.errors import ParamError
 
 #: The I/O counters estimated (not the resident-frame ones: under LRU the
 #: host holds min(budget, footprint) frames at the end, no sample needed).
@@ -330,13 +330,13 @@ def lru_sampled_stream(paths: Sequence[str | os.PathLike], budgets: Sequence[str
                        points: int = 0) -> SampledLRU:
     """:func:`lru_sampled` reading trace files as a stream (memory: the samples).
 
-    ``budgets`` are parsed as by :func:`replay.budgets.parse_budget` (and spread by
+    ``budgets`` are parsed as by :func:`cmmsim.replay.budgets.parse_budget` (and spread by
     :func:`spread_budgets` over ``points``); ``copies`` and ``stagger_ns``
-    replicate the guests as :func:`replay.scenario.load` does.
+    replicate the guests as :func:`cmmsim.replay.scenario.load` does.
     """
-    from replay.scenario import scenario_name
-    from replay.stream import StreamedScenario, merged_batches, stream_guests
-    from tracer.io import ROW_GROUP_ROWS
+    from cmmsim.replay.scenario import scenario_name
+    from cmmsim.replay.stream import StreamedScenario, merged_batches, stream_guests
+    from cmmsim.tracer.io import ROW_GROUP_ROWS
 
     guests = stream_guests(paths, copies, stagger_ns)
     gp = np.array([g.guest_pages for g in guests], np.int64)
@@ -356,7 +356,7 @@ def miss_curve(paths: Sequence[str | os.PathLike], budgets: Sequence[str | int],
                stream: bool = False, copies: int = 1, stagger_ns: int = 0) -> SampledLRU:
     """``host-lru``'s curve for trace files: what ``cmmsim mrc`` prints.
 
-    Budgets are parsed as by :func:`replay.budgets.parse_budget` against the
+    Budgets are parsed as by :func:`cmmsim.replay.budgets.parse_budget` against the
     scenario's guest memory and spread over ``points`` (:func:`spread_budgets`);
     exact at ``rate`` 1, else :func:`lru_sampled`; ``stream`` reads the files
     as a stream (:func:`lru_sampled_stream`) instead of loading them.
@@ -364,7 +364,7 @@ def miss_curve(paths: Sequence[str | os.PathLike], budgets: Sequence[str | int],
     if stream:
         return lru_sampled_stream(paths, budgets, rate, salts=salts, seed=seed, copies=copies,
                                   stagger_ns=stagger_ns, points=points)
-    from replay.scenario import load
+    from cmmsim.replay.scenario import load
 
     scn = load(list(paths), copies=copies, stagger_ns=stagger_ns)
     b = spread_budgets(parse_budgets(budgets, scn.n_pages), points)

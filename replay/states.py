@@ -3,7 +3,7 @@
 The kernels keep a page's state in one byte; each kernel family lays that
 byte out as below (the layouts are disjoint: no kernel mixes two).
 
-**The engine's state byte** (``replay.engine``, the host side of
+**The engine's state byte** (``cmmsim.replay.engine``, the host side of
 ``free-page-reporting`` and of the balloons):
 
 ====  =========================================================
@@ -20,7 +20,7 @@ bits  meaning
 Legal (guest, host) pairs: Sr Sp Sz Ur Uz Vr Vz Pr (DESIGN.md section 2).
 
 **The guest byte** (the guest's own view of its pages: ``static`` and the
-guest side of the balloons, :mod:`replay.kernels.guest_reclaim`):
+guest side of the balloons, :mod:`cmmsim.replay.kernels.guest_reclaim`):
 
 ====  =========================================================
 bits  meaning
@@ -35,7 +35,7 @@ bits  meaning
 ====  =========================================================
 
 **The state-priority heap key** (a lazy min-heap of int64 keys,
-:mod:`replay.kernels.lazy_heap`): ``class << CLASS_SHIFT | stamp``, where
+:mod:`cmmsim.replay.kernels.lazy_heap`): ``class << CLASS_SHIFT | stamp``, where
 ``stamp`` is the event index of the page's last use (below 2**56) and
 ``class`` its reclaim class, cheapest first: the engine's
 ``CLASS_UNUSED``/``CLASS_CHEAP``/``CLASS_REST``, the guest's
@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracer.schema import Op
+from cmmsim.tracer.schema import Op
 
 G_S, G_U, G_V, G_P = 0, 1, 2, 3
 H_R, H_P, H_Z = 0, 1, 2

@@ -1,20 +1,20 @@
 """Streaming replay: traces larger than memory, in bounded memory.
 
 The engine kernel keeps its whole state per budget between chunks (page
-state bytes, victim structures, counters; :class:`replay.engine.EngineState`),
+state bytes, victim structures, counters; :class:`cmmsim.replay.engine.EngineState`),
 so a trace can be fed to it a row group at a time. Guest traces are merged
 by time as they stream: each guest's batches are buffered; events earlier
 than the *watermark* (the smallest last timestamp among guests not yet
 exhausted) are final, since no guest can still produce an earlier event,
-and are emitted in the same order as :func:`replay.scenario.from_arrays`
+and are emitted in the same order as :func:`cmmsim.replay.scenario.from_arrays`
 (by time, ties by guest index, then file order). Memory: the per-budget
 state (about 9 bytes per guest page under LRU, 17 plus the heap under
 state-priority) plus one batch per guest plus one chunk (and, under exact LRU on
 two threads, three victim buffers of at most 4 MiB: see
-:func:`replay.engine.replay_pipelined`).
+:func:`cmmsim.replay.engine.replay_pipelined`).
 
 Only strategies that are one configuration of the engine kernel stream
-(:attr:`replay.strategies.Strategy.streams`); the others need the whole
+(:attr:`cmmsim.replay.strategies.Strategy.streams`); the others need the whole
 trace (the future, or their own kernels) and are refused with a clear error.
 """
 
@@ -26,25 +26,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from replay import engine
-from replay.budgets import parse_budgets
-from replay.costs import load_profile, price
-from replay.frames import Replayed, results_frame, states_frame
-from replay.result import EngineResult
-from replay.scenario import expand_inputs, scenario_name, trace_name
-from replay.strategies import get_strategy
-from replay.times import check_shift, sample_times_between
-from tracer.errors import ParamError, TraceError, show_path
-from tracer.io import ROW_GROUP_ROWS, iter_batches, read_meta, time_span
-from tracer.schema import validate_arrays
+from cmmsim.replay import engine
+from cmmsim.replay.budgets import parse_budgets
+from cmmsim.replay.costs import load_profile, price
+from cmmsim.replay.frames import Replayed, results_frame, states_frame
+from cmmsim.replay.result import EngineResult
+from cmmsim.replay.scenario import expand_inputs, scenario_name, trace_name
+from cmmsim.replay.strategies import get_strategy
+from cmmsim.replay.times import check_shift, sample_times_between
+from cmmsim.tracer.errors import ParamError, TraceError, show_path
+from cmmsim.tracer.io import ROW_GROUP_ROWS, iter_batches, read_meta, time_span
+from cmmsim.tracer.schema import validate_arrays
 
 
 @dataclass(frozen=True)
 class StreamedScenario:
     """What the result frames need to know of a scenario that was never in memory.
 
-    Same attribute names as :class:`replay.scenario.Scenario` for the ones
-    :func:`replay.frames.results_frame` and :func:`replay.frames.states_frame` use.
+    Same attribute names as :class:`cmmsim.replay.scenario.Scenario` for the ones
+    :func:`cmmsim.replay.frames.results_frame` and :func:`cmmsim.replay.frames.states_frame` use.
     """
 
     name: str
@@ -193,16 +193,16 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
                   batch_rows: int = ROW_GROUP_ROWS, states_interval_ns: int | None = None,
                   name: str | None = None, series: bool = False, costs=None,
                   vcpus: int | None = None):
-    """Replay traces in bounded memory; same integers as :func:`replay.api.replay_full`.
+    """Replay traces in bounded memory; same integers as :func:`cmmsim.replay.api.replay_full`.
 
     Parameters
     ----------
     paths : sequence of path
         Guest traces or scenario folders sharing one host.
     strategy : str
-        A strategy that streams (:attr:`replay.strategies.Strategy.streams`).
+        A strategy that streams (:attr:`cmmsim.replay.strategies.Strategy.streams`).
     budgets : sequence of str or int
-        Host budgets (see :func:`replay.budgets.parse_budget`).
+        Host budgets (see :func:`cmmsim.replay.budgets.parse_budget`).
     params : list of ``k=v`` or dict, optional
         Strategy parameters.
     copies, stagger_ns : int
@@ -216,11 +216,11 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
     series : bool
         A per-period series is asked for: refused, a streamed replay writes none.
     costs, vcpus
-        Pricing, as in :func:`replay.api.replay_full`.
+        Pricing, as in :func:`cmmsim.replay.api.replay_full`.
 
     Returns
     -------
-    replay.frames.Replayed
+    cmmsim.replay.frames.Replayed
         Results, states (if asked) and no per-period series.
     """
     strat = get_strategy(strategy)

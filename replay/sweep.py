@@ -52,13 +52,13 @@ from typing import Any
 
 import polars as pl
 
-from replay import engine
-from replay.api import Replayed, replay_full
-from replay.scenario import expand_inputs, load, trace_name
-from replay.strategies import get_strategy, strategies
-from replay.times import check_shift, parse_duration_ns
-from tracer.errors import CmmsimError, ParamError, ResultsError, TraceError, os_reason, show_path
-from tracer.io import (
+from cmmsim.replay import engine
+from cmmsim.replay.api import Replayed, replay_full
+from cmmsim.replay.scenario import expand_inputs, load, trace_name
+from cmmsim.replay.strategies import get_strategy, strategies
+from cmmsim.replay.times import check_shift, parse_duration_ns
+from cmmsim.tracer.errors import CmmsimError, ParamError, ResultsError, TraceError, os_reason, show_path
+from cmmsim.tracer.io import (
     TMP_SUFFIX,
     atomic_output,
     check_trace,
@@ -68,7 +68,7 @@ from tracer.io import (
     time_span,
     write_frame,
 )
-from tracer.schema import MAX_GUEST_PAGES
+from cmmsim.tracer.schema import MAX_GUEST_PAGES
 
 SWEEP_FILE = "sweep.json"
 #: How job keys are made (in ``sweep.json``): 2 since keys name the trace set.
@@ -232,10 +232,10 @@ def build_jobs(spec: SweepSpec, *, check_traces: bool = False) -> list[Job]:
     copies' time shifts checked, so a bad request is refused before a sweep
     folder is made. A trace whose footer cannot be read fails its own jobs
     when they run, unless ``check_traces``: then every trace is validated
-    here, row by row (:func:`tracer.io.check_trace`), and a bad one refused.
+    here, row by row (:func:`cmmsim.tracer.io.check_trace`), and a bad one refused.
     The cost profile is loaded here too, so a bad one fails before any job.
     """
-    from replay.costs import load_profile
+    from cmmsim.replay.costs import load_profile
 
     profile = load_profile(spec.costs)
     if spec.vcpus is not None and spec.vcpus < 1:
@@ -283,7 +283,7 @@ def build_jobs(spec: SweepSpec, *, check_traces: bool = False) -> list[Job]:
 
 def _check_trace_set(ts: TraceSet, spec: SweepSpec) -> tuple[list[Path], tuple[str, ...]]:
     """A trace set's files and budgets, once each is known to be usable."""
-    from replay.budgets import parse_budget
+    from cmmsim.replay.budgets import parse_budget
 
     if ts.copies < 1:
         raise ParamError(f"trace set {ts.name}: copies must be >= 1, got {ts.copies}")
@@ -336,9 +336,9 @@ def warm_up(parent_pid: int | None = None) -> None:
         die_with_parent(parent_pid)
     import numpy as np
 
-    from replay.scenario import from_arrays
-    from tracer.io import TraceArrays
-    from tracer.schema import TraceMeta
+    from cmmsim.replay.scenario import from_arrays
+    from cmmsim.tracer.io import TraceArrays
+    from cmmsim.tracer.schema import TraceMeta
 
     arr = TraceArrays(np.arange(4, dtype=np.int64), np.array([0, 1, 0, 1], np.uint32),
                       np.array([2, 1, 3, 0], np.uint8), TraceMeta(guest_pages=2, source="warm-up"))
@@ -407,7 +407,7 @@ def check_part(path: Path, key: str, what: str = "results") -> pl.DataFrame:
 
     Raises
     ------
-    tracer.errors.ResultsError
+    cmmsim.tracer.errors.ResultsError
         Not Parquet, a damaged page, no rows, or rows of another job; the
         message names ``path``.
     """
@@ -675,14 +675,14 @@ def sweep_parts(out: str | os.PathLike, sub: str = "parts") -> tuple[list[Path],
     return ours, strays
 
 
-#: Columns a results frame must have for reports and plots (:mod:`replay.frames`).
+#: Columns a results frame must have for reports and plots (:mod:`cmmsim.replay.frames`).
 RESULT_COLUMNS = ("scenario", "strategy", "params", "budget_pages", "guest", "guest_name",
                   "accesses", "host_reads", "host_writes", "zero_fills", "discard_faults",
                   "guest_reads", "guest_writes", "total_io")
-#: Columns a states frame must have (:func:`replay.frames.states_frame`).
+#: Columns a states frame must have (:func:`cmmsim.replay.frames.states_frame`).
 STATES_COLUMNS = ("scenario", "strategy", "params", "budget_pages", "t_ns", "guest", "state",
                   "pages")
-#: Columns a per-period series frame must have (:func:`replay.frames.series_frame`).
+#: Columns a per-period series frame must have (:func:`cmmsim.replay.frames.series_frame`).
 SERIES_COLUMNS = ("scenario", "strategy", "params", "budget_pages", "period", "t_ns", "guest",
                   "guest_name", "guest_pages")
 
@@ -724,7 +724,7 @@ def read_results(out: str | os.PathLike) -> pl.DataFrame:
 
     Raises
     ------
-    tracer.errors.ResultsError
+    cmmsim.tracer.errors.ResultsError
         Not a results file or sweep folder, a damaged or foreign part, or no
         rows; the message names the file.
     """

@@ -12,7 +12,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from tracer.errors import ParamError
+from cmmsim.tracer.errors import ParamError
 
 #: Most state samples one replay takes.
 MAX_SAMPLES = 100_000

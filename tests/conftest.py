@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from cmmsim.tracer.synth import synthesize, workloads
 from tests.helpers import SMALL
-from tracer.synth import synthesize, workloads
 
 settings.register_profile(
     "cmmsim", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=60

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 from hypothesis import strategies as st
 
-from replay import scenario as sc
-from replay import states as S
-from replay.strategies import get_strategy, strategies
-from tracer.io import TraceArrays, read_arrays
-from tracer.schema import TraceMeta, count_ops
+from cmmsim.replay import scenario as sc
+from cmmsim.replay import states as S
+from cmmsim.replay.strategies import get_strategy, strategies
+from cmmsim.tracer.io import TraceArrays, read_arrays
+from cmmsim.tracer.schema import TraceMeta, count_ops
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = ROOT / "sample_traces"

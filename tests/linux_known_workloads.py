@@ -200,7 +200,7 @@ FILE_OF = {"cold-read-twice": "read", "write-fsync": "write", "anon-touch-free":
 
 def record_cut(name: str, folder: str | os.PathLike, out: str | os.PathLike) -> list[str]:
     """Run one workload under ``cmmsim trace record --drop-caches`` and return its cut."""
-    from tracer.record import record
+    from cmmsim.tracer.record import record
 
     setup(folder)
     text = Path(out).with_suffix(".txt")

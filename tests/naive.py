@@ -1,7 +1,7 @@
 """Pure-Python twins of the kernels' building blocks (test-only, written for reading).
 
 The strategies' twins are named by their ``Strategy.reference``; these stand
-beside the shared numba building blocks of :mod:`replay.kernels` and the LRU
+beside the shared numba building blocks of :mod:`cmmsim.replay.kernels` and the LRU
 walk, and the tests demand the same answers of both.
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from tracer.schema import Op
+from cmmsim.tracer.schema import Op
 
 
 def lru_victims(page, op, n_pages: int, budget: int) -> list[int]:
-    """Twin of :func:`replay.lru_ahead.lru_victims`: the pages exact LRU evicts, in order."""
+    """Twin of :func:`cmmsim.replay.lru_ahead.lru_victims`: the pages exact LRU evicts, in order."""
     lru: OrderedDict[int, None] = OrderedDict()  # least recent first
     victims = []
     for q, o in zip(page.tolist(), op.tolist(), strict=True):
@@ -30,7 +30,7 @@ def lru_victims(page, op, n_pages: int, budget: int) -> list[int]:
 
 
 class LruList:
-    """Twin of :mod:`replay.kernels.lru_list`: pages least recent first."""
+    """Twin of :mod:`cmmsim.replay.kernels.lru_list`: pages least recent first."""
 
     def __init__(self):
         self.order: OrderedDict[int, None] = OrderedDict()
@@ -52,7 +52,7 @@ class LruList:
 
 
 class ClassLru:
-    """Twin of a lazy heap (:mod:`replay.kernels.lazy_heap`): the page with a class whose
+    """Twin of a lazy heap (:mod:`cmmsim.replay.kernels.lazy_heap`): the page with a class whose
     key (class, last use) is least, found by scanning."""
 
     def __init__(self, class_of):
@@ -69,7 +69,7 @@ class ClassLru:
 
 
 def guest_of(p: int, guest_pages: list[int]) -> int:
-    """Twin of :func:`replay.kernels.guest_ranges.guest_of`: count the pages off guest by guest."""
+    """Twin of :func:`cmmsim.replay.kernels.guest_ranges.guest_of`: count the pages off guest by guest."""
     for g, n in enumerate(guest_pages):
         if p < n:
             return g

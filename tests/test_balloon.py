@@ -7,10 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from replay.states import C_INFLATED
-from replay.strategies import get_strategy
-from replay.strategies.balloon.params import S_BALLOON, S_ESTIMATE, S_IN_USE, setup
-from replay.strategies.balloon.twin import reference_balloon, share_targets
+from cmmsim.replay.states import C_INFLATED
+from cmmsim.replay.strategies import get_strategy
+from cmmsim.replay.strategies.balloon.params import S_BALLOON, S_ESTIMATE, S_IN_USE, setup
+from cmmsim.replay.strategies.balloon.twin import reference_balloon, share_targets
+from cmmsim.tracer.errors import ParamError
+from cmmsim.tracer.schema import Op
 from tests.helpers import (
     STATE_BITS,
     guest_traces,
@@ -20,8 +22,6 @@ from tests.helpers import (
     sample_trace_scenarios,
     scenario_of,
 )
-from tracer.errors import ParamError
-from tracer.schema import Op
 
 R, W, SS, SU, SV = Op.READ, Op.WRITE, Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE
 NAMES = ("balloon", "balloon+cmm")
@@ -201,10 +201,10 @@ def test_bad_params(bad, message):
 def test_bad_params_on_the_command_line(tmp_path):
     from typer.testing import CliRunner
 
-    from analysis.cli import app
+    from cmmsim.cli import app
 
     trace = tmp_path / "t.parquet"
-    from tracer.io import write_trace
+    from cmmsim.tracer.io import write_trace
     a = make_arrays([SS, W, R], [0, 0, 0], guest_pages=4)
     write_trace(trace, a.t_ns, a.pfn, a.op, a.meta)
     for bad in ("period_ns=-5", "sample_pages=0", "slack=1"):
@@ -216,7 +216,7 @@ def test_bad_params_on_the_command_line(tmp_path):
 
 
 def test_balloon_series_frame(tmp_path):
-    from replay.api import replay_full
+    from cmmsim.replay.api import replay_full
 
     scn = _periodic([list(range(6)), list(range(3))], guest_pages=10)
     out = replay_full(scn, "balloon", [5, 10], {"estimator": "oracle", "period_ns": 1000})

@@ -1,10 +1,10 @@
-"""The bit-tree integer set of replay.kernels.bittree against a Python set."""
+"""The bit-tree integer set of cmmsim.replay.kernels.bittree against a Python set."""
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from replay.kernels import bittree
+from cmmsim.replay.kernels import bittree
 
 
 @settings(max_examples=150, deadline=None)

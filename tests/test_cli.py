@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from analysis.cli import app
+from cmmsim.cli import app
 from tests.helpers import SMALL
 
 runner = CliRunner()
@@ -109,7 +109,7 @@ def test_replay_bad_input(small_traces, extra, message):
 
 def test_console_script_exit_status_and_one_line(tmp_path):
     # The installed entry point, as a user runs it: exit 2, one line, no traceback.
-    proc = subprocess.run([sys.executable, "-c", "from analysis.cli import main; main()",
+    proc = subprocess.run([sys.executable, "-c", "from cmmsim.cli import main; main()",
                            "replay", str(tmp_path / "missing.parquet"), "-s", "cmm", "-b", "1"],
                           capture_output=True, text=True)
     assert proc.returncode == 2

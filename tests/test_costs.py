@@ -1,4 +1,4 @@
-"""Cost profiles and pricing (``replay.costs``): profiles load and refuse bad input, the
+"""Cost profiles and pricing (``cmmsim.replay.costs``): profiles load and refuse bad input, the
 accounting of a hand-made trace adds up term by term, pricing is linear and re-prices
 old rows, and the one calibrated number (ESSA at 0.25 %) holds."""
 
@@ -10,14 +10,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis import reports
-from replay import costs
-from replay import scenario as sc
-from replay.api import replay
+from cmmsim import reports
+from cmmsim.replay import costs
+from cmmsim.replay import scenario as sc
+from cmmsim.replay.api import replay
+from cmmsim.tracer.errors import ParamError
+from cmmsim.tracer.io import read_meta, write_trace
+from cmmsim.tracer.schema import Op, TraceMeta
 from tests.helpers import make_arrays, scenario_of
-from tracer.errors import ParamError
-from tracer.io import read_meta, write_trace
-from tracer.schema import Op, TraceMeta
 
 R, W, SV, SIR = Op.READ, Op.WRITE, Op.SET_VOLATILE, Op.SET_STABLE_IF_RESIDENT
 
@@ -232,7 +232,7 @@ def test_reports_order_by_stall_and_cpu():
 
 
 def test_the_cli_knows_what_the_reports_order_by():
-    from analysis import cli_sweep
+    from cmmsim import cli_sweep
 
     assert set(cli_sweep.BY_NAMES) == set(reports.BY)
     assert set(cli_sweep.ORDERED) <= set(cli_sweep.REPORTS)

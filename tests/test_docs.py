@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import docgen
+from cmmsim import docgen
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI_MD = ROOT / "docs" / "cli.md"
@@ -42,7 +42,7 @@ def test_cli_md_is_a_fresh_generation():
     # Built from attributes click and typer's vendored click share; the same
     # text came out under typer 0.15.4 (click 8.1.8) and typer 0.29.2.
     assert CLI_MD.read_text() == docgen.render(), \
-        "docs/cli.md is stale: run `python -m analysis.docgen`"
+        "docs/cli.md is stale: run `python -m cmmsim.docgen`"
 
 
 def test_cli_md_names_every_command_and_option(tree):

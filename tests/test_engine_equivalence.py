@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from replay import scenario as sc
-from replay import states as S
+from cmmsim.replay import scenario as sc
+from cmmsim.replay import states as S
+from cmmsim.tracer.schema import N_OPS, Op
 from tests.helpers import examples, guest_traces, run_both, sample_trace_scenarios
-from tracer.schema import N_OPS, Op
 
 #: Every declared example of the strategies that are one engine configuration.
 CONFIGS = examples(streams=True)

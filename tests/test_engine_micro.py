@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from replay.kernels import state_machine
-from replay.states import C_DISCARDS, C_HOST_WRITES, N_COUNTERS
+from cmmsim.replay.kernels import state_machine
+from cmmsim.replay.states import C_DISCARDS, C_HOST_WRITES, N_COUNTERS
+from cmmsim.tracer.schema import Op
 from tests.helpers import final_states, host_counters, make_arrays, run_both, scenario_of
-from tracer.schema import Op
 
 R, W = Op.READ, Op.WRITE
 SS, SU, SV, SP, SIR = (Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE, Op.SET_POT_VOLATILE,
@@ -142,7 +142,7 @@ def test_counters_go_to_the_guest_that_owns_the_page():
     b = make_arrays([SS, W], [0, 0], t_ns=[5, 15])
     res = run_both("cmm", {}, scenario_of(a, b), 1)
     by_guest = res.counters[0]
-    from replay.states import C
+    from cmmsim.replay.states import C
     assert by_guest[0, C["host_writes"]] == 1 and by_guest[1, C["host_writes"]] == 0
     assert by_guest[0, C["zero_fills"]] == 1 and by_guest[1, C["zero_fills"]] == 1
 

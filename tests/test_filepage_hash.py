@@ -1,9 +1,9 @@
-"""The mapper's page table against a Python dict (tracer.linux.filepage_hash)."""
+"""The mapper's page table against a Python dict (cmmsim.tracer.linux.filepage_hash)."""
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracer.linux import filepage_hash as fph
+from cmmsim.tracer.linux import filepage_hash as fph
 
 # Few files and indices: keys collide and probe chains wrap around the table.
 _KEY = st.tuples(st.integers(0, 3), st.integers(0, 40))

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from replay import scenario as sc
+from cmmsim.replay import scenario as sc
+from cmmsim.tracer.errors import ParamError
+from cmmsim.tracer.schema import Op
 from tests.helpers import guest_traces, host_counters, make_arrays, run_both, sample_trace_scenarios, scenario_of
-from tracer.errors import ParamError
-from tracer.schema import Op
 
 R, W, SS, SU = Op.READ, Op.WRITE, Op.SET_STABLE, Op.SET_UNUSED
 FPR = "free-page-reporting"
@@ -76,7 +76,7 @@ def test_fpr_twin_on_sample_trace_prefixes():
     ({"order": 11}, "order must be 0..10"), ({"capacity": 0}, "capacity must be >= 1"),
     ({"delay_ns": -1}, "delay_ns must be >= 0")])
 def test_bad_parameters(params, message):
-    from replay.strategies import get_strategy
+    from cmmsim.replay.strategies import get_strategy
 
     with pytest.raises(ParamError, match=message):
         get_strategy(FPR).parse_params(params)

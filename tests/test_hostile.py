@@ -25,15 +25,15 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from analysis.cli import app
-from replay.api import replay_full
-from replay.scenario import load
-from replay.shards import df_lru_sampled, miss_curve
-from replay.sweep import SweepSpec, TraceSet, build_jobs, run_sweep
+from cmmsim.cli import app
+from cmmsim.replay.api import replay_full
+from cmmsim.replay.scenario import load
+from cmmsim.replay.shards import df_lru_sampled, miss_curve
+from cmmsim.replay.sweep import SweepSpec, TraceSet, build_jobs, run_sweep
+from cmmsim.tracer.errors import show_path
+from cmmsim.tracer.io import write_frame
+from cmmsim.tracer.synth import synthesize
 from tests.helpers import SMALL
-from tracer.errors import show_path
-from tracer.io import write_frame
-from tracer.synth import synthesize
 
 runner = CliRunner()
 DATA = Path(__file__).parent / "data"
@@ -390,7 +390,7 @@ def _int_params():
     import dataclasses
     import typing
 
-    from replay.strategies import strategies
+    from cmmsim.replay.strategies import strategies
 
     for strat in strategies().values():
         hints = typing.get_type_hints(strat.params)
@@ -570,7 +570,7 @@ def test_converter_refuses_a_huge_pfn_without_allocating(tmp_path):
     # In a child with 2 GiB of address space: the converter must refuse the
     # line, not try to allocate by it.
     code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)); "
-            "from analysis.cli import main; sys.argv = ['cmmsim'] + sys.argv[1:]; main()")
+            "from cmmsim.cli import main; sys.argv = ['cmmsim'] + sys.argv[1:]; main()")
     proc = subprocess.run([sys.executable, "-c", code, "trace", "convert", str(src), "-o",
                            str(tmp_path / "c.parquet")], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1

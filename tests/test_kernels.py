@@ -1,4 +1,4 @@
-"""The shared kernel building blocks (replay.kernels) against their twins in tests/naive.py."""
+"""The shared kernel building blocks (cmmsim.replay.kernels) against their twins in tests/naive.py."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from replay.kernels import lazy_heap, lru_list
-from replay.kernels.guest_ranges import guest_ends_of, guest_of
-from replay.kernels.reclaim_classes import RULE_GUEST
-from replay.states import G_S, G_U, G_V
+from cmmsim.replay.kernels import lazy_heap, lru_list
+from cmmsim.replay.kernels.guest_ranges import guest_ends_of, guest_of
+from cmmsim.replay.kernels.reclaim_classes import RULE_GUEST
+from cmmsim.replay.states import G_S, G_U, G_V
 from tests import naive
 
 PUSH, TOUCH, UNLINK, EVICT = range(4)

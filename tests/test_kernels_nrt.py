@@ -10,13 +10,13 @@ import numba as nb
 import numpy as np
 import pytest
 
-from replay import engine, lru_ahead, planner
-from replay import scenario as sc
-from replay.kernels.guest_reclaim import guest_heaps
-from replay.states import HONOUR_NONE, INITIAL_NO_HINTS, N_COUNTERS
-from replay.strategies import balloon, opt, static
+from cmmsim.replay import engine, lru_ahead, planner
+from cmmsim.replay import scenario as sc
+from cmmsim.replay.kernels.guest_reclaim import guest_heaps
+from cmmsim.replay.states import HONOUR_NONE, INITIAL_NO_HINTS, N_COUNTERS
+from cmmsim.replay.strategies import balloon, opt, static
+from cmmsim.tracer.linux import fast, rules, scan
 from tests.helpers import make_arrays
-from tracer.linux import fast, rules, scan
 
 
 def _run_all():

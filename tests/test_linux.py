@@ -13,14 +13,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from replay.scenario import load
-from replay.states import C
-from replay.strategies import get_strategy
+from cmmsim.replay.scenario import load
+from cmmsim.replay.states import C
+from cmmsim.replay.strategies import get_strategy
+from cmmsim.tracer.errors import CmmsimError
+from cmmsim.tracer.io import read_arrays, validate_trace
+from cmmsim.tracer.linux import EVENTS, ConvertError, convert, parse_line, pfnmap_path
+from cmmsim.tracer.schema import Op
 from tests.helpers import SAMPLE_DIR
-from tracer.errors import CmmsimError
-from tracer.io import read_arrays, validate_trace
-from tracer.linux import EVENTS, ConvertError, convert, parse_line, pfnmap_path
-from tracer.schema import Op
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = sorted(DATA.glob("*.txt"))
@@ -173,7 +173,7 @@ def test_snapshot_initial_states_win(tmp_path):
     src = tmp_path / "in.txt"
     src.write_text(P.format(1) + "kmem:mm_page_free: page=0x2 pfn=0x2 order=0\n"
                    + P.format(2) + "kmem:mm_page_alloc: page=0x1 pfn=0x1 order=0 migratetype=0 gfp_flags=X\n")
-    from tracer.linux import kpageflags_to_states
+    from cmmsim.tracer.linux import kpageflags_to_states
     flags = np.array([1 << 10, 1 << 10, (1 << 5)], dtype=np.uint64)  # buddy, buddy, clean file LRU
     meta = convert(src, tmp_path / "o.parquet", initial=kpageflags_to_states(flags))
     # pfn 2 is a clean file page in the snapshot: volatile at t=0, then freed.
@@ -261,7 +261,7 @@ def test_real_sample_traces_replay_under_cmm_with_few_repairs():
                     or not os.access("/proc/kpageflags", os.R_OK),
                     reason="recording needs root, perf and /proc/kpageflags")
 def test_record_a_live_command(tmp_path):
-    from tracer.record import record
+    from cmmsim.tracer.record import record
 
     meta = record(tmp_path / "r.parquet", ["sh", "-c", "head -c 300000 /dev/urandom > /dev/null"],
                   guest_pages=None)
@@ -269,13 +269,13 @@ def test_record_a_live_command(tmp_path):
     assert meta.params["kernel_release"] and "perf record" in meta.params["capture_command"]
     assert meta.converter["events"].get("mm_page_alloc", 0) > 0
     # The start snapshots: page flags of every frame, and the mapped file pages placed.
-    from tracer.linux.kpageflags import read_kpageflags
+    from cmmsim.tracer.linux.kpageflags import read_kpageflags
     assert len(read_kpageflags()) * 4096 >= 2**30 and meta.converter["snapshot_pages"] > 0
     assert sum(meta.converter["initial_states"].values()) == meta.converter["frames"]
 
 
 def test_record_reports_missing_perf(tmp_path, monkeypatch):
-    from tracer import record as rec
+    from cmmsim.tracer import record as rec
 
     monkeypatch.setattr(rec.shutil, "which", lambda name: None)
     with pytest.raises(rec.RecordError, match="perf is not installed"):
@@ -334,7 +334,7 @@ def test_fast_path_equals_the_twin_on_random_event_streams(tmp_path_factory, dra
 def test_text_stream_path_equals_the_byte_path(tmp_path, fixture):
     # `trace record` hands perf's text stream over: that goes through the chunked
     # polars path; files go through the byte scanner. Same trace either way.
-    from tracer.linux import open_text
+    from cmmsim.tracer.linux import open_text
 
     a = convert(fixture, tmp_path / "bytes.parquet", lenient=True)
     with open_text(fixture) as text:
@@ -360,7 +360,7 @@ def test_mapper_resumes_when_its_buffers_fill(tmp_path, monkeypatch):
     # of one entry so every fixture crosses that path many times.
     import numpy as np
 
-    from tracer.linux import converter, fast
+    from cmmsim.tracer.linux import converter, fast
 
     fixture = DATA / "perf-default.txt"
     convert(fixture, tmp_path / "normal.parquet")
@@ -381,7 +381,7 @@ def test_mapper_resumes_when_its_buffers_fill(tmp_path, monkeypatch):
 def test_trace_info_states_what_the_conversion_lost(tmp_path):
     from typer.testing import CliRunner
 
-    from analysis.cli import app
+    from cmmsim.cli import app
 
     convert(DATA / "perf-window-default.txt", tmp_path / "t.parquet")
     res = CliRunner().invoke(app, ["trace", "info", str(tmp_path / "t.parquet")], env={"COLUMNS": "200"})

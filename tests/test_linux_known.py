@@ -21,6 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cmmsim.tracer.io import read_arrays
+from cmmsim.tracer.linux import convert, pfnmap_path
+from cmmsim.tracer.schema import Op
 from tests.linux_known_workloads import (
     ANON_PAGES,
     MMAP_PAGES,
@@ -31,9 +34,6 @@ from tests.linux_known_workloads import (
     read_facts,
     record_cut,
 )
-from tracer.io import read_arrays
-from tracer.linux import convert, pfnmap_path
-from tracer.schema import Op
 
 KNOWN = Path(__file__).parent / "data" / "known"
 R, W, SS, SU, SV, SIR = (Op.READ, Op.WRITE, Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE,

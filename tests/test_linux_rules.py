@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracer.io import read_arrays
-from tracer.linux import convert
-from tracer.schema import Op
+from cmmsim.tracer.io import read_arrays
+from cmmsim.tracer.linux import convert
+from cmmsim.tracer.schema import Op
 
 R, W, SS, SU, SV, SIR = (Op.READ, Op.WRITE, Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE,
                          Op.SET_STABLE_IF_RESIDENT)
@@ -50,7 +50,7 @@ def _both(tmp_path, lines, **kw):
     assert a.converter == b.converter
     import pyarrow.parquet as pq
 
-    from tracer.linux import pfnmap_path
+    from cmmsim.tracer.linux import pfnmap_path
     phys = pq.read_table(pfnmap_path(tmp_path / "fast.parquet"))["phys_pfn"].to_numpy()
     reads = {int(p): int(n) for p, n in zip(*np.unique(phys[x.pfn[x.op == R]], return_counts=True),
                                             strict=True)}
@@ -236,7 +236,7 @@ def test_an_empty_snapshot_changes_nothing(tmp_path, rows):
 
 
 def test_a_snapshot_covers_the_whole_large_folio_of_a_mapped_page():
-    from tracer.linux.snapshot import unique_snapshot, whole_folios
+    from cmmsim.tracer.linux.snapshot import unique_snapshot, whole_folios
 
     head, tail = np.uint64(1 << 15), np.uint64(1 << 16)
     flags = np.zeros(64, np.uint64)
@@ -249,7 +249,7 @@ def test_a_snapshot_covers_the_whole_large_folio_of_a_mapped_page():
 
 
 def test_a_snapshot_keeps_each_page_and_frame_once():
-    from tracer.linux.snapshot import unique_snapshot
+    from cmmsim.tracer.linux.snapshot import unique_snapshot
 
     rows = np.array([[8, 1, 5, 0, 100], [8, 1, 5, 0, 101], [8, 1, 6, 0, 100], [8, 1, 5, 1, 102]])
     assert unique_snapshot(rows).tolist() == [[8, 1, 5, 0, 100], [8, 1, 5, 1, 102]]

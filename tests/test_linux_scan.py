@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracer.linux.parse import LINE_EVENT, LINE_KIND_NAMES, LINE_UNUSED, parse_chunk
-from tracer.linux.reference import parse_line
-from tracer.linux.rules import COLUMNS, EVENT_CODE, EVENT_COLUMNS, FORMATS, HEX_COLUMNS
-from tracer.linux.scan import SHAPE_BITS, UNUSED, count_unused, line_bounds, scan_lines
+from cmmsim.tracer.linux.parse import LINE_EVENT, LINE_KIND_NAMES, LINE_UNUSED, parse_chunk
+from cmmsim.tracer.linux.reference import parse_line
+from cmmsim.tracer.linux.rules import COLUMNS, EVENT_CODE, EVENT_COLUMNS, FORMATS, HEX_COLUMNS
+from cmmsim.tracer.linux.scan import SHAPE_BITS, UNUSED, count_unused, line_bounds, scan_lines
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = sorted(DATA.glob("*.txt"))

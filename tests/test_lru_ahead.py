@@ -1,4 +1,4 @@
-"""The LRU walker and the two-thread replay it feeds (replay.lru_ahead, engine.replay_pipelined)."""
+"""The LRU walker and the two-thread replay it feeds (cmmsim.replay.lru_ahead, engine.replay_pipelined)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from replay import engine, planner, reference
-from replay.lru_ahead import lru_victims
-from replay.numba_threads import numba_threads
-from replay.planner import PARALLEL, PIPELINE
-from replay.states import (
+from cmmsim.replay import engine, planner, reference
+from cmmsim.replay.lru_ahead import lru_victims
+from cmmsim.replay.numba_threads import numba_threads
+from cmmsim.replay.planner import PARALLEL, PIPELINE
+from cmmsim.replay.states import (
     C_ACCESSES,
     C_REPAIRS,
     HONOUR_ALL,
@@ -20,9 +20,9 @@ from replay.states import (
     INITIAL_HINTING,
     INITIAL_NO_HINTS,
 )
+from cmmsim.tracer.schema import Op
 from tests import naive
 from tests.helpers import guest_traces, sample_trace_scenarios
-from tracer.schema import Op
 
 R, W, H = int(Op.READ), int(Op.WRITE), int(Op.SET_UNUSED)
 
@@ -203,8 +203,8 @@ def test_prefetch_reaches_the_machine_code():
     # still emitted (a fresh, uncached compile: numba shows no code for cached ones).
     import numba as nb
 
-    from replay import lru_ahead
-    from replay.kernels import slots
+    from cmmsim.replay import lru_ahead
+    from cmmsim.replay.kernels import slots
 
     fresh = nb.njit(nogil=True, _nrt=False, cache=False)(lru_ahead.walk_victims.py_func)
     args = (np.zeros(4, np.int32), np.zeros(4, np.uint8), *slots.new(4, 1, 1), np.int64(1),

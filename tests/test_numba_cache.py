@@ -7,13 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tracer import _numba_cache
+from cmmsim.tracer import _numba_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _cache_dir_of(root: Path, env: dict) -> str:
-    code = "import tracer._numba_cache as c, os; c.configure(); print(os.environ['NUMBA_CACHE_DIR'])"
+    code = "import cmmsim.tracer._numba_cache as c, os; c.configure(); print(os.environ['NUMBA_CACHE_DIR'])"
     return subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True,
                           capture_output=True, text=True).stdout.strip()
 

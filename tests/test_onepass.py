@@ -6,11 +6,11 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from replay import engine, onepass
-from replay import scenario as sc
-from replay.numba_threads import numba_threads
-from replay.onepass import run_lru_all
-from replay.states import HONOUR_NONE, INITIAL_NO_HINTS
+from cmmsim.replay import engine, onepass
+from cmmsim.replay import scenario as sc
+from cmmsim.replay.numba_threads import numba_threads
+from cmmsim.replay.onepass import run_lru_all
+from cmmsim.replay.states import HONOUR_NONE, INITIAL_NO_HINTS
 from tests.helpers import SAMPLE_DIR, guest_traces, sample_trace_scenarios
 
 
@@ -54,7 +54,7 @@ def test_one_pass_on_merged_guests():
 
 
 def test_host_lru_uses_it_only_when_no_states_are_asked_for(small_traces):
-    from replay.strategies import get_strategy
+    from cmmsim.replay.strategies import get_strategy
 
     strat = get_strategy("host-lru")
     scn = sc.load([small_traces["phased"]])
@@ -98,7 +98,7 @@ def test_more_budgets_than_a_group_holds(small_traces):
 def test_host_lru_takes_the_pass_for_one_budget_only_on_one_thread(small_traces, monkeypatch):
     import numba
 
-    from replay.strategies import get_strategy
+    from cmmsim.replay.strategies import get_strategy
 
     calls = []
     real = onepass.run_lru_all

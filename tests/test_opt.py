@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from replay import scenario as sc
-from replay.strategies import get_strategy
+from cmmsim.replay import scenario as sc
+from cmmsim.replay.strategies import get_strategy
+from cmmsim.tracer.schema import Op
 from tests.helpers import (
     examples,
     guest_traces,
@@ -20,7 +21,6 @@ from tests.helpers import (
     scenario_of,
     total_io,
 )
-from tracer.schema import Op
 
 R, W, SS, SU, SV = Op.READ, Op.WRITE, Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE
 
@@ -74,7 +74,7 @@ def test_opt_twin_on_sample_trace_prefixes(limit):
 @given(scn=guest_traces(), budgets=st.lists(st.integers(1, 30), min_size=1, max_size=4))
 def test_64_bit_indices_give_the_32_bit_answer(scn, budgets):
     # Traces past 2^31 events take 64-bit indices and keys; same kernel, other dtype.
-    from replay.strategies import opt
+    from cmmsim.replay.strategies import opt
 
     narrow = opt.run(scn, budgets, opt.Params())
     default = opt._index_type

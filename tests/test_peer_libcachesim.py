@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from replay import scenario as sc
-from replay.states import C
+from cmmsim.replay import scenario as sc
+from cmmsim.replay.states import C
+from cmmsim.tracer.schema import Op
 from tests.helpers import make_arrays, scenario_of
-from tracer.schema import Op
 
 lcs = pytest.importorskip("libcachesim", reason="libcachesim (dev extra) is not installed")
 
@@ -31,7 +31,7 @@ def lcs_lru_misses(keys: np.ndarray, capacity: int) -> int:
 
 
 def host_lru_misses(scn: sc.Scenario, capacity: int) -> int:
-    from replay.strategies import get_strategy
+    from cmmsim.replay.strategies import get_strategy
 
     strat = get_strategy("host-lru")
     res = strat.run(scn, np.array([capacity]), strat.parse_params({}))

@@ -15,9 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from replay import states as S
-from replay.api import replay_full
-from replay.strategies import get_strategy, names, strategies
+from cmmsim.replay import states as S
+from cmmsim.replay.api import replay_full
+from cmmsim.replay.strategies import get_strategy, names, strategies
+from cmmsim.tracer.errors import ParamError
 from tests.helpers import (
     check_invariants,
     examples,
@@ -27,7 +28,6 @@ from tests.helpers import (
     scenario_of,
     total_io,
 )
-from tracer.errors import ParamError
 
 ALL = examples()
 #: The contenders the offline floor bounds.

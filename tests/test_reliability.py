@@ -20,16 +20,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from replay import sweep as sweep_mod
-from replay.scenario import from_arrays
-from replay.states import C_ACCESSES
-from replay.strategies import get_strategy, strategies
-from replay.sweep import SweepSpec, TraceSet, build_jobs, read_results, run_sweep
-from replay.times import T_MAX_NS, sample_times_between
-from tests.helpers import make_arrays, scenario_of
-from tracer import params as params_mod
-from tracer.errors import KernelError, OutputError, ParamError, ResultsError
-from tracer.io import (
+from cmmsim.replay import sweep as sweep_mod
+from cmmsim.replay.scenario import from_arrays
+from cmmsim.replay.states import C_ACCESSES
+from cmmsim.replay.strategies import get_strategy, strategies
+from cmmsim.replay.sweep import SweepSpec, TraceSet, build_jobs, read_results, run_sweep
+from cmmsim.replay.times import T_MAX_NS, sample_times_between
+from cmmsim.tracer import params as params_mod
+from cmmsim.tracer.errors import KernelError, OutputError, ParamError, ResultsError
+from cmmsim.tracer.io import (
     ColumnSpill,
     TraceWriter,
     atomic_output,
@@ -37,7 +36,8 @@ from tracer.io import (
     stale_temporaries,
     write_frame,
 )
-from tracer.schema import MAX_GUEST_PAGES, TraceMeta
+from cmmsim.tracer.schema import MAX_GUEST_PAGES, TraceMeta
+from tests.helpers import make_arrays, scenario_of
 
 
 def threads(n):
@@ -139,7 +139,7 @@ def test_sample_times_near_the_end_of_time_do_not_wrap():
 
 
 def test_states_of_a_trace_ending_near_2_63(tmp_path):
-    from replay.api import replay_full
+    from cmmsim.replay.api import replay_full
 
     arr = make_arrays([0, 1, 0, 1], [0, 1, 2, 3], t_ns=[T_MAX_NS - 3_000] + [T_MAX_NS - 1] * 3)
     scn = from_arrays([("g", arr)])

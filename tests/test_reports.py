@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from analysis import reports
+from cmmsim import reports
 
 # Two strategies on one trace set at three budgets, plus per-guest rows; the
 # figures are made up so that every report has something to say.

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tracer.errors import TraceError
-from tracer.io import (
+from cmmsim.tracer.errors import TraceError
+from cmmsim.tracer.io import (
     TraceWriter,
     atomic_output,
     meta_to_arrow,
@@ -20,7 +20,7 @@ from tracer.io import (
     validate_trace,
     write_trace,
 )
-from tracer.schema import META_KEYS, SCHEMA_VERSION, Op, TraceMeta, validate_arrays
+from cmmsim.tracer.schema import META_KEYS, SCHEMA_VERSION, Op, TraceMeta, validate_arrays
 
 
 def _cols(n=1000, seed=0, guest_pages=500):
@@ -161,7 +161,7 @@ def test_column_spill_reads_back_its_batches_and_cleans_up(tmp_path):
     import numpy as np
     import pytest
 
-    from tracer.io import ColumnSpill
+    from cmmsim.tracer.io import ColumnSpill
 
     batches = [(np.arange(n, dtype=np.int64), np.arange(n, dtype=np.uint32) * 3,
                 np.full(n, k, np.uint8)) for k, n in enumerate([5, 0, 7])]

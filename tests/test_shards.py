@@ -8,22 +8,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from analysis.cli import app
-from replay import reference
-from replay import scenario as sc
-from replay.onepass import run_lru_all
-from replay.shards import (
+from cmmsim.cli import app
+from cmmsim.replay import reference
+from cmmsim.replay import scenario as sc
+from cmmsim.replay.onepass import run_lru_all
+from cmmsim.replay.shards import (
     ESTIMATED,
     df_lru_sampled,
     lru_sampled,
     lru_sampled_stream,
     sample_mask,
 )
-from replay.states import C
-from replay.strategies import get_strategy
+from cmmsim.replay.states import C
+from cmmsim.replay.strategies import get_strategy
+from cmmsim.tracer.errors import ParamError
 from tests.helpers import SAMPLE_DIR, guest_traces, make_arrays
 from tests.test_stream import _write_guests
-from tracer.errors import ParamError
 
 COLS = [C[k] for k in ESTIMATED]
 MASK64 = (1 << 64) - 1
@@ -187,7 +187,7 @@ def test_miss_curve_spreads_budgets_the_same_streamed_or_not():
     path = SAMPLE_DIR / "linux-sqlite.parquet"
     if not path.exists():
         pytest.skip("sample_traces/linux-sqlite.parquet is not in this checkout")
-    from replay.shards import miss_curve, spread_budgets
+    from cmmsim.replay.shards import miss_curve, spread_budgets
 
     mem = miss_curve([path], ["10%", "90%"], points=5, rate=0.5, salts=3)
     streamed = miss_curve([path], ["10%", "90%"], points=5, rate=0.5, salts=3, stream=True)

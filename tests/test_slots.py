@@ -1,4 +1,4 @@
-"""The time slots of replay.kernels.slots against a twin keeping (class, last use) per page."""
+"""The time slots of cmmsim.replay.kernels.slots against a twin keeping (class, last use) per page."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from replay.kernels import slots
+from cmmsim.replay.kernels import slots
 from tests import naive
 
 PLACE, MOVE, RECLASS, EVICT = range(4)

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from replay import scenario as sc
-from replay.strategies.static import shares
+from cmmsim.replay import scenario as sc
+from cmmsim.replay.strategies.static import shares
+from cmmsim.tracer.errors import ParamError
+from cmmsim.tracer.schema import Op
 from tests.helpers import guest_traces, host_counters, make_arrays, run_both, sample_trace_scenarios, scenario_of
-from tracer.errors import ParamError
-from tracer.schema import Op
 
 R, W, SS, SU, SV = Op.READ, Op.WRITE, Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE
 PARAMS = [{"partition": "equal"}, {"partition": "weighted"}]

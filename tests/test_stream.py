@@ -9,13 +9,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from replay import scenario as sc
-from replay.api import replay_full
-from replay.strategies import names
-from replay.stream import merged_batches, replay_stream, stream_guests
+from cmmsim.replay import scenario as sc
+from cmmsim.replay.api import replay_full
+from cmmsim.replay.strategies import names
+from cmmsim.replay.stream import merged_batches, replay_stream, stream_guests
+from cmmsim.tracer.errors import ParamError, TraceError
+from cmmsim.tracer.io import write_trace
 from tests.helpers import SAMPLE_DIR, examples, guest_traces, make_arrays
-from tracer.errors import ParamError, TraceError
-from tracer.io import write_trace
 
 #: Every declared example of the strategies that stream.
 CONFIGS = examples(streams=True)
@@ -103,7 +103,7 @@ def test_streaming_names_the_bad_row(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from tracer.io import read_meta
+    from cmmsim.tracer.io import read_meta
     write_trace(path, a.t_ns, a.pfn, a.op, a.meta)
     meta = pq.read_schema(path).metadata
     table = pa.table({"t_ns": np.array([5, 6, 1, 2], np.int64), "pfn": a.pfn, "op": a.op})
@@ -116,7 +116,7 @@ def test_streaming_names_the_bad_row(tmp_path):
 def test_cli_stream_matches(tmp_path):
     from typer.testing import CliRunner
 
-    from analysis.cli import app
+    from cmmsim.cli import app
 
     a = make_arrays([2, 1, 2, 1, 0, 3, 0], [0, 0, 1, 1, 0, 0, 1], guest_pages=2)
     path = tmp_path / "a.parquet"

@@ -14,9 +14,9 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from analysis.cli import app
-from replay.sweep import SweepSpec, TraceSet, build_jobs, read_results, read_series, run_job, run_sweep
-from tracer.errors import ParamError
+from cmmsim.cli import app
+from cmmsim.replay.sweep import SweepSpec, TraceSet, build_jobs, read_results, read_series, run_job, run_sweep
+from cmmsim.tracer.errors import ParamError
 
 runner = CliRunner()
 
@@ -34,7 +34,7 @@ def test_sweep_runs_every_strategy_and_skips_done_jobs(tmp_path, small_traces):
                       TraceSet("a", (str(small_traces["awm"]),))],
                      strategies=[], budgets=["5%", "20%"])
     jobs = build_jobs(spec)
-    from replay.strategies import strategies
+    from cmmsim.replay.strategies import strategies
     assert len(jobs) == 2 * len(strategies())
     first = run_sweep(jobs, tmp_path / "o", make_executor=threads, parallel=2)
     assert len(first.done) == len(jobs) and not first.failed
@@ -138,7 +138,7 @@ N_JOBS = 3 * (1 + 2 + 20)
 
 
 def _sweep_cmd(traces, out):
-    return [sys.executable, "-c", "from analysis.cli import main; main()", "sweep", *traces,
+    return [sys.executable, "-c", "from cmmsim.cli import main; main()", "sweep", *traces,
             "-o", str(out), "-b", "5%", "-b", "20%", "-b", "60%", "--jobs", "1",
             "-s", "host-lru", "-s", "cmm", "-s", "free-page-reporting",
             "-p", "cmm:reclaim_order=lru,state-priority",
@@ -177,7 +177,7 @@ def die_on_killer(job):
 
 def test_local_pool_survives_a_worker_that_dies(tmp_path, small_traces):
     # A job whose worker dies costs only that job: retried once alone, then failed.
-    from replay import sweep
+    from cmmsim.replay import sweep
 
     spec = SweepSpec([TraceSet("good", (str(small_traces["phased"]),)),
                       TraceSet("killer", (str(small_traces["web-serving"]),)),
@@ -224,7 +224,7 @@ def test_demo_end_to_end(tmp_path, monkeypatch, small_traces):
 
 def test_trace_set_paths_are_absolute(tmp_path, small_traces, monkeypatch):
     # Workers on a cluster run in other working folders: relative paths would miss.
-    from replay.sweep import trace_sets_from_inputs
+    from cmmsim.replay.sweep import trace_sets_from_inputs
 
     monkeypatch.chdir(Path(small_traces["phased"]).parent)
     (ts,) = trace_sets_from_inputs(["phased.parquet"])

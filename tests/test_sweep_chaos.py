@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from replay.sweep import (
+from cmmsim.replay.sweep import (
     SweepSpec,
     build_jobs,
     parse_grid,
@@ -36,7 +36,7 @@ BUDGETS = ("5%", "20%", "60%")
 
 
 def _sweep_cmd(traces: list[str], out: Path) -> list[str]:
-    args = [sys.executable, "-c", "from analysis.cli import main; main()", "sweep", *traces,
+    args = [sys.executable, "-c", "from cmmsim.cli import main; main()", "sweep", *traces,
             "-o", str(out), "--jobs", "2"]
     for b in BUDGETS:
         args += ["-b", b]

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.traces import df_final_guest_states
-from replay.scenario import expand_inputs
+from cmmsim.replay.scenario import expand_inputs
+from cmmsim.tracer.errors import ParamError
+from cmmsim.tracer.io import read_arrays, read_meta, validate_trace
+from cmmsim.tracer.schema import Op
+from cmmsim.tracer.synth import _rng, generate, plan, synthesize, workloads
+from cmmsim.tracer.synth._plan import run_guest, state_fractions
+from cmmsim.traces import df_final_guest_states
 from tests.helpers import SMALL
-from tracer.errors import ParamError
-from tracer.io import read_arrays, read_meta, validate_trace
-from tracer.schema import Op
-from tracer.synth import _rng, generate, plan, synthesize, workloads
-from tracer.synth._plan import run_guest, state_fractions
 
 NAMES = sorted(workloads())
 

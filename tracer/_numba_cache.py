@@ -2,7 +2,7 @@
 
 numba's own cache (``cache=True``) is checked against the source file of
 each function only. A kernel that reads a constant from another module
-(``replay.states.N_COUNTERS``, the op codes) would then run, after that
+(``cmmsim.replay.states.N_COUNTERS``, the op codes) would then run, after that
 other module changed, with the old constant baked in: a crash at best, a
 wrong answer at worst. So every top-level package points numba at a cache
 folder named by a hash of all of this project's sources (before numba is

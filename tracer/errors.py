@@ -2,7 +2,7 @@
 
 Every message names the thing at fault first (a file, a parameter, an
 option) and then the reason: ``<path>: <reason>``. The command line prints it
-as ``cmmsim: error: <message>`` (:func:`analysis.cli_common.cli_errors`).
+as ``cmmsim: error: <message>`` (:func:`cmmsim.cli_common.cli_errors`).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tracer.errors import (
+from cmmsim.tracer.errors import (
     CmmsimError,
     OutputError,
     ResultsError,
@@ -27,7 +27,7 @@ from tracer.errors import (
     os_reason,
     show_path,
 )
-from tracer.schema import (
+from cmmsim.tracer.schema import (
     ARROW_SCHEMA,
     COLUMNS,
     MAX_GUEST_PAGES,
@@ -95,7 +95,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     On an exception (Ctrl-C included) the temporary file is removed, the
     folders this call made are removed again and ``path`` is untouched. A
     write the file system refuses (no space, read-only, no permission)
-    becomes an :class:`tracer.errors.OutputError` naming ``path``.
+    becomes an :class:`cmmsim.tracer.errors.OutputError` naming ``path``.
     """
     path = Path(path)
     made = _missing_folders(path.parent)
@@ -145,7 +145,7 @@ def check_output(path: str | os.PathLike, *, folder: bool = False) -> Path:
 
     Raises
     ------
-    tracer.errors.OutputError
+    cmmsim.tracer.errors.OutputError
         ``path`` is a folder (a file was asked for) or a file (a folder was
         asked for), lies under a file, or its nearest existing folder refuses
         a new file (read-only, no permission, a pseudo file system).
@@ -306,7 +306,7 @@ def write_trace(
     path : path-like
         Destination ``.parquet`` file.
     t_ns, pfn, op : numpy.ndarray
-        Columns with the dtypes of :data:`tracer.schema.COLUMNS`.
+        Columns with the dtypes of :data:`cmmsim.tracer.schema.COLUMNS`.
     meta : TraceMeta
         Metadata; ``event_counts`` is recomputed from ``op``.
     row_group_rows : int
@@ -635,7 +635,7 @@ def read_frame(path: str | os.PathLike, what: str = "results") -> pl.DataFrame:
 
     Raises
     ------
-    tracer.errors.ResultsError
+    cmmsim.tracer.errors.ResultsError
         Missing, a folder, not Parquet, or damaged; the message names ``path``.
     """
     p = Path(path)

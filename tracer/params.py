@@ -9,7 +9,7 @@ Every number is bounded here, once, before a generator or a kernel sees it
 always fits a signed 64-bit word (kernels take them as such, and a wider
 number would wrap there); a count of pages (a name ending ``_pages``) is at
 most a guest's pages and a size in MiB (``_mib``) at most a guest's memory
-(:data:`tracer.schema.MAX_GUEST_PAGES`); a float is finite.
+(:data:`cmmsim.tracer.schema.MAX_GUEST_PAGES`); a float is finite.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import math
 import typing
 from typing import Any, Literal, get_args, get_origin
 
-from tracer.errors import ParamError
-from tracer.schema import MAX_GUEST_PAGES, PAGE_SIZE_BYTES
+from cmmsim.tracer.errors import ParamError
+from cmmsim.tracer.schema import MAX_GUEST_PAGES, PAGE_SIZE_BYTES
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 #: Bounds by the unit a name ends with (units are in names: house rule).

@@ -3,10 +3,10 @@
 Steps: optionally drop the page cache (so that the pages the workload reads
 enter the cache inside the capture), snapshot ``/proc/kpageflags`` (initial
 page states) and the file pages processes map (their frames:
-:func:`tracer.linux.snapshot.mapped_file_pages`), ``perf record -a`` the
+:func:`cmmsim.tracer.linux.snapshot.mapped_file_pages`), ``perf record -a`` the
 page-allocator, page-cache, writeback and LRU tracepoints with a large
 buffer while COMMAND runs (or for a duration), ``perf script`` the capture
-straight into :func:`tracer.linux.convert`. Lost events (perf's own warning
+straight into :func:`cmmsim.tracer.linux.convert`. Lost events (perf's own warning
 lines) and the capture facts go into the trace metadata.
 """
 
@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tracer.errors import CmmsimError, ParamError
-from tracer.linux import convert, kpageflags_to_states
-from tracer.linux.kpageflags import read_kpageflags
-from tracer.linux.snapshot import mapped_file_pages, whole_folios
-from tracer.schema import TraceMeta
+from cmmsim.tracer.errors import CmmsimError, ParamError
+from cmmsim.tracer.linux import convert, kpageflags_to_states
+from cmmsim.tracer.linux.kpageflags import read_kpageflags
+from cmmsim.tracer.linux.snapshot import mapped_file_pages, whole_folios
+from cmmsim.tracer.schema import TraceMeta
 
 TRACEPOINTS = (
     "kmem:mm_page_alloc", "kmem:mm_page_free", "kmem:mm_page_free_batched",

@@ -7,7 +7,7 @@ A scenario (several guests sharing one host) is a folder of such files with
 a manifest named :data:`MANIFEST_NAME` listing them.
 
 File-level metadata lives in the Arrow schema metadata under the keys in
-:data:`META_KEYS`; :mod:`tracer.io` turns it into a :class:`TraceMeta`.
+:data:`META_KEYS`; :mod:`cmmsim.tracer.io` turns it into a :class:`TraceMeta`.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from tracer.errors import TraceError
+from cmmsim.tracer.errors import TraceError
 
 #: Bumped whenever a column, an op code or a metadata key changes meaning.
 SCHEMA_VERSION = 1
 PAGE_SIZE_BYTES = 4096
 #: Most pages one guest may have: the replay's global page index is int32
-#: (:mod:`replay.scenario`), so a larger guest could be written but never
+#: (:mod:`cmmsim.replay.scenario`), so a larger guest could be written but never
 #: replayed; writers and readers refuse it alike.
 MAX_GUEST_PAGES = (1 << 31) - 1
 
@@ -105,7 +105,7 @@ class TraceMeta:
         Version the file was written with.
     vcpus : int or None
         Virtual CPUs of the guest, when the trace's maker knew them (the CPU
-        share of memory management in :mod:`replay.costs` is taken of
+        share of memory management in :mod:`cmmsim.replay.costs` is taken of
         ``vcpus`` x the trace's duration); None when unknown.
     """
 

@@ -21,6 +21,6 @@ module               what it holds
 ===================  ==========================================================
 
 Their pure-Python twins live in ``tests/naive.py`` (test-only) or in
-:mod:`replay.reference` (the engine's rules, a page at a time); the state
-byte layouts are in :mod:`replay.states`.
+:mod:`cmmsim.replay.reference` (the engine's rules, a page at a time); the state
+byte layouts are in :mod:`cmmsim.replay.states`.
 """

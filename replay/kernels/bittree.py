@@ -33,7 +33,7 @@ def level_offsets(n: int) -> np.ndarray:
 
 
 # Word indices are unsigned: numba adds a negative-index fix-up to every index
-# of a signed type (see replay.lru_ahead); members are never negative.
+# of a signed type (see cmmsim.replay.lru_ahead); members are never negative.
 _SIX = np.uint64(6)
 
 

@@ -1,6 +1,6 @@
 """Which guest a global page belongs to, without a per-page table lookup.
 
-Global pages are numbered guest after guest (:func:`replay.scenario.from_arrays`:
+Global pages are numbered guest after guest (:func:`cmmsim.replay.scenario.from_arrays`:
 guest g owns ``guest_end[g-1] .. guest_end[g] - 1``), so a page's guest is
 found by a search over the guests' ends, which sit in the L1 cache. The
 evictions of ``opt`` and of the engine looked their victim up in

@@ -1,16 +1,16 @@
 """A guest's own view of its pages and its reclaim inside a page limit.
 
 Shared by ``static`` (a fixed share each) and the balloons (a share set every
-period). The guest byte is laid out in :mod:`replay.states`: guest state,
+period). The guest byte is laid out in :mod:`cmmsim.replay.states`: guest state,
 ``OUT`` (reclaimed by the guest), ``SWAPPED`` (into guest swap, else dropped
 clean to its file), ``DIRTY``. A guest whose in-use pages (not unused, not
 reclaimed) pass its limit reclaims one of them as Linux would: the least
 recently used clean page cache page (volatile, or potentially volatile and
 clean) is dropped with no I/O, else the least recently used other page is
 swapped out (one guest write). Victims come from one lazy heap per guest
-(:mod:`replay.kernels.lazy_heap`) under ``RULE_GUEST``
-(:func:`replay.kernels.reclaim_classes.guest_class`). The twin is
-:class:`replay.reference.GuestView` with victims found by scanning.
+(:mod:`cmmsim.replay.kernels.lazy_heap`) under ``RULE_GUEST``
+(:func:`cmmsim.replay.kernels.reclaim_classes.guest_class`). The twin is
+:class:`cmmsim.replay.reference.GuestView` with victims found by scanning.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from replay.kernels import lazy_heap
-from replay.kernels.reclaim_classes import RULE_GUEST, clean_or_dirty, in_use
-from replay.states import (
+from cmmsim.replay.kernels import lazy_heap
+from cmmsim.replay.kernels.reclaim_classes import RULE_GUEST, clean_or_dirty, in_use
+from cmmsim.replay.states import (
     DIRTY,
     G_P,
     G_S,

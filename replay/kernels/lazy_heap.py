@@ -1,7 +1,7 @@
 """The lazy min-heap of (key, page) behind a guest's own reclaim order.
 
-Keys are ``class << CLASS_SHIFT | stamp`` (:mod:`replay.states`): a page's
-reclaim class by a *class rule* of :mod:`replay.kernels.reclaim_classes`
+Keys are ``class << CLASS_SHIFT | stamp`` (:mod:`cmmsim.replay.states`): a page's
+reclaim class by a *class rule* of :mod:`cmmsim.replay.kernels.reclaim_classes`
 (``NO_CLASS`` for a page that has no place in the heap), and the event of its
 last use, ``stamp[p]``. Least key first: the least recently used page of the
 cheapest class.
@@ -23,8 +23,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from replay.kernels.reclaim_classes import class_by
-from replay.states import CLASS_SHIFT, NO_CLASS, REF
+from cmmsim.replay.kernels.reclaim_classes import class_by
+from cmmsim.replay.states import CLASS_SHIFT, NO_CLASS, REF
 
 #: Entries a heap holds beyond two per page it may hold: room for the stale
 #: entries between compactions.
@@ -43,7 +43,7 @@ def heap_key(cls, stamp):
 
 
 # The helpers that are calls of their own run without reference counting, as the
-# kernels calling them per event do (see replay.engine): they allocate nothing.
+# kernels calling them per event do (see cmmsim.replay.engine): they allocate nothing.
 @nb.njit(cache=True, _nrt=False)
 def sift_up(keys, pages, i):
     k = keys[i]

@@ -3,7 +3,7 @@
 ``links[2p]`` is p's predecessor (less recent), ``links[2p+1]`` its successor:
 interleaved so one cache line holds both. ``links[2p+1] == -1``: p holds no
 frame (kept so by :func:`evict_lru`; only the LRU walk of
-:mod:`replay.lru_ahead`, which has no state bytes, reads it). The head is a
+:mod:`cmmsim.replay.lru_ahead`, which has no state bytes, reads it). The head is a
 node of its own past the pages (``links[2 head]`` the most recent page,
 ``links[2 head + 1]`` the least recent); a kernel may keep several lists in
 one array, each with its own head (the balloons' per-guest free lists).

@@ -2,18 +2,18 @@
 
 A rule gives a page that has a place in its heap its class (cheapest first),
 and ``NO_CLASS`` to one that has none. Each rule has an id, which is what
-:mod:`replay.kernels.lazy_heap` takes (a numba function passed from call to
+:mod:`cmmsim.replay.kernels.lazy_heap` takes (a numba function passed from call to
 call is kept as the address of a Python object, and a kernel holding one
 cannot be cached): ``RULE_GUEST`` for a guest's own reclaim. A new heap adds a
 rule here. (The engine's state-priority order keeps its classes in time slots,
-:mod:`replay.kernels.slots`, by :func:`replay.kernels.state_machine.reclaim_class`.)
+:mod:`cmmsim.replay.kernels.slots`, by :func:`cmmsim.replay.kernels.state_machine.reclaim_class`.)
 """
 
 from __future__ import annotations
 
 import numba as nb
 
-from replay.states import (
+from cmmsim.replay.states import (
     DIRTY,
     G_P,
     G_U,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numba as nb
 
-from replay.kernels.state_machine import reclaim
-from replay.states import C_PEAK, C_SUM
+from cmmsim.replay.kernels.state_machine import reclaim
+from cmmsim.replay.states import C_PEAK, C_SUM
 
 
 @nb.njit(cache=True, inline="always")
@@ -37,7 +37,7 @@ def resident_close(cnt, res_g, mark, n_events):
 
 @nb.njit(cache=True)
 def drop_victim(v, gv, state, cnt, res_g, mark, i):
-    """The host reclaims frame v (:func:`replay.kernels.state_machine.reclaim`), and
+    """The host reclaims frame v (:func:`cmmsim.replay.kernels.state_machine.reclaim`), and
     v's guest gv loses the frame at event i."""
     reclaim(v, gv, state, cnt)
     resident_delta(cnt, res_g, mark, gv, i, -1)

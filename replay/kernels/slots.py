@@ -4,7 +4,7 @@ A page that holds a frame holds a *slot*: the number of its last access in a
 window of ``W`` slots handed out in access order (``slot[p]``, -1 for a page
 without a frame; ``slot_page[s]`` the page in slot ``s``). Slot order is access
 order, so the least recently used page is the one in the lowest slot. One bit
-tree per reclaim class (a row of ``bits``, laid out as :mod:`replay.kernels.bittree`)
+tree per reclaim class (a row of ``bits``, laid out as :mod:`cmmsim.replay.kernels.bittree`)
 marks the slots its pages hold:
 
 * a use moves the page to the next slot (its bit leaves the old slot of its
@@ -18,7 +18,7 @@ recently used page of the cheapest class, as DESIGN.md section 2 defines
 ``state-priority`` (slots rank resident pages exactly as the events of their
 last accesses do: both grow with each access, and no two pages share either).
 With one class it is plain exact LRU. The twins are the scans of
-:class:`replay.reference.ReferenceHost` and :class:`tests.naive.ClassLru`.
+:class:`cmmsim.replay.reference.ReferenceHost` and :class:`tests.naive.ClassLru`.
 
 Each class's row ends, after its tree, with the lowest slot it may hold (its
 *cursor*): a victim is searched upward from there (usually within one word),
@@ -30,7 +30,7 @@ When the window is used up, the live slots are renumbered ``0 ..`` in order
 of it free after a compaction, so the renumbering (one pass over the window)
 costs O(1) per slot handed out, amortized.
 
-Slot numbers are indexed unsigned (see :mod:`replay.kernels.lru_list`).
+Slot numbers are indexed unsigned (see :mod:`cmmsim.replay.kernels.lru_list`).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ import numba as nb
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from replay.kernels.bittree import level_offsets
-from replay.kernels.prefetch import prefetch
+from cmmsim.replay.kernels.bittree import level_offsets
+from cmmsim.replay.kernels.prefetch import prefetch
 
 __all__ = ["MAX_CLASSES", "WINDOW_PER_FRAME", "compact", "evict_least", "levels_of", "move",
            "n_levels", "new", "place", "reclass", "window"]

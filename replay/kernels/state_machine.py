@@ -5,7 +5,7 @@ a frame) and :func:`page_in_rule` (the host gives a page a frame). The kernels
 evict and page in through tables built from the rules (:data:`EVICT_STATE`
 ...): the victims' states come in no order a branch predictor can learn, so
 an index beats a branch (a test holds the tables to the rules). The byte
-layout is :mod:`replay.states`; :class:`replay.reference.ReferenceHost` is the
+layout is :mod:`cmmsim.replay.states`; :class:`cmmsim.replay.reference.ReferenceHost` is the
 twin, a page at a time.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from replay.states import (
+from cmmsim.replay.states import (
     C_DISCARD_FAULTS,
     C_DISCARDS,
     C_GUEST_READS,
@@ -44,7 +44,7 @@ from replay.states import (
     OP_SET_VOLATILE,
     REF,
 )
-from tracer.schema import N_OPS
+from cmmsim.tracer.schema import N_OPS
 
 _NOT_GUEST_NOR_HOST = 0xFF ^ GUEST_MASK ^ HOST_MASK
 
@@ -155,7 +155,7 @@ def reclaim_class(st):
 def transition_tables():
     """:func:`evict` and :func:`page_in_rule` for every state byte, as tables:
     (evict state, evict counter, page-in state, page-in counters, second's increment)."""
-    # Counter indices unsigned: no negative-index fix-up (see replay.kernels.lru_list).
+    # Counter indices unsigned: no negative-index fix-up (see cmmsim.replay.kernels.lru_list).
     evict_state = np.empty(256, np.uint8)
     evict_counter = np.empty(256, np.uint64)
     in_state = np.empty(256, np.uint8)

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from replay.budgets import validated
-from replay.times import T_MAX_NS
-from tracer import params as params_mod
-from tracer.errors import KernelError, ParamError
+from cmmsim.replay.budgets import validated
+from cmmsim.replay.times import T_MAX_NS
+from cmmsim.tracer import params as params_mod
+from cmmsim.tracer.errors import KernelError, ParamError
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Series:
     ----------
     columns : tuple of str
         Column names of the kernel's series, in the order of its last axis
-        (:attr:`replay.result.EngineResult.series`).
+        (:attr:`cmmsim.replay.result.EngineResult.series`).
     derive : callable, optional
         ``frame -> frame``: adds columns computed from those (and the frame's
         ``guest_pages``) to the series frame.
@@ -57,7 +57,7 @@ class Strategy:
     runner : callable
         ``runner(scenario, budgets, params, sample_at, keep_final) -> EngineResult``:
         the numba path, all budgets in one call (``budgets`` a validated
-        :class:`replay.budgets.Budgets`); call it through :meth:`run`.
+        :class:`cmmsim.replay.budgets.Budgets`); call it through :meth:`run`.
     reference : callable
         ``reference(scenario, budget, params) -> ReferenceResult``: the slow
         twin the tests hold ``run`` to.
@@ -72,7 +72,7 @@ class Strategy:
     engine : callable, optional
         ``engine(params) -> (honour, order, initial)`` when the strategy is
         one configuration of the common engine kernel: it can then stream
-        (:mod:`replay.stream`).
+        (:mod:`cmmsim.replay.stream`).
     samples_states : bool
         Keeps the engine's page states, so it can count pages per state pair
         at sample times (``sample_at``).
@@ -101,7 +101,7 @@ class Strategy:
 
     @property
     def streams(self) -> bool:
-        """Whether it can replay a trace a chunk at a time (:mod:`replay.stream`)."""
+        """Whether it can replay a trace a chunk at a time (:mod:`cmmsim.replay.stream`)."""
         return self.engine is not None
 
     def parse_params(self, pairs: list[str] | dict | None) -> Any:
@@ -111,12 +111,12 @@ class Strategy:
         """Replay ``scenario`` at every budget (frames); see :attr:`runner`.
 
         Budgets are validated here, once; asking for state samples from a
-        strategy without page states is a :class:`tracer.errors.ParamError`,
+        strategy without page states is a :class:`cmmsim.tracer.errors.ParamError`,
         and so is a time parameter (``*_ns``) that would carry the scenario's
         last time past 2^63 - 1 ns. Every result is checked to have counted
         every access of the scenario at every budget: a kernel that failed
         part way (an allocation refused inside a parallel loop) raises
-        :class:`tracer.errors.KernelError` instead of returning zeros.
+        :class:`cmmsim.tracer.errors.KernelError` instead of returning zeros.
         """
         if sample_at is not None:
             self.check_states()
@@ -158,7 +158,7 @@ class Strategy:
 
 def _check_accesses(name: str, scenario, res) -> None:
     """Every budget's counters hold every access of the scenario, or the kernel failed."""
-    from replay.states import C_ACCESSES, OP_WRITE
+    from cmmsim.replay.states import C_ACCESSES, OP_WRITE
 
     want = np.bincount(scenario.guest[scenario.op <= OP_WRITE], minlength=scenario.n_guests)
     got = res.counters[:, :, C_ACCESSES]
@@ -204,14 +204,14 @@ def get_strategy(name: str) -> Strategy:
 def engine_config(honour: int, initial: int,
                   order_of: Callable[[Any], str]) -> Callable[[Any], tuple[int, int, int]]:
     """``params -> (honour, order, initial)`` for a strategy that is one engine configuration."""
-    from replay import engine
+    from cmmsim.replay import engine
 
     return lambda params: (honour, engine.ORDERS[order_of(params)], initial)
 
 
 def engine_runner(config: Callable[[Any], tuple[int, int, int]]) -> Callable[..., Any]:
     """A ``runner`` for strategies that are one configuration of the common kernel."""
-    from replay import engine
+    from cmmsim.replay import engine
 
     def run(scenario, budgets, params, sample_at=None, keep_final=False):
         honour, order, initial = config(params)

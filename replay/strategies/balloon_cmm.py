@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from replay.states import HONOUR_ALL, INITIAL_HINTING
-from replay.strategies import Strategy, balloon
-from replay.strategies.balloon.twin import reference_balloon
+from cmmsim.replay.states import HONOUR_ALL, INITIAL_HINTING
+from cmmsim.replay.strategies import Strategy, balloon
+from cmmsim.replay.strategies.balloon.twin import reference_balloon
 
 
 @dataclass(frozen=True)

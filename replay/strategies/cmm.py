@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from replay import reference
-from replay.states import HONOUR_ALL, INITIAL_HINTING
-from replay.strategies import Strategy, engine_config, engine_runner
+from cmmsim.replay import reference
+from cmmsim.replay.states import HONOUR_ALL, INITIAL_HINTING
+from cmmsim.replay.strategies import Strategy, engine_config, engine_runner
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from replay import reference
-from replay.states import HONOUR_STABLE_UNUSED, INITIAL_HINTING
-from replay.strategies import Strategy, engine_config, engine_runner
+from cmmsim.replay import reference
+from cmmsim.replay.states import HONOUR_STABLE_UNUSED, INITIAL_HINTING
+from cmmsim.replay.strategies import Strategy, engine_config, engine_runner
 
 
 @dataclass(frozen=True)

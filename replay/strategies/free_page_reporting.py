@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from replay.budgets import validated
-from replay.kernels.lru_list import evict_lru, init_list, push_mru, touch, unlink
-from replay.kernels.resident import drop_victim, peak, resident_close, resident_delta
-from replay.kernels.state_machine import host_state, page_in, with_states
-from replay.result import without_states
-from replay.states import (
+from cmmsim.replay.budgets import validated
+from cmmsim.replay.kernels.lru_list import evict_lru, init_list, push_mru, touch, unlink
+from cmmsim.replay.kernels.resident import drop_victim, peak, resident_close, resident_delta
+from cmmsim.replay.kernels.state_machine import host_state, page_in, with_states
+from cmmsim.replay.result import without_states
+from cmmsim.replay.states import (
     C_ACCESSES,
     C_DISCARDS,
     C_HINTS,
@@ -49,8 +49,8 @@ from replay.states import (
     OP_SET_VOLATILE,
     OP_WRITE,
 )
-from replay.strategies import Strategy
-from tracer.params import need
+from cmmsim.replay.strategies import Strategy
+from cmmsim.tracer.params import need
 
 
 @dataclass(frozen=True)
@@ -209,9 +209,9 @@ def reference(scenario, budget: int, params):
     """Plain-Python twin: the host as in ``host-lru``'s twin, reports by the rule above."""
     from collections import OrderedDict, deque
 
-    from replay.reference import Page, ReferenceResult
-    from replay.states import COUNTERS
-    from tracer.schema import Op
+    from cmmsim.replay.reference import Page, ReferenceResult
+    from cmmsim.replay.states import COUNTERS
+    from cmmsim.tracer.schema import Op
 
     block_of, starts = blocks(scenario, params.order)
     size = 1 << params.order

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from replay import engine, planner, reference
-from replay.budgets import validated
-from replay.states import HONOUR_NONE, INITIAL_NO_HINTS
-from replay.strategies import Strategy, engine_config
+from cmmsim.replay import engine, planner, reference
+from cmmsim.replay.budgets import validated
+from cmmsim.replay.states import HONOUR_NONE, INITIAL_NO_HINTS
+from cmmsim.replay.strategies import Strategy, engine_config
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,14 @@ _config = engine_config(HONOUR_NONE, INITIAL_NO_HINTS, lambda p: p.replacement)
 
 
 def run(scenario, budgets, params, sample_at=None, keep_final=False):
-    """Exact LRU in one stack pass or per budget, as :mod:`replay.planner` chooses."""
+    """Exact LRU in one stack pass or per budget, as :mod:`cmmsim.replay.planner` chooses."""
     b = validated(budgets, scenario.n_pages)
     path = planner.choose(
         exact_lru=params.replacement == "lru", n_budgets=len(b), n_distinct=b.distinct,
         n_events=scenario.n_events,
         one_pass=params.replacement == "lru" and sample_at is None and not keep_final)
     if path == planner.ONE_PASS:
-        from replay.onepass import run_lru_all
+        from cmmsim.replay.onepass import run_lru_all
 
         return run_lru_all(scenario, b)
     honour, order, initial = _config(params)

@@ -23,7 +23,7 @@ algorithm, so this is a floor, not a schedule a host could run.
 Layers: ``_gaps`` (two passes side by side, numba: each access's next use if
 the gap to it keeps the content, and whether written content lies behind it;
 the next use is costly when both hold),
-``_min_one`` (MIN at one budget; the keys in bit trees, :mod:`replay.kernels.bittree`),
+``_min_one`` (MIN at one budget; the keys in bit trees, :mod:`cmmsim.replay.kernels.bittree`),
 ``_min_budgets`` (prange over budgets);
 :func:`reference` is the plain-Python twin.
 """
@@ -36,13 +36,13 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from replay.budgets import validated
-from replay.kernels import bittree
-from replay.kernels.guest_ranges import guest_ends_of, guest_of
-from replay.kernels.prefetch import EVENTS_AHEAD, prefetch
-from replay.kernels.resident import peak, resident_close, resident_delta
-from replay.result import without_states
-from replay.states import (
+from cmmsim.replay.budgets import validated
+from cmmsim.replay.kernels import bittree
+from cmmsim.replay.kernels.guest_ranges import guest_ends_of, guest_of
+from cmmsim.replay.kernels.prefetch import EVENTS_AHEAD, prefetch
+from cmmsim.replay.kernels.resident import peak, resident_close, resident_delta
+from cmmsim.replay.result import without_states
+from cmmsim.replay.states import (
     C_ACCESSES,
     C_HOST_READS,
     C_ZERO_FILLS,
@@ -53,7 +53,7 @@ from replay.states import (
     OP_SET_VOLATILE,
     OP_WRITE,
 )
-from replay.strategies import Strategy
+from cmmsim.replay.strategies import Strategy
 
 DEAD = 1 << 62
 
@@ -87,7 +87,7 @@ def _written_after(page, op, written, wt):
         if i + EVENTS_AHEAD < n:
             prefetch(written, np.uint64(page[i + EVENTS_AHEAD]))
         o = op[i]
-        p = np.uint64(page[i])  # unsigned: no negative-index fix-up (replay.kernels.lru_list)
+        p = np.uint64(page[i])  # unsigned: no negative-index fix-up (cmmsim.replay.kernels.lru_list)
         if o <= OP_WRITE:
             w = (written[p] & 1) | (o == OP_WRITE)
             written[p] = w
@@ -114,7 +114,7 @@ def _next_kept(page, op, upcoming, gap, nxt):
             prefetch(gap, q)
             prefetch(upcoming, q)
         o = op[i]
-        p = np.uint64(page[i])  # unsigned: no negative-index fix-up (replay.kernels.lru_list)
+        p = np.uint64(page[i])  # unsigned: no negative-index fix-up (cmmsim.replay.kernels.lru_list)
         if o <= OP_WRITE:
             nxt[i] = upcoming[p] if (gap[p] & _GAP_FREE) == 0 else -1
             upcoming[p] = i
@@ -173,7 +173,7 @@ def _min_one(page, op, guest, nxt, frames, ends, cnt, host, res_g, mark_g, cur,
              pos_words, pos_offsets, dead_words, dead_offsets):
     # cur: a page's key since its last access: its next costly use, or _DEAD
     # when it has none (_NEVER before its first access). The keys of resident
-    # pages live in two bit trees (replay.kernels.bittree): next-use positions, and
+    # pages live in two bit trees (cmmsim.replay.kernels.bittree): next-use positions, and
     # dead pages by number. Whether a page is resident is its bit there (at its
     # next use, that position's bit), so an eviction writes no key.
     # The victim is the dead page with the highest number, else the page whose
@@ -193,7 +193,7 @@ def _min_one(page, op, guest, nxt, frames, ends, cnt, host, res_g, mark_g, cur,
         if op[i] > OP_WRITE:
             res_sum += resident
             continue
-        p = np.uint64(page[i])  # unsigned: no negative-index fix-up (replay.kernels.lru_list)
+        p = np.uint64(page[i])  # unsigned: no negative-index fix-up (cmmsim.replay.kernels.lru_list)
         g = guest[i]
         cnt[g, C_ACCESSES] += 1
         key = cur[p]
@@ -287,7 +287,7 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False):
 def reference_next_uses(scenario) -> dict[int, int | None]:
     """Twin of :func:`_gaps`: each access's next costly use (an event index), None when
     it has none (its next access follows a free gap, or finds no written content)."""
-    from tracer.schema import Op
+    from cmmsim.tracer.schema import Op
 
     page = [int(x) for x in scenario.page]
     op = [int(x) for x in scenario.op]
@@ -324,9 +324,9 @@ def reference_next_uses(scenario) -> dict[int, int | None]:
 
 def reference(scenario, budget: int, params):
     """Plain-Python twin: classify gaps, then MIN by scanning for the farthest next use."""
-    from replay.reference import ReferenceResult
-    from replay.states import COUNTERS
-    from tracer.schema import Op
+    from cmmsim.replay.reference import ReferenceResult
+    from cmmsim.replay.states import COUNTERS
+    from cmmsim.tracer.schema import Op
 
     page = [int(x) for x in scenario.page]
     op = [int(x) for x in scenario.op]

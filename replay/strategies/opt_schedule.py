@@ -6,7 +6,7 @@ This is a schedule an offline host can run: the page states and costs are
 the engine's (DESIGN.md section 2, every hint honoured as in ``cmm``:
 host reads, host writes of changed pages, discard faults and their guest
 reads, zero fills), and its victims are the floor's: Belady's MIN on the
-renamed access stream (:mod:`replay.strategies.opt`), where a page with no
+renamed access stream (:mod:`cmmsim.replay.strategies.opt`), where a page with no
 costly next use goes first. Among those (their next uses are all "never"),
 a page that leaves without a write goes before one that needs it: clean
 before dirty, the highest page number first within each.
@@ -25,8 +25,8 @@ item costs more is NP-hard in general (Farach-Colton and Liberatore, "On
 local register allocation", J. Algorithms 37, 2000).
 
 Layers: :func:`_schedule_one` (numba, one budget; the victims' keys in bit
-trees, :mod:`replay.kernels.bittree`; the page rules from
-:mod:`replay.kernels.state_machine`), :func:`_schedule_budgets` (prange
+trees, :mod:`cmmsim.replay.kernels.bittree`; the page rules from
+:mod:`cmmsim.replay.kernels.state_machine`), :func:`_schedule_budgets` (prange
 over budgets), :func:`run`; :func:`reference` is the plain-Python twin.
 """
 
@@ -37,11 +37,11 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from replay.budgets import validated
-from replay.kernels import bittree
-from replay.kernels.guest_ranges import guest_ends_of, guest_of
-from replay.kernels.resident import peak, resident_close, resident_delta
-from replay.kernels.state_machine import (
+from cmmsim.replay.budgets import validated
+from cmmsim.replay.kernels import bittree
+from cmmsim.replay.kernels.guest_ranges import guest_ends_of, guest_of
+from cmmsim.replay.kernels.resident import peak, resident_close, resident_delta
+from cmmsim.replay.kernels.state_machine import (
     EVICT_COUNTER,
     hint,
     is_resident,
@@ -49,8 +49,8 @@ from replay.kernels.state_machine import (
     reclaim,
     repaired,
 )
-from replay.result import without_states
-from replay.states import (
+from cmmsim.replay.result import without_states
+from cmmsim.replay.states import (
     C_ACCESSES,
     C_CONTENT_LOST,
     C_HINTS,
@@ -64,8 +64,8 @@ from replay.states import (
     N_COUNTERS,
     OP_WRITE,
 )
-from replay.strategies import Strategy
-from replay.strategies.opt import _gaps, _index_type, reference_next_uses
+from cmmsim.replay.strategies import Strategy
+from cmmsim.replay.strategies.opt import _gaps, _index_type, reference_next_uses
 
 _NEVER, _DEAD = -1, -2
 #: Whether the host must write a page that leaves residency in this state (by state byte).
@@ -106,7 +106,7 @@ def _schedule_one(page, op, guest, nxt, frames, ends, cnt, host, res_g, mark_g, 
     res_peak = host[0]
     n = page.shape[0]
     for i in range(n):
-        p = np.uint64(page[i])  # unsigned: no negative-index fix-up (replay.kernels.lru_list)
+        p = np.uint64(page[i])  # unsigned: no negative-index fix-up (cmmsim.replay.kernels.lru_list)
         g = guest[i]
         o = op[i]
         st = state[p]
@@ -201,7 +201,7 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False):
 def reference(scenario, budget: int, params):
     """Plain-Python twin: the engine's twin with every hint honoured, its victim
     chosen by scanning the resident pages for the floor's order."""
-    from replay.reference import HINTS_ALL, ReferenceHost
+    from cmmsim.replay.reference import HINTS_ALL, ReferenceHost
 
     next_use = reference_next_uses(scenario)
 
@@ -221,7 +221,7 @@ def reference(scenario, budget: int, params):
 
     host = ScheduleHost(scenario.page_guest, budget, HINTS_ALL, "lru")
     host.key = {}
-    from tracer.schema import Op
+    from cmmsim.tracer.schema import Op
 
     for i in range(scenario.n_events):
         q, o = int(scenario.page[i]), Op(int(scenario.op[i]))
@@ -233,8 +233,8 @@ def reference(scenario, budget: int, params):
         host.host_sum += host.resident
         for g, res in enumerate(host.resident_of_guest):
             host.counters[g]["sum_resident_pages"] += res
-    from replay.reference import ReferenceResult
-    from replay.states import COUNTERS
+    from cmmsim.replay.reference import ReferenceResult
+    from cmmsim.replay.states import COUNTERS
 
     counters = np.array([[c[k] for k in COUNTERS] for c in host.counters], np.int64)
     counters = counters.reshape(len(host.counters), N_COUNTERS)

@@ -19,7 +19,7 @@ swap slot. Resident frames reported are the guests' in-use pages. A guest
 trace's hints are the guest's own knowledge here (no host is told anything).
 
 Layers: ``_static_one`` (numba, one budget; the guest's reclaim is
-:mod:`replay.kernels.guest_reclaim`), ``_static_budgets`` (prange), ``run``;
+:mod:`cmmsim.replay.kernels.guest_reclaim`), ``_static_budgets`` (prange), ``run``;
 :func:`reference` is the twin.
 """
 
@@ -31,8 +31,8 @@ from typing import Literal
 import numba as nb
 import numpy as np
 
-from replay.budgets import validated
-from replay.kernels.guest_reclaim import (
+from cmmsim.replay.budgets import validated
+from cmmsim.replay.kernels.guest_reclaim import (
     FILE_REFAULT,
     JOINED,
     LEFT,
@@ -45,9 +45,9 @@ from replay.kernels.guest_reclaim import (
     reclaimed,
     take_victim,
 )
-from replay.kernels.resident import peak, resident_close, resident_delta
-from replay.result import without_states
-from replay.states import (
+from cmmsim.replay.kernels.resident import peak, resident_close, resident_delta
+from cmmsim.replay.result import without_states
+from cmmsim.replay.states import (
     C_ACCESSES,
     C_DISCARD_FAULTS,
     C_DISCARDS,
@@ -61,8 +61,8 @@ from replay.states import (
     OUT,
     SWAPPED,
 )
-from replay.strategies import Strategy
-from tracer.errors import ParamError
+from cmmsim.replay.strategies import Strategy
+from cmmsim.tracer.errors import ParamError
 
 
 @dataclass(frozen=True)
@@ -172,9 +172,9 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False):
 
 def reference(scenario, budget: int, params):
     """Plain-Python twin: per page a small record, victims found by scanning."""
-    from replay.reference import GuestView, ReferenceResult
-    from replay.states import COUNTERS
-    from tracer.schema import Op
+    from cmmsim.replay.reference import GuestView, ReferenceResult
+    from cmmsim.replay.states import COUNTERS
+    from cmmsim.tracer.schema import Op
 
     target = shares(budget, scenario.guest_pages, params.partition)
     n_guests = scenario.n_guests

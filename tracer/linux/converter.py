@@ -1,11 +1,11 @@
 """The ``convert`` entry: reads tracepoint text, picks a path, writes the trace.
 
-Three paths give the same trace: the reference (:mod:`tracer.linux.reference`,
-line by line), chunks of text lines (:mod:`tracer.linux.parse` then
-:mod:`tracer.linux.fast`) for a given text stream, and the default for files
+Three paths give the same trace: the reference (:mod:`cmmsim.tracer.linux.reference`,
+line by line), chunks of text lines (:mod:`cmmsim.tracer.linux.parse` then
+:mod:`cmmsim.tracer.linux.fast`) for a given text stream, and the default for files
 and standard input: blocks of bytes, which the byte scanner
-(:mod:`tracer.linux.scan`) parses where it can, the polars parse where it
-cannot, mapped by :mod:`tracer.linux.fast`.
+(:mod:`cmmsim.tracer.linux.scan`) parses where it can, the polars parse where it
+cannot, mapped by :mod:`cmmsim.tracer.linux.fast`.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tracer.errors import CmmsimError, ParamError
-from tracer.io import ColumnSpill, TraceWriter, atomic_output
-from tracer.linux.counters import SKIP_BAD_LINE, SKIP_NOISE, Counters, skip_bad_fields
-from tracer.linux.fast import FastMapper
-from tracer.linux.parse import (
+from cmmsim.tracer.errors import CmmsimError, ParamError
+from cmmsim.tracer.io import ColumnSpill, TraceWriter, atomic_output
+from cmmsim.tracer.linux.counters import SKIP_BAD_LINE, SKIP_NOISE, Counters, skip_bad_fields
+from cmmsim.tracer.linux.fast import FastMapper
+from cmmsim.tracer.linux.parse import (
     LINE_BAD,
     LINE_BAD_FIELDS,
     LINE_EVENT,
@@ -34,12 +34,12 @@ from tracer.linux.parse import (
     parse_chunk,
     tally,
 )
-from tracer.linux.reference import Mapper, parse_line
-from tracer.linux.rules import COLUMNS, FORMATS
-from tracer.linux.scan import LEFT, SHAPE_BITS, UNUSED, count_unused, line_bounds, scan_lines
-from tracer.linux.snapshot import unique_snapshot
-from tracer.linux.textio import line_blocks, open_binary, open_text
-from tracer.schema import TraceMeta
+from cmmsim.tracer.linux.reference import Mapper, parse_line
+from cmmsim.tracer.linux.rules import COLUMNS, FORMATS
+from cmmsim.tracer.linux.scan import LEFT, SHAPE_BITS, UNUSED, count_unused, line_bounds, scan_lines
+from cmmsim.tracer.linux.snapshot import unique_snapshot
+from cmmsim.tracer.linux.textio import line_blocks, open_binary, open_text
+from cmmsim.tracer.schema import TraceMeta
 
 #: Lines per chunk of the text-stream path.
 CHUNK_LINES = 1 << 17
@@ -71,7 +71,7 @@ def convert(inp: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str =
     guest_pages : int, optional
         Guest memory in pages (default: the frames the trace names).
     initial : ndarray, optional
-        Initial state per physical pfn (:func:`tracer.linux.kpageflags.read_kpageflags_states`).
+        Initial state per physical pfn (:func:`cmmsim.tracer.linux.kpageflags.read_kpageflags_states`).
     extra_meta : dict, optional
         Capture facts (kernel release, command, lost events) for the metadata.
     stream : text or binary IO, optional
@@ -81,7 +81,7 @@ def convert(inp: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str =
         line-by-line reference twin); both give the same trace.
     initial_pages : ndarray, optional
         File pages cached at capture start, rows (major, minor, inode, page
-        index, pfn) (:func:`tracer.linux.snapshot.mapped_file_pages`).
+        index, pfn) (:func:`cmmsim.tracer.linux.snapshot.mapped_file_pages`).
     """
     if fmt not in FORMATS:
         raise ParamError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -205,7 +205,7 @@ def _convert_blocks(raw, w, fmt, lenient, where, mapper: FastMapper, c: Counters
 
     Three stages on three threads (the numba kernels and file writes release
     the GIL): the next block is scanned while this one is mapped and the last
-    one spilled (``w``, a :class:`tracer.io.ColumnSpill`); the mapper's order
+    one spilled (``w``, a :class:`cmmsim.tracer.io.ColumnSpill`); the mapper's order
     is the input's.
     """
     first_line = 0

@@ -1,11 +1,11 @@
 """The fast mapper: numba replays the mapping rules over columns of parsed events.
 
-Same rules, same output as the line-by-line :class:`tracer.linux.reference.Mapper`
+Same rules, same output as the line-by-line :class:`cmmsim.tracer.linux.reference.Mapper`
 (its reference twin; the tests demand identical traces and counters). The
-events come as columns (:class:`~tracer.linux.fast_state.Events`, from
-:mod:`tracer.linux.scan` or :mod:`tracer.linux.parse`); :func:`_map_events`
+events come as columns (:class:`~cmmsim.tracer.linux.fast_state.Events`, from
+:mod:`cmmsim.tracer.linux.scan` or :mod:`cmmsim.tracer.linux.parse`); :func:`_map_events`
 runs one handler per event kind over the state of
-:mod:`tracer.linux.fast_state`.
+:mod:`cmmsim.tracer.linux.fast_state`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import numba as nb
 import numpy as np
 import polars as pl
 
-from tracer.linux import filepage_hash as fph
-from tracer.linux.counters import CAUSES, Counters
-from tracer.linux.fast_state import (
+from cmmsim.tracer.linux import filepage_hash as fph
+from cmmsim.tracer.linux.counters import CAUSES, Counters
+from cmmsim.tracer.linux.fast_state import (
     ALIAS_DEV,
     C_ACTIVATE_ON_FREE,
     C_CLAMPED_RANGES,
@@ -65,7 +65,7 @@ from tracer.linux.fast_state import (
     slot_of,
     writeback_file,
 )
-from tracer.linux.rules import (
+from cmmsim.tracer.linux.rules import (
     COLUMNS,
     DIRTY_EXPIRE_S,
     EV_CACHE_ADD,
@@ -130,7 +130,7 @@ def _worst_out(k, a, b, scal):
     return 1
 
 
-# -- one handler per event kind (the rules of tracer.linux.rules) ------------------------------
+# -- one handler per event kind (the rules of cmmsim.tracer.linux.rules) ------------------------------
 
 @nb.njit(cache=True, inline="always")
 def _page_alloc(t, pfn, order, initial, fr, files, scal, cnt, out):

@@ -1,9 +1,9 @@
-"""State of the fast mapper (:mod:`tracer.linux.fast`): its arrays and their numba helpers.
+"""State of the fast mapper (:mod:`cmmsim.tracer.linux.fast`): its arrays and their numba helpers.
 
 Per-frame state lives in flat arrays indexed by a compact slot per frame
 (:class:`Frames`; only the slot itself is indexed by physical pfn), per-file
 state in arrays indexed by a small file id and two hash tables
-(:mod:`tracer.linux.filepage_hash`, in :class:`Files`): (dev, inode) -> file
+(:mod:`cmmsim.tracer.linux.filepage_hash`, in :class:`Files`): (dev, inode) -> file
 id, and (file id, page index) -> slot. The helpers here are what every event
 handler shares: slots and dense ids, emitting ops, first-sight states, page
 identities, dirty lists, event times and the dirty-expiry queue.
@@ -16,9 +16,9 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from tracer.linux import filepage_hash as fph
-from tracer.linux.counters import CAUSES
-from tracer.linux.rules import (
+from cmmsim.tracer.linux import filepage_hash as fph
+from cmmsim.tracer.linux.counters import CAUSES
+from cmmsim.tracer.linux.rules import (
     MINOR_BITS,
     OP_SET_VOLATILE,
     POT_VOLATILE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracer.linux.rules import STABLE, UNUSED, VOLATILE
+from cmmsim.tracer.linux.rules import STABLE, UNUSED, VOLATILE
 
 # Bit numbers of include/uapi/linux/kernel-page-flags.h.
 KPF_DIRTY, KPF_LRU, KPF_BUDDY, KPF_ANON = 4, 5, 10, 12

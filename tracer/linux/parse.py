@@ -1,9 +1,9 @@
 """The exact parse of the fast path: polars classifies and parses chunks of lines.
 
-Same answers as :func:`tracer.linux.reference.parse_line` a chunk at a time:
+Same answers as :func:`cmmsim.tracer.linux.reference.parse_line` a chunk at a time:
 polars' (Rust) regular expressions turn lines into a line kind, the event's
-kind code, its time and the numeric columns of :mod:`tracer.linux.rules`.
-The byte scanner (:mod:`tracer.linux.scan`) leaves every line it cannot
+kind code, its time and the numeric columns of :mod:`cmmsim.tracer.linux.rules`.
+The byte scanner (:mod:`cmmsim.tracer.linux.scan`) leaves every line it cannot
 claim to this parse, which decides exactly (other formats, unused events,
 malformed lines and their errors).
 """
@@ -15,8 +15,8 @@ from collections import Counter
 import numpy as np
 import polars as pl
 
-from tracer.linux.counters import SKIP_BAD_LINE, SKIP_NOISE, Counters, skip_bad_fields
-from tracer.linux.rules import (
+from cmmsim.tracer.linux.counters import SKIP_BAD_LINE, SKIP_NOISE, Counters, skip_bad_fields
+from cmmsim.tracer.linux.rules import (
     BDI_ANY,
     COLUMNS,
     EVENT_CODE,

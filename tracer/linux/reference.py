@@ -1,10 +1,10 @@
 """The line-by-line reference converter: the twin the fast path is held to.
 
 :func:`parse_line` reads one line with the regular expressions of
-:mod:`tracer.linux.rules` and :class:`Mapper` applies the mapping rules
+:mod:`cmmsim.tracer.linux.rules` and :class:`Mapper` applies the mapping rules
 stated there, one event at a time, in plain Python dicts. It is slow and
 simple on purpose: the tests demand that the fast path
-(:mod:`tracer.linux.fast`) gives the same trace and counters.
+(:mod:`cmmsim.tracer.linux.fast`) gives the same trace and counters.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tracer.linux.counters import (
+from cmmsim.tracer.linux.counters import (
     CAUSE_FILE_NOT_SEEN,
     CAUSE_PAGE_NOT_SEEN,
     CAUSE_PSEUDO_FS,
     Counters,
 )
-from tracer.linux.rules import (
+from cmmsim.tracer.linux.rules import (
     BDI_ANY,
     DIRTY_EXPIRE_S,
     EVENT_COLUMNS,
@@ -52,7 +52,7 @@ from tracer.linux.rules import (
     VOLATILE,
     clean_after_ns,
 )
-from tracer.linux.snapshot import snapshot_rows
+from cmmsim.tracer.linux.snapshot import snapshot_rows
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def parse_line(line: str, fmt: str = "auto") -> tuple[str, Event | str | None]:
 
 
 class Mapper:
-    """Turn parsed events into cmmsim ops, frame by frame (the rules of :mod:`tracer.linux.rules`)."""
+    """Turn parsed events into cmmsim ops, frame by frame (the rules of :mod:`cmmsim.tracer.linux.rules`)."""
 
     def __init__(self, initial: np.ndarray | None = None,
                  dirty_expire_s: float = DIRTY_EXPIRE_S,

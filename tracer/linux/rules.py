@@ -1,12 +1,12 @@
 """The converter's rules: which lines it reads and how events become guest ops.
 
 A Linux VM is itself a hosted guest, so its own page events are real guest
-traces. :mod:`tracer.linux` streams tracepoint text in bounded memory and
+traces. :mod:`cmmsim.tracer.linux` streams tracepoint text in bounded memory and
 maps the events to the guest page hints and accesses of DESIGN.md section 2.
 Every rule below names the kernel behaviour it stands for (Linux 6.x,
 ``include/trace/events/{kmem,filemap,writeback,pagemap}.h``); this module
 holds them as the constants and patterns both mappers (the reference
-:class:`tracer.linux.reference.Mapper` and the fast path) share.
+:class:`cmmsim.tracer.linux.reference.Mapper` and the fast path) share.
 
 Line shapes (auto-detected per line; ``--format`` restricts to one):
 
@@ -107,7 +107,7 @@ never guessed.
 
 Pages cached before the capture: ``trace record --drop-caches`` drops the
 clean unmapped ones first, and a start snapshot (rows of major, minor, inode,
-page index, pfn: :func:`tracer.linux.snapshot.mapped_file_pages`, the file
+page index, pfn: :func:`cmmsim.tracer.linux.snapshot.mapped_file_pages`, the file
 pages processes map) names the frames of the rest (``snapshot_pages``).
 
 Initial states: a frame whose first event implies an earlier state (freed,
@@ -130,7 +130,7 @@ from __future__ import annotations
 
 import re
 
-from tracer.schema import Op
+from cmmsim.tracer.schema import Op
 
 FORMATS = ("auto", "perf", "trace-cmd", "ftrace")
 

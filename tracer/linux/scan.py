@@ -1,7 +1,7 @@
 """Byte-level scanner of tracepoint lines of every shape (the fastest path).
 
 Most lines of a capture are well formed in one of the shapes of
-:mod:`tracer.linux.rules`::
+:mod:`cmmsim.tracer.linux.rules`::
 
     perf script:  [<task>] [<pid>[/<tid>]] [[<cpu>]] <sec>.<frac>: <sys>:<event>: <body>
     ftrace:       <task>-<pid> [(<tgid>)] [<cpu>] <flags> <sec>.<frac>: <event>: <body>
@@ -12,9 +12,9 @@ it parses the body of every event the converter maps and names the event of
 every other well-formed line (the converter counts those by name, see
 :func:`count_unused`). It is deliberately *sound, not complete*: it claims a
 line only when the reference regular expressions of
-:mod:`tracer.linux.rules` provably give the same verdict, event, time and
+:mod:`cmmsim.tracer.linux.rules` provably give the same verdict, event, time and
 fields, and leaves every other line to the polars path
-(:func:`tracer.linux.parse.parse_chunk`), which decides exactly (noise
+(:func:`cmmsim.tracer.linux.parse.parse_chunk`), which decides exactly (noise
 lines, malformed lines and their errors, unusual spacing). The tests feed
 both paths the same lines and demand the same parse.
 
@@ -43,12 +43,12 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from tracer.linux.rules import COLUMNS, EVENTS, MAX_ORDER, ORDER_GROUP
+from cmmsim.tracer.linux.rules import COLUMNS, EVENTS, MAX_ORDER, ORDER_GROUP
 
 #: A number whose digits are parsed and dropped (``-?[0-9]+`` of a field the converter ignores).
 SIGNED_SKIP = ("skip", 10)
 #: Event -> pattern: literal strings and (column, base) numbers, as the
-#: regexes of ``tracer.linux.rules.FIELDS`` (columns as ``rules.EVENT_COLUMNS``).
+#: regexes of ``cmmsim.tracer.linux.rules.FIELDS`` (columns as ``rules.EVENT_COLUMNS``).
 PATTERNS = {
     "mm_page_alloc": ["pfn=0x", ("a", 16), " order=", ("b", 10)],
     "mm_page_free": ["pfn=0x", ("a", 16), " order=", ("b", 10)],
@@ -207,7 +207,7 @@ _WROTE = np.frombuffer(b"wrote=", np.uint8).copy()
 
 @nb.njit(cache=True)
 def _maybe_noise(buf, s, e):
-    """True if the noise regex of tracer.linux.rules could match (then the polars path decides)."""
+    """True if the noise regex of cmmsim.tracer.linux.rules could match (then the polars path decides)."""
     i = s
     while i < e and _ws(buf[i]):
         i += 1

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracer.linux.kpageflags import KPF_COMPOUND_HEAD, KPF_COMPOUND_TAIL
+from cmmsim.tracer.linux.kpageflags import KPF_COMPOUND_HEAD, KPF_COMPOUND_TAIL
 
 #: Columns of a snapshot row.
 SNAPSHOT_COLUMNS = ("major", "minor", "ino", "index", "pfn")
@@ -104,7 +104,7 @@ def whole_folios(rows: np.ndarray, flags: np.ndarray) -> np.ndarray:
     """Snapshot rows extended to every page of the large folios they fall in.
 
     ``flags`` are ``/proc/kpageflags`` read at the same time
-    (:func:`tracer.linux.kpageflags.read_kpageflags`).
+    (:func:`cmmsim.tracer.linux.kpageflags.read_kpageflags`).
     """
     rows = np.asarray(rows, np.int64).reshape(-1, 5)
     pfn = rows[:, 4]

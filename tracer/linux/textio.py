@@ -15,7 +15,7 @@ from typing import IO
 import numba as nb
 import numpy as np
 
-from tracer.errors import ParamError
+from cmmsim.tracer.errors import ParamError
 
 #: Bytes read per block by :func:`line_blocks`.
 BLOCK_BYTES = 16 << 20

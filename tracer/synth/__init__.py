@@ -1,10 +1,10 @@
 """Seeded synthetic workload generators, one module per workload.
 
-Every workload drives a model of a Linux guest (:mod:`tracer.synth._model`,
-compiled with numba; its pure-Python twin is :mod:`tracer.synth._guest`)
+Every workload drives a model of a Linux guest (:mod:`cmmsim.tracer.synth._model`,
+compiled with numba; its pure-Python twin is :mod:`cmmsim.tracer.synth._guest`)
 that fills free memory with page cache and reclaims it as Linux does, so a
 guest's size matters. A workload module defines a frozen params dataclass
-(extending :class:`tracer.synth._plan.GuestParams`) and a module-level
+(extending :class:`cmmsim.tracer.synth._plan.GuestParams`) and a module-level
 ``WORKLOAD = Workload(...)``; :func:`workloads` finds every such module in
 this package, so adding a workload touches only its own module.
 
@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tracer import params as params_mod
-from tracer.errors import ParamError
-from tracer.io import TraceWriter, atomic_output
-from tracer.schema import MANIFEST_NAME, TraceMeta
-from tracer.synth._plan import CHUNK_EVENTS, GuestPlan, run_guest
+from cmmsim.tracer import params as params_mod
+from cmmsim.tracer.errors import ParamError
+from cmmsim.tracer.io import TraceWriter, atomic_output
+from cmmsim.tracer.schema import MANIFEST_NAME, TraceMeta
+from cmmsim.tracer.synth._plan import CHUNK_EVENTS, GuestPlan, run_guest
 
 
 @dataclass(frozen=True)

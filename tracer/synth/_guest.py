@@ -1,10 +1,10 @@
-"""The pure-Python twin of the guest model in :mod:`tracer.synth._model`.
+"""The pure-Python twin of the guest model in :mod:`cmmsim.tracer.synth._model`.
 
 :class:`GuestSim` follows the same rules (documented there) with Python's own
 structures instead of linked arrays: an ``OrderedDict`` per LRU list (oldest
 first) and per buddy free list (newest last), dicts for page identities. Its
 methods have the names and arguments of the model's ``njit`` functions, so a
-workload's code runs unchanged on either (:mod:`tracer.synth._twin`); the
+workload's code runs unchanged on either (:mod:`cmmsim.tracer.synth._twin`); the
 tests demand the same events from both.
 """
 
@@ -14,7 +14,7 @@ from collections import OrderedDict, deque
 
 import numpy as np
 
-from tracer.synth import _model as m
+from cmmsim.tracer.synth import _model as m
 
 _READ, _WRITE, _S, _U, _V, _P, _SIR = m._READ, m._WRITE, m._S, m._U, m._V, m._P, m._SIR
 

@@ -56,7 +56,7 @@ trace is in time order. Nothing here draws random numbers: the workload
 decides, the model follows.
 
 Every operation has a pure-Python twin, a method of
-:class:`tracer.synth._guest.GuestSim` (its ``TWINS`` maps one to the other);
+:class:`cmmsim.tracer.synth._guest.GuestSim` (its ``TWINS`` maps one to the other);
 the tests hold them to the same events.
 """
 
@@ -68,7 +68,7 @@ from collections import namedtuple
 import numba as nb
 import numpy as np
 
-from tracer.schema import Op
+from cmmsim.tracer.schema import Op
 
 MAX_ORDER = 10
 NO_PAGE = -1

@@ -4,9 +4,9 @@ A workload turns its parameters into one :class:`GuestPlan` per guest: the
 guest model's settings, the system task's, the workload's ``njit`` run
 function and a maker of its fresh state. :func:`run_guest` runs a plan chunk
 by chunk (the model writes into a preallocated buffer; each full chunk goes
-to a sink, e.g. a :class:`tracer.io.TraceWriter`), so a trace's length is
+to a sink, e.g. a :class:`cmmsim.tracer.io.TraceWriter`), so a trace's length is
 not bounded by memory. With ``twin=True`` the same plan runs on the
-pure-Python twin (:mod:`tracer.synth._twin`).
+pure-Python twin (:mod:`cmmsim.tracer.synth._twin`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from tracer.params import need
-from tracer.schema import MAX_GUEST_PAGES, Op
-from tracer.synth import _model
-from tracer.synth._guest import GuestSim
-from tracer.synth._rng import rng_state
-from tracer.synth._system import (
+from cmmsim.tracer.params import need
+from cmmsim.tracer.schema import MAX_GUEST_PAGES, Op
+from cmmsim.tracer.synth import _model
+from cmmsim.tracer.synth._guest import GuestSim
+from cmmsim.tracer.synth._rng import rng_state
+from cmmsim.tracer.synth._system import (
     MIB_PAGES,
     NOT_STARTED,
     GateConf,
@@ -31,7 +31,7 @@ from tracer.synth._system import (
     new_system,
     sys_conf,
 )
-from tracer.synth._twin import python_twin
+from cmmsim.tracer.synth._twin import python_twin
 
 #: Events per chunk handed to the sink (one Parquet row group).
 CHUNK_EVENTS = 1 << 20
@@ -190,7 +190,7 @@ def run_guest(plan: GuestPlan, sink: Callable[[np.ndarray, np.ndarray, np.ndarra
               chunk_events: int = CHUNK_EVENTS) -> dict[str, int]:
     """Generate one guest chunk by chunk into ``sink``; returns the model's final counters.
 
-    The counters (:data:`tracer.synth._model.FACTS`) come with ``guest_pages``,
+    The counters (:data:`cmmsim.tracer.synth._model.FACTS`) come with ``guest_pages``,
     ``events`` and ``hints`` (written; hints are the SET_* events) and
     ``last_t_ns`` (the last event's time).
 

@@ -142,6 +142,6 @@ def py_rng_pick(s: np.ndarray, cdf: np.ndarray) -> int:
     return min(lo, len(cdf) - 1)
 
 
-#: numba function -> its pure-Python twin (see :mod:`tracer.synth._twin`).
+#: numba function -> its pure-Python twin (see :mod:`cmmsim.tracer.synth._twin`).
 TWINS = {rng_u64: py_rng_u64, rng_uniform: py_rng_uniform, rng_below: py_rng_below,
          rng_exp: py_rng_exp, rng_erlang: py_rng_erlang, rng_pick: py_rng_pick}

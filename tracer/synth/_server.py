@@ -26,9 +26,9 @@ from collections import namedtuple
 import numba as nb
 import numpy as np
 
-from tracer.synth._model import anon_alloc, file_read, file_write, kmem_alloc, kmem_free, net_send
-from tracer.synth._rng import rng_exp, rng_pick
-from tracer.synth._system import busy, next_turn
+from cmmsim.tracer.synth._model import anon_alloc, file_read, file_write, kmem_alloc, kmem_free, net_send
+from cmmsim.tracer.synth._rng import rng_exp, rng_pick
+from cmmsim.tracer.synth._system import busy, next_turn
 
 # Worker phases: allocating its memory, a request arrived, sending a file.
 W_INIT, W_REQUEST, W_SEND = range(3)

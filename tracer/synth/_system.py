@@ -33,7 +33,7 @@ from collections import namedtuple
 import numba as nb
 import numpy as np
 
-from tracer.synth._model import (
+from cmmsim.tracer.synth._model import (
     anon_alloc,
     anon_touch,
     compute,
@@ -43,7 +43,7 @@ from tracer.synth._model import (
     more,
     page_free,
 )
-from tracer.synth._rng import rng_below, rng_exp, rng_uniform
+from cmmsim.tracer.synth._rng import rng_below, rng_exp, rng_uniform
 
 MIB_PAGES = 256
 #: A clock no task reaches: tasks not started yet, or finished.

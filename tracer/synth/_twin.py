@@ -1,10 +1,10 @@
 """Run a workload's numba code as plain Python against the twin guest model.
 
 A workload is written once, as ``njit`` functions that call the guest model
-(:mod:`tracer.synth._model`) and the generator (:mod:`tracer.synth._rng`)
+(:mod:`cmmsim.tracer.synth._model`) and the generator (:mod:`cmmsim.tracer.synth._rng`)
 by name. :func:`python_twin` rebuilds such a function from its Python source
 with every name the model or generator defines bound to its pure-Python twin
-(:class:`tracer.synth._guest.GuestSim`'s methods, ``_rng``'s ``py_*``
+(:class:`cmmsim.tracer.synth._guest.GuestSim`'s methods, ``_rng``'s ``py_*``
 functions), and every other ``njit`` function it calls rebuilt the same way.
 The workload logic then runs in the interpreter on the twin model: a second
 implementation of the model (Python structures instead of linked arrays) and
@@ -21,7 +21,7 @@ from types import FunctionType
 
 from numba.core.dispatcher import Dispatcher
 
-from tracer.synth import _guest, _rng
+from cmmsim.tracer.synth import _guest, _rng
 
 
 @functools.cache

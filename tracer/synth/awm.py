@@ -8,7 +8,7 @@ law (``popularity_alpha``; Breslau et al., INFOCOM 1999, measured exponents of
 seed: a client waits for the response (received at its link speed into
 32 KiB socket blocks, copied into its receive buffer), thinks for an
 exponential ``think_ms`` and sends the next request; a server gives each of its
-N connections a worker (:mod:`tracer.synth._server`), whose next request
+N connections a worker (:mod:`cmmsim.tracer.synth._server`), whose next request
 arrives an exponential gap after its last response: on average N - 1 other
 requests of that client (response and think time each) and one think time.
 
@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from tracer.params import need
-from tracer.synth import Workload
-from tracer.synth._model import anon_alloc, anon_touch, compute, net_recv
-from tracer.synth._plan import STREAM_WORKLOAD, GuestParams, GuestPlan, guest_config, system_config
-from tracer.synth._rng import rng_exp, rng_state, zipf_cdf
-from tracer.synth._server import (
+from cmmsim.tracer.params import need
+from cmmsim.tracer.synth import Workload
+from cmmsim.tracer.synth._model import anon_alloc, anon_touch, compute, net_recv
+from cmmsim.tracer.synth._plan import STREAM_WORKLOAD, GuestParams, GuestPlan, guest_config, system_config
+from cmmsim.tracer.synth._rng import rng_exp, rng_state, zipf_cdf
+from cmmsim.tracer.synth._server import (
     F_FRAG,
     F_FRAG_USED,
     FRAG_PAGES,
@@ -41,7 +41,7 @@ from tracer.synth._server import (
     server_step_events,
     socket_buffers,
 )
-from tracer.synth._system import MIB_PAGES, busy, next_turn
+from cmmsim.tracer.synth._system import MIB_PAGES, busy, next_turn
 
 # Client phases and per-task integers (the socket-block fields are the server's).
 C_INIT, C_REQUEST, C_RECEIVE = range(3)

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
-from tracer.errors import ParamError
-from tracer.params import need
-from tracer.synth import Workload, awm, idle_after_boot, kernel_compile, phased, web_serving
-from tracer.synth._plan import NO_GATE, STREAM_LAYOUT, GuestParams, GuestPlan
-from tracer.synth._system import GateConf
+from cmmsim.tracer.errors import ParamError
+from cmmsim.tracer.params import need
+from cmmsim.tracer.synth import Workload, awm, idle_after_boot, kernel_compile, phased, web_serving
+from cmmsim.tracer.synth._plan import NO_GATE, STREAM_LAYOUT, GuestParams, GuestPlan
+from cmmsim.tracer.synth._system import GateConf
 
 #: Workload name -> (params class, one guest's plan from (params, seed)).
 TYPES = {

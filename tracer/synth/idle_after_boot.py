@@ -1,6 +1,6 @@
 """``idle-after-boot``: a guest that boots and then only runs its daemons.
 
-The system task alone (:mod:`tracer.synth._system`): the kernel's frames,
+The system task alone (:mod:`cmmsim.tracer.synth._system`): the kernel's frames,
 boot-time memory allocated and freed, the boot's page cache, the daemons'
 anonymous memory, then daemon wake-ups every tick and a slowly growing log.
 Nothing fills the memory, so the share of the guest in use is what the boot
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from tracer.synth import Workload
-from tracer.synth._plan import GuestParams, GuestPlan
-from tracer.synth._system import next_turn
+from cmmsim.tracer.synth import Workload
+from cmmsim.tracer.synth._plan import GuestParams, GuestPlan
+from cmmsim.tracer.synth._system import next_turn
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from tracer.params import need
-from tracer.synth import Workload
-from tracer.synth._model import (
+from cmmsim.tracer.params import need
+from cmmsim.tracer.synth import Workload
+from cmmsim.tracer.synth._model import (
     anon_alloc,
     anon_alloc_block,
     anon_touch,
@@ -46,9 +46,9 @@ from tracer.synth._model import (
     kmem_free,
     page_free,
 )
-from tracer.synth._plan import STREAM_LAYOUT, STREAM_WORKLOAD, GuestParams, GuestPlan, system_config
-from tracer.synth._rng import rng_below, rng_erlang, rng_pick, rng_state, rng_uniform, zipf_cdf
-from tracer.synth._system import MIB_PAGES, NEVER, next_turn
+from cmmsim.tracer.synth._plan import STREAM_LAYOUT, STREAM_WORKLOAD, GuestParams, GuestPlan, system_config
+from cmmsim.tracer.synth._rng import rng_below, rng_erlang, rng_pick, rng_state, rng_uniform, zipf_cdf
+from cmmsim.tracer.synth._system import MIB_PAGES, NEVER, next_turn
 
 # Task phases.
 (T_START, T_EXEC, T_SOURCE, T_PARSE, T_COMPILE, T_WRITE, T_DEPS, T_EXIT, T_IDLE, T_LINK_READ,

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from tracer.params import need
-from tracer.synth import Workload
-from tracer.synth._model import anon_alloc, anon_touch, compute, file_read, page_free
-from tracer.synth._plan import STREAM_WORKLOAD, GuestParams, GuestPlan, system_config
-from tracer.synth._rng import rng_below, rng_state, rng_uniform
-from tracer.synth._system import MIB_PAGES, next_turn
+from cmmsim.tracer.params import need
+from cmmsim.tracer.synth import Workload
+from cmmsim.tracer.synth._model import anon_alloc, anon_touch, compute, file_read, page_free
+from cmmsim.tracer.synth._plan import STREAM_WORKLOAD, GuestParams, GuestPlan, system_config
+from cmmsim.tracer.synth._rng import rng_below, rng_state, rng_uniform
+from cmmsim.tracer.synth._system import MIB_PAGES, next_turn
 
 S_PHASE, S_WS, S_TARGET, S_PHASE_END, S_FILE_POS, N_S = range(6)
 #: Page operations per step.

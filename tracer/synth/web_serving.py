@@ -13,7 +13,7 @@ popular files and recycles the rest.
 (``request_rate=0``: the server is driven to saturation, as the benchmark
 does) or at Poisson times adding up to ``request_rate`` per second. Worker
 behaviour (CPU per request, socket buffers, access log) is
-:mod:`tracer.synth._server`'s; throughput follows from the CPU, the disk and
+:mod:`cmmsim.tracer.synth._server`'s; throughput follows from the CPU, the disk and
 the network link.
 """
 
@@ -23,18 +23,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tracer.params import need
-from tracer.synth import Workload
-from tracer.synth._plan import STREAM_WORKLOAD, GuestParams, GuestPlan, system_config
-from tracer.synth._rng import rng_state, zipf_cdf
-from tracer.synth._server import (
+from cmmsim.tracer.params import need
+from cmmsim.tracer.synth import Workload
+from cmmsim.tracer.synth._plan import STREAM_WORKLOAD, GuestParams, GuestPlan, system_config
+from cmmsim.tracer.synth._rng import rng_state, zipf_cdf
+from cmmsim.tracer.synth._server import (
     ServerConf,
     new_server_state,
     server_keys,
     server_run,
     server_step_events,
 )
-from tracer.synth._system import MIB_PAGES
+from cmmsim.tracer.synth._system import MIB_PAGES
 
 #: SPECweb99's request mix over the four size classes.
 CLASS_MIX = (0.35, 0.50, 0.14, 0.01)

@@ -49,7 +49,7 @@ Estimators (``estimator=``):
     bound on what estimation can do, not a real policy.
 
 Result rows carry ``balloon_inflated_pages`` and ``balloon_deflated_pages``;
-the per-period series (:attr:`replay.result.EngineResult.series`, columns
+the per-period series (:attr:`cmmsim.replay.result.EngineResult.series`, columns
 :data:`.params.SERIES`) holds each guest's estimate, target, balloon, in-use and
 host-resident pages at the end of every period.
 
@@ -60,11 +60,11 @@ prange; ``run_balloon``), :mod:`.twin` (the plain-Python twin).
 
 from __future__ import annotations
 
-from replay.states import HONOUR_NONE, INITIAL_NO_HINTS
-from replay.strategies import Series, Strategy
-from replay.strategies.balloon.kernel import run_balloon
-from replay.strategies.balloon.params import SERIES, Params
-from replay.strategies.balloon.twin import reference_balloon
+from cmmsim.replay.states import HONOUR_NONE, INITIAL_NO_HINTS
+from cmmsim.replay.strategies import Series, Strategy
+from cmmsim.replay.strategies.balloon.kernel import run_balloon
+from cmmsim.replay.strategies.balloon.params import SERIES, Params
+from cmmsim.replay.strategies.balloon.twin import reference_balloon
 
 __all__ = ["BALLOON_SERIES", "SERIES", "STRATEGY", "Params", "reference", "run", "run_balloon"]
 

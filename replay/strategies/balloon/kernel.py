@@ -14,8 +14,8 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from replay.budgets import validated
-from replay.kernels.guest_reclaim import (
+from cmmsim.replay.budgets import validated
+from cmmsim.replay.kernels.guest_reclaim import (
     FILE_REFAULT,
     JOINED,
     LEFT,
@@ -28,11 +28,11 @@ from replay.kernels.guest_reclaim import (
     reclaimed,
     take_victim,
 )
-from replay.kernels.lru_list import evict_lru, init_list, least_recent, push_mru, touch, unlink
-from replay.kernels.resident import drop_victim, peak, resident_close, resident_delta
-from replay.kernels.state_machine import hint, host_state, is_resident, page_in, repaired, with_states
-from replay.result import without_states
-from replay.states import (
+from cmmsim.replay.kernels.lru_list import evict_lru, init_list, least_recent, push_mru, touch, unlink
+from cmmsim.replay.kernels.resident import drop_victim, peak, resident_close, resident_delta
+from cmmsim.replay.kernels.state_machine import hint, host_state, is_resident, page_in, repaired, with_states
+from cmmsim.replay.result import without_states
+from cmmsim.replay.states import (
     C_ACCESSES,
     C_CONTENT_LOST,
     C_DEFLATED,
@@ -57,7 +57,7 @@ from replay.states import (
     OP_SET_UNUSED,
     OP_WRITE,
 )
-from replay.strategies.balloon.params import (
+from cmmsim.replay.strategies.balloon.params import (
     EST_FAULT_RATE,
     EST_ORACLE,
     EST_SAMPLING,
@@ -98,9 +98,9 @@ class Host(NamedTuple):
 
 
 class Guests(NamedTuple):
-    """The guests' side: the guest byte per page (:mod:`replay.states`), its last
+    """The guests' side: the guest byte per page (:mod:`cmmsim.replay.states`), its last
     use, and per guest its memory, balloon, target, balloon moved this period,
-    in-use pages and reclaim heap (:func:`replay.kernels.guest_reclaim.guest_heaps`)."""
+    in-use pages and reclaim heap (:func:`cmmsim.replay.kernels.guest_reclaim.guest_heaps`)."""
 
     gst: np.ndarray
     stamp: np.ndarray

@@ -8,9 +8,9 @@ from typing import Literal
 
 import numpy as np
 
-from replay.states import OP_WRITE
-from tracer.errors import ParamError
-from tracer.params import need
+from cmmsim.replay.states import OP_WRITE
+from cmmsim.tracer.errors import ParamError
+from cmmsim.tracer.params import need
 
 #: Columns of the per-period series, per guest (the kernel's last axis, in order).
 SERIES = ("estimate_pages", "target_pages", "balloon_pages", "in_use_pages", "resident_pages")

@@ -1,6 +1,6 @@
 """Plain-Python twin of the balloon kernel (``balloon`` and ``balloon+cmm``).
 
-The host is :class:`replay.reference.ReferenceHost` (exact LRU); the guest's
+The host is :class:`cmmsim.replay.reference.ReferenceHost` (exact LRU); the guest's
 own view of every page is a few letters and flags; victims are found by
 scanning; targets are shared by a direct reading of the rule. With
 ``check=True`` every event is followed by a full check of the invariants:
@@ -16,10 +16,10 @@ from collections import OrderedDict
 
 import numpy as np
 
-from replay.reference import HINTS_ALL, LEGAL_PAIRS, GuestView, ReferenceHost, ReferenceResult
-from replay.states import COUNTERS
-from replay.strategies.balloon.params import SERIES, Params, available, setup
-from tracer.schema import Op
+from cmmsim.replay.reference import HINTS_ALL, LEGAL_PAIRS, GuestView, ReferenceHost, ReferenceResult
+from cmmsim.replay.states import COUNTERS
+from cmmsim.replay.strategies.balloon.params import SERIES, Params, available, setup
+from cmmsim.tracer.schema import Op
 
 _MASK64 = (1 << 64) - 1
 
