@@ -31,17 +31,11 @@ run again.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import glob
 import hashlib
 import itertools
 import json
 import os
-import signal
-import sys
-import threading
-import time
 import tomllib
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
@@ -57,6 +51,7 @@ from cmmsim.replay.api import Replayed, replay_full
 from cmmsim.replay.scenario import expand_inputs, load, trace_name
 from cmmsim.replay.strategies import get_strategy, strategies
 from cmmsim.replay.times import check_shift, parse_duration_ns
+from cmmsim.tracer.children import die_with_parent
 from cmmsim.tracer.errors import CmmsimError, ParamError, ResultsError, TraceError, os_reason, show_path
 from cmmsim.tracer.io import (
     TMP_SUFFIX,
@@ -350,33 +345,6 @@ def warm_up(parent_pid: int | None = None) -> None:
     numba.set_num_threads(1)
     for strat in strategies().values():
         strat.run(scn, np.array([1]), strat.parse_params({}))
-
-
-#: How often a worker's watchdog looks for its parent, s.
-WATCHDOG_PERIOD_S = 0.5
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """End this process when ``parent_pid`` (its parent) ends, however that ends.
-
-    On Linux the kernel sends SIGKILL at the parent's death (``prctl
-    PR_SET_PDEATHSIG``), even while a kernel holds the interpreter; elsewhere
-    (and as a second line) a daemon thread polls the parent's id. A process
-    whose parent is already gone ends at once.
-    """
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            pr_set_pdeathsig = 1
-            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(WATCHDOG_PERIOD_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="cmmsim-parent-watchdog", daemon=True).start()
 
 
 # -- the driver ----------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cmmsim.tracer import params as params_mod
+from cmmsim.tracer.children import die_with_parent
 from cmmsim.tracer.errors import ParamError
 from cmmsim.tracer.io import TraceWriter, atomic_output
 from cmmsim.tracer.schema import MANIFEST_NAME, TraceMeta
@@ -181,7 +182,9 @@ def generate(name: str, out: str | Path | None, *, seed: int = 0, events: int | 
     if twin or workers <= 1:
         results = [_run_job(job, twin) for job in todo]
     else:
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                                    initializer=die_with_parent,
+                                                    initargs=(os.getpid(),)) as pool:
             results = list(pool.map(_run_job, todo))
     if folder is not None:
         manifest = {"workload": name, "seed": seed, "params": pdict,
