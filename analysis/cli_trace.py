@@ -70,6 +70,9 @@ def trace_info(path: Annotated[Path, typer.Argument(help="trace file")]) -> None
 
     info = trace_summary(path)
     console.print(f"[bold]{path}[/bold]  source={info['source']}  seed={info['seed']}")
+    if info["hints"] == "none":
+        console.print("no hints: an imported trace holds accesses only; only host policies "
+                      "(host-lru, static, opt, ...) are meaningful on it (docs/exchange.md)")
     print_table("trace", [{k: info[k] for k in ("events", "duration_s", "events_per_s",
                                                   "guest_pages", "distinct_pages")}])
     print_table("events by op", [{"op": k, "events": v} for k, v in info["event_counts"].items()])
@@ -158,3 +161,52 @@ def trace_record(
     meta = record(out, command, duration_s=duration, buffer_pages=buffer_pages, keep_text=keep_text,
                   guest_pages=guest_mib * 256 if guest_mib else None, drop_caches=drop_caches)
     _print_conversion(out, meta)
+
+
+@trace_app.command("export")
+@cli_errors
+def trace_export(
+    path: Annotated[Path, typer.Argument(help="cmmsim trace (.parquet)")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="output file")],
+    fmt: Annotated[str, typer.Option("--format", help="csv, txt or oracle-general (libCacheSim's formats; docs/exchange.md)")],
+    time_unit: Annotated[str, typer.Option(help="unit of the written times: s (libCacheSim's), ms, us or ns; truncated to whole units")] = "s",
+) -> None:
+    """Write a trace's accesses as 4 KiB objects in a libCacheSim trace format."""
+    from cmmsim.tracer.exchange import export_trace
+    from cmmsim.tracer.io import check_output
+
+    check_output(out)
+    s = export_trace(path, out, fmt, time_unit=time_unit)
+    console.print(f"wrote {out} ({s.requests:,} requests, {s.objects:,} objects of 4 KiB; "
+                  f"{s.skipped_hints:,} hint events left out)")
+
+
+@trace_app.command("import")
+@cli_errors
+def trace_import(
+    path: Annotated[Path, typer.Argument(help="libCacheSim trace (.gz .xz .bz2 .zst ok)")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="output .parquet")],
+    fmt: Annotated[str, typer.Option("--format", help="csv, txt or oracle-general (libCacheSim's formats; docs/exchange.md)")],
+    time_col: Annotated[int, typer.Option(help="csv: column of the time, from 1 (0: none)")] = 1,
+    obj_id_col: Annotated[int, typer.Option(help="csv: column of the object id, from 1")] = 2,
+    obj_size_col: Annotated[int, typer.Option(help="csv: column of the object size in bytes, from 1 (0: none, one page each)")] = 3,
+    delimiter: Annotated[str, typer.Option(help="csv: field delimiter, one character")] = ",",
+    header: Annotated[bool | None, typer.Option("--header/--no-header", help="csv: first line is a header (default: guessed from the first line)")] = None,
+    time_unit: Annotated[str, typer.Option(help="unit of the input's times: s, ms, us or ns")] = "s",
+    request_ns: Annotated[int, typer.Option(help="ns between requests when the input has no times; sets the trace's duration (and every per-second figure) by construction")] = 1000,
+) -> None:
+    """Read a libCacheSim trace as a guest trace of accesses only (no hints)."""
+    from cmmsim.tracer.exchange import CsvLayout, import_trace
+    from cmmsim.tracer.io import check_output
+
+    check_output(out)
+    layout = CsvLayout(time_col=time_col, obj_id_col=obj_id_col, obj_size_col=obj_size_col,
+                       delimiter=delimiter, header=header)
+    s = import_trace(path, out, fmt, layout=layout, time_unit=time_unit, request_ns=request_ns)
+    console.print(f"wrote {out} ({s.events:,} events from {s.requests:,} requests, {s.objects:,} objects "
+                  f"on {s.guest_pages:,} guest pages)")
+    if s.size_zero_skipped:
+        console.print(f"skipped {s.size_zero_skipped:,} requests of size 0 (as libCacheSim does)")
+    if s.time_repaired:
+        console.print(f"{s.time_repaired:,} requests stepped back in time: given the time before them")
+    console.print("no hints: only host policies (host-lru, static, opt, ...) are meaningful on this trace")

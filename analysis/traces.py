@@ -111,4 +111,6 @@ def trace_summary(path: str | Path) -> dict[str, Any]:
         "event_counts": meta.event_counts,
         "final_state_fractions": dict(zip(states["state"], states["fraction"], strict=True)),
         "converter": meta.converter,
+        # "none" for a trace imported from another tool (cmmsim.tracer.exchange).
+        "hints": meta.params.get("hints"),
     }
