@@ -9,6 +9,12 @@ so a parameter grid gives one line per point.
 Rankings, winners and crossovers order strategies ``by`` one of
 :data:`BY`: total I/O, stall time or CPU time; the last two need priced
 rows (:func:`cmmsim.replay.costs.price`).
+
+Every budget a report shows is in pages (4 KiB frames, ``budget_pages``,
+``budget_from`` ...) and beside it in MiB (``budget_mib``, ``budget_from_mib``
+...: :func:`with_budget_mib`). A budget written as a percentage (``-b 50%``)
+is always a share of the guests' total memory (``guest_pages``), never of
+the pages a trace touches.
 """
 
 from __future__ import annotations
@@ -20,6 +26,12 @@ import polars as pl
 from cmmsim.replay.strategies import strategies
 from cmmsim.tracer import params as params_mod
 from cmmsim.tracer.errors import ParamError
+from cmmsim.tracer.schema import PAGE_SIZE_BYTES
+
+__all__ = ["BASELINE", "BUDGET_COLUMNS", "BY", "KEYS", "TIME_COLUMNS", "WIDE_VALUES", "df_by", "df_crossovers",
+           "df_fairness", "df_faults_per_kilo", "df_io_avoided", "df_io_avoided_wide",
+           "df_ranking", "df_state_distribution", "df_time", "df_total_io", "df_winners",
+           "markdown_table", "with_budget_mib", "with_labels"]
 
 BASELINE = "host-lru"
 KEYS = ["trace_set", "label", "budget_pages"]
@@ -27,6 +39,51 @@ KEYS = ["trace_set", "label", "budget_pages"]
 BY = {"total-io": "total_io", "stall": "stall_ns", "cpu": "cpu_ns"}
 #: The time and CPU columns of :func:`df_time`.
 TIME_COLUMNS = ("stall_ns", "host_cpu_ns", "guest_cpu_ns", "overhead_pct", "disk_busy_ns")
+#: Columns that hold a budget in pages; :func:`with_budget_mib` adds ``<name>_mib``
+#: (``budget_mib`` for ``budget_pages``) beside each.
+BUDGET_COLUMNS = ("budget_pages", "budget_from", "budget_to", "budget_below", "budget_above")
+
+
+def _mib_name(column: str) -> str:
+    return "budget_mib" if column == "budget_pages" else f"{column}_mib"
+
+
+def with_budget_mib(df: pl.DataFrame, page_size_bytes: int | None = None) -> pl.DataFrame:
+    """``df`` with each budget column (:data:`BUDGET_COLUMNS`) followed by its size in MiB.
+
+    Parameters
+    ----------
+    df : polars.DataFrame
+        A report or results frame; columns already converted are left alone.
+    page_size_bytes : int, optional
+        Bytes per page. Default: the frame's ``page_size`` column when it has
+        one, else the trace schema's page size
+        (:data:`cmmsim.tracer.schema.PAGE_SIZE_BYTES`, 4096: every trace
+        cmmsim replays has 4 KiB pages).
+
+    Returns
+    -------
+    polars.DataFrame
+        The same rows; ``budget_pages`` gets ``budget_mib`` (float, MiB =
+        pages x page size / 2**20), ``budget_from`` gets ``budget_from_mib``
+        and so on, each right after its pages column.
+    """
+    if page_size_bytes is not None:
+        size = pl.lit(page_size_bytes)
+    elif "page_size" in df.columns:
+        size = pl.col("page_size")
+    else:
+        size = pl.lit(PAGE_SIZE_BYTES)
+    todo = [c for c in BUDGET_COLUMNS if c in df.columns and _mib_name(c) not in df.columns]
+    if not todo:
+        return df
+    out = df.with_columns((pl.col(c) * size / float(1 << 20)).alias(_mib_name(c)) for c in todo)
+    order: list[str] = []
+    for c in df.columns:
+        order.append(c)
+        if c in todo:
+            order.append(_mib_name(c))
+    return out.select(order)
 
 
 def _label(strategy: str, params_json: str) -> str:
@@ -59,20 +116,21 @@ def _host(results: pl.DataFrame) -> pl.DataFrame:
 def df_total_io(results: pl.DataFrame) -> pl.DataFrame:
     """Total I/O by trace set x strategy x budget (host rows).
 
-    Columns: trace_set (str), label (str), budget_pages (int), host_reads,
+    Columns: trace_set (str), label (str), budget_pages (int), budget_mib
+    (float), host_reads,
     host_writes, guest_reads, guest_writes, total_io (int, page I/Os),
     accesses (int).
     """
-    return (_host(results)
-            .select(*KEYS, "host_reads", "host_writes", "guest_reads", "guest_writes",
-                    "total_io", "accesses")
-            .sort(KEYS))
+    return with_budget_mib(_host(results)
+                           .select(*KEYS, "host_reads", "host_writes", "guest_reads", "guest_writes",
+                                   "total_io", "accesses")
+                           .sort(KEYS))
 
 
 def df_io_avoided(results: pl.DataFrame, baseline: str = BASELINE) -> pl.DataFrame:
     """I/O avoided against the baseline (``host-lru``) at the same trace set and budget.
 
-    Columns: trace_set, label, budget_pages, total_io (int), baseline_io
+    Columns: trace_set, label, budget_pages, budget_mib, total_io (int), baseline_io
     (int, the baseline's total_io), io_avoided (int, baseline_io - total_io;
     negative when the strategy does more I/O), io_avoided_pct (float,
     percent of baseline_io; null when the baseline did no I/O).
@@ -80,45 +138,93 @@ def df_io_avoided(results: pl.DataFrame, baseline: str = BASELINE) -> pl.DataFra
     tot = df_total_io(results)
     base = (tot.filter(pl.col("label") == baseline)
             .select("trace_set", "budget_pages", pl.col("total_io").alias("baseline_io")))
-    return (tot.join(base, on=["trace_set", "budget_pages"], how="inner")
-            .select(*KEYS, "total_io", "baseline_io",
-                    (pl.col("baseline_io") - pl.col("total_io")).alias("io_avoided"),
-                    pl.when(pl.col("baseline_io") > 0)
-                    .then(100.0 * (pl.col("baseline_io") - pl.col("total_io"))
-                          / pl.col("baseline_io"))
-                    .otherwise(None).alias("io_avoided_pct"))
-            .sort(KEYS))
+    return with_budget_mib(tot.join(base, on=["trace_set", "budget_pages"], how="inner")
+                           .select(*KEYS, "total_io", "baseline_io",
+                                   (pl.col("baseline_io") - pl.col("total_io")).alias("io_avoided"),
+                                   pl.when(pl.col("baseline_io") > 0)
+                                   .then(100.0 * (pl.col("baseline_io") - pl.col("total_io"))
+                                         / pl.col("baseline_io"))
+                                   .otherwise(None).alias("io_avoided_pct"))
+                           .sort(KEYS))
+
+
+#: What :func:`df_io_avoided_wide` can put in its strategy columns.
+WIDE_VALUES = ("io_avoided_pct", "io_avoided", "total_io")
+
+
+def df_io_avoided_wide(results: pl.DataFrame, baseline: str = BASELINE,
+                       value: str = "io_avoided_pct") -> pl.DataFrame:
+    """:func:`df_io_avoided` pivoted: one row per trace set and budget, a column per strategy.
+
+    Parameters
+    ----------
+    results : polars.DataFrame
+        Results rows (host rows are used).
+    baseline : str
+        The label the others are measured against (``host-lru``); it gets no
+        column of its own: its I/O is ``baseline_io``.
+    value : str
+        What each strategy column holds (:data:`WIDE_VALUES`):
+        ``io_avoided_pct`` (float, percent of baseline_io; negative when the
+        strategy does more I/O; null when the baseline did none),
+        ``io_avoided`` (int, page I/Os) or ``total_io`` (int, page I/Os).
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns: trace_set (str), budget_pages (int, 4 KiB pages), budget_mib
+        (float, MiB), baseline_io (int, the baseline's total I/O, page I/Os),
+        then one column per label other than the baseline holding ``value``:
+        online strategies in alphabetical order, then the offline ones
+        (``opt``, the floor, and ``opt-schedule``). Rows sorted by trace set
+        and budget; a strategy not run at a row's budget has null there.
+    """
+    if value not in WIDE_VALUES:
+        raise ParamError(f"value {value!r}: use {', '.join(WIDE_VALUES)}")
+    long = df_io_avoided(results, baseline)
+    offline = {name for name, s in strategies().items() if s.offline}
+    strategy_of = dict(with_labels(results).select("label", "strategy").unique().iter_rows())
+    labels = sorted((lb for lb in long["label"].unique() if lb != baseline),
+                    key=lambda lb: (strategy_of.get(lb) in offline, lb))
+    index = ["trace_set", "budget_pages", "baseline_io"]
+    base = long.select(index).unique()
+    if not labels:
+        return with_budget_mib(base.sort(index))
+    wide = (long.filter(pl.col("label") != baseline)
+            .pivot(on="label", index=index, values=value))
+    return with_budget_mib(base.join(wide, on=index, how="left")
+                           .select(*index, *labels).sort(index))
 
 
 def df_faults_per_kilo(results: pl.DataFrame) -> pl.DataFrame:
     """Faults per 1,000 accesses by kind (host rows).
 
-    Columns: trace_set, label, budget_pages, accesses (int),
+    Columns: trace_set, label, budget_pages, budget_mib, accesses (int),
     host_faults_per_k (float: host reads of preserved pages),
     zero_fills_per_k (float), discard_faults_per_k (float).
     """
     per_k = 1000.0 / pl.when(pl.col("accesses") > 0).then(pl.col("accesses")).otherwise(None)
-    return (_host(results)
-            .select(*KEYS, "accesses",
-                    (pl.col("host_reads") * per_k).alias("host_faults_per_k"),
-                    (pl.col("zero_fills") * per_k).alias("zero_fills_per_k"),
-                    (pl.col("discard_faults") * per_k).alias("discard_faults_per_k"))
-            .sort(KEYS))
+    return with_budget_mib(_host(results)
+                           .select(*KEYS, "accesses",
+                                   (pl.col("host_reads") * per_k).alias("host_faults_per_k"),
+                                   (pl.col("zero_fills") * per_k).alias("zero_fills_per_k"),
+                                   (pl.col("discard_faults") * per_k).alias("discard_faults_per_k"))
+                           .sort(KEYS))
 
 
 def df_time(results: pl.DataFrame) -> pl.DataFrame:
     """Time and CPU by trace set x strategy x budget (host rows, priced).
 
-    Columns: trace_set, label, budget_pages, total_io (int), stall_ns
+    Columns: trace_set, label, budget_pages, budget_mib, total_io (int), stall_ns
     (float: the guests' waiting), host_cpu_ns, guest_cpu_ns (float),
     overhead_pct (float: CPU on memory management, percent of the guests'
     vCPU time), disk_busy_ns (float), cost_profile (str). Meanings:
     :mod:`cmmsim.replay.costs`.
     """
     _need_prices(results)
-    return (_host(results)
-            .select(*KEYS, "total_io", *TIME_COLUMNS, "cost_profile")
-            .sort(KEYS))
+    return with_budget_mib(_host(results)
+                           .select(*KEYS, "total_io", *TIME_COLUMNS, "cost_profile")
+                           .sort(KEYS))
 
 
 def _need_prices(results: pl.DataFrame) -> None:
@@ -130,32 +236,32 @@ def _need_prices(results: pl.DataFrame) -> None:
 def df_by(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
     """The quantity strategies are ordered ``by`` (a key of :data:`BY`), host rows.
 
-    Columns: trace_set, label, budget_pages, and the quantity's column:
+    Columns: trace_set, label, budget_pages, budget_mib, and the quantity's column:
     total_io (int, page I/Os), stall_ns (float) or cpu_ns (float: host_cpu_ns
     + guest_cpu_ns).
     """
     if by not in BY:
         raise ParamError(f"--by {by!r}: use {', '.join(BY)}")
     if by == "total-io":
-        return df_total_io(results).select(*KEYS, "total_io")
+        return with_budget_mib(df_total_io(results).select(*KEYS, "total_io"))
     _need_prices(results)
     value = pl.col("stall_ns") if by == "stall" else pl.col("host_cpu_ns") + pl.col("guest_cpu_ns")
-    return _host(results).select(*KEYS, value.alias(BY[by])).sort(KEYS)
+    return with_budget_mib(_host(results).select(*KEYS, value.alias(BY[by])).sort(KEYS))
 
 
 def df_ranking(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
     """Strategies ranked per trace set and budget ``by`` total I/O, stall or CPU
     (:data:`BY`; 1 = least, ties share).
 
-    Columns: trace_set, budget_pages, rank (int), label, and the quantity
+    Columns: trace_set, budget_pages, budget_mib, rank (int), label, and the quantity
     (total_io, stall_ns or cpu_ns: :func:`df_by`).
     """
     col = BY.get(by, by)
-    return (df_by(results, by)
-            .with_columns(pl.col(col).rank("min").over("trace_set", "budget_pages")
-                          .cast(pl.Int64).alias("rank"))
-            .select("trace_set", "budget_pages", "rank", "label", col)
-            .sort("trace_set", "budget_pages", "rank", "label"))
+    return with_budget_mib(df_by(results, by)
+                           .with_columns(pl.col(col).rank("min").over("trace_set", "budget_pages")
+                                         .cast(pl.Int64).alias("rank"))
+                           .select("trace_set", "budget_pages", "rank", "label", col)
+                           .sort("trace_set", "budget_pages", "rank", "label"))
 
 
 def df_crossovers(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
@@ -166,8 +272,8 @@ def df_crossovers(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
     consecutive budgets where the sign of ``value(a) - value(b)`` changes from
     one strict sign to the other (ties are skipped over).
 
-    Columns: trace_set, label_a, label_b, budget_below (int), budget_above
-    (int), better_below (str: the label with less at budget_below),
+    Columns: trace_set, label_a, label_b, budget_below (int), budget_below_mib
+    (float), budget_above (int), budget_above_mib (float), better_below (str: the label with less at budget_below),
     better_above (str).
     """
     col = BY.get(by, by)
@@ -182,7 +288,7 @@ def df_crossovers(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
              .with_columns(pl.col("sign").shift(1).over(grp).alias("prev_sign"),
                            pl.col("budget_pages").shift(1).over(grp).alias("budget_below"))
              .filter(pl.col("prev_sign").is_not_null() & (pl.col("prev_sign") != pl.col("sign"))))
-    return flips.select(
+    return with_budget_mib(flips.select(
         "trace_set",
         pl.col("label").alias("label_a"),
         pl.col("label_b"),
@@ -192,38 +298,38 @@ def df_crossovers(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
         .alias("better_below"),
         pl.when(pl.col("sign") < 0).then(pl.col("label")).otherwise(pl.col("label_b"))
         .alias("better_above"),
-    ).sort("trace_set", "label_a", "label_b", "budget_below")
+    ).sort("trace_set", "label_a", "label_b", "budget_below"))
 
 
 def df_fairness(results: pl.DataFrame) -> pl.DataFrame:
     """Per-guest fairness in multi-guest scenarios: spread of per-guest total I/O.
 
-    Columns: trace_set, label, budget_pages, guests (int), max_guest_io
+    Columns: trace_set, label, budget_pages, budget_mib, guests (int), max_guest_io
     (int), min_guest_io (int), max_min_ratio (float; null when the least
     loaded guest did no I/O).
     """
     guests = with_labels(results).filter(pl.col("guest").is_not_null())
-    return (guests.group_by(KEYS)
-            .agg(pl.len().alias("guests"), pl.col("total_io").max().alias("max_guest_io"),
-                 pl.col("total_io").min().alias("min_guest_io"))
-            .filter(pl.col("guests") > 1)
-            .with_columns(pl.when(pl.col("min_guest_io") > 0)
-                          .then(pl.col("max_guest_io") / pl.col("min_guest_io"))
-                          .otherwise(None).alias("max_min_ratio"))
-            .sort(KEYS))
+    return with_budget_mib(guests.group_by(KEYS)
+                           .agg(pl.len().alias("guests"), pl.col("total_io").max().alias("max_guest_io"),
+                                pl.col("total_io").min().alias("min_guest_io"))
+                           .filter(pl.col("guests") > 1)
+                           .with_columns(pl.when(pl.col("min_guest_io") > 0)
+                                         .then(pl.col("max_guest_io") / pl.col("min_guest_io"))
+                                         .otherwise(None).alias("max_min_ratio"))
+                           .sort(KEYS))
 
 
 def df_state_distribution(states: pl.DataFrame) -> pl.DataFrame:
     """State distribution over time, summed over guests.
 
     Input: a states frame (``cmmsim replay --states`` or a sweep's states/).
-    Columns: trace_set, label, budget_pages, t_ns (int), state (str: Sr Sp
+    Columns: trace_set, label, budget_pages, budget_mib, t_ns (int), state (str: Sr Sp
     Sz Ur Uz Vr Vz Pr), pages (int).
     """
     labelled = with_labels(states)
-    return (labelled.group_by(*KEYS, "t_ns", "state")
-            .agg(pl.col("pages").sum())
-            .sort(*KEYS, "t_ns", "state"))
+    return with_budget_mib(labelled.group_by(*KEYS, "t_ns", "state")
+                           .agg(pl.col("pages").sum())
+                           .sort(*KEYS, "t_ns", "state"))
 
 
 def df_winners(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
@@ -234,8 +340,8 @@ def df_winners(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
     budgets with the same winner are merged. Ties go to the label first in
     alphabetical order; ``tied`` counts labels sharing it.
 
-    Columns: trace_set, winner (str), budget_from (int), budget_to (int),
-    tied (int, most labels sharing first place in the range).
+    Columns: trace_set, winner (str), budget_from (int), budget_from_mib
+    (float), budget_to (int), budget_to_mib (float), tied (int, most labels sharing first place in the range).
     """
     offline = [name for name, s in strategies().items() if s.offline]
     rank = (df_ranking(results.filter(~pl.col("strategy").is_in(offline)), by)
@@ -244,12 +350,12 @@ def df_winners(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
             .agg(pl.col("label").sort().first().alias("winner"), pl.len().alias("tied"))
             .sort("trace_set", "budget_pages"))
     run_id = (pl.col("winner") != pl.col("winner").shift(1)).fill_null(True).cum_sum()
-    return (best.with_columns(run_id.over("trace_set").alias("run"))
-            .group_by("trace_set", "run")
-            .agg(pl.col("winner").first(), pl.col("budget_pages").min().alias("budget_from"),
-                 pl.col("budget_pages").max().alias("budget_to"), pl.col("tied").max())
-            .sort("trace_set", "budget_from")
-            .drop("run"))
+    return with_budget_mib(best.with_columns(run_id.over("trace_set").alias("run"))
+                           .group_by("trace_set", "run")
+                           .agg(pl.col("winner").first(), pl.col("budget_pages").min().alias("budget_from"),
+                                pl.col("budget_pages").max().alias("budget_to"), pl.col("tied").max())
+                           .sort("trace_set", "budget_from")
+                           .drop("run"))
 
 
 def markdown_table(df: pl.DataFrame) -> str:
@@ -264,7 +370,8 @@ def markdown_table(df: pl.DataFrame) -> str:
     -------
     str
         The table, one line per row, no trailing newline. Integers get
-        thousands separators, floats one decimal, nulls an empty cell.
+        thousands separators, floats one decimal (two significant digits
+        below 1), nulls an empty cell.
     """
     lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
     for row in df.iter_rows():
@@ -274,7 +381,8 @@ def markdown_table(df: pl.DataFrame) -> str:
 
 def _markdown_cell(v) -> str:
     if isinstance(v, float):
-        return f"{v:.1f}"
+        # A small budget in MiB (10 pages: 0.04) must not print as 0.0.
+        return f"{v:,.1f}" if v == 0 or abs(v) >= 0.95 or v != v else f"{v:.2g}"
     if isinstance(v, int):
         return f"{v:,}"
     return "" if v is None else str(v)

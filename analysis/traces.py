@@ -13,6 +13,8 @@ import polars as pl
 from cmmsim.tracer.io import read_meta, scan_trace, validate_trace
 from cmmsim.tracer.schema import Op
 
+__all__ = ["df_final_guest_states", "trace_summary"]
+
 _STATE_OF_HINT = {
     Op.SET_STABLE: "S",
     Op.SET_STABLE_IF_RESIDENT: "S",

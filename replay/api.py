@@ -30,6 +30,11 @@ __all__ = ["IO_COLUMNS", "Replayed", "params_json", "parse_budget", "parse_budge
            "sample_times_between", "series_frame", "states_frame"]
 
 
+def __dir__() -> list[str]:
+    # The public names only: dir() and tab completion do not offer np, pl or helpers.
+    return sorted(__all__)
+
+
 def replay_full(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
                 params: list[str] | dict | None = None, *,
                 states_interval_ns: int | None = None, series: bool | None = None,

@@ -50,6 +50,9 @@ import polars as pl
 
 from cmmsim.tracer.errors import ParamError
 
+__all__ = ["COST_KEYS", "CostProfile", "DEFAULT_PROFILE", "PRICE_COLUMNS", "PROFILE_DIR",
+           "TIER_COLUMNS", "cost_exprs", "load_profile", "price", "priced", "profile_of", "shipped"]
+
 PROFILE_DIR = Path(__file__).parent / "cost_profiles"
 #: The profile used when none is named.
 DEFAULT_PROFILE = "kvm-2025"

@@ -41,6 +41,9 @@ from cmmsim.replay.states import COUNTERS, PAIRS
 from cmmsim.tracer import params as params_mod
 from cmmsim.tracer.errors import ParamError
 
+__all__ = ["DEFAULT_VCPUS", "IO_COLUMNS", "Replayed", "guest_vcpus", "params_json", "results_frame",
+           "series_frame", "states_frame"]
+
 IO_COLUMNS = ("host_reads", "host_writes", "guest_reads", "guest_writes")
 #: vCPUs of a guest whose trace does not say.
 DEFAULT_VCPUS = 1

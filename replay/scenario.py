@@ -20,6 +20,8 @@ from cmmsim.tracer.errors import ParamError, TraceError, show_path
 from cmmsim.tracer.io import TraceArrays, read_arrays
 from cmmsim.tracer.schema import MANIFEST_NAME
 
+__all__ = ["Scenario", "expand_inputs", "from_arrays", "load", "scenario_name", "trace_name"]
+
 
 @dataclass(frozen=True)
 class Scenario:

@@ -51,6 +51,9 @@ from cmmsim.replay.scenario import Scenario
 from cmmsim.replay.states import OP_WRITE, C
 from cmmsim.tracer.errors import ParamError
 
+__all__ = ["CHUNK_EVENTS", "ESTIMATED", "FEW_PAGES", "MAX_SALTS", "SampledLRU", "df_lru_sampled",
+           "lru_sampled", "lru_sampled_stream", "miss_curve", "sample_mask", "spread_budgets"]
+
 #: The I/O counters estimated (not the resident-frame ones: under LRU the
 #: host holds min(budget, footprint) frames at the end, no sample needed).
 ESTIMATED = ("host_reads", "host_writes", "zero_fills", "discards")

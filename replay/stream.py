@@ -38,6 +38,8 @@ from cmmsim.tracer.errors import ParamError, TraceError, show_path
 from cmmsim.tracer.io import ROW_GROUP_ROWS, iter_batches, read_meta, time_span
 from cmmsim.tracer.schema import validate_arrays
 
+__all__ = ["StreamedScenario", "merged_batches", "replay_stream", "stream_guests", "time_range"]
+
 
 @dataclass(frozen=True)
 class StreamedScenario:

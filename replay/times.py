@@ -14,6 +14,9 @@ import numpy as np
 
 from cmmsim.tracer.errors import ParamError
 
+__all__ = ["MAX_SAMPLES", "T_MAX_NS", "check_shift", "parse_duration_ns", "sample_times",
+           "sample_times_between"]
+
 #: Most state samples one replay takes.
 MAX_SAMPLES = 100_000
 #: The latest time an int64 holds, ns (about year 2262 after 1970).

@@ -156,3 +156,21 @@ def total_io(res, b=0) -> int:
     tot = res.counters[b].sum(axis=0)
     return int(tot[S.C["host_reads"]] + tot[S.C["host_writes"]] + tot[S.C["guest_reads"]]
                + tot[S.C["guest_writes"]])
+
+
+def write_small_trace(path, *, seed: int = 0, events: int = 3000, guest_pages: int = 256) -> Path:
+    """A seeded hand-made guest trace: reads and writes over a skewed set of
+    pages, with unused and volatile hints, written to ``path``; returns ``path``."""
+    from cmmsim.tracer.io import write_trace
+    from cmmsim.tracer.schema import Op
+
+    rng = np.random.default_rng(seed)
+    # A hot third of the pages takes most accesses, so small budgets page and large ones do not.
+    hot = rng.integers(0, guest_pages // 3, events)
+    cold = rng.integers(0, guest_pages, events)
+    pfn = np.where(rng.random(events) < 0.7, hot, cold).astype(np.uint32)
+    op = rng.choice([Op.READ, Op.WRITE, Op.SET_UNUSED, Op.SET_VOLATILE], events,
+                    p=[0.6, 0.3, 0.05, 0.05]).astype(np.uint8)
+    t = np.arange(events, dtype=np.int64) * 1000
+    write_trace(path, t, pfn, op, TraceMeta(guest_pages=guest_pages, source="test"))
+    return Path(path)

@@ -1,4 +1,4 @@
-"""The generated docs cannot go stale: docs/cli.md and docs/performance.md are held
+"""The generated docs cannot go stale: docs/cli.md, docs/api.md and docs/performance.md are held
 to a fresh generation, every command has help and appears in the docs.
 """
 
@@ -13,6 +13,7 @@ from cmmsim import docgen
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI_MD = ROOT / "docs" / "cli.md"
+API_MD = ROOT / "docs" / "api.md"
 README = ROOT / "README.md"
 
 
@@ -66,12 +67,51 @@ def test_readme_names_every_command(tree):
 
 
 def test_docgen_check_mode(tmp_path, capsys):
-    out = tmp_path / "cli.md"
-    assert docgen.main(["-o", str(out), "--check"]) == 1
+    out, api_out = tmp_path / "cli.md", tmp_path / "api.md"
+    args = ["-o", str(out), "--api-out", str(api_out)]
+    assert docgen.main([*args, "--check"]) == 1
     assert "stale" in capsys.readouterr().err
-    assert docgen.main(["-o", str(out)]) == 0
-    assert docgen.main(["-o", str(out), "--check"]) == 0
+    assert docgen.main(args) == 0
+    assert docgen.main([*args, "--check"]) == 0
     assert out.read_text() == CLI_MD.read_text()
+    assert api_out.read_text() == API_MD.read_text()
+
+
+def test_api_md_is_a_fresh_generation_naming_every_public_name():
+    from cmmsim import api
+
+    text = API_MD.read_text()
+    assert text == docgen.render_api(), "docs/api.md is stale: run `python -m cmmsim.docgen`"
+    for name in api.__all__:
+        assert f"\n## {name}\n" in text, f"{name} is missing from docs/api.md"
+        obj = getattr(api, name)
+        if callable(obj):
+            # numpydoc with units: every function documents its parameters and what it returns.
+            doc = obj.__doc__ or ""
+            assert "Returns\n    -------" in doc, f"{name} documents no return value"
+            params = [p for p in __import__("inspect").signature(obj).parameters if p != "self"]
+            for p in params:
+                assert f"`{p}` (" in text.split(f"\n## {name}\n", 1)[1].split("\n## ", 1)[0], \
+                    f"{name}: parameter {p} undocumented"
+
+
+def test_docstring_markdown_renders_numpydoc():
+    doc = """One line.
+
+    Parameters
+    ----------
+    n : int
+        Pages, :func:`cmmsim.api.load`
+        and ``more``.
+
+    Returns
+    -------
+    polars.DataFrame
+        Rows.
+    """
+    md = docgen.docstring_markdown(doc)
+    assert md == ("One line.\n\n**Parameters**\n\n- `n` (int): Pages, `cmmsim.api.load` and `more`.\n\n"
+                  "**Returns**\n\n- polars.DataFrame: Rows.\n")
 
 
 # -- benchmark records and docs/performance.md ----------------------------------------------------

@@ -85,3 +85,50 @@ def test_state_distribution_sums_guests():
                        "state": ["Sr", "Sr", "Uz", "Sr"], "pages": [3, 4, 1, 2]})
     d = reports.df_state_distribution(st)
     assert d.select("t_ns", "state", "pages").rows() == [(0, "Sr", 7), (0, "Uz", 1), (10, "Sr", 2)]
+
+
+def test_io_avoided_wide_pivots_one_row_per_budget():
+    wide = reports.df_io_avoided_wide(frame())
+    assert wide.columns == ["trace_set", "budget_pages", "budget_mib", "baseline_io", "cmm"]
+    assert wide["budget_pages"].to_list() == [10, 20, 30]
+    assert wide["baseline_io"].to_list() == [100, 30, 0]
+    pct = wide["cmm"].to_list()
+    assert pct[0] == pytest.approx(40.0) and pct[1] == pytest.approx(-100 / 3) and pct[2] is None
+    assert reports.df_io_avoided_wide(frame(), value="io_avoided")["cmm"].to_list() == [40, -10, -2]
+    assert reports.df_io_avoided_wide(frame(), value="total_io")["cmm"].to_list() == [60, 40, 2]
+    with pytest.raises(reports.ParamError, match="value 'x'"):
+        reports.df_io_avoided_wide(frame(), value="x")
+
+
+def test_io_avoided_wide_puts_offline_strategies_last():
+    df = frame()
+    extra = df.filter(pl.col("strategy") == "cmm").with_columns(
+        pl.lit("opt").alias("strategy"), pl.lit("{}").alias("params"))
+    extra2 = df.filter(pl.col("strategy") == "cmm").with_columns(
+        pl.lit("balloon").alias("strategy"), pl.lit("{}").alias("params"))
+    wide = reports.df_io_avoided_wide(pl.concat([df, extra, extra2]))
+    assert wide.columns[4:] == ["balloon", "cmm", "opt"]
+    assert wide.height == 3
+
+
+def test_every_budget_has_its_mib_beside_it():
+    # 256 pages of 4 KiB are 1 MiB.
+    tot = reports.df_total_io(frame()).filter(pl.col("label") == "cmm")
+    assert tot["budget_mib"].to_list() == pytest.approx([10 / 256, 20 / 256, 30 / 256])
+    win = reports.df_winners(frame())
+    assert win.columns[2:6] == ["budget_from", "budget_from_mib", "budget_to", "budget_to_mib"]
+    assert win["budget_to_mib"].to_list() == pytest.approx([10 / 256, 30 / 256])
+    cx = reports.df_crossovers(frame())
+    assert cx["budget_above_mib"].to_list() == pytest.approx([20 / 256])
+    for fn in (reports.df_io_avoided, reports.df_faults_per_kilo, reports.df_ranking, reports.df_fairness):
+        cols = fn(frame()).columns
+        assert cols[cols.index("budget_pages") + 1] == "budget_mib", fn.__name__
+    odd = pl.DataFrame({"budget_pages": [512], "page_size": [8192]})
+    assert reports.with_budget_mib(odd)["budget_mib"].to_list() == [4.0]
+    assert reports.with_budget_mib(odd, page_size_bytes=4096)["budget_mib"].to_list() == [2.0]
+
+
+def test_markdown_keeps_small_floats_and_separates_thousands():
+    df = pl.DataFrame({"budget_pages": [10, 12_345], "budget_mib": [10 / 256, 12_345 / 256]})
+    lines = reports.markdown_table(df).splitlines()
+    assert lines[2] == "| 10 | 0.039 |" and lines[3] == "| 12,345 | 48.2 |"

@@ -35,6 +35,9 @@ from cmmsim.tracer.io import TraceWriter, atomic_output
 from cmmsim.tracer.schema import MANIFEST_NAME, TraceMeta
 from cmmsim.tracer.synth._plan import CHUNK_EVENTS, GuestPlan, run_guest
 
+__all__ = ["GuestResult", "Workload", "default_jobs", "generate", "get_workload", "plan",
+           "synthesize", "workloads"]
+
 
 @dataclass(frozen=True)
 class Workload:

@@ -1,0 +1,429 @@
+"""The front door for library users: make traces, replay them, read and report results.
+
+Every function here is a thin wrapper over the modules that do the work
+(:mod:`cmmsim.replay.api`, :mod:`cmmsim.replay.shards`, :mod:`cmmsim.replay.sweep`,
+:mod:`cmmsim.tracer.synth`, :mod:`cmmsim.tracer.linux`, :mod:`cmmsim.reports`) and
+returns plain values: polars frames, paths. ``import cmmsim`` stays cheap:
+these names are also attributes of ``cmmsim``, loaded on first use
+(``cmmsim.miss_curve`` is ``cmmsim.api.miss_curve``), all but :func:`replay`:
+``cmmsim.replay`` is the engine's package, so call ``cmmsim.api.replay``.
+
+Units throughout: budgets are host memory in 4 KiB pages (an int), or a
+string in pages (``"4096"``), bytes with a unit (``"256MiB"``) or a
+percentage of the guests' total memory (``"50%"``); times are ns (an int) or
+a duration string (``"500ms"``); I/O counts are pages read or written.
+
+>>> from cmmsim import api
+>>> df = api.replay("sample_traces/awm-256m", "cmm", ["32MiB", "64MiB"])  # doctest: +SKIP
+>>> api.report(df, "io-avoided-wide")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the heavy modules load when a function is called
+    import polars as pl
+
+    from cmmsim.replay.scenario import Scenario
+
+__all__ = ["REPORTS", "convert", "load", "miss_curve", "read_results", "replay", "report",
+           "strategies", "sweep", "synthesize", "workloads"]
+
+
+def __dir__() -> list[str]:
+    # The public names only: dir() and tab completion do not offer np, pl or helpers.
+    return sorted(__all__)
+
+#: Report names of :func:`report` (those of ``cmmsim report -r``) -> function of
+#: :mod:`cmmsim.reports` that makes it.
+REPORTS = {
+    "winners": "df_winners",
+    "total-io": "df_total_io",
+    "io-avoided": "df_io_avoided",
+    "io-avoided-wide": "df_io_avoided_wide",
+    "faults": "df_faults_per_kilo",
+    "ranking": "df_ranking",
+    "crossovers": "df_crossovers",
+    "fairness": "df_fairness",
+    "time": "df_time",
+}
+_ORDERED = ("winners", "ranking", "crossovers")
+
+Paths = str | os.PathLike | Sequence[str | os.PathLike]
+
+
+def _paths(paths: Paths) -> list[str | os.PathLike]:
+    """One path or several, as a list."""
+    if isinstance(paths, str | os.PathLike):
+        return [paths]
+    return list(paths)
+
+
+def _ns(duration: int | str) -> int:
+    """A duration in ns from an int (ns) or a string such as ``500ms``."""
+    from cmmsim.replay.times import parse_duration_ns
+
+    return int(duration) if isinstance(duration, int) else parse_duration_ns(str(duration))
+
+
+def load(paths: Paths, *, copies: int = 1, stagger: int | str = 0) -> Scenario:
+    """Load guest traces into one scenario: the guests share one host.
+
+    Parameters
+    ----------
+    paths : path or sequence of paths
+        Trace files (``.parquet``), scenario folders or globs; several guests
+        are merged by time, each with its own pfn space.
+    copies : int
+        Replicate the guests this many times (many similar guests).
+    stagger : int or str
+        Time shift between copies: ns, or a duration such as ``"500ms"``.
+
+    Returns
+    -------
+    cmmsim.replay.scenario.Scenario
+        The merged events, what :func:`replay` and :func:`miss_curve` also
+        take in place of paths (load once, replay many times).
+    """
+    from cmmsim.replay.scenario import load as load_scenario
+
+    return load_scenario(_paths(paths), copies=copies, stagger_ns=_ns(stagger))
+
+
+def replay(paths: Paths | Scenario, strategy: str, budgets: Sequence[str | int] | str | int,
+           params: Mapping[str, object] | Sequence[str] | None = None, *, copies: int = 1,
+           stagger: int | str = 0, stream: bool = False, costs: str | os.PathLike | None = None,
+           vcpus: int | None = None) -> pl.DataFrame:
+    """Replay guest traces under one strategy at one or more host budgets.
+
+    Parameters
+    ----------
+    paths : path, sequence of paths, or Scenario
+        Trace files or scenario folders sharing one host, or a scenario from
+        :func:`load`.
+    strategy : str
+        A registered strategy (:func:`strategies`), e.g. ``"host-lru"``, ``"cmm"``.
+    budgets : str, int, or a sequence of them
+        Host memory budgets: pages (int or ``"4096"``), bytes with a unit
+        (``"256MiB"``) or a percentage of the guests' total memory (``"50%"``).
+    params : dict or sequence of ``"k=v"``, optional
+        Strategy parameters (``{"reclaim_order": "state-priority"}``); the
+        rest take their defaults.
+    copies : int
+        Replicate the guests this many times (not with a Scenario).
+    stagger : int or str
+        Time shift between copies, ns or a duration string.
+    stream : bool
+        Read the traces in bounded memory (``host-lru``, ``cmm``, ``cmm-light``;
+        paths only).
+    costs : str or path, optional
+        Cost profile pricing the time and CPU columns (``"kvm-2025"``,
+        ``"zvm-2006"`` or a .toml file; docs/costs.md).
+    vcpus : int, optional
+        Virtual CPUs of each guest whose trace does not say (default 1).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per budget for the host (``guest`` null) and one per budget
+        and guest: ``budget_pages`` (4 KiB pages), I/O counters (pages:
+        ``host_reads``, ``host_writes``, ``guest_reads``, ``guest_writes``,
+        ``total_io``), faults (events), ``stall_ns`` and CPU columns (ns).
+        Every column: :mod:`cmmsim.replay.frames` and docs/model.md.
+    """
+    from cmmsim.replay import api as replay_api
+    from cmmsim.replay.scenario import Scenario
+
+    budget_list = [budgets] if isinstance(budgets, str | int) else list(budgets)
+    p = dict(params) if isinstance(params, Mapping) else list(params or [])
+    if stream:
+        if isinstance(paths, Scenario):
+            from cmmsim.tracer.errors import ParamError
+
+            raise ParamError("stream=True reads files: give paths, not a loaded Scenario")
+        from cmmsim.replay.stream import replay_stream
+
+        return replay_stream(_paths(paths), strategy, budget_list, p, copies=copies,
+                             stagger_ns=_ns(stagger), costs=costs, vcpus=vcpus).results
+    if isinstance(paths, Scenario) and (copies != 1 or _ns(stagger) != 0):
+        from cmmsim.tracer.errors import ParamError
+
+        raise ParamError("copies and stagger apply to paths: pass them to load() instead")
+    scn = paths if isinstance(paths, Scenario) else load(paths, copies=copies, stagger=stagger)
+    return replay_api.replay(scn, strategy, budget_list, p, costs=costs, vcpus=vcpus)
+
+
+def miss_curve(paths: Paths | Scenario, budgets: Sequence[str | int] | str | int, *,
+               points: int = 0, rate: float = 1.0, salts: int = 8, seed: int = 0,
+               stream: bool = False, copies: int = 1, stagger: int | str = 0) -> pl.DataFrame:
+    """``host-lru``'s miss curve (exact LRU) over many budgets in one pass.
+
+    Parameters
+    ----------
+    paths : path, sequence of paths, or Scenario
+        Trace files or scenario folders sharing one host, or a scenario from :func:`load`.
+    budgets : str, int, or a sequence of them
+        Host budgets as in :func:`replay`.
+    points : int
+        Also that many budgets evenly spaced between the smallest and the
+        largest given (0: only those given).
+    rate : float
+        Fraction of pages sampled, 0 < rate <= 1: 1 is exact; below 1 a
+        SHARDS estimate with its standard error.
+    salts : int
+        Independent samples below rate 1 (their spread is the standard error).
+    seed : int
+        First hash salt.
+    stream : bool
+        Read the files as a stream (memory: the samples; paths only).
+    copies : int
+        Replicate the guests this many times.
+    stagger : int or str
+        Time shift between copies, ns or a duration string.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per budget, sorted: ``budget_pages`` (4 KiB pages),
+        ``budget_mib`` (MiB), ``accesses``, then ``<counter>_est`` and
+        ``<counter>_se`` (pages; standard error 0 when exact) for
+        ``host_reads``, ``host_writes``, ``zero_fills``, ``discards``,
+        ``miss_ratio_est`` and ``miss_ratio_se`` (host reads plus zero fills
+        per access), ``rate``, ``salts``, ``page_fraction``,
+        ``min_sampled_pages``, ``footprint_pages``, ``exact``
+        (:func:`cmmsim.replay.shards.df_lru_sampled`).
+    """
+    from cmmsim.replay import shards
+    from cmmsim.replay.budgets import parse_budgets
+    from cmmsim.replay.scenario import Scenario
+    from cmmsim.reports import with_budget_mib
+
+    budget_list = [budgets] if isinstance(budgets, str | int) else list(budgets)
+    if isinstance(paths, Scenario):
+        b = shards.spread_budgets(parse_budgets(budget_list, paths.n_pages), points)
+        r = shards.lru_sampled(paths, b, rate, salts=salts, seed=seed)
+    else:
+        r = shards.miss_curve(_paths(paths), budget_list, points=points, rate=rate, salts=salts,
+                              seed=seed, stream=stream, copies=copies, stagger_ns=_ns(stagger))
+    return with_budget_mib(shards.df_lru_sampled(r))
+
+
+def convert(text: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str = "auto",
+            guest_mib: int | None = None, lenient: bool = False) -> Path:
+    """Convert Linux tracepoint text (perf script, trace-cmd report, ftrace) to a trace.
+
+    Parameters
+    ----------
+    text : path or None
+        The text: plain, .gz, .xz, .bz2 or .zst; ``"-"`` or None reads stdin.
+    out : path
+        The trace to write (``.parquet``, atomically); its pfn map goes beside it.
+    fmt : str
+        ``"auto"``, ``"perf"``, ``"trace-cmd"`` or ``"ftrace"``.
+    guest_mib : int, optional
+        Guest memory, MiB (default: the frames the text names).
+    lenient : bool
+        Skip and count malformed lines instead of stopping at the first.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``; :func:`cmmsim.tracer.io.read_meta` gives what the
+        conversion read, skipped and repaired.
+    """
+    from cmmsim.tracer.linux import convert as convert_text
+
+    convert_text(text, out, fmt=fmt, lenient=lenient,
+                 guest_pages=guest_mib * 256 if guest_mib else None)
+    return Path(out)
+
+
+def synthesize(workload: str, out: str | os.PathLike, *, seed: int = 0, events: int | None = None,
+               params: Mapping[str, object] | Sequence[str] | None = None,
+               jobs: int | None = None) -> list[Path]:
+    """Generate a seeded synthetic workload trace (the same seed gives the same bytes).
+
+    Parameters
+    ----------
+    workload : str
+        A workload name (:func:`workloads`), e.g. ``"kernel-compile"``.
+    out : path
+        A ``.parquet`` file; a folder for multi-guest workloads (``awm``, ``fleet``).
+    seed : int
+        Seed of every random choice.
+    events : int, optional
+        Stop after this many events (split among guests) instead of at the
+        workload's ``duration_s``.
+    params : dict or sequence of ``"k=v"``, optional
+        Workload parameters (``{"guest_mib": 64}``).
+    jobs : int, optional
+        Guests generated at once (processes; default one per CPU); the
+        output does not depend on it.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The trace files written, one per guest.
+    """
+    from cmmsim.tracer.synth import synthesize as synth
+
+    p = dict(params) if isinstance(params, Mapping) else list(params or [])
+    return synth(workload, out, seed=seed, events=events, params=p, jobs=jobs)
+
+
+def sweep(inputs: Paths, out: str | os.PathLike, budgets: Sequence[str | int], *,
+          strategies: Sequence[str] | None = None,
+          grid: Mapping[str, Mapping[str, Sequence[object]]] | None = None,
+          jobs: int | None = None, costs: str | os.PathLike | None = None,
+          vcpus: int | None = None) -> pl.DataFrame:
+    """Replay trace sets x strategies x parameter grids x budgets into a resumable folder.
+
+    Parameters
+    ----------
+    inputs : path, sequence of paths
+        Trace files, scenario folders or globs: each one trace set.
+    out : path
+        Output folder; running the same sweep again skips finished jobs
+        (``cmmsim sweep``'s layout: parts/, failed/, sweep.json).
+    budgets : sequence of str or int
+        Host budgets as in :func:`replay` (a percentage is of each trace
+        set's guest memory).
+    strategies : sequence of str, optional
+        Strategy names (default: every registered one, or those in ``grid``).
+    grid : dict, optional
+        Strategy -> parameter -> values, one job per combination, e.g.
+        ``{"cmm": {"reclaim_order": ["lru", "state-priority"]}}``.
+    jobs : int, optional
+        Jobs at once in worker processes (default: the number of cores); 1
+        runs them one after another in this process.
+    costs : str or path, optional
+        Cost profile pricing the time and CPU columns.
+    vcpus : int, optional
+        Virtual CPUs of each guest whose trace does not say (default 1).
+
+    Returns
+    -------
+    polars.DataFrame
+        Every finished job's results (:func:`read_results` of ``out``).
+
+    Raises
+    ------
+    cmmsim.tracer.errors.CmmsimError
+        A bad input, strategy, parameter or budget (before any job runs), or
+        jobs that failed (the others' results are kept in ``out``).
+    """
+    from cmmsim.replay import sweep as sw
+    from cmmsim.tracer.errors import ParamError, ResultsError
+
+    g = {name: {k: [str(v) for v in values] for k, values in params.items()}
+         for name, params in (grid or {}).items()}
+    names = list(strategies or []) or list(g)
+    spec = sw.SweepSpec(trace_sets=sw.trace_sets_from_inputs([str(p) for p in _paths(inputs)]),
+                        strategies=[(n, g.get(n, {})) for n in names],
+                        budgets=[str(b) for b in budgets], costs=costs, vcpus=vcpus)
+    if not spec.budgets:
+        raise ParamError("no budget given")
+    job_list = sw.build_jobs(spec, check_traces=True)
+    parallel = jobs if jobs is not None else (os.cpu_count() or 1)
+    if parallel < 1:
+        raise ParamError(f"jobs must be at least 1, got {jobs}")
+    make = _in_process if parallel == 1 else sw.local_executor
+    outcome = sw.run_sweep(job_list, out, make_executor=make, parallel=parallel)
+    if outcome.failed:
+        key, error = next(iter(outcome.failed.items()))
+        raise ResultsError(f"{len(outcome.failed)} of {len(job_list)} sweep jobs failed "
+                           f"(first: {key}: {error}); see {Path(out) / 'failed'}")
+    return sw.read_results(out)
+
+
+def _in_process(_max_workers: int):
+    """An executor that runs each job in this process, one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=1)
+
+
+def read_results(path: str | os.PathLike) -> pl.DataFrame:
+    """Results written by ``cmmsim replay -o`` (a file) or a sweep (its folder).
+
+    Parameters
+    ----------
+    path : path
+        A results ``.parquet`` or a sweep folder.
+
+    Returns
+    -------
+    polars.DataFrame
+        The rows, as :func:`replay` returns them.
+    """
+    from cmmsim.replay.sweep import read_results as read
+
+    return read(path)
+
+
+def report(results: pl.DataFrame | str | os.PathLike, name: str = "io-avoided-wide", *,
+           by: str = "total-io") -> pl.DataFrame:
+    """One report over results, as ``cmmsim report -r NAME`` computes it.
+
+    Parameters
+    ----------
+    results : polars.DataFrame or path
+        Rows from :func:`replay` or :func:`sweep` (several concatenated), or a
+        results file or sweep folder.
+    name : str
+        A key of :data:`REPORTS`: ``winners``, ``total-io``, ``io-avoided``,
+        ``io-avoided-wide`` (one row per trace set and budget, a column per
+        strategy, % of host-lru's I/O avoided), ``faults``, ``ranking``,
+        ``crossovers``, ``fairness`` or ``time``.
+    by : str
+        What ``winners``, ``ranking`` and ``crossovers`` order by:
+        ``total-io`` (page I/Os), ``stall`` (ns) or ``cpu`` (ns).
+
+    Returns
+    -------
+    polars.DataFrame
+        The report; every budget in pages (``budget_pages`` ...) and MiB
+        (``budget_mib`` ...). Columns: the ``df_*`` functions of :mod:`cmmsim.reports`.
+    """
+    from cmmsim import reports
+    from cmmsim.replay.costs import priced
+    from cmmsim.tracer.errors import ParamError
+
+    if name not in REPORTS:
+        raise ParamError(f"unknown report {name!r} (known: {', '.join(REPORTS)})")
+    df = results if not isinstance(results, str | os.PathLike) else read_results(results)
+    fn = getattr(reports, REPORTS[name])
+    df, _ = priced(df)  # as the rows were priced, else the default profile
+    return fn(df, by) if name in _ORDERED else fn(df)
+
+
+def strategies() -> dict[str, str]:
+    """The registered strategies, for :func:`replay` and :func:`sweep`.
+
+    Returns
+    -------
+    dict of str to str
+        Strategy name -> its one-line summary (parameters and defaults:
+        ``cmmsim strategies``).
+    """
+    from cmmsim.replay.strategies import strategies as registry
+
+    return {name: s.summary for name, s in registry().items()}
+
+
+def workloads() -> dict[str, str]:
+    """The synthetic workloads, for :func:`synthesize`.
+
+    Returns
+    -------
+    dict of str to str
+        Workload name -> its one-line summary (parameters and defaults:
+        ``cmmsim trace workloads``).
+    """
+    from cmmsim.tracer.synth import workloads as registry
+
+    return {name: w.summary for name, w in registry().items()}
