@@ -66,8 +66,8 @@ from cmmsim.tracer.io import (
 from cmmsim.tracer.schema import MAX_GUEST_PAGES
 
 __all__ = ["Job", "KEY_FORMAT", "RESULT_COLUMNS", "SERIES_COLUMNS", "STATES_COLUMNS", "SUBFOLDERS",
-           "SWEEP_FILE", "SweepOutcome", "SweepSpec", "TraceSet", "WATCHDOG_PERIOD_S", "build_jobs",
-           "check_part", "dask_executor_factory", "die_with_parent", "load_sweep_file",
+           "SWEEP_FILE", "SweepOutcome", "SweepSpec", "TraceSet", "build_jobs",
+           "check_part", "dask_executor_factory", "load_sweep_file",
            "local_executor", "parse_grid", "prepare_output", "read_balloon", "read_results",
            "read_series", "read_states", "run_job", "run_sweep", "sweep_parts",
            "trace_sets_from_inputs", "warm_up"]

@@ -7,6 +7,8 @@ otherwise live on, each holding hundreds of MB, until someone finds them.
 
 from __future__ import annotations
 
+__all__ = ["WATCHDOG_PERIOD_S", "die_with_parent"]
+
 import contextlib
 import ctypes
 import os
