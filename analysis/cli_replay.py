@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from cmmsim.cli_common import (
+    BUDGET_HELP,
     COSTS_HELP,
     VCPUS_HELP,
     app,
@@ -40,7 +41,7 @@ SHOWN = ("budget_pages", "guest_name", "accesses", "host_reads", "host_writes", 
 def replay_cmd(
     traces: Annotated[list[Path], typer.Argument(help="guest traces or scenario folders sharing one host")],
     strategy: Annotated[str, typer.Option("--strategy", "-s", help="strategy name (see `cmmsim strategies`)")],
-    budget: Annotated[list[str], typer.Option("--budget", "-b", help="host budget: pages, 256MiB or 50% (repeatable)")],
+    budget: Annotated[list[str], typer.Option("--budget", "-b", help=BUDGET_HELP)],
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="strategy parameter key=value")] = None,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="write results Parquet here")] = None,
     states: Annotated[Path | None, typer.Option("--states", help="write the state-distribution time series here")] = None,
@@ -58,6 +59,7 @@ def replay_cmd(
     """Replay traces under one strategy at one or more host budgets."""
     from cmmsim.replay.api import parse_duration_ns, replay_full
     from cmmsim.replay.scenario import load
+    from cmmsim.tracer.schema import PAGE_SIZE_BYTES
 
     series = series or balloon
     check_outputs(("-o", out), ("--states", states), ("--series", series))
@@ -76,7 +78,7 @@ def replay_cmd(
                                                    series=bool(series), costs=costs, vcpus=vcpus)
     shown = results if guests else results.filter(results["guest"].is_null())
     # Metrics down, budgets (and guests) across: readable in 80 columns.
-    heads = [f"{b:,} p" + ("" if not guests else f" {g}")
+    heads = [f"{b:,} p {b * PAGE_SIZE_BYTES / (1 << 20):,.4g} MiB" + ("" if not guests else f" {g}")
              for b, g in zip(shown["budget_pages"], shown["guest_name"], strict=True)]
     rows = [{"metric": m} | dict(zip(heads, shown[m].to_list(), strict=True)) for m in SHOWN[2:]]
     print_table(f"{results['scenario'][0]}: {strategy} {results['params'][0]}; "
@@ -113,7 +115,7 @@ def strategies_cmd() -> None:
 @cli_errors
 def mrc_cmd(
     traces: Annotated[list[Path], typer.Argument(help="guest traces or scenario folders sharing one host")],
-    budget: Annotated[list[str], typer.Option("--budget", "-b", help="host budget: pages, 256MiB or 50% (repeatable)")],
+    budget: Annotated[list[str], typer.Option("--budget", "-b", help=BUDGET_HELP)],
     points: Annotated[int, typer.Option(help="that many budgets evenly spaced between the smallest and largest -b (0: just those given)")] = 0,
     sample_rate: Annotated[float, typer.Option(help="fraction of pages sampled (SHARDS); 1 = exact")] = 1.0,
     salts: Annotated[int, typer.Option(help="independent samples, for the standard error (below rate 1)")] = 8,
@@ -126,6 +128,7 @@ def mrc_cmd(
     """host-lru's miss curve over many budgets in one pass: exact, or estimated from page samples."""
     from cmmsim.replay.api import parse_duration_ns
     from cmmsim.replay.shards import FEW_PAGES, df_lru_sampled, miss_curve
+    from cmmsim.tracer.schema import PAGE_SIZE_BYTES
 
     check_outputs(("-o", out))
     r = miss_curve(traces, budget, points=points, rate=sample_rate, salts=salts, seed=seed,
@@ -138,7 +141,8 @@ def mrc_cmd(
         est = format(row[f"{name}_est"], fmt)
         return est if r.exact else f"{est}±{format(row[f'{name}_se'], fmt)}"
 
-    rows = [{"budget_pages": row["budget_pages"], "miss_ratio": cell(row, "miss_ratio", ".4f")}
+    rows = [{"budget_pages": row["budget_pages"], "budget_mib": row["budget_pages"] * PAGE_SIZE_BYTES / (1 << 20),
+             "miss_ratio": cell(row, "miss_ratio", ".4f")}
             | {k: cell(row, k, ",.0f") for k in ("host_reads", "host_writes", "zero_fills")}
             for row in df.iter_rows(named=True)]
     print_table(f"host-lru: {r.accesses.sum():,} accesses, footprint {r.footprint_pages:,} pages; {how}", rows)

@@ -15,18 +15,15 @@ import polars as pl
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cmmsim.cli_common import COSTS_HELP, VCPUS_HELP, app, cli_errors, console, print_table, printable
+from cmmsim.api import REPORTS  # the report names, shared with the library's report()
+from cmmsim.cli_common import BUDGET_HELP, COSTS_HELP, VCPUS_HELP, app, cli_errors, console, print_table, printable
 from cmmsim.tracer.errors import ParamError
 
-REPORTS = {
-    "winners": "df_winners",
-    "total-io": "df_total_io",
-    "io-avoided": "df_io_avoided",
-    "faults": "df_faults_per_kilo",
-    "ranking": "df_ranking",
-    "crossovers": "df_crossovers",
-    "fairness": "df_fairness",
-    "time": "df_time",
+#: What ``cmmsim report`` shows without ``-r``, in every format.
+DEFAULT_REPORTS = ("winners", "io-avoided-wide")
+#: A line under a report's name in a table: what its numbers are.
+REPORT_NOTES = {
+    "io-avoided-wide": "% of host-lru's I/O avoided (baseline_io: host-lru's page I/Os)",
 }
 #: The reports that order strategies, and so take ``--by``.
 ORDERED = ("winners", "ranking", "crossovers")
@@ -81,7 +78,7 @@ def sweep_cmd(
     sweep_file: Annotated[Path | None, typer.Option("--sweep", help="TOML sweep file (trace sets, strategies, grids, budgets)")] = None,
     strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s", help="strategy (repeatable; default: all)")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="grid strategy:key=v1,v2")] = None,
-    budget: Annotated[list[str] | None, typer.Option("--budget", "-b", help="host budget (repeatable)")] = None,
+    budget: Annotated[list[str] | None, typer.Option("--budget", "-b", help=BUDGET_HELP)] = None,
     jobs: Annotated[int | None, typer.Option(help="parallel jobs (local pool size; default: the number of cores)")] = None,
     cluster: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786")] = None,
     states_interval: Annotated[str | None, typer.Option(help="also sample state distributions (e.g. 1s)")] = None,
@@ -165,39 +162,59 @@ def _report_frame(name: str, results: pl.DataFrame, by: str = "total-io") -> pl.
 def report_cmd(
     results: Annotated[Path, typer.Argument(help="results .parquet or sweep folder")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, markdown, csv or parquet")] = "table",
-    report: Annotated[list[str] | None, typer.Option("--report", "-r", help=f"report(s): {', '.join(REPORTS)}")] = None,
-    out: Annotated[Path | None, typer.Option("-o", "--out", help="write here (needed for parquet)")] = None,
+    report: Annotated[list[str] | None, typer.Option("--report", "-r", help=f"report(s): {', '.join(REPORTS)} (default: {' and '.join(DEFAULT_REPORTS)})")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="write here: a file; for csv or parquet with several reports a folder, one file per report (FOLDER/REPORT.csv)")] = None,
     by: Annotated[str, typer.Option("--by", help=f"order winners, ranking and crossovers by: {', '.join(BY_NAMES)}")] = "total-io",
     costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP + "; default: as the rows were priced, else kvm-2025")] = None,
 ) -> None:
-    """Report total I/O, I/O avoided, faults, rankings, crossovers, fairness and time."""
+    """Report total I/O, I/O avoided, faults, rankings, crossovers, fairness and time.
+
+    Budgets are shown in pages and in MiB.
+    """
     from cmmsim.replay.costs import priced
     from cmmsim.replay.sweep import read_results
-    from cmmsim.tracer.io import atomic_output, check_output, write_frame
+    from cmmsim.tracer.io import atomic_output, check_output, folder_output, write_frame
 
     if fmt not in ("table", "markdown", "csv", "parquet"):
         raise ParamError(f"--format {fmt!r}: use table, markdown, csv or parquet")
-    names = report or (["winners", "io-avoided"] if fmt in ("table", "markdown") else ["io-avoided"])
+    names = list(dict.fromkeys(report or DEFAULT_REPORTS))
     unknown = [n for n in names if n not in REPORTS]
     if unknown:
         raise ParamError(f"unknown report {unknown[0]!r} (known: {', '.join(REPORTS)})")
-    if fmt == "parquet" and out is None:
-        raise ParamError("--format parquet needs -o FILE")
     if by not in BY_NAMES:
         raise ParamError(f"--by {by!r}: use {', '.join(BY_NAMES)}")
+    # csv and parquet hold one table a file: several reports go to a folder, one file each.
+    per_file = fmt in ("csv", "parquet") and len(names) > 1
+    if per_file and out is None:
+        raise ParamError(f"--format {fmt} writes one file per report: it needs -o FOLDER for "
+                         f"{len(names)} reports ({', '.join(names)}), or one -r")
+    if per_file and out is not None and out.suffix.lower() in (".csv", ".parquet") and not out.is_dir():
+        raise ParamError(f"--format {fmt} with {len(names)} reports writes one file per report "
+                         f"into a folder: -o {out} names a file (give a folder, or one -r)")
+    if fmt == "parquet" and out is None:
+        raise ParamError("--format parquet needs -o FILE (or -o FOLDER for several reports)")
     if out is not None:
-        check_output(out)
+        check_output(out, folder=per_file)
     df_all, profile = priced(read_results(results), costs)
     _warn_strays(results)
     frames = {n: _report_frame(n, df_all, by) for n in names}
     if fmt == "table":
         console.print(f"time and CPU priced under the {profile} cost profile")
         for n, df in frames.items():
-            print_table(n, df.to_dicts())
+            _print_report(n, df)
+        return
+    if per_file:
+        with folder_output(out):
+            for n, df in frames.items():
+                path = out / f"{n}.{fmt}"
+                if fmt == "parquet":
+                    write_frame(df, path)
+                else:
+                    with atomic_output(path) as tmp:
+                        tmp.write_text(df.write_csv())
+                console.print(f"wrote {path}")
         return
     if fmt in ("csv", "parquet"):
-        if len(frames) != 1:
-            raise ParamError(f"--format {fmt} writes one report at a time (give one --report)")
         (name, df), = frames.items()
         if fmt == "parquet":
             console.print(f"wrote {write_frame(df, out)}")
@@ -206,13 +223,23 @@ def report_cmd(
     else:
         from cmmsim.reports import markdown_table
 
-        text = "\n\n".join(f"## {n}\n\n{markdown_table(df)}" for n, df in frames.items()) + "\n"
+        text = "\n\n".join(f"## {n}\n\n" + (f"{REPORT_NOTES[n]}.\n\n" if n in REPORT_NOTES else "")
+                           + markdown_table(df) for n, df in frames.items()) + "\n"
     if out:
         with atomic_output(out) as tmp:
             tmp.write_text(text)
         console.print(f"wrote {out}")
     else:
         typer.echo(printable(text), nl=False)
+
+
+def _print_report(name: str, df: pl.DataFrame) -> None:
+    """One report as a terminal table: percentages with one decimal, the note under its name."""
+    title = f"{name}: {REPORT_NOTES[name]}" if name in REPORT_NOTES else name
+    pct = [c for c in df.columns if c == "io_avoided_pct"]
+    if name == "io-avoided-wide":
+        pct = df.columns[4:]
+    print_table(title, df.to_dicts(), formats=dict.fromkeys(pct, ",.1f"))
 
 
 @app.command("plot")
@@ -262,9 +289,9 @@ def demo_cmd(
                        on_event=on_event, costs=costs, vcpus=vcpus)
     from cmmsim import reports
 
-    print_table("winner (least total I/O) per trace set and budget range (pages)",
+    print_table("winner (least total I/O) per trace set and budget range (pages and MiB)",
                 reports.df_winners(res["results"]).to_dicts())
-    print_table(f"winner (least stall time, {res['costs']}) per trace set and budget range (pages)",
+    print_table(f"winner (least stall time, {res['costs']}) per trace set and budget range (pages and MiB)",
                 reports.df_winners(res["results"], "stall").to_dicts())
     for p in res["plots"]:
         console.print(f"wrote {p}")

@@ -2,7 +2,9 @@
 
 Every registered strategy (default parameters) over 10 host budgets per
 trace set, from 10 % to 100 % of the set's footprint (the distinct guest
-pages its trace touches: beyond that no strategy pages at all), with the
+pages its trace touches: beyond that no strategy pages at all; the budgets
+are passed as pages, so a ``%`` budget keeps its one meaning, a share of
+guest memory, everywhere else), with the
 state distribution sampled about 40 times per trace. Then the report, the
 plots and a one-page ``summary.md``.
 """
@@ -30,7 +32,7 @@ from cmmsim.replay.sweep import (
 )
 from cmmsim.tracer.errors import ParamError
 from cmmsim.tracer.io import atomic_output, scan_trace
-from cmmsim.tracer.schema import MANIFEST_NAME
+from cmmsim.tracer.schema import MANIFEST_NAME, PAGE_SIZE_BYTES
 
 N_BUDGETS = 10
 SAMPLES_PER_TRACE = 40
@@ -83,24 +85,24 @@ def demo_spec(sample_dir: Path, *, costs=None, vcpus: int | None = None) -> Swee
 
 def write_summary(results: pl.DataFrame, outcome: SweepOutcome, plots: list[Path],
                   out_dir: Path, sample_dir: Path) -> Path:
-    """The one-page markdown summary: winners by I/O and by stall time per trace set
-    and budget range, and I/O and time at half the footprint."""
+    """The one-page markdown summary: the trace sets' sizes, winners by I/O and by stall
+    time per trace set and budget range, I/O avoided (one row per trace set, a column per
+    strategy) and time at half the footprint; budgets in pages and MiB."""
     winners = reports.df_winners(results)
     stall_winners = reports.df_winners(results, "stall")
     profile = str(results["cost_profile"][0]) if "cost_profile" in results.columns else "?"
-    avoided = reports.df_io_avoided(results)
+    avoided = reports.df_io_avoided_wide(results)
     # At the budget nearest half the footprint: the middle of the demo's range.
     budgets = (avoided.select("trace_set", "budget_pages").unique()
                .sort("trace_set", "budget_pages"))
     mids = budgets.group_by("trace_set").agg(
         pl.col("budget_pages").sort().get(N_BUDGETS // 2 - 1).alias("budget_pages"))
-    mid = (avoided.join(mids, on=["trace_set", "budget_pages"])
-           .filter(pl.col("label") != reports.BASELINE)
-           .select("trace_set", "budget_pages", "label", "total_io", "io_avoided",
-                   "io_avoided_pct").sort("trace_set", "label"))
+    mid = (avoided.join(mids, on=["trace_set", "budget_pages"]).sort("trace_set")
+           .with_columns(pl.col(c).round(1) for c in avoided.columns[4:]))
+    sets = trace_set_table(results)
     seconds = 1e-9
     times = (reports.df_time(results).join(mids, on=["trace_set", "budget_pages"])
-             .select("trace_set", "label", "total_io",
+             .select("trace_set", "budget_pages", "budget_mib", "label", "total_io",
                      (pl.col("stall_ns") * seconds).alias("stall_s"),
                      (pl.col("host_cpu_ns") * seconds).alias("host_cpu_s"),
                      (pl.col("guest_cpu_ns") * seconds).alias("guest_cpu_s"),
@@ -110,13 +112,24 @@ def write_summary(results: pl.DataFrame, outcome: SweepOutcome, plots: list[Path
         "# cmmsim demo summary",
         "",
         f"Made {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `cmmsim demo` on `{sample_dir}`: "
-        f"every registered strategy at {N_BUDGETS} host budgets per trace set (10-100 % of "
-        f"the pages each trace touches). {len(outcome.done) + len(outcome.skipped)} jobs "
-        f"done, {len(outcome.failed)} failed.",
+        f"every registered strategy at {N_BUDGETS} host budgets per trace set, 10 %, 20 %, ... "
+        f"100 % of its footprint (the distinct pages its traces touch; beyond it no strategy "
+        f"pages). {len(outcome.done) + len(outcome.skipped)} jobs done, {len(outcome.failed)} failed.",
+        "",
+        "Budgets are shown in 4 KiB pages and in MiB. A percentage elsewhere in cmmsim (`-b 50%`, "
+        "`budgets = [\"50%\"]`) is of the guests' total memory, not of the footprint: the "
+        "`footprint_pct` column below converts one into the other.",
+        "",
+        "## Trace sets",
+        "",
+        "`guest_pages`: the guests' memory; `footprint_pages`: the pages their traces touch "
+        "(the demo's largest budget); `footprint_pct`: footprint as a percentage of guest memory.",
+        "",
+        reports.markdown_table(sets),
         "",
         "## Winner (least total I/O) per trace set and budget range",
         "",
-        "Budgets in 4 KiB pages; `tied` > 1 means several strategies share first place "
+        "Budgets in 4 KiB pages and MiB; `tied` > 1 means several strategies share first place "
         "(typically none pages at all). `opt`, the offline floor, does not compete; it "
         "appears in the next table.",
         "",
@@ -124,7 +137,10 @@ def write_summary(results: pl.DataFrame, outcome: SweepOutcome, plots: list[Path
         "",
         "## I/O avoided against host-lru at half the footprint",
         "",
-        "`opt` is the floor: no strategy can do less I/O at that budget.",
+        "One row per trace set at the budget of 50 % of its footprint; `baseline_io`: "
+        "host-lru's page I/Os; each strategy's column: the I/O it avoids, percent of "
+        "`baseline_io` (negative: more I/O than host-lru). `opt` is the floor: no strategy "
+        "can do less I/O at that budget.",
         "",
         reports.markdown_table(mid),
         "",
@@ -155,6 +171,27 @@ def write_summary(results: pl.DataFrame, outcome: SweepOutcome, plots: list[Path
     with atomic_output(path) as tmp:
         tmp.write_text("\n".join(text))
     return path
+
+
+def trace_set_table(results: pl.DataFrame) -> pl.DataFrame:
+    """Each trace set's guest memory and footprint, pages, MiB and footprint as a percentage
+    of guest memory (what ``-b N%`` measures against).
+
+    The footprint is the set's largest budget: the demo's budgets end at it.
+
+    Columns: trace_set (str), guest_pages (int), guest_mib (float),
+    footprint_pages (int), footprint_mib (float), footprint_pct (float,
+    percent of guest_pages).
+    """
+    host = reports.with_labels(results).filter(pl.col("guest").is_null())
+    mib = PAGE_SIZE_BYTES / float(1 << 20)
+    return (host.group_by("trace_set")
+            .agg(pl.col("guest_pages").max(), pl.col("budget_pages").max().alias("footprint_pages"))
+            .select("trace_set", "guest_pages", (pl.col("guest_pages") * mib).alias("guest_mib"),
+                    "footprint_pages", (pl.col("footprint_pages") * mib).alias("footprint_mib"),
+                    (100.0 * pl.col("footprint_pages") / pl.col("guest_pages")).round(1)
+                    .alias("footprint_pct"))
+            .sort("trace_set"))
 
 
 def run_demo(out_dir: str | Path, *, jobs: int,

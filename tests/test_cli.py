@@ -146,7 +146,7 @@ def test_costs_on_replay_and_report(tmp_path, small_traces):
     mine.write_text('base = "zvm-2006"\nhost_read_disk_ns = 20_000_000\n')
     r = runner.invoke(app, ["report", str(out), "-r", "time", "-r", "ranking", "--by", "stall",
                             "--costs", str(mine), "-f", "csv"])
-    assert r.exit_code == 2 and "one report at a time" in r.stderr
+    assert r.exit_code == 2 and "one file per report" in r.stderr
     r = runner.invoke(app, ["report", str(out), "-r", "time", "--costs", str(mine), "-f", "csv"])
     assert r.exit_code == 0, r.output
     repriced = pl.read_csv(__import__("io").StringIO(r.output))

@@ -217,7 +217,7 @@ def test_reports_order_by_stall_and_cpu():
     df = pl.concat([replay(_hand_made(), s, [1, 2], costs="zvm-2006")
                     for s in ("cmm", "host-lru", "opt", "opt-schedule")], how="diagonal_relaxed")
     by_stall = reports.df_ranking(df, "stall")
-    assert set(by_stall.columns) == {"trace_set", "budget_pages", "rank", "label", "stall_ns"}
+    assert set(by_stall.columns) == {"trace_set", "budget_pages", "budget_mib", "rank", "label", "stall_ns"}
     cpu = reports.df_by(df, "cpu")
     host = df.filter(pl.col("guest").is_null())
     assert sorted(cpu["cpu_ns"].to_list()) == sorted((host["host_cpu_ns"] + host["guest_cpu_ns"]).to_list())

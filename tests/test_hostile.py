@@ -240,8 +240,8 @@ RESULT_CLASSES = [*COMMON, "trace-as-results", "mrc-output", "states-as-results"
 
 RESULT_COMMANDS = {
     "report": ["report", "{R}"],
-    "report csv": ["report", "{R}", "-f", "csv", "-o", "{O}"],
-    "report parquet": ["report", "{R}", "-f", "parquet", "-o", "{O}"],
+    "report csv": ["report", "{R}", "-f", "csv", "-r", "total-io", "-o", "{O}"],
+    "report parquet": ["report", "{R}", "-f", "parquet", "-r", "total-io", "-o", "{O}"],
     "plot": ["plot", "{R}", "-o", "{D}"],
 }
 
@@ -338,8 +338,8 @@ OUTPUT_COMMANDS = {
     "replay --states": (["replay", "{T}", "-s", "cmm", "-b", "10", "--states", "{O}"], False),
     "replay --series": (["replay", "{T}", "-s", "balloon", "-b", "10", "--series", "{O}"], False),
     "mrc": (["mrc", "{T}", "-b", "10", "-o", "{O}"], False),
-    "report csv": (["report", "{R}", "-f", "csv", "-o", "{O}"], False),
-    "report parquet": (["report", "{R}", "-f", "parquet", "-o", "{O}"], False),
+    "report csv": (["report", "{R}", "-f", "csv", "-r", "total-io", "-o", "{O}"], False),
+    "report parquet": (["report", "{R}", "-f", "parquet", "-r", "total-io", "-o", "{O}"], False),
     "plot": (["plot", "{R}", "-o", "{D}"], True),
     "sweep": (["sweep", "{T}", "-s", "cmm", "-b", "10", "-o", "{D}"], True),
     "demo": (["demo", "-o", "{D}", "--jobs", "1"], True),

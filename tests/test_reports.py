@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 
@@ -132,3 +134,93 @@ def test_markdown_keeps_small_floats_and_separates_thousands():
     df = pl.DataFrame({"budget_pages": [10, 12_345], "budget_mib": [10 / 256, 12_345 / 256]})
     lines = reports.markdown_table(df).splitlines()
     assert lines[2] == "| 10 | 0.039 |" and lines[3] == "| 12,345 | 48.2 |"
+
+
+# -- the report command and the demo summary, on a real replay of a small trace -----------------
+
+@pytest.fixture(scope="module")
+def results_file(tmp_path_factory):
+    from cmmsim.replay.api import replay
+    from cmmsim.replay.scenario import load
+    from cmmsim.tracer.io import write_frame
+    from tests.helpers import write_small_trace
+
+    d = tmp_path_factory.mktemp("rep")
+    scn = load([write_small_trace(d / "g.parquet", seed=1)])
+    budgets = [str(b) for b in range(20, 201, 20)]  # 10 budgets, as the demo runs
+    df = pl.concat([replay(scn, s, budgets) for s in ("host-lru", "cmm")], how="diagonal_relaxed")
+    return write_frame(df, d / "r.parquet")
+
+
+def _invoke(*args):
+    from typer.testing import CliRunner
+
+    from cmmsim.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_report_table_is_pivoted_and_fits_80_columns(results_file, monkeypatch):
+    from cmmsim.cli_common import console
+
+    monkeypatch.setattr(console, "_width", 80)
+    r = _invoke("report", results_file)
+    assert r.exit_code == 0, r.output
+    assert "io-avoided-wide" in r.output and "budget_mib" in r.output.replace("\n", "")
+    assert max(len(line) for line in r.output.splitlines()) <= 80
+    assert "…" not in r.output  # no number cut short
+
+
+def test_print_table_splits_rather_than_cuts(monkeypatch, capsys):
+    from cmmsim.cli_common import console, print_table
+
+    monkeypatch.setattr(console, "_width", 60)
+    rows = [{"trace_set": "kernel-compile", "budget_pages": 123_456, "budget_mib": 482.25}
+            | {f"strategy-{k}": -1750.25 * k for k in range(8)} for _ in range(2)]
+    print_table("wide", rows, formats={f"strategy-{k}": ",.1f" for k in range(8)})
+    text = capsys.readouterr().out
+    assert "(1/" in text and "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 60
+    for k in range(8):
+        assert f"{-1750.25 * k:,.1f}" in text  # every number whole
+    assert text.count("kernel-compile") >= 4  # the key columns repeat in each part
+
+
+def test_report_csv_and_parquet_write_one_file_per_report(results_file, tmp_path):
+    r = _invoke("report", results_file, "-f", "csv")
+    assert r.exit_code == 2 and "one file per report" in r.stderr and "-o FOLDER" in r.stderr
+    r = _invoke("report", results_file, "-f", "csv", "-r", "winners", "-r", "ranking")
+    assert r.exit_code == 2 and "one file per report" in r.stderr
+    out = tmp_path / "reps"
+    r = _invoke("report", results_file, "-f", "parquet", "-r", "winners", "-r", "io-avoided", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.iterdir()) == ["io-avoided.parquet", "winners.parquet"]
+    assert "budget_mib" in pl.read_parquet(out / "io-avoided.parquet").columns
+    r = _invoke("report", results_file, "-f", "csv", "-o", tmp_path / "csv")
+    assert r.exit_code == 0, r.output
+    wide = pl.read_csv(tmp_path / "csv" / "io-avoided-wide.csv")
+    assert wide.columns == ["trace_set", "budget_pages", "budget_mib", "baseline_io", "cmm"]
+    assert wide.height == 10
+    # One report still goes to stdout, or to the file named.
+    r = _invoke("report", results_file, "-f", "csv", "-r", "total-io")
+    assert r.exit_code == 0 and r.output.startswith("trace_set,label,budget_pages,budget_mib,")
+    r = _invoke("report", results_file, "-f", "parquet", "-r", "total-io")
+    assert r.exit_code == 2 and "needs -o" in r.stderr
+
+
+def test_demo_summary_pivots_and_states_budget_units(results_file, tmp_path):
+    from cmmsim import demo
+    from cmmsim.replay.sweep import SweepOutcome
+
+    df = pl.read_parquet(results_file)
+    path = demo.write_summary(df, SweepOutcome(done=["a", "b"]), [], tmp_path, Path("samples"))
+    text = path.read_text()
+    section = text.split("## I/O avoided against host-lru at half the footprint", 1)[1].split("\n## ", 1)[0]
+    table = [line for line in section.splitlines() if line.startswith("|")]
+    assert table[0] == "| trace_set | budget_pages | budget_mib | baseline_io | cmm |"
+    assert len(table) == 3  # header, rule, one row per trace set
+    assert table[2].startswith("| g | 100 | 0.39 |")
+    assert "of the guests' total memory, not of the footprint" in text
+    sets = demo.trace_set_table(df).row(0, named=True)
+    assert (sets["guest_pages"], sets["footprint_pages"]) == (256, 200)
+    assert sets["footprint_pct"] == pytest.approx(78.1)

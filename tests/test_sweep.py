@@ -117,7 +117,7 @@ def test_sweep_file_cli_and_report_plot(tmp_path, small_traces):
     r = runner.invoke(app, ["report", str(out)])
     assert r.exit_code == 0 and "io-avoided" in r.output
     r = runner.invoke(app, ["report", str(out), "-f", "markdown", "-r", "ranking"])
-    assert r.exit_code == 0 and "| trace_set | budget_pages | rank |" in r.output
+    assert r.exit_code == 0 and "| trace_set | budget_pages | budget_mib | rank |" in r.output
     r = runner.invoke(app, ["report", str(out), "-f", "csv", "-r", "total-io"])
     assert r.exit_code == 0 and r.output.startswith("trace_set,label,budget_pages")
     r = runner.invoke(app, ["report", str(out), "-f", "parquet", "-r", "faults", "-o",
