@@ -86,7 +86,9 @@ def plot_miss_curve(curve: pl.DataFrame, path: Path, name: str = "") -> Path:
     fig, ax = plt.subplots(figsize=(6.0, 3.9))
     if not c["exact"][0]:
         ax.fill_between(x, np.clip(y - se, 0, 1), np.clip(y + se, 0, 1), color=style["color"],
-                        alpha=0.22, linewidth=0, label="±1 standard error")
+                        alpha=0.22, linewidth=0,
+                        # The band can be thinner than the line: say how wide it gets.
+                        label=f"±1 standard error (at most {float(se.max()):.2g})")
     if len(x) > 40:  # a dense curve: markers would merge into a thick line
         style |= {"marker": None}
     ax.plot(x, y, label="host-lru miss ratio", **(style | {"linestyle": "-"}))

@@ -36,13 +36,17 @@ from cmmsim.reports import (
 from cmmsim.tracer.errors import ResultsError
 from cmmsim.tracer.io import atomic_output
 
-#: The I/O-avoided axis stops here (percent): a strategy doing more than twice
-#: host-lru's I/O would squash every other line; such points are drawn on the
-#: edge with their value written beside them.
+#: The I/O-avoided axis stops here (percent) when a line goes below twice it
+#: (three times host-lru's I/O): such a point would squash every other line,
+#: so the line's points below the floor are drawn on the edge with their value
+#: written beside them.
 IO_AVOIDED_FLOOR_PCT = -100.0
-#: States left out of the stacked state plots: unused pages the host holds no
-#: frame for take no memory and would fill most of the area.
-STATES_LEFT_OUT = ("Uz",)
+#: States left out of the stacked state plots: zero pages the host holds no
+#: frame or copy for take no memory and would fill most of the area: unused
+#: ones (Uz), and stable ones (Sz), which is how host-lru, with no notion of
+#: unused, sees untouched memory (docs/model.md). Discarded volatile pages
+#: (Vz) stay: what a hinting guest gave up is the point of those plots.
+STATES_LEFT_OUT = ("Uz", "Sz")
 
 # Kept for callers of the old names.
 _mib, _slug = mib, slug
@@ -144,7 +148,7 @@ def _lines_by_set(df: pl.DataFrame, value: str, ylabel: str, title: str, path: P
             x = mib(line["budget_pages"].to_numpy())
             y = line[value].to_numpy().astype(float)
             kw = styles[label]
-            if floor is not None and (y < floor).any():
+            if floor is not None and (y < 2 * floor).any():
                 clipped = True
                 ax.plot(x, np.maximum(y, floor), label=label, **kw)
                 _clip_below(ax, x, y, floor, kw["color"])
@@ -235,16 +239,20 @@ def plot_state_distribution(states: pl.DataFrame, out_dir: Path) -> list[Path]:
             ax.set_xlabel("time (s)")
             ax.set_ylabel("guest memory (MiB)")
             ax.margins(x=0)
+            ax.set_ylim(bottom=0)
         handles: dict[str, object] = {}
         for ax in axes:
             for h, n in zip(*ax.get_legend_handles_labels(), strict=True):
                 handles.setdefault(n, h)
         order = [c for c in PAIR_ORDER if c in handles]
+        # States present but empty in every panel get no legend entry.
+        shown = set(part.filter(pl.col("pages") > 0)["state"].unique().to_list())
+        order = [c for c in order if c in shown] or order
         fig.legend([handles[c] for c in order], order, loc="lower center", ncol=8,
                    bbox_to_anchor=(0.5, 0.0), frameon=False,
                    title="guest state (S/U/V/P) x host state (r/p/z)")
-        note = "; ".join(f"{c} not drawn (up to {v:,.0f} MiB on average)"
-                         for c, v in left_out.items())
+        note = ("zero pages with no host frame not drawn (mean MiB, largest panel): "
+                + ", ".join(f"{c} {v:,.0f}" for c, v in left_out.items())) if left_out else ""
         fig.suptitle(f"{ts}: page states over time at a {mib(budget):,.0f} MiB host budget"
                      + (f"\n{note}" if note else ""), fontsize="medium")
         fig.tight_layout(rect=(0, 0.55 / fig.get_figheight() + 0.02, 1, 0.95))
