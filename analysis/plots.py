@@ -344,6 +344,24 @@ def plot_balloon(series: pl.DataFrame, out_dir: Path) -> list[Path]:
     return paths
 
 
+#: What each figure shows, by file name prefix (docs/plots.md says more).
+DESCRIPTIONS = {
+    "total_io_vs_budget": "page reads + writes by host budget, a line per strategy",
+    "stall_vs_budget": "seconds the guests wait on memory management, by host budget",
+    "io_avoided_vs_budget": "percent of host-lru's I/O each strategy avoids (higher is better)",
+    "states_": "pages per guest x host state over time, a panel per strategy",
+    "balloon_": "balloon estimate, target and the guest's size over time, a panel per guest",
+    "miss_ratio_vs_budget": "host-lru's miss ratio by host budget (cmmsim mrc output)",
+    "reuse_distance_histogram": "accesses by LRU stack distance (cmmsim mrc output)",
+}
+
+
+def describe(path: str | Path) -> str:
+    """One line on what the figure at ``path`` shows ("" for a name not made here)."""
+    name = Path(path).name
+    return next((text for prefix, text in DESCRIPTIONS.items() if name.startswith(prefix)), "")
+
+
 def plot_all(results: pl.DataFrame, states: pl.DataFrame | None, out_dir: str | Path,
              balloon: pl.DataFrame | None = None) -> list[Path]:
     """Every plot the data allows, into ``out_dir``; returns the files written.
