@@ -242,22 +242,50 @@ def _print_report(name: str, df: pl.DataFrame) -> None:
     print_table(title, df.to_dicts(), formats=dict.fromkeys(pct, ",.1f"))
 
 
+def _plot_miss_curve(results: Path, out: Path, extra: Path | None) -> bool:
+    """Plot ``results`` if it is ``cmmsim mrc`` output (True), else leave it (False)."""
+    if not results.is_file():
+        return False
+    from cmmsim.plot_mrc import is_miss_curve, plot_mrc
+    from cmmsim.tracer.errors import ResultsError, show_path
+    from cmmsim.tracer.io import read_frame
+
+    frame = read_frame(results, "results")
+    if not is_miss_curve(frame):
+        return False
+    if extra is not None:
+        raise ParamError(f"{show_path(results)} is a miss curve (cmmsim mrc output): "
+                         "--states and --balloon go with replay results")
+    if frame.is_empty():
+        raise ResultsError(f"{show_path(results)}: holds no miss-curve rows")
+    for p in plot_mrc(frame, out, results.name.removesuffix(".parquet")):
+        console.print(f"wrote {p}")
+    return True
+
+
 @app.command("plot")
 @cli_errors
 def plot_cmd(
-    results: Annotated[Path, typer.Argument(help="results .parquet or sweep folder")],
+    results: Annotated[Path, typer.Argument(help="results .parquet, sweep folder or cmmsim mrc output")],
     out: Annotated[Path, typer.Option("-o", "--out", help="folder for the PNG files")],
     states: Annotated[Path | None, typer.Option("--states", help="state time series .parquet (a sweep folder's are found)")] = None,
     balloon: Annotated[Path | None, typer.Option("--balloon", help="balloon series .parquet (a sweep folder's are found)")] = None,
     costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP + "; default: as the rows were priced, else kvm-2025")] = None,
 ) -> None:
-    """Plot I/O and stall time vs budget, I/O avoided, state distributions and balloon series (PNG)."""
+    """Plot I/O and stall time vs budget, I/O avoided, state distributions and balloon series (PNG).
+
+    Given ``cmmsim mrc`` output instead, plot the miss-ratio curve (MiB, with
+    standard-error bands for sampled curves) and the reuse-distance histogram.
+    What each plot shows: docs/plots.md.
+    """
     from cmmsim.plots import plot_all
     from cmmsim.replay.costs import priced
     from cmmsim.replay.sweep import read_balloon, read_results, read_states
     from cmmsim.tracer.io import check_output
 
     check_output(out, folder=True)
+    if _plot_miss_curve(results, out, states or balloon):
+        return
     df, _ = priced(read_results(results), costs)
     _warn_strays(results)
     st = read_states(states) if states else (read_states(results) if results.is_dir() else None)

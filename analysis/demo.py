@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from cmmsim import reports
-from cmmsim.plots import plot_all
+from cmmsim.plots import describe, plot_all
 from cmmsim.replay.scenario import expand_inputs
 from cmmsim.replay.sweep import (
     SweepOutcome,
@@ -162,7 +162,12 @@ def write_summary(results: pl.DataFrame, outcome: SweepOutcome, plots: list[Path
         "",
         "## Plots",
         "",
-        *[f"- `{p.name}`" for p in plots],
+        "Each strategy keeps one colour and marker in every plot; `docs/plots.md` says "
+        "what each shows. For host-lru's miss-ratio curve and reuse distances: "
+        "`cmmsim mrc TRACE -b 1% -b 100% --points 40 -o curve.parquet`, then "
+        "`cmmsim plot curve.parquet -o plots`.",
+        "",
+        *[f"- `{p.name}`: {describe(p)}" for p in plots],
         "",
     ]
     if outcome.failed:

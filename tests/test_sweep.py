@@ -217,6 +217,7 @@ def test_demo_end_to_end(tmp_path, monkeypatch, small_traces):
     assert r.exit_code == 0, r.output
     summary = (tmp_path / "d" / "summary.md").read_text()
     assert "Winner (least total I/O)" in summary and "kernel-compile" in summary
+    assert "- `total_io_vs_budget.png`: page reads + writes" in summary
     assert (tmp_path / "d" / "plots" / "total_io_vs_budget.png").exists()
     assert (tmp_path / "d" / "plots" / "states_phased.png").exists()
     assert (tmp_path / "d" / "plots" / "balloon_phased_balloon_cmm.png").exists()
