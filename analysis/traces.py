@@ -111,4 +111,5 @@ def trace_summary(path: str | Path) -> dict[str, Any]:
         "event_counts": meta.event_counts,
         "final_state_fractions": dict(zip(states["state"], states["fraction"], strict=True)),
         "converter": meta.converter,
+        "sampling": (meta.params or {}).get("sampling"),
     }
