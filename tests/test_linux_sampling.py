@@ -175,7 +175,11 @@ MIB, PASSES, GAP_S, PERIOD_S = 8, 4, 0.5, 0.1
 
 
 def _life_accesses(arr, dense: np.ndarray) -> np.ndarray:
-    """Per frame: accesses (READ or WRITE) in its life with the most of them."""
+    """Per frame: accesses (READ or WRITE) in its life (from one free to the next) with the most.
+
+    A frame the start snapshot held stable starts with a write at time 0 and
+    is allocated without a free before it: its life holds that write too.
+    """
     best = np.zeros(len(dense), np.int64)
     pos = {int(d): i for i, d in enumerate(dense.tolist())}
     cur = np.zeros(len(dense), np.int64)
@@ -223,10 +227,11 @@ def test_live_workload_shows_about_k_accesses_per_page_with_sampling_one_without
     assert len(found_on["anon"]) == len(frames_on["anon"]) == MIB * 256
     anon_on = np.median(_life_accesses(arr_on, found_on["anon"]))
     anon_off = np.median(_life_accesses(arr_off, found_off["anon"]))
-    # Off: the allocation's write only. On: that and one sampled access per pass
-    # (each pass falls in its own sample period), within one period's slack.
-    assert anon_off == 1
-    assert PASSES <= anon_on <= PASSES + 2, anon_on
+    # Off: the allocation's write only (and the initial write of a frame held
+    # stable at the start). On: one sampled access more per pass (each pass
+    # falls in its own sample period), with a period's slack.
+    assert anon_off <= 2
+    assert PASSES - 1 <= anon_on - anon_off <= PASSES + 1, (anon_on, anon_off)
     # The mapped file read twice: two more accesses with sampling than without.
     file_on = np.median(_life_accesses(arr_on, found_on["file"]))
     file_off = np.median(_life_accesses(arr_off, found_off["file"]))
