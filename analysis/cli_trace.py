@@ -85,6 +85,11 @@ def trace_info(path: Annotated[Path, typer.Argument(help="trace file")]) -> None
                                            for k, v in info["converter"].items()])
         for line in fidelity_lines(info["converter"]):
             console.print(f"converter: {line}")
+    if info["sampling"] is not None:
+        from cmmsim.tracer.linux.sampling import sampling_lines
+
+        for line in sampling_lines(info["sampling"], info["converter"] or {}):
+            console.print(f"sampling: {line}")
 
 
 @trace_app.command("validate")
@@ -150,6 +155,8 @@ def trace_record(
     keep_text: Annotated[Path | None, typer.Option(help="also keep the perf script text here")] = None,
     guest_mib: Annotated[int | None, typer.Option(help="guest memory to record, MiB (default: MemTotal)")] = None,
     drop_caches: Annotated[bool, typer.Option("--drop-caches", help="drop the page cache first, so the pages the workload reads enter it inside the capture")] = False,
+    sample_period: Annotated[float | None, typer.Option(help="sample the command's accesses every this many seconds (0.1-1 typical; off by default; root; see docs/sampling.md): per mapping touched pages from smaps Referenced after clear_refs, emitted on its present frames")] = None,
+    sample_seed: Annotated[int, typer.Option(help="seeds which frames of a partly referenced mapping are emitted")] = 0,
 ) -> None:
     """Record a live workload with perf (root) and convert it to a trace."""
     from cmmsim.tracer.io import check_output
@@ -159,7 +166,8 @@ def trace_record(
     if keep_text is not None:
         check_output(keep_text)
     meta = record(out, command, duration_s=duration, buffer_pages=buffer_pages, keep_text=keep_text,
-                  guest_pages=guest_mib * 256 if guest_mib else None, drop_caches=drop_caches)
+                  guest_pages=guest_mib * 256 if guest_mib else None, drop_caches=drop_caches,
+                  sample_period_s=sample_period, sample_seed=sample_seed)
     _print_conversion(out, meta)
 
 

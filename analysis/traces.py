@@ -115,4 +115,5 @@ def trace_summary(path: str | Path) -> dict[str, Any]:
         "converter": meta.converter,
         # "none" for a trace imported from another tool (cmmsim.tracer.exchange).
         "hints": meta.params.get("hints"),
+        "sampling": (meta.params or {}).get("sampling"),
     }

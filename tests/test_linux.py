@@ -42,7 +42,7 @@ def lines_to_trace(tmp_path, lines, **kw):
 
 
 def test_fixtures_are_real_captures_covering_every_event():
-    assert len(FIXTURES) == 11
+    assert len(FIXTURES) == 12
     seen = set()
     for f in FIXTURES:
         for line in f.read_text().splitlines():
@@ -309,6 +309,7 @@ _LINES = [
     "writeback:writeback_single_inode: bdi 8:1: ino={i} state=0x0 dirtied_when=1 age=1 index=0 to_write=1 wrote={w} cgroup_ino=1",
     "ext4:ext4_writepages_result: dev 8,1 ino {i} ret 0 pages_written {w} pages_skipped 0 sync_mode 1 writeback_index 0",
     "pagemap:mm_lru_activate: folio=0xffff pfn=0x{p:x}",
+    "cmmsim:cmmsim_sampled_access: pfn=0x{p:x}",
     "sched:sched_switch: prev_comm=a",
     "kmem:mm_page_free: page=0x1 pfn=0x1 order=12",
 ]

@@ -8,6 +8,12 @@ page-allocator, page-cache, writeback and LRU tracepoints with a large
 buffer while COMMAND runs (or for a duration), ``perf script`` the capture
 straight into :func:`cmmsim.tracer.linux.convert`. Lost events (perf's own warning
 lines) and the capture facts go into the trace metadata.
+
+With a sample period (``--sample-period``), a
+:class:`cmmsim.tracer.linux.sampling.Sampler` thread samples the recorded
+command's accesses while perf runs (perf's clock is then CLOCK_MONOTONIC,
+``-k monotonic``, the sampler's), and its lines are merged into perf's text by
+time (:func:`cmmsim.tracer.linux.sampling.merge_lines`) before conversion.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +35,14 @@ import numpy as np
 from cmmsim.tracer.errors import CmmsimError, ParamError
 from cmmsim.tracer.linux import convert, kpageflags_to_states
 from cmmsim.tracer.linux.kpageflags import read_kpageflags
+from cmmsim.tracer.linux.sampling import (
+    MAX_PERIOD_S,
+    MIN_PERIOD_S,
+    Sampler,
+    merge_lines,
+    probe,
+    read_records,
+)
 from cmmsim.tracer.linux.snapshot import mapped_file_pages, whole_folios
 from cmmsim.tracer.schema import TraceMeta
 
@@ -80,7 +97,8 @@ def drop_page_cache() -> None:
 
 def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: float | None = None,
            buffer_pages: int = 4096, keep_text: str | os.PathLike | None = None,
-           guest_pages: int | None = None, drop_caches: bool = False) -> TraceMeta:
+           guest_pages: int | None = None, drop_caches: bool = False,
+           sample_period_s: float | None = None, sample_seed: int = 0) -> TraceMeta:
     """Record COMMAND (or ``duration_s`` seconds of the whole system) and convert it.
 
     Parameters
@@ -102,9 +120,16 @@ def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: flo
     drop_caches : bool
         Drop the page cache before recording, so that the pages the workload
         reads enter the cache inside the capture.
+    sample_period_s : float, optional
+        Sample the command's accesses every this many seconds
+        (:mod:`cmmsim.tracer.linux.sampling`); None: no sampling.
+    sample_seed : int
+        Seeds which pages of a partly referenced mapping are emitted.
     """
     if not command and not duration_s:
         raise RecordError("give a command after -- or --duration S")
+    if sample_period_s is not None and not MIN_PERIOD_S <= sample_period_s <= MAX_PERIOD_S:
+        raise ParamError(f"--sample-period {sample_period_s}: must be {MIN_PERIOD_S}..{MAX_PERIOD_S} s")
     perf = shutil.which("perf")
     if perf is None:
         raise RecordError("perf is not installed (Debian: apt-get install linux-perf)")
@@ -115,6 +140,15 @@ def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: flo
         raise RecordError(f"tracepoints unavailable on this kernel: {', '.join(missing)} "
                           "(is tracefs mounted and are you root?)")
     events = list(TRACEPOINTS) + _available(perf, OPTIONAL)
+    offered = probe()
+    sampling: dict = {"method": "off", "period_s": None, "probe": offered.as_dict()}
+    if sample_period_s is not None:
+        if not command:
+            raise RecordError("--sample-period samples the recorded command: give one after --")
+        if offered.method is None:
+            raise RecordError("no access sampling method works here: "
+                              + "; ".join(f"{k}: {v}" for k, v in offered.reasons.items()))
+        sampling |= {"method": offered.method, "period_s": sample_period_s, "seed": sample_seed}
     if drop_caches:
         drop_page_cache()
     flags = read_kpageflags()
@@ -123,11 +157,14 @@ def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: flo
     run = list(command) if command else ["sleep", str(duration_s)]
     with tempfile.TemporaryDirectory(prefix="cmmsim-rec-") as tmp:
         data = Path(tmp) / "perf.data"
+        samples = Path(tmp) / "samples.bin"
         argv = [perf, "record", "-a", "-m", str(buffer_pages), "-o", str(data)]
+        if sample_period_s is not None:
+            argv += ["-k", "monotonic"]  # the sampler's clock
         for e in events:
             argv += ["-e", e]
         argv += ["--", *run]
-        proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = _run_perf(argv, sample_period_s, sample_seed, samples, perf, sampling)
         if not data.exists() or data.stat().st_size == 0:
             err = proc.stderr.strip().splitlines()
             raise RecordError(f"perf record failed: {err[-1] if err else 'no output'}")
@@ -140,19 +177,81 @@ def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: flo
             "perf_warnings": lost,
             "mem_total_pages": mem_total_pages(),
             "dropped_caches": drop_caches,
+            "sampling": sampling,
         }
         kw = dict(fmt="perf", lenient=True, guest_pages=guest_pages or mem_total_pages(),
                   initial=initial, initial_pages=mapped, extra_meta=extra)
         script_argv = [perf, "script", "-i", str(data)]
+        sampled = samples if sample_period_s is not None else None
         if keep_text:
             with open(keep_text, "wb") as text:
-                subprocess.run(script_argv, stdout=text, stderr=subprocess.DEVNULL, check=True)
+                _script(script_argv, text, sampled)
             np.savez_compressed(start_path(keep_text), states=initial, mapped_pages=mapped)
             return convert(keep_text, out, **kw)
-        script = subprocess.Popen(script_argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        try:
-            meta = convert(None, out, stream=script.stdout, **kw)
-        finally:
-            script.stdout.close()
-            script.wait()
+        if sampled is None:
+            script = subprocess.Popen(script_argv, stdout=subprocess.PIPE,
+                                      stderr=subprocess.DEVNULL)
+            try:
+                meta = convert(None, out, stream=script.stdout, **kw)
+            finally:
+                script.stdout.close()
+                script.wait()
+            return meta
+        # perf script -> merge with the samples (a thread) -> pipe -> the converter.
+        r, w = os.pipe()
+        with open(r, "rb") as reader, open(w, "wb") as writer:
+            failed: list[BaseException] = []
+
+            def feed() -> None:
+                try:
+                    _script(script_argv, writer, sampled)
+                except BaseException as exc:  # noqa: BLE001 - re-raised below
+                    failed.append(exc)
+                finally:
+                    writer.close()  # the converter sees the end of its input
+
+            feeder = threading.Thread(target=feed, daemon=True)
+            feeder.start()
+            try:
+                meta = convert(None, out, stream=reader, **kw)
+            finally:
+                feeder.join()
+            if failed:
+                raise RecordError(f"perf script failed: {failed[0]}")
     return meta
+
+
+def _run_perf(argv: list[str], period_s: float | None, seed: int, samples: Path, perf: str,
+              sampling: dict) -> subprocess.CompletedProcess:
+    """Run perf record; with a period, sample its command while it runs (stats into ``sampling``)."""
+    if period_s is None:
+        return subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    with open(samples, "wb") as out:
+        began = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        sampler = Sampler(proc.pid, period_s, out, seed=seed, skip_exe=os.path.realpath(perf))
+        sampler.start()
+        try:
+            _, err = proc.communicate()
+        finally:
+            sampler.stop()
+        sampling["wall_s"] = round(time.monotonic() - began, 3)
+    if sampler.error is not None:
+        raise RecordError(f"the access sampler failed: {sampler.error}")
+    sampling |= {k: (round(v, 3) if isinstance(v, float) else v)
+                 for k, v in asdict(sampler.stats).items()}
+    return subprocess.CompletedProcess(argv, proc.returncode, None, err)
+
+
+def _script(script_argv: list[str], out, samples: Path | None) -> None:
+    """``perf script`` into ``out``, with the sampled-access lines merged in if there are any."""
+    if samples is None:
+        subprocess.run(script_argv, stdout=out, stderr=subprocess.DEVNULL, check=True)
+        return
+    script = subprocess.Popen(script_argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        merge_lines(script.stdout, read_records(samples), out)
+    finally:
+        script.stdout.close()
+        if script.wait():
+            raise subprocess.CalledProcessError(script.returncode, script_argv)

@@ -28,6 +28,7 @@ class Counters:
     duplicate_frees: int = 0
     failed_allocations: int = 0
     activate_on_free: int = 0
+    sampled_on_free: int = 0
     expired_clean: int = 0
     reordered: int = 0
     clamped_ranges: int = 0
@@ -52,6 +53,7 @@ class Counters:
             "duplicate_frees": self.duplicate_frees,
             "failed_allocations": self.failed_allocations,
             "activate_on_free": self.activate_on_free,
+            "sampled_on_free": self.sampled_on_free,
             "expired_clean": self.expired_clean,
             "reordered": self.reordered,
             "clamped_ranges": self.clamped_ranges,

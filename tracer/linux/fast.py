@@ -28,6 +28,7 @@ from cmmsim.tracer.linux.fast_state import (
     C_FAULTS_FILLED,
     C_GET_PAGES_UNREAD,
     C_PAGE_CACHE_READS,
+    C_SAMPLED_ON_FREE,
     C_SNAPSHOT_PAGES,
     C_UNRESOLVED_DIRTY,
     COUNTER_FIELDS,
@@ -79,6 +80,7 @@ from cmmsim.tracer.linux.rules import (
     EV_PAGE_ALLOC,
     EV_PAGE_FREE,
     EV_PAGE_FREE_BATCHED,
+    EV_SAMPLED_ACCESS,
     EV_SINGLE_INODE,
     EVENTS,
     FILL_WINDOW_NS,
@@ -102,7 +104,7 @@ from cmmsim.tracer.linux.rules import (
 
 #: Events whose column a is a physical pfn (the mapper's arrays must reach it).
 PFN_EVENTS = (EV_PAGE_ALLOC, EV_PAGE_FREE, EV_PAGE_FREE_BATCHED, EV_CACHE_ADD, EV_CACHE_DELETE,
-              EV_LRU_ACTIVATE)
+              EV_LRU_ACTIVATE, EV_SAMPLED_ACCESS)
 #: Events that may name a file not seen before (a page added may also add
 #: its block-device alias to the file table).
 FILE_EVENTS = (EV_CACHE_ADD, EV_DIRTY_FOLIO, EV_GET_PAGES, EV_MAP_PAGES, EV_FAULT)
@@ -121,7 +123,7 @@ def _worst_out(k, a, b, scal):
     if k == EV_GET_PAGES:  # the last turn's rest, then its own range
         return 3 * (MAX_RANGE_PAGES + min((b >> PAGE_SHIFT) - (a >> PAGE_SHIFT) + 1,
                                           MAX_RANGE_PAGES))
-    if k == EV_MAP_PAGES or k == EV_FAULT:
+    if k == EV_MAP_PAGES or k == EV_FAULT or k == EV_SAMPLED_ACCESS:
         return 3
     if k == EV_DIRTY_FOLIO:
         return 3 << MAX_ORDER
@@ -375,6 +377,22 @@ def _lru_activate(t, pfn, initial, fr, scal, cnt, out):
     emit(t, s, OP_READ, fr, scal, out)
 
 
+@nb.njit(cache=True, inline="always")
+def _sampled_access(t, pfn, initial, fr, scal, cnt, out):
+    # A frame the sampler saw touched: read as a mapped page-cache page is (the
+    # guest pins a clean page while it is used), any other frame READ.
+    s = slot_of(pfn, fr, scal)
+    st = current_state(s, ST_STABLE, initial, fr, scal)
+    if st == ST_UNUSED:
+        cnt[C_SAMPLED_ON_FREE] += 1
+    elif st == ST_VOLATILE or st == ST_POT_VOLATILE:
+        emit(t, s, OP_SET_STABLE_IF_RESIDENT, fr, scal, out)
+        emit(t, s, OP_READ, fr, scal, out)
+        emit(t, s, OP_SET_VOLATILE if st == ST_VOLATILE else OP_SET_POT_VOLATILE, fr, scal, out)
+    else:
+        emit(t, s, OP_READ, fr, scal, out)
+
+
 @nb.njit(cache=True, nogil=True, _nrt=False)
 def _map_events(i0, ev, initial, expire_ns, fr, files, q, scal, cnt, ev_counts, out):
     """Map events ``i0 ..``; returns where it stopped (``len(ev.code)``, or an event
@@ -419,6 +437,8 @@ def _map_events(i0, ev, initial, expire_ns, fr, files, q, scal, cnt, ev_counts, 
                 _written_back(t, dev_of(ev.c[i], ev.d[i]), ev.e[i], fr, files, scal, out)
         elif k == EV_LRU_ACTIVATE:
             _lru_activate(t, a, initial, fr, scal, cnt, out)
+        elif k == EV_SAMPLED_ACCESS:
+            _sampled_access(t, a, initial, fr, scal, cnt, out)
     return ev.code.shape[0]
 
 

@@ -35,11 +35,12 @@ ALIAS_DEV = 1 << 40
 COUNTER_FIELDS = ("unresolved_dirty", "duplicate_frees", "failed_allocations",
                   "activate_on_free", "expired_clean", "reordered", "clamped_ranges",
                   "page_cache_reads", "fault_around_mapped", "fault_around_unknown",
-                  "fault_around_retries", "get_pages_unread", "faults_filled", "snapshot_pages")
+                  "fault_around_retries", "get_pages_unread", "faults_filled", "snapshot_pages",
+                  "sampled_on_free")
 (C_UNRESOLVED_DIRTY, C_DUPLICATE_FREES, C_FAILED_ALLOCATIONS, C_ACTIVATE_ON_FREE,
  C_EXPIRED_CLEAN, C_REORDERED, C_CLAMPED_RANGES, C_PAGE_CACHE_READS, C_FAULT_AROUND_MAPPED,
  C_FAULT_AROUND_UNKNOWN, C_FAULT_AROUND_RETRIES, C_GET_PAGES_UNREAD, C_FAULTS_FILLED,
- C_SNAPSHOT_PAGES) = range(len(COUNTER_FIELDS))
+ C_SNAPSHOT_PAGES, C_SAMPLED_ON_FREE) = range(len(COUNTER_FIELDS))
 C_CAUSE_FILE, C_CAUSE_PAGE, C_CAUSE_PSEUDO = range(len(COUNTER_FIELDS), len(COUNTER_FIELDS) + 3)
 N_COUNTERS = len(COUNTER_FIELDS) + len(CAUSES)
 # Scalars: t0 set?, t0, last t, dense ids given, expiry queue head, ops out, slots used,

@@ -425,6 +425,19 @@ class Mapper:
             return
         self._emit(t, phys, OP_READ)
 
+    def _on_cmmsim_sampled_access(self, t, f):
+        phys = int(f[0], 16)
+        st = self._current(phys, STABLE)
+        if st == UNUSED:
+            self.counters.sampled_on_free += 1
+            return
+        if st in (VOLATILE, POT_VOLATILE):
+            self._emit(t, phys, OP_SET_STABLE_IF_RESIDENT)
+            self._emit(t, phys, OP_READ)
+            self._emit(t, phys, OP_SET_VOLATILE if st == VOLATILE else OP_SET_POT_VOLATILE)
+        else:
+            self._emit(t, phys, OP_READ)
+
     def finish(self) -> None:
         """End of input: faults whose fill never came are unresolved."""
         for _, _, cause in self.pending_fault.values():

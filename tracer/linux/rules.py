@@ -104,6 +104,15 @@ never guessed.
     The page was referenced again: a READ (the only access event that names
     anonymous pages). On a frame the converter holds free it is counted
     (``activate_on_free``) and dropped.
+``cmmsim:cmmsim_sampled_access pfn`` (not a kernel tracepoint)
+    A line ``trace record --sample-period`` adds: the access sampler
+    (:mod:`cmmsim.tracer.linux.sampling`) found the frame mapped by the
+    recorded command and counted it as touched since its last sample. It is
+    read as a page-cache read of a mapped page is: a clean (volatile) frame
+    SET_STABLE_IF_RESIDENT, READ, SET_VOLATILE, any other READ (the sampler
+    cannot tell reads from writes). On a frame the converter holds free (the
+    frame was freed between the sampler's pagemap read and its time stamp)
+    it is counted (``sampled_on_free``) and dropped.
 
 Pages cached before the capture: ``trace record --drop-caches`` drops the
 clean unmapped ones first, and a start snapshot (rows of major, minor, inode,
@@ -177,11 +186,12 @@ FIELDS = {
     "writeback_single_inode": re.compile(r"bdi ([0-9]+):([0-9]+): ino=([0-9]+) .*\bwrote=([0-9]+)"),
     "ext4_writepages_result": re.compile(r"dev ([0-9]+),([0-9]+) ino ([0-9]+) ret -?[0-9]+ pages_written ([0-9]+)"),
     "mm_lru_activate": re.compile(rf"pfn={_HEX}"),
+    "cmmsim_sampled_access": re.compile(rf"pfn={_HEX}"),
 }
 EVENTS = tuple(FIELDS)
 (EV_PAGE_ALLOC, EV_PAGE_FREE, EV_PAGE_FREE_BATCHED, EV_CACHE_ADD, EV_CACHE_DELETE,
  EV_GET_PAGES, EV_MAP_PAGES, EV_FAULT, EV_DIRTY_FOLIO, EV_SINGLE_INODE, EV_EXT4_WRITEPAGES,
- EV_LRU_ACTIVATE) = range(len(EVENTS))
+ EV_LRU_ACTIVATE, EV_SAMPLED_ACCESS) = range(len(EVENTS))
 #: Event name -> kind code.
 EVENT_CODE = {name: code for code, name in enumerate(EVENTS)}
 #: Events whose bdi is not a block device ("(unknown)", "fuse", ...) are well
@@ -203,14 +213,14 @@ EVENT_COLUMNS = {
     "mm_filemap_add_to_page_cache": "cdeafb", "mm_filemap_delete_from_page_cache": "cdeafb",
     "mm_filemap_get_pages": "cdeab", "mm_filemap_map_pages": "cdeab", "mm_filemap_fault": "cdea",
     "writeback_dirty_folio": "cdea", "writeback_single_inode": "cdea",
-    "ext4_writepages_result": "cdea", "mm_lru_activate": "a",
+    "ext4_writepages_result": "cdea", "mm_lru_activate": "a", "cmmsim_sampled_access": "a",
 }
 #: The columns written in hex, per event.
 HEX_COLUMNS = {
     "mm_page_alloc": "a", "mm_page_free": "a", "mm_page_free_batched": "a",
     "mm_filemap_add_to_page_cache": "ae", "mm_filemap_delete_from_page_cache": "ae",
     "mm_filemap_get_pages": "e", "mm_filemap_map_pages": "e", "mm_filemap_fault": "e",
-    "mm_lru_activate": "a",
+    "mm_lru_activate": "a", "cmmsim_sampled_access": "a",
 }
 
 #: The largest field value the converter reads (the fast paths hold fields in int64).

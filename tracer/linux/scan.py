@@ -70,6 +70,7 @@ PATTERNS = {
     "ext4_writepages_result": ["dev ", ("c", 10), ",", ("d", 10), " ino ", ("e", 10), " ret ",
                                SIGNED_SKIP, " pages_written ", ("a", 10)],
     "mm_lru_activate": ["pfn=0x", ("a", 16)],
+    "cmmsim_sampled_access": ["pfn=0x", ("a", 16)],
 }
 #: Token kinds of a program row: literal (offset, length into the pool),
 #: number (column, base), signed number dropped.

@@ -113,8 +113,12 @@ def whole_folios(rows: np.ndarray, flags: np.ndarray) -> np.ndarray:
     compound = np.zeros(len(rows), bool)
     compound[inside] = bit(pfn[inside], KPF_COMPOUND_HEAD) | bit(pfn[inside], KPF_COMPOUND_TAIL)
     extra = []
+    last = None  # (head, end, file and index - pfn) of the last folio extended
     for r in np.flatnonzero(compound).tolist():
         p = int(pfn[r])
+        same = (int(rows[r, 0]), int(rows[r, 1]), int(rows[r, 2]), int(rows[r, 3]) - p)
+        if last is not None and last[0] <= p < last[1] and last[2] == same:
+            continue  # the next page of the folio just extended: the same rows again
         head = p
         while head > 0 and p - head < _MAX_FOLIO_PAGES and bit(np.array([head]), KPF_COMPOUND_TAIL)[0]:
             head -= 1
@@ -122,6 +126,7 @@ def whole_folios(rows: np.ndarray, flags: np.ndarray) -> np.ndarray:
         while end < len(flags) and end - head < _MAX_FOLIO_PAGES and \
                 bit(np.array([end]), KPF_COMPOUND_TAIL)[0]:
             end += 1
+        last = (head, end, same)
         frames = np.arange(head, end, dtype=np.int64)
         part = np.empty((len(frames), 5), np.int64)
         part[:, :3] = rows[r, :3]
