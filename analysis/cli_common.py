@@ -54,6 +54,8 @@ console = _Console()
 
 #: Help of ``--costs`` and ``--vcpus``, the same on every command that prices results.
 COSTS_HELP = "cost profile: a shipped name (zvm-2006, kvm-2025) or a .toml file overriding one (docs/costs.md)"
+#: Help of ``--quiet`` on every command that shows progress (:mod:`cmmsim.progress`).
+QUIET_HELP = "no progress lines or bars on stderr (results are printed all the same)"
 VCPUS_HELP = "virtual CPUs of each guest whose trace does not say (default 1)"
 
 
