@@ -39,6 +39,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+__all__ = ["DEFAULT_INTERVAL_S", "INTERVAL_ENV", "Reporter", "Task"]
+
 #: Seconds between plain progress lines when standard error is not a terminal.
 DEFAULT_INTERVAL_S = 5.0
 INTERVAL_ENV = "CMMSIM_PROGRESS_INTERVAL_S"

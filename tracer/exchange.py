@@ -46,6 +46,9 @@ from cmmsim.tracer.errors import ParamError, TraceError, show_path
 from cmmsim.tracer.io import atomic_output, read_arrays, write_trace
 from cmmsim.tracer.schema import MAX_GUEST_PAGES, PAGE_SIZE_BYTES, Op, TraceMeta, count_ops
 
+__all__ = ["FORMATS", "NO_HINTS", "ORACLE_GENERAL_DTYPE", "TIME_UNITS_NS", "CsvLayout", "ExportSummary",
+           "ImportSummary", "export_requests", "export_trace", "import_trace", "next_access_vtime"]
+
 #: The formats both ways, by their command-line names.
 FORMATS = ("csv", "txt", "oracle-general")
 #: libCacheSim's oracleGeneral record (packed, little-endian, 24 bytes).
