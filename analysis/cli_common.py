@@ -56,6 +56,8 @@ console = _Console()
 
 #: Help of ``--costs`` and ``--vcpus``, the same on every command that prices results.
 COSTS_HELP = "cost profile: a shipped name (zvm-2006, kvm-2025) or a .toml file overriding one (docs/costs.md)"
+#: Help of ``--quiet`` on every command that shows progress (:mod:`cmmsim.progress`).
+QUIET_HELP = "no progress lines or bars on stderr (results are printed all the same)"
 VCPUS_HELP = "virtual CPUs of each guest whose trace does not say (default 1)"
 #: Help of ``--budget``, the same on every command: what ``50%`` is a share of.
 BUDGET_HELP = "host budget: pages (4096), bytes (256MiB) or a percentage of the guests' total memory (50%); repeatable"

@@ -15,6 +15,7 @@ import typer
 from cmmsim.cli_common import (
     BUDGET_HELP,
     COSTS_HELP,
+    QUIET_HELP,
     VCPUS_HELP,
     app,
     check_outputs,
@@ -55,8 +56,12 @@ def replay_cmd(
     batch_rows: Annotated[int, typer.Option(help="events per streamed chunk")] = 1 << 20,
     costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP)] = None,
     vcpus: Annotated[int | None, typer.Option("--vcpus", help=VCPUS_HELP)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """Replay traces under one strategy at one or more host budgets."""
+    from cmmsim.progress import Reporter
+
+    reporter = Reporter(quiet=quiet)  # before the replay modules: importing them compiles
     from cmmsim.replay.api import parse_duration_ns, replay_full
     from cmmsim.replay.scenario import load
     from cmmsim.tracer.schema import PAGE_SIZE_BYTES
@@ -69,13 +74,19 @@ def replay_cmd(
     if stream:
         from cmmsim.replay.stream import replay_stream
 
-        results, state_df, series_df = replay_stream(
-            traces, strategy, budget, param or [], copies=copies, stagger_ns=parse_duration_ns(stagger),
-            batch_rows=batch_rows, states_interval_ns=interval, series=bool(series), costs=costs, vcpus=vcpus)
+        total = events_in(traces, copies)
+        with reporter.task(f"replay {strategy}", total=total) as task:
+            results, state_df, series_df = replay_stream(
+                traces, strategy, budget, param or [], copies=copies, stagger_ns=parse_duration_ns(stagger),
+                batch_rows=batch_rows, states_interval_ns=interval, series=bool(series), costs=costs, vcpus=vcpus,
+                on_events=task.advance)
     else:
         scn = load(traces, copies=copies, stagger_ns=parse_duration_ns(stagger))
-        results, state_df, series_df = replay_full(scn, strategy, budget, param or [], states_interval_ns=interval,
-                                                   series=bool(series), costs=costs, vcpus=vcpus)
+        # One kernel call replays every event: the bar fills at its end (--stream: chunk by chunk).
+        with reporter.task(f"replay {strategy}", total=scn.n_events) as task:
+            results, state_df, series_df = replay_full(scn, strategy, budget, param or [], states_interval_ns=interval,
+                                                       series=bool(series), costs=costs, vcpus=vcpus)
+            task.advance(scn.n_events)
     shown = results if guests else results.filter(results["guest"].is_null())
     # Metrics down, budgets (and guests) across: readable in 80 columns.
     heads = [f"{b:,} p {b * PAGE_SIZE_BYTES / (1 << 20):,.4g} MiB" + ("" if not guests else f" {g}")
@@ -85,6 +96,14 @@ def replay_cmd(
                 f"time and CPU under {results['cost_profile'][0]}", rows)
     for path in write_frames((results, out), (state_df, states), (series_df, series)):
         console.print(f"wrote {path}")
+
+
+def events_in(traces: list[Path], copies: int = 1) -> int:
+    """Events in the traces (scenario folders expanded) times ``copies``, from their metadata."""
+    from cmmsim.replay.scenario import expand_inputs
+    from cmmsim.tracer.io import read_meta
+
+    return copies * sum(read_meta(f).n_events for f in expand_inputs([str(t) for t in traces]))
 
 
 def states_interval_ns(states: Path | None, interval: str | None) -> int | None:
@@ -124,15 +143,22 @@ def mrc_cmd(
     copies: Annotated[int, typer.Option(help="replicate the guests this many times")] = 1,
     stagger: Annotated[str, typer.Option(help="time shift between copies (e.g. 500ms)")] = "0",
     out: Annotated[Path | None, typer.Option("-o", "--out", help="write the curve as Parquet here")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """host-lru's miss curve over many budgets in one pass: exact, or estimated from page samples."""
+    from cmmsim.progress import Reporter
+
+    reporter = Reporter(quiet=quiet)  # before the replay modules: importing them compiles
     from cmmsim.replay.api import parse_duration_ns
     from cmmsim.replay.shards import FEW_PAGES, df_lru_sampled, miss_curve
     from cmmsim.tracer.schema import PAGE_SIZE_BYTES
 
     check_outputs(("-o", out))
-    r = miss_curve(traces, budget, points=points, rate=sample_rate, salts=salts, seed=seed,
-                   stream=stream, copies=copies, stagger_ns=parse_duration_ns(stagger))
+    total = events_in(traces, copies)
+    with reporter.task("mrc", total=total) as task:
+        r = miss_curve(traces, budget, points=points, rate=sample_rate, salts=salts, seed=seed,
+                       stream=stream, copies=copies, stagger_ns=parse_duration_ns(stagger),
+                       on_events=task.advance)
     df = df_lru_sampled(r)
     how = ("exact (one stack pass)" if r.exact else
            f"SHARDS: {r.salts} samples of {sample_rate:g} of the pages, mean±standard error")

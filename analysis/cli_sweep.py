@@ -13,10 +13,19 @@ from typing import Annotated
 
 import polars as pl
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cmmsim.api import REPORTS  # the report names, shared with the library's report()
-from cmmsim.cli_common import BUDGET_HELP, COSTS_HELP, VCPUS_HELP, app, cli_errors, console, print_table, printable
+from cmmsim.cli_common import (
+    BUDGET_HELP,
+    COSTS_HELP,
+    QUIET_HELP,
+    VCPUS_HELP,
+    app,
+    cli_errors,
+    console,
+    print_table,
+    printable,
+)
 from cmmsim.tracer.errors import ParamError
 
 #: What ``cmmsim report`` shows without ``-r``, in every format.
@@ -32,22 +41,25 @@ BY_NAMES = ("total-io", "stall", "cpu")
 
 
 @contextmanager
-def _progress(total: int):
-    """A rich progress bar; yields the sweep's on_event callback."""
+def _progress(total: int, reporter):
+    """Progress of a sweep's jobs on stderr (a :class:`cmmsim.progress.Reporter`); yields its on_event callback."""
     counts = {"done": 0, "failed": 0, "skipped": 0}
-    with Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("done {task.fields[done]}  failed {task.fields[failed]}  "
-                             "skipped {task.fields[skipped]}"),
-                  TimeRemainingColumn(), console=console, transient=False) as bar:
-        task = bar.add_task("sweep", total=total, **counts)
+    with reporter.task("sweep", total=total, unit="jobs") as task:
 
         def on_event(kind, job, error):
             counts[kind] += 1
-            bar.update(task, advance=1, **counts)
+            task.advance(1, **counts)
             if error:
-                bar.console.print(f"[red]failed[/red] {job.trace_set.name} {job.strategy}: {error}")
+                task.print(printable(f"failed {job.trace_set.name} {job.strategy}: {error}"))
 
         yield on_event
+
+
+def _reporter(quiet: bool):
+    """The command's progress reporter; made before the replay modules load (importing them compiles)."""
+    from cmmsim.progress import Reporter
+
+    return Reporter(quiet=quiet)
 
 
 #: Most jobs in flight at once (``--jobs``): a local pool starts a process
@@ -84,8 +96,10 @@ def sweep_cmd(
     states_interval: Annotated[str | None, typer.Option(help="also sample state distributions (e.g. 1s)")] = None,
     costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP)] = None,
     vcpus: Annotated[int | None, typer.Option("--vcpus", help=VCPUS_HELP)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """Replay trace sets x strategies x parameter grids x budgets; resumable."""
+    reporter = _reporter(quiet)
     from cmmsim.replay.api import parse_duration_ns
     from cmmsim.replay.sweep import (
         SweepSpec,
@@ -123,7 +137,7 @@ def sweep_cmd(
     job_list = build_jobs(spec, check_traces=True)
     make_executor = _executor_factory(cluster)
     try:
-        with folder_output(out), _progress(len(job_list)) as on_event:
+        with folder_output(out), _progress(len(job_list), reporter) as on_event:
             outcome = run_sweep(job_list, out, make_executor=make_executor,
                                 parallel=jobs, on_event=on_event)
     except KeyboardInterrupt:
@@ -303,8 +317,10 @@ def demo_cmd(
     jobs: Annotated[int | None, typer.Option(help="parallel jobs (default: the number of cores)")] = None,
     costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP)] = None,
     vcpus: Annotated[int | None, typer.Option("--vcpus", help=VCPUS_HELP)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """Sweep every strategy over the sample traces; report, plot and summarise."""
+    reporter = _reporter(quiet)
     from cmmsim.demo import demo_spec, find_sample_traces, run_demo
     from cmmsim.replay.sweep import build_jobs
     from cmmsim.tracer.io import check_output, folder_output
@@ -312,7 +328,7 @@ def demo_cmd(
     jobs = _job_count(jobs)
     check_output(out, folder=True)
     total = len(build_jobs(demo_spec(find_sample_traces(), costs=costs, vcpus=vcpus)))
-    with folder_output(out), _progress(total) as on_event:
+    with folder_output(out), _progress(total, reporter) as on_event:
         res = run_demo(out, jobs=jobs, make_executor=_executor_factory(None),
                        on_event=on_event, costs=costs, vcpus=vcpus)
     from cmmsim import reports

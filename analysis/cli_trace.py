@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cmmsim.cli_common import app, cli_errors, console, print_params, print_table
+from cmmsim.cli_common import QUIET_HELP, app, cli_errors, console, print_params, print_table
 from cmmsim.tracer.errors import CmmsimError, ParamError
 
 trace_app = typer.Typer(help="Make, convert, inspect and validate traces.", no_args_is_help=True)
@@ -112,8 +112,12 @@ def trace_convert(
     guest_mib: Annotated[int | None, typer.Option(help="guest memory, MiB (default: frames seen)")] = None,
     lenient: Annotated[bool, typer.Option("--lenient", help="skip and count malformed lines instead of stopping")] = False,
     start: Annotated[Path | None, typer.Option(help="start snapshots `trace record --keep-text` kept (TEXT.start.npz)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """Convert Linux page-allocator and page-cache tracepoint text to a trace."""
+    from cmmsim.progress import Reporter
+
+    reporter = Reporter(quiet=quiet)  # before the converter's modules: importing them compiles
     from cmmsim.tracer.io import check_output
     from cmmsim.tracer.linux import convert
     from cmmsim.tracer.record import read_start
@@ -128,8 +132,13 @@ def trace_convert(
     check_output(out)
     pages = guest_mib * 256 if guest_mib else None
     states, mapped = read_start(start) if start else (None, None)
-    meta = convert(inp, out, fmt=fmt, lenient=lenient, guest_pages=pages, initial=states,
-                   initial_pages=mapped)
+    # Bytes as read (decompressed): the file's size is the total of plain input only.
+    size = None
+    if inp != "-" and not inp.lower().endswith((".gz", ".xz", ".bz2", ".zst")):
+        size = Path(inp).stat().st_size if Path(inp).is_file() else None
+    with reporter.task("convert", total=size, unit="bytes") as task:
+        meta = convert(inp, out, fmt=fmt, lenient=lenient, guest_pages=pages, initial=states,
+                       initial_pages=mapped, on_bytes=task.advance)
     _print_conversion(out, meta)
 
 

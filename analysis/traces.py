@@ -114,6 +114,6 @@ def trace_summary(path: str | Path) -> dict[str, Any]:
         "final_state_fractions": dict(zip(states["state"], states["fraction"], strict=True)),
         "converter": meta.converter,
         # "none" for a trace imported from another tool (cmmsim.tracer.exchange).
-        "hints": meta.params.get("hints"),
+        "hints": (meta.params or {}).get("hints"),
         "sampling": (meta.params or {}).get("sampling"),
     }

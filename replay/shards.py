@@ -37,7 +37,7 @@ the command line's call), :func:`df_lru_sampled` (a table).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numba as nb
@@ -330,12 +330,13 @@ def spread_budgets(budgets: np.ndarray, points: int) -> np.ndarray:
 def lru_sampled_stream(paths: Sequence[str | os.PathLike], budgets: Sequence[str | int],
                        rate: float, *, salts: int = 8, seed: int = 0, copies: int = 1,
                        stagger_ns: int = 0, batch_rows: int | None = None,
-                       points: int = 0) -> SampledLRU:
+                       points: int = 0, on_events: Callable[[int], None] | None = None) -> SampledLRU:
     """:func:`lru_sampled` reading trace files as a stream (memory: the samples).
 
     ``budgets`` are parsed as by :func:`cmmsim.replay.budgets.parse_budget` (and spread by
     :func:`spread_budgets` over ``points``); ``copies`` and ``stagger_ns``
-    replicate the guests as :func:`cmmsim.replay.scenario.load` does.
+    replicate the guests as :func:`cmmsim.replay.scenario.load` does;
+    ``on_events`` is called with the events of each chunk read (progress).
     """
     from cmmsim.replay.scenario import scenario_name
     from cmmsim.replay.stream import StreamedScenario, merged_batches, stream_guests
@@ -348,6 +349,8 @@ def lru_sampled_stream(paths: Sequence[str | os.PathLike], budgets: Sequence[str
     sampler = _Sampler(page_guest, len(guests), rate, salts, seed)
     for _, page, op, guest in merged_batches(guests, batch_rows or ROW_GROUP_ROWS):
         sampler.feed(page, op, guest)
+        if on_events is not None:
+            on_events(len(page))
     template = StreamedScenario(scenario_name(list(paths)), tuple(g.label for g in guests), gp,
                                 page_guest, 0, np.zeros(len(guests), np.int64),
                                 tuple(g.path for g in guests))
@@ -356,22 +359,28 @@ def lru_sampled_stream(paths: Sequence[str | os.PathLike], budgets: Sequence[str
 
 def miss_curve(paths: Sequence[str | os.PathLike], budgets: Sequence[str | int], *,
                points: int = 0, rate: float = 1.0, salts: int = 8, seed: int = 0,
-               stream: bool = False, copies: int = 1, stagger_ns: int = 0) -> SampledLRU:
+               stream: bool = False, copies: int = 1, stagger_ns: int = 0,
+               on_events: Callable[[int], None] | None = None) -> SampledLRU:
     """``host-lru``'s curve for trace files: what ``cmmsim mrc`` prints.
 
     Budgets are parsed as by :func:`cmmsim.replay.budgets.parse_budget` against the
     scenario's guest memory and spread over ``points`` (:func:`spread_budgets`);
     exact at ``rate`` 1, else :func:`lru_sampled`; ``stream`` reads the files
     as a stream (:func:`lru_sampled_stream`) instead of loading them.
+    ``on_events`` is called with the events done as they are done (progress:
+    chunk by chunk streamed, all at once loaded).
     """
     if stream:
         return lru_sampled_stream(paths, budgets, rate, salts=salts, seed=seed, copies=copies,
-                                  stagger_ns=stagger_ns, points=points)
+                                  stagger_ns=stagger_ns, points=points, on_events=on_events)
     from cmmsim.replay.scenario import load
 
     scn = load(list(paths), copies=copies, stagger_ns=stagger_ns)
     b = spread_budgets(parse_budgets(budgets, scn.n_pages), points)
-    return lru_sampled(scn, b, rate, salts=salts, seed=seed)
+    r = lru_sampled(scn, b, rate, salts=salts, seed=seed)
+    if on_events is not None:
+        on_events(scn.n_events)
+    return r
 
 
 def df_lru_sampled(r: SampledLRU) -> pl.DataFrame:

@@ -21,7 +21,7 @@ trace (the future, or their own kernels) and are refused with a clear error.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -194,7 +194,7 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
                   params: list[str] | dict | None = None, *, copies: int = 1, stagger_ns: int = 0,
                   batch_rows: int = ROW_GROUP_ROWS, states_interval_ns: int | None = None,
                   name: str | None = None, series: bool = False, costs=None,
-                  vcpus: int | None = None):
+                  vcpus: int | None = None, on_events: Callable[[int], None] | None = None):
     """Replay traces in bounded memory; same integers as :func:`cmmsim.replay.api.replay_full`.
 
     Parameters
@@ -219,6 +219,8 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
         A per-period series is asked for: refused, a streamed replay writes none.
     costs, vcpus
         Pricing, as in :func:`cmmsim.replay.api.replay_full`.
+    on_events : callable, optional
+        Called with the events of each chunk replayed (progress).
 
     Returns
     -------
@@ -254,6 +256,8 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
         engine.replay_chunk(es, t, page, op, guest, i0, page_guest, b, honour, order, at)
         per_guest += np.bincount(guest, minlength=ng)
         i0 += len(t)
+        if on_events is not None:
+            on_events(len(t))
         if len(t):
             t_first = int(t[0]) if t_first is None else t_first
             t_last = int(t[-1])

@@ -130,3 +130,16 @@ def test_malformed_input_is_one_line_naming_file_and_line(tmp_path, fmt, text, w
 def test_unknown_format_is_refused(tmp_path, trace):
     r = runner.invoke(app, ["trace", "export", str(trace), "-o", str(tmp_path / "x"), "--format", "vscsi"])
     assert r.exit_code == 2 and "oracle-general" in r.stderr
+
+
+def test_import_times_exact_in_ns_and_fractional_seconds_rounded(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("1733300000123456789,5,4096\n1733300000123456790,6,4096\n")
+    ex.import_trace(src, tmp_path / "ns.parquet", "csv", time_unit="ns")
+    assert read_arrays(tmp_path / "ns.parquet").t_ns.tolist() == [1733300000123456789, 1733300000123456790]
+    src.write_text("0.5,5,4096\n1.25,6,4096\n")
+    ex.import_trace(src, tmp_path / "s.parquet", "csv")
+    assert read_arrays(tmp_path / "s.parquet").t_ns.tolist() == [500_000_000, 1_250_000_000]
+    src.write_text("99999999999999,5,4096\n")
+    with pytest.raises(TraceError, match="request 0: time 99999999999999 does not fit"):
+        ex.import_trace(src, tmp_path / "x.parquet", "csv")

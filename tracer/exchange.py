@@ -46,6 +46,9 @@ from cmmsim.tracer.errors import ParamError, TraceError, show_path
 from cmmsim.tracer.io import atomic_output, read_arrays, write_trace
 from cmmsim.tracer.schema import MAX_GUEST_PAGES, PAGE_SIZE_BYTES, Op, TraceMeta, count_ops
 
+__all__ = ["FORMATS", "NO_HINTS", "ORACLE_GENERAL_DTYPE", "TIME_UNITS_NS", "CsvLayout", "ExportSummary",
+           "ImportSummary", "export_requests", "export_trace", "import_trace", "next_access_vtime"]
+
 #: The formats both ways, by their command-line names.
 FORMATS = ("csv", "txt", "oracle-general")
 #: libCacheSim's oracleGeneral record (packed, little-endian, 24 bytes).
@@ -292,7 +295,19 @@ def _parse_oracle_general(path: Path, data: bytes) -> tuple[np.ndarray, np.ndarr
         raise TraceError(f"{show_path(path)}: record {len(data) // rec_size}: cut short "
                          f"({len(data):,} bytes is not a whole number of {rec_size}-byte oracleGeneral records)")
     rec = np.frombuffer(data, ORACLE_GENERAL_DTYPE)
-    return rec["obj_id"], rec["time"].astype(np.float64), rec["obj_size"].astype(np.int64)
+    return rec["obj_id"], rec["time"].astype(np.int64), rec["obj_size"].astype(np.int64)
+
+
+def _times_ns(path: Path, time: np.ndarray, unit_ns: int) -> np.ndarray:
+    """Times in ``unit_ns`` units as int64 ns: exact for whole numbers, rounded for fractions."""
+    limit = np.iinfo(np.int64).max // unit_ns
+    big = np.flatnonzero(time > limit)
+    if big.size:
+        raise TraceError(f"{show_path(path)}: request {int(big[0])}: time {time[big[0]]} does not fit "
+                         "int64 nanoseconds (check --time-unit)")
+    if time.dtype.kind == "f":
+        return np.rint(time * unit_ns).astype(np.int64)
+    return time.astype(np.int64) * unit_ns
 
 
 def _dense(ids: pl.Series | np.ndarray) -> tuple[np.ndarray, int]:
@@ -353,7 +368,7 @@ def import_trace(path: str | os.PathLike, out: str | os.PathLike, fmt: str, *,
     else:
         ids, time, size, _ = (_parse_txt(path, data) if fmt == "txt"
                               else _parse_csv(path, data, layout or CsvLayout()))
-        time = None if time is None else time.cast(pl.Float64).to_numpy()
+        time = None if time is None else time.to_numpy()  # int64, or float64 if fractional
         size = None if size is None else size.to_numpy()
     del data
     n = len(ids)
@@ -365,7 +380,7 @@ def import_trace(path: str | os.PathLike, out: str | os.PathLike, fmt: str, *,
         t_req = np.arange(n_req, dtype=np.int64) * request_ns
         repaired = 0
     else:
-        t_req = np.rint(time[keep] * unit_ns).astype(np.int64)
+        t_req = _times_ns(path, time[keep], unit_ns)
         back = np.concatenate([[False], np.diff(t_req) < 0]) if n_req else np.zeros(0, bool)
         repaired = int(back.sum())
         # libCacheSim traces may step back in time; the schema's time never does.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import itertools
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
@@ -38,7 +39,7 @@ from cmmsim.tracer.linux.reference import Mapper, parse_line
 from cmmsim.tracer.linux.rules import COLUMNS, FORMATS
 from cmmsim.tracer.linux.scan import LEFT, SHAPE_BITS, UNUSED, count_unused, line_bounds, scan_lines
 from cmmsim.tracer.linux.snapshot import unique_snapshot
-from cmmsim.tracer.linux.textio import line_blocks, open_binary, open_text
+from cmmsim.tracer.linux.textio import CountingReader, line_blocks, open_binary, open_text
 from cmmsim.tracer.schema import TraceMeta
 
 #: Lines per chunk of the text-stream path.
@@ -55,7 +56,8 @@ def convert(inp: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str =
             lenient: bool = False, guest_pages: int | None = None,
             initial: np.ndarray | None = None, extra_meta: dict | None = None,
             stream: IO | None = None, engine: str = "fast",
-            initial_pages: np.ndarray | None = None) -> TraceMeta:
+            initial_pages: np.ndarray | None = None,
+            on_bytes: Callable[[int], None] | None = None) -> TraceMeta:
     """Convert tracepoint text to a cmmsim trace, streaming.
 
     Parameters
@@ -82,6 +84,9 @@ def convert(inp: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str =
     initial_pages : ndarray, optional
         File pages cached at capture start, rows (major, minor, inode, page
         index, pfn) (:func:`cmmsim.tracer.linux.snapshot.mapped_file_pages`).
+    on_bytes : callable, optional
+        Called with the bytes of each read (decompressed), for progress; the
+        fast engine on binary input only.
     """
     if fmt not in FORMATS:
         raise ParamError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -99,7 +104,8 @@ def convert(inp: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str =
                                      FastMapper(initial, initial_pages=pages), c)
         else:
             with stream or open_binary(inp) as raw:
-                mapper = _convert_blocks(raw, w, fmt, lenient, where,
+                src = CountingReader(raw, on_bytes) if on_bytes else raw
+                mapper = _convert_blocks(src, w, fmt, lenient, where,
                                          FastMapper(initial, initial_pages=pages), c)
         n_frames = mapper.n_frames
         if guest_pages is None:

@@ -8,7 +8,7 @@ import io
 import lzma
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -42,6 +42,26 @@ def open_binary(path: str | os.PathLike | None) -> IO[bytes]:
             raise ParamError(f"{p}: reading .zst needs the zstandard package") from None
         return zstandard.ZstdDecompressor().stream_reader(open(p, "rb"))
     return open(p, "rb")
+
+
+class CountingReader:
+    """A binary reader that reports how many bytes each read returned (for progress)."""
+
+    def __init__(self, raw: IO[bytes], on_bytes: Callable[[int], None]) -> None:
+        self._raw = raw
+        self._on_bytes = on_bytes
+
+    def readinto(self, buf) -> int:
+        got = self._raw.readinto(buf)
+        if got:
+            self._on_bytes(got)
+        return got
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        if data:
+            self._on_bytes(len(data))
+        return data
 
 
 def open_text(path: str | os.PathLike | None) -> IO[str]:
