@@ -118,11 +118,23 @@ def trace_convert(
             base = base.with_name(base.name.removesuffix(suffix))
         out = base.with_name(base.name + ".parquet")
     check_output(out)
-    pages = guest_mib * 256 if guest_mib else None
+    pages = _guest_pages(guest_mib)
     states, mapped = read_start(start) if start else (None, None)
     meta = convert(inp, out, fmt=fmt, lenient=lenient, guest_pages=pages, initial=states,
                    initial_pages=mapped)
     _print_conversion(out, meta)
+
+
+def _guest_pages(guest_mib: int | None) -> int | None:
+    """``--guest-mib`` in pages (None: not given); refused unless a trace can hold it."""
+    from cmmsim.tracer.schema import MAX_GUEST_PAGES, PAGE_SIZE_BYTES
+
+    if guest_mib is None:
+        return None
+    most = MAX_GUEST_PAGES * PAGE_SIZE_BYTES >> 20
+    if not 1 <= guest_mib <= most:
+        raise ParamError(f"--guest-mib {guest_mib}: must be 1..{most:,}")
+    return guest_mib * ((1 << 20) // PAGE_SIZE_BYTES)
 
 
 def _print_conversion(out: Path, meta: Any) -> None:
@@ -156,5 +168,6 @@ def trace_record(
     if keep_text is not None:
         check_output(keep_text)
     meta = record(out, command, duration_s=duration, buffer_pages=buffer_pages, keep_text=keep_text,
-                  guest_pages=guest_mib * 256 if guest_mib else None, drop_caches=drop_caches)
+                  guest_pages=_guest_pages(guest_mib), drop_caches=drop_caches)
     _print_conversion(out, meta)
+
