@@ -171,3 +171,42 @@ def trace_record(
                   guest_pages=_guest_pages(guest_mib), drop_caches=drop_caches)
     _print_conversion(out, meta)
 
+
+@trace_app.command("compare")
+@cli_errors
+def trace_compare(
+    a: Annotated[Path, typer.Argument(help="first trace file (e.g. a synthetic trace)")],
+    b: Annotated[Path, typer.Argument(help="second trace file (e.g. a real capture)")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="write the distance table here (.parquet or .csv)")] = None,
+    points: Annotated[int, typer.Option(help="time points of the curves over time (fractions of each trace's duration)")] = 20,
+) -> None:
+    """Put two traces side by side: reuse distance, op mix, rates, footprint and states, with a distance each."""
+    from cmmsim.cli_common import check_outputs, write_frames
+    from cmmsim.compare import df_distances, df_profile, df_reuse_histogram, trace_profile
+
+    if not 1 <= points <= 10_000:
+        raise ParamError(f"--points {points}: must be 1..10,000")
+    check_outputs(("-o", out))
+    pa_, pb = trace_profile(a, points), trace_profile(b, points)
+    dist = df_distances(pa_, pb)
+    for name, p in (("A", pa_), ("B", pb)):
+        console.print(f"[bold]{name}[/bold] {p.path}: {p.events:,} events, {p.duration_s:,.3f} s, "
+                      f"{p.guest_pages:,} guest pages")
+        hist = df_reuse_histogram(p)
+        print_table(f"{name}: reuse distance (pages)", hist.filter(hist["accesses"] > 0).to_dicts())
+        prof = df_profile(p)
+        step = max(1, len(prof) // 5)
+        print_table(f"{name}: footprint and guest states over time", prof[step - 1::step].to_dicts())
+    print_table("distance per measure (0: alike)", dist.to_dicts())
+    if out is not None:
+        import polars as pl
+
+        table = dist.select(pl.lit(str(a)).alias("trace_a"), pl.lit(str(b)).alias("trace_b"), pl.all())
+        if out.suffix.lower() == ".csv":
+            from cmmsim.tracer.io import atomic_output
+
+            with atomic_output(out) as tmp:
+                table.write_csv(tmp)
+        else:
+            write_frames((table, out))
+        console.print(f"wrote {out}")
