@@ -130,7 +130,7 @@ def trace_convert(
             base = base.with_name(base.name.removesuffix(suffix))
         out = base.with_name(base.name + ".parquet")
     check_output(out)
-    pages = guest_mib * 256 if guest_mib else None
+    pages = _guest_pages(guest_mib)
     states, mapped = read_start(start) if start else (None, None)
     # Bytes as read (decompressed): the file's size is the total of plain input only.
     size = None
@@ -140,6 +140,18 @@ def trace_convert(
         meta = convert(inp, out, fmt=fmt, lenient=lenient, guest_pages=pages, initial=states,
                        initial_pages=mapped, on_bytes=task.advance)
     _print_conversion(out, meta)
+
+
+def _guest_pages(guest_mib: int | None) -> int | None:
+    """``--guest-mib`` in pages (None: not given); refused unless a trace can hold it."""
+    from cmmsim.tracer.schema import MAX_GUEST_PAGES, PAGE_SIZE_BYTES
+
+    if guest_mib is None:
+        return None
+    most = MAX_GUEST_PAGES * PAGE_SIZE_BYTES >> 20
+    if not 1 <= guest_mib <= most:
+        raise ParamError(f"--guest-mib {guest_mib}: must be 1..{most:,}")
+    return guest_mib * ((1 << 20) // PAGE_SIZE_BYTES)
 
 
 def _print_conversion(out: Path, meta: Any) -> None:
@@ -175,7 +187,7 @@ def trace_record(
     if keep_text is not None:
         check_output(keep_text)
     meta = record(out, command, duration_s=duration, buffer_pages=buffer_pages, keep_text=keep_text,
-                  guest_pages=guest_mib * 256 if guest_mib else None, drop_caches=drop_caches,
+                  guest_pages=_guest_pages(guest_mib), drop_caches=drop_caches,
                   sample_period_s=sample_period, sample_seed=sample_seed)
     _print_conversion(out, meta)
 
@@ -227,3 +239,43 @@ def trace_import(
     if s.time_repaired:
         console.print(f"{s.time_repaired:,} requests stepped back in time: given the time before them")
     console.print("no hints: only host policies (host-lru, static, opt, ...) are meaningful on this trace")
+
+
+@trace_app.command("compare")
+@cli_errors
+def trace_compare(
+    a: Annotated[Path, typer.Argument(help="first trace file (e.g. a synthetic trace)")],
+    b: Annotated[Path, typer.Argument(help="second trace file (e.g. a real capture)")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="write the distance table here (.parquet or .csv)")] = None,
+    points: Annotated[int, typer.Option(help="time points of the curves over time (fractions of each trace's duration)")] = 20,
+) -> None:
+    """Put two traces side by side: reuse distance, op mix, rates, footprint and states, with a distance each."""
+    from cmmsim.cli_common import check_outputs, write_frames
+    from cmmsim.compare import df_distances, df_profile, df_reuse_histogram, trace_profile
+
+    if not 1 <= points <= 10_000:
+        raise ParamError(f"--points {points}: must be 1..10,000")
+    check_outputs(("-o", out))
+    pa_, pb = trace_profile(a, points), trace_profile(b, points)
+    dist = df_distances(pa_, pb)
+    for name, p in (("A", pa_), ("B", pb)):
+        console.print(f"[bold]{name}[/bold] {p.path}: {p.events:,} events, {p.duration_s:,.3f} s, "
+                      f"{p.guest_pages:,} guest pages")
+        hist = df_reuse_histogram(p)
+        print_table(f"{name}: reuse distance (pages)", hist.filter(hist["accesses"] > 0).to_dicts())
+        prof = df_profile(p)
+        step = max(1, len(prof) // 5)
+        print_table(f"{name}: footprint and guest states over time", prof[step - 1::step].to_dicts())
+    print_table("distance per measure (0: alike)", dist.to_dicts())
+    if out is not None:
+        import polars as pl
+
+        table = dist.select(pl.lit(str(a)).alias("trace_a"), pl.lit(str(b)).alias("trace_b"), pl.all())
+        if out.suffix.lower() == ".csv":
+            from cmmsim.tracer.io import atomic_output
+
+            with atomic_output(out) as tmp:
+                table.write_csv(tmp)
+        else:
+            write_frames((table, out))
+        console.print(f"wrote {out}")

@@ -75,3 +75,23 @@ def guest_of(p: int, guest_pages: list[int]) -> int:
             return g
         p -= n
     raise ValueError("page past the last guest")
+
+
+def stack_distances(page) -> list[int]:
+    """LRU stack distance of each access (-1 for a first access): an explicit LRU stack.
+
+    Twin of :func:`cmmsim.compare.stack_distances`: the distance is the
+    page's depth in the stack (distinct other pages used since its last use).
+    """
+    stack: list[int] = []  # most recent first
+    out = []
+    for p in page:
+        p = int(p)
+        if p in stack:
+            d = stack.index(p)
+            stack.pop(d)
+            out.append(d)
+        else:
+            out.append(-1)
+        stack.insert(0, p)
+    return out

@@ -521,10 +521,7 @@ def test_refused_with_one_line(case, made, tmp_path):
     assert not out.exists() and not folder.exists()
 
 
-# -- the converter's own cases: its owner fixes them (issue 17); these flip when they do ----------------
-CONVERTER = pytest.mark.xfail(strict=True, reason="converter owner, issue 17")
-
-
+# -- the converter's own cases (issue 17) -------------------------------------------------------------
 def _converter_inputs(d: Path) -> dict[str, Path]:
     text = (DATA / "perf-default.txt").read_text()
     first = text.splitlines()[0]
@@ -545,12 +542,18 @@ def _converter_inputs(d: Path) -> dict[str, Path]:
     stamp = first.split()[3]
     (d / "late.txt").write_text(first.replace(stamp, "99999999999999.376161:") + "\n")
     cases["time past int64"] = d / "late.txt"
+    (d / "folder.txt").mkdir()
+    cases["a folder"] = d / "folder.txt"
+    (d / "random.gz").write_bytes(random.Random(2).randbytes(3000))
+    cases["random bytes named .gz"] = d / "random.gz"
+    (d / "cut.bz2").write_bytes(__import__("bz2").compress(text.encode())[:500])
+    cases["truncated .bz2"] = d / "cut.bz2"
     return cases
 
 
 @pytest.mark.parametrize("case", ["corrupt .xz", "plain text named .gz", "truncated .gz",
-                                  "truncated .xz", "empty text", "time past int64"])
-@CONVERTER
+                                  "truncated .xz", "empty text", "time past int64", "a folder",
+                                  "random bytes named .gz", "truncated .bz2"])
 def test_converter_refuses_its_bad_inputs(case, tmp_path):
     path = _converter_inputs(tmp_path)[case]
     out = tmp_path / "c.parquet"
@@ -559,15 +562,14 @@ def test_converter_refuses_its_bad_inputs(case, tmp_path):
     assert not out.exists()
 
 
-@CONVERTER
-def test_converter_guest_mib_0_is_refused(tmp_path):
+@pytest.mark.parametrize("mib", ["0", "-1", "99999999999999"])
+def test_converter_guest_mib_out_of_range_is_refused(mib, tmp_path):
     out = tmp_path / "c.parquet"
     assert_one_line(run_cli(["trace", "convert", DATA / "perf-default.txt", "-o", out,
-                             "--guest-mib", "0"]), "--guest-mib")
+                             "--guest-mib", mib]), "--guest-mib")
     assert not out.exists()
 
 
-@CONVERTER
 def test_converter_refuses_a_huge_pfn_without_allocating(tmp_path):
     line = (DATA / "perf-default.txt").read_text().splitlines()[0]
     pfn = line.split("pfn=")[1].split()[0]
@@ -581,6 +583,21 @@ def test_converter_refuses_a_huge_pfn_without_allocating(tmp_path):
                            str(tmp_path / "c.parquet")], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "huge.txt:1" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("engine", ["fast", "python"])
+def test_lenient_converter_counts_a_huge_pfn_or_time_as_skipped(engine, tmp_path):
+    from cmmsim.tracer.linux import convert
+
+    lines = (DATA / "perf-default.txt").read_text().splitlines()
+    pfn = lines[0].split("pfn=")[1].split()[0]
+    stamp = lines[0].split()[3]
+    src = tmp_path / "huge.txt"
+    src.write_text("\n".join([lines[0].replace(pfn, "0x10000000000"),
+                              lines[0].replace(stamp, "99999999999999.376161:"), *lines[1:]]) + "\n")
+    meta = convert(src, tmp_path / "c.parquet", lenient=True, engine=engine)
+    name = lines[0].split(":")[-2].strip()  # the event of the first line
+    assert meta.converter["skipped"] == {f"fields of {name} do not parse": 2}
 
 
 def test_sweep_manifest_is_not_json_names_it(made, tmp_path):

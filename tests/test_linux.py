@@ -240,8 +240,9 @@ def test_converter_fails_only_cleanly(tmp_path_factory, lines, lenient):
     tmp = tmp_path_factory.mktemp("fz")
     try:
         lines_to_trace(tmp, lines, lenient=lenient)
-    except CmmsimError:
-        assert not lenient
+    except CmmsimError as exc:
+        # Lenient mode stops only on an input with no events left to convert.
+        assert not lenient or ("no page tracepoint events" in str(exc) and GOOD not in lines)
 
 
 def test_real_sample_traces_replay_under_cmm_with_few_repairs():

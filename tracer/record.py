@@ -81,9 +81,19 @@ def read_start(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """The start snapshots kept with a capture: (initial states per pfn, mapped file pages)."""
     try:
         with np.load(path) as z:
-            return z["states"], z["mapped_pages"]
-    except (OSError, KeyError, ValueError) as exc:
+            states, mapped = z["states"], z["mapped_pages"]
+    except (OSError, KeyError, ValueError, EOFError) as exc:
         raise ParamError(f"{path}: not a start snapshot of `cmmsim trace record` ({exc})") from None
+    from cmmsim.tracer.linux.rules import MAX_PFN
+
+    # Untrusted sizes: the mapper sizes tables by these (a pfn past any
+    # machine's would ask for terabytes).
+    rows = np.asarray(mapped).reshape(-1, 5) if np.asarray(mapped).size % 5 == 0 else None
+    if (states.ndim != 1 or len(states) > MAX_PFN or rows is None
+            or (len(rows) and (rows[:, 4].min() < 0 or rows[:, 4].max() >= MAX_PFN))):
+        raise ParamError(f"{path}: not a start snapshot of `cmmsim trace record` "
+                         "(its pfns are out of range)")
+    return states, mapped
 
 
 def drop_page_cache() -> None:

@@ -23,7 +23,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cmmsim.tracer.errors import CmmsimError, ParamError
+from cmmsim.tracer.errors import CmmsimError, ParamError, TraceError, show_path
 from cmmsim.tracer.io import ColumnSpill, TraceWriter, atomic_output
 from cmmsim.tracer.linux.counters import SKIP_BAD_LINE, SKIP_NOISE, Counters, skip_bad_fields
 from cmmsim.tracer.linux.fast import FastMapper
@@ -107,6 +107,10 @@ def convert(inp: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str =
                 src = CountingReader(raw, on_bytes) if on_bytes else raw
                 mapper = _convert_blocks(src, w, fmt, lenient, where,
                                          FastMapper(initial, initial_pages=pages), c)
+        if not sum(c.events.values()):
+            skipped = sum(c.skipped.values())
+            raise TraceError(f"{show_path(where)}: no page tracepoint events to convert "
+                             f"({c.lines_read:,} lines read, {skipped:,} skipped)")
         n_frames = mapper.n_frames
         if guest_pages is None:
             guest_pages = max(n_frames, 1)

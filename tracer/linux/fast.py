@@ -36,6 +36,8 @@ from cmmsim.tracer.linux.fast_state import (
     N_COUNTERS,
     N_SCALARS,
     PER_FILE,
+    PFN_CHUNK_BITS,
+    PFN_CHUNK_MASK,
     S_FILE_KEYS,
     S_N_DENSE,
     S_N_FILES,
@@ -63,6 +65,7 @@ from cmmsim.tracer.linux.fast_state import (
     expire,
     file_id_of,
     forget,
+    known_slot,
     slot_of,
     writeback_file,
 )
@@ -82,10 +85,12 @@ from cmmsim.tracer.linux.rules import (
     EV_PAGE_FREE_BATCHED,
     EV_SAMPLED_ACCESS,
     EV_SINGLE_INODE,
+    EVENT_CODE,
     EVENTS,
     FILL_WINDOW_NS,
     INITIAL_OPS,
     MAX_ORDER,
+    MAX_PFN,
     MAX_RANGE_PAGES,
     MINOR_BITS,
     OP_READ,
@@ -97,14 +102,14 @@ from cmmsim.tracer.linux.rules import (
     OP_WRITE,
     ORDER_EVENTS,
     PAGE_SHIFT,
+    PFN_NAMES,
     RETRY_WINDOW_NS,
     STATE_NAMES,
     clean_after_ns,
 )
 
-#: Events whose column a is a physical pfn (the mapper's arrays must reach it).
-PFN_EVENTS = (EV_PAGE_ALLOC, EV_PAGE_FREE, EV_PAGE_FREE_BATCHED, EV_CACHE_ADD, EV_CACHE_DELETE,
-              EV_LRU_ACTIVATE, EV_SAMPLED_ACCESS)
+#: Events whose column a is a physical pfn (the mapper's pfn map must reach it).
+PFN_EVENTS = tuple(EVENT_CODE[name] for name in PFN_NAMES)
 #: Events that may name a file not seen before (a page added may also add
 #: its block-device alias to the file table).
 FILE_EVENTS = (EV_CACHE_ADD, EV_DIRTY_FOLIO, EV_GET_PAGES, EV_MAP_PAGES, EV_FAULT)
@@ -170,9 +175,9 @@ def _cache_add(t, dev, ino, pfn, order, index, initial, fr, files, scal, cnt, ou
     n = 1 << order
     for phys in range(pfn, pfn + n):
         forget(slot_of(phys, fr, scal), fr, files, scal)
-    fr.folio[fr.slot[pfn] - 1] = order + 1
+    fr.folio[known_slot(pfn, fr)] = order + 1
     for j in range(n):
-        s = fr.slot[pfn + j] - 1
+        s = known_slot(pfn + j, fr)
         if current_state(s, ST_STABLE, initial, fr, scal) == ST_UNUSED:
             # A frame the converter holds free: its allocation is not in the
             # trace (e.g. lost by perf); allocate it here.
@@ -191,7 +196,7 @@ def _cache_add(t, dev, ino, pfn, order, index, initial, fr, files, scal, cnt, ou
         # The fault before this fill read the page: it reads it now.
         files.pend_index[iid] = -1
         cnt[C_FAULTS_FILLED] += 1
-        _read_slot(t, fr.slot[pfn + pend - index] - 1, initial, fr, scal, cnt, out)
+        _read_slot(t, known_slot(pfn + pend - index, fr), initial, fr, scal, cnt, out)
 
 
 @nb.njit(cache=True, inline="always")
@@ -326,7 +331,7 @@ def _dirty_folio(t, dev, ino, index, initial, fr, files, q, scal, cnt, out):
     order = fr.folio[head] - 1 if fr.folio[head] > 0 else 0
     head_phys = fr.slot_phys[head]
     for phys in range(head_phys, head_phys + (1 << order)):
-        s = fr.slot[phys] - 1
+        s = known_slot(phys, fr)
         if s < 0 or fph.get(iid, index + phys - head_phys, files.page_file, files.page_index,
                             files.page_slot) != s:
             continue
@@ -482,7 +487,8 @@ class FastMapper:
                         else np.ascontiguousarray(initial, np.uint8))
         self.expire_ns = clean_after_ns(dirty_expire_s)
         self.frames = Frames(**{name: np.zeros(0, dtype) for name, dtype in FRAME_DTYPES.items()})
-        self._grow(_START_SIZE, _START_SIZE)
+        self._chunks = 0  # chunks of the pfn -> slot map handed out
+        self._grow(_START_SIZE)
         self.files = Files(*fph.new_table(_START_PAGES), *fph.new_table(_START_FILES),
                            *(np.empty(_START_FILES, np.int64) for _ in PER_FILE))
         self.q = Queue(*(np.empty(_START_SIZE, np.int64) for _ in Queue._fields))
@@ -493,18 +499,46 @@ class FastMapper:
                        np.empty(_START_SIZE, np.uint8))
         if initial_pages is not None and len(initial_pages):
             rows = np.ascontiguousarray(np.asarray(initial_pages, np.int64).reshape(-1, 5))
-            self._grow(int(rows[:, 4].max()) + 1, int(self.scal[S_N_SLOTS]) + len(rows))
+            self._map_pfns(rows[:, 4], rows[:, 4])
+            self._grow(int(self.scal[S_N_SLOTS]) + len(rows))
             self._reserve_files(len(rows), len(rows))
             _load_snapshot(rows, self.frames, self.files, self.scal, self.cnt)
 
-    def _grow(self, pfns: int, slots: int) -> None:
-        """Room for pfns below ``pfns`` and ``slots`` frames in all."""
+    def _map_pfns(self, first: np.ndarray, last: np.ndarray) -> None:
+        """Chunks of the pfn -> slot map (:func:`~cmmsim.tracer.linux.fast_state.pfn_cell`)
+        for the frames ``first[i] .. last[i]`` (each run spans at most two chunks).
+
+        Memory follows the chunks named, never a pfn's value: the parsers
+        refuse frames at or past :data:`~cmmsim.tracer.linux.rules.MAX_PFN`,
+        which bounds the directory (one int32 per chunk of 2^18 pfns: 16 MiB).
+        """
+        first = np.asarray(first, np.int64)
+        last = np.asarray(last, np.int64)
+        if not len(first):
+            return
+        if first.min() < 0 or last.max() >= MAX_PFN or (last - first).max() > PFN_CHUNK_MASK:
+            raise ValueError("a frame past MAX_PFN reached the mapper (the parsers refuse those)")
         fr = self.frames
-        if pfns > len(fr.slot):
-            fr = fr._replace(slot=_grown(fr.slot, max(pfns, 2 * len(fr.slot))))
+        chunks = np.unique(np.concatenate([first >> PFN_CHUNK_BITS, last >> PFN_CHUNK_BITS]))
+        top = int(chunks[-1]) + 1
+        if top > len(fr.slot_dir):
+            size = min(max(top, 2 * len(fr.slot_dir)), MAX_PFN >> PFN_CHUNK_BITS)
+            fr = fr._replace(slot_dir=_grown(fr.slot_dir, size))
+        new = chunks[fr.slot_dir[chunks] == 0]
+        if len(new):
+            fr.slot_dir[new] = self._chunks + 1 + np.arange(len(new))
+            self._chunks += len(new)
+            cells = self._chunks << PFN_CHUNK_BITS
+            if cells > len(fr.slot):
+                fr = fr._replace(slot=_grown(fr.slot, max(cells, 2 * len(fr.slot))))
+        self.frames = fr
+
+    def _grow(self, slots: int) -> None:
+        """Room for ``slots`` frames in all."""
+        fr = self.frames
         if slots > len(fr.state):
             new = max(slots, 2 * len(fr.state))
-            fr = Frames(*(arr if name == "slot" else
+            fr = Frames(*(arr if name in ("slot", "slot_dir") else
                           _grown(arr, new, np.empty if name in WRITTEN_BEFORE_READ else np.zeros)
                           for name, arr in zip(Frames._fields, fr, strict=True)))
         self.frames = fr
@@ -534,9 +568,9 @@ class FastMapper:
         new_pages = 0
         if pfn_events.any():
             frames = 1 << np.where(np.isin(ev.code[pfn_events], ORDER_EVENTS), ev.b[pfn_events], 0)
-            top = ev.a[pfn_events] + frames
+            self._map_pfns(ev.a[pfn_events], ev.a[pfn_events] + frames - 1)
             # At most one new slot per frame an event names.
-            self._grow(int(top.max()) + 1, int(self.scal[S_N_SLOTS]) + int(frames.sum()))
+            self._grow(int(self.scal[S_N_SLOTS]) + int(frames.sum()))
             new_pages = int(frames[ev.code[pfn_events] == EV_CACHE_ADD].sum())
         self._reserve_files(new_pages, int(np.isin(ev.code, FILE_EVENTS).sum()))
         self._compact_queue()

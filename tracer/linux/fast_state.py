@@ -74,7 +74,8 @@ class Events(NamedTuple):
 class Frames(NamedTuple):
     """Per-frame state, indexed by slot (``slot`` itself by pfn, ``first`` by dense id)."""
 
-    slot: np.ndarray  # int32 [pfn]: slot + 1, 0 for a frame not seen
+    slot: np.ndarray  # int32 [pfn_cell]: slot + 1, 0 for a frame not seen
+    slot_dir: np.ndarray  # int32 [pfn >> PFN_CHUNK_BITS]: chunk of ``slot`` + 1, 0: none yet
     slot_phys: np.ndarray  # int64 [slot]: its pfn
     state: np.ndarray  # uint8 [slot]: guest state + 1 (ST_UNSEEN: not yet known)
     first: np.ndarray  # uint8 [dense id]: initial state + 1
@@ -89,10 +90,14 @@ class Frames(NamedTuple):
     dnext: np.ndarray
 
 
+#: Cells per chunk of the pfn -> slot map (:func:`pfn_cell`), as a shift and a mask.
+PFN_CHUNK_BITS = 18
+PFN_CHUNK_MASK = (1 << PFN_CHUNK_BITS) - 1
 #: Frames arrays read only where written (slots and dense ids in use, links
 #: of dirty pages): grown with np.empty.
 WRITTEN_BEFORE_READ = ("slot_phys", "dense_to_phys", "dprev", "dnext")
-FRAME_DTYPES = {"slot": np.int32, "slot_phys": np.int64, "state": np.uint8, "first": np.uint8,
+FRAME_DTYPES = {"slot": np.int32, "slot_dir": np.int32, "slot_phys": np.int64, "state": np.uint8,
+                 "first": np.uint8,
                  "dense": np.int64, "dense_to_phys": np.int64, "cached": np.uint8,
                  "file": np.int64, "index": np.int64, "folio": np.int8, "dirty_t": np.int64,
                  "dprev": np.int64, "dnext": np.int64}
@@ -178,12 +183,27 @@ def id_of(key, ids, back, value, scal, counter):
     return i
 
 
+@nb.njit(cache=True, inline="always")
+def pfn_cell(phys, fr):
+    # Where ``fr.slot`` holds phys's slot. The pfn -> slot map is paged: a
+    # chunk of 2^PFN_CHUNK_BITS cells exists once a pfn in it was named (the
+    # mapper adds the chunks of a batch's pfns before the batch runs), so its
+    # memory follows the frames a trace names, not how large their pfns are.
+    return ((np.int64(fr.slot_dir[phys >> PFN_CHUNK_BITS]) - 1) << PFN_CHUNK_BITS) | (phys & PFN_CHUNK_MASK)
+
+
 @nb.njit(cache=True)
 def slot_of(phys, fr, scal):
     # Frames get compact slots in the order first seen: per-frame state lives
     # in slot-indexed arrays (a capture touches few of a large guest's frames;
-    # 64 K of 4 M on the benchmark's), and only this array spans the pfn range.
-    return id_of(phys, fr.slot, fr.slot_phys, phys, scal, S_N_SLOTS)
+    # 64 K of 4 M on the benchmark's), and only the paged map spans the pfns.
+    return id_of(pfn_cell(phys, fr), fr.slot, fr.slot_phys, phys, scal, S_N_SLOTS)
+
+
+@nb.njit(cache=True, inline="always")
+def known_slot(phys, fr):
+    # The slot of a frame whose chunk exists, -1 if the frame has none yet.
+    return fr.slot[pfn_cell(phys, fr)] - 1
 
 
 @nb.njit(cache=True)

@@ -26,8 +26,11 @@ from cmmsim.tracer.linux.rules import (
     HEX_COLUMNS,
     LINE_SHAPES,
     MAX_ORDER,
+    MAX_PFN,
+    MAX_TIME_S,
     NOISE,
     ORDER_GROUP,
+    PFN_NAMES,
     SHAPE_HEADS,
 )
 
@@ -121,9 +124,17 @@ def parse_chunk(lines: list[str], fmt: str) -> pl.DataFrame:
             arrays[col][rows] = v.fill_null(0).cast(pl.Int64).to_numpy()
         if name in ORDER_GROUP:
             ok &= arrays["b"][rows] <= MAX_ORDER
+        if name in PFN_NAMES:  # frames past any machine's: refused, never allocated by
+            order = np.clip(arrays["b"][rows], 0, MAX_ORDER) if name in ORDER_GROUP else 0
+            pfn = arrays["a"][rows]
+            ok &= (pfn >= 0) & (pfn <= MAX_PFN - (1 << order))
         if name == "mm_filemap_fault":
             arrays["b"][rows] = arrays["a"][rows]
         good[rows] = ok
+    # Times whose nanoseconds would not fit int64 (polars would wrap them).
+    parts = out["ts"].str.split_exact(".", 1).struct.unnest()
+    sec = parts["field_0"].str.to_integer(strict=False)
+    good &= ~(sec.is_null() | (sec > MAX_TIME_S)).to_numpy() | out["ts"].is_null().to_numpy()
     noise_np = noise.to_numpy()
     kind = np.full(n, LINE_EVENT, np.uint8)
     kind[~good] = LINE_BAD_FIELDS
@@ -147,13 +158,11 @@ def parse_chunk(lines: list[str], fmt: str) -> pl.DataFrame:
                     name_col[r] = e_
             else:
                 name_col[r] = f"{sy}:{e_}" if sy else e_
-    ev_rows = np.flatnonzero(kind == LINE_EVENT)
-    parts = out["ts"].gather(ev_rows).str.split_exact(".", 1).struct.unnest()
-    sec = parts["field_0"].str.to_integer(strict=False).fill_null(0).cast(pl.Int64)
+    ev = kind == LINE_EVENT
     frac = (parts["field_1"].fill_null("0").str.pad_end(9, "0").str.slice(0, 9)
             .str.to_integer(strict=False).fill_null(0).cast(pl.Int64))
-    t_ns = np.zeros(n, np.int64)
-    t_ns[ev_rows] = (sec * 1_000_000_000 + frac).to_numpy()
+    sec = sec.fill_null(0).cast(pl.Int64)
+    t_ns = np.where(ev, (sec * 1_000_000_000 + frac).to_numpy(), 0)
     return pl.DataFrame({"kind": kind, "name": pl.Series(name_col.tolist(), dtype=pl.String),
                          "code": code, "t_ns": t_ns, **arrays})
 

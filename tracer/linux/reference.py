@@ -33,6 +33,7 @@ from cmmsim.tracer.linux.rules import (
     LINE_SHAPES,
     MAX_ORDER,
     MAX_RANGE_PAGES,
+    MAX_TIME_S,
     MINOR_BITS,
     NOISE,
     OP_READ,
@@ -44,6 +45,7 @@ from cmmsim.tracer.linux.rules import (
     OP_WRITE,
     ORDER_GROUP,
     PAGE_SHIFT,
+    PFN_NAMES,
     POT_VOLATILE,
     RETRY_WINDOW_NS,
     STABLE,
@@ -51,6 +53,7 @@ from cmmsim.tracer.linux.rules import (
     UNUSED,
     VOLATILE,
     clean_after_ns,
+    frames_in_range,
 )
 from cmmsim.tracer.linux.snapshot import snapshot_rows
 
@@ -101,9 +104,15 @@ def parse_line(line: str, fmt: str = "auto") -> tuple[str, Event | str | None]:
     if name in ORDER_GROUP and int(f.group(ORDER_GROUP[name])) > MAX_ORDER:
         return "bad-fields", name
     hex_cols = HEX_COLUMNS.get(name, "")
-    if any(int(g, 16 if col in hex_cols else 10) > INT64_MAX
-           for g, col in zip(f.groups(), EVENT_COLUMNS[name], strict=True)):
+    cols = {col: int(g, 16 if col in hex_cols else 10)
+            for g, col in zip(f.groups(), EVENT_COLUMNS[name], strict=True)}
+    if any(v > INT64_MAX for v in cols.values()):
         return "bad-fields", name  # as the fast paths, which hold fields in int64
+    order = cols["b"] if name in ORDER_GROUP else 0
+    if name in PFN_NAMES and not frames_in_range(cols["a"], order):
+        return "bad-fields", name  # no machine has such a frame; never allocate by it
+    if int(m.group("ts").partition(".")[0]) > MAX_TIME_S:
+        return "bad-fields", name  # a time whose nanoseconds do not fit int64
     return "event", Event(_ts_ns(m.group("ts")), name, f.groups())
 
 

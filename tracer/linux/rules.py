@@ -202,6 +202,10 @@ ORDER_GROUP = {"mm_page_alloc": 2, "mm_page_free": 2, "mm_filemap_add_to_page_ca
                "mm_filemap_delete_from_page_cache": 6}
 #: Kind codes of the events that name a folio by its order (2^order frames).
 ORDER_EVENTS = tuple(EVENT_CODE[name] for name in ORDER_GROUP)
+#: Events whose column a is a physical pfn.
+PFN_NAMES = ("mm_page_alloc", "mm_page_free", "mm_page_free_batched",
+             "mm_filemap_add_to_page_cache", "mm_filemap_delete_from_page_cache",
+             "mm_lru_activate", "cmmsim_sampled_access")
 
 #: The fast paths carry an event as its kind code, its time and six int64
 #: columns; the column each regex group of an event goes to (a: pfn or first
@@ -242,6 +246,16 @@ FILL_WINDOW_NS = 10_000_000
 RETRY_WINDOW_NS = 1_000_000_000
 #: The largest folio order the page allocator hands out (a larger one is a malformed line).
 MAX_ORDER = 10
+#: Physical pfns end below this (52-bit physical addresses, the most x86-64 and
+#: arm64 define, in 4 KiB pages): a line naming frames past it is malformed.
+MAX_PFN = 1 << 40
+#: The latest time a line may carry, seconds (its nanoseconds fit int64).
+MAX_TIME_S = INT64_MAX // 1_000_000_000 - 1
+
+
+def frames_in_range(pfn: int, order: int) -> bool:
+    """Whether the 2^order frames from ``pfn`` lie below :data:`MAX_PFN`."""
+    return 0 <= pfn and pfn + (1 << order) <= MAX_PFN
 #: The kernel's ``dirty_expire_centisecs`` and ``dirty_writeback_centisecs``, in seconds.
 DIRTY_EXPIRE_S = 30.0
 WRITEBACK_PERIOD_S = 5.0

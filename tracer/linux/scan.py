@@ -43,7 +43,15 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from cmmsim.tracer.linux.rules import COLUMNS, EVENTS, MAX_ORDER, ORDER_GROUP
+from cmmsim.tracer.linux.rules import (
+    COLUMNS,
+    EVENTS,
+    MAX_ORDER,
+    MAX_PFN,
+    MAX_TIME_S,
+    ORDER_GROUP,
+    PFN_NAMES,
+)
 
 #: A number whose digits are parsed and dropped (``-?[0-9]+`` of a field the converter ignores).
 SIGNED_SKIP = ("skip", 10)
@@ -77,14 +85,19 @@ PATTERNS = {
 _LIT, _NUM, _SKIP = 0, 1, 2
 #: Per-event flags: column b holds an order (checked against MAX_ORDER); b
 #: repeats a (a fault is a range of one offset); the pattern ends in the
-#: line's last ``\bwrote=<digits>``, which goes to column a.
-FLAG_ORDER_IN_B, FLAG_B_IS_A, FLAG_WROTE_TAIL = 1, 2, 4
+#: line's last ``\bwrote=<digits>``, which goes to column a; column a is a pfn
+#: (its frames checked against MAX_PFN).
+FLAG_ORDER_IN_B, FLAG_B_IS_A, FLAG_WROTE_TAIL, FLAG_PFN_IN_A = 1, 2, 4, 8
 _COL_A, _COL_B = COLUMNS.index("a"), COLUMNS.index("b")
 #: The longest event name the tables hold, in bytes.
 _NAME_BYTES = 40
 #: Most digits of a number that always fits int64: decimal, hex.
 _MAX_DEC_DIGITS, _MAX_HEX_DIGITS = 18, 15
 _NS_PER_S = 1_000_000_000
+#: Most digits of seconds this scanner takes (their nanoseconds always fit
+#: int64); a longer time is left to the polars path, which refuses one past
+#: MAX_TIME_S.
+_MAX_SEC_DIGITS = len(str(MAX_TIME_S)) - 1
 _FRAC_DIGITS = 9
 #: Line shapes, as bits of the ``shapes`` argument (``--format`` picks one, auto all).
 SHAPE_PERF, SHAPE_FTRACE, SHAPE_TRACE_CMD = 1, 2, 4
@@ -141,7 +154,8 @@ def _compile() -> ScanTables:
     for k, name in enumerate(EVENTS):
         flags[k] = ((FLAG_ORDER_IN_B if name in ORDER_GROUP else 0)
                     | (FLAG_B_IS_A if name == "mm_filemap_fault" else 0)
-                    | (FLAG_WROTE_TAIL if name == "writeback_single_inode" else 0))
+                    | (FLAG_WROTE_TAIL if name == "writeback_single_inode" else 0)
+                    | (FLAG_PFN_IN_A if name in PFN_NAMES else 0))
     return ScanTables(names, name_len, prog_start, np.array(rows, np.int64).reshape(-1, 3),
                       np.frombuffer(bytes(pool), np.uint8).copy(), flags)
 
@@ -513,7 +527,7 @@ def _parse_line(buf, s, e, shapes, tables, vals):
     if head_end < 0:
         return LEFT, 0
     sec_start, dot = _time_ending_at(buf, s, head_end)
-    if sec_start < 0:
+    if sec_start < 0 or dot - sec_start > _MAX_SEC_DIGITS:
         return LEFT, 0
     # What follows the time: perf's "<spaces><sys>:<event>: ", the others' "<spaces><event>: ".
     i = head_end + 1
@@ -560,6 +574,10 @@ def _parse_line(buf, s, e, shapes, tables, vals):
         return LEFT, 0
     if (tables.flags[code] & FLAG_ORDER_IN_B) and vals[_COL_B] > MAX_ORDER:
         return LEFT, 0
+    if tables.flags[code] & FLAG_PFN_IN_A:
+        order = vals[_COL_B] if tables.flags[code] & FLAG_ORDER_IN_B else 0
+        if vals[_COL_A] > MAX_PFN - (1 << order):
+            return LEFT, 0
     if tables.flags[code] & FLAG_B_IS_A:
         vals[_COL_B] = vals[_COL_A]
     return code, _time_ns(buf, sec_start, dot, head_end)

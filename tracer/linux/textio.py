@@ -8,6 +8,7 @@ import io
 import lzma
 import os
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -15,32 +16,71 @@ from typing import IO
 import numba as nb
 import numpy as np
 
-from cmmsim.tracer.errors import ParamError
+from cmmsim.tracer.errors import ParamError, TraceError, os_reason, show_path
 
 #: Bytes read per block by :func:`line_blocks`.
 BLOCK_BYTES = 16 << 20
 
 
+class _Guarded(io.RawIOBase):
+    """A decompressing reader whose failures name the file: damaged or truncated
+    compressed data is a :class:`TraceError` (one line), not a library's exception."""
+
+    def __init__(self, inner: IO[bytes], path: Path, kind: str, errors: tuple[type, ...]):
+        self._inner, self._path, self._kind, self._errors = inner, path, kind, errors
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        try:
+            return self._inner.readinto(buf)
+        except self._errors as exc:
+            if isinstance(exc, OSError) and exc.filename is not None and exc.errno is not None:
+                raise  # the OS's own error (a read error of the disk): it names the file
+            reason = os_reason(exc) if str(exc) else type(exc).__name__
+            raise TraceError(f"{show_path(self._path)}: damaged, truncated or not {self._kind} "
+                             f"data ({reason})") from None
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            super().close()
+
+
+#: Compressed inputs by name suffix: (opener, what a bad stream raises).
+_DECOMPRESSORS = {
+    ".gz": (gzip.open, (OSError, EOFError, zlib.error)),
+    ".xz": (lzma.open, (lzma.LZMAError, EOFError)),
+    ".bz2": (bz2.open, (OSError, EOFError, ValueError)),
+}
+
+
 def open_binary(path: str | os.PathLike | None) -> IO[bytes]:
-    """Open plain, .gz, .xz, .bz2 or .zst input as bytes (``-`` or None: standard input)."""
+    """Open plain, .gz, .xz, .bz2 or .zst input as bytes (``-`` or None: standard input).
+
+    A damaged, truncated or mislabelled compressed input raises
+    :class:`TraceError` naming the file when it is read.
+    """
     if path is None or str(path) == "-":
         return sys.stdin.buffer
     p = Path(path)
     if not p.exists():
-        raise ParamError(f"{p}: no such file")
+        raise ParamError(f"{show_path(p)}: no such file")
+    if p.is_dir():
+        raise ParamError(f"{show_path(p)}: is a folder, not a text file")
     name = p.name.lower()
-    if name.endswith(".gz"):
-        return gzip.open(p, "rb")
-    if name.endswith(".xz"):
-        return lzma.open(p, "rb")
-    if name.endswith(".bz2"):
-        return bz2.open(p, "rb")
+    for suffix, (opener, errors) in _DECOMPRESSORS.items():
+        if name.endswith(suffix):
+            return _Guarded(opener(p, "rb"), p, suffix, errors)
     if name.endswith(".zst"):
         try:  # an optional dependency, imported only for .zst input
             import zstandard
         except ImportError:
-            raise ParamError(f"{p}: reading .zst needs the zstandard package") from None
-        return zstandard.ZstdDecompressor().stream_reader(open(p, "rb"))
+            raise ParamError(f"{show_path(p)}: reading .zst needs the zstandard package") from None
+        return _Guarded(zstandard.ZstdDecompressor().stream_reader(open(p, "rb")), p, ".zst",
+                        (zstandard.ZstdError, OSError, EOFError))
     return open(p, "rb")
 
 
@@ -66,7 +106,10 @@ class CountingReader:
 
 def open_text(path: str | os.PathLike | None) -> IO[str]:
     """Open plain, .gz, .xz, .bz2 or .zst text (``-`` or None: standard input)."""
-    return io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="replace")
+    raw = open_binary(path)
+    if isinstance(raw, _Guarded):
+        raw = io.BufferedReader(raw)
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
 
 
 def line_blocks(raw: IO[bytes], block_bytes: int = BLOCK_BYTES) -> Iterator[memoryview]:
