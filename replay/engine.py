@@ -15,7 +15,7 @@ Three layers, as in STUMPY:
 
 The guest/host state machine is DESIGN.md section 2 and
 :mod:`cmmsim.replay.kernels.state_machine`; the state byte is described in
-:mod:`cmmsim.replay.states`. Victims are chosen by one host policy of four, each a
+:mod:`cmmsim.replay.states`. Victims are chosen by one host policy of five, each a
 victim helper (``_victim``) plus its bookkeeping when a page gets a frame
 (``_admit``) or is used again (``_hit``), its twin in
 :class:`cmmsim.replay.reference.ReferenceHost`:
@@ -27,6 +27,8 @@ victim helper (``_victim``) plus its bookkeeping when a page gets a frame
 ``ORDER_CLASS``
     exact LRU inside reclaim classes, cheapest class first (U, then V and
     clean P, then the rest): :mod:`cmmsim.replay.kernels.slots`, a class each;
+``ORDER_TWO_LIST``
+    Linux's two-list (active/inactive) reclaim: :mod:`cmmsim.replay.kernels.two_list`;
 ``ORDER_GIVEN`` (internal)
     exact LRU with the victims computed ahead by :mod:`cmmsim.replay.lru_ahead` and
     passed in: the state machine runs alone.
@@ -42,7 +44,7 @@ import numpy as np
 
 from cmmsim.replay import planner
 from cmmsim.replay.budgets import validated
-from cmmsim.replay.kernels import slots
+from cmmsim.replay.kernels import slots, two_list
 from cmmsim.replay.kernels.guest_ranges import guest_ends_of, guest_of
 from cmmsim.replay.kernels.prefetch import EVENTS_AHEAD, prefetch
 from cmmsim.replay.kernels.resident import peak, resident_close, resident_delta
@@ -77,17 +79,20 @@ from cmmsim.replay.states import (
     REF,
 )
 
-__all__ = ["ENGINE_VERSION", "ORDERS", "ORDER_CLASS", "ORDER_CLOCK", "ORDER_LRU", "BudgetState",
-           "EngineResult", "EngineState", "alloc_state", "replay_chunk", "replay_finish",
+__all__ = ["ENGINE_VERSION", "ORDERS", "ORDER_CLASS", "ORDER_CLOCK", "ORDER_LRU", "ORDER_TWO_LIST",
+           "BudgetState", "EngineResult", "EngineState", "alloc_state", "replay_chunk", "replay_finish",
            "replay_pipelined", "run"]
 
 #: Bumped whenever a change to the engine can change a result.
 ENGINE_VERSION = 2
 
 ORDER_LRU, ORDER_CLOCK, ORDER_CLASS = 0, 1, 2
-ORDERS = {"lru": ORDER_LRU, "clock": ORDER_CLOCK, "state-priority": ORDER_CLASS}
 #: Exact LRU with the victims computed ahead (cmmsim.replay.lru_ahead) and passed in.
 ORDER_GIVEN = 3
+#: Linux's two-list (active/inactive) reclaim (cmmsim.replay.kernels.two_list).
+ORDER_TWO_LIST = 4
+ORDERS = {"lru": ORDER_LRU, "clock": ORDER_CLOCK, "state-priority": ORDER_CLASS,
+          "two-list": ORDER_TWO_LIST}
 _PREFETCH_VICTIMS = 8  # evictions ahead (measured: 4-16 within noise)
 
 # Kernel state of one budget between chunks: the arrays of BudgetState plus
@@ -121,7 +126,8 @@ class EngineState(NamedTuple):
 #: ``slot``, ``slot_page``, ``bits`` and ``levels`` the time slots of exact LRU and
 #: state-priority (:mod:`cmmsim.replay.kernels.slots`: a page's slot, a slot's page, one bit
 #: tree per class, the trees' level offsets); ``frames`` CLOCK's frame table (each
-#: empty when its order is not in use); ``sc`` the scalars (``SC_*``).
+#: empty when its order is not in use; under two-list it holds the two lists,
+#: :mod:`cmmsim.replay.kernels.two_list`); ``sc`` the scalars (``SC_*``).
 BudgetState = EngineState
 
 
@@ -155,7 +161,8 @@ def _sizes(n_pages, frames_max, order):
             slots.window(frames_max) if timed else 0,
             (1 if order == ORDER_LRU else slots.MAX_CLASSES) if timed else 0,
             slots.n_levels(frames_max) if timed else 0,
-            frames_max if order == ORDER_CLOCK else 0)
+            frames_max if order == ORDER_CLOCK else
+            two_list.size(n_pages) if order == ORDER_TWO_LIST else 0)
 
 
 # -- the host policies: victim, admission, hit ----------------------------------------------------
@@ -199,6 +206,8 @@ def _victim(order, bs, levels, frames_max, hand, taken, victims):
         frame = _victim_clock(bs.state, bs.frames, hand, frames_max)
         hand = frame
         v = bs.frames[frame]
+    elif order == ORDER_TWO_LIST:
+        v = two_list.victim(bs.frames, bs.state)
     else:
         v, later = slots.evict_least(bs.slot, bs.slot_page, bs.bits, levels)
         prefetch(bs.state, np.uint64(later))
@@ -214,6 +223,8 @@ def _admit(order, bs, levels, nxt, p, st, frame, hand, frames_max):
         hand = frame + 1
         if hand == frames_max:
             hand = 0
+    elif order == ORDER_TWO_LIST:
+        two_list.admit(bs.frames, p)
     elif order != ORDER_GIVEN:
         nxt = slots.place(bs.slot, bs.slot_page, bs.bits, levels, nxt, p, _class(order, st))
     return nxt, hand
@@ -225,6 +236,8 @@ def _hit(order, bs, levels, nxt, p, old, st):
     (its state byte (CLOCK: referenced), next free slot)."""
     if order == ORDER_CLOCK:
         st |= REF
+    elif order == ORDER_TWO_LIST:
+        st = two_list.activate_or_keep(bs.frames, p, st)
     elif order != ORDER_GIVEN:
         nxt = slots.move(bs.slot, bs.slot_page, bs.bits, levels, nxt, p, _class(order, old),
                          _class(order, st))
@@ -279,7 +292,9 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
             # bytes now (cmmsim.replay.kernels.prefetch; the victims' at each eviction).
             q = np.uint64(chunk.page[np.uint64(ahead)])
             prefetch(state, q)
-            if order != ORDER_GIVEN:
+            if order == ORDER_TWO_LIST:
+                prefetch(bs.frames, np.uint64(q << np.uint64(1)))
+            elif order != ORDER_GIVEN:
                 prefetch(bs.slot, q)
         while s < n_samples and chunk.t_ns[uj] >= sample_at[s]:
             _count_states(state, page_guest, bs.samples[s])
@@ -404,7 +419,8 @@ def _order_kernels(order: int):
 
 
 #: The kernels of each host order (compiled when first called).
-_KERNELS = {order: _order_kernels(order) for order in (ORDER_LRU, ORDER_CLOCK, ORDER_CLASS)}
+_KERNELS = {order: _order_kernels(order)
+            for order in (ORDER_LRU, ORDER_CLOCK, ORDER_CLASS, ORDER_TWO_LIST)}
 
 
 # The state machine's side of the two-thread replay: one budget, called
@@ -449,9 +465,18 @@ def alloc_state(n_pages: int, n_guests: int, budgets, order: int, initial: int,
         slot_page=np.zeros((nb_, wide[1]), np.int32),
         bits=np.zeros((nb_, wide[2], n_words), np.uint64),
         levels=levels,
-        frames=np.empty((nb_, wide[4]), np.int32),
+        frames=_frames(nb_, wide[4], order),
         sc=np.zeros((nb_, N_SCALARS), np.int64),
     )
+
+
+def _frames(n_budgets: int, width: int, order: int) -> np.ndarray:
+    """CLOCK's frame tables (filled as frames are handed out), or two-list's empty lists."""
+    frames = np.empty((n_budgets, width), np.int32)
+    if order == ORDER_TWO_LIST:
+        for row in frames:
+            two_list.init(row)
+    return frames
 
 
 _PIPELINE_BUFFERS = 3
@@ -560,7 +585,7 @@ def run(events, budgets, *, honour: int, order: int, initial: int,
     honour : int
         Bit mask ``1 << op`` of the hint ops the host acts on.
     order : int
-        ``ORDER_LRU``, ``ORDER_CLOCK`` or ``ORDER_CLASS``.
+        ``ORDER_LRU``, ``ORDER_CLOCK``, ``ORDER_CLASS`` or ``ORDER_TWO_LIST``.
     initial : int
         State byte every page starts in.
     sample_at : ndarray[int64], optional
@@ -571,7 +596,7 @@ def run(events, budgets, *, honour: int, order: int, initial: int,
         :mod:`cmmsim.replay.planner`'s choice (``PIPELINE`` or ``PARALLEL``); chosen when None.
     """
     b = validated(budgets, events.n_pages)
-    if order not in (ORDER_LRU, ORDER_CLOCK, ORDER_CLASS):
+    if order not in (ORDER_LRU, ORDER_CLOCK, ORDER_CLASS, ORDER_TWO_LIST):
         raise ValueError(f"unknown victim order {order}")
     if is_resident(np.uint8(initial)):
         # Every page starts out of host memory: a resident page would need a frame.

@@ -8,6 +8,7 @@ same integers and the same final states.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -48,6 +49,54 @@ class ReferenceResult:
     final_states: np.ndarray  # uint8 per global page
 
 
+class TwoListTwin:
+    """Twin of :mod:`cmmsim.replay.kernels.two_list`: Linux's active and inactive lists.
+
+    Each list an ordered dict, its tail (the oldest entry) first: a page enters a
+    list at the end and leaves the inactive one from the front.
+    """
+
+    #: 4 KiB pages per GiB.
+    PAGES_PER_GIB = 2 ** 18
+
+    def __init__(self) -> None:
+        self.inactive: OrderedDict[int, None] = OrderedDict()
+        self.active: OrderedDict[int, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.inactive) + len(self.active)
+
+    def admit(self, q: int) -> None:
+        """A page faulted in starts on the inactive list."""
+        self.inactive[q] = None
+
+    def use(self, q: int) -> None:
+        """A resident page is used: on the inactive list it is activated; on the active
+        list nothing changes."""
+        if q in self.inactive:
+            del self.inactive[q]
+            self.active[q] = None
+
+    @classmethod
+    def inactive_ratio(cls, listed_pages: int) -> int:
+        """``int_sqrt(10 * GiB)`` of the pages on the two lists, 1 below 1 GiB."""
+        gib = listed_pages // cls.PAGES_PER_GIB
+        return math.isqrt(10 * gib) if gib else 1
+
+    def inactive_is_low(self) -> bool:
+        """Linux's ``inactive_is_low``: ``inactive * ratio < active``."""
+        return len(self.inactive) * self.inactive_ratio(len(self)) < len(self.active)
+
+    def victim(self) -> int:
+        """Deactivate the active list's oldest pages while the inactive list is low,
+        then take the inactive list's oldest page out."""
+        while self.inactive_is_low():
+            q = next(iter(self.active))
+            del self.active[q]
+            self.inactive[q] = None
+        return self.inactive.popitem(last=False)[0]
+
+
 class ReferenceHost:
     """The host and its guests' pages, replayed one event at a time.
 
@@ -60,7 +109,7 @@ class ReferenceHost:
     honoured : set of Op
         Hint ops the host acts on; the others are never sent.
     victims : str
-        ``lru``, ``clock`` or ``state-priority``.
+        ``lru``, ``clock``, ``state-priority`` or ``two-list``.
     """
 
     def __init__(self, page_guest: np.ndarray, budget: int, honoured: set, victims: str):
@@ -75,6 +124,7 @@ class ReferenceHost:
         self.counters = [dict.fromkeys(S.COUNTERS, 0) for _ in range(n_guests)]
         self.resident_of_guest = [0] * n_guests
         self.lru: OrderedDict[int, None] = OrderedDict()  # least recent first
+        self.two_list = TwoListTwin()
         self.frames: list[int] = []  # CLOCK frame table
         self.referenced: set[int] = set()
         self.hand = 0
@@ -87,7 +137,9 @@ class ReferenceHost:
 
     @property
     def resident(self) -> int:
-        return len(self.frames) if self.victims == "clock" else len(self.lru)
+        if self.victims == "clock":
+            return len(self.frames)
+        return len(self.two_list) if self.victims == "two-list" else len(self.lru)
 
     def reclaim_class(self, page: Page) -> int:
         if page.guest == "U":
@@ -101,6 +153,8 @@ class ReferenceHost:
         """(victim page, CLOCK frame index or None)."""
         if self.victims == "lru":
             return next(iter(self.lru)), None
+        if self.victims == "two-list":
+            return self.two_list.victim(), None  # already off its list
         if self.victims == "state-priority":
             # The least recently used page of the cheapest class present.
             first_of_class: dict[int, int] = {}
@@ -156,7 +210,7 @@ class ReferenceHost:
             frame = None
             if self.resident >= min(self.budget, len(self.pages)):
                 victim, frame = self.pick_victim()
-                if self.victims != "clock":
+                if self.victims in ("lru", "state-priority"):
                     del self.lru[victim]
                 self.evict(victim)
             if page.host == "p":
@@ -181,11 +235,15 @@ class ReferenceHost:
                 else:
                     self.frames[frame] = q
                     self.hand = (frame + 1) % len(self.frames)
+            elif self.victims == "two-list":
+                self.two_list.admit(q)
             else:
                 self.lru[q] = None
             self.host_peak = max(self.host_peak, self.resident)
         elif self.victims == "clock":
             self.referenced.add(q)
+        elif self.victims == "two-list":
+            self.two_list.use(q)
         else:
             self.lru.move_to_end(q)
         if write:
@@ -296,15 +354,15 @@ def replay_reference(scenario, budget: int, honoured: set, victims: str) -> Refe
 
 
 def host_lru(scenario, budget: int, params) -> ReferenceResult:
-    """Twin of ``host-lru``: no hints, exact LRU or CLOCK."""
+    """Twin of ``host-lru``: no hints, exact LRU, CLOCK or two-list."""
     return replay_reference(scenario, budget, set(), params.replacement)
 
 
 def cmm(scenario, budget: int, params) -> ReferenceResult:
-    """Twin of ``cmm``: every hint, LRU or state-priority victims."""
+    """Twin of ``cmm``: every hint, LRU, state-priority or two-list victims."""
     return replay_reference(scenario, budget, HINTS_ALL, params.reclaim_order)
 
 
 def cmm_light(scenario, budget: int, params) -> ReferenceResult:
-    """Twin of ``cmm-light``: stable/unused hints only, LRU victims."""
-    return replay_reference(scenario, budget, HINTS_STABLE_UNUSED, "lru")
+    """Twin of ``cmm-light``: stable/unused hints only, LRU or two-list victims."""
+    return replay_reference(scenario, budget, HINTS_STABLE_UNUSED, params.replacement)

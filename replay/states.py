@@ -14,7 +14,8 @@ bits  meaning
 4     DIRTY: guest view, page differs from its guest backing
 5     CHANGED: host change bit, frame differs from the host's preserved copy
 6     COPY: the host holds a valid preserved copy (a swap slot)
-7     REF: CLOCK reference bit / scratch mark of the heap compaction
+7     REF: CLOCK reference bit / two-list: on the active list / scratch mark of
+      the heap compaction
 ====  =========================================================
 
 Legal (guest, host) pairs: Sr Sp Sz Ur Uz Vr Vz Pr (DESIGN.md section 2).

@@ -8,8 +8,10 @@ module               what it holds
 ``resident``         resident frames per guest: peak and event-weighted sums
 ``slots``            resident pages in time slots: exact LRU, and exact LRU
                      inside reclaim classes (the engine's host orders)
+``two_list``         Linux's active/inactive lists (the engine's two-list
+                     host order)
 ``lru_list``         the intrusive doubly-linked LRU list (free page reporting,
-                     the balloons)
+                     the balloons, two-list)
 ``reclaim_classes``  the class rule of the lazy heaps (guest reclaim)
 ``lazy_heap``        the lazy min-heap of a guest's own reclaim order, one push
                      with compaction

@@ -18,8 +18,10 @@ from cmmsim.replay.strategies import Strategy, engine_config
 
 @dataclass(frozen=True)
 class Params:
-    replacement: Literal["lru", "clock"] = field(
-        default="lru", metadata={"help": "victim choice: exact LRU or CLOCK (second chance)"})
+    replacement: Literal["lru", "clock", "two-list"] = field(
+        default="lru",
+        metadata={"help": "victim choice: exact LRU, CLOCK (second chance) or two-list "
+                          "(Linux's active/inactive lists, docs/model.md)"})
 
 
 _config = engine_config(HONOUR_NONE, INITIAL_NO_HINTS, lambda p: p.replacement)
@@ -46,8 +48,8 @@ STRATEGY = Strategy(
     params=Params,
     runner=run,
     reference=reference.host_lru,
-    summary="host paging only (LRU or CLOCK); the guest sends no hints",
+    summary="host paging only (LRU, CLOCK or Linux two-list); the guest sends no hints",
     engine=_config,
     samples_states=True,
-    examples=({"replacement": "lru"}, {"replacement": "clock"}),
+    examples=({"replacement": "lru"}, {"replacement": "clock"}, {"replacement": "two-list"}),
 )
