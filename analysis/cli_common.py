@@ -55,6 +55,9 @@ console = _Console()
 #: Help of ``--costs`` and ``--vcpus``, the same on every command that prices results.
 COSTS_HELP = "cost profile: a shipped name (zvm-2006, kvm-2025) or a .toml file overriding one (docs/costs.md)"
 VCPUS_HELP = "virtual CPUs of each guest whose trace does not say (default 1)"
+#: Help of ``--tier-pages``, the same on every command that replays.
+TIER_HELP = ("a fast host swap tier of that many pages before the disk (z/VM expanded storage, "
+             "zswap), for strategies that page on the host with one (docs/model.md); 0: none")
 
 
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

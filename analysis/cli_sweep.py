@@ -15,7 +15,7 @@ import polars as pl
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cmmsim.cli_common import COSTS_HELP, VCPUS_HELP, app, cli_errors, console, print_table, printable
+from cmmsim.cli_common import COSTS_HELP, TIER_HELP, VCPUS_HELP, app, cli_errors, console, print_table, printable
 from cmmsim.tracer.errors import ParamError
 
 REPORTS = {
@@ -87,6 +87,7 @@ def sweep_cmd(
     states_interval: Annotated[str | None, typer.Option(help="also sample state distributions (e.g. 1s)")] = None,
     costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP)] = None,
     vcpus: Annotated[int | None, typer.Option("--vcpus", help=VCPUS_HELP)] = None,
+    tier_pages: Annotated[int, typer.Option("--tier-pages", help=TIER_HELP)] = 0,
 ) -> None:
     """Replay trace sets x strategies x parameter grids x budgets; resumable."""
     from cmmsim.replay.api import parse_duration_ns
@@ -117,7 +118,7 @@ def sweep_cmd(
         spec.states_interval_ns = parse_duration_ns(states_interval)
         if spec.states_interval_ns <= 0:
             raise ParamError(f"--states-interval {states_interval!r}: must be more than 0")
-    spec.costs, spec.vcpus = costs, vcpus
+    spec.costs, spec.vcpus, spec.tier_pages = costs, vcpus, tier_pages
     if not spec.budgets and not spec.per_set_budgets:
         raise ParamError("no budget given (use -b, or budgets = [...] in the sweep file)")
     check_output(out, folder=True)
@@ -248,6 +249,7 @@ def demo_cmd(
     jobs: Annotated[int | None, typer.Option(help="parallel jobs (default: the number of cores)")] = None,
     costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP)] = None,
     vcpus: Annotated[int | None, typer.Option("--vcpus", help=VCPUS_HELP)] = None,
+    tier_pages: Annotated[int, typer.Option("--tier-pages", help=TIER_HELP)] = 0,
 ) -> None:
     """Sweep every strategy over the sample traces; report, plot and summarise."""
     from cmmsim.demo import demo_spec, find_sample_traces, run_demo
@@ -256,10 +258,11 @@ def demo_cmd(
 
     jobs = _job_count(jobs)
     check_output(out, folder=True)
-    total = len(build_jobs(demo_spec(find_sample_traces(), costs=costs, vcpus=vcpus)))
+    total = len(build_jobs(demo_spec(find_sample_traces(), costs=costs, vcpus=vcpus,
+                                     tier_pages=tier_pages)))
     with folder_output(out), _progress(total) as on_event:
         res = run_demo(out, jobs=jobs, make_executor=_executor_factory(None),
-                       on_event=on_event, costs=costs, vcpus=vcpus)
+                       on_event=on_event, costs=costs, vcpus=vcpus, tier_pages=tier_pages)
     from cmmsim import reports
 
     print_table("winner (least total I/O) per trace set and budget range (pages)",

@@ -34,4 +34,5 @@ STRATEGY = Strategy(
     engine=_config,
     samples_states=True,
     examples=({"reclaim_order": "lru"}, {"reclaim_order": "state-priority"}),
+    host_tier=True,
 )

@@ -29,4 +29,5 @@ STRATEGY = Strategy(
     summary="stable/unused hints only (mainline Linux/KVM s390); LRU victims",
     engine=_config,
     samples_states=True,
+    host_tier=True,
 )
