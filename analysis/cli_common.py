@@ -61,6 +61,9 @@ QUIET_HELP = "no progress lines or bars on stderr (results are printed all the s
 VCPUS_HELP = "virtual CPUs of each guest whose trace does not say (default 1)"
 #: Help of ``--budget``, the same on every command: what ``50%`` is a share of.
 BUDGET_HELP = "host budget: pages (4096), bytes (256MiB) or a percentage of the guests' total memory (50%); repeatable"
+#: Help of ``--tier-pages``, the same on every command that replays.
+TIER_HELP = ("a fast host swap tier of that many pages before the disk (z/VM expanded storage, "
+             "zswap), for strategies that page on the host with one (docs/model.md); 0: none")
 
 
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -16,6 +16,7 @@ from cmmsim.cli_common import (
     BUDGET_HELP,
     COSTS_HELP,
     QUIET_HELP,
+    TIER_HELP,
     VCPUS_HELP,
     app,
     check_outputs,
@@ -34,6 +35,7 @@ MAX_BATCH_ROWS = 1 << 31
 #: Columns shown in the terminal table (the Parquet output has them all).
 SHOWN = ("budget_pages", "guest_name", "accesses", "host_reads", "host_writes", "zero_fills",
          "discards", "discard_faults", "guest_reads", "guest_writes", "hints", "repairs",
+         "host_reads_tier", "host_writes_tier", "host_spills_tier",
          "total_io", "peak_resident_pages", "stall_ns", "host_cpu_ns", "guest_cpu_ns", "overhead_pct")
 
 
@@ -57,6 +59,7 @@ def replay_cmd(
     costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP)] = None,
     vcpus: Annotated[int | None, typer.Option("--vcpus", help=VCPUS_HELP)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
+    tier_pages: Annotated[int, typer.Option("--tier-pages", help=TIER_HELP)] = 0,
 ) -> None:
     """Replay traces under one strategy at one or more host budgets."""
     from cmmsim.progress import Reporter
@@ -79,19 +82,22 @@ def replay_cmd(
             results, state_df, series_df = replay_stream(
                 traces, strategy, budget, param or [], copies=copies, stagger_ns=parse_duration_ns(stagger),
                 batch_rows=batch_rows, states_interval_ns=interval, series=bool(series), costs=costs, vcpus=vcpus,
-                on_events=task.advance)
+                tier_pages=tier_pages, on_events=task.advance)
     else:
         scn = load(traces, copies=copies, stagger_ns=parse_duration_ns(stagger))
         # One kernel call replays every event: the bar fills at its end (--stream: chunk by chunk).
         with reporter.task(f"replay {strategy}", total=scn.n_events) as task:
             results, state_df, series_df = replay_full(scn, strategy, budget, param or [], states_interval_ns=interval,
-                                                       series=bool(series), costs=costs, vcpus=vcpus)
+                                                       series=bool(series), costs=costs, vcpus=vcpus,
+                                                       tier_pages=tier_pages)
             task.advance(scn.n_events)
     shown = results if guests else results.filter(results["guest"].is_null())
     # Metrics down, budgets (and guests) across: readable in 80 columns.
     heads = [f"{b:,} p {b * PAGE_SIZE_BYTES / (1 << 20):,.4g} MiB" + ("" if not guests else f" {g}")
              for b, g in zip(shown["budget_pages"], shown["guest_name"], strict=True)]
-    rows = [{"metric": m} | dict(zip(heads, shown[m].to_list(), strict=True)) for m in SHOWN[2:]]
+    # The tier's counters only where there is one.
+    metrics = [m for m in SHOWN[2:] if tier_pages or not m.endswith("_tier")]
+    rows = [{"metric": m} | dict(zip(heads, shown[m].to_list(), strict=True)) for m in metrics]
     print_table(f"{results['scenario'][0]}: {strategy} {results['params'][0]}; "
                 f"time and CPU under {results['cost_profile'][0]}", rows)
     for path in write_frames((results, out), (state_df, states), (series_df, series)):

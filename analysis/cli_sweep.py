@@ -19,6 +19,7 @@ from cmmsim.cli_common import (
     BUDGET_HELP,
     COSTS_HELP,
     QUIET_HELP,
+    TIER_HELP,
     VCPUS_HELP,
     app,
     cli_errors,
@@ -97,6 +98,7 @@ def sweep_cmd(
     costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP)] = None,
     vcpus: Annotated[int | None, typer.Option("--vcpus", help=VCPUS_HELP)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
+    tier_pages: Annotated[int, typer.Option("--tier-pages", help=TIER_HELP)] = 0,
 ) -> None:
     """Replay trace sets x strategies x parameter grids x budgets; resumable."""
     reporter = _reporter(quiet)
@@ -128,7 +130,7 @@ def sweep_cmd(
         spec.states_interval_ns = parse_duration_ns(states_interval)
         if spec.states_interval_ns <= 0:
             raise ParamError(f"--states-interval {states_interval!r}: must be more than 0")
-    spec.costs, spec.vcpus = costs, vcpus
+    spec.costs, spec.vcpus, spec.tier_pages = costs, vcpus, tier_pages
     if not spec.budgets and not spec.per_set_budgets:
         raise ParamError("no budget given (use -b, or budgets = [...] in the sweep file)")
     check_output(out, folder=True)
@@ -318,6 +320,7 @@ def demo_cmd(
     costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP)] = None,
     vcpus: Annotated[int | None, typer.Option("--vcpus", help=VCPUS_HELP)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
+    tier_pages: Annotated[int, typer.Option("--tier-pages", help=TIER_HELP)] = 0,
 ) -> None:
     """Sweep every strategy over the sample traces; report, plot and summarise."""
     reporter = _reporter(quiet)
@@ -327,10 +330,11 @@ def demo_cmd(
 
     jobs = _job_count(jobs)
     check_output(out, folder=True)
-    total = len(build_jobs(demo_spec(find_sample_traces(), costs=costs, vcpus=vcpus)))
+    total = len(build_jobs(demo_spec(find_sample_traces(), costs=costs, vcpus=vcpus,
+                                     tier_pages=tier_pages)))
     with folder_output(out), _progress(total, reporter) as on_event:
         res = run_demo(out, jobs=jobs, make_executor=_executor_factory(None),
-                       on_event=on_event, costs=costs, vcpus=vcpus)
+                       on_event=on_event, costs=costs, vcpus=vcpus, tier_pages=tier_pages)
     from cmmsim import reports
 
     print_table("winner (least total I/O) per trace set and budget range (pages and MiB)",

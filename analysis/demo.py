@@ -63,9 +63,11 @@ def trace_set_facts(ts: TraceSet) -> tuple[int, int]:
     return max(footprint, 1), (t1 - t0) if t0 is not None else 0
 
 
-def demo_spec(sample_dir: Path, *, costs=None, vcpus: int | None = None) -> SweepSpec:
+def demo_spec(sample_dir: Path, *, costs=None, vcpus: int | None = None,
+              tier_pages: int = 0) -> SweepSpec:
     """The demo sweep over every trace set in ``sample_dir``, priced under ``costs``
-    (:func:`cmmsim.replay.costs.load_profile`) with ``vcpus`` for guests whose trace does not say."""
+    (:func:`cmmsim.replay.costs.load_profile`) with ``vcpus`` for guests whose trace does not
+    say, and a host swap tier of ``tier_pages`` for the strategies that have one."""
     sets: list[TraceSet] = []
     per_set: dict[str, list[str]] = {}
     entries = sorted(sample_dir.glob("*.parquet")) + sorted(
@@ -80,7 +82,7 @@ def demo_spec(sample_dir: Path, *, costs=None, vcpus: int | None = None) -> Swee
     if not sets:
         raise ParamError(f"{sample_dir}: holds no traces")
     return SweepSpec(trace_sets=sets, strategies=[], budgets=[], per_set_budgets=per_set,
-                     costs=costs, vcpus=vcpus)
+                     costs=costs, vcpus=vcpus, tier_pages=tier_pages)
 
 
 def write_summary(results: pl.DataFrame, outcome: SweepOutcome, plots: list[Path],
@@ -201,7 +203,7 @@ def trace_set_table(results: pl.DataFrame) -> pl.DataFrame:
 
 def run_demo(out_dir: str | Path, *, jobs: int,
              make_executor: Callable, on_event=None, costs=None,
-             vcpus: int | None = None) -> dict:
+             vcpus: int | None = None, tier_pages: int = 0) -> dict:
     """Sweep, report, plot and summarise the sample traces into ``out_dir``.
 
     Rows are priced under ``costs`` (:func:`cmmsim.replay.costs.load_profile`) with
@@ -213,7 +215,7 @@ def run_demo(out_dir: str | Path, *, jobs: int,
     out = Path(out_dir)
     sample_dir = find_sample_traces()
     profile = load_profile(costs)
-    spec = demo_spec(sample_dir, costs=profile, vcpus=vcpus)
+    spec = demo_spec(sample_dir, costs=profile, vcpus=vcpus, tier_pages=tier_pages)
     job_list = build_jobs(spec)
     outcome = run_sweep(job_list, out / "sweep", make_executor=make_executor, parallel=jobs,
                         on_event=on_event)

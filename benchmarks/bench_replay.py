@@ -6,7 +6,11 @@ size 1, same capacity), through libCacheSim's own C trace reader (oracleGeneral
 binary); the engines replay the hints as well, libCacheSim gets the accesses only.
 host-lru and cmm at one budget run on two threads (the LRU walk ahead of the
 state machine, :mod:`cmmsim.replay.lru_ahead`); their "(1 thread)" rows are the same
-replay with numba limited to one thread.
+replay with numba limited to one thread. "cmm priced" is the ``cmm`` replay made
+into result rows and priced (:func:`cmmsim.replay.costs.price`, ``kvm-2025``);
+"cmm priced + tier" the same with a host swap tier of a quarter of the budget
+(``--tier-fraction``): issue 18 asks it to cost at most 1.3x the plain ``cmm`` row
+(the note line gives that ratio, median over rounds).
 Ratios, not absolute times, are the figures to quote: the machines are shared.
 Every contender runs once per round, in turn (the order shuffled each round,
 seeded); the medians over rounds are printed and written to
@@ -30,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import best_of, page_stream, write_oracle_general  # noqa: E402
 from benchmarks.figures import Column, Table, add_json_argument, emit  # noqa: E402
 from cmmsim.replay import scenario as sc  # noqa: E402
+from cmmsim.replay.costs import load_profile, price  # noqa: E402
+from cmmsim.replay.frames import results_frame  # noqa: E402
 from cmmsim.replay.numba_threads import numba_threads  # noqa: E402
 from cmmsim.replay.strategies import get_strategy  # noqa: E402
 from cmmsim.tracer.schema import Op  # noqa: E402
@@ -60,6 +66,8 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=1_000_000)
     ap.add_argument("--budget-fraction", type=float, default=0.1)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--tier-fraction", type=float, default=0.25,
+                    help="host swap tier of the tier rows, fraction of the budget")
     add_json_argument(ap)
     args = ap.parse_args()
 
@@ -88,6 +96,19 @@ def main() -> None:
             # the state machine); the same on one thread, for the fair single-core figure.
             one_thread(strat.run, scn, budget, p)
             runs[f"{label} (1 thread)"] = (lambda s=strat, p=p: one_thread(s.run, scn, budget, p)), n
+    # The replay with costs applied, without and with a tier (issue 18: <= 1.3x "cmm").
+    cmm = get_strategy("cmm")
+    cmm_p = cmm.parse_params({})
+    profile = load_profile("kvm-2025")
+    tier_pages = max(1, int(args.tier_fraction * int(budget[0])))
+
+    def priced(tier: int):
+        res = cmm.run(scn, budget, cmm_p, tier_pages=tier)
+        return price(results_frame(scn, "cmm", cmm_p, res), profile)
+
+    for label, tier in (("cmm priced", 0), ("cmm priced + tier", tier_pages)):
+        priced(tier)  # compile / warm up
+        runs[label] = (lambda t=tier: priced(t)), n
 
     try:
         import libcachesim as lcs
@@ -143,9 +164,12 @@ def main() -> None:
                   x_lcs_belady=ratio.get((label, "libcachesim Belady"), nan),
                   x_lcs_lru_py=per_access[label] / py if py else nan)
     state_bytes = 1 + 8  # state byte + LRU links per page (int32 prev/next)
+    tiered = statistics.median(r["cmm priced + tier"] / r["cmm"] for r in rounds)
     emit("replay", [table], args, [
         f"engine state per guest page frame: {state_bytes} bytes (LRU); "
-        "state-priority adds an int64 stamp per page and a heap of 2 x budget x 12 bytes"])
+        "state-priority adds an int64 stamp per page and a heap of 2 x budget x 12 bytes",
+        f"cmm priced + tier ({tier_pages:,} tier pages) / cmm wall time: {tiered:.2f}x "
+        "(issue 18: at most 1.3x); a tier adds 8 bytes per guest page (its LRU links)"])
 
 
 if __name__ == "__main__":

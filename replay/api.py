@@ -38,7 +38,7 @@ def __dir__() -> list[str]:
 def replay_full(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
                 params: list[str] | dict | None = None, *,
                 states_interval_ns: int | None = None, series: bool | None = None,
-                costs=None, vcpus: int | None = None) -> Replayed:
+                costs=None, vcpus: int | None = None, tier_pages: int = 0) -> Replayed:
     """Replay a scenario: results, states (if asked) and the strategy's per-period series.
 
     Parameters
@@ -62,8 +62,13 @@ def replay_full(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
         default :data:`cmmsim.replay.costs.DEFAULT_PROFILE`).
     vcpus : int, optional
         Virtual CPUs of each guest whose trace does not say (default 1).
+    tier_pages : int
+        A fast host swap tier of that many pages before the disk
+        (:mod:`cmmsim.replay.kernels.tier`), for a strategy that has one
+        (:attr:`cmmsim.replay.strategies.Strategy.host_tier`); 0: none.
     """
     strat = get_strategy(strategy)
+    strat.check_tier(tier_pages)
     if states_interval_ns:
         strat.check_states()
     if series:
@@ -72,7 +77,7 @@ def replay_full(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
     profile = load_profile(costs)  # a bad profile fails before the replay
     b = parse_budgets(budgets, int(scenario.guest_pages.sum()))
     at = sample_times(scenario, states_interval_ns) if states_interval_ns else None
-    res = strat.run(scenario, b, p, sample_at=at)
+    res = strat.run(scenario, b, p, sample_at=at, tier_pages=tier_pages)
     results = price(results_frame(scenario, strategy, p, res, vcpus=vcpus), profile)
     states = states_frame(scenario, strategy, p, res, at) if at is not None else None
     per_period = None
@@ -84,10 +89,11 @@ def replay_full(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
 
 def replay(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
            params: list[str] | dict | None = None, *, costs=None,
-           vcpus: int | None = None) -> pl.DataFrame:
+           vcpus: int | None = None, tier_pages: int = 0) -> pl.DataFrame:
     """Replay a scenario under one strategy at several budgets; one frame of results.
 
     See :func:`replay_full` for the arguments and :mod:`cmmsim.replay.frames` for
     the columns.
     """
-    return replay_full(scenario, strategy, budgets, params, costs=costs, vcpus=vcpus).results
+    return replay_full(scenario, strategy, budgets, params, costs=costs, vcpus=vcpus,
+                       tier_pages=tier_pages).results

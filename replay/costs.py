@@ -32,10 +32,16 @@ wss_sampled_pages      pages the working-set estimator sampled (the
 cost_profile (str)     the profile's name
 =====================  =========================================================
 
-Host tiers: rows that carry ``host_reads_tier`` and ``host_writes_tier``
-(page-ins from and page-outs to a fast host swap tier, beside the disk's
-``host_reads`` and ``host_writes``) have them priced; rows without them
-price them as zero.
+Host tiers: rows that carry ``host_reads_tier``, ``host_writes_tier`` and
+``host_spills_tier`` (page-ins from, page-outs to and spills from a fast host
+swap tier, :mod:`cmmsim.replay.kernels.tier`, beside the disk's ``host_reads``
+and ``host_writes``) have them priced; rows without them price them as zero.
+A page-in from the tier stalls its guest ``host_read_tier_ns`` (not the disk's
+``host_read_disk_ns``); a spill takes the page out of the tier (host CPU, one
+``host_read_tier_ns``) and writes it to disk (in ``host_writes``, at
+``host_write_disk_ns``); a page-out to the tier is host CPU
+(``host_write_tier_ns``). One reclaim decision is priced per frame reclaimed:
+a spill is no frame.
 """
 
 from __future__ import annotations
@@ -76,7 +82,7 @@ COST_KEYS: dict[str, str] = {
     "wss_sample_page_ns": "one page sampled by the working-set estimator",
 }
 #: The counters of a fast host tier, priced when a result frame has them.
-TIER_COLUMNS = ("host_reads_tier", "host_writes_tier")
+TIER_COLUMNS = ("host_reads_tier", "host_writes_tier", "host_spills_tier")
 #: The columns :func:`price` adds.
 PRICE_COLUMNS = ("stall_ns", "host_cpu_ns", "guest_cpu_ns", "overhead_pct", "disk_busy_ns",
                  "wss_sampled_pages", "cost_profile")
@@ -222,8 +228,10 @@ def cost_exprs(profile: CostProfile, columns: list[str]) -> dict[str, pl.Expr]:
         return _counter(columns, name)
 
     tier_reads, tier_writes = n("host_reads_tier"), n("host_writes_tier")
+    spills = n("host_spills_tier")
     host_faults = n("host_reads") + tier_reads + n("zero_fills") + n("discard_faults")
-    host_evictions = n("host_writes") + tier_writes + n("discards")
+    # Frames reclaimed: a spill (in host_writes too) moves a page from tier to disk.
+    host_evictions = n("host_writes") - spills + tier_writes + n("discards")
     balloon_pages = n("balloon_inflated_pages") + n("balloon_deflated_pages")
     sampled = _sampled_pages(columns)
     # Synchronous work the guest waits for: the fault path, reads, zero fills.
@@ -231,7 +239,8 @@ def cost_exprs(profile: CostProfile, columns: list[str]) -> dict[str, pl.Expr]:
              + host_faults * c["host_fault_ns"] + n("zero_fills") * c["zero_fill_ns"]
              + n("discard_faults") * c["discard_fault_ns"] + n("guest_reads") * c["guest_read_ns"])
     host_cpu = (host_faults * c["host_fault_ns"] + n("zero_fills") * c["zero_fill_ns"]
-                + tier_reads * c["host_read_tier_ns"] + tier_writes * c["host_write_tier_ns"]
+                + (tier_reads + spills) * c["host_read_tier_ns"]
+                + tier_writes * c["host_write_tier_ns"]
                 + n("hints") * c["hint_host_ns"] + host_evictions * c["reclaim_decision_ns"]
                 + balloon_pages * c["balloon_page_host_ns"]
                 + sampled.cast(pl.Float64) * c["wss_sample_page_ns"])

@@ -45,6 +45,7 @@ import numpy as np
 from cmmsim.replay import planner
 from cmmsim.replay.budgets import validated
 from cmmsim.replay.kernels import slots, two_list
+from cmmsim.replay.kernels import tier as host_tier
 from cmmsim.replay.kernels.guest_ranges import guest_ends_of, guest_of
 from cmmsim.replay.kernels.prefetch import EVENTS_AHEAD, prefetch
 from cmmsim.replay.kernels.resident import peak, resident_close, resident_delta
@@ -117,6 +118,7 @@ class EngineState(NamedTuple):
     levels: np.ndarray
     frames: np.ndarray
     sc: np.ndarray
+    tier: np.ndarray
 
 
 #: One budget's rows of an :class:`EngineState`, the kernel's bundle of arrays (the
@@ -127,7 +129,8 @@ class EngineState(NamedTuple):
 #: state-priority (:mod:`cmmsim.replay.kernels.slots`: a page's slot, a slot's page, one bit
 #: tree per class, the trees' level offsets); ``frames`` CLOCK's frame table (each
 #: empty when its order is not in use; under two-list it holds the two lists,
-#: :mod:`cmmsim.replay.kernels.two_list`); ``sc`` the scalars (``SC_*``).
+#: :mod:`cmmsim.replay.kernels.two_list`); ``sc`` the scalars (``SC_*``); ``tier`` the host's
+#: fast swap tier (:mod:`cmmsim.replay.kernels.tier`; 4 words when its capacity is 0).
 BudgetState = EngineState
 
 
@@ -272,6 +275,7 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
     # apart and drops the other's branches: the every-event loop pays nothing).
     n_iter = n if acc_pos is None else acc_pos.shape[0]
     jp = -1  # the event before
+    tiered = host_tier.capacity(bs.tier) > 0  # else the tier's code never runs
     for k in range(n_iter):
         if acc_pos is None:
             j = k
@@ -314,6 +318,8 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
             if host_state(st) != H_R:
                 frame = -1
                 gv = -1  # the victim's guest, if a frame is reclaimed
+                # With a tier the page leaves it first: its place is free for the victim.
+                from_tier = tiered and host_tier.take(bs.tier, p)
                 if resident >= frames_max:
                     # Reclaim one frame first: resident never exceeds the budget.
                     v, frame, hand, taken = _victim(order, bs, levels, frames_max, hand, taken,
@@ -322,11 +328,17 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
                     # page_guest: a load at every eviction (host-lru 98 -> 102 M
                     # events/s on the bench stream).
                     gv = guest_of(v, ends)
-                    reclaim(v, gv, state, cnt)
+                    if tiered:
+                        host_tier.page_out(v, gv, state, cnt, bs.tier, ends)
+                    else:
+                        reclaim(v, gv, state, cnt)
                     resident -= 1
                 elif order == ORDER_CLOCK:
                     frame = resident
-                st = page_in(st, g, cnt)
+                if from_tier:
+                    st = host_tier.page_in_from_tier(st, g, cnt)
+                else:
+                    st = page_in(st, g, cnt)
                 if gv != g:
                     # The frame passes from gv (if any) to g. (Within one guest its
                     # resident count, hence its frame-time sum, is unchanged.)
@@ -348,6 +360,8 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
             new, lost = hint_by_table(st, o)
             cnt[g, C_CONTENT_LOST] += lost
             state[p] = new
+            if tiered:
+                host_tier.leave_after_hint(bs.tier, p, new)
             if order == ORDER_CLASS and is_resident(new):
                 # A hint moves a page between classes at its place in time.
                 a = reclaim_class(st)
@@ -382,7 +396,7 @@ def _replay_rows(chunk, i0, page_guest, ends, frames, honour, order, sample_at, 
     levels = es.levels[b, :n_lev + 1]
     bs = BudgetState(es.state[b], es.cnt[b], es.res_g[b], es.mark_g[b], es.host[b], es.samples[b],
                      es.slot[b, :n_slot], es.slot_page[b, :n_window], es.bits[b, :n_classes],
-                     levels, es.frames[b, :n_frames], es.sc[b])
+                     levels, es.frames[b, :n_frames], es.sc[b], es.tier[b])
     _replay_body(chunk, i0, page_guest, ends, frames[b], honour, order, sample_at, bs, levels,
                  victims, None)
 
@@ -433,15 +447,15 @@ def _replay_given_chunk(chunk, i0, page_guest, ends, frames, honour, sample_at, 
     only the events at ``acc_pos`` unless it is None (for when no hint counts)."""
     bs = BudgetState(es.state[b], es.cnt[b], es.res_g[b], es.mark_g[b], es.host[b], es.samples[b],
                      es.slot[b, :0], es.slot_page[b, :0], es.bits[b, :0], es.levels[b, :0],
-                     es.frames[b, :0], es.sc[b])
+                     es.frames[b, :0], es.sc[b], es.tier[b])
     _replay_body(chunk, i0, page_guest, ends, frames[b], honour, ORDER_GIVEN, sample_at, bs,
                  es.levels[b, :0], victims, acc_pos)
 
 
 def alloc_state(n_pages: int, n_guests: int, budgets, order: int, initial: int,
-                n_samples: int) -> EngineState:
+                n_samples: int, tier_pages: int = 0) -> EngineState:
     """Fresh engine state for ``budgets`` (frames, or :class:`cmmsim.replay.budgets.Budgets`)
-    over ``n_pages`` pages."""
+    over ``n_pages`` pages, with a host swap tier of ``tier_pages`` pages (0: none)."""
     fr = validated(budgets, n_pages).frames
     nb_ = len(fr)
     sizes = [_sizes(n_pages, int(x), order) for x in fr]
@@ -467,6 +481,7 @@ def alloc_state(n_pages: int, n_guests: int, budgets, order: int, initial: int,
         levels=levels,
         frames=_frames(nb_, wide[4], order),
         sc=np.zeros((nb_, N_SCALARS), np.int64),
+        tier=np.tile(host_tier.new(n_pages, tier_pages), (nb_, 1)),
     )
 
 
@@ -573,7 +588,7 @@ def replay_finish(es: EngineState, page_guest, n_events: int) -> None:
 
 def run(events, budgets, *, honour: int, order: int, initial: int,
         sample_at: np.ndarray | None = None, keep_final: bool = False,
-        path: str | None = None) -> EngineResult:
+        path: str | None = None, tier_pages: int = 0) -> EngineResult:
     """Replay a scenario's events at every budget.
 
     Parameters
@@ -594,6 +609,9 @@ def run(events, budgets, *, honour: int, order: int, initial: int,
         Return every page's final state byte.
     path : str, optional
         :mod:`cmmsim.replay.planner`'s choice (``PIPELINE`` or ``PARALLEL``); chosen when None.
+    tier_pages : int
+        Capacity of the host's fast swap tier, pages (:mod:`cmmsim.replay.kernels.tier`);
+        0, no tier: the replay without one, bit for bit.
     """
     b = validated(budgets, events.n_pages)
     if order not in (ORDER_LRU, ORDER_CLOCK, ORDER_CLASS, ORDER_TWO_LIST):
@@ -602,10 +620,10 @@ def run(events, budgets, *, honour: int, order: int, initial: int,
         # Every page starts out of host memory: a resident page would need a frame.
         raise ValueError(f"initial state {initial:#x} is host-resident")
     at = np.zeros(0, np.int64) if sample_at is None else np.ascontiguousarray(sample_at, np.int64)
-    es = alloc_state(events.n_pages, events.n_guests, b, order, initial, len(at))
+    es = alloc_state(events.n_pages, events.n_guests, b, order, initial, len(at), tier_pages)
     replay_chunk(es, events.t_ns, events.page, events.op, events.guest, 0, events.page_guest, b,
                  honour, order, at, path=path)
     replay_finish(es, events.page_guest, len(events.page))
     final = es.state if keep_final else np.zeros((0, events.n_pages), np.uint8)
     return EngineResult(b.pages, es.cnt, es.host[:, 0].copy(), es.host[:, 1].copy(), final,
-                        es.samples)
+                        es.samples, tier_pages=tier_pages)

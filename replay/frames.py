@@ -14,7 +14,12 @@ guest_name (str)            guest name, ``host`` for the total row
 guest_pages (int)           guest memory, pages (sum over guests on host rows)
 events (int)                events replayed (of that guest)
 accesses ... content_lost   counters of :data:`cmmsim.replay.states.COUNTERS`
-total_io (int)              host reads + host writes + guest reads + guest writes
+host_reads_tier ...         the host's fast swap tier: page-ins from it, page-outs to
+host_spills_tier (int)      it, pages spilled from it to disk (each also in
+                            ``host_writes``); 0 without a tier
+tier_pages (int)            capacity of that tier, pages (0: none)
+total_io (int)              host reads + host writes + guest reads + guest writes:
+                            disk I/O (the tier's copies are not in it)
 peak_resident_pages (int)   most frames resident at once
 mean_resident_pages (float) resident frames averaged over events
 duration_ns (int)           the scenario's first to last event, ns
@@ -115,6 +120,7 @@ def results_frame(scenario, strategy: str, params: Any, res: EngineResult, *,
             row = base | {"budget_pages": int(res.budgets[b]), "guest": guest,
                           "guest_name": gname, "guest_pages": gpages, "events": ev}
             row |= c
+            row["tier_pages"] = int(res.tier_pages)
             row["total_io"] = sum(c[k] for k in IO_COLUMNS)
             row["mean_resident_pages"] = mean
             row |= {"duration_ns": duration, "guests": n_guests, "vcpus": n_cpus}

@@ -110,9 +110,15 @@ class ReferenceHost:
         Hint ops the host acts on; the others are never sent.
     victims : str
         ``lru``, ``clock``, ``state-priority`` or ``two-list``.
+    tier_pages : int
+        Capacity of the host's fast swap tier (:mod:`cmmsim.replay.kernels.tier`):
+        a changed page paged out goes there, the tier's least recently put in
+        page spilled to disk when it is full; a page-in from it frees its place.
+        0: no tier.
     """
 
-    def __init__(self, page_guest: np.ndarray, budget: int, honoured: set, victims: str):
+    def __init__(self, page_guest: np.ndarray, budget: int, honoured: set, victims: str,
+                 tier_pages: int = 0):
         hinting = bool(honoured)
         start = "U" if hinting else "S"
         self.pages = [Page(start, "z") for _ in range(len(page_guest))]
@@ -130,6 +136,8 @@ class ReferenceHost:
         self.hand = 0
         self.host_peak = 0
         self.host_sum = 0
+        self.tier_pages = tier_pages
+        self.tier: OrderedDict[int, None] = OrderedDict()  # least recently put in first
 
     # -- helpers --------------------------------------------------------------------------------
     def count(self, page: int, name: str, n: int = 1) -> None:
@@ -179,7 +187,15 @@ class ReferenceHost:
             page.changed = page.copy = False
             self.count(q, "discards")
         elif page.guest == "S":
-            if page.changed:
+            if page.changed and self.tier_pages:
+                self.count(q, "host_writes_tier")
+                if len(self.tier) == self.tier_pages:
+                    spilled, _ = self.tier.popitem(last=False)
+                    self.count(spilled, "host_spills_tier")
+                    self.count(spilled, "host_writes")  # to the disk
+                self.tier[q] = None
+                page.host, page.copy, page.changed = "p", True, False
+            elif page.changed:
                 self.count(q, "host_writes")
                 page.host, page.copy, page.changed = "p", True, False
             elif page.copy:
@@ -208,12 +224,19 @@ class ReferenceHost:
         page = self.pages[q]
         if page.host != "r":
             frame = None
+            # A page in the tier leaves it before any victim is written.
+            from_tier = q in self.tier
+            self.tier.pop(q, None)
             if self.resident >= min(self.budget, len(self.pages)):
                 victim, frame = self.pick_victim()
                 if self.victims in ("lru", "state-priority"):
                     del self.lru[victim]
                 self.evict(victim)
-            if page.host == "p":
+            if page.host == "p" and from_tier:
+                # Its only copy was the tier's, now freed: it differs from any on disk.
+                self.count(q, "host_reads_tier")
+                page.guest, page.changed = "S", True
+            elif page.host == "p":
                 self.count(q, "host_reads")
                 page.guest, page.changed = "S", False
             elif page.guest == "V":
@@ -274,6 +297,8 @@ class ReferenceHost:
         elif op == Op.SET_STABLE_IF_RESIDENT:
             if resident:
                 page.guest = "S"
+        if page.host != "p":
+            self.tier.pop(q, None)  # its copy is gone: its place in the tier too
 
     def run(self, page: np.ndarray, op: np.ndarray) -> ReferenceResult:
         n_events = len(page)
@@ -347,22 +372,23 @@ class GuestView:
 
 
 
-def replay_reference(scenario, budget: int, honoured: set, victims: str) -> ReferenceResult:
+def replay_reference(scenario, budget: int, honoured: set, victims: str,
+                     tier_pages: int = 0) -> ReferenceResult:
     """Replay a :class:`cmmsim.replay.scenario.Scenario` at one budget, slowly."""
-    host = ReferenceHost(scenario.page_guest, budget, honoured, victims)
+    host = ReferenceHost(scenario.page_guest, budget, honoured, victims, tier_pages)
     return host.run(scenario.page, scenario.op)
 
 
-def host_lru(scenario, budget: int, params) -> ReferenceResult:
+def host_lru(scenario, budget: int, params, tier_pages: int = 0) -> ReferenceResult:
     """Twin of ``host-lru``: no hints, exact LRU, CLOCK or two-list."""
-    return replay_reference(scenario, budget, set(), params.replacement)
+    return replay_reference(scenario, budget, set(), params.replacement, tier_pages)
 
 
-def cmm(scenario, budget: int, params) -> ReferenceResult:
+def cmm(scenario, budget: int, params, tier_pages: int = 0) -> ReferenceResult:
     """Twin of ``cmm``: every hint, LRU, state-priority or two-list victims."""
-    return replay_reference(scenario, budget, HINTS_ALL, params.reclaim_order)
+    return replay_reference(scenario, budget, HINTS_ALL, params.reclaim_order, tier_pages)
 
 
-def cmm_light(scenario, budget: int, params) -> ReferenceResult:
+def cmm_light(scenario, budget: int, params, tier_pages: int = 0) -> ReferenceResult:
     """Twin of ``cmm-light``: stable/unused hints only, LRU or two-list victims."""
-    return replay_reference(scenario, budget, HINTS_STABLE_UNUSED, params.replacement)
+    return replay_reference(scenario, budget, HINTS_STABLE_UNUSED, params.replacement, tier_pages)

@@ -32,6 +32,8 @@ class EngineResult:
         :attr:`cmmsim.replay.strategies.Strategy.series`).
     series_t_ns : ndarray[int64], shape (periods,), optional
         End time of each period, ns.
+    tier_pages : int
+        Capacity of the host's fast swap tier, pages (0: none; :mod:`cmmsim.replay.kernels.tier`).
     """
 
     budgets: np.ndarray
@@ -42,6 +44,7 @@ class EngineResult:
     samples: np.ndarray
     series: np.ndarray | None = None
     series_t_ns: np.ndarray | None = None
+    tier_pages: int = 0
 
 
 def without_states(budgets: np.ndarray, counters: np.ndarray, host: np.ndarray, final: np.ndarray,

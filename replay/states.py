@@ -96,8 +96,8 @@ for _i, _name in enumerate(PAIRS):
 COUNTERS = (
     "accesses",        # READ and WRITE events
     "hints",           # hint operations the host honoured (sent by the guest)
-    "host_reads",      # host page-ins of preserved pages (host faults)
-    "host_writes",     # host page-outs of changed pages
+    "host_reads",      # host page-ins of preserved pages from the disk (host faults)
+    "host_writes",     # host page-outs of changed pages to the disk (tier spills included)
     "zero_fills",      # faults on logically zero pages: a zeroed frame, no I/O
     "discards",        # host reclaims that needed no I/O
     "discard_faults",  # guest accesses to discarded volatile pages
@@ -110,6 +110,11 @@ COUNTERS = (
     "dual_paging",     # host reads only to let the guest swap the page out (in host_reads too)
     "balloon_inflated_pages",  # pages the balloon took from the guest
     "balloon_deflated_pages",  # pages the balloon gave back
+    # The host's fast swap tier (cmmsim.replay.kernels.tier; 0 without one). Appended:
+    # the indices above keep their meaning in stored arrays.
+    "host_reads_tier",   # host page-ins from the tier (not in host_reads: those are the disk's)
+    "host_writes_tier",  # host page-outs to the tier (not in host_writes)
+    "host_spills_tier",  # pages moved from the full tier to the disk (each also in host_writes)
 )
 C = {name: i for i, name in enumerate(COUNTERS)}
 N_COUNTERS = len(COUNTERS)
@@ -129,6 +134,9 @@ C_SUM = C["sum_resident_pages"]
 C_DUAL = C["dual_paging"]
 C_INFLATED = C["balloon_inflated_pages"]
 C_DEFLATED = C["balloon_deflated_pages"]
+C_HOST_READS_TIER = C["host_reads_tier"]
+C_HOST_WRITES_TIER = C["host_writes_tier"]
+C_SPILLS_TIER = C["host_spills_tier"]
 
 OP_WRITE = int(Op.WRITE)
 OP_SET_STABLE = int(Op.SET_STABLE)

@@ -194,7 +194,8 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
                   params: list[str] | dict | None = None, *, copies: int = 1, stagger_ns: int = 0,
                   batch_rows: int = ROW_GROUP_ROWS, states_interval_ns: int | None = None,
                   name: str | None = None, series: bool = False, costs=None,
-                  vcpus: int | None = None, on_events: Callable[[int], None] | None = None):
+                  vcpus: int | None = None, tier_pages: int = 0,
+                  on_events: Callable[[int], None] | None = None):
     """Replay traces in bounded memory; same integers as :func:`cmmsim.replay.api.replay_full`.
 
     Parameters
@@ -219,6 +220,8 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
         A per-period series is asked for: refused, a streamed replay writes none.
     costs, vcpus
         Pricing, as in :func:`cmmsim.replay.api.replay_full`.
+    tier_pages : int
+        The host's fast swap tier, pages, as in :func:`cmmsim.replay.api.replay_full`.
     on_events : callable, optional
         Called with the events of each chunk replayed (progress).
 
@@ -229,6 +232,7 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
     """
     strat = get_strategy(strategy)
     strat.check_streams()
+    strat.check_tier(tier_pages)
     if states_interval_ns:
         strat.check_states()
     if series:
@@ -248,7 +252,7 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
     if states_interval_ns:
         sample_times_between(None, states_interval_ns)  # a bad interval fails before any reading
         at = sample_times_between(time_range(paths, copies, stagger_ns), states_interval_ns)
-    es = engine.alloc_state(n_pages, ng, b, order, initial, len(at))
+    es = engine.alloc_state(n_pages, ng, b, order, initial, len(at), tier_pages)
     i0 = 0
     per_guest = np.zeros(ng, np.int64)
     t_first = t_last = None
@@ -267,7 +271,8 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
                            (t_last - t_first) if t_first is not None else 0,
                            np.array([g.vcpus for g in guests], np.int64))
     res = EngineResult(b, es.cnt, es.host[:, 0].copy(), es.host[:, 1].copy(),
-                              np.zeros((0, n_pages), np.uint8), es.samples)
+                              np.zeros((0, n_pages), np.uint8), es.samples,
+                              tier_pages=tier_pages)
     results = price(results_frame(scn, strategy, p, res, vcpus=vcpus), profile)
     states = states_frame(scn, strategy, p, res, at) if states_interval_ns else None
     return Replayed(results, states, None)

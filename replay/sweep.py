@@ -49,7 +49,7 @@ import polars as pl
 from cmmsim.replay import engine
 from cmmsim.replay.api import Replayed, replay_full
 from cmmsim.replay.scenario import expand_inputs, load, trace_name
-from cmmsim.replay.strategies import get_strategy, strategies
+from cmmsim.replay.strategies import check_tier_pages, get_strategy, strategies
 from cmmsim.replay.times import check_shift, parse_duration_ns
 from cmmsim.tracer.children import die_with_parent
 from cmmsim.tracer.errors import CmmsimError, ParamError, ResultsError, TraceError, os_reason, show_path
@@ -106,6 +106,8 @@ class Job:
     costs: Any = None
     #: vCPUs of guests whose trace does not say (part of the key when given).
     vcpus: int | None = None
+    #: The host's fast swap tier, pages (part of the key when not 0).
+    tier_pages: int = 0
 
 
 @dataclass
@@ -119,6 +121,8 @@ class SweepSpec:
     per_set_budgets: dict[str, list[str]] = field(default_factory=dict)
     costs: Any = None
     vcpus: int | None = None
+    #: A fast host swap tier for the strategies that have one (the others run without).
+    tier_pages: int = 0
 
 
 # -- building the job list ------------------------------------------------------------------------
@@ -242,6 +246,7 @@ def build_jobs(spec: SweepSpec, *, check_traces: bool = False) -> list[Job]:
     profile = load_profile(spec.costs)
     if spec.vcpus is not None and spec.vcpus < 1:
         raise ParamError(f"vcpus must be >= 1, got {spec.vcpus}")
+    check_tier_pages(spec.tier_pages)
     if not spec.trace_sets:
         raise ParamError("the sweep has no trace set")
     names = [ts.name for ts in spec.trace_sets]
@@ -259,6 +264,7 @@ def build_jobs(spec: SweepSpec, *, check_traces: bool = False) -> list[Job]:
     jobs: list[Job] = []
     for name, grid in strats:
         strat = get_strategy(name)
+        tier = spec.tier_pages if strat.host_tier else 0
         keys = sorted(grid)
         for values in itertools.product(*(grid[k] for k in keys)):
             p = strat.parse_params(dict(zip(keys, values, strict=True)))
@@ -276,8 +282,11 @@ def build_jobs(spec: SweepSpec, *, check_traces: bool = False) -> list[Job]:
                 }
                 if spec.vcpus is not None:  # absent by default: older sweeps keep their keys
                     ident["vcpus"] = spec.vcpus
+                if tier:  # likewise
+                    ident["tier_pages"] = tier
                 key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
-                jobs.append(Job(key, ts, name, params, budgets, interval, profile, spec.vcpus))
+                jobs.append(Job(key, ts, name, params, budgets, interval, profile, spec.vcpus,
+                                tier))
     if not jobs:
         raise ParamError("the sweep has no job (a parameter grid with no value?)")
     return jobs
@@ -320,7 +329,8 @@ def run_job(job: Job) -> Replayed:
     # The sweep's sampling interval holds for the strategies that keep page states.
     interval = job.states_interval_ns if get_strategy(job.strategy).samples_states else None
     out = replay_full(scn, job.strategy, list(job.budgets), job.params,
-                      states_interval_ns=interval, costs=job.costs, vcpus=job.vcpus)
+                      states_interval_ns=interval, costs=job.costs, vcpus=job.vcpus,
+                      tier_pages=job.tier_pages)
     extra = [pl.lit(ts.name).alias("trace_set"), pl.lit(job.key).alias("job_key")]
     return Replayed(*(None if f is None else f.with_columns(extra) for f in out))
 

@@ -60,7 +60,8 @@ class Strategy:
         :class:`cmmsim.replay.budgets.Budgets`); call it through :meth:`run`.
     reference : callable
         ``reference(scenario, budget, params) -> ReferenceResult``: the slow
-        twin the tests hold ``run`` to.
+        twin the tests hold ``run`` to (with ``tier_pages=`` too when
+        :attr:`host_tier`).
     summary : str
         One line for listings.
     offline : bool
@@ -84,6 +85,11 @@ class Strategy:
     frame_per_guest : bool
         It gives each guest a share of the budget, so a budget needs at least
         a frame per guest.
+    host_tier : bool
+        It pages on the host and takes a fast host swap tier before the disk
+        (``tier_pages``, :mod:`cmmsim.replay.kernels.tier`): its ``runner``
+        accepts ``tier_pages=``. The balloons and ``free-page-reporting`` page
+        on the host too but have no tier yet (docs/model.md).
     """
 
     name: str
@@ -98,6 +104,7 @@ class Strategy:
     series: Series | None = None
     examples: tuple[dict, ...] = ({},)
     frame_per_guest: bool = False
+    host_tier: bool = False
 
     @property
     def streams(self) -> bool:
@@ -107,8 +114,12 @@ class Strategy:
     def parse_params(self, pairs: list[str] | dict | None) -> Any:
         return params_mod.parse(self.params, pairs, what=f"strategy {self.name}")
 
-    def run(self, scenario, budgets, params, sample_at=None, keep_final: bool = False):
+    def run(self, scenario, budgets, params, sample_at=None, keep_final: bool = False,
+            tier_pages: int = 0):
         """Replay ``scenario`` at every budget (frames); see :attr:`runner`.
+
+        ``tier_pages``: a fast host swap tier of that many pages (0: none), for a
+        strategy with :attr:`host_tier` only (any other is a ParamError).
 
         Budgets are validated here, once; asking for state samples from a
         strategy without page states is a :class:`cmmsim.tracer.errors.ParamError`,
@@ -120,9 +131,12 @@ class Strategy:
         """
         if sample_at is not None:
             self.check_states()
+        self.check_tier(tier_pages)
         self.check_times(scenario, params)
+        # Only a strategy with a tier is passed one: the others' runners know nothing of it.
+        tier = {"tier_pages": int(tier_pages)} if tier_pages else {}
         res = self.runner(scenario, validated(budgets, scenario.n_pages), params,
-                          sample_at=sample_at, keep_final=keep_final)
+                          sample_at=sample_at, keep_final=keep_final, **tier)
         _check_accesses(self.name, scenario, res)
         return res
 
@@ -136,6 +150,13 @@ class Strategy:
             if f.name.endswith("_ns") and isinstance(value, int) and last + value > T_MAX_NS:
                 raise ParamError(f"strategy {self.name}: {f.name}={value:,} ns after the last "
                                  f"event (t_ns={last:,}) passes 2^63 - 1 ns")
+
+    def check_tier(self, tier_pages: int) -> None:
+        """Refuse a tier capacity below 0, or above 0 for a strategy without a tier."""
+        check_tier_pages(tier_pages)
+        if tier_pages and not self.host_tier:
+            raise ParamError(f"strategy {self.name} has no host swap tier (--tier-pages); "
+                             f"strategies with one: {', '.join(names(host_tier=True))}")
 
     def check_states(self) -> None:
         """Refuse a request for page-state samples unless the strategy keeps them."""
@@ -154,6 +175,18 @@ class Strategy:
         if not self.streams:
             raise ParamError(f"strategy {self.name} cannot stream (it needs the whole trace); "
                              f"streaming strategies: {', '.join(names(streams=True))}")
+
+
+#: The largest tier capacity, pages (the tier's links are int32).
+MAX_TIER_PAGES = (1 << 31) - 1
+
+
+def check_tier_pages(tier_pages: int) -> None:
+    """Refuse a tier capacity that is not a whole number of pages in 0 .. 2^31 - 1."""
+    if isinstance(tier_pages, bool) or not isinstance(tier_pages, int | np.integer):
+        raise ParamError(f"tier_pages must be a whole number of pages, got {tier_pages!r}")
+    if not 0 <= tier_pages <= MAX_TIER_PAGES:
+        raise ParamError(f"tier_pages must be 0..{MAX_TIER_PAGES:,}, got {tier_pages:,}")
 
 
 def _check_accesses(name: str, scenario, res) -> None:
@@ -185,12 +218,13 @@ def strategies() -> dict[str, Strategy]:
 
 
 def names(*, streams: bool | None = None, samples_states: bool | None = None,
-          has_series: bool | None = None) -> list[str]:
+          has_series: bool | None = None, host_tier: bool | None = None) -> list[str]:
     """Names of the registered strategies with the capabilities asked for."""
     return [s.name for s in strategies().values()
             if (streams is None or s.streams == streams)
             and (samples_states is None or s.samples_states == samples_states)
-            and (has_series is None or (s.series is not None) == has_series)]
+            and (has_series is None or (s.series is not None) == has_series)
+            and (host_tier is None or s.host_tier == host_tier)]
 
 
 def get_strategy(name: str) -> Strategy:
@@ -213,9 +247,9 @@ def engine_runner(config: Callable[[Any], tuple[int, int, int]]) -> Callable[...
     """A ``runner`` for strategies that are one configuration of the common kernel."""
     from cmmsim.replay import engine
 
-    def run(scenario, budgets, params, sample_at=None, keep_final=False):
+    def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=0):
         honour, order, initial = config(params)
         return engine.run(scenario, budgets, honour=honour, order=order, initial=initial,
-                          sample_at=sample_at, keep_final=keep_final)
+                          sample_at=sample_at, keep_final=keep_final, tier_pages=tier_pages)
 
     return run

@@ -36,4 +36,5 @@ STRATEGY = Strategy(
     samples_states=True,
     examples=({"reclaim_order": "lru"}, {"reclaim_order": "state-priority"},
               {"reclaim_order": "two-list"}),
+    host_tier=True,
 )

@@ -34,4 +34,5 @@ STRATEGY = Strategy(
     engine=_config,
     samples_states=True,
     examples=({"replacement": "lru"}, {"replacement": "two-list"}),
+    host_tier=True,
 )

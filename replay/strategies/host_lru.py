@@ -27,20 +27,23 @@ class Params:
 _config = engine_config(HONOUR_NONE, INITIAL_NO_HINTS, lambda p: p.replacement)
 
 
-def run(scenario, budgets, params, sample_at=None, keep_final=False):
-    """Exact LRU in one stack pass or per budget, as :mod:`cmmsim.replay.planner` chooses."""
+def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=0):
+    """Exact LRU in one stack pass or per budget, as :mod:`cmmsim.replay.planner` chooses
+    (not in one pass with a tier: the stack pass counts no tier)."""
     b = validated(budgets, scenario.n_pages)
     path = planner.choose(
         exact_lru=params.replacement == "lru", n_budgets=len(b), n_distinct=b.distinct,
         n_events=scenario.n_events,
-        one_pass=params.replacement == "lru" and sample_at is None and not keep_final)
+        one_pass=(params.replacement == "lru" and sample_at is None and not keep_final
+                  and not tier_pages))
     if path == planner.ONE_PASS:
         from cmmsim.replay.onepass import run_lru_all
 
         return run_lru_all(scenario, b)
     honour, order, initial = _config(params)
     return engine.run(scenario, b, honour=honour, order=order, initial=initial,
-                      sample_at=sample_at, keep_final=keep_final, path=path)
+                      sample_at=sample_at, keep_final=keep_final, path=path,
+                      tier_pages=tier_pages)
 
 
 STRATEGY = Strategy(
@@ -52,4 +55,5 @@ STRATEGY = Strategy(
     engine=_config,
     samples_states=True,
     examples=({"replacement": "lru"}, {"replacement": "clock"}, {"replacement": "two-list"}),
+    host_tier=True,
 )

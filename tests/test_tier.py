@@ -1,0 +1,212 @@
+"""The host's fast swap tier (``cmmsim.replay.kernels.tier``): counts worked out by hand,
+kernel and twin equal on random traces, every paged-out page in exactly one place,
+capacity 0 equal to the replay before the tier (golden integers), and the tier priced."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from cmmsim.cli import app
+from cmmsim.replay import costs, engine, planner, reference
+from cmmsim.replay import states as S
+from cmmsim.replay.api import replay
+from cmmsim.replay.kernels import tier as host_tier
+from cmmsim.replay.strategies import get_strategy, names
+from cmmsim.tracer.errors import ParamError
+from cmmsim.tracer.schema import Op
+from tests.helpers import STATE_BITS, guest_traces, make_arrays, scenario_of
+
+R, W, SU = Op.READ, Op.WRITE, Op.SET_UNUSED
+GOLDEN = Path(__file__).parent / "data" / "tier0_main.npz"
+#: The strategies with a tier, each configuration.
+TIERED = [("host-lru", {"replacement": "lru"}), ("host-lru", {"replacement": "clock"}),
+          ("cmm", {"reclaim_order": "lru"}), ("cmm", {"reclaim_order": "state-priority"}),
+          ("cmm-light", {})]
+
+
+def _counts(res, b=0) -> dict[str, int]:
+    return dict(zip(S.COUNTERS, (int(x) for x in res.counters[b].sum(axis=0)), strict=True))
+
+
+def _run(strategy, params, scn, budget, tier_pages, **kw):
+    strat = get_strategy(strategy)
+    return strat.run(scn, np.array([budget]), strat.parse_params(params), keep_final=True,
+                     tier_pages=tier_pages, **kw)
+
+
+def test_flag_names_the_strategies_with_a_tier():
+    assert set(names(host_tier=True)) == {"host-lru", "cmm", "cmm-light"}
+
+
+def test_hand_made_trace_counts_by_hand():
+    # One frame, a tier of one page. Step by step (docs/model.md, "The host swap tier"):
+    # W0 zero fill | W1: 0 -> tier, zero fill | W2: 1 -> tier, 0 spilled to disk, zero fill
+    # R1: 1 leaves the tier, 2 -> tier, 1 read from tier (now changed)
+    # R0: 1 -> tier, 2 spilled, 0 read from disk | R2: 0 discarded (disk copy), 2 from disk
+    # R1: 1 from the tier, 2 discarded.
+    scn = scenario_of(make_arrays([W, W, W, R, R, R, R], [0, 1, 2, 1, 0, 2, 1], guest_pages=4))
+    c = _counts(_run("host-lru", {"replacement": "lru"}, scn, 1, 1))
+    assert (c["host_writes_tier"], c["host_reads_tier"], c["host_spills_tier"]) == (4, 2, 2)
+    assert (c["host_writes"], c["host_reads"], c["zero_fills"], c["discards"]) == (2, 2, 3, 2)
+    # Without a tier: every write and read is the disk's.
+    c0 = _counts(_run("host-lru", {"replacement": "lru"}, scn, 1, 0))
+    assert (c0["host_writes"], c0["host_reads"], c0["discards"]) == (3, 4, 3)
+    assert c0["host_writes_tier"] == c0["host_reads_tier"] == c0["host_spills_tier"] == 0
+
+
+def test_a_hint_that_frees_the_copy_frees_its_place_in_the_tier():
+    # cmm, one frame, tier of one: 0 goes to the tier, is set unused (its place freed),
+    # so 1 finds room and nothing spills.
+    scn = scenario_of(make_arrays([W, W, SU, W], [0, 1, 0, 2], guest_pages=3))
+    res = _run("cmm", {"reclaim_order": "lru"}, scn, 1, 1)
+    c = _counts(res)
+    assert (c["host_writes_tier"], c["host_spills_tier"], c["host_writes"]) == (2, 0, 0)
+    assert S.describe(int(res.final_states[0][0]) & STATE_BITS) == "Uz"
+
+
+@pytest.mark.parametrize(("strategy", "params"), TIERED)
+@given(scn=guest_traces(), budget_frac=st.floats(0.05, 1.0), tier_pages=st.integers(0, 5))
+def test_kernel_equals_twin(strategy, params, scn, budget_frac, tier_pages):
+    budget = max(1, int(scn.n_pages * budget_frac))
+    strat = get_strategy(strategy)
+    p = strat.parse_params(params)
+    res = strat.run(scn, np.array([budget]), p, keep_final=True, tier_pages=tier_pages)
+    ref = strat.reference(scn, budget, p, tier_pages=tier_pages)
+    np.testing.assert_array_equal(res.counters[0], ref.counters)
+    assert int(res.host_peak[0]) == ref.host_peak
+    assert int(res.host_sum_resident[0]) == ref.host_sum_resident
+    np.testing.assert_array_equal(res.final_states[0] & STATE_BITS, ref.final_states)
+
+
+@given(scn=guest_traces(), budget=st.integers(1, 12), tier_pages=st.integers(1, 4),
+       victims=st.sampled_from(["lru", "clock", "state-priority"]))
+def test_every_page_out_is_in_one_place(scn, budget, tier_pages, victims):
+    """After every event: a page in the tier is paged out (host state p), the tier holds
+    at most its capacity, and what entered it left it or is in it."""
+    host = reference.ReferenceHost(scn.page_guest, budget, reference.HINTS_ALL, victims,
+                                   tier_pages)
+    dropped = 0
+    for q, o in zip(scn.page.tolist(), scn.op.tolist(), strict=True):
+        before = set(host.tier)
+        if o in (R, W):
+            host.access(q, o == W)
+        else:
+            host.hint(q, Op(o))
+            dropped += len(before - set(host.tier))
+        assert len(host.tier) <= tier_pages
+        assert all(host.pages[t].host == "p" for t in host.tier)
+        # Each paged-out page is in the tier or on disk, and no resident page is in the tier.
+        paged_out = {i for i, pg in enumerate(host.pages) if pg.host == "p"}
+        assert set(host.tier) <= paged_out
+    c = {k: sum(g[k] for g in host.counters) for k in S.COUNTERS}
+    assert (c["host_writes_tier"] == c["host_reads_tier"] + c["host_spills_tier"] + dropped
+            + len(host.tier))
+    # The kernel's tier holds the same pages.
+    order = {"lru": engine.ORDER_LRU, "clock": engine.ORDER_CLOCK,
+             "state-priority": engine.ORDER_CLASS}[victims]
+    es = engine.alloc_state(scn.n_pages, scn.n_guests, np.array([budget]), order,
+                            S.INITIAL_HINTING, 0, tier_pages)
+    engine.replay_chunk(es, scn.t_ns, scn.page, scn.op, scn.guest, 0, scn.page_guest,
+                        np.array([budget]), S.HONOUR_ALL, order, np.zeros(0, np.int64),
+                        path=planner.PARALLEL)
+    tl = es.tier[0]
+    in_kernel = {p for p in range(scn.n_pages) if host_tier.in_tier(tl, p)}
+    assert in_kernel == set(host.tier) and int(host_tier.used(tl)) == len(host.tier)
+
+
+@pytest.mark.parametrize("path", [planner.PIPELINE, planner.PARALLEL])
+def test_both_engine_paths_give_the_same_tier_integers(path):
+    rng = np.random.default_rng(5)
+    n = 4000
+    scn = scenario_of(make_arrays(rng.integers(0, 2, n), rng.integers(0, 200, n), guest_pages=200))
+    got = engine.run(scn, np.array([30, 90]), honour=S.HONOUR_NONE, order=engine.ORDER_LRU,
+                     initial=S.INITIAL_NO_HINTS, path=path, tier_pages=20)
+    ref = [reference.replay_reference(scn, b, set(), "lru", 20).counters for b in (30, 90)]
+    np.testing.assert_array_equal(got.counters, np.stack(ref))
+
+
+@pytest.mark.parametrize(("with_tier", "traces"), [
+    (True, "random"),
+    # Longer: the sample traces, and the strategies without a tier (only their counters'
+    # new columns changed; their kernels compile for minutes on a loaded machine).
+    pytest.param(True, "samples", marks=pytest.mark.slow),
+    pytest.param(False, "all", marks=pytest.mark.slow),
+])
+def test_capacity_zero_is_the_replay_before_the_tier(with_tier, traces):
+    """The golden cases of tests/data/make_tier0_main.py, bit for bit."""
+    script = runpy.run_path(str(GOLDEN.parent / "make_tier0_main.py"))
+    gold = np.load(GOLDEN)
+    for key, strategy, params, scn, b in script["cases"]():
+        if get_strategy(strategy).host_tier != with_tier:
+            continue
+        if traces != "all" and key.startswith("random") != (traces == "random"):
+            continue
+        np.testing.assert_array_equal(gold[f"{key}|budgets"], b)
+        kw = {"tier_pages": 0} if with_tier else {}
+        got = script["replay"](strategy, params, scn, b, **kw)
+        for field, value in got.items():
+            np.testing.assert_array_equal(value, gold[f"{key}|{field}"], err_msg=f"{key} {field}")
+
+
+def test_strategies_without_a_tier_refuse_one():
+    scn = scenario_of(make_arrays([W, R], [0, 1], guest_pages=2))
+    with pytest.raises(ParamError, match="has no host swap tier"):
+        replay(scn, "balloon", [1], tier_pages=4)
+    with pytest.raises(ParamError, match="tier_pages must be"):
+        replay(scn, "cmm", [1], tier_pages=-1)
+    r = CliRunner().invoke(app, ["replay", "--help"])
+    assert "--tier-pages" in r.output
+
+
+def test_result_rows_carry_the_tier_and_pricing_uses_it():
+    scn = scenario_of(make_arrays([W, W, W, R, R, R, R], [0, 1, 2, 1, 0, 2, 1], guest_pages=4))
+    df = replay(scn, "host-lru", [1], tier_pages=1, costs="zvm-2006")
+    host = df.filter(pl.col("guest").is_null()).row(0, named=True)
+    assert host["tier_pages"] == 1
+    assert (host["host_reads_tier"], host["host_writes_tier"], host["host_spills_tier"]) == (2, 4, 2)
+    assert host["total_io"] == host["host_reads"] + host["host_writes"]  # disk I/O only
+    c = costs.load_profile("zvm-2006").costs_ns
+    faults = 2 + 2 + 3  # disk reads, tier reads, zero fills
+    stall = (2 * c["host_read_disk_ns"] + 2 * c["host_read_tier_ns"]
+             + faults * c["host_fault_ns"] + 3 * c["zero_fill_ns"])
+    assert host["stall_ns"] == pytest.approx(stall)
+    # Frames reclaimed: 4 to the tier, 2 discarded (the 2 spills reclaim no frame).
+    cpu = (faults * c["host_fault_ns"] + 3 * c["zero_fill_ns"]
+           + (2 + 2) * c["host_read_tier_ns"] + 4 * c["host_write_tier_ns"]
+           + (4 + 2) * c["reclaim_decision_ns"])
+    assert host["host_cpu_ns"] == pytest.approx(cpu)
+    assert host["disk_busy_ns"] == pytest.approx(2 * c["host_read_disk_ns"]
+                                                 + 2 * c["host_write_disk_ns"])
+    without = replay(scn, "host-lru", [1], costs="zvm-2006").filter(pl.col("guest").is_null())
+    assert without["tier_pages"][0] == 0 and without["stall_ns"][0] > host["stall_ns"]
+
+
+def test_streamed_and_cli_replays_carry_the_tier(tmp_path):
+    from polars.testing import assert_frame_equal
+
+    from cmmsim.tracer.io import write_trace
+
+    a = make_arrays([W, W, W, R, R, R, R, 3, R], [0, 1, 2, 1, 0, 2, 1, 0, 0], guest_pages=4)
+    path = tmp_path / "a.parquet"
+    write_trace(path, a.t_ns, a.pfn, a.op, a.meta)
+    outs = []
+    for extra in ([], ["--stream", "--batch-rows", "2"]):
+        out = tmp_path / f"r{len(extra)}.parquet"
+        r = CliRunner().invoke(app, ["replay", str(path), "-s", "cmm", "-b", "1", "--tier-pages",
+                                     "1", "-o", str(out), *extra])
+        assert r.exit_code == 0, r.output
+        assert "host_spills_tier" in r.output
+        outs.append(pl.read_parquet(out))
+    assert_frame_equal(outs[0], outs[1])
+    assert outs[0]["tier_pages"].to_list() == [1, 1]
+    assert outs[0]["host_writes_tier"][0] > 0
+    r = CliRunner().invoke(app, ["replay", str(path), "-s", "static", "-b", "1", "--tier-pages", "2"])
+    assert r.exit_code == 2 and "has no host swap tier" in r.stderr
