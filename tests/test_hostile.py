@@ -463,7 +463,7 @@ NUMBER_CASES = {
     "synth pages past a guest": (["trace", "synth", "phased", "-o", "{O}", "-p",
                                   f"file_pages={1 << 40}"], "file_pages"),
     "convert guest memory": (["trace", "convert", str(DATA / "perf-default.txt"), "-o", "{O}",
-                              "--guest-mib", "99999999999999"], "guest_pages"),
+                              "--guest-mib", "99999999999999"], "--guest-mib"),
     "sweep budget": (["sweep", "{T}", "-b", "9" * 23, "-o", "{D}"], "budget"),
     "sweep budget abc": (["sweep", "{T}", "-b", "abc", "-o", "{D}"], "budget 'abc'"),
     "sweep empty grid": (["sweep", "{T}", "-p", "cmm:reclaim_order=,", "-b", "10", "-o", "{D}"],
