@@ -83,8 +83,10 @@ def main() -> None:
     runs: dict[str, tuple[object, int]] = {}
     for label, name, params in [("host-lru", "host-lru", {}),
                                 ("host-lru clock", "host-lru", {"replacement": "clock"}),
+                                ("host-lru two-list", "host-lru", {"replacement": "two-list"}),
                                 ("cmm", "cmm", {}),
                                 ("cmm state-priority", "cmm", {"reclaim_order": "state-priority"}),
+                                ("cmm two-list", "cmm", {"reclaim_order": "two-list"}),
                                 ("cmm-light", "cmm-light", {}),
                                 ("opt", "opt", {})]:
         strat = get_strategy(name)
