@@ -129,8 +129,14 @@ def test_trace_convert_and_record_commands(tmp_path):
     bad.write_text("this is not a trace line\n")
     err = _bad(["trace", "convert", str(bad), "-o", str(tmp_path / "b.parquet")])
     assert "bad.txt:1: not a tracepoint line" in err
-    r = runner.invoke(app, ["trace", "convert", str(bad), "-o", str(tmp_path / "b.parquet"), "--lenient"])
+    # Lenient mode skips the bad line; with nothing else left there is nothing to convert.
+    assert "no page tracepoint events" in _bad(["trace", "convert", str(bad), "-o", str(tmp_path / "b.parquet"),
+                                                "--lenient"])
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_text((data / "perf-default.txt").read_text() + "this is not a trace line\n")
+    r = runner.invoke(app, ["trace", "convert", str(mixed), "-o", str(tmp_path / "m.parquet"), "--lenient"])
     assert r.exit_code == 0, r.output
+    assert (tmp_path / "m.parquet").is_file()
     assert "give a command after --" in _bad(["trace", "record", "-o", str(tmp_path / "r.parquet")])
 
 

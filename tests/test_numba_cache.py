@@ -13,8 +13,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _cache_dir_of(root: Path, env: dict) -> str:
-    code = "import cmmsim.tracer._numba_cache as c, os; c.configure(); print(os.environ['NUMBA_CACHE_DIR'])"
-    return subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True,
+    # Loaded by file path: installed, the module is cmmsim.tracer._numba_cache of
+    # this checkout, whichever copy of the folders PYTHONPATH names.
+    code = ("import importlib.util as u, os, sys; "
+            "s = u.spec_from_file_location('nc', sys.argv[1]); c = u.module_from_spec(s); "
+            "s.loader.exec_module(c); c.configure(); print(os.environ['NUMBA_CACHE_DIR'])")
+    return subprocess.run([sys.executable, "-c", code, str(root / "tracer" / "_numba_cache.py")], cwd=root, env=env,
+                          check=True,
                           capture_output=True, text=True).stdout.strip()
 
 
