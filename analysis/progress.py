@@ -1,7 +1,8 @@
 """Progress of long commands, on standard error, the same way for every command.
 
 On a terminal a rich progress bar; otherwise (a log file, a pipe, a batch
-job) a plain line every few seconds, so a long run is never silent. Nothing
+job) a plain line every few seconds, so a long run is never silent, and a last
+line when it ends (none for work done within the first interval). Nothing
 goes to standard output: data a command prints or writes is never mixed
 with progress. ``--quiet`` (or ``quiet=True``) silences it all.
 
@@ -79,6 +80,8 @@ class Task:
         self._id = bar.add_task(description, total=total) if bar is not None else None
         self._t0 = time.monotonic()
         self._last = self._t0
+        #: Plain progress lines printed so far (a task shorter than the interval prints none).
+        self.lines = 0
 
     def advance(self, amount: float = 1, **fields: Any) -> None:
         """Count ``amount`` more units done (and set any shown ``fields``, e.g. ``failed=2``)."""
@@ -90,6 +93,7 @@ class Task:
         now = time.monotonic()
         if now - self._last >= self._r.interval_s:
             self._last = now
+            self.lines += 1
             self._r.line(self.status(now))
 
     def print(self, text: str) -> None:
@@ -172,7 +176,10 @@ class Reporter:
         if not self.terminal:
             task = Task(self, description, total, unit, None)
             yield task
-            self.line(task.status() + " (done)")
+            # Work shorter than one interval says nothing: a short command's
+            # standard error stays its own (one line when it fails).
+            if task.lines:
+                self.line(task.status() + " (done)")
             return
         columns: list[Any] = [SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn()]
         if unit == "bytes":
