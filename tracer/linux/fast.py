@@ -211,7 +211,13 @@ def _cache_delete(pfn, order, initial, fr, files, scal):
 def _read_slot(t, s, initial, fr, scal, cnt, out):
     # A page-cache read: the guest pins a clean page while it copies it.
     cnt[C_PAGE_CACHE_READS] += 1
-    st = current_state(s, ST_VOLATILE, initial, fr, scal)
+    _pinned_read(t, s, current_state(s, ST_VOLATILE, initial, fr, scal), fr, scal, out)
+
+
+@nb.njit(cache=True)
+def _pinned_read(t, s, st, fr, scal, out):
+    # A READ of slot s in state st; a volatile page is pinned stable around it
+    # (set stable if resident, read, back to its volatile state).
     if st == ST_VOLATILE or st == ST_POT_VOLATILE:
         emit(t, s, OP_SET_STABLE_IF_RESIDENT, fr, scal, out)
         emit(t, s, OP_READ, fr, scal, out)
@@ -390,12 +396,8 @@ def _sampled_access(t, pfn, initial, fr, scal, cnt, out):
     st = current_state(s, ST_STABLE, initial, fr, scal)
     if st == ST_UNUSED:
         cnt[C_SAMPLED_ON_FREE] += 1
-    elif st == ST_VOLATILE or st == ST_POT_VOLATILE:
-        emit(t, s, OP_SET_STABLE_IF_RESIDENT, fr, scal, out)
-        emit(t, s, OP_READ, fr, scal, out)
-        emit(t, s, OP_SET_VOLATILE if st == ST_VOLATILE else OP_SET_POT_VOLATILE, fr, scal, out)
     else:
-        emit(t, s, OP_READ, fr, scal, out)
+        _pinned_read(t, s, st, fr, scal, out)
 
 
 @nb.njit(cache=True, nogil=True, _nrt=False)

@@ -186,7 +186,10 @@ class Mapper:
         self.folio_order.pop(phys, None)
 
     def _read_cached(self, t: int, phys: int) -> None:
-        st = self._current(phys, VOLATILE)
+        self._pinned_read(t, phys, self._current(phys, VOLATILE))
+
+    def _pinned_read(self, t: int, phys: int, st: int) -> None:
+        """A READ of a frame in state st; a volatile page is pinned stable around it."""
         if st in (VOLATILE, POT_VOLATILE):
             self._emit(t, phys, OP_SET_STABLE_IF_RESIDENT)
             self._emit(t, phys, OP_READ)
@@ -440,12 +443,7 @@ class Mapper:
         if st == UNUSED:
             self.counters.sampled_on_free += 1
             return
-        if st in (VOLATILE, POT_VOLATILE):
-            self._emit(t, phys, OP_SET_STABLE_IF_RESIDENT)
-            self._emit(t, phys, OP_READ)
-            self._emit(t, phys, OP_SET_VOLATILE if st == VOLATILE else OP_SET_POT_VOLATILE)
-        else:
-            self._emit(t, phys, OP_READ)
+        self._pinned_read(t, phys, st)
 
     def finish(self) -> None:
         """End of input: faults whose fill never came are unresolved."""
