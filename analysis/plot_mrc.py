@@ -13,13 +13,12 @@ of the curve are the accesses whose distance lies between them.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from cmmsim.plot_style import mib, strategy_style
+from cmmsim.plot_style import all_or_nothing, mib, strategy_style
 from cmmsim.tracer.errors import ResultsError
 
 #: Columns that make a frame ``cmmsim mrc`` output.
@@ -153,17 +152,7 @@ def plot_mrc(curve: pl.DataFrame, out_dir: str | Path, name: str = "") -> list[P
     if curve.is_empty():
         raise ResultsError(f"{name or 'the miss curve'}: holds no miss-curve rows")
     out = Path(out_dir)
-    made = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    paths: list[Path] = []
-    try:
+    with all_or_nothing(out) as paths:
         paths.append(plot_miss_curve(curve, out / "miss_ratio_vs_budget.png", name))
         paths.append(plot_reuse_histogram(curve, out / "reuse_distance_histogram.png", name))
-    except BaseException:
-        for p in paths:
-            p.unlink(missing_ok=True)
-        if made:
-            with contextlib.suppress(OSError):
-                out.rmdir()
-        raise
     return paths

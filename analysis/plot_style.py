@@ -14,10 +14,13 @@ lines (a dashed line over a solid one, two marker shapes on one point).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from cmmsim.tracer.schema import PAGE_SIZE_BYTES
 
@@ -172,3 +175,25 @@ def short_label(strategy: str, params_json: str | None) -> str:
     """``strategy`` alone with default parameters, else ``strategy (short params)``."""
     p = short_params(strategy, params_json)
     return strategy if p == "defaults" else f"{strategy} ({p})"
+
+
+@contextlib.contextmanager
+def all_or_nothing(out_dir: str | Path) -> Iterator[list[Path]]:
+    """A list to append the figures written into ``out_dir`` to, all or nothing.
+
+    When the block fails (a full disk), the figures listed so far are removed,
+    and ``out_dir`` too if it was made here: a failed plot run leaves nothing.
+    """
+    out = Path(out_dir)
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    try:
+        yield paths
+    except BaseException:
+        for p in paths:
+            p.unlink(missing_ok=True)
+        if made:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise

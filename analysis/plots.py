@@ -8,7 +8,6 @@ figure shows: ``docs/plots.md``.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import polars as pl
 from cmmsim.plot_style import (
     PAIR_COLOURS,
     PAIR_ORDER,
+    all_or_nothing,
     label_order,
     line_styles,
     mib,
@@ -372,10 +372,7 @@ def plot_all(results: pl.DataFrame, states: pl.DataFrame | None, out_dir: str | 
     if results.filter(pl.col("guest").is_null()).is_empty():
         raise ResultsError("the results hold no host rows (guest null) to plot")
     out = Path(out_dir)
-    made = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    paths: list[Path] = []
-    try:
+    with all_or_nothing(out) as paths:
         paths.append(plot_total_io(results, out / "total_io_vs_budget.png"))
         stall = plot_stall(results, out / "stall_vs_budget.png")
         if stall:
@@ -387,11 +384,4 @@ def plot_all(results: pl.DataFrame, states: pl.DataFrame | None, out_dir: str | 
             paths.extend(plot_state_distribution(states, out))
         if balloon is not None and not balloon.is_empty():
             paths.extend(plot_balloon(balloon, out))
-    except BaseException:
-        for p in paths:
-            p.unlink(missing_ok=True)
-        if made:
-            with contextlib.suppress(OSError):
-                out.rmdir()
-        raise
     return paths
