@@ -18,7 +18,8 @@ SS, SU, SV, SP, SIR = (Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE, Op.SET_POT
                        Op.SET_STABLE_IF_RESIDENT)
 ZERO = dict(accesses=0, hints=0, host_reads=0, host_writes=0, zero_fills=0, discards=0,
             discard_faults=0, guest_reads=0, guest_writes=0, repairs=0, content_lost=0,
-            dual_paging=0, balloon_inflated_pages=0, balloon_deflated_pages=0)
+            dual_paging=0, balloon_inflated_pages=0, balloon_deflated_pages=0,
+            host_reads_tier=0, host_writes_tier=0, host_spills_tier=0)
 
 
 def case(strategy, events, budget, expect, finals, params=None, pages=None):
