@@ -13,8 +13,17 @@ from cmmsim.tracer._numba_cache import configure as _configure_numba_cache
 _configure_numba_cache()
 
 #: Front-door names served lazily from :mod:`cmmsim.api` (``replay`` is the subpackage).
-_API_NAMES = ("convert", "load", "miss_curve", "read_results", "report", "strategies", "sweep",
-              "synthesize", "workloads")
+_API_NAMES = (
+    "convert",
+    "load",
+    "miss_curve",
+    "read_results",
+    "report",
+    "strategies",
+    "sweep",
+    "synthesize",
+    "workloads",
+)
 
 
 def __getattr__(name: str):

@@ -30,13 +30,25 @@ if TYPE_CHECKING:  # the heavy modules load when a function is called
 
     from cmmsim.replay.scenario import Scenario
 
-__all__ = ["REPORTS", "convert", "load", "miss_curve", "read_results", "replay", "report",
-           "strategies", "sweep", "synthesize", "workloads"]
+__all__ = [
+    "REPORTS",
+    "convert",
+    "load",
+    "miss_curve",
+    "read_results",
+    "replay",
+    "report",
+    "strategies",
+    "sweep",
+    "synthesize",
+    "workloads",
+]
 
 
 def __dir__() -> list[str]:
     # The public names only: dir() and tab completion do not offer np, pl or helpers.
     return sorted(__all__)
+
 
 #: Report names of :func:`report` (those of ``cmmsim report -r``) -> function of
 #: :mod:`cmmsim.reports` that makes it.
@@ -94,10 +106,18 @@ def load(paths: Paths, *, copies: int = 1, stagger: int | str = 0) -> Scenario:
     return load_scenario(_paths(paths), copies=copies, stagger_ns=_ns(stagger))
 
 
-def replay(paths: Paths | Scenario, strategy: str, budgets: Sequence[str | int] | str | int,
-           params: Mapping[str, object] | Sequence[str] | None = None, *, copies: int = 1,
-           stagger: int | str = 0, stream: bool = False, costs: str | os.PathLike | None = None,
-           vcpus: int | None = None) -> pl.DataFrame:
+def replay(
+    paths: Paths | Scenario,
+    strategy: str,
+    budgets: Sequence[str | int] | str | int,
+    params: Mapping[str, object] | Sequence[str] | None = None,
+    *,
+    copies: int = 1,
+    stagger: int | str = 0,
+    stream: bool = False,
+    costs: str | os.PathLike | None = None,
+    vcpus: int | None = None,
+) -> pl.DataFrame:
     """Replay guest traces under one strategy at one or more host budgets.
 
     Parameters
@@ -147,8 +167,9 @@ def replay(paths: Paths | Scenario, strategy: str, budgets: Sequence[str | int] 
             raise ParamError("stream=True reads files: give paths, not a loaded Scenario")
         from cmmsim.replay.stream import replay_stream
 
-        return replay_stream(_paths(paths), strategy, budget_list, p, copies=copies,
-                             stagger_ns=_ns(stagger), costs=costs, vcpus=vcpus).results
+        return replay_stream(
+            _paths(paths), strategy, budget_list, p, copies=copies, stagger_ns=_ns(stagger), costs=costs, vcpus=vcpus
+        ).results
     if isinstance(paths, Scenario) and (copies != 1 or _ns(stagger) != 0):
         from cmmsim.tracer.errors import ParamError
 
@@ -157,9 +178,18 @@ def replay(paths: Paths | Scenario, strategy: str, budgets: Sequence[str | int] 
     return replay_api.replay(scn, strategy, budget_list, p, costs=costs, vcpus=vcpus)
 
 
-def miss_curve(paths: Paths | Scenario, budgets: Sequence[str | int] | str | int, *,
-               points: int = 0, rate: float = 1.0, salts: int = 8, seed: int = 0,
-               stream: bool = False, copies: int = 1, stagger: int | str = 0) -> pl.DataFrame:
+def miss_curve(
+    paths: Paths | Scenario,
+    budgets: Sequence[str | int] | str | int,
+    *,
+    points: int = 0,
+    rate: float = 1.0,
+    salts: int = 8,
+    seed: int = 0,
+    stream: bool = False,
+    copies: int = 1,
+    stagger: int | str = 0,
+) -> pl.DataFrame:
     """``host-lru``'s miss curve (exact LRU) over many budgets in one pass.
 
     Parameters
@@ -207,13 +237,28 @@ def miss_curve(paths: Paths | Scenario, budgets: Sequence[str | int] | str | int
         b = shards.spread_budgets(parse_budgets(budget_list, paths.n_pages), points)
         r = shards.lru_sampled(paths, b, rate, salts=salts, seed=seed)
     else:
-        r = shards.miss_curve(_paths(paths), budget_list, points=points, rate=rate, salts=salts,
-                              seed=seed, stream=stream, copies=copies, stagger_ns=_ns(stagger))
+        r = shards.miss_curve(
+            _paths(paths),
+            budget_list,
+            points=points,
+            rate=rate,
+            salts=salts,
+            seed=seed,
+            stream=stream,
+            copies=copies,
+            stagger_ns=_ns(stagger),
+        )
     return with_budget_mib(shards.df_lru_sampled(r))
 
 
-def convert(text: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str = "auto",
-            guest_mib: int | None = None, lenient: bool = False) -> Path:
+def convert(
+    text: str | os.PathLike | None,
+    out: str | os.PathLike,
+    *,
+    fmt: str = "auto",
+    guest_mib: int | None = None,
+    lenient: bool = False,
+) -> Path:
     """Convert Linux tracepoint text (perf script, trace-cmd report, ftrace) to a trace.
 
     Parameters
@@ -237,14 +282,19 @@ def convert(text: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str 
     """
     from cmmsim.tracer.linux import convert as convert_text
 
-    convert_text(text, out, fmt=fmt, lenient=lenient,
-                 guest_pages=guest_mib * 256 if guest_mib else None)
+    convert_text(text, out, fmt=fmt, lenient=lenient, guest_pages=guest_mib * 256 if guest_mib else None)
     return Path(out)
 
 
-def synthesize(workload: str, out: str | os.PathLike, *, seed: int = 0, events: int | None = None,
-               params: Mapping[str, object] | Sequence[str] | None = None,
-               jobs: int | None = None) -> list[Path]:
+def synthesize(
+    workload: str,
+    out: str | os.PathLike,
+    *,
+    seed: int = 0,
+    events: int | None = None,
+    params: Mapping[str, object] | Sequence[str] | None = None,
+    jobs: int | None = None,
+) -> list[Path]:
     """Generate a seeded synthetic workload trace (the same seed gives the same bytes).
 
     Parameters
@@ -275,11 +325,17 @@ def synthesize(workload: str, out: str | os.PathLike, *, seed: int = 0, events: 
     return synth(workload, out, seed=seed, events=events, params=p, jobs=jobs)
 
 
-def sweep(inputs: Paths, out: str | os.PathLike, budgets: Sequence[str | int], *,
-          strategies: Sequence[str] | None = None,
-          grid: Mapping[str, Mapping[str, Sequence[object]]] | None = None,
-          jobs: int | None = None, costs: str | os.PathLike | None = None,
-          vcpus: int | None = None) -> pl.DataFrame:
+def sweep(
+    inputs: Paths,
+    out: str | os.PathLike,
+    budgets: Sequence[str | int],
+    *,
+    strategies: Sequence[str] | None = None,
+    grid: Mapping[str, Mapping[str, Sequence[object]]] | None = None,
+    jobs: int | None = None,
+    costs: str | os.PathLike | None = None,
+    vcpus: int | None = None,
+) -> pl.DataFrame:
     """Replay trace sets x strategies x parameter grids x budgets into a resumable folder.
 
     Parameters
@@ -319,12 +375,15 @@ def sweep(inputs: Paths, out: str | os.PathLike, budgets: Sequence[str | int], *
     from cmmsim.replay import sweep as sw
     from cmmsim.tracer.errors import ParamError, ResultsError
 
-    g = {name: {k: [str(v) for v in values] for k, values in params.items()}
-         for name, params in (grid or {}).items()}
+    g = {name: {k: [str(v) for v in values] for k, values in params.items()} for name, params in (grid or {}).items()}
     names = list(strategies or []) or list(g)
-    spec = sw.SweepSpec(trace_sets=sw.trace_sets_from_inputs([str(p) for p in _paths(inputs)]),
-                        strategies=[(n, g.get(n, {})) for n in names],
-                        budgets=[str(b) for b in budgets], costs=costs, vcpus=vcpus)
+    spec = sw.SweepSpec(
+        trace_sets=sw.trace_sets_from_inputs([str(p) for p in _paths(inputs)]),
+        strategies=[(n, g.get(n, {})) for n in names],
+        budgets=[str(b) for b in budgets],
+        costs=costs,
+        vcpus=vcpus,
+    )
     if not spec.budgets:
         raise ParamError("no budget given")
     job_list = sw.build_jobs(spec, check_traces=True)
@@ -335,8 +394,10 @@ def sweep(inputs: Paths, out: str | os.PathLike, budgets: Sequence[str | int], *
     outcome = sw.run_sweep(job_list, out, make_executor=make, parallel=parallel)
     if outcome.failed:
         key, error = next(iter(outcome.failed.items()))
-        raise ResultsError(f"{len(outcome.failed)} of {len(job_list)} sweep jobs failed "
-                           f"(first: {key}: {error}); see {Path(out) / 'failed'}")
+        raise ResultsError(
+            f"{len(outcome.failed)} of {len(job_list)} sweep jobs failed "
+            f"(first: {key}: {error}); see {Path(out) / 'failed'}"
+        )
     return sw.read_results(out)
 
 
@@ -365,8 +426,9 @@ def read_results(path: str | os.PathLike) -> pl.DataFrame:
     return read(path)
 
 
-def report(results: pl.DataFrame | str | os.PathLike, name: str = "io-avoided-wide", *,
-           by: str = "total-io") -> pl.DataFrame:
+def report(
+    results: pl.DataFrame | str | os.PathLike, name: str = "io-avoided-wide", *, by: str = "total-io"
+) -> pl.DataFrame:
     """One report over results, as ``cmmsim report -r NAME`` computes it.
 
     Parameters

@@ -62,8 +62,10 @@ VCPUS_HELP = "virtual CPUs of each guest whose trace does not say (default 1)"
 #: Help of ``--budget``, the same on every command: what ``50%`` is a share of.
 BUDGET_HELP = "host budget: pages (4096), bytes (256MiB) or a percentage of the guests' total memory (50%); repeatable"
 #: Help of ``--tier-pages``, the same on every command that replays.
-TIER_HELP = ("a fast host swap tier of that many pages before the disk (z/VM expanded storage, "
-             "zswap), for strategies that page on the host with one (docs/model.md); 0: none")
+TIER_HELP = (
+    "a fast host swap tier of that many pages before the disk (z/VM expanded storage, "
+    "zswap), for strategies that page on the host with one (docs/model.md); 0: none"
+)
 
 
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -161,8 +163,9 @@ MIN_TEXT_WIDTH = 10
 _COLUMN_EXTRA = 3
 
 
-def print_table(title: str, rows: list[dict[str, Any]], *, keys: int | None = None,
-                formats: dict[str, str] | None = None) -> None:
+def print_table(
+    title: str, rows: list[dict[str, Any]], *, keys: int | None = None, formats: dict[str, str] | None = None
+) -> None:
     """Print a list of same-keyed dicts as a rich table that fits the terminal.
 
     Numbers are never cut or folded: headers fold at ``_`` and ``-``, text
@@ -200,16 +203,19 @@ def print_table(title: str, rows: list[dict[str, Any]], *, keys: int | None = No
     # Narrowest each column may get: numbers whole; headers at their longest
     # piece between _ and -; text folds down to MIN_TEXT_WIDTH.
     head_w = [max(len(p) for p in _header_pieces(str(n))) for n in names]
-    need = [max(cell_w[i], head_w[i]) if numeric[i]
-            else min(max(cell_w[i], head_w[i]), max(MIN_TEXT_WIDTH, head_w[i]))
-            for i in range(len(names))]
+    need = [
+        max(cell_w[i], head_w[i]) if numeric[i] else min(max(cell_w[i], head_w[i]), max(MIN_TEXT_WIDTH, head_w[i]))
+        for i in range(len(names))
+    ]
     natural = [max(cell_w[i], len(str(names[i]))) for i in range(len(names))]
     avail = max(console.width - 1, 20)
 
     def key_width(k: int) -> int:
         # Parts are packed leaving the repeated text keys (trace set names) whole where they are short.
-        return sum((natural[i] if not numeric[i] and natural[i] <= 2 * MIN_TEXT_WIDTH else need[i])
-                   + _COLUMN_EXTRA for i in range(k))
+        return sum(
+            (natural[i] if not numeric[i] and natural[i] <= 2 * MIN_TEXT_WIDTH else need[i]) + _COLUMN_EXTRA
+            for i in range(k)
+        )
 
     widest = max((need[i] + _COLUMN_EXTRA for i in range(keys, len(names))), default=0)
     for fewer in (text_keys, 1):
@@ -228,8 +234,12 @@ def print_table(title: str, rows: list[dict[str, Any]], *, keys: int | None = No
     parts.append(current)
     for n, part in enumerate(parts):
         cols = [*range(keys), *part]
-        widths = _fit([natural[i] for i in cols], [need[i] for i in cols],
-                      avail - _COLUMN_EXTRA * len(cols), [numeric[i] for i in cols])
+        widths = _fit(
+            [natural[i] for i in cols],
+            [need[i] for i in cols],
+            avail - _COLUMN_EXTRA * len(cols),
+            [numeric[i] for i in cols],
+        )
         suffix = f" ({n + 1}/{len(parts)})" if len(parts) > 1 else ""
         table = Table(title=Text(printable(title + suffix)))
         for i, w in zip(cols, widths, strict=True):
@@ -251,8 +261,10 @@ _NUMBER_TEXT = re.compile(r"^[-+]?[\d,]*\.?\d+(?:e[-+]?\d+)?(?:±[\d,]*\.?\d+(?:
 def _is_number_column(values: list[Any]) -> bool:
     """Whether a column holds numbers (nulls aside), so is right-aligned and never folded."""
     known = [v for v in values if v is not None]
-    return bool(known) and all((isinstance(v, int | float) and not isinstance(v, bool))
-                               or (isinstance(v, str) and _NUMBER_TEXT.match(v)) for v in known)
+    return bool(known) and all(
+        (isinstance(v, int | float) and not isinstance(v, bool)) or (isinstance(v, str) and _NUMBER_TEXT.match(v))
+        for v in known
+    )
 
 
 def _fit(natural: list[int], need: list[int], room: int, numeric: list[bool]) -> list[int]:
@@ -265,8 +277,7 @@ def _fit(natural: list[int], need: list[int], room: int, numeric: list[bool]) ->
     widths = list(natural)
     for shrink_text in (False, True):
         while sum(widths) > room:
-            slack = [w - n if (shrink_text or num) else 0
-                     for w, n, num in zip(widths, need, numeric, strict=True)]
+            slack = [w - n if (shrink_text or num) else 0 for w, n, num in zip(widths, need, numeric, strict=True)]
             if max(slack) <= 0:
                 break
             widths[slack.index(max(slack))] -= 1
@@ -298,8 +309,7 @@ def _wrap_header(name: str, width: int) -> str:
 
 def print_params(title: str, params_cls: type) -> None:
     """Print a params dataclass (a workload's, a strategy's) as a table of its fields."""
-    rows = [{"parameter": n, "type": t, "default": d, "meaning": h}
-            for n, t, d, h in params.describe(params_cls)]
+    rows = [{"parameter": n, "type": t, "default": d, "meaning": h} for n, t, d, h in params.describe(params_cls)]
     print_table(title, rows or [{"parameter": "(none)", "type": "", "default": "", "meaning": ""}])
 
 

@@ -33,10 +33,29 @@ from cmmsim.tracer.errors import ParamError
 MAX_BATCH_ROWS = 1 << 31
 
 #: Columns shown in the terminal table (the Parquet output has them all).
-SHOWN = ("budget_pages", "guest_name", "accesses", "host_reads", "host_writes", "zero_fills",
-         "discards", "discard_faults", "guest_reads", "guest_writes", "hints", "repairs",
-         "host_reads_tier", "host_writes_tier", "host_spills_tier",
-         "total_io", "peak_resident_pages", "stall_ns", "host_cpu_ns", "guest_cpu_ns", "overhead_pct")
+SHOWN = (
+    "budget_pages",
+    "guest_name",
+    "accesses",
+    "host_reads",
+    "host_writes",
+    "zero_fills",
+    "discards",
+    "discard_faults",
+    "guest_reads",
+    "guest_writes",
+    "hints",
+    "repairs",
+    "host_reads_tier",
+    "host_writes_tier",
+    "host_spills_tier",
+    "total_io",
+    "peak_resident_pages",
+    "stall_ns",
+    "host_cpu_ns",
+    "guest_cpu_ns",
+    "overhead_pct",
+)
 
 
 @app.command("replay")
@@ -47,14 +66,22 @@ def replay_cmd(
     budget: Annotated[list[str], typer.Option("--budget", "-b", help=BUDGET_HELP)],
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="strategy parameter key=value")] = None,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="write results Parquet here")] = None,
-    states: Annotated[Path | None, typer.Option("--states", help="write the state-distribution time series here")] = None,
-    states_interval: Annotated[str | None, typer.Option(help="state sampling interval for --states (e.g. 250ms; default 1s)")] = None,
-    series: Annotated[Path | None, typer.Option("--series", help="write the strategy's per-period series here (balloons)")] = None,
+    states: Annotated[
+        Path | None, typer.Option("--states", help="write the state-distribution time series here")
+    ] = None,
+    states_interval: Annotated[
+        str | None, typer.Option(help="state sampling interval for --states (e.g. 250ms; default 1s)")
+    ] = None,
+    series: Annotated[
+        Path | None, typer.Option("--series", help="write the strategy's per-period series here (balloons)")
+    ] = None,
     balloon: Annotated[Path | None, typer.Option("--balloon", hidden=True, help="deprecated: --series")] = None,
     copies: Annotated[int, typer.Option(help="replicate the guests this many times")] = 1,
     stagger: Annotated[str, typer.Option(help="time shift between copies (e.g. 500ms)")] = "0",
     guests: Annotated[bool, typer.Option("--guests/--no-guests", help="show per-guest rows")] = False,
-    stream: Annotated[bool, typer.Option("--stream", help="stream the traces in bounded memory (host-lru, cmm, cmm-light)")] = False,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="stream the traces in bounded memory (host-lru, cmm, cmm-light)")
+    ] = False,
     batch_rows: Annotated[int, typer.Option(help="events per streamed chunk")] = 1 << 20,
     costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP)] = None,
     vcpus: Annotated[int | None, typer.Option("--vcpus", help=VCPUS_HELP)] = None,
@@ -80,26 +107,49 @@ def replay_cmd(
         total = events_in(traces, copies)
         with reporter.task(f"replay {strategy}", total=total) as task:
             results, state_df, series_df = replay_stream(
-                traces, strategy, budget, param or [], copies=copies, stagger_ns=parse_duration_ns(stagger),
-                batch_rows=batch_rows, states_interval_ns=interval, series=bool(series), costs=costs, vcpus=vcpus,
-                tier_pages=tier_pages, on_events=task.advance)
+                traces,
+                strategy,
+                budget,
+                param or [],
+                copies=copies,
+                stagger_ns=parse_duration_ns(stagger),
+                batch_rows=batch_rows,
+                states_interval_ns=interval,
+                series=bool(series),
+                costs=costs,
+                vcpus=vcpus,
+                tier_pages=tier_pages,
+                on_events=task.advance,
+            )
     else:
         scn = load(traces, copies=copies, stagger_ns=parse_duration_ns(stagger))
         # One kernel call replays every event: the bar fills at its end (--stream: chunk by chunk).
         with reporter.task(f"replay {strategy}", total=scn.n_events) as task:
-            results, state_df, series_df = replay_full(scn, strategy, budget, param or [], states_interval_ns=interval,
-                                                       series=bool(series), costs=costs, vcpus=vcpus,
-                                                       tier_pages=tier_pages)
+            results, state_df, series_df = replay_full(
+                scn,
+                strategy,
+                budget,
+                param or [],
+                states_interval_ns=interval,
+                series=bool(series),
+                costs=costs,
+                vcpus=vcpus,
+                tier_pages=tier_pages,
+            )
             task.advance(scn.n_events)
     shown = results if guests else results.filter(results["guest"].is_null())
     # Metrics down, budgets (and guests) across: readable in 80 columns.
-    heads = [f"{b:,} p {b * PAGE_SIZE_BYTES / (1 << 20):,.4g} MiB" + ("" if not guests else f" {g}")
-             for b, g in zip(shown["budget_pages"], shown["guest_name"], strict=True)]
+    heads = [
+        f"{b:,} p {b * PAGE_SIZE_BYTES / (1 << 20):,.4g} MiB" + ("" if not guests else f" {g}")
+        for b, g in zip(shown["budget_pages"], shown["guest_name"], strict=True)
+    ]
     # The tier's counters only where there is one.
     metrics = [m for m in SHOWN[2:] if tier_pages or not m.endswith("_tier")]
     rows = [{"metric": m} | dict(zip(heads, shown[m].to_list(), strict=True)) for m in metrics]
-    print_table(f"{results['scenario'][0]}: {strategy} {results['params'][0]}; "
-                f"time and CPU under {results['cost_profile'][0]}", rows)
+    print_table(
+        f"{results['scenario'][0]}: {strategy} {results['params'][0]}; time and CPU under {results['cost_profile'][0]}",
+        rows,
+    )
     for path in write_frames((results, out), (state_df, states), (series_df, series)):
         console.print(f"wrote {path}")
 
@@ -141,7 +191,10 @@ def strategies_cmd() -> None:
 def mrc_cmd(
     traces: Annotated[list[Path], typer.Argument(help="guest traces or scenario folders sharing one host")],
     budget: Annotated[list[str], typer.Option("--budget", "-b", help=BUDGET_HELP)],
-    points: Annotated[int, typer.Option(help="that many budgets evenly spaced between the smallest and largest -b (0: just those given)")] = 0,
+    points: Annotated[
+        int,
+        typer.Option(help="that many budgets evenly spaced between the smallest and largest -b (0: just those given)"),
+    ] = 0,
     sample_rate: Annotated[float, typer.Option(help="fraction of pages sampled (SHARDS); 1 = exact")] = 1.0,
     salts: Annotated[int, typer.Option(help="independent samples, for the standard error (below rate 1)")] = 8,
     seed: Annotated[int, typer.Option(help="first hash salt")] = 0,
@@ -162,25 +215,44 @@ def mrc_cmd(
     check_outputs(("-o", out))
     total = events_in(traces, copies)
     with reporter.task("mrc", total=total) as task:
-        r = miss_curve(traces, budget, points=points, rate=sample_rate, salts=salts, seed=seed,
-                       stream=stream, copies=copies, stagger_ns=parse_duration_ns(stagger),
-                       on_events=task.advance)
+        r = miss_curve(
+            traces,
+            budget,
+            points=points,
+            rate=sample_rate,
+            salts=salts,
+            seed=seed,
+            stream=stream,
+            copies=copies,
+            stagger_ns=parse_duration_ns(stagger),
+            on_events=task.advance,
+        )
     df = df_lru_sampled(r)
-    how = ("exact (one stack pass)" if r.exact else
-           f"SHARDS: {r.salts} samples of {sample_rate:g} of the pages, mean±standard error")
+    how = (
+        "exact (one stack pass)"
+        if r.exact
+        else f"SHARDS: {r.salts} samples of {sample_rate:g} of the pages, mean±standard error"
+    )
 
     def cell(row, name: str, fmt: str) -> str:
         est = format(row[f"{name}_est"], fmt)
         return est if r.exact else f"{est}±{format(row[f'{name}_se'], fmt)}"
 
-    rows = [{"budget_pages": row["budget_pages"], "budget_mib": row["budget_pages"] * PAGE_SIZE_BYTES / (1 << 20),
-             "miss_ratio": cell(row, "miss_ratio", ".4f")}
-            | {k: cell(row, k, ",.0f") for k in ("host_reads", "host_writes", "zero_fills")}
-            for row in df.iter_rows(named=True)]
+    rows = [
+        {
+            "budget_pages": row["budget_pages"],
+            "budget_mib": row["budget_pages"] * PAGE_SIZE_BYTES / (1 << 20),
+            "miss_ratio": cell(row, "miss_ratio", ".4f"),
+        }
+        | {k: cell(row, k, ",.0f") for k in ("host_reads", "host_writes", "zero_fills")}
+        for row in df.iter_rows(named=True)
+    ]
     print_table(f"host-lru: {r.accesses.sum():,} accesses, footprint {r.footprint_pages:,} pages; {how}", rows)
     if not r.exact and r.sampled_pages.min() < FEW_PAGES:
-        console.print(f"[yellow]warning:[/yellow] the smallest sample holds {int(r.sampled_pages.min()):,} "
-                      f"pages (< {FEW_PAGES:,}): its standard error is not to be trusted; "
-                      "raise --sample-rate")
+        console.print(
+            f"[yellow]warning:[/yellow] the smallest sample holds {int(r.sampled_pages.min()):,} "
+            f"pages (< {FEW_PAGES:,}): its standard error is not to be trusted; "
+            "raise --sample-rate"
+        )
     for path in write_frames((df, out)):
         console.print(f"wrote {path}")

@@ -86,13 +86,21 @@ def _executor_factory(cluster: str | None):
 @app.command("sweep")
 @cli_errors
 def sweep_cmd(
-    inputs: Annotated[list[str] | None, typer.Argument(help="trace files, scenario folders or globs (one trace set each)")] = None,
+    inputs: Annotated[
+        list[str] | None, typer.Argument(help="trace files, scenario folders or globs (one trace set each)")
+    ] = None,
     out: Annotated[Path, typer.Option("-o", "--out", help="output folder (resumable)")] = Path("sweep-out"),
-    sweep_file: Annotated[Path | None, typer.Option("--sweep", help="TOML sweep file (trace sets, strategies, grids, budgets)")] = None,
-    strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s", help="strategy (repeatable; default: all)")] = None,
+    sweep_file: Annotated[
+        Path | None, typer.Option("--sweep", help="TOML sweep file (trace sets, strategies, grids, budgets)")
+    ] = None,
+    strategy: Annotated[
+        list[str] | None, typer.Option("--strategy", "-s", help="strategy (repeatable; default: all)")
+    ] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="grid strategy:key=v1,v2")] = None,
     budget: Annotated[list[str] | None, typer.Option("--budget", "-b", help=BUDGET_HELP)] = None,
-    jobs: Annotated[int | None, typer.Option(help="parallel jobs (local pool size; default: the number of cores)")] = None,
+    jobs: Annotated[
+        int | None, typer.Option(help="parallel jobs (local pool size; default: the number of cores)")
+    ] = None,
     cluster: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786")] = None,
     states_interval: Annotated[str | None, typer.Option(help="also sample state distributions (e.g. 1s)")] = None,
     costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP)] = None,
@@ -123,9 +131,11 @@ def sweep_cmd(
     else:
         grid = parse_grid(param or [])
         names = list(strategy or []) or list(grid)
-        spec = SweepSpec(trace_sets=trace_sets_from_inputs(inputs or []),
-                         strategies=[(n, grid.get(n, {})) for n in names],
-                         budgets=list(budget or []))
+        spec = SweepSpec(
+            trace_sets=trace_sets_from_inputs(inputs or []),
+            strategies=[(n, grid.get(n, {})) for n in names],
+            budgets=list(budget or []),
+        )
     if states_interval is not None:
         spec.states_interval_ns = parse_duration_ns(states_interval)
         if spec.states_interval_ns <= 0:
@@ -140,15 +150,18 @@ def sweep_cmd(
     make_executor = _executor_factory(cluster)
     try:
         with folder_output(out), _progress(len(job_list), reporter) as on_event:
-            outcome = run_sweep(job_list, out, make_executor=make_executor,
-                                parallel=jobs, on_event=on_event)
+            outcome = run_sweep(job_list, out, make_executor=make_executor, parallel=jobs, on_event=on_event)
     except KeyboardInterrupt:
-        typer.echo(printable(f"cmmsim: interrupted: the finished jobs are kept in {out}; "
-                             "the same command resumes the sweep"), err=True)
+        typer.echo(
+            printable(f"cmmsim: interrupted: the finished jobs are kept in {out}; the same command resumes the sweep"),
+            err=True,
+        )
         raise typer.Exit(130) from None
     redone = f" ({len(outcome.redone)} damaged, redone)" if outcome.redone else ""
-    console.print(f"{len(outcome.done)} done{redone}, {len(outcome.skipped)} already done, "
-                  f"{len(outcome.failed)} failed; results in {out}/parts")
+    console.print(
+        f"{len(outcome.done)} done{redone}, {len(outcome.skipped)} already done, "
+        f"{len(outcome.failed)} failed; results in {out}/parts"
+    )
     if outcome.failed:
         raise typer.Exit(1)
 
@@ -161,8 +174,13 @@ def _warn_strays(results: Path) -> None:
         return
     strays = [f for sub in ("parts", "states", "series") for f in sweep_parts(results, sub)[1]]
     if strays:
-        typer.echo(printable(f"cmmsim: warning: {len(strays)} file(s) in {results} not of this "
-                             f"sweep's jobs were not read (e.g. {strays[0]})"), err=True)
+        typer.echo(
+            printable(
+                f"cmmsim: warning: {len(strays)} file(s) in {results} not of this "
+                f"sweep's jobs were not read (e.g. {strays[0]})"
+            ),
+            err=True,
+        )
 
 
 def _report_frame(name: str, results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
@@ -178,10 +196,26 @@ def _report_frame(name: str, results: pl.DataFrame, by: str = "total-io") -> pl.
 def report_cmd(
     results: Annotated[Path, typer.Argument(help="results .parquet or sweep folder")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, markdown, csv or parquet")] = "table",
-    report: Annotated[list[str] | None, typer.Option("--report", "-r", help=f"report(s): {', '.join(REPORTS)} (default: {' and '.join(DEFAULT_REPORTS)})")] = None,
-    out: Annotated[Path | None, typer.Option("-o", "--out", help="write here: a file; for csv or parquet with several reports a folder, one file per report (FOLDER/REPORT.csv)")] = None,
-    by: Annotated[str, typer.Option("--by", help=f"order winners, ranking and crossovers by: {', '.join(BY_NAMES)}")] = "total-io",
-    costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP + "; default: as the rows were priced, else kvm-2025")] = None,
+    report: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--report", "-r", help=f"report(s): {', '.join(REPORTS)} (default: {' and '.join(DEFAULT_REPORTS)})"
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--out",
+            help="write here: a file; for csv or parquet with several reports a folder, one file per report (FOLDER/REPORT.csv)",
+        ),
+    ] = None,
+    by: Annotated[
+        str, typer.Option("--by", help=f"order winners, ranking and crossovers by: {', '.join(BY_NAMES)}")
+    ] = "total-io",
+    costs: Annotated[
+        str | None, typer.Option("--costs", help=COSTS_HELP + "; default: as the rows were priced, else kvm-2025")
+    ] = None,
 ) -> None:
     """Report total I/O, I/O avoided, faults, rankings, crossovers, fairness and time.
 
@@ -202,11 +236,15 @@ def report_cmd(
     # csv and parquet hold one table a file: several reports go to a folder, one file each.
     per_file = fmt in ("csv", "parquet") and len(names) > 1
     if per_file and out is None:
-        raise ParamError(f"--format {fmt} writes one file per report: it needs -o FOLDER for "
-                         f"{len(names)} reports ({', '.join(names)}), or one -r")
+        raise ParamError(
+            f"--format {fmt} writes one file per report: it needs -o FOLDER for "
+            f"{len(names)} reports ({', '.join(names)}), or one -r"
+        )
     if per_file and out is not None and out.suffix.lower() in (".csv", ".parquet") and not out.is_dir():
-        raise ParamError(f"--format {fmt} with {len(names)} reports writes one file per report "
-                         f"into a folder: -o {out} names a file (give a folder, or one -r)")
+        raise ParamError(
+            f"--format {fmt} with {len(names)} reports writes one file per report "
+            f"into a folder: -o {out} names a file (give a folder, or one -r)"
+        )
     if fmt == "parquet" and out is None:
         raise ParamError("--format parquet needs -o FILE (or -o FOLDER for several reports)")
     if out is not None:
@@ -231,7 +269,7 @@ def report_cmd(
                 console.print(f"wrote {path}")
         return
     if fmt in ("csv", "parquet"):
-        (name, df), = frames.items()
+        ((name, df),) = frames.items()
         if fmt == "parquet":
             console.print(f"wrote {write_frame(df, out)}")
             return
@@ -239,8 +277,13 @@ def report_cmd(
     else:
         from cmmsim.reports import markdown_table
 
-        text = "\n\n".join(f"## {n}\n\n" + (f"{REPORT_NOTES[n]}.\n\n" if n in REPORT_NOTES else "")
-                           + markdown_table(df) for n, df in frames.items()) + "\n"
+        text = (
+            "\n\n".join(
+                f"## {n}\n\n" + (f"{REPORT_NOTES[n]}.\n\n" if n in REPORT_NOTES else "") + markdown_table(df)
+                for n, df in frames.items()
+            )
+            + "\n"
+        )
     if out:
         with atomic_output(out) as tmp:
             tmp.write_text(text)
@@ -270,8 +313,9 @@ def _plot_miss_curve(results: Path, out: Path, extra: Path | None) -> bool:
     if not is_miss_curve(frame):
         return False
     if extra is not None:
-        raise ParamError(f"{show_path(results)} is a miss curve (cmmsim mrc output): "
-                         "--states and --balloon go with replay results")
+        raise ParamError(
+            f"{show_path(results)} is a miss curve (cmmsim mrc output): --states and --balloon go with replay results"
+        )
     if frame.is_empty():
         raise ResultsError(f"{show_path(results)}: holds no miss-curve rows")
     for p in plot_mrc(frame, out, results.name.removesuffix(".parquet")):
@@ -284,9 +328,15 @@ def _plot_miss_curve(results: Path, out: Path, extra: Path | None) -> bool:
 def plot_cmd(
     results: Annotated[Path, typer.Argument(help="results .parquet, sweep folder or cmmsim mrc output")],
     out: Annotated[Path, typer.Option("-o", "--out", help="folder for the PNG files")],
-    states: Annotated[Path | None, typer.Option("--states", help="state time series .parquet (a sweep folder's are found)")] = None,
-    balloon: Annotated[Path | None, typer.Option("--balloon", help="balloon series .parquet (a sweep folder's are found)")] = None,
-    costs: Annotated[str | None, typer.Option("--costs", help=COSTS_HELP + "; default: as the rows were priced, else kvm-2025")] = None,
+    states: Annotated[
+        Path | None, typer.Option("--states", help="state time series .parquet (a sweep folder's are found)")
+    ] = None,
+    balloon: Annotated[
+        Path | None, typer.Option("--balloon", help="balloon series .parquet (a sweep folder's are found)")
+    ] = None,
+    costs: Annotated[
+        str | None, typer.Option("--costs", help=COSTS_HELP + "; default: as the rows were priced, else kvm-2025")
+    ] = None,
 ) -> None:
     """Plot I/O and stall time vs budget, I/O avoided, state distributions and balloon series (PNG).
 
@@ -330,17 +380,27 @@ def demo_cmd(
 
     jobs = _job_count(jobs)
     check_output(out, folder=True)
-    total = len(build_jobs(demo_spec(find_sample_traces(), costs=costs, vcpus=vcpus,
-                                     tier_pages=tier_pages)))
+    total = len(build_jobs(demo_spec(find_sample_traces(), costs=costs, vcpus=vcpus, tier_pages=tier_pages)))
     with folder_output(out), _progress(total, reporter) as on_event:
-        res = run_demo(out, jobs=jobs, make_executor=_executor_factory(None),
-                       on_event=on_event, costs=costs, vcpus=vcpus, tier_pages=tier_pages)
+        res = run_demo(
+            out,
+            jobs=jobs,
+            make_executor=_executor_factory(None),
+            on_event=on_event,
+            costs=costs,
+            vcpus=vcpus,
+            tier_pages=tier_pages,
+        )
     from cmmsim import reports
 
-    print_table("winner (least total I/O) per trace set and budget range (pages and MiB)",
-                reports.df_winners(res["results"]).to_dicts())
-    print_table(f"winner (least stall time, {res['costs']}) per trace set and budget range (pages and MiB)",
-                reports.df_winners(res["results"], "stall").to_dicts())
+    print_table(
+        "winner (least total I/O) per trace set and budget range (pages and MiB)",
+        reports.df_winners(res["results"]).to_dicts(),
+    )
+    print_table(
+        f"winner (least stall time, {res['costs']}) per trace set and budget range (pages and MiB)",
+        reports.df_winners(res["results"], "stall").to_dicts(),
+    )
     for p in res["plots"]:
         console.print(f"wrote {p}")
     console.print(f"wrote {res['summary']}")

@@ -25,13 +25,15 @@ def trace_synth(
     workload: Annotated[str, typer.Argument(help="workload name (see `cmmsim trace workloads`)")],
     out: Annotated[Path, typer.Option("-o", "--out", help="output .parquet (a folder for awm and fleet)")],
     seed: Annotated[int, typer.Option(help="random seed; same seed, same bytes")] = 0,
-    events: Annotated[int | None, typer.Option(
-        help="stop after this many events (split among guests) instead of at the workload's duration_s")] = None,
-    param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="workload parameter key=value")
+    events: Annotated[
+        int | None,
+        typer.Option(help="stop after this many events (split among guests) instead of at the workload's duration_s"),
     ] = None,
-    jobs: Annotated[int | None, typer.Option(
-        help="guests generated at once (default: one per CPU); the output does not depend on it")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="workload parameter key=value")] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(help="guests generated at once (default: one per CPU); the output does not depend on it"),
+    ] = None,
 ) -> None:
     """Generate a synthetic guest trace (or a multi-guest scenario folder)."""
     from cmmsim.tracer.io import check_output, folder_output
@@ -71,18 +73,22 @@ def trace_info(path: Annotated[Path, typer.Argument(help="trace file")]) -> None
     info = trace_summary(path)
     console.print(f"[bold]{path}[/bold]  source={info['source']}  seed={info['seed']}")
     if info["hints"] == "none":
-        console.print("no hints: an imported trace holds accesses only; only host policies "
-                      "(host-lru, static, opt, ...) are meaningful on it (docs/exchange.md)")
-    print_table("trace", [{k: info[k] for k in ("events", "duration_s", "events_per_s",
-                                                  "guest_pages", "distinct_pages")}])
+        console.print(
+            "no hints: an imported trace holds accesses only; only host policies "
+            "(host-lru, static, opt, ...) are meaningful on it (docs/exchange.md)"
+        )
+    print_table(
+        "trace", [{k: info[k] for k in ("events", "duration_s", "events_per_s", "guest_pages", "distinct_pages")}]
+    )
     print_table("events by op", [{"op": k, "events": v} for k, v in info["event_counts"].items()])
-    print_table("final guest states (fraction of guest pages)",
-                [{"state": k, "fraction": v} for k, v in info["final_state_fractions"].items()])
+    print_table(
+        "final guest states (fraction of guest pages)",
+        [{"state": k, "fraction": v} for k, v in info["final_state_fractions"].items()],
+    )
     if info["converter"]:
         from cmmsim.tracer.linux.counters import fidelity_lines
 
-        print_table("converter counters", [{"counter": k, "value": str(v)}
-                                           for k, v in info["converter"].items()])
+        print_table("converter counters", [{"counter": k, "value": str(v)} for k, v in info["converter"].items()])
         for line in fidelity_lines(info["converter"]):
             console.print(f"converter: {line}")
     if info["sampling"] is not None:
@@ -106,12 +112,23 @@ def trace_validate(paths: Annotated[list[Path], typer.Argument(help="trace files
 @trace_app.command("convert")
 @cli_errors
 def trace_convert(
-    inp: Annotated[str, typer.Argument(metavar="INPUT", help="perf script / trace-cmd / ftrace text (.gz .xz .bz2 .zst ok; - for stdin)")],
-    out: Annotated[Path | None, typer.Option("-o", "--out", help="output .parquet (default: INPUT with .parquet)")] = None,
+    inp: Annotated[
+        str,
+        typer.Argument(
+            metavar="INPUT", help="perf script / trace-cmd / ftrace text (.gz .xz .bz2 .zst ok; - for stdin)"
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="output .parquet (default: INPUT with .parquet)")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="auto, perf, trace-cmd or ftrace")] = "auto",
     guest_mib: Annotated[int | None, typer.Option(help="guest memory, MiB (default: frames seen)")] = None,
-    lenient: Annotated[bool, typer.Option("--lenient", help="skip and count malformed lines instead of stopping")] = False,
-    start: Annotated[Path | None, typer.Option(help="start snapshots `trace record --keep-text` kept (TEXT.start.npz)")] = None,
+    lenient: Annotated[
+        bool, typer.Option("--lenient", help="skip and count malformed lines instead of stopping")
+    ] = False,
+    start: Annotated[
+        Path | None, typer.Option(help="start snapshots `trace record --keep-text` kept (TEXT.start.npz)")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """Convert Linux page-allocator and page-cache tracepoint text to a trace."""
@@ -137,8 +154,16 @@ def trace_convert(
     if inp != "-" and not inp.lower().endswith((".gz", ".xz", ".bz2", ".zst")):
         size = Path(inp).stat().st_size if Path(inp).is_file() else None
     with reporter.task("convert", total=size, unit="bytes") as task:
-        meta = convert(inp, out, fmt=fmt, lenient=lenient, guest_pages=pages, initial=states,
-                       initial_pages=mapped, on_bytes=task.advance)
+        meta = convert(
+            inp,
+            out,
+            fmt=fmt,
+            lenient=lenient,
+            guest_pages=pages,
+            initial=states,
+            initial_pages=mapped,
+            on_bytes=task.advance,
+        )
     _print_conversion(out, meta)
 
 
@@ -156,8 +181,9 @@ def _guest_pages(guest_mib: int | None) -> int | None:
 
 def _print_conversion(out: Path, meta: Any) -> None:
     conv = meta.converter
-    console.print(f"wrote {out} ({meta.n_events:,} events, {conv['frames']:,} frames, "
-                  f"{meta.guest_pages:,} guest pages)")
+    console.print(
+        f"wrote {out} ({meta.n_events:,} events, {conv['frames']:,} frames, {meta.guest_pages:,} guest pages)"
+    )
     rows = [{"counter": k, "value": str(v)} for k, v in conv.items() if v not in (0, {}, [])]
     print_table("converter counters", rows)
     from cmmsim.tracer.linux.counters import fidelity_lines
@@ -175,8 +201,19 @@ def trace_record(
     buffer_pages: Annotated[int, typer.Option(help="perf ring buffer per CPU, pages (-m)")] = 4096,
     keep_text: Annotated[Path | None, typer.Option(help="also keep the perf script text here")] = None,
     guest_mib: Annotated[int | None, typer.Option(help="guest memory to record, MiB (default: MemTotal)")] = None,
-    drop_caches: Annotated[bool, typer.Option("--drop-caches", help="drop the page cache first, so the pages the workload reads enter it inside the capture")] = False,
-    sample_period: Annotated[float | None, typer.Option(help="sample the command's accesses every this many seconds (0.1-1 typical; off by default; root; see docs/sampling.md): per mapping touched pages from smaps Referenced after clear_refs, emitted on its present frames")] = None,
+    drop_caches: Annotated[
+        bool,
+        typer.Option(
+            "--drop-caches",
+            help="drop the page cache first, so the pages the workload reads enter it inside the capture",
+        ),
+    ] = False,
+    sample_period: Annotated[
+        float | None,
+        typer.Option(
+            help="sample the command's accesses every this many seconds (0.1-1 typical; off by default; root; see docs/sampling.md): per mapping touched pages from smaps Referenced after clear_refs, emitted on its present frames"
+        ),
+    ] = None,
     sample_seed: Annotated[int, typer.Option(help="seeds which frames of a partly referenced mapping are emitted")] = 0,
 ) -> None:
     """Record a live workload with perf (root) and convert it to a trace."""
@@ -186,9 +223,17 @@ def trace_record(
     check_output(out)
     if keep_text is not None:
         check_output(keep_text)
-    meta = record(out, command, duration_s=duration, buffer_pages=buffer_pages, keep_text=keep_text,
-                  guest_pages=_guest_pages(guest_mib), drop_caches=drop_caches,
-                  sample_period_s=sample_period, sample_seed=sample_seed)
+    meta = record(
+        out,
+        command,
+        duration_s=duration,
+        buffer_pages=buffer_pages,
+        keep_text=keep_text,
+        guest_pages=_guest_pages(guest_mib),
+        drop_caches=drop_caches,
+        sample_period_s=sample_period,
+        sample_seed=sample_seed,
+    )
     _print_conversion(out, meta)
 
 
@@ -197,8 +242,12 @@ def trace_record(
 def trace_export(
     path: Annotated[Path, typer.Argument(help="cmmsim trace (.parquet)")],
     out: Annotated[Path, typer.Option("-o", "--out", help="output file")],
-    fmt: Annotated[str, typer.Option("--format", help="csv, txt or oracle-general (libCacheSim's formats; docs/exchange.md)")],
-    time_unit: Annotated[str, typer.Option(help="unit of the written times: s (libCacheSim's), ms, us or ns; truncated to whole units")] = "s",
+    fmt: Annotated[
+        str, typer.Option("--format", help="csv, txt or oracle-general (libCacheSim's formats; docs/exchange.md)")
+    ],
+    time_unit: Annotated[
+        str, typer.Option(help="unit of the written times: s (libCacheSim's), ms, us or ns; truncated to whole units")
+    ] = "s",
 ) -> None:
     """Write a trace's accesses as 4 KiB objects in a libCacheSim trace format."""
     from cmmsim.tracer.exchange import export_trace
@@ -206,8 +255,10 @@ def trace_export(
 
     check_output(out)
     s = export_trace(path, out, fmt, time_unit=time_unit)
-    console.print(f"wrote {out} ({s.requests:,} requests, {s.objects:,} objects of 4 KiB; "
-                  f"{s.skipped_hints:,} hint events left out)")
+    console.print(
+        f"wrote {out} ({s.requests:,} requests, {s.objects:,} objects of 4 KiB; "
+        f"{s.skipped_hints:,} hint events left out)"
+    )
 
 
 @trace_app.command("import")
@@ -215,25 +266,40 @@ def trace_export(
 def trace_import(
     path: Annotated[Path, typer.Argument(help="libCacheSim trace (.gz .xz .bz2 .zst ok)")],
     out: Annotated[Path, typer.Option("-o", "--out", help="output .parquet")],
-    fmt: Annotated[str, typer.Option("--format", help="csv, txt or oracle-general (libCacheSim's formats; docs/exchange.md)")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="csv, txt or oracle-general (libCacheSim's formats; docs/exchange.md)")
+    ],
     time_col: Annotated[int, typer.Option(help="csv: column of the time, from 1 (0: none)")] = 1,
     obj_id_col: Annotated[int, typer.Option(help="csv: column of the object id, from 1")] = 2,
-    obj_size_col: Annotated[int, typer.Option(help="csv: column of the object size in bytes, from 1 (0: none, one page each)")] = 3,
+    obj_size_col: Annotated[
+        int, typer.Option(help="csv: column of the object size in bytes, from 1 (0: none, one page each)")
+    ] = 3,
     delimiter: Annotated[str, typer.Option(help="csv: field delimiter, one character")] = ",",
-    header: Annotated[bool | None, typer.Option("--header/--no-header", help="csv: first line is a header (default: guessed from the first line)")] = None,
+    header: Annotated[
+        bool | None,
+        typer.Option("--header/--no-header", help="csv: first line is a header (default: guessed from the first line)"),
+    ] = None,
     time_unit: Annotated[str, typer.Option(help="unit of the input's times: s, ms, us or ns")] = "s",
-    request_ns: Annotated[int, typer.Option(help="ns between requests when the input has no times; sets the trace's duration (and every per-second figure) by construction")] = 1000,
+    request_ns: Annotated[
+        int,
+        typer.Option(
+            help="ns between requests when the input has no times; sets the trace's duration (and every per-second figure) by construction"
+        ),
+    ] = 1000,
 ) -> None:
     """Read a libCacheSim trace as a guest trace of accesses only (no hints)."""
     from cmmsim.tracer.exchange import CsvLayout, import_trace
     from cmmsim.tracer.io import check_output
 
     check_output(out)
-    layout = CsvLayout(time_col=time_col, obj_id_col=obj_id_col, obj_size_col=obj_size_col,
-                       delimiter=delimiter, header=header)
+    layout = CsvLayout(
+        time_col=time_col, obj_id_col=obj_id_col, obj_size_col=obj_size_col, delimiter=delimiter, header=header
+    )
     s = import_trace(path, out, fmt, layout=layout, time_unit=time_unit, request_ns=request_ns)
-    console.print(f"wrote {out} ({s.events:,} events from {s.requests:,} requests, {s.objects:,} objects "
-                  f"on {s.guest_pages:,} guest pages)")
+    console.print(
+        f"wrote {out} ({s.events:,} events from {s.requests:,} requests, {s.objects:,} objects "
+        f"on {s.guest_pages:,} guest pages)"
+    )
     if s.size_zero_skipped:
         console.print(f"skipped {s.size_zero_skipped:,} requests of size 0 (as libCacheSim does)")
     if s.time_repaired:
@@ -246,8 +312,12 @@ def trace_import(
 def trace_compare(
     a: Annotated[Path, typer.Argument(help="first trace file (e.g. a synthetic trace)")],
     b: Annotated[Path, typer.Argument(help="second trace file (e.g. a real capture)")],
-    out: Annotated[Path | None, typer.Option("-o", "--out", help="write the distance table here (.parquet or .csv)")] = None,
-    points: Annotated[int, typer.Option(help="time points of the curves over time (fractions of each trace's duration)")] = 20,
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="write the distance table here (.parquet or .csv)")
+    ] = None,
+    points: Annotated[
+        int, typer.Option(help="time points of the curves over time (fractions of each trace's duration)")
+    ] = 20,
 ) -> None:
     """Put two traces side by side: reuse distance, op mix, rates, footprint and states, with a distance each."""
     from cmmsim.cli_common import check_outputs, write_frames
@@ -259,13 +329,14 @@ def trace_compare(
     pa_, pb = trace_profile(a, points), trace_profile(b, points)
     dist = df_distances(pa_, pb)
     for name, p in (("A", pa_), ("B", pb)):
-        console.print(f"[bold]{name}[/bold] {p.path}: {p.events:,} events, {p.duration_s:,.3f} s, "
-                      f"{p.guest_pages:,} guest pages")
+        console.print(
+            f"[bold]{name}[/bold] {p.path}: {p.events:,} events, {p.duration_s:,.3f} s, {p.guest_pages:,} guest pages"
+        )
         hist = df_reuse_histogram(p)
         print_table(f"{name}: reuse distance (pages)", hist.filter(hist["accesses"] > 0).to_dicts())
         prof = df_profile(p)
         step = max(1, len(prof) // 5)
-        print_table(f"{name}: footprint and guest states over time", prof[step - 1::step].to_dicts())
+        print_table(f"{name}: footprint and guest states over time", prof[step - 1 :: step].to_dicts())
     print_table("distance per measure (0: alike)", dist.to_dicts())
     if out is not None:
         import polars as pl

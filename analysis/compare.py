@@ -44,8 +44,13 @@ from cmmsim.tracer.schema import Op
 POINTS = 20
 #: Guest states, in the order of the fraction columns.
 STATES = "SUVP"
-_STATE_OF_OP = {Op.SET_STABLE: "S", Op.SET_STABLE_IF_RESIDENT: "S", Op.SET_UNUSED: "U",
-                Op.SET_VOLATILE: "V", Op.SET_POT_VOLATILE: "P"}
+_STATE_OF_OP = {
+    Op.SET_STABLE: "S",
+    Op.SET_STABLE_IF_RESIDENT: "S",
+    Op.SET_UNUSED: "U",
+    Op.SET_VOLATILE: "V",
+    Op.SET_POT_VOLATILE: "P",
+}
 
 
 @nb.njit(cache=True, nogil=True)
@@ -136,9 +141,12 @@ class TraceProfile:
         per_s = 1.0 / self.duration_s if self.duration_s > 0 else 0.0
         ops = self.op_events
         hints = sum(ops[o.name] for o in _STATE_OF_OP)
-        return {"accesses_per_s": self.accesses * per_s, "hints_per_s": hints * per_s,
-                "allocs_per_s": ops[Op.SET_STABLE.name] * per_s,
-                "frees_per_s": ops[Op.SET_UNUSED.name] * per_s}
+        return {
+            "accesses_per_s": self.accesses * per_s,
+            "hints_per_s": hints * per_s,
+            "allocs_per_s": ops[Op.SET_STABLE.name] * per_s,
+            "frees_per_s": ops[Op.SET_UNUSED.name] * per_s,
+        }
 
 
 def trace_profile(path: str | os.PathLike, points: int = POINTS) -> TraceProfile:
@@ -158,14 +166,19 @@ def trace_profile(path: str | os.PathLike, points: int = POINTS) -> TraceProfile
     seen = np.concatenate([[0], np.cumsum(first)])
     footprint = seen[upto] / gp
     return TraceProfile(
-        path=str(path), guest_pages=gp, duration_s=(t1 - t0) / 1e9, events=n,
-        reuse=dist[dist >= 0], cold=int((dist < 0).sum()),
+        path=str(path),
+        guest_pages=gp,
+        duration_s=(t1 - t0) / 1e9,
+        events=n,
+        reuse=dist[dist >= 0],
+        cold=int((dist < 0).sum()),
         op_events={o.name: int((tr.op == o).sum()) for o in Op},
-        footprint=footprint, states=_state_fractions(tr.pfn, tr.op, gp, upto))
+        footprint=footprint,
+        states=_state_fractions(tr.pfn, tr.op, gp, upto),
+    )
 
 
-def _state_fractions(pfn: np.ndarray, op: np.ndarray, guest_pages: int,
-                     upto: np.ndarray) -> np.ndarray:
+def _state_fractions(pfn: np.ndarray, op: np.ndarray, guest_pages: int, upto: np.ndarray) -> np.ndarray:
     """Fractions of guest pages in S, U, V, P after each ``upto`` events (vectorized:
     each hint moves its page from the state of the page's previous hint, or U)."""
     code = np.full(256, -1, np.int64)
@@ -204,9 +217,14 @@ def df_profile(p: TraceProfile) -> pl.DataFrame:
     """
     k = len(p.footprint)
     frac = np.arange(1, k + 1) / k
-    return pl.DataFrame({"time_fraction": frac, "t_s": frac * p.duration_s,
-                         "footprint_fraction": p.footprint,
-                         **{s: p.states[:, i] for i, s in enumerate(STATES)}})
+    return pl.DataFrame(
+        {
+            "time_fraction": frac,
+            "t_s": frac * p.duration_s,
+            "footprint_fraction": p.footprint,
+            **{s: p.states[:, i] for i, s in enumerate(STATES)},
+        }
+    )
 
 
 def df_reuse_histogram(p: TraceProfile) -> pl.DataFrame:
@@ -222,9 +240,14 @@ def df_reuse_histogram(p: TraceProfile) -> pl.DataFrame:
     top = int(p.reuse.max()) if len(p.reuse) else 0
     edges = np.concatenate([[0], 2 ** np.arange(0, max(top, 1).bit_length() + 1)])
     counts = np.histogram(p.reuse, bins=edges)[0]
-    return pl.DataFrame({"distance_lo": edges[:-1], "distance_hi": edges[1:] - 1,
-                         "accesses": counts.astype(np.int64),
-                         "fraction": counts / max(len(p.reuse), 1)})
+    return pl.DataFrame(
+        {
+            "distance_lo": edges[:-1],
+            "distance_hi": edges[1:] - 1,
+            "accesses": counts.astype(np.int64),
+            "fraction": counts / max(len(p.reuse), 1),
+        }
+    )
 
 
 def df_distances(a: TraceProfile, b: TraceProfile) -> pl.DataFrame:
@@ -241,33 +264,38 @@ def df_distances(a: TraceProfile, b: TraceProfile) -> pl.DataFrame:
     """
     rows: list[tuple[str, float | None, float | None, float, str]] = []
     w = wasserstein_1(a.reuse, b.reuse)
-    rows.append(("reuse distance (pages, mean)", _mean(a.reuse), _mean(b.reuse), w,
-                 "wasserstein-1 (pages)"))
+    rows.append(("reuse distance (pages, mean)", _mean(a.reuse), _mean(b.reuse), w, "wasserstein-1 (pages)"))
     cold_a, cold_b = a.cold / max(a.accesses, 1), b.cold / max(b.accesses, 1)
-    rows.append(("cold access share", cold_a, cold_b, _relative(cold_a, cold_b),
-                 "relative difference"))
+    rows.append(("cold access share", cold_a, cold_b, _relative(cold_a, cold_b), "relative difference"))
     mix_a = np.array([a.op_events[o.name] for o in Op], np.float64) / max(a.events, 1)
     mix_b = np.array([b.op_events[o.name] for o in Op], np.float64) / max(b.events, 1)
     rows.append(("op mix", None, None, float(np.abs(mix_a - mix_b).sum() / 2), "total variation"))
     ra, rb = a.rates(), b.rates()
     for name in ra:
         rows.append((name, ra[name], rb[name], _relative(ra[name], rb[name]), "relative difference"))
-    rows.append(("footprint over time", float(a.footprint[-1]), float(b.footprint[-1]),
-                 float(np.abs(a.footprint - b.footprint).mean()) if len(a.footprint) == len(b.footprint)
-                 else float("nan"), "mean absolute difference"))
-    tv = (np.abs(a.states - b.states).sum(axis=1) / 2).mean() if a.states.shape == b.states.shape \
-        else float("nan")
+    rows.append(
+        (
+            "footprint over time",
+            float(a.footprint[-1]),
+            float(b.footprint[-1]),
+            float(np.abs(a.footprint - b.footprint).mean()) if len(a.footprint) == len(b.footprint) else float("nan"),
+            "mean absolute difference",
+        )
+    )
+    tv = (np.abs(a.states - b.states).sum(axis=1) / 2).mean() if a.states.shape == b.states.shape else float("nan")
     rows.append(("state fractions over time", None, None, float(tv), "mean total variation"))
-    return pl.DataFrame(rows, schema={"measure": pl.String, "a": pl.Float64, "b": pl.Float64,
-                                      "distance": pl.Float64, "kind": pl.String}, orient="row")
+    return pl.DataFrame(
+        rows,
+        schema={"measure": pl.String, "a": pl.Float64, "b": pl.Float64, "distance": pl.Float64, "kind": pl.String},
+        orient="row",
+    )
 
 
 def _mean(x: np.ndarray) -> float | None:
     return float(x.mean()) if len(x) else None
 
 
-def df_compare(path_a: str | os.PathLike, path_b: str | os.PathLike,
-               points: int = POINTS) -> pl.DataFrame:
+def df_compare(path_a: str | os.PathLike, path_b: str | os.PathLike, points: int = POINTS) -> pl.DataFrame:
     """:func:`df_distances` of two trace files, with their names.
 
     Returns
@@ -277,5 +305,6 @@ def df_compare(path_a: str | os.PathLike, path_b: str | os.PathLike,
         of :func:`df_distances`.
     """
     a, b = trace_profile(path_a, points), trace_profile(path_b, points)
-    return df_distances(a, b).select(pl.lit(str(path_a)).alias("trace_a"),
-                                     pl.lit(str(path_b)).alias("trace_b"), pl.all())
+    return df_distances(a, b).select(
+        pl.lit(str(path_a)).alias("trace_a"), pl.lit(str(path_b)).alias("trace_b"), pl.all()
+    )

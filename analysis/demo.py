@@ -40,8 +40,7 @@ SAMPLES_PER_TRACE = 40
 
 def find_sample_traces() -> Path:
     """``sample_traces/`` in the working folder, else beside the installed checkout."""
-    for candidate in (Path.cwd() / "sample_traces",
-                      Path(__file__).resolve().parent.parent / "sample_traces"):
+    for candidate in (Path.cwd() / "sample_traces", Path(__file__).resolve().parent.parent / "sample_traces"):
         if candidate.is_dir() and any(candidate.iterdir()):
             return candidate
     raise ParamError("no sample_traces/ folder found (run from the cmmsim checkout)")
@@ -52,10 +51,14 @@ def trace_set_facts(ts: TraceSet) -> tuple[int, int]:
     footprint = 0
     t0, t1 = None, None
     for f in expand_inputs(list(ts.paths)):
-        row = (scan_trace(f)
-               .select(pl.col("pfn").n_unique().alias("n"), pl.col("t_ns").min().alias("a"),
-                       pl.col("t_ns").max().alias("b"))
-               .collect().row(0, named=True))
+        row = (
+            scan_trace(f)
+            .select(
+                pl.col("pfn").n_unique().alias("n"), pl.col("t_ns").min().alias("a"), pl.col("t_ns").max().alias("b")
+            )
+            .collect()
+            .row(0, named=True)
+        )
         footprint += int(row["n"] or 0)
         if row["a"] is not None:
             t0 = row["a"] if t0 is None else min(t0, row["a"])
@@ -63,15 +66,15 @@ def trace_set_facts(ts: TraceSet) -> tuple[int, int]:
     return max(footprint, 1), (t1 - t0) if t0 is not None else 0
 
 
-def demo_spec(sample_dir: Path, *, costs=None, vcpus: int | None = None,
-              tier_pages: int = 0) -> SweepSpec:
+def demo_spec(sample_dir: Path, *, costs=None, vcpus: int | None = None, tier_pages: int = 0) -> SweepSpec:
     """The demo sweep over every trace set in ``sample_dir``, priced under ``costs``
     (:func:`cmmsim.replay.costs.load_profile`) with ``vcpus`` for guests whose trace does not
     say, and a host swap tier of ``tier_pages`` for the strategies that have one."""
     sets: list[TraceSet] = []
     per_set: dict[str, list[str]] = {}
     entries = sorted(sample_dir.glob("*.parquet")) + sorted(
-        p for p in sample_dir.iterdir() if (p / MANIFEST_NAME).exists())
+        p for p in sample_dir.iterdir() if (p / MANIFEST_NAME).exists()
+    )
     for path in entries:
         name = path.name.removesuffix(".parquet")
         probe = TraceSet(name, (str(path),))
@@ -81,12 +84,20 @@ def demo_spec(sample_dir: Path, *, costs=None, vcpus: int | None = None,
         per_set[name] = [str(max(1, footprint * k // N_BUDGETS)) for k in range(1, N_BUDGETS + 1)]
     if not sets:
         raise ParamError(f"{sample_dir}: holds no traces")
-    return SweepSpec(trace_sets=sets, strategies=[], budgets=[], per_set_budgets=per_set,
-                     costs=costs, vcpus=vcpus, tier_pages=tier_pages)
+    return SweepSpec(
+        trace_sets=sets,
+        strategies=[],
+        budgets=[],
+        per_set_budgets=per_set,
+        costs=costs,
+        vcpus=vcpus,
+        tier_pages=tier_pages,
+    )
 
 
-def write_summary(results: pl.DataFrame, outcome: SweepOutcome, plots: list[Path],
-                  out_dir: Path, sample_dir: Path) -> Path:
+def write_summary(
+    results: pl.DataFrame, outcome: SweepOutcome, plots: list[Path], out_dir: Path, sample_dir: Path
+) -> Path:
     """The one-page markdown summary: the trace sets' sizes, winners by I/O and by stall
     time per trace set and budget range, I/O avoided (one row per trace set, a column per
     strategy) and time at half the footprint; budgets in pages and MiB."""
@@ -95,21 +106,33 @@ def write_summary(results: pl.DataFrame, outcome: SweepOutcome, plots: list[Path
     profile = str(results["cost_profile"][0]) if "cost_profile" in results.columns else "?"
     avoided = reports.df_io_avoided_wide(results)
     # At the budget nearest half the footprint: the middle of the demo's range.
-    budgets = (avoided.select("trace_set", "budget_pages").unique()
-               .sort("trace_set", "budget_pages"))
+    budgets = avoided.select("trace_set", "budget_pages").unique().sort("trace_set", "budget_pages")
     mids = budgets.group_by("trace_set").agg(
-        pl.col("budget_pages").sort().get(N_BUDGETS // 2 - 1).alias("budget_pages"))
-    mid = (avoided.join(mids, on=["trace_set", "budget_pages"]).sort("trace_set")
-           .with_columns(pl.col(c).round(1) for c in avoided.columns[4:]))
+        pl.col("budget_pages").sort().get(N_BUDGETS // 2 - 1).alias("budget_pages")
+    )
+    mid = (
+        avoided.join(mids, on=["trace_set", "budget_pages"])
+        .sort("trace_set")
+        .with_columns(pl.col(c).round(1) for c in avoided.columns[4:])
+    )
     sets = trace_set_table(results)
     seconds = 1e-9
-    times = (reports.df_time(results).join(mids, on=["trace_set", "budget_pages"])
-             .select("trace_set", "budget_pages", "budget_mib", "label", "total_io",
-                     (pl.col("stall_ns") * seconds).alias("stall_s"),
-                     (pl.col("host_cpu_ns") * seconds).alias("host_cpu_s"),
-                     (pl.col("guest_cpu_ns") * seconds).alias("guest_cpu_s"),
-                     pl.col("overhead_pct").round(3))
-             .sort("trace_set", "stall_s", "label"))
+    times = (
+        reports.df_time(results)
+        .join(mids, on=["trace_set", "budget_pages"])
+        .select(
+            "trace_set",
+            "budget_pages",
+            "budget_mib",
+            "label",
+            "total_io",
+            (pl.col("stall_ns") * seconds).alias("stall_s"),
+            (pl.col("host_cpu_ns") * seconds).alias("host_cpu_s"),
+            (pl.col("guest_cpu_ns") * seconds).alias("guest_cpu_s"),
+            pl.col("overhead_pct").round(3),
+        )
+        .sort("trace_set", "stall_s", "label")
+    )
     text = [
         "# cmmsim demo summary",
         "",
@@ -119,7 +142,7 @@ def write_summary(results: pl.DataFrame, outcome: SweepOutcome, plots: list[Path
         f"pages). {len(outcome.done) + len(outcome.skipped)} jobs done, {len(outcome.failed)} failed.",
         "",
         "Budgets are shown in 4 KiB pages and in MiB. A percentage elsewhere in cmmsim (`-b 50%`, "
-        "`budgets = [\"50%\"]`) is of the guests' total memory, not of the footprint: the "
+        '`budgets = ["50%"]`) is of the guests\' total memory, not of the footprint: the '
         "`footprint_pct` column below converts one into the other.",
         "",
         "## Trace sets",
@@ -192,18 +215,31 @@ def trace_set_table(results: pl.DataFrame) -> pl.DataFrame:
     """
     host = reports.with_labels(results).filter(pl.col("guest").is_null())
     mib = PAGE_SIZE_BYTES / float(1 << 20)
-    return (host.group_by("trace_set")
-            .agg(pl.col("guest_pages").max(), pl.col("budget_pages").max().alias("footprint_pages"))
-            .select("trace_set", "guest_pages", (pl.col("guest_pages") * mib).alias("guest_mib"),
-                    "footprint_pages", (pl.col("footprint_pages") * mib).alias("footprint_mib"),
-                    (100.0 * pl.col("footprint_pages") / pl.col("guest_pages")).round(1)
-                    .alias("footprint_pct"))
-            .sort("trace_set"))
+    return (
+        host.group_by("trace_set")
+        .agg(pl.col("guest_pages").max(), pl.col("budget_pages").max().alias("footprint_pages"))
+        .select(
+            "trace_set",
+            "guest_pages",
+            (pl.col("guest_pages") * mib).alias("guest_mib"),
+            "footprint_pages",
+            (pl.col("footprint_pages") * mib).alias("footprint_mib"),
+            (100.0 * pl.col("footprint_pages") / pl.col("guest_pages")).round(1).alias("footprint_pct"),
+        )
+        .sort("trace_set")
+    )
 
 
-def run_demo(out_dir: str | Path, *, jobs: int,
-             make_executor: Callable, on_event=None, costs=None,
-             vcpus: int | None = None, tier_pages: int = 0) -> dict:
+def run_demo(
+    out_dir: str | Path,
+    *,
+    jobs: int,
+    make_executor: Callable,
+    on_event=None,
+    costs=None,
+    vcpus: int | None = None,
+    tier_pages: int = 0,
+) -> dict:
     """Sweep, report, plot and summarise the sample traces into ``out_dir``.
 
     Rows are priced under ``costs`` (:func:`cmmsim.replay.costs.load_profile`) with
@@ -217,12 +253,17 @@ def run_demo(out_dir: str | Path, *, jobs: int,
     profile = load_profile(costs)
     spec = demo_spec(sample_dir, costs=profile, vcpus=vcpus, tier_pages=tier_pages)
     job_list = build_jobs(spec)
-    outcome = run_sweep(job_list, out / "sweep", make_executor=make_executor, parallel=jobs,
-                        on_event=on_event)
+    outcome = run_sweep(job_list, out / "sweep", make_executor=make_executor, parallel=jobs, on_event=on_event)
     # Parts kept from an earlier run of the folder may be priced otherwise: price all alike.
     results = price(read_results(out / "sweep"), profile)
     states = read_states(out / "sweep")
     plots = plot_all(results, states, out / "plots", read_balloon(out / "sweep"))
     summary = write_summary(results, outcome, plots, out, sample_dir)
-    return {"results": results, "outcome": outcome, "plots": plots, "summary": summary,
-            "jobs": job_list, "costs": profile.name}
+    return {
+        "results": results,
+        "outcome": outcome,
+        "plots": plots,
+        "summary": summary,
+        "jobs": job_list,
+        "costs": profile.name,
+    }

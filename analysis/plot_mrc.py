@@ -22,8 +22,16 @@ from cmmsim.plot_style import all_or_nothing, mib, strategy_style
 from cmmsim.tracer.errors import ResultsError
 
 #: Columns that make a frame ``cmmsim mrc`` output.
-MRC_COLUMNS = ("budget_pages", "accesses", "miss_ratio_est", "miss_ratio_se", "exact",
-               "footprint_pages", "rate", "salts")
+MRC_COLUMNS = (
+    "budget_pages",
+    "accesses",
+    "miss_ratio_est",
+    "miss_ratio_se",
+    "exact",
+    "footprint_pages",
+    "rate",
+    "salts",
+)
 
 
 def is_miss_curve(frame: pl.DataFrame) -> bool:
@@ -41,8 +49,7 @@ def _how(curve: pl.DataFrame) -> str:
     row = curve.row(0, named=True)
     if row["exact"]:
         return "exact (one LRU stack pass)"
-    return (f"SHARDS estimate: {row['salts']} samples of {row['rate']:g} of the pages; "
-            "band: ±1 standard error")
+    return f"SHARDS estimate: {row['salts']} samples of {row['rate']:g} of the pages; band: ±1 standard error"
 
 
 def reuse_histogram(curve: pl.DataFrame) -> pl.DataFrame:
@@ -63,8 +70,14 @@ def reuse_histogram(curve: pl.DataFrame) -> pl.DataFrame:
     counts = np.concatenate([[hits_below], between, [misses[-1]]])
     lo = np.concatenate([[0], b])
     hi = [*b.tolist(), None]
-    return pl.DataFrame({"lo_pages": lo, "hi_pages": pl.Series(hi, dtype=pl.Int64),
-                         "accesses": counts, "share": counts / max(total, 1.0)})
+    return pl.DataFrame(
+        {
+            "lo_pages": lo,
+            "hi_pages": pl.Series(hi, dtype=pl.Int64),
+            "accesses": counts,
+            "share": counts / max(total, 1.0),
+        }
+    )
 
 
 def _save(fig, path: Path) -> Path:
@@ -84,18 +97,32 @@ def plot_miss_curve(curve: pl.DataFrame, path: Path, name: str = "") -> Path:
     style = strategy_style("host-lru").kwargs()
     fig, ax = plt.subplots(figsize=(6.0, 3.9))
     if not c["exact"][0]:
-        ax.fill_between(x, np.clip(y - se, 0, 1), np.clip(y + se, 0, 1), color=style["color"],
-                        alpha=0.22, linewidth=0,
-                        # The band can be thinner than the line: say how wide it gets.
-                        label=f"±1 standard error (at most {float(se.max()):.2g})")
+        ax.fill_between(
+            x,
+            np.clip(y - se, 0, 1),
+            np.clip(y + se, 0, 1),
+            color=style["color"],
+            alpha=0.22,
+            linewidth=0,
+            # The band can be thinner than the line: say how wide it gets.
+            label=f"±1 standard error (at most {float(se.max()):.2g})",
+        )
     if len(x) > 40:  # a dense curve: markers would merge into a thick line
         style |= {"marker": None}
     ax.plot(x, y, label="host-lru miss ratio", **(style | {"linestyle": "-"}))
     foot = mib(int(c["footprint_pages"][0]))
     ax.axvline(foot, color="#7f7f7f", linestyle=":", linewidth=1)
-    ax.annotate(f"footprint {foot:,.0f} MiB", (foot, 1.0), xycoords=("data", "axes fraction"),
-                xytext=(-3, -3), textcoords="offset points", ha="right", va="top",
-                fontsize="x-small", color="#595959")
+    ax.annotate(
+        f"footprint {foot:,.0f} MiB",
+        (foot, 1.0),
+        xycoords=("data", "axes fraction"),
+        xytext=(-3, -3),
+        textcoords="offset points",
+        ha="right",
+        va="top",
+        fontsize="x-small",
+        color="#595959",
+    )
     ax.set_ylim(0, min(1.0, max(float(np.nanmax(y + se)), 1e-6) * 1.08))
     ax.set_xlim(left=0)
     ax.set_xlabel("host memory budget (MiB)")
@@ -103,8 +130,9 @@ def plot_miss_curve(curve: pl.DataFrame, path: Path, name: str = "") -> Path:
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right", bbox_to_anchor=(1.0, 0.92), fontsize="small", frameon=False)
     accesses = int(c["accesses"][0])
-    ax.set_title(f"{name + ': ' if name else ''}host-lru miss-ratio curve, {accesses:,} accesses"
-                 f"\n{_how(c)}", fontsize="medium")
+    ax.set_title(
+        f"{name + ': ' if name else ''}host-lru miss-ratio curve, {accesses:,} accesses\n{_how(c)}", fontsize="medium"
+    )
     fig.tight_layout()
     return _save(fig, path)
 
@@ -126,22 +154,48 @@ def plot_reuse_histogram(curve: pl.DataFrame, path: Path, name: str = "") -> Pat
     density = share[:-1] / np.maximum(widths, 1e-12)
     colour = strategy_style("host-lru").colour
     fig, ax = plt.subplots(figsize=(6.0, 3.9))
-    ax.bar(lo[:1], density[:1], width=widths[:1], align="edge", color=colour, alpha=0.3,
-           edgecolor="white", linewidth=0.5, label="up to the smallest budget")
-    ax.bar(lo[1:], density[1:], width=widths[1:], align="edge", color=colour, alpha=0.8,
-           edgecolor="white", linewidth=0.5, label="between two budgets of the curve")
+    ax.bar(
+        lo[:1],
+        density[:1],
+        width=widths[:1],
+        align="edge",
+        color=colour,
+        alpha=0.3,
+        edgecolor="white",
+        linewidth=0.5,
+        label="up to the smallest budget",
+    )
+    ax.bar(
+        lo[1:],
+        density[1:],
+        width=widths[1:],
+        align="edge",
+        color=colour,
+        alpha=0.8,
+        edgecolor="white",
+        linewidth=0.5,
+        label="between two budgets of the curve",
+    )
     ax.set_xlim(0, hi[-1])
     ax.set_xlabel("LRU stack distance (MiB of pages touched since the last access)")
     ax.set_ylabel("accesses (% per MiB of distance)")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(loc="upper right", fontsize="small", frameon=False)
-    ax.text(0.98, 0.78, f"beyond {hi[-1]:,.1f} MiB (first touches too):\n"
-            f"{share[-1]:.1f} % of accesses", transform=ax.transAxes, ha="right", va="top",
-            fontsize="small")
+    ax.text(
+        0.98,
+        0.78,
+        f"beyond {hi[-1]:,.1f} MiB (first touches too):\n{share[-1]:.1f} % of accesses",
+        transform=ax.transAxes,
+        ha="right",
+        va="top",
+        fontsize="small",
+    )
     sampled = "" if curve["exact"][0] else ", estimated from samples"
-    ax.set_title(f"{name + ': ' if name else ''}reuse distances under host-lru{sampled}\n"
-                 f"bins: the curve's {curve.height} budgets (more with mrc --points)",
-                 fontsize="medium")
+    ax.set_title(
+        f"{name + ': ' if name else ''}reuse distances under host-lru{sampled}\n"
+        f"bins: the curve's {curve.height} budgets (more with mrc --points)",
+        fontsize="medium",
+    )
     fig.tight_layout()
     return _save(fig, path)
 

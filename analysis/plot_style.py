@@ -25,21 +25,40 @@ from pathlib import Path
 from cmmsim.tracer.schema import PAGE_SIZE_BYTES
 
 #: Okabe-Ito colours (colour-blind safe), then Tableau's for the rest.
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#000000", "#56B4E9",
-           "#8C564B", "#7F7F00", "#9467BD", "#17BECF", "#BCBD22")
+PALETTE = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#CC79A7",
+    "#000000",
+    "#56B4E9",
+    "#8C564B",
+    "#7F7F00",
+    "#9467BD",
+    "#17BECF",
+    "#BCBD22",
+)
 #: Tones for strategies the registry does not know.
 UNKNOWN_PALETTE = ("#7f7f7f", "#a6a6a6", "#595959", "#bfbfbf")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p")
 #: Solid, dashed, dash-dot, dotted, long dash, dash-dot-dot: neighbours differ.
-LINESTYLES = ("-", (0, (5, 2)), (0, (6, 2, 1, 2)), (0, (1, 1.5)), (0, (10, 3)),
-              (0, (4, 1.5, 1, 1.5, 1, 1.5)))
+LINESTYLES = ("-", (0, (5, 2)), (0, (6, 2, 1, 2)), (0, (1, 1.5)), (0, (10, 3)), (0, (4, 1.5, 1, 1.5, 1, 1.5)))
 #: Line styles for further parameter sets of one strategy in one figure.
 VARIANT_LINESTYLES = ((0, (2, 2)), (0, (8, 2, 2, 2)), (0, (1, 3)), (0, (12, 4)))
 
 #: Guest state (S/U/V/P) x host state (r/p/z), the order of the stacked state plots.
 PAIR_ORDER = ["Sr", "Sp", "Sz", "Ur", "Uz", "Vr", "Vz", "Pr"]
-PAIR_COLOURS = {"Sr": "#1f4e79", "Sp": "#5b9bd5", "Sz": "#bdd7ee", "Ur": "#7f6000",
-                "Uz": "#ffd966", "Vr": "#375623", "Vz": "#a9d18e", "Pr": "#c00000"}
+PAIR_COLOURS = {
+    "Sr": "#1f4e79",
+    "Sp": "#5b9bd5",
+    "Sz": "#bdd7ee",
+    "Ur": "#7f6000",
+    "Uz": "#ffd966",
+    "Vr": "#375623",
+    "Vz": "#a9d18e",
+    "Pr": "#c00000",
+}
 #: Longest short label of a parameter set before it is cut (characters).
 MAX_LABEL_CHARS = 42
 
@@ -54,9 +73,16 @@ class Style:
 
     def kwargs(self) -> dict:
         """Keyword arguments for ``Axes.plot``: hollow markers so shapes under shapes show."""
-        return {"color": self.colour, "marker": self.marker, "linestyle": self.linestyle,
-                "markerfacecolor": "none", "markeredgecolor": self.colour,
-                "markersize": 5, "markeredgewidth": 1.1, "linewidth": 1.4}
+        return {
+            "color": self.colour,
+            "marker": self.marker,
+            "linestyle": self.linestyle,
+            "markerfacecolor": "none",
+            "markeredgecolor": self.colour,
+            "markersize": 5,
+            "markeredgewidth": 1.1,
+            "linewidth": 1.4,
+        }
 
 
 def _registry() -> list[str]:
@@ -79,8 +105,7 @@ def strategy_style(name: str) -> Style:
     known = _registry()
     if name in known:
         i = known.index(name)
-        return Style(PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)],
-                     LINESTYLES[i % len(LINESTYLES)])
+        return Style(PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)], LINESTYLES[i % len(LINESTYLES)])
     h = zlib.crc32(name.encode())
     return Style(UNKNOWN_PALETTE[h % len(UNKNOWN_PALETTE)], MARKERS[h % len(MARKERS)], "-")
 

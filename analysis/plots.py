@@ -75,8 +75,7 @@ def _panels(n: int, width_in: float = 5.2, height_in: float = 3.8):
     plt = _plt()
     cols = min(3, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width_in * cols, height_in * rows),
-                             squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(width_in * cols, height_in * rows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
@@ -97,8 +96,14 @@ def _legend_below(fig, axes, names: dict[str, str] | None = None) -> float:
             handles.setdefault(lab, h)
     order = label_order(handles) if names is not None else list(handles)
     shown = [(names or {}).get(lab, lab) for lab in order]
-    fig.legend([handles[lab] for lab in order], shown, loc="lower center",
-               ncol=min(4, len(shown)), bbox_to_anchor=(0.5, 0.0), frameon=False)
+    fig.legend(
+        [handles[lab] for lab in order],
+        shown,
+        loc="lower center",
+        ncol=min(4, len(shown)),
+        bbox_to_anchor=(0.5, 0.0),
+        frameon=False,
+    )
     # Room under the panels for the legend's rows (inches -> figure fraction).
     legend_rows = math.ceil(len(shown) / min(4, max(1, len(shown))))
     return 0.26 * legend_rows / fig.get_figheight() + 0.02
@@ -109,11 +114,26 @@ def _clip_below(ax, x, y, floor: float, colour: str) -> None:
     low = y < floor
     if not low.any():
         return
-    ax.plot(x[low], np.full(low.sum(), floor), linestyle="none", marker="v", color=colour,
-            markersize=7, clip_on=False, zorder=5)
+    ax.plot(
+        x[low],
+        np.full(low.sum(), floor),
+        linestyle="none",
+        marker="v",
+        color=colour,
+        markersize=7,
+        clip_on=False,
+        zorder=5,
+    )
     for xi, yi in zip(x[low], y[low], strict=True):
-        ax.annotate(f"{yi:,.0f} %", (xi, floor), textcoords="offset points", xytext=(4, 6),
-                    fontsize="x-small", color=colour, zorder=6)
+        ax.annotate(
+            f"{yi:,.0f} %",
+            (xi, floor),
+            textcoords="offset points",
+            xytext=(4, 6),
+            fontsize="x-small",
+            color=colour,
+            zorder=6,
+        )
 
 
 #: A figure gets a log axis when its largest value is this many times the
@@ -130,8 +150,9 @@ def _dwarfed(df: pl.DataFrame, value: str) -> bool:
     return median > 0 and float(peaks.max()) > DWARF_RATIO * median
 
 
-def _lines_by_set(df: pl.DataFrame, value: str, ylabel: str, title: str, path: Path,
-                  names: dict[str, str], floor: float | None = None) -> Path:
+def _lines_by_set(
+    df: pl.DataFrame, value: str, ylabel: str, title: str, path: Path, names: dict[str, str], floor: float | None = None
+) -> Path:
     """One panel per trace set, one line per label; ``floor``: clip below it (noted)."""
     sets = sorted(df["trace_set"].unique().to_list())
     fig, axes = _panels(len(sets))
@@ -175,8 +196,14 @@ def _lines_by_set(df: pl.DataFrame, value: str, ylabel: str, title: str, path: P
 
 def plot_total_io(results: pl.DataFrame, path: Path) -> Path:
     """Total I/O vs host budget: one panel per trace set, one line per strategy."""
-    return _lines_by_set(df_total_io(results), "total_io", "total I/O (page reads + writes)",
-                         "Paging I/O by host memory budget", path, _short_labels(results))
+    return _lines_by_set(
+        df_total_io(results),
+        "total_io",
+        "total I/O (page reads + writes)",
+        "Paging I/O by host memory budget",
+        path,
+        _short_labels(results),
+    )
 
 
 def plot_stall(results: pl.DataFrame, path: Path) -> Path | None:
@@ -186,9 +213,14 @@ def plot_stall(results: pl.DataFrame, path: Path) -> Path | None:
         return None
     df = df_time(results).with_columns((pl.col("stall_ns") * 1e-9).alias("stall_s"))
     profile = df["cost_profile"][0] if not df.is_empty() else "?"
-    return _lines_by_set(df, "stall_s", "guest stall time (s)",
-                         f"Time the guests wait by host memory budget ({profile} costs)", path,
-                         _short_labels(results))
+    return _lines_by_set(
+        df,
+        "stall_s",
+        "guest stall time (s)",
+        f"Time the guests wait by host memory budget ({profile} costs)",
+        path,
+        _short_labels(results),
+    )
 
 
 def plot_io_avoided(results: pl.DataFrame, path: Path) -> Path | None:
@@ -198,9 +230,15 @@ def plot_io_avoided(results: pl.DataFrame, path: Path) -> Path | None:
     df = df.filter(pl.col("io_avoided_pct").is_not_null())
     if df.is_empty():
         return None
-    return _lines_by_set(df, "io_avoided_pct", "I/O avoided vs host-lru (%)",
-                         "I/O avoided against host paging alone (higher is better)", path,
-                         _short_labels(results), floor=IO_AVOIDED_FLOOR_PCT)
+    return _lines_by_set(
+        df,
+        "io_avoided_pct",
+        "I/O avoided vs host-lru (%)",
+        "I/O avoided against host paging alone (higher is better)",
+        path,
+        _short_labels(results),
+        floor=IO_AVOIDED_FLOOR_PCT,
+    )
 
 
 def plot_state_distribution(states: pl.DataFrame, out_dir: Path) -> list[Path]:
@@ -224,17 +262,21 @@ def plot_state_distribution(states: pl.DataFrame, out_dir: Path) -> list[Path]:
         fig, axes = _panels(len(labels))
         left_out = {}
         for ax, label in zip(axes, labels, strict=True):
-            wide = (part.filter(pl.col("label") == label)
-                    .pivot(on="state", index="t_ns", values="pages", aggregate_function="sum")
-                    .sort("t_ns").fill_null(0))
+            wide = (
+                part.filter(pl.col("label") == label)
+                .pivot(on="state", index="t_ns", values="pages", aggregate_function="sum")
+                .sort("t_ns")
+                .fill_null(0)
+            )
             t0 = wide["t_ns"][0]
             t = (wide["t_ns"].to_numpy() - t0) / 1e9
             cols = [c for c in PAIR_ORDER if c in wide.columns and c not in STATES_LEFT_OUT]
             for c in STATES_LEFT_OUT:
                 if c in wide.columns:
                     left_out[c] = max(left_out.get(c, 0.0), float(mib(wide[c].to_numpy()).mean()))
-            ax.stackplot(t, *[mib(wide[c].to_numpy()) for c in cols], labels=cols,
-                         colors=[PAIR_COLOURS[c] for c in cols])
+            ax.stackplot(
+                t, *[mib(wide[c].to_numpy()) for c in cols], labels=cols, colors=[PAIR_COLOURS[c] for c in cols]
+            )
             ax.set_title(names.get(label, label), color=strategy_style(label).colour)
             ax.set_xlabel("time (s)")
             ax.set_ylabel("guest memory (MiB)")
@@ -248,13 +290,27 @@ def plot_state_distribution(states: pl.DataFrame, out_dir: Path) -> list[Path]:
         # States present but empty in every panel get no legend entry.
         shown = set(part.filter(pl.col("pages") > 0)["state"].unique().to_list())
         order = [c for c in order if c in shown] or order
-        fig.legend([handles[c] for c in order], order, loc="lower center", ncol=8,
-                   bbox_to_anchor=(0.5, 0.0), frameon=False,
-                   title="guest state (S/U/V/P) x host state (r/p/z)")
-        note = ("zero pages with no host frame not drawn (mean MiB, largest panel): "
-                + ", ".join(f"{c} {v:,.0f}" for c, v in left_out.items())) if left_out else ""
-        fig.suptitle(f"{ts}: page states over time at a {mib(budget):,.0f} MiB host budget"
-                     + (f"\n{note}" if note else ""), fontsize="medium")
+        fig.legend(
+            [handles[c] for c in order],
+            order,
+            loc="lower center",
+            ncol=8,
+            bbox_to_anchor=(0.5, 0.0),
+            frameon=False,
+            title="guest state (S/U/V/P) x host state (r/p/z)",
+        )
+        note = (
+            (
+                "zero pages with no host frame not drawn (mean MiB, largest panel): "
+                + ", ".join(f"{c} {v:,.0f}" for c, v in left_out.items())
+            )
+            if left_out
+            else ""
+        )
+        fig.suptitle(
+            f"{ts}: page states over time at a {mib(budget):,.0f} MiB host budget" + (f"\n{note}" if note else ""),
+            fontsize="medium",
+        )
         fig.tight_layout(rect=(0, 0.55 / fig.get_figheight() + 0.02, 1, 0.95))
         paths.append(_save(fig, out_dir / f"states_{slug(ts)}.png"))
     return paths
@@ -262,8 +318,7 @@ def plot_state_distribution(states: pl.DataFrame, out_dir: Path) -> list[Path]:
 
 #: Balloon series lines: column, legend, style; the target is drawn last and on top.
 BALLOON_LINES = (
-    ("size_pages", "actual size (memory - balloon)", {"color": "#4d4d4d", "linewidth": 2.6,
-                                                      "alpha": 0.55}),
+    ("size_pages", "actual size (memory - balloon)", {"color": "#4d4d4d", "linewidth": 2.6, "alpha": 0.55}),
     ("in_use_pages", "in use", {"color": "#009E73", "linewidth": 1.2, "linestyle": "-."}),
     ("estimate_pages", "estimate", {"color": "#0072B2", "linewidth": 1.0, "linestyle": ":"}),
     ("target_pages", "target", {"color": "#D55E00", "linewidth": 1.3, "linestyle": (0, (5, 2))}),
@@ -300,8 +355,7 @@ def plot_balloon(series: pl.DataFrame, out_dir: Path) -> list[Path]:
     seen: dict[tuple[str, str], int] = {}
     for ts, strat, params in keys.iter_rows():
         n = seen[(ts, strat)] = seen.get((ts, strat), -1) + 1
-        part = series.filter((pl.col("trace_set") == ts) & (pl.col("strategy") == strat)
-                             & (pl.col("params") == params))
+        part = series.filter((pl.col("trace_set") == ts) & (pl.col("strategy") == strat) & (pl.col("params") == params))
         budgets = sorted(part["budget_pages"].unique().to_list())
         budget = budgets[len(budgets) // 2]
         part = part.filter(pl.col("budget_pages") == budget).sort("t_ns")
@@ -317,11 +371,16 @@ def plot_balloon(series: pl.DataFrame, out_dir: Path) -> list[Path]:
             lo, hi, over = _balloon_ylim(one)
             if hi is not None:
                 ax.set_ylim(lo, hi)
-                first = ", ".join(f"{c.removesuffix('_pages')} {mib(one[c][0]):,.0f} MiB"
-                                  for c in over)
+                first = ", ".join(f"{c.removesuffix('_pages')} {mib(one[c][0]):,.0f} MiB" for c in over)
                 if first:
-                    ax.text(0.01, 0.98, f"off scale at t = {t[0]:g} s: {first}",
-                            transform=ax.transAxes, va="top", fontsize="x-small")
+                    ax.text(
+                        0.01,
+                        0.98,
+                        f"off scale at t = {t[0]:g} s: {first}",
+                        transform=ax.transAxes,
+                        va="top",
+                        fontsize="x-small",
+                    )
             else:
                 ax.set_ylim(bottom=0)
             ax.set_title(f"{gname} ({mib(one['guest_pages'][0]):,.0f} MiB)", fontsize="medium")
@@ -332,13 +391,17 @@ def plot_balloon(series: pl.DataFrame, out_dir: Path) -> list[Path]:
         handles, labels = axes[0].get_legend_handles_labels()
         # One panel: a two-column legend, no wider than the panel.
         ncol = 2 if len(guests) == 1 else 4
-        fig.legend(handles, labels, loc="lower center", ncol=ncol, bbox_to_anchor=(0.5, 0.0),
-                   frameon=False, fontsize="small")
+        fig.legend(
+            handles, labels, loc="lower center", ncol=ncol, bbox_to_anchor=(0.5, 0.0), frameon=False, fontsize="small"
+        )
         p = short_params(strat, params)
-        fig.suptitle(f"{ts}, {strat}" + ("" if p == "defaults" else f" ({p})")
-                     + f": balloon at a {mib(budget):,.0f} MiB host budget", fontsize="medium")
-        fig.tight_layout(rect=(0, (0.45 if ncol == 2 else 0.3) / fig.get_figheight() + 0.01,
-                               1, 0.97))
+        fig.suptitle(
+            f"{ts}, {strat}"
+            + ("" if p == "defaults" else f" ({p})")
+            + f": balloon at a {mib(budget):,.0f} MiB host budget",
+            fontsize="medium",
+        )
+        fig.tight_layout(rect=(0, (0.45 if ncol == 2 else 0.3) / fig.get_figheight() + 0.01, 1, 0.97))
         suffix = f"_{n}" if n else ""  # further parameter sets of the same strategy
         paths.append(_save(fig, out_dir / f"balloon_{slug(ts)}_{slug(strat)}{suffix}.png"))
     return paths
@@ -362,8 +425,9 @@ def describe(path: str | Path) -> str:
     return next((text for prefix, text in DESCRIPTIONS.items() if name.startswith(prefix)), "")
 
 
-def plot_all(results: pl.DataFrame, states: pl.DataFrame | None, out_dir: str | Path,
-             balloon: pl.DataFrame | None = None) -> list[Path]:
+def plot_all(
+    results: pl.DataFrame, states: pl.DataFrame | None, out_dir: str | Path, balloon: pl.DataFrame | None = None
+) -> list[Path]:
     """Every plot the data allows, into ``out_dir``; returns the files written.
 
     All or nothing: when a plot cannot be written (a full disk), the ones

@@ -68,8 +68,9 @@ def _amount(n: float, unit: str) -> str:
 class Task:
     """One unit of progress: call :meth:`advance` as work is done."""
 
-    def __init__(self, reporter: Reporter, description: str, total: float | None, unit: str,
-                 bar: Progress | None) -> None:
+    def __init__(
+        self, reporter: Reporter, description: str, total: float | None, unit: str, bar: Progress | None
+    ) -> None:
         self._r = reporter
         self.description = description
         self.total = total
@@ -135,8 +136,14 @@ class Reporter:
         Draw a bar (default: whether ``stream`` is a terminal).
     """
 
-    def __init__(self, *, quiet: bool = False, stream: IO[str] | None = None,
-                 interval_s: float | None = None, terminal: bool | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        quiet: bool = False,
+        stream: IO[str] | None = None,
+        interval_s: float | None = None,
+        terminal: bool | None = None,
+    ) -> None:
         self.quiet = quiet
         self._stream = stream
         self.interval_s = _interval_s() if interval_s is None else interval_s
@@ -201,6 +208,7 @@ class Reporter:
             return
         self._cold = False
         folder = self._cache_dir
-        self.line(f"compiling the numba kernels once (on a busy machine this can take minutes); "
-                  f"they are cached in {folder} for later runs")
-
+        self.line(
+            f"compiling the numba kernels once (on a busy machine this can take minutes); "
+            f"they are cached in {folder} for later runs"
+        )

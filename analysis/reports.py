@@ -28,10 +28,28 @@ from cmmsim.tracer import params as params_mod
 from cmmsim.tracer.errors import ParamError
 from cmmsim.tracer.schema import PAGE_SIZE_BYTES
 
-__all__ = ["BASELINE", "BUDGET_COLUMNS", "BY", "KEYS", "TIME_COLUMNS", "WIDE_VALUES", "df_by", "df_crossovers",
-           "df_fairness", "df_faults_per_kilo", "df_io_avoided", "df_io_avoided_wide",
-           "df_ranking", "df_state_distribution", "df_time", "df_total_io", "df_winners",
-           "markdown_table", "with_budget_mib", "with_labels"]
+__all__ = [
+    "BASELINE",
+    "BUDGET_COLUMNS",
+    "BY",
+    "KEYS",
+    "TIME_COLUMNS",
+    "WIDE_VALUES",
+    "df_by",
+    "df_crossovers",
+    "df_fairness",
+    "df_faults_per_kilo",
+    "df_io_avoided",
+    "df_io_avoided_wide",
+    "df_ranking",
+    "df_state_distribution",
+    "df_time",
+    "df_total_io",
+    "df_winners",
+    "markdown_table",
+    "with_budget_mib",
+    "with_labels",
+]
 
 BASELINE = "host-lru"
 KEYS = ["trace_set", "label", "budget_pages"]
@@ -102,7 +120,8 @@ def with_labels(results: pl.DataFrame) -> pl.DataFrame:
     labels = pairs.with_columns(
         pl.struct("strategy", "params")
         .map_elements(lambda s: _label(s["strategy"], s["params"]), return_dtype=pl.String)
-        .alias("label"))
+        .alias("label")
+    )
     out = results.join(labels, on=["strategy", "params"], how="left")
     if "trace_set" not in out.columns:
         out = out.with_columns(pl.col("scenario").alias("trace_set"))
@@ -121,10 +140,11 @@ def df_total_io(results: pl.DataFrame) -> pl.DataFrame:
     host_writes, guest_reads, guest_writes, total_io (int, page I/Os),
     accesses (int).
     """
-    return with_budget_mib(_host(results)
-                           .select(*KEYS, "host_reads", "host_writes", "guest_reads", "guest_writes",
-                                   "total_io", "accesses")
-                           .sort(KEYS))
+    return with_budget_mib(
+        _host(results)
+        .select(*KEYS, "host_reads", "host_writes", "guest_reads", "guest_writes", "total_io", "accesses")
+        .sort(KEYS)
+    )
 
 
 def df_io_avoided(results: pl.DataFrame, baseline: str = BASELINE) -> pl.DataFrame:
@@ -136,24 +156,30 @@ def df_io_avoided(results: pl.DataFrame, baseline: str = BASELINE) -> pl.DataFra
     percent of baseline_io; null when the baseline did no I/O).
     """
     tot = df_total_io(results)
-    base = (tot.filter(pl.col("label") == baseline)
-            .select("trace_set", "budget_pages", pl.col("total_io").alias("baseline_io")))
-    return with_budget_mib(tot.join(base, on=["trace_set", "budget_pages"], how="inner")
-                           .select(*KEYS, "total_io", "baseline_io",
-                                   (pl.col("baseline_io") - pl.col("total_io")).alias("io_avoided"),
-                                   pl.when(pl.col("baseline_io") > 0)
-                                   .then(100.0 * (pl.col("baseline_io") - pl.col("total_io"))
-                                         / pl.col("baseline_io"))
-                                   .otherwise(None).alias("io_avoided_pct"))
-                           .sort(KEYS))
+    base = tot.filter(pl.col("label") == baseline).select(
+        "trace_set", "budget_pages", pl.col("total_io").alias("baseline_io")
+    )
+    return with_budget_mib(
+        tot.join(base, on=["trace_set", "budget_pages"], how="inner")
+        .select(
+            *KEYS,
+            "total_io",
+            "baseline_io",
+            (pl.col("baseline_io") - pl.col("total_io")).alias("io_avoided"),
+            pl.when(pl.col("baseline_io") > 0)
+            .then(100.0 * (pl.col("baseline_io") - pl.col("total_io")) / pl.col("baseline_io"))
+            .otherwise(None)
+            .alias("io_avoided_pct"),
+        )
+        .sort(KEYS)
+    )
 
 
 #: What :func:`df_io_avoided_wide` can put in its strategy columns.
 WIDE_VALUES = ("io_avoided_pct", "io_avoided", "total_io")
 
 
-def df_io_avoided_wide(results: pl.DataFrame, baseline: str = BASELINE,
-                       value: str = "io_avoided_pct") -> pl.DataFrame:
+def df_io_avoided_wide(results: pl.DataFrame, baseline: str = BASELINE, value: str = "io_avoided_pct") -> pl.DataFrame:
     """:func:`df_io_avoided` pivoted: one row per trace set and budget, a column per strategy.
 
     Parameters
@@ -184,16 +210,15 @@ def df_io_avoided_wide(results: pl.DataFrame, baseline: str = BASELINE,
     long = df_io_avoided(results, baseline)
     offline = {name for name, s in strategies().items() if s.offline}
     strategy_of = dict(with_labels(results).select("label", "strategy").unique().iter_rows())
-    labels = sorted((lb for lb in long["label"].unique() if lb != baseline),
-                    key=lambda lb: (strategy_of.get(lb) in offline, lb))
+    labels = sorted(
+        (lb for lb in long["label"].unique() if lb != baseline), key=lambda lb: (strategy_of.get(lb) in offline, lb)
+    )
     index = ["trace_set", "budget_pages", "baseline_io"]
     base = long.select(index).unique()
     if not labels:
         return with_budget_mib(base.sort(index))
-    wide = (long.filter(pl.col("label") != baseline)
-            .pivot(on="label", index=index, values=value))
-    return with_budget_mib(base.join(wide, on=index, how="left")
-                           .select(*index, *labels).sort(index))
+    wide = long.filter(pl.col("label") != baseline).pivot(on="label", index=index, values=value)
+    return with_budget_mib(base.join(wide, on=index, how="left").select(*index, *labels).sort(index))
 
 
 def df_faults_per_kilo(results: pl.DataFrame) -> pl.DataFrame:
@@ -204,12 +229,17 @@ def df_faults_per_kilo(results: pl.DataFrame) -> pl.DataFrame:
     zero_fills_per_k (float), discard_faults_per_k (float).
     """
     per_k = 1000.0 / pl.when(pl.col("accesses") > 0).then(pl.col("accesses")).otherwise(None)
-    return with_budget_mib(_host(results)
-                           .select(*KEYS, "accesses",
-                                   (pl.col("host_reads") * per_k).alias("host_faults_per_k"),
-                                   (pl.col("zero_fills") * per_k).alias("zero_fills_per_k"),
-                                   (pl.col("discard_faults") * per_k).alias("discard_faults_per_k"))
-                           .sort(KEYS))
+    return with_budget_mib(
+        _host(results)
+        .select(
+            *KEYS,
+            "accesses",
+            (pl.col("host_reads") * per_k).alias("host_faults_per_k"),
+            (pl.col("zero_fills") * per_k).alias("zero_fills_per_k"),
+            (pl.col("discard_faults") * per_k).alias("discard_faults_per_k"),
+        )
+        .sort(KEYS)
+    )
 
 
 def df_time(results: pl.DataFrame) -> pl.DataFrame:
@@ -222,15 +252,15 @@ def df_time(results: pl.DataFrame) -> pl.DataFrame:
     :mod:`cmmsim.replay.costs`.
     """
     _need_prices(results)
-    return with_budget_mib(_host(results)
-                           .select(*KEYS, "total_io", *TIME_COLUMNS, "cost_profile")
-                           .sort(KEYS))
+    return with_budget_mib(_host(results).select(*KEYS, "total_io", *TIME_COLUMNS, "cost_profile").sort(KEYS))
 
 
 def _need_prices(results: pl.DataFrame) -> None:
     if "stall_ns" not in results.columns:
-        raise ParamError("the results carry no time or CPU columns: price them first "
-                         "(cmmsim.replay.costs.price, or cmmsim report --costs)")
+        raise ParamError(
+            "the results carry no time or CPU columns: price them first "
+            "(cmmsim.replay.costs.price, or cmmsim report --costs)"
+        )
 
 
 def df_by(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
@@ -257,11 +287,12 @@ def df_ranking(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
     (total_io, stall_ns or cpu_ns: :func:`df_by`).
     """
     col = BY.get(by, by)
-    return with_budget_mib(df_by(results, by)
-                           .with_columns(pl.col(col).rank("min").over("trace_set", "budget_pages")
-                                         .cast(pl.Int64).alias("rank"))
-                           .select("trace_set", "budget_pages", "rank", "label", col)
-                           .sort("trace_set", "budget_pages", "rank", "label"))
+    return with_budget_mib(
+        df_by(results, by)
+        .with_columns(pl.col(col).rank("min").over("trace_set", "budget_pages").cast(pl.Int64).alias("rank"))
+        .select("trace_set", "budget_pages", "rank", "label", col)
+        .sort("trace_set", "budget_pages", "rank", "label")
+    )
 
 
 def df_crossovers(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
@@ -278,27 +309,29 @@ def df_crossovers(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
     """
     col = BY.get(by, by)
     tot = df_by(results, by).select("trace_set", "label", "budget_pages", col)
-    pairs = (tot.join(tot, on=["trace_set", "budget_pages"], suffix="_b")
-             .filter(pl.col("label") < pl.col("label_b"))
-             .with_columns((pl.col(col) - pl.col(f"{col}_b")).sign().alias("sign"))
-             .filter(pl.col("sign") != 0)
-             .sort("trace_set", "label", "label_b", "budget_pages"))
+    pairs = (
+        tot.join(tot, on=["trace_set", "budget_pages"], suffix="_b")
+        .filter(pl.col("label") < pl.col("label_b"))
+        .with_columns((pl.col(col) - pl.col(f"{col}_b")).sign().alias("sign"))
+        .filter(pl.col("sign") != 0)
+        .sort("trace_set", "label", "label_b", "budget_pages")
+    )
     grp = ["trace_set", "label", "label_b"]
-    flips = (pairs
-             .with_columns(pl.col("sign").shift(1).over(grp).alias("prev_sign"),
-                           pl.col("budget_pages").shift(1).over(grp).alias("budget_below"))
-             .filter(pl.col("prev_sign").is_not_null() & (pl.col("prev_sign") != pl.col("sign"))))
-    return with_budget_mib(flips.select(
-        "trace_set",
-        pl.col("label").alias("label_a"),
-        pl.col("label_b"),
-        pl.col("budget_below").cast(pl.Int64),
-        pl.col("budget_pages").alias("budget_above"),
-        pl.when(pl.col("prev_sign") < 0).then(pl.col("label")).otherwise(pl.col("label_b"))
-        .alias("better_below"),
-        pl.when(pl.col("sign") < 0).then(pl.col("label")).otherwise(pl.col("label_b"))
-        .alias("better_above"),
-    ).sort("trace_set", "label_a", "label_b", "budget_below"))
+    flips = pairs.with_columns(
+        pl.col("sign").shift(1).over(grp).alias("prev_sign"),
+        pl.col("budget_pages").shift(1).over(grp).alias("budget_below"),
+    ).filter(pl.col("prev_sign").is_not_null() & (pl.col("prev_sign") != pl.col("sign")))
+    return with_budget_mib(
+        flips.select(
+            "trace_set",
+            pl.col("label").alias("label_a"),
+            pl.col("label_b"),
+            pl.col("budget_below").cast(pl.Int64),
+            pl.col("budget_pages").alias("budget_above"),
+            pl.when(pl.col("prev_sign") < 0).then(pl.col("label")).otherwise(pl.col("label_b")).alias("better_below"),
+            pl.when(pl.col("sign") < 0).then(pl.col("label")).otherwise(pl.col("label_b")).alias("better_above"),
+        ).sort("trace_set", "label_a", "label_b", "budget_below")
+    )
 
 
 def df_fairness(results: pl.DataFrame) -> pl.DataFrame:
@@ -309,14 +342,22 @@ def df_fairness(results: pl.DataFrame) -> pl.DataFrame:
     loaded guest did no I/O).
     """
     guests = with_labels(results).filter(pl.col("guest").is_not_null())
-    return with_budget_mib(guests.group_by(KEYS)
-                           .agg(pl.len().alias("guests"), pl.col("total_io").max().alias("max_guest_io"),
-                                pl.col("total_io").min().alias("min_guest_io"))
-                           .filter(pl.col("guests") > 1)
-                           .with_columns(pl.when(pl.col("min_guest_io") > 0)
-                                         .then(pl.col("max_guest_io") / pl.col("min_guest_io"))
-                                         .otherwise(None).alias("max_min_ratio"))
-                           .sort(KEYS))
+    return with_budget_mib(
+        guests.group_by(KEYS)
+        .agg(
+            pl.len().alias("guests"),
+            pl.col("total_io").max().alias("max_guest_io"),
+            pl.col("total_io").min().alias("min_guest_io"),
+        )
+        .filter(pl.col("guests") > 1)
+        .with_columns(
+            pl.when(pl.col("min_guest_io") > 0)
+            .then(pl.col("max_guest_io") / pl.col("min_guest_io"))
+            .otherwise(None)
+            .alias("max_min_ratio")
+        )
+        .sort(KEYS)
+    )
 
 
 def df_state_distribution(states: pl.DataFrame) -> pl.DataFrame:
@@ -327,9 +368,9 @@ def df_state_distribution(states: pl.DataFrame) -> pl.DataFrame:
     Sz Ur Uz Vr Vz Pr), pages (int).
     """
     labelled = with_labels(states)
-    return with_budget_mib(labelled.group_by(*KEYS, "t_ns", "state")
-                           .agg(pl.col("pages").sum())
-                           .sort(*KEYS, "t_ns", "state"))
+    return with_budget_mib(
+        labelled.group_by(*KEYS, "t_ns", "state").agg(pl.col("pages").sum()).sort(*KEYS, "t_ns", "state")
+    )
 
 
 def df_winners(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
@@ -344,18 +385,25 @@ def df_winners(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
     (float), budget_to (int), budget_to_mib (float), tied (int, most labels sharing first place in the range).
     """
     offline = [name for name, s in strategies().items() if s.offline]
-    rank = (df_ranking(results.filter(~pl.col("strategy").is_in(offline)), by)
-            .filter(pl.col("rank") == 1))
-    best = (rank.group_by("trace_set", "budget_pages")
-            .agg(pl.col("label").sort().first().alias("winner"), pl.len().alias("tied"))
-            .sort("trace_set", "budget_pages"))
+    rank = df_ranking(results.filter(~pl.col("strategy").is_in(offline)), by).filter(pl.col("rank") == 1)
+    best = (
+        rank.group_by("trace_set", "budget_pages")
+        .agg(pl.col("label").sort().first().alias("winner"), pl.len().alias("tied"))
+        .sort("trace_set", "budget_pages")
+    )
     run_id = (pl.col("winner") != pl.col("winner").shift(1)).fill_null(True).cum_sum()
-    return with_budget_mib(best.with_columns(run_id.over("trace_set").alias("run"))
-                           .group_by("trace_set", "run")
-                           .agg(pl.col("winner").first(), pl.col("budget_pages").min().alias("budget_from"),
-                                pl.col("budget_pages").max().alias("budget_to"), pl.col("tied").max())
-                           .sort("trace_set", "budget_from")
-                           .drop("run"))
+    return with_budget_mib(
+        best.with_columns(run_id.over("trace_set").alias("run"))
+        .group_by("trace_set", "run")
+        .agg(
+            pl.col("winner").first(),
+            pl.col("budget_pages").min().alias("budget_from"),
+            pl.col("budget_pages").max().alias("budget_to"),
+            pl.col("tied").max(),
+        )
+        .sort("trace_set", "budget_from")
+        .drop("run")
+    )
 
 
 def markdown_table(df: pl.DataFrame) -> str:

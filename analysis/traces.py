@@ -55,10 +55,7 @@ def df_final_guest_states(path: str | Path) -> pl.DataFrame:
         .collect()
         .join(mapping, left_on="last_hint", right_on="op", how="left")
         .with_columns(
-            pl.when(
-                (pl.col("state") == "U") & (pl.col("access_row") > pl.col("hint_row"))
-                | pl.col("state").is_null()
-            )
+            pl.when((pl.col("state") == "U") & (pl.col("access_row") > pl.col("hint_row")) | pl.col("state").is_null())
             .then(pl.lit("S"))
             .otherwise(pl.col("state"))
             .alias("state")

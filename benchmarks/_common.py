@@ -21,8 +21,9 @@ def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
     return best
 
 
-def page_stream(n_events: int, n_pages: int, seed: int = 0, hint_fraction: float = 0.2,
-                hot_fraction: float = 0.05) -> TraceArrays:
+def page_stream(
+    n_events: int, n_pages: int, seed: int = 0, hint_fraction: float = 0.2, hot_fraction: float = 0.05
+) -> TraceArrays:
     """A seeded page-event stream: 70 % of accesses to a hot set, hints mixed in.
 
     Hints follow the guest discipline loosely (free then re-allocate), enough to
@@ -30,25 +31,28 @@ def page_stream(n_events: int, n_pages: int, seed: int = 0, hint_fraction: float
     """
     rng = np.random.default_rng(seed)
     hot = max(1, int(hot_fraction * n_pages))
-    pfn = np.where(rng.random(n_events) < 0.7, rng.integers(0, hot, n_events),
-                   rng.integers(0, n_pages, n_events)).astype(np.uint32)
+    pfn = np.where(
+        rng.random(n_events) < 0.7, rng.integers(0, hot, n_events), rng.integers(0, n_pages, n_events)
+    ).astype(np.uint32)
     op = np.where(rng.random(n_events) < 0.35, Op.WRITE, Op.READ).astype(np.uint8)
     is_hint = rng.random(n_events) < hint_fraction
-    hints = rng.choice(np.array([Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE,
-                                 Op.SET_POT_VOLATILE, Op.SET_STABLE_IF_RESIDENT], np.uint8),
-                       size=n_events, p=[0.35, 0.3, 0.2, 0.05, 0.1])
+    hints = rng.choice(
+        np.array(
+            [Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE, Op.SET_POT_VOLATILE, Op.SET_STABLE_IF_RESIDENT], np.uint8
+        ),
+        size=n_events,
+        p=[0.35, 0.3, 0.2, 0.05, 0.1],
+    )
     op = np.where(is_hint, hints, op).astype(np.uint8)
     t = np.cumsum(rng.integers(1, 40_000, n_events)).astype(np.int64)
-    meta = TraceMeta(guest_pages=n_pages, source="synthetic:bench", seed=seed,
-                     event_counts=count_ops(op))
+    meta = TraceMeta(guest_pages=n_pages, source="synthetic:bench", seed=seed, event_counts=count_ops(op))
     return TraceArrays(t, pfn, op, meta)
 
 
 def write_oracle_general(path: str, keys: np.ndarray) -> None:
     """libCacheSim's oracleGeneral binary trace: (u32 time, u64 id, u32 size, i64 next)."""
     n = len(keys)
-    rec = np.zeros(n, dtype=np.dtype([("ts", "<u4"), ("id", "<u8"), ("size", "<u4"),
-                                      ("next", "<i8")]))
+    rec = np.zeros(n, dtype=np.dtype([("ts", "<u4"), ("id", "<u8"), ("size", "<u4"), ("next", "<i8")]))
     rec["ts"] = np.arange(n) // 1000
     rec["id"] = keys.astype(np.uint64) + 1
     rec["size"] = 1

@@ -41,8 +41,7 @@ from cmmsim.tracer.linux.textio import line_blocks  # noqa: E402
 SHAPES = {
     "perf-default.txt": "perf script, default (comm tid [cpu] time)",
     "perf-fields-cpu.txt": "perf script -F comm,tid,cpu,time,event,trace",
-    "perf-compact-faults.txt": "perf -F comm,pid,time,event,trace, spaces collapsed, "
-                               "1/4 user page faults",
+    "perf-compact-faults.txt": "perf -F comm,pid,time,event,trace, spaces collapsed, 1/4 user page faults",
     "perf-map-pages.txt": "perf default, fault-around ranges dominate (exec loop)",
     "perf-get-pages.txt": "perf default, read() ranges dominate (whole-file reads)",
     "perf-ignored.txt": "perf default, ignored events dominate (faults, LRU, sched)",
@@ -81,15 +80,15 @@ def main() -> None:
     ap.add_argument("captures", type=Path, help="folder of make_captures.sh, or one capture")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--copies", type=int, default=1, help="concatenate a single capture N times")
-    ap.add_argument("--twin", action="store_true",
-                    help="also time the (slow) line-by-line reference on the default shape")
+    ap.add_argument(
+        "--twin", action="store_true", help="also time the (slow) line-by-line reference on the default shape"
+    )
     add_json_argument(ap)
     args = ap.parse_args()
     load = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         if args.captures.is_dir():
-            runs = [(args.captures / name, what) for name, what in SHAPES.items()
-                    if (args.captures / name).exists()]
+            runs = [(args.captures / name, what) for name, what in SHAPES.items() if (args.captures / name).exists()]
             if not runs:
                 sys.exit(f"{args.captures}: none of {', '.join(SHAPES)} (make_captures.sh)")
         else:
@@ -108,13 +107,20 @@ def main() -> None:
                 w.writelines(line for _, line in zip(range(2000), f, strict=False))
             convert(warm, Path(tmp) / "warm.parquet", lenient=True)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        table = Table(f"median of {args.rounds} rounds, wc -l and the conversion alternating",
-                      [Column("shape", "capture"), Column("m_lines", "M lines", ".2f"),
-                       Column("mib", "MiB", ",.0f"), Column("claimed", "scanner claims", ".1%"),
-                       Column("m_lines_per_s", "M lines/s", ".2f"),
-                       Column("m_lines_per_cpu_s", "M lines/CPU-s", ".2f"),
-                       Column("wc_m_lines_per_s", "wc -l M lines/s", ".1f"),
-                       Column("x_wc", "x wc -l", ".3f"), Column("events_out", "events out", ",")])
+        table = Table(
+            f"median of {args.rounds} rounds, wc -l and the conversion alternating",
+            [
+                Column("shape", "capture"),
+                Column("m_lines", "M lines", ".2f"),
+                Column("mib", "MiB", ",.0f"),
+                Column("claimed", "scanner claims", ".1%"),
+                Column("m_lines_per_s", "M lines/s", ".2f"),
+                Column("m_lines_per_cpu_s", "M lines/CPU-s", ".2f"),
+                Column("wc_m_lines_per_s", "wc -l M lines/s", ".1f"),
+                Column("x_wc", "x wc -l", ".3f"),
+                Column("events_out", "events out", ","),
+            ],
+        )
         slowest = None
         for path, what in runs:
             lines, claimed = _claimed(path)
@@ -126,11 +132,17 @@ def main() -> None:
                 cpu.append(dc)
             wc_s, conv_s = statistics.median(wc), statistics.median(conv)
             speed = lines / conv_s / 1e6
-            table.add(shape=what, m_lines=lines / 1e6, mib=path.stat().st_size / 2**20,
-                      claimed=claimed, m_lines_per_s=speed,
-                      m_lines_per_cpu_s=lines / statistics.median(cpu) / 1e6,
-                      wc_m_lines_per_s=lines / wc_s / 1e6,
-                      x_wc=wc_s / conv_s, events_out=meta.n_events)
+            table.add(
+                shape=what,
+                m_lines=lines / 1e6,
+                mib=path.stat().st_size / 2**20,
+                claimed=claimed,
+                m_lines_per_s=speed,
+                m_lines_per_cpu_s=lines / statistics.median(cpu) / 1e6,
+                wc_m_lines_per_s=lines / wc_s / 1e6,
+                x_wc=wc_s / conv_s,
+                events_out=meta.n_events,
+            )
             if slowest is None or speed < slowest[0]:
                 slowest = (speed, what)
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -140,10 +152,11 @@ def main() -> None:
             lines = table.rows[0]["m_lines"] * 1e6
             ref_s, _, _ = _convert_s(path, Path(tmp) / "ref.parquet", engine="python")
             fast_s = lines / table.rows[0]["m_lines_per_s"] / 1e6
-            out_lines.append(f"line-by-line reference on {runs[0][1]}: {lines / ref_s / 1e6:.2f} M "
-                             f"lines/s (the fast path {ref_s / fast_s:.1f} x faster)")
-        out_lines.append(f"peak RSS: {peak_mib:,.0f} MiB (before the conversions "
-                         f"{before / 1024:,.0f} MiB)")
+            out_lines.append(
+                f"line-by-line reference on {runs[0][1]}: {lines / ref_s / 1e6:.2f} M "
+                f"lines/s (the fast path {ref_s / fast_s:.1f} x faster)"
+            )
+        out_lines.append(f"peak RSS: {peak_mib:,.0f} MiB (before the conversions {before / 1024:,.0f} MiB)")
         out_lines.append("load average at start: " + ", ".join(f"{x:.2f}" for x in load))
     emit("convert", [table], args, out_lines)
 

@@ -48,11 +48,11 @@ def _timed(fn) -> float:
 
 def measure(scn, budgets: np.ndarray, repeat: int) -> dict[str, float]:
     """Times relative to one single-budget replay (at the middle budget)."""
-    def per_budget(b):
-        return engine.run(scn, b, honour=HONOUR_NONE, order=engine.ORDER_LRU,
-                          initial=INITIAL_NO_HINTS)
 
-    one = budgets[len(budgets) // 2: len(budgets) // 2 + 1]
+    def per_budget(b):
+        return engine.run(scn, b, honour=HONOUR_NONE, order=engine.ORDER_LRU, initial=INITIAL_NO_HINTS)
+
+    one = budgets[len(budgets) // 2 : len(budgets) // 2 + 1]
     per_budget(one)
     per_budget(budgets)
     run_lru_all(scn, budgets)  # compile (or load) every kernel before timing
@@ -61,12 +61,11 @@ def measure(scn, budgets: np.ndarray, repeat: int) -> dict[str, float]:
         single = _timed(lambda: per_budget(one))
         rounds.append(_timed(lambda: run_lru_all(scn, budgets)) / single)
     single = _timed(lambda: per_budget(one))
-    serial = _timed(lambda: [per_budget(budgets[k:k + 1]) for k in range(len(budgets))]) / single
+    serial = _timed(lambda: [per_budget(budgets[k : k + 1]) for k in range(len(budgets))]) / single
     single = _timed(lambda: per_budget(one))
     one_call = _timed(lambda: per_budget(budgets)) / single
     same = np.array_equal(run_lru_all(scn, budgets).counters, per_budget(budgets).counters)
-    return {"onepass": statistics.median(rounds), "serial": serial, "one_call": one_call,
-            "same": same}
+    return {"onepass": statistics.median(rounds), "serial": serial, "one_call": one_call, "same": same}
 
 
 def main() -> None:
@@ -78,14 +77,21 @@ def main() -> None:
     add_json_argument(ap)
     args = ap.parse_args()
     if args.trace:
-        table = Table("", [Column("trace", "trace"), Column("events", "events", ","),
-                           Column("onepass", "one pass", ".2f", "x"), Column("serial", "serial", ".2f", "x"),
-                           Column("one_call", "one call", ".2f", "x"), Column("same", "exact")])
+        table = Table(
+            "",
+            [
+                Column("trace", "trace"),
+                Column("events", "events", ","),
+                Column("onepass", "one pass", ".2f", "x"),
+                Column("serial", "serial", ".2f", "x"),
+                Column("one_call", "one call", ".2f", "x"),
+                Column("same", "exact"),
+            ],
+        )
         for path in args.trace:
             scn = sc.load([path])
             footprint = int(np.unique(scn.page).size)
-            budgets = np.unique(np.linspace(max(1, footprint // 20), footprint, 20)
-                                .astype(np.int64))
+            budgets = np.unique(np.linspace(max(1, footprint // 20), footprint, 20).astype(np.int64))
             r = measure(scn, budgets, args.repeat)
             table.add(trace=path, events=scn.n_events, **r)
         emit("onepass-traces", [table], args)
@@ -93,12 +99,16 @@ def main() -> None:
     scn = sc.from_arrays([("bench", page_stream(args.events, args.pages))], name="bench")
     budgets = np.linspace(args.pages // 40, args.pages // 2, 20).astype(np.int64)
     r = measure(scn, budgets, args.repeat)
-    table = Table(f"{scn.n_events:,} events over {args.pages:,} pages, {len(budgets)} budgets "
-                  f"({budgets[0]:,}-{budgets[-1]:,} frames); one-pass equals per-budget: {r['same']}",
-                  [Column("run", "run"), Column("x_single", "x one single-budget replay", ".2f")])
-    for label, key in [(f"{len(budgets)} single-budget replays, serial", "serial"),
-                       (f"{len(budgets)} budgets, one engine call", "one_call"),
-                       (f"{len(budgets)} budgets, one pass (stack algorithm)", "onepass")]:
+    table = Table(
+        f"{scn.n_events:,} events over {args.pages:,} pages, {len(budgets)} budgets "
+        f"({budgets[0]:,}-{budgets[-1]:,} frames); one-pass equals per-budget: {r['same']}",
+        [Column("run", "run"), Column("x_single", "x one single-budget replay", ".2f")],
+    )
+    for label, key in [
+        (f"{len(budgets)} single-budget replays, serial", "serial"),
+        (f"{len(budgets)} budgets, one engine call", "one_call"),
+        (f"{len(budgets)} budgets, one pass (stack algorithm)", "onepass"),
+    ]:
         table.add(run=label, x_single=r[key])
     emit("onepass", [table], args)
 

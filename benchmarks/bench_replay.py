@@ -66,8 +66,9 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=1_000_000)
     ap.add_argument("--budget-fraction", type=float, default=0.1)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--tier-fraction", type=float, default=0.25,
-                    help="host swap tier of the tier rows, fraction of the budget")
+    ap.add_argument(
+        "--tier-fraction", type=float, default=0.25, help="host swap tier of the tier rows, fraction of the budget"
+    )
     add_json_argument(ap)
     args = ap.parse_args()
 
@@ -81,14 +82,16 @@ def main() -> None:
     # round and the median over rounds is printed (the machines are shared and
     # their speed drifts within a run).
     runs: dict[str, tuple[object, int]] = {}
-    for label, name, params in [("host-lru", "host-lru", {}),
-                                ("host-lru clock", "host-lru", {"replacement": "clock"}),
-                                ("host-lru two-list", "host-lru", {"replacement": "two-list"}),
-                                ("cmm", "cmm", {}),
-                                ("cmm state-priority", "cmm", {"reclaim_order": "state-priority"}),
-                                ("cmm two-list", "cmm", {"reclaim_order": "two-list"}),
-                                ("cmm-light", "cmm-light", {}),
-                                ("opt", "opt", {})]:
+    for label, name, params in [
+        ("host-lru", "host-lru", {}),
+        ("host-lru clock", "host-lru", {"replacement": "clock"}),
+        ("host-lru two-list", "host-lru", {"replacement": "two-list"}),
+        ("cmm", "cmm", {}),
+        ("cmm state-priority", "cmm", {"reclaim_order": "state-priority"}),
+        ("cmm two-list", "cmm", {"reclaim_order": "two-list"}),
+        ("cmm-light", "cmm-light", {}),
+        ("opt", "opt", {}),
+    ]:
         strat = get_strategy(name)
         p = strat.parse_params(params)
         strat.run(scn, budget, p)  # compile / warm up
@@ -122,12 +125,10 @@ def main() -> None:
             write_oracle_general(path, accesses)
             reader = lcs.TraceReader(path, lcs.TraceType.ORACLE_GENERAL_TRACE)
             for label, cls in [("libcachesim LRU", lcs.LRU), ("libcachesim Belady", lcs.Belady)]:
-                runs[label] = (lambda c=cls: c(cache_size=int(budget[0])).process_trace(reader),
-                               len(accesses))
+                runs[label] = (lambda c=cls: c(cache_size=int(budget[0])).process_trace(reader), len(accesses))
         rng = np.random.default_rng(1)
         rounds = [_round(runs, rng) for _ in range(args.repeat)]
-    rates = {label: statistics.median(count / r[label] for r in rounds)
-             for label, (_, count) in runs.items()}
+    rates = {label: statistics.median(count / r[label] for r in rounds) for label, (_, count) in runs.items()}
     # Ratios of wall times for the whole stream: ours replay the hints too
     # (libCacheSim gets the accesses only), so this is the conservative figure.
     ratio = {}
@@ -152,26 +153,43 @@ def main() -> None:
     py = rates.get("libcachesim LRU (py loop)")
     # Against the Python loop: accesses per second on both sides (the whole
     # stream's time spread over its accesses).
-    per_access = {label: rate * (len(accesses) / n if label in runs and runs[label][1] == n else 1)
-                  for label, rate in rates.items()}
+    per_access = {
+        label: rate * (len(accesses) / n if label in runs and runs[label][1] == n else 1)
+        for label, rate in rates.items()
+    }
     nan = float("nan")
-    table = Table(f"{n:,} events ({len(accesses):,} accesses) over {args.pages:,} pages, "
-                  f"budget {int(budget[0]):,} frames; median of {args.repeat} rounds",
-                  [Column("engine", "engine"), Column("m_events_per_s", "M events/s", ".2f"),
-                   Column("x_lcs_lru", "x lcs LRU", ".1f"), Column("x_lcs_belady", "x lcs Belady", ".1f"),
-                   Column("x_lcs_lru_py", "x lcs LRU py", ".1f")])
+    table = Table(
+        f"{n:,} events ({len(accesses):,} accesses) over {args.pages:,} pages, "
+        f"budget {int(budget[0]):,} frames; median of {args.repeat} rounds",
+        [
+            Column("engine", "engine"),
+            Column("m_events_per_s", "M events/s", ".2f"),
+            Column("x_lcs_lru", "x lcs LRU", ".1f"),
+            Column("x_lcs_belady", "x lcs Belady", ".1f"),
+            Column("x_lcs_lru_py", "x lcs LRU py", ".1f"),
+        ],
+    )
     for label, rate in rates.items():
-        table.add(engine=label, m_events_per_s=rate / 1e6,
-                  x_lcs_lru=ratio.get((label, "libcachesim LRU"), nan),
-                  x_lcs_belady=ratio.get((label, "libcachesim Belady"), nan),
-                  x_lcs_lru_py=per_access[label] / py if py else nan)
+        table.add(
+            engine=label,
+            m_events_per_s=rate / 1e6,
+            x_lcs_lru=ratio.get((label, "libcachesim LRU"), nan),
+            x_lcs_belady=ratio.get((label, "libcachesim Belady"), nan),
+            x_lcs_lru_py=per_access[label] / py if py else nan,
+        )
     state_bytes = 1 + 8  # state byte + LRU links per page (int32 prev/next)
     tiered = statistics.median(r["cmm priced + tier"] / r["cmm"] for r in rounds)
-    emit("replay", [table], args, [
-        f"engine state per guest page frame: {state_bytes} bytes (LRU); "
-        "state-priority adds an int64 stamp per page and a heap of 2 x budget x 12 bytes",
-        f"cmm priced + tier ({tier_pages:,} tier pages) / cmm wall time: {tiered:.2f}x "
-        "(issue 18: at most 1.3x); a tier adds 8 bytes per guest page (its LRU links)"])
+    emit(
+        "replay",
+        [table],
+        args,
+        [
+            f"engine state per guest page frame: {state_bytes} bytes (LRU); "
+            "state-priority adds an int64 stamp per page and a heap of 2 x budget x 12 bytes",
+            f"cmm priced + tier ({tier_pages:,} tier pages) / cmm wall time: {tiered:.2f}x "
+            "(issue 18: at most 1.3x); a tier adds 8 bytes per guest page (its LRU links)",
+        ],
+    )
 
 
 if __name__ == "__main__":

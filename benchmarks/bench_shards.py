@@ -75,9 +75,15 @@ def curve(scn, budgets) -> np.ndarray:
     return (cnt[:, C["host_reads"]] + cnt[:, C["zero_fills"]]) / int((scn.op <= 1).sum())
 
 
-ERROR_COLUMNS = [Column("trace", "trace"), Column("events", "events", ","), Column("rate", "rate", "g"),
-                 Column("x_exact", "x exact", ".2f", "x"), Column("max_err", "max err", ".4f"),
-                 Column("max_z", "max z", ".1f"), Column("within_2se", "<=2se")]
+ERROR_COLUMNS = [
+    Column("trace", "trace"),
+    Column("events", "events", ","),
+    Column("rate", "rate", "g"),
+    Column("x_exact", "x exact", ".2f", "x"),
+    Column("max_err", "max err", ".4f"),
+    Column("max_z", "max z", ".1f"),
+    Column("within_2se", "<=2se"),
+]
 
 
 def in_process(label: str, scn, repeat: int, table: Table) -> None:
@@ -102,15 +108,26 @@ def in_process(label: str, scn, repeat: int, table: Table) -> None:
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(se > 0, err / se, np.where(err > 0, np.inf, 0.0))
         within = int((err <= 2 * se).sum())
-        table.add(trace=label, events=scn.n_events, rate=rate, x_exact=statistics.median(ratios),
-                  max_err=float(err.max()), max_z=float(z.max()), within_2se=f"{within}/{len(budgets)}")
+        table.add(
+            trace=label,
+            events=scn.n_events,
+            rate=rate,
+            x_exact=statistics.median(ratios),
+            max_err=float(err.max()),
+            max_z=float(z.max()),
+            within_2se=f"{within}/{len(budgets)}",
+        )
 
 
 def child(mode: str, path: Path, tiny: Path, rate: float, budgets) -> dict:
     root = Path(__file__).resolve().parent.parent
-    out = subprocess.run([sys.executable, "-c", CHILD, mode, str(path), str(tiny), str(rate),
-                          ",".join(str(int(b)) for b in budgets)],
-                         check=True, capture_output=True, text=True, cwd=root)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, mode, str(path), str(tiny), str(rate), ",".join(str(int(b)) for b in budgets)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=root,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -120,22 +137,23 @@ def streamed(events: int, pages: int, rate: float) -> tuple[Table, str]:
         big, tiny = Path(tmp) / "big.parquet", Path(tmp) / "tiny.parquet"
         gen = Path(__file__).resolve().parent / "bench_stream.py"
         for path, n, p in ((big, events, pages), (tiny, 1000, 64)):
-            subprocess.run([sys.executable, str(gen), "--generate", str(path), str(n), str(p)],
-                           check=True)
+            subprocess.run([sys.executable, str(gen), "--generate", str(path), str(n), str(p)], check=True)
         budgets = np.linspace(pages // 20, pages, 20).astype(np.int64)
         ex = child("exact", big, tiny, 1.0, budgets)
         sh = child("sampled", big, tiny, rate, budgets)
         mib = 1 << 20
         err = np.abs(np.array(sh["miss"]) - np.array(ex["miss"]))
-        table = Table(f"{events:,} events over {pages:,} pages ({big.stat().st_size / mib:,.0f} MiB on "
-                      f"disk), 20 budgets; fresh processes, after compiling",
-                      [Column("run", "run"), Column("seconds", "seconds", ".1f"),
-                       Column("peak_rss_mib", "peak RSS MiB", ",.0f")])
+        table = Table(
+            f"{events:,} events over {pages:,} pages ({big.stat().st_size / mib:,.0f} MiB on "
+            f"disk), 20 budgets; fresh processes, after compiling",
+            [Column("run", "run"), Column("seconds", "seconds", ".1f"), Column("peak_rss_mib", "peak RSS MiB", ",.0f")],
+        )
         table.add(run="load + exact one pass", seconds=ex["secs"], peak_rss_mib=ex["rss"] / mib)
-        table.add(run=f"streamed sample, rate {rate:g}, 8 salts", seconds=sh["secs"],
-                  peak_rss_mib=sh["rss"] / mib)
-        line = (f"sampled / exact: time {sh['secs'] / ex['secs']:.2f}x, memory "
-                f"{sh['rss'] / ex['rss']:.2f}x; largest miss-ratio error {err.max():.4f}")
+        table.add(run=f"streamed sample, rate {rate:g}, 8 salts", seconds=sh["secs"], peak_rss_mib=sh["rss"] / mib)
+        line = (
+            f"sampled / exact: time {sh['secs'] / ex['secs']:.2f}x, memory "
+            f"{sh['rss'] / ex['rss']:.2f}x; largest miss-ratio error {err.max():.4f}"
+        )
     return table, line
 
 
@@ -151,8 +169,7 @@ def main() -> None:
     args = ap.parse_args()
     errors = Table("", ERROR_COLUMNS)
     if not args.trace:
-        in_process("synthetic", sc.from_arrays([("s", page_stream(args.events, args.pages))]),
-                   args.repeat, errors)
+        in_process("synthetic", sc.from_arrays([("s", page_stream(args.events, args.pages))]), args.repeat, errors)
     for path in args.trace:
         in_process(path, sc.load([path]), args.repeat, errors)
     tables, lines = [errors], []

@@ -72,8 +72,13 @@ def write_trace_stream(path: Path, events: int, pages: int, chunk: int) -> None:
 
 def child(mode: str, path: Path, budget: int, strategy: str, tiny: Path) -> dict:
     root = Path(__file__).resolve().parent.parent
-    out = subprocess.run([sys.executable, "-c", CHILD, mode, str(path), str(budget), strategy,
-                          str(tiny)], check=True, capture_output=True, text=True, cwd=root)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, mode, str(path), str(budget), strategy, str(tiny)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=root,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -100,11 +105,9 @@ def main() -> None:
         # compile time then landed in the first timed child's figure.
         # Generated in a child: the generator's arrays would otherwise count in
         # every later child's getrusage peak.
-        for path, n, pages in ((big, args.events, args.pages), (small, args.prefix, args.pages),
-                               (tiny, 1 << 18, 64)):
+        for path, n, pages in ((big, args.events, args.pages), (small, args.prefix, args.pages), (tiny, 1 << 18, 64)):
             if not path.exists():
-                subprocess.run([sys.executable, __file__, "--generate", str(path), str(n), str(pages)],
-                               check=True)
+                subprocess.run([sys.executable, __file__, "--generate", str(path), str(n), str(pages)], check=True)
         budget = max(1, int(args.pages * args.budget_fraction))
         base = child("none", tiny, 1, args.strategy, tiny)
         mem = child("memory", small, budget, args.strategy, tiny)
@@ -112,22 +115,36 @@ def main() -> None:
         big_run = child("stream", big, budget, args.strategy, tiny)
         assert pre["total_io"] == mem["total_io"], "streamed and in-memory replays differ"
         mib = 1 << 20
-        table = Table(f"{args.strategy}, {args.pages:,} pages, budget {budget:,} frames; "
-                      f"trace {big.stat().st_size / mib:,.0f} MiB on disk",
-                      [Column("run", "run"), Column("events", "events", ","),
-                       Column("m_events_per_s", "M events/s", ".1f"), Column("peak_rss_mib", "peak RSS MiB", ",.0f")])
-        for label, r in (("imports + compiled kernels only", base),
-                         (f"in memory, {args.prefix:,}-event prefix", mem),
-                         ("streamed, same prefix", pre),
-                         (f"streamed, {args.events:,} events", big_run)):
+        table = Table(
+            f"{args.strategy}, {args.pages:,} pages, budget {budget:,} frames; "
+            f"trace {big.stat().st_size / mib:,.0f} MiB on disk",
+            [
+                Column("run", "run"),
+                Column("events", "events", ","),
+                Column("m_events_per_s", "M events/s", ".1f"),
+                Column("peak_rss_mib", "peak RSS MiB", ",.0f"),
+            ],
+        )
+        for label, r in (
+            ("imports + compiled kernels only", base),
+            (f"in memory, {args.prefix:,}-event prefix", mem),
+            ("streamed, same prefix", pre),
+            (f"streamed, {args.events:,} events", big_run),
+        ):
             rate = r["events"] / r["secs"] / 1e6 if r["events"] else float("nan")
             table.add(run=label, events=r["events"], m_events_per_s=rate, peak_rss_mib=r["rss"] / mib)
     speed = (pre["events"] / pre["secs"]) / (mem["events"] / mem["secs"])
-    emit("stream", [table], args, [
-        f"streamed / in-memory speed on the prefix: {speed:.2f}x",
-        f"peak RSS of the {args.events:,}-event streamed replay: {big_run['rss'] / mib:,.0f} MiB "
-        f"(target < 1024), {np.round(big_run['rss'] / mem['rss'], 2)}x the in-memory "
-        f"replay of a {args.events // args.prefix}x smaller trace"])
+    emit(
+        "stream",
+        [table],
+        args,
+        [
+            f"streamed / in-memory speed on the prefix: {speed:.2f}x",
+            f"peak RSS of the {args.events:,}-event streamed replay: {big_run['rss'] / mib:,.0f} MiB "
+            f"(target < 1024), {np.round(big_run['rss'] / mem['rss'], 2)}x the in-memory "
+            f"replay of a {args.events // args.prefix}x smaller trace",
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -83,8 +83,9 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=20_000_000, help="events per workload")
     ap.add_argument("--repeat", type=int, default=3, help="rounds; the best is kept")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes for the parallel scenario runs")
-    ap.add_argument("--parallel-events", type=int, default=None,
-                    help="events of the parallel scenario runs (default: 5 x --events)")
+    ap.add_argument(
+        "--parallel-events", type=int, default=None, help="events of the parallel scenario runs (default: 5 x --events)"
+    )
     add_json_argument(ap)
     args = ap.parse_args()
     parallel_events = args.parallel_events or 5 * args.events
@@ -96,39 +97,62 @@ def main() -> None:
         base_cpu, _ = best(lambda c=chunks: write_chunks(tmp / "random.parquet", c), args.repeat)
         del chunks
         base_rate = args.events / base_cpu
-        table = Table(f"{args.events:,} events per workload, default parameters (fleet: 20 guests), seed 1; "
-                      f"baseline {base_rate / 1e6:.1f} M events/s per core",
-                      [Column("workload", "workload"), Column("guests", "guests", ","),
-                       Column("model", "model M/s per core", ".1f"),
-                       Column("written", "written M/s per core", ".1f"),
-                       Column("ratio", "written / baseline", ".2f", "x"),
-                       Column("parallel", f"written, {args.jobs} jobs, {parallel_events / 1e6:,.0f} M events, "
-                                          "M/s wall", ".1f"),
-                       Column("bytes", "bytes/event", ".2f")])
+        table = Table(
+            f"{args.events:,} events per workload, default parameters (fleet: 20 guests), seed 1; "
+            f"baseline {base_rate / 1e6:.1f} M events/s per core",
+            [
+                Column("workload", "workload"),
+                Column("guests", "guests", ","),
+                Column("model", "model M/s per core", ".1f"),
+                Column("written", "written M/s per core", ".1f"),
+                Column("ratio", "written / baseline", ".2f", "x"),
+                Column(
+                    "parallel", f"written, {args.jobs} jobs, {parallel_events / 1e6:,.0f} M events, M/s wall", ".1f"
+                ),
+                Column("bytes", "bytes/event", ".2f"),
+            ],
+        )
         for name, wl in workloads().items():
             out = tmp / (name if wl.multi_guest else f"{name}.parquet")
             p = PARAMS.get(name, [])
             generate(name, None, seed=1, events=min(args.events, 200_000), params=p, jobs=1)  # warm-up
-            model_cpu, _ = best(lambda n=name, p=p: generate(n, None, seed=1, events=args.events, params=p,
-                                                             jobs=1), args.repeat)
-            written_cpu, _ = best(lambda n=name, o=out, p=p: synthesize(n, o, seed=1, events=args.events,
-                                                                        params=p, jobs=1), args.repeat)
+            model_cpu, _ = best(
+                lambda n=name, p=p: generate(n, None, seed=1, events=args.events, params=p, jobs=1), args.repeat
+            )
+            written_cpu, _ = best(
+                lambda n=name, o=out, p=p: synthesize(n, o, seed=1, events=args.events, params=p, jobs=1), args.repeat
+            )
             paths = sorted(out.glob("*.parquet")) if wl.multi_guest else [out]
             nbytes = sum(f.stat().st_size for f in paths)
             parallel = float("nan")
             if wl.multi_guest:
-                _, wall = best(lambda n=name, o=out, p=p: synthesize(n, o, seed=1, events=parallel_events,
-                                                                     params=p, jobs=args.jobs), args.repeat)
+                _, wall = best(
+                    lambda n=name, o=out, p=p: synthesize(
+                        n, o, seed=1, events=parallel_events, params=p, jobs=args.jobs
+                    ),
+                    args.repeat,
+                )
                 parallel = parallel_events / wall / 1e6
             written = args.events / written_cpu
-            table.add(workload=name, guests=len(paths), model=args.events / model_cpu / 1e6,
-                      written=written / 1e6, ratio=written / base_rate, parallel=parallel,
-                      bytes=nbytes / args.events)
+            table.add(
+                workload=name,
+                guests=len(paths),
+                model=args.events / model_cpu / 1e6,
+                written=written / 1e6,
+                ratio=written / base_rate,
+                parallel=parallel,
+                bytes=nbytes / args.events,
+            )
     load_after = os.getloadavg()
-    emit("synth", [table], args, [
-        f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after",
-        f"slowest written rate {min(r['written'] for r in table.rows):.1f} M events/s per core "
-        f"(target >= 10)"])
+    emit(
+        "synth",
+        [table],
+        args,
+        [
+            f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after",
+            f"slowest written rate {min(r['written'] for r in table.rows):.1f} M events/s per core (target >= 10)",
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,15 @@ def main() -> None:
     add_json_argument(ap)
     args = ap.parse_args()
     entries = sorted(args.root.glob("*.parquet")) + sorted(p for p in args.root.iterdir() if p.is_dir())
-    table = Table("", [Column("trace", "trace"), Column("events", "events", ","),
-                       Column("bytes", "bytes", ","), Column("bytes_per_event", "bytes/event", ".2f")])
+    table = Table(
+        "",
+        [
+            Column("trace", "trace"),
+            Column("events", "events", ","),
+            Column("bytes", "bytes", ","),
+            Column("bytes_per_event", "bytes/event", ".2f"),
+        ],
+    )
     worst = 0.0
     for entry in entries:
         files = expand_inputs([entry])

@@ -80,13 +80,11 @@ class Table:
 
     def text(self) -> str:
         """The title, then fixed-width columns: the first left-aligned, the others right."""
-        cells = [[c.header for c in self.columns]] + [[c.cell(r[c.key]) for c in self.columns]
-                                                       for r in self.rows]
+        cells = [[c.header for c in self.columns]] + [[c.cell(r[c.key]) for c in self.columns] for r in self.rows]
         widths = [max(len(row[k]) for row in cells) for k in range(len(self.columns))]
         lines = [self.title] if self.title else []
         for row in cells:
-            parts = [row[0].ljust(widths[0])] + [v.rjust(w + 2) for v, w in zip(row[1:], widths[1:],
-                                                                                  strict=True)]
+            parts = [row[0].ljust(widths[0])] + [v.rjust(w + 2) for v, w in zip(row[1:], widths[1:], strict=True)]
             lines.append("".join(parts).rstrip())
         return "\n".join(lines)
 
@@ -98,15 +96,15 @@ class Table:
         return "\n".join([head, rule, *body])
 
     def to_json(self) -> dict[str, Any]:
-        return {"title": self.title,
-                "columns": [{"key": c.key, "header": c.header, "format": c.fmt, "suffix": c.suffix}
-                            for c in self.columns],
-                "rows": [{k: _plain(v) for k, v in r.items()} for r in self.rows]}
+        return {
+            "title": self.title,
+            "columns": [{"key": c.key, "header": c.header, "format": c.fmt, "suffix": c.suffix} for c in self.columns],
+            "rows": [{k: _plain(v) for k, v in r.items()} for r in self.rows],
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Table:
-        cols = [Column(c["key"], c["header"], c.get("format", ""), c.get("suffix", ""))
-                for c in d["columns"]]
+        cols = [Column(c["key"], c["header"], c.get("format", ""), c.get("suffix", "")) for c in d["columns"]]
         return cls(d["title"], cols, [dict(r) for r in d["rows"]])
 
 
@@ -125,18 +123,28 @@ def _plain(v: Any) -> Any:
 
 def add_json_argument(ap: argparse.ArgumentParser) -> None:
     """``--json PATH``: where the record goes (default: benchmarks/results/<name>.json)."""
-    ap.add_argument("--json", type=Path, default=None, metavar="PATH",
-                    help="write the figures here instead of benchmarks/results/<name>.json "
-                         "(the runs docs/performance.md quotes)")
+    ap.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="write the figures here instead of benchmarks/results/<name>.json (the runs docs/performance.md quotes)",
+    )
 
 
 def git_state(root: Path = ROOT) -> tuple[str | None, bool | None]:
     """(HEAD commit, whether tracked files differ from it); Nones outside a checkout."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                capture_output=True, text=True, check=True).stdout
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None, None
     return head, bool(status.strip())
@@ -181,8 +189,14 @@ def command_line(argv: list[str] | None = None) -> str:
     return shlex.join(["python", *argv])
 
 
-def record(name: str, tables: list[Table], *, params: dict[str, Any] | None = None,
-           lines: list[str] | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+def record(
+    name: str,
+    tables: list[Table],
+    *,
+    params: dict[str, Any] | None = None,
+    lines: list[str] | None = None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
     """The JSON record of one run (see the module docstring)."""
     commit, dirty = git_state()
     when = (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -200,8 +214,14 @@ def record(name: str, tables: list[Table], *, params: dict[str, Any] | None = No
     }
 
 
-def write_record(name: str, tables: list[Table], *, path: Path | None = None,
-                 params: dict[str, Any] | None = None, lines: list[str] | None = None) -> Path:
+def write_record(
+    name: str,
+    tables: list[Table],
+    *,
+    path: Path | None = None,
+    params: dict[str, Any] | None = None,
+    lines: list[str] | None = None,
+) -> Path:
     """Write the run's record as JSON, atomically; returns the path written.
 
     Parameters

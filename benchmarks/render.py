@@ -72,8 +72,12 @@ def provenance(rec: dict[str, Any]) -> str:
 
 def render_record(rec: dict[str, Any]) -> str:
     """A record's figures as markdown: provenance, then each table, then the summary lines."""
-    out = [f"<!-- rendered from benchmarks/results/{rec['benchmark']}.json by benchmarks/render.py; "
-           "do not edit -->", "", provenance(rec), ""]
+    out = [
+        f"<!-- rendered from benchmarks/results/{rec['benchmark']}.json by benchmarks/render.py; do not edit -->",
+        "",
+        provenance(rec),
+        "",
+    ]
     for t in rec["tables"]:
         table = Table.from_json(t)
         if table.title:

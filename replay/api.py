@@ -25,9 +25,21 @@ from cmmsim.replay.scenario import Scenario
 from cmmsim.replay.strategies import get_strategy
 from cmmsim.replay.times import parse_duration_ns, sample_times, sample_times_between
 
-__all__ = ["IO_COLUMNS", "Replayed", "params_json", "parse_budget", "parse_budgets",
-           "parse_duration_ns", "replay", "replay_full", "results_frame", "sample_times",
-           "sample_times_between", "series_frame", "states_frame"]
+__all__ = [
+    "IO_COLUMNS",
+    "Replayed",
+    "params_json",
+    "parse_budget",
+    "parse_budgets",
+    "parse_duration_ns",
+    "replay",
+    "replay_full",
+    "results_frame",
+    "sample_times",
+    "sample_times_between",
+    "series_frame",
+    "states_frame",
+]
 
 
 def __dir__() -> list[str]:
@@ -35,10 +47,18 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-def replay_full(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
-                params: list[str] | dict | None = None, *,
-                states_interval_ns: int | None = None, series: bool | None = None,
-                costs=None, vcpus: int | None = None, tier_pages: int = 0) -> Replayed:
+def replay_full(
+    scenario: Scenario,
+    strategy: str,
+    budgets: Sequence[str | int],
+    params: list[str] | dict | None = None,
+    *,
+    states_interval_ns: int | None = None,
+    series: bool | None = None,
+    costs=None,
+    vcpus: int | None = None,
+    tier_pages: int = 0,
+) -> Replayed:
     """Replay a scenario: results, states (if asked) and the strategy's per-period series.
 
     Parameters
@@ -82,18 +102,23 @@ def replay_full(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
     states = states_frame(scenario, strategy, p, res, at) if at is not None else None
     per_period = None
     if strat.series is not None and series is not False:
-        per_period = series_frame(scenario, strategy, p, res, strat.series.columns,
-                                  strat.series.derive)
+        per_period = series_frame(scenario, strategy, p, res, strat.series.columns, strat.series.derive)
     return Replayed(results, states, per_period)
 
 
-def replay(scenario: Scenario, strategy: str, budgets: Sequence[str | int],
-           params: list[str] | dict | None = None, *, costs=None,
-           vcpus: int | None = None, tier_pages: int = 0) -> pl.DataFrame:
+def replay(
+    scenario: Scenario,
+    strategy: str,
+    budgets: Sequence[str | int],
+    params: list[str] | dict | None = None,
+    *,
+    costs=None,
+    vcpus: int | None = None,
+    tier_pages: int = 0,
+) -> pl.DataFrame:
     """Replay a scenario under one strategy at several budgets; one frame of results.
 
     See :func:`replay_full` for the arguments and :mod:`cmmsim.replay.frames` for
     the columns.
     """
-    return replay_full(scenario, strategy, budgets, params, costs=costs, vcpus=vcpus,
-                       tier_pages=tier_pages).results
+    return replay_full(scenario, strategy, budgets, params, costs=costs, vcpus=vcpus, tier_pages=tier_pages).results

@@ -56,8 +56,20 @@ import polars as pl
 
 from cmmsim.tracer.errors import ParamError
 
-__all__ = ["COST_KEYS", "CostProfile", "DEFAULT_PROFILE", "PRICE_COLUMNS", "PROFILE_DIR",
-           "TIER_COLUMNS", "cost_exprs", "load_profile", "price", "priced", "profile_of", "shipped"]
+__all__ = [
+    "COST_KEYS",
+    "CostProfile",
+    "DEFAULT_PROFILE",
+    "PRICE_COLUMNS",
+    "PROFILE_DIR",
+    "TIER_COLUMNS",
+    "cost_exprs",
+    "load_profile",
+    "price",
+    "priced",
+    "profile_of",
+    "shipped",
+]
 
 PROFILE_DIR = Path(__file__).parent / "cost_profiles"
 #: The profile used when none is named.
@@ -84,8 +96,15 @@ COST_KEYS: dict[str, str] = {
 #: The counters of a fast host tier, priced when a result frame has them.
 TIER_COLUMNS = ("host_reads_tier", "host_writes_tier", "host_spills_tier")
 #: The columns :func:`price` adds.
-PRICE_COLUMNS = ("stall_ns", "host_cpu_ns", "guest_cpu_ns", "overhead_pct", "disk_busy_ns",
-                 "wss_sampled_pages", "cost_profile")
+PRICE_COLUMNS = (
+    "stall_ns",
+    "host_cpu_ns",
+    "guest_cpu_ns",
+    "overhead_pct",
+    "disk_busy_ns",
+    "wss_sampled_pages",
+    "cost_profile",
+)
 _META_KEYS = ("base", "name", "description")
 
 
@@ -176,8 +195,7 @@ def load_profile(spec: str | Path | CostProfile | None = None) -> CostProfile:
         return _shipped_profile(text)
     path = Path(text)
     if path.suffix != ".toml" and not path.exists():
-        raise ParamError(f"unknown cost profile {text!r} (shipped: {', '.join(shipped())}; "
-                         "or a .toml file)")
+        raise ParamError(f"unknown cost profile {text!r} (shipped: {', '.join(shipped())}; or a .toml file)")
     doc = _read_toml(path)
     base = doc.get("base", DEFAULT_PROFILE)
     if base not in shipped():
@@ -187,8 +205,7 @@ def load_profile(spec: str | Path | CostProfile | None = None) -> CostProfile:
             raise ParamError(f"{path}: {key} must be a string")
     parent = _shipped_profile(base)
     costs = parent.costs_ns | _costs_of(doc, path)
-    return CostProfile(doc.get("name", path.stem), costs,
-                       doc.get("description", f"{parent.name} with {path.name}"))
+    return CostProfile(doc.get("name", path.stem), costs, doc.get("description", f"{parent.name} with {path.name}"))
 
 
 def _counter(columns: list[str], name: str) -> pl.Expr:
@@ -207,8 +224,13 @@ def _sampled_pages(columns: list[str]) -> pl.Expr:
     per_period = params.str.json_path_match("$.sample_pages").cast(pl.Int64, strict=False)
     guests = pl.col("guests") if "guests" in columns else pl.lit(1)
     sampled = (pl.col("duration_ns") // period + 1) * per_period * guests
-    return (pl.when(params.str.json_path_match("$.estimator") == "sampling")
-            .then(sampled).otherwise(0).fill_null(0).cast(pl.Int64))
+    return (
+        pl.when(params.str.json_path_match("$.estimator") == "sampling")
+        .then(sampled)
+        .otherwise(0)
+        .fill_null(0)
+        .cast(pl.Int64)
+    )
 
 
 def cost_exprs(profile: CostProfile, columns: list[str]) -> dict[str, pl.Expr]:
@@ -235,29 +257,50 @@ def cost_exprs(profile: CostProfile, columns: list[str]) -> dict[str, pl.Expr]:
     balloon_pages = n("balloon_inflated_pages") + n("balloon_deflated_pages")
     sampled = _sampled_pages(columns)
     # Synchronous work the guest waits for: the fault path, reads, zero fills.
-    stall = (n("host_reads") * c["host_read_disk_ns"] + tier_reads * c["host_read_tier_ns"]
-             + host_faults * c["host_fault_ns"] + n("zero_fills") * c["zero_fill_ns"]
-             + n("discard_faults") * c["discard_fault_ns"] + n("guest_reads") * c["guest_read_ns"])
-    host_cpu = (host_faults * c["host_fault_ns"] + n("zero_fills") * c["zero_fill_ns"]
-                + (tier_reads + spills) * c["host_read_tier_ns"]
-                + tier_writes * c["host_write_tier_ns"]
-                + n("hints") * c["hint_host_ns"] + host_evictions * c["reclaim_decision_ns"]
-                + balloon_pages * c["balloon_page_host_ns"]
-                + sampled.cast(pl.Float64) * c["wss_sample_page_ns"])
-    guest_cpu = (n("hints") * c["hint_guest_ns"] + n("discard_faults") * c["discard_fault_ns"]
-                 + balloon_pages * c["balloon_page_guest_ns"]
-                 + n("guest_writes") * c["reclaim_decision_ns"])
-    disk = (n("host_reads") * c["host_read_disk_ns"] + n("host_writes") * c["host_write_disk_ns"]
-            + n("guest_reads") * c["guest_read_ns"] + n("guest_writes") * c["guest_write_ns"])
+    stall = (
+        n("host_reads") * c["host_read_disk_ns"]
+        + tier_reads * c["host_read_tier_ns"]
+        + host_faults * c["host_fault_ns"]
+        + n("zero_fills") * c["zero_fill_ns"]
+        + n("discard_faults") * c["discard_fault_ns"]
+        + n("guest_reads") * c["guest_read_ns"]
+    )
+    host_cpu = (
+        host_faults * c["host_fault_ns"]
+        + n("zero_fills") * c["zero_fill_ns"]
+        + (tier_reads + spills) * c["host_read_tier_ns"]
+        + tier_writes * c["host_write_tier_ns"]
+        + n("hints") * c["hint_host_ns"]
+        + host_evictions * c["reclaim_decision_ns"]
+        + balloon_pages * c["balloon_page_host_ns"]
+        + sampled.cast(pl.Float64) * c["wss_sample_page_ns"]
+    )
+    guest_cpu = (
+        n("hints") * c["hint_guest_ns"]
+        + n("discard_faults") * c["discard_fault_ns"]
+        + balloon_pages * c["balloon_page_guest_ns"]
+        + n("guest_writes") * c["reclaim_decision_ns"]
+    )
+    disk = (
+        n("host_reads") * c["host_read_disk_ns"]
+        + n("host_writes") * c["host_write_disk_ns"]
+        + n("guest_reads") * c["guest_read_ns"]
+        + n("guest_writes") * c["guest_write_ns"]
+    )
     if "duration_ns" in columns and "vcpus" in columns:
         capacity = pl.col("duration_ns").cast(pl.Float64) * pl.col("vcpus").cast(pl.Float64)
-        overhead = (pl.when(capacity > 0).then(100.0 * (host_cpu + guest_cpu) / capacity)
-                    .otherwise(None))
+        overhead = pl.when(capacity > 0).then(100.0 * (host_cpu + guest_cpu) / capacity).otherwise(None)
     else:
         overhead = pl.lit(None, dtype=pl.Float64)
-    return {"stall_ns": stall, "host_cpu_ns": host_cpu, "guest_cpu_ns": guest_cpu,
-            "overhead_pct": overhead, "disk_busy_ns": disk, "wss_sampled_pages": sampled,
-            "cost_profile": pl.lit(profile.name, dtype=pl.String)}
+    return {
+        "stall_ns": stall,
+        "host_cpu_ns": host_cpu,
+        "guest_cpu_ns": guest_cpu,
+        "overhead_pct": overhead,
+        "disk_busy_ns": disk,
+        "wss_sampled_pages": sampled,
+        "cost_profile": pl.lit(profile.name, dtype=pl.String),
+    }
 
 
 def price(results: pl.DataFrame, profile: str | Path | CostProfile | None = None) -> pl.DataFrame:
@@ -289,8 +332,7 @@ def profile_of(results: pl.DataFrame) -> str | None:
     return names[0] if len(names) == 1 and names[0] is not None else None
 
 
-def priced(results: pl.DataFrame, profile: str | Path | CostProfile | None = None
-           ) -> tuple[pl.DataFrame, str]:
+def priced(results: pl.DataFrame, profile: str | Path | CostProfile | None = None) -> tuple[pl.DataFrame, str]:
     """Rows priced under one profile: ``profile`` if given, else as they were
     priced when that was one profile, else :data:`DEFAULT_PROFILE`.
 

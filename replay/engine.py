@@ -80,9 +80,22 @@ from cmmsim.replay.states import (
     REF,
 )
 
-__all__ = ["ENGINE_VERSION", "ORDERS", "ORDER_CLASS", "ORDER_CLOCK", "ORDER_LRU", "ORDER_TWO_LIST",
-           "BudgetState", "EngineResult", "EngineState", "alloc_state", "replay_chunk", "replay_finish",
-           "replay_pipelined", "run"]
+__all__ = [
+    "ENGINE_VERSION",
+    "ORDERS",
+    "ORDER_CLASS",
+    "ORDER_CLOCK",
+    "ORDER_LRU",
+    "ORDER_TWO_LIST",
+    "BudgetState",
+    "EngineResult",
+    "EngineState",
+    "alloc_state",
+    "replay_chunk",
+    "replay_finish",
+    "replay_pipelined",
+    "run",
+]
 
 #: Bumped whenever a change to the engine can change a result.
 ENGINE_VERSION = 2
@@ -92,8 +105,7 @@ ORDER_LRU, ORDER_CLOCK, ORDER_CLASS = 0, 1, 2
 ORDER_GIVEN = 3
 #: Linux's two-list (active/inactive) reclaim (cmmsim.replay.kernels.two_list).
 ORDER_TWO_LIST = 4
-ORDERS = {"lru": ORDER_LRU, "clock": ORDER_CLOCK, "state-priority": ORDER_CLASS,
-          "two-list": ORDER_TWO_LIST}
+ORDERS = {"lru": ORDER_LRU, "clock": ORDER_CLOCK, "state-priority": ORDER_CLASS, "two-list": ORDER_TWO_LIST}
 _PREFETCH_VICTIMS = 8  # evictions ahead (measured: 4-16 within noise)
 
 # Kernel state of one budget between chunks: the arrays of BudgetState plus
@@ -160,12 +172,13 @@ def _sizes(n_pages, frames_max, order):
     """(pages with a slot, window slots, classes, bit-tree levels, CLOCK frames) one
     budget's state needs."""
     timed = order == ORDER_LRU or order == ORDER_CLASS
-    return (n_pages if timed else 0,
-            slots.window(frames_max) if timed else 0,
-            (1 if order == ORDER_LRU else slots.MAX_CLASSES) if timed else 0,
-            slots.n_levels(frames_max) if timed else 0,
-            frames_max if order == ORDER_CLOCK else
-            two_list.size(n_pages) if order == ORDER_TWO_LIST else 0)
+    return (
+        n_pages if timed else 0,
+        slots.window(frames_max) if timed else 0,
+        (1 if order == ORDER_LRU else slots.MAX_CLASSES) if timed else 0,
+        slots.n_levels(frames_max) if timed else 0,
+        frames_max if order == ORDER_CLOCK else two_list.size(n_pages) if order == ORDER_TWO_LIST else 0,
+    )
 
 
 # -- the host policies: victim, admission, hit ----------------------------------------------------
@@ -242,15 +255,13 @@ def _hit(order, bs, levels, nxt, p, old, st):
     elif order == ORDER_TWO_LIST:
         st = two_list.activate_or_keep(bs.frames, p, st)
     elif order != ORDER_GIVEN:
-        nxt = slots.move(bs.slot, bs.slot_page, bs.bits, levels, nxt, p, _class(order, old),
-                         _class(order, st))
+        nxt = slots.move(bs.slot, bs.slot_page, bs.bits, levels, nxt, p, _class(order, old), _class(order, st))
     return st, nxt
 
 
 # -- the kernel -----------------------------------------------------------------------------------
 @nb.njit(cache=True, inline="always")
-def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_at, bs, levels,
-                 victims, acc_pos):
+def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_at, bs, levels, victims, acc_pos):
     """Replay ``chunk`` (events ``i0 ..``, global indices) at one budget, updating ``bs``.
 
     ``levels``: the offsets of the slots' bit-tree levels. Under ``ORDER_GIVEN``
@@ -322,8 +333,7 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
                 from_tier = tiered and host_tier.take(bs.tier, p)
                 if resident >= frames_max:
                     # Reclaim one frame first: resident never exceeds the budget.
-                    v, frame, hand, taken = _victim(order, bs, levels, frames_max, hand, taken,
-                                                    victims)
+                    v, frame, hand, taken = _victim(order, bs, levels, frames_max, hand, taken, victims)
                     # The victim's guest from the guests' page ranges, not
                     # page_guest: a load at every eviction (host-lru 98 -> 102 M
                     # events/s on the bench stream).
@@ -393,12 +403,23 @@ def _replay_finish(state, page_guest, samples, cnt, res_g, mark_g, sc, n_events)
 def _replay_rows(chunk, i0, page_guest, ends, frames, honour, order, sample_at, es, b, victims):
     """:func:`_replay_body` on budget b's rows of ``es`` (each cut to its own sizes)."""
     n_slot, n_window, n_classes, n_lev, n_frames = _sizes(page_guest.shape[0], frames[b], order)
-    levels = es.levels[b, :n_lev + 1]
-    bs = BudgetState(es.state[b], es.cnt[b], es.res_g[b], es.mark_g[b], es.host[b], es.samples[b],
-                     es.slot[b, :n_slot], es.slot_page[b, :n_window], es.bits[b, :n_classes],
-                     levels, es.frames[b, :n_frames], es.sc[b], es.tier[b])
-    _replay_body(chunk, i0, page_guest, ends, frames[b], honour, order, sample_at, bs, levels,
-                 victims, None)
+    levels = es.levels[b, : n_lev + 1]
+    bs = BudgetState(
+        es.state[b],
+        es.cnt[b],
+        es.res_g[b],
+        es.mark_g[b],
+        es.host[b],
+        es.samples[b],
+        es.slot[b, :n_slot],
+        es.slot_page[b, :n_window],
+        es.bits[b, :n_classes],
+        levels,
+        es.frames[b, :n_frames],
+        es.sc[b],
+        es.tier[b],
+    )
+    _replay_body(chunk, i0, page_guest, ends, frames[b], honour, order, sample_at, bs, levels, victims, None)
 
 
 def _order_kernels(order: int):
@@ -420,8 +441,7 @@ def _order_kernels(order: int):
         # A call of its own, not inlined into the parallel loop below: numba's
         # parallel lowering loses stores made through a tuple of arrays built in
         # the loop's body and used by inlined code.
-        _replay_rows(chunk, i0, page_guest, ends, frames, honour, order, sample_at, es, b,
-                     _NO_VICTIMS)
+        _replay_rows(chunk, i0, page_guest, ends, frames, honour, order, sample_at, es, b, _NO_VICTIMS)
 
     @nb.njit(cache=True, parallel=True, nogil=True, _nrt=False)
     def replay_budgets(chunk, i0, page_guest, ends, frames, honour, sample_at, es):
@@ -433,27 +453,39 @@ def _order_kernels(order: int):
 
 
 #: The kernels of each host order (compiled when first called).
-_KERNELS = {order: _order_kernels(order)
-            for order in (ORDER_LRU, ORDER_CLOCK, ORDER_CLASS, ORDER_TWO_LIST)}
+_KERNELS = {order: _order_kernels(order) for order in (ORDER_LRU, ORDER_CLOCK, ORDER_CLASS, ORDER_TWO_LIST)}
 
 
 # The state machine's side of the two-thread replay: one budget, called
 # from the thread that runs it (a parallel region here would launch numba's
 # worker threads beside the LRU walker's and they would take turns on two cores).
 @nb.njit(cache=True, nogil=True, _nrt=False)
-def _replay_given_chunk(chunk, i0, page_guest, ends, frames, honour, sample_at, es, victims, b,
-                        acc_pos):
+def _replay_given_chunk(chunk, i0, page_guest, ends, frames, honour, sample_at, es, victims, b, acc_pos):
     """One chunk of events at budget b under ORDER_GIVEN (the slot arrays go unused);
     only the events at ``acc_pos`` unless it is None (for when no hint counts)."""
-    bs = BudgetState(es.state[b], es.cnt[b], es.res_g[b], es.mark_g[b], es.host[b], es.samples[b],
-                     es.slot[b, :0], es.slot_page[b, :0], es.bits[b, :0], es.levels[b, :0],
-                     es.frames[b, :0], es.sc[b], es.tier[b])
-    _replay_body(chunk, i0, page_guest, ends, frames[b], honour, ORDER_GIVEN, sample_at, bs,
-                 es.levels[b, :0], victims, acc_pos)
+    bs = BudgetState(
+        es.state[b],
+        es.cnt[b],
+        es.res_g[b],
+        es.mark_g[b],
+        es.host[b],
+        es.samples[b],
+        es.slot[b, :0],
+        es.slot_page[b, :0],
+        es.bits[b, :0],
+        es.levels[b, :0],
+        es.frames[b, :0],
+        es.sc[b],
+        es.tier[b],
+    )
+    _replay_body(
+        chunk, i0, page_guest, ends, frames[b], honour, ORDER_GIVEN, sample_at, bs, es.levels[b, :0], victims, acc_pos
+    )
 
 
-def alloc_state(n_pages: int, n_guests: int, budgets, order: int, initial: int,
-                n_samples: int, tier_pages: int = 0) -> EngineState:
+def alloc_state(
+    n_pages: int, n_guests: int, budgets, order: int, initial: int, n_samples: int, tier_pages: int = 0
+) -> EngineState:
     """Fresh engine state for ``budgets`` (frames, or :class:`cmmsim.replay.budgets.Budgets`)
     over ``n_pages`` pages, with a host swap tier of ``tier_pages`` pages (0: none)."""
     fr = validated(budgets, n_pages).frames
@@ -465,7 +497,7 @@ def alloc_state(n_pages: int, n_guests: int, budgets, order: int, initial: int,
     for k, x in enumerate(fr):
         if sizes[k][3]:
             off = slots.levels_of(int(x))
-            levels[k, :len(off)] = off
+            levels[k, : len(off)] = off
             n_words = max(n_words, int(off[-1]) + 1)  # + each class's lowest slot
     return EngineState(
         state=np.full((nb_, n_pages), initial, np.uint8),
@@ -497,9 +529,22 @@ def _frames(n_budgets: int, width: int, order: int) -> np.ndarray:
 _PIPELINE_BUFFERS = 3
 
 
-def replay_chunk(es: EngineState, t_ns, page, op, guest, i0: int, page_guest, budgets,
-                 honour: int, order: int, sample_at, *, path: str | None = None,
-                 step: int | None = None) -> None:
+def replay_chunk(
+    es: EngineState,
+    t_ns,
+    page,
+    op,
+    guest,
+    i0: int,
+    page_guest,
+    budgets,
+    honour: int,
+    order: int,
+    sample_at,
+    *,
+    path: str | None = None,
+    step: int | None = None,
+) -> None:
     """Replay events ``i0 ..`` (global indices) at every budget, updating ``es`` in place.
 
     ``path`` is :mod:`cmmsim.replay.planner`'s (``PIPELINE`` or ``PARALLEL``), chosen by
@@ -511,49 +556,50 @@ def replay_chunk(es: EngineState, t_ns, page, op, guest, i0: int, page_guest, bu
     if step is None:
         step = planner.pipeline_step(len(page))
     if path is None:
-        path = planner.choose(exact_lru=order == ORDER_LRU, n_budgets=len(b),
-                              n_distinct=b.distinct, n_events=len(page), step=step)
+        path = planner.choose(
+            exact_lru=order == ORDER_LRU, n_budgets=len(b), n_distinct=b.distinct, n_events=len(page), step=step
+        )
     ends = guest_ends_of(page_guest, es.cnt.shape[1])
     chunk = Chunk(t_ns, page, op, guest)
     if path != planner.PIPELINE or len(page) == 0:
-        _KERNELS[order][0](chunk, np.int64(i0), page_guest, ends, b.frames, np.int64(honour),
-                           sample_at, es)
+        _KERNELS[order][0](chunk, np.int64(i0), page_guest, ends, b.frames, np.int64(honour), sample_at, es)
         return
     if order != ORDER_LRU:
         raise ValueError("the two-thread replay is for exact LRU only")
-    replay_pipelined(es, chunk, i0, page_guest, ends, b.frames, honour, sample_at,
-                     max(1, int(step)))
+    replay_pipelined(es, chunk, i0, page_guest, ends, b.frames, honour, sample_at, max(1, int(step)))
 
 
-def replay_pipelined(es: EngineState, chunk: Chunk, i0: int, page_guest, ends, frames_max,
-                     honour: int, sample_at, step: int) -> None:
+def replay_pipelined(
+    es: EngineState, chunk: Chunk, i0: int, page_guest, ends, frames_max, honour: int, sample_at, step: int
+) -> None:
     """Replay ``chunk`` at each budget in turn on two threads (exact LRU): the LRU walk
     (:func:`cmmsim.replay.lru_ahead.walk_victims`) a step ahead of the state machine."""
     size = min(step, len(chunk.page))
-    bufs = [(np.empty(size, np.int32), np.empty(size, np.int32))
-            for _ in range(_PIPELINE_BUFFERS)]  # a step's victims and its accesses' positions
+    bufs = [
+        (np.empty(size, np.int32), np.empty(size, np.int32)) for _ in range(_PIPELINE_BUFFERS)
+    ]  # a step's victims and its accesses' positions
     scratch = np.empty(size, chunk.page.dtype)  # the walker's accesses of a step
     with ThreadPoolExecutor(1, thread_name_prefix="cmmsim-lru") as pool:
         for b in range(len(frames_max)):
-            _replay_pipelined_one(pool, bufs, scratch, b, es, chunk, i0, page_guest, ends,
-                                  frames_max, honour, sample_at, step)
+            _replay_pipelined_one(
+                pool, bufs, scratch, b, es, chunk, i0, page_guest, ends, frames_max, honour, sample_at, step
+            )
 
 
-def _replay_pipelined_one(pool, bufs, scratch, b, es, chunk, i0, page_guest, ends, frames_max,
-                          honour, sample_at, step):
+def _replay_pipelined_one(pool, bufs, scratch, b, es, chunk, i0, page_guest, ends, frames_max, honour, sample_at, step):
     n = len(chunk.page)
     # The walker's own frame count and next free slot.
     ahead = es.sc[b, [SC_RESIDENT, SC_NEXT_SLOT]].copy()
     n_slot, n_window, n_classes, n_lev, _ = _sizes(len(page_guest), int(frames_max[b]), ORDER_LRU)
-    lru = (es.slot[b, :n_slot], es.slot_page[b, :n_window], es.bits[b, :n_classes],
-           es.levels[b, :n_lev + 1])
+    lru = (es.slot[b, :n_slot], es.slot_page[b, :n_window], es.bits[b, :n_classes], es.levels[b, : n_lev + 1])
     starts = range(0, n, step)
 
     def walk(k):
         s = starts[k]
         victims, positions = bufs[k % len(bufs)]
-        return walk_victims(chunk.page[s:s + step], chunk.op[s:s + step], *lru, frames_max[b],
-                            ahead, victims, scratch, positions)
+        return walk_victims(
+            chunk.page[s : s + step], chunk.op[s : s + step], *lru, frames_max[b], ahead, victims, scratch, positions
+        )
 
     # The walker thread owns the slot arrays and `ahead`, the calling thread
     # everything else.
@@ -570,25 +616,44 @@ def _replay_pipelined_one(pool, bufs, scratch, b, es, chunk, i0, page_guest, end
             pending[k + len(bufs) - 1] = pool.submit(walk, k + len(bufs) - 1)
         e = s + step
         victims, positions = bufs[k % len(bufs)]
-        _replay_given_chunk(Chunk(*(a[s:e] for a in chunk)), np.int64(i0 + s), page_guest, ends,
-                            frames_max, np.int64(honour), sample_at, es, victims[:n_victims],
-                            np.int64(b), positions[:n_accesses] if accesses_only else None)
+        _replay_given_chunk(
+            Chunk(*(a[s:e] for a in chunk)),
+            np.int64(i0 + s),
+            page_guest,
+            ends,
+            frames_max,
+            np.int64(honour),
+            sample_at,
+            es,
+            victims[:n_victims],
+            np.int64(b),
+            positions[:n_accesses] if accesses_only else None,
+        )
         if es.sc[b, SC_TAKEN] != n_victims:
-            raise RuntimeError(f"replay pipeline out of step: {n_victims} victims listed, "
-                               f"{int(es.sc[b, SC_TAKEN])} taken")
+            raise RuntimeError(
+                f"replay pipeline out of step: {n_victims} victims listed, {int(es.sc[b, SC_TAKEN])} taken"
+            )
     es.sc[b, SC_NEXT_SLOT] = ahead[1]
 
 
 def replay_finish(es: EngineState, page_guest, n_events: int) -> None:
     """Samples due after the last event, and the event-weighted sums (after the last chunk)."""
     for k in range(len(es.sc)):
-        _replay_finish(es.state[k], page_guest, es.samples[k], es.cnt[k], es.res_g[k],
-                       es.mark_g[k], es.sc[k], n_events)
+        _replay_finish(es.state[k], page_guest, es.samples[k], es.cnt[k], es.res_g[k], es.mark_g[k], es.sc[k], n_events)
 
 
-def run(events, budgets, *, honour: int, order: int, initial: int,
-        sample_at: np.ndarray | None = None, keep_final: bool = False,
-        path: str | None = None, tier_pages: int = 0) -> EngineResult:
+def run(
+    events,
+    budgets,
+    *,
+    honour: int,
+    order: int,
+    initial: int,
+    sample_at: np.ndarray | None = None,
+    keep_final: bool = False,
+    path: str | None = None,
+    tier_pages: int = 0,
+) -> EngineResult:
     """Replay a scenario's events at every budget.
 
     Parameters
@@ -621,9 +686,11 @@ def run(events, budgets, *, honour: int, order: int, initial: int,
         raise ValueError(f"initial state {initial:#x} is host-resident")
     at = np.zeros(0, np.int64) if sample_at is None else np.ascontiguousarray(sample_at, np.int64)
     es = alloc_state(events.n_pages, events.n_guests, b, order, initial, len(at), tier_pages)
-    replay_chunk(es, events.t_ns, events.page, events.op, events.guest, 0, events.page_guest, b,
-                 honour, order, at, path=path)
+    replay_chunk(
+        es, events.t_ns, events.page, events.op, events.guest, 0, events.page_guest, b, honour, order, at, path=path
+    )
     replay_finish(es, events.page_guest, len(events.page))
     final = es.state if keep_final else np.zeros((0, events.n_pages), np.uint8)
-    return EngineResult(b.pages, es.cnt, es.host[:, 0].copy(), es.host[:, 1].copy(), final,
-                        es.samples, tier_pages=tier_pages)
+    return EngineResult(
+        b.pages, es.cnt, es.host[:, 0].copy(), es.host[:, 1].copy(), final, es.samples, tier_pages=tier_pages
+    )

@@ -46,8 +46,16 @@ from cmmsim.replay.states import COUNTERS, PAIRS
 from cmmsim.tracer import params as params_mod
 from cmmsim.tracer.errors import ParamError
 
-__all__ = ["DEFAULT_VCPUS", "IO_COLUMNS", "Replayed", "guest_vcpus", "params_json", "results_frame",
-           "series_frame", "states_frame"]
+__all__ = [
+    "DEFAULT_VCPUS",
+    "IO_COLUMNS",
+    "Replayed",
+    "guest_vcpus",
+    "params_json",
+    "results_frame",
+    "series_frame",
+    "states_frame",
+]
 
 IO_COLUMNS = ("host_reads", "host_writes", "guest_reads", "guest_writes")
 #: vCPUs of a guest whose trace does not say.
@@ -89,8 +97,7 @@ def guest_vcpus(scenario, vcpus: int | None = None) -> np.ndarray:
     return np.where(known > 0, known, fallback).astype(np.int64)
 
 
-def results_frame(scenario, strategy: str, params: Any, res: EngineResult, *,
-                  vcpus: int | None = None) -> pl.DataFrame:
+def results_frame(scenario, strategy: str, params: Any, res: EngineResult, *, vcpus: int | None = None) -> pl.DataFrame:
     """Host and per-guest result rows (columns in the module docstring).
 
     ``vcpus`` counts the virtual CPUs of every guest whose trace does not
@@ -100,8 +107,12 @@ def results_frame(scenario, strategy: str, params: Any, res: EngineResult, *,
     cpus = guest_vcpus(scenario, vcpus)
     duration = int(getattr(scenario, "duration_ns", 0))
     events_g = scenario.events_per_guest
-    base = {"scenario": scenario.name, "strategy": strategy, "params": params_json(params),
-            "engine_version": ENGINE_VERSION}
+    base = {
+        "scenario": scenario.name,
+        "strategy": strategy,
+        "params": params_json(params),
+        "engine_version": ENGINE_VERSION,
+    }
     rows: list[dict[str, Any]] = []
     n_events = max(scenario.n_events, 1)
     for b in range(nb):
@@ -109,16 +120,19 @@ def results_frame(scenario, strategy: str, params: Any, res: EngineResult, *,
         host = dict(zip(COUNTERS, (int(x) for x in total), strict=True))
         host["peak_resident_pages"] = int(res.host_peak[b])
         host["sum_resident_pages"] = int(res.host_sum_resident[b])
-        per = [(None, "host", int(scenario.guest_pages.sum()), scenario.n_events, host, ng,
-                int(cpus.sum()))]
+        per = [(None, "host", int(scenario.guest_pages.sum()), scenario.n_events, host, ng, int(cpus.sum()))]
         for g in range(ng):
             c = dict(zip(COUNTERS, (int(x) for x in res.counters[b, g]), strict=True))
-            per.append((g, scenario.guest_names[g], int(scenario.guest_pages[g]),
-                        int(events_g[g]), c, 1, int(cpus[g])))
+            per.append((g, scenario.guest_names[g], int(scenario.guest_pages[g]), int(events_g[g]), c, 1, int(cpus[g])))
         for guest, gname, gpages, ev, c, n_guests, n_cpus in per:
             mean = c.pop("sum_resident_pages") / n_events
-            row = base | {"budget_pages": int(res.budgets[b]), "guest": guest,
-                          "guest_name": gname, "guest_pages": gpages, "events": ev}
+            row = base | {
+                "budget_pages": int(res.budgets[b]),
+                "guest": guest,
+                "guest_name": gname,
+                "guest_pages": gpages,
+                "events": ev,
+            }
             row |= c
             row["tier_pages"] = int(res.tier_pages)
             row["total_io"] = sum(c[k] for k in IO_COLUMNS)
@@ -129,8 +143,7 @@ def results_frame(scenario, strategy: str, params: Any, res: EngineResult, *,
     return pl.DataFrame(rows, schema_overrides=schema, infer_schema_length=None)
 
 
-def states_frame(scenario, strategy: str, params: Any, res: EngineResult,
-                 at: np.ndarray) -> pl.DataFrame:
+def states_frame(scenario, strategy: str, params: Any, res: EngineResult, at: np.ndarray) -> pl.DataFrame:
     """State-distribution time series, long format.
 
     Columns: scenario, strategy, params, budget_pages, t_ns (int, sample
@@ -141,19 +154,22 @@ def states_frame(scenario, strategy: str, params: Any, res: EngineResult,
     b_idx, s_idx, g_idx, k_idx = np.indices((nb, ns, ng, npairs)).reshape(4, -1)
     names = pl.Series(list(scenario.guest_names), dtype=pl.String)
     pairs = pl.Series(list(PAIRS), dtype=pl.String)
-    frame = pl.DataFrame({
-        "budget_pages": res.budgets[b_idx],
-        "t_ns": at[s_idx],
-        "guest": g_idx.astype(np.int32),
-        "guest_name": names.gather(g_idx),
-        "state": pairs.gather(k_idx),
-        "pages": res.samples.reshape(-1),
-    })
+    frame = pl.DataFrame(
+        {
+            "budget_pages": res.budgets[b_idx],
+            "t_ns": at[s_idx],
+            "guest": g_idx.astype(np.int32),
+            "guest_name": names.gather(g_idx),
+            "state": pairs.gather(k_idx),
+            "pages": res.samples.reshape(-1),
+        }
+    )
     return _labelled(frame, scenario, strategy, params)
 
 
-def series_frame(scenario, strategy: str, params: Any, res: EngineResult,
-                 columns: tuple[str, ...], derive=None) -> pl.DataFrame:
+def series_frame(
+    scenario, strategy: str, params: Any, res: EngineResult, columns: tuple[str, ...], derive=None
+) -> pl.DataFrame:
     """A strategy's per-period series, long by guest.
 
     Columns: scenario, strategy, params, budget_pages, period (int), t_ns
@@ -166,12 +182,17 @@ def series_frame(scenario, strategy: str, params: Any, res: EngineResult,
     flat = res.series.reshape(-1, nk)
     names = pl.Series(list(scenario.guest_names), dtype=pl.String)
     gp = scenario.guest_pages.astype(np.int64)[g_idx]
-    frame = pl.DataFrame({
-        "budget_pages": res.budgets[b_idx], "period": k_idx.astype(np.int64),
-        "t_ns": res.series_t_ns[k_idx], "guest": g_idx.astype(np.int32),
-        "guest_name": names.gather(g_idx), "guest_pages": gp,
-        **{name: flat[:, j] for j, name in enumerate(columns)},
-    })
+    frame = pl.DataFrame(
+        {
+            "budget_pages": res.budgets[b_idx],
+            "period": k_idx.astype(np.int64),
+            "t_ns": res.series_t_ns[k_idx],
+            "guest": g_idx.astype(np.int32),
+            "guest_name": names.gather(g_idx),
+            "guest_pages": gp,
+            **{name: flat[:, j] for j, name in enumerate(columns)},
+        }
+    )
     if derive is not None:
         frame = derive(frame)
     return _labelled(frame, scenario, strategy, params)

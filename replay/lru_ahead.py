@@ -33,8 +33,7 @@ from cmmsim.replay.states import OP_WRITE
 # cmmsim.replay.engine): the caller sizes ``victims`` and ``scratch`` to at least one
 # entry per event.
 @nb.njit(cache=True, nogil=True, _nrt=False)
-def walk_victims(page, op, slot, slot_page, bits, levels, frames_max, counts, victims, scratch,
-                 positions):
+def walk_victims(page, op, slot, slot_page, bits, levels, frames_max, counts, victims, scratch, positions):
     """Victims of the accesses among ``page``/``op``, in order; returns how many,
     and how many accesses there were (their positions in ``positions``).
 
@@ -100,7 +99,14 @@ def lru_victims(page: np.ndarray, op: np.ndarray, n_pages: int, budget: int) -> 
         raise ValueError(f"page indices must lie in [0, {n_pages})")
     frames = min(budget, n_pages)
     victims = np.empty(page.shape[0], np.int32)
-    n_v, _ = walk_victims(page, op, *slots.new(n_pages, frames, 1), np.int64(frames),
-                          np.zeros(2, np.int64), victims, np.empty(page.shape[0], page.dtype),
-                          np.empty(page.shape[0], np.int32))
+    n_v, _ = walk_victims(
+        page,
+        op,
+        *slots.new(n_pages, frames, 1),
+        np.int64(frames),
+        np.zeros(2, np.int64),
+        victims,
+        np.empty(page.shape[0], page.dtype),
+        np.empty(page.shape[0], np.int32),
+    )
     return victims[:n_v].copy()

@@ -297,8 +297,7 @@ def _lru_groups(page, op, guest, page_guest, n_guests, budgets, starts, pgs, cnt
     """
     for k in nb.prange(pgs.shape[0]):
         lo, hi = starts[k], starts[k + 1]
-        c, p, h = _lru_all(page, op, guest, page_guest, n_guests,
-                           np.ascontiguousarray(budgets[lo:hi]), pgs[k])
+        c, p, h = _lru_all(page, op, guest, page_guest, n_guests, np.ascontiguousarray(budgets[lo:hi]), pgs[k])
         cnt[lo:hi] = c
         peak[lo:hi] = p
         hsum[lo:hi] = h
@@ -356,13 +355,28 @@ def run_lru_all(scenario, budgets, threads: int | None = None) -> EngineResult:
     # Zeroed lazily by the system: a group pays only for the pages the trace touches.
     pgs = np.zeros((n_groups, scenario.n_pages, 2), table)
     with numba_threads(min(n_threads, nb.config.NUMBA_NUM_THREADS)):
-        _lru_groups(scenario.page, scenario.op,
-                    scenario.guest if scenario.n_guests > 1 else None, scenario.page_guest,
-                    scenario.n_guests, uniq[order], starts, pgs, cnt, peak, hsum)
+        _lru_groups(
+            scenario.page,
+            scenario.op,
+            scenario.guest if scenario.n_guests > 1 else None,
+            scenario.page_guest,
+            scenario.n_guests,
+            uniq[order],
+            starts,
+            pgs,
+            cnt,
+            peak,
+            hsum,
+        )
     # Rows are in group order: budget j of the ascending list sits at row rank[j];
     # the budgets as given are back[...] of that list.
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     rows = rank[back]
-    return without_states(b, cnt[rows], np.stack([peak[rows], hsum[rows]], axis=1),
-                          np.zeros((0, scenario.n_pages), np.uint8), scenario.n_guests)
+    return without_states(
+        b,
+        cnt[rows],
+        np.stack([peak[rows], hsum[rows]], axis=1),
+        np.zeros((0, scenario.n_pages), np.uint8),
+        scenario.n_guests,
+    )

@@ -35,8 +35,16 @@ def pipeline_step(n_events: int) -> int:
     return min(PIPELINE_STEP_MAX, max(PIPELINE_STEP_MIN, n_events // 8))
 
 
-def choose(*, exact_lru: bool, n_budgets: int, n_distinct: int, n_events: int,
-           one_pass: bool = False, step: int | None = None, threads: int | None = None) -> str:
+def choose(
+    *,
+    exact_lru: bool,
+    n_budgets: int,
+    n_distinct: int,
+    n_events: int,
+    one_pass: bool = False,
+    step: int | None = None,
+    threads: int | None = None,
+) -> str:
     """The way to replay a chunk of events.
 
     Parameters
@@ -74,7 +82,6 @@ def choose(*, exact_lru: bool, n_budgets: int, n_distinct: int, n_events: int,
     # (0.46 s per budget against 0.70 s on the bench stream): the two loops are
     # leaner apart than fused. With more threads the budgets run side by side,
     # unless there is only one.
-    if (exact_lru and n_events >= 2 * step
-            and (threads == 2 or (threads > 2 and n_budgets == 1))):
+    if exact_lru and n_events >= 2 * step and (threads == 2 or (threads > 2 and n_budgets == 1)):
         return PIPELINE
     return PARALLEL

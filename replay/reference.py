@@ -17,8 +17,7 @@ import numpy as np
 from cmmsim.replay import states as S
 from cmmsim.tracer.schema import Op
 
-HINTS_ALL = {Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE, Op.SET_POT_VOLATILE,
-             Op.SET_STABLE_IF_RESIDENT}
+HINTS_ALL = {Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE, Op.SET_POT_VOLATILE, Op.SET_STABLE_IF_RESIDENT}
 HINTS_STABLE_UNUSED = {Op.SET_STABLE, Op.SET_UNUSED}
 #: The legal (guest, host) state pairs, as letters.
 LEGAL_PAIRS = frozenset(S.PAIRS)
@@ -35,8 +34,9 @@ class Page:
     copy: bool = False  # the host holds a valid preserved copy
 
     def byte(self) -> int:
-        return S.pack(S.GUEST_NAMES.index(self.guest), S.HOST_NAMES.index(self.host),
-                      self.dirty, self.changed, self.copy)
+        return S.pack(
+            S.GUEST_NAMES.index(self.guest), S.HOST_NAMES.index(self.host), self.dirty, self.changed, self.copy
+        )
 
 
 @dataclass
@@ -57,7 +57,7 @@ class TwoListTwin:
     """
 
     #: 4 KiB pages per GiB.
-    PAGES_PER_GIB = 2 ** 18
+    PAGES_PER_GIB = 2**18
 
     def __init__(self) -> None:
         self.inactive: OrderedDict[int, None] = OrderedDict()
@@ -117,8 +117,7 @@ class ReferenceHost:
         0: no tier.
     """
 
-    def __init__(self, page_guest: np.ndarray, budget: int, honoured: set, victims: str,
-                 tier_pages: int = 0):
+    def __init__(self, page_guest: np.ndarray, budget: int, honoured: set, victims: str, tier_pages: int = 0):
         hinting = bool(honoured)
         start = "U" if hinting else "S"
         self.pages = [Page(start, "z") for _ in range(len(page_guest))]
@@ -250,7 +249,8 @@ class ReferenceHost:
             g = self.page_guest[q]
             self.resident_of_guest[g] += 1
             self.counters[g]["peak_resident_pages"] = max(
-                self.counters[g]["peak_resident_pages"], self.resident_of_guest[g])
+                self.counters[g]["peak_resident_pages"], self.resident_of_guest[g]
+            )
             if self.victims == "clock":
                 if frame is None:
                     self.frames.append(q)
@@ -312,8 +312,9 @@ class ReferenceHost:
             self.host_sum += self.resident
             for g, res in enumerate(self.resident_of_guest):
                 self.counters[g]["sum_resident_pages"] += res
-        counters = np.array([[c[name] for name in S.COUNTERS] for c in self.counters],
-                            dtype=np.int64).reshape(len(self.counters), S.N_COUNTERS)
+        counters = np.array([[c[name] for name in S.COUNTERS] for c in self.counters], dtype=np.int64).reshape(
+            len(self.counters), S.N_COUNTERS
+        )
         final = np.array([p.byte() for p in self.pages], dtype=np.uint8)
         return ReferenceResult(counters, self.host_peak, self.host_sum, final)
 
@@ -371,9 +372,7 @@ class GuestView:
         return joined, left, back
 
 
-
-def replay_reference(scenario, budget: int, honoured: set, victims: str,
-                     tier_pages: int = 0) -> ReferenceResult:
+def replay_reference(scenario, budget: int, honoured: set, victims: str, tier_pages: int = 0) -> ReferenceResult:
     """Replay a :class:`cmmsim.replay.scenario.Scenario` at one budget, slowly."""
     host = ReferenceHost(scenario.page_guest, budget, honoured, victims, tier_pages)
     return host.run(scenario.page, scenario.op)

@@ -47,9 +47,17 @@ class EngineResult:
     tier_pages: int = 0
 
 
-def without_states(budgets: np.ndarray, counters: np.ndarray, host: np.ndarray, final: np.ndarray,
-                   n_guests: int, **series) -> EngineResult:
+def without_states(
+    budgets: np.ndarray, counters: np.ndarray, host: np.ndarray, final: np.ndarray, n_guests: int, **series
+) -> EngineResult:
     """The result of a kernel that samples no page states: ``host[:, 0]`` the peaks,
     ``host[:, 1]`` the frame-event sums; ``series`` and ``series_t_ns`` if it has them."""
-    return EngineResult(budgets, counters, host[:, 0].copy(), host[:, 1].copy(), final,
-                        np.zeros((len(budgets), 0, n_guests, len(PAIRS)), np.int64), **series)
+    return EngineResult(
+        budgets,
+        counters,
+        host[:, 0].copy(),
+        host[:, 1].copy(),
+        final,
+        np.zeros((len(budgets), 0, n_guests, len(PAIRS)), np.int64),
+        **series,
+    )

@@ -124,8 +124,9 @@ def trace_name(path: str | os.PathLike) -> str:
     return show_path(Path(path).name).removesuffix(".parquet")
 
 
-def from_arrays(traces: list[tuple[str, TraceArrays]], *, name: str = "scenario",
-                copies: int = 1, stagger_ns: int = 0) -> Scenario:
+def from_arrays(
+    traces: list[tuple[str, TraceArrays]], *, name: str = "scenario", copies: int = 1, stagger_ns: int = 0
+) -> Scenario:
     """Merge guest traces (already in memory) into one scenario."""
     if copies < 1:
         raise ParamError(f"copies must be >= 1, got {copies}")
@@ -157,11 +158,11 @@ def from_arrays(traces: list[tuple[str, TraceArrays]], *, name: str = "scenario"
         guest = np.zeros(len(arr), np.uint16)
     else:
         t = np.concatenate([a.t_ns + shift for _, a, shift in guests])
-        page = np.concatenate([a.pfn.astype(np.int32) + np.int32(off)
-                               for (_, a, _), off in zip(guests, offsets, strict=True)])
+        page = np.concatenate(
+            [a.pfn.astype(np.int32) + np.int32(off) for (_, a, _), off in zip(guests, offsets, strict=True)]
+        )
         op = np.concatenate([a.op for _, a, _ in guests])
-        guest = np.concatenate([np.full(len(a), k, np.uint16)
-                                for k, (_, a, _) in enumerate(guests)])
+        guest = np.concatenate([np.full(len(a), k, np.uint16) for k, (_, a, _) in enumerate(guests)])
         order = np.argsort(t, kind="stable")
         t, page, op, guest = t[order], page[order], op[order], guest[order]
     return Scenario(
@@ -178,13 +179,11 @@ def from_arrays(traces: list[tuple[str, TraceArrays]], *, name: str = "scenario"
     )
 
 
-def load(paths: list[str | os.PathLike], *, copies: int = 1, stagger_ns: int = 0,
-         name: str | None = None) -> Scenario:
+def load(paths: list[str | os.PathLike], *, copies: int = 1, stagger_ns: int = 0, name: str | None = None) -> Scenario:
     """Load and merge trace files (or scenario folders) into one scenario."""
     files = expand_inputs(paths)
     traces = [(trace_name(f), read_arrays(f)) for f in files]
     names = [n for n, _ in traces]
     if len(set(names)) != len(names):
         traces = [(f"{n}@{i}", a) for i, (n, a) in enumerate(traces)]
-    return from_arrays(traces, name=name or scenario_name(paths), copies=copies,
-                       stagger_ns=stagger_ns)
+    return from_arrays(traces, name=name or scenario_name(paths), copies=copies, stagger_ns=stagger_ns)

@@ -51,8 +51,19 @@ from cmmsim.replay.scenario import Scenario
 from cmmsim.replay.states import OP_WRITE, C
 from cmmsim.tracer.errors import ParamError
 
-__all__ = ["CHUNK_EVENTS", "ESTIMATED", "FEW_PAGES", "MAX_SALTS", "SampledLRU", "df_lru_sampled",
-           "lru_sampled", "lru_sampled_stream", "miss_curve", "sample_mask", "spread_budgets"]
+__all__ = [
+    "CHUNK_EVENTS",
+    "ESTIMATED",
+    "FEW_PAGES",
+    "MAX_SALTS",
+    "SampledLRU",
+    "df_lru_sampled",
+    "lru_sampled",
+    "lru_sampled_stream",
+    "miss_curve",
+    "sample_mask",
+    "spread_budgets",
+]
 
 #: The I/O counters estimated (not the resident-frame ones: under LRU the
 #: host holds min(budget, footprint) frames at the end, no sample needed).
@@ -149,14 +160,16 @@ class _Sampler:
         for s in range(0, len(page), CHUNK_EVENTS):
             e = s + CHUNK_EVENTS
             m = len(page[s:e])
-            out = (np.empty((self.salts, m), np.int32), np.empty((self.salts, m), np.uint8),
-                   np.empty((self.salts, m), np.uint16))
+            out = (
+                np.empty((self.salts, m), np.int32),
+                np.empty((self.salts, m), np.uint8),
+                np.empty((self.salts, m), np.uint16),
+            )
             taken = np.zeros(self.salts, np.int64)
-            _sample_chunk(page[s:e], op[s:e], guest[s:e], self.bits, self.touched,
-                          self.accesses, *out, taken)
+            _sample_chunk(page[s:e], op[s:e], guest[s:e], self.bits, self.touched, self.accesses, *out, taken)
             for k in range(self.salts):
                 if taken[k]:
-                    self.parts[k].append(tuple(a[k, :taken[k]].copy() for a in out))
+                    self.parts[k].append(tuple(a[k, : taken[k]].copy() for a in out))
 
     def sample(self, k: int, template) -> tuple[Scenario, float]:
         """Salt k's accesses as a scenario of the kept pages (renumbered in order,
@@ -169,15 +182,23 @@ class _Sampler:
         keep = touched & (((self.bits.astype(np.uint64) >> np.uint64(k)) & np.uint64(1)) == 1)
         new_index = np.full(len(keep), -1, np.int32)
         new_index[keep] = np.arange(int(keep.sum()), dtype=np.int32)
-        cols = ([np.concatenate(c) for c in zip(*self.parts[k], strict=True)] if self.parts[k]
-                else [np.zeros(0, d) for d in (np.int32, np.uint8, np.uint16)])
+        cols = (
+            [np.concatenate(c) for c in zip(*self.parts[k], strict=True)]
+            if self.parts[k]
+            else [np.zeros(0, d) for d in (np.int32, np.uint8, np.uint16)]
+        )
         page_guest = self.page_guest[keep]
         scn = Scenario(
-            name=template.name, guest_names=template.guest_names,
+            name=template.name,
+            guest_names=template.guest_names,
             guest_pages=np.bincount(page_guest, minlength=self.n_guests).astype(np.int64),
-            t_ns=np.broadcast_to(np.int64(0), cols[0].shape), page=new_index[cols[0]],
-            op=cols[1], guest=cols[2],
-            page_guest=page_guest, sources=template.sources)
+            t_ns=np.broadcast_to(np.int64(0), cols[0].shape),
+            page=new_index[cols[0]],
+            op=cols[1],
+            guest=cols[2],
+            page_guest=page_guest,
+            sources=template.sources,
+        )
         return scn, float(keep.sum()) / max(int(touched.sum()), 1)
 
 
@@ -272,8 +293,7 @@ def _estimate(sampler: _Sampler, template, b: np.ndarray, rate: float) -> Sample
         cnt = run_lru_all(sub, scaled).counters[:, :, cols].astype(np.float64)
         est[k] = cnt * scale[None, :, None]
     mean, se = _mean_se(est, rate >= 1.0)
-    return SampledLRU(b, mean, se, est, sampler.accesses.copy(),
-                      int(sampler.touched.sum()), rate, fractions, sampled)
+    return SampledLRU(b, mean, se, est, sampler.accesses.copy(), int(sampler.touched.sum()), rate, fractions, sampled)
 
 
 def lru_sampled(scenario, budgets, rate: float, *, salts: int = 8, seed: int = 0) -> SampledLRU:
@@ -303,9 +323,17 @@ def lru_sampled(scenario, budgets, rate: float, *, salts: int = 8, seed: int = 0
         cnt = run_lru_all(scenario, b).counters[:, :, [C[k] for k in ESTIMATED]]
         cnt = cnt.astype(np.float64)
         accesses = np.bincount(scenario.guest[is_access], minlength=scenario.n_guests)
-        return SampledLRU(b, cnt, np.zeros_like(cnt), cnt[None], accesses.astype(np.int64),
-                          int(np.unique(scenario.page[is_access]).size), 1.0, np.ones(1),
-                          np.array([int(is_access.sum())], np.int64))
+        return SampledLRU(
+            b,
+            cnt,
+            np.zeros_like(cnt),
+            cnt[None],
+            accesses.astype(np.int64),
+            int(np.unique(scenario.page[is_access]).size),
+            1.0,
+            np.ones(1),
+            np.array([int(is_access.sum())], np.int64),
+        )
     sampler = _Sampler(scenario.page_guest, scenario.n_guests, rate, salts, seed)
     sampler.feed(scenario.page, scenario.op, scenario.guest)
     return _estimate(sampler, scenario, b, rate)
@@ -327,10 +355,19 @@ def spread_budgets(budgets: np.ndarray, points: int) -> np.ndarray:
     return np.unique(np.rint(np.linspace(b.min(), b.max(), points)).astype(np.int64))
 
 
-def lru_sampled_stream(paths: Sequence[str | os.PathLike], budgets: Sequence[str | int],
-                       rate: float, *, salts: int = 8, seed: int = 0, copies: int = 1,
-                       stagger_ns: int = 0, batch_rows: int | None = None,
-                       points: int = 0, on_events: Callable[[int], None] | None = None) -> SampledLRU:
+def lru_sampled_stream(
+    paths: Sequence[str | os.PathLike],
+    budgets: Sequence[str | int],
+    rate: float,
+    *,
+    salts: int = 8,
+    seed: int = 0,
+    copies: int = 1,
+    stagger_ns: int = 0,
+    batch_rows: int | None = None,
+    points: int = 0,
+    on_events: Callable[[int], None] | None = None,
+) -> SampledLRU:
     """:func:`lru_sampled` reading trace files as a stream (memory: the samples).
 
     ``budgets`` are parsed as by :func:`cmmsim.replay.budgets.parse_budget` (and spread by
@@ -351,16 +388,31 @@ def lru_sampled_stream(paths: Sequence[str | os.PathLike], budgets: Sequence[str
         sampler.feed(page, op, guest)
         if on_events is not None:
             on_events(len(page))
-    template = StreamedScenario(scenario_name(list(paths)), tuple(g.label for g in guests), gp,
-                                page_guest, 0, np.zeros(len(guests), np.int64),
-                                tuple(g.path for g in guests))
+    template = StreamedScenario(
+        scenario_name(list(paths)),
+        tuple(g.label for g in guests),
+        gp,
+        page_guest,
+        0,
+        np.zeros(len(guests), np.int64),
+        tuple(g.path for g in guests),
+    )
     return _estimate(sampler, template, b, rate)
 
 
-def miss_curve(paths: Sequence[str | os.PathLike], budgets: Sequence[str | int], *,
-               points: int = 0, rate: float = 1.0, salts: int = 8, seed: int = 0,
-               stream: bool = False, copies: int = 1, stagger_ns: int = 0,
-               on_events: Callable[[int], None] | None = None) -> SampledLRU:
+def miss_curve(
+    paths: Sequence[str | os.PathLike],
+    budgets: Sequence[str | int],
+    *,
+    points: int = 0,
+    rate: float = 1.0,
+    salts: int = 8,
+    seed: int = 0,
+    stream: bool = False,
+    copies: int = 1,
+    stagger_ns: int = 0,
+    on_events: Callable[[int], None] | None = None,
+) -> SampledLRU:
     """``host-lru``'s curve for trace files: what ``cmmsim mrc`` prints.
 
     Budgets are parsed as by :func:`cmmsim.replay.budgets.parse_budget` against the
@@ -371,8 +423,17 @@ def miss_curve(paths: Sequence[str | os.PathLike], budgets: Sequence[str | int],
     chunk by chunk streamed, all at once loaded).
     """
     if stream:
-        return lru_sampled_stream(paths, budgets, rate, salts=salts, seed=seed, copies=copies,
-                                  stagger_ns=stagger_ns, points=points, on_events=on_events)
+        return lru_sampled_stream(
+            paths,
+            budgets,
+            rate,
+            salts=salts,
+            seed=seed,
+            copies=copies,
+            stagger_ns=stagger_ns,
+            points=points,
+            on_events=on_events,
+        )
     from cmmsim.replay.scenario import load
 
     scn = load(list(paths), copies=copies, stagger_ns=stagger_ns)
@@ -406,8 +467,14 @@ def df_lru_sampled(r: SampledLRU) -> pl.DataFrame:
         data[f"{name}_se"] = se[:, j]
     miss = [ESTIMATED.index("host_reads"), ESTIMATED.index("zero_fills")]
     ratio, ratio_se = _mean_se(totals[:, :, miss].sum(axis=2) / max(total, 1), r.exact)
-    data |= {"miss_ratio_est": ratio, "miss_ratio_se": ratio_se, "rate": np.full(n, r.rate),
-             "salts": np.full(n, r.salts), "page_fraction": np.full(n, r.page_fraction.mean()),
-             "min_sampled_pages": np.full(n, int(r.sampled_pages.min())),
-             "footprint_pages": np.full(n, r.footprint_pages), "exact": np.full(n, r.exact)}
+    data |= {
+        "miss_ratio_est": ratio,
+        "miss_ratio_se": ratio_se,
+        "rate": np.full(n, r.rate),
+        "salts": np.full(n, r.salts),
+        "page_fraction": np.full(n, r.page_fraction.mean()),
+        "min_sampled_pages": np.full(n, int(r.sampled_pages.min())),
+        "footprint_pages": np.full(n, r.footprint_pages),
+        "exact": np.full(n, r.exact),
+    }
     return pl.DataFrame(data)

@@ -69,11 +69,9 @@ GUEST_NAMES = "SUVP"
 HOST_NAMES = "rpz"
 
 
-def pack(guest: int, host: int, dirty: bool = False, changed: bool = False,
-         copy: bool = False) -> int:
+def pack(guest: int, host: int, dirty: bool = False, changed: bool = False, copy: bool = False) -> int:
     """The state byte of a page."""
-    return (guest | (host << HOST_SHIFT) | (DIRTY if dirty else 0)
-            | (CHANGED if changed else 0) | (COPY if copy else 0))
+    return guest | (host << HOST_SHIFT) | (DIRTY if dirty else 0) | (CHANGED if changed else 0) | (COPY if copy else 0)
 
 
 #: Initial state of every page: under hinting a guest's free memory is
@@ -94,25 +92,25 @@ for _i, _name in enumerate(PAIRS):
 #: for every strategy (the balloons' two included, zero elsewhere): result rows
 #: of all strategies share one schema and concatenate into one frame.
 COUNTERS = (
-    "accesses",        # READ and WRITE events
-    "hints",           # hint operations the host honoured (sent by the guest)
-    "host_reads",      # host page-ins of preserved pages from the disk (host faults)
-    "host_writes",     # host page-outs of changed pages to the disk (tier spills included)
-    "zero_fills",      # faults on logically zero pages: a zeroed frame, no I/O
-    "discards",        # host reclaims that needed no I/O
+    "accesses",  # READ and WRITE events
+    "hints",  # hint operations the host honoured (sent by the guest)
+    "host_reads",  # host page-ins of preserved pages from the disk (host faults)
+    "host_writes",  # host page-outs of changed pages to the disk (tier spills included)
+    "zero_fills",  # faults on logically zero pages: a zeroed frame, no I/O
+    "discards",  # host reclaims that needed no I/O
     "discard_faults",  # guest accesses to discarded volatile pages
-    "guest_reads",     # guest I/O the strategy caused: re-reads after discards, swap-ins
-    "guest_writes",    # guest I/O the strategy caused: swap-outs
-    "repairs",         # accesses to unused pages (protocol violations), made stable
-    "content_lost",    # set stable on a discarded volatile page: its content is gone
+    "guest_reads",  # guest I/O the strategy caused: re-reads after discards, swap-ins
+    "guest_writes",  # guest I/O the strategy caused: swap-outs
+    "repairs",  # accesses to unused pages (protocol violations), made stable
+    "content_lost",  # set stable on a discarded volatile page: its content is gone
     "peak_resident_pages",
     "sum_resident_pages",  # sum over events of resident frames (for the mean)
-    "dual_paging",     # host reads only to let the guest swap the page out (in host_reads too)
+    "dual_paging",  # host reads only to let the guest swap the page out (in host_reads too)
     "balloon_inflated_pages",  # pages the balloon took from the guest
     "balloon_deflated_pages",  # pages the balloon gave back
     # The host's fast swap tier (cmmsim.replay.kernels.tier; 0 without one). Appended:
     # the indices above keep their meaning in stored arrays.
-    "host_reads_tier",   # host page-ins from the tier (not in host_reads: those are the disk's)
+    "host_reads_tier",  # host page-ins from the tier (not in host_reads: those are the disk's)
     "host_writes_tier",  # host page-outs to the tier (not in host_writes)
     "host_spills_tier",  # pages moved from the full tier to the disk (each also in host_writes)
 )
@@ -148,8 +146,9 @@ OP_SET_STABLE_IF_RESIDENT = int(Op.SET_STABLE_IF_RESIDENT)
 #: Bit masks of the hint ops a host honours (bit ``1 << op``).
 HONOUR_NONE = 0
 HONOUR_STABLE_UNUSED = (1 << OP_SET_STABLE) | (1 << OP_SET_UNUSED)
-HONOUR_ALL = HONOUR_STABLE_UNUSED | (1 << OP_SET_VOLATILE) | (1 << OP_SET_POT_VOLATILE) | (
-    1 << OP_SET_STABLE_IF_RESIDENT)
+HONOUR_ALL = (
+    HONOUR_STABLE_UNUSED | (1 << OP_SET_VOLATILE) | (1 << OP_SET_POT_VOLATILE) | (1 << OP_SET_STABLE_IF_RESIDENT)
+)
 
 #: Reclaim classes of the engine's state-priority order: cheapest first.
 CLASS_UNUSED, CLASS_CHEAP, CLASS_REST = 0, 1, 2

@@ -100,8 +100,16 @@ def stream_guests(paths, copies: int, stagger_ns: int) -> list[_Guest]:
     offset = 0
     for j in range(copies):
         for f, stem, meta in zip(files, stems, metas, strict=True):
-            out.append(_Guest(stem if copies == 1 else f"{stem}#{j}", str(f), meta.guest_pages,
-                              offset, j * stagger_ns, meta.vcpus or 0))
+            out.append(
+                _Guest(
+                    stem if copies == 1 else f"{stem}#{j}",
+                    str(f),
+                    meta.guest_pages,
+                    offset,
+                    j * stagger_ns,
+                    meta.vcpus or 0,
+                )
+            )
             offset += meta.guest_pages
     if len(out) > np.iinfo(np.uint16).max:
         raise ParamError(f"too many guests ({len(out)}); at most 65535")
@@ -121,12 +129,17 @@ def _batches(g: _Guest, index: int, batch_rows: int):
         if len(t):
             last_t = int(t[-1])
         row += len(t)
-        yield (t + g.shift_ns if g.shift_ns else t, pfn.astype(np.int32) + np.int32(g.offset), op,
-               np.full(len(t), index, np.uint16))
+        yield (
+            t + g.shift_ns if g.shift_ns else t,
+            pfn.astype(np.int32) + np.int32(g.offset),
+            op,
+            np.full(len(t), index, np.uint16),
+        )
 
 
-def merged_batches(guests: Sequence[_Guest], batch_rows: int = ROW_GROUP_ROWS
-                   ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+def merged_batches(
+    guests: Sequence[_Guest], batch_rows: int = ROW_GROUP_ROWS
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Every guest's events merged by time, as chunks of about ``batch_rows`` events."""
     its = [_batches(g, k, batch_rows) for k, g in enumerate(guests)]
     bufs: list[list[np.ndarray] | None] = [None] * len(guests)
@@ -190,12 +203,23 @@ def time_range(paths, copies: int = 1, stagger_ns: int = 0) -> tuple[int, int] |
     return None if lo is None else (int(lo), int(hi))
 
 
-def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Sequence[str | int],
-                  params: list[str] | dict | None = None, *, copies: int = 1, stagger_ns: int = 0,
-                  batch_rows: int = ROW_GROUP_ROWS, states_interval_ns: int | None = None,
-                  name: str | None = None, series: bool = False, costs=None,
-                  vcpus: int | None = None, tier_pages: int = 0,
-                  on_events: Callable[[int], None] | None = None):
+def replay_stream(
+    paths: Sequence[str | os.PathLike],
+    strategy: str,
+    budgets: Sequence[str | int],
+    params: list[str] | dict | None = None,
+    *,
+    copies: int = 1,
+    stagger_ns: int = 0,
+    batch_rows: int = ROW_GROUP_ROWS,
+    states_interval_ns: int | None = None,
+    name: str | None = None,
+    series: bool = False,
+    costs=None,
+    vcpus: int | None = None,
+    tier_pages: int = 0,
+    on_events: Callable[[int], None] | None = None,
+):
     """Replay traces in bounded memory; same integers as :func:`cmmsim.replay.api.replay_full`.
 
     Parameters
@@ -266,13 +290,26 @@ def replay_stream(paths: Sequence[str | os.PathLike], strategy: str, budgets: Se
             t_first = int(t[0]) if t_first is None else t_first
             t_last = int(t[-1])
     engine.replay_finish(es, page_guest, i0)
-    scn = StreamedScenario(name or scenario_name(list(paths)), tuple(g.label for g in guests), gp,
-                           page_guest, i0, per_guest, tuple(g.path for g in guests),
-                           (t_last - t_first) if t_first is not None else 0,
-                           np.array([g.vcpus for g in guests], np.int64))
-    res = EngineResult(b, es.cnt, es.host[:, 0].copy(), es.host[:, 1].copy(),
-                              np.zeros((0, n_pages), np.uint8), es.samples,
-                              tier_pages=tier_pages)
+    scn = StreamedScenario(
+        name or scenario_name(list(paths)),
+        tuple(g.label for g in guests),
+        gp,
+        page_guest,
+        i0,
+        per_guest,
+        tuple(g.path for g in guests),
+        (t_last - t_first) if t_first is not None else 0,
+        np.array([g.vcpus for g in guests], np.int64),
+    )
+    res = EngineResult(
+        b,
+        es.cnt,
+        es.host[:, 0].copy(),
+        es.host[:, 1].copy(),
+        np.zeros((0, n_pages), np.uint8),
+        es.samples,
+        tier_pages=tier_pages,
+    )
     results = price(results_frame(scn, strategy, p, res, vcpus=vcpus), profile)
     states = states_frame(scn, strategy, p, res, at) if states_interval_ns else None
     return Replayed(results, states, None)

@@ -65,12 +65,34 @@ from cmmsim.tracer.io import (
 )
 from cmmsim.tracer.schema import MAX_GUEST_PAGES
 
-__all__ = ["Job", "KEY_FORMAT", "RESULT_COLUMNS", "SERIES_COLUMNS", "STATES_COLUMNS", "SUBFOLDERS",
-           "SWEEP_FILE", "SweepOutcome", "SweepSpec", "TraceSet", "build_jobs",
-           "check_part", "dask_executor_factory", "load_sweep_file",
-           "local_executor", "parse_grid", "prepare_output", "read_balloon", "read_results",
-           "read_series", "read_states", "run_job", "run_sweep", "sweep_parts",
-           "trace_sets_from_inputs", "warm_up"]
+__all__ = [
+    "Job",
+    "KEY_FORMAT",
+    "RESULT_COLUMNS",
+    "SERIES_COLUMNS",
+    "STATES_COLUMNS",
+    "SUBFOLDERS",
+    "SWEEP_FILE",
+    "SweepOutcome",
+    "SweepSpec",
+    "TraceSet",
+    "build_jobs",
+    "check_part",
+    "dask_executor_factory",
+    "load_sweep_file",
+    "local_executor",
+    "parse_grid",
+    "prepare_output",
+    "read_balloon",
+    "read_results",
+    "read_series",
+    "read_states",
+    "run_job",
+    "run_sweep",
+    "sweep_parts",
+    "trace_sets_from_inputs",
+    "warm_up",
+]
 
 SWEEP_FILE = "sweep.json"
 #: How job keys are made (in ``sweep.json``): 2 since keys name the trace set.
@@ -141,8 +163,7 @@ def trace_sets_from_inputs(inputs: Iterable[str]) -> list[TraceSet]:
             sets.append(TraceSet(trace_name(p), (str(p.resolve()),)))
     names = [s.name for s in sets]
     if len(set(names)) != len(names):
-        sets = [TraceSet(f"{s.name}@{i}", s.paths, s.copies, s.stagger_ns)
-                for i, s in enumerate(sets)]
+        sets = [TraceSet(f"{s.name}@{i}", s.paths, s.copies, s.stagger_ns) for i, s in enumerate(sets)]
     return sets
 
 
@@ -197,10 +218,15 @@ def load_sweep_file(path: str | os.PathLike) -> SweepSpec:
         if not resolved:
             raise ParamError(f"{shown}: trace set {ts.get('name', i)!r} names no trace")
         own = ts.get("states_interval")
-        sets.append(TraceSet(str(ts.get("name", f"set{i}")), tuple(resolved),
-                             typed(ts.get("copies", 1), int, f"trace set {i}: copies"),
-                             parse_duration_ns(ts.get("stagger", 0)),
-                             parse_duration_ns(own) if own is not None else None))
+        sets.append(
+            TraceSet(
+                str(ts.get("name", f"set{i}")),
+                tuple(resolved),
+                typed(ts.get("copies", 1), int, f"trace set {i}: copies"),
+                parse_duration_ns(ts.get("stagger", 0)),
+                parse_duration_ns(own) if own is not None else None,
+            )
+        )
     strats = []
     for s in typed(doc.get("strategies", []), list, "strategies"):
         typed(s, dict, "a [[strategies]] entry")
@@ -214,8 +240,7 @@ def load_sweep_file(path: str | os.PathLike) -> SweepSpec:
         strats.append((str(s["name"]), grid))
     budgets = [str(b) for b in typed(doc.get("budgets", []), list, "budgets")]
     interval = doc.get("states_interval")
-    return SweepSpec(sets, strats, budgets,
-                     parse_duration_ns(interval) if interval is not None else None)
+    return SweepSpec(sets, strats, budgets, parse_duration_ns(interval) if interval is not None else None)
 
 
 def _hash_file(path: Path, cache: dict[Path, str]) -> str:
@@ -275,8 +300,11 @@ def build_jobs(spec: SweepSpec, *, check_traces: bool = False) -> list[Job]:
                 ident = {
                     "trace_set": ts.name,
                     "traces": [_hash_file(f, hashes) for f in files],
-                    "copies": ts.copies, "stagger_ns": ts.stagger_ns,
-                    "strategy": name, "params": params, "budgets": list(budgets),
+                    "copies": ts.copies,
+                    "stagger_ns": ts.stagger_ns,
+                    "strategy": name,
+                    "params": params,
+                    "budgets": list(budgets),
                     "states_interval_ns": interval,
                     "engine_version": engine.ENGINE_VERSION,
                 }
@@ -285,8 +313,7 @@ def build_jobs(spec: SweepSpec, *, check_traces: bool = False) -> list[Job]:
                 if tier:  # likewise
                     ident["tier_pages"] = tier
                 key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
-                jobs.append(Job(key, ts, name, params, budgets, interval, profile, spec.vcpus,
-                                tier))
+                jobs.append(Job(key, ts, name, params, budgets, interval, profile, spec.vcpus, tier))
     if not jobs:
         raise ParamError("the sweep has no job (a parameter grid with no value?)")
     return jobs
@@ -328,9 +355,16 @@ def run_job(job: Job) -> Replayed:
     scn = load(list(ts.paths), copies=ts.copies, stagger_ns=ts.stagger_ns, name=ts.name)
     # The sweep's sampling interval holds for the strategies that keep page states.
     interval = job.states_interval_ns if get_strategy(job.strategy).samples_states else None
-    out = replay_full(scn, job.strategy, list(job.budgets), job.params,
-                      states_interval_ns=interval, costs=job.costs, vcpus=job.vcpus,
-                      tier_pages=job.tier_pages)
+    out = replay_full(
+        scn,
+        job.strategy,
+        list(job.budgets),
+        job.params,
+        states_interval_ns=interval,
+        costs=job.costs,
+        vcpus=job.vcpus,
+        tier_pages=job.tier_pages,
+    )
     extra = [pl.lit(ts.name).alias("trace_set"), pl.lit(job.key).alias("job_key")]
     return Replayed(*(None if f is None else f.with_columns(extra) for f in out))
 
@@ -352,8 +386,12 @@ def warm_up(parent_pid: int | None = None) -> None:
     from cmmsim.tracer.io import TraceArrays
     from cmmsim.tracer.schema import TraceMeta
 
-    arr = TraceArrays(np.arange(4, dtype=np.int64), np.array([0, 1, 0, 1], np.uint32),
-                      np.array([2, 1, 3, 0], np.uint8), TraceMeta(guest_pages=2, source="warm-up"))
+    arr = TraceArrays(
+        np.arange(4, dtype=np.int64),
+        np.array([0, 1, 0, 1], np.uint32),
+        np.array([2, 1, 3, 0], np.uint8),
+        TraceMeta(guest_pages=2, source="warm-up"),
+    )
     scn = from_arrays([("warm", arr)], name="warm")
     import numba
 
@@ -430,27 +468,44 @@ def _claim(out: Path, jobs: list[Job]) -> None:
             if not isinstance(old, dict):
                 raise ValueError("not an object")
         except (ValueError, OSError) as exc:
-            raise ParamError(f"{show_path(manifest)}: damaged sweep manifest ({os_reason(exc)}); "
-                             "use another output folder") from None
+            raise ParamError(
+                f"{show_path(manifest)}: damaged sweep manifest ({os_reason(exc)}); use another output folder"
+            ) from None
         if old.get("key_format", 1) != KEY_FORMAT:
             raise ParamError(
                 f"{show_path(out)} was made by an earlier cmmsim (job key format "
                 f"{old.get('key_format', 1)}, this one makes {KEY_FORMAT}: keys now name the "
                 "trace set); it cannot be resumed: use another output folder "
-                "(`cmmsim report` still reads this one)")
+                "(`cmmsim report` still reads this one)"
+            )
         if old.get("sweep_id") != sweep_id:
-            raise ParamError(f"{show_path(out)} holds the results of a different sweep; "
-                             "use another output folder (nothing was overwritten)")
+            raise ParamError(
+                f"{show_path(out)} holds the results of a different sweep; "
+                "use another output folder (nothing was overwritten)"
+            )
         return
     stray = list((out / "parts").glob("*.parquet")) if (out / "parts").is_dir() else []
     if stray:
-        raise ParamError(f"{show_path(out)} holds result parts but no {SWEEP_FILE}; "
-                         "use another output folder (nothing was overwritten)")
-    doc = {"sweep_id": sweep_id, "key_format": KEY_FORMAT,
-           "engine_version": engine.ENGINE_VERSION,
-           "jobs": [{"key": j.key, "trace_set": j.trace_set.name, "paths": j.trace_set.paths,
-                     "strategy": j.strategy, "params": j.params, "budgets": j.budgets}
-                    for j in jobs]}
+        raise ParamError(
+            f"{show_path(out)} holds result parts but no {SWEEP_FILE}; "
+            "use another output folder (nothing was overwritten)"
+        )
+    doc = {
+        "sweep_id": sweep_id,
+        "key_format": KEY_FORMAT,
+        "engine_version": engine.ENGINE_VERSION,
+        "jobs": [
+            {
+                "key": j.key,
+                "trace_set": j.trace_set.name,
+                "paths": j.trace_set.paths,
+                "strategy": j.strategy,
+                "params": j.params,
+                "budgets": j.budgets,
+            }
+            for j in jobs
+        ],
+    }
     with atomic_output(manifest) as tmp:
         tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
@@ -495,8 +550,13 @@ def _record(out: Path, job: Job, result: Replayed) -> None:
 
 
 def _record_failure(out: Path, job: Job, error: str) -> None:
-    doc = {"key": job.key, "trace_set": job.trace_set.name, "strategy": job.strategy,
-           "params": job.params, "error": error}
+    doc = {
+        "key": job.key,
+        "trace_set": job.trace_set.name,
+        "strategy": job.strategy,
+        "params": job.params,
+        "error": error,
+    }
     with atomic_output(out / "failed" / f"{job.key}.json") as tmp:
         tmp.write_text(json.dumps(doc, indent=1) + "\n")
 
@@ -507,10 +567,15 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def run_sweep(jobs: list[Job], out: str | os.PathLike, *,
-              make_executor: Callable[[int], Executor], parallel: int,
-              on_event: Callable[[str, Job, str | None], None] | None = None,
-              job_fn: Callable[[Job], Any] = run_job) -> SweepOutcome:
+def run_sweep(
+    jobs: list[Job],
+    out: str | os.PathLike,
+    *,
+    make_executor: Callable[[int], Executor],
+    parallel: int,
+    on_event: Callable[[str, Job, str | None], None] | None = None,
+    job_fn: Callable[[Job], Any] = run_job,
+) -> SweepOutcome:
     """Run jobs on executors from ``make_executor(max_workers)``, writing parts as they finish.
 
     Parameters
@@ -534,8 +599,7 @@ def run_sweep(jobs: list[Job], out: str | os.PathLike, *,
     out = Path(out)
     todo, damaged = prepare_output(out, jobs)
     todo_keys = {j.key for j in todo}
-    outcome = SweepOutcome(skipped=[j.key for j in jobs if j.key not in todo_keys],
-                           redone=[j.key for j in damaged])
+    outcome = SweepOutcome(skipped=[j.key for j in jobs if j.key not in todo_keys], redone=[j.key for j in damaged])
     notify = on_event or (lambda kind, job, err: None)
     for j in jobs:
         if j.key not in todo_keys:
@@ -572,8 +636,13 @@ def run_sweep(jobs: list[Job], out: str | os.PathLike, *,
     return outcome
 
 
-def _drain(jobs: list[Job], executor: Executor, parallel: int,
-           finish: Callable[[Job, Future], None], job_fn: Callable[[Job], Any]) -> list[Job]:
+def _drain(
+    jobs: list[Job],
+    executor: Executor,
+    parallel: int,
+    finish: Callable[[Job, Future], None],
+    job_fn: Callable[[Job], Any],
+) -> list[Job]:
     """Run jobs with at most ``parallel`` in flight; return those lost to a broken pool."""
     pending = list(reversed(jobs))
     running: dict[Future, Job] = {}
@@ -615,8 +684,9 @@ def local_executor(max_workers: int) -> Executor:
     from concurrent.futures import ProcessPoolExecutor
 
     # spawn: numba's threading layer and forked children do not mix well.
-    return ProcessPoolExecutor(max_workers=max_workers, mp_context=mp.get_context("spawn"),
-                               initializer=warm_up, initargs=(os.getpid(),))
+    return ProcessPoolExecutor(
+        max_workers=max_workers, mp_context=mp.get_context("spawn"), initializer=warm_up, initargs=(os.getpid(),)
+    )
 
 
 def dask_executor_factory(address: str) -> Callable[[int], Executor]:
@@ -649,11 +719,9 @@ def sweep_parts(out: str | os.PathLike, sub: str = "parts") -> tuple[list[Path],
         doc = json.loads(manifest.read_text())
         keys = {j["key"] for j in doc["jobs"]}
     except FileNotFoundError:
-        raise ResultsError(f"{show_path(p)}: not a sweep folder (no {SWEEP_FILE}) "
-                           "and not a results file") from None
+        raise ResultsError(f"{show_path(p)}: not a sweep folder (no {SWEEP_FILE}) and not a results file") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ResultsError(f"{show_path(manifest)}: damaged sweep manifest "
-                           f"({os_reason(exc)})") from None
+        raise ResultsError(f"{show_path(manifest)}: damaged sweep manifest ({os_reason(exc)})") from None
     found = sorted((p / sub).glob("*.parquet")) if (p / sub).is_dir() else []
     ours = [f for f in found if f.name.removesuffix(".parquet") in keys]
     strays = [f for f in found if f.name.removesuffix(".parquet") not in keys]
@@ -661,30 +729,54 @@ def sweep_parts(out: str | os.PathLike, sub: str = "parts") -> tuple[list[Path],
 
 
 #: Columns a results frame must have for reports and plots (:mod:`cmmsim.replay.frames`).
-RESULT_COLUMNS = ("scenario", "strategy", "params", "budget_pages", "guest", "guest_name",
-                  "accesses", "host_reads", "host_writes", "zero_fills", "discard_faults",
-                  "guest_reads", "guest_writes", "total_io")
+RESULT_COLUMNS = (
+    "scenario",
+    "strategy",
+    "params",
+    "budget_pages",
+    "guest",
+    "guest_name",
+    "accesses",
+    "host_reads",
+    "host_writes",
+    "zero_fills",
+    "discard_faults",
+    "guest_reads",
+    "guest_writes",
+    "total_io",
+)
 #: Columns a states frame must have (:func:`cmmsim.replay.frames.states_frame`).
-STATES_COLUMNS = ("scenario", "strategy", "params", "budget_pages", "t_ns", "guest", "state",
-                  "pages")
+STATES_COLUMNS = ("scenario", "strategy", "params", "budget_pages", "t_ns", "guest", "state", "pages")
 #: Columns a per-period series frame must have (:func:`cmmsim.replay.frames.series_frame`).
-SERIES_COLUMNS = ("scenario", "strategy", "params", "budget_pages", "period", "t_ns", "guest",
-                  "guest_name", "guest_pages")
+SERIES_COLUMNS = (
+    "scenario",
+    "strategy",
+    "params",
+    "budget_pages",
+    "period",
+    "t_ns",
+    "guest",
+    "guest_name",
+    "guest_pages",
+)
 
 
 def _checked(df: pl.DataFrame, path: Path, what: str, columns: tuple[str, ...]) -> pl.DataFrame:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         hint = " (it is a trace: replay it first)" if {"t_ns", "pfn", "op"} <= set(df.columns) else ""
-        raise ResultsError(f"{show_path(path)}: not a cmmsim {what} file: no column "
-                           f"{', '.join(missing[:3])}{'...' if len(missing) > 3 else ''}{hint}")
+        raise ResultsError(
+            f"{show_path(path)}: not a cmmsim {what} file: no column "
+            f"{', '.join(missing[:3])}{'...' if len(missing) > 3 else ''}{hint}"
+        )
     if df.is_empty():
         raise ResultsError(f"{show_path(path)}: holds no {what} rows")
     return df
 
 
-def _read_sub(out: str | os.PathLike, sub: str, what: str, columns: tuple[str, ...],
-              required: bool) -> pl.DataFrame | None:
+def _read_sub(
+    out: str | os.PathLike, sub: str, what: str, columns: tuple[str, ...], required: bool
+) -> pl.DataFrame | None:
     """Every job's frame of a sweep folder's ``sub``, or one file's frame."""
     p = Path(out)
     if p.is_file() or not p.exists():
@@ -697,8 +789,7 @@ def _read_sub(out: str | os.PathLike, sub: str, what: str, columns: tuple[str, .
     frames = []
     for f in parts:
         try:
-            frames.append(_checked(check_part(f, f.name.removesuffix(".parquet"), what), f, what,
-                                   columns))
+            frames.append(_checked(check_part(f, f.name.removesuffix(".parquet"), what), f, what, columns))
         except ResultsError as exc:
             raise ResultsError(f"{exc}; run the sweep again to redo it") from None
     return pl.concat(frames, how="diagonal_relaxed")

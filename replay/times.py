@@ -14,8 +14,7 @@ import numpy as np
 
 from cmmsim.tracer.errors import ParamError
 
-__all__ = ["MAX_SAMPLES", "T_MAX_NS", "check_shift", "parse_duration_ns", "sample_times",
-           "sample_times_between"]
+__all__ = ["MAX_SAMPLES", "T_MAX_NS", "check_shift", "parse_duration_ns", "sample_times", "sample_times_between"]
 
 #: Most state samples one replay takes.
 MAX_SAMPLES = 100_000
@@ -23,8 +22,16 @@ MAX_SAMPLES = 100_000
 T_MAX_NS = (1 << 63) - 1
 
 _DURATION_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ns|us|µs|ms|s|m|h)?\s*$")
-_DURATION_NS = {None: 1, "ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9,
-                "m": 60 * 10**9, "h": 3600 * 10**9}
+_DURATION_NS = {
+    None: 1,
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "ms": 1_000_000,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}
 
 
 def parse_duration_ns(spec: str | int) -> int:
@@ -57,9 +64,11 @@ def check_shift(last_t_ns: int, shift_ns: int, where: str) -> None:
         What is shifted, for the message (a file).
     """
     if int(last_t_ns) + int(shift_ns) > T_MAX_NS:
-        raise ParamError(f"{where}: shifting its last time {int(last_t_ns):,} ns by "
-                         f"{int(shift_ns):,} ns passes 2^63 - 1 ns; use a smaller "
-                         "--stagger or fewer --copies")
+        raise ParamError(
+            f"{where}: shifting its last time {int(last_t_ns):,} ns by "
+            f"{int(shift_ns):,} ns passes 2^63 - 1 ns; use a smaller "
+            "--stagger or fewer --copies"
+        )
 
 
 def sample_times(scenario, interval_ns: int) -> np.ndarray:
@@ -77,8 +86,7 @@ def sample_times_between(span: tuple[int, int] | None, interval_ns: int) -> np.n
     t0, t1 = int(span[0]), int(span[1])
     n = (t1 - t0) // interval_ns + 2
     if n > MAX_SAMPLES:
-        raise ParamError(f"state sampling interval {interval_ns:,} ns gives {n:,} samples; "
-                         f"at most {MAX_SAMPLES:,}")
+        raise ParamError(f"state sampling interval {interval_ns:,} ns gives {n:,} samples; at most {MAX_SAMPLES:,}")
     at = [t0 + interval_ns * k for k in range(n)]
     # The last sample is past the last event; at the end of time it is the
     # last time there is (a sample at the last event's time or later is the

@@ -10,9 +10,7 @@ from hypothesis import HealthCheck, settings
 from cmmsim.tracer.synth import synthesize, workloads
 from tests.helpers import SMALL
 
-settings.register_profile(
-    "cmmsim", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=60
-)
+settings.register_profile("cmmsim", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=60)
 settings.load_profile("cmmsim")
 
 

@@ -22,19 +22,37 @@ SAMPLE_DIR = ROOT / "sample_traces"
 
 #: Small parameter sets so every workload fits a few thousand pages (a small
 #: system too: the default boot alone needs about 60 MiB).
-_SMALL_GUEST = ["guest_mib=16", "kernel_mib=2", "daemon_mib=2", "boot_cache_mib=2",
-                "boot_transient_mib=1", "log_mib=1"]
+_SMALL_GUEST = ["guest_mib=16", "kernel_mib=2", "daemon_mib=2", "boot_cache_mib=2", "boot_transient_mib=1", "log_mib=1"]
 SMALL = {
-    "kernel-compile": _SMALL_GUEST + ["heap_mib=1", "sources=50", "headers=30", "headers_per_unit=10",
-                                      "compiler_mib=1", "exec_mib=0.5", "unit_cpu_ms=100", "touch_us=200"],
+    "kernel-compile": _SMALL_GUEST
+    + [
+        "heap_mib=1",
+        "sources=50",
+        "headers=30",
+        "headers_per_unit=10",
+        "compiler_mib=1",
+        "exec_mib=0.5",
+        "unit_cpu_ms=100",
+        "touch_us=200",
+    ],
     "web-serving": _SMALL_GUEST + ["directories=4", "workers=4", "worker_mib=0.25"],
     "awm": _SMALL_GUEST + ["pairs=1", "backend_gib=0.05", "app_mib=0.5"],
     "idle-after-boot": _SMALL_GUEST,
     "phased": _SMALL_GUEST + ["file_mib=0.25"],
     # Fleet guests take their workloads' defaults, which need 64 MiB (kernel-compile: 256).
-    "fleet": ["guest_mib=64", "kernel_mib=2", "daemon_mib=2", "boot_cache_mib=2", "boot_transient_mib=1",
-              "guests=4", "mix=web-serving:1,awm-server:1,phased:1,idle-after-boot:1",
-              "boot_spread_s=2", "on_s=1", "off_s=1", "day_s=10"],
+    "fleet": [
+        "guest_mib=64",
+        "kernel_mib=2",
+        "daemon_mib=2",
+        "boot_cache_mib=2",
+        "boot_transient_mib=1",
+        "guests=4",
+        "mix=web-serving:1,awm-server:1,phased:1,idle-after-boot:1",
+        "boot_spread_s=2",
+        "on_s=1",
+        "off_s=1",
+        "day_s=10",
+    ],
 }
 
 STATE_BITS = 0x7F  # everything but the CLOCK reference / scratch bit
@@ -75,8 +93,11 @@ def guest_traces(draw):
 
 def sample_trace_scenarios(limit):
     """(name, scenario) of every committed sample trace, each guest cut to ``limit`` events."""
-    for path in sorted(SAMPLE_DIR.glob("*.parquet")) + sorted(
-            p for p in SAMPLE_DIR.iterdir() if p.is_dir()) if SAMPLE_DIR.exists() else []:
+    for path in (
+        sorted(SAMPLE_DIR.glob("*.parquet")) + sorted(p for p in SAMPLE_DIR.iterdir() if p.is_dir())
+        if SAMPLE_DIR.exists()
+        else []
+    ):
         files = sc.expand_inputs([path])
         traces = []
         for f in files:
@@ -86,15 +107,19 @@ def sample_trace_scenarios(limit):
         yield path.name, sc.from_arrays(traces, name=path.name)
 
 
-def examples(*, streams: bool | None = None, online: bool | None = None,
-             samples_states: bool | None = None) -> list[tuple[str, dict]]:
+def examples(
+    *, streams: bool | None = None, online: bool | None = None, samples_states: bool | None = None
+) -> list[tuple[str, dict]]:
     """(strategy, params) for every registered strategy's declared examples, filtered
     by what it can do (``online``: not an offline floor)."""
-    return [(s.name, dict(p)) for s in strategies().values()
-            if (streams is None or s.streams == streams)
-            and (online is None or (not s.offline) == online)
-            and (samples_states is None or s.samples_states == samples_states)
-            for p in s.examples]
+    return [
+        (s.name, dict(p))
+        for s in strategies().values()
+        if (streams is None or s.streams == streams)
+        and (online is None or (not s.offline) == online)
+        and (samples_states is None or s.samples_states == samples_states)
+        for p in s.examples
+    ]
 
 
 def run_both(strategy: str, params: dict, scn: sc.Scenario, budget: int, sample_at=None):
@@ -109,7 +134,8 @@ def run_both(strategy: str, params: dict, scn: sc.Scenario, budget: int, sample_
     assert np.array_equal(res.counters[0], ref.counters), (
         f"{strategy} {params} budget {budget}: counters differ\n"
         f"kernel {dict(zip(S.COUNTERS, res.counters[0].sum(0).tolist(), strict=True))}\n"
-        f"twin   {dict(zip(S.COUNTERS, ref.counters.sum(0).tolist(), strict=True))}")
+        f"twin   {dict(zip(S.COUNTERS, ref.counters.sum(0).tolist(), strict=True))}"
+    )
     assert int(res.host_peak[0]) == ref.host_peak
     assert int(res.host_sum_resident[0]) == ref.host_sum_resident
     if res.final_states.shape[0]:
@@ -143,8 +169,11 @@ def check_invariants(scn, res, budget):
 def host_counters(res) -> dict[str, int]:
     """Counters summed over guests, first budget, without the resident statistics."""
     total = res.counters[0].sum(axis=0)
-    return {k: int(v) for k, v in zip(S.COUNTERS, total, strict=True)
-            if k not in ("peak_resident_pages", "sum_resident_pages")}
+    return {
+        k: int(v)
+        for k, v in zip(S.COUNTERS, total, strict=True)
+        if k not in ("peak_resident_pages", "sum_resident_pages")
+    }
 
 
 def final_states(res) -> list[str]:
@@ -154,8 +183,7 @@ def final_states(res) -> list[str]:
 def total_io(res, b=0) -> int:
     """Host and guest reads and writes of budget ``b``, summed over guests."""
     tot = res.counters[b].sum(axis=0)
-    return int(tot[S.C["host_reads"]] + tot[S.C["host_writes"]] + tot[S.C["guest_reads"]]
-               + tot[S.C["guest_writes"]])
+    return int(tot[S.C["host_reads"]] + tot[S.C["host_writes"]] + tot[S.C["guest_reads"]] + tot[S.C["guest_writes"]])
 
 
 def write_small_trace(path, *, seed: int = 0, events: int = 3000, guest_pages: int = 256) -> Path:
@@ -169,8 +197,9 @@ def write_small_trace(path, *, seed: int = 0, events: int = 3000, guest_pages: i
     hot = rng.integers(0, guest_pages // 3, events)
     cold = rng.integers(0, guest_pages, events)
     pfn = np.where(rng.random(events) < 0.7, hot, cold).astype(np.uint32)
-    op = rng.choice([Op.READ, Op.WRITE, Op.SET_UNUSED, Op.SET_VOLATILE], events,
-                    p=[0.6, 0.3, 0.05, 0.05]).astype(np.uint8)
+    op = rng.choice([Op.READ, Op.WRITE, Op.SET_UNUSED, Op.SET_VOLATILE], events, p=[0.6, 0.3, 0.05, 0.05]).astype(
+        np.uint8
+    )
     t = np.arange(events, dtype=np.int64) * 1000
     write_trace(path, t, pfn, op, TraceMeta(guest_pages=guest_pages, source="test"))
     return Path(path)

@@ -32,8 +32,7 @@ MMAP_PAGES = 256
 #: Bytes per read(), as cat reads.
 READ_CHUNK = 128 * 1024
 
-FILES = {"read": "read.bin", "write": "write.bin", "mmap": "mmap.bin",
-         "start": "marker-start", "end": "marker-end"}
+FILES = {"read": "read.bin", "write": "write.bin", "mmap": "mmap.bin", "start": "marker-start", "end": "marker-end"}
 
 
 def path(folder: str | os.PathLike, what: str) -> Path:
@@ -43,8 +42,7 @@ def path(folder: str | os.PathLike, what: str) -> Path:
 def setup(folder: str | os.PathLike) -> None:
     """The files the workloads read, on disk (synced); the written one absent."""
     Path(folder).mkdir(parents=True, exist_ok=True)
-    for what, size in (("read", READ_BYTES), ("mmap", MMAP_PAGES * PAGE), ("start", 100),
-                       ("end", 100)):
+    for what, size in (("read", READ_BYTES), ("mmap", MMAP_PAGES * PAGE), ("start", 100), ("end", 100)):
         with open(path(folder, what), "wb") as f:
             f.write(os.urandom(size))
             os.fsync(f.fileno())
@@ -117,8 +115,12 @@ def mmap_read(folder: Path) -> Iterator[None]:
 
 
 #: Each workload prepares what it needs, yields, then runs (between the markers).
-WORKLOADS = {"cold-read-twice": cold_read_twice, "write-fsync": write_fsync,
-             "anon-touch-free": anon_touch_free, "mmap-read": mmap_read}
+WORKLOADS = {
+    "cold-read-twice": cold_read_twice,
+    "write-fsync": write_fsync,
+    "anon-touch-free": anon_touch_free,
+    "mmap-read": mmap_read,
+}
 
 
 def run(name: str, folder: str | os.PathLike) -> None:
@@ -140,11 +142,13 @@ _PERF_HEAD = re.compile(r"^\s*.*?\s(\d+)\s+\[\d+\]\s+\d+\.\d+:\s+(\w+:\w+):\s(.*
 
 def file_facts(folder: str | os.PathLike, name: str) -> dict[str, int]:
     """Device and inode numbers of the files of a workload (after it ran)."""
-    st = {what: os.stat(path(folder, what)) for what in ("start", "end", FILE_OF[name])
-          if what and path(folder, what).exists()}
+    st = {
+        what: os.stat(path(folder, what))
+        for what in ("start", "end", FILE_OF[name])
+        if what and path(folder, what).exists()
+    }
     dev = st["start"].st_dev
-    facts = {"major": os.major(dev), "minor": os.minor(dev), "start": st["start"].st_ino,
-             "end": st["end"].st_ino}
+    facts = {"major": os.major(dev), "minor": os.minor(dev), "start": st["start"].st_ino, "end": st["end"].st_ino}
     if FILE_OF[name]:
         facts["file"] = st[FILE_OF[name]].st_ino
     return facts
@@ -152,9 +156,15 @@ def file_facts(folder: str | os.PathLike, name: str) -> dict[str, int]:
 
 def _names_file(body: str, facts: dict[str, int], ino: int) -> bool:
     major, minor = facts["major"], facts["minor"]
-    return any(key in body + " " for key in (
-        f"dev {major}:{minor} ino {ino:x} ", f"dev={major}:{minor} ino={ino:x} ",
-        f"bdi {major}:{minor}: ino={ino} ", f"dev {major},{minor} ino {ino} "))
+    return any(
+        key in body + " "
+        for key in (
+            f"dev {major}:{minor} ino {ino:x} ",
+            f"dev={major}:{minor} ino={ino:x} ",
+            f"bdi {major}:{minor}: ino={ino} ",
+            f"dev {major},{minor} ino {ino} ",
+        )
+    )
 
 
 def cut(lines: list[str], name: str, facts: dict[str, int]) -> list[str]:
@@ -165,15 +175,14 @@ def cut(lines: list[str], name: str, facts: dict[str, int]) -> list[str]:
     for which in ("start", "end"):
         for i, line in enumerate(lines):
             m = _PERF_HEAD.match(line)
-            if m and m.group(2) == "filemap:mm_filemap_get_pages" and \
-                    _names_file(m.group(3), facts, facts[which]):
+            if m and m.group(2) == "filemap:mm_filemap_get_pages" and _names_file(m.group(3), facts, facts[which]):
                 bounds.append((i, m.group(1)))
                 break
     if len(bounds) != 2:
         raise ValueError("the capture has no read of a marker file")
     (first, task), (last, _) = bounds
     out = []
-    for line in lines[first: last + 1]:
+    for line in lines[first : last + 1]:
         m = _PERF_HEAD.match(line)
         if m is None:
             continue
@@ -194,8 +203,7 @@ def read_facts(first_line: str) -> dict[str, str | int]:
 
 
 #: The file each workload's checks look at (none: the task's anonymous memory).
-FILE_OF = {"cold-read-twice": "read", "write-fsync": "write", "anon-touch-free": None,
-           "mmap-read": "mmap"}
+FILE_OF = {"cold-read-twice": "read", "write-fsync": "write", "anon-touch-free": None, "mmap-read": "mmap"}
 
 
 def record_cut(name: str, folder: str | os.PathLike, out: str | os.PathLike) -> list[str]:
@@ -204,8 +212,12 @@ def record_cut(name: str, folder: str | os.PathLike, out: str | os.PathLike) -> 
 
     setup(folder)
     text = Path(out).with_suffix(".txt")
-    record(Path(out), [sys.executable, "-m", "tests.linux_known_workloads", "run", name,
-                       str(folder)], keep_text=text, drop_caches=True)
+    record(
+        Path(out),
+        [sys.executable, "-m", "tests.linux_known_workloads", "run", name, str(folder)],
+        keep_text=text,
+        drop_caches=True,
+    )
     return cut(text.read_text().splitlines(), name, file_facts(folder, name))
 
 

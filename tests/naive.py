@@ -63,8 +63,9 @@ class ClassLru:
         self.stamp[p] = i
 
     def least(self, avoid: int = -1) -> int:
-        keyed = [(self.class_of(p), self.stamp[p], p) for p in self.stamp
-                 if p != avoid and self.class_of(p) is not None]
+        keyed = [
+            (self.class_of(p), self.stamp[p], p) for p in self.stamp if p != avoid and self.class_of(p) is not None
+        ]
         return min(keyed)[2]
 
 

@@ -27,8 +27,10 @@ def trace(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def two_guests(tmp_path_factory) -> list[Path]:
     d = tmp_path_factory.mktemp("api2")
-    return [write_small_trace(d / "a.parquet", seed=4, guest_pages=128),
-            write_small_trace(d / "b.parquet", seed=5, guest_pages=200)]
+    return [
+        write_small_trace(d / "a.parquet", seed=4, guest_pages=128),
+        write_small_trace(d / "b.parquet", seed=5, guest_pages=200),
+    ]
 
 
 def test_replay_is_the_engine_replay(trace, two_guests):
@@ -45,8 +47,9 @@ def test_replay_is_the_engine_replay(trace, two_guests):
     host = one.filter(pl.col("guest").is_null())
     assert host["budget_pages"].to_list() == [64] and host["total_io"][0] > 0
     # 50 % is half the guests' memory: (128 + 200) / 2 pages.
-    assert api.replay(two_guests, "host-lru", "50%").filter(
-        pl.col("guest").is_null())["budget_pages"].to_list() == [164]
+    assert api.replay(two_guests, "host-lru", "50%").filter(pl.col("guest").is_null())["budget_pages"].to_list() == [
+        164
+    ]
 
 
 def test_replay_refuses_copies_with_a_loaded_scenario(trace):
@@ -96,28 +99,38 @@ def test_report_pivots_replay_rows(trace):
 
 def test_sweep_in_process_and_read_back(trace, tmp_path):
     out = tmp_path / "sw"
-    df = api.sweep([trace], out, [20, 80], strategies=["cmm"],
-                   grid={"cmm": {"reclaim_order": ["lru", "state-priority"]}}, jobs=1)
+    df = api.sweep(
+        [trace], out, [20, 80], strategies=["cmm"], grid={"cmm": {"reclaim_order": ["lru", "state-priority"]}}, jobs=1
+    )
     host = df.filter(pl.col("guest").is_null())
     assert host.height == 4 and set(host["budget_pages"]) == {20, 80}
-    assert_frame_equal(api.read_results(out).sort("params", "budget_pages", "guest"),
-                       df.sort("params", "budget_pages", "guest"))
+    assert_frame_equal(
+        api.read_results(out).sort("params", "budget_pages", "guest"), df.sort("params", "budget_pages", "guest")
+    )
     one = host.filter(pl.col("params").str.contains("state-priority")).sort("budget_pages")
     want = api.replay(trace, "cmm", [20, 80], {"reclaim_order": "state-priority"})
     assert one["total_io"].to_list() == want.filter(pl.col("guest").is_null())["total_io"].to_list()
     # The same sweep again: nothing to do, the same rows.
-    again = api.sweep([trace], out, [20, 80], strategies=["cmm"],
-                      grid={"cmm": {"reclaim_order": ["lru", "state-priority"]}}, jobs=1)
+    again = api.sweep(
+        [trace], out, [20, 80], strategies=["cmm"], grid={"cmm": {"reclaim_order": ["lru", "state-priority"]}}, jobs=1
+    )
     assert again.height == df.height
     with pytest.raises(ParamError, match="no budget"):
         api.sweep([trace], tmp_path / "none", [], jobs=1)
 
 
 def test_synthesize_is_seeded(tmp_path):
-    a = api.synthesize("idle-after-boot", tmp_path / "a.parquet", seed=2, events=2000,
-                       params=SMALL["idle-after-boot"], jobs=1)
-    b = api.synthesize("idle-after-boot", tmp_path / "b.parquet", seed=2, events=2000,
-                       params=dict(p.split("=") for p in SMALL["idle-after-boot"]), jobs=1)
+    a = api.synthesize(
+        "idle-after-boot", tmp_path / "a.parquet", seed=2, events=2000, params=SMALL["idle-after-boot"], jobs=1
+    )
+    b = api.synthesize(
+        "idle-after-boot",
+        tmp_path / "b.parquet",
+        seed=2,
+        events=2000,
+        params=dict(p.split("=") for p in SMALL["idle-after-boot"]),
+        jobs=1,
+    )
     assert a == [tmp_path / "a.parquet"] and b == [tmp_path / "b.parquet"]
     assert a[0].read_bytes() == b[0].read_bytes()
     assert "idle-after-boot" in api.workloads() and "cmm" in api.strategies()
@@ -148,7 +161,7 @@ def test_the_package_serves_the_front_door_lazily():
     with pytest.raises(AttributeError):
         cmmsim.no_such_name  # noqa: B018
     # A fresh interpreter: importing cmmsim loads neither numba nor polars.
-    code = ("import sys, cmmsim; heavy = {'numba', 'polars', 'numpy'} & set(sys.modules); "
-            "print(sorted(heavy))")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True).stdout.strip() == "[]"
+    code = "import sys, cmmsim; heavy = {'numba', 'polars', 'numpy'} & set(sys.modules); print(sorted(heavy))"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )

@@ -53,7 +53,8 @@ def test_kernel_equals_twin_with_invariants(scn, data):
         "min_fraction": data.draw(st.sampled_from([0.0, 0.2, 0.6, 1.0])),
         "sample_pages": data.draw(st.integers(1, 5)),
         "fault_threshold": data.draw(st.integers(0, 2)),
-        "grow": 0.3, "shrink": 0.2,
+        "grow": 0.3,
+        "shrink": 0.2,
     }
     for name in NAMES:
         res, p = run_checked(name, params, scn, budget)
@@ -74,8 +75,7 @@ def test_kernel_equals_twin_on_sample_trace_prefixes(name, estimator):
     found = 0
     for _, scn in sample_trace_scenarios(limit=3_000):
         found += 1
-        run_both(name, {"estimator": estimator, "period_ns": 20_000_000}, scn,
-                 max(scn.n_guests, scn.n_pages // 40))
+        run_both(name, {"estimator": estimator, "period_ns": 20_000_000}, scn, max(scn.n_guests, scn.n_pages // 40))
     assert found > 0
 
 
@@ -120,8 +120,14 @@ def test_sampling_estimates_touched_fraction_fast_up_slow_down():
     half = list(range(0, g, 2))  # 100 of 200 pages
     periods = [half] * 3 + [list(range(g))] * 2 + [list(range(10))] * 3
     scn = _periodic(periods, guest_pages=g)
-    params = {"estimator": "sampling", "period_ns": 1000, "sample_pages": 4000,
-              "fast_alpha": 0.5, "slow_alpha": 0.1, "seed": 3}
+    params = {
+        "estimator": "sampling",
+        "period_ns": 1000,
+        "sample_pages": 4000,
+        "fast_alpha": 0.5,
+        "slow_alpha": 0.1,
+        "seed": 3,
+    }
     res, _ = run_checked("balloon", params, scn, g)
     est = res.series[0][:, 0, S_ESTIMATE].tolist()
     # Periods 0-2 touch half the pages; the series row k holds the estimate used
@@ -138,8 +144,14 @@ def test_fault_rate_grows_under_refaults_and_shrinks_without():
     # Guest of 20 pages squeezed to 4 by the budget: cycling over 10 pages refaults.
     cycle = list(range(10))
     scn = _periodic([cycle] * 4 + [[0]] * 4, guest_pages=20)
-    params = {"estimator": "fault-rate", "period_ns": 1000, "fault_threshold": 3,
-              "grow": 0.25, "shrink": 0.1, "min_fraction": 0.1}
+    params = {
+        "estimator": "fault-rate",
+        "period_ns": 1000,
+        "fault_threshold": 3,
+        "grow": 0.25,
+        "shrink": 0.1,
+        "min_fraction": 0.1,
+    }
     res, _ = run_checked("balloon", params, scn, 4)
     est = res.series[0][:, 0, S_ESTIMATE].tolist()
     # Starts at 20 (memory, the cap). Period 0 only allocates (no refaults): -2.
@@ -150,10 +162,8 @@ def test_fault_rate_grows_under_refaults_and_shrinks_without():
 
 def test_dual_paging_counted():
     # Two guests of 8 pages held at 4 each (min_fraction 0.5) on a 4-frame host.
-    a = make_arrays([SS, W] * 5, [0, 0, 1, 1, 2, 2, 3, 3, 4, 4], guest_pages=8,
-                    t_ns=[0, 0, 1, 1, 2, 2, 3, 3, 20, 20])
-    b = make_arrays([SS, W] * 4, [0, 0, 1, 1, 2, 2, 3, 3], guest_pages=8,
-                    t_ns=[10, 10, 11, 11, 12, 12, 13, 13])
+    a = make_arrays([SS, W] * 5, [0, 0, 1, 1, 2, 2, 3, 3, 4, 4], guest_pages=8, t_ns=[0, 0, 1, 1, 2, 2, 3, 3, 20, 20])
+    b = make_arrays([SS, W] * 4, [0, 0, 1, 1, 2, 2, 3, 3], guest_pages=8, t_ns=[10, 10, 11, 11, 12, 12, 13, 13])
     scn = scenario_of(a, b)
     res, _ = run_checked("balloon", {"min_fraction": 0.5, "estimator": "oracle"}, scn, 4)
     c = host_counters(res)
@@ -173,8 +183,7 @@ def test_inflation_takes_backed_free_frames_without_io():
     a = make_arrays(ops, pfn, guest_pages=8, t_ns=[0] * 16 + [5] * 7 + [2500])
     b = make_arrays([SS, W] * 3, [0, 0, 1, 1, 2, 2], guest_pages=8, t_ns=[1500] * 2 + [1600] * 2 + [1700] * 2)
     scn = scenario_of(a, b)
-    params = {"estimator": "oracle", "period_ns": 1000, "slack": 0.0, "min_fraction": 0.1,
-              "rate_pages_per_s": 10**12}
+    params = {"estimator": "oracle", "period_ns": 1000, "slack": 0.0, "min_fraction": 0.1, "rate_pages_per_s": 10**12}
     res, _ = run_checked("balloon", params, scn, 12)
     c = host_counters(res)
     # Period 1: b's oracle share is pinned at its memory (8), a gets the 4 left:
@@ -184,14 +193,17 @@ def test_inflation_takes_backed_free_frames_without_io():
     assert c["host_writes"] == 0 and c["guest_writes"] == 0 and c["dual_paging"] == 0
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"period_ns": -1}, "period_ns must be positive"),
-    ({"sample_pages": 0}, "sample_pages must be >= 1"),
-    ({"slack": 1.0}, "slack must be in"),
-    ({"slack": -0.1}, "slack must be in"),
-    ({"estimator": "guess"}, "must be one of"),
-    ({"fast_alpha": 0}, "fast_alpha"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"period_ns": -1}, "period_ns must be positive"),
+        ({"sample_pages": 0}, "sample_pages must be >= 1"),
+        ({"slack": 1.0}, "slack must be in"),
+        ({"slack": -0.1}, "slack must be in"),
+        ({"estimator": "guess"}, "must be one of"),
+        ({"fast_alpha": 0}, "fast_alpha"),
+    ],
+)
 def test_bad_params(bad, message):
     for name in NAMES:
         with pytest.raises(ParamError, match=message):
@@ -205,6 +217,7 @@ def test_bad_params_on_the_command_line(tmp_path):
 
     trace = tmp_path / "t.parquet"
     from cmmsim.tracer.io import write_trace
+
     a = make_arrays([SS, W, R], [0, 0, 0], guest_pages=4)
     write_trace(trace, a.t_ns, a.pfn, a.op, a.meta)
     for bad in ("period_ns=-5", "sample_pages=0", "slack=1"):
@@ -222,7 +235,16 @@ def test_balloon_series_frame(tmp_path):
     out = replay_full(scn, "balloon", [5, 10], {"estimator": "oracle", "period_ns": 1000})
     series = out.series
     assert series is not None
-    assert set(series.columns) >= {"budget_pages", "t_ns", "guest", "estimate_pages", "target_pages",
-                                   "balloon_pages", "size_pages", "in_use_pages", "resident_pages"}
+    assert set(series.columns) >= {
+        "budget_pages",
+        "t_ns",
+        "guest",
+        "estimate_pages",
+        "target_pages",
+        "balloon_pages",
+        "size_pages",
+        "in_use_pages",
+        "resident_pages",
+    }
     assert series.height == 2 * 2  # two budgets x two periods x one guest
     assert (series["size_pages"] + series["balloon_pages"] == 10).all()

@@ -8,8 +8,7 @@ from cmmsim.replay.kernels import bittree
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.integers(1, 70_000), st.lists(st.tuples(st.booleans(), st.integers(0, 10**9)),
-                                        max_size=200))
+@given(st.integers(1, 70_000), st.lists(st.tuples(st.booleans(), st.integers(0, 10**9)), max_size=200))
 def test_bit_tree_behaves_as_a_set(n, ops):
     offsets = bittree.level_offsets(n)
     words = np.zeros(offsets[-1], np.uint64)
@@ -35,4 +34,4 @@ def test_levels_reach_one_word():
     assert bittree.level_offsets(1).tolist() == [0, 1]
     assert bittree.level_offsets(64).tolist() == [0, 1]
     assert bittree.level_offsets(65).tolist() == [0, 2, 3]
-    assert bittree.level_offsets(64 ** 3 + 1).tolist() == [0, 4097, 4162, 4164, 4165]
+    assert bittree.level_offsets(64**3 + 1).tolist() == [0, 4097, 4162, 4164, 4165]

@@ -51,8 +51,9 @@ def _bad(args):
 def test_trace_commands(tmp_path):
     out = tmp_path / "p.parquet"
     small = [arg for kv in SMALL["phased"] for arg in ("-p", kv)]
-    r = runner.invoke(app, ["trace", "synth", "phased", "-o", str(out), "--events", "5000",
-                            "--seed", "3", "--jobs", "1", *small])
+    r = runner.invoke(
+        app, ["trace", "synth", "phased", "-o", str(out), "--events", "5000", "--seed", "3", "--jobs", "1", *small]
+    )
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["trace", "info", str(out)])
     assert r.exit_code == 0 and "5,000" in r.output and "SET_UNUSED" in r.output
@@ -67,15 +68,32 @@ def test_trace_bad_input(tmp_path):
     (tmp_path / "junk.parquet").write_text("not parquet")
     assert "not a Parquet file" in _bad(["trace", "validate", str(tmp_path / "junk.parquet")])
     assert "unknown workload" in _bad(["trace", "synth", "nope", "-o", str(tmp_path / "x")])
-    assert "unknown parameter 'zz'" in _bad(["trace", "synth", "phased", "-o",
-                                              str(tmp_path / "x"), "-p", "zz=1"])
+    assert "unknown parameter 'zz'" in _bad(["trace", "synth", "phased", "-o", str(tmp_path / "x"), "-p", "zz=1"])
 
 
 def test_replay_and_strategies(tmp_path, small_traces):
     out, states = tmp_path / "r.parquet", tmp_path / "s.parquet"
-    r = runner.invoke(app, ["replay", str(small_traces["kernel-compile"]), "-s", "cmm",
-                            "-b", "10%", "-b", "1MiB", "-p", "reclaim_order=state-priority",
-                            "-o", str(out), "--states", str(states), "--states-interval", "100ms"])
+    r = runner.invoke(
+        app,
+        [
+            "replay",
+            str(small_traces["kernel-compile"]),
+            "-s",
+            "cmm",
+            "-b",
+            "10%",
+            "-b",
+            "1MiB",
+            "-p",
+            "reclaim_order=state-priority",
+            "-o",
+            str(out),
+            "--states",
+            str(states),
+            "--states-interval",
+            "100ms",
+        ],
+    )
     assert r.exit_code == 0, r.output
     df = pl.read_parquet(out)
     assert sorted(df["budget_pages"].unique().to_list()) == [256, 410]
@@ -83,8 +101,22 @@ def test_replay_and_strategies(tmp_path, small_traces):
     assert df["params"][0] == '{"reclaim_order": "state-priority"}'
     st = pl.read_parquet(states)
     assert set(st["state"].unique()) <= {"Sr", "Sp", "Sz", "Ur", "Uz", "Vr", "Vz", "Pr"}
-    r = runner.invoke(app, ["replay", str(small_traces["awm"]), "-s", "host-lru", "-b", "50%",
-                            "--guests", "--copies", "2", "--stagger", "10ms"])
+    r = runner.invoke(
+        app,
+        [
+            "replay",
+            str(small_traces["awm"]),
+            "-s",
+            "host-lru",
+            "-b",
+            "50%",
+            "--guests",
+            "--copies",
+            "2",
+            "--stagger",
+            "10ms",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "server0#1" in r.output
     r = runner.invoke(app, ["strategies"])
@@ -109,9 +141,21 @@ def test_replay_bad_input(small_traces, extra, message):
 
 def test_console_script_exit_status_and_one_line(tmp_path):
     # The installed entry point, as a user runs it: exit 2, one line, no traceback.
-    proc = subprocess.run([sys.executable, "-c", "from cmmsim.cli import main; main()",
-                           "replay", str(tmp_path / "missing.parquet"), "-s", "cmm", "-b", "1"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from cmmsim.cli import main; main()",
+            "replay",
+            str(tmp_path / "missing.parquet"),
+            "-s",
+            "cmm",
+            "-b",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "no such file" in proc.stderr
 
@@ -121,8 +165,7 @@ def test_trace_convert_and_record_commands(tmp_path):
 
     data = Path(__file__).parent / "data"
     out = tmp_path / "c.parquet"
-    r = runner.invoke(app, ["trace", "convert", str(data / "perf-default.txt"), "-o", str(out),
-                            "--guest-mib", "16"])
+    r = runner.invoke(app, ["trace", "convert", str(data / "perf-default.txt"), "-o", str(out), "--guest-mib", "16"])
     assert r.exit_code == 0, r.output
     assert "wrote" in r.output and "duplicate_frees" in r.output
     bad = tmp_path / "bad.txt"
@@ -130,8 +173,9 @@ def test_trace_convert_and_record_commands(tmp_path):
     err = _bad(["trace", "convert", str(bad), "-o", str(tmp_path / "b.parquet")])
     assert "bad.txt:1: not a tracepoint line" in err
     # Lenient mode skips the bad line; with nothing else left there is nothing to convert.
-    assert "no page tracepoint events" in _bad(["trace", "convert", str(bad), "-o", str(tmp_path / "b.parquet"),
-                                                "--lenient"])
+    assert "no page tracepoint events" in _bad(
+        ["trace", "convert", str(bad), "-o", str(tmp_path / "b.parquet"), "--lenient"]
+    )
     mixed = tmp_path / "mixed.txt"
     mixed.write_text((data / "perf-default.txt").read_text() + "this is not a trace line\n")
     r = runner.invoke(app, ["trace", "convert", str(mixed), "-o", str(tmp_path / "m.parquet"), "--lenient"])
@@ -142,16 +186,32 @@ def test_trace_convert_and_record_commands(tmp_path):
 
 def test_costs_on_replay_and_report(tmp_path, small_traces):
     out = tmp_path / "r.parquet"
-    r = runner.invoke(app, ["replay", str(small_traces["kernel-compile"]), "-s", "cmm", "-b", "10%",
-                            "--costs", "zvm-2006", "--vcpus", "4", "-o", str(out)])
+    r = runner.invoke(
+        app,
+        [
+            "replay",
+            str(small_traces["kernel-compile"]),
+            "-s",
+            "cmm",
+            "-b",
+            "10%",
+            "--costs",
+            "zvm-2006",
+            "--vcpus",
+            "4",
+            "-o",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "stall_ns" in r.output and "zvm-2006" in r.output
     df = pl.read_parquet(out)
     assert set(df["cost_profile"]) == {"zvm-2006"} and df.filter(pl.col("guest").is_not_null())["vcpus"][0] == 4
     mine = tmp_path / "slow.toml"
     mine.write_text('base = "zvm-2006"\nhost_read_disk_ns = 20_000_000\n')
-    r = runner.invoke(app, ["report", str(out), "-r", "time", "-r", "ranking", "--by", "stall",
-                            "--costs", str(mine), "-f", "csv"])
+    r = runner.invoke(
+        app, ["report", str(out), "-r", "time", "-r", "ranking", "--by", "stall", "--costs", str(mine), "-f", "csv"]
+    )
     assert r.exit_code == 2 and "one file per report" in r.stderr
     r = runner.invoke(app, ["report", str(out), "-r", "time", "--costs", str(mine), "-f", "csv"])
     assert r.exit_code == 0, r.output
@@ -162,15 +222,20 @@ def test_costs_on_replay_and_report(tmp_path, small_traces):
     assert r.exit_code == 0 and "priced under the zvm-2006" in r.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--costs", "zvm"], "unknown cost profile 'zvm'"),
-    (["--costs", "BAD"], "unknown cost key 'hots_ns'"),
-    (["--by", "time"], "--by 'time'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--costs", "zvm"], "unknown cost profile 'zvm'"),
+        (["--costs", "BAD"], "unknown cost key 'hots_ns'"),
+        (["--by", "time"], "--by 'time'"),
+    ],
+)
 def test_report_bad_costs_and_by(tmp_path, small_traces, args, message):
     out = tmp_path / "r.parquet"
-    assert runner.invoke(app, ["replay", str(small_traces["phased"]), "-s", "cmm", "-b", "10",
-                               "-o", str(out)]).exit_code == 0
+    assert (
+        runner.invoke(app, ["replay", str(small_traces["phased"]), "-s", "cmm", "-b", "10", "-o", str(out)]).exit_code
+        == 0
+    )
     bad = tmp_path / "bad.toml"
     bad.write_text("hots_ns = 1\n")
     args = [str(bad) if a == "BAD" else a for a in args]

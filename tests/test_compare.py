@@ -28,8 +28,13 @@ runner = CliRunner()
 
 def _trace(path, pfn, op, *, step_ns=1_000_000, guest_pages=16):
     n = len(pfn)
-    write_trace(path, np.arange(n, dtype=np.int64) * step_ns, np.asarray(pfn, np.uint32),
-                np.asarray(op, np.uint8), TraceMeta(guest_pages=guest_pages, source="test"))
+    write_trace(
+        path,
+        np.arange(n, dtype=np.int64) * step_ns,
+        np.asarray(pfn, np.uint32),
+        np.asarray(op, np.uint8),
+        TraceMeta(guest_pages=guest_pages, source="test"),
+    )
     return path
 
 
@@ -53,8 +58,7 @@ def test_stack_distances_match_the_lru_stack_twin(pages):
 
 def test_stack_distances_by_hand():
     # a b c a b b d a: a at depth 2, b at 2, b at 0, a at 2 (b, d above it... and c? no: d, b)
-    assert stack_distances(np.array([0, 1, 2, 0, 1, 1, 3, 0]), 4).tolist() == [
-        -1, -1, -1, 2, 2, 0, -1, 2]
+    assert stack_distances(np.array([0, 1, 2, 0, 1, 1, 3, 0]), 4).tolist() == [-1, -1, -1, 2, 2, 0, -1, 2]
 
 
 def test_wasserstein_by_hand():
@@ -99,14 +103,28 @@ def test_twice_the_speed_doubles_every_rate(tmp_path):
 
 def test_state_fractions_and_footprint_over_time(tmp_path):
     pfn = [0, 0, 1, 0, 1, 2, 3, 2]
-    op = [Op.SET_STABLE, Op.SET_VOLATILE, Op.SET_STABLE, Op.SET_UNUSED, Op.READ,
-          Op.SET_POT_VOLATILE, Op.SET_STABLE, Op.WRITE]
+    op = [
+        Op.SET_STABLE,
+        Op.SET_VOLATILE,
+        Op.SET_STABLE,
+        Op.SET_UNUSED,
+        Op.READ,
+        Op.SET_POT_VOLATILE,
+        Op.SET_STABLE,
+        Op.WRITE,
+    ]
     p = trace_profile(_trace(tmp_path / "s.parquet", pfn, op, guest_pages=4), points=7)
     prof = df_profile(p)
     # After all 8 events: 1 and 3 stable, 2 potentially volatile, 0 unused.
     assert prof.row(-1, named=True) == {
-        "time_fraction": 1.0, "t_s": pytest.approx(0.007), "footprint_fraction": 0.5,
-        "S": 0.5, "U": 0.25, "V": 0.0, "P": 0.25}
+        "time_fraction": 1.0,
+        "t_s": pytest.approx(0.007),
+        "footprint_fraction": 0.5,
+        "S": 0.5,
+        "U": 0.25,
+        "V": 0.0,
+        "P": 0.25,
+    }
     # After 2 events (t = 1 ms, 1/7 of the duration): page 0 volatile.
     assert prof.row(0, named=True)["V"] == 0.25 and prof.row(0, named=True)["U"] == 0.75
 
@@ -125,7 +143,6 @@ def test_cli_compare_writes_the_table(tmp_path):
 def test_cli_compare_refuses_a_missing_trace_in_one_line(tmp_path):
     a = _cyclic(tmp_path / "a.parquet", 4, 3)
     out = tmp_path / "cmp.parquet"
-    result = runner.invoke(app, ["trace", "compare", str(a), str(tmp_path / "nope.parquet"),
-                                 "-o", str(out)])
+    result = runner.invoke(app, ["trace", "compare", str(a), str(tmp_path / "nope.parquet"), "-o", str(out)])
     assert result.exit_code == 2 and "nope.parquet" in result.stderr
     assert result.stderr.count("\n") == 1 and not out.exists()

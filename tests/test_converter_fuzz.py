@@ -33,12 +33,20 @@ from cmmsim.tracer.linux.reference import parse_line
 
 DATA = Path(__file__).parent / "data"
 #: Real lines of every shape (perf, trace-cmd, ftrace), a few per fixture.
-REAL = [line for path in sorted(DATA.glob("*.txt")) for line in path.read_text().splitlines()[:25]
-        if line.strip()]
+REAL = [line for path in sorted(DATA.glob("*.txt")) for line in path.read_text().splitlines()[:25] if line.strip()]
 #: Numbers a mutation puts in place of one: past int64, past any machine's
 #: pfn, just under it, an order past MAX_ORDER, a time past int64 nanoseconds.
-BIG = ["9" * 25, "0x" + "f" * 20, "0xffffffffff", "0x10000000000", "18446744073709551616",
-       "99999999999999", "4294967296", "11", "-1"]
+BIG = [
+    "9" * 25,
+    "0x" + "f" * 20,
+    "0xffffffffff",
+    "0x10000000000",
+    "18446744073709551616",
+    "99999999999999",
+    "4294967296",
+    "11",
+    "-1",
+]
 #: Traced allocations of one conversion of a few dozen lines stay under this
 #: (the text blocks and tables are a few MiB; a table sized by a huge pfn or
 #: count would be gigabytes).
@@ -57,7 +65,7 @@ def _mutate_raw(line: bytes, kind: str, pos: int, value: int, big: str) -> bytes
         return line[: pos % (len(line) + 1)]
     if kind == "flip":
         i = pos % max(len(line), 1)
-        return line[:i] + bytes([value % 256]) + line[i + 1:]
+        return line[:i] + bytes([value % 256]) + line[i + 1 :]
     if kind == "swap":
         words = line.split(b" ")
         i, j = pos % len(words), value % len(words)
@@ -67,11 +75,12 @@ def _mutate_raw(line: bytes, kind: str, pos: int, value: int, big: str) -> bytes
     if not numbers:
         return line + big.encode()
     m = numbers[pos % len(numbers)]
-    return line[: m.start()] + big.encode() + line[m.end():]
+    return line[: m.start()] + big.encode() + line[m.end() :]
 
 
-mutation = st.tuples(st.sampled_from(["cut", "flip", "swap", "enlarge"]), st.integers(0, 400),
-                     st.integers(0, 255), st.sampled_from(BIG))
+mutation = st.tuples(
+    st.sampled_from(["cut", "flip", "swap", "enlarge"]), st.integers(0, 400), st.integers(0, 255), st.sampled_from(BIG)
+)
 
 
 def _write(tmp: Path, name: str, lines: list[bytes]) -> Path:
@@ -102,9 +111,11 @@ def _expected_skips(lines: list[bytes]) -> int:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(base=st.lists(st.sampled_from(REAL), min_size=1, max_size=12),
-       edits=st.lists(st.tuples(st.integers(0, 11), mutation), min_size=1, max_size=4),
-       gz=st.booleans())
+@given(
+    base=st.lists(st.sampled_from(REAL), min_size=1, max_size=12),
+    edits=st.lists(st.tuples(st.integers(0, 11), mutation), min_size=1, max_size=4),
+    gz=st.booleans(),
+)
 def test_mutated_lines_stop_strict_mode_at_a_named_line(tmp_path, base, edits, gz):
     lines = [x.encode() for x in base]
     mutated = set()
@@ -115,8 +126,9 @@ def test_mutated_lines_stop_strict_mode_at_a_named_line(tmp_path, base, edits, g
             lines[i] = new
             mutated.add(i + 1)
     src = _write(tmp_path, "in.txt.gz" if gz else "in.txt", lines)
-    bad = {n for n, x in enumerate(lines, 1)
-           if parse_line(x.decode("utf-8", "replace"))[0] in ("bad-line", "bad-fields")}
+    bad = {
+        n for n, x in enumerate(lines, 1) if parse_line(x.decode("utf-8", "replace"))[0] in ("bad-line", "bad-fields")
+    }
     for engine in ("fast", "python"):
         got = _convert(src, tmp_path / f"{engine}.parquet", engine=engine)
         if not isinstance(got, CmmsimError):
@@ -131,8 +143,10 @@ def test_mutated_lines_stop_strict_mode_at_a_named_line(tmp_path, base, edits, g
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(base=st.lists(st.sampled_from(REAL), min_size=2, max_size=12),
-       edits=st.lists(st.tuples(st.integers(0, 11), mutation), min_size=1, max_size=6))
+@given(
+    base=st.lists(st.sampled_from(REAL), min_size=2, max_size=12),
+    edits=st.lists(st.tuples(st.integers(0, 11), mutation), min_size=1, max_size=6),
+)
 def test_lenient_mode_counts_what_the_reference_calls_malformed(tmp_path, base, edits):
     lines = [x.encode() for x in base]
     for at, (kind, pos, value, big) in edits:
@@ -156,9 +170,10 @@ def test_lenient_mode_counts_what_the_reference_calls_malformed(tmp_path, base, 
 
 @pytest.mark.parametrize("suffix", [".gz", ".xz"])
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), min_size=1,
-                      max_size=3),
-       cut=st.one_of(st.none(), st.integers(0, 10_000)))
+@given(
+    flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), min_size=1, max_size=3),
+    cut=st.one_of(st.none(), st.integers(0, 10_000)),
+)
 def test_damaged_compressed_input_is_one_line_naming_the_file(tmp_path, suffix, flips, cut):
     text = "".join(line + "\n" for line in REAL).encode()
     data = bytearray(gzip.compress(text, mtime=0) if suffix == ".gz" else lzma.compress(text))

@@ -23,11 +23,21 @@ R, W, SV, SIR = Op.READ, Op.WRITE, Op.SET_VOLATILE, Op.SET_STABLE_IF_RESIDENT
 
 #: Every cost a different power of ten: each term of a sum shows in its own digits.
 DISTINCT = {
-    "host_read_disk_ns": 1e9, "host_read_tier_ns": 3e10, "host_write_disk_ns": 1e8,
-    "host_write_tier_ns": 3e11, "host_fault_ns": 1e1, "zero_fill_ns": 1e0,
-    "guest_read_ns": 1e6, "guest_write_ns": 1e5, "discard_fault_ns": 1e2,
-    "hint_guest_ns": 1e3, "hint_host_ns": 1e4, "balloon_page_guest_ns": 7e0,
-    "balloon_page_host_ns": 7e1, "reclaim_decision_ns": 1e7, "wss_sample_page_ns": 3e0,
+    "host_read_disk_ns": 1e9,
+    "host_read_tier_ns": 3e10,
+    "host_write_disk_ns": 1e8,
+    "host_write_tier_ns": 3e11,
+    "host_fault_ns": 1e1,
+    "zero_fill_ns": 1e0,
+    "guest_read_ns": 1e6,
+    "guest_write_ns": 1e5,
+    "discard_fault_ns": 1e2,
+    "hint_guest_ns": 1e3,
+    "hint_host_ns": 1e4,
+    "balloon_page_guest_ns": 7e0,
+    "balloon_page_host_ns": 7e1,
+    "reclaim_decision_ns": 1e7,
+    "wss_sample_page_ns": 3e0,
 }
 
 
@@ -63,15 +73,18 @@ def test_a_file_overrides_a_subset_of_its_base(tmp_path):
     assert default_base.costs_ns == costs.load_profile(costs.DEFAULT_PROFILE).costs_ns | {"zero_fill_ns": 1.0}
 
 
-@pytest.mark.parametrize("text, message", [
-    ("hots_read_disk_ns = 1\n", "unknown cost key 'hots_read_disk_ns'"),
-    ("zero_fill_ns = -1\n", "cannot be negative"),
-    ('zero_fill_ns = "fast"\n', "a cost is a number"),
-    ("zero_fill_ns = true\n", "a cost is a number"),
-    ("zero_fill_ns = nan\n", "a cost is a number"),
-    ('base = "vmware-2002"\n', "not a shipped profile"),
-    ("zero_fill_ns = \n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("hots_read_disk_ns = 1\n", "unknown cost key 'hots_read_disk_ns'"),
+        ("zero_fill_ns = -1\n", "cannot be negative"),
+        ('zero_fill_ns = "fast"\n', "a cost is a number"),
+        ("zero_fill_ns = true\n", "a cost is a number"),
+        ("zero_fill_ns = nan\n", "a cost is a number"),
+        ('base = "vmware-2002"\n', "not a shipped profile"),
+        ("zero_fill_ns = \n", "not valid TOML"),
+    ],
+)
 def test_bad_profiles_are_refused_in_one_line(tmp_path, text, message):
     path = _write_toml(tmp_path, text)
     with pytest.raises(ParamError, match=message) as err:
@@ -95,8 +108,7 @@ def _hand_made():
     #   R p1   evict p0: volatile -> discard; p1 Sp -> host read (host fault 4)
     #   R p0   evict p1: unchanged copy -> discard; p0 Vz -> discard fault, guest read (5)
     ops = [W, W, R, SV, R, R]
-    arr = make_arrays(ops, [0, 1, 0, 0, 1, 0], guest_pages=2,
-                      t_ns=[0, 200_000, 400_000, 600_000, 800_000, 1_000_000])
+    arr = make_arrays(ops, [0, 1, 0, 0, 1, 0], guest_pages=2, t_ns=[0, 200_000, 400_000, 600_000, 800_000, 1_000_000])
     arr = dataclasses.replace(arr, meta=dataclasses.replace(arr.meta, vcpus=2))
     return scenario_of(arr)
 
@@ -104,18 +116,46 @@ def _hand_made():
 def test_the_accounting_of_a_hand_made_trace_adds_up():
     df = replay(_hand_made(), "cmm", [1], costs=_profile())
     row = df.filter(pl.col("guest").is_null()).row(0, named=True)
-    counted = {k: row[k] for k in ("accesses", "hints", "host_reads", "host_writes", "zero_fills",
-                                   "discards", "discard_faults", "guest_reads", "guest_writes", "repairs")}
-    assert counted == {"accesses": 5, "hints": 1, "host_reads": 2, "host_writes": 2, "zero_fills": 2,
-                       "discards": 2, "discard_faults": 1, "guest_reads": 1, "guest_writes": 0,
-                       "repairs": 2}
+    counted = {
+        k: row[k]
+        for k in (
+            "accesses",
+            "hints",
+            "host_reads",
+            "host_writes",
+            "zero_fills",
+            "discards",
+            "discard_faults",
+            "guest_reads",
+            "guest_writes",
+            "repairs",
+        )
+    }
+    assert counted == {
+        "accesses": 5,
+        "hints": 1,
+        "host_reads": 2,
+        "host_writes": 2,
+        "zero_fills": 2,
+        "discards": 2,
+        "discard_faults": 1,
+        "guest_reads": 1,
+        "guest_writes": 0,
+        "repairs": 2,
+    }
     assert (row["duration_ns"], row["vcpus"], row["guests"]) == (1_000_000, 2, 1)
     c = DISTINCT
     faults = 2 + 2 + 1  # host reads + zero fills + discard faults
-    stall = 2 * c["host_read_disk_ns"] + faults * c["host_fault_ns"] + 2 * c["zero_fill_ns"] \
-        + 1 * c["discard_fault_ns"] + 1 * c["guest_read_ns"]
-    host_cpu = faults * c["host_fault_ns"] + 2 * c["zero_fill_ns"] + 1 * c["hint_host_ns"] \
-        + (2 + 2) * c["reclaim_decision_ns"]  # host writes + discards: a decision each
+    stall = (
+        2 * c["host_read_disk_ns"]
+        + faults * c["host_fault_ns"]
+        + 2 * c["zero_fill_ns"]
+        + 1 * c["discard_fault_ns"]
+        + 1 * c["guest_read_ns"]
+    )
+    host_cpu = (
+        faults * c["host_fault_ns"] + 2 * c["zero_fill_ns"] + 1 * c["hint_host_ns"] + (2 + 2) * c["reclaim_decision_ns"]
+    )  # host writes + discards: a decision each
     guest_cpu = 1 * c["hint_guest_ns"] + 1 * c["discard_fault_ns"]
     disk = 2 * c["host_read_disk_ns"] + 2 * c["host_write_disk_ns"] + 1 * c["guest_read_ns"]
     assert row["stall_ns"] == stall == 2_001_000_152
@@ -133,25 +173,47 @@ def test_tier_counters_are_priced_when_rows_carry_them():
     b = costs.price(tiered, _profile()).row(0, named=True)
     c = DISTINCT
     assert b["stall_ns"] - a["stall_ns"] == 3 * (c["host_read_tier_ns"] + c["host_fault_ns"])
-    assert b["host_cpu_ns"] - a["host_cpu_ns"] == (3 * (c["host_read_tier_ns"] + c["host_fault_ns"])
-                                                   + 4 * (c["host_write_tier_ns"] + c["reclaim_decision_ns"]))
+    assert b["host_cpu_ns"] - a["host_cpu_ns"] == (
+        3 * (c["host_read_tier_ns"] + c["host_fault_ns"]) + 4 * (c["host_write_tier_ns"] + c["reclaim_decision_ns"])
+    )
     assert b["disk_busy_ns"] == a["disk_busy_ns"]
 
 
-@pytest.mark.parametrize("strategy, params", [
-    ("balloon", {"estimator": "sampling", "period_ns": 40, "sample_pages": 3, "rate_pages_per_s": 10**9}),
-    ("static", {}), ("host-lru", {}), ("free-page-reporting", {}),
-])
+@pytest.mark.parametrize(
+    "strategy, params",
+    [
+        ("balloon", {"estimator": "sampling", "period_ns": 40, "sample_pages": 3, "rate_pages_per_s": 10**9}),
+        ("static", {}),
+        ("host-lru", {}),
+        ("free-page-reporting", {}),
+    ],
+)
 def test_pricing_is_linear_in_the_counters(strategy, params):
     rng = np.random.default_rng(7)
-    guests = [make_arrays(rng.choice([0, 1, 1, 2, 3, 4, 5, 6], 300), rng.integers(0, 24, 300),
-                          guest_pages=24, t_ns=np.arange(300) * 3) for _ in range(3)]
+    guests = [
+        make_arrays(
+            rng.choice([0, 1, 1, 2, 3, 4, 5, 6], 300), rng.integers(0, 24, 300), guest_pages=24, t_ns=np.arange(300) * 3
+        )
+        for _ in range(3)
+    ]
     df = replay(scenario_of(*guests), strategy, [10, 30], params, costs=_profile())
-    cols = ["stall_ns", "host_cpu_ns", "guest_cpu_ns", "disk_busy_ns", "wss_sampled_pages",
-            "balloon_inflated_pages", "vcpus"]
+    cols = [
+        "stall_ns",
+        "host_cpu_ns",
+        "guest_cpu_ns",
+        "disk_busy_ns",
+        "wss_sampled_pages",
+        "balloon_inflated_pages",
+        "vcpus",
+    ]
     host = df.filter(pl.col("guest").is_null()).sort("budget_pages").select(cols)
-    summed = (df.filter(pl.col("guest").is_not_null()).group_by("budget_pages").agg(pl.col(cols).sum())
-              .sort("budget_pages").select(cols))
+    summed = (
+        df.filter(pl.col("guest").is_not_null())
+        .group_by("budget_pages")
+        .agg(pl.col(cols).sum())
+        .sort("budget_pages")
+        .select(cols)
+    )
     assert host.equals(summed)
     if params.get("estimator") == "sampling":
         periods = (3 * 299) // 40 + 1
@@ -159,8 +221,9 @@ def test_pricing_is_linear_in_the_counters(strategy, params):
         row = df.filter(pl.col("guest").is_null()).row(0, named=True)
         moved = row["balloon_inflated_pages"] + row["balloon_deflated_pages"]
         assert moved > 0
-        assert row["guest_cpu_ns"] == (row["hints"] * 1e3 + row["discard_faults"] * 1e2
-                                       + moved * 7 + row["guest_writes"] * 1e7)
+        assert row["guest_cpu_ns"] == (
+            row["hints"] * 1e3 + row["discard_faults"] * 1e2 + moved * 7 + row["guest_writes"] * 1e7
+        )
 
 
 def test_old_rows_are_re_priced_without_a_replay():
@@ -181,8 +244,7 @@ def test_old_rows_are_re_priced_without_a_replay():
 
 def test_vcpus_come_from_the_trace_else_the_parameter(tmp_path):
     arr = make_arrays([W, R], [0, 0], guest_pages=1, t_ns=[0, 10])
-    write_trace(tmp_path / "four.parquet", arr.t_ns, arr.pfn, arr.op,
-                TraceMeta(guest_pages=1, source="test", vcpus=4))
+    write_trace(tmp_path / "four.parquet", arr.t_ns, arr.pfn, arr.op, TraceMeta(guest_pages=1, source="test", vcpus=4))
     write_trace(tmp_path / "unsaid.parquet", arr.t_ns, arr.pfn, arr.op, TraceMeta(guest_pages=1, source="test"))
     assert read_meta(tmp_path / "four.parquet").vcpus == 4
     assert read_meta(tmp_path / "unsaid.parquet").vcpus is None
@@ -204,8 +266,9 @@ def test_essa_calibration_100k_hints_per_second_on_a_4_way_guest_is_a_quarter_pe
     t = np.linspace(0, 1_000_000_000, len(ops)).astype(np.int64)
     arr = make_arrays(ops, pfn, guest_pages=pages, t_ns=t)
     arr = dataclasses.replace(arr, meta=dataclasses.replace(arr.meta, vcpus=4))
-    row = replay(scenario_of(arr), "cmm", [pages], costs="zvm-2006").filter(
-        pl.col("guest").is_null()).row(0, named=True)
+    row = (
+        replay(scenario_of(arr), "cmm", [pages], costs="zvm-2006").filter(pl.col("guest").is_null()).row(0, named=True)
+    )
     prof = costs.load_profile("zvm-2006").costs_ns
     assert row["hints"] == n_hints and row["duration_ns"] == 1_000_000_000 and row["vcpus"] == 4
     hinting_pct = 100 * n_hints * (prof["hint_guest_ns"] + prof["hint_host_ns"]) / (1e9 * 4)
@@ -214,8 +277,10 @@ def test_essa_calibration_100k_hints_per_second_on_a_4_way_guest_is_a_quarter_pe
 
 
 def test_reports_order_by_stall_and_cpu():
-    df = pl.concat([replay(_hand_made(), s, [1, 2], costs="zvm-2006")
-                    for s in ("cmm", "host-lru", "opt", "opt-schedule")], how="diagonal_relaxed")
+    df = pl.concat(
+        [replay(_hand_made(), s, [1, 2], costs="zvm-2006") for s in ("cmm", "host-lru", "opt", "opt-schedule")],
+        how="diagonal_relaxed",
+    )
     by_stall = reports.df_ranking(df, "stall")
     assert set(by_stall.columns) == {"trace_set", "budget_pages", "budget_mib", "rank", "label", "stall_ns"}
     cpu = reports.df_by(df, "cpu")
@@ -242,11 +307,13 @@ def test_docs_list_every_key_with_each_shipped_value():
     from pathlib import Path
 
     text = (Path(__file__).resolve().parent.parent / "docs" / "costs.md").read_text()
-    rows = {line.split("|")[1].strip(" `"): line for line in text.splitlines()
-            if line.startswith("| `") and line.split("|")[1].strip(" `") in costs.COST_KEYS}
+    rows = {
+        line.split("|")[1].strip(" `"): line
+        for line in text.splitlines()
+        if line.startswith("| `") and line.split("|")[1].strip(" `") in costs.COST_KEYS
+    }
     assert set(rows) == set(costs.COST_KEYS)
-    cols = [c.strip() for c in next(line for line in text.splitlines()
-                                     if line.startswith("| key |")).split("|")]
+    cols = [c.strip() for c in next(line for line in text.splitlines() if line.startswith("| key |")).split("|")]
     for name in costs.shipped():
         j = cols.index(name)
         for key, value in costs.load_profile(name).costs_ns.items():

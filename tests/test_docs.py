@@ -26,8 +26,14 @@ def tree():
 def test_the_tree_holds_every_command(tree):
     paths = {" ".join(p) for p, _, _ in tree}
     # A few anchors, so that a walk that stops at the root cannot pass the tests below.
-    assert {"cmmsim", "cmmsim replay", "cmmsim sweep", "cmmsim trace", "cmmsim trace synth",
-            "cmmsim trace convert"} <= paths
+    assert {
+        "cmmsim",
+        "cmmsim replay",
+        "cmmsim sweep",
+        "cmmsim trace",
+        "cmmsim trace synth",
+        "cmmsim trace convert",
+    } <= paths
     assert len(paths) >= 15
 
 
@@ -35,15 +41,13 @@ def test_every_command_and_parameter_has_help(tree):
     for path, cmd, ctx in tree:
         assert docgen.command_help(cmd), f"{' '.join(path)} has no help"
         for param in docgen.params_of(cmd, ctx):
-            assert (getattr(param, "help", None) or "").strip(), \
-                f"{' '.join(path)}: {param.name} has no help"
+            assert (getattr(param, "help", None) or "").strip(), f"{' '.join(path)}: {param.name} has no help"
 
 
 def test_cli_md_is_a_fresh_generation():
     # Built from attributes click and typer's vendored click share; the same
     # text came out under typer 0.15.4 (click 8.1.8) and typer 0.29.2.
-    assert CLI_MD.read_text() == docgen.render(), \
-        "docs/cli.md is stale: run `python -m cmmsim.docgen`"
+    assert CLI_MD.read_text() == docgen.render(), "docs/cli.md is stale: run `python -m cmmsim.docgen`"
 
 
 def test_cli_md_names_every_command_and_option(tree):
@@ -62,8 +66,9 @@ def test_readme_names_every_command(tree):
     readme = README.read_text()
     for path, cmd, _ in tree:
         if len(path) > 1 and not docgen.is_group(cmd):
-            assert re.search(rf"`{re.escape(' '.join(path))}\b", readme), \
+            assert re.search(rf"`{re.escape(' '.join(path))}\b", readme), (
                 f"README.md's command table lacks `{' '.join(path)}`"
+            )
 
 
 def test_docgen_check_mode(tmp_path, capsys):
@@ -91,8 +96,9 @@ def test_api_md_is_a_fresh_generation_naming_every_public_name():
             assert "Returns\n    -------" in doc, f"{name} documents no return value"
             params = [p for p in __import__("inspect").signature(obj).parameters if p != "self"]
             for p in params:
-                assert f"`{p}` (" in text.split(f"\n## {name}\n", 1)[1].split("\n## ", 1)[0], \
+                assert f"`{p}` (" in text.split(f"\n## {name}\n", 1)[1].split("\n## ", 1)[0], (
                     f"{name}: parameter {p} undocumented"
+                )
 
 
 def test_docstring_markdown_renders_numpydoc():
@@ -110,8 +116,10 @@ def test_docstring_markdown_renders_numpydoc():
         Rows.
     """
     md = docgen.docstring_markdown(doc)
-    assert md == ("One line.\n\n**Parameters**\n\n- `n` (int): Pages, `cmmsim.api.load` and `more`.\n\n"
-                  "**Returns**\n\n- polars.DataFrame: Rows.\n")
+    assert md == (
+        "One line.\n\n**Parameters**\n\n- `n` (int): Pages, `cmmsim.api.load` and `more`.\n\n"
+        "**Returns**\n\n- polars.DataFrame: Rows.\n"
+    )
 
 
 # -- benchmark records and docs/performance.md ----------------------------------------------------
@@ -123,8 +131,9 @@ def test_performance_md_is_rendered_from_the_records():
     from benchmarks import render
 
     text = PERF_MD.read_text()
-    assert render.render_doc(text, render.load_records()) == text, \
+    assert render.render_doc(text, render.load_records()) == text, (
         "docs/performance.md is stale: run `python benchmarks/render.py`"
+    )
 
 
 def test_every_record_says_when_where_and_how():
@@ -153,15 +162,21 @@ def test_record_round_trip(tmp_path, monkeypatch):
 
     from benchmarks import figures, render
 
-    table = figures.Table("3 runs", [figures.Column("run", "run"), figures.Column("rate", "M/s", ",.2f"),
-                                     figures.Column("z", "max z", ".1f"), figures.Column("x", "ratio", ".2f", "x")])
+    table = figures.Table(
+        "3 runs",
+        [
+            figures.Column("run", "run"),
+            figures.Column("rate", "M/s", ",.2f"),
+            figures.Column("z", "max z", ".1f"),
+            figures.Column("x", "ratio", ".2f", "x"),
+        ],
+    )
     table.add(run="a", rate=1234.5678, z=float("inf"), x=0.5)
     table.add(run="b", rate=float("nan"), z=1.25, x=2)
     with pytest.raises(KeyError):
         table.add(run="c")
     monkeypatch.setattr("sys.argv", [str(BENCH_DIR / "bench_demo.py"), "--events", "10"])
-    out = figures.write_record("demo", [table], path=tmp_path / "demo.json", params={"events": 10},
-                               lines=["one line"])
+    out = figures.write_record("demo", [table], path=tmp_path / "demo.json", params={"events": 10}, lines=["one line"])
     assert [p.name for p in tmp_path.iterdir()] == ["demo.json"]  # no temporary file left
     rec = json.loads(out.read_text())  # strict JSON: no NaN or Infinity tokens
     assert "NaN" not in out.read_text() and "Infinity" not in out.read_text()

@@ -14,12 +14,26 @@ from cmmsim.tracer.schema import Op
 from tests.helpers import final_states, host_counters, make_arrays, run_both, scenario_of
 
 R, W = Op.READ, Op.WRITE
-SS, SU, SV, SP, SIR = (Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE, Op.SET_POT_VOLATILE,
-                       Op.SET_STABLE_IF_RESIDENT)
-ZERO = dict(accesses=0, hints=0, host_reads=0, host_writes=0, zero_fills=0, discards=0,
-            discard_faults=0, guest_reads=0, guest_writes=0, repairs=0, content_lost=0,
-            dual_paging=0, balloon_inflated_pages=0, balloon_deflated_pages=0,
-            host_reads_tier=0, host_writes_tier=0, host_spills_tier=0)
+SS, SU, SV, SP, SIR = (Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE, Op.SET_POT_VOLATILE, Op.SET_STABLE_IF_RESIDENT)
+ZERO = dict(
+    accesses=0,
+    hints=0,
+    host_reads=0,
+    host_writes=0,
+    zero_fills=0,
+    discards=0,
+    discard_faults=0,
+    guest_reads=0,
+    guest_writes=0,
+    repairs=0,
+    content_lost=0,
+    dual_paging=0,
+    balloon_inflated_pages=0,
+    balloon_deflated_pages=0,
+    host_reads_tier=0,
+    host_writes_tier=0,
+    host_spills_tier=0,
+)
 
 
 def case(strategy, events, budget, expect, finals, params=None, pages=None):
@@ -37,104 +51,161 @@ ALLOC1 = [(SS, 1), (W, 1)]
 
 
 def test_sr_reclaim_writes_and_sp_access_reads():
-    case("cmm", ALLOC0 + ALLOC1 + [(R, 0)], 1,
-         dict(accesses=3, hints=2, zero_fills=2, host_writes=2, host_reads=1),
-         ["Sr+dirty+copy", "Sp+dirty+copy"])
+    case(
+        "cmm",
+        ALLOC0 + ALLOC1 + [(R, 0)],
+        1,
+        dict(accesses=3, hints=2, zero_fills=2, host_writes=2, host_reads=1),
+        ["Sr+dirty+copy", "Sp+dirty+copy"],
+    )
 
 
 def test_unchanged_page_with_valid_copy_is_dropped_without_write():
     # p1 paged in from its copy and not written: reclaiming it again costs nothing.
-    case("host-lru", ALLOC0 + ALLOC1 + [(R, 0), (R, 1), (R, 0)], 1,
-         dict(accesses=5, zero_fills=2, host_writes=2, host_reads=3, discards=2),
-         ["Sr+dirty+copy", "Sp+dirty+copy"])
+    case(
+        "host-lru",
+        ALLOC0 + ALLOC1 + [(R, 0), (R, 1), (R, 0)],
+        1,
+        dict(accesses=5, zero_fills=2, host_writes=2, host_reads=3, discards=2),
+        ["Sr+dirty+copy", "Sp+dirty+copy"],
+    )
 
 
 def test_zero_page_access_is_a_zero_fill_and_never_written_zero_page_costs_nothing():
-    case("cmm", [(SS, 0), (R, 0), (SS, 1), (R, 1)], 1,
-         dict(accesses=2, hints=2, zero_fills=2, discards=1), ["Sz", "Sr"])
+    case(
+        "cmm", [(SS, 0), (R, 0), (SS, 1), (R, 1)], 1, dict(accesses=2, hints=2, zero_fills=2, discards=1), ["Sz", "Sr"]
+    )
 
 
 def test_discarded_volatile_page_access_is_a_discard_fault_and_guest_read():
-    case("cmm", ALLOC0 + [(SV, 0)] + ALLOC1 + [(R, 0)], 1,
-         dict(accesses=3, hints=3, zero_fills=2, discards=1, host_writes=1, discard_faults=1,
-              guest_reads=1),
-         ["Vr+changed", "Sp+dirty+copy"])
+    case(
+        "cmm",
+        ALLOC0 + [(SV, 0)] + ALLOC1 + [(R, 0)],
+        1,
+        dict(accesses=3, hints=3, zero_fills=2, discards=1, host_writes=1, discard_faults=1, guest_reads=1),
+        ["Vr+changed", "Sp+dirty+copy"],
+    )
 
 
 def test_set_unused_on_sp_frees_the_copy_and_reuse_is_a_zero_fill():
     events = ALLOC0 + ALLOC1 + [(SU, 0), (SS, 0), (W, 0)]
-    case("cmm", events, 1,
-         dict(accesses=3, hints=4, zero_fills=3, host_writes=2), ["Sr+dirty+changed",
-                                                                   "Sp+dirty+copy"])
+    case(
+        "cmm", events, 1, dict(accesses=3, hints=4, zero_fills=3, host_writes=2), ["Sr+dirty+changed", "Sp+dirty+copy"]
+    )
     # The same trace under host paging: the freed page is read back (and was
     # written out for nothing).
-    case("host-lru", events, 1,
-         dict(accesses=3, zero_fills=2, host_writes=2, host_reads=1),
-         ["Sr+dirty+changed+copy", "Sp+dirty+copy"])
+    case(
+        "host-lru",
+        events,
+        1,
+        dict(accesses=3, zero_fills=2, host_writes=2, host_reads=1),
+        ["Sr+dirty+changed+copy", "Sp+dirty+copy"],
+    )
 
 
 def test_set_volatile_on_sp_frees_the_copy():
-    case("cmm", ALLOC0 + ALLOC1 + [(SV, 0)], 1,
-         dict(accesses=2, hints=3, zero_fills=2, host_writes=1), ["Vz", "Sr+dirty+changed"])
+    case(
+        "cmm",
+        ALLOC0 + ALLOC1 + [(SV, 0)],
+        1,
+        dict(accesses=2, hints=3, zero_fills=2, host_writes=1),
+        ["Vz", "Sr+dirty+changed"],
+    )
 
 
 def test_access_to_unused_page_is_repaired_and_counted():
-    case("cmm", ALLOC0 + [(SU, 0), (R, 0)], 1,
-         dict(accesses=2, hints=2, zero_fills=1, repairs=1), ["Sr+changed"])
+    case("cmm", ALLOC0 + [(SU, 0), (R, 0)], 1, dict(accesses=2, hints=2, zero_fills=1, repairs=1), ["Sr+changed"])
     # Never allocated at all: repaired, then zero-filled.
     case("cmm", [(W, 0)], 1, dict(accesses=1, zero_fills=1, repairs=1), ["Sr+dirty+changed"])
 
 
 def test_dirty_p_is_written_out_as_sp_and_clean_p_is_discarded_to_vz():
     events = ALLOC0 + [(SP, 0), (W, 0)] + ALLOC1 + [(SP, 1)] + [(SS, 2), (W, 2)]
-    case("cmm", events, 1,
-         dict(accesses=4, hints=5, zero_fills=3, host_writes=1, discards=1),
-         ["Sp+dirty+copy", "Vz", "Sr+dirty+changed"], pages=3)
+    case(
+        "cmm",
+        events,
+        1,
+        dict(accesses=4, hints=5, zero_fills=3, host_writes=1, discards=1),
+        ["Sp+dirty+copy", "Vz", "Sr+dirty+changed"],
+        pages=3,
+    )
 
 
 def test_set_stable_if_resident():
     # On Vr: the page becomes Sr. On Vz: it stays Vz ("discarded").
     events = ALLOC0 + [(SV, 0), (SIR, 0)] + ALLOC1 + [(SV, 1)] + [(SS, 2), (W, 2), (SIR, 1)]
-    case("cmm", events, 1,
-         dict(accesses=3, hints=7, zero_fills=3, host_writes=1, discards=1),
-         ["Sp+copy", "Vz", "Sr+dirty+changed"], pages=3)
+    case(
+        "cmm",
+        events,
+        1,
+        dict(accesses=3, hints=7, zero_fills=3, host_writes=1, discards=1),
+        ["Sp+copy", "Vz", "Sr+dirty+changed"],
+        pages=3,
+    )
 
 
 def test_set_stable_on_discarded_volatile_page_loses_its_content():
-    case("cmm", ALLOC0 + [(SV, 0)] + ALLOC1 + [(SS, 0)], 1,
-         dict(accesses=2, hints=4, zero_fills=2, discards=1, content_lost=1),
-         ["Sz", "Sr+dirty+changed"])
+    case(
+        "cmm",
+        ALLOC0 + [(SV, 0)] + ALLOC1 + [(SS, 0)],
+        1,
+        dict(accesses=2, hints=4, zero_fills=2, discards=1, content_lost=1),
+        ["Sz", "Sr+dirty+changed"],
+    )
 
 
 def test_host_lru_ignores_hints_and_cmm_light_ignores_volatile():
     events = ALLOC0 + [(SU, 0)] + ALLOC1
-    case("host-lru", events, 1, dict(accesses=2, zero_fills=2, host_writes=1),
-         ["Sp+dirty+copy", "Sr+dirty+changed"])
-    case("cmm-light", events, 1, dict(accesses=2, hints=3, zero_fills=2, discards=1),
-         ["Uz", "Sr+dirty+changed"])
+    case("host-lru", events, 1, dict(accesses=2, zero_fills=2, host_writes=1), ["Sp+dirty+copy", "Sr+dirty+changed"])
+    case("cmm-light", events, 1, dict(accesses=2, hints=3, zero_fills=2, discards=1), ["Uz", "Sr+dirty+changed"])
     events = ALLOC0 + [(SV, 0)] + ALLOC1
-    case("cmm-light", events, 1, dict(accesses=2, hints=2, zero_fills=2, host_writes=1),
-         ["Sp+dirty+copy", "Sr+dirty+changed"])
-    case("cmm", events, 1, dict(accesses=2, hints=3, zero_fills=2, discards=1),
-         ["Vz", "Sr+dirty+changed"])
+    case(
+        "cmm-light",
+        events,
+        1,
+        dict(accesses=2, hints=2, zero_fills=2, host_writes=1),
+        ["Sp+dirty+copy", "Sr+dirty+changed"],
+    )
+    case("cmm", events, 1, dict(accesses=2, hints=3, zero_fills=2, discards=1), ["Vz", "Sr+dirty+changed"])
 
 
 def test_state_priority_takes_the_cheap_page_first():
     events = ALLOC0 + ALLOC1 + [(SV, 1), (SS, 2), (W, 2)]
-    case("cmm", events, 2, dict(accesses=3, hints=4, zero_fills=3, host_writes=1),
-         ["Sp+dirty+copy", "Vr+changed", "Sr+dirty+changed"], params={"reclaim_order": "lru"})
-    case("cmm", events, 2, dict(accesses=3, hints=4, zero_fills=3, discards=1),
-         ["Sr+dirty+changed", "Vz", "Sr+dirty+changed"],
-         params={"reclaim_order": "state-priority"})
+    case(
+        "cmm",
+        events,
+        2,
+        dict(accesses=3, hints=4, zero_fills=3, host_writes=1),
+        ["Sp+dirty+copy", "Vr+changed", "Sr+dirty+changed"],
+        params={"reclaim_order": "lru"},
+    )
+    case(
+        "cmm",
+        events,
+        2,
+        dict(accesses=3, hints=4, zero_fills=3, discards=1),
+        ["Sr+dirty+changed", "Vz", "Sr+dirty+changed"],
+        params={"reclaim_order": "state-priority"},
+    )
 
 
 def test_clock_gives_a_second_chance_where_lru_does_not():
     events = [(W, 0), (W, 1), (R, 1), (R, 0), (W, 2)]
-    lru = case("host-lru", events, 2, dict(accesses=5, zero_fills=3, host_writes=1),
-               ["Sr+dirty+changed", "Sp+dirty+copy", "Sr+dirty+changed"])
-    clock = case("host-lru", events, 2, dict(accesses=5, zero_fills=3, host_writes=1),
-                 ["Sp+dirty+copy", "Sr+dirty+changed", "Sr+dirty+changed"],
-                 params={"replacement": "clock"})
+    lru = case(
+        "host-lru",
+        events,
+        2,
+        dict(accesses=5, zero_fills=3, host_writes=1),
+        ["Sr+dirty+changed", "Sp+dirty+copy", "Sr+dirty+changed"],
+    )
+    clock = case(
+        "host-lru",
+        events,
+        2,
+        dict(accesses=5, zero_fills=3, host_writes=1),
+        ["Sp+dirty+copy", "Sr+dirty+changed", "Sr+dirty+changed"],
+        params={"replacement": "clock"},
+    )
     assert lru.host_peak[0] == clock.host_peak[0] == 2
 
 
@@ -144,6 +215,7 @@ def test_counters_go_to_the_guest_that_owns_the_page():
     res = run_both("cmm", {}, scenario_of(a, b), 1)
     by_guest = res.counters[0]
     from cmmsim.replay.states import C
+
     assert by_guest[0, C["host_writes"]] == 1 and by_guest[1, C["host_writes"]] == 0
     assert by_guest[0, C["zero_fills"]] == 1 and by_guest[1, C["zero_fills"]] == 1
 

@@ -69,8 +69,13 @@ def test_export_import_export_gives_the_same_bytes(tmp_path, trace, fmt):
 def test_oracle_general_records_and_next_access(tmp_path):
     path = tmp_path / "t.parquet"
     t = np.array([0, 10**9, 2 * 10**9 + 5, 3 * 10**9, 3 * 10**9], np.int64)
-    write_trace(path, t, np.array([9, 4, 9, 2, 4], np.uint32), np.array([0, 1, 3, 0, 0], np.uint8),
-                TraceMeta(guest_pages=10, source="test"))
+    write_trace(
+        path,
+        t,
+        np.array([9, 4, 9, 2, 4], np.uint32),
+        np.array([0, 1, 3, 0, 0], np.uint8),
+        TraceMeta(guest_pages=10, source="test"),
+    )
     ex.export_trace(path, tmp_path / "o", "oracle-general")
     rec = np.fromfile(tmp_path / "o", ex.ORACLE_GENERAL_DTYPE)
     assert ex.ORACLE_GENERAL_DTYPE.itemsize == 24
@@ -86,8 +91,9 @@ def test_import_splits_large_objects_into_pages_and_says_no_hints(tmp_path):
     # id 20 is 3 pages at most; its 4096-byte request touches its first page only.
     src.write_text("ts;key;bytes\n5;20;12000\n6;7;100\n7;20;4096\n8;9;0\n4;7;1\n")
     out = tmp_path / "t.parquet"
-    r = runner.invoke(app, ["trace", "import", str(src), "-o", str(out), "--format", "csv",
-                            "--delimiter", ";", "--time-unit", "ms"])
+    r = runner.invoke(
+        app, ["trace", "import", str(src), "-o", str(out), "--format", "csv", "--delimiter", ";", "--time-unit", "ms"]
+    )
     assert r.exit_code == 0, r.output
     arr = read_arrays(out)
     # Objects 7 -> page 0, 20 -> pages 1-3; the size-0 request is skipped; time 4 after 7 is repaired.
@@ -109,13 +115,16 @@ def test_import_txt_with_text_ids_and_no_times(tmp_path):
     assert arr.pfn.tolist() == [1, 0, 1, 2] and arr.t_ns.tolist() == [0, 50, 100, 150]
 
 
-@pytest.mark.parametrize(("fmt", "text", "where"), [
-    ("csv", "time,obj_id,obj_size\n1,2,4096\n2,x\n", "line 3: expected at least 3 fields"),
-    ("csv", "1,2,4096\n2,3,big\n", "line 2: object size is not an integer"),
-    ("csv", "1,2,4096\nsoon,3,1\n", "line 2: time is not a number"),
-    ("txt", "1\n2\n\n3\n", "line 3: expected one object id"),
-    ("oracle-general", "x" * 30, "record 1: cut short"),
-])
+@pytest.mark.parametrize(
+    ("fmt", "text", "where"),
+    [
+        ("csv", "time,obj_id,obj_size\n1,2,4096\n2,x\n", "line 3: expected at least 3 fields"),
+        ("csv", "1,2,4096\n2,3,big\n", "line 2: object size is not an integer"),
+        ("csv", "1,2,4096\nsoon,3,1\n", "line 2: time is not a number"),
+        ("txt", "1\n2\n\n3\n", "line 3: expected one object id"),
+        ("oracle-general", "x" * 30, "record 1: cut short"),
+    ],
+)
 def test_malformed_input_is_one_line_naming_file_and_line(tmp_path, fmt, text, where):
     src = tmp_path / "bad.in"
     src.write_text(text)

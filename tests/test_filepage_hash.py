@@ -7,8 +7,7 @@ from cmmsim.tracer.linux import filepage_hash as fph
 
 # Few files and indices: keys collide and probe chains wrap around the table.
 _KEY = st.tuples(st.integers(0, 3), st.integers(0, 40))
-_OPS = st.lists(st.tuples(st.sampled_from(["put", "del", "get"]), _KEY, st.integers(0, 10**6)),
-                max_size=300)
+_OPS = st.lists(st.tuples(st.sampled_from(["put", "del", "get"]), _KEY, st.integers(0, 10**6)), max_size=300)
 
 
 @settings(max_examples=150, deadline=None)

@@ -19,23 +19,48 @@ def fpr(events, budget, pages=4, **params):
     ops = [o for o, _, _ in events]
     pfn = [p for _, p, _ in events]
     t = [t for _, _, t in events]
-    return run_both(FPR, {"order": 1, "capacity": 1, "delay_ns": 10} | params,
-                    scenario_of(make_arrays(ops, pfn, guest_pages=pages, t_ns=t)), budget)
+    return run_both(
+        FPR,
+        {"order": 1, "capacity": 1, "delay_ns": 10} | params,
+        scenario_of(make_arrays(ops, pfn, guest_pages=pages, t_ns=t)),
+        budget,
+    )
 
 
 def test_a_fully_free_block_is_reported_after_the_delay_and_reuse_is_a_zero_fill():
     # Block {0,1}: both written, freed at t=3; the report runs at t=13, drops both
     # (resident: no I/O) and the re-allocation of 0 at t=20 is a zero fill.
-    ev = [(SS, 0, 0), (W, 0, 0), (SS, 1, 1), (W, 1, 1), (SU, 0, 2), (SU, 1, 3),
-          (SS, 2, 14), (W, 2, 14), (SS, 0, 20), (W, 0, 20)]
+    ev = [
+        (SS, 0, 0),
+        (W, 0, 0),
+        (SS, 1, 1),
+        (W, 1, 1),
+        (SU, 0, 2),
+        (SU, 1, 3),
+        (SS, 2, 14),
+        (W, 2, 14),
+        (SS, 0, 20),
+        (W, 0, 20),
+    ]
     c = host_counters(fpr(ev, budget=2))
-    assert (c["hints"], c["discards"], c["zero_fills"], c["host_writes"], c["host_reads"]) == \
-        (2, 2, 4, 0, 0)
+    assert (c["hints"], c["discards"], c["zero_fills"], c["host_writes"], c["host_reads"]) == (2, 2, 4, 0, 0)
 
 
 def test_a_block_reused_before_its_report_is_not_reported():
-    ev = [(SS, 0, 0), (W, 0, 0), (SS, 1, 1), (W, 1, 1), (SU, 0, 2), (SU, 1, 3),
-          (SS, 1, 5), (W, 1, 5), (SS, 2, 14), (W, 2, 14), (SS, 3, 15), (W, 3, 15)]
+    ev = [
+        (SS, 0, 0),
+        (W, 0, 0),
+        (SS, 1, 1),
+        (W, 1, 1),
+        (SU, 0, 2),
+        (SU, 1, 3),
+        (SS, 1, 5),
+        (W, 1, 5),
+        (SS, 2, 14),
+        (W, 2, 14),
+        (SS, 3, 15),
+        (W, 3, 15),
+    ]
     c = host_counters(fpr(ev, budget=2))
     assert c["hints"] == 0
     # The host, told nothing, wrote the freed page 0 out when it needed frames.
@@ -44,8 +69,12 @@ def test_a_block_reused_before_its_report_is_not_reported():
 
 def test_capacity_spreads_reports_over_passes():
     # Two free blocks, capacity 1: the second goes in the next report, delay later.
-    ev = [(SS, q, q) for q in range(4)] + [(W, q, 4) for q in range(4)] + \
-         [(SU, q, 5) for q in range(4)] + [(R, 0, 15), (SS, 2, 16), (W, 2, 16)]
+    ev = (
+        [(SS, q, q) for q in range(4)]
+        + [(W, q, 4) for q in range(4)]
+        + [(SU, q, 5) for q in range(4)]
+        + [(R, 0, 15), (SS, 2, 16), (W, 2, 16)]
+    )
     c = host_counters(fpr(ev, budget=4))
     # t=15: the first block {0,1} is reported (then 0 is touched: a repair);
     # the second report would run at t=25, after the trace: block {2,3} is never reported.
@@ -55,8 +84,11 @@ def test_capacity_spreads_reports_over_passes():
 @given(scn=guest_traces(), data=st.data())
 def test_fpr_kernel_equals_twin(scn, data):
     budget = data.draw(st.integers(1, scn.n_pages + 1))
-    params = {"order": data.draw(st.integers(0, 2)), "capacity": data.draw(st.integers(1, 3)),
-              "delay_ns": data.draw(st.integers(0, 6))}
+    params = {
+        "order": data.draw(st.integers(0, 2)),
+        "capacity": data.draw(st.integers(1, 3)),
+        "delay_ns": data.draw(st.integers(0, 6)),
+    }
     res = run_both(FPR, params, scn, budget)
     assert res.host_peak[0] <= budget
 
@@ -72,9 +104,14 @@ def test_fpr_twin_on_sample_trace_prefixes():
         run_both(FPR, {}, scn, max(1, scn.n_pages // 50))
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"order": 11}, "order must be 0..10"), ({"capacity": 0}, "capacity must be >= 1"),
-    ({"delay_ns": -1}, "delay_ns must be >= 0")])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"order": 11}, "order must be 0..10"),
+        ({"capacity": 0}, "capacity must be >= 1"),
+        ({"delay_ns": -1}, "delay_ns must be >= 0"),
+    ],
+)
 def test_bad_parameters(params, message):
     from cmmsim.replay.strategies import get_strategy
 

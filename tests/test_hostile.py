@@ -96,8 +96,7 @@ def made(tmp_path_factory):
     write_frame(series, d / "series.parquet")
     write_frame(df_lru_sampled(miss_curve([good], ["10%", "50%"])), d / "curve.parquet")
     spec = SweepSpec([TraceSet("good", (str(good),))], [("cmm", {}), ("host-lru", {})], ["10%"])
-    run_sweep(build_jobs(spec), d / "sweep", make_executor=lambda n: ThreadPoolExecutor(n),
-              parallel=2)
+    run_sweep(build_jobs(spec), d / "sweep", make_executor=lambda n: ThreadPoolExecutor(n), parallel=2)
 
     rng = random.Random(17)
     raw = good.read_bytes()
@@ -127,8 +126,18 @@ def made(tmp_path_factory):
 
 
 #: Classes of bad input every command that reads a file meets.
-COMMON = ["missing", "folder", "empty", "random", "truncated", "text", "csv", "scrambled",
-          "foreign", "non-utf8-missing"]
+COMMON = [
+    "missing",
+    "folder",
+    "empty",
+    "random",
+    "truncated",
+    "text",
+    "csv",
+    "scrambled",
+    "foreign",
+    "non-utf8-missing",
+]
 
 
 @pytest.fixture(scope="module")
@@ -142,21 +151,28 @@ def bad_traces(made):
     out["schema-version-99"] = _retag(good, d / "v99.parquet", schema_version="99")
     out["metadata-not-json"] = _retag(good, d / "notjson.parquet", params="{oops")
     n = pq.read_metadata(good).num_rows
-    out["pfn-beyond-guest"] = _rows(good, d / "pfn.parquet",
-                                    pfn=pa.array(np.full(n, 1 << 30, np.uint32)))
+    out["pfn-beyond-guest"] = _rows(good, d / "pfn.parquet", pfn=pa.array(np.full(n, 1 << 30, np.uint32)))
     out["op-42"] = _rows(good, d / "op42.parquet", op=pa.array(np.full(n, 42, np.uint8)))
-    out["time-goes-back"] = _rows(good, d / "back.parquet",
-                                  t_ns=pa.array(np.arange(n, 0, -1, dtype=np.int64)))
-    out["null-pfn"] = _rows(good, d / "nulls.parquet",
-                            pfn=pa.array([None] * n, pa.uint32()))
-    out["negative-time"] = _rows(good, d / "neg.parquet",
-                                 t_ns=pa.array(np.arange(-n, 0, dtype=np.int64)))
+    out["time-goes-back"] = _rows(good, d / "back.parquet", t_ns=pa.array(np.arange(n, 0, -1, dtype=np.int64)))
+    out["null-pfn"] = _rows(good, d / "nulls.parquet", pfn=pa.array([None] * n, pa.uint32()))
+    out["negative-time"] = _rows(good, d / "neg.parquet", t_ns=pa.array(np.arange(-n, 0, dtype=np.int64)))
     return out
 
 
-TRACE_CLASSES = [*COMMON, "results-as-trace", "guest-pages-abc", "guest-pages-0",
-                 "guest-pages-huge", "schema-version-99", "metadata-not-json",
-                 "pfn-beyond-guest", "op-42", "time-goes-back", "null-pfn", "negative-time"]
+TRACE_CLASSES = [
+    *COMMON,
+    "results-as-trace",
+    "guest-pages-abc",
+    "guest-pages-0",
+    "guest-pages-huge",
+    "schema-version-99",
+    "metadata-not-json",
+    "pfn-beyond-guest",
+    "op-42",
+    "time-goes-back",
+    "null-pfn",
+    "negative-time",
+]
 
 #: Every command that reads traces; {T}: the trace, {O}: an output file, {D}: an output folder.
 TRACE_COMMANDS = {
@@ -213,8 +229,7 @@ def bad_results(made):
     out["not-a-sweep-folder"] = d / "not-a-sweep"
     (out["not-a-sweep-folder"] / "parts").mkdir(parents=True)
     shutil.copy(d / "results.parquet", out["not-a-sweep-folder"] / "parts" / "x.parquet")
-    for name, damage in (("truncated-part", "truncate"), ("flipped-part", "flip"),
-                         ("foreign-part", "foreign")):
+    for name, damage in (("truncated-part", "truncate"), ("flipped-part", "flip"), ("foreign-part", "foreign")):
         sweep = d / f"sweep-{name}"
         shutil.copytree(d / "sweep", sweep)
         part = sorted((sweep / "parts").glob("*.parquet"))[0]
@@ -234,9 +249,18 @@ def bad_results(made):
     return out
 
 
-RESULT_CLASSES = [*COMMON, "trace-as-results", "mrc-output", "states-as-results",
-                  "older-layout", "zero-rows", "not-a-sweep-folder", "truncated-part",
-                  "flipped-part", "foreign-part"]
+RESULT_CLASSES = [
+    *COMMON,
+    "trace-as-results",
+    "mrc-output",
+    "states-as-results",
+    "older-layout",
+    "zero-rows",
+    "not-a-sweep-folder",
+    "truncated-part",
+    "flipped-part",
+    "foreign-part",
+]
 
 RESULT_COMMANDS = {
     "report": ["report", "{R}"],
@@ -256,8 +280,7 @@ def test_bad_results(command, klass, bad_results, tmp_path):
     if (command, klass) == ("plot", "mrc-output"):
         # ``cmmsim plot`` recognizes mrc output: a miss-ratio curve and a histogram.
         assert result.exit_code == 0, result.output
-        assert [p.name for p in files_under(folder)] == ["miss_ratio_vs_budget.png",
-                                                        "reuse_distance_histogram.png"]
+        assert [p.name for p in files_under(folder)] == ["miss_ratio_vs_budget.png", "reuse_distance_histogram.png"]
         return
     assert_one_line(result, show_path(names.name))
     assert not out.exists() and not files_under(folder)
@@ -283,7 +306,8 @@ def test_stray_parquet_in_a_sweep_folder_is_not_read(made, tmp_path):
     before = run_cli(["report", sweep, "-f", "csv", "-r", "total-io"])
     stray = sweep / "parts" / "stray.parquet"
     pl.read_parquet(d / "results.parquet").with_columns(
-        pl.lit("intruder").alias("trace_set"), pl.lit("x").alias("job_key")).write_parquet(stray)
+        pl.lit("intruder").alias("trace_set"), pl.lit("x").alias("job_key")
+    ).write_parquet(stray)
     after = run_cli(["report", sweep, "-f", "csv", "-r", "total-io"])
     assert before.exit_code == after.exit_code == 0
     assert after.stdout == before.stdout and "intruder" not in after.stdout
@@ -295,8 +319,7 @@ def _mount_tmpfs(path: Path, options: str) -> bool:
     path.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0 or shutil.which("mount") is None:
         return False
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                          capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
     return done.returncode == 0
 
 
@@ -334,12 +357,15 @@ def places(tmp_path_factory):
 
 #: Commands that write: {O} a file, {D} a folder; (command args, output is a folder).
 OUTPUT_COMMANDS = {
-    "trace synth": (["trace", "synth", "phased", "-o", "{O}", "--events", "2000",
-                     *[a for p in SMALL["phased"] for a in ("-p", p)]], False),
-    "trace synth awm": (["trace", "synth", "awm", "-o", "{D}", "--events", "2000",
-                         *[a for p in SMALL["awm"] for a in ("-p", p)]], True),
-    "trace convert": (["trace", "convert", str(DATA / "perf-default.txt"), "-o", "{O}",
-                       "--guest-mib", "16"], False),
+    "trace synth": (
+        ["trace", "synth", "phased", "-o", "{O}", "--events", "2000", *[a for p in SMALL["phased"] for a in ("-p", p)]],
+        False,
+    ),
+    "trace synth awm": (
+        ["trace", "synth", "awm", "-o", "{D}", "--events", "2000", *[a for p in SMALL["awm"] for a in ("-p", p)]],
+        True,
+    ),
+    "trace convert": (["trace", "convert", str(DATA / "perf-default.txt"), "-o", "{O}", "--guest-mib", "16"], False),
     "replay -o": (["replay", "{T}", "-s", "cmm", "-b", "10", "-o", "{O}"], False),
     "replay --states": (["replay", "{T}", "-s", "cmm", "-b", "10", "--states", "{O}"], False),
     "replay --series": (["replay", "{T}", "-s", "balloon", "-b", "10", "--series", "{O}"], False),
@@ -412,8 +438,9 @@ INT_PARAMS = list(_int_params())
 @pytest.mark.parametrize("strategy, name", INT_PARAMS)
 def test_every_int_parameter_refuses_numbers_past_int64(strategy, name, value, made, tmp_path):
     _, good, _ = made
-    result = run_cli(["replay", good, "-s", strategy, "-b", "10", "-p", f"{name}={value}",
-                      "-o", tmp_path / "r.parquet"])
+    result = run_cli(
+        ["replay", good, "-s", strategy, "-b", "10", "-p", f"{name}={value}", "-o", tmp_path / "r.parquet"]
+    )
     assert_one_line(result, name)
     assert not (tmp_path / "r.parquet").exists()
 
@@ -422,80 +449,120 @@ NUMBER_CASES = {
     "budget past int64": (["replay", "{T}", "-s", "cmm", "-b", "9" * 23], "budget"),
     "percent past int64": (["replay", "{T}", "-s", "cmm", "-b", "9" * 20 + "%"], "budget"),
     "budget past float": (["replay", "{T}", "-s", "cmm", "-b", "9" * 400 + "MiB"], "budget"),
-    "copies past guests": (["replay", "{T}", "-s", "cmm", "-b", "10", "--copies", "9" * 20],
-                           "too many guests"),
-    "stagger past 2^63": (["replay", "{T}", "-s", "cmm", "-b", "10", "--copies", "2",
-                           "--stagger", str((1 << 63) - 1)], "--stagger"),
-    "stagger past int64": (["replay", "{T}", "-s", "cmm", "-b", "10", "--stagger", "9" * 20],
-                           "duration"),
-    "stream stagger past 2^63": (["replay", "--stream", "{T}", "-s", "cmm", "-b", "10",
-                                  "--copies", "3", "--stagger", str(1 << 62)], "--stagger"),
-    "states interval 0": (["replay", "{T}", "-s", "cmm", "-b", "10", "--states", "{O}",
-                           "--states-interval", "0"], "--states-interval"),
-    "states interval past int64": (["replay", "{T}", "-s", "cmm", "-b", "10", "--states", "{O}",
-                                    "--states-interval", "9" * 20], "duration"),
-    "too many samples": (["replay", "{T}", "-s", "cmm", "-b", "10", "--states", "{O}",
-                          "--states-interval", "1ns"], "samples"),
-    "batch rows 0": (["replay", "--stream", "{T}", "-s", "cmm", "-b", "10", "--batch-rows", "0"],
-                     "--batch-rows"),
-    "batch rows huge": (["replay", "--stream", "{T}", "-s", "cmm", "-b", "10",
-                         "--batch-rows", "9" * 20], "--batch-rows"),
-    "balloon samples": (["replay", "{T}", "-s", "balloon", "-b", "10", "-p",
-                         "sample_pages=4294967296"], "sample_pages"),
-    "balloon period past the end of time": (["replay", "{T}", "-s", "balloon", "-b", "10", "-p",
-                                             "rate_pages_per_s=1", "-p",
-                                             f"period_ns={(1 << 62) * 2 - 10}"], "period_ns"),
-    "fpr delay past the end of time": (["replay", "{T}", "-s", "free-page-reporting", "-b", "10",
-                                        "-p", f"delay_ns={(1 << 63) - 1}"], "delay_ns"),
-    "float param infinite": (["replay", "{T}", "-s", "balloon", "-b", "10", "-p", "slack=1e400"],
-                             "slack"),
-    "mrc salts": (["mrc", "{T}", "-b", "10", "--sample-rate", "0.5", "--salts", "9" * 20],
-                  "salts"),
+    "copies past guests": (["replay", "{T}", "-s", "cmm", "-b", "10", "--copies", "9" * 20], "too many guests"),
+    "stagger past 2^63": (
+        ["replay", "{T}", "-s", "cmm", "-b", "10", "--copies", "2", "--stagger", str((1 << 63) - 1)],
+        "--stagger",
+    ),
+    "stagger past int64": (["replay", "{T}", "-s", "cmm", "-b", "10", "--stagger", "9" * 20], "duration"),
+    "stream stagger past 2^63": (
+        ["replay", "--stream", "{T}", "-s", "cmm", "-b", "10", "--copies", "3", "--stagger", str(1 << 62)],
+        "--stagger",
+    ),
+    "states interval 0": (
+        ["replay", "{T}", "-s", "cmm", "-b", "10", "--states", "{O}", "--states-interval", "0"],
+        "--states-interval",
+    ),
+    "states interval past int64": (
+        ["replay", "{T}", "-s", "cmm", "-b", "10", "--states", "{O}", "--states-interval", "9" * 20],
+        "duration",
+    ),
+    "too many samples": (
+        ["replay", "{T}", "-s", "cmm", "-b", "10", "--states", "{O}", "--states-interval", "1ns"],
+        "samples",
+    ),
+    "batch rows 0": (["replay", "--stream", "{T}", "-s", "cmm", "-b", "10", "--batch-rows", "0"], "--batch-rows"),
+    "batch rows huge": (
+        ["replay", "--stream", "{T}", "-s", "cmm", "-b", "10", "--batch-rows", "9" * 20],
+        "--batch-rows",
+    ),
+    "balloon samples": (
+        ["replay", "{T}", "-s", "balloon", "-b", "10", "-p", "sample_pages=4294967296"],
+        "sample_pages",
+    ),
+    "balloon period past the end of time": (
+        [
+            "replay",
+            "{T}",
+            "-s",
+            "balloon",
+            "-b",
+            "10",
+            "-p",
+            "rate_pages_per_s=1",
+            "-p",
+            f"period_ns={(1 << 62) * 2 - 10}",
+        ],
+        "period_ns",
+    ),
+    "fpr delay past the end of time": (
+        ["replay", "{T}", "-s", "free-page-reporting", "-b", "10", "-p", f"delay_ns={(1 << 63) - 1}"],
+        "delay_ns",
+    ),
+    "float param infinite": (["replay", "{T}", "-s", "balloon", "-b", "10", "-p", "slack=1e400"], "slack"),
+    "mrc salts": (["mrc", "{T}", "-b", "10", "--sample-rate", "0.5", "--salts", "9" * 20], "salts"),
     "mrc rate": (["mrc", "{T}", "-b", "10", "--sample-rate", "1e400"], "sample rate"),
     "mrc budget": (["mrc", "{T}", "-b", "9" * 23], "budget"),
     "mrc copies": (["mrc", "{T}", "-b", "10", "--copies", "9" * 20], "too many guests"),
     "synth seed -1": (["trace", "synth", "phased", "-o", "{O}", "--seed", "-1"], "--seed"),
-    "synth seed past int64": (["trace", "synth", "phased", "-o", "{O}", "--seed", str(1 << 64)],
-                              "--seed"),
+    "synth seed past int64": (["trace", "synth", "phased", "-o", "{O}", "--seed", str(1 << 64)], "--seed"),
     "synth events 0": (["trace", "synth", "phased", "-o", "{O}", "--events", "0"], "--events"),
-    "synth guest memory": (["trace", "synth", "phased", "-o", "{O}", "-p",
-                            "guest_mib=99999999999"], "guest_mib"),
-    "synth pages past a guest": (["trace", "synth", "phased", "-o", "{O}", "-p",
-                                  f"file_pages={1 << 40}"], "file_pages"),
-    "convert guest memory": (["trace", "convert", str(DATA / "perf-default.txt"), "-o", "{O}",
-                              "--guest-mib", "99999999999999"], "--guest-mib"),
+    "synth guest memory": (["trace", "synth", "phased", "-o", "{O}", "-p", "guest_mib=99999999999"], "guest_mib"),
+    "synth pages past a guest": (
+        ["trace", "synth", "phased", "-o", "{O}", "-p", f"file_pages={1 << 40}"],
+        "file_pages",
+    ),
+    "convert guest memory": (
+        ["trace", "convert", str(DATA / "perf-default.txt"), "-o", "{O}", "--guest-mib", "99999999999999"],
+        "--guest-mib",
+    ),
     "sweep budget": (["sweep", "{T}", "-b", "9" * 23, "-o", "{D}"], "budget"),
     "sweep budget abc": (["sweep", "{T}", "-b", "abc", "-o", "{D}"], "budget 'abc'"),
-    "sweep empty grid": (["sweep", "{T}", "-p", "cmm:reclaim_order=,", "-b", "10", "-o", "{D}"],
-                         "gives no value"),
-    "sweep grid number": (["sweep", "{T}", "-p", f"balloon:sample_pages=1,{1 << 40}", "-b", "10",
-                           "-o", "{D}"], "sample_pages"),
-    "sweep interval 0": (["sweep", "{T}", "-s", "cmm", "-b", "10", "--states-interval", "0",
-                          "-o", "{D}"], "--states-interval"),
-    "sweep jobs 0": (["sweep", "{T}", "-s", "cmm", "-b", "10", "--jobs", "0", "-o", "{D}"],
-                     "--jobs"),
+    "sweep empty grid": (["sweep", "{T}", "-p", "cmm:reclaim_order=,", "-b", "10", "-o", "{D}"], "gives no value"),
+    "sweep grid number": (
+        ["sweep", "{T}", "-p", f"balloon:sample_pages=1,{1 << 40}", "-b", "10", "-o", "{D}"],
+        "sample_pages",
+    ),
+    "sweep interval 0": (
+        ["sweep", "{T}", "-s", "cmm", "-b", "10", "--states-interval", "0", "-o", "{D}"],
+        "--states-interval",
+    ),
+    "sweep jobs 0": (["sweep", "{T}", "-s", "cmm", "-b", "10", "--jobs", "0", "-o", "{D}"], "--jobs"),
     "sweep copies": (["sweep", "--sweep", "{TOML}", "-o", "{D}"], "copies"),
-    "sweep jobs huge": (["sweep", "{T}", "-s", "cmm", "-b", "10", "--jobs", "9" * 20, "-o", "{D}"],
-                        "--jobs"),
+    "sweep jobs huge": (["sweep", "{T}", "-s", "cmm", "-b", "10", "--jobs", "9" * 20, "-o", "{D}"], "--jobs"),
     "demo jobs 0": (["demo", "--jobs", "0", "-o", "{D}"], "--jobs"),
 }
 
 
 IGNORED_CASES = {
-    "interval without --states": (["replay", "{T}", "-s", "cmm", "-b", "10",
-                                   "--states-interval", "1s"], "needs --states"),
-    "series from a strategy without one": (["replay", "{T}", "-s", "cmm", "-b", "10",
-                                            "--series", "{O}"], "writes no per-period series"),
-    "--balloon from a strategy without series": (["replay", "{T}", "-s", "cmm", "-b", "10",
-                                                  "--balloon", "{O}"], "writes no per-period"),
-    "states from a strategy without them": (["replay", "{T}", "-s", "opt", "-b", "10",
-                                             "--states", "{O}"], "keeps no page states"),
-    "stream a series": (["replay", "--stream", "{T}", "-s", "cmm", "-b", "10", "--series", "{O}"],
-                        "writes no per-period series"),
-    "one file for two outputs": (["replay", "{T}", "-s", "cmm", "-b", "10", "-o", "{O}",
-                                  "--states", "{O}"], "the same file"),
-    "text given to replay": (["replay", str(DATA / "perf-default.txt"), "-s", "cmm", "-b", "10"],
-                             "cmmsim trace convert"),
+    "interval without --states": (
+        ["replay", "{T}", "-s", "cmm", "-b", "10", "--states-interval", "1s"],
+        "needs --states",
+    ),
+    "series from a strategy without one": (
+        ["replay", "{T}", "-s", "cmm", "-b", "10", "--series", "{O}"],
+        "writes no per-period series",
+    ),
+    "--balloon from a strategy without series": (
+        ["replay", "{T}", "-s", "cmm", "-b", "10", "--balloon", "{O}"],
+        "writes no per-period",
+    ),
+    "states from a strategy without them": (
+        ["replay", "{T}", "-s", "opt", "-b", "10", "--states", "{O}"],
+        "keeps no page states",
+    ),
+    "stream a series": (
+        ["replay", "--stream", "{T}", "-s", "cmm", "-b", "10", "--series", "{O}"],
+        "writes no per-period series",
+    ),
+    "one file for two outputs": (
+        ["replay", "{T}", "-s", "cmm", "-b", "10", "-o", "{O}", "--states", "{O}"],
+        "the same file",
+    ),
+    "text given to replay": (
+        ["replay", str(DATA / "perf-default.txt"), "-s", "cmm", "-b", "10"],
+        "cmmsim trace convert",
+    ),
     "parquet report without -o": (["report", "{R}", "-f", "parquet"], "needs -o"),
     "two trace sets, one name": (["sweep", "--sweep", "{TOML}", "-o", "{D}"], "named 'g'"),
 }
@@ -551,9 +618,20 @@ def _converter_inputs(d: Path) -> dict[str, Path]:
     return cases
 
 
-@pytest.mark.parametrize("case", ["corrupt .xz", "plain text named .gz", "truncated .gz",
-                                  "truncated .xz", "empty text", "time past int64", "a folder",
-                                  "random bytes named .gz", "truncated .bz2"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "corrupt .xz",
+        "plain text named .gz",
+        "truncated .gz",
+        "truncated .xz",
+        "empty text",
+        "time past int64",
+        "a folder",
+        "random bytes named .gz",
+        "truncated .bz2",
+    ],
+)
 def test_converter_refuses_its_bad_inputs(case, tmp_path):
     path = _converter_inputs(tmp_path)[case]
     out = tmp_path / "c.parquet"
@@ -565,8 +643,9 @@ def test_converter_refuses_its_bad_inputs(case, tmp_path):
 @pytest.mark.parametrize("mib", ["0", "-1", "99999999999999"])
 def test_converter_guest_mib_out_of_range_is_refused(mib, tmp_path):
     out = tmp_path / "c.parquet"
-    assert_one_line(run_cli(["trace", "convert", DATA / "perf-default.txt", "-o", out,
-                             "--guest-mib", mib]), "--guest-mib")
+    assert_one_line(
+        run_cli(["trace", "convert", DATA / "perf-default.txt", "-o", out, "--guest-mib", mib]), "--guest-mib"
+    )
     assert not out.exists()
 
 
@@ -577,10 +656,15 @@ def test_converter_refuses_a_huge_pfn_without_allocating(tmp_path):
     src.write_text(line.replace(pfn, "0x10000000000") + "\n")
     # In a child with 2 GiB of address space: the converter must refuse the
     # line, not try to allocate by it.
-    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)); "
-            "from cmmsim.cli import main; sys.argv = ['cmmsim'] + sys.argv[1:]; main()")
-    proc = subprocess.run([sys.executable, "-c", code, "trace", "convert", str(src), "-o",
-                           str(tmp_path / "c.parquet")], capture_output=True, text=True)
+    code = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)); "
+        "from cmmsim.cli import main; sys.argv = ['cmmsim'] + sys.argv[1:]; main()"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "trace", "convert", str(src), "-o", str(tmp_path / "c.parquet")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "huge.txt:1" in proc.stderr, proc.stderr
 
@@ -593,8 +677,12 @@ def test_lenient_converter_counts_a_huge_pfn_or_time_as_skipped(engine, tmp_path
     pfn = lines[0].split("pfn=")[1].split()[0]
     stamp = lines[0].split()[3]
     src = tmp_path / "huge.txt"
-    src.write_text("\n".join([lines[0].replace(pfn, "0x10000000000"),
-                              lines[0].replace(stamp, "99999999999999.376161:"), *lines[1:]]) + "\n")
+    src.write_text(
+        "\n".join(
+            [lines[0].replace(pfn, "0x10000000000"), lines[0].replace(stamp, "99999999999999.376161:"), *lines[1:]]
+        )
+        + "\n"
+    )
     meta = convert(src, tmp_path / "c.parquet", lenient=True, engine=engine)
     name = lines[0].split(":")[-2].strip()  # the event of the first line
     assert meta.converter["skipped"] == {f"fields of {name} do not parse": 2}

@@ -77,15 +77,17 @@ def _drive_heap(pages, states, avoids, n_pages, cap):
         if states[j] != G_U and (old == G_U or (states[j] == G_V and old == G_S)):
             size = lazy_heap.push_page(keys, hpages, size, p, state, stamp, RULE_GUEST)
         if avoids[j] >= -1:
-            v, size = lazy_heap.pop_current(keys, hpages, size, state, stamp, RULE_GUEST,
-                                            avoids[j])
+            v, size = lazy_heap.pop_current(keys, hpages, size, state, stamp, RULE_GUEST, avoids[j])
             out[j] = v
             state[v] = G_U
     return out
 
 
-@given(st.lists(st.tuples(st.integers(0, 9), st.sampled_from([G_U, G_S, G_V]), st.booleans(),
-                          st.integers(-1, 9)), max_size=150))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 9), st.sampled_from([G_U, G_S, G_V]), st.booleans(), st.integers(-1, 9)), max_size=150
+    )
+)
 def test_lazy_heap_pops_the_least_current_key(events):
     n_pages = 10
     state = [G_U] * n_pages
@@ -106,8 +108,9 @@ def test_lazy_heap_pops_the_least_current_key(events):
             avoids.append(-2)
             want.append(-2)
     # A capacity of one entry per page (plus the one pushed) makes it compact often.
-    got = _drive_heap(np.array(pages, np.int64), np.array(states, np.uint8),
-                      np.array(avoids, np.int64), n_pages, n_pages + 1)
+    got = _drive_heap(
+        np.array(pages, np.int64), np.array(states, np.uint8), np.array(avoids, np.int64), n_pages, n_pages + 1
+    )
     assert got.tolist() == want
 
 
@@ -117,5 +120,8 @@ def test_guest_of_matches_the_twin(guest_pages):
     table = np.repeat(np.arange(len(guest_pages)), guest_pages)
     ends = guest_ends_of(table, len(guest_pages))
     assert ends.tolist() == np.cumsum(guest_pages).tolist()
-    assert [guest_of(p, ends) for p in range(len(table))] == \
-        [naive.guest_of(p, guest_pages) for p in range(len(table))] == table.tolist()
+    assert (
+        [guest_of(p, ends) for p in range(len(table))]
+        == [naive.guest_of(p, guest_pages) for p in range(len(table))]
+        == table.tolist()
+    )

@@ -24,30 +24,58 @@ def _run_all():
     for order in engine._KERNELS:
         engine.run(scn, [3], honour=HONOUR_NONE, order=order, initial=INITIAL_NO_HINTS)
     es = engine.alloc_state(scn.n_pages, 1, np.array([3]), engine.ORDER_LRU, INITIAL_NO_HINTS, 0)
-    engine.replay_chunk(es, scn.t_ns, scn.page, scn.op, scn.guest, 0, scn.page_guest,
-                        np.array([3]), HONOUR_NONE, engine.ORDER_LRU, np.zeros(0, np.int64),
-                        path=planner.PIPELINE, step=2)
+    engine.replay_chunk(
+        es,
+        scn.t_ns,
+        scn.page,
+        scn.op,
+        scn.guest,
+        0,
+        scn.page_guest,
+        np.array([3]),
+        HONOUR_NONE,
+        engine.ORDER_LRU,
+        np.zeros(0, np.int64),
+        path=planner.PIPELINE,
+        step=2,
+    )
     for strat in (opt, static, balloon):
         strat.run(scn, [3], strat.Params())
     # A kernel only called from a cached one is not compiled here: call it too.
     target = np.array([3])
-    static._static_replay(scn.page, scn.op, scn.guest, target, np.zeros(scn.n_pages, np.uint8),
-                          np.zeros(scn.n_pages, np.int64), np.zeros((1, N_COUNTERS), np.int64),
-                          np.zeros(2, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
-                          *guest_heaps(target))
-    buf = np.frombuffer(b"x 1 [000] 1.000001: kmem:mm_page_free: page=0x1 pfn=0x1 order=0\n",
-                        np.uint8)
+    static._static_replay(
+        scn.page,
+        scn.op,
+        scn.guest,
+        target,
+        np.zeros(scn.n_pages, np.uint8),
+        np.zeros(scn.n_pages, np.int64),
+        np.zeros((1, N_COUNTERS), np.int64),
+        np.zeros(2, np.int64),
+        np.zeros(1, np.int64),
+        np.zeros(1, np.int64),
+        *guest_heaps(target),
+    )
+    buf = np.frombuffer(b"x 1 [000] 1.000001: kmem:mm_page_free: page=0x1 pfn=0x1 order=0\n", np.uint8)
     starts, ends = scan.line_bounds(buf)
     code, t, vals = scan.scan_lines(buf, starts, ends)
     assert code.tolist() == [rules.EV_PAGE_FREE]
     fast.FastMapper().feed_arrays(code, t, list(vals))
 
 
-@pytest.mark.parametrize("kernel", [*(k for pair in engine._KERNELS.values() for k in pair),
-                                    engine._replay_given_chunk, lru_ahead.walk_victims, opt._min_budgets,
-                                    static._static_replay,
-                                    fast._map_events, scan._scan],
-                         ids=lambda k: k.__qualname__)
+@pytest.mark.parametrize(
+    "kernel",
+    [
+        *(k for pair in engine._KERNELS.values() for k in pair),
+        engine._replay_given_chunk,
+        lru_ahead.walk_victims,
+        opt._min_budgets,
+        static._static_replay,
+        fast._map_events,
+        scan._scan,
+    ],
+    ids=lambda k: k.__qualname__,
+)
 def test_kernel_has_no_reference_counting(kernel):
     _run_all()
     assert kernel.targetoptions.get("_nrt") is False

@@ -24,8 +24,7 @@ from tests.helpers import SAMPLE_DIR
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = sorted(DATA.glob("*.txt"))
-R, W, SS, SU, SV, SIR = (Op.READ, Op.WRITE, Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE,
-                         Op.SET_STABLE_IF_RESIDENT)
+R, W, SS, SU, SV, SIR = (Op.READ, Op.WRITE, Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE, Op.SET_STABLE_IF_RESIDENT)
 
 
 def ops_of(path) -> list[tuple[int, int]]:
@@ -95,20 +94,24 @@ def test_ignored_events_are_counted_by_name(tmp_path):
     meta = convert(DATA / "perf-ignored.txt", tmp_path / "a.parquet")
     text = (DATA / "perf-ignored.txt").read_text()
     assert meta.converter["unused_events"] == {
-        name: text.count(f" {name}: ") for name in
-        ("exceptions:page_fault_user", "pagemap:mm_lru_insertion", "sched:sched_switch")}
+        name: text.count(f" {name}: ")
+        for name in ("exceptions:page_fault_user", "pagemap:mm_lru_insertion", "sched:sched_switch")
+    }
 
 
 P = " cc 100 [000] 10.{:06d}: "
 
 
 def test_alloc_free_and_double_free(tmp_path):
-    out, meta = lines_to_trace(tmp_path, [
-        P.format(1) + "kmem:mm_page_alloc: page=0x100 pfn=0x100 order=1 migratetype=0 gfp_flags=GFP_KERNEL",
-        P.format(2) + "kmem:mm_page_free: page=0x100 pfn=0x100 order=0",
-        P.format(3) + "kmem:mm_page_free_batched: page=0x100 pfn=0x100 order=0",
-        P.format(4) + "kmem:mm_page_alloc: page=0x0 pfn=0x0 order=0 migratetype=0 gfp_flags=GFP_KERNEL",
-    ])
+    out, meta = lines_to_trace(
+        tmp_path,
+        [
+            P.format(1) + "kmem:mm_page_alloc: page=0x100 pfn=0x100 order=1 migratetype=0 gfp_flags=GFP_KERNEL",
+            P.format(2) + "kmem:mm_page_free: page=0x100 pfn=0x100 order=0",
+            P.format(3) + "kmem:mm_page_free_batched: page=0x100 pfn=0x100 order=0",
+            P.format(4) + "kmem:mm_page_alloc: page=0x0 pfn=0x0 order=0 migratetype=0 gfp_flags=GFP_KERNEL",
+        ],
+    )
     assert ops_of(out) == [(0, SS), (0, W), (1, SS), (1, W), (0, SU)]
     assert meta.converter["duplicate_frees"] == 1
     assert meta.converter["failed_allocations"] == 1
@@ -116,25 +119,36 @@ def test_alloc_free_and_double_free(tmp_path):
 
 
 def test_page_cache_reads_dirtying_and_writeback_join_hex_and_decimal_inodes(tmp_path):
-    ino_hex, ino_dec = "3f85d", str(0x3f85d)
-    out, meta = lines_to_trace(tmp_path, [
-        P.format(1) + "kmem:mm_page_alloc: page=0x200 pfn=0x200 order=0 migratetype=0 gfp_flags=X",
-        P.format(2) + f"filemap:mm_filemap_add_to_page_cache: dev 254:0 ino {ino_hex} pfn=0x200 ofs=8192 order=0",
-        P.format(3) + f"filemap:mm_filemap_get_pages: dev=254:0 ino={ino_hex} ofs=8192-12287",
-        P.format(4) + f"filemap:mm_filemap_map_pages: dev=254:0 ino={ino_hex} ofs=0-16383",
-        P.format(5) + f"writeback:writeback_dirty_folio: bdi 254:0: ino={ino_dec} index=2",
-        P.format(6) + f"filemap:mm_filemap_fault: dev=254:0 ino={ino_hex} ofs=8192",
-        P.format(7) + f"writeback:writeback_single_inode: bdi 254:0: ino={ino_dec} state=0x0 "
-        "dirtied_when=1 age=1 index=0 to_write=1 wrote=1 cgroup_ino=1",
-        P.format(8) + "writeback:writeback_dirty_folio: bdi 254:0: ino=999 index=0",
-    ])
+    ino_hex, ino_dec = "3f85d", str(0x3F85D)
+    out, meta = lines_to_trace(
+        tmp_path,
+        [
+            P.format(1) + "kmem:mm_page_alloc: page=0x200 pfn=0x200 order=0 migratetype=0 gfp_flags=X",
+            P.format(2) + f"filemap:mm_filemap_add_to_page_cache: dev 254:0 ino {ino_hex} pfn=0x200 ofs=8192 order=0",
+            P.format(3) + f"filemap:mm_filemap_get_pages: dev=254:0 ino={ino_hex} ofs=8192-12287",
+            P.format(4) + f"filemap:mm_filemap_map_pages: dev=254:0 ino={ino_hex} ofs=0-16383",
+            P.format(5) + f"writeback:writeback_dirty_folio: bdi 254:0: ino={ino_dec} index=2",
+            P.format(6) + f"filemap:mm_filemap_fault: dev=254:0 ino={ino_hex} ofs=8192",
+            P.format(7) + f"writeback:writeback_single_inode: bdi 254:0: ino={ino_dec} state=0x0 "
+            "dirtied_when=1 age=1 index=0 to_write=1 wrote=1 cgroup_ino=1",
+            P.format(8) + "writeback:writeback_dirty_folio: bdi 254:0: ino=999 index=0",
+        ],
+    )
     assert ops_of(out) == [
-        (0, SS), (0, W), (0, SV),          # allocated, filled, clean in the page cache
-        (0, SIR), (0, R), (0, SV),         # read(): pinned, copied, volatile again
-        (0, SIR), (0, R), (0, SV),         # fault-around over 4 pages: one is cached
-        (0, SIR), (0, W), (0, SS),         # dirtied (decimal inode joined to hex)
-        (0, R),                            # a fault on a dirty page: a plain read
-        (0, SV),                           # its inode was written back
+        (0, SS),
+        (0, W),
+        (0, SV),  # allocated, filled, clean in the page cache
+        (0, SIR),
+        (0, R),
+        (0, SV),  # read(): pinned, copied, volatile again
+        (0, SIR),
+        (0, R),
+        (0, SV),  # fault-around over 4 pages: one is cached
+        (0, SIR),
+        (0, W),
+        (0, SS),  # dirtied (decimal inode joined to hex)
+        (0, R),  # a fault on a dirty page: a plain read
+        (0, SV),  # its inode was written back
     ]
     # The three fault-around offsets without a page are not accesses: fault-around
     # maps only cached pages, and only the faulting page is read.
@@ -145,35 +159,46 @@ def test_page_cache_reads_dirtying_and_writeback_join_hex_and_decimal_inodes(tmp
 
 
 def test_large_folios_are_expanded_and_pfns_renumbered(tmp_path):
-    out, meta = lines_to_trace(tmp_path, [
-        P.format(1) + "kmem:mm_page_alloc: page=0x5000 pfn=0x5000 order=2 migratetype=0 gfp_flags=X",
-        P.format(2) + "filemap:mm_filemap_add_to_page_cache: dev 8:1 ino 10 pfn=0x5000 ofs=0 order=2",
-        P.format(3) + "writeback:writeback_dirty_folio: bdi 8:1: ino=16 index=0",
-    ])
+    out, meta = lines_to_trace(
+        tmp_path,
+        [
+            P.format(1) + "kmem:mm_page_alloc: page=0x5000 pfn=0x5000 order=2 migratetype=0 gfp_flags=X",
+            P.format(2) + "filemap:mm_filemap_add_to_page_cache: dev 8:1 ino 10 pfn=0x5000 ofs=0 order=2",
+            P.format(3) + "writeback:writeback_dirty_folio: bdi 8:1: ino=16 index=0",
+        ],
+    )
     a = read_arrays(out)
     assert sorted(set(a.pfn.tolist())) == [0, 1, 2, 3]
     assert meta.guest_pages == 4 and (a.op == W).sum() == 4 + 4
     import pyarrow.parquet as pq
+
     assert pq.read_table(pfnmap_path(out))["phys_pfn"].to_pylist() == [0x5000, 0x5001, 0x5002, 0x5003]
 
 
 def test_initial_states_are_inferred_from_the_first_event(tmp_path):
-    out, meta = lines_to_trace(tmp_path, [
-        P.format(1) + "kmem:mm_page_free: page=0x10 pfn=0x10 order=0",
-        P.format(2) + "pagemap:mm_lru_activate: folio=0xffff pfn=0x20",
-        P.format(3) + "filemap:mm_filemap_delete_from_page_cache: dev 254:0 ino 1 pfn=0x30 ofs=0 order=0",
-    ])
-    assert ops_of(out) == [(0, SS), (0, W), (1, SS), (1, W), (2, SS), (2, W), (2, SV),
-                           (0, SU), (1, R)]
+    out, meta = lines_to_trace(
+        tmp_path,
+        [
+            P.format(1) + "kmem:mm_page_free: page=0x10 pfn=0x10 order=0",
+            P.format(2) + "pagemap:mm_lru_activate: folio=0xffff pfn=0x20",
+            P.format(3) + "filemap:mm_filemap_delete_from_page_cache: dev 254:0 ino 1 pfn=0x30 ofs=0 order=0",
+        ],
+    )
+    assert ops_of(out) == [(0, SS), (0, W), (1, SS), (1, W), (2, SS), (2, W), (2, SV), (0, SU), (1, R)]
     assert meta.converter["initial_states"] == {"S": 2, "V": 1}
     assert read_arrays(out).t_ns[:7].tolist() == [0] * 7
 
 
 def test_snapshot_initial_states_win(tmp_path):
     src = tmp_path / "in.txt"
-    src.write_text(P.format(1) + "kmem:mm_page_free: page=0x2 pfn=0x2 order=0\n"
-                   + P.format(2) + "kmem:mm_page_alloc: page=0x1 pfn=0x1 order=0 migratetype=0 gfp_flags=X\n")
+    src.write_text(
+        P.format(1)
+        + "kmem:mm_page_free: page=0x2 pfn=0x2 order=0\n"
+        + P.format(2)
+        + "kmem:mm_page_alloc: page=0x1 pfn=0x1 order=0 migratetype=0 gfp_flags=X\n"
+    )
     from cmmsim.tracer.linux import kpageflags_to_states
+
     flags = np.array([1 << 10, 1 << 10, (1 << 5)], dtype=np.uint64)  # buddy, buddy, clean file LRU
     meta = convert(src, tmp_path / "o.parquet", initial=kpageflags_to_states(flags))
     # pfn 2 is a clean file page in the snapshot: volatile at t=0, then freed.
@@ -182,33 +207,41 @@ def test_snapshot_initial_states_win(tmp_path):
 
 
 def test_task_names_with_spaces_and_any_spacing(tmp_path):
-    out, _ = lines_to_trace(tmp_path, [
-        "   Web Content  4242 [001]    12.000001:     kmem:mm_page_alloc: page=0x7 pfn=0x7 order=0 migratetype=0 gfp_flags=X",
-        "my task 7  12.000002: kmem:mm_page_free: page=0x7 pfn=0x7 order=0",
-    ])
+    out, _ = lines_to_trace(
+        tmp_path,
+        [
+            "   Web Content  4242 [001]    12.000001:     kmem:mm_page_alloc: page=0x7 pfn=0x7 order=0 migratetype=0 gfp_flags=X",
+            "my task 7  12.000002: kmem:mm_page_free: page=0x7 pfn=0x7 order=0",
+        ],
+    )
     assert ops_of(out) == [(0, SS), (0, W), (0, SU)]
 
 
 GOOD = P.format(1) + "kmem:mm_page_alloc: page=0x7 pfn=0x7 order=0 migratetype=0 gfp_flags=X"
 
 
-@pytest.mark.parametrize("bad, reason", [
-    (" cc 100 [000] 10.000002: kmem:mm_page_al", "not a tracepoint line"),
-    ("garbage that is no trace at all", "not a tracepoint line"),
-    (P.format(2) + "kmem:mm_page_free: page=0x7 pfn=0xZZ order=0", "fields of mm_page_free"),
-    (P.format(2) + "kmem:mm_page_free: page=0x7 pfn=0x7 order=11", "fields of mm_page_free"),
-])
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        (" cc 100 [000] 10.000002: kmem:mm_page_al", "not a tracepoint line"),
+        ("garbage that is no trace at all", "not a tracepoint line"),
+        (P.format(2) + "kmem:mm_page_free: page=0x7 pfn=0xZZ order=0", "fields of mm_page_free"),
+        (P.format(2) + "kmem:mm_page_free: page=0x7 pfn=0x7 order=11", "fields of mm_page_free"),
+    ],
+)
 def test_malformed_lines_strict_and_lenient(tmp_path, bad, reason):
     with pytest.raises(ConvertError, match=rf"in.txt:2: {reason}"):
         lines_to_trace(tmp_path, [GOOD, bad])
     assert not (tmp_path / "out.parquet").exists()
-    _, meta = lines_to_trace(tmp_path, [GOOD, bad, GOOD.replace("10.000001", "10.000003")],
-                             lenient=True)
+    _, meta = lines_to_trace(tmp_path, [GOOD, bad, GOOD.replace("10.000001", "10.000003")], lenient=True)
     assert sum(meta.converter["skipped"].values()) == 1
 
 
 def test_unused_events_are_counted_in_both_modes(tmp_path):
-    other = P.format(2) + "sched:sched_switch: prev_comm=a prev_pid=1 prev_prio=120 prev_state=S ==> next_comm=b next_pid=2 next_prio=120"
+    other = (
+        P.format(2)
+        + "sched:sched_switch: prev_comm=a prev_pid=1 prev_prio=120 prev_state=S ==> next_comm=b next_pid=2 next_prio=120"
+    )
     for lenient in (False, True):
         _, meta = lines_to_trace(tmp_path, [GOOD, other, other], lenient=lenient)
         assert meta.converter["unused_events"] == {"sched:sched_switch": 2}
@@ -233,9 +266,22 @@ def test_line_parser_never_crashes(line):
     assert kind in ("event", "unused", "noise", "bad-line", "bad-fields")
 
 
-@given(st.lists(st.sampled_from([GOOD, "x", "", "# c", P.format(5) + "kmem:mm_page_free: pfn=0x7 order=0",
-                                 P.format(5) + "filemap:mm_filemap_fault: dev=1:2 ino=zz ofs=1"]),
-                max_size=8), st.booleans())
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                GOOD,
+                "x",
+                "",
+                "# c",
+                P.format(5) + "kmem:mm_page_free: pfn=0x7 order=0",
+                P.format(5) + "filemap:mm_filemap_fault: dev=1:2 ino=zz ofs=1",
+            ]
+        ),
+        max_size=8,
+    ),
+    st.booleans(),
+)
 def test_converter_fails_only_cleanly(tmp_path_factory, lines, lenient):
     tmp = tmp_path_factory.mktemp("fz")
     try:
@@ -258,19 +304,20 @@ def test_real_sample_traces_replay_under_cmm_with_few_repairs():
         assert total[C["accesses"]] > 1000
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("perf") is None
-                    or not os.access("/proc/kpageflags", os.R_OK),
-                    reason="recording needs root, perf and /proc/kpageflags")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("perf") is None or not os.access("/proc/kpageflags", os.R_OK),
+    reason="recording needs root, perf and /proc/kpageflags",
+)
 def test_record_a_live_command(tmp_path):
     from cmmsim.tracer.record import record
 
-    meta = record(tmp_path / "r.parquet", ["sh", "-c", "head -c 300000 /dev/urandom > /dev/null"],
-                  guest_pages=None)
+    meta = record(tmp_path / "r.parquet", ["sh", "-c", "head -c 300000 /dev/urandom > /dev/null"], guest_pages=None)
     assert validate_trace(tmp_path / "r.parquet") == meta
     assert meta.params["kernel_release"] and "perf record" in meta.params["capture_command"]
     assert meta.converter["events"].get("mm_page_alloc", 0) > 0
     # The start snapshots: page flags of every frame, and the mapped file pages placed.
     from cmmsim.tracer.linux.kpageflags import read_kpageflags
+
     assert len(read_kpageflags()) * 4096 >= 2**30 and meta.converter["snapshot_pages"] > 0
     assert sum(meta.converter["initial_states"].values()) == meta.converter["frames"]
 
@@ -293,8 +340,7 @@ def _both(tmp_path, src, **kw):
 def test_fast_path_equals_the_line_by_line_twin_on_fixtures(tmp_path, fixture):
     a, b, fa, fb = _both(tmp_path, fixture)
     assert fa == fb and a.converter == b.converter
-    assert read_arrays(tmp_path / "fast.parquet").t_ns.tolist() == \
-        read_arrays(tmp_path / "ref.parquet").t_ns.tolist()
+    assert read_arrays(tmp_path / "fast.parquet").t_ns.tolist() == read_arrays(tmp_path / "ref.parquet").t_ns.tolist()
 
 
 _LINES = [
@@ -316,15 +362,26 @@ _LINES = [
 ]
 
 
-@given(st.lists(st.tuples(st.integers(0, len(_LINES) - 1), st.integers(1, 24), st.integers(0, 2),
-                          st.integers(1, 3), st.integers(0, 6), st.integers(0, 3), st.integers(0, 40)),
-                min_size=1, max_size=80))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, len(_LINES) - 1),
+            st.integers(1, 24),
+            st.integers(0, 2),
+            st.integers(1, 3),
+            st.integers(0, 6),
+            st.integers(0, 3),
+            st.integers(0, 40),
+        ),
+        min_size=1,
+        max_size=80,
+    )
+)
 def test_fast_path_equals_the_twin_on_random_event_streams(tmp_path_factory, draws):
     tmp = tmp_path_factory.mktemp("par")
     lines = []
     for n, (k, pfn, order, ino, idx, wrote, dt) in enumerate(draws):
-        body = _LINES[k].format(p=pfn, o=order, i=ino, f=idx * 4096, g=idx * 4096 + 8191,
-                                x=idx, w=wrote)
+        body = _LINES[k].format(p=pfn, o=order, i=ino, f=idx * 4096, g=idx * 4096 + 8191, x=idx, w=wrote)
         lines.append(f" task {n} [000] {1 + n + dt * 2:d}.{n:06d}: {body}\n")
     (tmp / "in.txt").write_text("".join(lines))
     errors = []

@@ -36,16 +36,14 @@ from tests.linux_known_workloads import (
 )
 
 KNOWN = Path(__file__).parent / "data" / "known"
-R, W, SS, SU, SV, SIR = (Op.READ, Op.WRITE, Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE,
-                         Op.SET_STABLE_IF_RESIDENT)
+R, W, SS, SU, SV, SIR = (Op.READ, Op.WRITE, Op.SET_STABLE, Op.SET_UNUSED, Op.SET_VOLATILE, Op.SET_STABLE_IF_RESIDENT)
 
 
 def _convert_cut(tmp_path: Path, lines: list[str]):
     """(converter counters, ops per physical frame in time order) of a cut; both mappers agree."""
     src = tmp_path / "cut.txt"
     src.write_text("\n".join(lines) + "\n")
-    metas = [convert(src, tmp_path / f"{engine}.parquet", engine=engine)
-             for engine in ("fast", "python")]
+    metas = [convert(src, tmp_path / f"{engine}.parquet", engine=engine) for engine in ("fast", "python")]
     fast, ref = (read_arrays(tmp_path / f"{engine}.parquet") for engine in ("fast", "python"))
     for col in ("t_ns", "pfn", "op"):
         np.testing.assert_array_equal(getattr(fast, col), getattr(ref, col))
@@ -76,8 +74,11 @@ def _check_write_fsync(c, ops, lines):
 
 
 def _check_anon_touch_free(c, ops, lines):
-    user = {int(m.group(1), 16) for line in lines
-            if (m := re.search(r"mm_page_alloc: page=\S+ pfn=0x(\w+) .*GFP_HIGHUSER_MOVABLE", line))}
+    user = {
+        int(m.group(1), 16)
+        for line in lines
+        if (m := re.search(r"mm_page_alloc: page=\S+ pfn=0x(\w+) .*GFP_HIGHUSER_MOVABLE", line))
+    }
     assert len(user) == ANON_PAGES
     # Each page allocated (zero-filled: stable, written), then freed (its frame
     # may be handed out again before the end marker, here for the marker's page).
@@ -93,14 +94,20 @@ def _check_mmap_read(c, ops, lines):
     assert all(o.count(R) <= 1 for o in ops.values())
     reads = sum(o.count(R) for o in ops.values())
     events = c["events"]
-    assert reads == c["page_cache_reads"] == (events.get("mm_filemap_fault", 0)
-                                              + events["mm_filemap_map_pages"]
-                                              - c["fault_around_retries"])
+    assert (
+        reads
+        == c["page_cache_reads"]
+        == (events.get("mm_filemap_fault", 0) + events["mm_filemap_map_pages"] - c["fault_around_retries"])
+    )
     assert reads + c["fault_around_mapped"] == MMAP_PAGES
 
 
-CHECKS = {"cold-read-twice": _check_cold_read_twice, "write-fsync": _check_write_fsync,
-          "anon-touch-free": _check_anon_touch_free, "mmap-read": _check_mmap_read}
+CHECKS = {
+    "cold-read-twice": _check_cold_read_twice,
+    "write-fsync": _check_write_fsync,
+    "anon-touch-free": _check_anon_touch_free,
+    "mmap-read": _check_mmap_read,
+}
 
 
 def test_every_workload_has_a_check_and_a_fixture():
@@ -118,9 +125,10 @@ def test_known_answers_on_the_recorded_runs(tmp_path, workload):
     assert Counter(c["skipped"]) == {"header or comment": 1}
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("perf") is None
-                    or not os.access("/proc/kpageflags", os.R_OK),
-                    reason="recording needs root, perf and /proc/kpageflags")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("perf") is None or not os.access("/proc/kpageflags", os.R_OK),
+    reason="recording needs root, perf and /proc/kpageflags",
+)
 @pytest.mark.parametrize("workload", sorted(WORKLOADS))
 def test_known_answers_recorded_live(tmp_path, workload):
     lines = record_cut(workload, tmp_path / "files", tmp_path / "run.parquet")

@@ -58,8 +58,16 @@ def test_sample_lines_parse_back_to_their_time_and_frame():
 @pytest.mark.parametrize("block_bytes", [1, 7, 64, 1 << 20])
 def test_merge_puts_samples_before_the_first_later_line(block_bytes):
     perf = b"# header\n" + _perf(1_000_000) + _perf(2_000_000) + _perf(2_000_000) + _perf(3_000_000)
-    recs = _records([(500_000_000, 1), (1_000_000_000, 2), (1_500_000_000, 3),
-                     (2_000_000_000, 4), (2_500_000_001, 5), (9_000_000_000, 6)])
+    recs = _records(
+        [
+            (500_000_000, 1),
+            (1_000_000_000, 2),
+            (1_500_000_000, 3),
+            (2_000_000_000, 4),
+            (2_500_000_001, 5),
+            (9_000_000_000, 6),
+        ]
+    )
     out = io.BytesIO()
     # Records in chunks of two: a chunk boundary falls between lines, too.
     n = merge_lines(io.BytesIO(perf), iter([recs[:2], recs[2:4], recs[4:]]), out, block_bytes)
@@ -72,7 +80,18 @@ def test_merge_puts_samples_before_the_first_later_line(block_bytes):
         return "H" if t is None else f"P{t // 1_000_000_000}"
 
     assert [label(x) for x in out.getvalue().splitlines()] == [
-        "H", "S1", "P1", "S2", "S3", "P2", "P2", "S4", "S5", "P3", "S6"]
+        "H",
+        "S1",
+        "P1",
+        "S2",
+        "S3",
+        "P2",
+        "P2",
+        "S4",
+        "S5",
+        "P3",
+        "S6",
+    ]
     # Without samples the text is unchanged.
     out2 = io.BytesIO()
     assert merge_lines(io.BytesIO(perf), iter([]), out2, block_bytes) == 0
@@ -127,19 +146,36 @@ def test_sampled_lines_read_as_accesses_and_drop_on_free_frames(tmp_path, engine
     ops = [(int(p), Op(o).name, int(t)) for p, o, t in zip(arr.pfn, arr.op, arr.t_ns, strict=True)]
     # Frame 0x20 is first seen entering the page cache: stable before (its initial ops at 0).
     assert ops == [
-        (1, "SET_STABLE", 0), (1, "WRITE", 0),
-        (0, "SET_STABLE", 0), (0, "WRITE", 0), (0, "READ", 100_000_000), (0, "READ", 200_000_000),
-        (0, "SET_UNUSED", 300_000_000), (1, "SET_VOLATILE", 500_000_000),
-        (1, "SET_STABLE_IF_RESIDENT", 600_000_000), (1, "READ", 600_000_000),
-        (1, "SET_VOLATILE", 600_000_000)]
+        (1, "SET_STABLE", 0),
+        (1, "WRITE", 0),
+        (0, "SET_STABLE", 0),
+        (0, "WRITE", 0),
+        (0, "READ", 100_000_000),
+        (0, "READ", 200_000_000),
+        (0, "SET_UNUSED", 300_000_000),
+        (1, "SET_VOLATILE", 500_000_000),
+        (1, "SET_STABLE_IF_RESIDENT", 600_000_000),
+        (1, "READ", 600_000_000),
+        (1, "SET_VOLATILE", 600_000_000),
+    ]
     assert meta.converter["events"][SAMPLE_EVENT] == 4
     assert meta.converter["sampled_on_free"] == 1
 
 
 def test_sampling_lines_name_method_availability_and_counts():
-    sampling = {"method": "smaps-referenced", "period_s": 0.2, "seed": 0, "samples": 10,
-                "probe": {"clear_refs": True, "pagemap_pfns": True, "soft_dirty": False,
-                          "page_idle": False, "reasons": {"soft_dirty": "none set"}}}
+    sampling = {
+        "method": "smaps-referenced",
+        "period_s": 0.2,
+        "seed": 0,
+        "samples": 10,
+        "probe": {
+            "clear_refs": True,
+            "pagemap_pfns": True,
+            "soft_dirty": False,
+            "page_idle": False,
+            "reasons": {"soft_dirty": "none set"},
+        },
+    }
     text = "\n".join(sampling_lines(sampling, {"events": {SAMPLE_EVENT: 12}, "sampled_on_free": 2}))
     assert "soft_dirty no" in text and "clear_refs yes" in text and "DAMON not used" in text
     assert "smaps-referenced every 0.2 s" in text and "accesses from sampling: 10 " in text
@@ -156,6 +192,7 @@ def test_probe_reports_every_mechanism_with_a_reason():
 
 
 # -- live: record the controlled workload --------------------------------------------------------
+
 
 def _live_skip_reason() -> str | None:
     if sys.platform != "linux":
@@ -205,16 +242,19 @@ def _record(tmp_path: Path, name: str, period: float | None):
     facts = tmp_path / f"{name}.json"
     data = Path.cwd() / f".sampling-{os.getpid()}-{name}.bin"  # a disk file system, not tmpfs
     try:
-        meta = record(out, [sys.executable, str(WORKLOAD), str(facts), str(MIB), str(PASSES),
-                            str(GAP_S), str(data)], buffer_pages=1024, sample_period_s=period)
+        meta = record(
+            out,
+            [sys.executable, str(WORKLOAD), str(facts), str(MIB), str(PASSES), str(GAP_S), str(data)],
+            buffer_pages=1024,
+            sample_period_s=period,
+        )
     finally:
         data.unlink(missing_ok=True)
     frames = json.loads(facts.read_text())
     pm = pq.read_table(pfnmap_path(out)).to_pydict()
     dense_of = dict(zip(pm["phys_pfn"], pm["pfn"], strict=True))
     arr = read_arrays(out)
-    found = {k: np.array([dense_of[p] for p in frames[k] if p in dense_of], np.int64)
-             for k in ("anon", "file")}
+    found = {k: np.array([dense_of[p] for p in frames[k] if p in dense_of], np.int64) for k in ("anon", "file")}
     return meta, arr, found, frames
 
 

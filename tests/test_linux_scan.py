@@ -40,7 +40,7 @@ def _compare(lines: list[str], fmt: str = "auto") -> int:
         np.testing.assert_array_equal(vals[q, claimed], parsed[col].to_numpy()[claimed], err_msg=col)
     unused = np.flatnonzero(code == UNUSED)
     assert (kind[unused] == LINE_UNUSED).all(), [lines[i] for i in unused if kind[i] != LINE_UNUSED]
-    names = [bytes(buf[vals[0, i]: vals[1, i]]).decode() for i in unused]
+    names = [bytes(buf[vals[0, i] : vals[1, i]]).decode() for i in unused]
     assert names == parsed["name"].gather(unused).to_list()
     counted = count_unused(buf, code, vals)
     assert counted == {n: names.count(n) for n in set(names)}
@@ -80,13 +80,23 @@ _REAL = [line for path in FIXTURES for line in path.read_text().splitlines()[:40
 
 
 def _mangled(base: str, cut: int, junk: str, where: int) -> list[str]:
-    mangled = [base[:cut], base[:where] + junk + base[where:], junk + base,
-               base.replace(": ", ":\t", 1), base.replace(" ", "  "), "  cpus=4 " + base,
-               base.replace("order=0", "order=11"), base.replace("0x", "0x" + "f" * 16, 1),
-               base + " " + junk + ": 1.5: a:b: c", base.replace("] ", "]", 1),
-               base.replace("-", " ", 1), base[:where] + " 12.5: " + base[where:],
-               base.replace("[", "(", 1), base.replace(".", "", 1),
-               base.replace("wrote=", "wrote=x wrote=", 1)]
+    mangled = [
+        base[:cut],
+        base[:where] + junk + base[where:],
+        junk + base,
+        base.replace(": ", ":\t", 1),
+        base.replace(" ", "  "),
+        "  cpus=4 " + base,
+        base.replace("order=0", "order=11"),
+        base.replace("0x", "0x" + "f" * 16, 1),
+        base + " " + junk + ": 1.5: a:b: c",
+        base.replace("] ", "]", 1),
+        base.replace("-", " ", 1),
+        base[:where] + " 12.5: " + base[where:],
+        base.replace("[", "(", 1),
+        base.replace(".", "", 1),
+        base.replace("wrote=", "wrote=x wrote=", 1),
+    ]
     return [m.replace("\n", " ").replace("\r", " ") for m in mangled]
 
 
@@ -95,14 +105,22 @@ def _mangled(base: str, cut: int, junk: str, where: int) -> list[str]:
 #: separators 0x1c-0x1f as whitespace and other numbers (No, e.g. a superscript
 #: one) as word characters, Rust counts combining marks and the joiners. A
 #: known, documented gap (docs/model.md, converter): real captures hold none.
-_JUNK = st.text(alphabet=st.characters(blacklist_categories=("No", "Mn", "Mc", "Me", "Cs"),
-                                       blacklist_characters="\x1c\x1d\x1e\x1f\u200c\u200d"),
-                max_size=6)
+_JUNK = st.text(
+    alphabet=st.characters(
+        blacklist_categories=("No", "Mn", "Mc", "Me", "Cs"), blacklist_characters="\x1c\x1d\x1e\x1f\u200c\u200d"
+    ),
+    max_size=6,
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(base=st.sampled_from(_REAL), cut=st.integers(0, 300), junk=_JUNK,
-       where=st.integers(0, 300), fmt=st.sampled_from(FORMATS))
+@given(
+    base=st.sampled_from(_REAL),
+    cut=st.integers(0, 300),
+    junk=_JUNK,
+    where=st.integers(0, 300),
+    fmt=st.sampled_from(FORMATS),
+)
 def test_scanner_and_polars_agree_with_the_reference_on_mangled_lines(base, cut, junk, where, fmt):
     # Truncated lines, inserted text (non-ASCII, colons, digits, tabs), other
     # shapes' times in the body, missing spaces and brackets.
@@ -111,20 +129,38 @@ def test_scanner_and_polars_agree_with_the_reference_on_mangled_lines(base, cut,
     _compare_reference(lines, fmt)
 
 
-_HEADS = ["perf 7 [001] 5.000001:", "perf 7 5.000001:", "7/8 [001] 5.000001:", "5.000001:",
-          "[001] 5.000001:", "a b 7 5.000001:", "cat-9 [001] d..1. 5.000001:",
-          "cat-9 (  9) [001] .... 5.000001:", "cat-9 [001] 5.000001:", "cat-9 [001] d..1. 5.1.2:",
-          "x:y-9 [001] 5.000001:", "9 5.000001:", "-9 [0] .... 5.000001:", "a-b-9 [1] 5.0:"]
-_TAILS = [" kmem:mm_page_free: page=0x7 pfn=0x7 order=0", " mm_page_free: page=0x7 pfn=0x7 order=0",
-          " sched:sched_switch: prev_comm=a", " sched_switch: prev_comm=a",
-          " writeback_single_inode: bdi 8:1: ino=3 state=0 wrote=2 x wrote=5",
-          " ext4:ext4_writepages_result: dev 8,1 ino 3 ret -5 pages_written 2 pages_skipped 0",
-          " writeback_dirty_folio: bdi (unknown): ino=0 index=0", " mm_page_free: 1.5: a:b: c"]
+_HEADS = [
+    "perf 7 [001] 5.000001:",
+    "perf 7 5.000001:",
+    "7/8 [001] 5.000001:",
+    "5.000001:",
+    "[001] 5.000001:",
+    "a b 7 5.000001:",
+    "cat-9 [001] d..1. 5.000001:",
+    "cat-9 (  9) [001] .... 5.000001:",
+    "cat-9 [001] 5.000001:",
+    "cat-9 [001] d..1. 5.1.2:",
+    "x:y-9 [001] 5.000001:",
+    "9 5.000001:",
+    "-9 [0] .... 5.000001:",
+    "a-b-9 [1] 5.0:",
+]
+_TAILS = [
+    " kmem:mm_page_free: page=0x7 pfn=0x7 order=0",
+    " mm_page_free: page=0x7 pfn=0x7 order=0",
+    " sched:sched_switch: prev_comm=a",
+    " sched_switch: prev_comm=a",
+    " writeback_single_inode: bdi 8:1: ino=3 state=0 wrote=2 x wrote=5",
+    " ext4:ext4_writepages_result: dev 8,1 ino 3 ret -5 pages_written 2 pages_skipped 0",
+    " writeback_dirty_folio: bdi (unknown): ino=0 index=0",
+    " mm_page_free: 1.5: a:b: c",
+]
 
 
 @settings(max_examples=200, deadline=None)
-@given(head=st.sampled_from(_HEADS), tail=st.sampled_from(_TAILS), fmt=st.sampled_from(FORMATS),
-       spaces=st.integers(1, 3))
+@given(
+    head=st.sampled_from(_HEADS), tail=st.sampled_from(_TAILS), fmt=st.sampled_from(FORMATS), spaces=st.integers(1, 3)
+)
 def test_every_shape_of_head_and_tail(head, tail, fmt, spaces):
     line = head.replace(" ", " " * spaces) + tail
     _compare([line], fmt)

@@ -40,8 +40,11 @@ def test_victims_by_hand():
     assert lru_victims(page, op, 4, 99).tolist() == []
 
 
-@given(n_pages=st.integers(1, 12), budget=st.integers(1, 14),
-       events=st.lists(st.tuples(st.integers(0, 11), st.integers(0, 6)), max_size=200))
+@given(
+    n_pages=st.integers(1, 12),
+    budget=st.integers(1, 14),
+    events=st.lists(st.tuples(st.integers(0, 11), st.integers(0, 6)), max_size=200),
+)
 def test_victims_equal_twin(n_pages, budget, events):
     page = np.array([p % n_pages for p, _ in events], np.int32)
     op = np.array([o for _, o in events], np.uint8)
@@ -57,22 +60,31 @@ def test_victims_validate_input():
         lru_victims(np.zeros(2, np.int32), np.zeros(1, np.uint8), 3, 1)
 
 
-CONFIGS = [(HONOUR_NONE, INITIAL_NO_HINTS), (HONOUR_ALL, INITIAL_HINTING),
-           (HONOUR_STABLE_UNUSED, INITIAL_HINTING)]
+CONFIGS = [(HONOUR_NONE, INITIAL_NO_HINTS), (HONOUR_ALL, INITIAL_HINTING), (HONOUR_STABLE_UNUSED, INITIAL_HINTING)]
 
 
 def _replay(scn, budget, honour, initial, modes, step, sample_at):
     """Replay in chunks of ``step`` events, chunk k two-threaded when ``modes[k % len]``."""
     b = np.array([budget])
-    es = engine.alloc_state(scn.n_pages, scn.n_guests, b, engine.ORDER_LRU, initial,
-                            len(sample_at))
+    es = engine.alloc_state(scn.n_pages, scn.n_guests, b, engine.ORDER_LRU, initial, len(sample_at))
     chunks = range(0, max(scn.n_events, 1), step)
     for k, s in enumerate(chunks):
         e = s + step
-        engine.replay_chunk(es, scn.t_ns[s:e], scn.page[s:e], scn.op[s:e], scn.guest[s:e], s,
-                            scn.page_guest, b, honour, engine.ORDER_LRU, sample_at,
-                            path=PIPELINE if modes[k % len(modes)] else PARALLEL,
-                            step=max(1, step // 3))
+        engine.replay_chunk(
+            es,
+            scn.t_ns[s:e],
+            scn.page[s:e],
+            scn.op[s:e],
+            scn.guest[s:e],
+            s,
+            scn.page_guest,
+            b,
+            honour,
+            engine.ORDER_LRU,
+            sample_at,
+            path=PIPELINE if modes[k % len(modes)] else PARALLEL,
+            step=max(1, step // 3),
+        )
     engine.replay_finish(es, scn.page_guest, scn.n_events)
     return es
 
@@ -96,10 +108,14 @@ def test_two_threads_equal_one(honour, initial, scn, data):
     _assert_same_state(_replay(scn, budget, honour, initial, [True], step, at), one)
     _assert_same_state(_replay(scn, budget, honour, initial, [True, False], step, at), one)
     # And both are the twin's integers.
-    twin = reference.ReferenceHost(scn.page_guest, budget,
-                                   set() if honour == HONOUR_NONE else
-                                   (reference.HINTS_ALL if honour == HONOUR_ALL
-                                    else reference.HINTS_STABLE_UNUSED), "lru")
+    twin = reference.ReferenceHost(
+        scn.page_guest,
+        budget,
+        set()
+        if honour == HONOUR_NONE
+        else (reference.HINTS_ALL if honour == HONOUR_ALL else reference.HINTS_STABLE_UNUSED),
+        "lru",
+    )
     ref = twin.run(scn.page, scn.op)
     np.testing.assert_array_equal(one.cnt[0], ref.counters)
     np.testing.assert_array_equal(one.state[0] & 0x7F, ref.final_states)
@@ -137,14 +153,24 @@ def _two_threaded(monkeypatch, scn, budgets, order, threads, n=None):
     """Whether replay_chunk chose the two-thread replay for the first ``n`` events."""
     calls = []
     original = engine.replay_pipelined
-    monkeypatch.setattr(engine, "replay_pipelined",
-                        lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(engine, "replay_pipelined", lambda *a, **k: calls.append(1) or original(*a, **k))
     b = np.array(budgets)
     es = engine.alloc_state(scn.n_pages, scn.n_guests, b, order, INITIAL_NO_HINTS, 0)
     with numba_threads(threads):
         cut = slice(0, n)
-        engine.replay_chunk(es, scn.t_ns[cut], scn.page[cut], scn.op[cut], scn.guest[cut], 0,
-                            scn.page_guest, b, HONOUR_NONE, order, np.zeros(0, np.int64))
+        engine.replay_chunk(
+            es,
+            scn.t_ns[cut],
+            scn.page[cut],
+            scn.op[cut],
+            scn.guest[cut],
+            0,
+            scn.page_guest,
+            b,
+            HONOUR_NONE,
+            order,
+            np.zeros(0, np.int64),
+        )
     return bool(calls)
 
 
@@ -162,37 +188,55 @@ def test_auto_choice(monkeypatch):
     # One thread, CLOCK, or fewer than two steps of events: the one-thread kernel.
     assert not _two_threaded(monkeypatch, scn, [budget], engine.ORDER_LRU, 1)
     assert not _two_threaded(monkeypatch, scn, [budget], engine.ORDER_CLOCK, 2)
-    assert not _two_threaded(monkeypatch, scn, [budget], engine.ORDER_LRU, 2,
-                             n=2 * planner.PIPELINE_STEP_MIN - 1)
+    assert not _two_threaded(monkeypatch, scn, [budget], engine.ORDER_LRU, 2, n=2 * planner.PIPELINE_STEP_MIN - 1)
 
 
 def test_two_threads_equal_run_and_refusals():
     scn = next(iter(sample_trace_scenarios(limit=None)))[1]
     b = np.array([8])
-    res = engine.run(scn, b, honour=HONOUR_NONE, order=engine.ORDER_LRU,
-                     initial=INITIAL_NO_HINTS)
+    res = engine.run(scn, b, honour=HONOUR_NONE, order=engine.ORDER_LRU, initial=INITIAL_NO_HINTS)
     es = _replay(scn, 8, HONOUR_NONE, INITIAL_NO_HINTS, [True], scn.n_events, np.zeros(0))
     np.testing.assert_array_equal(es.cnt, res.counters)
-    es = engine.alloc_state(scn.n_pages, scn.n_guests, np.array([8]), engine.ORDER_CLOCK,
-                            INITIAL_NO_HINTS, 0)
+    es = engine.alloc_state(scn.n_pages, scn.n_guests, np.array([8]), engine.ORDER_CLOCK, INITIAL_NO_HINTS, 0)
     with pytest.raises(ValueError, match="exact LRU only"):
-        engine.replay_chunk(es, scn.t_ns, scn.page, scn.op, scn.guest, 0, scn.page_guest,
-                            np.array([8]), HONOUR_NONE, engine.ORDER_CLOCK, np.zeros(0, np.int64),
-                            path=PIPELINE)
+        engine.replay_chunk(
+            es,
+            scn.t_ns,
+            scn.page,
+            scn.op,
+            scn.guest,
+            0,
+            scn.page_guest,
+            np.array([8]),
+            HONOUR_NONE,
+            engine.ORDER_CLOCK,
+            np.zeros(0, np.int64),
+            path=PIPELINE,
+        )
 
 
-@given(scn=guest_traces(), budgets=st.lists(st.integers(1, 14), min_size=2, max_size=4),
-       step=st.integers(1, 50))
+@given(scn=guest_traces(), budgets=st.lists(st.integers(1, 14), min_size=2, max_size=4), step=st.integers(1, 50))
 def test_two_threads_budget_after_budget(scn, budgets, step):
     b = np.array(budgets)
     at = np.unique(scn.t_ns) if scn.n_events else np.zeros(0, np.int64)
     runs = []
     for pipe in (False, True):
-        es = engine.alloc_state(scn.n_pages, scn.n_guests, b, engine.ORDER_LRU, INITIAL_HINTING,
-                                len(at))
-        engine.replay_chunk(es, scn.t_ns, scn.page, scn.op, scn.guest, 0, scn.page_guest, b,
-                            HONOUR_ALL, engine.ORDER_LRU, at, path=PIPELINE if pipe else PARALLEL,
-                            step=step)
+        es = engine.alloc_state(scn.n_pages, scn.n_guests, b, engine.ORDER_LRU, INITIAL_HINTING, len(at))
+        engine.replay_chunk(
+            es,
+            scn.t_ns,
+            scn.page,
+            scn.op,
+            scn.guest,
+            0,
+            scn.page_guest,
+            b,
+            HONOUR_ALL,
+            engine.ORDER_LRU,
+            at,
+            path=PIPELINE if pipe else PARALLEL,
+            step=step,
+        )
         engine.replay_finish(es, scn.page_guest, scn.n_events)
         runs.append(es)
     _assert_same_state(runs[1], runs[0])
@@ -207,9 +251,16 @@ def test_prefetch_reaches_the_machine_code():
     from cmmsim.replay.kernels import slots
 
     fresh = nb.njit(nogil=True, _nrt=False, cache=False)(lru_ahead.walk_victims.py_func)
-    args = (np.zeros(4, np.int32), np.zeros(4, np.uint8), *slots.new(4, 1, 1), np.int64(1),
-            np.zeros(2, np.int64), np.zeros(4, np.int32), np.zeros(4, np.int32),
-            np.zeros(4, np.int32))
+    args = (
+        np.zeros(4, np.int32),
+        np.zeros(4, np.uint8),
+        *slots.new(4, 1, 1),
+        np.int64(1),
+        np.zeros(2, np.int64),
+        np.zeros(4, np.int32),
+        np.zeros(4, np.int32),
+        np.zeros(4, np.int32),
+    )
     fresh(*args)
     asm = fresh.inspect_asm(fresh.signatures[0]).lower()
     assert "prefetch" in asm or "prfm" in asm

@@ -15,12 +15,19 @@ ROOT = Path(__file__).resolve().parent.parent
 def _cache_dir_of(root: Path, env: dict) -> str:
     # Loaded by file path: installed, the module is cmmsim.tracer._numba_cache of
     # this checkout, whichever copy of the folders PYTHONPATH names.
-    code = ("import importlib.util as u, os, sys; "
-            "s = u.spec_from_file_location('nc', sys.argv[1]); c = u.module_from_spec(s); "
-            "s.loader.exec_module(c); c.configure(); print(os.environ['NUMBA_CACHE_DIR'])")
-    return subprocess.run([sys.executable, "-c", code, str(root / "tracer" / "_numba_cache.py")], cwd=root, env=env,
-                          check=True,
-                          capture_output=True, text=True).stdout.strip()
+    code = (
+        "import importlib.util as u, os, sys; "
+        "s = u.spec_from_file_location('nc', sys.argv[1]); c = u.module_from_spec(s); "
+        "s.loader.exec_module(c); c.configure(); print(os.environ['NUMBA_CACHE_DIR'])"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, str(root / "tracer" / "_numba_cache.py")],
+        cwd=root,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 def test_cache_folder_follows_the_sources(tmp_path, monkeypatch):
@@ -48,7 +55,6 @@ def test_unwritable_home_falls_back_to_the_temp_folder(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     (home / ".cache").write_text("a file where the cache folder would go")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(tmp_path / "tmp"),
-           "PYTHONPATH": str(ROOT)}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(tmp_path / "tmp"), "PYTHONPATH": str(ROOT)}
     (tmp_path / "tmp").mkdir()
     assert _cache_dir_of(ROOT, env).startswith(str(tmp_path / "tmp" / "cmmsim" / "numba"))

@@ -15,8 +15,7 @@ from tests.helpers import SAMPLE_DIR, guest_traces, sample_trace_scenarios
 
 
 def per_budget(scn, budgets):
-    return engine.run(scn, budgets, honour=HONOUR_NONE, order=engine.ORDER_LRU,
-                      initial=INITIAL_NO_HINTS)
+    return engine.run(scn, budgets, honour=HONOUR_NONE, order=engine.ORDER_LRU, initial=INITIAL_NO_HINTS)
 
 
 def assert_same(scn, budgets, threads=(1, 2, 3)):
@@ -39,14 +38,12 @@ def test_one_pass_on_workload_and_sample_traces(small_traces):
         scn = sc.load([path])
         assert_same(scn, np.unique(np.linspace(1, scn.n_pages, 20).astype(int)))
     for _, scn in sample_trace_scenarios(limit=None):
-        assert_same(scn, np.unique(np.linspace(1, scn.n_pages // 4, 20).astype(int)),
-                    threads=(2,))
+        assert_same(scn, np.unique(np.linspace(1, scn.n_pages // 4, 20).astype(int)), threads=(2,))
 
 
 def test_one_pass_on_merged_guests():
     # Frames pass between guests at the crossings: real traces, two and three guests.
-    for paths, copies in [(["linux-sqlite.parquet", "phased.parquet"], 1),
-                          (["kernel-compile.parquet"], 3)]:
+    for paths, copies in [(["linux-sqlite.parquet", "phased.parquet"], 1), (["kernel-compile.parquet"], 3)]:
         scn = sc.load([SAMPLE_DIR / p for p in paths], copies=copies, stagger_ns=1_000_000)
         assert scn.n_guests > 1
         footprint = int(np.unique(scn.page).size)
@@ -65,8 +62,7 @@ def test_host_lru_uses_it_only_when_no_states_are_asked_for(small_traces):
     np.testing.assert_array_equal(fast.counters, full.counters)
 
 
-@given(scn=guest_traces(), budgets=st.lists(st.integers(1, 40), min_size=1, max_size=8,
-                                            unique=True))
+@given(scn=guest_traces(), budgets=st.lists(st.integers(1, 40), min_size=1, max_size=8, unique=True))
 def test_wide_page_table_gives_the_same_integers(scn, budgets):
     # Traces of 2^32 events or more get 64-bit page rows; same arithmetic.
     b = np.sort(np.array(budgets, np.int64))
@@ -78,8 +74,7 @@ def test_wide_page_table_gives_the_same_integers(scn, budgets):
     if scn.n_guests == 1:
         # One guest runs without its guest array (a pass compiled without the
         # per-guest accounting): the same integers as with it.
-        alone = onepass._lru_all(scn.page, scn.op, None, scn.page_guest, 1, b,
-                                 np.zeros((scn.n_pages, 2), np.uint32))
+        alone = onepass._lru_all(scn.page, scn.op, None, scn.page_guest, 1, b, np.zeros((scn.n_pages, 2), np.uint32))
         for x, y in zip(narrow, alone, strict=True):
             np.testing.assert_array_equal(x, y)
 

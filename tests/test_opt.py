@@ -37,12 +37,11 @@ def test_hand_made_floor():
     # When A comes back, B (freed before its next use) and C (never used again)
     # are both dead: the higher page, C, goes, and B's write after
     # re-allocation hits.
-    assert host_counters(res) == {**{k: 0 for k in host_counters(res)},
-                                  "accesses": 6, "host_reads": 1, "zero_fills": 3}
+    assert host_counters(res) == {**{k: 0 for k in host_counters(res)}, "accesses": 6, "host_reads": 1, "zero_fills": 3}
 
 
 def test_volatile_then_stable_and_never_written_pages_are_free():
-    ops = [SS, R, SS, W, SV, SS, R, R]   # p0 never written; p1 content dropped (V then S)
+    ops = [SS, R, SS, W, SV, SS, R, R]  # p0 never written; p1 content dropped (V then S)
     pfn = [0, 0, 1, 1, 1, 1, 0, 1]
     res = run_both("opt", {}, scenario_of(make_arrays(ops, pfn)), 1)
     assert host_counters(res)["host_reads"] == 0
@@ -134,14 +133,16 @@ def test_opt_schedule_reads_where_the_floor_reads_and_writes_besides():
     assert sched["host_reads"] == 1 and sched["host_writes"] == 1
 
 
-@pytest.mark.parametrize("ops, pfn, budget, rival, params", [
-    # MIN's victim is dirty where CLOCK's is clean: writes cost the schedule more.
-    ([W, R, W, W, R, R, R, R, W, R], [1, 0, 2, 2, 2, 0, 1, 2, 2, 0], 2, "host-lru",
-     {"replacement": "clock"}),
-    # Honouring "set volatile" on a never-written page makes its access a discard
-    # fault with a guest read; a host that ignores the hint zero-fills it.
-    ([SV, R, Op.SET_POT_VOLATILE, W], [1, 0, 0, 1], 1, "cmm-light", {}),
-])
+@pytest.mark.parametrize(
+    "ops, pfn, budget, rival, params",
+    [
+        # MIN's victim is dirty where CLOCK's is clean: writes cost the schedule more.
+        ([W, R, W, W, R, R, R, R, W, R], [1, 0, 2, 2, 2, 0, 1, 2, 2, 0], 2, "host-lru", {"replacement": "clock"}),
+        # Honouring "set volatile" on a never-written page makes its access a discard
+        # fault with a guest read; a host that ignores the hint zero-fills it.
+        ([SV, R, Op.SET_POT_VOLATILE, W], [1, 0, 0, 1], 1, "cmm-light", {}),
+    ],
+)
 def test_opt_schedule_is_no_bound_on_strategies(ops, pfn, budget, rival, params):
     # docs/costs.md: it bounds the optimum from above, not every strategy.
     scn = scenario_of(make_arrays(ops, pfn, guest_pages=3))

@@ -43,8 +43,7 @@ def host_lru_misses(scn: sc.Scenario, capacity: int) -> int:
 def test_host_lru_faults_equal_libcachesim_lru_misses_on_random_stream(capacity):
     rng = np.random.default_rng(capacity)
     # A skewed stream over 400 pages, with a hot set, so every capacity matters.
-    pfn = np.where(rng.random(20_000) < 0.7, rng.integers(0, 40, 20_000),
-                   rng.integers(0, 400, 20_000))
+    pfn = np.where(rng.random(20_000) < 0.7, rng.integers(0, 40, 20_000), rng.integers(0, 400, 20_000))
     op = rng.integers(0, 2, 20_000)
     scn = scenario_of(make_arrays(op, pfn, guest_pages=400))
     assert host_lru_misses(scn, capacity) == lcs_lru_misses(scn.page, capacity)

@@ -36,8 +36,9 @@ def is_png(path: Path) -> bool:
     return path.is_file() and path.stat().st_size > 1000 and path.read_bytes()[:8] == PNG
 
 
-def results_frame(sets=("one",), strategies=("host-lru", "cmm", "balloon", "opt"),
-                  budgets=(100, 200, 400), guests=1, worse=None) -> pl.DataFrame:
+def results_frame(
+    sets=("one",), strategies=("host-lru", "cmm", "balloon", "opt"), budgets=(100, 200, 400), guests=1, worse=None
+) -> pl.DataFrame:
     """Host and guest rows as a replay writes them (only the columns the plots read).
 
     ``worse``: a strategy whose I/O is 20 times host-lru's (an outlier);
@@ -52,14 +53,31 @@ def results_frame(sets=("one",), strategies=("host-lru", "cmm", "balloon", "opt"
                 io = io * 400 // b * (20 if s == worse else 1)
                 for g in [None, *range(guests)]:
                     share = io if g is None else io // guests
-                    rows.append({
-                        "scenario": ts, "trace_set": ts, "strategy": s, "params": params,
-                        "budget_pages": b, "guest": g, "guest_name": None if g is None else f"g{g}",
-                        "accesses": 10_000, "host_reads": share // 2, "host_writes": share // 2,
-                        "zero_fills": 0, "discard_faults": 0, "guest_reads": 0,
-                        "guest_writes": 0, "total_io": share,
-                        "stall_ns": float(share) * 1e5, "host_cpu_ns": 1.0, "guest_cpu_ns": 1.0,
-                        "overhead_pct": 0.1, "disk_busy_ns": 1.0, "cost_profile": "kvm-2025"})
+                    rows.append(
+                        {
+                            "scenario": ts,
+                            "trace_set": ts,
+                            "strategy": s,
+                            "params": params,
+                            "budget_pages": b,
+                            "guest": g,
+                            "guest_name": None if g is None else f"g{g}",
+                            "accesses": 10_000,
+                            "host_reads": share // 2,
+                            "host_writes": share // 2,
+                            "zero_fills": 0,
+                            "discard_faults": 0,
+                            "guest_reads": 0,
+                            "guest_writes": 0,
+                            "total_io": share,
+                            "stall_ns": float(share) * 1e5,
+                            "host_cpu_ns": 1.0,
+                            "guest_cpu_ns": 1.0,
+                            "overhead_pct": 0.1,
+                            "disk_busy_ns": 1.0,
+                            "cost_profile": "kvm-2025",
+                        }
+                    )
     return pl.DataFrame(rows, schema_overrides={"guest": pl.Int64, "guest_name": pl.String})
 
 
@@ -69,9 +87,19 @@ def states_frame(strategies=("host-lru", "cmm")) -> pl.DataFrame:
         for b in (100, 200):
             for t in range(5):
                 for state, pages in (("Sr", 50 + t), ("Ur", 10), ("Uz", 5000), ("Vz", 20)):
-                    rows.append({"scenario": "one", "trace_set": "one", "strategy": s,
-                                 "params": "{}", "budget_pages": b, "t_ns": t * 10**9,
-                                 "guest": 0, "state": state, "pages": pages})
+                    rows.append(
+                        {
+                            "scenario": "one",
+                            "trace_set": "one",
+                            "strategy": s,
+                            "params": "{}",
+                            "budget_pages": b,
+                            "t_ns": t * 10**9,
+                            "guest": 0,
+                            "state": state,
+                            "pages": pages,
+                        }
+                    )
     return pl.DataFrame(rows)
 
 
@@ -80,14 +108,26 @@ def series_frame(guests=1) -> pl.DataFrame:
     rows = []
     for g in range(guests):
         for p in range(20):
-            rows.append({"scenario": "one", "trace_set": "one", "strategy": "balloon",
-                         "params": json.dumps({"period_ns": 50_000_000}), "budget_pages": 200,
-                         "period": p, "t_ns": p * 50_000_000, "guest": g, "guest_name": f"g{g}",
-                         "guest_pages": 1 << 16,
-                         "estimate_pages": (1 << 20) if p == 0 else 3000 + 10 * p,
-                         "target_pages": 3200, "balloon_pages": (1 << 16) - 3200,
-                         "in_use_pages": 2800, "resident_pages": 2800,
-                         "size_pages": 3200})
+            rows.append(
+                {
+                    "scenario": "one",
+                    "trace_set": "one",
+                    "strategy": "balloon",
+                    "params": json.dumps({"period_ns": 50_000_000}),
+                    "budget_pages": 200,
+                    "period": p,
+                    "t_ns": p * 50_000_000,
+                    "guest": g,
+                    "guest_name": f"g{g}",
+                    "guest_pages": 1 << 16,
+                    "estimate_pages": (1 << 20) if p == 0 else 3000 + 10 * p,
+                    "target_pages": 3200,
+                    "balloon_pages": (1 << 16) - 3200,
+                    "in_use_pages": 2800,
+                    "resident_pages": 2800,
+                    "size_pages": 3200,
+                }
+            )
     return pl.DataFrame(rows)
 
 
@@ -96,11 +136,18 @@ def curve_frame(exact: bool, n: int = 12) -> pl.DataFrame:
     b = np.linspace(100, 1200, n).astype(np.int64)
     ratio = 0.05 + 0.6 * np.exp(-b / 300)
     se = np.zeros(n) if exact else ratio * 0.05
-    return pl.DataFrame({"budget_pages": b, "accesses": np.full(n, 50_000),
-                         "miss_ratio_est": ratio, "miss_ratio_se": se,
-                         "rate": np.full(n, 1.0 if exact else 0.1),
-                         "salts": np.full(n, 1 if exact else 8),
-                         "footprint_pages": np.full(n, 1100), "exact": np.full(n, exact)})
+    return pl.DataFrame(
+        {
+            "budget_pages": b,
+            "accesses": np.full(n, 50_000),
+            "miss_ratio_est": ratio,
+            "miss_ratio_se": se,
+            "rate": np.full(n, 1.0 if exact else 0.1),
+            "salts": np.full(n, 1 if exact else 8),
+            "footprint_pages": np.full(n, 1100),
+            "exact": np.full(n, exact),
+        }
+    )
 
 
 # -- styles -----------------------------------------------------------------------------------------
@@ -141,10 +188,13 @@ def test_short_parameter_labels():
 @pytest.mark.parametrize("guests", [1, 3])
 def test_every_plot_writes_a_png(tmp_path, guests):
     res = results_frame(sets=("one", "two"), guests=guests, worse="opt")
-    paths = [plot_total_io(res, tmp_path / "io.png"), plot_stall(res, tmp_path / "stall.png"),
-             plot_io_avoided(res, tmp_path / "avoided.png"),
-             *plot_state_distribution(states_frame(), tmp_path),
-             *plot_balloon(series_frame(guests), tmp_path)]
+    paths = [
+        plot_total_io(res, tmp_path / "io.png"),
+        plot_stall(res, tmp_path / "stall.png"),
+        plot_io_avoided(res, tmp_path / "avoided.png"),
+        *plot_state_distribution(states_frame(), tmp_path),
+        *plot_balloon(series_frame(guests), tmp_path),
+    ]
     assert len(paths) == 5
     assert all(is_png(p) for p in paths), paths
 
@@ -153,8 +203,8 @@ def test_one_guest_balloon_figure_is_one_panel_wide(tmp_path):
     """A single guest's figure is about one panel wide (no empty canvas beside it)."""
     from PIL import Image
 
-    one, = plot_balloon(series_frame(1), tmp_path / "a")
-    three, = plot_balloon(series_frame(3), tmp_path / "b")
+    (one,) = plot_balloon(series_frame(1), tmp_path / "a")
+    (three,) = plot_balloon(series_frame(3), tmp_path / "b")
     w1, w3 = Image.open(one).size[0], Image.open(three).size[0]
     assert w1 < 0.5 * w3, (w1, w3)
 
@@ -237,5 +287,9 @@ def test_cli_plot_on_results_writes_every_plot(tmp_path):
     r = runner.invoke(app, ["plot", str(res), "--balloon", str(series), "-o", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     pngs = sorted(p.name for p in (tmp_path / "o").glob("*.png"))
-    assert pngs == ["balloon_one_balloon.png", "io_avoided_vs_budget.png", "stall_vs_budget.png",
-                    "total_io_vs_budget.png"], pngs
+    assert pngs == [
+        "balloon_one_balloon.png",
+        "io_avoided_vs_budget.png",
+        "stall_vs_budget.png",
+        "total_io_vs_budget.png",
+    ], pngs

@@ -80,8 +80,13 @@ def test_bar_on_a_terminal_goes_to_the_given_stream(monkeypatch):
 def _trace(path: Path) -> Path:
     rng = np.random.default_rng(2)
     n = 3000
-    write_trace(path, np.arange(n, dtype=np.int64) * 1000, rng.integers(0, 200, n).astype(np.uint32),
-                rng.integers(0, 2, n).astype(np.uint8), TraceMeta(guest_pages=200, source="test"))
+    write_trace(
+        path,
+        np.arange(n, dtype=np.int64) * 1000,
+        rng.integers(0, 200, n).astype(np.uint32),
+        rng.integers(0, 2, n).astype(np.uint8),
+        TraceMeta(guest_pages=200, source="test"),
+    )
     return path
 
 
@@ -99,9 +104,13 @@ def test_mrc_progress_on_stderr_never_in_stdout_or_the_output(tmp_path):
 def test_convert_in_a_subprocess_prints_plain_byte_lines_on_stderr(tmp_path):
     src = DATA / "perf-default.txt"
     out = tmp_path / "c.parquet"
-    proc = subprocess.run([sys.executable, "-c", "from cmmsim.cli import main; main()", "trace", "convert",
-                           str(src), "-o", str(out)], capture_output=True, text=True,
-                          env=os.environ | FAST, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from cmmsim.cli import main; main()", "trace", "convert", str(src), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        env=os.environ | FAST,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     size = src.stat().st_size
     assert f"{size / 1024:,.1f} KiB of {size / 1024:,.1f} KiB (100%)" in proc.stderr, proc.stderr

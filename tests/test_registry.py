@@ -40,8 +40,11 @@ SCHEDULES = [name for name, s in strategies().items() if s.upper_bound]
 def _choices(params_type) -> dict[str, set]:
     """The values of every choice (Literal) parameter."""
     hints = typing.get_type_hints(params_type)
-    return {f: set(typing.get_args(hints[f])) for f in (x.name for x in dataclasses.fields(params_type))
-            if typing.get_origin(hints[f]) is typing.Literal}
+    return {
+        f: set(typing.get_args(hints[f]))
+        for f in (x.name for x in dataclasses.fields(params_type))
+        if typing.get_origin(hints[f]) is typing.Literal
+    }
 
 
 @pytest.mark.parametrize("name", list(strategies()))

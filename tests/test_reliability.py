@@ -60,8 +60,10 @@ def _int_fields():
 @pytest.mark.parametrize("strategy, f", list(_int_fields()), ids=lambda x: getattr(x, "name", x))
 def test_every_int_parameter_at_its_largest_gives_whole_results_or_a_refusal(strategy, f):
     # A tiny two-guest trace; the parameter at the largest value its bounds allow.
-    scn = scenario_of(make_arrays([0, 1, 3, 0, 4, 1] * 5, [0, 1, 2, 3, 1, 0] * 5, guest_pages=8),
-                      make_arrays([1, 0, 2, 0] * 5, [3, 2, 1, 0] * 5, guest_pages=4))
+    scn = scenario_of(
+        make_arrays([0, 1, 3, 0, 4, 1] * 5, [0, 1, 2, 3, 1, 0] * 5, guest_pages=8),
+        make_arrays([1, 0, 2, 0] * 5, [3, 2, 1, 0] * 5, guest_pages=4),
+    )
     strat = get_strategy(strategy)
     _, hi = params_mod.bounds(f, int)
     for value in sorted({hi, hi // 2, 1 << 40, 1 << 31}):
@@ -97,10 +99,15 @@ def test_unit_bounds_follow_the_name():
     assert params_mod.bounds(fields["delay_ns"], int) == (params_mod.INT64_MIN, params_mod.INT64_MAX)
     assert params_mod.bounds(fields["capped"], int)[1] == 10
     assert params_mod.parse(P, ["file_pages=" + str(MAX_GUEST_PAGES)], what="t").file_pages
-    for bad, name in ((f"file_pages={MAX_GUEST_PAGES + 1}", "file_pages"),
-                      (f"guest_mib={(MAX_GUEST_PAGES >> 8) + 1}", "guest_mib"),
-                      (f"delay_ns={1 << 63}", "delay_ns"), ("capped=11", "capped"),
-                      ("ratio=nan", "ratio"), ("ratio=inf", "ratio"), ("delay_ns=1e400", "delay_ns")):
+    for bad, name in (
+        (f"file_pages={MAX_GUEST_PAGES + 1}", "file_pages"),
+        (f"guest_mib={(MAX_GUEST_PAGES >> 8) + 1}", "guest_mib"),
+        (f"delay_ns={1 << 63}", "delay_ns"),
+        ("capped=11", "capped"),
+        ("ratio=nan", "ratio"),
+        ("ratio=inf", "ratio"),
+        ("delay_ns=1e400", "delay_ns"),
+    ):
         with pytest.raises(ParamError, match=name):
             params_mod.parse(P, [bad], what="t")
     with pytest.raises(ParamError, match="capped"):
@@ -145,8 +152,7 @@ def test_states_of_a_trace_ending_near_2_63(tmp_path):
     scn = from_arrays([("g", arr)])
     res = replay_full(scn, "cmm", [2], states_interval_ns=1_000)
     per_sample = res.states.group_by("t_ns").agg(pl.col("pages").sum())
-    assert sorted(per_sample["t_ns"]) == [T_MAX_NS - 3_000, T_MAX_NS - 2_000, T_MAX_NS - 1_000,
-                                          T_MAX_NS]
+    assert sorted(per_sample["t_ns"]) == [T_MAX_NS - 3_000, T_MAX_NS - 2_000, T_MAX_NS - 1_000, T_MAX_NS]
     assert (per_sample["pages"] == 4).all()
     assert res.states["t_ns"].min() == T_MAX_NS - 3_000
 
@@ -163,8 +169,7 @@ def twins(tmp_path, small_traces):
 
 
 def test_identical_trace_sets_are_two_sets_of_jobs(tmp_path, twins):
-    spec = SweepSpec(sweep_mod.trace_sets_from_inputs([str(p) for p in twins]),
-                     [("cmm", {})], ["10%"])
+    spec = SweepSpec(sweep_mod.trace_sets_from_inputs([str(p) for p in twins]), [("cmm", {})], ["10%"])
     jobs = build_jobs(spec)
     assert len({j.key for j in jobs}) == 2
     out = run_sweep(jobs, tmp_path / "o", make_executor=threads, parallel=2)
@@ -209,10 +214,17 @@ def _damage(path, how):
 @pytest.mark.parametrize("sub", ["parts", "states", "series"])
 @pytest.mark.parametrize("how", ["truncated", "empty", "flipped", "zero-rows", "other-job", "missing"])
 def test_resume_redoes_a_damaged_job(tmp_path, small_traces, sub, how):
-    spec = SweepSpec([TraceSet("p", (str(small_traces["phased"]),))],
-                     [("cmm", {}), ("host-lru", {}), ("balloon", {"period_ns": [100_000_000]}),
-                      ("balloon+cmm", {"period_ns": [100_000_000]})], ["10%", "40%"],
-                     states_interval_ns=100_000_000)
+    spec = SweepSpec(
+        [TraceSet("p", (str(small_traces["phased"]),))],
+        [
+            ("cmm", {}),
+            ("host-lru", {}),
+            ("balloon", {"period_ns": [100_000_000]}),
+            ("balloon+cmm", {"period_ns": [100_000_000]}),
+        ],
+        ["10%", "40%"],
+        states_interval_ns=100_000_000,
+    )
     jobs = build_jobs(spec)
     run_sweep(jobs, tmp_path / "o", make_executor=threads, parallel=2)
     whole = _sorted(read_results(tmp_path / "o"))
@@ -234,8 +246,9 @@ def test_stale_temporary_files_go_live_ones_stay(tmp_path, small_traces):
     jobs = build_jobs(spec)
     out = tmp_path / "o"
     run_sweep(jobs, out, make_executor=threads, parallel=1)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     stale = out / "parts" / f".x.parquet.{dead}.abcdefgh.tmp"
     stale.write_bytes(b"")
     live = out / "parts" / f".y.parquet.{os.getppid()}.abcdefgh.tmp"
@@ -246,8 +259,7 @@ def test_stale_temporary_files_go_live_ones_stay(tmp_path, small_traces):
 
 
 def test_ctrl_c_during_a_sweep_leaves_no_temporary_file(tmp_path, small_traces, monkeypatch):
-    spec = SweepSpec([TraceSet("p", (str(small_traces["phased"]),))],
-                     [("cmm", {}), ("host-lru", {})], ["10%"])
+    spec = SweepSpec([TraceSet("p", (str(small_traces["phased"]),))], [("cmm", {}), ("host-lru", {})], ["10%"])
     jobs = build_jobs(spec)
     real = sweep_mod.write_frame
 
@@ -274,8 +286,7 @@ def test_atomic_output_leaves_nothing_on_ctrl_c(tmp_path):
 
 def test_a_write_the_disk_refuses_becomes_one_error_naming_the_target(tmp_path):
     target = tmp_path / "r.parquet"
-    with pytest.raises(OutputError, match="cannot write .*r.parquet: No space left"), \
-            atomic_output(target):
+    with pytest.raises(OutputError, match="cannot write .*r.parquet: No space left"), atomic_output(target):
         raise OSError(28, "No space left on device", "somewhere")
     assert os.listdir(tmp_path) == []
 
@@ -298,10 +309,12 @@ def test_trace_writer_failing_at_its_footer_leaves_nothing(tmp_path, monkeypatch
 def test_check_output_refuses_before_any_work(tmp_path):
     (tmp_path / "file").write_text("x")
     (tmp_path / "folder").mkdir()
-    for path, folder, why in ((tmp_path / "file" / "x.parquet", False, "is not a folder"),
-                              (tmp_path / "folder", False, "is a folder"),
-                              (tmp_path / "file", True, "not a folder"),
-                              ("/proc/cmmsim-probe/x", False, "cannot write")):
+    for path, folder, why in (
+        (tmp_path / "file" / "x.parquet", False, "is not a folder"),
+        (tmp_path / "folder", False, "is a folder"),
+        (tmp_path / "file", True, "not a folder"),
+        ("/proc/cmmsim-probe/x", False, "cannot write"),
+    ):
         with pytest.raises(OutputError, match=why):
             check_output(path, folder=folder)
     assert check_output(tmp_path / "new" / "deep" / "x.parquet")

@@ -27,13 +27,24 @@ ROWS = [
 def frame() -> pl.DataFrame:
     out = []
     for label, budget, guest, hr, hw, gr, zf, df_, acc in ROWS:
-        out.append({"scenario": "s", "trace_set": "s", "strategy": label,
-                    "params": '{"replacement": "lru"}' if label == "host-lru"
-                    else '{"reclaim_order": "lru"}',
-                    "budget_pages": budget, "guest": guest, "host_reads": hr,
-                    "host_writes": hw, "guest_reads": gr, "guest_writes": 0,
-                    "total_io": hr + hw + gr, "zero_fills": zf, "discard_faults": df_,
-                    "accesses": acc})
+        out.append(
+            {
+                "scenario": "s",
+                "trace_set": "s",
+                "strategy": label,
+                "params": '{"replacement": "lru"}' if label == "host-lru" else '{"reclaim_order": "lru"}',
+                "budget_pages": budget,
+                "guest": guest,
+                "host_reads": hr,
+                "host_writes": hw,
+                "guest_reads": gr,
+                "guest_writes": 0,
+                "total_io": hr + hw + gr,
+                "zero_fills": zf,
+                "discard_faults": df_,
+                "accesses": acc,
+            }
+        )
     return pl.DataFrame(out, schema_overrides={"guest": pl.Int32})
 
 
@@ -47,8 +58,11 @@ def test_total_io_and_io_avoided():
 
 
 def test_faults_per_thousand_accesses():
-    f = reports.df_faults_per_kilo(frame()).filter(
-        (pl.col("label") == "cmm") & (pl.col("budget_pages") == 10)).row(0, named=True)
+    f = (
+        reports.df_faults_per_kilo(frame())
+        .filter((pl.col("label") == "cmm") & (pl.col("budget_pages") == 10))
+        .row(0, named=True)
+    )
     assert f["host_faults_per_k"] == pytest.approx(30.0)
     assert f["zero_fills_per_k"] == pytest.approx(9.0)
     assert f["discard_faults_per_k"] == pytest.approx(20.0)
@@ -75,16 +89,28 @@ def test_fairness():
 
 def test_labels_show_only_non_default_parameters():
     df = frame().with_columns(
-        pl.when(pl.col("strategy") == "cmm").then(pl.lit('{"reclaim_order": "state-priority"}'))
-        .otherwise(pl.col("params")).alias("params"))
+        pl.when(pl.col("strategy") == "cmm")
+        .then(pl.lit('{"reclaim_order": "state-priority"}'))
+        .otherwise(pl.col("params"))
+        .alias("params")
+    )
     labels = set(reports.df_total_io(df)["label"])
     assert labels == {"host-lru", "cmm[reclaim_order=state-priority]"}
 
 
 def test_state_distribution_sums_guests():
-    st = pl.DataFrame({"scenario": "s", "strategy": "cmm", "params": '{"reclaim_order": "lru"}',
-                       "budget_pages": 5, "t_ns": [0, 0, 0, 10], "guest": [0, 1, 0, 0],
-                       "state": ["Sr", "Sr", "Uz", "Sr"], "pages": [3, 4, 1, 2]})
+    st = pl.DataFrame(
+        {
+            "scenario": "s",
+            "strategy": "cmm",
+            "params": '{"reclaim_order": "lru"}',
+            "budget_pages": 5,
+            "t_ns": [0, 0, 0, 10],
+            "guest": [0, 1, 0, 0],
+            "state": ["Sr", "Sr", "Uz", "Sr"],
+            "pages": [3, 4, 1, 2],
+        }
+    )
     d = reports.df_state_distribution(st)
     assert d.select("t_ns", "state", "pages").rows() == [(0, "Sr", 7), (0, "Uz", 1), (10, "Sr", 2)]
 
@@ -105,9 +131,11 @@ def test_io_avoided_wide_pivots_one_row_per_budget():
 def test_io_avoided_wide_puts_offline_strategies_last():
     df = frame()
     extra = df.filter(pl.col("strategy") == "cmm").with_columns(
-        pl.lit("opt").alias("strategy"), pl.lit("{}").alias("params"))
+        pl.lit("opt").alias("strategy"), pl.lit("{}").alias("params")
+    )
     extra2 = df.filter(pl.col("strategy") == "cmm").with_columns(
-        pl.lit("balloon").alias("strategy"), pl.lit("{}").alias("params"))
+        pl.lit("balloon").alias("strategy"), pl.lit("{}").alias("params")
+    )
     wide = reports.df_io_avoided_wide(pl.concat([df, extra, extra2]))
     assert wide.columns[4:] == ["balloon", "cmm", "opt"]
     assert wide.height == 3
@@ -137,6 +165,7 @@ def test_markdown_keeps_small_floats_and_separates_thousands():
 
 
 # -- the report command and the demo summary, on a real replay of a small trace -----------------
+
 
 @pytest.fixture(scope="module")
 def results_file(tmp_path_factory):
@@ -175,8 +204,11 @@ def test_print_table_splits_rather_than_cuts(monkeypatch, capsys):
     from cmmsim.cli_common import console, print_table
 
     monkeypatch.setattr(console, "_width", 60)
-    rows = [{"trace_set": "kernel-compile", "budget_pages": 123_456, "budget_mib": 482.25}
-            | {f"strategy-{k}": -1750.25 * k for k in range(8)} for _ in range(2)]
+    rows = [
+        {"trace_set": "kernel-compile", "budget_pages": 123_456, "budget_mib": 482.25}
+        | {f"strategy-{k}": -1750.25 * k for k in range(8)}
+        for _ in range(2)
+    ]
     print_table("wide", rows, formats={f"strategy-{k}": ",.1f" for k in range(8)})
     text = capsys.readouterr().out
     assert "(1/" in text and "…" not in text

@@ -31,8 +31,9 @@ def _cols(n=1000, seed=0, guest_pages=500):
     return t, pfn, op
 
 
-META = TraceMeta(guest_pages=500, source="synthetic:test", params={"a": 1, "b": "x"}, seed=42,
-                 converter={"lines_read": 10})
+META = TraceMeta(
+    guest_pages=500, source="synthetic:test", params={"a": 1, "b": "x"}, seed=42, converter={"lines_read": 10}
+)
 
 
 def test_round_trip_keeps_rows_and_metadata(tmp_path):
@@ -58,7 +59,7 @@ def test_streaming_writer_equals_whole_write(tmp_path):
     t, pfn, op = _cols(2000)
     with TraceWriter(tmp_path / "s.parquet", 500) as w:
         for a in range(0, 2000, 700):
-            w.write(t[a:a + 700], pfn[a:a + 700], op[a:a + 700])
+            w.write(t[a : a + 700], pfn[a : a + 700], op[a : a + 700])
         w.finish(META)
     whole = write_trace(tmp_path / "w.parquet", t, pfn, op, META)
     s = read_arrays(tmp_path / "s.parquet")
@@ -98,10 +99,11 @@ def test_plain_parquet_without_metadata_is_not_a_trace(tmp_path):
     "mutate, message",
     [
         (lambda t, p, o: (t[::-1].copy(), p, o), r"row 1: timestamp decreases"),
-        (lambda t, p, o: (t, np.where(np.arange(len(p)) == 7, 500, p).astype(np.uint32), o),
-         r"row 7: pfn 500 >= guest_pages 500"),
-        (lambda t, p, o: (t, p, np.where(np.arange(len(o)) == 3, 9, o).astype(np.uint8)),
-         r"row 3: unknown op code 9"),
+        (
+            lambda t, p, o: (t, np.where(np.arange(len(p)) == 7, 500, p).astype(np.uint32), o),
+            r"row 7: pfn 500 >= guest_pages 500",
+        ),
+        (lambda t, p, o: (t, p, np.where(np.arange(len(o)) == 3, 9, o).astype(np.uint8)), r"row 3: unknown op code 9"),
         (lambda t, p, o: (t.astype(np.int32), p, o), r"column 't_ns' has dtype int32"),
         (lambda t, p, o: (t - 10**9, p, o), r"row 0: negative timestamp"),
     ],
@@ -129,14 +131,12 @@ def test_file_level_errors(tmp_path):
     with pytest.raises(TraceError, match="missing column 'op'"):
         validate_trace(_raw_file(tmp_path, pa.table({"t_ns": t, "pfn": pfn})))
     with pytest.raises(TraceError, match="column 'pfn' has type int64"):
-        validate_trace(_raw_file(tmp_path, pa.table({"t_ns": t, "pfn": pfn.astype(np.int64),
-                                                     "op": op})))
+        validate_trace(_raw_file(tmp_path, pa.table({"t_ns": t, "pfn": pfn.astype(np.int64), "op": op})))
     bad_t = pa.array(list(t[:-1]) + [None], type=pa.int64())
     with pytest.raises(TraceError, match="null values"):
         validate_trace(_raw_file(tmp_path, pa.table({"t_ns": bad_t, "pfn": pfn, "op": op})))
     with pytest.raises(TraceError, match="row 1: timestamp decreases"):
-        validate_trace(_raw_file(tmp_path, pa.table({"t_ns": t[::-1].copy(), "pfn": pfn,
-                                                     "op": op})))
+        validate_trace(_raw_file(tmp_path, pa.table({"t_ns": t[::-1].copy(), "pfn": pfn, "op": op})))
 
 
 def test_write_refuses_invalid_rows_and_leaves_nothing(tmp_path):
@@ -163,8 +163,10 @@ def test_column_spill_reads_back_its_batches_and_cleans_up(tmp_path):
 
     from cmmsim.tracer.io import ColumnSpill
 
-    batches = [(np.arange(n, dtype=np.int64), np.arange(n, dtype=np.uint32) * 3,
-                np.full(n, k, np.uint8)) for k, n in enumerate([5, 0, 7])]
+    batches = [
+        (np.arange(n, dtype=np.int64), np.arange(n, dtype=np.uint32) * 3, np.full(n, k, np.uint8))
+        for k, n in enumerate([5, 0, 7])
+    ]
     path = tmp_path / ".x.body"
     with ColumnSpill(path) as spill:
         for b in batches:

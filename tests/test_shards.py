@@ -65,15 +65,26 @@ def _sample_by_hand(scn, keep_page):
         kept = [p for p in range(lo, hi) if keep_page[p]]
         rank = {p: j for j, p in enumerate(kept)}
         rows = [i for i in range(scn.n_events) if scn.guest[i] == g and keep_page[scn.page[i]]]
-        guests.append((scn.guest_names[g],
-                       make_arrays([int(scn.op[i]) for i in rows], [rank[int(scn.page[i])] for i in rows],
-                                   guest_pages=len(kept), t_ns=[int(scn.t_ns[i]) for i in rows])))
+        guests.append(
+            (
+                scn.guest_names[g],
+                make_arrays(
+                    [int(scn.op[i]) for i in rows],
+                    [rank[int(scn.page[i])] for i in rows],
+                    guest_pages=len(kept),
+                    t_ns=[int(scn.t_ns[i]) for i in rows],
+                ),
+            )
+        )
     return sc.from_arrays(guests)
 
 
 @settings(max_examples=25, deadline=None)
-@given(scn=guest_traces(), budgets=st.lists(st.integers(1, 40), min_size=1, max_size=3),
-       rate=st.sampled_from([0.3, 0.6, 0.9]))
+@given(
+    scn=guest_traces(),
+    budgets=st.lists(st.integers(1, 40), min_size=1, max_size=3),
+    rate=st.sampled_from([0.3, 0.6, 0.9]),
+)
 def test_each_salt_is_the_twin_on_its_sample(scn, budgets, rate):
     # Per salt: the plain-Python host-lru twin on the hand-filtered sample, at
     # the scaled budgets, each guest's counters scaled by its footprint over its
@@ -107,16 +118,14 @@ def test_each_salt_is_the_twin_on_its_sample(scn, budgets, rate):
                     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(scn=guest_traces(), data=st.data())
 def test_streamed_sample_equals_in_memory(tmp_path_factory, scn, data):
     paths = _write_guests(scn, tmp_path_factory.mktemp("s"), data.draw(st.integers(1, 30)))
     rate = data.draw(st.sampled_from([0.25, 0.5, 1.0]))
     budgets = sorted(set(data.draw(st.lists(st.integers(1, 30), min_size=1, max_size=3))))
     mem = lru_sampled(sc.load(paths), budgets, rate, salts=4, seed=1)
-    got = lru_sampled_stream(paths, budgets, rate, salts=4, seed=1,
-                             batch_rows=data.draw(st.integers(1, 40)))
+    got = lru_sampled_stream(paths, budgets, rate, salts=4, seed=1, batch_rows=data.draw(st.integers(1, 40)))
     assert np.array_equal(got.per_salt, mem.per_salt, equal_nan=True)
     assert np.array_equal(got.stderr, mem.stderr, equal_nan=True)
     assert got.footprint_pages == mem.footprint_pages
@@ -153,9 +162,15 @@ def test_sample_trace_within_error():
     assert (np.abs(est - exact) <= 5 * se + 0.01 * exact.max()).all()
 
 
-@pytest.mark.parametrize("kwargs, msg", [({"rate": 0.0}, "sample rate"), ({"rate": 1.5}, "sample rate"),
-                                         ({"rate": 0.5, "salts": 0}, "salts"),
-                                         ({"rate": 0.5, "salts": 65}, "salts")])
+@pytest.mark.parametrize(
+    "kwargs, msg",
+    [
+        ({"rate": 0.0}, "sample rate"),
+        ({"rate": 1.5}, "sample rate"),
+        ({"rate": 0.5, "salts": 0}, "salts"),
+        ({"rate": 0.5, "salts": 65}, "salts"),
+    ],
+)
 def test_bad_arguments(kwargs, msg):
     scn = sc.from_arrays([("g", make_arrays([0, 1, 0], [0, 1, 0], guest_pages=4))])
     with pytest.raises(ParamError, match=msg):
@@ -169,8 +184,25 @@ def test_mrc_command(tmp_path):
     if not path.exists():
         pytest.skip("sample_traces/linux-sqlite.parquet is not in this checkout")
     out = tmp_path / "curve.parquet"
-    res = CliRunner().invoke(app, ["mrc", str(path), "-b", "5%", "-b", "50%", "--points", "4",
-                                   "--sample-rate", "0.5", "--salts", "3", "-o", str(out)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "mrc",
+            str(path),
+            "-b",
+            "5%",
+            "-b",
+            "50%",
+            "--points",
+            "4",
+            "--sample-rate",
+            "0.5",
+            "--salts",
+            "3",
+            "-o",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     import polars as pl
 

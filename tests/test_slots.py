@@ -41,9 +41,11 @@ def _drive(kinds, pages, classes, slot, slot_page, bits, levels):
 
 
 @settings(max_examples=300)
-@given(frames=st.integers(1, 12), n_classes=st.sampled_from([1, slots.MAX_CLASSES]),
-       ops=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 11), st.integers(0, 2)),
-                    min_size=80, max_size=600))
+@given(
+    frames=st.integers(1, 12),
+    n_classes=st.sampled_from([1, slots.MAX_CLASSES]),
+    ops=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 11), st.integers(0, 2)), min_size=80, max_size=600),
+)
 def test_victims_equal_the_twin(frames, n_classes, ops):
     # The window is 64 slots or more: a few hundred uses compact it several times.
     n_pages = 12
@@ -71,8 +73,9 @@ def test_victims_equal_the_twin(frames, n_classes, ops):
         classes.append(c)
         want.append(p if kind == EVICT else -2)
     slot, slot_page, bits, levels = slots.new(n_pages, frames, n_classes)
-    got, nxt = _drive(np.array(kinds, np.int64), np.array(pages, np.int64),
-                      np.array(classes, np.int64), slot, slot_page, bits, levels)
+    got, nxt = _drive(
+        np.array(kinds, np.int64), np.array(pages, np.int64), np.array(classes, np.int64), slot, slot_page, bits, levels
+    )
     assert got.tolist() == want
     # Every page with a frame holds a slot, in the order of its last use, below the next free one.
     held = sorted(cls, key=lambda q: twin.stamp[q])
@@ -84,13 +87,13 @@ def test_victims_equal_the_twin(frames, n_classes, ops):
         mine = sorted(int(slot[q]) for q in cls if cls[q] == c)
         lowest = levels[1]
         words = bits[c, :lowest]
-        assert [x for x in range(lowest * 64) if words[x >> 6] >> np.uint64(x & 63) & np.uint64(1)] \
-            == mine
+        assert [x for x in range(lowest * 64) if words[x >> 6] >> np.uint64(x & 63) & np.uint64(1)] == mine
         for k in range(1, len(levels) - 1):
-            below = bits[c, levels[k - 1]:levels[k]]
-            above = bits[c, levels[k]:levels[k + 1]]
-            assert [bool(above[x >> 6] >> np.uint64(x & 63) & np.uint64(1))
-                    for x in range(len(below))] == [bool(w) for w in below]
+            below = bits[c, levels[k - 1] : levels[k]]
+            above = bits[c, levels[k] : levels[k + 1]]
+            assert [bool(above[x >> 6] >> np.uint64(x & 63) & np.uint64(1)) for x in range(len(below))] == [
+                bool(w) for w in below
+            ]
         # The cursor never passes the class's lowest slot.
         assert not mine or bits[c, levels[-1]] <= mine[0]
 

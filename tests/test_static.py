@@ -41,7 +41,7 @@ def test_guest_drops_clean_cache_before_swapping():
 
 
 def test_swap_out_and_in():
-    ops = [SS, W, SS, W, R]          # share 1: allocating p1 swaps p0; reading p0 swaps p1
+    ops = [SS, W, SS, W, R]  # share 1: allocating p1 swaps p0; reading p0 swaps p1
     pfn = [0, 0, 1, 1, 0]
     res = run_both("static", {}, scenario_of(make_arrays(ops, pfn)), 1)
     c = host_counters(res)

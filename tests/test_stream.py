@@ -26,8 +26,12 @@ def _write_guests(scn, folder, row_group_rows):
     off = scn.page_offset
     for g in range(scn.n_guests):
         mine = scn.guest == g
-        a = make_arrays(scn.op[mine], (scn.page[mine] - off[g]).astype(np.uint32),
-                        guest_pages=int(scn.guest_pages[g]), t_ns=scn.t_ns[mine])
+        a = make_arrays(
+            scn.op[mine],
+            (scn.page[mine] - off[g]).astype(np.uint32),
+            guest_pages=int(scn.guest_pages[g]),
+            t_ns=scn.t_ns[mine],
+        )
         path = folder / f"g{g}.parquet"
         write_trace(path, a.t_ns, a.pfn, a.op, a.meta, row_group_rows=row_group_rows)
         paths.append(path)
@@ -42,13 +46,21 @@ def test_streamed_equals_in_memory(tmp_path_factory, scn, data):
     batch = data.draw(st.integers(1, 50), label="batch rows")
     copies = data.draw(st.integers(1, 2), label="copies")
     stagger = data.draw(st.integers(0, 30), label="stagger")
-    budgets = sorted(set(data.draw(st.lists(st.integers(1, 2 * scn.n_pages + 2), min_size=1,
-                                            max_size=3))))
+    budgets = sorted(set(data.draw(st.lists(st.integers(1, 2 * scn.n_pages + 2), min_size=1, max_size=3))))
     mem = sc.load(paths, copies=copies, stagger_ns=stagger, name="x")
     for name, params in CONFIGS:
         want = replay_full(mem, name, budgets, params, states_interval_ns=7)
-        got = replay_stream(paths, name, budgets, params, copies=copies, stagger_ns=stagger,
-                            batch_rows=batch, states_interval_ns=7, name="x")
+        got = replay_stream(
+            paths,
+            name,
+            budgets,
+            params,
+            copies=copies,
+            stagger_ns=stagger,
+            batch_rows=batch,
+            states_interval_ns=7,
+            name="x",
+        )
         assert_frame_equal(got.results, want.results)
         assert_frame_equal(got.states, want.states)
 
@@ -79,8 +91,7 @@ def test_streamed_sample_scenario(name, params):
     mem = sc.load([path], copies=2, stagger_ns=250_000_000)
     budgets = ["10%", "40%"]
     want = replay_full(mem, name, budgets, params).results
-    got = replay_stream([path], name, budgets, params, copies=2, stagger_ns=250_000_000,
-                        batch_rows=65_536).results
+    got = replay_stream([path], name, budgets, params, copies=2, stagger_ns=250_000_000, batch_rows=65_536).results
     assert_frame_equal(got, want)
 
 
@@ -104,6 +115,7 @@ def test_streaming_names_the_bad_row(tmp_path):
     import pyarrow.parquet as pq
 
     from cmmsim.tracer.io import read_meta
+
     write_trace(path, a.t_ns, a.pfn, a.op, a.meta)
     meta = pq.read_schema(path).metadata
     table = pa.table({"t_ns": np.array([5, 6, 1, 2], np.int64), "pfn": a.pfn, "op": a.op})

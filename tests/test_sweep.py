@@ -30,11 +30,14 @@ def _sorted(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def test_sweep_runs_every_strategy_and_skips_done_jobs(tmp_path, small_traces):
-    spec = SweepSpec([TraceSet("k", (str(small_traces["kernel-compile"]),)),
-                      TraceSet("a", (str(small_traces["awm"]),))],
-                     strategies=[], budgets=["5%", "20%"])
+    spec = SweepSpec(
+        [TraceSet("k", (str(small_traces["kernel-compile"]),)), TraceSet("a", (str(small_traces["awm"]),))],
+        strategies=[],
+        budgets=["5%", "20%"],
+    )
     jobs = build_jobs(spec)
     from cmmsim.replay.strategies import strategies
+
     assert len(jobs) == 2 * len(strategies())
     first = run_sweep(jobs, tmp_path / "o", make_executor=threads, parallel=2)
     assert len(first.done) == len(jobs) and not first.failed
@@ -50,9 +53,11 @@ def test_sweep_runs_every_strategy_and_skips_done_jobs(tmp_path, small_traces):
 def test_a_failing_job_is_recorded_and_the_others_complete(tmp_path, small_traces):
     bad = tmp_path / "corrupt.parquet"
     bad.write_bytes(b"PAR1 garbage PAR1")
-    spec = SweepSpec([TraceSet("good", (str(small_traces["phased"]),)),
-                      TraceSet("bad", (str(bad),))],
-                     strategies=[("cmm", {}), ("host-lru", {})], budgets=["10%"])
+    spec = SweepSpec(
+        [TraceSet("good", (str(small_traces["phased"]),)), TraceSet("bad", (str(bad),))],
+        strategies=[("cmm", {}), ("host-lru", {})],
+        budgets=["10%"],
+    )
     out = run_sweep(build_jobs(spec), tmp_path / "o", make_executor=threads, parallel=2)
     assert len(out.done) == 2 and len(out.failed) == 2
     assert all("not a Parquet file" in e for e in out.failed.values())
@@ -61,9 +66,11 @@ def test_a_failing_job_is_recorded_and_the_others_complete(tmp_path, small_trace
 
 
 def test_param_grid_expands(tmp_path, small_traces):
-    spec = SweepSpec([TraceSet("p", (str(small_traces["phased"]),))],
-                     strategies=[("cmm", {"reclaim_order": ["lru", "state-priority"]})],
-                     budgets=["10%"])
+    spec = SweepSpec(
+        [TraceSet("p", (str(small_traces["phased"]),))],
+        strategies=[("cmm", {"reclaim_order": ["lru", "state-priority"]})],
+        budgets=["10%"],
+    )
     assert sorted(j.params["reclaim_order"] for j in build_jobs(spec)) == ["lru", "state-priority"]
 
 
@@ -91,8 +98,10 @@ def test_sweep_bad_input(tmp_path, small_traces):
     assert "no budget given" in _bad(["sweep", trace, "-o", str(tmp_path / "o")])
     assert "unknown strategy" in _bad(["sweep", trace, "-s", "zzz", "-b", "1"])
     f = tmp_path / "s.toml"
-    f.write_text(f'budgets = ["10%"]\n[[trace_sets]]\nname = "p"\npaths = ["{trace}"]\n'
-                 '[[strategies]]\nname = "cmm"\nparams = { nope = ["x"] }\n')
+    f.write_text(
+        f'budgets = ["10%"]\n[[trace_sets]]\nname = "p"\npaths = ["{trace}"]\n'
+        '[[strategies]]\nname = "cmm"\nparams = { nope = ["x"] }\n'
+    )
     assert "unknown parameter 'nope'" in _bad(["sweep", "--sweep", str(f), "-o", str(tmp_path / "o")])
     f.write_text(f'budgets = []\n[[trace_sets]]\nname = "p"\npaths = ["{trace}"]\n')
     assert "no budget given" in _bad(["sweep", "--sweep", str(f), "-o", str(tmp_path / "o")])
@@ -107,7 +116,8 @@ def test_sweep_file_cli_and_report_plot(tmp_path, small_traces):
         f'[[trace_sets]]\nname = "kc"\npaths = ["{small_traces["kernel-compile"]}"]\n'
         '[[strategies]]\nname = "host-lru"\n'
         '[[strategies]]\nname = "cmm"\nparams = { reclaim_order = ["lru", "state-priority"] }\n'
-        '[[strategies]]\nname = "balloon"\nparams = { period_ns = 100000000 }\n')
+        '[[strategies]]\nname = "balloon"\nparams = { period_ns = 100000000 }\n'
+    )
     out = tmp_path / "o"
     r = runner.invoke(app, ["sweep", "--sweep", str(f), "-o", str(out), "--jobs", "1"])
     assert r.exit_code == 0, r.output
@@ -120,15 +130,19 @@ def test_sweep_file_cli_and_report_plot(tmp_path, small_traces):
     assert r.exit_code == 0 and "| trace_set | budget_pages | budget_mib | rank |" in r.output
     r = runner.invoke(app, ["report", str(out), "-f", "csv", "-r", "total-io"])
     assert r.exit_code == 0 and r.output.startswith("trace_set,label,budget_pages")
-    r = runner.invoke(app, ["report", str(out), "-f", "parquet", "-r", "faults", "-o",
-                            str(tmp_path / "f.parquet")])
+    r = runner.invoke(app, ["report", str(out), "-f", "parquet", "-r", "faults", "-o", str(tmp_path / "f.parquet")])
     assert r.exit_code == 0 and pl.read_parquet(tmp_path / "f.parquet").height == 12
     assert "unknown report" in _bad(["report", str(out), "-r", "nope"])
     r = runner.invoke(app, ["plot", str(out), "-o", str(tmp_path / "plots")])
     assert r.exit_code == 0, r.output
     pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
-    assert pngs == ["balloon_kc_balloon.png", "io_avoided_vs_budget.png", "stall_vs_budget.png",
-                    "states_kc.png", "total_io_vs_budget.png"]
+    assert pngs == [
+        "balloon_kc_balloon.png",
+        "io_avoided_vs_budget.png",
+        "stall_vs_budget.png",
+        "states_kc.png",
+        "total_io_vs_budget.png",
+    ]
     assert all((tmp_path / "plots" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
 
 
@@ -138,11 +152,33 @@ N_JOBS = 3 * (1 + 2 + 20)
 
 
 def _sweep_cmd(traces, out):
-    return [sys.executable, "-c", "from cmmsim.cli import main; main()", "sweep", *traces,
-            "-o", str(out), "-b", "5%", "-b", "20%", "-b", "60%", "--jobs", "1",
-            "-s", "host-lru", "-s", "cmm", "-s", "free-page-reporting",
-            "-p", "cmm:reclaim_order=lru,state-priority",
-            "-p", f"free-page-reporting:delay_ns={DELAYS}"]
+    return [
+        sys.executable,
+        "-c",
+        "from cmmsim.cli import main; main()",
+        "sweep",
+        *traces,
+        "-o",
+        str(out),
+        "-b",
+        "5%",
+        "-b",
+        "20%",
+        "-b",
+        "60%",
+        "--jobs",
+        "1",
+        "-s",
+        "host-lru",
+        "-s",
+        "cmm",
+        "-s",
+        "free-page-reporting",
+        "-p",
+        "cmm:reclaim_order=lru,state-priority",
+        "-p",
+        f"free-page-reporting:delay_ns={DELAYS}",
+    ]
 
 
 def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path, small_traces):
@@ -150,8 +186,9 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path, small_traces
     whole = tmp_path / "whole"
     subprocess.run(_sweep_cmd(traces, whole), check=True, capture_output=True)
     cut = tmp_path / "cut"
-    proc = subprocess.Popen(_sweep_cmd(traces, cut), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        _sweep_cmd(traces, cut), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 120
     parts = cut / "parts"
     while time.time() < deadline and len(list(parts.glob("*.parquet"))) < 2:
@@ -179,12 +216,18 @@ def test_local_pool_survives_a_worker_that_dies(tmp_path, small_traces):
     # A job whose worker dies costs only that job: retried once alone, then failed.
     from cmmsim.replay import sweep
 
-    spec = SweepSpec([TraceSet("good", (str(small_traces["phased"]),)),
-                      TraceSet("killer", (str(small_traces["web-serving"]),)),
-                      TraceSet("also-good", (str(small_traces["kernel-compile"]),))],
-                     [("cmm", {})], ["10%"])
-    out = run_sweep(build_jobs(spec), tmp_path / "o", make_executor=sweep.local_executor,
-                    parallel=2, job_fn=die_on_killer)
+    spec = SweepSpec(
+        [
+            TraceSet("good", (str(small_traces["phased"]),)),
+            TraceSet("killer", (str(small_traces["web-serving"]),)),
+            TraceSet("also-good", (str(small_traces["kernel-compile"]),)),
+        ],
+        [("cmm", {})],
+        ["10%"],
+    )
+    out = run_sweep(
+        build_jobs(spec), tmp_path / "o", make_executor=sweep.local_executor, parallel=2, job_fn=die_on_killer
+    )
     assert len(out.done) == 2 and len(out.failed) == 1
     assert "died twice" in next(iter(out.failed.values()))
     assert set(read_results(tmp_path / "o")["trace_set"]) == {"good", "also-good"}
@@ -192,14 +235,13 @@ def test_local_pool_survives_a_worker_that_dies(tmp_path, small_traces):
 
 def test_dask_local_cluster(tmp_path, small_traces):
     distributed = pytest.importorskip("distributed", reason="Dask extra not installed")
-    spec = SweepSpec([TraceSet("p", (str(small_traces["phased"]),))],
-                     [("cmm", {}), ("host-lru", {})], ["10%", "30%"])
+    spec = SweepSpec([TraceSet("p", (str(small_traces["phased"]),))], [("cmm", {}), ("host-lru", {})], ["10%", "30%"])
     jobs = build_jobs(spec)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        out = run_sweep(jobs, tmp_path / "o", parallel=2,
-                        make_executor=lambda n: client.get_executor(pure=False))
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        out = run_sweep(jobs, tmp_path / "o", parallel=2, make_executor=lambda n: client.get_executor(pure=False))
     assert len(out.done) == 2
     local = run_sweep(jobs, tmp_path / "t", make_executor=threads, parallel=2)
     assert len(local.done) == 2

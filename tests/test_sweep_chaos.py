@@ -36,8 +36,17 @@ BUDGETS = ("5%", "20%", "60%")
 
 
 def _sweep_cmd(traces: list[str], out: Path) -> list[str]:
-    args = [sys.executable, "-c", "from cmmsim.cli import main; main()", "sweep", *traces,
-            "-o", str(out), "--jobs", "2"]
+    args = [
+        sys.executable,
+        "-c",
+        "from cmmsim.cli import main; main()",
+        "sweep",
+        *traces,
+        "-o",
+        str(out),
+        "--jobs",
+        "2",
+    ]
     for b in BUDGETS:
         args += ["-b", b]
     for s in STRATEGIES:
@@ -50,8 +59,7 @@ def _sweep_cmd(traces: list[str], out: Path) -> list[str]:
 def _uninterrupted(traces: list[str], out: Path) -> pl.DataFrame:
     """The same sweep run whole, in this process (threads): the reference."""
     grid = parse_grid(GRID)
-    spec = SweepSpec(trace_sets_from_inputs(traces), [(n, grid.get(n, {})) for n in STRATEGIES],
-                     list(BUDGETS))
+    spec = SweepSpec(trace_sets_from_inputs(traces), [(n, grid.get(n, {})) for n in STRATEGIES], list(BUDGETS))
     run_sweep(build_jobs(spec), out, make_executor=lambda n: ThreadPoolExecutor(n), parallel=2)
     return read_results(out)
 
@@ -92,8 +100,7 @@ def _kill_mid_sweep(traces: list[str], out: Path, rng: random.Random) -> int:
     """Start the sweep, SIGKILL its driver once some parts are written; return the parts then."""
     before = len(list((out / "parts").glob("*.parquet"))) if (out / "parts").exists() else 0
     wait_for = before + rng.randint(1, 3)
-    proc = subprocess.Popen(_sweep_cmd(traces, out), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_sweep_cmd(traces, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers: set[int] = set()
     deadline = time.time() + 180
     while time.time() < deadline and proc.poll() is None:
@@ -137,8 +144,9 @@ def _chaos(tmp_path: Path, small_traces, kills: int, seed: int, names: tuple[str
     assert done.returncode == 0, done.stderr
     assert "damaged, redone" in done.stdout.replace("\n", " ")
     assert _sorted(read_results(out)).equals(whole)
-    assert not [p for sub in ("parts", "states", "series", "failed")
-                for p in (out / sub).glob(".*")], "a temporary file was left"
+    assert not [p for sub in ("parts", "states", "series", "failed") for p in (out / sub).glob(".*")], (
+        "a temporary file was left"
+    )
 
 
 def test_sigkill_of_the_driver_ends_its_workers_and_resume_repairs(tmp_path, small_traces):

@@ -26,10 +26,22 @@ NAMES = sorted(workloads())
 #: DESIGN.md section 2, "How Linux drives the states", as tracer/synth/_model.py emits it.
 #: Accesses only to stable or potentially volatile pages (a volatile page is pinned
 #: stable first), set-stable only on unused (allocation) or stable (dirtying) pages.
-LEGAL = {Op.READ: "SP", Op.WRITE: "SP", Op.SET_STABLE: "US", Op.SET_UNUSED: "SVP",
-         Op.SET_VOLATILE: "S", Op.SET_POT_VOLATILE: "SP", Op.SET_STABLE_IF_RESIDENT: "VP"}
-LEAVES = {Op.SET_STABLE: "S", Op.SET_UNUSED: "U", Op.SET_VOLATILE: "V", Op.SET_POT_VOLATILE: "P",
-          Op.SET_STABLE_IF_RESIDENT: "S"}
+LEGAL = {
+    Op.READ: "SP",
+    Op.WRITE: "SP",
+    Op.SET_STABLE: "US",
+    Op.SET_UNUSED: "SVP",
+    Op.SET_VOLATILE: "S",
+    Op.SET_POT_VOLATILE: "SP",
+    Op.SET_STABLE_IF_RESIDENT: "VP",
+}
+LEAVES = {
+    Op.SET_STABLE: "S",
+    Op.SET_UNUSED: "U",
+    Op.SET_VOLATILE: "V",
+    Op.SET_POT_VOLATILE: "P",
+    Op.SET_STABLE_IF_RESIDENT: "S",
+}
 
 
 def check_guest_discipline(op, pfn, guest_pages) -> dict:
@@ -57,16 +69,25 @@ def _collect(name, params, seed, events, twin, chunk):
     out = []
     for gp in plans:
         parts = []
-        facts = run_guest(gp, lambda *cols, keep=parts: keep.append([c.copy() for c in cols]), events=events,
-                          twin=twin, chunk_events=chunk)
+        facts = run_guest(
+            gp,
+            lambda *cols, keep=parts: keep.append([c.copy() for c in cols]),
+            events=events,
+            twin=twin,
+            chunk_events=chunk,
+        )
         out.append(([np.concatenate(c) for c in zip(*parts, strict=True)], facts))
     return out
 
 
 # -- the model and its twin ------------------------------------------------------------------------
 @settings(max_examples=30)
-@given(name=st.sampled_from(NAMES), seed=st.integers(0, 2**32 - 1), events=st.integers(2000, 30_000),
-       chunk=st.integers(500, 20_000))
+@given(
+    name=st.sampled_from(NAMES),
+    seed=st.integers(0, 2**32 - 1),
+    events=st.integers(2000, 30_000),
+    chunk=st.integers(500, 20_000),
+)
 def test_twin_gives_the_same_events(name, seed, events, chunk):
     fast = _collect(name, SMALL[name], seed, events, False, chunk)
     twin = _collect(name, SMALL[name], seed, events, True, chunk)
@@ -130,8 +151,9 @@ def test_the_models_counters_are_the_traces_final_states(tmp_path, name):
     # A run bounded by its duration is the model's whole history: its final page
     # counts by kind are the trace's final guest states, page for page.
     (res,) = generate(name, tmp_path / "t.parquet", seed=5, params=SMALL[name] + ["duration_s=4"])
-    states = dict(zip(*df_final_guest_states(res.path).select("state", "pages")
-                      .to_dict(as_series=False).values(), strict=True))
+    states = dict(
+        zip(*df_final_guest_states(res.path).select("state", "pages").to_dict(as_series=False).values(), strict=True)
+    )
     want = {k: round(v * res.facts["guest_pages"]) for k, v in state_fractions(res.facts).items()}
     assert states == want
     assert res.facts["events"] == read_meta(res.path).n_events
@@ -139,8 +161,7 @@ def test_the_models_counters_are_the_traces_final_states(tmp_path, name):
 
 def test_tight_memory_forces_guest_reclaim_but_never_overflows(tmp_path):
     # A 20 MiB file set in a 16 MiB guest: the cache fills memory and is recycled.
-    (res,) = generate("web-serving", tmp_path / "w.parquet", seed=1, events=150_000,
-                      params=SMALL["web-serving"])
+    (res,) = generate("web-serving", tmp_path / "w.parquet", seed=1, events=150_000, params=SMALL["web-serving"])
     arr = read_arrays(res.path)
     facts = check_guest_discipline(arr.op, arr.pfn, arr.meta.guest_pages)
     assert facts["peak_in_use"] >= 0.95 * arr.meta.guest_pages  # memory filled up ...
@@ -195,15 +216,20 @@ def test_event_rates_follow_the_cpu_count():
 def test_awm_writes_a_manifest_with_every_guest(tmp_path):
     synthesize("awm", tmp_path / "awm", seed=0, events=4000, params=SMALL["awm"] + ["pairs=2"])
     files = expand_inputs([tmp_path / "awm"])
-    assert [f.name for f in files] == ["server0.parquet", "server1.parquet",
-                                       "client0.parquet", "client1.parquet"]
+    assert [f.name for f in files] == ["server0.parquet", "server1.parquet", "client0.parquet", "client1.parquet"]
 
 
 def _fleet_peak_bytes(tmp_path, duration_s):
     tracemalloc.start()
     try:
-        results = generate("fleet", tmp_path / f"f{duration_s}", seed=9, jobs=1, chunk_events=1 << 14,
-                           params=SMALL["fleet"] + ["guests=6", f"duration_s={duration_s}"])
+        results = generate(
+            "fleet",
+            tmp_path / f"f{duration_s}",
+            seed=9,
+            jobs=1,
+            chunk_events=1 << 14,
+            params=SMALL["fleet"] + ["guests=6", f"duration_s={duration_s}"],
+        )
         return tracemalloc.get_traced_memory()[1], results
     finally:
         tracemalloc.stop()

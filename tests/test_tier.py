@@ -27,9 +27,13 @@ from tests.helpers import STATE_BITS, guest_traces, make_arrays, scenario_of
 R, W, SU = Op.READ, Op.WRITE, Op.SET_UNUSED
 GOLDEN = Path(__file__).parent / "data" / "tier0_main.npz"
 #: The strategies with a tier, each configuration.
-TIERED = [("host-lru", {"replacement": "lru"}), ("host-lru", {"replacement": "clock"}),
-          ("cmm", {"reclaim_order": "lru"}), ("cmm", {"reclaim_order": "state-priority"}),
-          ("cmm-light", {})]
+TIERED = [
+    ("host-lru", {"replacement": "lru"}),
+    ("host-lru", {"replacement": "clock"}),
+    ("cmm", {"reclaim_order": "lru"}),
+    ("cmm", {"reclaim_order": "state-priority"}),
+    ("cmm-light", {}),
+]
 
 
 def _counts(res, b=0) -> dict[str, int]:
@@ -38,8 +42,7 @@ def _counts(res, b=0) -> dict[str, int]:
 
 def _run(strategy, params, scn, budget, tier_pages, **kw):
     strat = get_strategy(strategy)
-    return strat.run(scn, np.array([budget]), strat.parse_params(params), keep_final=True,
-                     tier_pages=tier_pages, **kw)
+    return strat.run(scn, np.array([budget]), strat.parse_params(params), keep_final=True, tier_pages=tier_pages, **kw)
 
 
 def test_flag_names_the_strategies_with_a_tier():
@@ -86,13 +89,16 @@ def test_kernel_equals_twin(strategy, params, scn, budget_frac, tier_pages):
     np.testing.assert_array_equal(res.final_states[0] & STATE_BITS, ref.final_states)
 
 
-@given(scn=guest_traces(), budget=st.integers(1, 12), tier_pages=st.integers(1, 4),
-       victims=st.sampled_from(["lru", "clock", "state-priority"]))
+@given(
+    scn=guest_traces(),
+    budget=st.integers(1, 12),
+    tier_pages=st.integers(1, 4),
+    victims=st.sampled_from(["lru", "clock", "state-priority"]),
+)
 def test_every_page_out_is_in_one_place(scn, budget, tier_pages, victims):
     """After every event: a page in the tier is paged out (host state p), the tier holds
     at most its capacity, and what entered it left it or is in it."""
-    host = reference.ReferenceHost(scn.page_guest, budget, reference.HINTS_ALL, victims,
-                                   tier_pages)
+    host = reference.ReferenceHost(scn.page_guest, budget, reference.HINTS_ALL, victims, tier_pages)
     dropped = 0
     for q, o in zip(scn.page.tolist(), scn.op.tolist(), strict=True):
         before = set(host.tier)
@@ -107,16 +113,24 @@ def test_every_page_out_is_in_one_place(scn, budget, tier_pages, victims):
         paged_out = {i for i, pg in enumerate(host.pages) if pg.host == "p"}
         assert set(host.tier) <= paged_out
     c = {k: sum(g[k] for g in host.counters) for k in S.COUNTERS}
-    assert (c["host_writes_tier"] == c["host_reads_tier"] + c["host_spills_tier"] + dropped
-            + len(host.tier))
+    assert c["host_writes_tier"] == c["host_reads_tier"] + c["host_spills_tier"] + dropped + len(host.tier)
     # The kernel's tier holds the same pages.
-    order = {"lru": engine.ORDER_LRU, "clock": engine.ORDER_CLOCK,
-             "state-priority": engine.ORDER_CLASS}[victims]
-    es = engine.alloc_state(scn.n_pages, scn.n_guests, np.array([budget]), order,
-                            S.INITIAL_HINTING, 0, tier_pages)
-    engine.replay_chunk(es, scn.t_ns, scn.page, scn.op, scn.guest, 0, scn.page_guest,
-                        np.array([budget]), S.HONOUR_ALL, order, np.zeros(0, np.int64),
-                        path=planner.PARALLEL)
+    order = {"lru": engine.ORDER_LRU, "clock": engine.ORDER_CLOCK, "state-priority": engine.ORDER_CLASS}[victims]
+    es = engine.alloc_state(scn.n_pages, scn.n_guests, np.array([budget]), order, S.INITIAL_HINTING, 0, tier_pages)
+    engine.replay_chunk(
+        es,
+        scn.t_ns,
+        scn.page,
+        scn.op,
+        scn.guest,
+        0,
+        scn.page_guest,
+        np.array([budget]),
+        S.HONOUR_ALL,
+        order,
+        np.zeros(0, np.int64),
+        path=planner.PARALLEL,
+    )
     tl = es.tier[0]
     in_kernel = {p for p in range(scn.n_pages) if host_tier.in_tier(tl, p)}
     assert in_kernel == set(host.tier) and int(host_tier.used(tl)) == len(host.tier)
@@ -127,19 +141,29 @@ def test_both_engine_paths_give_the_same_tier_integers(path):
     rng = np.random.default_rng(5)
     n = 4000
     scn = scenario_of(make_arrays(rng.integers(0, 2, n), rng.integers(0, 200, n), guest_pages=200))
-    got = engine.run(scn, np.array([30, 90]), honour=S.HONOUR_NONE, order=engine.ORDER_LRU,
-                     initial=S.INITIAL_NO_HINTS, path=path, tier_pages=20)
+    got = engine.run(
+        scn,
+        np.array([30, 90]),
+        honour=S.HONOUR_NONE,
+        order=engine.ORDER_LRU,
+        initial=S.INITIAL_NO_HINTS,
+        path=path,
+        tier_pages=20,
+    )
     ref = [reference.replay_reference(scn, b, set(), "lru", 20).counters for b in (30, 90)]
     np.testing.assert_array_equal(got.counters, np.stack(ref))
 
 
-@pytest.mark.parametrize(("with_tier", "traces"), [
-    (True, "random"),
-    # Longer: the sample traces, and the strategies without a tier (only their counters'
-    # new columns changed; their kernels compile for minutes on a loaded machine).
-    pytest.param(True, "samples", marks=pytest.mark.slow),
-    pytest.param(False, "all", marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize(
+    ("with_tier", "traces"),
+    [
+        (True, "random"),
+        # Longer: the sample traces, and the strategies without a tier (only their counters'
+        # new columns changed; their kernels compile for minutes on a loaded machine).
+        pytest.param(True, "samples", marks=pytest.mark.slow),
+        pytest.param(False, "all", marks=pytest.mark.slow),
+    ],
+)
 def test_capacity_zero_is_the_replay_before_the_tier(with_tier, traces):
     """The golden cases of tests/data/make_tier0_main.py, bit for bit."""
     script = runpy.run_path(str(GOLDEN.parent / "make_tier0_main.py"))
@@ -175,16 +199,20 @@ def test_result_rows_carry_the_tier_and_pricing_uses_it():
     assert host["total_io"] == host["host_reads"] + host["host_writes"]  # disk I/O only
     c = costs.load_profile("zvm-2006").costs_ns
     faults = 2 + 2 + 3  # disk reads, tier reads, zero fills
-    stall = (2 * c["host_read_disk_ns"] + 2 * c["host_read_tier_ns"]
-             + faults * c["host_fault_ns"] + 3 * c["zero_fill_ns"])
+    stall = (
+        2 * c["host_read_disk_ns"] + 2 * c["host_read_tier_ns"] + faults * c["host_fault_ns"] + 3 * c["zero_fill_ns"]
+    )
     assert host["stall_ns"] == pytest.approx(stall)
     # Frames reclaimed: 4 to the tier, 2 discarded (the 2 spills reclaim no frame).
-    cpu = (faults * c["host_fault_ns"] + 3 * c["zero_fill_ns"]
-           + (2 + 2) * c["host_read_tier_ns"] + 4 * c["host_write_tier_ns"]
-           + (4 + 2) * c["reclaim_decision_ns"])
+    cpu = (
+        faults * c["host_fault_ns"]
+        + 3 * c["zero_fill_ns"]
+        + (2 + 2) * c["host_read_tier_ns"]
+        + 4 * c["host_write_tier_ns"]
+        + (4 + 2) * c["reclaim_decision_ns"]
+    )
     assert host["host_cpu_ns"] == pytest.approx(cpu)
-    assert host["disk_busy_ns"] == pytest.approx(2 * c["host_read_disk_ns"]
-                                                 + 2 * c["host_write_disk_ns"])
+    assert host["disk_busy_ns"] == pytest.approx(2 * c["host_read_disk_ns"] + 2 * c["host_write_disk_ns"])
     without = replay(scn, "host-lru", [1], costs="zvm-2006").filter(pl.col("guest").is_null())
     assert without["tier_pages"][0] == 0 and without["stall_ns"][0] > host["stall_ns"]
 
@@ -200,8 +228,9 @@ def test_streamed_and_cli_replays_carry_the_tier(tmp_path):
     outs = []
     for extra in ([], ["--stream", "--batch-rows", "2"]):
         out = tmp_path / f"r{len(extra)}.parquet"
-        r = CliRunner().invoke(app, ["replay", str(path), "-s", "cmm", "-b", "1", "--tier-pages",
-                                     "1", "-o", str(out), *extra])
+        r = CliRunner().invoke(
+            app, ["replay", str(path), "-s", "cmm", "-b", "1", "--tier-pages", "1", "-o", str(out), *extra]
+        )
         assert r.exit_code == 0, r.output
         assert "host_spills_tier" in r.output
         outs.append(pl.read_parquet(out))

@@ -30,8 +30,11 @@ from tests.helpers import (
 R, W = Op.READ, Op.WRITE
 
 #: Every strategy and parameter that runs the host's two-list reclaim.
-TWO_LIST = [("host-lru", {"replacement": "two-list"}), ("cmm", {"reclaim_order": "two-list"}),
-            ("cmm-light", {"replacement": "two-list"})]
+TWO_LIST = [
+    ("host-lru", {"replacement": "two-list"}),
+    ("cmm", {"reclaim_order": "two-list"}),
+    ("cmm-light", {"replacement": "two-list"}),
+]
 
 
 def _reads(pfns, pages=None):
@@ -45,8 +48,7 @@ def _resident(res) -> set[int]:
 
 def _counts(res) -> dict[str, int]:
     tot = res.counters[0].sum(axis=0)
-    return {name: int(tot[S.C[name]]) for name in ("zero_fills", "discards", "host_reads",
-                                                   "host_writes")}
+    return {name: int(tot[S.C[name]]) for name in ("zero_fills", "discards", "host_reads", "host_writes")}
 
 
 def test_a_scan_passes_the_active_pages_by():
@@ -91,8 +93,9 @@ def test_a_written_victim_is_written_and_read_back():
     assert _counts(lru) == dict(zero_fills=3, discards=0, host_reads=0, host_writes=1)
 
 
-@pytest.mark.parametrize("pages, ratio", [(0, 1), (2**18 - 1, 1), (2**18, 3), (10 * 2**18, 10),
-                                          (100 * 2**18, 31), (1024 * 2**18, 101)])
+@pytest.mark.parametrize(
+    "pages, ratio", [(0, 1), (2**18 - 1, 1), (2**18, 3), (10 * 2**18, 10), (100 * 2**18, 31), (1024 * 2**18, 101)]
+)
 def test_inactive_ratio_is_linux_table(pages, ratio):
     # mm/vmscan.c's table above inactive_is_low: 1 GB 3, 10 GB 10, 100 GB 31, 1 TB 101.
     assert two_list.inactive_ratio(pages) == ratio

@@ -32,8 +32,7 @@ def configure() -> None:
             digest.update(f.relative_to(root).as_posix().encode())
             digest.update(f.read_bytes())
     name = digest.hexdigest()[:16]
-    for base in (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"),
-                 Path(tempfile.gettempdir())):
+    for base in (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"), Path(tempfile.gettempdir())):
         folder = base / "cmmsim" / "numba" / name
         try:
             folder.mkdir(parents=True, exist_ok=True)

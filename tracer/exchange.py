@@ -46,14 +46,24 @@ from cmmsim.tracer.errors import ParamError, TraceError, show_path
 from cmmsim.tracer.io import atomic_output, read_arrays, write_trace
 from cmmsim.tracer.schema import MAX_GUEST_PAGES, PAGE_SIZE_BYTES, Op, TraceMeta, count_ops
 
-__all__ = ["FORMATS", "NO_HINTS", "ORACLE_GENERAL_DTYPE", "TIME_UNITS_NS", "CsvLayout", "ExportSummary",
-           "ImportSummary", "export_requests", "export_trace", "import_trace", "next_access_vtime"]
+__all__ = [
+    "FORMATS",
+    "NO_HINTS",
+    "ORACLE_GENERAL_DTYPE",
+    "TIME_UNITS_NS",
+    "CsvLayout",
+    "ExportSummary",
+    "ImportSummary",
+    "export_requests",
+    "export_trace",
+    "import_trace",
+    "next_access_vtime",
+]
 
 #: The formats both ways, by their command-line names.
 FORMATS = ("csv", "txt", "oracle-general")
 #: libCacheSim's oracleGeneral record (packed, little-endian, 24 bytes).
-ORACLE_GENERAL_DTYPE = np.dtype([("time", "<u4"), ("obj_id", "<u8"), ("obj_size", "<u4"),
-                                 ("next_access_vtime", "<i8")])
+ORACLE_GENERAL_DTYPE = np.dtype([("time", "<u4"), ("obj_id", "<u8"), ("obj_size", "<u4"), ("next_access_vtime", "<i8")])
 #: Nanoseconds per unit of the exchanged ``time`` column.
 TIME_UNITS_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 #: Header of the exported csv (libCacheSim: time-col=1, obj-id-col=2, obj-size-col=3).
@@ -111,12 +121,14 @@ def export_requests(path: str | os.PathLike, *, time_unit: str = "s") -> tuple[p
     t_ns = arr.t_ns[access]
     _, obj = np.unique(pfn, return_inverse=True)
     obj = obj.astype(np.uint64)
-    return pl.DataFrame({
-        "time": (t_ns // unit_ns).astype(np.uint64),
-        "obj_id": obj,
-        "obj_size": np.full(len(obj), PAGE_SIZE_BYTES, np.uint32),
-        "next_access_vtime": next_access_vtime(obj),
-    }), int(len(arr.op) - len(pfn))
+    return pl.DataFrame(
+        {
+            "time": (t_ns // unit_ns).astype(np.uint64),
+            "obj_id": obj,
+            "obj_size": np.full(len(obj), PAGE_SIZE_BYTES, np.uint32),
+            "next_access_vtime": next_access_vtime(obj),
+        }
+    ), int(len(arr.op) - len(pfn))
 
 
 def next_access_vtime(obj_id: np.ndarray) -> np.ndarray:
@@ -141,8 +153,7 @@ def next_access_vtime(obj_id: np.ndarray) -> np.ndarray:
     return nxt
 
 
-def export_trace(path: str | os.PathLike, out: str | os.PathLike, fmt: str, *,
-                 time_unit: str = "s") -> ExportSummary:
+def export_trace(path: str | os.PathLike, out: str | os.PathLike, fmt: str, *, time_unit: str = "s") -> ExportSummary:
     """Write one guest trace's accesses as a libCacheSim trace (atomically).
 
     Parameters
@@ -167,8 +178,10 @@ def export_trace(path: str | os.PathLike, out: str | os.PathLike, fmt: str, *,
         big = df["time"] > np.iinfo(np.uint32).max
         if big.any():
             row = int(big.arg_max())
-            raise ParamError(f"{show_path(path)}: access {row}: time {df['time'][row]} {time_unit} does not fit "
-                             "oracleGeneral's uint32 (use a coarser --time-unit)")
+            raise ParamError(
+                f"{show_path(path)}: access {row}: time {df['time'][row]} {time_unit} does not fit "
+                "oracleGeneral's uint32 (use a coarser --time-unit)"
+            )
         rec = np.empty(df.height, ORACLE_GENERAL_DTYPE)
         for name in ORACLE_GENERAL_DTYPE.names:
             rec[name] = df[name].to_numpy()
@@ -222,8 +235,14 @@ def _lines(path: Path, data: bytes) -> pl.Series:
     # One column whose separator never occurs: polars splits lines only, in parallel;
     # an empty line stays a row (null), so row i is line i + 1.
     try:
-        df = pl.read_csv(io.BytesIO(data), has_header=False, separator="\x1f", quote_char=None,
-                         schema={"line": pl.String}, encoding="utf8-lossy")
+        df = pl.read_csv(
+            io.BytesIO(data),
+            has_header=False,
+            separator="\x1f",
+            quote_char=None,
+            schema={"line": pl.String},
+            encoding="utf8-lossy",
+        )
     except pl.exceptions.PolarsError as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise TraceError(f"{show_path(path)}: cannot read as text: {first}") from None
@@ -242,8 +261,7 @@ def _bad_line(path: Path, rows: pl.Series, mask: pl.Series, first_line: int, wha
 def _parse_txt(path: Path, data: bytes) -> tuple[pl.Series, None, None, int]:
     lines = _lines(path, data)
     ids = lines.str.strip_chars()
-    _bad_line(path, lines, (ids == "") | ids.str.contains(r"\s"), 1,
-              "expected one object id (no blanks)")
+    _bad_line(path, lines, (ids == "") | ids.str.contains(r"\s"), 1, "expected one object id (no blanks)")
     return ids, None, None, 1
 
 
@@ -251,8 +269,7 @@ def _field(parts: pl.Series, col: int) -> pl.Series:
     return parts.list.get(col - 1, null_on_oob=True).str.strip_chars()
 
 
-def _parse_csv(path: Path, data: bytes, layout: CsvLayout) -> tuple[pl.Series, pl.Series | None,
-                                                                    pl.Series | None, int]:
+def _parse_csv(path: Path, data: bytes, layout: CsvLayout) -> tuple[pl.Series, pl.Series | None, pl.Series | None, int]:
     if len(layout.delimiter) != 1:
         raise ParamError(f"--delimiter {layout.delimiter!r}: must be one character")
     if layout.obj_id_col < 1:
@@ -292,8 +309,10 @@ def _parse_csv(path: Path, data: bytes, layout: CsvLayout) -> tuple[pl.Series, p
 def _parse_oracle_general(path: Path, data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rec_size = ORACLE_GENERAL_DTYPE.itemsize
     if len(data) % rec_size:
-        raise TraceError(f"{show_path(path)}: record {len(data) // rec_size}: cut short "
-                         f"({len(data):,} bytes is not a whole number of {rec_size}-byte oracleGeneral records)")
+        raise TraceError(
+            f"{show_path(path)}: record {len(data) // rec_size}: cut short "
+            f"({len(data):,} bytes is not a whole number of {rec_size}-byte oracleGeneral records)"
+        )
     rec = np.frombuffer(data, ORACLE_GENERAL_DTYPE)
     return rec["obj_id"], rec["time"].astype(np.int64), rec["obj_size"].astype(np.int64)
 
@@ -303,8 +322,10 @@ def _times_ns(path: Path, time: np.ndarray, unit_ns: int) -> np.ndarray:
     limit = np.iinfo(np.int64).max // unit_ns
     big = np.flatnonzero(time > limit)
     if big.size:
-        raise TraceError(f"{show_path(path)}: request {int(big[0])}: time {time[big[0]]} does not fit "
-                         "int64 nanoseconds (check --time-unit)")
+        raise TraceError(
+            f"{show_path(path)}: request {int(big[0])}: time {time[big[0]]} does not fit "
+            "int64 nanoseconds (check --time-unit)"
+        )
     if time.dtype.kind == "f":
         return np.rint(time * unit_ns).astype(np.int64)
     return time.astype(np.int64) * unit_ns
@@ -331,9 +352,15 @@ class ImportSummary:
     time_repaired: int
 
 
-def import_trace(path: str | os.PathLike, out: str | os.PathLike, fmt: str, *,
-                 layout: CsvLayout | None = None, time_unit: str = "s",
-                 request_ns: int = 1000) -> ImportSummary:
+def import_trace(
+    path: str | os.PathLike,
+    out: str | os.PathLike,
+    fmt: str,
+    *,
+    layout: CsvLayout | None = None,
+    time_unit: str = "s",
+    request_ns: int = 1000,
+) -> ImportSummary:
     """Read a libCacheSim csv, txt or oracleGeneral trace and write it as a guest trace.
 
     Parameters
@@ -366,8 +393,7 @@ def import_trace(path: str | os.PathLike, out: str | os.PathLike, fmt: str, *,
     if fmt == "oracle-general":
         ids, time, size = _parse_oracle_general(path, data)
     else:
-        ids, time, size, _ = (_parse_txt(path, data) if fmt == "txt"
-                              else _parse_csv(path, data, layout or CsvLayout()))
+        ids, time, size, _ = _parse_txt(path, data) if fmt == "txt" else _parse_csv(path, data, layout or CsvLayout())
         time = None if time is None else time.to_numpy()  # int64, or float64 if fractional
         size = None if size is None else size.to_numpy()
     del data
@@ -393,8 +419,10 @@ def import_trace(path: str | os.PathLike, out: str | os.PathLike, fmt: str, *,
     np.maximum.at(obj_pages, obj, pages_req)
     guest_pages = int(obj_pages.sum())
     if guest_pages > MAX_GUEST_PAGES:
-        raise TraceError(f"{show_path(path)}: the objects need {guest_pages:,} pages, more than a guest "
-                         f"may have ({MAX_GUEST_PAGES:,})")
+        raise TraceError(
+            f"{show_path(path)}: the objects need {guest_pages:,} pages, more than a guest "
+            f"may have ({MAX_GUEST_PAGES:,})"
+        )
     base = np.cumsum(obj_pages) - obj_pages
     ends = np.cumsum(pages_req)
     total = int(ends[-1]) if n_req else 0
@@ -402,18 +430,33 @@ def import_trace(path: str | os.PathLike, out: str | os.PathLike, fmt: str, *,
     pfn = (np.repeat(base[obj], pages_req) + within).astype(np.uint32)
     t_ns = np.repeat(t_req, pages_req)
     op = np.zeros(total, np.uint8)  # READ: the formats carry no operation
-    summary = ImportSummary(requests=n_req, objects=n_obj, guest_pages=max(guest_pages, 1), events=total,
-                            size_zero_skipped=zero, time_repaired=repaired)
+    summary = ImportSummary(
+        requests=n_req,
+        objects=n_obj,
+        guest_pages=max(guest_pages, 1),
+        events=total,
+        size_zero_skipped=zero,
+        time_repaired=repaired,
+    )
     meta = TraceMeta(
         guest_pages=summary.guest_pages,
         source=f"libcachesim:{fmt}",
-        params={"hints": NO_HINTS, "file": Path(path).name, "format": fmt,
-                "time_unit": time_unit if time is not None else None,
-                "request_ns": request_ns if time is None else None,
-                "note": "accesses only, no guest hints: only host policies are meaningful"},
+        params={
+            "hints": NO_HINTS,
+            "file": Path(path).name,
+            "format": fmt,
+            "time_unit": time_unit if time is not None else None,
+            "request_ns": request_ns if time is None else None,
+            "note": "accesses only, no guest hints: only host policies are meaningful",
+        },
         event_counts=count_ops(op),
-        converter={"requests": n_req, "objects": n_obj, "size_zero_skipped": zero,
-                   "time_repaired": repaired, "page_events": total},
+        converter={
+            "requests": n_req,
+            "objects": n_obj,
+            "size_zero_skipped": zero,
+            "time_repaired": repaired,
+            "page_events": total,
+        },
     )
     write_trace(out, t_ns, pfn, op, meta)
     return summary

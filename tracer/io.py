@@ -70,8 +70,7 @@ TMP_SUFFIX = ".tmp"
 
 def _temporary_beside(path: Path, tag: str = "") -> Path:
     """A new empty file beside ``path``, named for this process (mode as umask allows)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{tag}.{os.getpid()}.", suffix=TMP_SUFFIX,
-                               dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{tag}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=path.parent)
     os.close(fd)
     # mkstemp makes the file private (0600); outputs get the usual umask'd mode.
     umask = os.umask(0)
@@ -225,9 +224,7 @@ def meta_to_arrow(meta: TraceMeta) -> dict[bytes, bytes]:
         "event_counts": meta.event_counts,
         "converter": meta.converter,
     }
-    out = {
-        META_KEYS[k].encode(): json.dumps(v, sort_keys=True).encode() for k, v in values.items()
-    }
+    out = {META_KEYS[k].encode(): json.dumps(v, sort_keys=True).encode() for k, v in values.items()}
     if meta.vcpus is not None:
         out[OPTIONAL_META_KEYS["vcpus"].encode()] = json.dumps(meta.vcpus).encode()
     return out
@@ -246,8 +243,7 @@ def meta_from_arrow(md: dict[bytes, bytes] | None, where: str) -> TraceMeta:
     version = values["schema_version"]
     if version != SCHEMA_VERSION:
         raise TraceError(
-            f"{where}: trace schema version {version} is not supported "
-            f"(this cmmsim reads version {SCHEMA_VERSION})"
+            f"{where}: trace schema version {version} is not supported (this cmmsim reads version {SCHEMA_VERSION})"
         )
     _check_meta(values, where)
     vcpus = md.get(OPTIONAL_META_KEYS["vcpus"].encode())
@@ -257,8 +253,9 @@ def meta_from_arrow(md: dict[bytes, bytes] | None, where: str) -> TraceMeta:
         except ValueError:
             vcpus = None
         if not _is_int(vcpus) or vcpus < 1:
-            raise TraceError(f"{where}: damaged cmmsim metadata ({OPTIONAL_META_KEYS['vcpus']} "
-                             "must be a positive integer)")
+            raise TraceError(
+                f"{where}: damaged cmmsim metadata ({OPTIONAL_META_KEYS['vcpus']} must be a positive integer)"
+            )
     return TraceMeta(**values, vcpus=vcpus)
 
 
@@ -270,8 +267,7 @@ def _check_meta(values: dict, where: str) -> None:
     """Refuse metadata values of the wrong type or out of range, naming the key."""
 
     def bad(key: str, what: str) -> TraceError:
-        return TraceError(f"{where}: damaged cmmsim metadata: {META_KEYS[key]} = "
-                          f"{values[key]!r:.60}: {what}")
+        return TraceError(f"{where}: damaged cmmsim metadata: {META_KEYS[key]} = {values[key]!r:.60}: {what}")
 
     gp = values["guest_pages"]
     if not _is_int(gp) or not 0 < gp <= MAX_GUEST_PAGES:
@@ -383,9 +379,7 @@ class TraceWriter:
         try:
             if self._meta is None:
                 raise RuntimeError("TraceWriter closed without finish(meta)")
-            self._writer.add_key_value_metadata(
-                {k.decode(): v.decode() for k, v in meta_to_arrow(self._meta).items()}
-            )
+            self._writer.add_key_value_metadata({k.decode(): v.decode() for k, v in meta_to_arrow(self._meta).items()})
             # The footer is written here: a full disk shows now, and must not
             # leave a file without one under the final name.
             self._writer.close()
@@ -441,8 +435,7 @@ def _open(path: str | os.PathLike) -> pq.ParquetFile:
     try:
         pf = pq.ParquetFile(_source(p), page_checksum_verification=True)
     except (pa.ArrowException, OSError) as exc:
-        raise TraceError(f"{shown}: not a Parquet file, or a damaged one "
-                         f"({os_reason(exc)})") from None
+        raise TraceError(f"{shown}: not a Parquet file, or a damaged one ({os_reason(exc)})") from None
     schema = pf.schema_arrow
     for name, dt in COLUMNS.items():
         idx = schema.get_field_index(name)
@@ -596,8 +589,7 @@ def check_trace(path: str | os.PathLike) -> TraceMeta:
     for t, pfn, op in iter_batches(path):
         validate_arrays(t, pfn, op, meta.guest_pages, where=f"{show_path(path)} (rows from {row})")
         if len(t) and last_t is not None and t[0] < last_t:
-            raise TraceError(f"{show_path(path)}: row {row}: timestamp decreases "
-                             f"(t_ns={int(t[0])} after {last_t})")
+            raise TraceError(f"{show_path(path)}: row {row}: timestamp decreases (t_ns={int(t[0])} after {last_t})")
         if len(t):
             last_t = int(t[-1])
             counts += np.bincount(op, minlength=N_OPS)
@@ -644,8 +636,7 @@ def read_frame(path: str | os.PathLike, what: str = "results") -> pl.DataFrame:
         table = pq.read_table(_source(p), page_checksum_verification=True)
         return pl.from_arrow(table)
     except (pa.ArrowException, OSError, pl.exceptions.PolarsError) as exc:
-        raise ResultsError(f"{show_path(p)}: damaged or not a Parquet {what} file "
-                           f"({os_reason(exc)})") from None
+        raise ResultsError(f"{show_path(p)}: damaged or not a Parquet {what} file ({os_reason(exc)})") from None
 
 
 class ColumnSpill:

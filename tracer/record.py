@@ -47,10 +47,16 @@ from cmmsim.tracer.linux.snapshot import mapped_file_pages, whole_folios
 from cmmsim.tracer.schema import TraceMeta
 
 TRACEPOINTS = (
-    "kmem:mm_page_alloc", "kmem:mm_page_free", "kmem:mm_page_free_batched",
-    "filemap:mm_filemap_add_to_page_cache", "filemap:mm_filemap_delete_from_page_cache",
-    "filemap:mm_filemap_get_pages", "filemap:mm_filemap_map_pages", "filemap:mm_filemap_fault",
-    "writeback:writeback_dirty_folio", "writeback:writeback_single_inode",
+    "kmem:mm_page_alloc",
+    "kmem:mm_page_free",
+    "kmem:mm_page_free_batched",
+    "filemap:mm_filemap_add_to_page_cache",
+    "filemap:mm_filemap_delete_from_page_cache",
+    "filemap:mm_filemap_get_pages",
+    "filemap:mm_filemap_map_pages",
+    "filemap:mm_filemap_fault",
+    "writeback:writeback_dirty_folio",
+    "writeback:writeback_single_inode",
     "pagemap:mm_lru_activate",
 )
 OPTIONAL = ("ext4:ext4_writepages_result",)
@@ -89,10 +95,13 @@ def read_start(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     # Untrusted sizes: the mapper sizes tables by these (a pfn past any
     # machine's would ask for terabytes).
     rows = np.asarray(mapped).reshape(-1, 5) if np.asarray(mapped).size % 5 == 0 else None
-    if (states.ndim != 1 or len(states) > MAX_PFN or rows is None
-            or (len(rows) and (rows[:, 4].min() < 0 or rows[:, 4].max() >= MAX_PFN))):
-        raise ParamError(f"{path}: not a start snapshot of `cmmsim trace record` "
-                         "(its pfns are out of range)")
+    if (
+        states.ndim != 1
+        or len(states) > MAX_PFN
+        or rows is None
+        or (len(rows) and (rows[:, 4].min() < 0 or rows[:, 4].max() >= MAX_PFN))
+    ):
+        raise ParamError(f"{path}: not a start snapshot of `cmmsim trace record` (its pfns are out of range)")
     return states, mapped
 
 
@@ -105,10 +114,18 @@ def drop_page_cache() -> None:
         raise RecordError(f"cannot drop the page cache: {exc}") from None
 
 
-def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: float | None = None,
-           buffer_pages: int = 4096, keep_text: str | os.PathLike | None = None,
-           guest_pages: int | None = None, drop_caches: bool = False,
-           sample_period_s: float | None = None, sample_seed: int = 0) -> TraceMeta:
+def record(
+    out: str | os.PathLike,
+    command: list[str] | None,
+    *,
+    duration_s: float | None = None,
+    buffer_pages: int = 4096,
+    keep_text: str | os.PathLike | None = None,
+    guest_pages: int | None = None,
+    drop_caches: bool = False,
+    sample_period_s: float | None = None,
+    sample_seed: int = 0,
+) -> TraceMeta:
     """Record COMMAND (or ``duration_s`` seconds of the whole system) and convert it.
 
     Parameters
@@ -147,8 +164,9 @@ def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: flo
         raise RecordError("cannot read /proc/kpageflags: recording needs root")
     missing = [e for e in TRACEPOINTS if e not in _available(perf, TRACEPOINTS)]
     if missing:
-        raise RecordError(f"tracepoints unavailable on this kernel: {', '.join(missing)} "
-                          "(is tracefs mounted and are you root?)")
+        raise RecordError(
+            f"tracepoints unavailable on this kernel: {', '.join(missing)} (is tracefs mounted and are you root?)"
+        )
     events = list(TRACEPOINTS) + _available(perf, OPTIONAL)
     offered = probe()
     sampling: dict = {"method": "off", "period_s": None, "probe": offered.as_dict()}
@@ -156,8 +174,9 @@ def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: flo
         if not command:
             raise RecordError("--sample-period samples the recorded command: give one after --")
         if offered.method is None:
-            raise RecordError("no access sampling method works here: "
-                              + "; ".join(f"{k}: {v}" for k, v in offered.reasons.items()))
+            raise RecordError(
+                "no access sampling method works here: " + "; ".join(f"{k}: {v}" for k, v in offered.reasons.items())
+            )
         sampling |= {"method": offered.method, "period_s": sample_period_s, "seed": sample_seed}
     if drop_caches:
         drop_page_cache()
@@ -178,8 +197,7 @@ def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: flo
         if not data.exists() or data.stat().st_size == 0:
             err = proc.stderr.strip().splitlines()
             raise RecordError(f"perf record failed: {err[-1] if err else 'no output'}")
-        lost = [line.strip() for line in proc.stderr.splitlines()
-                if re.search(r"lost|LOST|overload", line)]
+        lost = [line.strip() for line in proc.stderr.splitlines() if re.search(r"lost|LOST|overload", line)]
         extra = {
             "kernel_release": platform.release(),
             "capture_command": shlex.join(argv),
@@ -189,8 +207,14 @@ def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: flo
             "dropped_caches": drop_caches,
             "sampling": sampling,
         }
-        kw = dict(fmt="perf", lenient=True, guest_pages=guest_pages or mem_total_pages(),
-                  initial=initial, initial_pages=mapped, extra_meta=extra)
+        kw = dict(
+            fmt="perf",
+            lenient=True,
+            guest_pages=guest_pages or mem_total_pages(),
+            initial=initial,
+            initial_pages=mapped,
+            extra_meta=extra,
+        )
         script_argv = [perf, "script", "-i", str(data)]
         sampled = samples if sample_period_s is not None else None
         if keep_text:
@@ -199,8 +223,7 @@ def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: flo
             np.savez_compressed(start_path(keep_text), states=initial, mapped_pages=mapped)
             return convert(keep_text, out, **kw)
         if sampled is None:
-            script = subprocess.Popen(script_argv, stdout=subprocess.PIPE,
-                                      stderr=subprocess.DEVNULL)
+            script = subprocess.Popen(script_argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             try:
                 meta = convert(None, out, stream=script.stdout, **kw)
             finally:
@@ -231,8 +254,9 @@ def record(out: str | os.PathLike, command: list[str] | None, *, duration_s: flo
     return meta
 
 
-def _run_perf(argv: list[str], period_s: float | None, seed: int, samples: Path, perf: str,
-              sampling: dict) -> subprocess.CompletedProcess:
+def _run_perf(
+    argv: list[str], period_s: float | None, seed: int, samples: Path, perf: str, sampling: dict
+) -> subprocess.CompletedProcess:
     """Run perf record; with a period, sample its command while it runs (stats into ``sampling``)."""
     if period_s is None:
         return subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -248,8 +272,7 @@ def _run_perf(argv: list[str], period_s: float | None, seed: int, samples: Path,
         sampling["wall_s"] = round(time.monotonic() - began, 3)
     if sampler.error is not None:
         raise RecordError(f"the access sampler failed: {sampler.error}")
-    sampling |= {k: (round(v, 3) if isinstance(v, float) else v)
-                 for k, v in asdict(sampler.stats).items()}
+    sampling |= {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(sampler.stats).items()}
     return subprocess.CompletedProcess(argv, proc.returncode, None, err)
 
 

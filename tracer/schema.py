@@ -150,8 +150,7 @@ def validate_arrays(
     if not (len(t_ns) == len(pfn) == len(op)):
         raise TraceError(f"{where}: columns have different lengths")
     if not 0 < guest_pages <= MAX_GUEST_PAGES:
-        raise TraceError(f"{where}: guest_pages must be 1..{MAX_GUEST_PAGES:,} "
-                         f"(8 TiB), got {guest_pages:,}")
+        raise TraceError(f"{where}: guest_pages must be 1..{MAX_GUEST_PAGES:,} (8 TiB), got {guest_pages:,}")
     if len(t_ns) == 0:
         return
     if t_ns[0] < 0:
@@ -159,9 +158,7 @@ def validate_arrays(
     back = np.flatnonzero(np.diff(t_ns) < 0)
     if back.size:
         i = int(back[0]) + 1
-        raise TraceError(
-            f"{where}: row {i}: timestamp decreases (t_ns={int(t_ns[i])} after {int(t_ns[i - 1])})"
-        )
+        raise TraceError(f"{where}: row {i}: timestamp decreases (t_ns={int(t_ns[i])} after {int(t_ns[i - 1])})")
     big = np.flatnonzero(pfn >= guest_pages)
     if big.size:
         i = int(big[0])

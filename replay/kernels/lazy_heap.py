@@ -119,8 +119,7 @@ def push(keys, pages, size, key, p, state, stamp, rule):
 @nb.njit(cache=True, inline="always")
 def push_page(keys, pages, size, p, state, stamp, rule):
     """:func:`push` page p with its current key."""
-    return push(keys, pages, size, heap_key(class_by(rule, state[p]), stamp[p]), p, state, stamp,
-                rule)
+    return push(keys, pages, size, heap_key(class_by(rule, state[p]), stamp[p]), p, state, stamp, rule)
 
 
 @nb.njit(cache=True, inline="always")

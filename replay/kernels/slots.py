@@ -42,8 +42,19 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from cmmsim.replay.kernels.bittree import level_offsets
 from cmmsim.replay.kernels.prefetch import prefetch
 
-__all__ = ["MAX_CLASSES", "WINDOW_PER_FRAME", "compact", "evict_least", "levels_of", "move",
-           "n_levels", "new", "place", "reclass", "window"]
+__all__ = [
+    "MAX_CLASSES",
+    "WINDOW_PER_FRAME",
+    "compact",
+    "evict_least",
+    "levels_of",
+    "move",
+    "n_levels",
+    "new",
+    "place",
+    "reclass",
+    "window",
+]
 
 #: Slots of the window per host frame (at least 2 for the amortized bound).
 WINDOW_PER_FRAME = 4
@@ -84,8 +95,12 @@ def new(n_pages: int, frames: int, n_classes: int):
     """Empty time slots for ``n_pages`` pages and a budget of ``frames``, in ``n_classes``
     classes: (slot, slot_page, bits, levels), the next free slot being 0."""
     levels = levels_of(frames)
-    return (np.full(n_pages, -1, np.int32), np.zeros(window(frames), np.int32),
-            np.zeros((n_classes, levels[-1] + 1), np.uint64), levels)
+    return (
+        np.full(n_pages, -1, np.int32),
+        np.zeros(window(frames), np.int32),
+        np.zeros((n_classes, levels[-1] + 1), np.uint64),
+        levels,
+    )
 
 
 @nb.njit(cache=True, inline="always")
@@ -213,8 +228,7 @@ def compact(slot, slot_page, bits, offsets):
                 bits[c, x] = 0
             for x in range(offsets[k] - offsets[k - 1]):
                 if bits[c, offsets[k - 1] + x] != 0:
-                    bits[c, np.uint64(offsets[k]) + (np.uint64(x) >> _SIX)] |= \
-                        _ONE << (np.uint64(x) & _LOW6)
+                    bits[c, np.uint64(offsets[k]) + (np.uint64(x) >> _SIX)] |= _ONE << (np.uint64(x) & _LOW6)
     return np.int64(j)
 
 

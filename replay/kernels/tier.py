@@ -46,8 +46,7 @@ from cmmsim.replay.states import (
     HOST_SHIFT,
 )
 
-__all__ = ["capacity", "in_tier", "leave_after_hint", "new", "page_in_from_tier",
-           "page_out", "take", "used"]
+__all__ = ["capacity", "in_tier", "leave_after_hint", "new", "page_in_from_tier", "page_out", "take", "used"]
 
 _ONE = np.uint64(1)
 

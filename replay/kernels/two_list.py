@@ -36,8 +36,7 @@ import numpy as np
 from cmmsim.replay.kernels.lru_list import evict_lru, init_list, least_recent, push_mru, unlink
 from cmmsim.replay.states import REF
 
-__all__ = ["PAGES_PER_GIB", "activate_or_keep", "admit", "inactive_ratio", "init", "lengths",
-           "size", "victim"]
+__all__ = ["PAGES_PER_GIB", "activate_or_keep", "admit", "inactive_ratio", "init", "lengths", "size", "victim"]
 
 #: 4 KiB pages per GiB (Linux's ``1 << (30 - PAGE_SHIFT)``).
 PAGES_PER_GIB = 1 << 18

@@ -114,8 +114,7 @@ class Strategy:
     def parse_params(self, pairs: list[str] | dict | None) -> Any:
         return params_mod.parse(self.params, pairs, what=f"strategy {self.name}")
 
-    def run(self, scenario, budgets, params, sample_at=None, keep_final: bool = False,
-            tier_pages: int = 0):
+    def run(self, scenario, budgets, params, sample_at=None, keep_final: bool = False, tier_pages: int = 0):
         """Replay ``scenario`` at every budget (frames); see :attr:`runner`.
 
         ``tier_pages``: a fast host swap tier of that many pages (0: none), for a
@@ -135,8 +134,9 @@ class Strategy:
         self.check_times(scenario, params)
         # Only a strategy with a tier is passed one: the others' runners know nothing of it.
         tier = {"tier_pages": int(tier_pages)} if tier_pages else {}
-        res = self.runner(scenario, validated(budgets, scenario.n_pages), params,
-                          sample_at=sample_at, keep_final=keep_final, **tier)
+        res = self.runner(
+            scenario, validated(budgets, scenario.n_pages), params, sample_at=sample_at, keep_final=keep_final, **tier
+        )
         _check_accesses(self.name, scenario, res)
         return res
 
@@ -148,33 +148,43 @@ class Strategy:
         for f in dataclasses.fields(params):
             value = getattr(params, f.name)
             if f.name.endswith("_ns") and isinstance(value, int) and last + value > T_MAX_NS:
-                raise ParamError(f"strategy {self.name}: {f.name}={value:,} ns after the last "
-                                 f"event (t_ns={last:,}) passes 2^63 - 1 ns")
+                raise ParamError(
+                    f"strategy {self.name}: {f.name}={value:,} ns after the last "
+                    f"event (t_ns={last:,}) passes 2^63 - 1 ns"
+                )
 
     def check_tier(self, tier_pages: int) -> None:
         """Refuse a tier capacity below 0, or above 0 for a strategy without a tier."""
         check_tier_pages(tier_pages)
         if tier_pages and not self.host_tier:
-            raise ParamError(f"strategy {self.name} has no host swap tier (--tier-pages); "
-                             f"strategies with one: {', '.join(names(host_tier=True))}")
+            raise ParamError(
+                f"strategy {self.name} has no host swap tier (--tier-pages); "
+                f"strategies with one: {', '.join(names(host_tier=True))}"
+            )
 
     def check_states(self) -> None:
         """Refuse a request for page-state samples unless the strategy keeps them."""
         if not self.samples_states:
-            raise ParamError(f"strategy {self.name} keeps no page states to sample "
-                             f"(strategies that do: {', '.join(names(samples_states=True))})")
+            raise ParamError(
+                f"strategy {self.name} keeps no page states to sample "
+                f"(strategies that do: {', '.join(names(samples_states=True))})"
+            )
 
     def check_series(self) -> None:
         """Refuse a request for a per-period series unless the strategy writes one."""
         if self.series is None:
-            raise ParamError(f"strategy {self.name} writes no per-period series "
-                             f"(strategies that do: {', '.join(names(has_series=True))})")
+            raise ParamError(
+                f"strategy {self.name} writes no per-period series "
+                f"(strategies that do: {', '.join(names(has_series=True))})"
+            )
 
     def check_streams(self) -> None:
         """Refuse to stream a strategy that needs the whole trace."""
         if not self.streams:
-            raise ParamError(f"strategy {self.name} cannot stream (it needs the whole trace); "
-                             f"streaming strategies: {', '.join(names(streams=True))}")
+            raise ParamError(
+                f"strategy {self.name} cannot stream (it needs the whole trace); "
+                f"streaming strategies: {', '.join(names(streams=True))}"
+            )
 
 
 #: The largest tier capacity, pages (the tier's links are int32).
@@ -198,9 +208,11 @@ def _check_accesses(name: str, scenario, res) -> None:
     bad = np.flatnonzero((got != want[None, :]).any(axis=1))
     if bad.size:
         b = int(bad[0])
-        raise KernelError(f"strategy {name}: the kernel counted {int(got[b].sum()):,} accesses at "
-                          f"budget {int(res.budgets[b]):,} where the trace has {int(want.sum()):,} "
-                          "(it failed part way: out of memory?)")
+        raise KernelError(
+            f"strategy {name}: the kernel counted {int(got[b].sum()):,} accesses at "
+            f"budget {int(res.budgets[b]):,} where the trace has {int(want.sum()):,} "
+            "(it failed part way: out of memory?)"
+        )
 
 
 @functools.cache
@@ -217,14 +229,22 @@ def strategies() -> dict[str, Strategy]:
     return dict(sorted(found.items()))
 
 
-def names(*, streams: bool | None = None, samples_states: bool | None = None,
-          has_series: bool | None = None, host_tier: bool | None = None) -> list[str]:
+def names(
+    *,
+    streams: bool | None = None,
+    samples_states: bool | None = None,
+    has_series: bool | None = None,
+    host_tier: bool | None = None,
+) -> list[str]:
     """Names of the registered strategies with the capabilities asked for."""
-    return [s.name for s in strategies().values()
-            if (streams is None or s.streams == streams)
-            and (samples_states is None or s.samples_states == samples_states)
-            and (has_series is None or (s.series is not None) == has_series)
-            and (host_tier is None or s.host_tier == host_tier)]
+    return [
+        s.name
+        for s in strategies().values()
+        if (streams is None or s.streams == streams)
+        and (samples_states is None or s.samples_states == samples_states)
+        and (has_series is None or (s.series is not None) == has_series)
+        and (host_tier is None or s.host_tier == host_tier)
+    ]
 
 
 def get_strategy(name: str) -> Strategy:
@@ -235,8 +255,7 @@ def get_strategy(name: str) -> Strategy:
     return known[name]
 
 
-def engine_config(honour: int, initial: int,
-                  order_of: Callable[[Any], str]) -> Callable[[Any], tuple[int, int, int]]:
+def engine_config(honour: int, initial: int, order_of: Callable[[Any], str]) -> Callable[[Any], tuple[int, int, int]]:
     """``params -> (honour, order, initial)`` for a strategy that is one engine configuration."""
     from cmmsim.replay import engine
 
@@ -249,7 +268,15 @@ def engine_runner(config: Callable[[Any], tuple[int, int, int]]) -> Callable[...
 
     def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=0):
         honour, order, initial = config(params)
-        return engine.run(scenario, budgets, honour=honour, order=order, initial=initial,
-                          sample_at=sample_at, keep_final=keep_final, tier_pages=tier_pages)
+        return engine.run(
+            scenario,
+            budgets,
+            honour=honour,
+            order=order,
+            initial=initial,
+            sample_at=sample_at,
+            keep_final=keep_final,
+            tier_pages=tier_pages,
+        )
 
     return run

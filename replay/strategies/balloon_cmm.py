@@ -37,7 +37,9 @@ STRATEGY = Strategy(
     reference=reference,
     summary="balloon targets with 10% slack, plus a host honouring every hint (cmm)",
     series=balloon.BALLOON_SERIES,
-    examples=({"estimator": "oracle", "period_ns": 5, "rate_pages_per_s": 10**9},
-              {"estimator": "sampling", "slack": 0.0},
-              {"estimator": "fault-rate", "period_ns": 5, "rate_pages_per_s": 10**9}),
+    examples=(
+        {"estimator": "oracle", "period_ns": 5, "rate_pages_per_s": 10**9},
+        {"estimator": "sampling", "slack": 0.0},
+        {"estimator": "fault-rate", "period_ns": 5, "rate_pages_per_s": 10**9},
+    ),
 )

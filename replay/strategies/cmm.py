@@ -19,9 +19,12 @@ from cmmsim.replay.strategies import Strategy, engine_config, engine_runner
 class Params:
     reclaim_order: Literal["lru", "state-priority", "two-list"] = field(
         default="lru",
-        metadata={"help": "lru: least recently used whatever its state (z/VM); "
-                          "state-priority: U first, then V/clean P, then the rest, each LRU; "
-                          "two-list: Linux's active/inactive lists whatever the state"})
+        metadata={
+            "help": "lru: least recently used whatever its state (z/VM); "
+            "state-priority: U first, then V/clean P, then the rest, each LRU; "
+            "two-list: Linux's active/inactive lists whatever the state"
+        },
+    )
 
 
 _config = engine_config(HONOUR_ALL, INITIAL_HINTING, lambda p: p.reclaim_order)
@@ -34,7 +37,6 @@ STRATEGY = Strategy(
     summary="full hinting: U/V/clean-P reclaimed without I/O, discard faults on access",
     engine=_config,
     samples_states=True,
-    examples=({"reclaim_order": "lru"}, {"reclaim_order": "state-priority"},
-              {"reclaim_order": "two-list"}),
+    examples=({"reclaim_order": "lru"}, {"reclaim_order": "state-priority"}, {"reclaim_order": "two-list"}),
     host_tier=True,
 )

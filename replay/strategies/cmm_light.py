@@ -19,8 +19,8 @@ from cmmsim.replay.strategies import Strategy, engine_config, engine_runner
 class Params:
     replacement: Literal["lru", "two-list"] = field(
         default="lru",
-        metadata={"help": "victim choice: exact LRU or two-list (Linux's active/inactive "
-                          "lists, docs/model.md)"})
+        metadata={"help": "victim choice: exact LRU or two-list (Linux's active/inactive lists, docs/model.md)"},
+    )
 
 
 _config = engine_config(HONOUR_STABLE_UNUSED, INITIAL_HINTING, lambda p: p.replacement)

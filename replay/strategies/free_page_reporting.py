@@ -74,13 +74,12 @@ def blocks(scenario, order: int) -> tuple[np.ndarray, np.ndarray]:
         full = int(gp) // size
         base = len(starts)
         starts.extend(int(off) + k * size for k in range(full))
-        block_of[int(off): int(off) + full * size] = base + np.arange(full * size) // size
+        block_of[int(off) : int(off) + full * size] = base + np.arange(full * size) // size
     return block_of, np.array(starts, np.int64)
 
 
 @nb.njit(cache=True)
-def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, frames, block_of, block_start, order,
-             capacity, delay):
+def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, frames, block_of, block_start, order, capacity, delay):
     n_pages = page_guest.shape[0]
     n_blocks = block_start.shape[0]
     size = 1 << order
@@ -178,15 +177,17 @@ def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, frames, block_of, bloc
 
 
 @nb.njit(cache=True, parallel=True)
-def _fpr_budgets(t_ns, page, op, guest, page_guest, n_guests, frames, block_of, block_start,
-                 order, capacity, delay, keep_final):
+def _fpr_budgets(
+    t_ns, page, op, guest, page_guest, n_guests, frames, block_of, block_start, order, capacity, delay, keep_final
+):
     nb_ = frames.shape[0]
     cnt = np.zeros((nb_, n_guests, N_COUNTERS), np.int64)
     host = np.zeros((nb_, 2), np.int64)
     final = np.zeros((nb_ if keep_final else 0, page_guest.shape[0]), np.uint8)
     for k in nb.prange(nb_):
-        c, h, st = _fpr_one(t_ns, page, op, guest, page_guest, n_guests, frames[k], block_of,
-                            block_start, order, capacity, delay)
+        c, h, st = _fpr_one(
+            t_ns, page, op, guest, page_guest, n_guests, frames[k], block_of, block_start, order, capacity, delay
+        )
         cnt[k] = c
         host[k] = h
         if keep_final:
@@ -198,10 +199,21 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False):
     """Host LRU plus reported free blocks, at every budget (no state distribution)."""
     b = validated(budgets, scenario.n_pages)
     block_of, starts = blocks(scenario, params.order)
-    cnt, host, final = _fpr_budgets(scenario.t_ns, scenario.page, scenario.op, scenario.guest,
-                                    scenario.page_guest, scenario.n_guests, b.frames, block_of, starts,
-                                    params.order, params.capacity, np.int64(params.delay_ns),
-                                    keep_final)
+    cnt, host, final = _fpr_budgets(
+        scenario.t_ns,
+        scenario.page,
+        scenario.op,
+        scenario.guest,
+        scenario.page_guest,
+        scenario.n_guests,
+        b.frames,
+        block_of,
+        starts,
+        params.order,
+        params.capacity,
+        np.int64(params.delay_ns),
+        keep_final,
+    )
     return without_states(b.pages, cnt, host, final, scenario.n_guests)
 
 
@@ -230,8 +242,7 @@ def reference(scenario, budget: int, params):
     def entirely_free(b):
         return all(q in free for q in range(starts[b], starts[b] + size))
 
-    for t, p, o in zip(scenario.t_ns.tolist(), scenario.page.tolist(), scenario.op.tolist(),
-                       strict=True):
+    for t, p, o in zip(scenario.t_ns.tolist(), scenario.page.tolist(), scenario.op.tolist(), strict=True):
         while next_report is not None and t >= next_report:
             done = 0
             while queue and done < params.capacity:

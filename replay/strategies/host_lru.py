@@ -20,8 +20,11 @@ from cmmsim.replay.strategies import Strategy, engine_config
 class Params:
     replacement: Literal["lru", "clock", "two-list"] = field(
         default="lru",
-        metadata={"help": "victim choice: exact LRU, CLOCK (second chance) or two-list "
-                          "(Linux's active/inactive lists, docs/model.md)"})
+        metadata={
+            "help": "victim choice: exact LRU, CLOCK (second chance) or two-list "
+            "(Linux's active/inactive lists, docs/model.md)"
+        },
+    )
 
 
 _config = engine_config(HONOUR_NONE, INITIAL_NO_HINTS, lambda p: p.replacement)
@@ -32,18 +35,28 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=
     (not in one pass with a tier: the stack pass counts no tier)."""
     b = validated(budgets, scenario.n_pages)
     path = planner.choose(
-        exact_lru=params.replacement == "lru", n_budgets=len(b), n_distinct=b.distinct,
+        exact_lru=params.replacement == "lru",
+        n_budgets=len(b),
+        n_distinct=b.distinct,
         n_events=scenario.n_events,
-        one_pass=(params.replacement == "lru" and sample_at is None and not keep_final
-                  and not tier_pages))
+        one_pass=(params.replacement == "lru" and sample_at is None and not keep_final and not tier_pages),
+    )
     if path == planner.ONE_PASS:
         from cmmsim.replay.onepass import run_lru_all
 
         return run_lru_all(scenario, b)
     honour, order, initial = _config(params)
-    return engine.run(scenario, b, honour=honour, order=order, initial=initial,
-                      sample_at=sample_at, keep_final=keep_final, path=path,
-                      tier_pages=tier_pages)
+    return engine.run(
+        scenario,
+        b,
+        honour=honour,
+        order=order,
+        initial=initial,
+        sample_at=sample_at,
+        keep_final=keep_final,
+        path=path,
+        tier_pages=tier_pages,
+    )
 
 
 STRATEGY = Strategy(

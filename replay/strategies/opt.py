@@ -169,8 +169,9 @@ _NEVER, _DEAD = -1, -2
 
 
 @nb.njit(cache=True)
-def _min_one(page, op, guest, nxt, frames, ends, cnt, host, res_g, mark_g, cur,
-             pos_words, pos_offsets, dead_words, dead_offsets):
+def _min_one(
+    page, op, guest, nxt, frames, ends, cnt, host, res_g, mark_g, cur, pos_words, pos_offsets, dead_words, dead_offsets
+):
     # cur: a page's key since its last access: its next costly use, or _DEAD
     # when it has none (_NEVER before its first access). The keys of resident
     # pages live in two bit trees (cmmsim.replay.kernels.bittree): next-use positions, and
@@ -252,11 +253,27 @@ def _min_one(page, op, guest, nxt, frames, ends, cnt, host, res_g, mark_g, cur,
 # No reference counting (_nrt=False; the pass allocates nothing, run() does):
 # numba would incref and decref the arrays at every helper call, per access.
 @nb.njit(cache=True, parallel=True, nogil=True, _nrt=False)
-def _min_budgets(page, op, guest, nxt, frames, ends, cnt, host, res_g, mark_g, cur,
-                 pos_words, pos_offsets, dead_words, dead_offsets):
+def _min_budgets(
+    page, op, guest, nxt, frames, ends, cnt, host, res_g, mark_g, cur, pos_words, pos_offsets, dead_words, dead_offsets
+):
     for b in nb.prange(frames.shape[0]):
-        _min_one(page, op, guest, nxt, frames[b], ends, cnt[b], host[b], res_g[b],
-                 mark_g[b], cur[b], pos_words[b], pos_offsets, dead_words[b], dead_offsets)
+        _min_one(
+            page,
+            op,
+            guest,
+            nxt,
+            frames[b],
+            ends,
+            cnt[b],
+            host[b],
+            res_g[b],
+            mark_g[b],
+            cur[b],
+            pos_words[b],
+            pos_offsets,
+            dead_words[b],
+            dead_offsets,
+        )
 
 
 def _index_type(n_events: int, n_pages: int) -> type:
@@ -275,12 +292,23 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False):
     host = np.zeros((nb_, 2), np.int64)
     pos_offsets = bittree.level_offsets(len(scenario.page))
     dead_offsets = bittree.level_offsets(n_pages)
-    _min_budgets(scenario.page, scenario.op, scenario.guest, nxt, b.frames,
-                 guest_ends_of(scenario.page_guest, ng), cnt,
-                 host, np.zeros((nb_, ng), np.int64), np.zeros((nb_, ng), np.int64),
-                 np.full((nb_, n_pages), _NEVER, index),
-                 np.zeros((nb_, pos_offsets[-1]), np.uint64), pos_offsets,
-                 np.zeros((nb_, dead_offsets[-1]), np.uint64), dead_offsets)
+    _min_budgets(
+        scenario.page,
+        scenario.op,
+        scenario.guest,
+        nxt,
+        b.frames,
+        guest_ends_of(scenario.page_guest, ng),
+        cnt,
+        host,
+        np.zeros((nb_, ng), np.int64),
+        np.zeros((nb_, ng), np.int64),
+        np.full((nb_, n_pages), _NEVER, index),
+        np.zeros((nb_, pos_offsets[-1]), np.uint64),
+        pos_offsets,
+        np.zeros((nb_, dead_offsets[-1]), np.uint64),
+        dead_offsets,
+    )
     return without_states(b.pages, cnt, host, np.zeros((0, scenario.n_pages), np.uint8), ng)
 
 

@@ -94,8 +94,25 @@ def _dead_remove(st, p, clean_words, dirty_words, offsets):
 
 
 @nb.njit(cache=True)
-def _schedule_one(page, op, guest, nxt, frames, ends, cnt, host, res_g, mark_g, cur, state,
-                  pos_words, pos_offsets, clean_words, dirty_words, dead_offsets):
+def _schedule_one(
+    page,
+    op,
+    guest,
+    nxt,
+    frames,
+    ends,
+    cnt,
+    host,
+    res_g,
+    mark_g,
+    cur,
+    state,
+    pos_words,
+    pos_offsets,
+    clean_words,
+    dirty_words,
+    dead_offsets,
+):
     # cur: a page's next costly use since its last access, or _DEAD (none), or
     # _NEVER (not yet accessed). Resident pages are keyed in three bit trees:
     # next-use positions (live pages), and dead pages by number, split by
@@ -168,12 +185,45 @@ def _schedule_one(page, op, guest, nxt, frames, ends, cnt, host, res_g, mark_g, 
 
 
 @nb.njit(cache=True, parallel=True, nogil=True)
-def _schedule_budgets(page, op, guest, nxt, frames, ends, cnt, host, res_g, mark_g, cur, state,
-                      pos_words, pos_offsets, clean_words, dirty_words, dead_offsets):
+def _schedule_budgets(
+    page,
+    op,
+    guest,
+    nxt,
+    frames,
+    ends,
+    cnt,
+    host,
+    res_g,
+    mark_g,
+    cur,
+    state,
+    pos_words,
+    pos_offsets,
+    clean_words,
+    dirty_words,
+    dead_offsets,
+):
     for b in nb.prange(frames.shape[0]):
-        _schedule_one(page, op, guest, nxt, frames[b], ends, cnt[b], host[b], res_g[b],
-                      mark_g[b], cur[b], state[b], pos_words[b], pos_offsets, clean_words[b],
-                      dirty_words[b], dead_offsets)
+        _schedule_one(
+            page,
+            op,
+            guest,
+            nxt,
+            frames[b],
+            ends,
+            cnt[b],
+            host[b],
+            res_g[b],
+            mark_g[b],
+            cur[b],
+            state[b],
+            pos_words[b],
+            pos_offsets,
+            clean_words[b],
+            dirty_words[b],
+            dead_offsets,
+        )
 
 
 def run(scenario, budgets, params, sample_at=None, keep_final=False):
@@ -187,13 +237,25 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False):
     state = np.full((nb_, n_pages), INITIAL_HINTING, np.uint8)
     pos_offsets = bittree.level_offsets(len(scenario.page))
     dead_offsets = bittree.level_offsets(n_pages)
-    _schedule_budgets(scenario.page, scenario.op, scenario.guest, nxt, b.frames,
-                      guest_ends_of(scenario.page_guest, ng), cnt, host,
-                      np.zeros((nb_, ng), np.int64), np.zeros((nb_, ng), np.int64),
-                      np.full((nb_, n_pages), _NEVER, index), state,
-                      np.zeros((nb_, pos_offsets[-1]), np.uint64), pos_offsets,
-                      np.zeros((nb_, dead_offsets[-1]), np.uint64),
-                      np.zeros((nb_, dead_offsets[-1]), np.uint64), dead_offsets)
+    _schedule_budgets(
+        scenario.page,
+        scenario.op,
+        scenario.guest,
+        nxt,
+        b.frames,
+        guest_ends_of(scenario.page_guest, ng),
+        cnt,
+        host,
+        np.zeros((nb_, ng), np.int64),
+        np.zeros((nb_, ng), np.int64),
+        np.full((nb_, n_pages), _NEVER, index),
+        state,
+        np.zeros((nb_, pos_offsets[-1]), np.uint64),
+        pos_offsets,
+        np.zeros((nb_, dead_offsets[-1]), np.uint64),
+        np.zeros((nb_, dead_offsets[-1]), np.uint64),
+        dead_offsets,
+    )
     final = state if keep_final else np.zeros((0, n_pages), np.uint8)
     return without_states(b.pages, cnt, host, final, ng)
 

@@ -68,7 +68,8 @@ from cmmsim.tracer.errors import ParamError
 @dataclass(frozen=True)
 class Params:
     partition: Literal["equal", "weighted"] = field(
-        default="equal", metadata={"help": "equal shares, or shares weighted by guest memory"})
+        default="equal", metadata={"help": "equal shares, or shares weighted by guest memory"}
+    )
 
 
 def shares(budget: int, guest_pages: np.ndarray, partition: str) -> np.ndarray:
@@ -88,8 +89,19 @@ def _static_one(page, op, guest, page_guest, n_guests, target):
     state = np.full(n_pages, G_U, np.uint8)
     cnt = np.zeros((n_guests, N_COUNTERS), np.int64)
     host = np.zeros(2, np.int64)
-    _static_replay(page, op, guest, target, state, np.zeros(n_pages, np.int64), cnt, host,
-                   np.zeros(n_guests, np.int64), np.zeros(n_guests, np.int64), *guest_heaps(target))
+    _static_replay(
+        page,
+        op,
+        guest,
+        target,
+        state,
+        np.zeros(n_pages, np.int64),
+        cnt,
+        host,
+        np.zeros(n_guests, np.int64),
+        np.zeros(n_guests, np.int64),
+        *guest_heaps(target),
+    )
     return cnt, host, state
 
 
@@ -97,8 +109,7 @@ def _static_one(page, op, guest, page_guest, n_guests, target):
 # (_nrt=False): with it, the guest heaps' slices handed to the inlined reclaim
 # helpers counted references at every event (1.12x the time).
 @nb.njit(cache=True, _nrt=False)
-def _static_replay(page, op, guest, target, state, stamp, cnt, host, in_use, mark, cap, off, hkeys,
-                   hpages, hsize):
+def _static_replay(page, op, guest, target, state, stamp, cnt, host, in_use, mark, cap, off, hkeys, hpages, hsize):
     """Every event at one budget: guest bytes in ``state``, last uses in ``stamp``, guest
     g's heap ``hkeys/hpages[off[g]:off[g] + cap[g]]`` of ``hsize[g]`` entries."""
     total = 0
@@ -117,8 +128,8 @@ def _static_replay(page, op, guest, target, state, stamp, cnt, host, in_use, mar
             cnt[g, C_GUEST_READS] += 1
             cnt[g, C_DISCARD_FAULTS] += (flags & FILE_REFAULT) != 0
         o_ = off[g]
-        kk = hkeys[o_:o_ + cap[g]]
-        pp = hpages[o_:o_ + cap[g]]
+        kk = hkeys[o_ : o_ + cap[g]]
+        pp = hpages[o_ : o_ + cap[g]]
         if flags & LEFT:
             resident_delta(cnt, in_use, mark, g, i, -1)
             total -= 1
@@ -164,9 +175,9 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False):
     """Replay under fixed partitions at every budget (no host state distribution)."""
     b = validated(budgets, scenario.n_pages).pages
     targets = np.stack([shares(int(x), scenario.guest_pages, params.partition) for x in b])
-    cnt, host, final = _static_budgets(scenario.page, scenario.op, scenario.guest,
-                                       scenario.page_guest, scenario.n_guests, targets,
-                                       keep_final)
+    cnt, host, final = _static_budgets(
+        scenario.page, scenario.op, scenario.guest, scenario.page_guest, scenario.n_guests, targets, keep_final
+    )
     return without_states(b, cnt, host, final, scenario.n_guests)
 
 
@@ -185,8 +196,9 @@ def reference(scenario, budget: int, params):
     in_use: list[set[int]] = [set() for _ in range(n_guests)]
     host_peak = host_sum = 0
 
-    for i, (p, o, g) in enumerate(zip(scenario.page.tolist(), scenario.op.tolist(),
-                                      scenario.guest.tolist(), strict=True)):
+    for i, (p, o, g) in enumerate(
+        zip(scenario.page.tolist(), scenario.op.tolist(), scenario.guest.tolist(), strict=True)
+    ):
         c = counters[g]
         joined, left, _ = view.step(p, o, c)
         if joined or o in (Op.READ, Op.WRITE):
@@ -196,8 +208,7 @@ def reference(scenario, budget: int, params):
         if joined:
             in_use[g].add(p)
             if len(in_use[g]) > target[g]:
-                victim = min((q for q in in_use[g] if q != p),
-                             key=lambda q: (0 if clean(q) else 1, last_use[q]))
+                victim = min((q for q in in_use[g] if q != p), key=lambda q: (0 if clean(q) else 1, last_use[q]))
                 if clean(victim):
                     c["discards"] += 1
                     out[victim] = "file"
@@ -211,9 +222,18 @@ def reference(scenario, budget: int, params):
         for h in range(n_guests):
             counters[h]["sum_resident_pages"] += len(in_use[h])
     arr = np.array([[c[k] for k in COUNTERS] for c in counters], np.int64)
-    final = np.array([("SUVP".index(gstate[q]) | (DIRTY if dirty[q] else 0)
-                       | (OUT if out[q] else 0) | (SWAPPED if out[q] == "swap" else 0))
-                      for q in range(scenario.n_pages)], np.uint8)
+    final = np.array(
+        [
+            (
+                "SUVP".index(gstate[q])
+                | (DIRTY if dirty[q] else 0)
+                | (OUT if out[q] else 0)
+                | (SWAPPED if out[q] == "swap" else 0)
+            )
+            for q in range(scenario.n_pages)
+        ],
+        np.uint8,
+    )
     return ReferenceResult(arr, host_peak, host_sum, final)
 
 

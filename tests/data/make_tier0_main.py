@@ -93,11 +93,14 @@ def replay(strategy: str, params: dict, scn, budgets, **kw) -> dict[str, np.ndar
 
     strat = get_strategy(strategy)
     res = strat.run(scn, budgets, strat.parse_params(params), keep_final=True, **kw)
-    crc = np.array([zlib.crc32(np.ascontiguousarray(f & 0x7F).tobytes())
-                    for f in res.final_states], np.int64)
+    crc = np.array([zlib.crc32(np.ascontiguousarray(f & 0x7F).tobytes()) for f in res.final_states], np.int64)
     # The counters of the code before the tier (new counters are appended after them).
-    return {"counters": res.counters[:, :, :16].copy(), "host_peak": res.host_peak,
-            "host_sum": res.host_sum_resident, "final_crc": crc}
+    return {
+        "counters": res.counters[:, :, :16].copy(),
+        "host_peak": res.host_peak,
+        "host_sum": res.host_sum_resident,
+        "final_crc": crc,
+    }
 
 
 def main() -> None:

@@ -24,6 +24,18 @@ from cmmsim.tracer.linux.reference import Event, Mapper, parse_line
 from cmmsim.tracer.linux.rules import EVENTS, FORMATS
 from cmmsim.tracer.linux.textio import open_binary, open_text
 
-__all__ = ["EVENTS", "FORMATS", "ConvertError", "Counters", "Event", "Mapper", "convert",
-           "kpageflags_to_states", "open_binary", "open_text", "parse_line", "pfnmap_path",
-           "read_kpageflags_states"]
+__all__ = [
+    "EVENTS",
+    "FORMATS",
+    "ConvertError",
+    "Counters",
+    "Event",
+    "Mapper",
+    "convert",
+    "kpageflags_to_states",
+    "open_binary",
+    "open_text",
+    "parse_line",
+    "pfnmap_path",
+    "read_kpageflags_states",
+]

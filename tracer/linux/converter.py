@@ -52,12 +52,20 @@ class ConvertError(CmmsimError):
     """A malformed line in strict mode: names file, line number and the line."""
 
 
-def convert(inp: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str = "auto",
-            lenient: bool = False, guest_pages: int | None = None,
-            initial: np.ndarray | None = None, extra_meta: dict | None = None,
-            stream: IO | None = None, engine: str = "fast",
-            initial_pages: np.ndarray | None = None,
-            on_bytes: Callable[[int], None] | None = None) -> TraceMeta:
+def convert(
+    inp: str | os.PathLike | None,
+    out: str | os.PathLike,
+    *,
+    fmt: str = "auto",
+    lenient: bool = False,
+    guest_pages: int | None = None,
+    initial: np.ndarray | None = None,
+    extra_meta: dict | None = None,
+    stream: IO | None = None,
+    engine: str = "fast",
+    initial_pages: np.ndarray | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> TraceMeta:
     """Convert tracepoint text to a cmmsim trace, streaming.
 
     Parameters
@@ -97,26 +105,24 @@ def convert(inp: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str =
     with ColumnSpill(out.with_name(f".{out.name}.body")) as w:
         if engine == "python":
             with stream or open_text(inp) as text:
-                mapper = _convert_lines(text, w, fmt, lenient, where,
-                                        Mapper(initial, initial_pages=pages), c)
+                mapper = _convert_lines(text, w, fmt, lenient, where, Mapper(initial, initial_pages=pages), c)
         elif isinstance(stream, io.TextIOBase):
-            mapper = _convert_chunks(stream, w, fmt, lenient, where,
-                                     FastMapper(initial, initial_pages=pages), c)
+            mapper = _convert_chunks(stream, w, fmt, lenient, where, FastMapper(initial, initial_pages=pages), c)
         else:
             with stream or open_binary(inp) as raw:
                 src = CountingReader(raw, on_bytes) if on_bytes else raw
-                mapper = _convert_blocks(src, w, fmt, lenient, where,
-                                         FastMapper(initial, initial_pages=pages), c)
+                mapper = _convert_blocks(src, w, fmt, lenient, where, FastMapper(initial, initial_pages=pages), c)
         if not sum(c.events.values()):
             skipped = sum(c.skipped.values())
-            raise TraceError(f"{show_path(where)}: no page tracepoint events to convert "
-                             f"({c.lines_read:,} lines read, {skipped:,} skipped)")
+            raise TraceError(
+                f"{show_path(where)}: no page tracepoint events to convert "
+                f"({c.lines_read:,} lines read, {skipped:,} skipped)"
+            )
         n_frames = mapper.n_frames
         if guest_pages is None:
             guest_pages = max(n_frames, 1)
         elif guest_pages < n_frames:
-            raise ParamError(f"guest memory of {guest_pages} pages is less than the "
-                             f"{n_frames} frames the trace names")
+            raise ParamError(f"guest memory of {guest_pages} pages is less than the {n_frames} frames the trace names")
         init = mapper.initial_events(c)
         meta = TraceMeta(
             guest_pages=guest_pages,
@@ -131,8 +137,9 @@ def convert(inp: str | os.PathLike | None, out: str | os.PathLike, *, fmt: str =
             meta = tw.finish(meta)
         phys = mapper.phys_of_dense()
         with atomic_output(pfnmap_path(out)) as tmp:
-            pq.write_table(pa.table({"pfn": np.arange(n_frames, dtype=np.uint32),
-                                     "phys_pfn": phys}), tmp, compression="zstd")
+            pq.write_table(
+                pa.table({"pfn": np.arange(n_frames, dtype=np.uint32), "phys_pfn": phys}), tmp, compression="zstd"
+            )
     return meta
 
 
@@ -141,15 +148,15 @@ def _bad_line_error(where: str, lineno: int, kind: str, name: str | None, line: 
     return ConvertError(f"{where}:{lineno}: {reason}: {line.rstrip()[:200]!r}")
 
 
-def _screen(parsed: pl.DataFrame, lines: list[str], line_numbers: np.ndarray, lenient: bool,
-            where: str, c: Counters) -> np.ndarray:
+def _screen(
+    parsed: pl.DataFrame, lines: list[str], line_numbers: np.ndarray, lenient: bool, where: str, c: Counters
+) -> np.ndarray:
     """Stop at the first malformed line (strict) or count it (lenient); returns the line kinds."""
     kind = parsed["kind"].to_numpy()
     bad = np.flatnonzero((kind == LINE_BAD) | (kind == LINE_BAD_FIELDS))
     if not lenient and len(bad):
         i = int(bad[0])
-        raise _bad_line_error(where, int(line_numbers[i]), LINE_KIND_NAMES[kind[i]],
-                              parsed["name"][i], lines[i])
+        raise _bad_line_error(where, int(line_numbers[i]), LINE_KIND_NAMES[kind[i]], parsed["name"][i], lines[i])
     tally(parsed, c)
     return kind
 
@@ -204,8 +211,9 @@ def _scan_block(block: memoryview, fmt: str):
         code[code == UNUSED] = LEFT
         unused = {}
     rest = np.flatnonzero(code == LEFT)
-    lines = [str(block[a:b], "utf-8", "replace")
-             for a, b in zip(starts[rest].tolist(), ends[rest].tolist(), strict=True)]
+    lines = [
+        str(block[a:b], "utf-8", "replace") for a, b in zip(starts[rest].tolist(), ends[rest].tolist(), strict=True)
+    ]
     parsed = parse_chunk(lines, fmt) if lines else None
     return len(starts), code, t, vals, rest, lines, parsed, unused
 

@@ -92,14 +92,15 @@ def fidelity_lines(converter: dict[str, Any]) -> list[str]:
     read, lost = converter["page_cache_reads"], converter["unresolved_accesses"]
     share = f" ({lost / (read + lost):.1%} of them)" if read + lost else ""
     causes = ", ".join(f"{k} {v:,}" for k, v in converter.get("unresolved_causes", {}).items())
-    lines = [f"page-cache reads: {read:,} placed, {lost:,} not placed{share}"
-             + (f": {causes}" if causes else "")]
+    lines = [f"page-cache reads: {read:,} placed, {lost:,} not placed{share}" + (f": {causes}" if causes else "")]
     if converter.get("snapshot_pages"):
         lines.append(f"start snapshot: {converter['snapshot_pages']:,} mapped file pages placed")
-    lines.append(f"not reads: {converter['fault_around_mapped']:,} fault-around pages mapped "
-                 f"untouched, {converter['fault_around_unknown']:,} fault-around offsets "
-                 f"uncached or unknown, {converter['get_pages_unread']:,} read() offsets past "
-                 "a turn (past the file's end, or read by the next turn)")
+    lines.append(
+        f"not reads: {converter['fault_around_mapped']:,} fault-around pages mapped "
+        f"untouched, {converter['fault_around_unknown']:,} fault-around offsets "
+        f"uncached or unknown, {converter['get_pages_unread']:,} read() offsets past "
+        "a turn (past the file's end, or read by the next turn)"
+    )
     if converter.get("unresolved_dirty"):
         lines.append(f"dirtied folios not placed: {converter['unresolved_dirty']:,}")
     return lines

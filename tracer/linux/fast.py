@@ -113,6 +113,8 @@ PFN_EVENTS = tuple(EVENT_CODE[name] for name in PFN_NAMES)
 #: Events that may name a file not seen before (a page added may also add
 #: its block-device alias to the file table).
 FILE_EVENTS = (EV_CACHE_ADD, EV_DIRTY_FOLIO, EV_GET_PAGES, EV_MAP_PAGES, EV_FAULT)
+
+
 @nb.njit(cache=True)
 def _worst_out(k, a, b, scal):
     # The most ops event kind k can emit (checked before it runs: no buffer grows inside):
@@ -126,8 +128,7 @@ def _worst_out(k, a, b, scal):
     if k == EV_CACHE_DELETE:
         return 0
     if k == EV_GET_PAGES:  # the last turn's rest, then its own range
-        return 3 * (MAX_RANGE_PAGES + min((b >> PAGE_SHIFT) - (a >> PAGE_SHIFT) + 1,
-                                          MAX_RANGE_PAGES))
+        return 3 * (MAX_RANGE_PAGES + min((b >> PAGE_SHIFT) - (a >> PAGE_SHIFT) + 1, MAX_RANGE_PAGES))
     if k == EV_MAP_PAGES or k == EV_FAULT or k == EV_SAMPLED_ACCESS:
         return 3
     if k == EV_DIRTY_FOLIO:
@@ -138,6 +139,7 @@ def _worst_out(k, a, b, scal):
 
 
 # -- one handler per event kind (the rules of cmmsim.tracer.linux.rules) ------------------------------
+
 
 @nb.njit(cache=True, inline="always")
 def _page_alloc(t, pfn, order, initial, fr, files, scal, cnt, out):
@@ -170,8 +172,7 @@ def _cache_add(t, dev, ino, pfn, order, index, initial, fr, files, scal, cnt, ou
     iid = file_id_of(dev, ino, files, scal)
     files.seen[iid] = 1
     if dev >> MINOR_BITS == 0 and ino >> MINOR_BITS:  # a block device's own cache
-        scal[S_FILE_KEYS] += fph.put(ALIAS_DEV, ino, iid, files.file_dev, files.file_ino,
-                                     files.file_id)
+        scal[S_FILE_KEYS] += fph.put(ALIAS_DEV, ino, iid, files.file_dev, files.file_ino, files.file_id)
     n = 1 << order
     for phys in range(pfn, pfn + n):
         forget(slot_of(phys, fr, scal), fr, files, scal)
@@ -184,8 +185,7 @@ def _cache_add(t, dev, ino, pfn, order, index, initial, fr, files, scal, cnt, ou
             fr.state[s] = ST_STABLE
             emit(t, s, OP_SET_STABLE, fr, scal, out)
             emit(t, s, OP_WRITE, fr, scal, out)
-        scal[S_PAGE_KEYS] += fph.put(iid, index + j, s, files.page_file, files.page_index,
-                                     files.page_slot)
+        scal[S_PAGE_KEYS] += fph.put(iid, index + j, s, files.page_file, files.page_index, files.page_slot)
         fr.cached[s] = 1
         fr.file[s] = iid
         fr.index[s] = index + j
@@ -338,8 +338,7 @@ def _dirty_folio(t, dev, ino, index, initial, fr, files, q, scal, cnt, out):
     head_phys = fr.slot_phys[head]
     for phys in range(head_phys, head_phys + (1 << order)):
         s = known_slot(phys, fr)
-        if s < 0 or fph.get(iid, index + phys - head_phys, files.page_file, files.page_index,
-                            files.page_slot) != s:
+        if s < 0 or fph.get(iid, index + phys - head_phys, files.page_file, files.page_index, files.page_slot) != s:
             continue
         st = current_state(s, ST_VOLATILE, initial, fr, scal)
         if st == ST_VOLATILE or st == ST_POT_VOLATILE:
@@ -410,8 +409,10 @@ def _map_events(i0, ev, initial, expire_ns, fr, files, q, scal, cnt, ev_counts, 
         k = ev.code[i]
         a = ev.a[i]
         b = ev.b[i]
-        if (scal[S_N_OUT] + (scal[S_Q_LEN] - scal[S_Q_HEAD]) + _worst_out(k, a, b, scal)
-                > out.t_ns.shape[0] or scal[S_Q_LEN] + (1 << MAX_ORDER) > q.t_ns.shape[0]):
+        if (
+            scal[S_N_OUT] + (scal[S_Q_LEN] - scal[S_Q_HEAD]) + _worst_out(k, a, b, scal) > out.t_ns.shape[0]
+            or scal[S_Q_LEN] + (1 << MAX_ORDER) > q.t_ns.shape[0]
+        ):
             return i
         t = event_time(ev.t_ns[i], scal, cnt)
         ev_counts[k] += 1
@@ -423,22 +424,43 @@ def _map_events(i0, ev, initial, expire_ns, fr, files, q, scal, cnt, ev_counts, 
         elif k == EV_PAGE_FREE_BATCHED:
             _page_free(t, a, 0, initial, fr, files, scal, cnt, out)
         elif k == EV_CACHE_ADD:
-            _cache_add(t, dev_of(ev.c[i], ev.d[i]), ev.e[i], a, b, ev.f[i] >> PAGE_SHIFT, initial,
-                       fr, files, scal, cnt, out)
+            _cache_add(
+                t, dev_of(ev.c[i], ev.d[i]), ev.e[i], a, b, ev.f[i] >> PAGE_SHIFT, initial, fr, files, scal, cnt, out
+            )
         elif k == EV_CACHE_DELETE:
             _cache_delete(a, b, initial, fr, files, scal)
         elif k == EV_GET_PAGES:  # a, b: first and last byte offset
-            _get_pages(t, dev_of(ev.c[i], ev.d[i]), ev.e[i], a >> PAGE_SHIFT, b >> PAGE_SHIFT,
-                       initial, fr, files, scal, cnt, out)
+            _get_pages(
+                t,
+                dev_of(ev.c[i], ev.d[i]),
+                ev.e[i],
+                a >> PAGE_SHIFT,
+                b >> PAGE_SHIFT,
+                initial,
+                fr,
+                files,
+                scal,
+                cnt,
+                out,
+            )
         elif k == EV_MAP_PAGES:
-            _map_pages(t, dev_of(ev.c[i], ev.d[i]), ev.e[i], a >> PAGE_SHIFT, b >> PAGE_SHIFT,
-                       initial, fr, files, scal, cnt, out)
+            _map_pages(
+                t,
+                dev_of(ev.c[i], ev.d[i]),
+                ev.e[i],
+                a >> PAGE_SHIFT,
+                b >> PAGE_SHIFT,
+                initial,
+                fr,
+                files,
+                scal,
+                cnt,
+                out,
+            )
         elif k == EV_FAULT:
-            _fault(t, dev_of(ev.c[i], ev.d[i]), ev.e[i], a >> PAGE_SHIFT, initial, fr, files,
-                   scal, cnt, out)
+            _fault(t, dev_of(ev.c[i], ev.d[i]), ev.e[i], a >> PAGE_SHIFT, initial, fr, files, scal, cnt, out)
         elif k == EV_DIRTY_FOLIO:
-            _dirty_folio(t, dev_of(ev.c[i], ev.d[i]), ev.e[i], a, initial, fr, files, q, scal, cnt,
-                         out)
+            _dirty_folio(t, dev_of(ev.c[i], ev.d[i]), ev.e[i], a, initial, fr, files, q, scal, cnt, out)
         elif k == EV_SINGLE_INODE or k == EV_EXT4_WRITEPAGES:  # a: pages written
             if a > 0:
                 _written_back(t, dev_of(ev.c[i], ev.d[i]), ev.e[i], fr, files, scal, out)
@@ -457,8 +479,7 @@ def _load_snapshot(rows, fr, files, scal, cnt):
         iid = file_id_of(dev_of(rows[r, 0], rows[r, 1]), rows[r, 2], files, scal)
         files.seen[iid] = 1
         s = slot_of(rows[r, 4], fr, scal)
-        scal[S_PAGE_KEYS] += fph.put(iid, rows[r, 3], s, files.page_file, files.page_index,
-                                     files.page_slot)
+        scal[S_PAGE_KEYS] += fph.put(iid, rows[r, 3], s, files.page_file, files.page_index, files.page_slot)
         fr.cached[s] = 1
         fr.file[s] = iid
         fr.index[s] = rows[r, 3]
@@ -483,22 +504,29 @@ def _grown(old: np.ndarray, size: int, alloc=np.zeros) -> np.ndarray:
 class FastMapper:
     """State of the numba mapper across chunks (grows with the highest pfn seen)."""
 
-    def __init__(self, initial: np.ndarray | None = None, dirty_expire_s: float = DIRTY_EXPIRE_S,
-                 initial_pages: np.ndarray | None = None):
-        self.initial = (np.zeros(0, np.uint8) if initial is None
-                        else np.ascontiguousarray(initial, np.uint8))
+    def __init__(
+        self,
+        initial: np.ndarray | None = None,
+        dirty_expire_s: float = DIRTY_EXPIRE_S,
+        initial_pages: np.ndarray | None = None,
+    ):
+        self.initial = np.zeros(0, np.uint8) if initial is None else np.ascontiguousarray(initial, np.uint8)
         self.expire_ns = clean_after_ns(dirty_expire_s)
         self.frames = Frames(**{name: np.zeros(0, dtype) for name, dtype in FRAME_DTYPES.items()})
         self._chunks = 0  # chunks of the pfn -> slot map handed out
         self._grow(_START_SIZE)
-        self.files = Files(*fph.new_table(_START_PAGES), *fph.new_table(_START_FILES),
-                           *(np.empty(_START_FILES, np.int64) for _ in PER_FILE))
+        self.files = Files(
+            *fph.new_table(_START_PAGES),
+            *fph.new_table(_START_FILES),
+            *(np.empty(_START_FILES, np.int64) for _ in PER_FILE),
+        )
         self.q = Queue(*(np.empty(_START_SIZE, np.int64) for _ in Queue._fields))
         self.scal = np.zeros(N_SCALARS, np.int64)
         self.cnt = np.zeros(N_COUNTERS, np.int64)
         self.ev_counts = np.zeros(len(EVENTS), np.int64)
-        self.out = Ops(np.empty(_START_SIZE, np.int64), np.empty(_START_SIZE, np.uint32),
-                       np.empty(_START_SIZE, np.uint8))
+        self.out = Ops(
+            np.empty(_START_SIZE, np.int64), np.empty(_START_SIZE, np.uint32), np.empty(_START_SIZE, np.uint8)
+        )
         if initial_pages is not None and len(initial_pages):
             rows = np.ascontiguousarray(np.asarray(initial_pages, np.int64).reshape(-1, 5))
             self._map_pfns(rows[:, 4], rows[:, 4])
@@ -540,9 +568,14 @@ class FastMapper:
         fr = self.frames
         if slots > len(fr.state):
             new = max(slots, 2 * len(fr.state))
-            fr = Frames(*(arr if name in ("slot", "slot_dir") else
-                          _grown(arr, new, np.empty if name in WRITTEN_BEFORE_READ else np.zeros)
-                          for name, arr in zip(Frames._fields, fr, strict=True)))
+            fr = Frames(
+                *(
+                    arr
+                    if name in ("slot", "slot_dir")
+                    else _grown(arr, new, np.empty if name in WRITTEN_BEFORE_READ else np.zeros)
+                    for name, arr in zip(Frames._fields, fr, strict=True)
+                )
+            )
         self.frames = fr
 
     def _reserve_files(self, new_pages: int, new_files: int) -> None:
@@ -558,14 +591,17 @@ class FastMapper:
 
     def feed(self, ev: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Map one chunk's parsed events; returns the ops emitted (dense pfns)."""
-        return self.feed_arrays(ev["code"].to_numpy(), ev["t_ns"].to_numpy(),
-                                [ev[c].to_numpy() for c in COLUMNS])
+        return self.feed_arrays(ev["code"].to_numpy(), ev["t_ns"].to_numpy(), [ev[c].to_numpy() for c in COLUMNS])
 
-    def feed_arrays(self, code: np.ndarray, t_ns: np.ndarray,
-                    cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def feed_arrays(
+        self, code: np.ndarray, t_ns: np.ndarray, cols: list[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`feed` on columns: event kinds, times (ns) and the columns a ... f."""
-        ev = Events(np.ascontiguousarray(code, np.uint8), np.ascontiguousarray(t_ns, np.int64),
-                    *(np.ascontiguousarray(col, np.int64) for col in cols))
+        ev = Events(
+            np.ascontiguousarray(code, np.uint8),
+            np.ascontiguousarray(t_ns, np.int64),
+            *(np.ascontiguousarray(col, np.int64) for col in cols),
+        )
         pfn_events = np.isin(ev.code, PFN_EVENTS)
         new_pages = 0
         if pfn_events.any():
@@ -578,8 +614,19 @@ class FastMapper:
         self._compact_queue()
         i = 0
         while True:
-            i = _map_events(i, ev, self.initial, self.expire_ns, self.frames, self.files, self.q,
-                            self.scal, self.cnt, self.ev_counts, self.out)
+            i = _map_events(
+                i,
+                ev,
+                self.initial,
+                self.expire_ns,
+                self.frames,
+                self.files,
+                self.q,
+                self.scal,
+                self.cnt,
+                self.ev_counts,
+                self.out,
+            )
             if i == len(ev.code):
                 break
             # The next event might not fit: double the output and the queue, resume.
@@ -626,8 +673,9 @@ class FastMapper:
         unresolved)."""
         n_files = int(self.scal[S_N_FILES])
         pending = self.files.pend_index[:n_files] >= 0
-        causes = self.cnt[len(COUNTER_FIELDS):] + np.bincount(
-            self.files.pend_cause[:n_files][pending] - len(COUNTER_FIELDS), minlength=len(CAUSES))
+        causes = self.cnt[len(COUNTER_FIELDS) :] + np.bincount(
+            self.files.pend_cause[:n_files][pending] - len(COUNTER_FIELDS), minlength=len(CAUSES)
+        )
         for slot, name in enumerate(COUNTER_FIELDS):
             setattr(c, name, getattr(c, name) + int(self.cnt[slot]))
         for cause, n in zip(CAUSES, causes.tolist(), strict=True):

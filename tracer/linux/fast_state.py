@@ -32,22 +32,48 @@ ALIAS_DEV = 1 << 40
 
 #: Counter slots of the kernel, named as the :class:`Counters` fields they add to,
 #: then one per cause of unresolved accesses (``counters.CAUSES``).
-COUNTER_FIELDS = ("unresolved_dirty", "duplicate_frees", "failed_allocations",
-                  "activate_on_free", "expired_clean", "reordered", "clamped_ranges",
-                  "page_cache_reads", "fault_around_mapped", "fault_around_unknown",
-                  "fault_around_retries", "get_pages_unread", "faults_filled", "snapshot_pages",
-                  "sampled_on_free")
-(C_UNRESOLVED_DIRTY, C_DUPLICATE_FREES, C_FAILED_ALLOCATIONS, C_ACTIVATE_ON_FREE,
- C_EXPIRED_CLEAN, C_REORDERED, C_CLAMPED_RANGES, C_PAGE_CACHE_READS, C_FAULT_AROUND_MAPPED,
- C_FAULT_AROUND_UNKNOWN, C_FAULT_AROUND_RETRIES, C_GET_PAGES_UNREAD, C_FAULTS_FILLED,
- C_SNAPSHOT_PAGES, C_SAMPLED_ON_FREE) = range(len(COUNTER_FIELDS))
+COUNTER_FIELDS = (
+    "unresolved_dirty",
+    "duplicate_frees",
+    "failed_allocations",
+    "activate_on_free",
+    "expired_clean",
+    "reordered",
+    "clamped_ranges",
+    "page_cache_reads",
+    "fault_around_mapped",
+    "fault_around_unknown",
+    "fault_around_retries",
+    "get_pages_unread",
+    "faults_filled",
+    "snapshot_pages",
+    "sampled_on_free",
+)
+(
+    C_UNRESOLVED_DIRTY,
+    C_DUPLICATE_FREES,
+    C_FAILED_ALLOCATIONS,
+    C_ACTIVATE_ON_FREE,
+    C_EXPIRED_CLEAN,
+    C_REORDERED,
+    C_CLAMPED_RANGES,
+    C_PAGE_CACHE_READS,
+    C_FAULT_AROUND_MAPPED,
+    C_FAULT_AROUND_UNKNOWN,
+    C_FAULT_AROUND_RETRIES,
+    C_GET_PAGES_UNREAD,
+    C_FAULTS_FILLED,
+    C_SNAPSHOT_PAGES,
+    C_SAMPLED_ON_FREE,
+) = range(len(COUNTER_FIELDS))
 C_CAUSE_FILE, C_CAUSE_PAGE, C_CAUSE_PSEUDO = range(len(COUNTER_FIELDS), len(COUNTER_FIELDS) + 3)
 N_COUNTERS = len(COUNTER_FIELDS) + len(CAUSES)
 # Scalars: t0 set?, t0, last t, dense ids given, expiry queue head, ops out, slots used,
 # page-table keys, files named, expiry queue length, file-table keys.
 N_SCALARS = 11
-(S_HAVE_T0, S_T0, S_LAST_T, S_N_DENSE, S_Q_HEAD, S_N_OUT, S_N_SLOTS, S_PAGE_KEYS, S_N_FILES,
- S_Q_LEN, S_FILE_KEYS) = range(N_SCALARS)
+(S_HAVE_T0, S_T0, S_LAST_T, S_N_DENSE, S_Q_HEAD, S_N_OUT, S_N_SLOTS, S_PAGE_KEYS, S_N_FILES, S_Q_LEN, S_FILE_KEYS) = (
+    range(N_SCALARS)
+)
 
 # Page states of the mapper: the rules' states plus one. Every per-frame
 # array uses 0 for "nothing yet" (states, dense ids and folio orders are
@@ -96,11 +122,22 @@ PFN_CHUNK_MASK = (1 << PFN_CHUNK_BITS) - 1
 #: Frames arrays read only where written (slots and dense ids in use, links
 #: of dirty pages): grown with np.empty.
 WRITTEN_BEFORE_READ = ("slot_phys", "dense_to_phys", "dprev", "dnext")
-FRAME_DTYPES = {"slot": np.int32, "slot_dir": np.int32, "slot_phys": np.int64, "state": np.uint8,
-                 "first": np.uint8,
-                 "dense": np.int64, "dense_to_phys": np.int64, "cached": np.uint8,
-                 "file": np.int64, "index": np.int64, "folio": np.int8, "dirty_t": np.int64,
-                 "dprev": np.int64, "dnext": np.int64}
+FRAME_DTYPES = {
+    "slot": np.int32,
+    "slot_dir": np.int32,
+    "slot_phys": np.int64,
+    "state": np.uint8,
+    "first": np.uint8,
+    "dense": np.int64,
+    "dense_to_phys": np.int64,
+    "cached": np.uint8,
+    "file": np.int64,
+    "index": np.int64,
+    "folio": np.int8,
+    "dirty_t": np.int64,
+    "dprev": np.int64,
+    "dnext": np.int64,
+}
 
 
 class Files(NamedTuple):
@@ -154,6 +191,7 @@ class Ops(NamedTuple):
 # with atomic operations, which measured 5x the cost of the mapping itself.
 # The handlers of each event kind are inlined into it by numba
 # (inline="always"), its small helpers by LLVM; the same tests check them.
+
 
 @nb.njit(cache=True, inline="always")
 def dev_of(major, minor):

@@ -93,8 +93,9 @@ def _rehash(hf, hi, hv, nf, ni, nv):
             put(hf[j], hi[j], hv[j], nf, ni, nv)
 
 
-def reserve(table: tuple[np.ndarray, np.ndarray, np.ndarray], used: int,
-            more: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def reserve(
+    table: tuple[np.ndarray, np.ndarray, np.ndarray], used: int, more: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The table, rehashed into larger arrays if ``used + more`` keys would fill it past half."""
     hf, hi, hv = table
     if 2 * (used + more) <= hf.shape[0]:

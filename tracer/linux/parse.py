@@ -82,15 +82,18 @@ def parse_chunk(lines: list[str], fmt: str) -> pl.DataFrame:
     for code, name in enumerate(_SHAPE_ORDER):
         idx = np.flatnonzero(shape_np == code)
         if len(idx):
-            head_ok[idx] = (head.gather(idx).str.contains(SHAPE_HEADS[name] + "$")
-                            .fill_null(False).to_numpy())
-    easy = (clean & has_shape & pl.Series(head_ok)
-            & pl.select(pl.when(is_perf).then(mid.str.contains(r"^\w+:\w+$"))
-                        .otherwise(mid.str.contains(r"^\w+$"))).to_series()).fill_null(False)
+            head_ok[idx] = head.gather(idx).str.contains(SHAPE_HEADS[name] + "$").fill_null(False).to_numpy()
+    easy = (
+        clean
+        & has_shape
+        & pl.Series(head_ok)
+        & pl.select(
+            pl.when(is_perf).then(mid.str.contains(r"^\w+:\w+$")).otherwise(mid.str.contains(r"^\w+$"))
+        ).to_series()
+    ).fill_null(False)
     mid_parts = mid.str.splitn(":", 2).struct.unnest()
     ts = pl.select(pl.when(easy).then(head.str.extract(r"([0-9]+\.[0-9]+)$", 1))).to_series()
-    ev = pl.select(pl.when(easy & is_perf).then(mid_parts["field_1"])
-                   .when(easy).then(mid)).to_series()
+    ev = pl.select(pl.when(easy & is_perf).then(mid_parts["field_1"]).when(easy).then(mid)).to_series()
     sysn = pl.select(pl.when(easy & is_perf).then(mid_parts["field_0"])).to_series()
     body = pl.select(pl.when(easy).then(rest)).to_series()
     hard = (has_shape & ~easy).fill_null(False)
@@ -104,8 +107,11 @@ def parse_chunk(lines: list[str], fmt: str) -> pl.DataFrame:
         ts, ev, sysn, body = (pl.Series(v, dtype=pl.String) for v in (ts, ev, sysn, body))
     out = pl.DataFrame({"ts": ts, "ev": ev, "sys": sysn, "body": body})
     out = out.with_columns(
-        pl.col("ev").replace_strict(EVENT_CODE, default=NO_EVENT, return_dtype=pl.UInt8)
-        .fill_null(NO_EVENT).alias("code"))
+        pl.col("ev")
+        .replace_strict(EVENT_CODE, default=NO_EVENT, return_dtype=pl.UInt8)
+        .fill_null(NO_EVENT)
+        .alias("code")
+    )
     code = out["code"].to_numpy()
     matched = out["ev"].is_not_null().to_numpy()
     is_event = (code != NO_EVENT) & matched
@@ -159,12 +165,20 @@ def parse_chunk(lines: list[str], fmt: str) -> pl.DataFrame:
             else:
                 name_col[r] = f"{sy}:{e_}" if sy else e_
     ev = kind == LINE_EVENT
-    frac = (parts["field_1"].fill_null("0").str.pad_end(9, "0").str.slice(0, 9)
-            .str.to_integer(strict=False).fill_null(0).cast(pl.Int64))
+    frac = (
+        parts["field_1"]
+        .fill_null("0")
+        .str.pad_end(9, "0")
+        .str.slice(0, 9)
+        .str.to_integer(strict=False)
+        .fill_null(0)
+        .cast(pl.Int64)
+    )
     sec = sec.fill_null(0).cast(pl.Int64)
     t_ns = np.where(ev, (sec * 1_000_000_000 + frac).to_numpy(), 0)
-    return pl.DataFrame({"kind": kind, "name": pl.Series(name_col.tolist(), dtype=pl.String),
-                         "code": code, "t_ns": t_ns, **arrays})
+    return pl.DataFrame(
+        {"kind": kind, "name": pl.Series(name_col.tolist(), dtype=pl.String), "code": code, "t_ns": t_ns, **arrays}
+    )
 
 
 def tally(parsed: pl.DataFrame, c: Counters) -> None:

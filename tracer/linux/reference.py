@@ -94,8 +94,7 @@ def parse_line(line: str, fmt: str = "auto") -> tuple[str, Event | str | None]:
     name = m.group("ev")
     fields_rx = FIELDS.get(name)
     if fields_rx is None:
-        return "unused", (f"{m.group('sys')}:{name}" if "sys" in m.groupdict() and m.group("sys")
-                          else name)
+        return "unused", (f"{m.group('sys')}:{name}" if "sys" in m.groupdict() and m.group("sys") else name)
     f = fields_rx.search(m.group("body"))
     if f is None:
         if name.startswith("writeback_") and BDI_ANY.search(m.group("body")):
@@ -104,8 +103,7 @@ def parse_line(line: str, fmt: str = "auto") -> tuple[str, Event | str | None]:
     if name in ORDER_GROUP and int(f.group(ORDER_GROUP[name])) > MAX_ORDER:
         return "bad-fields", name
     hex_cols = HEX_COLUMNS.get(name, "")
-    cols = {col: int(g, 16 if col in hex_cols else 10)
-            for g, col in zip(f.groups(), EVENT_COLUMNS[name], strict=True)}
+    cols = {col: int(g, 16 if col in hex_cols else 10) for g, col in zip(f.groups(), EVENT_COLUMNS[name], strict=True)}
     if any(v > INT64_MAX for v in cols.values()):
         return "bad-fields", name  # as the fast paths, which hold fields in int64
     order = cols["b"] if name in ORDER_GROUP else 0
@@ -119,9 +117,12 @@ def parse_line(line: str, fmt: str = "auto") -> tuple[str, Event | str | None]:
 class Mapper:
     """Turn parsed events into cmmsim ops, frame by frame (the rules of :mod:`cmmsim.tracer.linux.rules`)."""
 
-    def __init__(self, initial: np.ndarray | None = None,
-                 dirty_expire_s: float = DIRTY_EXPIRE_S,
-                 initial_pages: np.ndarray | None = None):
+    def __init__(
+        self,
+        initial: np.ndarray | None = None,
+        dirty_expire_s: float = DIRTY_EXPIRE_S,
+        initial_pages: np.ndarray | None = None,
+    ):
         self.initial = initial
         self.expire_ns = clean_after_ns(dirty_expire_s)
         self.dense: dict[int, int] = {}
@@ -475,5 +476,4 @@ class Mapper:
             d = self.dense[phys]
             ops += [(d, op) for op in INITIAL_OPS[st]]
         arr = np.array(ops, dtype=np.int64).reshape(-1, 2)
-        return (np.zeros(len(arr), np.int64), arr[:, 0].astype(np.uint32),
-                arr[:, 1].astype(np.uint8))
+        return (np.zeros(len(arr), np.int64), arr[:, 0].astype(np.uint32), arr[:, 1].astype(np.uint8))

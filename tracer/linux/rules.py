@@ -134,7 +134,6 @@ the one before (per-CPU buffers of trace_pipe) is raised to it and counted
 (``reordered``).
 """
 
-
 from __future__ import annotations
 
 import re
@@ -150,20 +149,19 @@ FORMATS = ("auto", "perf", "trace-cmd", "ftrace")
 #: fields. Anchored at the end, these decide where a line's head ends.
 SHAPE_HEADS = {
     "perf": r"(?:^|\s)(?P<ts>[0-9]+\.[0-9]+)",
-    "ftrace": (r"-(?P<pid>[0-9]+)\s+(?:\(\s*[0-9-]+\)\s+)?\[(?P<cpu>[0-9]+)\]\s+"
-               r"(?P<flags>[^\s\[\]]{4,6})\s+(?P<ts>[0-9]+\.[0-9]+)"),
+    "ftrace": (
+        r"-(?P<pid>[0-9]+)\s+(?:\(\s*[0-9-]+\)\s+)?\[(?P<cpu>[0-9]+)\]\s+"
+        r"(?P<flags>[^\s\[\]]{4,6})\s+(?P<ts>[0-9]+\.[0-9]+)"
+    ),
     "trace-cmd": r"-(?P<pid>[0-9]+)\s+\[(?P<cpu>[0-9]+)\]\s+(?P<ts>[0-9]+\.[0-9]+)",
 }
 #: Line shapes, tried in this order under ``--format auto``.
 LINE_SHAPES = {
     # The head before the time (any of comm, pid, pid/tid, [cpu]) is anything
     # ending in whitespace: the converter reads none of it, and this form fails fast.
-    "perf": re.compile(
-        r"^(?:.*?\s)??(?P<ts>[0-9]+\.[0-9]+):\s+(?P<sys>\w+):(?P<ev>\w+):\s?(?P<body>.*)$"),
-    "ftrace": re.compile(r"^\s*(?P<task>.*?)" + SHAPE_HEADS["ftrace"]
-                         + r":\s+(?P<ev>\w+):\s?(?P<body>.*)$"),
-    "trace-cmd": re.compile(r"^\s*(?P<task>.*?)" + SHAPE_HEADS["trace-cmd"]
-                            + r":\s+(?P<ev>\w+):\s?(?P<body>.*)$"),
+    "perf": re.compile(r"^(?:.*?\s)??(?P<ts>[0-9]+\.[0-9]+):\s+(?P<sys>\w+):(?P<ev>\w+):\s?(?P<body>.*)$"),
+    "ftrace": re.compile(r"^\s*(?P<task>.*?)" + SHAPE_HEADS["ftrace"] + r":\s+(?P<ev>\w+):\s?(?P<body>.*)$"),
+    "trace-cmd": re.compile(r"^\s*(?P<task>.*?)" + SHAPE_HEADS["trace-cmd"] + r":\s+(?P<ev>\w+):\s?(?P<body>.*)$"),
 }
 #: Lines that are no events at all: comments, trace-cmd's header, perf's notes.
 NOISE = re.compile(r"^\s*(#|$|cpus=|version\s*=|CPU\s*\d+\s+is empty|\[\s*perf)")
@@ -176,9 +174,11 @@ FIELDS = {
     "mm_page_free": re.compile(rf"pfn={_HEX} order=([0-9]+)"),
     "mm_page_free_batched": re.compile(rf"pfn={_HEX}"),
     "mm_filemap_add_to_page_cache": re.compile(
-        rf"dev ([0-9]+):([0-9]+) ino ([0-9a-fA-F]+) pfn={_HEX} ofs=([0-9]+) order=([0-9]+)"),
+        rf"dev ([0-9]+):([0-9]+) ino ([0-9a-fA-F]+) pfn={_HEX} ofs=([0-9]+) order=([0-9]+)"
+    ),
     "mm_filemap_delete_from_page_cache": re.compile(
-        rf"dev ([0-9]+):([0-9]+) ino ([0-9a-fA-F]+) pfn={_HEX} ofs=([0-9]+) order=([0-9]+)"),
+        rf"dev ([0-9]+):([0-9]+) ino ([0-9a-fA-F]+) pfn={_HEX} ofs=([0-9]+) order=([0-9]+)"
+    ),
     "mm_filemap_get_pages": re.compile(r"dev=([0-9]+):([0-9]+) ino=([0-9a-fA-F]+) ofs=([0-9]+)-([0-9]+)"),
     "mm_filemap_map_pages": re.compile(r"dev=([0-9]+):([0-9]+) ino=([0-9a-fA-F]+) ofs=([0-9]+)-([0-9]+)"),
     "mm_filemap_fault": re.compile(r"dev=([0-9]+):([0-9]+) ino=([0-9a-fA-F]+) ofs=([0-9]+)"),
@@ -189,23 +189,45 @@ FIELDS = {
     "cmmsim_sampled_access": re.compile(rf"pfn={_HEX}"),
 }
 EVENTS = tuple(FIELDS)
-(EV_PAGE_ALLOC, EV_PAGE_FREE, EV_PAGE_FREE_BATCHED, EV_CACHE_ADD, EV_CACHE_DELETE,
- EV_GET_PAGES, EV_MAP_PAGES, EV_FAULT, EV_DIRTY_FOLIO, EV_SINGLE_INODE, EV_EXT4_WRITEPAGES,
- EV_LRU_ACTIVATE, EV_SAMPLED_ACCESS) = range(len(EVENTS))
+(
+    EV_PAGE_ALLOC,
+    EV_PAGE_FREE,
+    EV_PAGE_FREE_BATCHED,
+    EV_CACHE_ADD,
+    EV_CACHE_DELETE,
+    EV_GET_PAGES,
+    EV_MAP_PAGES,
+    EV_FAULT,
+    EV_DIRTY_FOLIO,
+    EV_SINGLE_INODE,
+    EV_EXT4_WRITEPAGES,
+    EV_LRU_ACTIVATE,
+    EV_SAMPLED_ACCESS,
+) = range(len(EVENTS))
 #: Event name -> kind code.
 EVENT_CODE = {name: code for code, name in enumerate(EVENTS)}
 #: Events whose bdi is not a block device ("(unknown)", "fuse", ...) are well
 #: formed: the bdi field then simply does not resolve to a page-cache device.
 BDI_ANY = re.compile(r"bdi ([^:]+): ino=[0-9]+")
 #: Regex group holding the folio order, for the events that have one.
-ORDER_GROUP = {"mm_page_alloc": 2, "mm_page_free": 2, "mm_filemap_add_to_page_cache": 6,
-               "mm_filemap_delete_from_page_cache": 6}
+ORDER_GROUP = {
+    "mm_page_alloc": 2,
+    "mm_page_free": 2,
+    "mm_filemap_add_to_page_cache": 6,
+    "mm_filemap_delete_from_page_cache": 6,
+}
 #: Kind codes of the events that name a folio by its order (2^order frames).
 ORDER_EVENTS = tuple(EVENT_CODE[name] for name in ORDER_GROUP)
 #: Events whose column a is a physical pfn.
-PFN_NAMES = ("mm_page_alloc", "mm_page_free", "mm_page_free_batched",
-             "mm_filemap_add_to_page_cache", "mm_filemap_delete_from_page_cache",
-             "mm_lru_activate", "cmmsim_sampled_access")
+PFN_NAMES = (
+    "mm_page_alloc",
+    "mm_page_free",
+    "mm_page_free_batched",
+    "mm_filemap_add_to_page_cache",
+    "mm_filemap_delete_from_page_cache",
+    "mm_lru_activate",
+    "cmmsim_sampled_access",
+)
 
 #: The fast paths carry an event as its kind code, its time and six int64
 #: columns; the column each regex group of an event goes to (a: pfn or first
@@ -213,18 +235,32 @@ PFN_NAMES = ("mm_page_alloc", "mm_page_free", "mm_page_free_batched",
 #: e: inode; f: byte offset of a page-cache folio).
 COLUMNS = "abcdef"
 EVENT_COLUMNS = {
-    "mm_page_alloc": "ab", "mm_page_free": "ab", "mm_page_free_batched": "a",
-    "mm_filemap_add_to_page_cache": "cdeafb", "mm_filemap_delete_from_page_cache": "cdeafb",
-    "mm_filemap_get_pages": "cdeab", "mm_filemap_map_pages": "cdeab", "mm_filemap_fault": "cdea",
-    "writeback_dirty_folio": "cdea", "writeback_single_inode": "cdea",
-    "ext4_writepages_result": "cdea", "mm_lru_activate": "a", "cmmsim_sampled_access": "a",
+    "mm_page_alloc": "ab",
+    "mm_page_free": "ab",
+    "mm_page_free_batched": "a",
+    "mm_filemap_add_to_page_cache": "cdeafb",
+    "mm_filemap_delete_from_page_cache": "cdeafb",
+    "mm_filemap_get_pages": "cdeab",
+    "mm_filemap_map_pages": "cdeab",
+    "mm_filemap_fault": "cdea",
+    "writeback_dirty_folio": "cdea",
+    "writeback_single_inode": "cdea",
+    "ext4_writepages_result": "cdea",
+    "mm_lru_activate": "a",
+    "cmmsim_sampled_access": "a",
 }
 #: The columns written in hex, per event.
 HEX_COLUMNS = {
-    "mm_page_alloc": "a", "mm_page_free": "a", "mm_page_free_batched": "a",
-    "mm_filemap_add_to_page_cache": "ae", "mm_filemap_delete_from_page_cache": "ae",
-    "mm_filemap_get_pages": "e", "mm_filemap_map_pages": "e", "mm_filemap_fault": "e",
-    "mm_lru_activate": "a", "cmmsim_sampled_access": "a",
+    "mm_page_alloc": "a",
+    "mm_page_free": "a",
+    "mm_page_free_batched": "a",
+    "mm_filemap_add_to_page_cache": "ae",
+    "mm_filemap_delete_from_page_cache": "ae",
+    "mm_filemap_get_pages": "e",
+    "mm_filemap_map_pages": "e",
+    "mm_filemap_fault": "e",
+    "mm_lru_activate": "a",
+    "cmmsim_sampled_access": "a",
 }
 
 #: The largest field value the converter reads (the fast paths hold fields in int64).
@@ -256,6 +292,8 @@ MAX_TIME_S = INT64_MAX // 1_000_000_000 - 1
 def frames_in_range(pfn: int, order: int) -> bool:
     """Whether the 2^order frames from ``pfn`` lie below :data:`MAX_PFN`."""
     return 0 <= pfn and pfn + (1 << order) <= MAX_PFN
+
+
 #: The kernel's ``dirty_expire_centisecs`` and ``dirty_writeback_centisecs``, in seconds.
 DIRTY_EXPIRE_S = 30.0
 WRITEBACK_PERIOD_S = 5.0

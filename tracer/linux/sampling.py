@@ -128,29 +128,35 @@ def probe(pages: int = 64) -> Probe:
             before = _smaps_referenced_kb("self", start)
             view[::_PAGE] = 2
             after = _smaps_referenced_kb("self", start)
-            clear = before is not None and after is not None and before == 0 and \
-                after >= pages * _PAGE // 1024
-            reasons["clear_refs"] = (f"smaps Referenced of a {pages}-page mapping: {before} kB after "
-                                     f"clear_refs, {after} kB after touching every page")
+            clear = before is not None and after is not None and before == 0 and after >= pages * _PAGE // 1024
+            reasons["clear_refs"] = (
+                f"smaps Referenced of a {pages}-page mapping: {before} kB after "
+                f"clear_refs, {after} kB after touching every page"
+            )
         except OSError as exc:
             reasons["clear_refs"] = f"clear_refs/smaps unusable: {exc}"
         try:
             fd = os.open("/proc/self/pagemap", os.O_RDONLY)
             try:
+
                 def entries() -> np.ndarray:
                     return np.frombuffer(os.pread(fd, 8 * pages, 8 * (start // _PAGE)), np.uint64)
+
                 e = entries()
                 present = (e & np.uint64(_PRESENT)) != 0
                 pfns = bool(present.all() and (e & np.uint64(_PFN_MASK)).all())
-                reasons["pagemap_pfns"] = ("pagemap gives frame numbers" if pfns else
-                                           "pagemap hides frame numbers (needs root)")
+                reasons["pagemap_pfns"] = (
+                    "pagemap gives frame numbers" if pfns else "pagemap hides frame numbers (needs root)"
+                )
                 try:
                     Path("/proc/self/clear_refs").write_text("4\n")
                     view[::_PAGE] = 3
                     n_soft = int(((entries() & np.uint64(_SOFT_DIRTY)) != 0).sum())
                     soft = n_soft == pages
-                    reasons["soft_dirty"] = (f"{n_soft} of {pages} written pages soft-dirty after "
-                                             "clear_refs 4 (none: CONFIG_MEM_SOFT_DIRTY off)")
+                    reasons["soft_dirty"] = (
+                        f"{n_soft} of {pages} written pages soft-dirty after "
+                        "clear_refs 4 (none: CONFIG_MEM_SOFT_DIRTY off)"
+                    )
                 except OSError as exc:
                     reasons["soft_dirty"] = f"clear_refs 4 refused: {exc}"
             finally:
@@ -168,13 +174,12 @@ def probe(pages: int = 64) -> Probe:
         reasons["page_idle"] = f"{idle_path} readable (not used by this sampler)"
     except OSError as exc:
         idle = False
-        reasons["page_idle"] = (f"{idle_path}: {exc.strerror or exc} "
-                                "(CONFIG_IDLE_PAGE_TRACKING off, or not root)")
+        reasons["page_idle"] = f"{idle_path}: {exc.strerror or exc} (CONFIG_IDLE_PAGE_TRACKING off, or not root)"
     reasons.setdefault("soft_dirty", "not tried (pagemap unreadable)")
-    reasons["damon"] = ("not used: a DAMON context the machine runs is never reconfigured, "
-                        "and none of our own is created")
-    return Probe(clear_refs=clear, pagemap_pfns=pfns, soft_dirty=soft, page_idle=idle,
-                 reasons=reasons)
+    reasons["damon"] = (
+        "not used: a DAMON context the machine runs is never reconfigured, and none of our own is created"
+    )
+    return Probe(clear_refs=clear, pagemap_pfns=pfns, soft_dirty=soft, page_idle=idle, reasons=reasons)
 
 
 def descendants(root: int, proc: str | os.PathLike = "/proc") -> list[int]:
@@ -262,8 +267,7 @@ class Sampler(threading.Thread):
         child before it execs the command).
     """
 
-    def __init__(self, root_pid: int, period_s: float, out: IO[bytes], *, seed: int = 0,
-                 skip_exe: str | None = None):
+    def __init__(self, root_pid: int, period_s: float, out: IO[bytes], *, seed: int = 0, skip_exe: str | None = None):
         super().__init__(name="cmmsim-sampler", daemon=True)
         if not MIN_PERIOD_S <= period_s <= MAX_PERIOD_S:
             raise ParamError(f"--sample-period {period_s}: must be {MIN_PERIOD_S}..{MAX_PERIOD_S} s")
@@ -368,9 +372,12 @@ class Sampler(threading.Thread):
 def sample_lines(rows: np.ndarray) -> bytes:
     """perf-script lines of sampled accesses (one per record)."""
     t = rows["t_ns"]
-    return b"".join(f"cmmsim-sampler 0 [000] {s}.{ns:09d}: {SAMPLE_TAG}: pfn=0x{p:x}\n".encode()
-                    for s, ns, p in zip((t // 1_000_000_000).tolist(), (t % 1_000_000_000).tolist(),
-                                        rows["pfn"].tolist(), strict=True))
+    return b"".join(
+        f"cmmsim-sampler 0 [000] {s}.{ns:09d}: {SAMPLE_TAG}: pfn=0x{p:x}\n".encode()
+        for s, ns, p in zip(
+            (t // 1_000_000_000).tolist(), (t % 1_000_000_000).tolist(), rows["pfn"].tolist(), strict=True
+        )
+    )
 
 
 _LINE_TIME = re.compile(rb"\s([0-9]+)\.([0-9]+):\s")
@@ -395,8 +402,7 @@ def read_records(path: str | os.PathLike, chunk: int = 1 << 20) -> Iterator[np.n
             yield rows
 
 
-def merge_lines(perf_text: IO[bytes], records: Iterator[np.ndarray], out: IO[bytes],
-                block_bytes: int = 1 << 22) -> int:
+def merge_lines(perf_text: IO[bytes], records: Iterator[np.ndarray], out: IO[bytes], block_bytes: int = 1 << 22) -> int:
     """Write perf-script text with the sampled-access lines put among it by time.
 
     A record goes before the first perf line whose time is later than its
@@ -475,26 +481,32 @@ def sampling_lines(sampling: dict[str, Any], converter: dict[str, Any]) -> list[
     converter counters (the sampled lines it read and dropped).
     """
     probe_d = sampling.get("probe") or {}
-    avail = ", ".join(f"{k} {'yes' if probe_d.get(k) else 'no'}"
-                      for k in ("clear_refs", "pagemap_pfns", "soft_dirty", "page_idle"))
+    avail = ", ".join(
+        f"{k} {'yes' if probe_d.get(k) else 'no'}" for k in ("clear_refs", "pagemap_pfns", "soft_dirty", "page_idle")
+    )
     lines = [f"kernel offered: {avail}; DAMON not used"]
     for k, why in (probe_d.get("reasons") or {}).items():
         lines.append(f"  {k}: {why}")
     if sampling.get("method") in (None, "off"):
-        lines.append("method: off (no --sample-period): re-accesses of mapped memory are not in "
-                     "this trace")
+        lines.append("method: off (no --sample-period): re-accesses of mapped memory are not in this trace")
         return lines
     read = (converter.get("events") or {}).get(SAMPLE_EVENT, 0)
     dropped = converter.get("sampled_on_free", 0)
-    lines.append(f"method: {sampling['method']} every {sampling['period_s']} s (seed "
-                 f"{sampling.get('seed', 0)}): per mapping counts exact, frames within a "
-                 "partly referenced mapping picked at random")
-    lines.append(f"accesses from sampling: {read - dropped:,} ({read:,} sampled lines, "
-                 f"{dropped:,} on frames already free dropped)")
-    lines.append(f"samples {sampling.get('samples', 0):,} ({sampling.get('late_samples', 0):,} "
-                 f"late), processes {sampling.get('processes_seen', 0):,}, referenced pages "
-                 f"{sampling.get('referenced_pages', 0):,} of {sampling.get('present_pages', 0):,} "
-                 f"present in referenced mappings, {sampling.get('partial_mappings', 0):,} "
-                 f"partly referenced, sampler busy {sampling.get('busy_s', 0)} s of "
-                 f"{sampling.get('wall_s', 0)} s")
+    lines.append(
+        f"method: {sampling['method']} every {sampling['period_s']} s (seed "
+        f"{sampling.get('seed', 0)}): per mapping counts exact, frames within a "
+        "partly referenced mapping picked at random"
+    )
+    lines.append(
+        f"accesses from sampling: {read - dropped:,} ({read:,} sampled lines, "
+        f"{dropped:,} on frames already free dropped)"
+    )
+    lines.append(
+        f"samples {sampling.get('samples', 0):,} ({sampling.get('late_samples', 0):,} "
+        f"late), processes {sampling.get('processes_seen', 0):,}, referenced pages "
+        f"{sampling.get('referenced_pages', 0):,} of {sampling.get('present_pages', 0):,} "
+        f"present in referenced mappings, {sampling.get('partial_mappings', 0):,} "
+        f"partly referenced, sampler busy {sampling.get('busy_s', 0)} s of "
+        f"{sampling.get('wall_s', 0)} s"
+    )
     return lines

@@ -61,22 +61,52 @@ PATTERNS = {
     "mm_page_alloc": ["pfn=0x", ("a", 16), " order=", ("b", 10)],
     "mm_page_free": ["pfn=0x", ("a", 16), " order=", ("b", 10)],
     "mm_page_free_batched": ["pfn=0x", ("a", 16)],
-    "mm_filemap_add_to_page_cache": ["dev ", ("c", 10), ":", ("d", 10), " ino ", ("e", 16),
-                                     " pfn=0x", ("a", 16), " ofs=", ("f", 10), " order=", ("b", 10)],
-    "mm_filemap_delete_from_page_cache": ["dev ", ("c", 10), ":", ("d", 10), " ino ", ("e", 16),
-                                          " pfn=0x", ("a", 16), " ofs=", ("f", 10), " order=",
-                                          ("b", 10)],
-    "mm_filemap_get_pages": ["dev=", ("c", 10), ":", ("d", 10), " ino=", ("e", 16), " ofs=",
-                             ("a", 10), "-", ("b", 10)],
-    "mm_filemap_map_pages": ["dev=", ("c", 10), ":", ("d", 10), " ino=", ("e", 16), " ofs=",
-                             ("a", 10), "-", ("b", 10)],
+    "mm_filemap_add_to_page_cache": [
+        "dev ",
+        ("c", 10),
+        ":",
+        ("d", 10),
+        " ino ",
+        ("e", 16),
+        " pfn=0x",
+        ("a", 16),
+        " ofs=",
+        ("f", 10),
+        " order=",
+        ("b", 10),
+    ],
+    "mm_filemap_delete_from_page_cache": [
+        "dev ",
+        ("c", 10),
+        ":",
+        ("d", 10),
+        " ino ",
+        ("e", 16),
+        " pfn=0x",
+        ("a", 16),
+        " ofs=",
+        ("f", 10),
+        " order=",
+        ("b", 10),
+    ],
+    "mm_filemap_get_pages": ["dev=", ("c", 10), ":", ("d", 10), " ino=", ("e", 16), " ofs=", ("a", 10), "-", ("b", 10)],
+    "mm_filemap_map_pages": ["dev=", ("c", 10), ":", ("d", 10), " ino=", ("e", 16), " ofs=", ("a", 10), "-", ("b", 10)],
     "mm_filemap_fault": ["dev=", ("c", 10), ":", ("d", 10), " ino=", ("e", 16), " ofs=", ("a", 10)],
-    "writeback_dirty_folio": ["bdi ", ("c", 10), ":", ("d", 10), ": ino=", ("e", 10), " index=",
-                              ("a", 10)],
+    "writeback_dirty_folio": ["bdi ", ("c", 10), ":", ("d", 10), ": ino=", ("e", 10), " index=", ("a", 10)],
     # ``.*\bwrote=([0-9]+)`` follows: the last "wrote=" of the line (FLAG_WROTE_TAIL).
     "writeback_single_inode": ["bdi ", ("c", 10), ":", ("d", 10), ": ino=", ("e", 10), " "],
-    "ext4_writepages_result": ["dev ", ("c", 10), ",", ("d", 10), " ino ", ("e", 10), " ret ",
-                               SIGNED_SKIP, " pages_written ", ("a", 10)],
+    "ext4_writepages_result": [
+        "dev ",
+        ("c", 10),
+        ",",
+        ("d", 10),
+        " ino ",
+        ("e", 10),
+        " ret ",
+        SIGNED_SKIP,
+        " pages_written ",
+        ("a", 10),
+    ],
     "mm_lru_activate": ["pfn=0x", ("a", 16)],
     "cmmsim_sampled_access": ["pfn=0x", ("a", 16)],
 }
@@ -111,8 +141,7 @@ _FLAGS_MIN, _FLAGS_MAX = 4, 6
 # ASCII codes the scanner tests bytes against.
 _TAB, _SPACE, _HASH, _DASH, _DOT, _COLON, _EQUALS = 9, 32, 35, 45, 46, 58, 61
 _LPAREN, _RPAREN, _LBRACKET, _RBRACKET, _UNDERSCORE, _DEL = 40, 41, 91, 93, 95, 127
-_ZERO, _NINE, _UPPER_A, _UPPER_F, _UPPER_Z, _LOWER_A, _LOWER_F, _LOWER_Z = (
-    48, 57, 65, 70, 90, 97, 102, 122)
+_ZERO, _NINE, _UPPER_A, _UPPER_F, _UPPER_Z, _LOWER_A, _LOWER_F, _LOWER_Z = (48, 57, 65, 70, 90, 97, 102, 122)
 _CR = 13
 _NEWLINE = 10
 
@@ -136,7 +165,7 @@ def _compile() -> ScanTables:
     pool = bytearray()
     for k, name in enumerate(EVENTS):
         b = name.encode()
-        names[k, :len(b)] = np.frombuffer(b, np.uint8)
+        names[k, : len(b)] = np.frombuffer(b, np.uint8)
         name_len[k] = len(b)
         prog_start[k] = len(rows)
         for tok in PATTERNS[name]:
@@ -152,12 +181,20 @@ def _compile() -> ScanTables:
     assert all(rows[prog_start[k]][0] == _LIT for k in range(len(EVENTS)))
     flags = np.zeros(len(EVENTS), np.int64)
     for k, name in enumerate(EVENTS):
-        flags[k] = ((FLAG_ORDER_IN_B if name in ORDER_GROUP else 0)
-                    | (FLAG_B_IS_A if name == "mm_filemap_fault" else 0)
-                    | (FLAG_WROTE_TAIL if name == "writeback_single_inode" else 0)
-                    | (FLAG_PFN_IN_A if name in PFN_NAMES else 0))
-    return ScanTables(names, name_len, prog_start, np.array(rows, np.int64).reshape(-1, 3),
-                      np.frombuffer(bytes(pool), np.uint8).copy(), flags)
+        flags[k] = (
+            (FLAG_ORDER_IN_B if name in ORDER_GROUP else 0)
+            | (FLAG_B_IS_A if name == "mm_filemap_fault" else 0)
+            | (FLAG_WROTE_TAIL if name == "writeback_single_inode" else 0)
+            | (FLAG_PFN_IN_A if name in PFN_NAMES else 0)
+        )
+    return ScanTables(
+        names,
+        name_len,
+        prog_start,
+        np.array(rows, np.int64).reshape(-1, 3),
+        np.frombuffer(bytes(pool), np.uint8).copy(),
+        flags,
+    )
 
 
 TABLES = _compile()
@@ -169,9 +206,11 @@ def _classes() -> tuple[np.ndarray, np.ndarray]:
     cls = np.zeros(256, np.uint8)
     for c in range(256):
         ch = chr(c)
-        cls[c] = ((_C_WS if c == _SPACE or _TAB <= c <= _CR else 0)
-                  | (_C_DIGIT if ch.isascii() and ch.isdigit() else 0)
-                  | (_C_WORD if ch.isascii() and (ch.isalnum() or ch == "_") else 0))
+        cls[c] = (
+            (_C_WS if c == _SPACE or _TAB <= c <= _CR else 0)
+            | (_C_DIGIT if ch.isascii() and ch.isdigit() else 0)
+            | (_C_WORD if ch.isascii() and (ch.isalnum() or ch == "_") else 0)
+        )
     hexval = np.full(256, -1, np.int8)
     for c in b"0123456789abcdefABCDEF":
         hexval[c] = int(chr(c), 16)
@@ -313,8 +352,12 @@ def _last_wrote(buf, i, e):
     """(value, ok) of the line's last ``\\bwrote=<digits>`` at or after i (``.*\\bwrote=([0-9]+)``)."""
     n = len(_WROTE)
     for p in range(e - n - 1, i - 1, -1):
-        if buf[p] == _WROTE[0] and _starts(buf, p, e, _WROTE) and _digit(buf[p + n]) \
-                and (p == i or not _word(buf[p - 1])):
+        if (
+            buf[p] == _WROTE[0]
+            and _starts(buf, p, e, _WROTE)
+            and _digit(buf[p + n])
+            and (p == i or not _word(buf[p - 1]))
+        ):
             v, j = _number(buf, p + n, e, 10)
             return v, j >= 0
     return np.int64(0), False
@@ -593,8 +636,9 @@ def _scan(buf, starts, ends, shapes, tables, code, t, vals):
         t[r] = tt
 
 
-def scan_lines(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, shapes: int = 7,
-               tables: ScanTables = TABLES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def scan_lines(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, shapes: int = 7, tables: ScanTables = TABLES
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parse every line ``buf[starts[i]:ends[i]]`` it can claim.
 
     ``shapes`` are the line shapes allowed (``SHAPE_BITS`` of the format).
@@ -664,8 +708,7 @@ def count_unused(buf: np.ndarray, code: np.ndarray, vals: np.ndarray) -> dict[st
     if _count_names(buf, rows, vals[_COL_A], vals[_COL_B], first, count) < 0:
         return None
     used = np.flatnonzero(first >= 0)
-    return {bytes(buf[vals[_COL_A][first[j]]: vals[_COL_B][first[j]]]).decode("ascii"):
-            int(count[j]) for j in used}
+    return {bytes(buf[vals[_COL_A][first[j]] : vals[_COL_B][first[j]]]).decode("ascii"): int(count[j]) for j in used}
 
 
 def line_bounds(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

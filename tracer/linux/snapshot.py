@@ -55,8 +55,7 @@ def _process_pages(pid_dir: Path) -> list[np.ndarray]:
             n = (end - start) // _PAGE
             raw = os.pread(fd, 8 * n, 8 * (start // _PAGE))
             entries = np.frombuffer(raw, np.uint64)
-            hit = np.flatnonzero((entries & np.uint64(_PRESENT | _FILE_PAGE))
-                                 == np.uint64(_PRESENT | _FILE_PAGE))
+            hit = np.flatnonzero((entries & np.uint64(_PRESENT | _FILE_PAGE)) == np.uint64(_PRESENT | _FILE_PAGE))
             if not len(hit):
                 continue
             rows = np.empty((len(hit), 5), np.int64)
@@ -123,8 +122,7 @@ def whole_folios(rows: np.ndarray, flags: np.ndarray) -> np.ndarray:
         while head > 0 and p - head < _MAX_FOLIO_PAGES and bit(np.array([head]), KPF_COMPOUND_TAIL)[0]:
             head -= 1
         end = p + 1
-        while end < len(flags) and end - head < _MAX_FOLIO_PAGES and \
-                bit(np.array([end]), KPF_COMPOUND_TAIL)[0]:
+        while end < len(flags) and end - head < _MAX_FOLIO_PAGES and bit(np.array([end]), KPF_COMPOUND_TAIL)[0]:
             end += 1
         last = (head, end, same)
         frames = np.arange(head, end, dtype=np.int64)

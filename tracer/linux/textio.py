@@ -39,8 +39,9 @@ class _Guarded(io.RawIOBase):
             if isinstance(exc, OSError) and exc.filename is not None and exc.errno is not None:
                 raise  # the OS's own error (a read error of the disk): it names the file
             reason = os_reason(exc) if str(exc) else type(exc).__name__
-            raise TraceError(f"{show_path(self._path)}: damaged, truncated or not {self._kind} "
-                             f"data ({reason})") from None
+            raise TraceError(
+                f"{show_path(self._path)}: damaged, truncated or not {self._kind} data ({reason})"
+            ) from None
 
     def close(self) -> None:
         try:
@@ -79,8 +80,12 @@ def open_binary(path: str | os.PathLike | None) -> IO[bytes]:
             import zstandard
         except ImportError:
             raise ParamError(f"{show_path(p)}: reading .zst needs the zstandard package") from None
-        return _Guarded(zstandard.ZstdDecompressor().stream_reader(open(p, "rb")), p, ".zst",
-                        (zstandard.ZstdError, OSError, EOFError))
+        return _Guarded(
+            zstandard.ZstdDecompressor().stream_reader(open(p, "rb")),
+            p,
+            ".zst",
+            (zstandard.ZstdError, OSError, EOFError),
+        )
     return open(p, "rb")
 
 
@@ -127,7 +132,7 @@ def line_blocks(raw: IO[bytes], block_bytes: int = BLOCK_BYTES) -> Iterator[memo
         arr = np.empty(len(carry) + block_bytes + 1, np.uint8)
         buf = memoryview(arr)
         buf[: len(carry)] = carry
-        got = raw.readinto(buf[len(carry): len(carry) + block_bytes])
+        got = raw.readinto(buf[len(carry) : len(carry) + block_bytes])
         end = len(carry) + got
         eof = got == 0
         if _has_cr(arr, end):

@@ -35,8 +35,7 @@ from cmmsim.tracer.io import TraceWriter, atomic_output
 from cmmsim.tracer.schema import MANIFEST_NAME, TraceMeta
 from cmmsim.tracer.synth._plan import CHUNK_EVENTS, GuestPlan, run_guest
 
-__all__ = ["GuestResult", "Workload", "default_jobs", "generate", "get_workload", "plan",
-           "synthesize", "workloads"]
+__all__ = ["GuestResult", "Workload", "default_jobs", "generate", "get_workload", "plan", "synthesize", "workloads"]
 
 
 @dataclass(frozen=True)
@@ -81,8 +80,7 @@ def get_workload(name: str) -> Workload:
     return known[name]
 
 
-def plan(name: str, *, seed: int = 0, params: list[str] | dict | None = None
-         ) -> tuple[Workload, Any, list[GuestPlan]]:
+def plan(name: str, *, seed: int = 0, params: list[str] | dict | None = None) -> tuple[Workload, Any, list[GuestPlan]]:
     """The workload, its parsed parameters and one plan per guest."""
     wl = get_workload(name)
     p = params_mod.parse(wl.params, params, what=f"workload {name}")
@@ -124,8 +122,14 @@ def _run_job(job: _GuestJob, twin: bool = False) -> GuestResult:
         return GuestResult(gp.name, None, facts)
     with TraceWriter(job.path, gp.guest_pages) as w:
         facts = run_guest(gp, w.write, events=job.events, twin=twin, chunk_events=job.chunk_events)
-        w.finish(TraceMeta(guest_pages=gp.guest_pages, source=f"synthetic:{job.workload}",
-                           params=job.meta | {"guest": gp.name} | gp.meta, seed=job.seed))
+        w.finish(
+            TraceMeta(
+                guest_pages=gp.guest_pages,
+                source=f"synthetic:{job.workload}",
+                params=job.meta | {"guest": gp.name} | gp.meta,
+                seed=job.seed,
+            )
+        )
     return GuestResult(gp.name, job.path, facts)
 
 
@@ -134,9 +138,17 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def generate(name: str, out: str | Path | None, *, seed: int = 0, events: int | None = None,
-             params: list[str] | dict | None = None, jobs: int | None = None,
-             twin: bool = False, chunk_events: int = CHUNK_EVENTS) -> list[GuestResult]:
+def generate(
+    name: str,
+    out: str | Path | None,
+    *,
+    seed: int = 0,
+    events: int | None = None,
+    params: list[str] | dict | None = None,
+    jobs: int | None = None,
+    twin: bool = False,
+    chunk_events: int = CHUNK_EVENTS,
+) -> list[GuestResult]:
     """Generate a workload, writing it (or not, with ``out=None``); one result per guest.
 
     Parameters
@@ -177,27 +189,50 @@ def generate(name: str, out: str | Path | None, *, seed: int = 0, events: int | 
     if out is not None and wl.multi_guest:
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
-    todo = [_GuestJob(name, seed, key, i,
-                      None if out is None else folder / f"{gp.name}.parquet" if folder else Path(out),
-                      n, pdict, chunk_events)
-            for i, (gp, n) in enumerate(zip(plans, per_guest, strict=True))]
+    todo = [
+        _GuestJob(
+            name,
+            seed,
+            key,
+            i,
+            None if out is None else folder / f"{gp.name}.parquet" if folder else Path(out),
+            n,
+            pdict,
+            chunk_events,
+        )
+        for i, (gp, n) in enumerate(zip(plans, per_guest, strict=True))
+    ]
     workers = min(len(todo), jobs or default_jobs())
     if twin or workers <= 1:
         results = [_run_job(job, twin) for job in todo]
     else:
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                                    initializer=die_with_parent,
-                                                    initargs=(os.getpid(),)) as pool:
+        with concurrent.futures.ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             results = list(pool.map(_run_job, todo))
     if folder is not None:
-        manifest = {"workload": name, "seed": seed, "params": pdict,
-                    "guests": [{"name": r.name, "trace": r.path.name} for r in results]}
+        manifest = {
+            "workload": name,
+            "seed": seed,
+            "params": pdict,
+            "guests": [{"name": r.name, "trace": r.path.name} for r in results],
+        }
         with atomic_output(folder / MANIFEST_NAME) as tmp:
             tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return results
 
 
-def synthesize(name: str, out: str | Path, *, seed: int = 0, events: int | None = None,
-               params: list[str] | dict | None = None, jobs: int | None = None) -> list[Path]:
+def synthesize(
+    name: str,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    events: int | None = None,
+    params: list[str] | dict | None = None,
+    jobs: int | None = None,
+) -> list[Path]:
     """Generate a workload and write it; returns the trace files written (see :func:`generate`)."""
     return [r.path for r in generate(name, out, seed=seed, events=events, params=params, jobs=jobs)]

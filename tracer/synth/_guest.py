@@ -51,8 +51,9 @@ class GuestSim:
         self.dirty: OrderedDict[int, int] = OrderedDict()  # pfn -> time dirtied
         self.anon: OrderedDict[int, None] = OrderedDict()
         self.swapped = 0
-        self.stats = dict.fromkeys(("cache_hits", "cache_misses", "reclaimed_pages",
-                                    "written_back_pages", "swap_outs", "swap_ins"), 0)
+        self.stats = dict.fromkeys(
+            ("cache_hits", "cache_misses", "reclaimed_pages", "written_back_pages", "swap_outs", "swap_ins"), 0
+        )
 
     # -- events and time ----------------------------------------------------------------------
     def emit(self, t: int, p: int, op: int) -> None:
@@ -390,13 +391,19 @@ class GuestSim:
 
     # -- what the driver reads back -----------------------------------------------------------
     def facts(self) -> dict[str, int]:
-        return {"free_pages": self.free, "inactive_pages": len(self.inactive),
-                "active_pages": len(self.active), "dirty_pages": len(self.dirty),
-                "anon_pages": len(self.anon), "kernel_pages": self.kernel,
-                "swapped_pages": self.swapped,
-                "mapped_clean_pages": sum(1 for p in self.mapped if self._is_clean(p)),
-                "mapped_dirty_pages": sum(1 for p in self.mapped if p in self.dirty),
-                **self.stats, "guest_pages": self.cfg.pages}
+        return {
+            "free_pages": self.free,
+            "inactive_pages": len(self.inactive),
+            "active_pages": len(self.active),
+            "dirty_pages": len(self.dirty),
+            "anon_pages": len(self.anon),
+            "kernel_pages": self.kernel,
+            "swapped_pages": self.swapped,
+            "mapped_clean_pages": sum(1 for p in self.mapped if self._is_clean(p)),
+            "mapped_dirty_pages": sum(1 for p in self.mapped if p in self.dirty),
+            **self.stats,
+            "guest_pages": self.cfg.pages,
+        }
 
     def drain(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         out, self.out = self.out, []
@@ -410,7 +417,23 @@ class GuestSim:
 
 
 #: The model's operations -> the twin's methods (called as ``method(guest, ...)``).
-TWINS = {getattr(m, name): getattr(GuestSim, name) for name in (
-    "emit", "more", "compute", "disk_io", "net_send", "net_recv", "kernel_reserve", "anon_alloc",
-    "anon_alloc_block", "anon_touch", "page_free", "file_read", "file_write", "kmem_alloc",
-    "kmem_free")}
+TWINS = {
+    getattr(m, name): getattr(GuestSim, name)
+    for name in (
+        "emit",
+        "more",
+        "compute",
+        "disk_io",
+        "net_send",
+        "net_recv",
+        "kernel_reserve",
+        "anon_alloc",
+        "anon_alloc_block",
+        "anon_touch",
+        "page_free",
+        "file_read",
+        "file_write",
+        "kmem_alloc",
+        "kmem_free",
+    )
+}

@@ -83,30 +83,102 @@ L_INACTIVE, L_ACTIVE, L_DIRTY, L_ANON, L_PCP, L_FREE0 = 0, 1, 2, 3, 4, 5
 N_LISTS = L_FREE0 + MAX_ORDER + 1
 
 # Scalars in ``Guest.sc``.
-(S_POS, S_LIMIT, S_LAST_T, S_FREE, S_INACTIVE, S_ACTIVE, S_DIRTY, S_ANON, S_KERNEL,
- S_NEXT_FLUSH, S_DISK_FREE, S_NIC_FREE, S_SWAPPED, S_MAPPED_CLEAN, S_MAPPED_DIRTY,
- S_HITS, S_MISSES, S_RECLAIMED, S_WRITTEN_BACK, S_SWAP_OUTS, S_SWAP_INS, S_PCP, N_SC) = range(23)
+(
+    S_POS,
+    S_LIMIT,
+    S_LAST_T,
+    S_FREE,
+    S_INACTIVE,
+    S_ACTIVE,
+    S_DIRTY,
+    S_ANON,
+    S_KERNEL,
+    S_NEXT_FLUSH,
+    S_DISK_FREE,
+    S_NIC_FREE,
+    S_SWAPPED,
+    S_MAPPED_CLEAN,
+    S_MAPPED_DIRTY,
+    S_HITS,
+    S_MISSES,
+    S_RECLAIMED,
+    S_WRITTEN_BACK,
+    S_SWAP_OUTS,
+    S_SWAP_INS,
+    S_PCP,
+    N_SC,
+) = range(23)
 
 #: Counters reported by :func:`facts`, by name.
-FACTS = {"free_pages": S_FREE, "inactive_pages": S_INACTIVE, "active_pages": S_ACTIVE,
-         "dirty_pages": S_DIRTY, "anon_pages": S_ANON, "kernel_pages": S_KERNEL,
-         "swapped_pages": S_SWAPPED, "mapped_clean_pages": S_MAPPED_CLEAN,
-         "mapped_dirty_pages": S_MAPPED_DIRTY, "cache_hits": S_HITS, "cache_misses": S_MISSES,
-         "reclaimed_pages": S_RECLAIMED, "written_back_pages": S_WRITTEN_BACK,
-         "swap_outs": S_SWAP_OUTS, "swap_ins": S_SWAP_INS}
+FACTS = {
+    "free_pages": S_FREE,
+    "inactive_pages": S_INACTIVE,
+    "active_pages": S_ACTIVE,
+    "dirty_pages": S_DIRTY,
+    "anon_pages": S_ANON,
+    "kernel_pages": S_KERNEL,
+    "swapped_pages": S_SWAPPED,
+    "mapped_clean_pages": S_MAPPED_CLEAN,
+    "mapped_dirty_pages": S_MAPPED_DIRTY,
+    "cache_hits": S_HITS,
+    "cache_misses": S_MISSES,
+    "reclaimed_pages": S_RECLAIMED,
+    "written_back_pages": S_WRITTEN_BACK,
+    "swap_outs": S_SWAP_OUTS,
+    "swap_ins": S_SWAP_INS,
+}
 
 _READ, _WRITE = int(Op.READ), int(Op.WRITE)
-_S, _U, _V, _P, _SIR = (int(Op.SET_STABLE), int(Op.SET_UNUSED), int(Op.SET_VOLATILE),
-                        int(Op.SET_POT_VOLATILE), int(Op.SET_STABLE_IF_RESIDENT))
+_S, _U, _V, _P, _SIR = (
+    int(Op.SET_STABLE),
+    int(Op.SET_UNUSED),
+    int(Op.SET_VOLATILE),
+    int(Op.SET_POT_VOLATILE),
+    int(Op.SET_STABLE_IF_RESIDENT),
+)
 
 #: Integer settings of one guest (all ns or pages).
-Config = namedtuple("Config", [
-    "pages", "reserved", "wmark_low", "wmark_high", "copy_ns", "zero_ns", "disk_read_ns",
-    "disk_write_ns", "net_ns", "sndbuf_ns", "expire_ns", "wb_interval_ns", "bg_dirty_pages",
-    "wb_batch", "pcp_batch", "pcp_high"])
+Config = namedtuple(
+    "Config",
+    [
+        "pages",
+        "reserved",
+        "wmark_low",
+        "wmark_high",
+        "copy_ns",
+        "zero_ns",
+        "disk_read_ns",
+        "disk_write_ns",
+        "net_ns",
+        "sndbuf_ns",
+        "expire_ns",
+        "wb_interval_ns",
+        "bg_dirty_pages",
+        "wb_batch",
+        "pcp_batch",
+        "pcp_high",
+    ],
+)
 
-Guest = namedtuple("Guest", ["sc", "cpu_free", "kind", "flags", "key", "forder", "dirtied",
-                             "prev", "next", "where", "out_t", "out_pfn", "out_op", "cfg"])
+Guest = namedtuple(
+    "Guest",
+    [
+        "sc",
+        "cpu_free",
+        "kind",
+        "flags",
+        "key",
+        "forder",
+        "dirtied",
+        "prev",
+        "next",
+        "where",
+        "out_t",
+        "out_pfn",
+        "out_op",
+        "cfg",
+    ],
+)
 
 #: Pages the flusher writes back per operation at most (it goes on at the next one).
 WB_BATCH = 32
@@ -148,12 +220,22 @@ def new_guest(cfg: Config, cpus: int, n_keys: int, capacity: int) -> Guest:
     nodes = n + N_LISTS
     prev = np.arange(nodes, dtype=np.int32)  # every list empty: sentinels point at themselves
     nxt = prev.copy()
-    g = Guest(sc=np.zeros(N_SC, np.int64), cpu_free=np.zeros(cpus, np.int64),
-              kind=np.zeros(n, np.uint8), flags=np.zeros(n, np.uint8),
-              key=np.full(n, -1, np.int64), forder=np.full(n, -1, np.int8),
-              dirtied=np.zeros(n, np.int64), prev=prev, next=nxt,
-              where=np.full(n_keys, NO_PAGE, np.int32), out_t=np.zeros(capacity, np.int64),
-              out_pfn=np.zeros(capacity, np.uint32), out_op=np.zeros(capacity, np.uint8), cfg=cfg)
+    g = Guest(
+        sc=np.zeros(N_SC, np.int64),
+        cpu_free=np.zeros(cpus, np.int64),
+        kind=np.zeros(n, np.uint8),
+        flags=np.zeros(n, np.uint8),
+        key=np.full(n, -1, np.int64),
+        forder=np.full(n, -1, np.int8),
+        dirtied=np.zeros(n, np.int64),
+        prev=prev,
+        next=nxt,
+        where=np.full(n_keys, NO_PAGE, np.int32),
+        out_t=np.zeros(capacity, np.int64),
+        out_pfn=np.zeros(capacity, np.uint32),
+        out_op=np.zeros(capacity, np.uint8),
+        cfg=cfg,
+    )
     blocks = np.array(free_blocks(cfg.reserved, n), dtype=np.int64).reshape(-1, 2)
     _init_free(g, blocks[:, 0].copy(), blocks[:, 1].copy())
     g.sc[S_NEXT_FLUSH] = cfg.wb_interval_ns

@@ -53,60 +53,88 @@ class GuestParams:
 
     guest_mib: int = field(default=1024, metadata={"help": "guest memory, MiB"})
     cpus: int = field(default=1, metadata={"help": "guest CPUs (tasks run in parallel up to this many)"})
-    duration_s: float = field(default=60.0, metadata={
-        "help": "guest time simulated, s (--events stops earlier or later instead)"})
-    kernel_mib: float = field(default=16.0, metadata={
-        "help": "kernel image and boot reservations, MiB (the struct page array, 1/64 of memory, "
-                "comes on top): stable from boot, never freed"})
-    boot_transient_mib: float = field(default=16.0, metadata={
-        "help": "memory used during boot and freed when it ends (initramfs), MiB"})
-    boot_cache_mib: float = field(default=48.0, metadata={
-        "help": "binaries, libraries and files the boot reads into the page cache, MiB"})
+    duration_s: float = field(
+        default=60.0, metadata={"help": "guest time simulated, s (--events stops earlier or later instead)"}
+    )
+    kernel_mib: float = field(
+        default=16.0,
+        metadata={
+            "help": "kernel image and boot reservations, MiB (the struct page array, 1/64 of memory, "
+            "comes on top): stable from boot, never freed"
+        },
+    )
+    boot_transient_mib: float = field(
+        default=16.0, metadata={"help": "memory used during boot and freed when it ends (initramfs), MiB"}
+    )
+    boot_cache_mib: float = field(
+        default=48.0, metadata={"help": "binaries, libraries and files the boot reads into the page cache, MiB"}
+    )
     daemons: int = field(default=12, metadata={"help": "system daemons (each wakes every tick)"})
-    daemon_mib: float = field(default=24.0, metadata={
-        "help": "anonymous memory of all system daemons, MiB (absolute: the share of memory in use "
-                "after boot follows from guest_mib)"})
+    daemon_mib: float = field(
+        default=24.0,
+        metadata={
+            "help": "anonymous memory of all system daemons, MiB (absolute: the share of memory in use "
+            "after boot follows from guest_mib)"
+        },
+    )
     tick_s: float = field(default=1.0, metadata={"help": "period of the daemons' wake-ups, s"})
     daemon_touches: int = field(default=8, metadata={"help": "own pages each daemon touches per tick"})
     daemon_reads: int = field(default=4, metadata={"help": "cached library pages each daemon reads per tick"})
     log_bytes_per_tick: int = field(default=512, metadata={"help": "system log growth per tick, bytes"})
     log_mib: float = field(default=16.0, metadata={"help": "system log size before it wraps, MiB"})
-    copy_ns: int = field(default=1000, metadata={
-        "help": "CPU time to copy one page between the page cache and a process, ns"})
-    zero_ns: int = field(default=1500, metadata={
-        "help": "CPU time of a page fault that zero-fills a fresh anonymous page, ns"})
-    disk_mib_s: float = field(default=200.0, metadata={
-        "help": "disk bandwidth for cache misses, writeback and swap, MiB/s"})
+    copy_ns: int = field(
+        default=1000, metadata={"help": "CPU time to copy one page between the page cache and a process, ns"}
+    )
+    zero_ns: int = field(
+        default=1500, metadata={"help": "CPU time of a page fault that zero-fills a fresh anonymous page, ns"}
+    )
+    disk_mib_s: float = field(
+        default=200.0, metadata={"help": "disk bandwidth for cache misses, writeback and swap, MiB/s"}
+    )
     net_mbit_s: float = field(default=1000.0, metadata={"help": "network link speed, Mbit/s"})
     sndbuf_kib: int = field(default=256, metadata={"help": "socket send buffer a task may run ahead by, KiB"})
-    dirty_expire_s: float = field(default=30.0, metadata={
-        "help": "age at which the flusher writes a dirty page back, s (dirty_expire_centisecs)"})
-    dirty_writeback_s: float = field(default=5.0, metadata={
-        "help": "period of the flusher, s (dirty_writeback_centisecs)"})
-    dirty_background_ratio: float = field(default=0.10, metadata={
-        "help": "dirty share of memory above which the flusher writes back at once"})
+    dirty_expire_s: float = field(
+        default=30.0, metadata={"help": "age at which the flusher writes a dirty page back, s (dirty_expire_centisecs)"}
+    )
+    dirty_writeback_s: float = field(
+        default=5.0, metadata={"help": "period of the flusher, s (dirty_writeback_centisecs)"}
+    )
+    dirty_background_ratio: float = field(
+        default=0.10, metadata={"help": "dirty share of memory above which the flusher writes back at once"}
+    )
 
     def __post_init__(self):
-        need(8 <= self.guest_mib <= MAX_GUEST_PAGES // MIB_PAGES,
-             f"guest_mib must be 8..{MAX_GUEST_PAGES // MIB_PAGES:,} (a trace's pfns are 31-bit)")
+        need(
+            8 <= self.guest_mib <= MAX_GUEST_PAGES // MIB_PAGES,
+            f"guest_mib must be 8..{MAX_GUEST_PAGES // MIB_PAGES:,} (a trace's pfns are 31-bit)",
+        )
         need(self.cpus >= 1, "cpus must be >= 1")
         need(self.duration_s > 0, "duration_s must be > 0")
-        need(min(self.kernel_mib, self.boot_transient_mib, self.boot_cache_mib, self.daemon_mib) >= 0,
-             "kernel_mib, boot_transient_mib, boot_cache_mib and daemon_mib must be >= 0")
-        need(self.daemons >= 1 and self.daemon_pages() >= self.daemons,
-             "need daemons >= 1 and at least one page of daemon_mib per daemon")
+        need(
+            min(self.kernel_mib, self.boot_transient_mib, self.boot_cache_mib, self.daemon_mib) >= 0,
+            "kernel_mib, boot_transient_mib, boot_cache_mib and daemon_mib must be >= 0",
+        )
+        need(
+            self.daemons >= 1 and self.daemon_pages() >= self.daemons,
+            "need daemons >= 1 and at least one page of daemon_mib per daemon",
+        )
         need(self.boot_cache_pages() >= 1, "boot_cache_mib must be at least one page")
-        need(self.reserved_pages() + self.daemon_pages() + _pages(self.boot_transient_mib)
-             <= 0.9 * self.pages(),
-             "kernel, daemon and boot-time memory must fit in 90 % of guest_mib")
-        need(self.tick_s > 0 and self.daemon_touches >= 0 and self.daemon_reads >= 0,
-             "tick_s must be > 0, daemon_touches and daemon_reads >= 0")
+        need(
+            self.reserved_pages() + self.daemon_pages() + _pages(self.boot_transient_mib) <= 0.9 * self.pages(),
+            "kernel, daemon and boot-time memory must fit in 90 % of guest_mib",
+        )
+        need(
+            self.tick_s > 0 and self.daemon_touches >= 0 and self.daemon_reads >= 0,
+            "tick_s must be > 0, daemon_touches and daemon_reads >= 0",
+        )
         need(self.log_bytes_per_tick >= 0 and self.log_mib > 0, "log sizes must be >= 0 and > 0")
         need(min(self.copy_ns, self.zero_ns) >= 0, "copy_ns and zero_ns must be >= 0")
         need(self.disk_mib_s > 0 and self.net_mbit_s > 0, "disk_mib_s and net_mbit_s must be > 0")
         need(self.sndbuf_kib >= 4, "sndbuf_kib must be >= 4")
-        need(self.dirty_expire_s >= 0 and self.dirty_writeback_s > 0,
-             "dirty_expire_s must be >= 0 and dirty_writeback_s > 0")
+        need(
+            self.dirty_expire_s >= 0 and self.dirty_writeback_s > 0,
+            "dirty_expire_s must be >= 0 and dirty_writeback_s > 0",
+        )
         need(0 < self.dirty_background_ratio <= 1, "dirty_background_ratio must be in (0, 1]")
 
     def pages(self) -> int:
@@ -138,21 +166,40 @@ def guest_config(p: GuestParams) -> _model.Config:
     disk_ns = _ns_per_page(p.disk_mib_s)
     net_ns = max(1, int(round(4096 * 8 * 1000 / p.net_mbit_s)))
     return _model.Config(
-        pages=pages, reserved=p.reserved_pages(), wmark_low=low, wmark_high=high,
-        copy_ns=p.copy_ns, zero_ns=p.zero_ns, disk_read_ns=disk_ns, disk_write_ns=disk_ns,
-        net_ns=net_ns, sndbuf_ns=p.sndbuf_kib // 4 * net_ns, expire_ns=int(p.dirty_expire_s * 1e9),
+        pages=pages,
+        reserved=p.reserved_pages(),
+        wmark_low=low,
+        wmark_high=high,
+        copy_ns=p.copy_ns,
+        zero_ns=p.zero_ns,
+        disk_read_ns=disk_ns,
+        disk_write_ns=disk_ns,
+        net_ns=net_ns,
+        sndbuf_ns=p.sndbuf_kib // 4 * net_ns,
+        expire_ns=int(p.dirty_expire_s * 1e9),
         wb_interval_ns=int(p.dirty_writeback_s * 1e9),
-        bg_dirty_pages=max(1, int(p.dirty_background_ratio * pages)), wb_batch=_model.WB_BATCH,
-        pcp_batch=pcp_batch, pcp_high=pcp_high)
+        bg_dirty_pages=max(1, int(p.dirty_background_ratio * pages)),
+        wb_batch=_model.WB_BATCH,
+        pcp_batch=pcp_batch,
+        pcp_high=pcp_high,
+    )
 
 
 def system_config(p: GuestParams, boot_t: int = 0) -> SysConf:
     """The system task's settings; its keys come first (``0..n_keys-1``)."""
-    return sys_conf(reserved=p.reserved_pages(), boot_t=boot_t,
-                    transient_pages=_pages(p.boot_transient_mib), cache_pages=p.boot_cache_pages(),
-                    daemon_pages=p.daemon_pages(), daemons=p.daemons, tick_ns=int(p.tick_s * 1e9),
-                    touches=p.daemon_touches, reads=p.daemon_reads, log_bytes=p.log_bytes_per_tick,
-                    log_pages=max(1, _pages(p.log_mib)))
+    return sys_conf(
+        reserved=p.reserved_pages(),
+        boot_t=boot_t,
+        transient_pages=_pages(p.boot_transient_mib),
+        cache_pages=p.boot_cache_pages(),
+        daemon_pages=p.daemon_pages(),
+        daemons=p.daemons,
+        tick_ns=int(p.tick_s * 1e9),
+        touches=p.daemon_touches,
+        reads=p.daemon_reads,
+        log_bytes=p.log_bytes_per_tick,
+        log_pages=max(1, _pages(p.log_mib)),
+    )
 
 
 NO_GATE = GateConf(0, 0, 0, 0.0)
@@ -185,9 +232,14 @@ class GuestPlan:
         return self.params.pages()
 
 
-def run_guest(plan: GuestPlan, sink: Callable[[np.ndarray, np.ndarray, np.ndarray], None], *,
-              events: int | None = None, twin: bool = False,
-              chunk_events: int = CHUNK_EVENTS) -> dict[str, int]:
+def run_guest(
+    plan: GuestPlan,
+    sink: Callable[[np.ndarray, np.ndarray, np.ndarray], None],
+    *,
+    events: int | None = None,
+    twin: bool = False,
+    chunk_events: int = CHUNK_EVENTS,
+) -> dict[str, int]:
     """Generate one guest chunk by chunk into ``sink``; returns the model's final counters.
 
     The counters (:data:`cmmsim.tracer.synth._model.FACTS`) come with ``guest_pages``,
@@ -211,11 +263,15 @@ def run_guest(plan: GuestPlan, sink: Callable[[np.ndarray, np.ndarray, np.ndarra
         g = _model.new_guest(cfg, p.cpus, n_keys, capacity)
         run = plan.run
 
-        def set_limit(n): _model.set_limit(g, n)
+        def set_limit(n):
+            _model.set_limit(g, n)
 
-        def drain(): return _model.drain(g)
+        def drain():
+            return _model.drain(g)
 
-        def facts(): return _model.facts(g)
+        def facts():
+            return _model.facts(g)
+
     system = new_system(sysconf, rng_state(*plan.seed, STREAM_SYSTEM))
     sched = new_sched(plan.tasks, plan.boot_t, plan.gate, rng_state(*plan.seed, STREAM_GATE))
     state = plan.make_state()
@@ -246,4 +302,3 @@ def state_fractions(facts: dict[str, int]) -> dict[str, float]:
     v = facts["inactive_pages"] + facts["active_pages"] - facts["mapped_clean_pages"]
     u = facts["free_pages"]
     return {"S": (n - u - v - p) / n, "U": u / n, "V": v / n, "P": p / n}
-

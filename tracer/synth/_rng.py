@@ -143,5 +143,11 @@ def py_rng_pick(s: np.ndarray, cdf: np.ndarray) -> int:
 
 
 #: numba function -> its pure-Python twin (see :mod:`cmmsim.tracer.synth._twin`).
-TWINS = {rng_u64: py_rng_u64, rng_uniform: py_rng_uniform, rng_below: py_rng_below,
-         rng_exp: py_rng_exp, rng_erlang: py_rng_erlang, rng_pick: py_rng_pick}
+TWINS = {
+    rng_u64: py_rng_u64,
+    rng_uniform: py_rng_uniform,
+    rng_below: py_rng_below,
+    rng_exp: py_rng_exp,
+    rng_erlang: py_rng_erlang,
+    rng_pick: py_rng_pick,
+}

@@ -44,16 +44,34 @@ STEP = 32
 #: ``arrival_gap_ns``: mean gap between requests of one worker (0: back to back);
 #: ``open_loop``: gaps run from the last arrival (Poisson arrivals) rather than
 #: from the end of the last response (a client that waits, then thinks).
-ServerConf = namedtuple("ServerConf", [
-    "workers", "worker_pages", "worker_key", "frag_key", "files_key", "dir_pages", "log_key",
-    "log_pages", "log_bytes", "request_ns", "touches", "write_fraction", "arrival_gap_ns",
-    "open_loop"])
-ServerState = namedtuple("ServerState", ["task", "log", "rng", "dir_cdf", "class_cdf", "file_cdf",
-                                         "file_off", "file_pages", "file_bytes", "conf"])
+ServerConf = namedtuple(
+    "ServerConf",
+    [
+        "workers",
+        "worker_pages",
+        "worker_key",
+        "frag_key",
+        "files_key",
+        "dir_pages",
+        "log_key",
+        "log_pages",
+        "log_bytes",
+        "request_ns",
+        "touches",
+        "write_fraction",
+        "arrival_gap_ns",
+        "open_loop",
+    ],
+)
+ServerState = namedtuple(
+    "ServerState",
+    ["task", "log", "rng", "dir_cdf", "class_cdf", "file_cdf", "file_off", "file_pages", "file_bytes", "conf"],
+)
 
 
-def server_keys(workers: int, worker_pages: int, n_dirs: int, dir_pages: int, log_pages: int,
-                first_key: int) -> tuple[int, int, int, int, int]:
+def server_keys(
+    workers: int, worker_pages: int, n_dirs: int, dir_pages: int, log_pages: int, first_key: int
+) -> tuple[int, int, int, int, int]:
     """(worker_key, frag_key, files_key, log_key, n_keys): the server's key ranges from ``first_key``."""
     worker_key = first_key
     frag_key = worker_key + workers * worker_pages
@@ -107,8 +125,9 @@ def _request(g, w, k, t):
     task[k, F_PAGES] = w.file_pages[f]
     task[k, F_BYTES] = w.file_bytes[f]
     task[k, F_I] = 0
-    return busy(g, w.rng, t, c.request_ns, c.touches, c.worker_key + k * c.worker_pages, c.worker_pages,
-                c.write_fraction)
+    return busy(
+        g, w.rng, t, c.request_ns, c.touches, c.worker_key + k * c.worker_pages, c.worker_pages, c.write_fraction
+    )
 
 
 @nb.njit(cache=True, nogil=True, _nrt=False, inline="always")
@@ -169,11 +188,26 @@ def server_step_events(touches: int) -> int:
     return 3 * STEP + 4 * 3 * FRAG_PAGES + 3 * touches + 16
 
 
-def new_server_state(conf: ServerConf, rng: np.ndarray, dir_cdf: np.ndarray, class_cdf: np.ndarray,
-                     file_cdf: np.ndarray, file_pages: np.ndarray, file_bytes: np.ndarray) -> ServerState:
+def new_server_state(
+    conf: ServerConf,
+    rng: np.ndarray,
+    dir_cdf: np.ndarray,
+    class_cdf: np.ndarray,
+    file_cdf: np.ndarray,
+    file_pages: np.ndarray,
+    file_bytes: np.ndarray,
+) -> ServerState:
     """Fresh worker state; ``file_pages``/``file_bytes`` list one directory's files class by class."""
     file_off = np.concatenate(([0], np.cumsum(file_pages)[:-1])).astype(np.int64)
-    return ServerState(task=np.zeros((conf.workers, N_F), np.int64), log=np.zeros(1, np.int64),
-                       rng=rng, dir_cdf=dir_cdf, class_cdf=class_cdf, file_cdf=file_cdf,
-                       file_off=file_off, file_pages=np.asarray(file_pages, np.int64),
-                       file_bytes=np.asarray(file_bytes, np.int64), conf=conf)
+    return ServerState(
+        task=np.zeros((conf.workers, N_F), np.int64),
+        log=np.zeros(1, np.int64),
+        rng=rng,
+        dir_cdf=dir_cdf,
+        class_cdf=class_cdf,
+        file_cdf=file_cdf,
+        file_off=file_off,
+        file_pages=np.asarray(file_pages, np.int64),
+        file_bytes=np.asarray(file_bytes, np.int64),
+        conf=conf,
+    )

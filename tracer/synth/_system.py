@@ -59,10 +59,28 @@ BOOT_STEP = 64
 #: Pages of the ring the daemons' short-lived buffers use.
 BUF_RING = 8
 
-SysConf = namedtuple("SysConf", [
-    "reserved", "boot_t", "transient_pages", "cache_pages", "daemon_pages", "daemons",
-    "tick_ns", "touches", "reads", "log_bytes", "log_pages",
-    "key_cache", "key_daemon", "key_transient", "key_buf", "key_log", "n_keys"])
+SysConf = namedtuple(
+    "SysConf",
+    [
+        "reserved",
+        "boot_t",
+        "transient_pages",
+        "cache_pages",
+        "daemon_pages",
+        "daemons",
+        "tick_ns",
+        "touches",
+        "reads",
+        "log_bytes",
+        "log_pages",
+        "key_cache",
+        "key_daemon",
+        "key_transient",
+        "key_buf",
+        "key_log",
+        "n_keys",
+    ],
+)
 System = namedtuple("System", ["st", "rng", "conf"])
 
 # Demand gate: the current "on" period [start, end).
@@ -71,18 +89,44 @@ GateConf = namedtuple("GateConf", ["on_ns", "off_ns", "day_ns", "amplitude"])
 Sched = namedtuple("Sched", ["clock", "gate", "rng", "conf"])
 
 
-def sys_conf(reserved: int, boot_t: int, transient_pages: int, cache_pages: int, daemon_pages: int,
-             daemons: int, tick_ns: int, touches: int, reads: int, log_bytes: int,
-             log_pages: int) -> SysConf:
+def sys_conf(
+    reserved: int,
+    boot_t: int,
+    transient_pages: int,
+    cache_pages: int,
+    daemon_pages: int,
+    daemons: int,
+    tick_ns: int,
+    touches: int,
+    reads: int,
+    log_bytes: int,
+    log_pages: int,
+) -> SysConf:
     """The system task's settings, its key ranges laid out from key 0."""
     k_cache = 0
     k_daemon = k_cache + cache_pages
     k_transient = k_daemon + daemon_pages
     k_buf = k_transient + transient_pages
     k_log = k_buf + BUF_RING
-    return SysConf(reserved, boot_t, transient_pages, cache_pages, daemon_pages, daemons, tick_ns,
-                   touches, reads, log_bytes, log_pages, k_cache, k_daemon, k_transient, k_buf,
-                   k_log, k_log + log_pages)
+    return SysConf(
+        reserved,
+        boot_t,
+        transient_pages,
+        cache_pages,
+        daemon_pages,
+        daemons,
+        tick_ns,
+        touches,
+        reads,
+        log_bytes,
+        log_pages,
+        k_cache,
+        k_daemon,
+        k_transient,
+        k_buf,
+        k_log,
+        k_log + log_pages,
+    )
 
 
 def new_system(conf: SysConf, rng: np.ndarray) -> System:

@@ -51,27 +51,40 @@ N_CF = max(F_FRAG_USED, F_FRAG) + 1
 #: Pages received per step.
 RECV_STEP = 16
 
-ClientConf = namedtuple("ClientConf", ["app_pages", "app_key", "buf_key", "buf_pages", "frag_key",
-                                       "file_pages", "think_ns", "request_ns", "touches",
-                                       "write_fraction"])
+ClientConf = namedtuple(
+    "ClientConf",
+    [
+        "app_pages",
+        "app_key",
+        "buf_key",
+        "buf_pages",
+        "frag_key",
+        "file_pages",
+        "think_ns",
+        "request_ns",
+        "touches",
+        "write_fraction",
+    ],
+)
 ClientState = namedtuple("ClientState", ["task", "rng", "conf"])
 
 
 @dataclass(frozen=True)
 class Params(GuestParams):
-    guest_mib: int = field(default=256, metadata={
-        "help": "memory of every guest, MiB (the paper: 1536, 256, 96)"})
-    duration_s: float = field(default=300.0, metadata={
-        "help": "guest time simulated, s (--events stops earlier or later instead)"})
+    guest_mib: int = field(default=256, metadata={"help": "memory of every guest, MiB (the paper: 1536, 256, 96)"})
+    duration_s: float = field(
+        default=300.0, metadata={"help": "guest time simulated, s (--events stops earlier or later instead)"}
+    )
     pairs: int = field(default=4, metadata={"help": "N: server guests and client guests (N^2 connections)"})
     file_mib: int = field(default=1, metadata={"help": "size of each served file, MiB"})
     backend_gib: float = field(default=10.0, metadata={"help": "size of the servers' file set, GiB"})
-    popularity_alpha: float = field(default=0.8, metadata={
-        "help": "Zipf exponent of file popularity (sets how much of the backend is hot)"})
-    think_ms: float = field(default=50.0, metadata={
-        "help": "mean think time of a client between a response and its next request, ms"})
-    app_mib: float = field(default=16.0, metadata={
-        "help": "anonymous memory of the server or client application, MiB"})
+    popularity_alpha: float = field(
+        default=0.8, metadata={"help": "Zipf exponent of file popularity (sets how much of the backend is hot)"}
+    )
+    think_ms: float = field(
+        default=50.0, metadata={"help": "mean think time of a client between a response and its next request, ms"}
+    )
+    app_mib: float = field(default=16.0, metadata={"help": "anonymous memory of the server or client application, MiB"})
     request_us: float = field(default=200.0, metadata={"help": "server and client CPU per request, us"})
     touches: int = field(default=16, metadata={"help": "application pages touched per request"})
     write_fraction: float = field(default=0.5, metadata={"help": "share of those touches that write"})
@@ -83,8 +96,10 @@ class Params(GuestParams):
         need(1 <= self.pairs <= 1000, "pairs must be 1..1000")
         need(self.file_mib >= 1 and self.backend_gib > 0, "file_mib must be >= 1, backend_gib > 0")
         need(self.popularity_alpha > 0, "popularity_alpha must be > 0")
-        need(self.think_ms >= 0 and self.request_us >= 0 and self.touches >= 0,
-             "think_ms, request_us and touches must be >= 0")
+        need(
+            self.think_ms >= 0 and self.request_us >= 0 and self.touches >= 0,
+            "think_ms, request_us and touches must be >= 0",
+        )
         need(self.app_mib * MIB_PAGES >= self.pairs, "app_mib must give each connection a page")
         need(self.app_mib <= 0.5 * self.guest_mib, "app_mib must fit in half of guest memory")
         need(0 <= self.write_fraction <= 1, "write_fraction must be in [0, 1]")
@@ -146,18 +161,33 @@ def _client_plan(p: Params, seed: int, idx: int) -> GuestPlan:
     app_key = first
     buf_key = app_key + app_pages
     frag_key = buf_key + buf_pages
-    conf = ClientConf(app_pages=app_pages, app_key=app_key, buf_key=buf_key,
-                      buf_pages=buf_pages, frag_key=frag_key, file_pages=p.file_mib * MIB_PAGES,
-                      think_ns=p.think_ms * 1e6, request_ns=int(p.request_us * 1e3), touches=p.touches,
-                      write_fraction=p.write_fraction)
+    conf = ClientConf(
+        app_pages=app_pages,
+        app_key=app_key,
+        buf_key=buf_key,
+        buf_pages=buf_pages,
+        frag_key=frag_key,
+        file_pages=p.file_mib * MIB_PAGES,
+        think_ns=p.think_ms * 1e6,
+        request_ns=int(p.request_us * 1e3),
+        touches=p.touches,
+        write_fraction=p.write_fraction,
+    )
     stream = (seed, 2, idx)
 
     def make_state():
         return ClientState(np.zeros((1, N_CF), np.int64), rng_state(*stream, STREAM_WORKLOAD), conf)
 
-    return GuestPlan(f"client{idx}", p, stream, client_run, make_state,
-                     n_keys=frag_key + 2 * FRAG_PAGES - first, tasks=1,
-                     step_events=3 * RECV_STEP + 4 * 3 * FRAG_PAGES + 3 * p.touches + 64)
+    return GuestPlan(
+        f"client{idx}",
+        p,
+        stream,
+        client_run,
+        make_state,
+        n_keys=frag_key + 2 * FRAG_PAGES - first,
+        tasks=1,
+        step_events=3 * RECV_STEP + 4 * 3 * FRAG_PAGES + 3 * p.touches + 64,
+    )
 
 
 def server_plan(p: Params, seed: int, idx: int) -> GuestPlan:
@@ -166,29 +196,55 @@ def server_plan(p: Params, seed: int, idx: int) -> GuestPlan:
     worker_pages = max(1, int(p.app_mib * MIB_PAGES) // p.pairs)
     log_pages = 16 * MIB_PAGES
     worker_key, frag_key, files_key, log_key, n_keys = server_keys(
-        p.pairs, worker_pages, n_files, file_pages, log_pages, system_config(p).n_keys)
+        p.pairs, worker_pages, n_files, file_pages, log_pages, system_config(p).n_keys
+    )
     transfer_ns = file_pages * guest_config(p).net_ns
     gap_ns = p.pairs * (transfer_ns + p.think_ms * 1e6) - transfer_ns
     conf = ServerConf(
-        workers=p.pairs, worker_pages=worker_pages, worker_key=worker_key, frag_key=frag_key,
-        files_key=files_key, dir_pages=file_pages, log_key=log_key, log_pages=log_pages,
-        log_bytes=p.log_bytes, request_ns=int(p.request_us * 1e3), touches=p.touches,
-        write_fraction=p.write_fraction, arrival_gap_ns=float(max(gap_ns, 1.0)), open_loop=False)
+        workers=p.pairs,
+        worker_pages=worker_pages,
+        worker_key=worker_key,
+        frag_key=frag_key,
+        files_key=files_key,
+        dir_pages=file_pages,
+        log_key=log_key,
+        log_pages=log_pages,
+        log_bytes=p.log_bytes,
+        request_ns=int(p.request_us * 1e3),
+        touches=p.touches,
+        write_fraction=p.write_fraction,
+        arrival_gap_ns=float(max(gap_ns, 1.0)),
+        open_loop=False,
+    )
     popularity = zipf_cdf(n_files, p.popularity_alpha)
     one = np.ones(1)
     stream = (seed, 1, idx)
 
     def make_state():
-        return new_server_state(conf, rng_state(*stream, STREAM_WORKLOAD), popularity, one, one,
-                                np.array([file_pages]), np.array([file_pages * 4096]))
+        return new_server_state(
+            conf,
+            rng_state(*stream, STREAM_WORKLOAD),
+            popularity,
+            one,
+            one,
+            np.array([file_pages]),
+            np.array([file_pages * 4096]),
+        )
 
-    return GuestPlan(f"server{idx}", p, stream, server_run, make_state, n_keys=n_keys, tasks=p.pairs,
-                     step_events=server_step_events(p.touches))
+    return GuestPlan(
+        f"server{idx}",
+        p,
+        stream,
+        server_run,
+        make_state,
+        n_keys=n_keys,
+        tasks=p.pairs,
+        step_events=server_step_events(p.touches),
+    )
 
 
 def plans(p: Params, seed: int) -> list[GuestPlan]:
-    return ([server_plan(p, seed, i) for i in range(p.pairs)]
-            + [_client_plan(p, seed, i) for i in range(p.pairs)])
+    return [server_plan(p, seed, i) for i in range(p.pairs)] + [_client_plan(p, seed, i) for i in range(p.pairs)]
 
 
 WORKLOAD = Workload(

@@ -39,21 +39,29 @@ TYPES = {
 @dataclass(frozen=True)
 class Params(GuestParams):
     guest_mib: int = field(default=1024, metadata={"help": "memory of every guest, MiB"})
-    duration_s: float = field(default=1200.0, metadata={
-        "help": "scenario time simulated, s (two compressed days by default; --events stops "
-                "earlier or later instead)"})
+    duration_s: float = field(
+        default=1200.0,
+        metadata={
+            "help": "scenario time simulated, s (two compressed days by default; --events stops "
+            "earlier or later instead)"
+        },
+    )
     guests: int = field(default=200, metadata={"help": "guests on the host"})
-    mix: str = field(default="web-serving:3,kernel-compile:2,awm-server:2,phased:1,idle-after-boot:2",
-                     metadata={"help": "workload:weight list the guests' workloads are drawn from "
-                                       "(sets the fleet's composition by construction)"})
+    mix: str = field(
+        default="web-serving:3,kernel-compile:2,awm-server:2,phased:1,idle-after-boot:2",
+        metadata={
+            "help": "workload:weight list the guests' workloads are drawn from "
+            "(sets the fleet's composition by construction)"
+        },
+    )
     boot_spread_s: float = field(default=120.0, metadata={"help": "guests boot at uniform times up to this, s"})
     on_s: float = field(default=120.0, metadata={"help": "mean busy period of a guest's workload, s"})
     off_s: float = field(default=240.0, metadata={"help": "mean idle period between busy ones, s"})
     day_s: float = field(default=600.0, metadata={"help": "length of the compressed day, s (0: no day)"})
-    day_amplitude: float = field(default=0.8, metadata={
-        "help": "how much the day stretches busy and idle periods (0..1)"})
-    web_request_rate: float = field(default=400.0, metadata={
-        "help": "requests per second of a busy web-serving guest"})
+    day_amplitude: float = field(
+        default=0.8, metadata={"help": "how much the day stretches busy and idle periods (0..1)"}
+    )
+    web_request_rate: float = field(default=400.0, metadata={"help": "requests per second of a busy web-serving guest"})
 
     def __post_init__(self):
         super().__post_init__()
@@ -62,9 +70,13 @@ class Params(GuestParams):
             weights = self.weights()
         except ValueError:
             weights = {}
-        need(bool(weights) and all(w >= 0 for w in weights.values()) and sum(weights.values()) > 0
-             and set(weights) <= set(TYPES),
-             f"mix must be workload:weight pairs over {', '.join(TYPES)}, weights >= 0, some > 0")
+        need(
+            bool(weights)
+            and all(w >= 0 for w in weights.values())
+            and sum(weights.values()) > 0
+            and set(weights) <= set(TYPES),
+            f"mix must be workload:weight pairs over {', '.join(TYPES)}, weights >= 0, some > 0",
+        )
         need(0 <= self.boot_spread_s < self.duration_s, "boot_spread_s must be in [0, duration_s)")
         need(self.on_s > 0 and self.off_s >= 0 and self.day_s >= 0, "on_s must be > 0, off_s and day_s >= 0")
         need(0 <= self.day_amplitude < 1, "day_amplitude must be in [0, 1)")
@@ -99,16 +111,23 @@ def plans(p: Params, seed: int) -> list[GuestPlan]:
     w = np.array([p.weights()[n] for n in names])
     kinds = layout.choice(len(names), size=p.guests, p=w / w.sum())
     boots = np.sort(layout.uniform(0, p.boot_spread_s, p.guests))
-    gate = GateConf(on_ns=int(p.on_s * 1e9), off_ns=int(p.off_s * 1e9), day_ns=int(p.day_s * 1e9),
-                    amplitude=p.day_amplitude)
+    gate = GateConf(
+        on_ns=int(p.on_s * 1e9), off_ns=int(p.off_s * 1e9), day_ns=int(p.day_s * 1e9), amplitude=p.day_amplitude
+    )
     out = []
     for i, (k, boot_s) in enumerate(zip(kinds.tolist(), boots.tolist(), strict=True)):
         kind = names[k]
         guest_seed = int(np.random.SeedSequence([seed, 1000 + i]).generate_state(1)[0])
         gp = TYPES[kind][1](_guest_params(p, kind, p.duration_s - boot_s), guest_seed)
-        out.append(replace(gp, name=f"g{i:04d}-{kind}", boot_t=int(boot_s * 1e9),
-                           gate=NO_GATE if kind == "idle-after-boot" else gate,
-                           meta={"workload": kind, "boot_s": boot_s, "guest_seed": guest_seed}))
+        out.append(
+            replace(
+                gp,
+                name=f"g{i:04d}-{kind}",
+                boot_t=int(boot_s * 1e9),
+                gate=NO_GATE if kind == "idle-after-boot" else gate,
+                meta={"workload": kind, "boot_s": boot_s, "guest_seed": guest_seed},
+            )
+        )
     return out
 
 

@@ -23,8 +23,9 @@ from cmmsim.tracer.synth._system import next_turn
 @dataclass(frozen=True)
 class Params(GuestParams):
     guest_mib: int = field(default=1024, metadata={"help": "guest memory, MiB"})
-    duration_s: float = field(default=120.0, metadata={
-        "help": "guest time simulated, s (--events stops earlier or later instead)"})
+    duration_s: float = field(
+        default=120.0, metadata={"help": "guest time simulated, s (--events stops earlier or later instead)"}
+    )
 
 
 @nb.njit(cache=True, nogil=True, _nrt=False)

@@ -51,8 +51,9 @@ from cmmsim.tracer.synth._rng import rng_below, rng_erlang, rng_pick, rng_state,
 from cmmsim.tracer.synth._system import MIB_PAGES, NEVER, next_turn
 
 # Task phases.
-(T_START, T_EXEC, T_SOURCE, T_PARSE, T_COMPILE, T_WRITE, T_DEPS, T_EXIT, T_IDLE, T_LINK_READ,
- T_LINK_WRITE, T_CLEAN) = range(12)
+(T_START, T_EXEC, T_SOURCE, T_PARSE, T_COMPILE, T_WRITE, T_DEPS, T_EXIT, T_IDLE, T_LINK_READ, T_LINK_WRITE, T_CLEAN) = (
+    range(12)
+)
 # Per-task integers.
 F_PHASE, F_I, F_UNIT, F_HEAP, F_HEAP_TOTAL, F_CPU_NS, F_INCLUDED, N_F = range(8)
 # Build-wide integers.
@@ -66,60 +67,113 @@ THP_ORDER = 9
 #: Share of a unit's CPU time spent parsing (the rest compiles).
 PARSE_SHARE = 0.3
 
-Conf = namedtuple("Conf", [
-    "sources", "headers_per_unit", "bin_key", "exec_pages", "vm_key", "vm_pages", "dep_key", "slot_key",
-    "slot_pages", "heap_mean", "heap_max", "cpu_mean_ns", "fork_ns", "touch_ns", "hot_fraction",
-    "hot_share", "write_fraction", "thp"])
-State = namedtuple("State", ["task", "build", "rng", "src_off", "src_len", "hdr_off", "hdr_len",
-                             "hdr_cdf", "obj_off", "obj_len", "cmd_off", "cmd_len", "conf"])
+Conf = namedtuple(
+    "Conf",
+    [
+        "sources",
+        "headers_per_unit",
+        "bin_key",
+        "exec_pages",
+        "vm_key",
+        "vm_pages",
+        "dep_key",
+        "slot_key",
+        "slot_pages",
+        "heap_mean",
+        "heap_max",
+        "cpu_mean_ns",
+        "fork_ns",
+        "touch_ns",
+        "hot_fraction",
+        "hot_share",
+        "write_fraction",
+        "thp",
+    ],
+)
+State = namedtuple(
+    "State",
+    [
+        "task",
+        "build",
+        "rng",
+        "src_off",
+        "src_len",
+        "hdr_off",
+        "hdr_len",
+        "hdr_cdf",
+        "obj_off",
+        "obj_len",
+        "cmd_off",
+        "cmd_len",
+        "conf",
+    ],
+)
 
 
 @dataclass(frozen=True)
 class Params(GuestParams):
     guest_mib: int = field(default=256, metadata={"help": "guest memory, MiB"})
     cpus: int = field(default=2, metadata={"help": "guest CPUs = compiler processes at once (make -j)"})
-    duration_s: float = field(default=300.0, metadata={
-        "help": "guest time simulated, s (--events stops earlier or later instead)"})
+    duration_s: float = field(
+        default=300.0, metadata={"help": "guest time simulated, s (--events stops earlier or later instead)"}
+    )
     sources: int = field(default=3000, metadata={"help": "compilation units in one build"})
     source_kib: float = field(default=24.0, metadata={"help": "mean source file size, KiB"})
     headers: int = field(default=6000, metadata={"help": "header files in the tree"})
     header_kib: float = field(default=8.0, metadata={"help": "mean header file size, KiB"})
     headers_per_unit: int = field(default=300, metadata={"help": "header inclusions per unit"})
-    header_alpha: float = field(default=1.0, metadata={
-        "help": "Zipf exponent of header popularity (sets how often units share headers)"})
+    header_alpha: float = field(
+        default=1.0, metadata={"help": "Zipf exponent of header popularity (sets how often units share headers)"}
+    )
     compiler_mib: float = field(default=24.0, metadata={"help": "compiler binary size, MiB"})
     exec_mib: float = field(default=6.0, metadata={"help": "part of the compiler binary a unit runs, MiB"})
-    heap_mib: float = field(default=24.0, metadata={
-        "help": "mean anonymous memory of one compiler process, MiB (Erlang, shape 4, at most 4x)"})
-    unit_cpu_ms: float = field(default=400.0, metadata={
-        "help": "mean CPU time of one unit, ms (Erlang, shape 4, at most 4x the mean)"})
-    touch_us: float = field(default=20.0, metadata={
-        "help": "CPU time between two recorded heap accesses, us (the trace's sampling of accesses)"})
-    hot_fraction: float = field(default=0.1, metadata={
-        "help": "most recently allocated share of the heap that gets hot_share of its accesses"})
+    heap_mib: float = field(
+        default=24.0,
+        metadata={"help": "mean anonymous memory of one compiler process, MiB (Erlang, shape 4, at most 4x)"},
+    )
+    unit_cpu_ms: float = field(
+        default=400.0, metadata={"help": "mean CPU time of one unit, ms (Erlang, shape 4, at most 4x the mean)"}
+    )
+    touch_us: float = field(
+        default=20.0,
+        metadata={"help": "CPU time between two recorded heap accesses, us (the trace's sampling of accesses)"},
+    )
+    hot_fraction: float = field(
+        default=0.1, metadata={"help": "most recently allocated share of the heap that gets hot_share of its accesses"}
+    )
     hot_share: float = field(default=0.8, metadata={"help": "share of heap accesses to the hot part"})
     write_fraction: float = field(default=0.4, metadata={"help": "share of heap accesses that write"})
     object_ratio: float = field(default=3.0, metadata={"help": "object file size / source file size"})
-    cmd_kib: float = field(default=16.0, metadata={
-        "help": "mean size of a unit's dependency files (.d, then .cmd), KiB"})
+    cmd_kib: float = field(
+        default=16.0, metadata={"help": "mean size of a unit's dependency files (.d, then .cmd), KiB"}
+    )
     fork_us: float = field(default=1000.0, metadata={"help": "CPU time of fork and exec, us"})
-    thp: bool = field(default=False, metadata={
-        "help": "heap in 2 MiB transparent huge pages (order-9 allocations), as THP 'always'"})
+    thp: bool = field(
+        default=False, metadata={"help": "heap in 2 MiB transparent huge pages (order-9 allocations), as THP 'always'"}
+    )
 
     def __post_init__(self):
         super().__post_init__()
         need(self.sources >= 1 and self.headers >= 1, "sources and headers must be >= 1")
         need(self.headers_per_unit >= 1, "headers_per_unit must be >= 1")
-        need(min(self.source_kib, self.header_kib, self.compiler_mib, self.heap_mib) > 0,
-             "file, binary and heap sizes must be > 0")
+        need(
+            min(self.source_kib, self.header_kib, self.compiler_mib, self.heap_mib) > 0,
+            "file, binary and heap sizes must be > 0",
+        )
         need(0 < self.exec_mib <= self.compiler_mib, "exec_mib must be in (0, compiler_mib]")
         need(self.header_alpha > 0, "header_alpha must be > 0")
-        need(4 * self.heap_mib * self.cpus <= 0.75 * self.guest_mib,
-             "cpus x 4 x heap_mib (the largest heaps) must fit in 75 % of guest memory")
-        need(self.unit_cpu_ms > 0 and self.touch_us > 0 and self.fork_us >= 0,
-             "unit_cpu_ms and touch_us must be > 0, fork_us >= 0")
-        need(0 < self.hot_fraction <= 1 and 0 <= self.hot_share <= 1 and 0 <= self.write_fraction <= 1,
-             "hot_fraction must be in (0, 1], hot_share and write_fraction in [0, 1]")
+        need(
+            4 * self.heap_mib * self.cpus <= 0.75 * self.guest_mib,
+            "cpus x 4 x heap_mib (the largest heaps) must fit in 75 % of guest memory",
+        )
+        need(
+            self.unit_cpu_ms > 0 and self.touch_us > 0 and self.fork_us >= 0,
+            "unit_cpu_ms and touch_us must be > 0, fork_us >= 0",
+        )
+        need(
+            0 < self.hot_fraction <= 1 and 0 <= self.hot_share <= 1 and 0 <= self.write_fraction <= 1,
+            "hot_fraction must be in (0, 1], hot_share and write_fraction in [0, 1]",
+        )
         need(self.object_ratio > 0 and self.cmd_kib > 0, "object_ratio and cmd_kib must be > 0")
 
 
@@ -364,27 +418,50 @@ def plans(p: Params, seed: int) -> list[GuestPlan]:
     dep_key = vm_key + vm_pages
     slot_key = dep_key + p.cpus * MAX_CMD_PAGES
     slot_pages = STACK_PAGES + PT_PAGES + heap_max
-    conf = Conf(sources=p.sources, headers_per_unit=p.headers_per_unit, bin_key=bin_key,
-                exec_pages=max(1, int(p.exec_mib * MIB_PAGES)), vm_key=vm_key, vm_pages=vm_pages,
-                dep_key=dep_key,
-                slot_key=slot_key, slot_pages=slot_pages, heap_mean=float(heap_mean), heap_max=heap_max,
-                cpu_mean_ns=p.unit_cpu_ms * 1e6, fork_ns=int(p.fork_us * 1e3),
-                touch_ns=max(1, int(p.touch_us * 1e3)), hot_fraction=p.hot_fraction,
-                hot_share=p.hot_share, write_fraction=p.write_fraction, thp=p.thp)
+    conf = Conf(
+        sources=p.sources,
+        headers_per_unit=p.headers_per_unit,
+        bin_key=bin_key,
+        exec_pages=max(1, int(p.exec_mib * MIB_PAGES)),
+        vm_key=vm_key,
+        vm_pages=vm_pages,
+        dep_key=dep_key,
+        slot_key=slot_key,
+        slot_pages=slot_pages,
+        heap_mean=float(heap_mean),
+        heap_max=heap_max,
+        cpu_mean_ns=p.unit_cpu_ms * 1e6,
+        fork_ns=int(p.fork_us * 1e3),
+        touch_ns=max(1, int(p.touch_us * 1e3)),
+        hot_fraction=p.hot_fraction,
+        hot_share=p.hot_share,
+        write_fraction=p.write_fraction,
+        thp=p.thp,
+    )
     n_keys = slot_key + p.cpus * slot_pages - system_config(p).n_keys
     cdf = zipf_cdf(p.headers, p.header_alpha)
 
     def make_state() -> State:
-        return State(task=np.zeros((p.cpus, N_F), np.int64), build=np.zeros(N_B, np.int64),
-                     rng=rng_state(seed, 0, STREAM_WORKLOAD), src_off=src_off, src_len=src_len,
-                     hdr_off=hdr_off, hdr_len=hdr_len, hdr_cdf=cdf, obj_off=obj_off, obj_len=obj_len,
-                     cmd_off=cmd_off, cmd_len=cmd_len, conf=conf)
+        return State(
+            task=np.zeros((p.cpus, N_F), np.int64),
+            build=np.zeros(N_B, np.int64),
+            rng=rng_state(seed, 0, STREAM_WORKLOAD),
+            src_off=src_off,
+            src_len=src_len,
+            hdr_off=hdr_off,
+            hdr_len=hdr_len,
+            hdr_cdf=cdf,
+            obj_off=obj_off,
+            obj_len=obj_len,
+            cmd_off=cmd_off,
+            cmd_len=cmd_len,
+            conf=conf,
+        )
 
     # The largest step: a header read, a heap block, a parse step's accesses (each may swap in).
     parse_touches = int(4 * conf.cpu_mean_ns * PARSE_SHARE / p.headers_per_unit / conf.touch_ns) + 1
     step_events = 3 * 2 * STEP + 2 * (1 << THP_ORDER) + 3 * (parse_touches + STEP) + 64
-    return [GuestPlan("guest0", p, (seed, 0), run, make_state, n_keys=n_keys, tasks=p.cpus,
-                      step_events=step_events)]
+    return [GuestPlan("guest0", p, (seed, 0), run, make_state, n_keys=n_keys, tasks=p.cpus, step_events=step_events)]
 
 
 WORKLOAD = Workload(

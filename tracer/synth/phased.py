@@ -30,25 +30,33 @@ S_PHASE, S_WS, S_TARGET, S_PHASE_END, S_FILE_POS, N_S = range(6)
 #: Page operations per step.
 STEP = 32
 
-Conf = namedtuple("Conf", ["ws_key", "file_key", "file_pages", "phase_ns", "touch_ns", "write_fraction",
-                           "file_fraction", "pages"])
+Conf = namedtuple(
+    "Conf", ["ws_key", "file_key", "file_pages", "phase_ns", "touch_ns", "write_fraction", "file_fraction", "pages"]
+)
 State = namedtuple("State", ["st", "sizes", "rng", "conf"])
 
 
 @dataclass(frozen=True)
 class Params(GuestParams):
     guest_mib: int = field(default=256, metadata={"help": "guest memory, MiB"})
-    duration_s: float = field(default=200.0, metadata={
-        "help": "guest time simulated, s (--events stops earlier or later instead)"})
-    phases: str = field(default="0.2,0.6,0.3,0.8,0.1", metadata={
-        "help": "working-set sizes, fractions of guest memory, comma-separated (they set the "
-                "memory pressure by construction)"})
+    duration_s: float = field(
+        default=200.0, metadata={"help": "guest time simulated, s (--events stops earlier or later instead)"}
+    )
+    phases: str = field(
+        default="0.2,0.6,0.3,0.8,0.1",
+        metadata={
+            "help": "working-set sizes, fractions of guest memory, comma-separated (they set the "
+            "memory pressure by construction)"
+        },
+    )
     phase_s: float = field(default=20.0, metadata={"help": "length of each phase, s"})
-    touch_us: float = field(default=20.0, metadata={
-        "help": "CPU time between two recorded accesses, us (the trace's sampling of accesses)"})
+    touch_us: float = field(
+        default=20.0, metadata={"help": "CPU time between two recorded accesses, us (the trace's sampling of accesses)"}
+    )
     write_fraction: float = field(default=0.3, metadata={"help": "share of accesses that write"})
-    file_fraction: float = field(default=0.05, metadata={
-        "help": "share of accesses that read the next page of the side file"})
+    file_fraction: float = field(
+        default=0.05, metadata={"help": "share of accesses that read the next page of the side file"}
+    )
     file_mib: float = field(default=1024.0, metadata={"help": "size of the file read on the side, MiB"})
 
     def __post_init__(self):
@@ -57,8 +65,7 @@ class Params(GuestParams):
             sizes = self.sizes()
         except ValueError:
             sizes = []
-        need(bool(sizes) and all(0 < s <= 0.9 for s in sizes),
-             "phases must be comma-separated fractions in (0, 0.9]")
+        need(bool(sizes) and all(0 < s <= 0.9 for s in sizes), "phases must be comma-separated fractions in (0, 0.9]")
         need(self.phase_s > 0 and self.touch_us > 0, "phase_s and touch_us must be > 0")
         need(0 <= self.write_fraction <= 1, "write_fraction must be in [0, 1]")
         need(0 <= self.file_fraction < 1, "file_fraction must be in [0, 1)")
@@ -114,9 +121,16 @@ def plans(p: Params, seed: int) -> list[GuestPlan]:
     ws_max = int(max(p.sizes()) * p.pages()) + 1
     file_key = ws_key + ws_max
     file_pages = max(1, int(p.file_mib * MIB_PAGES))
-    conf = Conf(ws_key=ws_key, file_key=file_key, file_pages=file_pages, phase_ns=int(p.phase_s * 1e9),
-                touch_ns=max(1, int(p.touch_us * 1e3)), write_fraction=p.write_fraction,
-                file_fraction=p.file_fraction, pages=p.pages())
+    conf = Conf(
+        ws_key=ws_key,
+        file_key=file_key,
+        file_pages=file_pages,
+        phase_ns=int(p.phase_s * 1e9),
+        touch_ns=max(1, int(p.touch_us * 1e3)),
+        write_fraction=p.write_fraction,
+        file_fraction=p.file_fraction,
+        pages=p.pages(),
+    )
     sizes = np.array(p.sizes())
 
     def make_state():
@@ -124,8 +138,11 @@ def plans(p: Params, seed: int) -> list[GuestPlan]:
         st[S_PHASE] = -1  # the first step starts phase 0
         return State(st, sizes, rng_state(seed, 0, STREAM_WORKLOAD), conf)
 
-    return [GuestPlan("guest0", p, (seed, 0), run, make_state, n_keys=ws_max + file_pages, tasks=1,
-                      step_events=3 * 2 * STEP)]
+    return [
+        GuestPlan(
+            "guest0", p, (seed, 0), run, make_state, n_keys=ws_max + file_pages, tasks=1, step_events=3 * 2 * STEP
+        )
+    ]
 
 
 WORKLOAD = Workload(

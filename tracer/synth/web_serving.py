@@ -43,28 +43,29 @@ FILES_PER_CLASS = 9
 
 def specweb_files() -> tuple[np.ndarray, np.ndarray]:
     """(pages, bytes) of one SPECweb99 directory's 36 files, class by class."""
-    nbytes = np.array([int(k * 10**c * 102.4) for c in range(4) for k in range(1, FILES_PER_CLASS + 1)],
-                      np.int64)
+    nbytes = np.array([int(k * 10**c * 102.4) for c in range(4) for k in range(1, FILES_PER_CLASS + 1)], np.int64)
     return (nbytes + 4095) // 4096, nbytes
 
 
 @dataclass(frozen=True)
 class Params(GuestParams):
     guest_mib: int = field(default=1024, metadata={"help": "guest memory, MiB"})
-    duration_s: float = field(default=180.0, metadata={
-        "help": "guest time simulated, s (--events stops earlier or later instead)"})
-    directories: int = field(default=300, metadata={
-        "help": "SPECweb99 directories of 36 files, 4.9 MiB each: the file set size"})
+    duration_s: float = field(
+        default=180.0, metadata={"help": "guest time simulated, s (--events stops earlier or later instead)"}
+    )
+    directories: int = field(
+        default=300, metadata={"help": "SPECweb99 directories of 36 files, 4.9 MiB each: the file set size"}
+    )
     dir_alpha: float = field(default=1.0, metadata={"help": "Zipf exponent of directory popularity"})
     file_alpha: float = field(default=1.0, metadata={"help": "Zipf exponent of file popularity in a class"})
     workers: int = field(default=16, metadata={"help": "server worker processes"})
     worker_mib: float = field(default=2.0, metadata={"help": "anonymous memory of each worker, MiB"})
-    request_us: float = field(default=50.0, metadata={
-        "help": "CPU time per request besides copying the file, us"})
+    request_us: float = field(default=50.0, metadata={"help": "CPU time per request besides copying the file, us"})
     touches: int = field(default=8, metadata={"help": "worker pages touched per request"})
     write_fraction: float = field(default=0.5, metadata={"help": "share of those touches that write"})
-    request_rate: float = field(default=0.0, metadata={
-        "help": "requests per second, Poisson arrivals (0: back to back, the server saturated)"})
+    request_rate: float = field(
+        default=0.0, metadata={"help": "requests per second, Poisson arrivals (0: back to back, the server saturated)"}
+    )
     log_bytes: int = field(default=150, metadata={"help": "access log bytes per request"})
     access_log_mib: float = field(default=64.0, metadata={"help": "access log size before it wraps, MiB"})
 
@@ -73,8 +74,10 @@ class Params(GuestParams):
         need(self.directories >= 1, "directories must be >= 1")
         need(self.dir_alpha > 0 and self.file_alpha > 0, "dir_alpha and file_alpha must be > 0")
         need(self.workers >= 1 and self.worker_mib > 0, "workers must be >= 1, worker_mib > 0")
-        need(self.workers * self.worker_mib <= 0.5 * self.guest_mib,
-             "workers x worker_mib must fit in half of guest memory")
+        need(
+            self.workers * self.worker_mib <= 0.5 * self.guest_mib,
+            "workers x worker_mib must fit in half of guest memory",
+        )
         need(self.request_us >= 0 and self.touches >= 0, "request_us and touches must be >= 0")
         need(0 <= self.write_fraction <= 1, "write_fraction must be in [0, 1]")
         need(self.request_rate >= 0, "request_rate must be >= 0")
@@ -86,25 +89,44 @@ def plans(p: Params, seed: int) -> list[GuestPlan]:
     worker_pages = max(1, int(p.worker_mib * MIB_PAGES))
     log_pages = max(1, int(p.access_log_mib * MIB_PAGES))
     worker_key, frag_key, files_key, log_key, n_keys = server_keys(
-        p.workers, worker_pages, p.directories, int(pages.sum()), log_pages, system_config(p).n_keys)
+        p.workers, worker_pages, p.directories, int(pages.sum()), log_pages, system_config(p).n_keys
+    )
     conf = ServerConf(
-        workers=p.workers, worker_pages=worker_pages, worker_key=worker_key, frag_key=frag_key,
-        files_key=files_key, dir_pages=int(pages.sum()), log_key=log_key, log_pages=log_pages,
-        log_bytes=p.log_bytes, request_ns=int(p.request_us * 1e3), touches=p.touches,
+        workers=p.workers,
+        worker_pages=worker_pages,
+        worker_key=worker_key,
+        frag_key=frag_key,
+        files_key=files_key,
+        dir_pages=int(pages.sum()),
+        log_key=log_key,
+        log_pages=log_pages,
+        log_bytes=p.log_bytes,
+        request_ns=int(p.request_us * 1e3),
+        touches=p.touches,
         write_fraction=p.write_fraction,
         arrival_gap_ns=p.workers / p.request_rate * 1e9 if p.request_rate > 0 else 0.0,
-        open_loop=True)
+        open_loop=True,
+    )
     dir_cdf = zipf_cdf(p.directories, p.dir_alpha)
     class_cdf = np.cumsum(CLASS_MIX)
     class_cdf[-1] = 1.0
     file_cdf = zipf_cdf(FILES_PER_CLASS, p.file_alpha)
 
     def make_state():
-        return new_server_state(conf, rng_state(seed, 0, STREAM_WORKLOAD), dir_cdf, class_cdf,
-                                file_cdf, pages, nbytes)
+        return new_server_state(conf, rng_state(seed, 0, STREAM_WORKLOAD), dir_cdf, class_cdf, file_cdf, pages, nbytes)
 
-    return [GuestPlan("guest0", p, (seed, 0), server_run, make_state, n_keys=n_keys, tasks=p.workers,
-                      step_events=server_step_events(p.touches))]
+    return [
+        GuestPlan(
+            "guest0",
+            p,
+            (seed, 0),
+            server_run,
+            make_state,
+            n_keys=n_keys,
+            tasks=p.workers,
+            step_events=server_step_events(p.touches),
+        )
+    ]
 
 
 WORKLOAD = Workload(

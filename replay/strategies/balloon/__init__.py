@@ -78,8 +78,9 @@ def _with_size(frame):
 #: The series every balloon strategy writes (also ``size_pages``: guest memory - balloon).
 BALLOON_SERIES = Series(SERIES, _with_size)
 #: Example parameters for the tests (nanosecond periods: the random test traces).
-EXAMPLES = tuple({"estimator": e, "period_ns": 5, "rate_pages_per_s": 10**9}
-                 for e in ("sampling", "fault-rate", "oracle"))
+EXAMPLES = tuple(
+    {"estimator": e, "period_ns": 5, "rate_pages_per_s": 10**9} for e in ("sampling", "fault-rate", "oracle")
+)
 
 
 def run(scenario, budgets, params, sample_at=None, keep_final=False):

@@ -205,7 +205,7 @@ def _draw_samples(rng, samp, off, gp):
 def _heap_of(gs, g):
     """Guest g's reclaim heap: (keys, pages)."""
     o = gs.hoff[g]
-    return gs.hkeys[o:o + gs.hcap[g]], gs.hpages[o:o + gs.hcap[g]]
+    return gs.hkeys[o : o + gs.hcap[g]], gs.hpages[o : o + gs.hcap[g]]
 
 
 @nb.njit(cache=True, inline="always")
@@ -252,8 +252,7 @@ def _implicit_hint(v, g, o, host):
 @nb.njit(cache=True, inline="always")
 def _fit(g, i, avoid, host, gs):
     """Restore guest g's two bounds (if broken: the usual case is not)."""
-    if (gs.in_use[g] > gs.gp[g] - gs.bal[g]
-            or host.res_g[g] + gs.bal[g] > gs.gp[g]):
+    if gs.in_use[g] > gs.gp[g] - gs.bal[g] or host.res_g[g] + gs.bal[g] > gs.gp[g]:
         _restore(g, i, avoid, host, gs)
 
 
@@ -407,9 +406,32 @@ def _guest_event(i, p, g, o, host, gs):
 
 
 @nb.njit(cache=True)
-def _balloon_one(t_ns, page, op, guest, page_guest, gp, off, frames, avail, honour, initial,
-                 estimator, period, n_periods, k_samples, seed, fast_a, slow_a, threshold,
-                 grow_p, shrink_p, mins, rate, oracle):
+def _balloon_one(
+    t_ns,
+    page,
+    op,
+    guest,
+    page_guest,
+    gp,
+    off,
+    frames,
+    avail,
+    honour,
+    initial,
+    estimator,
+    period,
+    n_periods,
+    k_samples,
+    seed,
+    fast_a,
+    slow_a,
+    threshold,
+    grow_p,
+    shrink_p,
+    mins,
+    rate,
+    oracle,
+):
     n_pages = page_guest.shape[0]
     n_guests = gp.shape[0]
     n = page.shape[0]
@@ -418,24 +440,56 @@ def _balloon_one(t_ns, page, op, guest, page_guest, gp, off, frames, avail, hono
     flinks = np.empty(2 * (n_pages + n_guests), np.int32)
     for g in range(n_guests):
         init_list(flinks, n_pages + g)
-    host = Host(np.full(n_pages, initial, np.uint8), links, flinks,
-                np.zeros((n_guests, N_COUNTERS), np.int64), np.zeros(n_guests, np.int64),
-                np.zeros(n_guests, np.int64), np.zeros(2, np.int64), page_guest, frames, honour)
+    host = Host(
+        np.full(n_pages, initial, np.uint8),
+        links,
+        flinks,
+        np.zeros((n_guests, N_COUNTERS), np.int64),
+        np.zeros(n_guests, np.int64),
+        np.zeros(n_guests, np.int64),
+        np.zeros(2, np.int64),
+        page_guest,
+        frames,
+        honour,
+    )
     cap, hoff, hkeys, hpages, hsize = guest_heaps(gp)
-    gs = Guests(np.full(n_pages, G_U, np.uint8), np.full(n_pages, -1, np.int64), gp,
-                np.zeros(n_guests, np.int64), np.zeros(n_guests, np.int64),
-                np.zeros(n_guests, np.int64), np.zeros(n_guests, np.int64), cap, hoff, hkeys,
-                hpages, hsize)
-    es = Estimates(estimator, k_samples, fast_a, slow_a, threshold, grow_p, shrink_p, mins, oracle,
-                   off, np.zeros(n_guests, np.int64), np.zeros(n_guests, np.float64),
-                   np.zeros(n_guests, np.float64), np.zeros(n_guests, np.int64),
-                   np.zeros((n_guests, k_samples if estimator == EST_SAMPLING else 0), np.int64),
-                   np.zeros(n_guests, np.bool_), np.zeros(n_guests, np.int64))
+    gs = Guests(
+        np.full(n_pages, G_U, np.uint8),
+        np.full(n_pages, -1, np.int64),
+        gp,
+        np.zeros(n_guests, np.int64),
+        np.zeros(n_guests, np.int64),
+        np.zeros(n_guests, np.int64),
+        np.zeros(n_guests, np.int64),
+        cap,
+        hoff,
+        hkeys,
+        hpages,
+        hsize,
+    )
+    es = Estimates(
+        estimator,
+        k_samples,
+        fast_a,
+        slow_a,
+        threshold,
+        grow_p,
+        shrink_p,
+        mins,
+        oracle,
+        off,
+        np.zeros(n_guests, np.int64),
+        np.zeros(n_guests, np.float64),
+        np.zeros(n_guests, np.float64),
+        np.zeros(n_guests, np.int64),
+        np.zeros((n_guests, k_samples if estimator == EST_SAMPLING else 0), np.int64),
+        np.zeros(n_guests, np.bool_),
+        np.zeros(n_guests, np.int64),
+    )
     series = np.zeros((n_periods, n_guests, len(SERIES)), np.int64)
     host_sum = np.int64(0)
     if n > 0:
-        host_sum = _balloon_replay(t_ns, page, op, guest, avail, period, seed, rate, host, gs, es,
-                                   series)
+        host_sum = _balloon_replay(t_ns, page, op, guest, avail, period, seed, rate, host, gs, es, series)
     return host.cnt, host.tot, host_sum, host.state, series
 
 
@@ -468,8 +522,7 @@ def _balloon_replay(t_ns, page, op, guest, avail, period, seed, rate, host, gs, 
         last = i == n
         # Period ends up to t (the last period closes after the last event).
         while last or t >= p_start + period:
-            _end_period(k, i, t if last else p_start + period, p_start, rate, host, gs, es,
-                        series)
+            _end_period(k, i, t if last else p_start + period, p_start, rate, host, gs, es, series)
             if last:
                 break
             _next_estimates(k, i_start, host, gs, es)
@@ -491,9 +544,33 @@ def _balloon_replay(t_ns, page, op, guest, avail, period, seed, rate, host, gs, 
 
 
 @nb.njit(cache=True, parallel=True)
-def _balloon_budgets(t_ns, page, op, guest, page_guest, gp, off, frames, avails, honour, initial,
-                     estimator, period, n_periods, k_samples, seed, fast_a, slow_a, threshold,
-                     grow_p, shrink_p, mins, rate, oracle, keep_final):
+def _balloon_budgets(
+    t_ns,
+    page,
+    op,
+    guest,
+    page_guest,
+    gp,
+    off,
+    frames,
+    avails,
+    honour,
+    initial,
+    estimator,
+    period,
+    n_periods,
+    k_samples,
+    seed,
+    fast_a,
+    slow_a,
+    threshold,
+    grow_p,
+    shrink_p,
+    mins,
+    rate,
+    oracle,
+    keep_final,
+):
     nb_ = frames.shape[0]
     n_guests = gp.shape[0]
     cnt = np.zeros((nb_, n_guests, N_COUNTERS), np.int64)
@@ -502,9 +579,31 @@ def _balloon_budgets(t_ns, page, op, guest, page_guest, gp, off, frames, avails,
     series = np.zeros((nb_, n_periods, n_guests, len(SERIES)), np.int64)
     for b in nb.prange(nb_):
         c, tot, hsum, st, ser = _balloon_one(
-            t_ns, page, op, guest, page_guest, gp, off, frames[b], avails[b], honour, initial,
-            estimator, period, n_periods, k_samples, seed, fast_a, slow_a, threshold, grow_p,
-            shrink_p, mins, rate, oracle)
+            t_ns,
+            page,
+            op,
+            guest,
+            page_guest,
+            gp,
+            off,
+            frames[b],
+            avails[b],
+            honour,
+            initial,
+            estimator,
+            period,
+            n_periods,
+            k_samples,
+            seed,
+            fast_a,
+            slow_a,
+            threshold,
+            grow_p,
+            shrink_p,
+            mins,
+            rate,
+            oracle,
+        )
         cnt[b] = c
         host[b, 0] = tot[1]
         host[b, 1] = hsum
@@ -514,19 +613,44 @@ def _balloon_budgets(t_ns, page, op, guest, page_guest, gp, off, frames, avails,
     return cnt, host, final, series
 
 
-def run_balloon(scenario, budgets, params: Params, honour: int, initial: int,
-                keep_final: bool = False):
+def run_balloon(scenario, budgets, params: Params, honour: int, initial: int, keep_final: bool = False):
     """Replay with balloons at every budget; ``series`` holds the per-period targets."""
     b = validated(budgets, scenario.n_pages)
     s = setup(scenario, params)
     avails = np.array([available(int(x), params.slack) for x in b.pages], np.int64)
     cnt, host, final, series = _balloon_budgets(
-        scenario.t_ns, scenario.page, scenario.op, scenario.guest, scenario.page_guest,
-        scenario.guest_pages.astype(np.int64), scenario.page_offset, b.frames, avails,
-        np.int64(honour), np.uint8(initial), np.int64(s.estimator), np.int64(params.period_ns),
-        np.int64(s.n_periods), np.int64(params.sample_pages), np.uint64(params.seed),
-        float(params.fast_alpha), float(params.slow_alpha), np.int64(params.fault_threshold),
-        s.grow_pages, s.shrink_pages, s.min_pages, np.int64(params.rate_pages_per_s), s.oracle,
-        keep_final)
-    return without_states(b.pages, cnt, host, final, scenario.n_guests, series=series,
-                          series_t_ns=period_ends(scenario, params, s.n_periods))
+        scenario.t_ns,
+        scenario.page,
+        scenario.op,
+        scenario.guest,
+        scenario.page_guest,
+        scenario.guest_pages.astype(np.int64),
+        scenario.page_offset,
+        b.frames,
+        avails,
+        np.int64(honour),
+        np.uint8(initial),
+        np.int64(s.estimator),
+        np.int64(params.period_ns),
+        np.int64(s.n_periods),
+        np.int64(params.sample_pages),
+        np.uint64(params.seed),
+        float(params.fast_alpha),
+        float(params.slow_alpha),
+        np.int64(params.fault_threshold),
+        s.grow_pages,
+        s.shrink_pages,
+        s.min_pages,
+        np.int64(params.rate_pages_per_s),
+        s.oracle,
+        keep_final,
+    )
+    return without_states(
+        b.pages,
+        cnt,
+        host,
+        final,
+        scenario.n_guests,
+        series=series,
+        series_t_ns=period_ends(scenario, params, s.n_periods),
+    )

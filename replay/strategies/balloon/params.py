@@ -25,13 +25,15 @@ NS_PER_S = 1_000_000_000
 @dataclass(frozen=True)
 class Params:
     estimator: Literal["sampling", "fault-rate", "oracle"] = field(
-        default="sampling", metadata={"help": "working-set estimator"})
+        default="sampling", metadata={"help": "working-set estimator"}
+    )
     period_ns: int = field(default=1_000_000_000, metadata={"help": "target period, ns"})
     slack: float = field(default=0.05, metadata={"help": "fraction of the budget left unassigned [0,1)"})
     min_fraction: float = field(default=0.05, metadata={"help": "smallest target, fraction of guest memory"})
     rate_pages_per_s: int = field(default=32768, metadata={"help": "most balloon change per guest, pages/s"})
-    sample_pages: int = field(default=100, metadata={
-        "help": "sampling: pages sampled per period (at most 1,048,576)", "max": 1 << 20})
+    sample_pages: int = field(
+        default=100, metadata={"help": "sampling: pages sampled per period (at most 1,048,576)", "max": 1 << 20}
+    )
     fast_alpha: float = field(default=0.5, metadata={"help": "sampling: weight of the fast average (0,1]"})
     slow_alpha: float = field(default=0.1, metadata={"help": "sampling: weight of the slow average (0,1]"})
     fault_threshold: int = field(default=64, metadata={"help": "fault-rate: refaults per period that grow"})
@@ -44,8 +46,10 @@ class Params:
         need(0 <= self.slack < 1, f"slack must be in [0,1), got {self.slack}")
         need(0 <= self.min_fraction <= 1, f"min_fraction must be in [0,1], got {self.min_fraction}")
         need(self.rate_pages_per_s >= 1, f"rate_pages_per_s must be >= 1, got {self.rate_pages_per_s}")
-        need(self.rate_pages_per_s * self.period_ns < 1 << 62,
-             "rate_pages_per_s x period_ns too large for 64-bit arithmetic")
+        need(
+            self.rate_pages_per_s * self.period_ns < 1 << 62,
+            "rate_pages_per_s x period_ns too large for 64-bit arithmetic",
+        )
         need(self.sample_pages >= 1, f"sample_pages must be >= 1, got {self.sample_pages}")
         need(0 < self.fast_alpha <= 1, f"fast_alpha must be in (0,1], got {self.fast_alpha}")
         need(0 < self.slow_alpha <= 1, f"slow_alpha must be in (0,1], got {self.slow_alpha}")
@@ -84,9 +88,14 @@ def setup(scenario, params: Params) -> Setup:
         g = scenario.page_guest[pairs % scenario.n_pages].astype(np.int64)
         np.add.at(oracle, (k, g), 1)
     ceil = np.vectorize(lambda x: int(math.ceil(x)), otypes=[np.int64])
-    return Setup(ESTIMATORS[params.estimator], n_periods,
-                 np.maximum(1, ceil(params.min_fraction * gp)), np.maximum(1, ceil(params.grow * gp)),
-                 np.maximum(1, ceil(params.shrink * gp)), oracle)
+    return Setup(
+        ESTIMATORS[params.estimator],
+        n_periods,
+        np.maximum(1, ceil(params.min_fraction * gp)),
+        np.maximum(1, ceil(params.grow * gp)),
+        np.maximum(1, ceil(params.shrink * gp)),
+        oracle,
+    )
 
 
 def available(budget: int, slack: float) -> int:

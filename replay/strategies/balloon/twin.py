@@ -64,8 +64,7 @@ class _Host(ReferenceHost):
         self.free_backed[self.page_guest[q]].pop(q, None)
 
 
-def reference_balloon(scenario, budget: int, params: Params, honour_all: bool,
-                      check: bool = False) -> ReferenceResult:
+def reference_balloon(scenario, budget: int, params: Params, honour_all: bool, check: bool = False) -> ReferenceResult:
     s = setup(scenario, params)
     ng, npg = scenario.n_guests, scenario.n_pages
     gp = [int(x) for x in scenario.guest_pages]
@@ -99,8 +98,7 @@ def reference_balloon(scenario, budget: int, params: Params, honour_all: bool,
 
     def fit(g, avoid):
         while len(in_use[g]) > gp[g] - bal[g]:
-            v = min((q for q in in_use[g] if q != avoid),
-                    key=lambda q: (0 if clean(q) else 1, last_use[q]))
+            v = min((q for q in in_use[g] if q != avoid), key=lambda q: (0 if clean(q) else 1, last_use[q]))
             in_use[g].discard(v)
             if clean(v):
                 out[v] = "file"
@@ -250,7 +248,6 @@ def _check(host, budget, gp, mins, bal, in_use, is_free, owner):
 
 def _result(host, C, series) -> ReferenceResult:
     arr = np.array([[c[k] for k in COUNTERS] for c in C], np.int64).reshape(len(C), len(COUNTERS))
-    res = ReferenceResult(arr, host.host_peak, host.host_sum,
-                          np.array([pg.byte() for pg in host.pages], np.uint8))
+    res = ReferenceResult(arr, host.host_peak, host.host_sum, np.array([pg.byte() for pg in host.pages], np.uint8))
     res.series = series
     return res
