@@ -54,6 +54,7 @@ def test_kernel_equals_twin_on_small_workload_traces(small_traces, strategy, par
             run_both(strategy, params, scn, budget)
 
 
+@pytest.mark.slow  # the long prefixes below cover it in the slow run
 @pytest.mark.parametrize("strategy, params", CONFIGS)
 def test_kernel_equals_twin_on_sample_trace_prefixes(strategy, params):
     found = 0

@@ -99,6 +99,7 @@ def test_fpr_twin_on_workload_traces(small_traces):
         run_both(FPR, {"order": 3, "delay_ns": 10_000_000}, scn, max(1, scn.n_pages // 10))
 
 
+@pytest.mark.slow  # random and workload traces hold the twin by default
 def test_fpr_twin_on_sample_trace_prefixes():
     for _, scn in sample_trace_scenarios(limit=6_000):
         run_both(FPR, {}, scn, max(1, scn.n_pages // 50))

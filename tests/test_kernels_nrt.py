@@ -63,19 +63,24 @@ def _run_all():
     fast.FastMapper().feed_arrays(code, t, list(vals))
 
 
-@pytest.mark.parametrize(
-    "kernel",
-    [
-        *(k for pair in engine._KERNELS.values() for k in pair),
-        engine._replay_given_chunk,
-        lru_ahead.walk_victims,
-        opt._min_budgets,
-        static._static_replay,
-        fast._map_events,
-        scan._scan,
-    ],
-    ids=lambda k: k.__qualname__,
-)
+_HOT = [
+    *(k for pair in engine._KERNELS.values() for k in pair),
+    engine._replay_given_chunk,
+    lru_ahead.walk_victims,
+    opt._min_budgets,
+    static._static_replay,
+    fast._map_events,
+    scan._scan,
+]
+
+
+@pytest.mark.parametrize("kernel", _HOT, ids=lambda k: k.__qualname__)
+def test_kernel_is_compiled_without_reference_counting(kernel):
+    assert kernel.targetoptions.get("_nrt") is False
+
+
+@pytest.mark.slow  # a fresh compile of each kernel: minutes of CPU
+@pytest.mark.parametrize("kernel", _HOT, ids=lambda k: k.__qualname__)
 def test_kernel_has_no_reference_counting(kernel):
     _run_all()
     assert kernel.targetoptions.get("_nrt") is False

@@ -64,6 +64,7 @@ def test_opt_is_a_floor_on_workload_traces(small_traces):
                 assert total_io(floor, b) <= total_io(res, b), (path.name, name, params)
 
 
+@pytest.mark.slow  # random and workload traces hold the twin by default
 @pytest.mark.parametrize("limit", [6_000])
 def test_opt_twin_on_sample_trace_prefixes(limit):
     for _, scn in sample_trace_scenarios(limit=limit):
@@ -115,6 +116,7 @@ def test_opt_schedule_brackets_the_optimum_on_workload_traces(small_traces):
             assert total_io(floor, b) <= total_io(bound, b), path.name
 
 
+@pytest.mark.slow  # random traces hold the twin by default
 @pytest.mark.parametrize("limit", [6_000])
 def test_opt_schedule_twin_on_sample_trace_prefixes(limit):
     for _, scn in sample_trace_scenarios(limit=limit):

@@ -64,6 +64,7 @@ def test_static_twin_on_workload_traces(small_traces):
             run_both("static", {"partition": "weighted"}, scn, max(1, int(frac * scn.n_pages)))
 
 
+@pytest.mark.slow  # random and workload traces hold the twin by default
 def test_static_twin_on_sample_trace_prefixes():
     for _, scn in sample_trace_scenarios(limit=6_000):
         run_both("static", {}, scn, max(1, scn.n_pages // 50))

@@ -181,6 +181,7 @@ def _sweep_cmd(traces, out):
     ]
 
 
+@pytest.mark.slow  # test_sweep_chaos kills and resumes by default
 def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path, small_traces):
     traces = [str(small_traces[n]) for n in ("kernel-compile", "phased", "web-serving")]
     whole = tmp_path / "whole"
