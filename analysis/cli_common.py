@@ -46,9 +46,16 @@ def printable(text: str) -> str:
 
 
 class _Console(Console):
-    """A rich console that prints any text, file names that are not UTF-8 included."""
+    """A rich console that prints any text, file names that are not UTF-8 included.
+
+    A line of text is never folded: rich folds at 80 columns when the output is
+    not a terminal, which splits a long path (and a script's ``grep``) in two;
+    a terminal folds long lines itself. Tables still fit the width.
+    """
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
+        if objects and all(isinstance(o, str) for o in objects):
+            kwargs.setdefault("soft_wrap", True)
         super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **kwargs)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,15 @@ def small_traces(tmp_path_factory) -> dict[str, Path]:
     paths = {}
     for name, wl in workloads().items():
         dest = out / (name if wl.multi_guest else f"{name}.parquet")
-        synthesize(name, dest, seed=7, events=20_000, params=SMALL.get(name, []))
+        # One process: a pool's spawned workers cost more than these small traces.
+        synthesize(name, dest, seed=7, events=20_000, params=SMALL.get(name, []), jobs=1)
         paths[name] = dest
     return paths
+
+
+@pytest.fixture
+def live_kernel_lock():
+    """Hold a lock shared by every pytest worker while a test records the live kernel."""
+    with open(Path(tempfile.gettempdir()) / "cmmsim-tests-live-kernel.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

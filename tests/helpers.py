@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 
 from cmmsim.replay import scenario as sc
@@ -19,6 +20,11 @@ from cmmsim.tracer.schema import TraceMeta, count_ops
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = ROOT / "sample_traces"
+
+#: Tests that record the live kernel: they drop the page cache and trace the
+#: whole system, so under ``pytest -n`` they run one at a time (a file lock,
+#: the ``live_kernel_lock`` fixture: xdist's groups do not hold on pytest 9).
+LIVE_KERNEL = pytest.mark.usefixtures("live_kernel_lock")
 
 #: Small parameter sets so every workload fits a few thousand pages (a small
 #: system too: the default boot alone needs about 60 MiB).

@@ -20,7 +20,7 @@ from cmmsim.tracer.errors import CmmsimError, TraceError
 from cmmsim.tracer.io import read_arrays, validate_trace
 from cmmsim.tracer.linux import EVENTS, ConvertError, convert, parse_line, pfnmap_path
 from cmmsim.tracer.schema import Op
-from tests.helpers import SAMPLE_DIR
+from tests.helpers import LIVE_KERNEL, SAMPLE_DIR
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = sorted(DATA.glob("*.txt"))
@@ -304,6 +304,7 @@ def test_real_sample_traces_replay_under_cmm_with_few_repairs():
         assert total[C["accesses"]] > 1000
 
 
+@LIVE_KERNEL
 @pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("perf") is None or not os.access("/proc/kpageflags", os.R_OK),
     reason="recording needs root, perf and /proc/kpageflags",

@@ -24,6 +24,7 @@ import pytest
 from cmmsim.tracer.io import read_arrays
 from cmmsim.tracer.linux import convert, pfnmap_path
 from cmmsim.tracer.schema import Op
+from tests.helpers import LIVE_KERNEL
 from tests.linux_known_workloads import (
     ANON_PAGES,
     MMAP_PAGES,
@@ -125,6 +126,7 @@ def test_known_answers_on_the_recorded_runs(tmp_path, workload):
     assert Counter(c["skipped"]) == {"header or comment": 1}
 
 
+@LIVE_KERNEL
 @pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("perf") is None or not os.access("/proc/kpageflags", os.R_OK),
     reason="recording needs root, perf and /proc/kpageflags",

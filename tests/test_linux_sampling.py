@@ -32,6 +32,7 @@ from cmmsim.tracer.linux.sampling import (
     sampling_lines,
 )
 from cmmsim.tracer.schema import Op
+from tests.helpers import LIVE_KERNEL
 
 WORKLOAD = Path(__file__).with_name("sampling_workload.py")
 
@@ -258,6 +259,7 @@ def _record(tmp_path: Path, name: str, period: float | None):
     return meta, arr, found, frames
 
 
+@LIVE_KERNEL
 @pytest.mark.slow
 @pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
 def test_live_workload_shows_about_k_accesses_per_page_with_sampling_one_without(tmp_path):
