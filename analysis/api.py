@@ -373,6 +373,7 @@ def sweep(
         jobs that failed (the others' results are kept in ``out``).
     """
     from cmmsim.replay import sweep as sw
+    from cmmsim.replay.executors import local_executor
     from cmmsim.tracer.errors import ParamError, ResultsError
 
     g = {name: {k: [str(v) for v in values] for k, values in params.items()} for name, params in (grid or {}).items()}
@@ -390,7 +391,7 @@ def sweep(
     parallel = jobs if jobs is not None else (os.cpu_count() or 1)
     if parallel < 1:
         raise ParamError(f"jobs must be at least 1, got {jobs}")
-    make = _in_process if parallel == 1 else sw.local_executor
+    make = _in_process if parallel == 1 else local_executor
     outcome = sw.run_sweep(job_list, out, make_executor=make, parallel=parallel)
     if outcome.failed:
         key, error = next(iter(outcome.failed.items()))

@@ -78,7 +78,7 @@ def _job_count(jobs: int | None) -> int:
 
 
 def _executor_factory(cluster: str | None):
-    from cmmsim.replay.sweep import dask_executor_factory, local_executor
+    from cmmsim.replay.executors import dask_executor_factory, local_executor
 
     return dask_executor_factory(cluster) if cluster else local_executor
 

@@ -25,7 +25,7 @@ refused. Only the parts of the jobs ``sweep.json`` lists are results: a stray
 file in ``parts/`` is never read as one.
 
 Local workers end when the sweep's process ends, however it ends
-(:func:`warm_up`); temporary files of a killed sweep are removed when it is
+(:func:`cmmsim.replay.executors.warm_up`); temporary files of a killed sweep are removed when it is
 run again.
 """
 
@@ -51,7 +51,6 @@ from cmmsim.replay.api import Replayed, replay_full
 from cmmsim.replay.scenario import expand_inputs, load, trace_name
 from cmmsim.replay.strategies import check_tier_pages, get_strategy, strategies
 from cmmsim.replay.times import check_shift, parse_duration_ns
-from cmmsim.tracer.children import die_with_parent
 from cmmsim.tracer.errors import CmmsimError, ParamError, ResultsError, TraceError, os_reason, show_path
 from cmmsim.tracer.io import (
     TMP_SUFFIX,
@@ -78,9 +77,7 @@ __all__ = [
     "TraceSet",
     "build_jobs",
     "check_part",
-    "dask_executor_factory",
     "load_sweep_file",
-    "local_executor",
     "parse_grid",
     "prepare_output",
     "read_balloon",
@@ -91,7 +88,6 @@ __all__ = [
     "run_sweep",
     "sweep_parts",
     "trace_sets_from_inputs",
-    "warm_up",
 ]
 
 SWEEP_FILE = "sweep.json"
@@ -369,39 +365,6 @@ def run_job(job: Job) -> Replayed:
     return Replayed(*(None if f is None else f.with_columns(extra) for f in out))
 
 
-def warm_up(parent_pid: int | None = None) -> None:
-    """Worker initializer: end with the sweep's process, and load every strategy's kernels once.
-
-    Parameters
-    ----------
-    parent_pid : int, optional
-        The sweep's process: when it ends (SIGKILL included), this worker
-        ends too (:func:`die_with_parent`).
-    """
-    if parent_pid is not None:
-        die_with_parent(parent_pid)
-    import numpy as np
-
-    from cmmsim.replay.scenario import from_arrays
-    from cmmsim.tracer.io import TraceArrays
-    from cmmsim.tracer.schema import TraceMeta
-
-    arr = TraceArrays(
-        np.arange(4, dtype=np.int64),
-        np.array([0, 1, 0, 1], np.uint32),
-        np.array([2, 1, 3, 0], np.uint8),
-        TraceMeta(guest_pages=2, source="warm-up"),
-    )
-    scn = from_arrays([("warm", arr)], name="warm")
-    import numba
-
-    # One job per worker process: the kernels' own threads would only fight
-    # the other workers for the cores.
-    numba.set_num_threads(1)
-    for strat in strategies().values():
-        strat.run(scn, np.array([1]), strat.parse_params({}))
-
-
 # -- the driver ----------------------------------------------------------------------------------
 @dataclass
 class SweepOutcome:
@@ -676,34 +639,6 @@ def _drain(
         # Dask's ClientExecutor knows no cancel_futures argument.
         executor.shutdown(wait=True)
     return lost
-
-
-def local_executor(max_workers: int) -> Executor:
-    """A process pool whose workers load the kernels once, at start."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    # spawn: numba's threading layer and forked children do not mix well.
-    return ProcessPoolExecutor(
-        max_workers=max_workers, mp_context=mp.get_context("spawn"), initializer=warm_up, initargs=(os.getpid(),)
-    )
-
-
-def dask_executor_factory(address: str) -> Callable[[int], Executor]:
-    """Executors on an existing Dask cluster (``tcp://host:8786``)."""
-    try:
-        from distributed import Client
-    except ImportError:
-        raise ParamError("--cluster needs Dask: pip install 'cmmsim[dask]'") from None
-    try:
-        client = Client(address, timeout="10s")
-    except OSError as exc:
-        raise ParamError(f"cannot reach the Dask scheduler at {address} ({exc})") from None
-
-    def make(_max_workers: int) -> Executor:
-        return client.get_executor(pure=False)
-
-    return make
 
 
 def sweep_parts(out: str | os.PathLike, sub: str = "parts") -> tuple[list[Path], list[Path]]:

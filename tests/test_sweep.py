@@ -215,7 +215,7 @@ def die_on_killer(job):
 
 def test_local_pool_survives_a_worker_that_dies(tmp_path, small_traces):
     # A job whose worker dies costs only that job: retried once alone, then failed.
-    from cmmsim.replay import sweep
+    from cmmsim.replay.executors import local_executor
 
     spec = SweepSpec(
         [
@@ -226,9 +226,7 @@ def test_local_pool_survives_a_worker_that_dies(tmp_path, small_traces):
         [("cmm", {})],
         ["10%"],
     )
-    out = run_sweep(
-        build_jobs(spec), tmp_path / "o", make_executor=sweep.local_executor, parallel=2, job_fn=die_on_killer
-    )
+    out = run_sweep(build_jobs(spec), tmp_path / "o", make_executor=local_executor, parallel=2, job_fn=die_on_killer)
     assert len(out.done) == 2 and len(out.failed) == 1
     assert "died twice" in next(iter(out.failed.values()))
     assert set(read_results(tmp_path / "o")["trace_set"]) == {"good", "also-good"}

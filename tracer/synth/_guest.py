@@ -15,6 +15,7 @@ from collections import OrderedDict, deque
 import numpy as np
 
 from cmmsim.tracer.synth import _model as m
+from cmmsim.tracer.synth import _state as st
 
 _READ, _WRITE, _S, _U, _V, _P, _SIR = m._READ, m._WRITE, m._S, m._U, m._V, m._P, m._SIR
 
@@ -22,7 +23,7 @@ _READ, _WRITE, _S, _U, _V, _P, _SIR = m._READ, m._WRITE, m._S, m._U, m._V, m._P,
 class GuestSim:
     """One guest: its memory, page cache, devices and the events emitted so far."""
 
-    def __init__(self, cfg: m.Config, cpus: int, n_keys: int, capacity: int):
+    def __init__(self, cfg: st.Config, cpus: int, n_keys: int, capacity: int):
         self.cfg = cfg
         self.capacity = capacity
         self.limit = capacity
@@ -37,7 +38,7 @@ class GuestSim:
         self.key: dict[int, int] = {}  # pfn -> key
         self.mapped: set[int] = set()
         self.kernel = 0
-        self.free_lists = [OrderedDict() for _ in range(m.MAX_ORDER + 1)]  # newest last
+        self.free_lists = [OrderedDict() for _ in range(st.MAX_ORDER + 1)]  # newest last
         self.block_order: dict[int, int] = {}
         self.free = 0
         self.pcp: deque[int] = deque()  # head first
@@ -93,7 +94,7 @@ class GuestSim:
         self.free_lists[order][pfn] = None
 
     def _buddy_alloc(self, order: int) -> int:
-        k = next((k for k in range(order, m.MAX_ORDER + 1) if self.free_lists[k]), None)
+        k = next((k for k in range(order, st.MAX_ORDER + 1) if self.free_lists[k]), None)
         if k is None:
             return -1
         p, _ = self.free_lists[k].popitem(last=True)
@@ -106,7 +107,7 @@ class GuestSim:
 
     def _buddy_free(self, p: int, order: int) -> None:
         size = 1 << order
-        while order < m.MAX_ORDER:
+        while order < st.MAX_ORDER:
             b = p ^ (1 << order)
             if b + (1 << order) > self.cfg.pages or self.block_order.get(b) != order:
                 break
@@ -228,7 +229,7 @@ class GuestSim:
                 self.emit(t, p, _READ)
                 self.disk_io(t, self.cfg.disk_write_ns)
                 self._release(p, t)
-                self.where[key] = m.SWAPPED
+                self.where[key] = st.SWAPPED
                 self.swapped += 1
                 self.stats["swap_outs"] += 1
             else:
@@ -305,8 +306,8 @@ class GuestSim:
 
     def anon_touch(self, key: int, write: bool, t: int) -> int:
         self._flush(t)
-        p = self.where.get(int(key), m.NO_PAGE)
-        if p == m.SWAPPED:
+        p = self.where.get(int(key), st.NO_PAGE)
+        if p == st.SWAPPED:
             p = self._take(0, t)
             self._bind(p, key, False)
             self._add_anon(p)
@@ -322,17 +323,17 @@ class GuestSim:
         return t
 
     def page_free(self, key: int, t: int) -> int:
-        p = self.where.get(int(key), m.NO_PAGE)
+        p = self.where.get(int(key), st.NO_PAGE)
         if p >= 0:
             self._release(p, t)
-        elif p == m.SWAPPED:
+        elif p == st.SWAPPED:
             del self.where[int(key)]
             self.swapped -= 1
         return t
 
     def file_read(self, key: int, mapped: bool, t: int) -> int:
         self._flush(t)
-        p = self.where.get(int(key), m.NO_PAGE)
+        p = self.where.get(int(key), st.NO_PAGE)
         if p >= 0:
             start = self.compute(t, self.cfg.copy_ns)
             if self._is_clean(p):
@@ -363,7 +364,7 @@ class GuestSim:
 
     def file_write(self, key: int, mapped: bool, t: int) -> int:
         self._flush(t)
-        p = self.where.get(int(key), m.NO_PAGE)
+        p = self.where.get(int(key), st.NO_PAGE)
         if p < 0:
             p = self._take(0, t)
             start = self.compute(t, self.cfg.copy_ns)

@@ -1,7 +1,8 @@
 """The Linux guest model in numba: page allocator, page cache, reclaim, devices.
 
-One :class:`Guest` (a namedtuple of arrays, built by :func:`new_guest`) holds
-everything about one guest; the ``njit`` functions below are the only way
+One :class:`~cmmsim.tracer.synth._state.Guest` (a namedtuple of arrays, laid
+out and sized in :mod:`cmmsim.tracer.synth._state`, built by :func:`new_guest`)
+holds everything about one guest; the ``njit`` functions below are the only way
 workload code touches it, and each emits the page events the operation makes
 on a hinting Linux guest (DESIGN.md section 2, "How Linux drives the states"):
 
@@ -62,71 +63,55 @@ the tests hold them to the same events.
 
 from __future__ import annotations
 
-import math
-from collections import namedtuple
-
 import numba as nb
 import numpy as np
 
 from cmmsim.tracer.schema import Op
-
-MAX_ORDER = 10
-NO_PAGE = -1
-SWAPPED = -2
-
-# Page kinds.
-K_FREE, K_KERNEL, K_ANON, K_CLEAN, K_DIRTY = 0, 1, 2, 3, 4
-# Page flags: mapped writable (P rather than V when clean), referenced, on the active list.
-F_MAPPED, F_REF, F_ACTIVE = 1, 2, 4
-# Lists: circular, doubly linked, the sentinel of list L is node ``pages + L``.
-L_INACTIVE, L_ACTIVE, L_DIRTY, L_ANON, L_PCP, L_FREE0 = 0, 1, 2, 3, 4, 5
-N_LISTS = L_FREE0 + MAX_ORDER + 1
-
-# Scalars in ``Guest.sc``.
-(
-    S_POS,
-    S_LIMIT,
-    S_LAST_T,
-    S_FREE,
-    S_INACTIVE,
+from cmmsim.tracer.synth._state import (
+    F_ACTIVE,
+    F_MAPPED,
+    F_REF,
+    K_ANON,
+    K_CLEAN,
+    K_DIRTY,
+    K_FREE,
+    K_KERNEL,
+    L_ACTIVE,
+    L_ANON,
+    L_DIRTY,
+    L_FREE0,
+    L_INACTIVE,
+    L_PCP,
+    MAX_ORDER,
+    N_LISTS,
+    N_SC,
+    NO_PAGE,
     S_ACTIVE,
-    S_DIRTY,
     S_ANON,
-    S_KERNEL,
-    S_NEXT_FLUSH,
+    S_DIRTY,
     S_DISK_FREE,
-    S_NIC_FREE,
-    S_SWAPPED,
+    S_FREE,
+    S_HITS,
+    S_INACTIVE,
+    S_KERNEL,
+    S_LAST_T,
+    S_LIMIT,
     S_MAPPED_CLEAN,
     S_MAPPED_DIRTY,
-    S_HITS,
     S_MISSES,
-    S_RECLAIMED,
-    S_WRITTEN_BACK,
-    S_SWAP_OUTS,
-    S_SWAP_INS,
+    S_NEXT_FLUSH,
+    S_NIC_FREE,
     S_PCP,
-    N_SC,
-) = range(23)
-
-#: Counters reported by :func:`facts`, by name.
-FACTS = {
-    "free_pages": S_FREE,
-    "inactive_pages": S_INACTIVE,
-    "active_pages": S_ACTIVE,
-    "dirty_pages": S_DIRTY,
-    "anon_pages": S_ANON,
-    "kernel_pages": S_KERNEL,
-    "swapped_pages": S_SWAPPED,
-    "mapped_clean_pages": S_MAPPED_CLEAN,
-    "mapped_dirty_pages": S_MAPPED_DIRTY,
-    "cache_hits": S_HITS,
-    "cache_misses": S_MISSES,
-    "reclaimed_pages": S_RECLAIMED,
-    "written_back_pages": S_WRITTEN_BACK,
-    "swap_outs": S_SWAP_OUTS,
-    "swap_ins": S_SWAP_INS,
-}
+    S_POS,
+    S_RECLAIMED,
+    S_SWAP_INS,
+    S_SWAP_OUTS,
+    S_SWAPPED,
+    S_WRITTEN_BACK,
+    SWAPPED,
+    Config,
+    Guest,
+)
 
 _READ, _WRITE = int(Op.READ), int(Op.WRITE)
 _S, _U, _V, _P, _SIR = (
@@ -136,82 +121,6 @@ _S, _U, _V, _P, _SIR = (
     int(Op.SET_POT_VOLATILE),
     int(Op.SET_STABLE_IF_RESIDENT),
 )
-
-#: Integer settings of one guest (all ns or pages).
-Config = namedtuple(
-    "Config",
-    [
-        "pages",
-        "reserved",
-        "wmark_low",
-        "wmark_high",
-        "copy_ns",
-        "zero_ns",
-        "disk_read_ns",
-        "disk_write_ns",
-        "net_ns",
-        "sndbuf_ns",
-        "expire_ns",
-        "wb_interval_ns",
-        "bg_dirty_pages",
-        "wb_batch",
-        "pcp_batch",
-        "pcp_high",
-    ],
-)
-
-Guest = namedtuple(
-    "Guest",
-    [
-        "sc",
-        "cpu_free",
-        "kind",
-        "flags",
-        "key",
-        "forder",
-        "dirtied",
-        "prev",
-        "next",
-        "where",
-        "out_t",
-        "out_pfn",
-        "out_op",
-        "cfg",
-    ],
-)
-
-#: Pages the flusher writes back per operation at most (it goes on at the next one).
-WB_BATCH = 32
-
-
-def watermarks(pages: int) -> tuple[int, int]:
-    """(low, high) free-page watermarks of a guest, as Linux sets them.
-
-    ``min_free_kbytes = sqrt(16 * memory in KiB)`` (128 KiB to 256 MiB); the
-    low and high marks add one and two times ``max(min / 4, 0.1 % of memory)``
-    (``watermark_scale_factor`` 10).
-    """
-    min_kb = min(max(int(math.sqrt(pages * 4 * 16)), 128), 262_144)
-    min_pages = min_kb // 4
-    gap = max(min_pages // 4, pages * 10 // 10_000)
-    return min_pages + gap, min_pages + 2 * gap
-
-
-def pcp_sizes(pages: int, cpus: int, wmark_low: int) -> tuple[int, int]:
-    """(batch, high) of the per-CPU free lists, as Linux sizes them (one list per guest here).
-
-    ``zone_batchsize``: a quarter of memory/1024 pages (at most 1 MiB), plus
-    half, rounded down to a power of two, minus one; ``zone_highsize``: the
-    low watermark shared by the CPUs, at least four batches each.
-    """
-    quarter = min(pages >> 10, 256) // 4
-    batch = max(1, (1 << ((quarter + quarter // 2).bit_length() - 1)) - 1) if quarter else 1
-    return batch, max(wmark_low, 4 * batch * cpus)
-
-
-def headroom_events(cfg: Config, step_events: int) -> int:
-    """Events one workload step may emit at most, reclaim and writeback included."""
-    return 6 * (cfg.wmark_high + (1 << MAX_ORDER)) + 64 * 2 * cfg.wb_batch + step_events
 
 
 def new_guest(cfg: Config, cpus: int, n_keys: int, capacity: int) -> Guest:
@@ -780,22 +689,3 @@ def file_write(g, key, mapped, t):
     else:
         emit(g, start, p, _WRITE)
     return start + g.cfg.copy_ns
-
-
-def facts(g: Guest) -> dict[str, int]:
-    """The guest's counters now (pages by kind, cache hits, reclaim, swap), by name."""
-    out = {name: int(g.sc[i]) for name, i in FACTS.items()}
-    out["guest_pages"] = g.cfg.pages
-    return out
-
-
-def drain(g: Guest) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The events emitted since the last drain (views of the buffer), and a reset position."""
-    n = int(g.sc[S_POS])
-    g.sc[S_POS] = 0
-    return g.out_t[:n], g.out_pfn[:n], g.out_op[:n]
-
-
-def set_limit(g: Guest, events: int) -> None:
-    """Stop the next run after the step that brings the chunk to ``events`` events."""
-    g.sc[S_LIMIT] = min(events, g.out_t.size)

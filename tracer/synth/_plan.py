@@ -19,7 +19,7 @@ import numpy as np
 
 from cmmsim.tracer.params import need
 from cmmsim.tracer.schema import MAX_GUEST_PAGES, Op
-from cmmsim.tracer.synth import _model
+from cmmsim.tracer.synth import _model, _state
 from cmmsim.tracer.synth._guest import GuestSim
 from cmmsim.tracer.synth._rng import rng_state
 from cmmsim.tracer.synth._system import (
@@ -158,14 +158,14 @@ def _ns_per_page(mib_s: float) -> int:
     return max(1, int(round(1e9 / (mib_s * MIB_PAGES))))
 
 
-def guest_config(p: GuestParams) -> _model.Config:
+def guest_config(p: GuestParams) -> _state.Config:
     """The guest model's integer settings."""
     pages = p.pages()
-    low, high = _model.watermarks(pages)
-    pcp_batch, pcp_high = _model.pcp_sizes(pages, p.cpus, low)
+    low, high = _state.watermarks(pages)
+    pcp_batch, pcp_high = _state.pcp_sizes(pages, p.cpus, low)
     disk_ns = _ns_per_page(p.disk_mib_s)
     net_ns = max(1, int(round(4096 * 8 * 1000 / p.net_mbit_s)))
-    return _model.Config(
+    return _state.Config(
         pages=pages,
         reserved=p.reserved_pages(),
         wmark_low=low,
@@ -179,7 +179,7 @@ def guest_config(p: GuestParams) -> _model.Config:
         expire_ns=int(p.dirty_expire_s * 1e9),
         wb_interval_ns=int(p.dirty_writeback_s * 1e9),
         bg_dirty_pages=max(1, int(p.dirty_background_ratio * pages)),
-        wb_batch=_model.WB_BATCH,
+        wb_batch=_state.WB_BATCH,
         pcp_batch=pcp_batch,
         pcp_high=pcp_high,
     )
@@ -242,7 +242,7 @@ def run_guest(
 ) -> dict[str, int]:
     """Generate one guest chunk by chunk into ``sink``; returns the model's final counters.
 
-    The counters (:data:`cmmsim.tracer.synth._model.FACTS`) come with ``guest_pages``,
+    The counters (:data:`cmmsim.tracer.synth._state.FACTS`) come with ``guest_pages``,
     ``events`` and ``hints`` (written; hints are the SET_* events) and
     ``last_t_ns`` (the last event's time).
 
@@ -254,7 +254,7 @@ def run_guest(
     p = plan.params
     cfg = guest_config(p)
     sysconf = system_config(p, plan.boot_t)
-    capacity = chunk_events + _model.headroom_events(cfg, plan.step_events)
+    capacity = chunk_events + _state.headroom_events(cfg, plan.step_events)
     n_keys = sysconf.n_keys + plan.n_keys
     if twin:
         g = GuestSim(cfg, p.cpus, n_keys, capacity)
@@ -264,13 +264,13 @@ def run_guest(
         run = plan.run
 
         def set_limit(n):
-            _model.set_limit(g, n)
+            _state.set_limit(g, n)
 
         def drain():
-            return _model.drain(g)
+            return _state.drain(g)
 
         def facts():
-            return _model.facts(g)
+            return _state.facts(g)
 
     system = new_system(sysconf, rng_state(*plan.seed, STREAM_SYSTEM))
     sched = new_sched(plan.tasks, plan.boot_t, plan.gate, rng_state(*plan.seed, STREAM_GATE))

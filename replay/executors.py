@@ -1,0 +1,82 @@
+"""Executors a sweep's jobs run on, and the set-up of its local workers.
+
+:func:`cmmsim.replay.sweep.run_sweep` takes any ``concurrent.futures``
+executor factory ``make_executor(max_workers)``; the two given here are a
+local process pool (:func:`local_executor`) whose workers are made by
+:func:`warm_up`, and executors on an existing Dask cluster
+(:func:`dask_executor_factory`). Local workers end when the sweep's process
+ends, however it ends (a SIGKILL included).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+from cmmsim.replay.strategies import strategies
+from cmmsim.tracer.children import die_with_parent
+from cmmsim.tracer.errors import ParamError
+
+__all__ = ["dask_executor_factory", "local_executor", "warm_up"]
+
+
+def warm_up(parent_pid: int | None = None) -> None:
+    """Worker initializer: end with the sweep's process, and load every strategy's kernels once.
+
+    Parameters
+    ----------
+    parent_pid : int, optional
+        The sweep's process: when it ends (SIGKILL included), this worker
+        ends too (:func:`die_with_parent`).
+    """
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
+    import numpy as np
+
+    from cmmsim.replay.scenario import from_arrays
+    from cmmsim.tracer.io import TraceArrays
+    from cmmsim.tracer.schema import TraceMeta
+
+    arr = TraceArrays(
+        np.arange(4, dtype=np.int64),
+        np.array([0, 1, 0, 1], np.uint32),
+        np.array([2, 1, 3, 0], np.uint8),
+        TraceMeta(guest_pages=2, source="warm-up"),
+    )
+    scn = from_arrays([("warm", arr)], name="warm")
+    import numba
+
+    # One job per worker process: the kernels' own threads would only fight
+    # the other workers for the cores.
+    numba.set_num_threads(1)
+    for strat in strategies().values():
+        strat.run(scn, np.array([1]), strat.parse_params({}))
+
+
+def local_executor(max_workers: int) -> Executor:
+    """A process pool whose workers load the kernels once, at start."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: numba's threading layer and forked children do not mix well.
+    return ProcessPoolExecutor(
+        max_workers=max_workers, mp_context=mp.get_context("spawn"), initializer=warm_up, initargs=(os.getpid(),)
+    )
+
+
+def dask_executor_factory(address: str) -> Callable[[int], Executor]:
+    """Executors on an existing Dask cluster (``tcp://host:8786``)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ParamError("--cluster needs Dask: pip install 'cmmsim[dask]'") from None
+    try:
+        client = Client(address, timeout="10s")
+    except OSError as exc:
+        raise ParamError(f"cannot reach the Dask scheduler at {address} ({exc})") from None
+
+    def make(_max_workers: int) -> Executor:
+        return client.get_executor(pure=False)
+
+    return make
