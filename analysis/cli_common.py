@@ -71,7 +71,7 @@ BUDGET_HELP = "host budget: pages (4096), bytes (256MiB) or a percentage of the 
 #: Help of ``--tier-pages``, the same on every command that replays.
 TIER_HELP = (
     "a fast host swap tier of that many pages before the disk (z/VM expanded storage, "
-    "zswap), for strategies that page on the host with one (docs/model.md); 0: none"
+    "zswap), for every strategy that pages on the host (not static, opt, opt-schedule; docs/model.md); 0: none"
 )
 
 

@@ -68,6 +68,7 @@ from cmmsim.replay.states import (
     DIRTY,
     G_U,
     GUEST_MASK,
+    H_P,
     H_R,
     HONOUR_NONE,
     HOST_MASK,
@@ -212,12 +213,15 @@ def _victim_clock(state, frames, hand, frames_max):
 
 
 @nb.njit(cache=True, inline="always")
-def _victim(order, bs, levels, frames_max, hand, taken, victims):
+def _victim(order, bs, levels, frames_max, hand, taken, victims, tiered):
     """Reclaim one frame's page by the host policy: (victim, its CLOCK frame, hand,
-    victims taken)."""
+    victims taken). ``tiered``: the host has a swap tier (its links are prefetched)."""
     frame = -1
     if order == ORDER_GIVEN:
         v, taken = _victim_given(victims, taken, bs.state)
+        if tiered and taken + _PREFETCH_VICTIMS < victims.shape[0]:
+            # A changed victim's tier links are written (page_out): ask for them early.
+            host_tier.prefetch_node(bs.tier, victims[np.uint64(taken + _PREFETCH_VICTIMS)])
     elif order == ORDER_CLOCK:
         frame = _victim_clock(bs.state, bs.frames, hand, frames_max)
         hand = frame
@@ -228,6 +232,8 @@ def _victim(order, bs, levels, frames_max, hand, taken, victims):
         v, later = slots.evict_least(bs.slot, bs.slot_page, bs.bits, levels)
         prefetch(bs.state, np.uint64(later))
         prefetch(bs.slot, np.uint64(later))
+        if tiered:
+            host_tier.prefetch_node(bs.tier, later)
     return v, frame, hand, taken
 
 
@@ -307,6 +313,8 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
             # bytes now (cmmsim.replay.kernels.prefetch; the victims' at each eviction).
             q = np.uint64(chunk.page[np.uint64(ahead)])
             prefetch(state, q)
+            if tiered:
+                host_tier.prefetch_node(bs.tier, q)
             if order == ORDER_TWO_LIST:
                 prefetch(bs.frames, np.uint64(q << np.uint64(1)))
             elif order != ORDER_GIVEN:
@@ -330,10 +338,11 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
                 frame = -1
                 gv = -1  # the victim's guest, if a frame is reclaimed
                 # With a tier the page leaves it first: its place is free for the victim.
-                from_tier = tiered and host_tier.take(bs.tier, p)
+                # Only a paged-out page can be there: no load of its links for the others.
+                from_tier = tiered and host_state(st) == H_P and host_tier.take(bs.tier, p)
                 if resident >= frames_max:
                     # Reclaim one frame first: resident never exceeds the budget.
-                    v, frame, hand, taken = _victim(order, bs, levels, frames_max, hand, taken, victims)
+                    v, frame, hand, taken = _victim(order, bs, levels, frames_max, hand, taken, victims, tiered)
                     # The victim's guest from the guests' page ranges, not
                     # page_guest: a load at every eviction (host-lru 98 -> 102 M
                     # events/s on the bench stream).
@@ -371,7 +380,7 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
             cnt[g, C_CONTENT_LOST] += lost
             state[p] = new
             if tiered:
-                host_tier.leave_after_hint(bs.tier, p, new)
+                host_tier.leave_after_hint(bs.tier, p, st, new)
             if order == ORDER_CLASS and is_resident(new):
                 # A hint moves a page between classes at its place in time.
                 a = reclaim_class(st)

@@ -51,7 +51,8 @@ def without_states(
     budgets: np.ndarray, counters: np.ndarray, host: np.ndarray, final: np.ndarray, n_guests: int, **series
 ) -> EngineResult:
     """The result of a kernel that samples no page states: ``host[:, 0]`` the peaks,
-    ``host[:, 1]`` the frame-event sums; ``series`` and ``series_t_ns`` if it has them."""
+    ``host[:, 1]`` the frame-event sums; ``series`` and ``series_t_ns`` if it has them,
+    and ``tier_pages`` if it has a host swap tier."""
     return EngineResult(
         budgets,
         counters,

@@ -105,7 +105,7 @@ COUNTERS = (
     "content_lost",  # set stable on a discarded volatile page: its content is gone
     "peak_resident_pages",
     "sum_resident_pages",  # sum over events of resident frames (for the mean)
-    "dual_paging",  # host reads only to let the guest swap the page out (in host_reads too)
+    "dual_paging",  # host reads only to let the guest swap the page out (in host_reads or host_reads_tier)
     "balloon_inflated_pages",  # pages the balloon took from the guest
     "balloon_deflated_pages",  # pages the balloon gave back
     # The host's fast swap tier (cmmsim.replay.kernels.tier; 0 without one). Appended:

@@ -20,6 +20,7 @@ from cmmsim.replay import states as S
 from cmmsim.replay.api import replay
 from cmmsim.replay.kernels import tier as host_tier
 from cmmsim.replay.strategies import get_strategy, names
+from cmmsim.replay.strategies.balloon.twin import reference_balloon
 from cmmsim.tracer.errors import ParamError
 from cmmsim.tracer.schema import Op
 from tests.helpers import STATE_BITS, guest_traces, make_arrays, scenario_of
@@ -46,7 +47,16 @@ def _run(strategy, params, scn, budget, tier_pages, **kw):
 
 
 def test_flag_names_the_strategies_with_a_tier():
-    assert set(names(host_tier=True)) == {"host-lru", "cmm", "cmm-light"}
+    # Every strategy that pages on the host; static and the offline bounds do not.
+    assert set(names(host_tier=True)) == {
+        "host-lru",
+        "cmm",
+        "cmm-light",
+        "balloon",
+        "balloon+cmm",
+        "free-page-reporting",
+    }
+    assert set(names(host_tier=False)) == {"static", "opt", "opt-schedule"}
 
 
 def test_hand_made_trace_counts_by_hand():
@@ -182,8 +192,9 @@ def test_capacity_zero_is_the_replay_before_the_tier(with_tier, traces):
 
 def test_strategies_without_a_tier_refuse_one():
     scn = scenario_of(make_arrays([W, R], [0, 1], guest_pages=2))
-    with pytest.raises(ParamError, match="has no host swap tier"):
-        replay(scn, "balloon", [1], tier_pages=4)
+    for name in ("static", "opt", "opt-schedule"):
+        with pytest.raises(ParamError, match=f"strategy {name} has no host swap tier"):
+            replay(scn, name, [1], tier_pages=4)
     with pytest.raises(ParamError, match="tier_pages must be"):
         replay(scn, "cmm", [1], tier_pages=-1)
     r = CliRunner().invoke(app, ["replay", "--help"])
@@ -239,3 +250,98 @@ def test_streamed_and_cli_replays_carry_the_tier(tmp_path):
     assert outs[0]["host_writes_tier"][0] > 0
     r = CliRunner().invoke(app, ["replay", str(path), "-s", "static", "-b", "1", "--tier-pages", "2"])
     assert r.exit_code == 2 and "has no host swap tier" in r.stderr
+
+
+# -- the balloons' and free page reporting's own kernels ------------------------------------------
+#: Their configurations (nanosecond periods: the random test traces).
+OWN_KERNELS = [
+    ("balloon", {"estimator": "sampling", "period_ns": 5, "rate_pages_per_s": 10**9, "sample_pages": 3}),
+    ("balloon", {"estimator": "fault-rate", "period_ns": 4, "rate_pages_per_s": 10**9, "fault_threshold": 0}),
+    ("balloon", {"estimator": "oracle", "period_ns": 6, "rate_pages_per_s": 3 * 10**8}),
+    ("balloon+cmm", {"estimator": "oracle", "period_ns": 5, "rate_pages_per_s": 10**9}),
+    ("balloon+cmm", {"estimator": "fault-rate", "period_ns": 3, "rate_pages_per_s": 10**12, "slack": 0.0}),
+    ("free-page-reporting", {"order": 0, "delay_ns": 0}),
+    ("free-page-reporting", {"order": 1, "capacity": 1, "delay_ns": 3}),
+]
+
+
+@pytest.mark.parametrize(("strategy", "params"), OWN_KERNELS)
+@given(scn=guest_traces(), budget_frac=st.floats(0.05, 1.0), tier_pages=st.integers(0, 5))
+def test_own_kernels_equal_their_twins_with_a_tier(strategy, params, scn, budget_frac, tier_pages):
+    """Kernel == twin with a tier (the balloons' twin checks its invariants after every
+    event: the tier within its capacity, paged-out pages only), and every page put in
+    the tier was read back, spilled, dropped by a hint or report, or is still there."""
+    budget = max(1, int(scn.n_pages * budget_frac))
+    strat = get_strategy(strategy)
+    p = strat.parse_params(params)
+    res = strat.run(scn, np.array([budget]), p, keep_final=True, tier_pages=tier_pages)
+    if strategy == "free-page-reporting":
+        ref = strat.reference(scn, budget, p, tier_pages=tier_pages)
+    else:
+        ref = reference_balloon(scn, budget, p, honour_all=strategy == "balloon+cmm", check=True, tier_pages=tier_pages)
+    np.testing.assert_array_equal(res.counters[0], ref.counters)
+    assert (int(res.host_peak[0]), int(res.host_sum_resident[0])) == (ref.host_peak, ref.host_sum_resident)
+    np.testing.assert_array_equal(res.final_states[0] & STATE_BITS, ref.final_states)
+    assert res.tier_pages == tier_pages
+    c = _counts(res)
+    assert ref.tier_used <= tier_pages
+    dropped = c["host_writes_tier"] - c["host_reads_tier"] - c["host_spills_tier"] - ref.tier_used
+    # balloon honours no hint and drops only resident frames: nothing leaves the tier unread.
+    assert dropped >= 0 if strategy != "balloon" else dropped == 0
+    assert c["host_spills_tier"] <= c["host_writes"]
+    if tier_pages == 0:
+        assert c["host_writes_tier"] == c["host_reads_tier"] == c["host_spills_tier"] == 0
+
+
+@pytest.mark.parametrize(("strategy", "params"), OWN_KERNELS)
+def test_own_kernels_move_disk_io_to_the_tier(strategy, params):
+    """A tier moves writes from the disk to it and leaves residency alone: the frames,
+    the peak and the resident sums are those without a tier; every page-out is counted
+    once (to the disk or to the tier, spills apart)."""
+    rng = np.random.default_rng(7)
+    n = 600
+    scn = scenario_of(
+        make_arrays(rng.choice([0, 0, 1, 1, 2, 3, 4], n), rng.integers(0, 16, n), guest_pages=16),
+        make_arrays(rng.choice([0, 1, 1, 2, 3], n), rng.integers(0, 12, n), guest_pages=12),
+    )
+    budget = np.array([6, 14])
+    strat = get_strategy(strategy)
+    # Balloons that may take half a guest at most: the host pages too.
+    p = strat.parse_params(params | ({} if strategy == "free-page-reporting" else {"min_fraction": 0.5}))
+    without = strat.run(scn, budget, p, keep_final=True)
+    with_tier = strat.run(scn, budget, p, keep_final=True, tier_pages=4)
+    np.testing.assert_array_equal(with_tier.host_peak, without.host_peak)
+    np.testing.assert_array_equal(with_tier.host_sum_resident, without.host_sum_resident)
+    for b in range(len(budget)):
+        a, t = _counts(without, b), _counts(with_tier, b)
+        assert a["sum_resident_pages"] == t["sum_resident_pages"]
+        assert a["host_writes"] > 0 and t["host_writes_tier"] > 0
+        # Tier reads come back changed: writes (to the tier or the disk, spills apart) only grow.
+        assert t["host_writes_tier"] + t["host_writes"] - t["host_spills_tier"] >= a["host_writes"]
+        # Reads: a tier read replaces a disk read, a page-in stays a page-in.
+        assert a["host_reads"] + a["zero_fills"] == t["host_reads"] + t["host_reads_tier"] + t["zero_fills"]
+
+
+def test_a_reported_page_leaves_the_tier():
+    # free-page-reporting, one frame, a tier of one page, blocks of one page reported at once:
+    # W0 zero fill | W1: 0 -> tier, zero fill | SU0: 0 free, queued | R0: the report drops
+    # 0's copy (its place in the tier freed), 0 is a zero fill, 1 -> tier without a spill.
+    scn = scenario_of(make_arrays([W, W, SU, R], [0, 1, 0, 0], guest_pages=2))
+    res = _run("free-page-reporting", {"order": 0, "delay_ns": 0}, scn, 1, 1)
+    c = _counts(res)
+    assert (c["host_writes_tier"], c["host_reads_tier"], c["host_spills_tier"]) == (2, 0, 0)
+    assert (c["host_writes"], c["host_reads"], c["zero_fills"], c["hints"]) == (0, 0, 3, 1)
+
+
+def test_balloon_dual_paging_reads_from_the_tier():
+    # balloon, one guest of 4 pages, a host of 1 frame and a tier of 4: every written page
+    # the host pages out goes to the tier, so every host read is the tier's, dual paging too.
+    ops = [W, W, W, W, R, R, R, R, W, W, R, R]
+    pfn = [0, 1, 2, 3, 0, 1, 2, 3, 2, 0, 3, 1]
+    scn = scenario_of(make_arrays(ops, pfn, guest_pages=4))
+    params = {"estimator": "oracle", "period_ns": 4, "rate_pages_per_s": 10**9, "min_fraction": 0.25}
+    c = _counts(_run("balloon", params, scn, 1, 4))
+    c0 = _counts(_run("balloon", params, scn, 1, 0))
+    assert c["host_reads"] == 0 and c["host_spills_tier"] == 0
+    assert c["host_reads_tier"] == c0["host_reads"] > 0
+    assert c["dual_paging"] == c0["dual_paging"]

@@ -20,11 +20,18 @@ it, ``host_spills_tier`` pages moved from the tier to the disk (each one
 also a disk write, in ``host_writes``). At capacity 0 nothing here runs and
 a replay is the replay without a tier, bit for bit.
 
-State: one int32 array per budget (:func:`new`), the tier's LRU list laid
-out as :mod:`cmmsim.replay.kernels.lru_list` (sentinel head ``n_pages``; a
-page off the list has successor -1) followed by two slots: the capacity
-and the pages in the tier. At capacity 0 it is those slots alone (4 words).
-The twin is :class:`cmmsim.replay.reference.ReferenceHost` (``tier_pages``).
+State: one int32 array per budget (:func:`new`, or :func:`alloc` inside a
+kernel), the tier's LRU list laid out as :mod:`cmmsim.replay.kernels.lru_list`
+(sentinel head ``n_pages``; a page off the list has successor -1) followed by
+two slots: the capacity and the pages in the tier. At capacity 0 it is those
+slots alone (4 words), and every helper here that could touch a page's links
+checks the capacity first, except :func:`take`, :func:`page_out` and
+:func:`prefetch_node`, which the engine calls behind its own check.
+
+Users: the engine kernel (``host-lru``, ``cmm``, ``cmm-light``), the balloons'
+kernel and ``free-page-reporting``'s. The twins are
+:class:`cmmsim.replay.reference.ReferenceHost` (``tier_pages``; the balloons'
+twin builds on it) and ``free-page-reporting``'s own.
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ import numpy as np
 
 from cmmsim.replay.kernels.guest_ranges import guest_of
 from cmmsim.replay.kernels.lru_list import least_recent, node, push_mru, unlink
-from cmmsim.replay.kernels.state_machine import EVICT_COUNTER, EVICT_STATE, PAGE_IN_STATE
+from cmmsim.replay.kernels.prefetch import prefetch
+from cmmsim.replay.kernels.state_machine import EVICT_COUNTER, EVICT_STATE, PAGE_IN_STATE, page_in, reclaim
 from cmmsim.replay.states import (
     C_HOST_READS_TIER,
     C_HOST_WRITES,
@@ -46,7 +54,21 @@ from cmmsim.replay.states import (
     HOST_SHIFT,
 )
 
-__all__ = ["capacity", "in_tier", "leave_after_hint", "new", "page_in_from_tier", "page_out", "take", "used"]
+__all__ = [
+    "alloc",
+    "capacity",
+    "evict",
+    "in_tier",
+    "leave_after_hint",
+    "new",
+    "page_in_from",
+    "page_in_from_tier",
+    "page_out",
+    "prefetch_node",
+    "take",
+    "take_paged_out",
+    "used",
+]
 
 _ONE = np.uint64(1)
 
@@ -57,12 +79,19 @@ def new(n_pages: int, tier_pages: int) -> np.ndarray:
         raise ValueError(f"tier capacity must be >= 0 pages, got {tier_pages}")
     if tier_pages > np.iinfo(np.int32).max:
         raise ValueError(f"tier capacity {tier_pages:,} pages: at most 2^31 - 1")
+    return alloc(n_pages, tier_pages)
+
+
+@nb.njit(cache=True)
+def alloc(n_pages, tier_pages):
+    """:func:`new` without its checks, for the kernels that allocate their own state."""
     size = 2 * (n_pages + 1) + 2 if tier_pages else 4
     tl = np.full(size, -1, np.int32)
     if tier_pages:
-        tl[2 * n_pages] = tl[2 * n_pages + 1] = n_pages  # the empty list's head
-    tl[-2] = tier_pages
-    tl[-1] = 0
+        tl[2 * n_pages] = n_pages  # the empty list's head
+        tl[2 * n_pages + 1] = n_pages
+    tl[size - 2] = tier_pages
+    tl[size - 1] = 0
     return tl
 
 
@@ -107,6 +136,42 @@ def take(tl, p):
 
 
 @nb.njit(cache=True, inline="always")
+def take_paged_out(tl, p, st):
+    """:func:`take` for page p in state ``st`` (not resident), on any tier: only a
+    paged-out page (host state p) can be in one, so no other costs a load of its node."""
+    if capacity(tl) == 0 or ((st & HOST_MASK) >> HOST_SHIFT) != H_P:
+        return False
+    return take(tl, p)
+
+
+@nb.njit(cache=True, inline="always")
+def prefetch_node(tl, p):
+    """Ask for page p's tier links now (a tier of capacity > 0): the replay loops
+    know the pages a few dozen events on, and without it the check of
+    :func:`take` and the links :func:`page_out` writes wait on memory."""
+    prefetch(tl, node(p) + _ONE)
+
+
+@nb.njit(cache=True, inline="always")
+def page_in_from(from_tier, st, g, cnt):
+    """The state of a page given a frame: from the tier (:func:`page_in_from_tier`)
+    when :func:`take` found it there, else as without a tier."""
+    if from_tier:
+        return page_in_from_tier(st, g, cnt)
+    return page_in(st, g, cnt)
+
+
+@nb.njit(cache=True, inline="always")
+def evict(v, gv, state, cnt, tl, ends):
+    """The host reclaims frame v of guest gv: :func:`page_out` with a tier, else
+    :func:`cmmsim.replay.kernels.state_machine.reclaim` (the replay without one)."""
+    if capacity(tl) > 0:
+        page_out(v, gv, state, cnt, tl, ends)
+    else:
+        reclaim(v, gv, state, cnt)
+
+
+@nb.njit(cache=True, inline="always")
 def page_in_from_tier(st, g, cnt):
     """State of page ``st`` (host state p) paged in from the tier, counted to guest g:
     as from the disk but changed, its only copy gone."""
@@ -136,13 +201,19 @@ def page_out(v, gv, state, cnt, tl, ends):
         gs = guest_of(s, ends)
         cnt[gs, C_SPILLS_TIER] += 1
         cnt[gs, C_HOST_WRITES] += 1  # the spill is a disk write
+        # The next spill unlinks the page after the new least recent one, which
+        # writes that page's links: ask for them now (they are far apart in memory).
+        prefetch(tl, node(tl[node(least_recent(tl, head)) + _ONE]))
     push_mru(tl, head, v)
     tl[tl.shape[0] - 1] += 1
 
 
 @nb.njit(cache=True, inline="always")
-def leave_after_hint(tl, p, new_state):
-    """After a hint: a page in the tier whose copy the hint freed (no longer host state p)
-    leaves it, with no I/O."""
-    if ((new_state & HOST_MASK) >> HOST_SHIFT) != H_P and in_tier(tl, p):
+def leave_after_hint(tl, p, old_state, new_state):
+    """After a hint took page p from ``old_state`` to ``new_state``: a page in the tier
+    whose copy the hint freed (host state p before, not after) leaves it, with no I/O.
+    Only such a page costs a load of its links (hints mostly find pages resident); on
+    a tier of capacity 0 nothing happens."""
+    h_p = np.uint8(H_P << HOST_SHIFT)
+    if (old_state & HOST_MASK) == h_p and (new_state & HOST_MASK) != h_p and capacity(tl) > 0 and in_tier(tl, p):
         _remove(tl, p)

@@ -22,12 +22,12 @@ class Params(balloon.Params):
     slack: float = field(default=0.10, metadata={"help": "fraction of the budget left unassigned [0,1)"})
 
 
-def run(scenario, budgets, params, sample_at=None, keep_final=False):
-    return balloon.run_balloon(scenario, budgets, params, HONOUR_ALL, INITIAL_HINTING, keep_final)
+def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=0):
+    return balloon.run_balloon(scenario, budgets, params, HONOUR_ALL, INITIAL_HINTING, keep_final, tier_pages)
 
 
-def reference(scenario, budget: int, params):
-    return reference_balloon(scenario, budget, params, honour_all=True)
+def reference(scenario, budget: int, params, tier_pages: int = 0):
+    return reference_balloon(scenario, budget, params, honour_all=True, tier_pages=tier_pages)
 
 
 STRATEGY = Strategy(
@@ -42,4 +42,5 @@ STRATEGY = Strategy(
         {"estimator": "sampling", "slack": 0.0},
         {"estimator": "fault-rate", "period_ns": 5, "rate_pages_per_s": 10**9},
     ),
+    host_tier=True,
 )

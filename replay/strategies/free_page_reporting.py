@@ -12,7 +12,10 @@ reported page the guest allocates again costs a zero fill, not a read.
 ``hints`` counts reported pages. Blocks free from the start (never used by
 the guest) count as reported. Free and in-use come from the trace's hints,
 which the guest knows; the host is told nothing else. An access to a page
-the guest holds free is counted in ``repairs`` and taken into use.
+the guest holds free is counted in ``repairs`` and taken into use. With a
+host swap tier (``tier_pages``, :mod:`cmmsim.replay.kernels.tier`) the host
+pages out to it before its disk, by the engine's rules; a reported page in
+the tier leaves it (its copy is dropped), with no I/O.
 
 Layers: ``_fpr_one`` (numba, one budget), ``_fpr_budgets`` (prange), ``run``;
 :func:`reference` is the twin.
@@ -26,9 +29,11 @@ import numba as nb
 import numpy as np
 
 from cmmsim.replay.budgets import validated
+from cmmsim.replay.kernels import tier as host_tier
+from cmmsim.replay.kernels.guest_ranges import guest_ends_of, guest_of
 from cmmsim.replay.kernels.lru_list import evict_lru, init_list, push_mru, touch, unlink
-from cmmsim.replay.kernels.resident import drop_victim, peak, resident_close, resident_delta
-from cmmsim.replay.kernels.state_machine import host_state, page_in, with_states
+from cmmsim.replay.kernels.resident import peak, resident_close, resident_delta
+from cmmsim.replay.kernels.state_machine import host_state, with_states
 from cmmsim.replay.result import without_states
 from cmmsim.replay.states import (
     C_ACCESSES,
@@ -79,7 +84,9 @@ def blocks(scenario, order: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @nb.njit(cache=True)
-def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, frames, block_of, block_start, order, capacity, delay):
+def _fpr_one(
+    t_ns, page, op, guest, page_guest, n_guests, frames, block_of, block_start, order, capacity, delay, tier_pages, ends
+):
     n_pages = page_guest.shape[0]
     n_blocks = block_start.shape[0]
     size = 1 << order
@@ -99,6 +106,7 @@ def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, frames, block_of, bloc
     links = np.empty(2 * (n_pages + 1), np.int32)
     head = n_pages
     init_list(links, head)
+    tier = host_tier.alloc(n_pages, tier_pages)
     resident = 0
     nq = n_blocks + 1
     n = page.shape[0]
@@ -123,6 +131,7 @@ def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, frames, block_of, bloc
                             resident_delta(cnt, res_g, mark, gq, i, -1)
                             resident -= 1
                         state[q] = with_states(st & ~(CHANGED | COPY), G_S, H_Z)
+                        host_tier.leave_after_hint(tier, q, st, state[q])
             next_pass = next_pass + delay if qhead != qtail else np.int64(-1)
         p = page[i]
         g = guest[i]
@@ -138,11 +147,15 @@ def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, frames, block_of, bloc
                     reported[b] = 0
             st = state[p]
             if host_state(st) != H_R:
+                # A page in the tier leaves it before any victim is written.
+                from_tier = host_tier.take_paged_out(tier, p, st)
                 if resident >= frames:
                     v = evict_lru(links, head)
-                    drop_victim(v, page_guest[v], state, cnt, res_g, mark, i)
+                    gv = guest_of(v, ends)
+                    host_tier.evict(v, gv, state, cnt, tier, ends)
+                    resident_delta(cnt, res_g, mark, gv, i, -1)
                     resident -= 1
-                st = page_in(st, g, cnt)  # the host sees every page stable
+                st = host_tier.page_in_from(from_tier, st, g, cnt)  # the host sees every page stable
                 resident_delta(cnt, res_g, mark, g, i, 1)
                 peak(cnt, res_g, g)
                 resident += 1
@@ -178,7 +191,21 @@ def _fpr_one(t_ns, page, op, guest, page_guest, n_guests, frames, block_of, bloc
 
 @nb.njit(cache=True, parallel=True)
 def _fpr_budgets(
-    t_ns, page, op, guest, page_guest, n_guests, frames, block_of, block_start, order, capacity, delay, keep_final
+    t_ns,
+    page,
+    op,
+    guest,
+    page_guest,
+    n_guests,
+    frames,
+    block_of,
+    block_start,
+    order,
+    capacity,
+    delay,
+    tier_pages,
+    ends,
+    keep_final,
 ):
     nb_ = frames.shape[0]
     cnt = np.zeros((nb_, n_guests, N_COUNTERS), np.int64)
@@ -186,7 +213,20 @@ def _fpr_budgets(
     final = np.zeros((nb_ if keep_final else 0, page_guest.shape[0]), np.uint8)
     for k in nb.prange(nb_):
         c, h, st = _fpr_one(
-            t_ns, page, op, guest, page_guest, n_guests, frames[k], block_of, block_start, order, capacity, delay
+            t_ns,
+            page,
+            op,
+            guest,
+            page_guest,
+            n_guests,
+            frames[k],
+            block_of,
+            block_start,
+            order,
+            capacity,
+            delay,
+            tier_pages,
+            ends,
         )
         cnt[k] = c
         host[k] = h
@@ -195,8 +235,9 @@ def _fpr_budgets(
     return cnt, host, final
 
 
-def run(scenario, budgets, params, sample_at=None, keep_final=False):
-    """Host LRU plus reported free blocks, at every budget (no state distribution)."""
+def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=0):
+    """Host LRU plus reported free blocks, at every budget (no state distribution);
+    ``tier_pages``: the host's swap tier (:mod:`cmmsim.replay.kernels.tier`; 0: none)."""
     b = validated(budgets, scenario.n_pages)
     block_of, starts = blocks(scenario, params.order)
     cnt, host, final = _fpr_budgets(
@@ -212,13 +253,16 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False):
         params.order,
         params.capacity,
         np.int64(params.delay_ns),
+        np.int64(tier_pages),
+        guest_ends_of(scenario.page_guest, scenario.n_guests),
         keep_final,
     )
-    return without_states(b.pages, cnt, host, final, scenario.n_guests)
+    return without_states(b.pages, cnt, host, final, scenario.n_guests, tier_pages=int(tier_pages))
 
 
-def reference(scenario, budget: int, params):
-    """Plain-Python twin: the host as in ``host-lru``'s twin, reports by the rule above."""
+def reference(scenario, budget: int, params, tier_pages: int = 0):
+    """Plain-Python twin: the host as in ``host-lru``'s twin (its swap tier too,
+    ``tier_pages``), reports by the rule above."""
     from collections import OrderedDict, deque
 
     from cmmsim.replay.reference import Page, ReferenceResult
@@ -235,6 +279,7 @@ def reference(scenario, budget: int, params):
     next_report = None
     counters = [dict.fromkeys(COUNTERS, 0) for _ in range(scenario.n_guests)]
     lru: OrderedDict[int, None] = OrderedDict()
+    tier: OrderedDict[int, None] = OrderedDict()  # least recently put in first
     per_guest = [0] * scenario.n_guests
     frames = min(budget, scenario.n_pages)
     host_peak = host_sum = 0
@@ -257,6 +302,7 @@ def reference(scenario, budget: int, params):
                             del lru[q]
                             per_guest[owner[q]] -= 1
                         pages[q].host, pages[q].changed, pages[q].copy = "z", False, False
+                        tier.pop(q, None)  # its copy dropped: its place in the tier too
             next_report = next_report + params.delay_ns if queue else None
         c = counters[owner[p]]
         b = int(block_of[p])
@@ -268,23 +314,39 @@ def reference(scenario, budget: int, params):
                 reported.discard(b)
             pg = pages[p]
             if pg.host != "r":
+                # A page in the tier leaves it before any victim is written.
+                from_tier = p in tier
+                tier.pop(p, None)
                 if len(lru) >= frames:
                     v = next(iter(lru))
                     del lru[v]
                     pv = pages[v]
-                    if pv.changed:
+                    if pv.changed and tier_pages:
+                        counters[owner[v]]["host_writes_tier"] += 1
+                        if len(tier) == tier_pages:
+                            spilled, _ = tier.popitem(last=False)
+                            counters[owner[spilled]]["host_spills_tier"] += 1
+                            counters[owner[spilled]]["host_writes"] += 1  # to the disk
+                        tier[v] = None
+                        pv.host, pv.copy, pv.changed = "p", True, False
+                    elif pv.changed:
                         counters[owner[v]]["host_writes"] += 1
                         pv.host, pv.copy, pv.changed = "p", True, False
                     else:
                         counters[owner[v]]["discards"] += 1
                         pv.host = "p" if pv.copy else "z"
                     per_guest[owner[v]] -= 1
-                if pg.host == "p":
+                if from_tier:
+                    # Its only copy was the tier's, now freed: it differs from any on disk.
+                    c["host_reads_tier"] += 1
+                    pg.host, pg.changed = "r", True
+                elif pg.host == "p":
                     c["host_reads"] += 1
+                    pg.host, pg.changed = "r", False
                 else:
                     c["zero_fills"] += 1
                     pg.copy = False
-                pg.host, pg.changed = "r", False
+                    pg.host, pg.changed = "r", False
                 lru[p] = None
                 per_guest[owner[p]] += 1
                 c["peak_resident_pages"] = max(c["peak_resident_pages"], per_guest[owner[p]])
@@ -308,7 +370,9 @@ def reference(scenario, budget: int, params):
         for g in range(scenario.n_guests):
             counters[g]["sum_resident_pages"] += per_guest[g]
     arr = np.array([[c[k] for k in COUNTERS] for c in counters], np.int64)
-    return ReferenceResult(arr, host_peak, host_sum, np.array([pg.byte() for pg in pages], np.uint8))
+    res = ReferenceResult(arr, host_peak, host_sum, np.array([pg.byte() for pg in pages], np.uint8))
+    res.tier_used = len(tier)  # pages left in the host's swap tier (for the tests)
+    return res
 
 
 STRATEGY = Strategy(
@@ -318,4 +382,5 @@ STRATEGY = Strategy(
     reference=reference,
     summary="virtio-balloon free page reporting: free 2**order blocks reported after a delay",
     examples=({"order": 0, "delay_ns": 0}, {"order": 2, "capacity": 1, "delay_ns": 3}),
+    host_tier=True,
 )

@@ -34,6 +34,11 @@ STRATEGIES = (
     ("balloon+cmm", {"estimator": "fault-rate", "period_ns": 50_000_000}),
     ("free-page-reporting", {"order": 2, "delay_ns": 10_000_000}),
     ("static", {}),
+    # Added with the tier of the balloons and free page reporting (recorded on the code
+    # before it, as the cases above: the other estimators and reports at once).
+    ("balloon", {"estimator": "oracle", "period_ns": 50_000_000}),
+    ("balloon+cmm", {"estimator": "sampling", "period_ns": 50_000_000}),
+    ("free-page-reporting", {"order": 0, "delay_ns": 0}),
 )
 #: Budgets as fractions of the pages a trace touches.
 FRACTIONS = (0.2, 0.5, 0.8)

@@ -30,7 +30,10 @@ took is one of the guest's free frames the host still backs, and the host
 drops it without I/O (``discards``), oldest-freed first. **Dual paging**:
 when the guest swaps out a page the host has paged out, the host must read
 it back first (``dual_paging``, also in ``host_reads``); it is then
-resident (LRU most recent) until the host or the balloon takes it.
+resident (LRU most recent) until the host or the balloon takes it. With a
+host swap tier (``tier_pages``, :mod:`cmmsim.replay.kernels.tier`) the host
+pages out to it before its disk, by the engine's rules; a page read back for
+dual paging comes from the tier when it is there.
 
 Estimators (``estimator=``):
 
@@ -83,13 +86,13 @@ EXAMPLES = tuple(
 )
 
 
-def run(scenario, budgets, params, sample_at=None, keep_final=False):
+def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=0):
     """``balloon``: hints ignored by the host."""
-    return run_balloon(scenario, budgets, params, HONOUR_NONE, INITIAL_NO_HINTS, keep_final)
+    return run_balloon(scenario, budgets, params, HONOUR_NONE, INITIAL_NO_HINTS, keep_final, tier_pages)
 
 
-def reference(scenario, budget: int, params):
-    return reference_balloon(scenario, budget, params, honour_all=False)
+def reference(scenario, budget: int, params, tier_pages: int = 0):
+    return reference_balloon(scenario, budget, params, honour_all=False, tier_pages=tier_pages)
 
 
 STRATEGY = Strategy(
@@ -100,4 +103,5 @@ STRATEGY = Strategy(
     summary="balloons sized every period from working-set estimates; host LRU underneath",
     series=BALLOON_SERIES,
     examples=EXAMPLES,
+    host_tier=True,
 )

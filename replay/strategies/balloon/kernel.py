@@ -15,6 +15,7 @@ import numba as nb
 import numpy as np
 
 from cmmsim.replay.budgets import validated
+from cmmsim.replay.kernels import tier as host_tier
 from cmmsim.replay.kernels.guest_reclaim import (
     FILE_REFAULT,
     JOINED,
@@ -29,8 +30,8 @@ from cmmsim.replay.kernels.guest_reclaim import (
     take_victim,
 )
 from cmmsim.replay.kernels.lru_list import evict_lru, init_list, least_recent, push_mru, touch, unlink
-from cmmsim.replay.kernels.resident import drop_victim, peak, resident_close, resident_delta
-from cmmsim.replay.kernels.state_machine import hint, host_state, is_resident, page_in, repaired, with_states
+from cmmsim.replay.kernels.resident import peak, resident_close, resident_delta
+from cmmsim.replay.kernels.state_machine import hint, host_state, is_resident, repaired, with_states
 from cmmsim.replay.result import without_states
 from cmmsim.replay.states import (
     C_ACCESSES,
@@ -82,7 +83,9 @@ class Host(NamedTuple):
     (sentinel ``n_pages``); ``flinks``: per-guest lists of the guest-free frames
     the host backs, oldest freed first (sentinel ``n_pages + g``); ``tot``:
     resident frames and their peak; ``frames``: the budget's frames; ``honour``:
-    the hints it acts on (``1 << op``).
+    the hints it acts on (``1 << op``); ``tier``: its fast swap tier
+    (:mod:`cmmsim.replay.kernels.tier`, capacity 0: none); ``ends``: one past each
+    guest's last page (whose guest a spilled page is).
     """
 
     state: np.ndarray
@@ -95,6 +98,8 @@ class Host(NamedTuple):
     page_guest: np.ndarray
     frames: np.int64
     honour: np.int64
+    tier: np.ndarray
+    ends: np.ndarray
 
 
 class Guests(NamedTuple):
@@ -216,14 +221,18 @@ def _host_in(p, g, i, host, gs):
     if is_resident(st):
         touch(host.links, head, p)
         return
+    # A page in the tier leaves it before any victim is written: its place is free.
+    from_tier = host_tier.take_paged_out(host.tier, p, st)
     if host.tot[0] >= host.frames:
         v = evict_lru(host.links, head)
         if gs.gst[v] & ON_FREE_LIST:
             gs.gst[v] &= ~ON_FREE_LIST
             unlink(host.flinks, v)
-        drop_victim(v, host.page_guest[v], host.state, host.cnt, host.res_g, host.mark, i)
+        gv = host.page_guest[v]
+        host_tier.evict(v, gv, host.state, host.cnt, host.tier, host.ends)
+        resident_delta(host.cnt, host.res_g, host.mark, gv, i, -1)
         host.tot[0] -= 1
-    host.state[p] = page_in(st, g, host.cnt)
+    host.state[p] = host_tier.page_in_from(from_tier, st, g, host.cnt)
     resident_delta(host.cnt, host.res_g, host.mark, g, i, 1)
     peak(host.cnt, host.res_g, g)
     host.tot[0] += 1
@@ -246,7 +255,9 @@ def _implicit_hint(v, g, o, host):
     content lost: the page is re-read or garbage anyway."""
     if (host.honour >> o) & 1:
         host.cnt[g, C_HINTS] += 1
-        host.state[v] = hint(host.state[v], o)[0]
+        old = host.state[v]
+        host.state[v] = hint(old, o)[0]
+        host_tier.leave_after_hint(host.tier, v, old, host.state[v])
 
 
 @nb.njit(cache=True, inline="always")
@@ -387,9 +398,11 @@ def _guest_event(i, p, g, o, host, gs):
         gs.stamp[p] = i
     elif (host.honour >> o) & 1:
         cnt[g, C_HINTS] += 1
-        hs, lost = hint(host.state[p], o)
+        old = host.state[p]
+        hs, lost = hint(old, o)
         cnt[g, C_CONTENT_LOST] += lost
         host.state[p] = hs
+        host_tier.leave_after_hint(host.tier, p, old, hs)
     kk, pp = _heap_of(gs, g)
     if flags & LEFT:
         gs.in_use[g] -= 1
@@ -431,6 +444,8 @@ def _balloon_one(
     mins,
     rate,
     oracle,
+    tier_pages,
+    ends,
 ):
     n_pages = page_guest.shape[0]
     n_guests = gp.shape[0]
@@ -451,6 +466,8 @@ def _balloon_one(
         page_guest,
         frames,
         honour,
+        host_tier.alloc(n_pages, tier_pages),
+        ends,
     )
     cap, hoff, hkeys, hpages, hsize = guest_heaps(gp)
     gs = Guests(
@@ -569,6 +586,7 @@ def _balloon_budgets(
     mins,
     rate,
     oracle,
+    tier_pages,
     keep_final,
 ):
     nb_ = frames.shape[0]
@@ -577,6 +595,9 @@ def _balloon_budgets(
     host = np.zeros((nb_, 2), np.int64)
     final = np.zeros((nb_ if keep_final else 0, page_guest.shape[0]), np.uint8)
     series = np.zeros((nb_, n_periods, n_guests, len(SERIES)), np.int64)
+    ends = np.zeros(n_guests, np.int64)
+    for g in range(n_guests):
+        ends[g] = off[g] + gp[g]
     for b in nb.prange(nb_):
         c, tot, hsum, st, ser = _balloon_one(
             t_ns,
@@ -603,6 +624,8 @@ def _balloon_budgets(
             mins,
             rate,
             oracle,
+            tier_pages,
+            ends,
         )
         cnt[b] = c
         host[b, 0] = tot[1]
@@ -613,8 +636,11 @@ def _balloon_budgets(
     return cnt, host, final, series
 
 
-def run_balloon(scenario, budgets, params: Params, honour: int, initial: int, keep_final: bool = False):
-    """Replay with balloons at every budget; ``series`` holds the per-period targets."""
+def run_balloon(
+    scenario, budgets, params: Params, honour: int, initial: int, keep_final: bool = False, tier_pages: int = 0
+):
+    """Replay with balloons at every budget; ``series`` holds the per-period targets.
+    ``tier_pages``: the host's fast swap tier (:mod:`cmmsim.replay.kernels.tier`; 0: none)."""
     b = validated(budgets, scenario.n_pages)
     s = setup(scenario, params)
     avails = np.array([available(int(x), params.slack) for x in b.pages], np.int64)
@@ -643,6 +669,7 @@ def run_balloon(scenario, budgets, params: Params, honour: int, initial: int, ke
         s.min_pages,
         np.int64(params.rate_pages_per_s),
         s.oracle,
+        np.int64(tier_pages),
         keep_final,
     )
     return without_states(
@@ -653,4 +680,5 @@ def run_balloon(scenario, budgets, params: Params, honour: int, initial: int, ke
         scenario.n_guests,
         series=series,
         series_t_ns=period_ends(scenario, params, s.n_periods),
+        tier_pages=int(tier_pages),
     )

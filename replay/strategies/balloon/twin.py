@@ -6,8 +6,9 @@ scanning; targets are shared by a direct reading of the rule. With
 ``check=True`` every event is followed by a full check of the invariants:
 host frames <= budget, legal host state pairs, every page either in use or
 free in its guest, the free list exactly the free pages the host backs,
-``in use + balloon <= memory``, ``host-resident + balloon <= memory`` and
-``0 <= balloon <= memory - minimum``.
+``in use + balloon <= memory``, ``host-resident + balloon <= memory``,
+``0 <= balloon <= memory - minimum``, and a host swap tier within its
+capacity holding paged-out pages only.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ def share_targets(est: list[int], gp: list[int], mins: list[int], avail: int) ->
 class _Host(ReferenceHost):
     """The reference host, plus per-guest lists of the free frames it backs (oldest first)."""
 
-    def __init__(self, page_guest, budget, honoured, n_guests):
-        super().__init__(page_guest, budget, honoured, "lru")
+    def __init__(self, page_guest, budget, honoured, n_guests, tier_pages=0):
+        super().__init__(page_guest, budget, honoured, "lru", tier_pages)
         self.free_backed: list[OrderedDict[int, None]] = [OrderedDict() for _ in range(n_guests)]
 
     def evict(self, q: int) -> None:
@@ -64,14 +65,17 @@ class _Host(ReferenceHost):
         self.free_backed[self.page_guest[q]].pop(q, None)
 
 
-def reference_balloon(scenario, budget: int, params: Params, honour_all: bool, check: bool = False) -> ReferenceResult:
+def reference_balloon(
+    scenario, budget: int, params: Params, honour_all: bool, check: bool = False, tier_pages: int = 0
+) -> ReferenceResult:
+    """The balloon replay at one budget (``tier_pages``: the host's swap tier, 0: none)."""
     s = setup(scenario, params)
     ng, npg = scenario.n_guests, scenario.n_pages
     gp = [int(x) for x in scenario.guest_pages]
     off = [int(x) for x in scenario.page_offset]
     mins = [int(x) for x in s.min_pages]
     avail = available(budget, params.slack)
-    host = _Host(scenario.page_guest, budget, HINTS_ALL if honour_all else set(), ng)
+    host = _Host(scenario.page_guest, budget, HINTS_ALL if honour_all else set(), ng, tier_pages)
     C = host.counters
     owner = host.page_guest
     view = GuestView(npg)  # the guest's own view
@@ -244,10 +248,14 @@ def _check(host, budget, gp, mins, bal, in_use, is_free, owner):
         if is_free(q) and pg.host == "r":
             backed_free.add(q)
     assert backed_free == {q for d in host.free_backed for q in d}
+    # The tier holds at most its capacity, and paged-out pages only.
+    assert len(host.tier) <= host.tier_pages
+    assert all(host.pages[q].host == "p" for q in host.tier)
 
 
 def _result(host, C, series) -> ReferenceResult:
     arr = np.array([[c[k] for k in COUNTERS] for c in C], np.int64).reshape(len(C), len(COUNTERS))
     res = ReferenceResult(arr, host.host_peak, host.host_sum, np.array([pg.byte() for pg in host.pages], np.uint8))
     res.series = series
+    res.tier_used = len(host.tier)  # pages left in the host's swap tier (for the tests)
     return res
