@@ -51,6 +51,7 @@ from cmmsim.replay.api import Replayed, replay_full
 from cmmsim.replay.scenario import expand_inputs, load, trace_name
 from cmmsim.replay.strategies import check_tier_pages, get_strategy, strategies
 from cmmsim.replay.times import check_shift, parse_duration_ns
+from cmmsim.tracer._numba_cache import compiling_alone
 from cmmsim.tracer.children import die_with_parent
 from cmmsim.tracer.errors import CmmsimError, ParamError, ResultsError, TraceError, os_reason, show_path
 from cmmsim.tracer.io import (
@@ -398,8 +399,10 @@ def warm_up(parent_pid: int | None = None) -> None:
     # One job per worker process: the kernels' own threads would only fight
     # the other workers for the cores.
     numba.set_num_threads(1)
-    for strat in strategies().values():
-        strat.run(scn, np.array([1]), strat.parse_params({}))
+    # One worker at a time: with a cold cache the first compiles, the others load.
+    with compiling_alone("warm-up"):
+        for strat in strategies().values():
+            strat.run(scn, np.array([1]), strat.parse_params({}))
 
 
 # -- the driver ----------------------------------------------------------------------------------
