@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 
 from cmmsim.replay.strategies import strategies
+from cmmsim.tracer._numba_cache import compiling_alone
 from cmmsim.tracer.children import die_with_parent
 from cmmsim.tracer.errors import ParamError
 
@@ -50,8 +51,10 @@ def warm_up(parent_pid: int | None = None) -> None:
     # One job per worker process: the kernels' own threads would only fight
     # the other workers for the cores.
     numba.set_num_threads(1)
-    for strat in strategies().values():
-        strat.run(scn, np.array([1]), strat.parse_params({}))
+    # One worker at a time: with a cold cache the first compiles, the others load.
+    with compiling_alone("warm-up"):
+        for strat in strategies().values():
+            strat.run(scn, np.array([1]), strat.parse_params({}))
 
 
 def local_executor(max_workers: int) -> Executor:

@@ -58,3 +58,28 @@ def test_unwritable_home_falls_back_to_the_temp_folder(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(tmp_path / "tmp"), "PYTHONPATH": str(ROOT)}
     (tmp_path / "tmp").mkdir()
     assert _cache_dir_of(ROOT, env).startswith(str(tmp_path / "tmp" / "cmmsim" / "numba"))
+
+
+def test_compiling_alone_makes_other_processes_wait(tmp_path, monkeypatch):
+    """While one process holds the lock, another's try to take it fails; after, it succeeds."""
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    probe = (
+        "import fcntl, os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+        "try:\n"
+        "    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "except BlockingIOError:\n"
+        "    sys.exit(3)\n"
+    )
+    lock = tmp_path / "numba" / ".warm-up.lock"
+    with _numba_cache.compiling_alone("warm-up"):
+        assert subprocess.run([sys.executable, "-c", probe, str(lock)]).returncode == 3
+    assert subprocess.run([sys.executable, "-c", probe, str(lock)]).returncode == 0
+
+
+def test_compiling_alone_without_a_cache_folder_runs_unlocked(monkeypatch):
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    ran = []
+    with _numba_cache.compiling_alone("warm-up"):
+        ran.append(True)
+    assert ran == [True]

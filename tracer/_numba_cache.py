@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 _PACKAGES = ("tracer", "replay")
@@ -41,3 +43,36 @@ def configure() -> None:
         if os.access(folder, os.W_OK):
             os.environ["NUMBA_CACHE_DIR"] = str(folder)
             return
+
+
+@contextmanager
+def compiling_alone(name: str) -> Iterator[None]:
+    """Hold the inter-process lock ``name`` of numba's cache folder for the block.
+
+    Processes that would compile the same kernels at once (a sweep's workers
+    loading every strategy's kernels at start) take turns: with a cold cache the
+    first compiles and fills the cache, the others then load from it instead of
+    compiling the same kernels again beside it. With a warm cache the turns are
+    a few seconds of loading each. The lock is ``flock`` on a file of the cache
+    folder, released when the block ends or its process dies; where there is no
+    such folder or no ``flock`` (Windows, some network file systems) the block
+    runs unlocked, as it would without this.
+    """
+    fd = None
+    folder = os.environ.get("NUMBA_CACHE_DIR")
+    if folder:
+        try:
+            import fcntl
+
+            os.makedirs(folder, exist_ok=True)
+            fd = os.open(os.path.join(folder, f".{name}.lock"), os.O_RDWR | os.O_CREAT, 0o666)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except (ImportError, OSError):
+            if fd is not None:
+                os.close(fd)
+            fd = None
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # releases the lock
