@@ -123,7 +123,7 @@ def replay_cmd(
             )
     else:
         scn = load(traces, copies=copies, stagger_ns=parse_duration_ns(stagger))
-        # One kernel call replays every event: the bar fills at its end (--stream: chunk by chunk).
+        # The engine's strategies move the bar chunk by chunk; the others fill it at their end.
         with reporter.task(f"replay {strategy}", total=scn.n_events) as task:
             results, state_df, series_df = replay_full(
                 scn,
@@ -135,8 +135,8 @@ def replay_cmd(
                 costs=costs,
                 vcpus=vcpus,
                 tier_pages=tier_pages,
+                on_events=task.advance,
             )
-            task.advance(scn.n_events)
     shown = results if guests else results.filter(results["guest"].is_null())
     # Metrics down, budgets (and guests) across: readable in 80 columns.
     heads = [

@@ -7,7 +7,7 @@ by :mod:`cmmsim.replay.budgets`, durations and sample times by :mod:`cmmsim.repl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import polars as pl
 
@@ -58,6 +58,7 @@ def replay_full(
     costs=None,
     vcpus: int | None = None,
     tier_pages: int = 0,
+    on_events: Callable[[int], None] | None = None,
 ) -> Replayed:
     """Replay a scenario: results, states (if asked) and the strategy's per-period series.
 
@@ -86,6 +87,10 @@ def replay_full(
         A fast host swap tier of that many pages before the disk
         (:mod:`cmmsim.replay.kernels.tier`), for a strategy that has one
         (:attr:`cmmsim.replay.strategies.Strategy.host_tier`); 0: none.
+    on_events : callable, optional
+        Progress: called with the events replayed so far since the last call,
+        every event once in all. A strategy on the engine reports chunk by chunk
+        (:func:`cmmsim.replay.engine.run`); the others, all at the end.
     """
     strat = get_strategy(strategy)
     strat.check_tier(tier_pages)
@@ -97,7 +102,16 @@ def replay_full(
     profile = load_profile(costs)  # a bad profile fails before the replay
     b = parse_budgets(budgets, int(scenario.guest_pages.sum()))
     at = sample_times(scenario, states_interval_ns) if states_interval_ns else None
-    res = strat.run(scenario, b, p, sample_at=at, tier_pages=tier_pages)
+    reported = 0
+
+    def counted(n: int) -> None:
+        nonlocal reported
+        reported += n
+        on_events(n)
+
+    res = strat.run(scenario, b, p, sample_at=at, tier_pages=tier_pages, on_events=counted if on_events else None)
+    if on_events is not None and scenario.n_events > reported:
+        on_events(scenario.n_events - reported)
     results = price(results_frame(scenario, strategy, p, res, vcpus=vcpus), profile)
     states = states_frame(scenario, strategy, p, res, at) if at is not None else None
     per_period = None

@@ -36,6 +36,8 @@ victim helper (``_victim``) plus its bookkeeping when a page gets a frame
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -88,10 +90,12 @@ __all__ = [
     "ORDER_CLOCK",
     "ORDER_LRU",
     "ORDER_TWO_LIST",
+    "MIN_PROGRESS_CHUNK_EVENTS",
     "BudgetState",
     "EngineResult",
     "EngineState",
     "alloc_state",
+    "next_chunk_events",
     "replay_chunk",
     "replay_finish",
     "replay_pipelined",
@@ -108,6 +112,13 @@ ORDER_GIVEN = 3
 ORDER_TWO_LIST = 4
 ORDERS = {"lru": ORDER_LRU, "clock": ORDER_CLOCK, "state-priority": ORDER_CLASS, "two-list": ORDER_TWO_LIST}
 _PREFETCH_VICTIMS = 8  # evictions ahead (measured: 4-16 within noise)
+#: Events of the first chunk when :func:`run` reports its progress, and of every
+#: chunk at least.
+MIN_PROGRESS_CHUNK_EVENTS = 1 << 20
+#: Seconds of work the next chunks are sized to, from the pace of the last one: a
+#: chunk has a fixed cost (a parallel region's or a pipeline's start, which a busy
+#: machine can stretch to milliseconds), a small share of a second.
+PROGRESS_CHUNK_S = 1.0
 
 # Kernel state of one budget between chunks: the arrays of BudgetState plus
 # ``sc``, its scalars: resident frames, CLOCK hand, the next free time slot,
@@ -651,6 +662,12 @@ def replay_finish(es: EngineState, page_guest, n_events: int) -> None:
         _replay_finish(es.state[k], page_guest, es.samples[k], es.cnt[k], es.res_g[k], es.mark_g[k], es.sc[k], n_events)
 
 
+def next_chunk_events(events: int, seconds: float) -> int:
+    """Events of the next chunk of a replay that reports its progress, after a chunk
+    of ``events`` took ``seconds``: about :data:`PROGRESS_CHUNK_S` of work."""
+    return max(MIN_PROGRESS_CHUNK_EVENTS, int(events * PROGRESS_CHUNK_S / max(seconds, 1e-6)))
+
+
 def run(
     events,
     budgets,
@@ -662,6 +679,8 @@ def run(
     keep_final: bool = False,
     path: str | None = None,
     tier_pages: int = 0,
+    on_events: Callable[[int], None] | None = None,
+    chunk_events: int | None = None,
 ) -> EngineResult:
     """Replay a scenario's events at every budget.
 
@@ -686,6 +705,15 @@ def run(
     tier_pages : int
         Capacity of the host's fast swap tier, pages (:mod:`cmmsim.replay.kernels.tier`);
         0, no tier: the replay without one, bit for bit.
+    on_events : callable, optional
+        Progress: called with the events of each chunk once replayed. The events
+        are then fed a chunk at a time (as a stream is, :mod:`cmmsim.replay.stream`):
+        the same integers as in one call.
+    chunk_events : int, optional
+        Events per chunk with ``on_events``; by default the first chunk holds
+        :data:`MIN_PROGRESS_CHUNK_EVENTS` and the next are sized by
+        :func:`next_chunk_events` (the cuts depend on the machine's pace, the
+        integers do not).
     """
     b = validated(budgets, events.n_pages)
     if order not in (ORDER_LRU, ORDER_CLOCK, ORDER_CLASS, ORDER_TWO_LIST):
@@ -695,10 +723,35 @@ def run(
         raise ValueError(f"initial state {initial:#x} is host-resident")
     at = np.zeros(0, np.int64) if sample_at is None else np.ascontiguousarray(sample_at, np.int64)
     es = alloc_state(events.n_pages, events.n_guests, b, order, initial, len(at), tier_pages)
-    replay_chunk(
-        es, events.t_ns, events.page, events.op, events.guest, 0, events.page_guest, b, honour, order, at, path=path
-    )
-    replay_finish(es, events.page_guest, len(events.page))
+    n = len(events.page)
+    size = max(1, n if on_events is None else int(chunk_events or MIN_PROGRESS_CHUNK_EVENTS))
+    i0 = 0
+    while True:
+        e = min(n, i0 + size)
+        cut = slice(i0, e)
+        t0 = time.perf_counter()
+        replay_chunk(
+            es,
+            events.t_ns[cut],
+            events.page[cut],
+            events.op[cut],
+            events.guest[cut],
+            i0,
+            events.page_guest,
+            b,
+            honour,
+            order,
+            at,
+            path=path,
+        )
+        if on_events is not None:
+            if not chunk_events:
+                size = next_chunk_events(e - i0, time.perf_counter() - t0)
+            on_events(e - i0)
+        i0 = e
+        if i0 >= n:
+            break
+    replay_finish(es, events.page_guest, n)
     final = es.state if keep_final else np.zeros((0, events.n_pages), np.uint8)
     return EngineResult(
         b.pages, es.cnt, es.host[:, 0].copy(), es.host[:, 1].copy(), final, es.samples, tier_pages=tier_pages

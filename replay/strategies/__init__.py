@@ -57,7 +57,9 @@ class Strategy:
     runner : callable
         ``runner(scenario, budgets, params, sample_at, keep_final) -> EngineResult``:
         the numba path, all budgets in one call (``budgets`` a validated
-        :class:`cmmsim.replay.budgets.Budgets`); call it through :meth:`run`.
+        :class:`cmmsim.replay.budgets.Budgets`); call it through :meth:`run`. A
+        strategy with an :attr:`engine` takes ``on_events=`` and ``chunk_events=``
+        too (:func:`cmmsim.replay.engine.run`).
     reference : callable
         ``reference(scenario, budget, params) -> ReferenceResult``: the slow
         twin the tests hold ``run`` to (with ``tier_pages=`` too when
@@ -114,11 +116,25 @@ class Strategy:
     def parse_params(self, pairs: list[str] | dict | None) -> Any:
         return params_mod.parse(self.params, pairs, what=f"strategy {self.name}")
 
-    def run(self, scenario, budgets, params, sample_at=None, keep_final: bool = False, tier_pages: int = 0):
+    def run(
+        self,
+        scenario,
+        budgets,
+        params,
+        sample_at=None,
+        keep_final: bool = False,
+        tier_pages: int = 0,
+        on_events: Callable[[int], None] | None = None,
+        chunk_events: int | None = None,
+    ):
         """Replay ``scenario`` at every budget (frames); see :attr:`runner`.
 
         ``tier_pages``: a fast host swap tier of that many pages (0: none), for a
         strategy with :attr:`host_tier` only (any other is a ParamError).
+        ``on_events``: progress, called with the events of each chunk replayed,
+        ``chunk_events`` at a time (:func:`cmmsim.replay.engine.run`), by the
+        strategies that run on the engine (:attr:`streams`); the others, and
+        ``host-lru``'s one stack pass, replay in one call and never call it.
 
         Budgets are validated here, once; asking for state samples from a
         strategy without page states is a :class:`cmmsim.tracer.errors.ParamError`,
@@ -133,9 +149,11 @@ class Strategy:
         self.check_tier(tier_pages)
         self.check_times(scenario, params)
         # Only a strategy with a tier is passed one: the others' runners know nothing of it.
-        tier = {"tier_pages": int(tier_pages)} if tier_pages else {}
+        extra = {"tier_pages": int(tier_pages)} if tier_pages else {}
+        if on_events is not None and self.streams:
+            extra |= {"on_events": on_events, "chunk_events": chunk_events}
         res = self.runner(
-            scenario, validated(budgets, scenario.n_pages), params, sample_at=sample_at, keep_final=keep_final, **tier
+            scenario, validated(budgets, scenario.n_pages), params, sample_at=sample_at, keep_final=keep_final, **extra
         )
         _check_accesses(self.name, scenario, res)
         return res
@@ -266,7 +284,9 @@ def engine_runner(config: Callable[[Any], tuple[int, int, int]]) -> Callable[...
     """A ``runner`` for strategies that are one configuration of the common kernel."""
     from cmmsim.replay import engine
 
-    def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=0):
+    def run(
+        scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=0, on_events=None, chunk_events=None
+    ):
         honour, order, initial = config(params)
         return engine.run(
             scenario,
@@ -277,6 +297,8 @@ def engine_runner(config: Callable[[Any], tuple[int, int, int]]) -> Callable[...
             sample_at=sample_at,
             keep_final=keep_final,
             tier_pages=tier_pages,
+            on_events=on_events,
+            chunk_events=chunk_events,
         )
 
     return run

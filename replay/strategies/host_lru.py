@@ -30,9 +30,10 @@ class Params:
 _config = engine_config(HONOUR_NONE, INITIAL_NO_HINTS, lambda p: p.replacement)
 
 
-def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=0):
+def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=0, on_events=None, chunk_events=None):
     """Exact LRU in one stack pass or per budget, as :mod:`cmmsim.replay.planner` chooses
-    (not in one pass with a tier: the stack pass counts no tier)."""
+    (not in one pass with a tier: the stack pass counts no tier). Only the replay per
+    budget reports progress (``on_events``, :func:`cmmsim.replay.engine.run`)."""
     b = validated(budgets, scenario.n_pages)
     path = planner.choose(
         exact_lru=params.replacement == "lru",
@@ -56,6 +57,8 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=
         keep_final=keep_final,
         path=path,
         tier_pages=tier_pages,
+        on_events=on_events,
+        chunk_events=chunk_events,
     )
 
 
