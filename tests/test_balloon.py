@@ -69,6 +69,7 @@ def test_kernel_equals_twin_with_invariants(scn, data):
             assert (ser[:, :, S_IN_USE] + ser[:, :, S_BALLOON] <= gp).all()
 
 
+@pytest.mark.slow  # hypothesis traces hold the twin by default
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("estimator", EST)
 def test_kernel_equals_twin_on_sample_trace_prefixes(name, estimator):
