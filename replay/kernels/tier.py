@@ -179,7 +179,7 @@ def page_in_from_tier(st, g, cnt):
     return PAGE_IN_STATE[st] | CHANGED
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def page_out(v, gv, state, cnt, tl, ends):
     """The host reclaims frame v (of guest gv) with a tier: a page it must write goes
     to the tier (the tier's least recently used page spilled to disk first when
