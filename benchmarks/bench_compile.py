@@ -156,7 +156,7 @@ def breakdown(compiles: list[dict], top: int) -> Table:
     rows = sorted(by.items(), key=lambda kv: -kv[1]["self_s"])
     for name, b in rows[:top]:
         table.add(
-            kernel=name.removeprefix("cmmsim."),
+            kernel=name.removeprefix("cmmsim.").replace(".<locals>", ""),
             sigs=len(b["sigs"]),
             procs=len(b["pids"]),
             compiles=b["n"],

@@ -277,15 +277,22 @@ def _hit(order, bs, levels, nxt, p, old, st):
 
 
 # -- the kernel -----------------------------------------------------------------------------------
-@nb.njit(cache=True, inline="always")
+# A function of its own, compiled once per order: not inline="always", which
+# makes numba deep-copy the body's IR at each level it is inlined through (the
+# copy grows with the square of its size) and made an order's kernels take
+# minutes of CPU to compile (docs/perf-log.md). ``literally(order)`` still gives
+# each order its own compile with the other orders' branches dropped.
+@nb.njit(cache=True, nogil=True, _nrt=False)
 def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_at, bs, levels, victims, acc_pos):
     """Replay ``chunk`` (events ``i0 ..``, global indices) at one budget, updating ``bs``.
 
     ``levels``: the offsets of the slots' bit-tree levels. Under ``ORDER_GIVEN``
     the k-th eviction of the call takes ``victims[k]``. ``ends``: one past each
     guest's last page (:func:`guest_ends_of`). Only the events at ``acc_pos`` are
-    replayed unless it is None (for when no hint counts).
+    replayed unless it is None (for when no hint counts). ``order`` must be a
+    constant of the caller (each order is its own compile).
     """
+    nb.literally(order)
     state = bs.state
     cnt = bs.cnt
     n_samples = sample_at.shape[0]

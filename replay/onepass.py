@@ -298,9 +298,14 @@ def _lru_groups(page, op, guest, page_guest, n_guests, budgets, starts, pgs, cnt
     for k in nb.prange(pgs.shape[0]):
         lo, hi = starts[k], starts[k + 1]
         c, p, h = _lru_all(page, op, guest, page_guest, n_guests, np.ascontiguousarray(budgets[lo:hi]), pgs[k])
-        cnt[lo:hi] = c
-        peak[lo:hi] = p
-        hsum[lo:hi] = h
+        # Element by element: an array assigned to a slice makes numba compile its
+        # shape-mismatch message (its string formatting, seconds of CPU per process).
+        for j in range(hi - lo):
+            for g in range(c.shape[1]):
+                for x in range(c.shape[2]):
+                    cnt[lo + j, g, x] = c[j, g, x]
+            peak[lo + j] = p[j]
+            hsum[lo + j] = h[j]
 
 
 def _deal(n_budgets: int, n_groups: int) -> np.ndarray:
