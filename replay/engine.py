@@ -70,7 +70,6 @@ from cmmsim.replay.states import (
     DIRTY,
     G_U,
     GUEST_MASK,
-    H_P,
     H_R,
     HONOUR_NONE,
     HOST_MASK,
@@ -357,7 +356,7 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
                 gv = -1  # the victim's guest, if a frame is reclaimed
                 # With a tier the page leaves it first: its place is free for the victim.
                 # Only a paged-out page can be there: no load of its links for the others.
-                from_tier = tiered and host_state(st) == H_P and host_tier.take(bs.tier, p)
+                from_tier = host_tier.take_if_paged_out(tiered, bs.tier, p, st)
                 if resident >= frames_max:
                     # Reclaim one frame first: resident never exceeds the budget.
                     v, frame, hand, taken = _victim(order, bs, levels, frames_max, hand, taken, victims, tiered)

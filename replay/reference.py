@@ -96,6 +96,40 @@ class TwoListTwin:
             self.inactive[q] = None
         return self.inactive.popitem(last=False)[0]
 
+    def remove(self, q: int) -> None:
+        """Page q loses its frame other than as a victim: it leaves its list."""
+        if q in self.inactive:
+            del self.inactive[q]
+        else:
+            del self.active[q]
+
+
+class LruOrder:
+    """Exact LRU with :class:`TwoListTwin`'s methods, for twins that take either order."""
+
+    def __init__(self) -> None:
+        self.lru: OrderedDict[int, None] = OrderedDict()  # least recent first
+
+    def __len__(self) -> int:
+        return len(self.lru)
+
+    def admit(self, q: int) -> None:
+        self.lru[q] = None
+
+    def use(self, q: int) -> None:
+        self.lru.move_to_end(q)
+
+    def victim(self) -> int:
+        return self.lru.popitem(last=False)[0]
+
+    def remove(self, q: int) -> None:
+        del self.lru[q]
+
+
+def host_order(replacement: str) -> TwoListTwin | LruOrder:
+    """The twin's victim order for ``replacement`` (``lru`` or ``two-list``)."""
+    return TwoListTwin() if replacement == "two-list" else LruOrder()
+
 
 class ReferenceHost:
     """The host and its guests' pages, replayed one event at a time.
@@ -147,6 +181,15 @@ class ReferenceHost:
         if self.victims == "clock":
             return len(self.frames)
         return len(self.two_list) if self.victims == "two-list" else len(self.lru)
+
+    def unlist(self, q: int) -> None:
+        """Resident page q loses its frame other than as a victim (a balloon took it):
+        it leaves the victim order (LRU or two-list; no strategy that drops frames so
+        runs CLOCK or state-priority)."""
+        if self.victims == "two-list":
+            self.two_list.remove(q)
+        else:
+            del self.lru[q]
 
     def reclaim_class(self, page: Page) -> int:
         if page.guest == "U":

@@ -55,6 +55,7 @@ def test_kernel_equals_twin_with_invariants(scn, data):
         "fault_threshold": data.draw(st.integers(0, 2)),
         "grow": 0.3,
         "shrink": 0.2,
+        "replacement": data.draw(st.sampled_from(["lru", "two-list"])),
     }
     for name in NAMES:
         res, p = run_checked(name, params, scn, budget)

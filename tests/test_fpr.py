@@ -88,6 +88,7 @@ def test_fpr_kernel_equals_twin(scn, data):
         "order": data.draw(st.integers(0, 2)),
         "capacity": data.draw(st.integers(1, 3)),
         "delay_ns": data.draw(st.integers(0, 6)),
+        "replacement": data.draw(st.sampled_from(["lru", "two-list"])),
     }
     res = run_both(FPR, params, scn, budget)
     assert res.host_peak[0] <= budget
@@ -96,7 +97,9 @@ def test_fpr_kernel_equals_twin(scn, data):
 def test_fpr_twin_on_workload_traces(small_traces):
     for path in sorted(small_traces.values()):
         scn = sc.load([path])
-        run_both(FPR, {"order": 3, "delay_ns": 10_000_000}, scn, max(1, scn.n_pages // 10))
+        for replacement in ("lru", "two-list"):
+            params = {"order": 3, "delay_ns": 10_000_000, "replacement": replacement}
+            run_both(FPR, params, scn, max(1, scn.n_pages // 10))
 
 
 @pytest.mark.slow  # random and workload traces hold the twin by default

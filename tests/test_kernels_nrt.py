@@ -55,6 +55,9 @@ def _run_all():
         np.zeros(1, np.int64),
         np.zeros(1, np.int64),
         *guest_heaps(target),
+        np.zeros(1, np.int64),
+        0,
+        0xFFFF,
     )
     buf = np.frombuffer(b"x 1 [000] 1.000001: kmem:mm_page_free: page=0x1 pfn=0x1 order=0\n", np.uint8)
     starts, ends = scan.line_bounds(buf)

@@ -262,6 +262,11 @@ OWN_KERNELS = [
     ("balloon+cmm", {"estimator": "fault-rate", "period_ns": 3, "rate_pages_per_s": 10**12, "slack": 0.0}),
     ("free-page-reporting", {"order": 0, "delay_ns": 0}),
     ("free-page-reporting", {"order": 1, "capacity": 1, "delay_ns": 3}),
+    # Linux's two lists instead of exact LRU (a page paged out leaves its list; one read
+    # back from the tier starts on the inactive list as any page faulted in).
+    ("balloon", {"estimator": "oracle", "period_ns": 5, "rate_pages_per_s": 10**9, "replacement": "two-list"}),
+    ("balloon+cmm", {"estimator": "fault-rate", "period_ns": 3, "rate_pages_per_s": 10**12, "replacement": "two-list"}),
+    ("free-page-reporting", {"order": 1, "capacity": 1, "delay_ns": 3, "replacement": "two-list"}),
 ]
 
 

@@ -66,6 +66,7 @@ __all__ = [
     "page_out",
     "prefetch_node",
     "take",
+    "take_if_paged_out",
     "take_paged_out",
     "used",
 ]
@@ -136,12 +137,17 @@ def take(tl, p):
 
 
 @nb.njit(cache=True, inline="always")
+def take_if_paged_out(tiered, tl, p, st):
+    """:func:`take` for page p in state ``st`` (not resident) when ``tiered`` (the
+    tier's capacity is > 0, which a replay loop knows once): only a paged-out page
+    (host state p) can be in a tier, so no other costs a load of its node."""
+    return tiered and ((st & HOST_MASK) >> HOST_SHIFT) == H_P and take(tl, p)
+
+
+@nb.njit(cache=True, inline="always")
 def take_paged_out(tl, p, st):
-    """:func:`take` for page p in state ``st`` (not resident), on any tier: only a
-    paged-out page (host state p) can be in one, so no other costs a load of its node."""
-    if capacity(tl) == 0 or ((st & HOST_MASK) >> HOST_SHIFT) != H_P:
-        return False
-    return take(tl, p)
+    """:func:`take_if_paged_out` on any tier (its capacity read here)."""
+    return take_if_paged_out(capacity(tl) != 0, tl, p, st)
 
 
 @nb.njit(cache=True, inline="always")

@@ -17,7 +17,9 @@ what it leaves out):
   list's head (deactivation);
 * the victim is the inactive list's tail.
 
-Hints move no page between lists (they never change recency in the engine).
+Hints move no page between lists (they never change recency in the engine). A
+page the host drops without choosing it (``free-page-reporting``'s reported
+blocks, the balloons' frames) leaves its list (:func:`remove`).
 
 Storage: one int32 array per budget (the engine's ``frames`` row), laid out as
 ``links`` of :mod:`cmmsim.replay.kernels.lru_list` for pages ``0 .. n-1``, the
@@ -36,11 +38,22 @@ import numpy as np
 from cmmsim.replay.kernels.lru_list import evict_lru, init_list, least_recent, push_mru, unlink
 from cmmsim.replay.states import REF
 
-__all__ = ["PAGES_PER_GIB", "activate_or_keep", "admit", "inactive_ratio", "init", "lengths", "size", "victim"]
+__all__ = [
+    "PAGES_PER_GIB",
+    "activate_or_keep",
+    "admit",
+    "inactive_ratio",
+    "init",
+    "lengths",
+    "remove",
+    "size",
+    "victim",
+]
 
 #: 4 KiB pages per GiB (Linux's ``1 << (30 - PAGE_SHIFT)``).
 PAGES_PER_GIB = 1 << 18
 _EXTRA = 6  # two head nodes (two links each) and the two lengths
+_NOT_REF = np.uint8(0xFF ^ REF)
 
 
 @nb.njit(cache=True)
@@ -105,6 +118,19 @@ def activate_or_keep(tl, p, st):
     tl[tl.shape[0] - 2] -= 1
     tl[tl.shape[0] - 1] += 1
     return st | np.uint8(REF)
+
+
+@nb.njit(cache=True, inline="always")
+def remove(tl, p, st):
+    """Resident page p, state byte ``st``, loses its frame other than as a victim (a
+    reported free block, a frame a balloon took): it leaves its list. Returns its state
+    byte with REF clear (on no list)."""
+    unlink(tl, p)
+    if st & REF:
+        tl[tl.shape[0] - 1] -= 1
+    else:
+        tl[tl.shape[0] - 2] -= 1
+    return np.uint8(st & _NOT_REF)
 
 
 @nb.njit(cache=True, inline="always")

@@ -2,8 +2,9 @@
 
 Balloon targets as in ``balloon`` (same estimators and parameters, but a
 default ``slack`` of 10 %: the host keeps room the hints manage), and a
-host that honours every hint as in ``cmm`` (exact LRU, U/V/clean-P frames
-reclaimed without I/O, discard faults on access). The guest's own reclaim
+host that honours every hint as in ``cmm`` (exact LRU, or Linux's two-list
+reclaim with ``replacement=two-list``; U/V/clean-P frames reclaimed without
+I/O, discard faults on access). The guest's own reclaim
 tells the host too: a frame it frees is set unused, a frame it takes back
 is set stable.
 """
@@ -22,8 +23,10 @@ class Params(balloon.Params):
     slack: float = field(default=0.10, metadata={"help": "fraction of the budget left unassigned [0,1)"})
 
 
-def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=0):
-    return balloon.run_balloon(scenario, budgets, params, HONOUR_ALL, INITIAL_HINTING, keep_final, tier_pages)
+def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=0, on_events=None):
+    return balloon.run_balloon(
+        scenario, budgets, params, HONOUR_ALL, INITIAL_HINTING, keep_final, tier_pages, on_events
+    )
 
 
 def reference(scenario, budget: int, params, tier_pages: int = 0):
@@ -41,6 +44,7 @@ STRATEGY = Strategy(
         {"estimator": "oracle", "period_ns": 5, "rate_pages_per_s": 10**9},
         {"estimator": "sampling", "slack": 0.0},
         {"estimator": "fault-rate", "period_ns": 5, "rate_pages_per_s": 10**9},
+        {"estimator": "sampling", "period_ns": 5, "rate_pages_per_s": 10**9, "replacement": "two-list"},
     ),
     host_tier=True,
 )

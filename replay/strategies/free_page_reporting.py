@@ -1,6 +1,8 @@
 """``free-page-reporting``: virtio-balloon free page reporting (Linux 5.7+, ``mm/page_reporting.c``).
 
-The host pages guest frames under exact LRU and knows nothing else, except
+The host pages guest frames under exact LRU (or Linux's two-list reclaim,
+``replacement=two-list``: :mod:`cmmsim.replay.kernels.two_list`; a reported
+page leaves its list) and knows nothing else, except
 what the guest reports: when an aligned block of ``2**order`` guest pages
 (default order 9: 2 MiB) is entirely free, the guest queues it, and a report
 runs ``delay_ns`` later (default 2 s, the kernel's ``PAGE_REPORTING_DELAY``)
@@ -24,12 +26,14 @@ Layers: ``_fpr_one`` (numba, one budget), ``_fpr_budgets`` (prange), ``run``;
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numba as nb
 import numpy as np
 
 from cmmsim.replay.budgets import validated
 from cmmsim.replay.kernels import tier as host_tier
+from cmmsim.replay.kernels import two_list
 from cmmsim.replay.kernels.guest_ranges import guest_ends_of, guest_of
 from cmmsim.replay.kernels.lru_list import evict_lru, init_list, push_mru, touch, unlink
 from cmmsim.replay.kernels.resident import peak, resident_close, resident_delta
@@ -55,6 +59,7 @@ from cmmsim.replay.states import (
     OP_WRITE,
 )
 from cmmsim.replay.strategies import Strategy
+from cmmsim.replay.watch import watched
 from cmmsim.tracer.params import need
 
 
@@ -63,6 +68,10 @@ class Params:
     order: int = field(default=9, metadata={"help": "reported block size, 2**order pages (0-10)"})
     capacity: int = field(default=32, metadata={"help": "blocks per report"})
     delay_ns: int = field(default=2_000_000_000, metadata={"help": "delay before a report, ns"})
+    replacement: Literal["lru", "two-list"] = field(
+        default="lru",
+        metadata={"help": "victim choice: exact LRU or two-list (Linux's active/inactive lists, docs/model.md)"},
+    )
 
     def __post_init__(self):
         need(0 <= self.order <= 10, f"order must be 0..10, got {self.order}")
@@ -85,8 +94,28 @@ def blocks(scenario, order: int) -> tuple[np.ndarray, np.ndarray]:
 
 @nb.njit(cache=True)
 def _fpr_one(
-    t_ns, page, op, guest, page_guest, n_guests, frames, block_of, block_start, order, capacity, delay, tier_pages, ends
+    t_ns,
+    page,
+    op,
+    guest,
+    page_guest,
+    n_guests,
+    frames,
+    block_of,
+    block_start,
+    order,
+    capacity,
+    delay,
+    tier_pages,
+    ends,
+    two,
+    done,
+    slot,
+    mask,
 ):
+    """One budget; ``two``: Linux's two lists (:mod:`cmmsim.replay.kernels.two_list`)
+    in ``links``, else exact LRU; the event index in ``done[slot]`` every ``mask + 1``
+    events (:mod:`cmmsim.replay.watch`)."""
     n_pages = page_guest.shape[0]
     n_blocks = block_start.shape[0]
     size = 1 << order
@@ -103,31 +132,39 @@ def _fpr_one(
     host = np.zeros(2, np.int64)
     res_g = np.zeros(n_guests, np.int64)
     mark = np.zeros(n_guests, np.int64)
-    links = np.empty(2 * (n_pages + 1), np.int32)
     head = n_pages
-    init_list(links, head)
+    links = np.empty(two_list.size(n_pages) if two else 2 * (n_pages + 1), np.int32)
+    if two:
+        two_list.init(links)
+    else:
+        init_list(links, head)
     tier = host_tier.alloc(n_pages, tier_pages)
     resident = 0
     nq = n_blocks + 1
     n = page.shape[0]
     for i in range(n):
+        if (i & mask) == 0:
+            done[slot] = i
         t = t_ns[i]
         while next_pass >= 0 and t >= next_pass:
-            done = 0
-            while qhead != qtail and done < capacity:
+            sent = 0
+            while qhead != qtail and sent < capacity:
                 b = queue[qhead]
                 qhead = (qhead + 1) % nq
                 queued[b] = 0
                 if free_cnt[b] == size and not reported[b]:
                     reported[b] = 1
-                    done += 1
+                    sent += 1
                     for q in range(block_start[b], block_start[b] + size):
                         gq = page_guest[q]
                         cnt[gq, C_HINTS] += 1
                         st = state[q]
                         if host_state(st) == H_R:
                             cnt[gq, C_DISCARDS] += 1
-                            unlink(links, q)
+                            if two:
+                                st = two_list.remove(links, q, st)
+                            else:
+                                unlink(links, q)
                             resident_delta(cnt, res_g, mark, gq, i, -1)
                             resident -= 1
                         state[q] = with_states(st & ~(CHANGED | COPY), G_S, H_Z)
@@ -150,7 +187,7 @@ def _fpr_one(
                 # A page in the tier leaves it before any victim is written.
                 from_tier = host_tier.take_paged_out(tier, p, st)
                 if resident >= frames:
-                    v = evict_lru(links, head)
+                    v = two_list.victim(links, state) if two else evict_lru(links, head)
                     gv = guest_of(v, ends)
                     host_tier.evict(v, gv, state, cnt, tier, ends)
                     resident_delta(cnt, res_g, mark, gv, i, -1)
@@ -161,7 +198,12 @@ def _fpr_one(
                 resident += 1
                 if resident > host[0]:
                     host[0] = resident
-                push_mru(links, head, p)
+                if two:
+                    two_list.admit(links, p)
+                else:
+                    push_mru(links, head, p)
+            elif two:
+                st = np.uint8(two_list.activate_or_keep(links, p, st))
             else:
                 touch(links, head, p)
             if o == OP_WRITE:
@@ -189,7 +231,7 @@ def _fpr_one(
     return cnt, host, state
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, nogil=True)
 def _fpr_budgets(
     t_ns,
     page,
@@ -205,7 +247,10 @@ def _fpr_budgets(
     delay,
     tier_pages,
     ends,
+    two,
     keep_final,
+    done,
+    mask,
 ):
     nb_ = frames.shape[0]
     cnt = np.zeros((nb_, n_guests, N_COUNTERS), np.int64)
@@ -227,6 +272,10 @@ def _fpr_budgets(
             delay,
             tier_pages,
             ends,
+            two,
+            done,
+            k,
+            mask,
         )
         cnt[k] = c
         host[k] = h
@@ -235,37 +284,48 @@ def _fpr_budgets(
     return cnt, host, final
 
 
-def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=0):
-    """Host LRU plus reported free blocks, at every budget (no state distribution);
-    ``tier_pages``: the host's swap tier (:mod:`cmmsim.replay.kernels.tier`; 0: none)."""
+def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=0, on_events=None):
+    """Host LRU (or two-list) plus reported free blocks, at every budget (no state distribution);
+    ``tier_pages``: the host's swap tier (:mod:`cmmsim.replay.kernels.tier`; 0: none);
+    ``on_events``: progress of the budgets' passes (:func:`cmmsim.replay.watch.watched`)."""
     b = validated(budgets, scenario.n_pages)
     block_of, starts = blocks(scenario, params.order)
-    cnt, host, final = _fpr_budgets(
-        scenario.t_ns,
-        scenario.page,
-        scenario.op,
-        scenario.guest,
-        scenario.page_guest,
-        scenario.n_guests,
-        b.frames,
-        block_of,
-        starts,
-        params.order,
-        params.capacity,
-        np.int64(params.delay_ns),
-        np.int64(tier_pages),
-        guest_ends_of(scenario.page_guest, scenario.n_guests),
-        keep_final,
+    n = scenario.n_events
+    cnt, host, final = watched(
+        lambda done, mask: _fpr_budgets(
+            scenario.t_ns,
+            scenario.page,
+            scenario.op,
+            scenario.guest,
+            scenario.page_guest,
+            scenario.n_guests,
+            b.frames,
+            block_of,
+            starts,
+            params.order,
+            params.capacity,
+            np.int64(params.delay_ns),
+            np.int64(tier_pages),
+            guest_ends_of(scenario.page_guest, scenario.n_guests),
+            params.replacement == "two-list",
+            keep_final,
+            done,
+            mask,
+        ),
+        len(b.pages),
+        n,
+        on_events,
     )
     return without_states(b.pages, cnt, host, final, scenario.n_guests, tier_pages=int(tier_pages))
 
 
 def reference(scenario, budget: int, params, tier_pages: int = 0):
     """Plain-Python twin: the host as in ``host-lru``'s twin (its swap tier too,
-    ``tier_pages``), reports by the rule above."""
+    ``tier_pages``; its victim order :func:`cmmsim.replay.reference.host_order`),
+    reports by the rule above."""
     from collections import OrderedDict, deque
 
-    from cmmsim.replay.reference import Page, ReferenceResult
+    from cmmsim.replay.reference import Page, ReferenceResult, host_order
     from cmmsim.replay.states import COUNTERS
     from cmmsim.tracer.schema import Op
 
@@ -278,7 +338,7 @@ def reference(scenario, budget: int, params, tier_pages: int = 0):
     queue: deque[int] = deque()
     next_report = None
     counters = [dict.fromkeys(COUNTERS, 0) for _ in range(scenario.n_guests)]
-    lru: OrderedDict[int, None] = OrderedDict()
+    lru = host_order(params.replacement)
     tier: OrderedDict[int, None] = OrderedDict()  # least recently put in first
     per_guest = [0] * scenario.n_guests
     frames = min(budget, scenario.n_pages)
@@ -299,7 +359,7 @@ def reference(scenario, budget: int, params, tier_pages: int = 0):
                         counters[owner[q]]["hints"] += 1
                         if pages[q].host == "r":
                             counters[owner[q]]["discards"] += 1
-                            del lru[q]
+                            lru.remove(q)
                             per_guest[owner[q]] -= 1
                         pages[q].host, pages[q].changed, pages[q].copy = "z", False, False
                         tier.pop(q, None)  # its copy dropped: its place in the tier too
@@ -318,8 +378,7 @@ def reference(scenario, budget: int, params, tier_pages: int = 0):
                 from_tier = p in tier
                 tier.pop(p, None)
                 if len(lru) >= frames:
-                    v = next(iter(lru))
-                    del lru[v]
+                    v = lru.victim()
                     pv = pages[v]
                     if pv.changed and tier_pages:
                         counters[owner[v]]["host_writes_tier"] += 1
@@ -347,12 +406,12 @@ def reference(scenario, budget: int, params, tier_pages: int = 0):
                     c["zero_fills"] += 1
                     pg.copy = False
                     pg.host, pg.changed = "r", False
-                lru[p] = None
+                lru.admit(p)
                 per_guest[owner[p]] += 1
                 c["peak_resident_pages"] = max(c["peak_resident_pages"], per_guest[owner[p]])
                 host_peak = max(host_peak, len(lru))
             else:
-                lru.move_to_end(p)
+                lru.use(p)
             if o == Op.WRITE:
                 pg.dirty = pg.changed = True
         elif o == Op.SET_UNUSED:
@@ -380,7 +439,11 @@ STRATEGY = Strategy(
     params=Params,
     runner=run,
     reference=reference,
-    summary="virtio-balloon free page reporting: free 2**order blocks reported after a delay",
-    examples=({"order": 0, "delay_ns": 0}, {"order": 2, "capacity": 1, "delay_ns": 3}),
+    summary="virtio-balloon free page reporting: free 2**order blocks reported after a delay; LRU or two-list",
+    examples=(
+        {"order": 0, "delay_ns": 0},
+        {"order": 2, "capacity": 1, "delay_ns": 3},
+        {"order": 1, "capacity": 1, "delay_ns": 2, "replacement": "two-list"},
+    ),
     host_tier=True,
 )

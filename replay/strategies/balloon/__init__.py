@@ -23,14 +23,18 @@ swapped out (one guest write now, one guest read on the next access).
 Host side: exact LRU over host frames, as ``host-lru`` (hints ignored), or
 as ``cmm`` with every hint honoured for ``balloon+cmm`` (then the guest's
 own reclaim sends *set unused* for the frame it frees and *set stable*
-when it takes a frame back). A balloon frame and a guest frame are
+when it takes a frame back); with ``replacement=two-list``, Linux's
+two-list reclaim instead of LRU under either
+(:mod:`cmmsim.replay.kernels.two_list`: a frame the balloon takes leaves its
+list). A balloon frame and a guest frame are
 disjoint, so ``host-resident frames of a guest + its balloon <= guest
 memory``: whenever that would break, the guest frame the balloon really
 took is one of the guest's free frames the host still backs, and the host
 drops it without I/O (``discards``), oldest-freed first. **Dual paging**:
 when the guest swaps out a page the host has paged out, the host must read
 it back first (``dual_paging``, also in ``host_reads``); it is then
-resident (LRU most recent) until the host or the balloon takes it. With a
+resident (LRU most recent; two-list: on a list as any page faulted in) until
+the host or the balloon takes it. With a
 host swap tier (``tier_pages``, :mod:`cmmsim.replay.kernels.tier`) the host
 pages out to it before its disk, by the engine's rules; a page read back for
 dual paging comes from the tier when it is there.
@@ -83,12 +87,12 @@ BALLOON_SERIES = Series(SERIES, _with_size)
 #: Example parameters for the tests (nanosecond periods: the random test traces).
 EXAMPLES = tuple(
     {"estimator": e, "period_ns": 5, "rate_pages_per_s": 10**9} for e in ("sampling", "fault-rate", "oracle")
-)
+) + ({"estimator": "fault-rate", "period_ns": 4, "rate_pages_per_s": 10**9, "replacement": "two-list"},)
 
 
-def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=0):
+def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=0, on_events=None):
     """``balloon``: hints ignored by the host."""
-    return run_balloon(scenario, budgets, params, HONOUR_NONE, INITIAL_NO_HINTS, keep_final, tier_pages)
+    return run_balloon(scenario, budgets, params, HONOUR_NONE, INITIAL_NO_HINTS, keep_final, tier_pages, on_events)
 
 
 def reference(scenario, budget: int, params, tier_pages: int = 0):
@@ -100,7 +104,7 @@ STRATEGY = Strategy(
     params=Params,
     runner=run,
     reference=reference,
-    summary="balloons sized every period from working-set estimates; host LRU underneath",
+    summary="balloons sized every period from working-set estimates; host LRU or two-list underneath",
     series=BALLOON_SERIES,
     examples=EXAMPLES,
     host_tier=True,

@@ -16,6 +16,7 @@ import numpy as np
 
 from cmmsim.replay.budgets import validated
 from cmmsim.replay.kernels import tier as host_tier
+from cmmsim.replay.kernels import two_list
 from cmmsim.replay.kernels.guest_reclaim import (
     FILE_REFAULT,
     JOINED,
@@ -74,13 +75,15 @@ from cmmsim.replay.strategies.balloon.params import (
     period_ends,
     setup,
 )
+from cmmsim.replay.watch import watched
 
 
 class Host(NamedTuple):
     """The host side of one budget.
 
     ``state``: the engine's state byte per page; ``links``: the host's LRU list
-    (sentinel ``n_pages``); ``flinks``: per-guest lists of the guest-free frames
+    (sentinel ``n_pages``), or its two lists when ``two``
+    (:mod:`cmmsim.replay.kernels.two_list`); ``flinks``: per-guest lists of the guest-free frames
     the host backs, oldest freed first (sentinel ``n_pages + g``); ``tot``:
     resident frames and their peak; ``frames``: the budget's frames; ``honour``:
     the hints it acts on (``1 << op``); ``tier``: its fast swap tier
@@ -100,6 +103,7 @@ class Host(NamedTuple):
     honour: np.int64
     tier: np.ndarray
     ends: np.ndarray
+    two: bool
 
 
 class Guests(NamedTuple):
@@ -215,16 +219,20 @@ def _heap_of(gs, g):
 
 @nb.njit(cache=True, inline="always")
 def _host_in(p, g, i, host, gs):
-    """Give page p a host frame if it has none (LRU victim first); else make it most recent."""
+    """Give page p a host frame if it has none (LRU or two-list victim first); else
+    record the use (LRU: most recent; two-list: activated)."""
     head = host.page_guest.shape[0]
     st = host.state[p]
     if is_resident(st):
-        touch(host.links, head, p)
+        if host.two:
+            host.state[p] = two_list.activate_or_keep(host.links, p, st)
+        else:
+            touch(host.links, head, p)
         return
     # A page in the tier leaves it before any victim is written: its place is free.
     from_tier = host_tier.take_paged_out(host.tier, p, st)
     if host.tot[0] >= host.frames:
-        v = evict_lru(host.links, head)
+        v = two_list.victim(host.links, host.state) if host.two else evict_lru(host.links, head)
         if gs.gst[v] & ON_FREE_LIST:
             gs.gst[v] &= ~ON_FREE_LIST
             unlink(host.flinks, v)
@@ -238,7 +246,10 @@ def _host_in(p, g, i, host, gs):
     host.tot[0] += 1
     if host.tot[0] > host.tot[1]:
         host.tot[1] = host.tot[0]
-    push_mru(host.links, head, p)
+    if host.two:
+        two_list.admit(host.links, p)
+    else:
+        push_mru(host.links, head, p)
 
 
 @nb.njit(cache=True, inline="always")
@@ -290,7 +301,10 @@ def _restore(g, i, avoid, host, gs):
         q = least_recent(host.flinks, fhead)  # the oldest freed
         unlink(host.flinks, q)
         gs.gst[q] &= ~ON_FREE_LIST
-        unlink(host.links, q)
+        if host.two:
+            host.state[q] = two_list.remove(host.links, q, host.state[q])
+        else:
+            unlink(host.links, q)
         unused = G_U if host.honour else G_S
         host.state[q] = with_states(host.state[q] & ~(CHANGED | COPY | DIRTY), unused, H_Z)
         host.cnt[g, C_DISCARDS] += 1
@@ -446,12 +460,19 @@ def _balloon_one(
     oracle,
     tier_pages,
     ends,
+    two,
+    done,
+    slot,
+    mask,
 ):
     n_pages = page_guest.shape[0]
     n_guests = gp.shape[0]
     n = page.shape[0]
-    links = np.empty(2 * (n_pages + 1), np.int32)
-    init_list(links, n_pages)
+    links = np.empty(two_list.size(n_pages) if two else 2 * (n_pages + 1), np.int32)
+    if two:
+        two_list.init(links)
+    else:
+        init_list(links, n_pages)
     flinks = np.empty(2 * (n_pages + n_guests), np.int32)
     for g in range(n_guests):
         init_list(flinks, n_pages + g)
@@ -468,6 +489,7 @@ def _balloon_one(
         honour,
         host_tier.alloc(n_pages, tier_pages),
         ends,
+        two,
     )
     cap, hoff, hkeys, hpages, hsize = guest_heaps(gp)
     gs = Guests(
@@ -506,7 +528,9 @@ def _balloon_one(
     series = np.zeros((n_periods, n_guests, len(SERIES)), np.int64)
     host_sum = np.int64(0)
     if n > 0:
-        host_sum = _balloon_replay(t_ns, page, op, guest, avail, period, seed, rate, host, gs, es, series)
+        host_sum = _balloon_replay(
+            t_ns, page, op, guest, avail, period, seed, rate, host, gs, es, series, done, slot, mask
+        )
     return host.cnt, host.tot, host_sum, host.state, series
 
 
@@ -514,8 +538,9 @@ def _balloon_one(
 # (_nrt=False): with it, every use of an array of the bundles in the inlined
 # helpers counted a reference (twice the time).
 @nb.njit(cache=True, _nrt=False)
-def _balloon_replay(t_ns, page, op, guest, avail, period, seed, rate, host, gs, es, series):
-    """Replay every event at one budget; returns the sum over events of host frames."""
+def _balloon_replay(t_ns, page, op, guest, avail, period, seed, rate, host, gs, es, series, done, slot, mask):
+    """Replay every event at one budget; returns the sum over events of host frames.
+    The event index goes to ``done[slot]`` every ``mask + 1`` events (:mod:`cmmsim.replay.watch`)."""
     n = page.shape[0]
     n_guests = gs.gp.shape[0]
     gp = gs.gp
@@ -535,6 +560,8 @@ def _balloon_replay(t_ns, page, op, guest, avail, period, seed, rate, host, gs, 
     if es.kind == EST_SAMPLING:
         rng = _draw_samples(rng, es.samp, es.off, gp)
     for i in range(n + 1):
+        if (i & mask) == 0:
+            done[slot] = i
         t = t_ns[i] if i < n else t_ns[n - 1]
         last = i == n
         # Period ends up to t (the last period closes after the last event).
@@ -560,7 +587,7 @@ def _balloon_replay(t_ns, page, op, guest, avail, period, seed, rate, host, gs, 
     return host_sum
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, nogil=True)
 def _balloon_budgets(
     t_ns,
     page,
@@ -587,7 +614,10 @@ def _balloon_budgets(
     rate,
     oracle,
     tier_pages,
+    two,
     keep_final,
+    done,
+    mask,
 ):
     nb_ = frames.shape[0]
     n_guests = gp.shape[0]
@@ -626,6 +656,10 @@ def _balloon_budgets(
             oracle,
             tier_pages,
             ends,
+            two,
+            done,
+            b,
+            mask,
         )
         cnt[b] = c
         host[b, 0] = tot[1]
@@ -637,40 +671,57 @@ def _balloon_budgets(
 
 
 def run_balloon(
-    scenario, budgets, params: Params, honour: int, initial: int, keep_final: bool = False, tier_pages: int = 0
+    scenario,
+    budgets,
+    params: Params,
+    honour: int,
+    initial: int,
+    keep_final: bool = False,
+    tier_pages: int = 0,
+    on_events=None,
 ):
     """Replay with balloons at every budget; ``series`` holds the per-period targets.
-    ``tier_pages``: the host's fast swap tier (:mod:`cmmsim.replay.kernels.tier`; 0: none)."""
+    ``tier_pages``: the host's fast swap tier (:mod:`cmmsim.replay.kernels.tier`; 0: none);
+    ``on_events``: progress of the budgets' passes (:func:`cmmsim.replay.watch.watched`)."""
     b = validated(budgets, scenario.n_pages)
     s = setup(scenario, params)
     avails = np.array([available(int(x), params.slack) for x in b.pages], np.int64)
-    cnt, host, final, series = _balloon_budgets(
-        scenario.t_ns,
-        scenario.page,
-        scenario.op,
-        scenario.guest,
-        scenario.page_guest,
-        scenario.guest_pages.astype(np.int64),
-        scenario.page_offset,
-        b.frames,
-        avails,
-        np.int64(honour),
-        np.uint8(initial),
-        np.int64(s.estimator),
-        np.int64(params.period_ns),
-        np.int64(s.n_periods),
-        np.int64(params.sample_pages),
-        np.uint64(params.seed),
-        float(params.fast_alpha),
-        float(params.slow_alpha),
-        np.int64(params.fault_threshold),
-        s.grow_pages,
-        s.shrink_pages,
-        s.min_pages,
-        np.int64(params.rate_pages_per_s),
-        s.oracle,
-        np.int64(tier_pages),
-        keep_final,
+    n = scenario.n_events
+    cnt, host, final, series = watched(
+        lambda done, mask: _balloon_budgets(
+            scenario.t_ns,
+            scenario.page,
+            scenario.op,
+            scenario.guest,
+            scenario.page_guest,
+            scenario.guest_pages.astype(np.int64),
+            scenario.page_offset,
+            b.frames,
+            avails,
+            np.int64(honour),
+            np.uint8(initial),
+            np.int64(s.estimator),
+            np.int64(params.period_ns),
+            np.int64(s.n_periods),
+            np.int64(params.sample_pages),
+            np.uint64(params.seed),
+            float(params.fast_alpha),
+            float(params.slow_alpha),
+            np.int64(params.fault_threshold),
+            s.grow_pages,
+            s.shrink_pages,
+            s.min_pages,
+            np.int64(params.rate_pages_per_s),
+            s.oracle,
+            np.int64(tier_pages),
+            params.replacement == "two-list",
+            keep_final,
+            done,
+            mask,
+        ),
+        len(b.pages),
+        n,
+        on_events,
     )
     return without_states(
         b.pages,

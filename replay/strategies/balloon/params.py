@@ -40,6 +40,10 @@ class Params:
     grow: float = field(default=0.1, metadata={"help": "fault-rate: growth, fraction of guest memory"})
     shrink: float = field(default=0.02, metadata={"help": "fault-rate: shrink, fraction of guest memory"})
     seed: int = field(default=1, metadata={"help": "sampling: random seed"})
+    replacement: Literal["lru", "two-list"] = field(
+        default="lru",
+        metadata={"help": "victim choice: exact LRU or two-list (Linux's active/inactive lists, docs/model.md)"},
+    )
 
     def __post_init__(self):
         need(self.period_ns > 0, f"period_ns must be positive, got {self.period_ns}")

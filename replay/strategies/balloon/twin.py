@@ -1,6 +1,7 @@
 """Plain-Python twin of the balloon kernel (``balloon`` and ``balloon+cmm``).
 
-The host is :class:`cmmsim.replay.reference.ReferenceHost` (exact LRU); the guest's
+The host is :class:`cmmsim.replay.reference.ReferenceHost` (exact LRU or two-list,
+``replacement``); the guest's
 own view of every page is a few letters and flags; victims are found by
 scanning; targets are shared by a direct reading of the rule. With
 ``check=True`` every event is followed by a full check of the invariants:
@@ -56,8 +57,8 @@ def share_targets(est: list[int], gp: list[int], mins: list[int], avail: int) ->
 class _Host(ReferenceHost):
     """The reference host, plus per-guest lists of the free frames it backs (oldest first)."""
 
-    def __init__(self, page_guest, budget, honoured, n_guests, tier_pages=0):
-        super().__init__(page_guest, budget, honoured, "lru", tier_pages)
+    def __init__(self, page_guest, budget, honoured, n_guests, tier_pages=0, victims="lru"):
+        super().__init__(page_guest, budget, honoured, victims, tier_pages)
         self.free_backed: list[OrderedDict[int, None]] = [OrderedDict() for _ in range(n_guests)]
 
     def evict(self, q: int) -> None:
@@ -75,7 +76,7 @@ def reference_balloon(
     off = [int(x) for x in scenario.page_offset]
     mins = [int(x) for x in s.min_pages]
     avail = available(budget, params.slack)
-    host = _Host(scenario.page_guest, budget, HINTS_ALL if honour_all else set(), ng, tier_pages)
+    host = _Host(scenario.page_guest, budget, HINTS_ALL if honour_all else set(), ng, tier_pages, params.replacement)
     C = host.counters
     owner = host.page_guest
     view = GuestView(npg)  # the guest's own view
@@ -118,7 +119,7 @@ def reference_balloon(
         while host.resident_of_guest[g] + bal[g] > gp[g]:
             q = next(iter(host.free_backed[g]))
             del host.free_backed[g][q]
-            del host.lru[q]
+            host.unlist(q)
             pg = host.pages[q]
             pg.guest, pg.host = ("U" if honour_all else "S"), "z"
             pg.changed = pg.copy = pg.dirty = False
