@@ -76,7 +76,8 @@ TIER_HELP = (
 
 
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn every error a user can cause into one stderr line and exit status 2.
+    """Turn every error a user can cause into one stderr line and exit status 2
+    (an interrupt, Ctrl-C, into one line and status 130).
 
     The one error path of the command line: :class:`cmmsim.tracer.errors.CmmsimError`
     (its message names the file or parameter and the reason), an ``OSError``
@@ -90,6 +91,10 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except KeyboardInterrupt:
+            # One line, as for an error: each output is written whole or not at all.
+            typer.echo("cmmsim: interrupted", err=True)
+            raise typer.Exit(130) from None
         except Exception as exc:  # noqa: BLE001 (re-raised unless a user's error, below)
             message = error_line(exc)
             if message is None:

@@ -123,7 +123,8 @@ def replay_cmd(
             )
     else:
         scn = load(traces, copies=copies, stagger_ns=parse_duration_ns(stagger))
-        # The engine's strategies move the bar chunk by chunk; the others fill it at their end.
+        # The engine's strategies move the bar chunk by chunk, the others as their
+        # kernel goes (cmmsim.replay.watch).
         with reporter.task(f"replay {strategy}", total=scn.n_events) as task:
             results, state_df, series_df = replay_full(
                 scn,

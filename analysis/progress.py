@@ -114,7 +114,8 @@ class Task:
         if self.total:
             # "1,000 of 5,000 events (20%)"; bytes keep a unit each ("1.0 MiB of 2.0 MiB").
             done = _amount(self.done, self.unit) if self.unit == "bytes" else f"{int(self.done):,}"
-            text = f"{done} of {_amount(self.total, self.unit)} ({100 * self.done / self.total:.0f}%)"
+            # Rounded down: "100%" only when all is done, not at 99.6 %.
+            text = f"{done} of {_amount(self.total, self.unit)} ({int(100 * self.done // self.total)}%)"
         else:
             text = _amount(self.done, self.unit)
         return f"{self._described()}: {text}, {elapsed:,.0f} s"

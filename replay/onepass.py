@@ -42,6 +42,8 @@ would need an order-statistics structure; it is not done here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numba as nb
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
@@ -61,6 +63,7 @@ from cmmsim.replay.states import (
     N_COUNTERS,
     OP_WRITE,
 )
+from cmmsim.replay.watch import watched
 
 
 @nb.njit(cache=True, inline="always")
@@ -120,7 +123,7 @@ def _settle(flags, z):
 
 
 @nb.njit(cache=True, nogil=True)
-def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
+def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg, done, slot, mask):
     """One pass over the events; ``budgets`` sorted ascending, distinct.
 
     ``pg`` is the per-page table, zeroed (n_pages x 2, uint32 when event
@@ -129,7 +132,8 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
     never touches. ``guest`` is None for one guest: numba then compiles the
     pass without the per-guest frame accounting (``guest is None`` is decided
     when it compiles), and the pass keeps fewer values live (0.92x its time
-    on the bench stream).
+    on the bench stream). Progress: the event index goes to ``done[slot]`` at
+    each index with ``i & mask == 0`` (:func:`cmmsim.replay.watch.watched`).
     """
     n_pages = page_guest.shape[0]
     nb_ = budgets.shape[0]
@@ -162,6 +166,8 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
     for i in range(n):
         if i + EVENTS_AHEAD < n:
             prefetch(flat, np.uint64(page[i + EVENTS_AHEAD]) * np.uint64(2))
+        if (i & mask) == 0:
+            done[slot] = i
         if op[i] > OP_WRITE:
             continue  # the host sees no hints
         p = np.uint64(page[i])  # unsigned: see _next_live
@@ -288,8 +294,9 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg):
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
-def _lru_groups(page, op, guest, page_guest, n_guests, budgets, starts, pgs, cnt, peak, hsum):
-    """Budget group k (``budgets[starts[k]:starts[k + 1]]``, ascending) passes in its own thread.
+def _lru_groups(page, op, guest, page_guest, n_guests, budgets, starts, pgs, cnt, peak, hsum, done, mask):
+    """Budget group k (``budgets[starts[k]:starts[k + 1]]``, ascending) passes in its own thread,
+    its progress in ``done[k]``.
 
     One compiled call for all groups: threads handed around in Python wait on
     the interpreter lock at each call and return, which costs more than a short
@@ -297,7 +304,9 @@ def _lru_groups(page, op, guest, page_guest, n_guests, budgets, starts, pgs, cnt
     """
     for k in nb.prange(pgs.shape[0]):
         lo, hi = starts[k], starts[k + 1]
-        c, p, h = _lru_all(page, op, guest, page_guest, n_guests, np.ascontiguousarray(budgets[lo:hi]), pgs[k])
+        c, p, h = _lru_all(
+            page, op, guest, page_guest, n_guests, np.ascontiguousarray(budgets[lo:hi]), pgs[k], done, k, mask
+        )
         # Element by element: an array assigned to a slice makes numba compile its
         # shape-mismatch message (its string formatting, seconds of CPU per process).
         for j in range(hi - lo):
@@ -319,7 +328,9 @@ def _deal(n_budgets: int, n_groups: int) -> np.ndarray:
     return np.where(lane < n_groups, lane, 2 * n_groups - 1 - lane)
 
 
-def run_lru_all(scenario, budgets, threads: int | None = None) -> EngineResult:
+def run_lru_all(
+    scenario, budgets, threads: int | None = None, on_events: Callable[[int], None] | None = None
+) -> EngineResult:
     """``host-lru`` (exact LRU) at every budget in one pass; budgets in any order.
 
     Parameters
@@ -334,6 +345,9 @@ def run_lru_all(scenario, budgets, threads: int | None = None) -> EngineResult:
         the small, miss-heavy ones. The groups pass side by side on numba's
         threads, each repeating the stack moves and taking its budgets'
         crossings. More than 65535 budgets make more groups.
+    on_events : callable, optional
+        Progress: called with the events passed since its last call, every
+        event once in all, while the pass runs (:func:`cmmsim.replay.watch.watched`).
 
     Returns
     -------
@@ -360,18 +374,25 @@ def run_lru_all(scenario, budgets, threads: int | None = None) -> EngineResult:
     # Zeroed lazily by the system: a group pays only for the pages the trace touches.
     pgs = np.zeros((n_groups, scenario.n_pages, 2), table)
     with numba_threads(min(n_threads, nb.config.NUMBA_NUM_THREADS)):
-        _lru_groups(
-            scenario.page,
-            scenario.op,
-            scenario.guest if scenario.n_guests > 1 else None,
-            scenario.page_guest,
-            scenario.n_guests,
-            uniq[order],
-            starts,
-            pgs,
-            cnt,
-            peak,
-            hsum,
+        watched(
+            lambda done, mask: _lru_groups(
+                scenario.page,
+                scenario.op,
+                scenario.guest if scenario.n_guests > 1 else None,
+                scenario.page_guest,
+                scenario.n_guests,
+                uniq[order],
+                starts,
+                pgs,
+                cnt,
+                peak,
+                hsum,
+                done,
+                mask,
+            ),
+            n_groups,
+            scenario.n_events,
+            on_events,
         )
     # Rows are in group order: budget j of the ascending list sits at row rank[j];
     # the budgets as given are back[...] of that list.

@@ -156,7 +156,9 @@ class _Sampler:
         self.accesses = np.zeros(n_guests, np.int64)
         self.parts: list[list[tuple[np.ndarray, ...]]] = [[] for _ in range(salts)]
 
-    def feed(self, page, op, guest) -> None:
+    def feed(self, page, op, guest, on_events: Callable[[int], None] | None = None) -> None:
+        """Take the samples of these events, ``CHUNK_EVENTS`` at a time; ``on_events``
+        is called with the events of each chunk taken (progress)."""
         for s in range(0, len(page), CHUNK_EVENTS):
             e = s + CHUNK_EVENTS
             m = len(page[s:e])
@@ -170,6 +172,8 @@ class _Sampler:
             for k in range(self.salts):
                 if taken[k]:
                     self.parts[k].append(tuple(a[k, : taken[k]].copy() for a in out))
+            if on_events is not None:
+                on_events(m)
 
     def sample(self, k: int, template) -> tuple[Scenario, float]:
         """Salt k's accesses as a scenario of the kept pages (renumbered in order,
@@ -296,7 +300,15 @@ def _estimate(sampler: _Sampler, template, b: np.ndarray, rate: float) -> Sample
     return SampledLRU(b, mean, se, est, sampler.accesses.copy(), int(sampler.touched.sum()), rate, fractions, sampled)
 
 
-def lru_sampled(scenario, budgets, rate: float, *, salts: int = 8, seed: int = 0) -> SampledLRU:
+def lru_sampled(
+    scenario,
+    budgets,
+    rate: float,
+    *,
+    salts: int = 8,
+    seed: int = 0,
+    on_events: Callable[[int], None] | None = None,
+) -> SampledLRU:
     """Estimate ``host-lru`` counters at every budget from ``salts`` spatial samples.
 
     Parameters
@@ -311,6 +323,10 @@ def lru_sampled(scenario, budgets, rate: float, *, salts: int = 8, seed: int = 0
         Independent samples, 1 to 64 (the standard error needs 2 or more).
     seed : int
         Salt k is ``seed + k``.
+    on_events : callable, optional
+        Progress, every event once in all: at rate 1 as the stack pass goes
+        (:func:`cmmsim.replay.watch.watched`), below it as the samples are
+        taken (the passes over the samples, shorter, report nothing).
 
     Returns
     -------
@@ -320,7 +336,7 @@ def lru_sampled(scenario, budgets, rate: float, *, salts: int = 8, seed: int = 0
     if rate >= 1.0:
         # The trace is in memory already: the exact pass on it, no copy.
         is_access = scenario.op <= OP_WRITE
-        cnt = run_lru_all(scenario, b).counters[:, :, [C[k] for k in ESTIMATED]]
+        cnt = run_lru_all(scenario, b, on_events=on_events).counters[:, :, [C[k] for k in ESTIMATED]]
         cnt = cnt.astype(np.float64)
         accesses = np.bincount(scenario.guest[is_access], minlength=scenario.n_guests)
         return SampledLRU(
@@ -335,7 +351,7 @@ def lru_sampled(scenario, budgets, rate: float, *, salts: int = 8, seed: int = 0
             np.array([int(is_access.sum())], np.int64),
         )
     sampler = _Sampler(scenario.page_guest, scenario.n_guests, rate, salts, seed)
-    sampler.feed(scenario.page, scenario.op, scenario.guest)
+    sampler.feed(scenario.page, scenario.op, scenario.guest, on_events)
     return _estimate(sampler, scenario, b, rate)
 
 
@@ -420,7 +436,7 @@ def miss_curve(
     exact at ``rate`` 1, else :func:`lru_sampled`; ``stream`` reads the files
     as a stream (:func:`lru_sampled_stream`) instead of loading them.
     ``on_events`` is called with the events done as they are done (progress:
-    chunk by chunk streamed, all at once loaded).
+    chunk by chunk read when streamed, else as :func:`lru_sampled` reports).
     """
     if stream:
         return lru_sampled_stream(
@@ -438,10 +454,7 @@ def miss_curve(
 
     scn = load(list(paths), copies=copies, stagger_ns=stagger_ns)
     b = spread_budgets(parse_budgets(budgets, scn.n_pages), points)
-    r = lru_sampled(scn, b, rate, salts=salts, seed=seed)
-    if on_events is not None:
-        on_events(scn.n_events)
-    return r
+    return lru_sampled(scn, b, rate, salts=salts, seed=seed, on_events=on_events)
 
 
 def df_lru_sampled(r: SampledLRU) -> pl.DataFrame:

@@ -67,14 +67,17 @@ def test_wide_page_table_gives_the_same_integers(scn, budgets):
     # Traces of 2^32 events or more get 64-bit page rows; same arithmetic.
     b = np.sort(np.array(budgets, np.int64))
     args = (scn.page, scn.op, scn.guest, scn.page_guest, scn.n_guests, b)
-    narrow = onepass._lru_all(*args, np.zeros((scn.n_pages, 2), np.uint32))
-    wide = onepass._lru_all(*args, np.zeros((scn.n_pages, 2), np.uint64))
+    watch = (np.zeros(1, np.int64), 0, 0xFFFF)  # progress slot 0, stored every 2^16 events
+    narrow = onepass._lru_all(*args, np.zeros((scn.n_pages, 2), np.uint32), *watch)
+    wide = onepass._lru_all(*args, np.zeros((scn.n_pages, 2), np.uint64), *watch)
     for x, y in zip(narrow, wide, strict=True):
         np.testing.assert_array_equal(x, y)
     if scn.n_guests == 1:
         # One guest runs without its guest array (a pass compiled without the
         # per-guest accounting): the same integers as with it.
-        alone = onepass._lru_all(scn.page, scn.op, None, scn.page_guest, 1, b, np.zeros((scn.n_pages, 2), np.uint32))
+        alone = onepass._lru_all(
+            scn.page, scn.op, None, scn.page_guest, 1, b, np.zeros((scn.n_pages, 2), np.uint32), *watch
+        )
         for x, y in zip(narrow, alone, strict=True):
             np.testing.assert_array_equal(x, y)
 

@@ -33,6 +33,17 @@ def test_plain_lines_every_interval_and_a_last_line(monkeypatch):
     assert lines[-1].endswith("(done)") and len(lines) == 5
 
 
+def test_a_share_is_rounded_down_so_100_percent_means_all_done(monkeypatch):
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    out = io.StringIO()
+    with Reporter(stream=out, interval_s=0, terminal=False).task("mrc", total=4_000_000) as task:
+        task.advance(3_997_696)
+        task.advance(2_304)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("mrc: 3,997,696 of 4,000,000 events (99%)")
+    assert lines[1].startswith("mrc: 4,000,000 of 4,000,000 events (100%)")
+
+
 def test_work_within_one_interval_says_nothing_and_quiet_prints_nothing(monkeypatch):
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     out = io.StringIO()

@@ -275,6 +275,21 @@ def test_ctrl_c_during_a_sweep_leaves_no_temporary_file(tmp_path, small_traces, 
     assert not [p for p in (tmp_path / "o").rglob(".*") if p.is_file()]
 
 
+def test_ctrl_c_in_a_command_is_one_line_and_status_130(capsys):
+    import typer
+
+    from cmmsim.cli_common import cli_errors
+
+    @cli_errors
+    def command():
+        raise KeyboardInterrupt
+
+    with pytest.raises(typer.Exit) as stop:
+        command()
+    assert stop.value.exit_code == 130
+    assert capsys.readouterr().err == "cmmsim: interrupted\n"
+
+
 # -- writes ------------------------------------------------------------------------------------------------
 def test_atomic_output_leaves_nothing_on_ctrl_c(tmp_path):
     target = tmp_path / "new" / "deeper" / "r.parquet"

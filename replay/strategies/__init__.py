@@ -57,9 +57,11 @@ class Strategy:
     runner : callable
         ``runner(scenario, budgets, params, sample_at, keep_final) -> EngineResult``:
         the numba path, all budgets in one call (``budgets`` a validated
-        :class:`cmmsim.replay.budgets.Budgets`); call it through :meth:`run`. A
-        strategy with an :attr:`engine` takes ``on_events=`` and ``chunk_events=``
-        too (:func:`cmmsim.replay.engine.run`).
+        :class:`cmmsim.replay.budgets.Budgets`); call it through :meth:`run`.
+        Every runner takes ``on_events=`` (progress as it goes: chunk by chunk
+        on the engine, else its kernel watched, :func:`cmmsim.replay.watch.watched`);
+        a strategy with an :attr:`engine` takes ``chunk_events=`` too
+        (:func:`cmmsim.replay.engine.run`).
     reference : callable
         ``reference(scenario, budget, params) -> ReferenceResult``: the slow
         twin the tests hold ``run`` to (with ``tier_pages=`` too when
@@ -90,8 +92,10 @@ class Strategy:
     host_tier : bool
         It pages on the host and takes a fast host swap tier before the disk
         (``tier_pages``, :mod:`cmmsim.replay.kernels.tier`): its ``runner``
-        accepts ``tier_pages=``. The balloons and ``free-page-reporting`` page
-        on the host too but have no tier yet (docs/model.md).
+        accepts ``tier_pages=``. Every strategy that pages on the host has one
+        (docs/model.md); its victim order is a parameter of its own (``replacement``
+        or ``reclaim_order``: LRU or Linux's two lists; CLOCK for ``host-lru``,
+        state-priority for ``cmm``).
     """
 
     name: str
@@ -131,10 +135,11 @@ class Strategy:
 
         ``tier_pages``: a fast host swap tier of that many pages (0: none), for a
         strategy with :attr:`host_tier` only (any other is a ParamError).
-        ``on_events``: progress, called with the events of each chunk replayed,
-        ``chunk_events`` at a time (:func:`cmmsim.replay.engine.run`), by the
-        strategies that run on the engine (:attr:`streams`); the others, and
-        ``host-lru``'s one stack pass, replay in one call and never call it.
+        ``on_events``: progress, called with the events replayed since its last
+        call: by the strategies that run on the engine (:attr:`streams`) for
+        each chunk, ``chunk_events`` at a time (:func:`cmmsim.replay.engine.run`),
+        by ``host-lru``'s one stack pass and the other strategies as their
+        kernel goes (:func:`cmmsim.replay.watch.watched`).
 
         Budgets are validated here, once; asking for state samples from a
         strategy without page states is a :class:`cmmsim.tracer.errors.ParamError`,
@@ -150,8 +155,10 @@ class Strategy:
         self.check_times(scenario, params)
         # Only a strategy with a tier is passed one: the others' runners know nothing of it.
         extra = {"tier_pages": int(tier_pages)} if tier_pages else {}
-        if on_events is not None and self.streams:
-            extra |= {"on_events": on_events, "chunk_events": chunk_events}
+        if on_events is not None:
+            extra |= {"on_events": on_events}
+            if self.streams:
+                extra |= {"chunk_events": chunk_events}
         res = self.runner(
             scenario, validated(budgets, scenario.n_pages), params, sample_at=sample_at, keep_final=keep_final, **extra
         )

@@ -32,8 +32,9 @@ _config = engine_config(HONOUR_NONE, INITIAL_NO_HINTS, lambda p: p.replacement)
 
 def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=0, on_events=None, chunk_events=None):
     """Exact LRU in one stack pass or per budget, as :mod:`cmmsim.replay.planner` chooses
-    (not in one pass with a tier: the stack pass counts no tier). Only the replay per
-    budget reports progress (``on_events``, :func:`cmmsim.replay.engine.run`)."""
+    (not in one pass with a tier: the stack pass counts no tier). Both report progress
+    (``on_events``): the replay per budget chunk by chunk (:func:`cmmsim.replay.engine.run`),
+    the stack pass as it goes (:func:`cmmsim.replay.watch.watched`)."""
     b = validated(budgets, scenario.n_pages)
     path = planner.choose(
         exact_lru=params.replacement == "lru",
@@ -45,7 +46,7 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=
     if path == planner.ONE_PASS:
         from cmmsim.replay.onepass import run_lru_all
 
-        return run_lru_all(scenario, b)
+        return run_lru_all(scenario, b, on_events=on_events)
     honour, order, initial = _config(params)
     return engine.run(
         scenario,

@@ -54,6 +54,7 @@ from cmmsim.replay.states import (
     OP_WRITE,
 )
 from cmmsim.replay.strategies import Strategy
+from cmmsim.replay.watch import watched
 
 DEAD = 1 << 62
 
@@ -170,7 +171,24 @@ _NEVER, _DEAD = -1, -2
 
 @nb.njit(cache=True)
 def _min_one(
-    page, op, guest, nxt, frames, ends, cnt, host, res_g, mark_g, cur, pos_words, pos_offsets, dead_words, dead_offsets
+    page,
+    op,
+    guest,
+    nxt,
+    frames,
+    ends,
+    cnt,
+    host,
+    res_g,
+    mark_g,
+    cur,
+    pos_words,
+    pos_offsets,
+    dead_words,
+    dead_offsets,
+    done,
+    slot,
+    mask,
 ):
     # cur: a page's key since its last access: its next costly use, or _DEAD
     # when it has none (_NEVER before its first access). The keys of resident
@@ -179,6 +197,7 @@ def _min_one(
     # next use, that position's bit), so an eviction writes no key.
     # The victim is the dead page with the highest number, else the page whose
     # next use is farthest: the order the reference twin's max() gives.
+    # Progress: the event index in done[slot] every mask + 1 events (cmmsim.replay.watch).
     resident = 0
     res_sum = host[1]
     res_peak = host[0]
@@ -191,6 +210,8 @@ def _min_one(
             f = nxt[i + EVENTS_AHEAD]
             if f >= 0:
                 prefetch(pos_words, pos_offsets[0] + (f >> 6))
+        if (i & mask) == 0:
+            done[slot] = i
         if op[i] > OP_WRITE:
             res_sum += resident
             continue
@@ -254,7 +275,23 @@ def _min_one(
 # numba would incref and decref the arrays at every helper call, per access.
 @nb.njit(cache=True, parallel=True, nogil=True, _nrt=False)
 def _min_budgets(
-    page, op, guest, nxt, frames, ends, cnt, host, res_g, mark_g, cur, pos_words, pos_offsets, dead_words, dead_offsets
+    page,
+    op,
+    guest,
+    nxt,
+    frames,
+    ends,
+    cnt,
+    host,
+    res_g,
+    mark_g,
+    cur,
+    pos_words,
+    pos_offsets,
+    dead_words,
+    dead_offsets,
+    done,
+    mask,
 ):
     for b in nb.prange(frames.shape[0]):
         _min_one(
@@ -273,6 +310,9 @@ def _min_budgets(
             pos_offsets,
             dead_words[b],
             dead_offsets,
+            done,
+            b,
+            mask,
         )
 
 
@@ -282,8 +322,9 @@ def _index_type(n_events: int, n_pages: int) -> type:
     return np.int32 if max(n_events, n_pages) < 2**31 - 2 else np.int64
 
 
-def run(scenario, budgets, params, sample_at=None, keep_final=False):
-    """The floor at every budget (no state distribution: opt has no page states)."""
+def run(scenario, budgets, params, sample_at=None, keep_final=False, on_events=None):
+    """The floor at every budget (no state distribution: opt has no page states);
+    ``on_events``: progress of the budgets' passes (:func:`cmmsim.replay.watch.watched`)."""
     b = validated(budgets, scenario.n_pages)
     nb_, ng, n_pages = len(b), scenario.n_guests, scenario.n_pages
     index = _index_type(len(scenario.page), n_pages)
@@ -292,7 +333,7 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False):
     host = np.zeros((nb_, 2), np.int64)
     pos_offsets = bittree.level_offsets(len(scenario.page))
     dead_offsets = bittree.level_offsets(n_pages)
-    _min_budgets(
+    args = (
         scenario.page,
         scenario.op,
         scenario.guest,
@@ -309,6 +350,8 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False):
         np.zeros((nb_, dead_offsets[-1]), np.uint64),
         dead_offsets,
     )
+    n = scenario.n_events
+    watched(lambda done, mask: _min_budgets(*args, done, mask), nb_, n, on_events)
     return without_states(b.pages, cnt, host, np.zeros((0, scenario.n_pages), np.uint8), ng)
 
 

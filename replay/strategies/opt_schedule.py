@@ -66,6 +66,7 @@ from cmmsim.replay.states import (
 )
 from cmmsim.replay.strategies import Strategy
 from cmmsim.replay.strategies.opt import _gaps, _index_type, reference_next_uses
+from cmmsim.replay.watch import watched
 
 _NEVER, _DEAD = -1, -2
 #: Whether the host must write a page that leaves residency in this state (by state byte).
@@ -112,17 +113,23 @@ def _schedule_one(
     clean_words,
     dirty_words,
     dead_offsets,
+    done,
+    slot,
+    mask,
 ):
     # cur: a page's next costly use since its last access, or _DEAD (none), or
     # _NEVER (not yet accessed). Resident pages are keyed in three bit trees:
     # next-use positions (live pages), and dead pages by number, split by
     # whether evicting them needs a write. Residency is the page's state byte;
     # a dead resident page sits in the tree of its state, moved by hints.
+    # Progress: the event index in done[slot] every mask + 1 events (cmmsim.replay.watch).
     resident = 0
     res_sum = host[1]
     res_peak = host[0]
     n = page.shape[0]
     for i in range(n):
+        if (i & mask) == 0:
+            done[slot] = i
         p = np.uint64(page[i])  # unsigned: no negative-index fix-up (cmmsim.replay.kernels.lru_list)
         g = guest[i]
         o = op[i]
@@ -203,6 +210,8 @@ def _schedule_budgets(
     clean_words,
     dirty_words,
     dead_offsets,
+    done,
+    mask,
 ):
     for b in nb.prange(frames.shape[0]):
         _schedule_one(
@@ -223,11 +232,15 @@ def _schedule_budgets(
             clean_words[b],
             dirty_words[b],
             dead_offsets,
+            done,
+            b,
+            mask,
         )
 
 
-def run(scenario, budgets, params, sample_at=None, keep_final=False):
-    """The schedule at every budget (no state samples; final states when asked)."""
+def run(scenario, budgets, params, sample_at=None, keep_final=False, on_events=None):
+    """The schedule at every budget (no state samples; final states when asked);
+    ``on_events``: progress of the budgets' passes (:func:`cmmsim.replay.watch.watched`)."""
     b = validated(budgets, scenario.n_pages)
     nb_, ng, n_pages = len(b), scenario.n_guests, scenario.n_pages
     index = _index_type(len(scenario.page), n_pages)
@@ -237,7 +250,7 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False):
     state = np.full((nb_, n_pages), INITIAL_HINTING, np.uint8)
     pos_offsets = bittree.level_offsets(len(scenario.page))
     dead_offsets = bittree.level_offsets(n_pages)
-    _schedule_budgets(
+    args = (
         scenario.page,
         scenario.op,
         scenario.guest,
@@ -256,6 +269,8 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False):
         np.zeros((nb_, dead_offsets[-1]), np.uint64),
         dead_offsets,
     )
+    n = scenario.n_events
+    watched(lambda done, mask: _schedule_budgets(*args, done, mask), nb_, n, on_events)
     final = state if keep_final else np.zeros((0, n_pages), np.uint8)
     return without_states(b.pages, cnt, host, final, ng)
 

@@ -62,6 +62,7 @@ from cmmsim.replay.states import (
     SWAPPED,
 )
 from cmmsim.replay.strategies import Strategy
+from cmmsim.replay.watch import watched
 from cmmsim.tracer.errors import ParamError
 
 
@@ -84,7 +85,7 @@ def shares(budget: int, guest_pages: np.ndarray, partition: str) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _static_one(page, op, guest, page_guest, n_guests, target):
+def _static_one(page, op, guest, page_guest, n_guests, target, done, slot, mask):
     n_pages = page_guest.shape[0]
     state = np.full(n_pages, G_U, np.uint8)
     cnt = np.zeros((n_guests, N_COUNTERS), np.int64)
@@ -101,6 +102,9 @@ def _static_one(page, op, guest, page_guest, n_guests, target):
         np.zeros(n_guests, np.int64),
         np.zeros(n_guests, np.int64),
         *guest_heaps(target),
+        done,
+        slot,
+        mask,
     )
     return cnt, host, state
 
@@ -109,12 +113,17 @@ def _static_one(page, op, guest, page_guest, n_guests, target):
 # (_nrt=False): with it, the guest heaps' slices handed to the inlined reclaim
 # helpers counted references at every event (1.12x the time).
 @nb.njit(cache=True, _nrt=False)
-def _static_replay(page, op, guest, target, state, stamp, cnt, host, in_use, mark, cap, off, hkeys, hpages, hsize):
+def _static_replay(
+    page, op, guest, target, state, stamp, cnt, host, in_use, mark, cap, off, hkeys, hpages, hsize, done, slot, mask
+):
     """Every event at one budget: guest bytes in ``state``, last uses in ``stamp``, guest
-    g's heap ``hkeys/hpages[off[g]:off[g] + cap[g]]`` of ``hsize[g]`` entries."""
+    g's heap ``hkeys/hpages[off[g]:off[g] + cap[g]]`` of ``hsize[g]`` entries; the
+    event index in ``done[slot]`` every ``mask + 1`` events (:mod:`cmmsim.replay.watch`)."""
     total = 0
     n = page.shape[0]
     for i in range(n):
+        if (i & mask) == 0:
+            done[slot] = i
         p = page[i]
         g = guest[i]
         o = op[i]
@@ -156,14 +165,14 @@ def _static_replay(page, op, guest, target, state, stamp, cnt, host, in_use, mar
     resident_close(cnt, in_use, mark, n)
 
 
-@nb.njit(cache=True, parallel=True)
-def _static_budgets(page, op, guest, page_guest, n_guests, targets, keep_final):
+@nb.njit(cache=True, parallel=True, nogil=True)
+def _static_budgets(page, op, guest, page_guest, n_guests, targets, keep_final, done, mask):
     nb_ = targets.shape[0]
     cnt = np.zeros((nb_, n_guests, N_COUNTERS), np.int64)
     host = np.zeros((nb_, 2), np.int64)
     final = np.zeros((nb_ if keep_final else 0, page_guest.shape[0]), np.uint8)
     for b in nb.prange(nb_):
-        c, h, st = _static_one(page, op, guest, page_guest, n_guests, targets[b])
+        c, h, st = _static_one(page, op, guest, page_guest, n_guests, targets[b], done, b, mask)
         cnt[b] = c
         host[b] = h
         if keep_final:
@@ -171,12 +180,27 @@ def _static_budgets(page, op, guest, page_guest, n_guests, targets, keep_final):
     return cnt, host, final
 
 
-def run(scenario, budgets, params, sample_at=None, keep_final=False):
-    """Replay under fixed partitions at every budget (no host state distribution)."""
+def run(scenario, budgets, params, sample_at=None, keep_final=False, on_events=None):
+    """Replay under fixed partitions at every budget (no host state distribution);
+    ``on_events``: progress of the budgets' passes (:func:`cmmsim.replay.watch.watched`)."""
     b = validated(budgets, scenario.n_pages).pages
     targets = np.stack([shares(int(x), scenario.guest_pages, params.partition) for x in b])
-    cnt, host, final = _static_budgets(
-        scenario.page, scenario.op, scenario.guest, scenario.page_guest, scenario.n_guests, targets, keep_final
+    n = scenario.n_events
+    cnt, host, final = watched(
+        lambda done, mask: _static_budgets(
+            scenario.page,
+            scenario.op,
+            scenario.guest,
+            scenario.page_guest,
+            scenario.n_guests,
+            targets,
+            keep_final,
+            done,
+            mask,
+        ),
+        len(b),
+        n,
+        on_events,
     )
     return without_states(b, cnt, host, final, scenario.n_guests)
 
