@@ -81,5 +81,36 @@ db.close()
 PY
     sync
     ;;
+  churn)
+    # Allocation churn (numpy, docs/sampling.md): 3 arrays of 16-48 MiB live at a time
+    # (at most 144 MiB), one of them passed over every 0.15 s (a read pass or a
+    # read-modify-write pass), one replaced with probability 0.15 per step: 120 steps,
+    # about 20 s. Each array lives about 3 s and is passed over about 7 times. The
+    # fixed mmap threshold makes every array its own mapping, so freeing it returns its
+    # pages to the kernel (glibc would otherwise raise the threshold after the first
+    # free and keep later arrays on its heap). Needs numpy in CMMSIM_PYTHON (default:
+    # python3 on PATH).
+    MALLOC_MMAP_THRESHOLD_=1048576 "${CMMSIM_PYTHON:-python3}" - <<'PY'
+import time
+import numpy as np
+rng = np.random.default_rng(4)
+live, total = [], 0.0
+for step in range(120):
+    if len(live) < 3 or rng.random() < 0.15:
+        if len(live) == 3:
+            live.pop(int(rng.integers(3)))  # freed: its mapping is unmapped
+        mib = int(rng.choice([16, 24, 32, 48]))
+        a = np.empty(mib << 17)  # float64: MiB * 2**20 / 8 elements
+        a.fill(step)  # the allocation's write
+        live.append(a)
+    a = live[int(rng.integers(len(live)))]
+    if rng.random() < 0.5:
+        total += float(a.sum())  # a read pass
+    else:
+        a += 1.0  # a read-modify-write pass
+    time.sleep(0.15)
+print(f"churn done: {total:.0f}")
+PY
+    ;;
   *) echo "unknown workload $name" >&2; exit 2 ;;
 esac

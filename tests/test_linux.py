@@ -309,10 +309,20 @@ def test_real_sample_traces_replay_under_cmm_with_few_repairs():
     os.geteuid() != 0 or shutil.which("perf") is None or not os.access("/proc/kpageflags", os.R_OK),
     reason="recording needs root, perf and /proc/kpageflags",
 )
-def test_record_a_live_command(tmp_path):
+def test_record_a_live_command(tmp_path, monkeypatch):
     from cmmsim.tracer.record import record
 
-    meta = record(tmp_path / "r.parquet", ["sh", "-c", "head -c 300000 /dev/urandom > /dev/null"], guest_pages=None)
+    # The command sees the caller's PATH in its order: perf adds its own folders in
+    # front, but must not put /usr/bin ahead of (say) a virtual environment's bin.
+    first = tmp_path / "bin"
+    first.mkdir()
+    monkeypatch.setenv("PATH", f"{first}:{os.environ['PATH']}")
+    seen_path = tmp_path / "path.txt"
+    cmd = f'head -c 300000 /dev/urandom > /dev/null; echo "$PATH" > {seen_path}'
+    meta = record(tmp_path / "r.parquet", ["sh", "-c", cmd], guest_pages=None)
+    caller = list(dict.fromkeys(os.environ["PATH"].split(":")))
+    seen = [d for d in dict.fromkeys(seen_path.read_text().strip().split(":")) if d in caller]
+    assert seen == caller
     assert validate_trace(tmp_path / "r.parquet") == meta
     assert meta.params["kernel_release"] and "perf record" in meta.params["capture_command"]
     assert meta.converter["events"].get("mm_page_alloc", 0) > 0

@@ -187,7 +187,9 @@ def record(
     with tempfile.TemporaryDirectory(prefix="cmmsim-rec-") as tmp:
         data = Path(tmp) / "perf.data"
         samples = Path(tmp) / "samples.bin"
-        argv = [perf, "record", "-a", "-m", str(buffer_pages), "-o", str(data)]
+        # argv[0] is the bare name: perf puts the folder of a path it was started
+        # by first on its command's PATH (/usr/bin ahead of a virtual environment).
+        argv = ["perf", "record", "-a", "-m", str(buffer_pages), "-o", str(data)]
         if sample_period_s is not None:
             argv += ["-k", "monotonic"]  # the sampler's clock
         for e in events:
@@ -259,10 +261,10 @@ def _run_perf(
 ) -> subprocess.CompletedProcess:
     """Run perf record; with a period, sample its command while it runs (stats into ``sampling``)."""
     if period_s is None:
-        return subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        return subprocess.run(argv, executable=perf, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     with open(samples, "wb") as out:
         began = time.monotonic()
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(argv, executable=perf, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         sampler = Sampler(proc.pid, period_s, out, seed=seed, skip_exe=os.path.realpath(perf))
         sampler.start()
         try:
