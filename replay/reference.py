@@ -184,8 +184,8 @@ class ReferenceHost:
 
     def unlist(self, q: int) -> None:
         """Resident page q loses its frame other than as a victim (a balloon took it):
-        it leaves the victim order (LRU or two-list; no strategy that drops frames so
-        runs CLOCK or state-priority)."""
+        it leaves the victim order (LRU, state-priority or two-list; no strategy that
+        drops frames so runs CLOCK)."""
         if self.victims == "two-list":
             self.two_list.remove(q)
         else:

@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 from cmmsim.replay.kernels import slots
 from tests import naive
 
-PLACE, MOVE, RECLASS, EVICT = range(4)
+PLACE, MOVE, RECLASS, EVICT, REMOVE = range(5)
 
 
 @nb.njit
 def _drive(kinds, pages, classes, slot, slot_page, bits, levels):
     """Row j: page ``pages[j]`` is placed, used or reclassed into ``classes[j]``, or
-    (EVICT) the victim is taken out; returns the victims (-2 elsewhere) and, after
-    each row, whether slot order still ranks every page with a slot."""
+    removed (REMOVE, a frame a balloon takes), or (EVICT) the victim is taken out;
+    returns the victims (-2 elsewhere) and the next free slot."""
     nxt = 0
     out = np.full(kinds.shape[0], -2, np.int64)
     cls_of = np.full(slot.shape[0], -1, np.int64)
@@ -33,6 +33,9 @@ def _drive(kinds, pages, classes, slot, slot_page, bits, levels):
         elif k == RECLASS:
             slots.reclass(slot, bits, levels, p, cls_of[p], classes[j])
             cls_of[p] = classes[j]
+        elif k == REMOVE:
+            slots.remove(slot, bits, levels, p, cls_of[p])
+            cls_of[p] = -1
         else:
             v, _ = slots.evict_least(slot, slot_page, bits, levels)
             out[j] = v
@@ -44,7 +47,7 @@ def _drive(kinds, pages, classes, slot, slot_page, bits, levels):
 @given(
     frames=st.integers(1, 12),
     n_classes=st.sampled_from([1, slots.MAX_CLASSES]),
-    ops=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 11), st.integers(0, 2)), min_size=80, max_size=600),
+    ops=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 11), st.integers(0, 2)), min_size=80, max_size=600),
 )
 def test_victims_equal_the_twin(frames, n_classes, ops):
     # The window is 64 slots or more: a few hundred uses compact it several times.
@@ -64,6 +67,9 @@ def test_victims_equal_the_twin(frames, n_classes, ops):
             cls[p] = c
         elif kind == EVICT and cls:
             p = twin.least()
+            del cls[p]
+            del twin.stamp[p]
+        elif kind == REMOVE and p in cls:
             del cls[p]
             del twin.stamp[p]
         else:
@@ -96,6 +102,13 @@ def test_victims_equal_the_twin(frames, n_classes, ops):
             ]
         # The cursor never passes the class's lowest slot.
         assert not mine or bits[c, levels[-1]] <= mine[0]
+
+
+def test_alloc_in_a_kernel_equals_new():
+    for frames in (1, 64, 100, 5_000, 300_000):
+        a, b = slots.alloc(10, frames, 3), slots.new(10, frames, 3)
+        assert slots.levels_of(frames).tolist() == a[3].tolist() == b[3].tolist()
+        assert [x.shape for x in a] == [x.shape for x in b]
 
 
 def test_compaction_renumbers_in_order_by_hand():

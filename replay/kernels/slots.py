@@ -44,6 +44,7 @@ from cmmsim.replay.kernels.prefetch import prefetch
 
 __all__ = [
     "MAX_CLASSES",
+    "alloc",
     "WINDOW_PER_FRAME",
     "compact",
     "evict_least",
@@ -53,6 +54,7 @@ __all__ = [
     "new",
     "place",
     "reclass",
+    "remove",
     "window",
 ]
 
@@ -94,11 +96,23 @@ def levels_of(frames: int) -> np.ndarray:
 def new(n_pages: int, frames: int, n_classes: int):
     """Empty time slots for ``n_pages`` pages and a budget of ``frames``, in ``n_classes``
     classes: (slot, slot_page, bits, levels), the next free slot being 0."""
-    levels = levels_of(frames)
+    return alloc(n_pages, frames, n_classes)
+
+
+@nb.njit(cache=True)
+def alloc(n_pages, frames, n_classes):
+    """:func:`new` inside a kernel (the levels as :func:`levels_of` gives them)."""
+    size = window(frames)
+    k = n_levels(frames)
+    levels = np.zeros(k + 1, np.int64)
+    words = size
+    for j in range(k):
+        words = (words + 63) // 64
+        levels[j + 1] = levels[j] + words
     return (
         np.full(n_pages, -1, np.int32),
-        np.zeros(window(frames), np.int32),
-        np.zeros((n_classes, levels[-1] + 1), np.uint64),
+        np.zeros(size, np.int32),
+        np.zeros((n_classes, levels[k] + 1), np.uint64),
         levels,
     )
 
@@ -260,6 +274,16 @@ def reclass(slot, bits, offsets, p, old_cls, cls):
     cur = offsets[offsets.shape[0] - 1]
     if s < bits[cls, cur]:
         bits[cls, cur] = s
+
+
+@nb.njit(cache=True, inline="always")
+def remove(slot, bits, offsets, p, cls):
+    """Page p, in class ``cls``, loses its frame other than as a victim (a balloon
+    took it): its slot is freed (-1) and its bit cleared. A class's cursor stays a
+    lower bound of its slots."""
+    s = slot[np.uint64(p)]
+    _clear(bits[cls], offsets, s)
+    slot[np.uint64(p)] = -1
 
 
 @nb.njit(cache=True, inline="always")

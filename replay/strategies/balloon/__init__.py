@@ -26,7 +26,9 @@ own reclaim sends *set unused* for the frame it frees and *set stable*
 when it takes a frame back); with ``replacement=two-list``, Linux's
 two-list reclaim instead of LRU under either
 (:mod:`cmmsim.replay.kernels.two_list`: a frame the balloon takes leaves its
-list). A balloon frame and a guest frame are
+list); with ``replacement=state-priority`` (``balloon+cmm`` only: without
+hints every page is in one class), ``cmm``'s state-priority order
+(:mod:`.host`). A balloon frame and a guest frame are
 disjoint, so ``host-resident frames of a guest + its balloon <= guest
 memory``: whenever that would break, the guest frame the balloon really
 took is one of the guest's free frames the host still backs, and the host
@@ -61,8 +63,9 @@ the per-period series (:attr:`cmmsim.replay.result.EngineResult.series`, columns
 host-resident pages at the end of every period.
 
 Package: :mod:`.params` (parameters, estimators, the series' columns),
-:mod:`.kernel` (numba: ``_balloon_one``, one budget; ``_balloon_budgets``,
-prange; ``run_balloon``), :mod:`.twin` (the plain-Python twin).
+:mod:`.host` (numba: the host's frames and victim orders), :mod:`.kernel`
+(numba: ``_balloon_one``, one budget; ``_balloon_budgets``, prange;
+``run_balloon``), :mod:`.twin` (the plain-Python twin).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The balloons' numba kernel: ``_balloon_one`` (one budget), ``_balloon_budgets`` (prange),
 :func:`run_balloon`.
 
-One budget's arrays travel in three bundles: :class:`Host` (the host's state
-bytes, its LRU list, the guests' lists of free frames it backs, the counters),
+One budget's arrays travel in three bundles: :class:`.host.Host` (the host's
+state bytes, its victim order, the guests' lists of free frames it backs, the
+counters; :mod:`.host`),
 :class:`Guests` (each guest's own view of its pages, its balloon and its reclaim
 heap) and :class:`Estimates` (the working-set estimators' state).
 """
@@ -16,7 +17,6 @@ import numpy as np
 
 from cmmsim.replay.budgets import validated
 from cmmsim.replay.kernels import tier as host_tier
-from cmmsim.replay.kernels import two_list
 from cmmsim.replay.kernels.guest_reclaim import (
     FILE_REFAULT,
     JOINED,
@@ -30,9 +30,9 @@ from cmmsim.replay.kernels.guest_reclaim import (
     reclaimed,
     take_victim,
 )
-from cmmsim.replay.kernels.lru_list import evict_lru, init_list, least_recent, push_mru, touch, unlink
-from cmmsim.replay.kernels.resident import peak, resident_close, resident_delta
-from cmmsim.replay.kernels.state_machine import hint, host_state, is_resident, repaired, with_states
+from cmmsim.replay.kernels.lru_list import least_recent, unlink
+from cmmsim.replay.kernels.resident import resident_close
+from cmmsim.replay.kernels.state_machine import hint, host_state, repaired
 from cmmsim.replay.result import without_states
 from cmmsim.replay.states import (
     C_ACCESSES,
@@ -47,17 +47,23 @@ from cmmsim.replay.states import (
     C_INFLATED,
     C_REPAIRS,
     CHANGED,
-    COPY,
     DIRTY,
-    G_S,
     G_U,
     H_P,
-    H_Z,
     N_COUNTERS,
     ON_FREE_LIST,
     OP_SET_STABLE,
     OP_SET_UNUSED,
     OP_WRITE,
+)
+from cmmsim.replay.strategies.balloon.host import (
+    ORDERS,
+    drop_free,
+    free_frame,
+    host_in,
+    implicit_hint,
+    new_host,
+    restate,
 )
 from cmmsim.replay.strategies.balloon.params import (
     EST_FAULT_RATE,
@@ -76,34 +82,6 @@ from cmmsim.replay.strategies.balloon.params import (
     setup,
 )
 from cmmsim.replay.watch import watched
-
-
-class Host(NamedTuple):
-    """The host side of one budget.
-
-    ``state``: the engine's state byte per page; ``links``: the host's LRU list
-    (sentinel ``n_pages``), or its two lists when ``two``
-    (:mod:`cmmsim.replay.kernels.two_list`); ``flinks``: per-guest lists of the guest-free frames
-    the host backs, oldest freed first (sentinel ``n_pages + g``); ``tot``:
-    resident frames and their peak; ``frames``: the budget's frames; ``honour``:
-    the hints it acts on (``1 << op``); ``tier``: its fast swap tier
-    (:mod:`cmmsim.replay.kernels.tier`, capacity 0: none); ``ends``: one past each
-    guest's last page (whose guest a spilled page is).
-    """
-
-    state: np.ndarray
-    links: np.ndarray
-    flinks: np.ndarray
-    cnt: np.ndarray
-    res_g: np.ndarray
-    mark: np.ndarray
-    tot: np.ndarray
-    page_guest: np.ndarray
-    frames: np.int64
-    honour: np.int64
-    tier: np.ndarray
-    ends: np.ndarray
-    two: bool
 
 
 class Guests(NamedTuple):
@@ -218,60 +196,6 @@ def _heap_of(gs, g):
 
 
 @nb.njit(cache=True, inline="always")
-def _host_in(p, g, i, host, gs):
-    """Give page p a host frame if it has none (LRU or two-list victim first); else
-    record the use (LRU: most recent; two-list: activated)."""
-    head = host.page_guest.shape[0]
-    st = host.state[p]
-    if is_resident(st):
-        if host.two:
-            host.state[p] = two_list.activate_or_keep(host.links, p, st)
-        else:
-            touch(host.links, head, p)
-        return
-    # A page in the tier leaves it before any victim is written: its place is free.
-    from_tier = host_tier.take_paged_out(host.tier, p, st)
-    if host.tot[0] >= host.frames:
-        v = two_list.victim(host.links, host.state) if host.two else evict_lru(host.links, head)
-        if gs.gst[v] & ON_FREE_LIST:
-            gs.gst[v] &= ~ON_FREE_LIST
-            unlink(host.flinks, v)
-        gv = host.page_guest[v]
-        host_tier.evict(v, gv, host.state, host.cnt, host.tier, host.ends)
-        resident_delta(host.cnt, host.res_g, host.mark, gv, i, -1)
-        host.tot[0] -= 1
-    host.state[p] = host_tier.page_in_from(from_tier, st, g, host.cnt)
-    resident_delta(host.cnt, host.res_g, host.mark, g, i, 1)
-    peak(host.cnt, host.res_g, g)
-    host.tot[0] += 1
-    if host.tot[0] > host.tot[1]:
-        host.tot[1] = host.tot[0]
-    if host.two:
-        two_list.admit(host.links, p)
-    else:
-        push_mru(host.links, head, p)
-
-
-@nb.njit(cache=True, inline="always")
-def _free_frame(p, g, host, gs):
-    """p just became guest-free: if the host backs it, it joins the guest's free list."""
-    if is_resident(host.state[p]) and not (gs.gst[p] & ON_FREE_LIST):
-        gs.gst[p] |= ON_FREE_LIST
-        push_mru(host.flinks, host.page_guest.shape[0] + g, p)
-
-
-@nb.njit(cache=True, inline="always")
-def _implicit_hint(v, g, o, host):
-    """The guest's own reclaim tells the host (``balloon+cmm``); nothing counts as
-    content lost: the page is re-read or garbage anyway."""
-    if (host.honour >> o) & 1:
-        host.cnt[g, C_HINTS] += 1
-        old = host.state[v]
-        host.state[v] = hint(old, o)[0]
-        host_tier.leave_after_hint(host.tier, v, old, host.state[v])
-
-
-@nb.njit(cache=True, inline="always")
 def _fit(g, i, avoid, host, gs):
     """Restore guest g's two bounds (if broken: the usual case is not)."""
     if gs.in_use[g] > gs.gp[g] - gs.bal[g] or host.res_g[g] + gs.bal[g] > gs.gp[g]:
@@ -289,27 +213,16 @@ def _restore(g, i, avoid, host, gs):
             if host_state(host.state[v]) == H_P:
                 host.cnt[g, C_DUAL] += 1
             # The guest reads the page to write it out: a host access.
-            _host_in(v, g, i, host, gs)
+            host_in(v, g, i, host, gs.gst)
             host.cnt[g, C_GUEST_WRITES] += 1
         else:
             host.cnt[g, C_DISCARDS] += 1
         gs.in_use[g] -= 1
-        _implicit_hint(v, g, OP_SET_UNUSED, host)
-        _free_frame(v, g, host, gs)
+        implicit_hint(v, g, OP_SET_UNUSED, host)
+        free_frame(v, g, host, gs.gst)
     fhead = host.page_guest.shape[0] + g
     while host.res_g[g] + gs.bal[g] > gs.gp[g]:
-        q = least_recent(host.flinks, fhead)  # the oldest freed
-        unlink(host.flinks, q)
-        gs.gst[q] &= ~ON_FREE_LIST
-        if host.two:
-            host.state[q] = two_list.remove(host.links, q, host.state[q])
-        else:
-            unlink(host.links, q)
-        unused = G_U if host.honour else G_S
-        host.state[q] = with_states(host.state[q] & ~(CHANGED | COPY | DIRTY), unused, H_Z)
-        host.cnt[g, C_DISCARDS] += 1
-        resident_delta(host.cnt, host.res_g, host.mark, g, i, -1)
-        host.tot[0] -= 1
+        drop_free(least_recent(host.flinks, fhead), g, i, host, gs.gst)  # the oldest freed
 
 
 @nb.njit(cache=True, inline="always")
@@ -403,24 +316,24 @@ def _guest_event(i, p, g, o, host, gs):
             cnt[g, C_GUEST_READS] += 1
             cnt[g, C_DISCARD_FAULTS] += (flags & FILE_REFAULT) != 0
             # The guest allocates a frame for the page it brings back.
-            _implicit_hint(p, g, OP_SET_STABLE, host)
+            implicit_hint(p, g, OP_SET_STABLE, host)
         # The host's view of an access to a page it holds unused (engine rule).
-        host.state[p] = repaired(host.state[p])
-        _host_in(p, g, i, host, gs)
+        restate(p, repaired(host.state[p]), host)
+        host_in(p, g, i, host, gs.gst)
         if o == OP_WRITE:
-            host.state[p] |= DIRTY | CHANGED
+            restate(p, host.state[p] | DIRTY | CHANGED, host)
         gs.stamp[p] = i
     elif (host.honour >> o) & 1:
         cnt[g, C_HINTS] += 1
         old = host.state[p]
         hs, lost = hint(old, o)
         cnt[g, C_CONTENT_LOST] += lost
-        host.state[p] = hs
+        restate(p, hs, host)
         host_tier.leave_after_hint(host.tier, p, old, hs)
     kk, pp = _heap_of(gs, g)
     if flags & LEFT:
         gs.in_use[g] -= 1
-        _free_frame(p, g, host, gs)
+        free_frame(p, g, host, gs.gst)
     elif flags & LOWERED:
         gs.hsize[g] = file_page(kk, pp, gs.hsize[g], p, gs.gst, gs.stamp)
     if flags & JOINED:
@@ -460,7 +373,7 @@ def _balloon_one(
     oracle,
     tier_pages,
     ends,
-    two,
+    order,
     done,
     slot,
     mask,
@@ -468,29 +381,7 @@ def _balloon_one(
     n_pages = page_guest.shape[0]
     n_guests = gp.shape[0]
     n = page.shape[0]
-    links = np.empty(two_list.size(n_pages) if two else 2 * (n_pages + 1), np.int32)
-    if two:
-        two_list.init(links)
-    else:
-        init_list(links, n_pages)
-    flinks = np.empty(2 * (n_pages + n_guests), np.int32)
-    for g in range(n_guests):
-        init_list(flinks, n_pages + g)
-    host = Host(
-        np.full(n_pages, initial, np.uint8),
-        links,
-        flinks,
-        np.zeros((n_guests, N_COUNTERS), np.int64),
-        np.zeros(n_guests, np.int64),
-        np.zeros(n_guests, np.int64),
-        np.zeros(2, np.int64),
-        page_guest,
-        frames,
-        honour,
-        host_tier.alloc(n_pages, tier_pages),
-        ends,
-        two,
-    )
+    host = new_host(page_guest, n_guests, frames, honour, initial, tier_pages, ends, order)
     cap, hoff, hkeys, hpages, hsize = guest_heaps(gp)
     gs = Guests(
         np.full(n_pages, G_U, np.uint8),
@@ -614,7 +505,7 @@ def _balloon_budgets(
     rate,
     oracle,
     tier_pages,
-    two,
+    order,
     keep_final,
     done,
     mask,
@@ -656,7 +547,7 @@ def _balloon_budgets(
             oracle,
             tier_pages,
             ends,
-            two,
+            order,
             done,
             b,
             mask,
@@ -714,7 +605,7 @@ def run_balloon(
             np.int64(params.rate_pages_per_s),
             s.oracle,
             np.int64(tier_pages),
-            params.replacement == "two-list",
+            np.int64(ORDERS[params.replacement]),
             keep_final,
             done,
             mask,

@@ -1,7 +1,7 @@
 """Plain-Python twin of the balloon kernel (``balloon`` and ``balloon+cmm``).
 
-The host is :class:`cmmsim.replay.reference.ReferenceHost` (exact LRU or two-list,
-``replacement``); the guest's
+The host is :class:`cmmsim.replay.reference.ReferenceHost` (exact LRU, two-list or
+state-priority, ``replacement``); the guest's
 own view of every page is a few letters and flags; victims are found by
 scanning; targets are shared by a direct reading of the rule. With
 ``check=True`` every event is followed by a full check of the invariants:
