@@ -61,6 +61,65 @@ for _ in range(1500):
     urllib.request.urlopen(f"http://127.0.0.1:18080/f{i}.bin", timeout=5).read()
 PY
     ;;
+  cbuild-ext)
+    # A make -j2 of real C sources installed on this machine, unlike cbuild's generated
+    # ones: 9 of zlib's example programs (linked with -lz) and five Cython-generated
+    # fontTools modules (0.6-1.0 MB each, against Python.h; cc1 peaks at 90-130 MiB on
+    # each, so run it with CMMSIM_MEM_LIMIT_MB=320 or more) at -O1 into objects. Needs
+    # zlib1g-dev, and fontTools in CMMSIM_PYTHON (default: python3 on PATH).
+    py=${CMMSIM_PYTHON:-python3}
+    ft=$("$py" -c 'import fontTools, os; print(os.path.dirname(fontTools.__file__))')
+    inc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+    src=$work/cbuild-ext; rm -rf "$src"; mkdir -p "$src"
+    for b in enough example fitblk gun gzappend gzjoin gznorm minigzip zpipe; do
+      cp "/usr/share/doc/zlib1g-dev/examples/$b.c" "$src/z_$b.c"
+    done
+    for m in cu2qu/cu2qu qu2cu/qu2cu pens/momentsPen feaLib/lexer varLib/iup; do
+      cp "$ft/$m.c" "$src/"
+    done
+    printf 'CFLAGS=-O1 -w -I%s\nZ=$(patsubst %%.c,%%,$(wildcard z_*.c))\nO=$(patsubst %%.c,%%.o,$(filter-out z_%%,$(wildcard *.c)))\nall: $(Z) $(O)\nz_%%: z_%%.c\n\t$(CC) $(CFLAGS) -o $@ $< -lz\n%%.o: %%.c\n\t$(CC) $(CFLAGS) -c $< -o $@\n' "$inc" > "$src/Makefile"
+    make -s -C "$src" -j2
+    ;;
+  specweb)
+    # A SPECweb99-like file set (24 directories of 36 files in four size classes,
+    # 0.1-900 KiB, about 117 MiB) served by Python's threaded http.server on 127.0.0.1
+    # to two concurrent clients (4000 requests in all): directory and file popularity
+    # Zipf (exponent 1), classes 35/50/14/1 %, after dropping the page cache.
+    # Unlike webserve: many small files, a class mix, two connections at a time.
+    www=$work/specweb; rm -rf "$www"; mkdir -p "$www"
+    python3 - "$www" <<'PY'
+import os, random, sys
+random.seed(5)
+for d in range(24):
+    os.makedirs(os.path.join(sys.argv[1], f"d{d}"))
+    for c in range(4):
+        for k in range(1, 10):
+            with open(os.path.join(sys.argv[1], f"d{d}", f"c{c}_{k}"), "wb") as f:
+                f.write(random.randbytes(int(k * 10**c * 102.4)))
+PY
+    sync; echo 1 > /proc/sys/vm/drop_caches
+    python3 -c 'import http.server as h, functools as f, sys; h.ThreadingHTTPServer(("127.0.0.1", 18081), f.partial(h.SimpleHTTPRequestHandler, directory=sys.argv[1])).serve_forever()' "$www" >/dev/null 2>&1 &
+    server=$!
+    trap 'kill $server' EXIT
+    sleep 0.5
+    python3 - <<'PY'
+import random, threading, urllib.request
+def client(seed, n):
+    rng = random.Random(seed)
+    dirs = [1 / (r + 1) for r in range(24)]
+    files = [1 / (r + 1) for r in range(9)]
+    for _ in range(n):
+        d = rng.choices(range(24), dirs)[0]
+        c = rng.choices(range(4), [0.35, 0.50, 0.14, 0.01])[0]
+        k = rng.choices(range(1, 10), files)[0]
+        urllib.request.urlopen(f"http://127.0.0.1:18081/d{d}/c{c}_{k}", timeout=5).read()
+clients = [threading.Thread(target=client, args=(6 + i, 2000)) for i in range(2)]
+for t in clients:
+    t.start()
+for t in clients:
+    t.join()
+PY
+    ;;
   sqlite)
     # An SQLite database of 200 000 rows written in transactions, indexed and queried.
     python3 - "$work/db.sqlite" <<'PY'
