@@ -228,10 +228,13 @@ def run_sweeps(fleet: Path, work: Path, args: argparse.Namespace) -> dict:
 
     t0 = time.perf_counter()
     pool = local_executor(args.jobs)
-    pids = {f.result() for f in [pool.submit(_pid) for _ in range(args.jobs)]}
+    # Workers warm up one at a time: tasks until every worker has run one.
+    pids: set[int] = set()
+    while len(pids) < args.jobs:
+        pids |= {f.result() for f in [pool.submit(_pid) for _ in range(args.jobs)]}
+        if time.perf_counter() - t0 > 1800:
+            raise RuntimeError(f"the pool started {len(pids)} workers in 30 min, not {args.jobs}")
     pool_start_s = time.perf_counter() - t0
-    if len(pids) != args.jobs:
-        raise RuntimeError(f"the pool started {len(pids)} workers, not {args.jobs}")
     pool_s, pool_df = sweep_once(fleet, work / "sweep-pool", args, lambda _n: pool)
     t0 = time.perf_counter()
     with (
