@@ -15,6 +15,7 @@ from cmmsim import api
 from cmmsim.replay.api import replay_full
 from cmmsim.replay.scenario import load
 from cmmsim.replay.stream import replay_stream
+from cmmsim.replay.sweep import load_sweep_file
 from cmmsim.tracer.errors import ParamError
 from cmmsim.tracer.synth import SCENARIO_ROW_GROUP_EVENTS, generate, scenario_chunk_events
 from tests.helpers import SMALL
@@ -93,6 +94,17 @@ def test_a_streamed_sweep_equals_the_loaded_one(fleets, tmp_path):
     assert runs[True].equals(runs[False])
     with pytest.raises(ParamError, match="stream"):
         api.sweep([folder], tmp_path / "refused", ["30%"], strategies=["opt"], jobs=1, stream=True)
+
+
+def test_a_sweep_file_says_stream(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text('budgets = ["5%"]\nstream = true\n')
+    assert load_sweep_file(f).stream
+    f.write_text('budgets = ["5%"]\n')
+    assert not load_sweep_file(f).stream
+    f.write_text('stream = "yes"\n')
+    with pytest.raises(ParamError, match="stream = 'yes': expected bool"):
+        load_sweep_file(f)
 
 
 def test_scenario_row_groups_shrink_with_the_guest_count():
