@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import tracemalloc
 
+import numpy as np
 import polars as pl
 import pytest
 
 from cmmsim import api
+from cmmsim.replay import scenario as sc
 from cmmsim.replay.api import replay_full
 from cmmsim.replay.scenario import load
-from cmmsim.replay.stream import replay_stream
+from cmmsim.replay.stream import merged_batches, replay_stream, stream_guests
 from cmmsim.replay.sweep import load_sweep_file
 from cmmsim.tracer.errors import ParamError
+from cmmsim.tracer.io import write_trace
 from cmmsim.tracer.synth import SCENARIO_ROW_GROUP_EVENTS, generate, scenario_chunk_events
-from tests.helpers import SMALL
+from tests.helpers import SMALL, make_arrays
 
 #: Small row groups and stream batches: many of both, even in a short fleet.
 CHUNK = 1 << 12
@@ -94,6 +97,25 @@ def test_a_streamed_sweep_equals_the_loaded_one(fleets, tmp_path):
     assert runs[True].equals(runs[False])
     with pytest.raises(ParamError, match="stream"):
         api.sweep([folder], tmp_path / "refused", ["30%"], strategies=["opt"], jobs=1, stream=True)
+
+
+def test_many_guests_merge_in_the_in_memory_order(tmp_path):
+    # Enough guests that the merge reads several guests ahead between cuts;
+    # coarse times so that ties across guests and row groups are common.
+    rng = np.random.default_rng(3)
+    paths = []
+    for g in range(13):
+        n = int(rng.integers(1, 60))
+        t = np.sort(rng.integers(0, 40, n)).tolist()
+        arr = make_arrays(rng.integers(0, 2, n).tolist(), rng.integers(0, 8, n).tolist(), guest_pages=8, t_ns=t)
+        paths.append(tmp_path / f"g{g:02d}.parquet")
+        write_trace(paths[-1], arr.t_ns, arr.pfn, arr.op, arr.meta, row_group_rows=int(rng.integers(1, 9)))
+    mem = sc.load(paths)
+    for batch in (1, 3, 16, 1000):
+        parts = list(merged_batches(stream_guests(paths, 1, 0), batch))
+        t, page, op, guest = (np.concatenate(c) for c in zip(*parts, strict=True))
+        for got, want in ((t, mem.t_ns), (page, mem.page), (op, mem.op), (guest, mem.guest)):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_a_sweep_file_says_stream(tmp_path):
