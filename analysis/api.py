@@ -335,6 +335,7 @@ def sweep(
     jobs: int | None = None,
     costs: str | os.PathLike | None = None,
     vcpus: int | None = None,
+    stream: bool = False,
 ) -> pl.DataFrame:
     """Replay trace sets x strategies x parameter grids x budgets into a resumable folder.
 
@@ -360,6 +361,10 @@ def sweep(
         Cost profile pricing the time and CPU columns.
     vcpus : int, optional
         Virtual CPUs of each guest whose trace does not say (default 1).
+    stream : bool
+        Every job streams its traces in bounded memory (for scenarios larger
+        than a worker's memory; the strategies that stream only); the same
+        integers as loading them.
 
     Returns
     -------
@@ -384,6 +389,7 @@ def sweep(
         budgets=[str(b) for b in budgets],
         costs=costs,
         vcpus=vcpus,
+        stream=stream,
     )
     if not spec.budgets:
         raise ParamError("no budget given")

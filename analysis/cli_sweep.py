@@ -107,6 +107,14 @@ def sweep_cmd(
     vcpus: Annotated[int | None, typer.Option("--vcpus", help=VCPUS_HELP)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
     tier_pages: Annotated[int, typer.Option("--tier-pages", help=TIER_HELP)] = 0,
+    stream: Annotated[
+        bool,
+        typer.Option(
+            "--stream",
+            help="every job streams its traces in bounded memory (host-lru, cmm, cmm-light; "
+            "also `stream = true` in the sweep file)",
+        ),
+    ] = False,
 ) -> None:
     """Replay trace sets x strategies x parameter grids x budgets; resumable."""
     reporter = _reporter(quiet)
@@ -141,6 +149,7 @@ def sweep_cmd(
         if spec.states_interval_ns <= 0:
             raise ParamError(f"--states-interval {states_interval!r}: must be more than 0")
     spec.costs, spec.vcpus, spec.tier_pages = costs, vcpus, tier_pages
+    spec.stream = spec.stream or stream
     if not spec.budgets and not spec.per_set_budgets:
         raise ParamError("no budget given (use -b, or budgets = [...] in the sweep file)")
     check_output(out, folder=True)

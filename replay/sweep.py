@@ -50,6 +50,7 @@ from cmmsim.replay import engine
 from cmmsim.replay.api import Replayed, replay_full
 from cmmsim.replay.scenario import expand_inputs, load, trace_name
 from cmmsim.replay.strategies import check_tier_pages, get_strategy, strategies
+from cmmsim.replay.stream import replay_stream
 from cmmsim.replay.times import check_shift, parse_duration_ns
 from cmmsim.tracer.errors import CmmsimError, ParamError, ResultsError, TraceError, os_reason, show_path
 from cmmsim.tracer.io import (
@@ -126,6 +127,8 @@ class Job:
     vcpus: int | None = None
     #: The host's fast swap tier, pages (part of the key when not 0).
     tier_pages: int = 0
+    #: Replay streamed, in bounded memory (not part of the key: the same integers).
+    stream: bool = False
 
 
 @dataclass
@@ -141,6 +144,9 @@ class SweepSpec:
     vcpus: int | None = None
     #: A fast host swap tier for the strategies that have one (the others run without).
     tier_pages: int = 0
+    #: Every job streams its traces (scenarios larger than a worker's memory);
+    #: only the strategies that stream are accepted.
+    stream: bool = False
 
 
 # -- building the job list ------------------------------------------------------------------------
@@ -236,7 +242,13 @@ def load_sweep_file(path: str | os.PathLike) -> SweepSpec:
         strats.append((str(s["name"]), grid))
     budgets = [str(b) for b in typed(doc.get("budgets", []), list, "budgets")]
     interval = doc.get("states_interval")
-    return SweepSpec(sets, strats, budgets, parse_duration_ns(interval) if interval is not None else None)
+    return SweepSpec(
+        sets,
+        strats,
+        budgets,
+        parse_duration_ns(interval) if interval is not None else None,
+        stream=typed(doc.get("stream", False), bool, "stream"),
+    )
 
 
 def _hash_file(path: Path, cache: dict[Path, str]) -> str:
@@ -285,6 +297,8 @@ def build_jobs(spec: SweepSpec, *, check_traces: bool = False) -> list[Job]:
     jobs: list[Job] = []
     for name, grid in strats:
         strat = get_strategy(name)
+        if spec.stream:
+            strat.check_streams()
         tier = spec.tier_pages if strat.host_tier else 0
         keys = sorted(grid)
         for values in itertools.product(*(grid[k] for k in keys)):
@@ -309,7 +323,7 @@ def build_jobs(spec: SweepSpec, *, check_traces: bool = False) -> list[Job]:
                 if tier:  # likewise
                     ident["tier_pages"] = tier
                 key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
-                jobs.append(Job(key, ts, name, params, budgets, interval, profile, spec.vcpus, tier))
+                jobs.append(Job(key, ts, name, params, budgets, interval, profile, spec.vcpus, tier, spec.stream))
     if not jobs:
         raise ParamError("the sweep has no job (a parameter grid with no value?)")
     return jobs
@@ -348,19 +362,23 @@ def _check_trace_set(ts: TraceSet, spec: SweepSpec) -> tuple[list[Path], tuple[s
 def run_job(job: Job) -> Replayed:
     """Replay one job; its frames carry ``trace_set`` and ``job_key``."""
     ts = job.trace_set
-    scn = load(list(ts.paths), copies=ts.copies, stagger_ns=ts.stagger_ns, name=ts.name)
     # The sweep's sampling interval holds for the strategies that keep page states.
     interval = job.states_interval_ns if get_strategy(job.strategy).samples_states else None
-    out = replay_full(
-        scn,
-        job.strategy,
-        list(job.budgets),
-        job.params,
-        states_interval_ns=interval,
-        costs=job.costs,
-        vcpus=job.vcpus,
-        tier_pages=job.tier_pages,
-    )
+    common = dict(states_interval_ns=interval, costs=job.costs, vcpus=job.vcpus, tier_pages=job.tier_pages)
+    if job.stream:
+        out = replay_stream(
+            list(ts.paths),
+            job.strategy,
+            list(job.budgets),
+            job.params,
+            copies=ts.copies,
+            stagger_ns=ts.stagger_ns,
+            name=ts.name,
+            **common,
+        )
+    else:
+        scn = load(list(ts.paths), copies=ts.copies, stagger_ns=ts.stagger_ns, name=ts.name)
+        out = replay_full(scn, job.strategy, list(job.budgets), job.params, **common)
     extra = [pl.lit(ts.name).alias("trace_set"), pl.lit(job.key).alias("job_key")]
     return Replayed(*(None if f is None else f.with_columns(extra) for f in out))
 

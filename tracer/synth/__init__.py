@@ -35,7 +35,23 @@ from cmmsim.tracer.io import TraceWriter, atomic_output
 from cmmsim.tracer.schema import MANIFEST_NAME, TraceMeta
 from cmmsim.tracer.synth._plan import CHUNK_EVENTS, GuestPlan, run_guest
 
-__all__ = ["GuestResult", "Workload", "default_jobs", "generate", "get_workload", "plan", "synthesize", "workloads"]
+__all__ = [
+    "GuestResult",
+    "SCENARIO_ROW_GROUP_EVENTS",
+    "Workload",
+    "default_jobs",
+    "generate",
+    "get_workload",
+    "plan",
+    "scenario_chunk_events",
+    "synthesize",
+    "workloads",
+]
+
+
+#: Events of all the guests of a scenario in one row group each (about 13
+#: bytes an event decoded, so about 200 MiB): see :func:`scenario_chunk_events`.
+SCENARIO_ROW_GROUP_EVENTS = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -133,6 +149,19 @@ def _run_job(job: _GuestJob, twin: bool = False) -> GuestResult:
     return GuestResult(gp.name, job.path, facts)
 
 
+def scenario_chunk_events(n_guests: int) -> int:
+    """Events per chunk (and row group) of each guest of an ``n_guests``-guest scenario.
+
+    A streamed replay holds about one decoded row group of every guest at
+    once (:func:`cmmsim.replay.stream.merged_batches`), so a scenario's row
+    groups shrink with its guest count: all its guests' together stay near
+    :data:`SCENARIO_ROW_GROUP_EVENTS` events (a power of two per guest,
+    between 64 Ki and :data:`cmmsim.tracer.synth._plan.CHUNK_EVENTS`).
+    """
+    share = SCENARIO_ROW_GROUP_EVENTS // max(1, n_guests)
+    return max(1 << 16, min(CHUNK_EVENTS, 1 << (share.bit_length() - 1) if share else 0))
+
+
 def default_jobs() -> int:
     """CPUs this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -147,7 +176,7 @@ def generate(
     params: list[str] | dict | None = None,
     jobs: int | None = None,
     twin: bool = False,
-    chunk_events: int = CHUNK_EVENTS,
+    chunk_events: int | None = None,
 ) -> list[GuestResult]:
     """Generate a workload, writing it (or not, with ``out=None``); one result per guest.
 
@@ -173,9 +202,11 @@ def generate(
     twin : bool
         Run the pure-Python twin of the model instead (slow; for tests; in this
         process).
-    chunk_events : int
+    chunk_events : int, optional
         Events generated per chunk (and written per row group); memory use
-        grows with it, not with the trace's length.
+        grows with it, not with the trace's length. Default:
+        :data:`cmmsim.tracer.synth._plan.CHUNK_EVENTS` for one guest, less
+        per guest for a scenario (:func:`scenario_chunk_events`).
     """
     if events is not None and events <= 0:
         raise ParamError(f"events must be positive, got {events}")
@@ -184,6 +215,8 @@ def generate(
     key = tuple(sorted(params_mod.as_dict(p).items()))
     plans = _plans(name, seed, key)
     per_guest = _split(events, len(plans))
+    if chunk_events is None:
+        chunk_events = scenario_chunk_events(len(plans)) if wl.multi_guest else CHUNK_EVENTS
     pdict = params_mod.as_dict(p) | {"events": events}
     folder = None
     if out is not None and wl.multi_guest:
