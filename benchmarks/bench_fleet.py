@@ -32,8 +32,8 @@ the ratios against baselines of the same run are the figures to quote):
    streamed (``cmmsim sweep --stream``), once on the local process pool
    (``--jobs 2``) and once on a local Dask cluster of 2 worker processes
    with one thread each. Each is started before its clock and its start-up
-   timed apart: the pool's workers load every strategy's kernels as they
-   start, Dask's workers what their first job uses, inside the sweep. The
+   timed apart: every worker loads every strategy's kernels before the
+   jobs (the pool's as they start, Dask's in a first task each). The
    two result sets must be equal. Target: Dask sweep time / pool sweep
    time <= 1.3x (start-up plus sweep is given too).
 
@@ -219,13 +219,14 @@ def _pid() -> int:
 def run_sweeps(fleet: Path, work: Path, args: argparse.Namespace) -> dict:
     """The same sweep on the local pool, then on a local Dask cluster; start-ups timed apart.
 
-    The pool's workers load every strategy's kernels when they start
-    (:func:`cmmsim.replay.executors.warm_up`); Dask's workers load what their
-    first job uses, inside it.
+    Both kinds of worker load every strategy's kernels before the jobs, timed as
+    start-up: the pool's as they start (:func:`cmmsim.replay.executors.warm_up`),
+    Dask's in a first task each (:func:`cmmsim.replay.executors.warm_dask_workers`,
+    as ``cmmsim sweep --cluster`` does).
     """
     from distributed import Client, LocalCluster
 
-    from cmmsim.replay.executors import local_executor
+    from cmmsim.replay.executors import local_executor, warm_dask_workers
 
     t0 = time.perf_counter()
     pool = local_executor(args.jobs)
@@ -244,6 +245,7 @@ def run_sweeps(fleet: Path, work: Path, args: argparse.Namespace) -> dict:
         ) as cluster,
         Client(cluster) as client,
     ):
+        warm_dask_workers(client)
         dask_start_s = time.perf_counter() - t0
         dask_s, dask_df = sweep_once(fleet, work / "sweep-dask", args, lambda _n: client.get_executor(pure=False))
     if not pool_df.equals(dask_df):
@@ -400,8 +402,8 @@ def main() -> None:
         tables.append(sweep)
         lines += [
             f"Dask / pool sweep time: {sweeps['dask_s'] / sweeps['pool_s']:.2f}x (target <= 1.3x); "
-            "start-ups apart (the pool's workers load every strategy's kernels as they start, "
-            "Dask's what their first job uses, inside it); results equal",
+            "start-ups apart (every worker loads every strategy's kernels first: the pool's as "
+            "they start, Dask's in a first task each); results equal",
         ]
     lines.append("load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     emit("fleet", tables, args, lines)

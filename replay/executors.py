@@ -4,7 +4,8 @@
 executor factory ``make_executor(max_workers)``; the two given here are a
 local process pool (:func:`local_executor`) whose workers are made by
 :func:`warm_up`, and executors on an existing Dask cluster
-(:func:`dask_executor_factory`). Local workers end when the sweep's process
+(:func:`dask_executor_factory`), whose workers run :func:`warm_up` as a task
+first (:func:`warm_dask_workers`). Local workers end when the sweep's process
 ends, however it ends (a SIGKILL included).
 """
 
@@ -19,7 +20,7 @@ from cmmsim.tracer._numba_cache import compiling_alone
 from cmmsim.tracer.children import die_with_parent
 from cmmsim.tracer.errors import ParamError
 
-__all__ = ["dask_executor_factory", "local_executor", "warm_up"]
+__all__ = ["dask_executor_factory", "local_executor", "warm_dask_workers", "warm_up"]
 
 
 def warm_up(parent_pid: int | None = None) -> None:
@@ -68,6 +69,19 @@ def local_executor(max_workers: int) -> Executor:
     )
 
 
+def warm_dask_workers(client) -> None:
+    """Load every strategy's kernels on each worker of ``client``'s cluster, before any job.
+
+    What :func:`local_executor`'s initializer does for the pool's workers: as a
+    task on each worker in turn (a task runs where the jobs will, in the
+    worker's process), so no job pays the loading and a sweep's time on Dask
+    compares with the pool's. Workers that join later load what their first
+    job uses, inside it.
+    """
+    workers = list(client.scheduler_info()["workers"])
+    client.gather([client.submit(warm_up, workers=[w], allow_other_workers=False, pure=False) for w in workers])
+
+
 def dask_executor_factory(address: str) -> Callable[[int], Executor]:
     """Executors on an existing Dask cluster (``tcp://host:8786``)."""
     try:
@@ -78,6 +92,8 @@ def dask_executor_factory(address: str) -> Callable[[int], Executor]:
         client = Client(address, timeout="10s")
     except OSError as exc:
         raise ParamError(f"cannot reach the Dask scheduler at {address} ({exc})") from None
+
+    warm_dask_workers(client)
 
     def make(_max_workers: int) -> Executor:
         return client.get_executor(pure=False)

@@ -247,6 +247,27 @@ def test_dask_local_cluster(tmp_path, small_traces):
     assert _sorted(read_results(tmp_path / "o")).equals(_sorted(read_results(tmp_path / "t")))
 
 
+def test_every_dask_worker_warms_up_before_the_jobs(tmp_path, monkeypatch):
+    # As the pool's initializer does: one warm-up task on each worker, where jobs run.
+    distributed = pytest.importorskip("distributed", reason="Dask extra not installed")
+    from cmmsim.replay import executors
+
+    log = tmp_path / "warmed"  # a file: the task is a serialized copy of the function
+
+    def record():
+        with open(log, "a") as f:
+            f.write(distributed.get_worker().address + "\n")
+
+    monkeypatch.setattr(executors, "warm_up", record)
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        executors.warm_dask_workers(client)
+        workers = set(client.scheduler_info()["workers"])
+    assert len(workers) == 2 and sorted(log.read_text().split()) == sorted(workers)
+
+
 def test_demo_end_to_end(tmp_path, monkeypatch, small_traces):
     # The demo over a folder of small traces (the real one runs on sample_traces/).
     samples = tmp_path / "sample_traces"
