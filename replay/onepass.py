@@ -305,7 +305,7 @@ def _lru_groups(page, op, guest, page_guest, n_guests, budgets, starts, pgs, cnt
     for k in nb.prange(pgs.shape[0]):
         lo, hi = starts[k], starts[k + 1]
         c, p, h = _lru_all(
-            page, op, guest, page_guest, n_guests, np.ascontiguousarray(budgets[lo:hi]), pgs[k], done, k, mask
+            page, op, guest, page_guest, n_guests, np.ascontiguousarray(budgets[lo:hi]), pgs[k], done, np.int64(k), mask
         )
         # Element by element: an array assigned to a slice makes numba compile its
         # shape-mismatch message (its string formatting, seconds of CPU per process).

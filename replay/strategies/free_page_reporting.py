@@ -274,7 +274,7 @@ def _fpr_budgets(
             ends,
             two,
             done,
-            k,
+            np.int64(k),  # prange's index is unsigned in its parallel body: one signature
             mask,
         )
         cnt[k] = c

@@ -199,7 +199,8 @@ def _heap_of(gs, g):
 def _fit(g, i, avoid, host, gs):
     """Restore guest g's two bounds (if broken: the usual case is not)."""
     if gs.in_use[g] > gs.gp[g] - gs.bal[g] or host.res_g[g] + gs.bal[g] > gs.gp[g]:
-        _restore(g, i, avoid, host, gs)
+        # One signature whoever calls (a guest index of the trace's width, a literal -1).
+        _restore(np.int64(g), i, np.int64(avoid), host, gs)
 
 
 @nb.njit(cache=True)
@@ -549,7 +550,7 @@ def _balloon_budgets(
             ends,
             order,
             done,
-            b,
+            np.int64(b),  # prange's index is unsigned in its parallel body: one signature
             mask,
         )
         cnt[b] = c
