@@ -4,6 +4,9 @@
 # runs inside a memory cgroup so that its page cache has to cycle.
 set -euo pipefail
 name=$1
+# Another draw of the same workload (specweb's request streams, churn's array
+# sequence) for a same-kind hold-out; 0, the default, is the draw the docs' captures used.
+wseed=${CMMSIM_WORKLOAD_SEED:-0}
 work=${CMMSIM_WORK:-/tmp/cmmsim-real}
 mkdir -p "$work"
 if [ -n "${CMMSIM_MEM_LIMIT_MB:-}" ]; then
@@ -102,8 +105,8 @@ PY
     server=$!
     trap 'kill $server' EXIT
     sleep 0.5
-    python3 - <<'PY'
-import random, threading, urllib.request
+    python3 - "$wseed" <<'PY'
+import random, sys, threading, urllib.request
 def client(seed, n):
     rng = random.Random(seed)
     dirs = [1 / (r + 1) for r in range(24)]
@@ -113,7 +116,7 @@ def client(seed, n):
         c = rng.choices(range(4), [0.35, 0.50, 0.14, 0.01])[0]
         k = rng.choices(range(1, 10), files)[0]
         urllib.request.urlopen(f"http://127.0.0.1:18081/d{d}/c{c}_{k}", timeout=5).read()
-clients = [threading.Thread(target=client, args=(6 + i, 2000)) for i in range(2)]
+clients = [threading.Thread(target=client, args=(6 + i + 2 * int(sys.argv[1]), 2000)) for i in range(2)]
 for t in clients:
     t.start()
 for t in clients:
@@ -149,10 +152,10 @@ PY
     # pages to the kernel (glibc would otherwise raise the threshold after the first
     # free and keep later arrays on its heap). Needs numpy in CMMSIM_PYTHON (default:
     # python3 on PATH).
-    MALLOC_MMAP_THRESHOLD_=1048576 "${CMMSIM_PYTHON:-python3}" - <<'PY'
-import time
+    MALLOC_MMAP_THRESHOLD_=1048576 "${CMMSIM_PYTHON:-python3}" - "$wseed" <<'PY'
+import sys, time
 import numpy as np
-rng = np.random.default_rng(4)
+rng = np.random.default_rng(4 + int(sys.argv[1]))
 live, total = [], 0.0
 for step in range(120):
     if len(live) < 3 or rng.random() < 0.15:
