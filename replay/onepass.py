@@ -34,10 +34,11 @@ of frames between guests (several guests) are counted at the crossing. This
 covers ``host-lru`` with exact LRU (no hints: every page stable), and gives the
 same integers as one replay per budget (the tests check it).
 
-``cmm`` with ``state-priority`` is a stack algorithm too (its priority, class
-then recency, does not depend on the budget: a page's class comes from the
-guest's hints), but hints reorder the stack without an access, so its markers
-would need an order-statistics structure; it is not done here.
+``cmm`` with ``state-priority`` is no stack algorithm: a page's class can depend on
+whether the host evicted it (an evicted clean potentially-volatile page comes back
+volatile and stays in the cheap class when written), so the resident sets of two
+budgets need not nest and no pass of this kind gives its integers
+(docs/perf-log.md, "All budgets in one pass").
 """
 
 from __future__ import annotations
