@@ -37,6 +37,7 @@ def warm_up(parent_pid: int | None = None) -> None:
     import numpy as np
 
     from cmmsim.replay.scenario import from_arrays
+    from cmmsim.replay.stream import load_merge_kernel
     from cmmsim.tracer.io import TraceArrays
     from cmmsim.tracer.schema import TraceMeta
 
@@ -56,6 +57,8 @@ def warm_up(parent_pid: int | None = None) -> None:
     with compiling_alone("warm-up"):
         for strat in strategies().values():
             strat.run(scn, np.array([1]), strat.parse_params({}))
+        # And what a streamed job uses besides (cmmsim sweep --stream).
+        load_merge_kernel()
 
 
 def local_executor(max_workers: int) -> Executor:
