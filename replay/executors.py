@@ -20,7 +20,7 @@ from cmmsim.tracer._numba_cache import compiling_alone
 from cmmsim.tracer.children import die_with_parent
 from cmmsim.tracer.errors import ParamError
 
-__all__ = ["dask_executor_factory", "local_executor", "warm_dask_workers", "warm_up"]
+__all__ = ["dask_executor_factory", "local_executor", "placement", "warm_dask_workers", "warm_up"]
 
 
 def warm_up(parent_pid: int | None = None) -> None:
@@ -59,6 +59,24 @@ def warm_up(parent_pid: int | None = None) -> None:
             strat.run(scn, np.array([1]), strat.parse_params({}))
         # And what a streamed job uses besides (cmmsim sweep --stream).
         load_merge_kernel()
+
+
+def placement() -> dict:
+    """Where the calling task runs: the Dask worker's address (None outside a Dask
+    worker), the process id, and numba's thread count for the calling thread.
+
+    For recording where a sweep's jobs ran (``benchmarks/bench_fleet.py``): two
+    streamed jobs on one worker while the other idles would take twice as long.
+    """
+    import numba
+
+    try:
+        from distributed import get_worker
+
+        worker = get_worker().address
+    except (ImportError, ValueError):  # no Dask, or not inside a Dask task
+        worker = None
+    return {"worker": worker, "pid": os.getpid(), "numba_threads": numba.get_num_threads()}
 
 
 def local_executor(max_workers: int) -> Executor:
