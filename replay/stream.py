@@ -9,8 +9,9 @@ exhausted) are final, since no guest can still produce an earlier event,
 and are emitted in the same order as :func:`cmmsim.replay.scenario.from_arrays`
 (by time, ties by guest index, then file order). Memory: the per-budget
 state (about 9 bytes per guest page under LRU, 17 plus the heap under
-state-priority) plus one batch per guest plus one chunk (and, under exact LRU on
-two threads, three victim buffers of at most 4 MiB: see
+state-priority) plus the batches each guest has read ahead plus three chunks (the
+one replayed, one merged ahead on a thread by :func:`read_ahead`, one being
+merged) (and, under exact LRU on two threads, three victim buffers of at most 4 MiB: see
 :func:`cmmsim.replay.engine.replay_pipelined`).
 
 Only strategies that are one configuration of the engine kernel stream
@@ -43,7 +44,15 @@ from cmmsim.tracer.errors import ParamError, TraceError, show_path
 from cmmsim.tracer.io import ROW_GROUP_ROWS, iter_batches, read_meta, time_span
 from cmmsim.tracer.schema import validate_arrays
 
-__all__ = ["StreamedScenario", "merged_batches", "replay_stream", "stream_guests", "time_range"]
+__all__ = [
+    "StreamedScenario",
+    "load_merge_kernel",
+    "merged_batches",
+    "read_ahead",
+    "replay_stream",
+    "stream_guests",
+    "time_range",
+]
 
 
 @dataclass(frozen=True)
