@@ -23,6 +23,34 @@ from cmmsim.tracer.errors import ParamError
 __all__ = ["dask_executor_factory", "local_executor", "placement", "warm_dask_workers", "warm_up"]
 
 
+#: glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def _large_arrays_from_the_heap() -> None:
+    """Undo, in a Dask worker, what its nanny's ``MALLOC_TRIM_THRESHOLD_`` does to glibc.
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``
+    (``distributed.nanny.pre-spawn-environ``) so they hand freed memory back to
+    the system. Setting it also freezes glibc's mmap threshold at 128 KiB: every
+    array of a few MiB (a streamed chunk, the merge's runs) is then a fresh
+    mapping whose pages the kernel zeroes at first touch, where a pool worker
+    reuses its heap. Here the mmap threshold is set to the ceiling glibc's
+    dynamic one grows to (32 MiB) and the trim threshold above it (128 MiB); a
+    process without that variable is left alone.
+    """
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        return
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+    mallopt(_M_TRIM_THRESHOLD, 128 << 20)
+
+
 def warm_up(parent_pid: int | None = None) -> None:
     """Worker initializer: end with the sweep's process, and load every strategy's kernels once.
 
@@ -34,6 +62,7 @@ def warm_up(parent_pid: int | None = None) -> None:
     """
     if parent_pid is not None:
         die_with_parent(parent_pid)
+    _large_arrays_from_the_heap()
     import numpy as np
 
     from cmmsim.replay.scenario import from_arrays

@@ -315,6 +315,28 @@ def test_two_dask_jobs_run_on_two_workers(tmp_path, small_traces):
     assert len(placed) == 2 and set(placed) == workers
 
 
+def test_a_dask_workers_malloc_thresholds_are_set_back(monkeypatch):
+    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which pins glibc's mmap threshold:
+    # the warm-up sets both thresholds to glibc's dynamic ceilings; elsewhere nothing.
+    import ctypes
+
+    from cmmsim.replay import executors
+
+    calls = []
+
+    class Libc:
+        def __init__(self, name):
+            self.mallopt = lambda param, value: calls.append((param, value)) or 1
+
+    monkeypatch.setattr(ctypes, "CDLL", Libc)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    executors._large_arrays_from_the_heap()
+    assert calls == []
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    executors._large_arrays_from_the_heap()
+    assert calls == [(-3, 32 << 20), (-1, 128 << 20)]
+
+
 def test_demo_end_to_end(tmp_path, monkeypatch, small_traces):
     # The demo over a folder of small traces (the real one runs on sample_traces/).
     samples = tmp_path / "sample_traces"
