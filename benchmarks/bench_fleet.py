@@ -34,7 +34,8 @@ the ratios against baselines of the same run are the figures to quote):
    with one thread each. Each is started before its clock and its start-up
    timed apart: every worker loads every strategy's kernels before the
    jobs (the pool's as they start, Dask's in a first task each). The
-   two result sets must be equal. Target: Dask sweep time / pool sweep
+   two result sets must be equal. Each job notes where it ran (the Dask
+   worker or the pool worker's pid, numba's threads) and when; the run prints it. Target: Dask sweep time / pool sweep
    time <= 1.3x (start-up plus sweep is given too).
 
 The figures go to ``benchmarks/results/fleet.json`` (or ``--json PATH``).
