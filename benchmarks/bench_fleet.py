@@ -34,7 +34,8 @@ the ratios against baselines of the same run are the figures to quote):
    with one thread each. Each is started before its clock and its start-up
    timed apart: every worker loads every strategy's kernels before the
    jobs (the pool's as they start, Dask's in a first task each). The
-   two result sets must be equal. Target: Dask sweep time / pool sweep
+   two result sets must be equal. Each job notes where it ran (the Dask
+   worker or the pool worker's pid, numba's threads) and when; the run prints it. Target: Dask sweep time / pool sweep
    time <= 1.3x (start-up plus sweep is given too).
 
 The figures go to ``benchmarks/results/fleet.json`` (or ``--json PATH``).
@@ -184,8 +185,30 @@ def folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*.parquet")) if path.is_dir() else path.stat().st_size
 
 
-def sweep_once(fleet: Path, out: Path, args: argparse.Namespace, make_executor) -> tuple[float, pl.DataFrame]:
-    """Wall seconds of one streamed sweep of the fleet, and its results."""
+def placed_job(folder: str, job):
+    """A sweep job that notes where and when it ran (``folder/<job key>.json``), then its result."""
+    from cmmsim.replay.executors import placement
+    from cmmsim.replay.sweep import run_job
+
+    start = time.time()
+    result = run_job(job)
+    where = placement() | {"strategy": job.strategy, "params": job.params, "start": start, "end": time.time()}
+    Path(folder, f"{job.key}.json").write_text(json.dumps(where))
+    return result
+
+
+def placements(folder: Path, t0: float) -> list[dict]:
+    """The jobs' notes of :func:`placed_job`, times in seconds from ``t0``, by start."""
+    rows = [json.loads(f.read_text()) for f in folder.glob("*.json")]
+    for r in rows:
+        r["start"], r["end"] = r["start"] - t0, r["end"] - t0
+    return sorted(rows, key=lambda r: r["start"])
+
+
+def sweep_once(
+    fleet: Path, out: Path, args: argparse.Namespace, make_executor
+) -> tuple[float, pl.DataFrame, list[dict]]:
+    """Wall seconds of one streamed sweep of the fleet, its results, and where each job ran."""
     from cmmsim.replay import sweep as sw
 
     strategies = []
@@ -200,15 +223,24 @@ def sweep_once(fleet: Path, out: Path, args: argparse.Namespace, make_executor) 
     )
     jobs = sw.build_jobs(spec)
     shutil.rmtree(out, ignore_errors=True)  # a kept folder would resume: every job skipped
-    t0 = time.perf_counter()
-    outcome = sw.run_sweep(jobs, out, make_executor=make_executor, parallel=args.jobs)
+    notes = out.with_name(out.name + "-placed")
+    shutil.rmtree(notes, ignore_errors=True)
+    notes.mkdir(parents=True)
+    t0, wall0 = time.perf_counter(), time.time()
+    outcome = sw.run_sweep(
+        jobs,
+        out,
+        make_executor=make_executor,
+        parallel=args.jobs,
+        job_fn=functools.partial(placed_job, str(notes)),
+    )
     secs = time.perf_counter() - t0
     if outcome.failed:
         raise RuntimeError(f"sweep jobs failed: {outcome.failed}")
     cols = ["strategy", "reclaim_order", "budget_pages", "guest", "total_io"]
     df = sw.read_results(out)
     df = df.select([c for c in cols if c in df.columns]).sort(["strategy", "budget_pages", "guest"], nulls_last=True)
-    return secs, df
+    return secs, df, placements(notes, wall0)
 
 
 def _pid() -> int:
@@ -237,7 +269,7 @@ def run_sweeps(fleet: Path, work: Path, args: argparse.Namespace) -> dict:
         if time.perf_counter() - t0 > 1800:
             raise RuntimeError(f"the pool started {len(pids)} workers in 30 min, not {args.jobs}")
     pool_start_s = time.perf_counter() - t0
-    pool_s, pool_df = sweep_once(fleet, work / "sweep-pool", args, lambda _n: pool)
+    pool_s, pool_df, pool_at = sweep_once(fleet, work / "sweep-pool", args, lambda _n: pool)
     t0 = time.perf_counter()
     with (
         LocalCluster(
@@ -247,7 +279,9 @@ def run_sweeps(fleet: Path, work: Path, args: argparse.Namespace) -> dict:
     ):
         warm_dask_workers(client)
         dask_start_s = time.perf_counter() - t0
-        dask_s, dask_df = sweep_once(fleet, work / "sweep-dask", args, lambda _n: client.get_executor(pure=False))
+        dask_s, dask_df, dask_at = sweep_once(
+            fleet, work / "sweep-dask", args, lambda _n: client.get_executor(pure=False)
+        )
     if not pool_df.equals(dask_df):
         raise AssertionError("the pool's and Dask's sweep results differ")
     return {
@@ -256,6 +290,7 @@ def run_sweeps(fleet: Path, work: Path, args: argparse.Namespace) -> dict:
         "dask_start_s": dask_start_s,
         "dask_s": dask_s,
         "jobs": len(args.sweep_strategies),
+        "placed": {"pool": pool_at, "dask": dask_at},
     }
 
 
@@ -400,6 +435,15 @@ def main() -> None:
             total_ratio=(sweeps["dask_start_s"] + sweeps["dask_s"]) / pool_total,
         )
         tables.append(sweep)
+        for run, rows in sweeps["placed"].items():
+            workers = sorted({r["worker"] or r["pid"] for r in rows}, key=str)
+            for r in rows:
+                where = r["worker"] or f"pid {r['pid']}"
+                lines.append(
+                    f"{run}: {r['strategy']} {json.dumps(r['params'])} on {where} (worker "
+                    f"{workers.index(r['worker'] or r['pid']) + 1} of {len(workers)}, numba threads "
+                    f"{r['numba_threads']}), {r['start']:.1f}-{r['end']:.1f} s"
+                )
         lines += [
             f"Dask / pool sweep time: {sweeps['dask_s'] / sweeps['pool_s']:.2f}x (target <= 1.3x); "
             "start-ups apart (every worker loads every strategy's kernels first: the pool's as "

@@ -20,7 +20,35 @@ from cmmsim.tracer._numba_cache import compiling_alone
 from cmmsim.tracer.children import die_with_parent
 from cmmsim.tracer.errors import ParamError
 
-__all__ = ["dask_executor_factory", "local_executor", "warm_dask_workers", "warm_up"]
+__all__ = ["dask_executor_factory", "local_executor", "placement", "warm_dask_workers", "warm_up"]
+
+
+#: glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def _large_arrays_from_the_heap() -> None:
+    """Undo, in a Dask worker, what its nanny's ``MALLOC_TRIM_THRESHOLD_`` does to glibc.
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``
+    (``distributed.nanny.pre-spawn-environ``) so they hand freed memory back to
+    the system. Setting it also freezes glibc's mmap threshold at 128 KiB: every
+    array of a few MiB (a streamed chunk, the merge's runs) is then a fresh
+    mapping whose pages the kernel zeroes at first touch, where a pool worker
+    reuses its heap. Here the mmap threshold is set to the ceiling glibc's
+    dynamic one grows to (32 MiB) and the trim threshold above it (128 MiB); a
+    process without that variable is left alone.
+    """
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        return
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+    mallopt(_M_TRIM_THRESHOLD, 128 << 20)
 
 
 def warm_up(parent_pid: int | None = None) -> None:
@@ -34,9 +62,11 @@ def warm_up(parent_pid: int | None = None) -> None:
     """
     if parent_pid is not None:
         die_with_parent(parent_pid)
+    _large_arrays_from_the_heap()
     import numpy as np
 
     from cmmsim.replay.scenario import from_arrays
+    from cmmsim.replay.stream import load_merge_kernel
     from cmmsim.tracer.io import TraceArrays
     from cmmsim.tracer.schema import TraceMeta
 
@@ -56,6 +86,26 @@ def warm_up(parent_pid: int | None = None) -> None:
     with compiling_alone("warm-up"):
         for strat in strategies().values():
             strat.run(scn, np.array([1]), strat.parse_params({}))
+        # And what a streamed job uses besides (cmmsim sweep --stream).
+        load_merge_kernel()
+
+
+def placement() -> dict:
+    """Where the calling task runs: the Dask worker's address (None outside a Dask
+    worker), the process id, and numba's thread count for the calling thread.
+
+    For recording where a sweep's jobs ran (``benchmarks/bench_fleet.py``): two
+    streamed jobs on one worker while the other idles would take twice as long.
+    """
+    import numba
+
+    try:
+        from distributed import get_worker
+
+        worker = get_worker().address
+    except (ImportError, ValueError):  # no Dask, or not inside a Dask task
+        worker = None
+    return {"worker": worker, "pid": os.getpid(), "numba_threads": numba.get_num_threads()}
 
 
 def local_executor(max_workers: int) -> Executor:

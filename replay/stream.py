@@ -9,8 +9,9 @@ exhausted) are final, since no guest can still produce an earlier event,
 and are emitted in the same order as :func:`cmmsim.replay.scenario.from_arrays`
 (by time, ties by guest index, then file order). Memory: the per-budget
 state (about 9 bytes per guest page under LRU, 17 plus the heap under
-state-priority) plus one batch per guest plus one chunk (and, under exact LRU on
-two threads, three victim buffers of at most 4 MiB: see
+state-priority) plus the batches each guest has read ahead plus three chunks (the
+one replayed, one merged ahead on a thread by :func:`read_ahead`, one being
+merged) (and, under exact LRU on two threads, three victim buffers of at most 4 MiB: see
 :func:`cmmsim.replay.engine.replay_pipelined`).
 
 Only strategies that are one configuration of the engine kernel stream
@@ -20,7 +21,11 @@ trace (the future, or their own kernels) and are refused with a clear error.
 
 from __future__ import annotations
 
+import heapq
 import os
+import queue
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +35,7 @@ from cmmsim.replay import engine
 from cmmsim.replay.budgets import parse_budgets
 from cmmsim.replay.costs import load_profile, price
 from cmmsim.replay.frames import Replayed, results_frame, states_frame
+from cmmsim.replay.kernels.merge import merge_runs
 from cmmsim.replay.result import EngineResult
 from cmmsim.replay.scenario import expand_inputs, scenario_name, trace_name
 from cmmsim.replay.strategies import get_strategy
@@ -38,7 +44,15 @@ from cmmsim.tracer.errors import ParamError, TraceError, show_path
 from cmmsim.tracer.io import ROW_GROUP_ROWS, iter_batches, read_meta, time_span
 from cmmsim.tracer.schema import validate_arrays
 
-__all__ = ["StreamedScenario", "merged_batches", "replay_stream", "stream_guests", "time_range"]
+__all__ = [
+    "StreamedScenario",
+    "load_merge_kernel",
+    "merged_batches",
+    "read_ahead",
+    "replay_stream",
+    "stream_guests",
+    "time_range",
+]
 
 
 @dataclass(frozen=True)
@@ -118,8 +132,8 @@ def stream_guests(paths, copies: int, stagger_ns: int) -> list[_Guest]:
     return out
 
 
-def _batches(g: _Guest, index: int, batch_rows: int):
-    """One guest's validated batches as (t_ns shifted, global page, op, guest index)."""
+def _batches(g: _Guest, batch_rows: int):
+    """One guest's validated batches as (t_ns shifted, pfn, op)."""
     row = 0
     last_t = None
     for t, pfn, op in iter_batches(g.path, batch_rows):
@@ -129,75 +143,163 @@ def _batches(g: _Guest, index: int, batch_rows: int):
         if len(t):
             last_t = int(t[-1])
         row += len(t)
-        yield (
-            t + g.shift_ns if g.shift_ns else t,
-            pfn.astype(np.int32) + np.int32(g.offset),
-            op,
-            np.full(len(t), index, np.uint16),
-        )
+        yield (t + g.shift_ns if g.shift_ns else t, pfn, op)
 
 
 def merged_batches(
     guests: Sequence[_Guest], batch_rows: int = ROW_GROUP_ROWS
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Every guest's events merged by time, as chunks of about ``batch_rows`` events."""
-    its = [_batches(g, k, batch_rows) for k, g in enumerate(guests)]
-    bufs: list[list[np.ndarray] | None] = [None] * len(guests)
-    done = [False] * len(guests)
-    out: list[list[np.ndarray]] = []
+    """Every guest's events merged by time, as chunks of about ``batch_rows`` events:
+    (t_ns, global page int32, op, guest index uint16)."""
+    n = len(guests)
+    its = [_batches(g, batch_rows) for g in guests]
+    # Per guest: its batches not yet merged, oldest first, and how many events of
+    # the oldest are; the last time it has read (the watermark's candidates).
+    queue: list[deque] = [deque() for _ in range(n)]
+    head = [0] * n
+    last = [0] * n
+    done = [False] * n
+    offsets = np.array([g.offset for g in guests], np.int32)
+    out: list[tuple[np.ndarray, ...]] = []
     out_rows = 0
 
     def pull(k):
         nxt = next(its[k], None)
         if nxt is None:
             done[k] = True
-        elif bufs[k] is None or len(bufs[k][0]) == 0:
-            bufs[k] = list(nxt)
-        else:
-            bufs[k] = [np.concatenate([a, b]) for a, b in zip(bufs[k], nxt, strict=True)]
+        elif len(nxt[0]):
+            queue[k].append(nxt)
+            last[k] = int(nxt[0][-1])
 
     while True:
-        for k in range(len(guests)):
-            while not done[k] and (bufs[k] is None or len(bufs[k][0]) == 0):
+        for k in range(n):
+            while not done[k] and not queue[k]:
                 pull(k)
-        live = [k for k in range(len(guests)) if not done[k]]
-        mark = min(int(bufs[k][0][-1]) for k in live) if live else None
-        parts = []
-        for k in range(len(guests)):
-            if bufs[k] is None or len(bufs[k][0]) == 0:
-                continue
-            cut = len(bufs[k][0]) if mark is None else int(np.searchsorted(bufs[k][0], mark, "left"))
-            if cut:
-                parts.append([a[:cut] for a in bufs[k]])
-                bufs[k] = [a[cut:] for a in bufs[k]]
-        if parts:
-            if len(parts) == 1:
-                merged = parts[0]
-            else:
-                cat = [np.concatenate(cols) for cols in zip(*parts, strict=True)]
-                order = np.argsort(cat[0], kind="stable")  # ties: guest index, file order
-                merged = [c[order] for c in cat]
-            out.append(merged)
-            out_rows += len(merged[0])
+        live = [k for k in range(n) if not done[k]]
+        mark = min(last[k] for k in live) if live else None
+        # Every guest's events before the watermark, as runs in guest order (a
+        # guest's batches in file order): views, no copy yet.
+        runs: list[tuple[np.ndarray, ...]] = []
+        run_guest: list[int] = []
+        for k in range(n):
+            q = queue[k]
+            while q:
+                batch = q[0]
+                h = head[k]
+                t = batch[0]
+                if mark is None or t[-1] < mark:
+                    cut = len(t)
+                else:
+                    cut = h + int(np.searchsorted(t[h:], mark, "left"))
+                if cut > h:
+                    runs.append(tuple(c[h:cut] for c in batch))
+                    run_guest.append(k)
+                if cut < len(t):
+                    head[k] = cut
+                    break
+                q.popleft()
+                head[k] = 0
+        if runs:
+            out.append(_merge(runs, run_guest, offsets))
+            out_rows += len(out[-1][0])
         if out and (out_rows >= batch_rows or mark is None):
-            yield tuple(np.ascontiguousarray(np.concatenate(c)) for c in zip(*out, strict=True))
+            yield out[0] if len(out) == 1 else tuple(np.concatenate(c) for c in zip(*out, strict=True))
             out, out_rows = [], 0
         if mark is None:
             return
         # Those holding the watermark read on: the next cut can then pass it.
         for k in live:
-            if int(bufs[k][0][-1]) == mark:
+            if last[k] == mark:
                 pull(k)
         # Then whichever guest's buffer ends first, again and again, up to a
         # quarter of the live guests in all before the next cut: each cut
         # visits every guest, and with hundreds of guests cutting after every
         # single read was most of the merge's time (docs/perf-log.md, Fleet
         # scale). The next cut still takes only what every live guest has read past.
+        ahead = [(last[j], j) for j in live if not done[j]]
+        heapq.heapify(ahead)
         for _ in range(len(live) // 4):
-            k = min((j for j in live if not done[j]), key=lambda j: int(bufs[j][0][-1]), default=None)
-            if k is None:
+            if not ahead:
                 break
+            _, k = heapq.heappop(ahead)
             pull(k)
+            if not done[k]:
+                heapq.heappush(ahead, (last[k], k))
+
+
+def _merge(runs, run_guest, offsets) -> tuple[np.ndarray, ...]:
+    """The runs (views of guests' batches, in guest then file order) merged by time
+    (:func:`cmmsim.replay.kernels.merge.merge_runs`): one copy of each column."""
+    cols = [_readonly(c[0] if len(runs) == 1 else np.concatenate(c)) for c in zip(*runs, strict=True)]
+    starts = np.zeros(len(runs) + 1, np.int64)
+    np.cumsum([len(r[0]) for r in runs], out=starts[1:])
+    guest = np.array(run_guest, np.uint16)
+    n = int(starts[-1])
+    merged = (np.empty(n, np.int64), np.empty(n, np.int32), np.empty(n, np.uint8), np.empty(n, np.uint16))
+    merge_runs(*cols, starts, guest, offsets[guest], *merged)
+    return merged
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view: the merge kernel then sees one type whether a run is a
+    batch as decoded (Parquet's buffers are read-only) or a concatenation, and
+    is compiled once."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def load_merge_kernel() -> None:
+    """Compile (or load from the cache) the merge kernel for the streams' column types."""
+    t = np.zeros(1, np.int64)
+    _merge([(t, np.zeros(1, np.uint32), np.zeros(1, np.uint8))], [0], np.zeros(1, np.int32))
+
+
+def read_ahead(items: Iterator, depth: int = 1) -> Iterator:
+    """``items`` produced on a thread of their own, up to ``depth`` ahead of the consumer.
+
+    A streamed replay reads and merges the next chunk (Parquet decoding, the
+    merge kernel: both release the GIL) while the engine replays this one.
+    An error raised by ``items`` is raised here, at the item it stopped at;
+    closing this generator stops the producer at its next item.
+    """
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    end = object()
+
+    def produce():
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((end, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put((end, exc))
+
+    thread = threading.Thread(target=produce, name="cmmsim-merge", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if exc is not None:
+                raise exc
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()
 
 
 def time_range(paths, copies: int = 1, stagger_ns: int = 0) -> tuple[int, int] | None:
@@ -290,7 +392,7 @@ def replay_stream(
     i0 = 0
     per_guest = np.zeros(ng, np.int64)
     t_first = t_last = None
-    for t, page, op, guest in merged_batches(guests, batch_rows):
+    for t, page, op, guest in read_ahead(merged_batches(guests, batch_rows)):
         engine.replay_chunk(es, t, page, op, guest, i0, page_guest, b, honour, order, at)
         per_guest += np.bincount(guest, minlength=ng)
         i0 += len(t)

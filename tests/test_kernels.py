@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from cmmsim.replay.kernels import lazy_heap, lru_list
 from cmmsim.replay.kernels.guest_ranges import guest_ends_of, guest_of
+from cmmsim.replay.kernels.merge import merge_runs, merge_twin
 from cmmsim.replay.kernels.reclaim_classes import RULE_GUEST
 from cmmsim.replay.states import G_S, G_U, G_V
 from tests import naive
@@ -114,10 +115,14 @@ def test_lazy_heap_pops_the_least_current_key(events):
     assert got.tolist() == want
 
 
-@given(guest_pages=st.lists(st.integers(0, 70), min_size=1, max_size=9))
-def test_guest_of_matches_the_twin(guest_pages):
-    # opt and the engine find a victim's guest from the guests' page ranges.
-    table = np.repeat(np.arange(len(guest_pages)), guest_pages)
+@given(
+    guest_pages=st.lists(st.integers(0, 70), min_size=1, max_size=9),
+    dtype=st.sampled_from([np.uint16, np.int64, np.uint8]),
+)
+def test_guest_of_matches_the_twin(guest_pages, dtype):
+    # opt and the engine find a victim's guest from the guests' page ranges;
+    # scenarios hold the table as uint16.
+    table = np.repeat(np.arange(len(guest_pages), dtype=dtype), guest_pages)
     ends = guest_ends_of(table, len(guest_pages))
     assert ends.tolist() == np.cumsum(guest_pages).tolist()
     assert (
@@ -125,3 +130,35 @@ def test_guest_of_matches_the_twin(guest_pages):
         == [naive.guest_of(p, guest_pages) for p in range(len(table))]
         == table.tolist()
     )
+
+
+def test_guest_ends_with_more_guests_than_the_table_dtype_holds():
+    # Guests past the dtype's range hold no page here; their keys must not wrap.
+    assert guest_ends_of(np.zeros(3, np.uint8), 300).tolist() == [3] * 300
+
+
+@given(
+    runs=st.lists(st.lists(st.integers(0, 12), max_size=30), min_size=1, max_size=9),
+    seed=st.integers(0, 2**16),
+)
+def test_merge_runs_matches_the_twin(runs, seed):
+    # The stream's k-way merge: by time, ties by run (guest, then file order);
+    # coarse times so that ties within and across runs are common.
+    rng = np.random.default_rng(seed)
+    t = np.concatenate([np.sort(np.array(r, np.int64)) for r in runs])
+    starts = np.concatenate([[0], np.cumsum([len(r) for r in runs])]).astype(np.int64)
+    pfn = rng.integers(0, 1000, len(t)).astype(np.uint32)
+    op = rng.integers(0, 6, len(t)).astype(np.uint8)
+    run_guest = np.sort(rng.integers(0, 4, len(runs))).astype(np.uint16)  # a guest may have several runs
+    run_offset = (run_guest.astype(np.int32) * 1000).astype(np.int32)
+    got = (
+        np.empty(len(t), np.int64),
+        np.empty(len(t), np.int32),
+        np.empty(len(t), np.uint8),
+        np.empty(len(t), np.uint16),
+    )
+    merge_runs(t, pfn, op, starts, run_guest, run_offset, *got)
+    want = merge_twin(t, pfn, op, starts, run_guest, run_offset)
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)

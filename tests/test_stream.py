@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 from cmmsim.replay import scenario as sc
 from cmmsim.replay.api import replay_full
 from cmmsim.replay.strategies import names
-from cmmsim.replay.stream import merged_batches, replay_stream, stream_guests
+from cmmsim.replay.stream import merged_batches, read_ahead, replay_stream, stream_guests
 from cmmsim.tracer.errors import ParamError, TraceError
 from cmmsim.tracer.io import write_trace
 from tests.helpers import SAMPLE_DIR, examples, guest_traces, make_arrays
@@ -142,3 +142,24 @@ def test_cli_stream_matches(tmp_path):
     assert_frame_equal(outs[0], outs[1])
     r = CliRunner().invoke(app, ["replay", str(path), "-s", "opt", "-b", "1", "--stream"])
     assert r.exit_code == 2 and "cannot stream" in r.stderr
+
+
+def test_read_ahead_keeps_order_raises_and_stops_when_closed():
+    produced = []
+
+    def items(fail_at=None):
+        for i in range(100):
+            if i == fail_at:
+                raise TraceError(f"bad item {i}")
+            produced.append(i)
+            yield i
+
+    assert list(read_ahead(items(), depth=2)) == list(range(100))
+    with pytest.raises(TraceError, match="bad item 7"):
+        list(read_ahead(items(fail_at=7)))
+    produced.clear()
+    it = read_ahead(items(), depth=1)
+    assert next(it) == 0
+    it.close()  # the producer stops: one item taken, one queued, one waiting at most
+    n = len(produced)
+    assert n <= 3 and len(produced) == n

@@ -268,6 +268,75 @@ def test_every_dask_worker_warms_up_before_the_jobs(tmp_path, monkeypatch):
     assert len(workers) == 2 and sorted(log.read_text().split()) == sorted(workers)
 
 
+def _job_after_all_started(folder: str, n: int, job):
+    """A sweep job that records its worker, waits (up to 30 s) until ``n`` jobs have
+    started, then runs: jobs placed on one single-thread worker never all start."""
+    import json
+
+    from cmmsim.replay.executors import placement
+    from cmmsim.replay.sweep import run_job
+
+    Path(folder, f"{job.key}.json").write_text(json.dumps(placement()))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if len(list(Path(folder).glob("*.json"))) >= n:
+            Path(folder, f"{job.key}.met").touch()
+            break
+        time.sleep(0.05)
+    return run_job(job)
+
+
+def test_two_dask_jobs_run_on_two_workers(tmp_path, small_traces):
+    # A streamed fleet sweep's two jobs on a 2-worker cluster: one each, side by side.
+    import functools
+    import json
+
+    distributed = pytest.importorskip("distributed", reason="Dask extra not installed")
+    spec = SweepSpec(
+        [TraceSet("p", (str(small_traces["phased"]),))], [("cmm", {}), ("host-lru", {})], ["10%"], stream=True
+    )
+    log = tmp_path / "placed"
+    log.mkdir()
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        workers = set(client.scheduler_info()["workers"])
+        out = run_sweep(
+            build_jobs(spec),
+            tmp_path / "o",
+            parallel=2,
+            make_executor=lambda n: client.get_executor(pure=False),
+            job_fn=functools.partial(_job_after_all_started, str(log), 2),
+        )
+    assert len(out.done) == 2
+    assert len(list(log.glob("*.met"))) == 2  # each saw the other start: neither waited for the other to end
+    placed = [json.loads(f.read_text())["worker"] for f in log.glob("*.json")]
+    assert len(placed) == 2 and set(placed) == workers
+
+
+def test_a_dask_workers_malloc_thresholds_are_set_back(monkeypatch):
+    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which pins glibc's mmap threshold:
+    # the warm-up sets both thresholds to glibc's dynamic ceilings; elsewhere nothing.
+    import ctypes
+
+    from cmmsim.replay import executors
+
+    calls = []
+
+    class Libc:
+        def __init__(self, name):
+            self.mallopt = lambda param, value: calls.append((param, value)) or 1
+
+    monkeypatch.setattr(ctypes, "CDLL", Libc)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    executors._large_arrays_from_the_heap()
+    assert calls == []
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    executors._large_arrays_from_the_heap()
+    assert calls == [(-3, 32 << 20), (-1, 128 << 20)]
+
+
 def test_demo_end_to_end(tmp_path, monkeypatch, small_traces):
     # The demo over a folder of small traces (the real one runs on sample_traces/).
     samples = tmp_path / "sample_traces"

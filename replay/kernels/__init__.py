@@ -20,6 +20,7 @@ module               what it holds
 ``bittree``          a set of integers with O(log64 n) insert, remove and max
 ``prefetch``         a cache prefetch hint
 ``guest_ranges``     the guest owning a global page, from the guests' page ranges
+``merge``            the k-way merge of guests' time-ordered runs (streamed scenarios)
 ===================  ==========================================================
 
 Their pure-Python twins live in ``tests/naive.py`` (test-only) or in

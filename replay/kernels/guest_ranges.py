@@ -17,8 +17,16 @@ import numpy as np
 
 def guest_ends_of(page_guest: np.ndarray, n_guests: int) -> np.ndarray:
     """One past each guest's last global page, from the per-page guest table
-    (ascending, as numbered), int64."""
-    return np.searchsorted(page_guest, np.arange(n_guests), side="right").astype(np.int64)
+    (ascending, as numbered), int64.
+
+    The keys are searched in the table's own dtype: int64 keys in a uint16
+    table made numpy cast the whole table first (one pass over every page),
+    and the engine asks for the ends at every chunk of a stream.
+    """
+    keys = np.arange(n_guests)
+    if page_guest.dtype.kind in "iu" and n_guests <= np.iinfo(page_guest.dtype).max + 1:
+        keys = keys.astype(page_guest.dtype)
+    return np.searchsorted(page_guest, keys, side="right").astype(np.int64)
 
 
 @nb.njit(cache=True, inline="always")
