@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import numpy as np
+
 from cmmsim.tracer.schema import Op
 
 
@@ -96,3 +98,15 @@ def stack_distances(page) -> list[int]:
             out.append(-1)
         stack.insert(0, p)
     return out
+
+
+def merge_runs(t_ns, pfn, op, starts, run_guest, run_offset):
+    """:func:`cmmsim.replay.kernels.merge.merge_runs` by a stable argsort of the concatenated runs (the twin):
+    (times, global pages, ops, guests)."""
+    t_ns = np.asarray(t_ns, np.int64)
+    starts = np.asarray(starts, np.int64)
+    lengths = np.diff(starts)
+    run = np.repeat(np.arange(len(lengths)), lengths)
+    order = np.argsort(t_ns, kind="stable")  # runs are in guest, then file order
+    page = np.asarray(pfn).astype(np.int32) + np.asarray(run_offset, np.int32)[run]
+    return t_ns[order], page[order], np.asarray(op)[order], np.asarray(run_guest, np.uint16)[run][order]

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from cmmsim.replay.kernels import lazy_heap, lru_list
 from cmmsim.replay.kernels.guest_ranges import guest_ends_of, guest_of
-from cmmsim.replay.kernels.merge import merge_runs, merge_twin
+from cmmsim.replay.kernels.merge import merge_runs
 from cmmsim.replay.kernels.reclaim_classes import RULE_GUEST
 from cmmsim.replay.states import G_S, G_U, G_V
 from tests import naive
@@ -158,7 +158,7 @@ def test_merge_runs_matches_the_twin(runs, seed):
         np.empty(len(t), np.uint16),
     )
     merge_runs(t, pfn, op, starts, run_guest, run_offset, *got)
-    want = merge_twin(t, pfn, op, starts, run_guest, run_offset)
+    want = naive.merge_runs(t, pfn, op, starts, run_guest, run_offset)
     for a, b in zip(got, want, strict=True):
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(a, b)

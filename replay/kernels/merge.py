@@ -14,7 +14,7 @@ bursts of one guest (several events at one time stamp, a guest's run of
 accesses), so the run on top emits every event before the second-least run's
 head at once, and the heap is sifted once per burst, not once per event.
 
-The twin is :func:`merge_twin` (the stable argsort it replaces).
+The twin is :func:`tests.naive.merge_runs` (the stable argsort it replaces).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-__all__ = ["merge_runs", "merge_twin"]
+__all__ = ["merge_runs"]
 
 
 @nb.njit(cache=True, inline="always")
@@ -117,15 +117,3 @@ def merge_runs(t_ns, pfn, op, starts, run_guest, run_offset, t_out, page_out, op
         else:
             key[0] = t_ns[stop]
         _sift_down(heap, key, m, 0)
-
-
-def merge_twin(t_ns, pfn, op, starts, run_guest, run_offset):
-    """:func:`merge_runs` by a stable argsort of the concatenated runs (the twin):
-    (times, global pages, ops, guests)."""
-    t_ns = np.asarray(t_ns, np.int64)
-    starts = np.asarray(starts, np.int64)
-    lengths = np.diff(starts)
-    run = np.repeat(np.arange(len(lengths)), lengths)
-    order = np.argsort(t_ns, kind="stable")  # runs are in guest, then file order
-    page = np.asarray(pfn).astype(np.int32) + np.asarray(run_offset, np.int32)[run]
-    return t_ns[order], page[order], np.asarray(op)[order], np.asarray(run_guest, np.uint16)[run][order]
