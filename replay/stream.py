@@ -155,7 +155,7 @@ def merged_batches(
     its = [_batches(g, batch_rows) for g in guests]
     # Per guest: its batches not yet merged, oldest first, and how many events of
     # the oldest are; the last time it has read (the watermark's candidates).
-    queue: list[deque] = [deque() for _ in range(n)]
+    unmerged: list[deque] = [deque() for _ in range(n)]
     head = [0] * n
     last = [0] * n
     done = [False] * n
@@ -168,12 +168,12 @@ def merged_batches(
         if nxt is None:
             done[k] = True
         elif len(nxt[0]):
-            queue[k].append(nxt)
+            unmerged[k].append(nxt)
             last[k] = int(nxt[0][-1])
 
     while True:
         for k in range(n):
-            while not done[k] and not queue[k]:
+            while not done[k] and not unmerged[k]:
                 pull(k)
         live = [k for k in range(n) if not done[k]]
         mark = min(last[k] for k in live) if live else None
@@ -182,7 +182,7 @@ def merged_batches(
         runs: list[tuple[np.ndarray, ...]] = []
         run_guest: list[int] = []
         for k in range(n):
-            q = queue[k]
+            q = unmerged[k]
             while q:
                 batch = q[0]
                 h = head[k]
