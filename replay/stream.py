@@ -27,6 +27,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -380,6 +381,12 @@ def read_ahead(items: Iterator, depth: int = 1) -> Iterator:
         thread.join()
 
 
+def _engine_tables(gp, n_pages, budgets, order, initial, n_samples, tier_pages):
+    """The page-to-guest table (uint16, one per global page) and the engine's fresh state."""
+    page_guest = np.repeat(np.arange(len(gp), dtype=np.uint16), gp)
+    return page_guest, engine.alloc_state(n_pages, len(gp), budgets, order, initial, n_samples, tier_pages)
+
+
 def time_range(paths, copies: int = 1, stagger_ns: int = 0) -> tuple[int, int] | None:
     """First and last event time of the merged scenario (from each file's first and last rows)."""
     lo = hi = None
@@ -459,28 +466,36 @@ def replay_stream(
     honour, order, initial = strat.engine(p)
     guests = stream_guests(paths, copies, stagger_ns)
     gp = np.array([g.guest_pages for g in guests], np.int64)
-    page_guest = np.repeat(np.arange(len(guests), dtype=np.uint16), gp)
     n_pages, ng = int(gp.sum()), len(guests)
     b = parse_budgets(budgets, n_pages)
     at = np.zeros(0, np.int64)
     if states_interval_ns:
         sample_times_between(None, states_interval_ns)  # a bad interval fails before any reading
         at = sample_times_between(time_range(paths, copies, stagger_ns), states_interval_ns)
-    es = engine.alloc_state(n_pages, ng, b, order, initial, len(at), tier_pages)
     i0 = 0
     per_guest = np.zeros(ng, np.int64)
     t_first = t_last = None
     pool = ChunkPool()
-    for t, page, op, guest in read_ahead(merged_batches(guests, batch_rows, per_guest, pool)):
-        engine.replay_chunk(es, t, page, op, guest, i0, page_guest, b, honour, order, at)
-        i0 += len(t)
-        if on_events is not None:
-            on_events(len(t))
-        if len(t):
-            t_first = int(t[0]) if t_first is None else t_first
-            t_last = int(t[-1])
-        pool.give((t, page, op, guest))  # the engine keeps no reference to a chunk
-        del t, page, op, guest
+    with ThreadPoolExecutor(1, thread_name_prefix="cmmsim-alloc") as alloc:
+        # The engine's state and the page-to-guest table are written in full
+        # (hundreds of MiB of fresh pages for a fleet): on a thread of their
+        # own, while the first chunk is read and merged.
+        ready = alloc.submit(_engine_tables, gp, n_pages, b, order, initial, len(at), tier_pages)
+        page_guest = es = None
+        for t, page, op, guest in read_ahead(merged_batches(guests, batch_rows, per_guest, pool)):
+            if es is None:
+                page_guest, es = ready.result()
+            engine.replay_chunk(es, t, page, op, guest, i0, page_guest, b, honour, order, at)
+            i0 += len(t)
+            if on_events is not None:
+                on_events(len(t))
+            if len(t):
+                t_first = int(t[0]) if t_first is None else t_first
+                t_last = int(t[-1])
+            pool.give((t, page, op, guest))  # the engine keeps no reference to a chunk
+            del t, page, op, guest
+        if es is None:  # no events
+            page_guest, es = ready.result()
     engine.replay_finish(es, page_guest, i0)
     scn = StreamedScenario(
         name or scenario_name(list(paths)),
