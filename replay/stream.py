@@ -11,7 +11,9 @@ and are emitted in the same order as :func:`cmmsim.replay.scenario.from_arrays`
 state (about 9 bytes per guest page under LRU, 17 plus the heap under
 state-priority) plus the batches each guest has read ahead plus three chunks (the
 one replayed, one merged ahead on a thread by :func:`read_ahead`, one being
-merged) (and, under exact LRU on two threads, three victim buffers of at most 4 MiB: see
+merged; their arrays are written again through a :class:`ChunkPool`, with a
+quarter to spare, and one cut's concatenated runs) (and, under exact LRU on two
+threads, three victim buffers of at most 4 MiB: see
 :func:`cmmsim.replay.engine.replay_pipelined`).
 
 Only strategies that are one configuration of the engine kernel stream
