@@ -11,7 +11,9 @@ and are emitted in the same order as :func:`cmmsim.replay.scenario.from_arrays`
 state (about 9 bytes per guest page under LRU, 17 plus the heap under
 state-priority) plus the batches each guest has read ahead plus three chunks (the
 one replayed, one merged ahead on a thread by :func:`read_ahead`, one being
-merged) (and, under exact LRU on two threads, three victim buffers of at most 4 MiB: see
+merged; their arrays are written again through a :class:`ChunkPool`, with a
+quarter to spare, and one cut's concatenated runs) (and, under exact LRU on two
+threads, three victim buffers of at most 4 MiB: see
 :func:`cmmsim.replay.engine.replay_pipelined`).
 
 Only strategies that are one configuration of the engine kernel stream
@@ -27,6 +29,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +48,7 @@ from cmmsim.tracer.io import ROW_GROUP_ROWS, iter_batches, read_meta, time_span
 from cmmsim.tracer.schema import validate_arrays
 
 __all__ = [
+    "ChunkPool",
     "StreamedScenario",
     "load_merge_kernel",
     "merged_batches",
@@ -146,11 +150,66 @@ def _batches(g: _Guest, batch_rows: int):
         yield (t + g.shift_ns if g.shift_ns else t, pfn, op)
 
 
+#: The merged chunk's columns: time (ns), global page, op, guest index.
+_CHUNK_DTYPES = (np.int64, np.int32, np.uint8, np.uint16)
+
+
+class ChunkPool:
+    """Merged chunks' arrays handed back by their consumer, for the merge to write again.
+
+    Fresh arrays of several MiB are fresh pages, which the kernel zeroes at
+    first touch: for every merged chunk, the same bytes again. A consumer that
+    is done with a chunk (:func:`replay_stream`, once the engine has replayed
+    it) gives it back; the merge (:func:`merged_batches`, possibly on the
+    read-ahead thread) takes a set at least as large, or makes one. A chunk
+    never given back is never written again, so a consumer that keeps its
+    chunks passes no pool.
+    """
+
+    def __init__(self) -> None:
+        self._free: deque[tuple[np.ndarray, ...]] = deque()  # append/pop are atomic
+        self._scratch: dict[int, np.ndarray] = {}
+
+    def scratch(self, col: int, n: int, dtype) -> np.ndarray:
+        """``n`` elements to concatenate a cut's runs of column ``col`` into, written
+        again at the next cut (the merge's own, on the thread that merges)."""
+        a = self._scratch.get(col)
+        if a is None or a.shape[0] < n or a.dtype != dtype:
+            a = self._scratch[col] = np.empty(n + n // 4, dtype)
+        return a[:n]
+
+    def take(self, n: int) -> tuple[np.ndarray, ...]:
+        """Four arrays of ``n`` events (views of a set given back, or new)."""
+        while True:
+            try:
+                cols = self._free.pop()
+            except IndexError:
+                # A quarter more: cuts vary in size, and a set too small is dropped.
+                return tuple(np.empty(n + n // 4, dt)[:n] for dt in _CHUNK_DTYPES)
+            if cols[0].shape[0] >= n:
+                return tuple(c[:n] for c in cols)
+            # Too small for this chunk: dropped, a larger one replaces it.
+
+    def give(self, chunk: Sequence[np.ndarray]) -> None:
+        """``chunk`` (as :meth:`take` or :func:`merged_batches` returned it) may be written again."""
+        self._free.append(tuple(c if c.base is None else c.base for c in chunk))
+
+
 def merged_batches(
-    guests: Sequence[_Guest], batch_rows: int = ROW_GROUP_ROWS
+    guests: Sequence[_Guest],
+    batch_rows: int = ROW_GROUP_ROWS,
+    events_per_guest: np.ndarray | None = None,
+    pool: ChunkPool | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Every guest's events merged by time, as chunks of about ``batch_rows`` events:
-    (t_ns, global page int32, op, guest index uint16)."""
+    (t_ns, global page int32, op, guest index uint16).
+
+    ``events_per_guest`` (int64, one per guest), when given, has each guest's
+    events added to it as they are merged: from the runs' lengths, where a
+    ``np.bincount`` of each chunk's guests would cast them to int64 first.
+    With a ``pool``, chunks are written into the arrays given back to it
+    (:class:`ChunkPool`).
+    """
     n = len(guests)
     its = [_batches(g, batch_rows) for g in guests]
     # Per guest: its batches not yet merged, oldest first, and how many events of
@@ -200,10 +259,23 @@ def merged_batches(
                 q.popleft()
                 head[k] = 0
         if runs:
-            out.append(_merge(runs, run_guest, offsets))
+            out.append(_merge(runs, run_guest, offsets, pool))
+            if events_per_guest is not None:
+                np.add.at(events_per_guest, run_guest, [len(r[0]) for r in runs])
             out_rows += len(out[-1][0])
         if out and (out_rows >= batch_rows or mark is None):
-            yield out[0] if len(out) == 1 else tuple(np.concatenate(c) for c in zip(*out, strict=True))
+            if len(out) == 1:
+                yield out[0]
+            else:
+                joined = (
+                    pool.take(out_rows) if pool is not None else tuple(np.empty(out_rows, dt) for dt in _CHUNK_DTYPES)
+                )
+                for c, j in zip(zip(*out, strict=True), joined, strict=True):
+                    np.concatenate(c, out=j)
+                if pool is not None:
+                    for part in out:
+                        pool.give(part)
+                yield joined
             out, out_rows = [], 0
         if mark is None:
             return
@@ -227,15 +299,24 @@ def merged_batches(
                 heapq.heappush(ahead, (last[k], k))
 
 
-def _merge(runs, run_guest, offsets) -> tuple[np.ndarray, ...]:
+def _merge(runs, run_guest, offsets, pool: ChunkPool | None = None) -> tuple[np.ndarray, ...]:
     """The runs (views of guests' batches, in guest then file order) merged by time
-    (:func:`cmmsim.replay.kernels.merge.merge_runs`): one copy of each column."""
-    cols = [_readonly(c[0] if len(runs) == 1 else np.concatenate(c)) for c in zip(*runs, strict=True)]
+    (:func:`cmmsim.replay.kernels.merge.merge_runs`): one copy of each column,
+    into arrays from ``pool`` when given."""
+    cols = []
+    for i, c in enumerate(zip(*runs, strict=True)):
+        if len(c) == 1:
+            cols.append(_readonly(c[0]))
+        elif pool is None:
+            cols.append(_readonly(np.concatenate(c)))
+        else:
+            n_col = sum(len(a) for a in c)
+            cols.append(_readonly(np.concatenate(c, out=pool.scratch(i, n_col, c[0].dtype))))
     starts = np.zeros(len(runs) + 1, np.int64)
     np.cumsum([len(r[0]) for r in runs], out=starts[1:])
     guest = np.array(run_guest, np.uint16)
     n = int(starts[-1])
-    merged = (np.empty(n, np.int64), np.empty(n, np.int32), np.empty(n, np.uint8), np.empty(n, np.uint16))
+    merged = pool.take(n) if pool is not None else tuple(np.empty(n, dt) for dt in _CHUNK_DTYPES)
     merge_runs(*cols, starts, guest, offsets[guest], *merged)
     return merged
 
@@ -300,6 +381,12 @@ def read_ahead(items: Iterator, depth: int = 1) -> Iterator:
             except queue.Empty:
                 pass
         thread.join()
+
+
+def _engine_tables(gp, n_pages, budgets, order, initial, n_samples, tier_pages):
+    """The page-to-guest table (uint16, one per global page) and the engine's fresh state."""
+    page_guest = np.repeat(np.arange(len(gp), dtype=np.uint16), gp)
+    return page_guest, engine.alloc_state(n_pages, len(gp), budgets, order, initial, n_samples, tier_pages)
 
 
 def time_range(paths, copies: int = 1, stagger_ns: int = 0) -> tuple[int, int] | None:
@@ -381,26 +468,36 @@ def replay_stream(
     honour, order, initial = strat.engine(p)
     guests = stream_guests(paths, copies, stagger_ns)
     gp = np.array([g.guest_pages for g in guests], np.int64)
-    page_guest = np.repeat(np.arange(len(guests), dtype=np.uint16), gp)
     n_pages, ng = int(gp.sum()), len(guests)
     b = parse_budgets(budgets, n_pages)
     at = np.zeros(0, np.int64)
     if states_interval_ns:
         sample_times_between(None, states_interval_ns)  # a bad interval fails before any reading
         at = sample_times_between(time_range(paths, copies, stagger_ns), states_interval_ns)
-    es = engine.alloc_state(n_pages, ng, b, order, initial, len(at), tier_pages)
     i0 = 0
     per_guest = np.zeros(ng, np.int64)
     t_first = t_last = None
-    for t, page, op, guest in read_ahead(merged_batches(guests, batch_rows)):
-        engine.replay_chunk(es, t, page, op, guest, i0, page_guest, b, honour, order, at)
-        per_guest += np.bincount(guest, minlength=ng)
-        i0 += len(t)
-        if on_events is not None:
-            on_events(len(t))
-        if len(t):
-            t_first = int(t[0]) if t_first is None else t_first
-            t_last = int(t[-1])
+    pool = ChunkPool()
+    with ThreadPoolExecutor(1, thread_name_prefix="cmmsim-alloc") as alloc:
+        # The engine's state and the page-to-guest table are written in full
+        # (hundreds of MiB of fresh pages for a fleet): on a thread of their
+        # own, while the first chunk is read and merged.
+        ready = alloc.submit(_engine_tables, gp, n_pages, b, order, initial, len(at), tier_pages)
+        page_guest = es = None
+        for t, page, op, guest in read_ahead(merged_batches(guests, batch_rows, per_guest, pool)):
+            if es is None:
+                page_guest, es = ready.result()
+            engine.replay_chunk(es, t, page, op, guest, i0, page_guest, b, honour, order, at)
+            i0 += len(t)
+            if on_events is not None:
+                on_events(len(t))
+            if len(t):
+                t_first = int(t[0]) if t_first is None else t_first
+                t_last = int(t[-1])
+            pool.give((t, page, op, guest))  # the engine keeps no reference to a chunk
+            del t, page, op, guest
+        if es is None:  # no events
+            page_guest, es = ready.result()
     engine.replay_finish(es, page_guest, i0)
     scn = StreamedScenario(
         name or scenario_name(list(paths)),

@@ -137,15 +137,9 @@ def test_guest_ends_with_more_guests_than_the_table_dtype_holds():
     assert guest_ends_of(np.zeros(3, np.uint8), 300).tolist() == [3] * 300
 
 
-@given(
-    runs=st.lists(st.lists(st.integers(0, 12), max_size=30), min_size=1, max_size=9),
-    seed=st.integers(0, 2**16),
-)
-def test_merge_runs_matches_the_twin(runs, seed):
-    # The stream's k-way merge: by time, ties by run (guest, then file order);
-    # coarse times so that ties within and across runs are common.
+def _check_merge(runs, seed, scale=1, base=0):
     rng = np.random.default_rng(seed)
-    t = np.concatenate([np.sort(np.array(r, np.int64)) for r in runs])
+    t = np.concatenate([np.sort(np.array(r, np.int64)) for r in runs]) * np.int64(scale) + np.int64(base)
     starts = np.concatenate([[0], np.cumsum([len(r) for r in runs])]).astype(np.int64)
     pfn = rng.integers(0, 1000, len(t)).astype(np.uint32)
     op = rng.integers(0, 6, len(t)).astype(np.uint8)
@@ -162,3 +156,25 @@ def test_merge_runs_matches_the_twin(runs, seed):
     for a, b in zip(got, want, strict=True):
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(a, b)
+
+
+@given(
+    runs=st.lists(st.lists(st.integers(0, 12), max_size=30), min_size=1, max_size=9),
+    seed=st.integers(0, 2**16),
+    scale=st.sampled_from([1, 1 << 50, 1 << 58]),
+    base=st.sampled_from([0, -(1 << 62), 1 << 40]),
+)
+def test_merge_runs_matches_the_twin(runs, seed, scale, base):
+    # The stream's k-way merge: by time, ties by run (guest, then file order);
+    # coarse times so that ties within and across runs are common. Spans of
+    # 12 << 58 ns are too wide for the loser tree's key and take the heap;
+    # negative times check the key's offset.
+    _check_merge(runs, seed, scale, base)
+
+
+def test_merge_runs_pads_the_tree_past_a_power_of_two():
+    # 300 runs (some empty): a tree of 512 leaves, most of the padding exhausted.
+    rng = np.random.default_rng(7)
+    runs = [rng.integers(0, 40, rng.integers(0, 20)).tolist() for _ in range(300)]
+    _check_merge(runs, 11)
+    _check_merge(runs, 12, scale=1 << 56)  # the heap, same runs

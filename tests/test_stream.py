@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 from cmmsim.replay import scenario as sc
 from cmmsim.replay.api import replay_full
 from cmmsim.replay.strategies import names
-from cmmsim.replay.stream import merged_batches, read_ahead, replay_stream, stream_guests
+from cmmsim.replay.stream import ChunkPool, merged_batches, read_ahead, replay_stream, stream_guests
 from cmmsim.tracer.errors import ParamError, TraceError
 from cmmsim.tracer.io import write_trace
 from tests.helpers import SAMPLE_DIR, examples, guest_traces, make_arrays
@@ -81,6 +81,44 @@ def test_merge_order_matches_from_arrays(tmp_path):
         np.testing.assert_array_equal(page, mem.page)
         np.testing.assert_array_equal(op, mem.op)
         np.testing.assert_array_equal(guest, mem.guest)
+
+
+def test_merge_with_a_pool_and_counts(tmp_path):
+    # Chunks written into arrays given back (the cut's scratch too) are the
+    # same events; events per guest are counted from the runs.
+    a = make_arrays([0, 1, 0, 1, 0, 1], [0, 1, 2, 3, 0, 1], guest_pages=4, t_ns=[0, 5, 5, 5, 9, 12])
+    b = make_arrays([1, 0, 0, 1], [1, 1, 0, 2], guest_pages=3, t_ns=[5, 5, 6, 9])
+    paths = []
+    for name, arr in (("a", a), ("b", b)):
+        paths.append(tmp_path / f"{name}.parquet")
+        write_trace(paths[-1], arr.t_ns, arr.pfn, arr.op, arr.meta, row_group_rows=2)
+    mem = sc.load(paths)
+    for batch in (1, 2, 3, 100):
+        pool = ChunkPool()
+        counts = np.zeros(2, np.int64)
+        parts = []
+        for chunk in merged_batches(stream_guests(paths, 1, 0), batch, counts, pool):
+            parts.append(tuple(c.copy() for c in chunk))
+            pool.give(chunk)
+        t, page, op, guest = (np.concatenate(c) for c in zip(*parts, strict=True))
+        np.testing.assert_array_equal(t, mem.t_ns)
+        np.testing.assert_array_equal(page, mem.page)
+        np.testing.assert_array_equal(op, mem.op)
+        np.testing.assert_array_equal(guest, mem.guest)
+        assert counts.tolist() == [6, 4]
+
+
+def test_chunk_pool_reuses_what_is_given_back():
+    pool = ChunkPool()
+    first = pool.take(100)
+    assert [c.dtype for c in first] == [np.int64, np.int32, np.uint8, np.uint16]
+    pool.give(first)
+    again = pool.take(90)  # a set at least as large: the same memory
+    assert len(again[0]) == 90 and all(np.shares_memory(x, y) for x, y in zip(first, again, strict=True))
+    pool.give(again)
+    larger = pool.take(10_000)  # too small: dropped, a new set
+    assert len(larger[0]) == 10_000 and not np.shares_memory(larger[0], first[0])
+    assert not np.shares_memory(pool.take(100)[0], first[0])  # nothing left to give
 
 
 @pytest.mark.parametrize("name, params", [("host-lru", {}), ("cmm", {"reclaim_order": "state-priority"})])

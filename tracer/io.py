@@ -428,12 +428,12 @@ def _check_parquet_file(p: Path, what: str, error: type[CmmsimError]) -> None:
         raise error(f"{shown}: not a Parquet file ({_not_parquet(p, head)})")
 
 
-def _open(path: str | os.PathLike) -> pq.ParquetFile:
+def _open(path: str | os.PathLike, *, pre_buffer: bool = True) -> pq.ParquetFile:
     p = Path(path)
     shown = show_path(p)
     _check_parquet_file(p, "trace", TraceError)
     try:
-        pf = pq.ParquetFile(_source(p), page_checksum_verification=True)
+        pf = pq.ParquetFile(_source(p), page_checksum_verification=True, pre_buffer=pre_buffer)
     except (pa.ArrowException, OSError) as exc:
         raise TraceError(f"{shown}: not a Parquet file, or a damaged one ({os_reason(exc)})") from None
     schema = pf.schema_arrow
@@ -523,13 +523,17 @@ def iter_batches(
     path: str | os.PathLike, batch_rows: int = ROW_GROUP_ROWS
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Stream a trace as ``(t_ns, pfn, op)`` numpy batches, one row group in memory at a time."""
-    pf = _open(path)
+    # Read on the calling thread, column chunks as they come: a stream's reads
+    # overlap the replay already, and a fleet's row groups are small (64 Ki
+    # events at 200 guests), so Arrow's coalesced reads and its thread pool
+    # cost more than they save (docs/perf-log.md, Fleet scale).
+    pf = _open(path, pre_buffer=False)
     # Row group by row group: pyarrow's iter_batches keeps every decoded buffer
     # alive to the end of the file here (memory grows with the trace; see
     # apache/arrow#39808), a row group read on its own is freed with it.
     for i in range(pf.metadata.num_row_groups):
         try:
-            table = pf.read_row_group(i, columns=list(COLUMNS))
+            table = pf.read_row_group(i, columns=list(COLUMNS), use_threads=False)
         except (pa.ArrowException, OSError) as exc:
             raise _damaged(path, exc) from None
         for name in COLUMNS:

@@ -9,10 +9,18 @@ merged columns once, the global page (``pfn`` plus the run's guest offset) and
 the guest index included: no stable argsort of the concatenation and no
 gather of each column through it.
 
-A binary min-heap holds the runs by their next event. Events come in short
-bursts of one guest (several events at one time stamp, a guest's run of
-accesses), so the run on top emits every event before the second-least run's
-head at once, and the heap is sifted once per burst, not once per event.
+Runs are ordered by one int64 key per head, ``(t_ns - t_min) << bits | run``
+(``bits`` enough for the run count), when the cut's time span leaves room
+for it (always, for spans below 2^46 ns at 65536 runs): a loser tree then holds
+the runs, and replacing the head of the run on top is one comparison per
+level with no data-dependent branch (a ``min`` and a ``max``), where a heap's
+sift takes two comparisons per level, each a branch the processor cannot
+predict. Events come in short bursts of one guest (several events at one time
+stamp, a guest's run of accesses), so the run on top emits every event before
+the second-least run's head at once (the least key of the losers on the top
+run's path) and the tree is replayed once per burst, not once per event.
+Spans too wide for the key take a binary min-heap by ``(t_ns, run)``, the
+same bursts, the same order.
 
 The twin is :func:`tests.naive.merge_runs` (the stable argsort it replaces).
 """
@@ -51,6 +59,10 @@ def _sift_down(heap, key, m, i):
     key[i] = t
 
 
+#: The key's top bit is kept clear (a sign bit) and one more is left spare.
+_KEY_BITS = 62
+
+
 @nb.njit(cache=True, nogil=True)
 def merge_runs(t_ns, pfn, op, starts, run_guest, run_offset, t_out, page_out, op_out, guest_out):
     """Merge the runs of ``t_ns``/``pfn``/``op`` into the outputs, by ``(t_ns, run)``.
@@ -70,6 +82,105 @@ def merge_runs(t_ns, pfn, op, starts, run_guest, run_offset, t_out, page_out, op
         The merged events (``starts[-1]`` each): times (ns), global pages
         (``pfn + run_offset``), ops, guest indices.
     """
+    k = starts.shape[0] - 1
+    bits = 0
+    while (1 << bits) < k:
+        bits += 1
+    # The span of times the key can hold (ns): the first and last events of
+    # the runs bound it, as each run's times never decrease.
+    t_lo = np.int64(0)
+    t_hi = np.int64(0)
+    seen = False
+    for r in range(k):
+        if starts[r + 1] > starts[r]:
+            a = t_ns[starts[r]]
+            b = t_ns[starts[r + 1] - 1]
+            if not seen or a < t_lo:
+                t_lo = a
+            if not seen or b > t_hi:
+                t_hi = b
+            seen = True
+    room = np.int64(1) << (_KEY_BITS - bits)
+    # t_hi - t_lo would overflow for spans past 2^63 ns: compare without it.
+    fits = t_hi < t_lo + room if t_lo < 0 else t_hi - t_lo < room
+    if fits:
+        _merge_tree(t_ns, pfn, op, starts, run_guest, run_offset, t_out, page_out, op_out, guest_out, t_lo, bits)
+    else:
+        _merge_heap(t_ns, pfn, op, starts, run_guest, run_offset, t_out, page_out, op_out, guest_out)
+
+
+@nb.njit(cache=True, nogil=True)
+def _merge_tree(t_ns, pfn, op, starts, run_guest, run_offset, t_out, page_out, op_out, guest_out, t_lo, bits):
+    """:func:`merge_runs` by a loser tree of keys ``(t_ns - t_lo) << bits | run``.
+
+    Leaves are the ``2**bits`` runs (padded with exhausted ones); node ``i``
+    holds the loser (the larger key) of the match between its children's
+    winners (node 1 the final, whose winner is the least key). An exhausted run's key is the int64
+    maximum, above every real key.
+    """
+    k = starts.shape[0] - 1
+    size = np.int64(1) << bits
+    run_mask = size - 1
+    done = np.iinfo(np.int64).max
+    win = np.empty(2 * size, np.int64)  # winners, built bottom-up, leaves at size + r
+    for r in range(size):
+        if r < k and starts[r + 1] > starts[r]:
+            win[size + r] = ((t_ns[starts[r]] - t_lo) << bits) | r
+        else:
+            win[size + r] = done
+    tree = np.empty(max(size, 1), np.int64)
+    for i in range(size - 1, 0, -1):
+        a = win[2 * i]
+        b = win[2 * i + 1]
+        win[i] = min(a, b)
+        tree[i] = max(a, b)
+    top = win[1]
+    # Unsigned positions in the copy loop: numba checks every signed index for
+    # wraparound, which there costs as much as the merge's own work.
+    pos = starts[:-1].astype(np.uint64)
+    one = np.uint64(1)
+    o = np.uint64(0)
+    while top != done:
+        r = top & run_mask
+        # The second-least key lost to this run on its way up: the least of
+        # the losers on its path. This run's events below it go out at once.
+        second = done
+        i = (size + r) >> 1
+        while i > 0:
+            second = min(second, tree[i])
+            i >>= 1
+        j = pos[r]
+        e = np.uint64(starts[r + 1])
+        g = run_guest[r]
+        off = run_offset[r]
+        while True:
+            t_out[o] = t_ns[j]
+            page_out[o] = np.int32(pfn[j]) + off
+            op_out[o] = op[j]
+            guest_out[o] = g
+            o += one
+            j += one
+            if j == e:
+                key = done
+                break
+            key = ((t_ns[j] - t_lo) << bits) | r
+            if key > second:
+                break
+        pos[r] = j
+        # Replay this run's new key from its leaf up: at each node the larger
+        # stays, the smaller goes on.
+        i = (size + r) >> 1
+        while i > 0:
+            other = tree[i]
+            tree[i] = max(key, other)
+            key = min(key, other)
+            i >>= 1
+        top = key
+
+
+@nb.njit(cache=True, nogil=True)
+def _merge_heap(t_ns, pfn, op, starts, run_guest, run_offset, t_out, page_out, op_out, guest_out):
+    """:func:`merge_runs` by a binary min-heap of runs keyed ``(t_ns, run)`` (any time span)."""
     k = starts.shape[0] - 1
     pos = starts[:-1].copy()
     heap = np.empty(k, np.int64)
