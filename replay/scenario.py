@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -80,9 +81,16 @@ class Scenario:
     def n_events(self) -> int:
         return int(self.op.shape[0])
 
-    @property
+    @cached_property
     def events_per_guest(self) -> np.ndarray:
-        return np.bincount(self.guest, minlength=self.n_guests).astype(np.int64)
+        """Events of each guest (int64). Counted once per scenario: a count over every
+        event, which a sweep's result frames would otherwise repeat per budget and strategy."""
+        if self.n_guests == 1:
+            counts = np.array([self.n_events], np.int64)
+        else:
+            counts = np.bincount(self.guest, minlength=self.n_guests).astype(np.int64)
+        counts.flags.writeable = False  # shared by every caller
+        return counts
 
     @property
     def page_offset(self) -> np.ndarray:
