@@ -19,7 +19,7 @@ import numpy as np
 from cmmsim.replay.times import check_shift
 from cmmsim.tracer.errors import ParamError, TraceError, show_path
 from cmmsim.tracer.io import TraceArrays, read_arrays
-from cmmsim.tracer.schema import MANIFEST_NAME
+from cmmsim.tracer.schema import MANIFEST_NAME, Op
 
 __all__ = ["Scenario", "expand_inputs", "from_arrays", "load", "scenario_name", "trace_name"]
 
@@ -89,6 +89,18 @@ class Scenario:
             counts = np.array([self.n_events], np.int64)
         else:
             counts = np.bincount(self.guest, minlength=self.n_guests).astype(np.int64)
+        counts.flags.writeable = False  # shared by every caller
+        return counts
+
+    @cached_property
+    def accesses_per_guest(self) -> np.ndarray:
+        """Accesses (reads and writes) of each guest (int64), counted once per scenario
+        (every replay checks its counters against them)."""
+        is_access = self.op <= Op.WRITE
+        if self.n_guests == 1:
+            counts = np.array([np.count_nonzero(is_access)], np.int64)
+        else:
+            counts = np.bincount(self.guest[is_access], minlength=self.n_guests).astype(np.int64)
         counts.flags.writeable = False  # shared by every caller
         return counts
 
