@@ -1,11 +1,10 @@
 """One-pass budget sweep vs replays: 20 budgets of host-lru (exact LRU) on one trace.
 
 Prints, measured in the same run on the same trace: one single-budget replay
-(on two threads, as ``engine.run`` does it: the LRU walk runs ahead of the state
-machine), 20 single-budget replays (what a sweep did before), the per-budget
-kernel given all 20 in one call (``engine.run``: on two threads, budget after
-budget, each on both threads), and the one-pass stack algorithm (its
-budgets dealt to two threads). Target: the
+(``engine.run``'s way: the marker replay, :mod:`cmmsim.replay.marker`), 20
+single-budget replays (what a sweep did before), the per-budget kernel given all
+20 in one call (``engine.run``: one budget per thread), and the one-pass stack
+algorithm (its budgets dealt to two threads). Target: the
 20-budget one-pass costs at most 3x one single-budget replay.
 
     python benchmarks/bench_onepass.py [--events 20000000] [--pages 1000000]

@@ -4,9 +4,9 @@ Prints events/s for each and the ratios of wall times against libCacheSim's
 LRU and Belady run in the same process on the same READ/WRITE stream (objects of
 size 1, same capacity), through libCacheSim's own C trace reader (oracleGeneral
 binary); the engines replay the hints as well, libCacheSim gets the accesses only.
-host-lru and cmm at one budget run on two threads (the LRU walk ahead of the
-state machine, :mod:`cmmsim.replay.lru_ahead`); their "(1 thread)" rows are the same
-replay with numba limited to one thread. "cmm priced" is the ``cmm`` replay made
+host-lru at one budget takes its stack pass (:mod:`cmmsim.replay.onepass`), cmm and
+cmm-light the marker replay (:mod:`cmmsim.replay.marker`); their "(1 thread)" rows are
+the same call with numba limited to one thread. "cmm priced" is the ``cmm`` replay made
 into result rows and priced (:func:`cmmsim.replay.costs.price`, ``kvm-2025``);
 "cmm priced + tier" the same with a host swap tier of a quarter of the budget
 (``--tier-fraction``): issue 18 asks it to cost at most 1.3x the plain ``cmm`` row.
@@ -133,8 +133,8 @@ def main() -> None:
         strat.run(scn, budget, p)  # compile / warm up
         runs[label] = (lambda s=strat, p=p: s.run(scn, budget, p)), n
         if label in ("host-lru", "cmm"):
-            # One budget under exact LRU runs on two threads (the LRU walk ahead of
-            # the state machine); the same on one thread, for the fair single-core figure.
+            # The same call with numba on one thread: the single-core figure a sweep
+            # worker gets.
             one_thread(strat.run, scn, budget, p)
             runs[f"{label} (1 thread)"] = (lambda s=strat, p=p: one_thread(s.run, scn, budget, p)), n
     # The replay with costs applied, without and with a tier (issue 18: <= 1.3x "cmm").
