@@ -316,6 +316,8 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
             # bytes now (cmmsim.replay.kernels.prefetch; the victims' at each eviction).
             q = np.uint64(chunk.page[np.uint64(ahead)])
             prefetch(state, q)
+            if tiered:
+                host_tier.prefetch_node(bs.tier, q)
             if order == ORDER_TWO_LIST:
                 prefetch(bs.frames, np.uint64(q << np.uint64(1)))
             elif order != ORDER_GIVEN:

@@ -120,6 +120,8 @@ def marker_body(
             q = np.uint64(chunk.page[np.uint64(j + EVENTS_AHEAD)])
             prefetch(state, q)
             prefetch(last, q)
+            if tiered:
+                host_tier.prefetch_node(tier, q)
         while s < n_samples and chunk.t_ns[uj] >= sample_at[s]:
             count_states(state, page_guest, samples[s])
             s += 1

@@ -356,9 +356,9 @@ def test_balloon_dual_paging_reads_from_the_tier():
     capacity=st.integers(1, 6),
     steps=st.lists(st.tuples(st.sampled_from(["out", "in", "hint"]), st.integers(0, 11)), max_size=300),
 )
-def test_the_ring_keeps_put_in_order_through_leaves_and_compactions(capacity, steps):
-    # The tier's own operations against an ordered dict (its twin's model), with more
-    # page-outs and leaves than the ring holds, so that it compacts many times.
+def test_the_tier_keeps_put_in_order_through_leaves(capacity, steps):
+    # The tier's own operations against an ordered dict (its twin's model): page-outs
+    # past its capacity (spills of the least recently put in), page-ins and hints.
     n_pages = 12
     tl = host_tier.new(n_pages, capacity)
     state = np.zeros(n_pages, np.uint8)

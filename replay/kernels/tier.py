@@ -21,20 +21,12 @@ also a disk write, in ``host_writes``). At capacity 0 nothing here runs and
 a replay is the replay without a tier, bit for bit.
 
 State: one int32 array per budget (:func:`new`, or :func:`alloc` inside a
-kernel): each page's position in a ring of page ids in put-in order, the
-ring (:data:`RING_PER_PAGE` slots per page of capacity), a bitmap of the
-pages in the tier, then five words: the page count, the ring's head and tail
-(its oldest entry and the next free slot), the capacity and the pages in the
-tier. A page
-that leaves the tier only clears its bit: its ring entry goes stale, and a
-spill skips stale entries (a page's entry is live while its bit is set and its
-position points at it). A ring filled up is compacted in order. So a page-in
-from the tier, and the check whether a page is there, touch only the bitmap
-(an eighth of a byte per page: it stays in the cache), where a list unlinked
-two neighbours. At capacity 0 the array is the four words alone, and every
-helper here that could touch a page's entry checks the capacity first, except
-:func:`take`, :func:`page_out` and :func:`prefetch_node`, which the engine calls
-behind its own check.
+kernel), the tier's LRU list laid out as :mod:`cmmsim.replay.kernels.lru_list`
+(sentinel head ``n_pages``; a page off the list has successor -1) followed by
+two slots: the capacity and the pages in the tier. At capacity 0 it is those
+slots alone (4 words), and every helper here that could touch a page's links
+checks the capacity first, except :func:`take`, :func:`page_out` and
+:func:`prefetch_node`, which the engine calls behind its own check.
 
 Users: the engine kernel (``host-lru``, ``cmm``, ``cmm-light``), the balloons'
 kernel and ``free-page-reporting``'s. The twins are
@@ -48,6 +40,7 @@ import numba as nb
 import numpy as np
 
 from cmmsim.replay.kernels.guest_ranges import guest_of
+from cmmsim.replay.kernels.lru_list import least_recent, node, push_mru, unlink
 from cmmsim.replay.kernels.prefetch import prefetch
 from cmmsim.replay.kernels.state_machine import EVICT_COUNTER, EVICT_STATE, PAGE_IN_STATE, page_in, reclaim
 from cmmsim.replay.states import (
@@ -62,7 +55,6 @@ from cmmsim.replay.states import (
 )
 
 __all__ = [
-    "RING_PER_PAGE",
     "alloc",
     "capacity",
     "evict",
@@ -80,81 +72,66 @@ __all__ = [
 ]
 
 _ONE = np.uint64(1)
-_FIVE = np.uint64(5)
-_LOW5 = np.uint64(31)
-#: Ring slots per page of capacity: a full ring holds at least this many times the
-#: capacity's entries minus the live ones as stale, so a compaction (one pass over
-#: it, a position written per live entry) comes after that many puts at least.
-RING_PER_PAGE = 4
-# The words after the bitmap, counted from the end: pages, ring head, ring tail,
-# capacity, pages in the tier (a tier of capacity 0 has only the last two, and two spare).
-_PAGES, _HEAD, _TAIL, _CAP, _USED = 5, 4, 3, 2, 1
 
 
 def new(n_pages: int, tier_pages: int) -> np.ndarray:
     """An empty tier of ``tier_pages`` pages over ``n_pages`` pages (see the module docstring)."""
     if tier_pages < 0:
         raise ValueError(f"tier capacity must be >= 0 pages, got {tier_pages}")
-    if tier_pages > np.iinfo(np.int32).max // RING_PER_PAGE:
-        raise ValueError(f"tier capacity {tier_pages:,} pages: at most {np.iinfo(np.int32).max // RING_PER_PAGE:,}")
+    if tier_pages > np.iinfo(np.int32).max:
+        raise ValueError(f"tier capacity {tier_pages:,} pages: at most 2^31 - 1")
     return alloc(n_pages, tier_pages)
 
 
 @nb.njit(cache=True)
 def alloc(n_pages, tier_pages):
     """:func:`new` without its checks, for the kernels that allocate their own state."""
-    size = n_pages + RING_PER_PAGE * tier_pages + (n_pages + 31) // 32 + 5 if tier_pages else 4
-    tl = np.zeros(size, np.int32)
+    size = 2 * (n_pages + 1) + 2 if tier_pages else 4
+    tl = np.full(size, -1, np.int32)
     if tier_pages:
-        tl[size - _PAGES] = n_pages
-    tl[size - _CAP] = tier_pages
+        tl[2 * n_pages] = n_pages  # the empty list's head
+        tl[2 * n_pages + 1] = n_pages
+    tl[size - 2] = tier_pages
+    tl[size - 1] = 0
     return tl
 
 
 @nb.njit(cache=True, inline="always")
 def capacity(tl):
     """The tier's capacity, pages (0: no tier)."""
-    return tl[tl.shape[0] - _CAP]
+    return tl[tl.shape[0] - 2]
 
 
 @nb.njit(cache=True, inline="always")
 def used(tl):
     """Pages in the tier."""
-    return tl[tl.shape[0] - _USED]
+    return tl[tl.shape[0] - 1]
 
 
 @nb.njit(cache=True, inline="always")
-def _ring0(tl):
-    """Where the ring starts: after the positions, one per page."""
-    return tl[tl.shape[0] - _PAGES]
-
-
-@nb.njit(cache=True, inline="always")
-def _bit_word(tl, p):
-    """The bitmap's word holding page p's bit (the bitmap follows the ring)."""
-    return np.uint64(_ring0(tl) + RING_PER_PAGE * capacity(tl)) + (np.uint64(p) >> _FIVE)
+def _head(tl):
+    return np.uint64((tl.shape[0] - 4) // 2)
 
 
 @nb.njit(cache=True, inline="always")
 def in_tier(tl, p):
     """Page p is in the tier (a tier of capacity > 0)."""
-    return (np.int64(tl[_bit_word(tl, p)]) >> np.int64(np.uint64(p) & _LOW5)) & 1 != 0
+    return tl[node(p) + _ONE] != -1
 
 
 @nb.njit(cache=True, inline="always")
-def _flip(tl, p):
-    """Set or clear page p's bit (it is known to be the other)."""
-    w = _bit_word(tl, p)
-    tl[w] = np.int32(np.int64(tl[w]) ^ (np.int64(1) << np.int64(np.uint64(p) & _LOW5)))
+def _remove(tl, p):
+    unlink(tl, p)
+    tl[node(p) + _ONE] = -1
+    tl[tl.shape[0] - 1] -= 1
 
 
 @nb.njit(cache=True, inline="always")
 def take(tl, p):
     """Page p is paged in: it leaves the tier if it is there (True), before any victim
-    is written (its place is free for it). Its ring entry goes stale."""
+    is written (its place is free for it)."""
     if in_tier(tl, p):
-        _flip(tl, p)
-        tl[tl.shape[0] - _USED] -= 1
+        _remove(tl, p)
         return True
     return False
 
@@ -175,9 +152,10 @@ def take_paged_out(tl, p, st):
 
 @nb.njit(cache=True, inline="always")
 def prefetch_node(tl, p):
-    """Ask for page p's ring position now (a tier of capacity > 0): the replay loops
-    know their victims a few evictions on, and :func:`page_out` writes it."""
-    prefetch(tl, np.uint64(p))
+    """Ask for page p's tier links now (a tier of capacity > 0): the replay loops
+    know the pages a few dozen events on, and without it the check of
+    :func:`take` and the links :func:`page_out` writes wait on memory."""
+    prefetch(tl, node(p) + _ONE)
 
 
 @nb.njit(cache=True, inline="always")
@@ -207,27 +185,10 @@ def page_in_from_tier(st, g, cnt):
     return PAGE_IN_STATE[st] | CHANGED
 
 
-@nb.njit(cache=True)
-def _compact(tl, ring0):
-    """Move the ring's live entries to its start, in order (stale ones dropped)."""
-    head = tl[tl.shape[0] - _HEAD]
-    tail = tl[tl.shape[0] - _TAIL]
-    k = 0
-    for j in range(head, tail):
-        q = tl[ring0 + j]
-        if in_tier(tl, q) and tl[q] == j:
-            # Written at or before where it was read: in-place, in order.
-            tl[ring0 + k] = q
-            tl[q] = k
-            k += 1
-    tl[tl.shape[0] - _HEAD] = 0
-    tl[tl.shape[0] - _TAIL] = k
-
-
 @nb.njit(cache=True, inline="always")
 def page_out(v, gv, state, cnt, tl, ends):
     """The host reclaims frame v (of guest gv) with a tier: a page it must write goes
-    to the tier (the tier's least recently put in page spilled to disk first when
+    to the tier (the tier's least recently used page spilled to disk first when
     full); any other reclaim is counted as without a tier
     (:func:`cmmsim.replay.kernels.state_machine.reclaim`). ``ends``: one past each
     guest's last page, for the spilled page's guest."""
@@ -239,43 +200,26 @@ def page_out(v, gv, state, cnt, tl, ends):
         cnt[gv, c] += 1
         return
     cnt[gv, C_HOST_WRITES_TIER] += 1
-    end = tl.shape[0]
-    ring0 = _ring0(tl)
+    head = _head(tl)
     if used(tl) >= capacity(tl):
-        # The oldest live entry: stale ones (pages that left) are passed over.
-        head = tl[end - _HEAD]
-        while True:
-            s = tl[ring0 + head]
-            head += 1
-            if in_tier(tl, s) and tl[s] == head - 1:
-                break
-        tl[end - _HEAD] = head
-        _flip(tl, s)
-        tl[end - _USED] -= 1
+        s = least_recent(tl, head)
+        _remove(tl, s)
         gs = guest_of(s, ends)
         cnt[gs, C_SPILLS_TIER] += 1
         cnt[gs, C_HOST_WRITES] += 1  # the spill is a disk write
-        # The next spills read the positions of the entries after it: ask for one now.
-        ahead = head + 8
-        if ahead < tl[end - _TAIL]:
-            prefetch(tl, np.uint64(tl[ring0 + ahead]))
-    tail = tl[end - _TAIL]
-    if tail == RING_PER_PAGE * capacity(tl):
-        _compact(tl, ring0)
-        tail = tl[end - _TAIL]
-    tl[ring0 + tail] = np.int32(v)
-    tl[v] = tail
-    tl[end - _TAIL] = tail + 1
-    _flip(tl, v)
-    tl[end - _USED] += 1
+        # The next spill unlinks the page after the new least recent one, which
+        # writes that page's links: ask for them now (they are far apart in memory).
+        prefetch(tl, node(tl[node(least_recent(tl, head)) + _ONE]))
+    push_mru(tl, head, v)
+    tl[tl.shape[0] - 1] += 1
 
 
 @nb.njit(cache=True, inline="always")
 def leave_after_hint(tl, p, old_state, new_state):
     """After a hint took page p from ``old_state`` to ``new_state``: a page in the tier
-    whose copy the hint freed (host state p before, not after) leaves it, with no I/O
-    (its ring entry goes stale); on a tier of capacity 0 nothing happens."""
+    whose copy the hint freed (host state p before, not after) leaves it, with no I/O.
+    Only such a page costs a load of its links (hints mostly find pages resident); on
+    a tier of capacity 0 nothing happens."""
     h_p = np.uint8(H_P << HOST_SHIFT)
     if (old_state & HOST_MASK) == h_p and (new_state & HOST_MASK) != h_p and capacity(tl) > 0 and in_tier(tl, p):
-        _flip(tl, p)
-        tl[tl.shape[0] - _USED] -= 1
+        _remove(tl, p)

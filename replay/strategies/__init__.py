@@ -212,13 +212,12 @@ class Strategy:
             )
 
 
-#: The largest tier capacity, pages (the tier's ring positions are int32,
-#: :data:`cmmsim.replay.kernels.tier.RING_PER_PAGE` of them per page of capacity).
-MAX_TIER_PAGES = ((1 << 31) - 1) // 4
+#: The largest tier capacity, pages (the tier's links are int32).
+MAX_TIER_PAGES = (1 << 31) - 1
 
 
 def check_tier_pages(tier_pages: int) -> None:
-    """Refuse a tier capacity that is not a whole number of pages in 0 .. MAX_TIER_PAGES."""
+    """Refuse a tier capacity that is not a whole number of pages in 0 .. 2^31 - 1."""
     if isinstance(tier_pages, bool) or not isinstance(tier_pages, int | np.integer):
         raise ParamError(f"tier_pages must be a whole number of pages, got {tier_pages!r}")
     if not 0 <= tier_pages <= MAX_TIER_PAGES:
