@@ -50,7 +50,8 @@ from cmmsim.replay.kernels import slots, two_list
 from cmmsim.replay.kernels import tier as host_tier
 from cmmsim.replay.kernels.guest_ranges import guest_ends_of, guest_of
 from cmmsim.replay.kernels.prefetch import EVENTS_AHEAD, prefetch
-from cmmsim.replay.kernels.resident import peak, resident_close, resident_delta
+from cmmsim.replay.kernels.resident import count_states, peak, resident_close, resident_delta
+from cmmsim.replay.kernels.scalars import N_SCALARS, SC_HAND, SC_NEXT_SLOT, SC_RESIDENT, SC_SAMPLE, SC_TAKEN
 from cmmsim.replay.kernels.state_machine import (
     hint_by_table,
     host_state,
@@ -60,6 +61,7 @@ from cmmsim.replay.kernels.state_machine import (
     reclaim_class,
 )
 from cmmsim.replay.lru_ahead import walk_victims
+from cmmsim.replay.marker import MAX_EVENTS, live_words, marker_budgets
 from cmmsim.replay.result import EngineResult
 from cmmsim.replay.states import (
     C_ACCESSES,
@@ -72,12 +74,8 @@ from cmmsim.replay.states import (
     GUEST_MASK,
     H_R,
     HONOUR_NONE,
-    HOST_MASK,
-    HOST_SHIFT,
     N_COUNTERS,
-    N_HOST_STATES,
     OP_WRITE,
-    PAIR_OF,
     PAIRS,
     REF,
 )
@@ -114,16 +112,13 @@ _PREFETCH_VICTIMS = 8  # evictions ahead (measured: 4-16 within noise)
 #: Events of the first chunk when :func:`run` reports its progress, and of every
 #: chunk at least.
 MIN_PROGRESS_CHUNK_EVENTS = 1 << 20
+#: The most memory the marker replay's bitmaps (a bit per event per budget) may take,
+#: bytes; beyond it exact LRU keeps its time slots.
+MAX_LIVE_BYTES = 1 << 30
 #: Seconds of work the next chunks are sized to, from the pace of the last one: a
 #: chunk has a fixed cost (a parallel region's or a pipeline's start, which a busy
 #: machine can stretch to milliseconds), a small share of a second.
 PROGRESS_CHUNK_S = 1.0
-
-# Kernel state of one budget between chunks: the arrays of BudgetState plus
-# ``sc``, its scalars: resident frames, CLOCK hand, the next free time slot,
-# next sample, and the victims the last call took from ``victims`` under ORDER_GIVEN.
-SC_RESIDENT, SC_HAND, SC_NEXT_SLOT, SC_SAMPLE, SC_TAKEN = range(5)
-N_SCALARS = 5
 
 
 class EngineState(NamedTuple):
@@ -167,15 +162,6 @@ class Chunk(NamedTuple):
 
 
 _NO_VICTIMS = np.zeros(0, np.int32)
-
-
-@nb.njit(cache=True)
-def _count_states(state, page_guest, out):
-    for p in range(state.shape[0]):
-        st = state[p]
-        k = PAIR_OF[(st & GUEST_MASK) * N_HOST_STATES + ((st & HOST_MASK) >> HOST_SHIFT)]
-        if k >= 0:
-            out[page_guest[p], k] += 1
 
 
 @nb.njit(cache=True)
@@ -337,7 +323,7 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
             elif order != ORDER_GIVEN:
                 prefetch(bs.slot, q)
         while s < n_samples and chunk.t_ns[uj] >= sample_at[s]:
-            _count_states(state, page_guest, bs.samples[s])
+            count_states(state, page_guest, bs.samples[s])
             s += 1
         p = np.uint64(chunk.page[uj])
         g = chunk.guest[uj]
@@ -420,7 +406,7 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
 def _replay_finish(state, page_guest, samples, cnt, res_g, mark_g, sc, n_events):
     """Samples due after the last event, and the event-weighted sums."""
     while sc[SC_SAMPLE] < samples.shape[0]:
-        _count_states(state, page_guest, samples[sc[SC_SAMPLE]])
+        count_states(state, page_guest, samples[sc[SC_SAMPLE]])
         sc[SC_SAMPLE] += 1
     resident_close(cnt, res_g, mark_g, n_events)
 
@@ -707,7 +693,9 @@ def run(
     keep_final : bool
         Return every page's final state byte.
     path : str, optional
-        :mod:`cmmsim.replay.planner`'s choice (``PIPELINE`` or ``PARALLEL``); chosen when None.
+        :mod:`cmmsim.replay.planner`'s choice (``MARKER``, ``PIPELINE`` or ``PARALLEL``);
+        chosen when None (``MARKER`` falls back to the others beyond
+        :data:`cmmsim.replay.marker.MAX_EVENTS` events or :data:`MAX_LIVE_BYTES`).
     tier_pages : int
         Capacity of the host's fast swap tier, pages (:mod:`cmmsim.replay.kernels.tier`);
         0, no tier: the replay without one, bit for bit.
@@ -730,26 +718,46 @@ def run(
     at = np.zeros(0, np.int64) if sample_at is None else np.ascontiguousarray(sample_at, np.int64)
     es = alloc_state(events.n_pages, events.n_guests, b, order, initial, len(at), tier_pages)
     n = len(events.page)
+    if path is None:
+        path = planner.choose(
+            exact_lru=order == ORDER_LRU, n_budgets=len(b), n_distinct=b.distinct, n_events=n, in_memory=True
+        )
+    if path == planner.MARKER:
+        if order != ORDER_LRU:
+            raise ValueError("the marker replay is for exact LRU only")
+        live_bytes = len(b) * live_words(n) * 8
+        # Beyond these, the time slots (a window per budget, not a bit per event).
+        path = None if n > MAX_EVENTS or live_bytes > MAX_LIVE_BYTES else path
+    if path == planner.MARKER:
+        live = np.zeros((len(b), live_words(n)), np.uint64)
+        es.sc[:, SC_HAND] = -1  # the marker: not set until the frames fill
+        ends = guest_ends_of(events.page_guest, events.n_guests)
     size = max(1, n if on_events is None else int(chunk_events or MIN_PROGRESS_CHUNK_EVENTS))
     i0 = 0
     while True:
         e = min(n, i0 + size)
         cut = slice(i0, e)
         t0 = time.perf_counter()
-        replay_chunk(
-            es,
-            events.t_ns[cut],
-            events.page[cut],
-            events.op[cut],
-            events.guest[cut],
-            i0,
-            events.page_guest,
-            b,
-            honour,
-            order,
-            at,
-            path=path,
-        )
+        if path == planner.MARKER:
+            chunk = Chunk(events.t_ns[cut], events.page[cut], events.op[cut], events.guest[cut])
+            marker_budgets(
+                events.page, chunk, np.int64(i0), events.page_guest, ends, b.frames, np.int64(honour), at, es, live
+            )
+        else:
+            replay_chunk(
+                es,
+                events.t_ns[cut],
+                events.page[cut],
+                events.op[cut],
+                events.guest[cut],
+                i0,
+                events.page_guest,
+                b,
+                honour,
+                order,
+                at,
+                path=path,
+            )
         if on_events is not None:
             if not chunk_events:
                 size = next_chunk_events(e - i0, time.perf_counter() - t0)

@@ -12,7 +12,10 @@ count, for the strategies and the engine both:
     ahead (:mod:`cmmsim.replay.lru_ahead`), the other runs the state machine a step
     behind it (:func:`cmmsim.replay.engine.replay_pipelined`);
 ``PARALLEL``
-    the engine kernel with one budget per thread.
+    the engine kernel with one budget per thread;
+``MARKER``
+    exact LRU with every event in memory: the victim is the page of the event at
+    a marker (:mod:`cmmsim.replay.marker`), one budget per thread.
 
 See ``docs/performance.md`` for the measurements behind the thresholds.
 """
@@ -21,8 +24,8 @@ from __future__ import annotations
 
 import numba as nb
 
-ONE_PASS, PIPELINE, PARALLEL = "one-pass", "pipeline", "parallel"
-PATHS = (ONE_PASS, PIPELINE, PARALLEL)
+ONE_PASS, PIPELINE, PARALLEL, MARKER = "one-pass", "pipeline", "parallel", "marker"
+PATHS = (ONE_PASS, PIPELINE, PARALLEL, MARKER)
 
 #: Events per step of the two-thread replay (victims of one step are computed
 #: while the state machine runs the previous one): about an eighth of the
@@ -42,6 +45,7 @@ def choose(
     n_distinct: int,
     n_events: int,
     one_pass: bool = False,
+    in_memory: bool = False,
     step: int | None = None,
     threads: int | None = None,
 ) -> str:
@@ -58,6 +62,9 @@ def choose(
     one_pass : bool
         The stack pass would give the answer (exact-LRU ``host-lru``, no
         page states asked for).
+    in_memory : bool
+        Every event of the trace is in memory (not a stream): the marker
+        replay can read its victims from it.
     step : int, optional
         The pipeline's step (default :func:`pipeline_step`).
     threads : int, optional
@@ -66,18 +73,21 @@ def choose(
     Returns
     -------
     str
-        ``ONE_PASS``, ``PIPELINE`` or ``PARALLEL``.
+        ``ONE_PASS``, ``PIPELINE``, ``PARALLEL`` or ``MARKER``.
     """
     if threads is None:
         threads = nb.get_num_threads()
     if step is None:
         step = pipeline_step(n_events)
     # The stack pass of 20 budgets costs about 1-2.5 single-budget replays, so it
-    # wins from two budgets on; one budget against the two-thread replay was a
-    # toss-up, so it keeps its replay unless numba has one thread (sweep workers),
-    # where the pass took 0.4-1.1x the one-thread replay.
-    if one_pass and (n_distinct >= 2 or threads == 1):
+    # wins from two budgets on; at one budget it took 0.8x the marker replay
+    # (docs/perf-log.md, "Replay").
+    if one_pass:
         return ONE_PASS
+    # The marker replay on one thread took 0.5-0.7x the time of the two-thread
+    # replay of the same budget, so it is the way whenever it can be.
+    if exact_lru and in_memory:
+        return MARKER
     # On two cores, each budget on both threads beats two budgets side by side
     # (0.46 s per budget against 0.70 s on the bench stream): the two loops are
     # leaner apart than fused. With more threads the budgets run side by side,

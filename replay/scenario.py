@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import numpy as np
 from cmmsim.replay.times import check_shift
 from cmmsim.tracer.errors import ParamError, TraceError, show_path
 from cmmsim.tracer.io import TraceArrays, read_arrays
-from cmmsim.tracer.schema import MANIFEST_NAME
+from cmmsim.tracer.schema import MANIFEST_NAME, Op
 
 __all__ = ["Scenario", "expand_inputs", "from_arrays", "load", "scenario_name", "trace_name"]
 
@@ -80,9 +81,28 @@ class Scenario:
     def n_events(self) -> int:
         return int(self.op.shape[0])
 
-    @property
+    @cached_property
     def events_per_guest(self) -> np.ndarray:
-        return np.bincount(self.guest, minlength=self.n_guests).astype(np.int64)
+        """Events of each guest (int64). Counted once per scenario: a count over every
+        event, which a sweep's result frames would otherwise repeat per budget and strategy."""
+        if self.n_guests == 1:
+            counts = np.array([self.n_events], np.int64)
+        else:
+            counts = np.bincount(self.guest, minlength=self.n_guests).astype(np.int64)
+        counts.flags.writeable = False  # shared by every caller
+        return counts
+
+    @cached_property
+    def accesses_per_guest(self) -> np.ndarray:
+        """Accesses (reads and writes) of each guest (int64), counted once per scenario
+        (every replay checks its counters against them)."""
+        is_access = self.op <= Op.WRITE
+        if self.n_guests == 1:
+            counts = np.array([np.count_nonzero(is_access)], np.int64)
+        else:
+            counts = np.bincount(self.guest[is_access], minlength=self.n_guests).astype(np.int64)
+        counts.flags.writeable = False  # shared by every caller
+        return counts
 
     @property
     def page_offset(self) -> np.ndarray:

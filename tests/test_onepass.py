@@ -93,7 +93,9 @@ def test_more_budgets_than_a_group_holds(small_traces):
     np.testing.assert_array_equal(one.host_sum_resident[some], many.host_sum_resident)
 
 
-def test_host_lru_takes_the_pass_for_one_budget_only_on_one_thread(small_traces, monkeypatch):
+def test_host_lru_takes_the_pass_for_one_budget_on_any_thread_count(small_traces, monkeypatch):
+    # At one budget the pass took 0.8x the marker replay (docs/perf-log.md), on two
+    # threads as on one; the engine's replay gives the same integers.
     import numba
 
     from cmmsim.replay.strategies import get_strategy
@@ -104,11 +106,9 @@ def test_host_lru_takes_the_pass_for_one_budget_only_on_one_thread(small_traces,
     strat = get_strategy("host-lru")
     scn = sc.load([small_traces["phased"]])
     one = np.array([500])
-    with numba_threads(1):
-        by_pass = strat.run(scn, one, strat.parse_params({}))
-    assert calls == [1]
-    if numba.config.NUMBA_NUM_THREADS >= 2:
-        with numba_threads(2):
-            by_replay = strat.run(scn, one, strat.parse_params({}))
-        assert calls == [1]
-        np.testing.assert_array_equal(by_pass.counters, by_replay.counters)
+    for threads in (1, 2) if numba.config.NUMBA_NUM_THREADS >= 2 else (1,):
+        with numba_threads(threads):
+            by_pass = strat.run(scn, one, strat.parse_params({}))
+    assert calls == [1] * (2 if numba.config.NUMBA_NUM_THREADS >= 2 else 1)
+    by_replay = engine.run(scn, one, honour=HONOUR_NONE, order=engine.ORDER_LRU, initial=INITIAL_NO_HINTS)
+    np.testing.assert_array_equal(by_pass.counters, by_replay.counters)

@@ -350,3 +350,39 @@ def test_balloon_dual_paging_reads_from_the_tier():
     assert c["host_reads"] == 0 and c["host_spills_tier"] == 0
     assert c["host_reads_tier"] == c0["host_reads"] > 0
     assert c["dual_paging"] == c0["dual_paging"]
+
+
+@given(
+    capacity=st.integers(1, 6),
+    steps=st.lists(st.tuples(st.sampled_from(["out", "in", "hint"]), st.integers(0, 11)), max_size=300),
+)
+def test_the_tier_keeps_put_in_order_through_leaves(capacity, steps):
+    # The tier's own operations against an ordered dict (its twin's model): page-outs
+    # past its capacity (spills of the least recently put in), page-ins and hints.
+    n_pages = 12
+    tl = host_tier.new(n_pages, capacity)
+    state = np.zeros(n_pages, np.uint8)
+    cnt = np.zeros((1, len(S.COUNTERS)), np.int64)
+    ends = np.array([n_pages], np.int64)
+    model: dict[int, None] = {}
+    changed = S.pack(S.G_S, S.H_R, changed=True)
+    paged_out = S.pack(S.G_S, S.H_P, copy=True)
+    for what, p in steps:
+        if what == "out" and p not in model:
+            state[p] = changed
+            spills = cnt[0, S.C["host_spills_tier"]]
+            host_tier.page_out(p, 0, state, cnt, tl, ends)
+            if len(model) == capacity:
+                oldest = next(iter(model))
+                del model[oldest]
+                assert cnt[0, S.C["host_spills_tier"]] == spills + 1
+                assert not host_tier.in_tier(tl, oldest)
+            model[p] = None
+        elif what == "in":
+            assert host_tier.take(tl, p) == (p in model)
+            model.pop(p, None)
+        elif what == "hint":
+            host_tier.leave_after_hint(tl, p, paged_out, S.pack(S.G_U, S.H_Z))
+            model.pop(p, None)
+        assert {q for q in range(n_pages) if host_tier.in_tier(tl, q)} == set(model)
+        assert host_tier.used(tl) == len(model)

@@ -1,4 +1,5 @@
-"""Resident frames per guest: the peak and the event-weighted sum (for the mean).
+"""Resident frames per guest: the peak and the event-weighted sum (for the mean); pages
+per state pair (the state samples).
 
 Each guest's count changes only at the events where it gains or loses a frame;
 the sum of its frames over events is kept as areas between those marks
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numba as nb
 
 from cmmsim.replay.kernels.state_machine import reclaim
-from cmmsim.replay.states import C_PEAK, C_SUM
+from cmmsim.replay.states import C_PEAK, C_SUM, GUEST_MASK, HOST_MASK, HOST_SHIFT, N_HOST_STATES, PAIR_OF
 
 
 @nb.njit(cache=True, inline="always")
@@ -41,3 +42,13 @@ def drop_victim(v, gv, state, cnt, res_g, mark, i):
     v's guest gv loses the frame at event i."""
     reclaim(v, gv, state, cnt)
     resident_delta(cnt, res_g, mark, gv, i, -1)
+
+
+@nb.njit(cache=True)
+def count_states(state, page_guest, out):
+    """Add each page to its guest's count of its (guest, host) state pair (``out[g, pair]``)."""
+    for p in range(state.shape[0]):
+        st = state[p]
+        k = PAIR_OF[(st & GUEST_MASK) * N_HOST_STATES + ((st & HOST_MASK) >> HOST_SHIFT)]
+        if k >= 0:
+            out[page_guest[p], k] += 1

@@ -42,6 +42,7 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=
         n_distinct=b.distinct,
         n_events=scenario.n_events,
         one_pass=(params.replacement == "lru" and sample_at is None and not keep_final and not tier_pages),
+        in_memory=True,
     )
     if path == planner.ONE_PASS:
         from cmmsim.replay.onepass import run_lru_all
