@@ -50,28 +50,21 @@ from cmmsim.replay.kernels import slots, two_list
 from cmmsim.replay.kernels import tier as host_tier
 from cmmsim.replay.kernels.guest_ranges import guest_ends_of, guest_of
 from cmmsim.replay.kernels.prefetch import EVENTS_AHEAD, prefetch
-from cmmsim.replay.kernels.resident import count_states, peak, resident_close, resident_delta
+from cmmsim.replay.kernels.resident import count_states, resident_close
 from cmmsim.replay.kernels.scalars import N_SCALARS, SC_HAND, SC_NEXT_SLOT, SC_RESIDENT, SC_SAMPLE, SC_TAKEN
 from cmmsim.replay.kernels.state_machine import (
-    hint_by_table,
     host_state,
     is_resident,
-    page_in,
     reclaim,
     reclaim_class,
 )
+from cmmsim.replay.kernels.steps import accessed, frame_passes, hinted
 from cmmsim.replay.lru_ahead import walk_victims
 from cmmsim.replay.marker import MAX_EVENTS, live_words, marker_budgets
 from cmmsim.replay.result import EngineResult
 from cmmsim.replay.states import (
-    C_ACCESSES,
-    C_CONTENT_LOST,
-    C_HINTS,
-    C_REPAIRS,
     CHANGED,
     DIRTY,
-    G_U,
-    GUEST_MASK,
     H_R,
     HONOUR_NONE,
     N_COUNTERS,
@@ -330,13 +323,8 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
         o = chunk.op[uj]
         st = state[p]
         if o <= OP_WRITE:
-            cnt[g, C_ACCESSES] += 1
             old = st
-            # An access to an unused page is repaired (Ur -> Sr, Uz -> Sz: G_S
-            # is 0), without a branch: which pages the guest freed is a coin toss.
-            unused = np.uint8((st & GUEST_MASK) == G_U)
-            cnt[g, C_REPAIRS] += unused
-            st &= ~(unused * np.uint8(GUEST_MASK))
+            st = accessed(st, g, cnt)
             if host_state(st) != H_R:
                 frame = -1
                 gv = -1  # the victim's guest, if a frame is reclaimed
@@ -357,17 +345,8 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
                     resident -= 1
                 elif order == ORDER_CLOCK:
                     frame = resident
-                if from_tier:
-                    st = host_tier.page_in_from_tier(st, g, cnt)
-                else:
-                    st = page_in(st, g, cnt)
-                if gv != g:
-                    # The frame passes from gv (if any) to g. (Within one guest its
-                    # resident count, hence its frame-time sum, is unchanged.)
-                    if gv >= 0:
-                        resident_delta(cnt, bs.res_g, bs.mark_g, gv, i, -1)
-                    resident_delta(cnt, bs.res_g, bs.mark_g, g, i, 1)
-                    peak(cnt, bs.res_g, g)
+                st = host_tier.page_in_from(from_tier, st, g, cnt)
+                frame_passes(cnt, bs.res_g, bs.mark_g, gv, g, i)
                 resident += 1
                 if resident > res_peak:
                     res_peak = resident
@@ -378,12 +357,8 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
                 st, nxt = _hit(order, bs, levels, nxt, p, old, st)
             state[p] = st
         elif (honour >> o) & 1:
-            cnt[g, C_HINTS] += 1
-            new, lost = hint_by_table(st, o)
-            cnt[g, C_CONTENT_LOST] += lost
+            new = hinted(st, o, g, cnt, tiered, bs.tier, p)
             state[p] = new
-            if tiered:
-                host_tier.leave_after_hint(bs.tier, p, st, new)
             if order == ORDER_CLASS and is_resident(new):
                 # A hint moves a page between classes at its place in time.
                 a = reclaim_class(st)

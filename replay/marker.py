@@ -27,18 +27,13 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from cmmsim.replay.kernels import tier as host_tier
 from cmmsim.replay.kernels.guest_ranges import guest_of
 from cmmsim.replay.kernels.prefetch import EVENTS_AHEAD, prefetch
-from cmmsim.replay.kernels.resident import count_states, peak, resident_delta
+from cmmsim.replay.kernels.resident import count_states
 from cmmsim.replay.kernels.scalars import SC_HAND, SC_RESIDENT, SC_SAMPLE
-from cmmsim.replay.kernels.state_machine import hint_by_table, host_state, page_in, reclaim
+from cmmsim.replay.kernels.state_machine import host_state, reclaim
+from cmmsim.replay.kernels.steps import accessed, frame_passes, hinted
 from cmmsim.replay.states import (
-    C_ACCESSES,
-    C_CONTENT_LOST,
-    C_HINTS,
-    C_REPAIRS,
     CHANGED,
     DIRTY,
-    G_U,
-    GUEST_MASK,
     H_R,
     OP_WRITE,
 )
@@ -131,10 +126,7 @@ def marker_body(
         o = chunk.op[uj]
         st = state[p]
         if o <= OP_WRITE:
-            cnt[g, C_ACCESSES] += 1
-            unused = np.uint8((st & GUEST_MASK) == G_U)
-            cnt[g, C_REPAIRS] += unused
-            st = np.uint8(st & ~(unused * np.uint8(GUEST_MASK)))
+            st = accessed(st, g, cnt)
             # p moves to the top of the stack: its old slot dies, slot i is the newest.
             tp = np.int64(last[p])
             last[p] = np.int32(i)
@@ -162,15 +154,8 @@ def marker_body(
                         if tiered:
                             host_tier.prefetch_node(tier, w)
                     resident -= 1
-                if from_tier:
-                    st = np.uint8(host_tier.page_in_from_tier(st, g, cnt))
-                else:
-                    st = np.uint8(page_in(st, g, cnt))
-                if gv != g:
-                    if gv >= 0:
-                        resident_delta(cnt, res_g, mark_g, gv, i, -1)
-                    resident_delta(cnt, res_g, mark_g, g, i, 1)
-                    peak(cnt, res_g, g)
+                st = np.uint8(host_tier.page_in_from(from_tier, st, g, cnt))
+                frame_passes(cnt, res_g, mark_g, gv, g, i)
                 resident += 1
                 if resident > res_peak:
                     res_peak = resident
@@ -181,12 +166,7 @@ def marker_body(
                 marker = next_live(live, tp)
             state[p] = np.uint8(st | o * np.uint8(DIRTY | CHANGED))
         elif (honour >> o) & 1:
-            cnt[g, C_HINTS] += 1
-            new, lost = hint_by_table(st, o)
-            cnt[g, C_CONTENT_LOST] += lost
-            state[p] = new
-            if tiered:
-                host_tier.leave_after_hint(tier, p, st, new)
+            state[p] = hinted(st, o, g, cnt, tiered, tier, p)
         res_sum += resident
     host[0] = res_peak
     host[1] = res_sum

@@ -47,10 +47,10 @@ from collections.abc import Callable
 
 import numba as nb
 import numpy as np
-from numba.cpython.unsafe.numbers import trailing_zeros
 
 from cmmsim.replay.budgets import validated
 from cmmsim.replay.kernels.prefetch import EVENTS_AHEAD, prefetch
+from cmmsim.replay.marker import next_live
 from cmmsim.replay.numba_threads import numba_threads
 from cmmsim.replay.result import EngineResult, without_states
 from cmmsim.replay.states import (
@@ -83,19 +83,6 @@ def _gain(res, mark, acc, peak, g, k, i):
 
 
 _SIX = np.uint64(6)
-
-
-@nb.njit(cache=True, inline="always")
-def _next_live(live, t):
-    """The first slot after ``t`` whose bit is set (there is one: the newest access)."""
-    # Unsigned: no negative-index fix-up at each load (see cmmsim.replay.kernels.lru_list).
-    s = np.uint64(t + 1)
-    w = s >> _SIX
-    bits = live[w] & (np.uint64(0xFFFFFFFFFFFFFFFF) << (s & np.uint64(63)))
-    while bits == 0:
-        w += np.uint64(1)
-        bits = live[w]
-    return np.int64(w << _SIX) + np.int64(trailing_zeros(bits))
 
 
 # Columns of the per-page table: one row per page, so an access touches one line.
@@ -171,7 +158,7 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg, done, slot, mas
             done[slot] = i
         if op[i] > OP_WRITE:
             continue  # the host sees no hints
-        p = np.uint64(page[i])  # unsigned: see _next_live
+        p = np.uint64(page[i])  # unsigned: see cmmsim.replay.marker.next_live
         # A counter in memory would chain every access through a store and a
         # load of the same word; one guest keeps it in a register.
         if guest is None:
@@ -206,11 +193,11 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg, done, slot, mas
                     # its resident count, hence its frame-time sum, is unchanged.)
                     _area(res, mark, acc, gv, kz, i, -1)
                     _gain(res, mark, acc, peak, g, kz, i)
-            at[kz] = _next_live(live, t)
+            at[kz] = next_live(live, t)
             kz += 1
         if tp >= 0 and kz < k_full and at[kz] == tp:
             # p sat on marker kz (a hit there): the next newer page takes its place.
-            at[kz] = _next_live(live, tp)
+            at[kz] = next_live(live, tp)
         # Zone: out at the z smallest budgets.
         if tp < 0:
             z = nb_
@@ -228,7 +215,7 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg, done, slot, mas
             newcomer[size] = p
             size += 1
             while k_full < nb_ and budgets[k_full] == size:
-                at[k_full] = _next_live(live, -1)  # the oldest page
+                at[k_full] = next_live(live, -1)  # the oldest page
                 k_full += 1
             if op[i] == OP_WRITE:
                 pg[p, FLAGS] = 0  # changed at every budget, a preserved copy at none

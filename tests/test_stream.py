@@ -65,22 +65,31 @@ def test_streamed_equals_in_memory(tmp_path_factory, scn, data):
         assert_frame_equal(got.states, want.states)
 
 
-def test_merge_order_matches_from_arrays(tmp_path):
-    # Equal timestamps across guests and across batch edges: guest index breaks ties.
-    a = make_arrays([0, 1, 0, 1, 0], [0, 1, 2, 3, 0], guest_pages=4, t_ns=[0, 5, 5, 5, 9])
-    b = make_arrays([1, 0, 0, 1], [1, 1, 0, 2], guest_pages=3, t_ns=[5, 5, 6, 9])
+def _two_guest_files(tmp_path, a, b) -> list:
+    """Guests a and b written in row groups of two events (batch edges everywhere)."""
     paths = []
     for name, arr in (("a", a), ("b", b)):
         paths.append(tmp_path / f"{name}.parquet")
         write_trace(paths[-1], arr.t_ns, arr.pfn, arr.op, arr.meta, row_group_rows=2)
+    return paths
+
+
+def _assert_merged_as_in_memory(parts, mem) -> None:
+    t, page, op, guest = (np.concatenate(c) for c in zip(*parts, strict=True))
+    np.testing.assert_array_equal(t, mem.t_ns)
+    np.testing.assert_array_equal(page, mem.page)
+    np.testing.assert_array_equal(op, mem.op)
+    np.testing.assert_array_equal(guest, mem.guest)
+
+
+def test_merge_order_matches_from_arrays(tmp_path):
+    # Equal timestamps across guests and across batch edges: guest index breaks ties.
+    a = make_arrays([0, 1, 0, 1, 0], [0, 1, 2, 3, 0], guest_pages=4, t_ns=[0, 5, 5, 5, 9])
+    b = make_arrays([1, 0, 0, 1], [1, 1, 0, 2], guest_pages=3, t_ns=[5, 5, 6, 9])
+    paths = _two_guest_files(tmp_path, a, b)
     mem = sc.load(paths)
     for batch in (1, 2, 3, 100):
-        parts = list(merged_batches(stream_guests(paths, 1, 0), batch))
-        t, page, op, guest = (np.concatenate(c) for c in zip(*parts, strict=True))
-        np.testing.assert_array_equal(t, mem.t_ns)
-        np.testing.assert_array_equal(page, mem.page)
-        np.testing.assert_array_equal(op, mem.op)
-        np.testing.assert_array_equal(guest, mem.guest)
+        _assert_merged_as_in_memory(list(merged_batches(stream_guests(paths, 1, 0), batch)), mem)
 
 
 def test_merge_with_a_pool_and_counts(tmp_path):
@@ -88,10 +97,7 @@ def test_merge_with_a_pool_and_counts(tmp_path):
     # same events; events per guest are counted from the runs.
     a = make_arrays([0, 1, 0, 1, 0, 1], [0, 1, 2, 3, 0, 1], guest_pages=4, t_ns=[0, 5, 5, 5, 9, 12])
     b = make_arrays([1, 0, 0, 1], [1, 1, 0, 2], guest_pages=3, t_ns=[5, 5, 6, 9])
-    paths = []
-    for name, arr in (("a", a), ("b", b)):
-        paths.append(tmp_path / f"{name}.parquet")
-        write_trace(paths[-1], arr.t_ns, arr.pfn, arr.op, arr.meta, row_group_rows=2)
+    paths = _two_guest_files(tmp_path, a, b)
     mem = sc.load(paths)
     for batch in (1, 2, 3, 100):
         pool = ChunkPool()
@@ -100,11 +106,7 @@ def test_merge_with_a_pool_and_counts(tmp_path):
         for chunk in merged_batches(stream_guests(paths, 1, 0), batch, counts, pool):
             parts.append(tuple(c.copy() for c in chunk))
             pool.give(chunk)
-        t, page, op, guest = (np.concatenate(c) for c in zip(*parts, strict=True))
-        np.testing.assert_array_equal(t, mem.t_ns)
-        np.testing.assert_array_equal(page, mem.page)
-        np.testing.assert_array_equal(op, mem.op)
-        np.testing.assert_array_equal(guest, mem.guest)
+        _assert_merged_as_in_memory(parts, mem)
         assert counts.tolist() == [6, 4]
 
 

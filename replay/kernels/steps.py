@@ -1,0 +1,53 @@
+"""The steps of an event that every replay kernel of the engine takes alike: an access
+counted and repaired, a frame passed between guests, a hint honoured.
+
+The engine's kernel over time slots (:func:`cmmsim.replay.engine._replay_body`) and
+the marker replay (:func:`cmmsim.replay.marker.marker_body`) differ only in how
+they choose and keep their victims; these are the rest.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from cmmsim.replay.kernels import tier as host_tier
+from cmmsim.replay.kernels.resident import peak, resident_delta
+from cmmsim.replay.kernels.state_machine import hint_by_table
+from cmmsim.replay.states import C_ACCESSES, C_CONTENT_LOST, C_HINTS, C_REPAIRS, G_U, GUEST_MASK
+
+__all__ = ["accessed", "frame_passes", "hinted"]
+
+
+@nb.njit(cache=True, inline="always")
+def accessed(st, g, cnt):
+    """Guest g accesses a page in state ``st``: counted, and an unused page repaired
+    (Ur -> Sr, Uz -> Sz: ``G_S`` is 0); returns the state."""
+    cnt[g, C_ACCESSES] += 1
+    # Without a branch: which pages the guest freed is a coin toss.
+    unused = np.uint8((st & GUEST_MASK) == G_U)
+    cnt[g, C_REPAIRS] += unused
+    return st & ~(unused * np.uint8(GUEST_MASK))
+
+
+@nb.njit(cache=True, inline="always")
+def frame_passes(cnt, res_g, mark_g, gv, g, i):
+    """A frame passes from guest gv (-1: a free frame) to guest g at event i. (Within
+    one guest its resident count, hence its frame-time sum, is unchanged.)"""
+    if gv != g:
+        if gv >= 0:
+            resident_delta(cnt, res_g, mark_g, gv, i, -1)
+        resident_delta(cnt, res_g, mark_g, g, i, 1)
+        peak(cnt, res_g, g)
+
+
+@nb.njit(cache=True, inline="always")
+def hinted(st, o, g, cnt, tiered, tier, p):
+    """Guest g's hint ``o`` on page p in state ``st``, honoured: counted, and a copy it
+    frees leaves the tier (``tiered``: the tier's capacity is > 0); returns the state."""
+    cnt[g, C_HINTS] += 1
+    new, lost = hint_by_table(st, o)
+    cnt[g, C_CONTENT_LOST] += lost
+    if tiered:
+        host_tier.leave_after_hint(tier, p, st, new)
+    return new
