@@ -109,6 +109,10 @@ def _smaps_referenced_kb(pid: int | str, start: int) -> int | None:
     return None
 
 
+#: Tries of the clear_refs probe before it is called unusable.
+_PROBE_TRIES = 3
+
+
 def probe(pages: int = 64) -> Probe:
     """Try each sampling mechanism on a private mapping of ``pages`` pages of this process.
 
@@ -124,14 +128,19 @@ def probe(pages: int = 64) -> Probe:
         view[::_PAGE] = 1
         clear = soft = pfns = False
         try:
-            Path("/proc/self/clear_refs").write_text("1\n")
-            before = _smaps_referenced_kb("self", start)
-            view[::_PAGE] = 2
-            after = _smaps_referenced_kb("self", start)
-            clear = before is not None and after is not None and before == 0 and after >= pages * _PAGE // 1024
+            # A few tries: a DAMON context the machine runs clears the accessed bits of
+            # the pages it samples, and can take one of ours between the touch and the read.
+            for attempt in range(1, _PROBE_TRIES + 1):
+                Path("/proc/self/clear_refs").write_text("1\n")
+                before = _smaps_referenced_kb("self", start)
+                view[::_PAGE] = 2 + attempt
+                after = _smaps_referenced_kb("self", start)
+                clear = before is not None and after is not None and before == 0 and after >= pages * _PAGE // 1024
+                if clear:
+                    break
             reasons["clear_refs"] = (
                 f"smaps Referenced of a {pages}-page mapping: {before} kB after "
-                f"clear_refs, {after} kB after touching every page"
+                f"clear_refs, {after} kB after touching every page (try {attempt} of {_PROBE_TRIES})"
             )
         except OSError as exc:
             reasons["clear_refs"] = f"clear_refs/smaps unusable: {exc}"
