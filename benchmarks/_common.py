@@ -11,14 +11,17 @@ from cmmsim.tracer.io import TraceArrays
 from cmmsim.tracer.schema import Op, TraceMeta, count_ops
 
 
+def timed(fn: Callable[[], object], clock: Callable[[], float] = time.perf_counter) -> float:
+    """Seconds ``fn()`` took by ``clock`` (wall time; ``time.process_time``: this
+    process's CPU time)."""
+    t0 = clock()
+    fn()
+    return clock() - t0
+
+
 def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
     """Best wall time of ``repeat`` calls, seconds (the least disturbed run)."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return min(timed(fn) for _ in range(repeat))
 
 
 def page_stream(

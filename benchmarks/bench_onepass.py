@@ -27,26 +27,19 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import page_stream  # noqa: E402
+from benchmarks._common import page_stream, timed  # noqa: E402
 from benchmarks.figures import Column, Table, add_json_argument, emit  # noqa: E402
 from cmmsim.replay import engine  # noqa: E402
 from cmmsim.replay import scenario as sc  # noqa: E402
 from cmmsim.replay.onepass import run_lru_all  # noqa: E402
 from cmmsim.replay.states import HONOUR_NONE, INITIAL_NO_HINTS  # noqa: E402
 from cmmsim.replay.strategies import get_strategy  # noqa: E402
-
-
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def measure(scn, budgets: np.ndarray, repeat: int) -> dict[str, float]:
@@ -61,12 +54,12 @@ def measure(scn, budgets: np.ndarray, repeat: int) -> dict[str, float]:
     run_lru_all(scn, budgets)  # compile (or load) every kernel before timing
     rounds = []
     for _ in range(repeat):
-        single = _timed(lambda: per_budget(one))
-        rounds.append(_timed(lambda: run_lru_all(scn, budgets)) / single)
-    single = _timed(lambda: per_budget(one))
-    serial = _timed(lambda: [per_budget(budgets[k : k + 1]) for k in range(len(budgets))]) / single
-    single = _timed(lambda: per_budget(one))
-    one_call = _timed(lambda: per_budget(budgets)) / single
+        single = timed(lambda: per_budget(one))
+        rounds.append(timed(lambda: run_lru_all(scn, budgets)) / single)
+    single = timed(lambda: per_budget(one))
+    serial = timed(lambda: [per_budget(budgets[k : k + 1]) for k in range(len(budgets))]) / single
+    single = timed(lambda: per_budget(one))
+    one_call = timed(lambda: per_budget(budgets)) / single
     same = np.array_equal(run_lru_all(scn, budgets).counters, per_budget(budgets).counters)
     return {"onepass": statistics.median(rounds), "serial": serial, "one_call": one_call, "same": same}
 
@@ -82,8 +75,8 @@ def measure_state_priority(scn, budgets: np.ndarray, repeat: int) -> float:
     cmm.run(scn, budgets, params)
     rounds = []
     for _ in range(repeat):
-        single = _timed(lambda: cmm.run(scn, one, params))
-        rounds.append(_timed(lambda: cmm.run(scn, budgets, params)) / single)
+        single = timed(lambda: cmm.run(scn, one, params))
+        rounds.append(timed(lambda: cmm.run(scn, budgets, params)) / single)
     return statistics.median(rounds)
 
 

@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import best_of, page_stream, write_oracle_general  # noqa: E402
+from benchmarks._common import best_of, page_stream, timed, write_oracle_general  # noqa: E402
 from benchmarks.figures import Column, Table, add_json_argument, emit  # noqa: E402
 from cmmsim.replay import scenario as sc  # noqa: E402
 from cmmsim.replay.costs import load_profile, price  # noqa: E402
@@ -65,12 +65,6 @@ def _round(runs: dict, rng: np.random.Generator) -> dict[str, float]:
     return {labels[k]: best_of(runs[labels[k]][0], 1) for k in rng.permutation(len(labels))}
 
 
-def _timed(fn, clock) -> float:
-    t0 = clock()
-    fn()
-    return clock() - t0
-
-
 def _paired(a, b, pairs: int, rng: np.random.Generator, clock=time.perf_counter) -> tuple[float, float, float]:
     """Time of ``b()`` over ``a()`` by ``clock`` (wall time; ``time.process_time`` for
     the CPU time of this process), each pair run back to back in a random order:
@@ -85,11 +79,11 @@ def _paired(a, b, pairs: int, rng: np.random.Generator, clock=time.perf_counter)
     ratios = []
     for _ in range(pairs):
         if rng.random() < 0.5:
-            ta = _timed(a, clock)
-            tb = _timed(b, clock)
+            ta = timed(a, clock)
+            tb = timed(b, clock)
         else:
-            tb = _timed(b, clock)
-            ta = _timed(a, clock)
+            tb = timed(b, clock)
+            ta = timed(a, clock)
         ratios.append(tb / ta)
     q = np.quantile(ratios, [0.5, 0.25, 0.75])
     return float(q[0]), float(q[1]), float(q[2])
