@@ -116,11 +116,6 @@ class Budgets:
     def __len__(self) -> int:
         return len(self.pages)
 
-    @property
-    def distinct(self) -> int:
-        """How many different budgets there are."""
-        return len(np.unique(self.pages))
-
 
 def validated(budgets, n_pages: int) -> Budgets:
     """Validate budgets (frames, any order, repeats allowed) for a scenario of ``n_pages`` pages."""

@@ -543,9 +543,7 @@ def replay_chunk(
     if step is None:
         step = planner.pipeline_step(len(page))
     if path is None:
-        path = planner.choose(
-            exact_lru=order == ORDER_LRU, n_budgets=len(b), n_distinct=b.distinct, n_events=len(page), step=step
-        )
+        path = planner.choose(exact_lru=order == ORDER_LRU, n_budgets=len(b), n_events=len(page), step=step)
     ends = guest_ends_of(page_guest, es.cnt.shape[1])
     chunk = Chunk(t_ns, page, op, guest)
     if path != planner.PIPELINE or len(page) == 0:
@@ -694,19 +692,16 @@ def run(
     es = alloc_state(events.n_pages, events.n_guests, b, order, initial, len(at), tier_pages)
     n = len(events.page)
     if path is None:
-        path = planner.choose(
-            exact_lru=order == ORDER_LRU, n_budgets=len(b), n_distinct=b.distinct, n_events=n, in_memory=True
-        )
+        path = planner.choose(exact_lru=order == ORDER_LRU, n_budgets=len(b), n_events=n, in_memory=True)
     if path == planner.MARKER:
         if order != ORDER_LRU:
             raise ValueError("the marker replay is for exact LRU only")
-        live_bytes = len(b) * live_words(n) * 8
-        # Beyond these, the time slots (a window per budget, not a bit per event).
-        path = None if n > MAX_EVENTS or live_bytes > MAX_LIVE_BYTES else path
-    if path == planner.MARKER:
-        live = np.zeros((len(b), live_words(n)), np.uint64)
-        es.sc[:, SC_HAND] = -1  # the marker: not set until the frames fill
-        ends = guest_ends_of(events.page_guest, events.n_guests)
+        if n > MAX_EVENTS or len(b) * live_words(n) * 8 > MAX_LIVE_BYTES:
+            path = None  # beyond these, the time slots (a window per budget, not a bit per event)
+        else:
+            live = np.zeros((len(b), live_words(n)), np.uint64)
+            es.sc[:, SC_HAND] = -1  # the marker: not set until the frames fill
+            ends = guest_ends_of(events.page_guest, events.n_guests)
     size = max(1, n if on_events is None else int(chunk_events or MIN_PROGRESS_CHUNK_EVENTS))
     i0 = 0
     while True:

@@ -42,7 +42,6 @@ def choose(
     *,
     exact_lru: bool,
     n_budgets: int,
-    n_distinct: int,
     n_events: int,
     one_pass: bool = False,
     in_memory: bool = False,
@@ -55,8 +54,8 @@ def choose(
     ----------
     exact_lru : bool
         Victims in exact LRU order (the pipeline's condition).
-    n_budgets, n_distinct : int
-        Budgets asked for, and how many of them differ.
+    n_budgets : int
+        Budgets asked for.
     n_events : int
         Events of the chunk.
     one_pass : bool

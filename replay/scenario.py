@@ -85,22 +85,21 @@ class Scenario:
     def events_per_guest(self) -> np.ndarray:
         """Events of each guest (int64). Counted once per scenario: a count over every
         event, which a sweep's result frames would otherwise repeat per budget and strategy."""
-        if self.n_guests == 1:
-            counts = np.array([self.n_events], np.int64)
-        else:
-            counts = np.bincount(self.guest, minlength=self.n_guests).astype(np.int64)
-        counts.flags.writeable = False  # shared by every caller
-        return counts
+        return self._per_guest(None)
 
     @cached_property
     def accesses_per_guest(self) -> np.ndarray:
         """Accesses (reads and writes) of each guest (int64), counted once per scenario
         (every replay checks its counters against them)."""
-        is_access = self.op <= Op.WRITE
+        return self._per_guest(self.op <= Op.WRITE)
+
+    def _per_guest(self, selected: np.ndarray | None) -> np.ndarray:
+        """Events of each guest, all or those ``selected`` (a mask over the events); read-only."""
         if self.n_guests == 1:
-            counts = np.array([np.count_nonzero(is_access)], np.int64)
+            counts = np.array([self.n_events if selected is None else np.count_nonzero(selected)], np.int64)
         else:
-            counts = np.bincount(self.guest[is_access], minlength=self.n_guests).astype(np.int64)
+            guest = self.guest if selected is None else self.guest[selected]
+            counts = np.bincount(guest, minlength=self.n_guests).astype(np.int64)
         counts.flags.writeable = False  # shared by every caller
         return counts
 

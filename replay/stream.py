@@ -154,6 +154,11 @@ def _batches(g: _Guest, batch_rows: int):
 _CHUNK_DTYPES = (np.int64, np.int32, np.uint8, np.uint16)
 
 
+def _new_chunk(n: int) -> tuple[np.ndarray, ...]:
+    """Fresh arrays for a merged chunk of ``n`` events."""
+    return tuple(np.empty(n, dt) for dt in _CHUNK_DTYPES)
+
+
 class ChunkPool:
     """Merged chunks' arrays handed back by their consumer, for the merge to write again.
 
@@ -185,7 +190,7 @@ class ChunkPool:
                 cols = self._free.pop()
             except IndexError:
                 # A quarter more: cuts vary in size, and a set too small is dropped.
-                return tuple(np.empty(n + n // 4, dt)[:n] for dt in _CHUNK_DTYPES)
+                return tuple(c[:n] for c in _new_chunk(n + n // 4))
             if cols[0].shape[0] >= n:
                 return tuple(c[:n] for c in cols)
             # Too small for this chunk: dropped, a larger one replaces it.
@@ -267,9 +272,7 @@ def merged_batches(
             if len(out) == 1:
                 yield out[0]
             else:
-                joined = (
-                    pool.take(out_rows) if pool is not None else tuple(np.empty(out_rows, dt) for dt in _CHUNK_DTYPES)
-                )
+                joined = pool.take(out_rows) if pool is not None else _new_chunk(out_rows)
                 for c, j in zip(zip(*out, strict=True), joined, strict=True):
                     np.concatenate(c, out=j)
                 if pool is not None:
@@ -316,7 +319,7 @@ def _merge(runs, run_guest, offsets, pool: ChunkPool | None = None) -> tuple[np.
     np.cumsum([len(r[0]) for r in runs], out=starts[1:])
     guest = np.array(run_guest, np.uint16)
     n = int(starts[-1])
-    merged = pool.take(n) if pool is not None else tuple(np.empty(n, dt) for dt in _CHUNK_DTYPES)
+    merged = pool.take(n) if pool is not None else _new_chunk(n)
     merge_runs(*cols, starts, guest, offsets[guest], *merged)
     return merged
 

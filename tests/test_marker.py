@@ -70,7 +70,7 @@ def test_marker_on_sample_traces_equals_time_slots():
 
 
 def test_the_planner_takes_the_marker_in_memory_and_not_for_streams():
-    kw = dict(exact_lru=True, n_budgets=1, n_distinct=1, n_events=10**7, threads=2)
+    kw = dict(exact_lru=True, n_budgets=1, n_events=10**7, threads=2)
     assert planner.choose(in_memory=True, **kw) == planner.MARKER
     assert planner.choose(**kw) == planner.PIPELINE
     assert planner.choose(in_memory=True, **(kw | {"exact_lru": False})) == planner.PARALLEL

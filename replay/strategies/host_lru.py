@@ -39,7 +39,6 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=
     path = planner.choose(
         exact_lru=params.replacement == "lru",
         n_budgets=len(b),
-        n_distinct=b.distinct,
         n_events=scenario.n_events,
         one_pass=(params.replacement == "lru" and sample_at is None and not keep_final and not tier_pages),
         in_memory=True,
