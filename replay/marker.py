@@ -47,9 +47,8 @@ _SIX = np.uint64(6)
 _LOW6 = np.uint64(63)
 _ONE = np.uint64(1)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
-# How far past the marker the next victims' state bytes are asked for, in slots
-# (slots between live ones are dead, so this is a guess at the victims ahead).
-_VICTIM_SLOTS_AHEAD = 32
+# How many live slots past the marker the next victims' state bytes are asked for.
+_VICTIMS_AHEAD = 8
 
 
 def live_words(n_events: int) -> int:
@@ -104,11 +103,11 @@ def marker_body(
     the victim's choice differs.
     """
     n = chunk.page.shape[0]
-    n_all = page_all.shape[0]
     n_samples = sample_at.shape[0]
     res_peak = host[0]
     res_sum = host[1]
     tiered = host_tier.capacity(tier) > 0
+    ahead = np.int64(-1)  # the cursor ahead of the marker (none yet)
     for j in range(n):
         uj = np.uint64(j)
         if j + EVENTS_AHEAD < n:
@@ -147,12 +146,20 @@ def marker_body(
                     else:
                         reclaim(v, gv, state, cnt)
                     marker = next_live(live, marker)
-                    ahead = marker + _VICTIM_SLOTS_AHEAD
-                    if ahead < n_all:
-                        w = np.uint64(page_all[np.uint64(ahead)])
-                        prefetch(state, w)
-                        if tiered:
-                            host_tier.prefetch_node(tier, w)
+                    # A cursor runs a few live slots ahead of the marker: their
+                    # pages are the next victims unless used first.
+                    if ahead <= marker:
+                        ahead = marker
+                        for _ in range(_VICTIMS_AHEAD):
+                            if ahead >= i:
+                                break
+                            ahead = next_live(live, ahead)
+                    elif ahead < i:
+                        ahead = next_live(live, ahead)
+                    w = np.uint64(page_all[np.uint64(ahead)])
+                    prefetch(state, w)
+                    if tiered:
+                        host_tier.prefetch_node(tier, w)
                     resident -= 1
                 st = np.uint8(host_tier.page_in_from(from_tier, st, g, cnt))
                 frame_passes(cnt, res_g, mark_g, gv, g, i)
