@@ -2,8 +2,8 @@
 
 The replay loops know which pages the next events touch (the trace is in
 memory), so they can ask for those pages' cache lines a few dozen events
-ahead; the LRU walk's loads otherwise wait on each other (a page's list
-node, then its neighbours' nodes). A prefetch never faults and changes no
+ahead; their loads otherwise miss one after another (a page's state byte,
+then its slot or list links, then the victim's). A prefetch never faults and changes no
 result: it only moves a line toward the core.
 """
 
