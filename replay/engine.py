@@ -187,7 +187,7 @@ def _class(order, st):
 
 @nb.njit(cache=True, inline="always")
 def _victim_given(victims, taken, state):
-    """The next victim of the list walked ahead; asks for a later one's state byte."""
+    """The next victim of the LRU walk ahead; asks for a later one's state byte."""
     v = victims[np.uint64(taken)]
     taken += 1
     if taken + _PREFETCH_VICTIMS < victims.shape[0]:

@@ -10,9 +10,9 @@ and numba's thread count, for the strategies and the engine both:
     every budget of exact-LRU ``host-lru`` in one stack pass
     (:mod:`cmmsim.replay.onepass`); only when no page state is asked for;
 ``PIPELINE``
-    exact LRU, each budget in turn on two threads: one walks the LRU list
-    ahead (:mod:`cmmsim.replay.lru_ahead`), the other runs the state machine a step
-    behind it (:func:`cmmsim.replay.engine.replay_pipelined`);
+    exact LRU, each budget in turn on two threads: one walks the LRU order
+    (the time slots) ahead (:mod:`cmmsim.replay.lru_ahead`), the other runs the
+    state machine a step behind it (:func:`cmmsim.replay.engine.replay_pipelined`);
 ``PARALLEL``
     the engine kernel with one budget per thread;
 ``MARKER``
