@@ -21,6 +21,7 @@ a duration string (``"500ms"``); I/O counts are pages read or written.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -356,7 +357,9 @@ def sweep(
         ``{"cmm": {"reclaim_order": ["lru", "state-priority"]}}``.
     jobs : int, optional
         Jobs at once in worker processes (default: the number of cores); 1
-        runs them one after another in this process.
+        runs them one after another in this process. The workers are spawned
+        processes that import the calling script first, so a script calls
+        this under ``if __name__ == "__main__":``.
     costs : str or path, optional
         Cost profile pricing the time and CPU columns.
     vcpus : int, optional
@@ -403,9 +406,27 @@ def sweep(
         key, error = next(iter(outcome.failed.items()))
         raise ResultsError(
             f"{len(outcome.failed)} of {len(job_list)} sweep jobs failed "
-            f"(first: {key}: {error}); see {Path(out) / 'failed'}"
+            f"(first: {key}: {error}); see {Path(out) / 'failed'}{_unguarded_hint(make, outcome.failed)}"
         )
     return sw.read_results(out)
+
+
+def _unguarded_hint(make, failed: Mapping[str, str]) -> str:
+    """Why the pool's workers may all have died, when the caller is a script.
+
+    A spawned worker first imports the script that started the pool; a script
+    that calls :func:`sweep` outside the main guard starts the sweep again in
+    the worker, whose pool cannot start while it is still being imported, so
+    the worker dies before any job and looks like a crash.
+    """
+    from cmmsim.replay.executors import local_executor
+
+    main = sys.modules.get("__main__")
+    if make is not local_executor or not getattr(main, "__file__", None):
+        return ""  # in this process, or from a REPL or notebook: nothing is imported again
+    if not all("died twice" in error for error in failed.values()):
+        return ""
+    return f'; the workers import {main.__file__} first: is the call to api.sweep under `if __name__ == "__main__":`?'
 
 
 def _in_process(_max_workers: int):

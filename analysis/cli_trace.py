@@ -100,11 +100,14 @@ def trace_info(path: Annotated[Path, typer.Argument(help="trace file")]) -> None
 
 @trace_app.command("validate")
 @cli_errors
-def trace_validate(paths: Annotated[list[Path], typer.Argument(help="trace files")]) -> None:
+def trace_validate(
+    paths: Annotated[list[Path], typer.Argument(help="trace files or scenario folders (each guest's trace)")],
+) -> None:
     """Check traces against the schema; the first bad row is named."""
+    from cmmsim.replay.scenario import expand_inputs
     from cmmsim.tracer.io import validate_trace
 
-    for path in paths:
+    for path in expand_inputs(paths):
         meta = validate_trace(path)
         console.print(f"{path}: ok ({meta.n_events:,} events, {meta.guest_pages:,} guest pages)")
 

@@ -215,16 +215,16 @@ def main() -> None:
             x_lcs_belady=ratio.get((label, "libcachesim Belady"), nan),
             x_lcs_lru_py=per_access[label] / py if py else nan,
         )
-    state_bytes = 1 + 8  # state byte + LRU links per page (int32 prev/next)
     tiered = statistics.median(r["cmm priced + tier"] / r["cmm"] for r in rounds)
     emit(
         "replay",
         [table],
         args,
         [
-            f"engine state per guest page frame: {state_bytes} bytes (LRU); "
-            "state-priority adds an int32 time slot per page and about 18 bytes per frame "
-            "(a window of 4 slots per frame and its bit trees, cmmsim.replay.kernels.slots)",
+            "engine state: a state byte and an int32 time slot per guest page (LRU, state-priority), "
+            "about 16.5 bytes per host frame under LRU and 17.5 under state-priority (a window of "
+            "4 slots per frame and its bit trees, cmmsim.replay.kernels.slots); the marker replay "
+            "(exact LRU in memory) adds a bit per event",
             f"cmm priced + tier ({tier_pages:,} tier pages) / cmm (issue 18: at most 1.3x): "
             f"wall time {tiered:.2f}x by the shuffled rounds; in {args.tier_pairs} back-to-back pairs "
             f"{pairs_mt[0]:.2f}x (quartiles {pairs_mt[1]:.2f}-{pairs_mt[2]:.2f}), on one thread "

@@ -9,7 +9,10 @@ Three layers, as in STUMPY:
   same for many budgets, one budget per thread; ``_replay_given_chunk`` and
   :mod:`cmmsim.replay.lru_ahead`:
   one exact-LRU budget on two threads (the LRU walk ahead of the state
-  machine, :func:`replay_pipelined`); :mod:`cmmsim.replay.planner` chooses;
+  machine, :func:`replay_pipelined`); :mod:`cmmsim.replay.marker`: exact LRU
+  when the whole trace is in memory (the victim read from the events at a
+  marker, the same event steps, :mod:`cmmsim.replay.kernels.steps`);
+  :mod:`cmmsim.replay.planner` chooses;
 * :func:`run` (plain Python): allocates the state (:func:`alloc_state`),
   replays, shapes the output.
 
@@ -21,7 +24,8 @@ victim helper (``_victim``) plus its bookkeeping when a page gets a frame
 :class:`cmmsim.replay.reference.ReferenceHost`:
 
 ``ORDER_LRU``
-    exact LRU over all resident frames (:mod:`cmmsim.replay.kernels.slots`, one class);
+    exact LRU over all resident frames (:mod:`cmmsim.replay.kernels.slots`, one class;
+    :func:`run` takes :mod:`cmmsim.replay.marker` instead when it can);
 ``ORDER_CLOCK``
     CLOCK (second chance) over a frame table;
 ``ORDER_CLASS``
@@ -138,7 +142,8 @@ class EngineState(NamedTuple):
 #: ``host`` the host's peak and frame-event sum; ``samples`` the state counts;
 #: ``slot``, ``slot_page``, ``bits`` and ``levels`` the time slots of exact LRU and
 #: state-priority (:mod:`cmmsim.replay.kernels.slots`: a page's slot, a slot's page, one bit
-#: tree per class, the trees' level offsets); ``frames`` CLOCK's frame table (each
+#: tree per class, the trees' level offsets; the marker replay keeps each page's last
+#: access in ``slot`` and leaves the rest unused); ``frames`` CLOCK's frame table (each
 #: empty when its order is not in use; under two-list it holds the two lists,
 #: :mod:`cmmsim.replay.kernels.two_list`); ``sc`` the scalars (``SC_*``); ``tier`` the host's
 #: fast swap tier (:mod:`cmmsim.replay.kernels.tier`; 4 words when its capacity is 0).
@@ -182,7 +187,7 @@ def _class(order, st):
 
 @nb.njit(cache=True, inline="always")
 def _victim_given(victims, taken, state):
-    """The next victim of the list walked ahead; asks for a later one's state byte."""
+    """The next victim of the LRU walk ahead; asks for a later one's state byte."""
     v = victims[np.uint64(taken)]
     taken += 1
     if taken + _PREFETCH_VICTIMS < victims.shape[0]:

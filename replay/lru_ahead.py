@@ -10,7 +10,7 @@ successive chunks of events:
   faults with the budget full it records the page that loses its frame;
 * the engine's kernel with the internal order ``ORDER_GIVEN``: the state
   machine and the counters, taking each victim from that record instead of
-  from the list.
+  from the time slots.
 
 The LRU order is the engine's own (its time slots, :mod:`cmmsim.replay.kernels.slots`,
 one class; ``slot[p] == -1`` marks a page without a frame, in both loops), so

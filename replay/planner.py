@@ -1,16 +1,18 @@
-"""Which way a replay runs: one stack pass, the two-thread pipeline, or budgets side by side.
+"""Which way a replay runs: one stack pass, the marker, the two-thread pipeline, or budgets side by side.
 
-Every way gives the same integers and (the last two) leaves the same engine
-state, so the choice is speed alone, and it is made here, from numba's thread
-count, for the strategies and the engine both:
+Every way gives the same integers (and, but for the stack pass, the same final
+page states); ``PIPELINE`` and ``PARALLEL`` also leave the same engine state, so
+a stream can switch between them from chunk to chunk. The choice is speed
+alone, and it is made here, from what is asked, whether the trace is in memory
+and numba's thread count, for the strategies and the engine both:
 
 ``ONE_PASS``
     every budget of exact-LRU ``host-lru`` in one stack pass
     (:mod:`cmmsim.replay.onepass`); only when no page state is asked for;
 ``PIPELINE``
-    exact LRU, each budget in turn on two threads: one walks the LRU list
-    ahead (:mod:`cmmsim.replay.lru_ahead`), the other runs the state machine a step
-    behind it (:func:`cmmsim.replay.engine.replay_pipelined`);
+    exact LRU, each budget in turn on two threads: one walks the LRU order
+    (the time slots) ahead (:mod:`cmmsim.replay.lru_ahead`), the other runs the
+    state machine a step behind it (:func:`cmmsim.replay.engine.replay_pipelined`);
 ``PARALLEL``
     the engine kernel with one budget per thread;
 ``MARKER``

@@ -14,8 +14,7 @@ bits  meaning
 4     DIRTY: guest view, page differs from its guest backing
 5     CHANGED: host change bit, frame differs from the host's preserved copy
 6     COPY: the host holds a valid preserved copy (a swap slot)
-7     REF: CLOCK reference bit / two-list: on the active list / scratch mark of
-      the heap compaction
+7     REF: CLOCK reference bit / two-list: on the active list
 ====  =========================================================
 
 Legal (guest, host) pairs: Sr Sp Sz Ur Uz Vr Vz Pr (DESIGN.md section 2).
@@ -35,13 +34,13 @@ bits  meaning
 7     REF: scratch mark of the heap compaction
 ====  =========================================================
 
-**The state-priority heap key** (a lazy min-heap of int64 keys,
+**The guest's reclaim heap key** (a lazy min-heap of int64 keys,
 :mod:`cmmsim.replay.kernels.lazy_heap`): ``class << CLASS_SHIFT | stamp``, where
 ``stamp`` is the event index of the page's last use (below 2**56) and
-``class`` its reclaim class, cheapest first: the engine's
-``CLASS_UNUSED``/``CLASS_CHEAP``/``CLASS_REST``, the guest's
-``GUEST_CLASS_CLEAN``/``GUEST_CLASS_DIRTY``. Least key first is least
-recently used of the cheapest class.
+``class`` its reclaim class, cheapest first: ``GUEST_CLASS_CLEAN``/``GUEST_CLASS_DIRTY``.
+Least key first is least recently used of the cheapest class. (The host's
+state-priority classes, ``CLASS_UNUSED``/``CLASS_CHEAP``/``CLASS_REST``, rank
+time slots instead: :mod:`cmmsim.replay.kernels.slots`.)
 """
 
 from __future__ import annotations

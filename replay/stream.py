@@ -2,14 +2,16 @@
 
 The engine kernel keeps its whole state per budget between chunks (page
 state bytes, victim structures, counters; :class:`cmmsim.replay.engine.EngineState`),
-so a trace can be fed to it a row group at a time. Guest traces are merged
-by time as they stream: each guest's batches are buffered; events earlier
-than the *watermark* (the smallest last timestamp among guests not yet
+so a trace can be fed to it a row group at a time (exact LRU in its time
+slots: the marker replay reads its victims from the whole trace). Guest traces
+are merged by time as they stream: each guest's batches are buffered; events
+earlier than the *watermark* (the smallest last timestamp among guests not yet
 exhausted) are final, since no guest can still produce an earlier event,
 and are emitted in the same order as :func:`cmmsim.replay.scenario.from_arrays`
 (by time, ties by guest index, then file order). Memory: the per-budget
-state (about 9 bytes per guest page under LRU, 17 plus the heap under
-state-priority) plus the batches each guest has read ahead plus three chunks (the
+state (under exact LRU and state-priority 5 bytes per guest page, a state
+byte and a time slot, and about 17 per host frame: docs/model.md section 10)
+plus the batches each guest has read ahead plus three chunks (the
 one replayed, one merged ahead on a thread by :func:`read_ahead`, one being
 merged; their arrays are written again through a :class:`ChunkPool`, with a
 quarter to spare, and one cut's concatenated runs) (and, under exact LRU on two

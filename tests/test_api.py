@@ -119,6 +119,21 @@ def test_sweep_in_process_and_read_back(trace, tmp_path):
         api.sweep([trace], tmp_path / "none", [], jobs=1)
 
 
+def test_sweep_from_a_script_without_the_main_guard_says_so(trace, tmp_path):
+    # The pool's spawned workers import the script, which starts the sweep again in
+    # each of them before any job: they die, and the error says why it may be.
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from cmmsim import api\n"
+        f"api.sweep([{str(trace)!r}], {str(tmp_path / 'sw')!r}, [20], strategies=['host-lru'], jobs=2)\n"
+    )
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert "died twice" in last and f"the workers import {script} first" in last, last
+    assert 'if __name__ == "__main__":' in last
+
+
 def test_synthesize_is_seeded(tmp_path):
     a = api.synthesize(
         "idle-after-boot", tmp_path / "a.parquet", seed=2, events=2000, params=SMALL["idle-after-boot"], jobs=1

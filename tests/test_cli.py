@@ -63,6 +63,14 @@ def test_trace_commands(tmp_path):
     assert r.exit_code == 0 and "kernel-compile" in r.output and "guest_mib" in r.output
 
 
+def test_trace_validate_takes_a_scenario_folder(small_traces):
+    # As replay and sweep do: a folder is its guests' traces.
+    folder = small_traces["awm"]
+    r = runner.invoke(app, ["trace", "validate", str(folder)])
+    assert r.exit_code == 0, r.output
+    assert r.output.count(": ok (") == len(list(folder.glob("*.parquet"))) >= 2
+
+
 def test_trace_bad_input(tmp_path):
     assert "no such file" in _bad(["trace", "info", str(tmp_path / "none.parquet")])
     (tmp_path / "junk.parquet").write_text("not parquet")

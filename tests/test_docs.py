@@ -71,6 +71,25 @@ def test_readme_names_every_command(tree):
             )
 
 
+def test_readme_library_example_runs_as_a_script():
+    """Pasted into a script, the README's library example works after the quick start."""
+    import ast
+
+    readme = README.read_text()
+    tree = ast.parse(re.search(r"```python\n(.*?)```", readme, re.S).group(1))
+    # api.sweep's spawn workers import the script that started them: outside the
+    # main guard, each would run the example again and die starting its own pool.
+    for node in tree.body:
+        guard = isinstance(node, ast.If) and ast.unparse(node.test) == "__name__ == '__main__'"
+        calls = [n for n in ast.walk(node) if isinstance(n, ast.Call)]
+        assert guard or not calls, f"README example: {ast.unparse(node)!r} runs outside the main guard"
+    # A folder holding a different sweep is refused: not the quick start's.
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    taken = set(re.findall(r"-o (\S+)", quick))
+    sweeps = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func) == "api.sweep"]
+    assert sweeps and all(ast.literal_eval(n.args[1]) not in taken for n in sweeps), taken
+
+
 def test_docgen_check_mode(tmp_path, capsys):
     out, api_out = tmp_path / "cli.md", tmp_path / "api.md"
     args = ["-o", str(out), "--api-out", str(api_out)]
@@ -195,6 +214,17 @@ def test_record_round_trip(tmp_path, monkeypatch):
         render.render_doc(doc, {"demo": rec, "other": rec})
     with pytest.raises(render.RenderError, match="no benchmarks/results/NAME.json for marker"):
         render.render_doc(doc, {})
+
+
+def test_files_named_in_the_docs_exist():
+    # A module that moved (balloon.py became a package) leaves its old path behind.
+    # perf-log.md is history: it may name files that are gone.
+    pages = [README, *(p for p in sorted((ROOT / "docs").glob("*.md")) if p.name != "perf-log.md")]
+    for page in pages:
+        for path in re.findall(
+            r"`((?:replay|analysis|tracer|tests|benchmarks|sample_traces)/[\w./*-]+)`", page.read_text()
+        ):
+            assert list(ROOT.glob(path)), f"{page.name}: `{path}` names no file"
 
 
 def test_relative_links_in_the_docs_resolve():

@@ -5,8 +5,7 @@ guest g owns ``guest_end[g-1] .. guest_end[g] - 1``), so a page's guest is
 found by a search over the guests' ends, which sit in the L1 cache. The
 evictions of ``opt`` and of the engine looked their victim up in
 ``page_guest`` (two bytes per page, far from the core): with one guest the
-search costs nothing; on the bench stream ``opt`` ran 1.19x faster and
-``host-lru`` went from 98 to 102 M events/s.
+search costs nothing (the gain measured: docs/perf-log.md, session 6).
 """
 
 from __future__ import annotations

@@ -1,18 +1,21 @@
-"""The intrusive LRU list of every LRU kernel: two links per page, a sentinel head.
+"""The intrusive LRU list of the list-based kernels: two links per page, a sentinel head.
+
+Its users: two-list (:mod:`cmmsim.replay.kernels.two_list`), free page reporting,
+the balloons' host and the tier (:mod:`cmmsim.replay.kernels.tier`); exact LRU
+in the engine keeps time slots or a marker instead.
 
 ``links[2p]`` is p's predecessor (less recent), ``links[2p+1]`` its successor:
-interleaved so one cache line holds both. ``links[2p+1] == -1``: p holds no
-frame (kept so by :func:`evict_lru`; only the LRU walk of
-:mod:`cmmsim.replay.lru_ahead`, which has no state bytes, reads it). The head is a
-node of its own past the pages (``links[2 head]`` the most recent page,
-``links[2 head + 1]`` the least recent); a kernel may keep several lists in
-one array, each with its own head (the balloons' per-guest free lists).
+interleaved so one cache line holds both. ``links[2p+1] == -1``: p was taken
+off by :func:`evict_lru` (the tier keeps every page off its list so, and tests
+it). The head is a node of its own past the pages (``links[2 head]`` the most
+recent page, ``links[2 head + 1]`` the least recent); a kernel may keep several
+lists in one array, each with its own head (the balloons' per-guest free lists).
 
 Nodes are indexed in uint64: numba adds a negative-index fix-up (two
 instructions, and registers) to every index of a signed type it cannot prove
-non-negative, as every page read from an array; unsigned, there is none (the
-LRU walk alone 0.82x its time on the bench stream). Other kernels index the
-same way for the same reason.
+non-negative, as every page read from an array; unsigned, there is none
+(docs/perf-log.md, sessions 7 and 8). Other kernels index the same way for
+the same reason.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 The replay loops know which pages the next events touch (the trace is in
 memory), so they can ask for those pages' cache lines a few dozen events
-ahead; the LRU walk's loads otherwise wait on each other (a page's list
-node, then its neighbours' nodes). A prefetch never faults and changes no
+ahead; their loads otherwise miss one after another (a page's state byte,
+then its slot or list links, then the victim's). A prefetch never faults and changes no
 result: it only moves a line toward the core.
 """
 
@@ -15,10 +15,9 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-#: How many events ahead the kernels ask for what they will touch. Measured on
-#: the bench stream at 32 for each user (the LRU walk: 1.5x, 16 and 64 within
-#: noise of it; the two-thread replay's state side; opt's MIN pass: 1.24x; the
-#: one pass's page rows: its stack moves 0.61 -> 0.20 s).
+#: How many events ahead the kernels ask for what they will touch: measured on
+#: the bench stream for each user, 16 and 64 within noise of 32 (the gains:
+#: docs/perf-log.md).
 EVENTS_AHEAD = 32
 
 # The intrinsic is overloaded on the pointer type: opaque pointers from LLVM 15 on.

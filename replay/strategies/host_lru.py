@@ -31,8 +31,9 @@ _config = engine_config(HONOUR_NONE, INITIAL_NO_HINTS, lambda p: p.replacement)
 
 
 def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=0, on_events=None, chunk_events=None):
-    """Exact LRU in one stack pass or per budget, as :mod:`cmmsim.replay.planner` chooses
-    (not in one pass with a tier: the stack pass counts no tier). Both report progress
+    """Exact LRU in one stack pass, or each budget on the engine (any replacement), as
+    :mod:`cmmsim.replay.planner` chooses (not in one pass with a tier: the stack pass
+    counts no tier). Both report progress
     (``on_events``): the replay per budget chunk by chunk (:func:`cmmsim.replay.engine.run`),
     the stack pass as it goes (:func:`cmmsim.replay.watch.watched`)."""
     b = validated(budgets, scenario.n_pages)
