@@ -64,7 +64,7 @@ from cmmsim.replay.states import (
     N_COUNTERS,
     OP_WRITE,
 )
-from cmmsim.replay.watch import watched
+from cmmsim.replay.watch import reached, watched
 
 
 @nb.njit(cache=True, inline="always")
@@ -154,8 +154,8 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg, done, slot, mas
     for i in range(n):
         if i + EVENTS_AHEAD < n:
             prefetch(flat, np.uint64(page[i + EVENTS_AHEAD]) * np.uint64(2))
-        if (i & mask) == 0:
-            done[slot] = i
+        if (i & mask) == 0 and reached(done, slot, i):
+            break
         if op[i] > OP_WRITE:
             continue  # the host sees no hints
         p = np.uint64(page[i])  # unsigned: see cmmsim.replay.marker.next_live

@@ -15,6 +15,14 @@ once. Without a callback the kernel runs in the calling thread, untouched.
 
 The stores change nothing the kernel computes: the results are the same
 integers either way (tests/test_replay_progress.py).
+
+The array has one slot more, the *stop* slot: a kernel reads it where it
+stores its position (:func:`reached`) and leaves its loop once it is
+negative. :func:`watched` sets it when the calling thread is interrupted
+while it waits (Ctrl-C, or an error from the callback), waits for the worker
+to leave (within :data:`STORE_EVERY` events of each pass) and raises: a
+library caller that interrupts a replay gets its CPU back, not a thread
+running to the end of the trace. The stopped kernel's output is dropped.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from typing import TypeVar
 import numba as nb
 import numpy as np
 
-__all__ = ["POLL_S", "STORE_EVERY", "watched"]
+__all__ = ["POLL_S", "STORE_EVERY", "reached", "watched"]
 
 #: Events between two stores of a kernel's position in its slot (a power of two).
 STORE_EVERY = 1 << 16
@@ -34,6 +42,19 @@ STORE_EVERY = 1 << 16
 POLL_S = 0.2
 
 T = TypeVar("T")
+
+
+@nb.njit(cache=True, inline="always")
+def reached(done, slot, i):
+    """Store position ``i`` in ``done[slot]``; True when the kernel is asked to stop
+    (the last slot of ``done`` is negative): it leaves its loop then."""
+    done[slot] = i
+    return done[done.shape[0] - 1] < 0
+
+
+def _positions(slots: int) -> np.ndarray:
+    """The kernel's position slots (at least one) and the stop slot after them."""
+    return np.zeros(max(1, slots) + 1, np.int64)
 
 
 def watched(
@@ -67,7 +88,7 @@ def watched(
     every = int(STORE_EVERY)
     if every < 1 or every & (every - 1):
         raise ValueError(f"STORE_EVERY must be a power of two, got {every}")
-    done = np.zeros(max(1, slots), np.int64)
+    done = _positions(slots)
     if on_events is None:
         return call(done, every - 1)
     out: list[T] = []
@@ -83,20 +104,28 @@ def watched(
         except BaseException as e:  # noqa: BLE001 - handed to the calling thread as is
             failed.append(e)
 
-    # A daemon thread: an interrupted command (Ctrl-C) exits without waiting for the kernel.
+    # A daemon thread: should the interpreter exit while it runs, it does not wait for it.
     worker = threading.Thread(target=work, name="cmmsim-kernel", daemon=True)
     worker.start()
     reported = 0
+    positions = done[:-1]
     # Every slot passes over all the events: the slots' sum ends at slots x events.
-    work_events = max(1, len(done) * int(n_events))
-    while worker.is_alive():
-        worker.join(POLL_S)
-        # The slots are written by other threads as we read: each is an aligned
-        # int64 that only grows, so the sum is at most a little behind.
-        now = min(n_events, int(done.sum()) * n_events // work_events)
-        if now > reported:
-            on_events(now - reported)
-            reported = now
+    work_events = max(1, len(positions) * int(n_events))
+    try:
+        while worker.is_alive():
+            worker.join(POLL_S)
+            # The slots are written by other threads as we read: each is an aligned
+            # int64 that only grows, so the sum is at most a little behind.
+            now = min(n_events, int(positions.sum()) * n_events // work_events)
+            if now > reported:
+                on_events(now - reported)
+                reported = now
+    except BaseException:
+        # Interrupted (Ctrl-C) or the callback failed: the kernel stops at its next
+        # store, its output is dropped, and the interruption goes on up.
+        done[-1] = -1
+        worker.join()
+        raise
     if failed:
         raise failed[0]
     if n_events > reported:

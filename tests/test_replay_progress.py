@@ -3,6 +3,10 @@ bar as it goes, and gives the integers of one call."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -138,6 +142,70 @@ def test_kernels_in_one_call_report_progress_as_they_go_and_the_same_integers(bi
     assert len(passes) == (2 if name == "host-lru" else 0)
 
 
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("host-lru", {}),
+        ("opt", {}),
+        ("opt-schedule", {}),
+        ("static", {"partition": "equal"}),
+        ("balloon", {"estimator": "fault-rate", "replacement": "two-list"}),
+        ("free-page-reporting", {"order": 3}),
+    ],
+)
+def test_every_watched_kernel_leaves_its_loop_when_asked_to_stop(big, often, monkeypatch, name, params):
+    # The stop slot set before the call: each pass must leave at its first store
+    # (event 0). Without it, the same call gets to the end of its pass.
+    strat = get_strategy(name)
+    p = strat.parse_params(params)
+    budgets = [500, 4_000, 15_000]
+    real = watch._positions
+    seen: list[np.ndarray] = []
+
+    def positions(slots, stop):
+        done = real(slots)
+        done[-1] = -1 if stop else 0
+        seen.append(done)
+        return done
+
+    monkeypatch.setattr(watch, "_positions", lambda slots: positions(slots, stop=False))
+    strat.run(big, budgets, p)
+    assert len(seen) == 1 and (seen[0][:-1] >= big.n_events - watch.STORE_EVERY).all()
+    monkeypatch.setattr(watch, "_positions", lambda slots: positions(slots, stop=True))
+    # What a stopped kernel returns is never used (watched raises the interruption);
+    # run this way, the strategy may refuse its partial counts, which is as good.
+    with contextlib.suppress(Exception):
+        strat.run(big, budgets, p)
+    assert len(seen) == 2 and (seen[1][:-1] == 0).all()
+
+
+def test_an_interrupted_wait_stops_the_kernel_before_it_goes_on_up():
+    # Ctrl-C in the calling thread, or a failing callback, while the kernel runs: the
+    # kernel is told to stop and waited for; the interruption is raised, not lost.
+    ended: list[str] = []
+
+    def call(done, mask):
+        for _ in range(10_000):  # ten seconds at most: a kernel that never looks runs on
+            if done[-1] < 0:
+                ended.append("stopped")
+                return None
+            done[0] += 1
+            time.sleep(0.001)
+        ended.append("ran to the end")
+        return None
+
+    class Interrupted(Exception):
+        pass
+
+    def on_events(n):
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        watch.watched(call, 1, 1_000_000_000, on_events)
+    assert ended == ["stopped"]
+    assert not [t for t in threading.enumerate() if t.name == "cmmsim-kernel"]
+
+
 def test_every_strategy_moves_the_bar_as_it_goes():
     # On the engine a chunk at a time, or its own kernel watched: every runner takes
     # the callback (the test above holds each one that is not on the engine to it).
@@ -184,7 +252,8 @@ def test_watched_runs_the_call_in_a_worker_with_our_thread_count_and_raises_its_
         return "ok"
 
     assert watch.watched(call, 3, 10, None) == "ok"  # no callback: here, nothing reported
-    assert seen[-1][0] is here and seen[-1][2] == (3,) and seen[-1][3] == watch.STORE_EVERY - 1
+    # Three position slots and the stop slot.
+    assert seen[-1][0] is here and seen[-1][2] == (4,) and seen[-1][3] == watch.STORE_EVERY - 1
     calls: list[int] = []
     with numba_threads(1):
         assert watch.watched(call, 3, 10, calls.append) == "ok"

@@ -59,7 +59,7 @@ from cmmsim.replay.states import (
     OP_WRITE,
 )
 from cmmsim.replay.strategies import Strategy
-from cmmsim.replay.watch import watched
+from cmmsim.replay.watch import reached, watched
 from cmmsim.tracer.params import need
 
 
@@ -143,8 +143,8 @@ def _fpr_one(
     nq = n_blocks + 1
     n = page.shape[0]
     for i in range(n):
-        if (i & mask) == 0:
-            done[slot] = i
+        if (i & mask) == 0 and reached(done, slot, i):
+            break
         t = t_ns[i]
         while next_pass >= 0 and t >= next_pass:
             sent = 0

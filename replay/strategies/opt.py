@@ -54,7 +54,7 @@ from cmmsim.replay.states import (
     OP_WRITE,
 )
 from cmmsim.replay.strategies import Strategy
-from cmmsim.replay.watch import watched
+from cmmsim.replay.watch import reached, watched
 
 DEAD = 1 << 62
 
@@ -210,8 +210,8 @@ def _min_one(
             f = nxt[i + EVENTS_AHEAD]
             if f >= 0:
                 prefetch(pos_words, pos_offsets[0] + (f >> 6))
-        if (i & mask) == 0:
-            done[slot] = i
+        if (i & mask) == 0 and reached(done, slot, i):
+            break
         if op[i] > OP_WRITE:
             res_sum += resident
             continue

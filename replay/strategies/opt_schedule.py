@@ -66,7 +66,7 @@ from cmmsim.replay.states import (
 )
 from cmmsim.replay.strategies import Strategy
 from cmmsim.replay.strategies.opt import _gaps, _index_type, reference_next_uses
-from cmmsim.replay.watch import watched
+from cmmsim.replay.watch import reached, watched
 
 _NEVER, _DEAD = -1, -2
 #: Whether the host must write a page that leaves residency in this state (by state byte).
@@ -128,8 +128,8 @@ def _schedule_one(
     res_peak = host[0]
     n = page.shape[0]
     for i in range(n):
-        if (i & mask) == 0:
-            done[slot] = i
+        if (i & mask) == 0 and reached(done, slot, i):
+            break
         p = np.uint64(page[i])  # unsigned: no negative-index fix-up (cmmsim.replay.kernels.lru_list)
         g = guest[i]
         o = op[i]

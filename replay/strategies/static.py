@@ -62,7 +62,7 @@ from cmmsim.replay.states import (
     SWAPPED,
 )
 from cmmsim.replay.strategies import Strategy
-from cmmsim.replay.watch import watched
+from cmmsim.replay.watch import reached, watched
 from cmmsim.tracer.errors import ParamError
 
 
@@ -122,8 +122,8 @@ def _static_replay(
     total = 0
     n = page.shape[0]
     for i in range(n):
-        if (i & mask) == 0:
-            done[slot] = i
+        if (i & mask) == 0 and reached(done, slot, i):
+            break
         p = page[i]
         g = guest[i]
         o = op[i]

@@ -81,7 +81,7 @@ from cmmsim.replay.strategies.balloon.params import (
     period_ends,
     setup,
 )
-from cmmsim.replay.watch import watched
+from cmmsim.replay.watch import reached, watched
 
 
 class Guests(NamedTuple):
@@ -452,8 +452,8 @@ def _balloon_replay(t_ns, page, op, guest, avail, period, seed, rate, host, gs, 
     if es.kind == EST_SAMPLING:
         rng = _draw_samples(rng, es.samp, es.off, gp)
     for i in range(n + 1):
-        if (i & mask) == 0:
-            done[slot] = i
+        if (i & mask) == 0 and reached(done, slot, i):
+            break
         t = t_ns[i] if i < n else t_ns[n - 1]
         last = i == n
         # Period ends up to t (the last period closes after the last event).
