@@ -84,7 +84,9 @@ def _check_anon_touch_free(c, ops, lines):
     # Each page allocated (zero-filled: stable, written), then freed (its frame
     # may be handed out again before the end marker, here for the marker's page).
     assert all(ops[p][:3] == [SS, W, SU] for p in user)
-    assert c["duplicate_frees"] == ANON_PAGES  # 6.x reports each batched free twice
+    # 6.x reports each batched free twice; how many frees are batched depends on what
+    # else the machine does meanwhile, so a live run sees at most one repeat per page.
+    assert c["duplicate_frees"] <= ANON_PAGES
 
 
 def _check_mmap_read(c, ops, lines):
@@ -124,6 +126,8 @@ def test_known_answers_on_the_recorded_runs(tmp_path, workload):
     c, ops = _convert_cut(tmp_path, lines)
     CHECKS[workload](c, ops, lines)
     assert Counter(c["skipped"]) == {"header or comment": 1}
+    if workload == "anon-touch-free":
+        assert c["duplicate_frees"] == ANON_PAGES  # in this recording, every free was batched
 
 
 @LIVE_KERNEL
