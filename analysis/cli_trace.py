@@ -34,11 +34,18 @@ def trace_synth(
         int | None,
         typer.Option(help="guests generated at once (default: one per CPU); the output does not depend on it"),
     ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
-    """Generate a synthetic guest trace (or a multi-guest scenario folder)."""
+    """Generate a synthetic guest trace (or a multi-guest scenario folder).
+
+    Progress is in guest time simulated (summed over guests), or in events with --events.
+    """
+    from cmmsim.progress import Reporter
+
+    reporter = Reporter(quiet=quiet)  # before the generator's modules: importing them compiles
     from cmmsim.tracer.io import check_output, folder_output
     from cmmsim.tracer.params import INT64_MAX
-    from cmmsim.tracer.synth import get_workload, synthesize
+    from cmmsim.tracer.synth import get_workload, plan, synthesize
 
     if not 0 <= seed <= INT64_MAX:
         raise ParamError(f"--seed {seed}: must be 0..{INT64_MAX:,}")
@@ -48,8 +55,29 @@ def trace_synth(
         raise ParamError(f"--jobs {jobs}: must be at least 1")
     multi = get_workload(workload).multi_guest
     check_output(out, folder=multi)
-    with folder_output(out if multi else out.parent):
-        paths = synthesize(workload, out, seed=seed, events=events, params=param or [], jobs=jobs)
+    # Bounded by duration_s, guest time is the measure of what is done (events
+    # come in bursts); it goes in 1/1024 s steps: their sums are exact in a float,
+    # so all of it done is 100 %.
+    total_ns = 0
+    if events is None:
+        total_ns = sum(int(gp.params.duration_s * 1e9) for gp in plan(workload, seed=seed, params=param or [])[2])
+    task_args = (
+        {"total": (total_ns << 10) // 10**9 / 1024, "unit": "s simulated"} if events is None else {"total": events}
+    )
+    with folder_output(out if multi else out.parent), reporter.task(f"synth {workload}", **task_args) as task:
+        guest_ns_done = steps_shown = 0
+
+        def on_chunk(n: int, guest_ns: int) -> None:
+            nonlocal guest_ns_done, steps_shown
+            if events is not None:
+                task.advance(n)
+                return
+            guest_ns_done += guest_ns
+            steps = (guest_ns_done << 10) // 10**9
+            task.advance((steps - steps_shown) / 1024)
+            steps_shown = steps
+
+        paths = synthesize(workload, out, seed=seed, events=events, params=param or [], jobs=jobs, on_chunk=on_chunk)
     for p in paths:
         console.print(f"wrote {p}")
 
