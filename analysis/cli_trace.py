@@ -94,8 +94,27 @@ def trace_workloads() -> None:
 
 @trace_app.command("info")
 @cli_errors
-def trace_info(path: Annotated[Path, typer.Argument(help="trace file")]) -> None:
-    """Show events by op, duration, distinct pages and final guest-state fractions."""
+def trace_info(
+    paths: Annotated[list[Path], typer.Argument(help="trace files or scenario folders (each guest's trace)")],
+) -> None:
+    """Show events by op, duration, distinct pages and final guest-state fractions.
+
+    One block per guest trace; for several, a last line with their totals.
+    """
+    from cmmsim.replay.scenario import expand_inputs
+
+    files = expand_inputs(paths)
+    infos = [_print_info(path) for path in files]
+    if len(infos) > 1:
+        console.print(
+            f"[bold]total[/bold]  {len(infos)} traces, {sum(i['events'] for i in infos):,} events, "
+            f"{sum(i['guest_pages'] for i in infos):,} guest pages, "
+            f"{sum(i['distinct_pages'] for i in infos):,} distinct pages"
+        )
+
+
+def _print_info(path: Path) -> dict[str, Any]:
+    """The block of ``trace info`` for one trace file; returns its summary."""
     from cmmsim.traces import trace_summary
 
     info = trace_summary(path)
@@ -124,6 +143,7 @@ def trace_info(path: Annotated[Path, typer.Argument(help="trace file")]) -> None
 
         for line in sampling_lines(info["sampling"], info["converter"] or {}):
             console.print(f"sampling: {line}")
+    return info
 
 
 @trace_app.command("validate")

@@ -97,6 +97,20 @@ def test_trace_synth_shows_progress_on_stderr_and_writes_the_same_bytes(tmp_path
     assert "synth awm: 6,000 of 6,000 events (100%)" in r.stderr, r.stderr
 
 
+def test_trace_info_takes_a_scenario_folder(small_traces):
+    from cmmsim.replay.scenario import expand_inputs
+    from cmmsim.tracer.io import read_meta
+
+    folder = small_traces["awm"]
+    files = expand_inputs([folder])
+    r = runner.invoke(app, ["trace", "info", str(folder)])
+    assert r.exit_code == 0, r.output
+    # One block per guest trace, then their totals.
+    assert r.output.count("events by op") == len(files) >= 2
+    total = sum(read_meta(f).n_events for f in files)
+    assert f"total  {len(files)} traces, {total:,} events" in r.output
+
+
 def test_trace_bad_input(tmp_path):
     assert "no such file" in _bad(["trace", "info", str(tmp_path / "none.parquet")])
     (tmp_path / "junk.parquet").write_text("not parquet")
