@@ -32,8 +32,14 @@ from cmmsim.tracer.errors import ParamError
 #: What ``cmmsim report`` shows without ``-r``, in every format.
 DEFAULT_REPORTS = ("winners", "io-avoided-wide")
 #: A line under a report's name in a table: what its numbers are.
+#: What the ``tied`` column of a winners table means, said wherever one is printed.
+WINNERS_NOTE = (
+    "tied counts the strategies sharing first place (the most at one budget of the range); "
+    "above 1, the winner named is the first of them alphabetically (typically none of them pages there)"
+)
 REPORT_NOTES = {
     "io-avoided-wide": "% of host-lru's I/O avoided (baseline_io: host-lru's page I/Os)",
+    "winners": WINNERS_NOTE,
 }
 #: The reports that order strategies, and so take ``--by``.
 ORDERED = ("winners", "ranking", "crossovers")
@@ -228,7 +234,8 @@ def report_cmd(
 ) -> None:
     """Report total I/O, I/O avoided, faults, rankings, crossovers, fairness and time.
 
-    Budgets are shown in pages and in MiB.
+    Budgets are shown in pages and in MiB. In winners, tied counts the strategies
+    sharing first place; the first of them alphabetically is the one named.
     """
     from cmmsim.replay.costs import priced
     from cmmsim.replay.sweep import read_results
@@ -400,16 +407,22 @@ def demo_cmd(
             vcpus=vcpus,
             tier_pages=tier_pages,
         )
+    print_winners(res["results"], res["costs"])
+    for p in res["plots"]:
+        console.print(f"wrote {p}")
+    console.print(f"wrote {res['summary']}")
+
+
+def print_winners(results: pl.DataFrame, costs: str) -> None:
+    """The demo's two winner tables (by total I/O, by stall under ``costs``), then what ``tied`` means."""
     from cmmsim import reports
 
     print_table(
         "winner (least total I/O) per trace set and budget range (pages and MiB)",
-        reports.df_winners(res["results"]).to_dicts(),
+        reports.df_winners(results).to_dicts(),
     )
     print_table(
-        f"winner (least stall time, {res['costs']}) per trace set and budget range (pages and MiB)",
-        reports.df_winners(res["results"], "stall").to_dicts(),
+        f"winner (least stall time, {costs}) per trace set and budget range (pages and MiB)",
+        reports.df_winners(results, "stall").to_dicts(),
     )
-    for p in res["plots"]:
-        console.print(f"wrote {p}")
-    console.print(f"wrote {res['summary']}")
+    console.print(f"both tables: {WINNERS_NOTE}")

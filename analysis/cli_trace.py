@@ -34,11 +34,18 @@ def trace_synth(
         int | None,
         typer.Option(help="guests generated at once (default: one per CPU); the output does not depend on it"),
     ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
-    """Generate a synthetic guest trace (or a multi-guest scenario folder)."""
+    """Generate a synthetic guest trace (or a multi-guest scenario folder).
+
+    Progress is in guest time simulated (summed over guests), or in events with --events.
+    """
+    from cmmsim.progress import Reporter
+
+    reporter = Reporter(quiet=quiet)  # before the generator's modules: importing them compiles
     from cmmsim.tracer.io import check_output, folder_output
     from cmmsim.tracer.params import INT64_MAX
-    from cmmsim.tracer.synth import get_workload, synthesize
+    from cmmsim.tracer.synth import get_workload, plan, synthesize
 
     if not 0 <= seed <= INT64_MAX:
         raise ParamError(f"--seed {seed}: must be 0..{INT64_MAX:,}")
@@ -48,8 +55,29 @@ def trace_synth(
         raise ParamError(f"--jobs {jobs}: must be at least 1")
     multi = get_workload(workload).multi_guest
     check_output(out, folder=multi)
-    with folder_output(out if multi else out.parent):
-        paths = synthesize(workload, out, seed=seed, events=events, params=param or [], jobs=jobs)
+    # Bounded by duration_s, guest time is the measure of what is done (events
+    # come in bursts); it goes in 1/1024 s steps: their sums are exact in a float,
+    # so all of it done is 100 %.
+    total_ns = 0
+    if events is None:
+        total_ns = sum(int(gp.params.duration_s * 1e9) for gp in plan(workload, seed=seed, params=param or [])[2])
+    task_args = (
+        {"total": (total_ns << 10) // 10**9 / 1024, "unit": "s simulated"} if events is None else {"total": events}
+    )
+    with folder_output(out if multi else out.parent), reporter.task(f"synth {workload}", **task_args) as task:
+        guest_ns_done = steps_shown = 0
+
+        def on_chunk(n: int, guest_ns: int) -> None:
+            nonlocal guest_ns_done, steps_shown
+            if events is not None:
+                task.advance(n)
+                return
+            guest_ns_done += guest_ns
+            steps = (guest_ns_done << 10) // 10**9
+            task.advance((steps - steps_shown) / 1024)
+            steps_shown = steps
+
+        paths = synthesize(workload, out, seed=seed, events=events, params=param or [], jobs=jobs, on_chunk=on_chunk)
     for p in paths:
         console.print(f"wrote {p}")
 
@@ -66,8 +94,27 @@ def trace_workloads() -> None:
 
 @trace_app.command("info")
 @cli_errors
-def trace_info(path: Annotated[Path, typer.Argument(help="trace file")]) -> None:
-    """Show events by op, duration, distinct pages and final guest-state fractions."""
+def trace_info(
+    paths: Annotated[list[Path], typer.Argument(help="trace files or scenario folders (each guest's trace)")],
+) -> None:
+    """Show events by op, duration, distinct pages and final guest-state fractions.
+
+    One block per guest trace; for several, a last line with their totals.
+    """
+    from cmmsim.replay.scenario import expand_inputs
+
+    files = expand_inputs(paths)
+    infos = [_print_info(path) for path in files]
+    if len(infos) > 1:
+        console.print(
+            f"[bold]total[/bold]  {len(infos)} traces, {sum(i['events'] for i in infos):,} events, "
+            f"{sum(i['guest_pages'] for i in infos):,} guest pages, "
+            f"{sum(i['distinct_pages'] for i in infos):,} distinct pages"
+        )
+
+
+def _print_info(path: Path) -> dict[str, Any]:
+    """The block of ``trace info`` for one trace file; returns its summary."""
     from cmmsim.traces import trace_summary
 
     info = trace_summary(path)
@@ -96,6 +143,7 @@ def trace_info(path: Annotated[Path, typer.Argument(help="trace file")]) -> None
 
         for line in sampling_lines(info["sampling"], info["converter"] or {}):
             console.print(f"sampling: {line}")
+    return info
 
 
 @trace_app.command("validate")

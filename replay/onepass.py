@@ -119,9 +119,9 @@ def _lru_all(page, op, guest, page_guest, n_guests, budgets, pg, done, slot, mas
     accessed, so a fresh calloc'ed table costs nothing for pages the trace
     never touches. ``guest`` is None for one guest: numba then compiles the
     pass without the per-guest frame accounting (``guest is None`` is decided
-    when it compiles), and the pass keeps fewer values live (0.92x its time
-    on the bench stream). Progress: the event index goes to ``done[slot]`` at
-    each index with ``i & mask == 0`` (:func:`cmmsim.replay.watch.watched`).
+    when it compiles), and the pass keeps fewer values live. Progress: the
+    event index goes to ``done[slot]`` at each index with ``i & mask == 0``
+    (:func:`cmmsim.replay.watch.watched`).
     """
     n_pages = page_guest.shape[0]
     nb_ = budgets.shape[0]
@@ -309,8 +309,8 @@ def _deal(n_budgets: int, n_groups: int) -> np.ndarray:
     """Group of each of ``n_budgets`` ascending budgets: dealt 0, 1, .., G-1, G-1, .., 0, 0, ..
 
     The smaller budgets cost more (more misses, so more marker crossings); dealing
-    back and forth evens that out better than every G-th budget: on the bench
-    stream, 0.94x the time of the pass with two groups (sample traces within 3 %).
+    back and forth evens that out better than every G-th budget, whose first group
+    would always get the smallest budget of each round.
     """
     lane = np.arange(n_budgets) % (2 * n_groups)
     return np.where(lane < n_groups, lane, 2 * n_groups - 1 - lane)

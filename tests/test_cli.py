@@ -71,6 +71,46 @@ def test_trace_validate_takes_a_scenario_folder(small_traces):
     assert r.output.count(": ok (") == len(list(folder.glob("*.parquet"))) >= 2
 
 
+def test_trace_synth_shows_progress_on_stderr_and_writes_the_same_bytes(tmp_path):
+    from cmmsim.progress import INTERVAL_ENV
+
+    fast = {INTERVAL_ENV: "0"}  # a line at every chunk
+    small = [arg for kv in [*SMALL["phased"], "duration_s=2"] for arg in ("-p", kv)]
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    r = runner.invoke(app, ["trace", "synth", "phased", "-o", str(a), "--seed", "3", "--jobs", "1", *small], env=fast)
+    assert r.exit_code == 0, r.output
+    # Bounded by duration_s: guest time simulated, all of it at the end.
+    lines = [x for x in r.stderr.splitlines() if x.startswith("synth phased")]
+    assert lines and "2 of 2 s simulated (100%)" in lines[-1] and lines[-1].endswith("(done)"), r.stderr
+    assert "synth phased" not in r.stdout and "wrote" in r.stdout
+    q = runner.invoke(
+        app, ["trace", "synth", "phased", "-o", str(b), "--seed", "3", "--jobs", "1", "--quiet", *small], env=fast
+    )
+    assert q.exit_code == 0 and q.stderr == ""
+    assert a.read_bytes() == b.read_bytes()  # progress changes no byte
+    # Bounded by --events: events, here from two worker processes.
+    awm = [arg for kv in SMALL["awm"] for arg in ("-p", kv)]
+    r = runner.invoke(
+        app, ["trace", "synth", "awm", "-o", str(tmp_path / "awm"), "--events", "6000", "--jobs", "2", *awm], env=fast
+    )
+    assert r.exit_code == 0, r.output
+    assert "synth awm: 6,000 of 6,000 events (100%)" in r.stderr, r.stderr
+
+
+def test_trace_info_takes_a_scenario_folder(small_traces):
+    from cmmsim.replay.scenario import expand_inputs
+    from cmmsim.tracer.io import read_meta
+
+    folder = small_traces["awm"]
+    files = expand_inputs([folder])
+    r = runner.invoke(app, ["trace", "info", str(folder)])
+    assert r.exit_code == 0, r.output
+    # One block per guest trace, then their totals.
+    assert r.output.count("events by op") == len(files) >= 2
+    total = sum(read_meta(f).n_events for f in files)
+    assert f"total  {len(files)} traces, {total:,} events" in r.output
+
+
 def test_trace_bad_input(tmp_path):
     assert "no such file" in _bad(["trace", "info", str(tmp_path / "none.parquet")])
     (tmp_path / "junk.parquet").write_text("not parquet")

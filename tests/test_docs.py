@@ -4,6 +4,7 @@ to a fresh generation, every command has help and appears in the docs.
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -233,3 +234,17 @@ def test_relative_links_in_the_docs_resolve():
             if "://" in target:
                 continue
             assert (page.parent / target).exists(), f"{page.name}: link to {target} leads nowhere"
+
+
+def test_docstrings_hold_no_measured_ratios():
+    # House style: measured figures go to docs/perf-log.md (history) or
+    # docs/performance.md (rendered), never to a docstring, which says what and why.
+    ratio = re.compile(r"\b\d+\.\d+x\b")
+    found = []
+    for folder in ("analysis", "replay", "tracer"):
+        for f in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(f.read_text())):
+                if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                    for m in ratio.finditer(ast.get_docstring(node) or ""):
+                        found.append(f"{f.relative_to(ROOT)} {getattr(node, 'name', '(module)')}: {m.group()}")
+    assert found == []

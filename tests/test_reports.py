@@ -200,6 +200,20 @@ def test_report_table_is_pivoted_and_fits_80_columns(results_file, monkeypatch):
     assert "…" not in r.output  # no number cut short
 
 
+def test_winners_say_what_tied_means_where_they_are_printed(results_file, capsys):
+    note = "tied counts the strategies sharing first place"
+    for fmt in ("table", "markdown"):
+        r = _invoke("report", results_file, "-r", "winners", "-f", fmt)
+        assert r.exit_code == 0, r.output
+        assert note in " ".join(r.output.split()), r.output
+    # The demo's two winner tables, then the note once.
+    from cmmsim.cli_sweep import print_winners
+
+    print_winners(pl.read_parquet(results_file), "kvm-2025")
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.count("tied") >= 3 and out.count(note) == 1
+
+
 def test_print_table_splits_rather_than_cuts(monkeypatch, capsys):
     from cmmsim.cli_common import console, print_table
 

@@ -254,6 +254,21 @@ def test_a_small_fleet_streams_in_bounded_memory(tmp_path):
     assert len(set(boots)) == len(boots) and max(boots) < 2e9  # staggered within boot_spread_s
 
 
+def test_progress_reports_every_event_and_guest_second_once_and_changes_no_byte(tmp_path):
+    # A fleet: guests boot at staggered times, so each one's time counts from its boot.
+    params = SMALL["fleet"] + ["duration_s=4"]
+    calls: list[tuple[int, int]] = []
+    kw = dict(seed=5, chunk_events=1 << 14, params=params)
+    watched = generate("fleet", tmp_path / "w", jobs=2, on_chunk=lambda n, ns: calls.append((n, ns)), **kw)
+    plain = generate("fleet", tmp_path / "p", jobs=1, **kw)
+    assert sum(n for n, _ in calls) == sum(r.facts["events"] for r in plain)
+    plans = plan("fleet", seed=5, params=params)[2]
+    assert sum(ns for _, ns in calls) == sum(int(gp.params.duration_s * 1e9) for gp in plans)
+    assert len(calls) > 2 * len(plans) and all(ns >= 0 for _, ns in calls)  # chunk by chunk
+    for a, b in zip(watched, plain, strict=True):
+        assert a.path.read_bytes() == b.path.read_bytes()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -17,12 +17,15 @@ seed gives the same bytes whatever the parallelism.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import dataclasses
 import functools
 import importlib
 import json
 import multiprocessing
 import os
 import pkgutil
+import queue
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +51,10 @@ __all__ = [
     "workloads",
 ]
 
+
+#: Seconds the parent waits for a worker's chunk report before it looks
+#: whether every guest is done (:func:`_relay`).
+RELAY_POLL_S = 0.2
 
 #: Events of all the guests of a scenario in one row group each (about 13
 #: bytes an event decoded, so about 200 MiB): see :func:`scenario_chunk_events`.
@@ -123,6 +130,9 @@ class _GuestJob:
     events: int | None
     meta: dict
     chunk_events: int
+    #: Where a worker process sends ``(events, guest_ns)`` per chunk (a manager's
+    #: queue; None: no progress asked for).
+    progress: Any = None
 
 
 @functools.lru_cache(maxsize=4)
@@ -131,13 +141,18 @@ def _plans(workload: str, seed: int, params: tuple) -> list[GuestPlan]:
     return plan(workload, seed=seed, params=dict(params))[2]
 
 
-def _run_job(job: _GuestJob, twin: bool = False) -> GuestResult:
+def _run_job(job: _GuestJob, twin: bool = False, on_chunk: Callable[[int, int], None] | None = None) -> GuestResult:
     gp = _plans(job.workload, job.seed, job.params)[job.index]
+    if on_chunk is None and job.progress is not None:
+        on_chunk = _put_to(job.progress)
     if job.path is None:
-        facts = run_guest(gp, lambda *_: None, events=job.events, twin=twin, chunk_events=job.chunk_events)
+        sink, finish = _reporting(gp, lambda *_: None, on_chunk)
+        facts = run_guest(gp, sink, events=job.events, twin=twin, chunk_events=job.chunk_events)
+        finish()
         return GuestResult(gp.name, None, facts)
     with TraceWriter(job.path, gp.guest_pages) as w:
-        facts = run_guest(gp, w.write, events=job.events, twin=twin, chunk_events=job.chunk_events)
+        sink, finish = _reporting(gp, w.write, on_chunk)
+        facts = run_guest(gp, sink, events=job.events, twin=twin, chunk_events=job.chunk_events)
         w.finish(
             TraceMeta(
                 guest_pages=gp.guest_pages,
@@ -146,7 +161,62 @@ def _run_job(job: _GuestJob, twin: bool = False) -> GuestResult:
                 seed=job.seed,
             )
         )
+    finish()
     return GuestResult(gp.name, job.path, facts)
+
+
+def _put_to(q: Any) -> Callable[[int, int], None]:
+    """``on_chunk`` of a worker process: each report goes to the parent through ``q``."""
+    return lambda events, guest_ns: q.put((events, guest_ns))
+
+
+def _reporting(
+    gp: GuestPlan, sink: Callable, on_chunk: Callable[[int, int], None] | None
+) -> tuple[Callable, Callable[[], None]]:
+    """``sink`` that also reports each chunk to ``on_chunk``, and the call that ends the guest's reports.
+
+    A chunk reports its events and the guest time it advanced, ns: from boot
+    start to its last event, capped at the plan's ``duration_s``. A guest's
+    last report tops its time up to ``duration_s`` (its tasks may go idle
+    before the end, leaving no events there), so the reports of a run bounded
+    by its duration add up to ``duration_s`` per guest. Reporting only reads
+    the chunk: what is written does not change.
+    """
+    if on_chunk is None:
+        return sink, lambda: None
+    end_ns = gp.boot_t + int(gp.params.duration_s * 1e9)  # as run_guest ends the run
+    at_ns = gp.boot_t
+
+    def reported(t, pfn, op):
+        nonlocal at_ns
+        sink(t, pfn, op)
+        now_ns = min(int(t[-1]), end_ns)
+        on_chunk(len(t), max(0, now_ns - at_ns))
+        at_ns = max(at_ns, now_ns)
+
+    def finish():
+        on_chunk(0, max(0, end_ns - at_ns))
+
+    return reported, finish
+
+
+def _relay(q: Any, futures: list[concurrent.futures.Future], on_chunk: Callable[[int, int], None]) -> None:
+    """Pass the workers' chunk reports from ``q`` to ``on_chunk`` until every guest is done.
+
+    A worker's ``put`` returns once the manager holds the report, so when
+    every future is done every report is in ``q``: what is left is drained.
+    """
+    while True:
+        try:
+            on_chunk(*q.get(timeout=RELAY_POLL_S))
+        except queue.Empty:
+            if all(f.done() for f in futures):
+                break
+    while True:
+        try:
+            on_chunk(*q.get_nowait())
+        except queue.Empty:
+            return
 
 
 def scenario_chunk_events(n_guests: int) -> int:
@@ -177,6 +247,7 @@ def generate(
     jobs: int | None = None,
     twin: bool = False,
     chunk_events: int | None = None,
+    on_chunk: Callable[[int, int], None] | None = None,
 ) -> list[GuestResult]:
     """Generate a workload, writing it (or not, with ``out=None``); one result per guest.
 
@@ -207,6 +278,13 @@ def generate(
         grows with it, not with the trace's length. Default:
         :data:`cmmsim.tracer.synth._plan.CHUNK_EVENTS` for one guest, less
         per guest for a scenario (:func:`scenario_chunk_events`).
+    on_chunk : callable, optional
+        Progress: called in this process as each guest writes a chunk, with
+        the chunk's events and the guest time it advanced, ns (capped so that
+        a run bounded by its duration reports exactly ``duration_s`` per
+        guest in all; a guest's last call may hold 0 events). From worker
+        processes the calls come through a queue, in the order they arrive.
+        Reporting does not change the output.
     """
     if events is not None and events <= 0:
         raise ParamError(f"events must be positive, got {events}")
@@ -237,15 +315,23 @@ def generate(
     ]
     workers = min(len(todo), jobs or default_jobs())
     if twin or workers <= 1:
-        results = [_run_job(job, twin) for job in todo]
+        results = [_run_job(job, twin, on_chunk) for job in todo]
     else:
-        with concurrent.futures.ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=die_with_parent,
-            initargs=(os.getpid(),),
-        ) as pool:
-            results = list(pool.map(_run_job, todo))
+        ctx = multiprocessing.get_context("spawn")
+        with contextlib.ExitStack() as stack:
+            q = None
+            if on_chunk is not None:
+                # A manager's queue: its proxy goes to the workers inside each job.
+                q = stack.enter_context(ctx.Manager()).Queue()
+            pool = stack.enter_context(
+                concurrent.futures.ProcessPoolExecutor(
+                    workers, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
+                )
+            )
+            futures = [pool.submit(_run_job, dataclasses.replace(job, progress=q)) for job in todo]
+            if q is not None:
+                _relay(q, futures, on_chunk)
+            results = [f.result() for f in futures]
     if folder is not None:
         manifest = {
             "workload": name,
@@ -266,6 +352,8 @@ def synthesize(
     events: int | None = None,
     params: list[str] | dict | None = None,
     jobs: int | None = None,
+    on_chunk: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
     """Generate a workload and write it; returns the trace files written (see :func:`generate`)."""
-    return [r.path for r in generate(name, out, seed=seed, events=events, params=params, jobs=jobs)]
+    results = generate(name, out, seed=seed, events=events, params=params, jobs=jobs, on_chunk=on_chunk)
+    return [r.path for r in results]
