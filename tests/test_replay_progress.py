@@ -105,6 +105,18 @@ def often(monkeypatch):
     monkeypatch.setattr(watch, "POLL_S", 0.0005)
 
 
+#: A strategy on each kernel that runs in one call, watched (cmmsim.replay.watch).
+WATCHED = [
+    ("host-lru", {}),
+    ("opt", {}),
+    ("opt-schedule", {}),
+    ("static", {"partition": "equal"}),
+    ("balloon", {"estimator": "fault-rate", "replacement": "two-list"}),
+    ("balloon+cmm", {}),
+    ("free-page-reporting", {"order": 3}),
+]
+
+
 def _reported_as_it_went(calls: list[int], n_events: int) -> None:
     # Every event once, in more than one call: at least one came while the kernel
     # ran (the last is the rest, after it returned). No timing is asserted.
@@ -112,18 +124,7 @@ def _reported_as_it_went(calls: list[int], n_events: int) -> None:
     assert len(calls) >= 2 and all(c > 0 for c in calls)
 
 
-@pytest.mark.parametrize(
-    ("name", "params"),
-    [
-        ("host-lru", {}),
-        ("opt", {}),
-        ("opt-schedule", {}),
-        ("static", {"partition": "equal"}),
-        ("balloon", {"estimator": "fault-rate", "replacement": "two-list"}),
-        ("balloon+cmm", {}),
-        ("free-page-reporting", {"order": 3}),
-    ],
-)
+@pytest.mark.parametrize(("name", "params"), WATCHED)
 def test_kernels_in_one_call_report_progress_as_they_go_and_the_same_integers(big, often, monkeypatch, name, params):
     strat = get_strategy(name)
     p = strat.parse_params(params)
@@ -142,17 +143,7 @@ def test_kernels_in_one_call_report_progress_as_they_go_and_the_same_integers(bi
     assert len(passes) == (2 if name == "host-lru" else 0)
 
 
-@pytest.mark.parametrize(
-    ("name", "params"),
-    [
-        ("host-lru", {}),
-        ("opt", {}),
-        ("opt-schedule", {}),
-        ("static", {"partition": "equal"}),
-        ("balloon", {"estimator": "fault-rate", "replacement": "two-list"}),
-        ("free-page-reporting", {"order": 3}),
-    ],
-)
+@pytest.mark.parametrize(("name", "params"), WATCHED)
 def test_every_watched_kernel_leaves_its_loop_when_asked_to_stop(big, often, monkeypatch, name, params):
     # The stop slot set before the call: each pass must leave at its first store
     # (event 0). Without it, the same call gets to the end of its pass.
