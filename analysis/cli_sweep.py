@@ -31,12 +31,12 @@ from cmmsim.tracer.errors import ParamError
 
 #: What ``cmmsim report`` shows without ``-r``, in every format.
 DEFAULT_REPORTS = ("winners", "io-avoided-wide")
-#: A line under a report's name in a table: what its numbers are.
 #: What the ``tied`` column of a winners table means, said wherever one is printed.
 WINNERS_NOTE = (
     "tied counts the strategies sharing first place (the most at one budget of the range); "
     "above 1, the winner named is the first of them alphabetically (typically none of them pages there)"
 )
+#: A line under a report's name in a table: what its numbers are.
 REPORT_NOTES = {
     "io-avoided-wide": "% of host-lru's I/O avoided (baseline_io: host-lru's page I/Os)",
     "winners": WINNERS_NOTE,
