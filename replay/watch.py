@@ -97,12 +97,18 @@ def watched(
     # (a sweep worker runs its kernels on one thread).
     threads = nb.get_num_threads()
 
+    # The worker's end, waited for with an event: a Thread.join interrupted by a signal
+    # (Ctrl-C) marks the thread stopped while it runs on, so a later join returns at once.
+    finished = threading.Event()
+
     def work() -> None:
         try:
             nb.set_num_threads(threads)
             out.append(call(done, every - 1))
         except BaseException as e:  # noqa: BLE001 - handed to the calling thread as is
             failed.append(e)
+        finally:
+            finished.set()
 
     # A daemon thread: should the interpreter exit while it runs, it does not wait for it.
     worker = threading.Thread(target=work, name="cmmsim-kernel", daemon=True)
@@ -112,8 +118,9 @@ def watched(
     # Every slot passes over all the events: the slots' sum ends at slots x events.
     work_events = max(1, len(positions) * int(n_events))
     try:
-        while worker.is_alive():
-            worker.join(POLL_S)
+        ended = False
+        while not ended:
+            ended = finished.wait(POLL_S)
             # The slots are written by other threads as we read: each is an aligned
             # int64 that only grows, so the sum is at most a little behind.
             now = min(n_events, int(positions.sum()) * n_events // work_events)
@@ -124,7 +131,7 @@ def watched(
         # Interrupted (Ctrl-C) or the callback failed: the kernel stops at its next
         # store, its output is dropped, and the interruption goes on up.
         done[-1] = -1
-        worker.join()
+        finished.wait()
         raise
     if failed:
         raise failed[0]
