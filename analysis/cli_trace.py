@@ -55,15 +55,17 @@ def trace_synth(
         raise ParamError(f"--jobs {jobs}: must be at least 1")
     multi = get_workload(workload).multi_guest
     check_output(out, folder=multi)
+
     # Bounded by duration_s, guest time is the measure of what is done (events
     # come in bursts); it goes in 1/1024 s steps: their sums are exact in a float,
     # so all of it done is 100 %.
+    def steps(ns: int) -> int:
+        return (ns << 10) // 10**9
+
     total_ns = 0
     if events is None:
-        total_ns = sum(int(gp.params.duration_s * 1e9) for gp in plan(workload, seed=seed, params=param or [])[2])
-    task_args = (
-        {"total": (total_ns << 10) // 10**9 / 1024, "unit": "s simulated"} if events is None else {"total": events}
-    )
+        total_ns = sum(gp.duration_ns for gp in plan(workload, seed=seed, params=param or [])[2])
+    task_args = {"total": steps(total_ns) / 1024, "unit": "s simulated"} if events is None else {"total": events}
     with folder_output(out if multi else out.parent), reporter.task(f"synth {workload}", **task_args) as task:
         guest_ns_done = steps_shown = 0
 
@@ -73,9 +75,9 @@ def trace_synth(
                 task.advance(n)
                 return
             guest_ns_done += guest_ns
-            steps = (guest_ns_done << 10) // 10**9
-            task.advance((steps - steps_shown) / 1024)
-            steps_shown = steps
+            now = steps(guest_ns_done)
+            task.advance((now - steps_shown) / 1024)
+            steps_shown = now
 
         paths = synthesize(workload, out, seed=seed, events=events, params=param or [], jobs=jobs, on_chunk=on_chunk)
     for p in paths:

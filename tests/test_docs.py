@@ -74,8 +74,6 @@ def test_readme_names_every_command(tree):
 
 def test_readme_library_example_runs_as_a_script():
     """Pasted into a script, the README's library example works after the quick start."""
-    import ast
-
     readme = README.read_text()
     tree = ast.parse(re.search(r"```python\n(.*?)```", readme, re.S).group(1))
     # api.sweep's spawn workers import the script that started them: outside the

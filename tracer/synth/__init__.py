@@ -184,7 +184,7 @@ def _reporting(
     """
     if on_chunk is None:
         return sink, lambda: None
-    end_ns = gp.boot_t + int(gp.params.duration_s * 1e9)  # as run_guest ends the run
+    end_ns = gp.boot_t + gp.duration_ns  # as run_guest ends the run
     at_ns = gp.boot_t
 
     def reported(t, pfn, op):

@@ -231,6 +231,11 @@ class GuestPlan:
     def guest_pages(self) -> int:
         return self.params.pages()
 
+    @property
+    def duration_ns(self) -> int:
+        """Length of a run bounded by ``duration_s``, ns: it ends at ``boot_t`` + this."""
+        return int(self.params.duration_s * 1e9)
+
 
 def run_guest(
     plan: GuestPlan,
@@ -275,7 +280,7 @@ def run_guest(
     system = new_system(sysconf, rng_state(*plan.seed, STREAM_SYSTEM))
     sched = new_sched(plan.tasks, plan.boot_t, plan.gate, rng_state(*plan.seed, STREAM_GATE))
     state = plan.make_state()
-    t_end = UNBOUNDED_NS if events is not None else plan.boot_t + int(p.duration_s * 1e9)
+    t_end = UNBOUNDED_NS if events is not None else plan.boot_t + plan.duration_ns
     left = events
     written = hints = 0
     last_t = plan.boot_t
