@@ -11,7 +11,8 @@ Three layers, as in STUMPY:
   one exact-LRU budget on two threads (the LRU walk ahead of the state
   machine, :func:`replay_pipelined`); :mod:`cmmsim.replay.marker`: exact LRU
   when the whole trace is in memory (the victim read from the events at a
-  marker, the same event steps, :mod:`cmmsim.replay.kernels.steps`);
+  marker, the same event steps, :mod:`cmmsim.replay.kernels.steps`), and
+  :mod:`cmmsim.replay.class_marker` the same for state-priority (a marker per class);
   :mod:`cmmsim.replay.planner` chooses;
 * :func:`run` (plain Python): allocates the state (:func:`alloc_state`),
   replays, shapes the output.
@@ -30,7 +31,8 @@ victim helper (``_victim``) plus its bookkeeping when a page gets a frame
     CLOCK (second chance) over a frame table;
 ``ORDER_CLASS``
     exact LRU inside reclaim classes, cheapest class first (U, then V and
-    clean P, then the rest): :mod:`cmmsim.replay.kernels.slots`, a class each;
+    clean P, then the rest): :mod:`cmmsim.replay.kernels.slots`, a class each
+    (:func:`run` takes :mod:`cmmsim.replay.class_marker` instead when it can);
 ``ORDER_TWO_LIST``
     Linux's two-list (active/inactive) reclaim: :mod:`cmmsim.replay.kernels.two_list`;
 ``ORDER_GIVEN`` (internal)
@@ -50,6 +52,7 @@ import numpy as np
 
 from cmmsim.replay import planner
 from cmmsim.replay.budgets import validated
+from cmmsim.replay.class_marker import N_CLASSES, class_marker_budgets, new_classes, new_heaps
 from cmmsim.replay.kernels import slots, two_list
 from cmmsim.replay.kernels import tier as host_tier
 from cmmsim.replay.kernels.guest_ranges import guest_ends_of, guest_of
@@ -697,16 +700,27 @@ def run(
     es = alloc_state(events.n_pages, events.n_guests, b, order, initial, len(at), tier_pages)
     n = len(events.page)
     if path is None:
-        path = planner.choose(exact_lru=order == ORDER_LRU, n_budgets=len(b), n_events=n, in_memory=True)
+        path = planner.choose(
+            exact_lru=order == ORDER_LRU,
+            state_priority=order == ORDER_CLASS,
+            n_budgets=len(b),
+            n_events=n,
+            in_memory=True,
+        )
     if path == planner.MARKER:
-        if order != ORDER_LRU:
-            raise ValueError("the marker replay is for exact LRU only")
-        if n > MAX_EVENTS or len(b) * live_words(n) * 8 > MAX_LIVE_BYTES:
+        if order not in (ORDER_LRU, ORDER_CLASS):
+            raise ValueError("the marker replay is for exact LRU and state-priority only")
+        rows = 1 if order == ORDER_LRU else N_CLASSES
+        if n > MAX_EVENTS or len(b) * rows * live_words(n) * 8 > MAX_LIVE_BYTES:
             path = None  # beyond these, the time slots (a window per budget, not a bit per event)
-        else:
+        elif order == ORDER_LRU:
             live = np.zeros((len(b), live_words(n)), np.uint64)
             es.sc[:, SC_HAND] = -1  # the marker: not set until the frames fill
-            ends = guest_ends_of(events.page_guest, events.n_guests)
+        else:
+            live = np.zeros((len(b), N_CLASSES, live_words(n)), np.uint64)
+            classes = new_classes(len(b))
+            heaps = new_heaps(len(b), int(b.frames.max()))
+        ends = guest_ends_of(events.page_guest, events.n_guests)
     size = max(1, n if on_events is None else int(chunk_events or MIN_PROGRESS_CHUNK_EVENTS))
     i0 = 0
     while True:
@@ -715,9 +729,11 @@ def run(
         t0 = time.perf_counter()
         if path == planner.MARKER:
             chunk = Chunk(events.t_ns[cut], events.page[cut], events.op[cut], events.guest[cut])
-            marker_budgets(
-                events.page, chunk, np.int64(i0), events.page_guest, ends, b.frames, np.int64(honour), at, es, live
-            )
+            args = (events.page, chunk, np.int64(i0), events.page_guest, ends, b.frames, np.int64(honour), at, es, live)
+            if order == ORDER_LRU:
+                marker_budgets(*args)
+            else:
+                class_marker_budgets(*args, classes, heaps)
         else:
             replay_chunk(
                 es,

@@ -16,8 +16,9 @@ and numba's thread count, for the strategies and the engine both:
 ``PARALLEL``
     the engine kernel with one budget per thread;
 ``MARKER``
-    exact LRU with every event in memory: the victim is the page of the event at
-    a marker (:mod:`cmmsim.replay.marker`), one budget per thread.
+    exact LRU or state-priority reclaim with every event in memory: the victim is
+    the page of the event at a marker (:mod:`cmmsim.replay.marker`; one per class,
+    :mod:`cmmsim.replay.class_marker`), one budget per thread.
 
 See ``docs/performance.md`` for the measurements behind the thresholds.
 """
@@ -47,6 +48,7 @@ def choose(
     n_events: int,
     one_pass: bool = False,
     in_memory: bool = False,
+    state_priority: bool = False,
     step: int | None = None,
     threads: int | None = None,
 ) -> str:
@@ -66,6 +68,8 @@ def choose(
     in_memory : bool
         Every event of the trace is in memory (not a stream): the marker
         replay can read its victims from it.
+    state_priority : bool
+        Victims in ``state-priority`` order (a marker replay of its own).
     step : int, optional
         The pipeline's step (default :func:`pipeline_step`).
     threads : int, optional
@@ -88,6 +92,10 @@ def choose(
     # The marker replay on one thread took 0.5-0.7x the time of the two-thread
     # replay of the same budget, so it is the way whenever it can be.
     if exact_lru and in_memory:
+        return MARKER
+    # The same for state-priority: its markers took about 0.8x the time slots' time
+    # on one thread (docs/perf-log.md, "Replay").
+    if state_priority and in_memory:
         return MARKER
     # On two cores, each budget on both threads beats two budgets side by side
     # (0.46 s per budget against 0.70 s on the bench stream): the two loops are

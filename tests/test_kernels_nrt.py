@@ -10,7 +10,7 @@ import numba as nb
 import numpy as np
 import pytest
 
-from cmmsim.replay import engine, lru_ahead, marker, planner
+from cmmsim.replay import class_marker, engine, lru_ahead, marker, planner
 from cmmsim.replay import scenario as sc
 from cmmsim.replay.kernels.guest_reclaim import guest_heaps
 from cmmsim.replay.states import HONOUR_NONE, INITIAL_NO_HINTS, N_COUNTERS
@@ -24,7 +24,8 @@ def _run_all():
     for order in engine._KERNELS:
         # The time slots' kernels (exact LRU in memory takes the marker by default).
         engine.run(scn, [3], honour=HONOUR_NONE, order=order, initial=INITIAL_NO_HINTS, path=planner.PARALLEL)
-    engine.run(scn, [3], honour=HONOUR_NONE, order=engine.ORDER_LRU, initial=INITIAL_NO_HINTS, path=planner.MARKER)
+    for order in (engine.ORDER_LRU, engine.ORDER_CLASS):
+        engine.run(scn, [3], honour=HONOUR_NONE, order=order, initial=INITIAL_NO_HINTS, path=planner.MARKER)
     es = engine.alloc_state(scn.n_pages, 1, np.array([3]), engine.ORDER_LRU, INITIAL_NO_HINTS, 0)
     engine.replay_chunk(
         es,
@@ -73,6 +74,7 @@ _HOT = [
     engine._replay_given_chunk,
     lru_ahead.walk_victims,
     marker.marker_budgets,
+    class_marker.class_marker_budgets,
     opt._min_budgets,
     static._static_replay,
     fast._map_events,

@@ -1,0 +1,394 @@
+"""State-priority reclaim at one budget by a marker in time per class.
+
+The victim of ``cmm``'s ``state-priority`` reclaim is the least recently used page
+of the cheapest class with a resident page (U, then V and clean P, then the rest;
+:func:`cmmsim.replay.kernels.state_machine.reclaim_class`). As in
+:mod:`cmmsim.replay.marker`, a page's *slot* is the index of its last access in
+the trace (``last[p]``), and the trace maps a slot back to its page
+(``page[slot]``). Each class keeps a bitmap over the trace's events, a bit at the
+slot of each resident page of the class, and:
+
+* a count of its bits, so the cheapest class with a page is found without a scan;
+* a *marker*: the class's victim is its first set bit at or above the marker (a
+  forward scan), and the marker moves past it;
+* a heap of the slots that joined the class below its marker (a hint moved an
+  older page into it), each with its page. They are its least slots, so they are
+  its first victims; an entry whose bit has gone since is skipped.
+
+A use moves the page's bit from its old slot in its old class to the newest slot
+in its new class; a hint that changes a resident page's class moves its bit to
+the other class at the same slot (to the heap if that lies below the marker).
+When an empty class gains a slot its marker moves up to the event at hand, so the
+markers never move back and each class scans each part of the trace once; the
+heap holds what lies behind.
+
+The order is the time slots' (:mod:`cmmsim.replay.kernels.slots`), so the integers
+are the engine's state-priority replay's bit for bit (``tests/test_class_marker.py``);
+only the upkeep differs: no slot window, no slot-to-page array, no compaction of
+slots, no bit tree. Like the marker replay it needs every event of the trace in
+memory; a stream keeps the time slots. Memory per budget: an int32 slot per page,
+three bits per event, and heaps of up to ``2 * frames + 64`` int64 entries per class
+(allocated, touched only as far as they fill).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
+
+from cmmsim.replay.kernels import tier as host_tier
+from cmmsim.replay.kernels.guest_ranges import guest_of
+from cmmsim.replay.kernels.prefetch import EVENTS_AHEAD, prefetch
+from cmmsim.replay.kernels.resident import count_states
+from cmmsim.replay.kernels.scalars import SC_RESIDENT, SC_SAMPLE
+from cmmsim.replay.kernels.state_machine import host_state, is_resident, reclaim, reclaim_class
+from cmmsim.replay.kernels.steps import accessed, frame_passes, hinted
+from cmmsim.replay.states import CHANGED, DIRTY, H_R, OP_WRITE
+
+__all__ = ["N_CLASSES", "class_marker_body", "class_marker_budgets", "heap_entries", "new_classes", "new_heaps"]
+
+#: The engine's state-priority classes (U, V/clean P, the rest).
+N_CLASSES = 3
+
+_SIX = np.uint64(6)
+_LOW6 = np.uint64(63)
+_ONE = np.uint64(1)
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+# How many slots of its class past a victim the next victims' state bytes are asked for.
+_VICTIMS_AHEAD = 8
+# A heap entry: the slot above, the page below.
+_SLOT_SHIFT = 32
+_PAGE_MASK = (1 << 32) - 1
+# Each state byte's class, as a table: which class a page is in is what a branch
+# predictor cannot learn.
+_CLASS_OF = np.array([reclaim_class(np.uint8(st)) for st in range(256)], np.int64)
+
+
+def new_classes(n_budgets: int) -> np.ndarray:
+    """Each budget's class scalars: per class its marker, its count, its heap's size
+    and its victims' cursor (:func:`_take`)."""
+    return np.zeros((n_budgets, 4 * N_CLASSES), np.int64)
+
+
+def heap_entries(frames: int) -> int:
+    """Entries of a class's heap at a budget of ``frames``: at most ``frames`` slots are
+    in the class, and twice that leaves half free after a compaction (:func:`_push`)."""
+    return 2 * frames + 64
+
+
+def new_heaps(n_budgets: int, frames: int) -> np.ndarray:
+    """The classes' heaps of each budget (``frames``: the largest budget). Uninitialized:
+    a heap touches its entries only as it fills."""
+    return np.empty((n_budgets, N_CLASSES, heap_entries(frames)), np.int64)
+
+
+@nb.njit(cache=True, inline="always")
+def _first_set(bits, x):
+    """The first set bit at or above ``x`` (there is one)."""
+    s = np.uint64(x)
+    w = s >> _SIX
+    word = bits[w] & (_ALL << (s & _LOW6))
+    while word == 0:
+        w += _ONE
+        word = bits[w]
+    return np.int64(w << _SIX) + np.int64(trailing_zeros(word))
+
+
+@nb.njit(cache=True, inline="always")
+def _next_set_before(bits, x, limit):
+    """The first set bit after ``x`` and below ``limit``, else ``limit``."""
+    s = np.uint64(x + 1)
+    w = s >> _SIX
+    last = np.uint64(limit) >> _SIX
+    word = bits[w] & (_ALL << (s & _LOW6))
+    while word == 0:
+        w += _ONE
+        if w > last:
+            return limit
+        word = bits[w]
+    return min(limit, np.int64(w << _SIX) + np.int64(trailing_zeros(word)))
+
+
+@nb.njit(cache=True, inline="always")
+def _clear(bits, x):
+    ux = np.uint64(x)
+    bits[ux >> _SIX] &= ~(_ONE << (ux & _LOW6))
+
+
+@nb.njit(cache=True, inline="always")
+def _is_set(bits, x):
+    ux = np.uint64(x)
+    return (bits[ux >> _SIX] >> (ux & _LOW6)) & _ONE
+
+
+# The heap's helpers are calls of their own: the heap is seldom used.
+@nb.njit(cache=True, _nrt=False)
+def _sift_down(heap, i, size):
+    x = heap[i]
+    while True:
+        k = 2 * i + 1
+        if k >= size:
+            break
+        if k + 1 < size and heap[k + 1] < heap[k]:
+            k += 1
+        if heap[k] >= x:
+            break
+        heap[i] = heap[k]
+        i = k
+    heap[i] = x
+
+
+@nb.njit(cache=True, _nrt=False)
+def _push(heap, size, x, bits):
+    """Add entry x (a slot below the class's marker and its page) to a class's heap;
+    returns the new size. A full heap first keeps one entry per slot still in the
+    class (the class's bits mark the slots kept, then are restored)."""
+    if size == heap.shape[0]:
+        j = 0
+        for k in range(size):
+            y = heap[k]
+            if _is_set(bits, y >> _SLOT_SHIFT):
+                _clear(bits, y >> _SLOT_SHIFT)
+                heap[j] = y
+                j += 1
+        for k in range(j):
+            uy = np.uint64(heap[k] >> _SLOT_SHIFT)
+            bits[uy >> _SIX] |= _ONE << (uy & _LOW6)
+        size = j
+        for k in range(size // 2 - 1, -1, -1):
+            _sift_down(heap, k, size)
+    i = size
+    while i > 0:
+        parent = (i - 1) >> 1
+        if heap[parent] <= x:
+            break
+        heap[i] = heap[parent]
+        i = parent
+    heap[i] = x
+    return size + 1
+
+
+@nb.njit(cache=True, inline="always")
+def _put(live, cls, heaps, c, x, i, p):
+    """Page p's slot ``x`` joins class ``c`` at event ``i`` (x <= i). Below the class's
+    marker it goes to the class's heap, with p. An empty class's marker first moves up
+    to ``i`` (what its heap holds is stale): the class has no slot between the two, and
+    the marker never moves back, so a class scans each part of the trace once."""
+    ux = np.uint64(x)
+    live[c, ux >> _SIX] |= _ONE << (ux & _LOW6)
+    n = cls[N_CLASSES + c]
+    h = 2 * N_CLASSES + c
+    if n == 0:
+        cls[c] = i
+        cls[h] = 0
+    if x < cls[c]:
+        cls[h] = _push(heaps[c], cls[h], (x << _SLOT_SHIFT) | np.int64(p), live[c])
+    cls[N_CLASSES + c] = n + 1
+
+
+@nb.njit(cache=True, inline="always")
+def _put_newest(live, cls, c, i):
+    """Slot ``i``, the newest, joins class ``c`` (:func:`_put` without a branch: which
+    class was empty is what a branch predictor cannot learn)."""
+    ui = np.uint64(i)
+    live[c, ui >> _SIX] |= _ONE << (ui & _LOW6)
+    n = cls[N_CLASSES + c]
+    h = 2 * N_CLASSES + c
+    empty = n == 0
+    cls[c] = i if empty else cls[c]
+    cls[h] = 0 if empty else cls[h]
+    cls[N_CLASSES + c] = n + 1
+
+
+@nb.njit(cache=True, inline="always")
+def _take(live, cls, heaps, c, i, page_all, state):
+    """The class's least slot taken out of it, and its page: the least of its heap
+    still in the class (all lie below the marker), else the first at the marker.
+    A cursor runs ``_VICTIMS_AHEAD`` slots of the class ahead of the marker (below
+    event ``i``) and asks for its page's state byte: the class's next victims."""
+    h = cls[2 * N_CLASSES + c]
+    heap = heaps[c]
+    x = np.int64(-1)
+    v = np.uint64(0)
+    while h > 0:
+        # The heap's entries hold their pages: no load from the trace's old events.
+        y = heap[0]
+        h -= 1
+        heap[0] = heap[h]
+        _sift_down(heap, 0, h)
+        if _is_set(live[c], y >> _SLOT_SHIFT):
+            x = y >> _SLOT_SHIFT
+            v = np.uint64(y & _PAGE_MASK)
+            break
+    cls[2 * N_CLASSES + c] = h
+    if x < 0:
+        x = _first_set(live[c], cls[c])
+        cls[c] = x + 1
+        a = 3 * N_CLASSES + c
+        ahead = cls[a]
+        if ahead <= x:
+            ahead = x
+            for _ in range(_VICTIMS_AHEAD):
+                if ahead >= i:
+                    break
+                ahead = _next_set_before(live[c], ahead, i)
+        elif ahead < i:
+            ahead = _next_set_before(live[c], ahead, i)
+        cls[a] = ahead
+        if ahead < i:
+            prefetch(state, np.uint64(page_all[np.uint64(ahead)]))
+        v = np.uint64(page_all[np.uint64(x)])
+    _drop(live, cls, c, x)
+    return x, v
+
+
+@nb.njit(cache=True, inline="always")
+def _drop(live, cls, c, x):
+    """Slot ``x`` leaves class ``c``."""
+    _clear(live[c], x)
+    cls[N_CLASSES + c] -= 1
+
+
+@nb.njit(cache=True, nogil=True, _nrt=False)
+def class_marker_body(
+    page_all,
+    chunk,
+    i0,
+    page_guest,
+    ends,
+    frames_max,
+    honour,
+    sample_at,
+    state,
+    cnt,
+    res_g,
+    mark_g,
+    host,
+    samples,
+    last,
+    live,
+    cls,
+    heaps,
+    tier,
+    resident,
+    s,
+):
+    """Replay ``chunk`` (events ``i0 ..`` of ``page_all``, the whole trace's pages) at one
+    budget of ``frames_max`` frames in state-priority order; returns (resident frames,
+    next sample) for the next chunk.
+
+    ``live``: the classes' bitmaps (``N_CLASSES`` rows of
+    :func:`cmmsim.replay.marker.live_words`, zeroed at the start); ``cls``: the
+    budget's row of :func:`new_classes`; ``heaps``: its rows of :func:`new_heaps`.
+    The other arrays are the budget's rows of :class:`cmmsim.replay.engine.EngineState`
+    (``last``: its ``slot`` row, -1 at the start). The event handling is the engine's;
+    only the upkeep of the order differs.
+    """
+    n = chunk.page.shape[0]
+    n_samples = sample_at.shape[0]
+    res_peak = host[0]
+    res_sum = host[1]
+    tiered = host_tier.capacity(tier) > 0
+    for j in range(n):
+        uj = np.uint64(j)
+        if j + EVENTS_AHEAD < n:
+            q = np.uint64(chunk.page[np.uint64(j + EVENTS_AHEAD)])
+            prefetch(state, q)
+            prefetch(last, q)
+            if tiered:
+                host_tier.prefetch_node(tier, q)
+        while s < n_samples and chunk.t_ns[uj] >= sample_at[s]:
+            count_states(state, page_guest, samples[s])
+            s += 1
+        i = i0 + j
+        p = np.uint64(chunk.page[uj])
+        g = chunk.guest[uj]
+        o = chunk.op[uj]
+        st = state[p]
+        if o <= OP_WRITE:
+            old = st
+            st = accessed(st, g, cnt)
+            tp = np.int64(last[p])
+            last[p] = np.int32(i)
+            if host_state(st) != H_R:
+                gv = -1
+                from_tier = host_tier.take_if_paged_out(tiered, tier, p, st)
+                if resident >= frames_max:
+                    # The least recently used page of the cheapest class with one.
+                    c = 0
+                    while cls[N_CLASSES + c] == 0:
+                        c += 1
+                    x, v = _take(live, cls, heaps, c, i, page_all, state)
+                    gv = guest_of(v, ends)
+                    if tiered:
+                        host_tier.page_out(v, gv, state, cnt, tier, ends)
+                    else:
+                        reclaim(v, gv, state, cnt)
+                    resident -= 1
+                st = np.uint8(host_tier.page_in_from(from_tier, st, g, cnt))
+                frame_passes(cnt, res_g, mark_g, gv, g, i)
+                resident += 1
+                if resident > res_peak:
+                    res_peak = resident
+                st |= o * np.uint8(DIRTY | CHANGED)
+            else:
+                st |= o * np.uint8(DIRTY | CHANGED)
+                _drop(live, cls, _CLASS_OF[old], tp)
+            _put_newest(live, cls, _CLASS_OF[st], i)
+            state[p] = st
+        elif (honour >> o) & 1:
+            new = hinted(st, o, g, cnt, tiered, tier, p)
+            state[p] = new
+            if is_resident(new):
+                # A hint moves a page between classes at its place in time.
+                a = _CLASS_OF[st]
+                c = _CLASS_OF[new]
+                if c != a:
+                    tp = np.int64(last[p])
+                    _drop(live, cls, a, tp)
+                    _put(live, cls, heaps, c, tp, i, p)
+        res_sum += resident
+    host[0] = res_peak
+    host[1] = res_sum
+    return resident, s
+
+
+@nb.njit(cache=True, nogil=True, _nrt=False)
+def _class_marker_budget(page_all, chunk, i0, page_guest, ends, frames, honour, sample_at, es, live, cls, heaps, b):
+    """One chunk at budget b (row b of ``es``, an :class:`cmmsim.replay.engine.EngineState`)."""
+    sc = es.sc[b]
+    sc[SC_RESIDENT], sc[SC_SAMPLE] = class_marker_body(
+        page_all,
+        chunk,
+        i0,
+        page_guest,
+        ends,
+        frames[b],
+        honour,
+        sample_at,
+        es.state[b],
+        es.cnt[b],
+        es.res_g[b],
+        es.mark_g[b],
+        es.host[b],
+        es.samples[b],
+        es.slot[b],
+        live[b],
+        cls[b],
+        heaps[b],
+        es.tier[b],
+        sc[SC_RESIDENT],
+        sc[SC_SAMPLE],
+    )
+
+
+@nb.njit(cache=True, parallel=True, nogil=True, _nrt=False)
+def class_marker_budgets(page_all, chunk, i0, page_guest, ends, frames, honour, sample_at, es, live, cls, heaps):
+    """One chunk of events at every budget of ``frames``, one budget per thread;
+    ``live``: the class bitmaps per budget, ``cls``: :func:`new_classes`, ``heaps``:
+    :func:`new_heaps`."""
+    for b in nb.prange(frames.shape[0]):
+        _class_marker_budget(
+            page_all, chunk, i0, page_guest, ends, frames, honour, sample_at, es, live, cls, heaps, np.int64(b)
+        )

@@ -1,0 +1,98 @@
+"""The state-priority marker replay (a marker, a bitmap and a heap per class, the victim
+read from the trace) against the time slots' kernel and the twin: the same integers,
+samples and final states, in one call or chunked, with and without a tier, on one guest
+or several; and its heap, which holds the slots hints move behind a marker."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cmmsim.replay import class_marker, engine, planner, reference
+from cmmsim.replay.states import HONOUR_ALL, INITIAL_HINTING
+from cmmsim.tracer.schema import Op
+from tests.helpers import STATE_BITS, guest_traces, make_arrays, sample_trace_scenarios, scenario_of
+from tests.test_marker import _same, _samples
+
+KW = dict(honour=HONOUR_ALL, order=engine.ORDER_CLASS, initial=INITIAL_HINTING, keep_final=True)
+
+
+def _check(scn, budgets, tier: int, chunk: int) -> None:
+    kw = KW | dict(sample_at=_samples(scn, 4), tier_pages=tier)
+    slots = engine.run(scn, budgets, path=planner.PARALLEL, **kw)
+    got = engine.run(scn, budgets, path=planner.MARKER, **kw)
+    _same(slots, got)
+    chunked = engine.run(scn, budgets, path=planner.MARKER, on_events=lambda _: None, chunk_events=chunk, **kw)
+    _same(got, chunked)
+    for k, b in enumerate(budgets):
+        twin = reference.replay_reference(scn, b, reference.HINTS_ALL, "state-priority", tier)
+        np.testing.assert_array_equal(twin.counters, got.counters[k])
+        assert (twin.host_peak, twin.host_sum_resident) == (got.host_peak[k], got.host_sum_resident[k])
+        np.testing.assert_array_equal(twin.final_states, got.final_states[k] & STATE_BITS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(scn=guest_traces(), tier=st.integers(0, 3), data=st.data())
+def test_class_marker_equals_time_slots_and_twin(scn, tier, data):
+    budgets = sorted(set(data.draw(st.lists(st.integers(1, max(1, scn.n_pages)), min_size=1, max_size=3))))
+    _check(scn, budgets, tier, data.draw(st.integers(1, max(1, scn.n_events))))
+
+
+def _flips(n_pages: int, budget: int, rounds: int):
+    """Fill ``budget`` frames with stable pages and keep the newest in the cheap class,
+    then move older ones into the cheap class (below its marker: a heap entry each)
+    and out again, over and over, so the heap fills with stale entries; then fault
+    the rest in."""
+    ops = [Op.WRITE] * budget + [Op.SET_VOLATILE]
+    pfns = list(range(budget)) + [budget - 1]
+    for r in range(rounds):
+        for p in range(budget // 2):
+            # Every third round leaves its pages in the cheap class.
+            ops += [Op.SET_VOLATILE, Op.SET_STABLE] if r % 3 else [Op.SET_VOLATILE]
+            pfns += [p, p] if r % 3 else [p]
+    ops += [Op.READ] * (n_pages - budget)
+    pfns += list(range(budget, n_pages))
+    return make_arrays(ops, pfns, guest_pages=n_pages)
+
+
+def test_hints_behind_the_marker_fill_and_compact_the_heap():
+    budget = 40  # a heap of 2 * 40 + 64 = 144 entries: the flips push thousands
+    scn = scenario_of(_flips(n_pages=120, budget=budget, rounds=60))
+    pushes = 60 * budget // 2
+    assert pushes > 4 * class_marker.heap_entries(budget)
+    for tier in (0, 5):
+        _check(scn, [budget, budget + 7], tier, chunk=97)
+
+
+def test_a_full_heap_keeps_one_entry_per_slot_still_in_the_class():
+    bits = np.zeros(2, np.uint64)
+    heap = np.zeros(6, np.int64)
+    size = 0
+    entries = [(5, 50), (3, 30), (5, 50), (9, 90), (70, 700), (3, 30)]  # slots 5 and 3 twice
+    for slot, page in entries:
+        size = class_marker._push(heap, size, (slot << 32) | page, bits)
+    for slot in (3, 5, 70):  # 9 left the class
+        bits[slot >> 6] |= np.uint64(1) << np.uint64(slot & 63)
+    size = class_marker._push(heap, size, (1 << 32) | 10, bits)
+    kept = sorted(int(x) for x in heap[:size])
+    assert kept == sorted((s << 32) | p for s, p in [(1, 10), (3, 30), (5, 50), (70, 700)])
+    assert heap[0] == (1 << 32) | 10  # still a heap: the least slot on top
+    assert [int(b) for b in bits] == [(1 << 3) | (1 << 5), 1 << (70 - 64)]  # the marks undone
+
+
+def test_class_marker_on_sample_traces_equals_time_slots():
+    found = 0
+    for _, scn in sample_trace_scenarios(limit=20_000):
+        found += 1
+        distinct = max(1, len(np.unique(scn.page)))
+        budgets = [max(1, distinct // 10), max(1, distinct // 3), distinct]
+        kw = KW | dict(sample_at=_samples(scn, 5))
+        _same(engine.run(scn, budgets, path=planner.PARALLEL, **kw), engine.run(scn, budgets, **kw))
+    assert found >= 3
+
+
+def test_the_planner_takes_the_class_marker_in_memory_and_not_for_streams():
+    kw = dict(exact_lru=False, state_priority=True, n_budgets=1, n_events=10**7, threads=2)
+    assert planner.choose(in_memory=True, **kw) == planner.MARKER
+    assert planner.choose(**kw) == planner.PARALLEL
