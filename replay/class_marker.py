@@ -55,8 +55,6 @@ _SIX = np.uint64(6)
 _LOW6 = np.uint64(63)
 _ONE = np.uint64(1)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
-# How many slots of its class past a victim the next victims' state bytes are asked for.
-_VICTIMS_AHEAD = 8
 # A heap entry: the slot above, the page below.
 _SLOT_SHIFT = 32
 _PAGE_MASK = (1 << 32) - 1
@@ -66,9 +64,9 @@ _CLASS_OF = np.array([reclaim_class(np.uint8(st)) for st in range(256)], np.int6
 
 
 def new_classes(n_budgets: int) -> np.ndarray:
-    """Each budget's class scalars: per class its marker, its count, its heap's size
-    and its victims' cursor (:func:`_take`)."""
-    return np.zeros((n_budgets, 4 * N_CLASSES), np.int64)
+    """Each budget's class scalars: per class its marker, then its count, then its
+    heap's size."""
+    return np.zeros((n_budgets, 3 * N_CLASSES), np.int64)
 
 
 def heap_entries(frames: int) -> int:
@@ -93,21 +91,6 @@ def _first_set(bits, x):
         w += _ONE
         word = bits[w]
     return np.int64(w << _SIX) + np.int64(trailing_zeros(word))
-
-
-@nb.njit(cache=True, inline="always")
-def _next_set_before(bits, x, limit):
-    """The first set bit after ``x`` and below ``limit``, else ``limit``."""
-    s = np.uint64(x + 1)
-    w = s >> _SIX
-    last = np.uint64(limit) >> _SIX
-    word = bits[w] & (_ALL << (s & _LOW6))
-    while word == 0:
-        w += _ONE
-        if w > last:
-            return limit
-        word = bits[w]
-    return min(limit, np.int64(w << _SIX) + np.int64(trailing_zeros(word)))
 
 
 @nb.njit(cache=True, inline="always")
@@ -202,11 +185,9 @@ def _put_newest(live, cls, c, i):
 
 
 @nb.njit(cache=True, inline="always")
-def _take(live, cls, heaps, c, i, page_all, state):
+def _take(live, cls, heaps, c, page_all):
     """The class's least slot taken out of it, and its page: the least of its heap
-    still in the class (all lie below the marker), else the first at the marker.
-    A cursor runs ``_VICTIMS_AHEAD`` slots of the class ahead of the marker (below
-    event ``i``) and asks for its page's state byte: the class's next victims."""
+    still in the class (all lie below the marker), else the first at the marker."""
     h = cls[2 * N_CLASSES + c]
     heap = heaps[c]
     x = np.int64(-1)
@@ -225,19 +206,6 @@ def _take(live, cls, heaps, c, i, page_all, state):
     if x < 0:
         x = _first_set(live[c], cls[c])
         cls[c] = x + 1
-        a = 3 * N_CLASSES + c
-        ahead = cls[a]
-        if ahead <= x:
-            ahead = x
-            for _ in range(_VICTIMS_AHEAD):
-                if ahead >= i:
-                    break
-                ahead = _next_set_before(live[c], ahead, i)
-        elif ahead < i:
-            ahead = _next_set_before(live[c], ahead, i)
-        cls[a] = ahead
-        if ahead < i:
-            prefetch(state, np.uint64(page_all[np.uint64(ahead)]))
         v = np.uint64(page_all[np.uint64(x)])
     _drop(live, cls, c, x)
     return x, v
@@ -319,7 +287,7 @@ def class_marker_body(
                     c = 0
                     while cls[N_CLASSES + c] == 0:
                         c += 1
-                    x, v = _take(live, cls, heaps, c, i, page_all, state)
+                    x, v = _take(live, cls, heaps, c, page_all)
                     gv = guest_of(v, ends)
                     if tiered:
                         host_tier.page_out(v, gv, state, cnt, tier, ends)
