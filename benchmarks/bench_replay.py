@@ -5,7 +5,8 @@ LRU and Belady run in the same process on the same READ/WRITE stream (objects of
 size 1, same capacity), through libCacheSim's own C trace reader (oracleGeneral
 binary); the engines replay the hints as well, libCacheSim gets the accesses only.
 host-lru at one budget takes its stack pass (:mod:`cmmsim.replay.onepass`), cmm and
-cmm-light the marker replay (:mod:`cmmsim.replay.marker`); their "(1 thread)" rows are
+cmm-light the marker replay (:mod:`cmmsim.replay.marker`; ``cmm state-priority`` its
+classes' version, :mod:`cmmsim.replay.class_marker`); their "(1 thread)" rows are
 the same call with numba limited to one thread. "cmm priced" is the ``cmm`` replay made
 into result rows and priced (:func:`cmmsim.replay.costs.price`, ``kvm-2025``);
 "cmm priced + tier" the same with a host swap tier of a quarter of the budget
@@ -223,8 +224,9 @@ def main() -> None:
         [
             "engine state: a state byte and an int32 time slot per guest page (LRU, state-priority), "
             "about 16.5 bytes per host frame under LRU and 17.5 under state-priority (a window of "
-            "4 slots per frame and its bit trees, cmmsim.replay.kernels.slots); the marker replay "
-            "(exact LRU in memory) adds a bit per event",
+            "4 slots per frame and its bit trees, cmmsim.replay.kernels.slots, which streams keep); "
+            "the marker replays in memory use the slot and add a bit per event (exact LRU) or three "
+            "and a heap per class (state-priority) instead",
             f"cmm priced + tier ({tier_pages:,} tier pages) / cmm (issue 18: at most 1.3x): "
             f"wall time {tiered:.2f}x by the shuffled rounds; in {args.tier_pairs} back-to-back pairs "
             f"{pairs_mt[0]:.2f}x (quartiles {pairs_mt[1]:.2f}-{pairs_mt[2]:.2f}), on one thread "
