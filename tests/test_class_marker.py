@@ -96,3 +96,24 @@ def test_the_planner_takes_the_class_marker_in_memory_and_not_for_streams():
     kw = dict(exact_lru=False, state_priority=True, n_budgets=1, n_events=10**7, threads=2)
     assert planner.choose(in_memory=True, **kw) == planner.MARKER
     assert planner.choose(**kw) == planner.PARALLEL
+
+
+def test_each_budget_fills_only_its_own_heap(monkeypatch):
+    """A budget's heap compacts at its own size (:func:`class_marker.heap_entries` of its
+    frames), not the largest budget's: a curve of many budgets would otherwise touch
+    each heap up to the largest's size (48 bytes per frame of the largest budget, each)."""
+    made = []
+
+    def marked_heaps(n_budgets, frames):
+        heaps = np.full((n_budgets, class_marker.N_CLASSES, class_marker.heap_entries(frames)), -7, np.int64)
+        made.append(heaps)
+        return heaps
+
+    monkeypatch.setattr(engine, "new_heaps", marked_heaps)
+    small, large = 4, 400
+    # Hints move the small budget's pages behind its marker hundreds of times.
+    scn = scenario_of(_flips(n_pages=large, budget=small, rounds=600))
+    engine.run(scn, [small, large], path=planner.MARKER, **KW)
+    touched = (made[0][0] != -7).sum(axis=1)
+    assert touched.max() > class_marker.heap_entries(small) // 2  # the heap did fill
+    assert touched.max() <= class_marker.heap_entries(small)
