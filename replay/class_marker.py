@@ -27,8 +27,11 @@ are the engine's state-priority replay's bit for bit (``tests/test_class_marker.
 only the upkeep differs: no slot window, no slot-to-page array, no compaction of
 slots, no bit tree. Like the marker replay it needs every event of the trace in
 memory; a stream keeps the time slots. Memory per budget: an int32 slot per page,
-three bits per event, and heaps of up to ``2 * frames + 64`` int64 entries per class
-(allocated, touched only as far as they fill).
+three bits per event, and heaps of ``2 * frames + 64`` int64 entries per class at its
+own ``frames`` (reserved at the largest budget's size, touched as they fill; stale
+entries fill them before a compaction, so count on all of it), besides the time
+slots' window and bit trees, which :func:`cmmsim.replay.engine.alloc_state` still
+allocates unused.
 """
 
 from __future__ import annotations
@@ -69,15 +72,18 @@ def new_classes(n_budgets: int) -> np.ndarray:
     return np.zeros((n_budgets, 3 * N_CLASSES), np.int64)
 
 
-def heap_entries(frames: int) -> int:
+@nb.njit(cache=True)
+def heap_entries(frames):
     """Entries of a class's heap at a budget of ``frames``: at most ``frames`` slots are
     in the class, and twice that leaves half free after a compaction (:func:`_push`)."""
     return 2 * frames + 64
 
 
 def new_heaps(n_budgets: int, frames: int) -> np.ndarray:
-    """The classes' heaps of each budget (``frames``: the largest budget). Uninitialized:
-    a heap touches its entries only as it fills."""
+    """The classes' heaps of each budget (``frames``: the largest budget; a budget uses
+    the first :func:`heap_entries` of its own frames). Uninitialized: a heap touches its
+    entries only as it fills, but stale entries fill it up to its size before a
+    compaction, so a long trace with many hints touches all of it."""
     return np.empty((n_budgets, N_CLASSES, heap_entries(frames)), np.int64)
 
 
@@ -344,7 +350,9 @@ def _class_marker_budget(page_all, chunk, i0, page_guest, ends, frames, honour, 
         es.slot[b],
         live[b],
         cls[b],
-        heaps[b],
+        # Its own heaps' size: a full heap compacts, so a small budget beside a large
+        # one would otherwise fill the large one's size with stale entries.
+        heaps[b, :, : heap_entries(frames[b])],
         es.tier[b],
         sc[SC_RESIDENT],
         sc[SC_SAMPLE],
