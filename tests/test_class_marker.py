@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cmmsim.replay import class_marker, engine, planner, reference
+from cmmsim.replay.marker import live_words
 from cmmsim.replay.states import HONOUR_ALL, INITIAL_HINTING
 from cmmsim.tracer.schema import Op
 from tests.helpers import STATE_BITS, guest_traces, make_arrays, sample_trace_scenarios, scenario_of
@@ -117,3 +118,49 @@ def test_each_budget_fills_only_its_own_heap(monkeypatch):
     touched = (made[0][0] != -7).sum(axis=1)
     assert touched.max() > class_marker.heap_entries(small) // 2  # the heap did fill
     assert touched.max() <= class_marker.heap_entries(small)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    frames=st.integers(1, 12),
+    spare=st.integers(1, 12),
+    mix=st.sampled_from(["nnjjdtt", "jjjdddt", "jjjjddddt", "nnjjjjddddt"]),
+    n_steps=st.integers(0, 1500),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_a_class_gives_its_least_slot_against_a_sorted_set(frames, spare, mix, n_steps, seed):
+    """One class's bitmap, marker and heap (heap as small as it may be: ``frames + spare``
+    entries, so it compacts often) against a set of slots: new slots (``n``), older
+    slots joining by a hint (``j``, mostly below the marker), slots leaving (``d``) and
+    victims taken (``t``: the least slot and its page). The mixes heavy in ``j`` and
+    ``d`` fill the heap with stale entries between victims; the engine-level tests
+    seldom do (their heaps drain at each victim)."""
+    rng = np.random.default_rng(seed)
+    ops = rng.choice(list(mix), n_steps)
+    picks = rng.integers(0, 1 << 30, n_steps)
+    n = n_steps + 2
+    live = np.zeros((class_marker.N_CLASSES, live_words(n)), np.uint64)
+    cls = class_marker.new_classes(1)[0]
+    heaps = np.empty((class_marker.N_CLASSES, frames + spare), np.int64)
+    page_of = np.arange(n, dtype=np.int32) + 1000  # the trace's page at each slot
+    c = 1
+    members: set[int] = set()
+    outside: list[int] = []  # slots that left the class (their pages still resident)
+    for i, (op, r) in enumerate(zip(ops, picks, strict=True)):
+        if op == "n" and len(members) < frames:
+            class_marker._put_newest(live, cls, c, i)
+            members.add(i)
+        elif op == "j" and len(members) < frames and outside:
+            x = outside.pop(r % len(outside))
+            class_marker._put(live, cls, heaps, c, x, i, x + 1000)
+            members.add(x)
+        elif op == "d" and members:
+            x = sorted(members)[r % len(members)]
+            class_marker._drop(live, cls, c, x)
+            members.discard(x)
+            outside.append(x)
+        elif op == "t" and members:
+            least = min(members)
+            assert class_marker._take(live, cls, heaps, c, page_of) == (least, least + 1000)
+            members.discard(least)
+        assert cls[class_marker.N_CLASSES + c] == len(members)
