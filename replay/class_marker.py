@@ -19,17 +19,18 @@ A use moves the page's bit from its old slot in its old class to the newest slot
 in its new class; a hint that changes a resident page's class moves its bit to
 the other class at the same slot (to the heap if that lies below the marker).
 When an empty class gains a slot its marker moves up to the event at hand, so the
-markers never move back and each class scans each part of the trace once; the
-heap holds what lies behind.
+markers move back only when a heap overflows (:func:`_push`) and a class scans
+each part of the trace about once; the heap holds what lies behind.
 
 The order is the time slots' (:mod:`cmmsim.replay.kernels.slots`), so the integers
 are the engine's state-priority replay's bit for bit (``tests/test_class_marker.py``);
 only the upkeep differs: no slot window, no slot-to-page array, no compaction of
 slots, no bit tree. Like the marker replay it needs every event of the trace in
 memory; a stream keeps the time slots. Memory per budget: an int32 slot per page,
-three bits per event, and heaps of ``2 * frames + 64`` int64 entries per class at its
-own ``frames`` (reserved at the largest budget's size, touched as they fill; stale
-entries fill them before a compaction, so count on all of it), besides the time
+three bits per event, and heaps of :func:`heap_entries` int64 entries per class at
+its own ``frames`` (at most ``HEAP_MAX`` each; reserved at the largest budget's size,
+touched as they fill; stale entries fill them before a compaction, so count on all
+of it), besides the time
 slots' window and bit trees, which :func:`cmmsim.replay.engine.alloc_state` still
 allocates unused.
 """
@@ -49,7 +50,15 @@ from cmmsim.replay.kernels.state_machine import host_state, is_resident, reclaim
 from cmmsim.replay.kernels.steps import accessed, frame_passes, hinted
 from cmmsim.replay.states import CHANGED, DIRTY, H_R, OP_WRITE
 
-__all__ = ["N_CLASSES", "class_marker_body", "class_marker_budgets", "heap_entries", "new_classes", "new_heaps"]
+__all__ = [
+    "HEAP_MAX",
+    "N_CLASSES",
+    "class_marker_body",
+    "class_marker_budgets",
+    "heap_entries",
+    "new_classes",
+    "new_heaps",
+]
 
 #: The engine's state-priority classes (U, V/clean P, the rest).
 N_CLASSES = 3
@@ -72,11 +81,17 @@ def new_classes(n_budgets: int) -> np.ndarray:
     return np.zeros((n_budgets, 3 * N_CLASSES), np.int64)
 
 
+#: The most entries of a class's heap (512 KiB): a heap that overflows hands its
+#: slots back to its class's scan (:func:`_push`).
+HEAP_MAX = 1 << 16
+
+
 @nb.njit(cache=True)
 def heap_entries(frames):
     """Entries of a class's heap at a budget of ``frames``: at most ``frames`` slots are
-    in the class, and twice that leaves half free after a compaction (:func:`_push`)."""
-    return 2 * frames + 64
+    in the class, and twice that leaves half free after a compaction (:func:`_push`);
+    at most :data:`HEAP_MAX`."""
+    return min(2 * frames + 64, HEAP_MAX)
 
 
 def new_heaps(n_budgets: int, frames: int) -> np.ndarray:
@@ -129,10 +144,17 @@ def _sift_down(heap, i, size):
 
 
 @nb.njit(cache=True, _nrt=False)
-def _push(heap, size, x, bits):
+def _push(heap, size, x, bits, marker):
     """Add entry x (a slot below the class's marker and its page) to a class's heap;
-    returns the new size. A full heap first keeps one entry per slot still in the
-    class (the class's bits mark the slots kept, then are restored)."""
+    returns (the new size, the class's marker).
+
+    A full heap first keeps one entry per slot still in the class (the class's bits
+    mark the slots kept, then are restored). If more than half of it is still in the
+    class, the heap empties instead and the marker comes back to the least of those
+    slots and x: the class's scan then finds them all, at the price of scanning that
+    stretch again, once per half a heap of slots that joined below the marker. So a
+    heap keeps to its size whatever the trace, and a push costs O(1) amortized.
+    """
     if size == heap.shape[0]:
         j = 0
         for k in range(size):
@@ -145,6 +167,11 @@ def _push(heap, size, x, bits):
             uy = np.uint64(heap[k] >> _SLOT_SHIFT)
             bits[uy >> _SIX] |= _ONE << (uy & _LOW6)
         size = j
+        if 2 * size > heap.shape[0]:
+            least = x >> _SLOT_SHIFT
+            for k in range(size):
+                least = min(least, heap[k] >> _SLOT_SHIFT)
+            return 0, least
         for k in range(size // 2 - 1, -1, -1):
             _sift_down(heap, k, size)
     i = size
@@ -155,7 +182,7 @@ def _push(heap, size, x, bits):
         heap[i] = heap[parent]
         i = parent
     heap[i] = x
-    return size + 1
+    return size + 1, marker
 
 
 @nb.njit(cache=True, inline="always")
@@ -172,7 +199,7 @@ def _put(live, cls, heaps, c, x, i, p):
         cls[c] = i
         cls[h] = 0
     if x < cls[c]:
-        cls[h] = _push(heaps[c], cls[h], (x << _SLOT_SHIFT) | np.int64(p), live[c])
+        cls[h], cls[c] = _push(heaps[c], cls[h], (x << _SLOT_SHIFT) | np.int64(p), live[c], cls[c])
     cls[N_CLASSES + c] = n + 1
 
 

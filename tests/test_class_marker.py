@@ -66,20 +66,40 @@ def test_hints_behind_the_marker_fill_and_compact_the_heap():
         _check(scn, [budget, budget + 7], tier, chunk=97)
 
 
+def _fill(heap, entries, bits, marker):
+    size = 0
+    for slot, page in entries:
+        size, marker = class_marker._push(heap, size, (slot << 32) | page, bits, marker)
+    return size, marker
+
+
+def _set(bits, slots):
+    for slot in slots:
+        bits[slot >> 6] |= np.uint64(1) << np.uint64(slot & 63)
+
+
 def test_a_full_heap_keeps_one_entry_per_slot_still_in_the_class():
     bits = np.zeros(2, np.uint64)
     heap = np.zeros(6, np.int64)
-    size = 0
     entries = [(5, 50), (3, 30), (5, 50), (9, 90), (70, 700), (3, 30)]  # slots 5 and 3 twice
-    for slot, page in entries:
-        size = class_marker._push(heap, size, (slot << 32) | page, bits)
-    for slot in (3, 5, 70):  # 9 left the class
-        bits[slot >> 6] |= np.uint64(1) << np.uint64(slot & 63)
-    size = class_marker._push(heap, size, (1 << 32) | 10, bits)
+    size, marker = _fill(heap, entries, bits, marker=100)
+    _set(bits, (3, 5, 70))  # 9 left the class
+    size, marker = class_marker._push(heap, size, (1 << 32) | 10, bits, marker)
     kept = sorted(int(x) for x in heap[:size])
     assert kept == sorted((s << 32) | p for s, p in [(1, 10), (3, 30), (5, 50), (70, 700)])
     assert heap[0] == (1 << 32) | 10  # still a heap: the least slot on top
+    assert marker == 100
     assert [int(b) for b in bits] == [(1 << 3) | (1 << 5), 1 << (70 - 64)]  # the marks undone
+
+
+def test_a_heap_mostly_still_in_the_class_hands_its_slots_back_to_the_scan():
+    bits = np.zeros(2, np.uint64)
+    heap = np.zeros(4, np.int64)
+    size, marker = _fill(heap, [(40, 4), (12, 1), (30, 3), (20, 2)], bits, marker=100)
+    _set(bits, (12, 20, 30, 40))  # all four still in the class: no room after compacting
+    assert class_marker._push(heap, size, (7 << 32) | 9, bits, marker) == (0, 7)
+    assert class_marker._push(heap, size, (50 << 32) | 9, bits, marker) == (0, 12)
+    assert [int(b) for b in bits] == [(1 << 12) | (1 << 20) | (1 << 30) | (1 << 40), 0]
 
 
 def test_class_marker_on_sample_traces_equals_time_slots():
