@@ -5,6 +5,8 @@ or several; and its heap, which holds the slots hints move behind a marker."""
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,7 +16,7 @@ from cmmsim.replay.marker import live_words
 from cmmsim.replay.states import HONOUR_ALL, INITIAL_HINTING
 from cmmsim.tracer.schema import Op
 from tests.helpers import STATE_BITS, guest_traces, make_arrays, sample_trace_scenarios, scenario_of
-from tests.test_marker import _same, _samples
+from tests.test_marker import CONFIGS, TWIN_HINTS, _same, _samples
 
 KW = dict(honour=HONOUR_ALL, order=engine.ORDER_CLASS, initial=INITIAL_HINTING, keep_final=True)
 
@@ -184,3 +186,68 @@ def test_a_class_gives_its_least_slot_against_a_sorted_set(frames, spare, mix, n
             assert class_marker._take(live, cls, heaps, c, page_of) == (least, least + 1000)
             members.discard(least)
         assert cls[class_marker.N_CLASSES + c] == len(members)
+
+
+def _flipping(seed: int, n_guests: int, n_flip: int, n_hot: int, n: int, hint_share: float, mix):
+    """Each guest writes its ``n_flip`` flip pages once, then reads and writes ``n_hot``
+    hot pages (more than the frames: victims) while random hints (``mix``: the chances of ops 2-6) move the older flip
+    pages between classes behind the markers; now and then a flip page is used."""
+    rng = np.random.default_rng(seed)
+    guests = []
+    for _ in range(n_guests):
+        hint = rng.random(n) < hint_share
+        flip = hint | (rng.random(n) < 0.02)
+        ops = np.where(hint, rng.choice(np.arange(2, 7), size=n, p=mix), rng.integers(0, 2, n))
+        pfns = np.where(flip, rng.integers(0, n_flip, n), n_flip + rng.integers(0, max(1, n_hot), n))
+        pfns = np.minimum(pfns, n_flip + n_hot - 1)
+        ops, pfns = np.concatenate([np.ones(n_flip, int), ops]), np.concatenate([np.arange(n_flip), pfns])
+        t_ns = np.cumsum(rng.integers(0, 3, len(ops)))
+        guests.append(make_arrays(ops, pfns, guest_pages=n_flip + n_hot, t_ns=t_ns))
+    return scenario_of(*guests)
+
+
+def _least_heaps(n_budgets: int, frames: int) -> np.ndarray:
+    # The least a heap may be: a compaction keeps at most ``frames`` slots.
+    return np.empty((n_budgets, class_marker.N_CLASSES, frames + 1), np.int64)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    shape=st.tuples(st.integers(1, 3), st.integers(1, 40), st.integers(0, 30), st.integers(0, 400)),
+    hint_share=st.sampled_from([0.3, 0.6, 0.9]),
+    weights=st.lists(st.integers(0, 4), min_size=5, max_size=5),
+    config=st.sampled_from(CONFIGS),
+    tier=st.integers(0, 6),
+    data=st.data(),
+)
+def test_hints_flipping_old_pages_in_every_config(seed, shape, hint_share, weights, config, tier, data):
+    """Flip pages older than the markers between classes (:func:`_flipping`), with every
+    honour mask of the marker tests, at budgets from 1 frame to every page, in one call,
+    chunked, and with the least heaps (compacted often): the time slots' and the twin's
+    integers."""
+    mix = np.array(weights, float) + 0.01
+    scn = _flipping(seed, *shape, hint_share, mix / mix.sum())
+    n_p = max(1, scn.n_pages)
+    # Mostly between the extremes: victims while the heaps hold entries.
+    sizes = st.one_of(st.integers(1, n_p), st.integers(1, n_p), st.just(1), st.just(n_p))
+    budgets = sorted(set(data.draw(st.lists(sizes, min_size=1, max_size=3))))
+    honour, initial = config
+    kw = dict(
+        honour=honour,
+        order=engine.ORDER_CLASS,
+        initial=initial,
+        keep_final=True,
+        sample_at=_samples(scn, 4),
+        tier_pages=tier,
+    )
+    got = engine.run(scn, budgets, path=planner.MARKER, **kw)
+    _same(engine.run(scn, budgets, path=planner.PARALLEL, **kw), got)
+    # Chunks of a sixteenth and more: a chunk of one event is a call per event.
+    chunk = data.draw(st.integers(max(1, scn.n_events // 16), max(1, scn.n_events)))
+    with mock.patch.object(engine, "new_heaps", _least_heaps):
+        _same(got, engine.run(scn, budgets, path=planner.MARKER, on_events=lambda _: None, chunk_events=chunk, **kw))
+    for k, b in enumerate(budgets):
+        twin = reference.replay_reference(scn, b, TWIN_HINTS[honour], "state-priority", tier)
+        np.testing.assert_array_equal(twin.counters, got.counters[k])
+        np.testing.assert_array_equal(twin.final_states, got.final_states[k] & STATE_BITS)
