@@ -93,8 +93,8 @@ def choose(
     # replay of the same budget, so it is the way whenever it can be.
     if exact_lru and in_memory:
         return MARKER
-    # The same for state-priority: its markers took about 0.8x the time slots' time
-    # on one thread (docs/perf-log.md, "Replay").
+    # The same for state-priority: its markers took about 0.8x the time slots' CPU
+    # time on one thread (docs/perf-log.md, "Replay", session 33).
     if state_priority and in_memory:
         return MARKER
     # On two cores, each budget on both threads beats two budgets side by side
