@@ -121,6 +121,12 @@ def _clear(bits, x):
 
 
 @nb.njit(cache=True, inline="always")
+def _set(bits, x):
+    ux = np.uint64(x)
+    bits[ux >> _SIX] |= _ONE << (ux & _LOW6)
+
+
+@nb.njit(cache=True, inline="always")
 def _is_set(bits, x):
     ux = np.uint64(x)
     return (bits[ux >> _SIX] >> (ux & _LOW6)) & _ONE
@@ -333,10 +339,19 @@ def class_marker_body(
                 if resident > res_peak:
                     res_peak = resident
                 st |= o * np.uint8(DIRTY | CHANGED)
+                _put_newest(live, cls, _CLASS_OF[st], i)
             else:
                 st |= o * np.uint8(DIRTY | CHANGED)
-                _drop(live, cls, _CLASS_OF[old], tp)
-            _put_newest(live, cls, _CLASS_OF[st], i)
+                a = _CLASS_OF[old]
+                c = _CLASS_OF[st]
+                _clear(live[a], tp)
+                if a == c:
+                    # Mostly: the page stays in its class, whose count stays and which
+                    # was not empty.
+                    _set(live[c], i)
+                else:
+                    cls[N_CLASSES + a] -= 1
+                    _put_newest(live, cls, c, i)
             state[p] = st
         elif (honour >> o) & 1:
             new = hinted(st, o, g, cnt, tiered, tier, p)
