@@ -26,11 +26,10 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from cmmsim.replay.kernels import tier as host_tier
 from cmmsim.replay.kernels.guest_ranges import guest_of
-from cmmsim.replay.kernels.prefetch import EVENTS_AHEAD, prefetch
-from cmmsim.replay.kernels.resident import count_states
+from cmmsim.replay.kernels.prefetch import prefetch
 from cmmsim.replay.kernels.scalars import SC_HAND, SC_RESIDENT, SC_SAMPLE
 from cmmsim.replay.kernels.state_machine import host_state, reclaim
-from cmmsim.replay.kernels.steps import accessed, frame_passes, hinted
+from cmmsim.replay.kernels.steps import accessed, ask_ahead, frame_passes, hinted, samples_due
 from cmmsim.replay.states import (
     CHANGED,
     DIRTY,
@@ -103,22 +102,14 @@ def marker_body(
     the victim's choice differs.
     """
     n = chunk.page.shape[0]
-    n_samples = sample_at.shape[0]
     res_peak = host[0]
     res_sum = host[1]
     tiered = host_tier.capacity(tier) > 0
     ahead = np.int64(-1)  # the cursor ahead of the marker (none yet)
     for j in range(n):
         uj = np.uint64(j)
-        if j + EVENTS_AHEAD < n:
-            q = np.uint64(chunk.page[np.uint64(j + EVENTS_AHEAD)])
-            prefetch(state, q)
-            prefetch(last, q)
-            if tiered:
-                host_tier.prefetch_node(tier, q)
-        while s < n_samples and chunk.t_ns[uj] >= sample_at[s]:
-            count_states(state, page_guest, samples[s])
-            s += 1
+        ask_ahead(chunk.page, j, state, last, tiered, tier)
+        s = samples_due(chunk.t_ns, uj, s, sample_at, state, page_guest, samples)
         i = i0 + j
         p = np.uint64(chunk.page[uj])
         g = chunk.guest[uj]

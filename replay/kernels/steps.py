@@ -12,11 +12,12 @@ import numba as nb
 import numpy as np
 
 from cmmsim.replay.kernels import tier as host_tier
-from cmmsim.replay.kernels.resident import peak, resident_delta
+from cmmsim.replay.kernels.prefetch import EVENTS_AHEAD, prefetch
+from cmmsim.replay.kernels.resident import count_states, peak, resident_delta
 from cmmsim.replay.kernels.state_machine import hint_by_table
 from cmmsim.replay.states import C_ACCESSES, C_CONTENT_LOST, C_HINTS, C_REPAIRS, G_U, GUEST_MASK
 
-__all__ = ["accessed", "frame_passes", "hinted"]
+__all__ = ["accessed", "ask_ahead", "frame_passes", "hinted", "samples_due"]
 
 
 @nb.njit(cache=True, inline="always")
@@ -51,3 +52,25 @@ def hinted(st, o, g, cnt, tiered, tier, p):
     if tiered:
         host_tier.leave_after_hint(tier, p, st, new)
     return new
+
+
+@nb.njit(cache=True, inline="always")
+def ask_ahead(page, j, state, last, tiered, tier):
+    """Ask the cache for the state byte, the slot (and, ``tiered``, the tier links) of the
+    page ``EVENTS_AHEAD`` events after event j of ``page`` (the marker replays')."""
+    if j + EVENTS_AHEAD < page.shape[0]:
+        q = np.uint64(page[np.uint64(j + EVENTS_AHEAD)])
+        prefetch(state, q)
+        prefetch(last, q)
+        if tiered:
+            host_tier.prefetch_node(tier, q)
+
+
+@nb.njit(cache=True, inline="always")
+def samples_due(t_ns, uj, s, sample_at, state, page_guest, samples):
+    """Count the pages per state pair for every sample from ``s`` on that is due by
+    event ``uj``'s time ``t_ns[uj]``; returns the next sample."""
+    while s < sample_at.shape[0] and t_ns[uj] >= sample_at[s]:
+        count_states(state, page_guest, samples[s])
+        s += 1
+    return s
