@@ -76,28 +76,34 @@ def test_the_planner_takes_the_marker_in_memory_and_not_for_streams():
     assert planner.choose(in_memory=True, **(kw | {"exact_lru": False})) == planner.PARALLEL
 
 
-@pytest.mark.parametrize("limit", ["events", "bytes"])
-def test_beyond_its_limits_exact_lru_keeps_its_time_slots(monkeypatch, limit):
+@pytest.mark.parametrize("limit", ["events", "bytes", "three bits"])
+@pytest.mark.parametrize(
+    ("order", "kernel"), [(engine.ORDER_LRU, "marker_budgets"), (engine.ORDER_CLASS, "class_marker_budgets")]
+)
+def test_beyond_its_limits_a_marker_replay_keeps_its_time_slots(monkeypatch, limit, order, kernel):
     _, scn = next(iter(sample_trace_scenarios(limit=5_000)))
-    kw = dict(honour=HONOUR_ALL, order=engine.ORDER_LRU, initial=INITIAL_HINTING, keep_final=True)
+    kw = dict(honour=HONOUR_ALL, order=order, initial=INITIAL_HINTING, keep_final=True)
     want = engine.run(scn, [50, 400], path=planner.PARALLEL, **kw)
     used: list[bool] = []
-    real = engine.marker_budgets
+    real = getattr(engine, kernel)
 
     def spy(*args):
         used.append(True)
         return real(*args)
 
-    monkeypatch.setattr(engine, "marker_budgets", spy)
+    monkeypatch.setattr(engine, kernel, spy)
     _same(want, engine.run(scn, [50, 400], **kw))
     assert used
     used.clear()
     if limit == "events":
         monkeypatch.setattr(engine, "MAX_EVENTS", scn.n_events - 1)
-    else:
+    elif limit == "bytes":
         monkeypatch.setattr(engine, "MAX_LIVE_BYTES", 8)
+    else:
+        # Room for a bit per event per budget, not for state-priority's three.
+        monkeypatch.setattr(engine, "MAX_LIVE_BYTES", 2 * marker.live_words(scn.n_events) * 8)
     _same(want, engine.run(scn, [50, 400], **kw))
-    assert not used
+    assert used == ([True] if limit == "three bits" and order == engine.ORDER_LRU else [])
 
 
 def test_next_live_finds_the_next_set_bit():
