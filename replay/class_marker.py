@@ -39,13 +39,13 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
-from numba.cpython.unsafe.numbers import trailing_zeros
 
 from cmmsim.replay.kernels import tier as host_tier
 from cmmsim.replay.kernels.guest_ranges import guest_of
 from cmmsim.replay.kernels.scalars import SC_RESIDENT, SC_SAMPLE
 from cmmsim.replay.kernels.state_machine import host_state, is_resident, reclaim, reclaim_class
 from cmmsim.replay.kernels.steps import accessed, ask_ahead, frame_passes, hinted, samples_due
+from cmmsim.replay.marker import next_live
 from cmmsim.replay.states import CHANGED, DIRTY, H_R, OP_WRITE
 
 __all__ = [
@@ -64,7 +64,6 @@ N_CLASSES = 3
 _SIX = np.uint64(6)
 _LOW6 = np.uint64(63)
 _ONE = np.uint64(1)
-_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 # A heap entry: the slot above, the page below.
 _SLOT_SHIFT = 32
 _PAGE_MASK = (1 << 32) - 1
@@ -98,18 +97,6 @@ def new_heaps(n_budgets: int, frames: int) -> np.ndarray:
     entries only as it fills, but stale entries fill it up to its size before a
     compaction, so a long trace with many hints touches all of it."""
     return np.empty((n_budgets, N_CLASSES, heap_entries(frames)), np.int64)
-
-
-@nb.njit(cache=True, inline="always")
-def _first_set(bits, x):
-    """The first set bit at or above ``x`` (there is one)."""
-    s = np.uint64(x)
-    w = s >> _SIX
-    word = bits[w] & (_ALL << (s & _LOW6))
-    while word == 0:
-        w += _ONE
-        word = bits[w]
-    return np.int64(w << _SIX) + np.int64(trailing_zeros(word))
 
 
 @nb.njit(cache=True, inline="always")
@@ -241,7 +228,7 @@ def _take(live, cls, heaps, c, page_all):
             break
     cls[2 * N_CLASSES + c] = h
     if x < 0:
-        x = _first_set(live[c], cls[c])
+        x = next_live(live[c], cls[c] - 1)  # the first set bit at or above the marker
         cls[c] = x + 1
         v = np.uint64(page_all[np.uint64(x)])
     _drop(live, cls, c, x)

@@ -65,7 +65,7 @@ from cmmsim.replay.kernels.state_machine import (
     reclaim,
     reclaim_class,
 )
-from cmmsim.replay.kernels.steps import accessed, frame_passes, hinted
+from cmmsim.replay.kernels.steps import accessed, frame_passes, hinted, samples_due
 from cmmsim.replay.lru_ahead import walk_victims
 from cmmsim.replay.marker import MAX_EVENTS, live_words, marker_budgets
 from cmmsim.replay.result import EngineResult
@@ -281,7 +281,6 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
     nb.literally(order)
     state = bs.state
     cnt = bs.cnt
-    n_samples = sample_at.shape[0]
     resident = bs.sc[SC_RESIDENT]
     hand = bs.sc[SC_HAND]
     nxt = bs.sc[SC_NEXT_SLOT]
@@ -323,9 +322,7 @@ def _replay_body(chunk, i0, page_guest, ends, frames_max, honour, order, sample_
                 prefetch(bs.frames, np.uint64(q << np.uint64(1)))
             elif order != ORDER_GIVEN:
                 prefetch(bs.slot, q)
-        while s < n_samples and chunk.t_ns[uj] >= sample_at[s]:
-            count_states(state, page_guest, bs.samples[s])
-            s += 1
+        s = samples_due(chunk.t_ns, uj, s, sample_at, state, page_guest, bs.samples)
         p = np.uint64(chunk.page[uj])
         g = chunk.guest[uj]
         o = chunk.op[uj]
