@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 
+from cmmsim.replay import reference
 from cmmsim.replay import scenario as sc
 from cmmsim.replay import states as S
 from cmmsim.replay.strategies import get_strategy, strategies
@@ -111,6 +112,40 @@ def sample_trace_scenarios(limit):
             cut = slice(0, limit) if limit else slice(None)
             traces.append((f.stem, type(a)(a.t_ns[cut], a.pfn[cut], a.op[cut], a.meta)))
         yield path.name, sc.from_arrays(traces, name=path.name)
+
+
+def sample_trace_budgets(limit):
+    """(scenario, budgets) of every committed sample trace (:func:`sample_trace_scenarios`),
+    the budgets a tenth, a third and all of its distinct pages (at least 1 page each)."""
+    for _, scn in sample_trace_scenarios(limit):
+        distinct = max(1, len(np.unique(scn.page)))
+        yield scn, [max(1, distinct // 10), max(1, distinct // 3), distinct]
+
+
+def assert_equals_twin(scn, res, budgets, honoured: set, victims: str, tier_pages: int = 0) -> None:
+    """Each budget of an engine result against the pure-Python twin.
+
+    Parameters
+    ----------
+    scn : Scenario
+        What ``res`` replayed.
+    res : EngineResult
+        One row per budget, in the order of ``budgets``; kept final states.
+    budgets : list of int
+        Frames per budget.
+    honoured, victims, tier_pages
+        The twin's hints, victim order and tier (pages), as
+        :func:`cmmsim.replay.reference.replay_reference` takes them.
+    """
+    for k, b in enumerate(budgets):
+        twin = reference.replay_reference(scn, b, honoured, victims, tier_pages)
+        np.testing.assert_array_equal(twin.counters, res.counters[k], err_msg=f"budget {b}: counters")
+        host = (int(res.host_peak[k]), int(res.host_sum_resident[k]))
+        assert (twin.host_peak, twin.host_sum_resident) == host, f"budget {b}: host peak, sum"
+        # The state bytes' flag bit is the kernel's scratch: the twin has none.
+        np.testing.assert_array_equal(
+            twin.final_states, res.final_states[k] & STATE_BITS, err_msg=f"budget {b}: final states"
+        )
 
 
 def examples(

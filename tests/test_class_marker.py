@@ -15,7 +15,7 @@ from cmmsim.replay import class_marker, engine, planner, reference
 from cmmsim.replay.marker import live_words
 from cmmsim.replay.states import HONOUR_ALL, INITIAL_HINTING
 from cmmsim.tracer.schema import Op
-from tests.helpers import STATE_BITS, guest_traces, make_arrays, sample_trace_scenarios, scenario_of
+from tests.helpers import assert_equals_twin, guest_traces, make_arrays, sample_trace_budgets, scenario_of
 from tests.test_marker import CONFIGS, TWIN_HINTS, _same, _samples
 
 KW = dict(honour=HONOUR_ALL, order=engine.ORDER_CLASS, initial=INITIAL_HINTING, keep_final=True)
@@ -28,11 +28,7 @@ def _check(scn, budgets, tier: int, chunk: int) -> None:
     _same(slots, got)
     chunked = engine.run(scn, budgets, path=planner.MARKER, on_events=lambda _: None, chunk_events=chunk, **kw)
     _same(got, chunked)
-    for k, b in enumerate(budgets):
-        twin = reference.replay_reference(scn, b, reference.HINTS_ALL, "state-priority", tier)
-        np.testing.assert_array_equal(twin.counters, got.counters[k])
-        assert (twin.host_peak, twin.host_sum_resident) == (got.host_peak[k], got.host_sum_resident[k])
-        np.testing.assert_array_equal(twin.final_states, got.final_states[k] & STATE_BITS)
+    assert_equals_twin(scn, got, budgets, reference.HINTS_ALL, "state-priority", tier)
 
 
 @settings(max_examples=200, deadline=None)
@@ -106,10 +102,8 @@ def test_a_heap_mostly_still_in_the_class_hands_its_slots_back_to_the_scan():
 
 def test_class_marker_on_sample_traces_equals_time_slots():
     found = 0
-    for _, scn in sample_trace_scenarios(limit=20_000):
+    for scn, budgets in sample_trace_budgets(limit=20_000):
         found += 1
-        distinct = max(1, len(np.unique(scn.page)))
-        budgets = [max(1, distinct // 10), max(1, distinct // 3), distinct]
         kw = KW | dict(sample_at=_samples(scn, 5))
         _same(engine.run(scn, budgets, path=planner.PARALLEL, **kw), engine.run(scn, budgets, **kw))
     assert found >= 3
@@ -247,7 +241,4 @@ def test_hints_flipping_old_pages_in_every_config(seed, shape, hint_share, weigh
     chunk = data.draw(st.integers(max(1, scn.n_events // 16), max(1, scn.n_events)))
     with mock.patch.object(engine, "new_heaps", _least_heaps):
         _same(got, engine.run(scn, budgets, path=planner.MARKER, on_events=lambda _: None, chunk_events=chunk, **kw))
-    for k, b in enumerate(budgets):
-        twin = reference.replay_reference(scn, b, TWIN_HINTS[honour], "state-priority", tier)
-        np.testing.assert_array_equal(twin.counters, got.counters[k])
-        np.testing.assert_array_equal(twin.final_states, got.final_states[k] & STATE_BITS)
+    assert_equals_twin(scn, got, budgets, TWIN_HINTS[honour], "state-priority", tier)

@@ -24,6 +24,10 @@ from cmmsim.tracer.linux.sampling import (
     RECORD,
     SAMPLE_EVENT,
     SAMPLE_TAG,
+    _smaps_referenced_kb,
+    clear_accessed,
+    damon_reason,
+    kdamond_threads,
     line_time_ns,
     merge_lines,
     pick_pages,
@@ -190,6 +194,53 @@ def test_probe_reports_every_mechanism_with_a_reason():
     assert p.as_dict()["method"] in (None, "smaps-referenced")
     if os.geteuid() != 0:
         assert p.method is None
+
+
+def test_kdamond_threads_are_found_by_their_comm(tmp_path):
+    for pid, comm in [(1, "systemd"), (105, "kdamond.0"), (2071, "kdamond.12"), (7, "kdamondx"), (9, "kdamond.")]:
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "comm").write_text(comm + "\n")
+    (tmp_path / "300").mkdir()  # exited: no comm left
+    (tmp_path / "self").mkdir()
+    (tmp_path / "self" / "comm").write_text("kdamond.0\n")  # not a pid
+    assert kdamond_threads(tmp_path) == [(105, "kdamond.0"), (2071, "kdamond.12")]
+    assert kdamond_threads(tmp_path / "300") == []
+
+
+def test_damon_reason_names_the_threads_or_says_none_runs():
+    assert damon_reason([]) == "not used; no DAMON thread (kdamond) runs here"
+    text = damon_reason([(105, "kdamond.0"), (2071, "kdamond.1")])
+    assert text.startswith("not used;") and "kdamond.0 pid 105, kdamond.1 pid 2071" in text
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="not Linux")
+def test_after_the_samplers_clear_every_touched_page_is_referenced():
+    """50 clears in a row: none referenced after each, all 64 after touching each.
+
+    A clear without the TLB flush (``clear_refs`` 1 alone) fails this on a CPU
+    that keeps the pages' translations cached between two clears.
+    """
+    import mmap
+
+    pages, page = 64, 4096
+    buf = mmap.mmap(-1, pages * page)
+    view = np.frombuffer(buf, np.uint8)
+    start = int(view.ctypes.data)
+    view[::page] = 1
+    seen = []
+    try:
+        for i in range(50):
+            try:
+                clear_accessed("self")
+            except PermissionError as exc:
+                pytest.skip(f"clear_refs refused: {exc}")
+            before = _smaps_referenced_kb("self", start)
+            view[::page] = 2 + i % 200
+            seen.append((before, _smaps_referenced_kb("self", start)))
+    finally:
+        del view
+        buf.close()
+    assert seen == [(0, pages * page // 1024)] * 50
 
 
 # -- live: record the controlled workload --------------------------------------------------------

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from cmmsim.replay import engine, marker, planner, reference
 from cmmsim.replay.states import HONOUR_ALL, HONOUR_NONE, HONOUR_STABLE_UNUSED, INITIAL_HINTING, INITIAL_NO_HINTS
-from tests.helpers import STATE_BITS, guest_traces, sample_trace_scenarios
+from tests.helpers import assert_equals_twin, guest_traces, sample_trace_budgets, sample_trace_scenarios
 
 FIELDS = ("budgets", "counters", "host_peak", "host_sum_resident", "final_states", "samples")
 CONFIGS = [(HONOUR_NONE, INITIAL_NO_HINTS), (HONOUR_STABLE_UNUSED, INITIAL_HINTING), (HONOUR_ALL, INITIAL_HINTING)]
@@ -49,19 +49,13 @@ def test_marker_equals_time_slots_and_twin(scn, config, tier, data):
     chunk = data.draw(st.integers(1, max(1, scn.n_events)))
     chunked = engine.run(scn, budgets, path=planner.MARKER, on_events=lambda _: None, chunk_events=chunk, **kw)
     _same(got, chunked)
-    for k, b in enumerate(budgets):
-        twin = reference.replay_reference(scn, b, TWIN_HINTS[honour], "lru", tier)
-        np.testing.assert_array_equal(twin.counters, got.counters[k])
-        assert (twin.host_peak, twin.host_sum_resident) == (got.host_peak[k], got.host_sum_resident[k])
-        np.testing.assert_array_equal(twin.final_states, got.final_states[k] & STATE_BITS)
+    assert_equals_twin(scn, got, budgets, TWIN_HINTS[honour], "lru", tier)
 
 
 def test_marker_on_sample_traces_equals_time_slots():
     found = 0
-    for _, scn in sample_trace_scenarios(limit=20_000):
+    for scn, budgets in sample_trace_budgets(limit=20_000):
         found += 1
-        distinct = max(1, len(np.unique(scn.page)))
-        budgets = [max(1, distinct // 10), max(1, distinct // 3), distinct]
         for honour, initial in CONFIGS:
             kw = dict(honour=honour, order=engine.ORDER_LRU, initial=initial, sample_at=_samples(scn, 5))
             kw["keep_final"] = True

@@ -17,13 +17,14 @@ says; ``docs/sampling.md`` has the why):
   code path here could be tested. :func:`probe` still reports them.
 * per mapping (:data:`METHOD_SMAPS`, what is used): ``echo 1 >
   /proc/PID/clear_refs`` clears the accessed bits of every page the process
-  maps; ``/proc/PID/smaps`` then gives, per mapping, ``Referenced:`` (kB of
-  its pages whose accessed bit was set again) and ``/proc/PID/pagemap`` the
-  frames of its present pages (root). With R referenced and P present pages,
-  all P are emitted when R >= P; otherwise R of the P, picked pseudo-randomly
-  (a hash seeded by the seed, the sample, the pid and the mapping's start).
-  The count per mapping is exact; which pages within a partly touched
-  mapping is not.
+  maps, and ``echo 4`` after it flushes the process's TLB
+  (:func:`clear_accessed` says why both); ``/proc/PID/smaps`` then gives,
+  per mapping, ``Referenced:`` (kB of its pages whose accessed bit was set
+  again) and ``/proc/PID/pagemap`` the frames of its present pages (root).
+  With R referenced and P present pages, all P are emitted when R >= P;
+  otherwise R of the P, picked pseudo-randomly (a hash seeded by the seed,
+  the sample, the pid and the mapping's start). The count per mapping is
+  exact; which pages within a partly touched mapping is not.
 
 Sample times are ``CLOCK_MONOTONIC`` (``record`` gives perf ``-k monotonic``
 so the two clocks agree); :func:`merge_lines` puts the sampled lines among
@@ -73,8 +74,9 @@ class Probe:
     Attributes
     ----------
     clear_refs : bool
-        ``/proc/PID/clear_refs`` accepts 1 (clear accessed bits) and smaps
-        shows ``Referenced:`` drop then rise again on a touch.
+        ``/proc/PID/clear_refs`` accepts 1 and 4 (:func:`clear_accessed`),
+        and smaps shows ``Referenced:`` drop to 0 then rise to every page on
+        a touch of every page.
     pagemap_pfns : bool
         ``/proc/PID/pagemap`` gives frame numbers (root).
     soft_dirty : bool
@@ -109,6 +111,66 @@ def _smaps_referenced_kb(pid: int | str, start: int) -> int | None:
     return None
 
 
+def clear_accessed(pid: int | str) -> None:
+    """Clear the accessed bits of every page process ``pid`` maps, and flush its TLB.
+
+    ``echo 1 > clear_refs`` clears the accessed bits (and the folios' young
+    and referenced flags) but does not flush the TLB: the kernel uses it to
+    age pages, for which a stale entry is harmless. A CPU that still caches
+    a page's translation reads and writes that page without setting the
+    accessed bit again, so smaps would not count the touch. ``echo 4`` (clear
+    soft-dirty) flushes the TLB of the whole process after its walk. Without
+    ``CONFIG_MEM_SOFT_DIRTY`` that walk changes nothing else; with it, it
+    also clears the soft-dirty bits, and the next write to each page takes a
+    minor fault. An access between the two writes is lost, as one between
+    the smaps read and the clear is.
+
+    Raises
+    ------
+    OSError
+        The process is gone, or the kernel refuses either write.
+    """
+    clear_refs = Path(f"/proc/{pid}/clear_refs")
+    clear_refs.write_text("1\n")
+    clear_refs.write_text("4\n")
+
+
+#: ``comm`` of DAMON's kernel threads (one ``kdamond.N`` per running kdamond).
+_KDAMOND = re.compile(r"kdamond\.\d+")
+
+
+def kdamond_threads(proc: str | os.PathLike = "/proc") -> list[tuple[int, str]]:
+    """DAMON's kernel threads running here, as (pid, name), by ``PROC/PID/comm``.
+
+    Parameters
+    ----------
+    proc : path
+        The proc file system's root (a test gives a folder of its own).
+    """
+    found = []
+    for d in Path(proc).iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            comm = (d / "comm").read_text().strip()
+        except OSError:  # exited meanwhile
+            continue
+        if _KDAMOND.fullmatch(comm):
+            found.append((int(d.name), comm))
+    return sorted(found)
+
+
+def damon_reason(threads: list[tuple[int, str]]) -> str:
+    """The probe's ``damon`` reason: which kdamond threads run, and that none is used."""
+    if not threads:
+        return "not used; no DAMON thread (kdamond) runs here"
+    running = ", ".join(f"{name} pid {pid}" for pid, name in threads)
+    return (
+        f"not used; the machine runs DAMON of its own ({running}): its contexts are never "
+        "reconfigured, and none of ours is created"
+    )
+
+
 #: Tries of the clear_refs probe before it is called unusable.
 _PROBE_TRIES = 3
 
@@ -118,7 +180,8 @@ def probe(pages: int = 64) -> Probe:
 
     Writes ``/proc/self/clear_refs`` (this process only) and reads
     pagemap and smaps; never touches DAMON (a context the machine runs is
-    not ours to reconfigure, and none of our own is attempted).
+    not ours to reconfigure, and none of our own is attempted): it only
+    names the kdamond threads it finds.
     """
     reasons: dict[str, str] = {}
     buf = mmap.mmap(-1, pages * _PAGE)
@@ -128,10 +191,12 @@ def probe(pages: int = 64) -> Probe:
         view[::_PAGE] = 1
         clear = soft = pfns = False
         try:
-            # A few tries: a DAMON context the machine runs clears the accessed bits of
-            # the pages it samples, and can take one of ours between the touch and the read.
+            # The sampler's own clear. A few tries, so that one stray clear of a probe
+            # page's accessed bit between the touch and the read (anything else that
+            # ages pages) does not turn sampling off; a clear that does not take fails
+            # every try.
             for attempt in range(1, _PROBE_TRIES + 1):
-                Path("/proc/self/clear_refs").write_text("1\n")
+                clear_accessed("self")
                 before = _smaps_referenced_kb("self", start)
                 view[::_PAGE] = 2 + attempt
                 after = _smaps_referenced_kb("self", start)
@@ -140,8 +205,13 @@ def probe(pages: int = 64) -> Probe:
                     break
             reasons["clear_refs"] = (
                 f"smaps Referenced of a {pages}-page mapping: {before} kB after "
-                f"clear_refs, {after} kB after touching every page (try {attempt} of {_PROBE_TRIES})"
+                f"clear_refs 1 and 4, {after} kB after touching every page (try {attempt} of {_PROBE_TRIES})"
             )
+            if not clear:
+                reasons["clear_refs"] += (
+                    f"; want 0 and {pages * _PAGE // 1024} kB: a touch the smaps count misses "
+                    "would be missed by the sampler too"
+                )
         except OSError as exc:
             reasons["clear_refs"] = f"clear_refs/smaps unusable: {exc}"
         try:
@@ -185,9 +255,10 @@ def probe(pages: int = 64) -> Probe:
         idle = False
         reasons["page_idle"] = f"{idle_path}: {exc.strerror or exc} (CONFIG_IDLE_PAGE_TRACKING off, or not root)"
     reasons.setdefault("soft_dirty", "not tried (pagemap unreadable)")
-    reasons["damon"] = (
-        "not used: a DAMON context the machine runs is never reconfigured, and none of our own is created"
-    )
+    try:
+        reasons["damon"] = damon_reason(kdamond_threads())
+    except OSError as exc:
+        reasons["damon"] = f"not used; /proc unreadable: {exc}"
     return Probe(clear_refs=clear, pagemap_pfns=pfns, soft_dirty=soft, page_idle=idle, reasons=reasons)
 
 
@@ -338,7 +409,7 @@ class Sampler(threading.Thread):
         try:
             smaps = Path(f"/proc/{pid}/smaps").read_bytes()
             # Cleared right after the read: an access between the two is lost, not double counted.
-            Path(f"/proc/{pid}/clear_refs").write_text("1\n")
+            clear_accessed(pid)
             fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY)
         except OSError:
             self.stats.vanished += 1
