@@ -190,8 +190,10 @@ def miss_curve(
     stream: bool = False,
     copies: int = 1,
     stagger: int | str = 0,
+    order: str = "lru",
 ) -> pl.DataFrame:
-    """``host-lru``'s miss curve (exact LRU) over many budgets in one pass.
+    """A miss curve over many budgets: ``host-lru``'s (exact LRU, in one pass) or
+    ``cmm``'s with ``state-priority`` reclaim (a replay per budget, or per sample).
 
     Parameters
     ----------
@@ -205,6 +207,9 @@ def miss_curve(
     rate : float
         Fraction of pages sampled, 0 < rate <= 1: 1 is exact; below 1 a
         SHARDS estimate with its standard error.
+    order : str
+        ``lru`` (``host-lru``) or ``state-priority`` (``cmm`` with that reclaim
+        order; its samples keep the guests' hints).
     salts : int
         Independent samples below rate 1 (their spread is the standard error).
     seed : int
@@ -226,7 +231,7 @@ def miss_curve(
         ``miss_ratio_est`` and ``miss_ratio_se`` (host reads plus zero fills
         per access), ``rate``, ``salts``, ``page_fraction``,
         ``min_sampled_pages``, ``footprint_pages``, ``exact``
-        (:func:`cmmsim.replay.shards.df_lru_sampled`).
+        (:func:`cmmsim.replay.shards.df_sampled_curve`).
     """
     from cmmsim.replay import shards
     from cmmsim.replay.budgets import parse_budgets
@@ -236,7 +241,7 @@ def miss_curve(
     budget_list = [budgets] if isinstance(budgets, str | int) else list(budgets)
     if isinstance(paths, Scenario):
         b = shards.spread_budgets(parse_budgets(budget_list, paths.n_pages), points)
-        r = shards.lru_sampled(paths, b, rate, salts=salts, seed=seed)
+        r = shards.sampled_curve(paths, b, rate, order=order, salts=salts, seed=seed)
     else:
         r = shards.miss_curve(
             _paths(paths),
@@ -248,8 +253,9 @@ def miss_curve(
             stream=stream,
             copies=copies,
             stagger_ns=_ns(stagger),
+            order=order,
         )
-    return with_budget_mib(shards.df_lru_sampled(r))
+    return with_budget_mib(shards.df_sampled_curve(r))
 
 
 def convert(

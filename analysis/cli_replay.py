@@ -197,6 +197,13 @@ def mrc_cmd(
         typer.Option(help="that many budgets evenly spaced between the smallest and largest -b (0: just those given)"),
     ] = 0,
     sample_rate: Annotated[float, typer.Option(help="fraction of pages sampled (SHARDS); 1 = exact")] = 1.0,
+    order: Annotated[
+        str,
+        typer.Option(
+            help="lru: host-lru (one stack pass when exact); state-priority: cmm with that reclaim order "
+            "(a replay per budget, of each sample below rate 1)"
+        ),
+    ] = "lru",
     salts: Annotated[int, typer.Option(help="independent samples, for the standard error (below rate 1)")] = 8,
     seed: Annotated[int, typer.Option(help="first hash salt")] = 0,
     stream: Annotated[bool, typer.Option("--stream", help="read the traces as a stream (memory: the samples)")] = False,
@@ -205,12 +212,12 @@ def mrc_cmd(
     out: Annotated[Path | None, typer.Option("-o", "--out", help="write the curve as Parquet here")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
-    """host-lru's miss curve over many budgets in one pass: exact, or estimated from page samples."""
+    """A miss curve over many budgets (host-lru's, or cmm state-priority's): exact, or estimated from page samples."""
     from cmmsim.progress import Reporter
 
     reporter = Reporter(quiet=quiet)  # before the replay modules: importing them compiles
     from cmmsim.replay.api import parse_duration_ns
-    from cmmsim.replay.shards import FEW_PAGES, df_lru_sampled, miss_curve
+    from cmmsim.replay.shards import FEW_PAGES, df_sampled_curve, miss_curve
     from cmmsim.tracer.schema import PAGE_SIZE_BYTES
 
     check_outputs(("-o", out))
@@ -226,11 +233,15 @@ def mrc_cmd(
             stream=stream,
             copies=copies,
             stagger_ns=parse_duration_ns(stagger),
+            order=order,
             on_events=task.advance,
         )
-    df = df_lru_sampled(r)
+    df = df_sampled_curve(r)
+    name, exact_how = (
+        ("host-lru", "one stack pass") if order == "lru" else ("cmm state-priority", "a replay per budget")
+    )
     how = (
-        "exact (one stack pass)"
+        f"exact ({exact_how})"
         if r.exact
         else f"SHARDS: {r.salts} samples of {sample_rate:g} of the pages, mean±standard error"
     )
@@ -248,7 +259,7 @@ def mrc_cmd(
         | {k: cell(row, k, ",.0f") for k in ("host_reads", "host_writes", "zero_fills")}
         for row in df.iter_rows(named=True)
     ]
-    print_table(f"host-lru: {r.accesses.sum():,} accesses, footprint {r.footprint_pages:,} pages; {how}", rows)
+    print_table(f"{name}: {r.accesses.sum():,} accesses, footprint {r.footprint_pages:,} pages; {how}", rows)
     if not r.exact and r.sampled_pages.min() < FEW_PAGES:
         console.print(
             f"[yellow]warning:[/yellow] the smallest sample holds {int(r.sampled_pages.min()):,} "

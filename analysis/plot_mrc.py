@@ -1,14 +1,15 @@
 """Plots of ``cmmsim mrc`` output: the miss-ratio curve and the reuse-distance histogram.
 
-``cmmsim mrc -o curve.parquet`` writes :func:`cmmsim.replay.shards.df_lru_sampled`'s
-table: host-lru's counters at each budget, exact (one stack pass) or
-estimated from page samples (SHARDS) with a standard error. ``cmmsim plot``
-recognizes such a file by its columns (:func:`is_miss_curve`).
+``cmmsim mrc -o curve.parquet`` writes :func:`cmmsim.replay.shards.df_sampled_curve`'s
+table: host-lru's (or, ``--order state-priority``, cmm state-priority's) counters at
+each budget, exact or estimated from page samples (SHARDS) with a standard error.
+``cmmsim plot`` recognizes such a file by its columns (:func:`is_miss_curve`).
 
 The histogram needs no second pass: under LRU an access misses at budget B
 exactly when its stack distance (pages used since it last touched the page,
 counting each page once) exceeds B, so the misses lost between two budgets
-of the curve are the accesses whose distance lies between them.
+of the curve are the accesses whose distance lies between them. No such
+reading exists for state-priority (no stack), so its curve gets no histogram.
 """
 
 from __future__ import annotations
@@ -45,10 +46,19 @@ def _plt():
     return plt()
 
 
+def _is_lru(curve: pl.DataFrame) -> bool:
+    """Whether the curve is host-lru's (files from before the ``order`` column are)."""
+    return "order" not in curve.columns or curve["order"][0] == "lru"
+
+
+def _replay(curve: pl.DataFrame) -> str:
+    return "host-lru" if _is_lru(curve) else "cmm state-priority"
+
+
 def _how(curve: pl.DataFrame) -> str:
     row = curve.row(0, named=True)
     if row["exact"]:
-        return "exact (one LRU stack pass)"
+        return "exact (one LRU stack pass)" if _is_lru(curve) else "exact (a replay per budget)"
     return f"SHARDS estimate: {row['salts']} samples of {row['rate']:g} of the pages; band: ±1 standard error"
 
 
@@ -59,8 +69,10 @@ def reuse_histogram(curve: pl.DataFrame) -> pl.DataFrame:
     the last bin has ``hi_pages`` null: beyond the largest budget, first
     touches included), ``accesses`` (float: estimated for a sampled curve,
     clipped at 0 where sampling noise makes the curve rise) and ``share``
-    (of all accesses, 0..1).
+    (of all accesses, 0..1). Only host-lru's curve reads so: another is refused.
     """
+    if not _is_lru(curve):
+        raise ResultsError(f"a reuse-distance histogram reads host-lru's curve, not {_replay(curve)}'s")
     c = curve.sort("budget_pages")
     b = c["budget_pages"].to_numpy().astype(np.int64)
     total = float(c["accesses"][0])
@@ -87,14 +99,15 @@ def _save(fig, path: Path) -> Path:
 
 
 def plot_miss_curve(curve: pl.DataFrame, path: Path, name: str = "") -> Path:
-    """host-lru's miss ratio vs host budget (MiB), with a ±1 standard-error
-    band for a sampled curve and the footprint marked."""
+    """The curve's miss ratio (host-lru's or cmm state-priority's) vs host budget
+    (MiB), with a ±1 standard-error band for a sampled curve and the footprint marked."""
     plt = _plt()
     c = curve.sort("budget_pages")
     x = mib(c["budget_pages"].to_numpy())
     y = c["miss_ratio_est"].to_numpy()
     se = np.nan_to_num(c["miss_ratio_se"].to_numpy())
-    style = strategy_style("host-lru").kwargs()
+    replay = _replay(c)
+    style = strategy_style("host-lru" if _is_lru(c) else "cmm").kwargs()
     fig, ax = plt.subplots(figsize=(6.0, 3.9))
     if not c["exact"][0]:
         ax.fill_between(
@@ -109,7 +122,7 @@ def plot_miss_curve(curve: pl.DataFrame, path: Path, name: str = "") -> Path:
         )
     if len(x) > 40:  # a dense curve: markers would merge into a thick line
         style |= {"marker": None}
-    ax.plot(x, y, label="host-lru miss ratio", **(style | {"linestyle": "-"}))
+    ax.plot(x, y, label=f"{replay} miss ratio", **(style | {"linestyle": "-"}))
     foot = mib(int(c["footprint_pages"][0]))
     ax.axvline(foot, color="#7f7f7f", linestyle=":", linewidth=1)
     ax.annotate(
@@ -131,14 +144,14 @@ def plot_miss_curve(curve: pl.DataFrame, path: Path, name: str = "") -> Path:
     ax.legend(loc="upper right", bbox_to_anchor=(1.0, 0.92), fontsize="small", frameon=False)
     accesses = int(c["accesses"][0])
     ax.set_title(
-        f"{name + ': ' if name else ''}host-lru miss-ratio curve, {accesses:,} accesses\n{_how(c)}", fontsize="medium"
+        f"{name + ': ' if name else ''}{replay} miss-ratio curve, {accesses:,} accesses\n{_how(c)}", fontsize="medium"
     )
     fig.tight_layout()
     return _save(fig, path)
 
 
 def plot_reuse_histogram(curve: pl.DataFrame, path: Path, name: str = "") -> Path:
-    """Accesses by LRU stack distance (MiB), binned at the curve's budgets.
+    """Accesses by LRU stack distance (MiB), binned at host-lru's curve's budgets.
 
     Bars are densities (percent of all accesses per MiB of distance), so bins
     of unequal width compare fairly; the first bin (up to the smallest
@@ -201,12 +214,13 @@ def plot_reuse_histogram(curve: pl.DataFrame, path: Path, name: str = "") -> Pat
 
 
 def plot_mrc(curve: pl.DataFrame, out_dir: str | Path, name: str = "") -> list[Path]:
-    """The miss-ratio curve and the reuse-distance histogram of ``cmmsim mrc``
-    output into ``out_dir`` (all or nothing, as :func:`cmmsim.plots.plot_all`)."""
+    """The miss-ratio curve and (host-lru's only) the reuse-distance histogram of
+    ``cmmsim mrc`` output into ``out_dir`` (all or nothing, as :func:`cmmsim.plots.plot_all`)."""
     if curve.is_empty():
         raise ResultsError(f"{name or 'the miss curve'}: holds no miss-curve rows")
     out = Path(out_dir)
     with all_or_nothing(out) as paths:
         paths.append(plot_miss_curve(curve, out / "miss_ratio_vs_budget.png", name))
-        paths.append(plot_reuse_histogram(curve, out / "reuse_distance_histogram.png", name))
+        if _is_lru(curve):
+            paths.append(plot_reuse_histogram(curve, out / "reuse_distance_histogram.png", name))
     return paths

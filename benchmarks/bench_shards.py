@@ -37,7 +37,7 @@ from benchmarks._common import page_stream  # noqa: E402
 from benchmarks.figures import Column, Table, add_json_argument, emit  # noqa: E402
 from cmmsim.replay import scenario as sc  # noqa: E402
 from cmmsim.replay.onepass import run_lru_all  # noqa: E402
-from cmmsim.replay.shards import df_lru_sampled, lru_sampled  # noqa: E402
+from cmmsim.replay.shards import df_sampled_curve, lru_sampled  # noqa: E402
 from cmmsim.replay.states import C  # noqa: E402
 
 RATES = (0.1, 0.01, 0.001)
@@ -47,19 +47,19 @@ import json, sys, time
 import numpy as np
 from cmmsim.replay.onepass import run_lru_all
 from cmmsim.replay.scenario import load
-from cmmsim.replay.shards import lru_sampled_stream
+from cmmsim.replay.shards import sampled_curve_stream
 from cmmsim.replay.states import C
 mode, path, tiny, rate = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 budgets = [int(x) for x in sys.argv[5].split(",")]
 run_lru_all(load([tiny]), [1, 2])  # compile first: a fixed cost, not the trace's
-lru_sampled_stream([tiny], [1, 2], 0.5, salts=2)
+sampled_curve_stream([tiny], [1, 2], 0.5, salts=2)
 t0 = time.perf_counter()
 if mode == "exact":
     scn = load([path])
     n = int((scn.op <= 1).sum())
     cnt = run_lru_all(scn, budgets).counters.sum(axis=1)
 else:
-    r = lru_sampled_stream([path], budgets, rate, salts=8)
+    r = sampled_curve_stream([path], budgets, rate, salts=8)
     n = int(r.accesses.sum())
     cnt = r.estimate.sum(axis=1)
 secs = time.perf_counter() - t0
@@ -98,7 +98,7 @@ def in_process(label: str, scn, repeat: int, table: Table) -> None:
             t0 = time.perf_counter()
             run_lru_all(scn, budgets)
             t1 = time.perf_counter()
-            df = df_lru_sampled(lru_sampled(scn, budgets, rate))
+            df = df_sampled_curve(lru_sampled(scn, budgets, rate))
             ratios.append((time.perf_counter() - t1) / (t1 - t0))
         # Below 1e-9 an error is float rounding (the curve's flat end is often exact).
         err = np.abs(df["miss_ratio_est"].to_numpy() - exact)

@@ -1,7 +1,9 @@
-"""An approximate ``host-lru`` miss curve from spatial samples of pages (SHARDS).
+"""An approximate miss curve from spatial samples of pages (SHARDS): ``host-lru``'s, or
+``cmm``'s with ``state-priority`` reclaim.
 
 Opt-in: the exact one pass (:mod:`cmmsim.replay.onepass`) is the default and the
-reference. SHARDS (Waldspurger et al., FAST '15) keeps the accesses of the
+reference (for state-priority, which has no stack pass, the engine's replay at
+each budget). SHARDS (Waldspurger et al., FAST '15) keeps the accesses of the
 pages whose hash falls under a threshold, a fraction ``rate`` of the pages,
 and replays that smaller trace at budgets scaled by the same fraction: under
 LRU a sampled page's reuse distance shrinks, in expectation, by the sampling
@@ -18,20 +20,27 @@ it was off by 2-35 standard errors on three of the seven sample traces.
 The sampling does not remove the approximation in the budget scaling: the
 standard error is the samples' spread, not a bound on that.
 
+``state-priority`` (``order``) replays each sample with the engine at every scaled
+budget, hints and all: a sampled page keeps every event of its guest's on it, so its
+classes follow the same hints. The scaling argument is SHARDS's within each class
+(the class's pages sampled alike, its recency order kept); that it carries over is
+measured, not proven (docs/perf-log.md, "All budgets in one pass").
+
 The error is reported, not assumed: ``salts`` samples are drawn with
 independent hash salts in the same read of the trace; the estimate is their
 mean and its standard error the spread of the salts' estimates over
 sqrt(salts). At ``rate`` 1 every page is kept: one sample, the exact counters.
 
 The samples are taken as the events stream by (:meth:`_Sampler.feed`), so
-:func:`lru_sampled_stream` reads traces of any size in memory proportional
+:func:`sampled_curve_stream` reads traces of any size in memory proportional
 to the sample: a byte of salt bits and a touched byte per guest page (8 bytes of
 bits from 9 salts on), and 7 bytes per sampled access per salt.
 
 Layers: :func:`sample_mask` (which pages a salt keeps), ``_sample_chunk``
-(numba: one pass takes every salt's accesses), :func:`lru_sampled` and
-:func:`lru_sampled_stream` (the estimates), :func:`miss_curve` (either, for files:
-the command line's call), :func:`df_lru_sampled` (a table).
+(numba: one pass takes every salt's events), :func:`sampled_curve` (and
+:func:`lru_sampled`, its ``host-lru`` case) and :func:`sampled_curve_stream` (the
+estimates), :func:`miss_curve` (either, for files: the command line's call),
+:func:`df_sampled_curve` (a table).
 """
 
 from __future__ import annotations
@@ -56,15 +65,20 @@ __all__ = [
     "ESTIMATED",
     "FEW_PAGES",
     "MAX_SALTS",
-    "SampledLRU",
-    "df_lru_sampled",
+    "ORDERS",
+    "SampledCurve",
+    "df_sampled_curve",
     "lru_sampled",
-    "lru_sampled_stream",
+    "sampled_curve_stream",
     "miss_curve",
     "sample_mask",
+    "sampled_curve",
     "spread_budgets",
 ]
 
+#: The replays a curve estimates: ``host-lru`` (exact LRU) and ``cmm`` with
+#: ``state-priority`` reclaim.
+ORDERS = ("lru", "state-priority")
 #: The I/O counters estimated (not the resident-frame ones: under LRU the
 #: host holds min(budget, footprint) frames at the end, no sample needed).
 ESTIMATED = ("host_reads", "host_writes", "zero_fills", "discards")
@@ -117,18 +131,20 @@ def sample_mask(n_pages: int, rate: float, salt: int) -> np.ndarray:
 
 
 @nb.njit(cache=True, nogil=True)
-def _sample_chunk(page, op, guest, bits, touched, accesses, page_out, op_out, guest_out, taken):
-    """Count every access and copy it to the outputs of each salt keeping its page.
+def _sample_chunk(page, op, guest, bits, touched, accesses, page_out, op_out, guest_out, taken, hints):
+    """Count every access and copy it (and, ``hints``, every hint) to the outputs of
+    each salt keeping its page.
 
     ``bits[p]``: bit k set when salt k keeps page p; ``taken[k]``: rows of
     salt k's outputs filled (updated).
     """
     for i in range(page.shape[0]):
-        if op[i] > OP_WRITE:
-            continue  # the host sees no hints
         p = page[i]
-        touched[p] = 1
-        accesses[guest[i]] += 1
+        if op[i] <= OP_WRITE:
+            touched[p] = 1
+            accesses[guest[i]] += 1
+        elif not hints:
+            continue  # host-lru sees no hints
         b = np.uint64(bits[p])
         while b != 0:
             k = trailing_zeros(b)
@@ -143,8 +159,9 @@ def _sample_chunk(page, op, guest, bits, touched, accesses, page_out, op_out, gu
 class _Sampler:
     """Takes the salts' samples from events fed in time order, chunk by chunk."""
 
-    def __init__(self, page_guest: np.ndarray, n_guests: int, rate: float, salts: int, seed: int):
+    def __init__(self, page_guest: np.ndarray, n_guests: int, rate: float, salts: int, seed: int, hints: bool):
         self.page_guest = page_guest
+        self.hints = hints
         self.n_guests = n_guests
         self.salts = salts
         # A byte per page for up to 8 salts: the kernel's one random load per access.
@@ -168,7 +185,9 @@ class _Sampler:
                 np.empty((self.salts, m), np.uint16),
             )
             taken = np.zeros(self.salts, np.int64)
-            _sample_chunk(page[s:e], op[s:e], guest[s:e], self.bits, self.touched, self.accesses, *out, taken)
+            _sample_chunk(
+                page[s:e], op[s:e], guest[s:e], self.bits, self.touched, self.accesses, *out, taken, self.hints
+            )
             for k in range(self.salts):
                 if taken[k]:
                     self.parts[k].append(tuple(a[k, : taken[k]].copy() for a in out))
@@ -176,11 +195,13 @@ class _Sampler:
                 on_events(m)
 
     def sample(self, k: int, template) -> tuple[Scenario, float]:
-        """Salt k's accesses as a scenario of the kept pages (renumbered in order,
+        """Salt k's events as a scenario of the kept pages (renumbered in order,
         so each guest's pages stay contiguous), and the fraction of the footprint kept.
 
-        Its times are not kept (7 bytes a sampled access instead of 15): the
-        LRU pass orders by position, and its ``t_ns`` reads as zeros.
+        Its times are not kept (7 bytes a sampled event instead of 15): the
+        replays order by position, and its ``t_ns`` reads as zeros. Hints on a
+        page never accessed are dropped with it (the footprint is the pages
+        accessed; such a page never takes a frame).
         """
         touched = self.touched.astype(bool)
         keep = touched & (((self.bits.astype(np.uint64) >> np.uint64(k)) & np.uint64(1)) == 1)
@@ -191,12 +212,17 @@ class _Sampler:
             if self.parts[k]
             else [np.zeros(0, d) for d in (np.int32, np.uint8, np.uint16)]
         )
+        if self.hints:
+            kept = new_index[cols[0]] >= 0
+            cols = [c[kept] for c in cols]
         page_guest = self.page_guest[keep]
         scn = Scenario(
             name=template.name,
             guest_names=template.guest_names,
             guest_pages=np.bincount(page_guest, minlength=self.n_guests).astype(np.int64),
-            t_ns=np.broadcast_to(np.int64(0), cols[0].shape),
+            # Zeros of the engine's own layout under state-priority (a broadcast
+            # view would compile its kernels again for a strided array).
+            t_ns=np.zeros(len(cols[0]), np.int64) if self.hints else np.broadcast_to(np.int64(0), cols[0].shape),
             page=new_index[cols[0]],
             op=cols[1],
             guest=cols[2],
@@ -207,8 +233,9 @@ class _Sampler:
 
 
 @dataclass(frozen=True)
-class SampledLRU:
-    """SHARDS estimates of ``host-lru`` (exact LRU) counters at several budgets.
+class SampledCurve:
+    """SHARDS estimates of a replay's counters at several budgets: ``host-lru``'s (exact
+    LRU) or ``cmm``'s with ``state-priority`` reclaim (``order``).
 
     Attributes
     ----------
@@ -229,8 +256,12 @@ class SampledLRU:
         Nominal sampling rate.
     page_fraction : ndarray[float64], shape (salts,)
         Sampled footprint over footprint, per salt: its budgets' scale.
-    sampled_accesses : ndarray[int64], shape (salts,)
-        Accesses replayed, per salt.
+    sampled_events : ndarray[int64], shape (salts,)
+        Events replayed, per salt: its accesses (and under state-priority its
+        hints).
+    order : str
+        The replay estimated, one of :data:`ORDERS`: ``lru`` (``host-lru``) or
+        ``state-priority`` (``cmm`` with that reclaim order).
     """
 
     budgets: np.ndarray
@@ -241,7 +272,8 @@ class SampledLRU:
     footprint_pages: int
     rate: float
     page_fraction: np.ndarray
-    sampled_accesses: np.ndarray
+    sampled_events: np.ndarray
+    order: str = "lru"
 
     @property
     def salts(self) -> int:
@@ -267,7 +299,9 @@ def _mean_se(per_salt: np.ndarray, exact: bool) -> tuple[np.ndarray, np.ndarray]
     return mean, per_salt.std(axis=0, ddof=1) / np.sqrt(per_salt.shape[0])
 
 
-def _check(budgets, rate: float, salts: int) -> tuple[np.ndarray, int]:
+def _check(budgets, rate: float, salts: int, order: str = "lru") -> tuple[np.ndarray, int]:
+    if order not in ORDERS:
+        raise ParamError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     b = checked(budgets)
     if not (0.0 < rate <= 1.0):
         raise ParamError(f"sample rate must be in (0, 1], got {rate}")
@@ -276,7 +310,19 @@ def _check(budgets, rate: float, salts: int) -> tuple[np.ndarray, int]:
     return b, (1 if rate >= 1.0 else salts)
 
 
-def _estimate(sampler: _Sampler, template, b: np.ndarray, rate: float) -> SampledLRU:
+def _counters(scenario, budgets: np.ndarray, order: str, on_events=None) -> np.ndarray:
+    """The exact replay's counters at ``budgets`` (budgets, guests, counters): the stack
+    pass of ``host-lru``, or ``cmm`` with state-priority reclaim at each budget."""
+    if order == "lru":
+        return run_lru_all(scenario, budgets, on_events=on_events).counters
+    from cmmsim.replay.strategies import get_strategy
+
+    cmm = get_strategy("cmm")
+    params = cmm.parse_params({"reclaim_order": "state-priority"})
+    return cmm.run(scenario, budgets, params, on_events=on_events).counters
+
+
+def _estimate(sampler: _Sampler, template, b: np.ndarray, rate: float, order: str) -> SampledCurve:
     ng = sampler.n_guests
     cols = [C[k] for k in ESTIMATED]
     est = np.full((sampler.salts, len(b), ng, len(cols)), np.nan)
@@ -294,10 +340,73 @@ def _estimate(sampler: _Sampler, template, b: np.ndarray, rate: float) -> Sample
             est[k] = 0.0 * scale[None, :, None]
             continue
         scaled = np.maximum(1, np.rint(b * fractions[k])).astype(np.int64)
-        cnt = run_lru_all(sub, scaled).counters[:, :, cols].astype(np.float64)
+        cnt = _counters(sub, scaled, order)[:, :, cols].astype(np.float64)
         est[k] = cnt * scale[None, :, None]
     mean, se = _mean_se(est, rate >= 1.0)
-    return SampledLRU(b, mean, se, est, sampler.accesses.copy(), int(sampler.touched.sum()), rate, fractions, sampled)
+    return SampledCurve(
+        b, mean, se, est, sampler.accesses.copy(), int(sampler.touched.sum()), rate, fractions, sampled, order
+    )
+
+
+def sampled_curve(
+    scenario,
+    budgets,
+    rate: float,
+    *,
+    order: str = "lru",
+    salts: int = 8,
+    seed: int = 0,
+    on_events: Callable[[int], None] | None = None,
+) -> SampledCurve:
+    """Estimate a replay's counters at every budget from ``salts`` spatial samples.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The merged guest traces.
+    budgets : array_like of int
+        Host budgets, frames (pages), each >= 1.
+    rate : float
+        Fraction of pages sampled, 0 < rate <= 1 (1: exact, one sample).
+    order : str
+        ``lru``: ``host-lru`` (exact LRU; each sample by the stack pass);
+        ``state-priority``: ``cmm`` with state-priority reclaim (each sample, hints
+        and all, replayed at every scaled budget).
+    salts : int
+        Independent samples, 1 to 64 (the standard error needs 2 or more).
+    seed : int
+        Salt k is ``seed + k``.
+    on_events : callable, optional
+        Progress, every event once in all: at rate 1 as the exact replay goes
+        (:func:`cmmsim.replay.watch.watched`), below it as the samples are
+        taken (the passes over the samples, shorter, report nothing).
+
+    Returns
+    -------
+    SampledCurve
+    """
+    b, salts = _check(budgets, rate, salts, order)
+    if rate >= 1.0:
+        # The trace is in memory already: the exact replay of it, no copy.
+        is_access = scenario.op <= OP_WRITE
+        cnt = _counters(scenario, b, order, on_events)[:, :, [C[k] for k in ESTIMATED]]
+        cnt = cnt.astype(np.float64)
+        accesses = np.bincount(scenario.guest[is_access], minlength=scenario.n_guests)
+        return SampledCurve(
+            b,
+            cnt,
+            np.zeros_like(cnt),
+            cnt[None],
+            accesses.astype(np.int64),
+            int(np.unique(scenario.page[is_access]).size),
+            1.0,
+            np.ones(1),
+            np.array([int(is_access.sum())], np.int64),
+            order,
+        )
+    sampler = _Sampler(scenario.page_guest, scenario.n_guests, rate, salts, seed, order != "lru")
+    sampler.feed(scenario.page, scenario.op, scenario.guest, on_events)
+    return _estimate(sampler, scenario, b, rate, order)
 
 
 def lru_sampled(
@@ -308,51 +417,9 @@ def lru_sampled(
     salts: int = 8,
     seed: int = 0,
     on_events: Callable[[int], None] | None = None,
-) -> SampledLRU:
-    """Estimate ``host-lru`` counters at every budget from ``salts`` spatial samples.
-
-    Parameters
-    ----------
-    scenario : Scenario
-        The merged guest traces.
-    budgets : array_like of int
-        Host budgets, frames (pages), each >= 1.
-    rate : float
-        Fraction of pages sampled, 0 < rate <= 1 (1: exact, one sample).
-    salts : int
-        Independent samples, 1 to 64 (the standard error needs 2 or more).
-    seed : int
-        Salt k is ``seed + k``.
-    on_events : callable, optional
-        Progress, every event once in all: at rate 1 as the stack pass goes
-        (:func:`cmmsim.replay.watch.watched`), below it as the samples are
-        taken (the passes over the samples, shorter, report nothing).
-
-    Returns
-    -------
-    SampledLRU
-    """
-    b, salts = _check(budgets, rate, salts)
-    if rate >= 1.0:
-        # The trace is in memory already: the exact pass on it, no copy.
-        is_access = scenario.op <= OP_WRITE
-        cnt = run_lru_all(scenario, b, on_events=on_events).counters[:, :, [C[k] for k in ESTIMATED]]
-        cnt = cnt.astype(np.float64)
-        accesses = np.bincount(scenario.guest[is_access], minlength=scenario.n_guests)
-        return SampledLRU(
-            b,
-            cnt,
-            np.zeros_like(cnt),
-            cnt[None],
-            accesses.astype(np.int64),
-            int(np.unique(scenario.page[is_access]).size),
-            1.0,
-            np.ones(1),
-            np.array([int(is_access.sum())], np.int64),
-        )
-    sampler = _Sampler(scenario.page_guest, scenario.n_guests, rate, salts, seed)
-    sampler.feed(scenario.page, scenario.op, scenario.guest, on_events)
-    return _estimate(sampler, scenario, b, rate)
+) -> SampledCurve:
+    """:func:`sampled_curve` of ``host-lru`` (exact LRU)."""
+    return sampled_curve(scenario, budgets, rate, order="lru", salts=salts, seed=seed, on_events=on_events)
 
 
 def spread_budgets(budgets: np.ndarray, points: int) -> np.ndarray:
@@ -371,7 +438,7 @@ def spread_budgets(budgets: np.ndarray, points: int) -> np.ndarray:
     return np.unique(np.rint(np.linspace(b.min(), b.max(), points)).astype(np.int64))
 
 
-def lru_sampled_stream(
+def sampled_curve_stream(
     paths: Sequence[str | os.PathLike],
     budgets: Sequence[str | int],
     rate: float,
@@ -382,9 +449,10 @@ def lru_sampled_stream(
     stagger_ns: int = 0,
     batch_rows: int | None = None,
     points: int = 0,
+    order: str = "lru",
     on_events: Callable[[int], None] | None = None,
-) -> SampledLRU:
-    """:func:`lru_sampled` reading trace files as a stream (memory: the samples).
+) -> SampledCurve:
+    """:func:`sampled_curve` reading trace files as a stream (memory: the samples).
 
     ``budgets`` are parsed as by :func:`cmmsim.replay.budgets.parse_budget` (and spread by
     :func:`spread_budgets` over ``points``); ``copies`` and ``stagger_ns``
@@ -398,8 +466,8 @@ def lru_sampled_stream(
     guests = stream_guests(paths, copies, stagger_ns)
     gp = np.array([g.guest_pages for g in guests], np.int64)
     page_guest = np.repeat(np.arange(len(guests), dtype=np.uint16), gp)
-    b, salts = _check(spread_budgets(parse_budgets(budgets, int(gp.sum())), points), rate, salts)
-    sampler = _Sampler(page_guest, len(guests), rate, salts, seed)
+    b, salts = _check(spread_budgets(parse_budgets(budgets, int(gp.sum())), points), rate, salts, order)
+    sampler = _Sampler(page_guest, len(guests), rate, salts, seed, order != "lru")
     for _, page, op, guest in merged_batches(guests, batch_rows or ROW_GROUP_ROWS):
         sampler.feed(page, op, guest)
         if on_events is not None:
@@ -413,7 +481,7 @@ def lru_sampled_stream(
         np.zeros(len(guests), np.int64),
         tuple(g.path for g in guests),
     )
-    return _estimate(sampler, template, b, rate)
+    return _estimate(sampler, template, b, rate, order)
 
 
 def miss_curve(
@@ -427,19 +495,21 @@ def miss_curve(
     stream: bool = False,
     copies: int = 1,
     stagger_ns: int = 0,
+    order: str = "lru",
     on_events: Callable[[int], None] | None = None,
-) -> SampledLRU:
-    """``host-lru``'s curve for trace files: what ``cmmsim mrc`` prints.
+) -> SampledCurve:
+    """A replay's curve for trace files (``order``: ``lru``, ``host-lru``'s, or
+    ``state-priority``, ``cmm``'s with that reclaim): what ``cmmsim mrc`` prints.
 
     Budgets are parsed as by :func:`cmmsim.replay.budgets.parse_budget` against the
     scenario's guest memory and spread over ``points`` (:func:`spread_budgets`);
-    exact at ``rate`` 1, else :func:`lru_sampled`; ``stream`` reads the files
-    as a stream (:func:`lru_sampled_stream`) instead of loading them.
+    exact at ``rate`` 1, else estimated (:func:`sampled_curve`); ``stream`` reads the
+    files as a stream (:func:`sampled_curve_stream`) instead of loading them.
     ``on_events`` is called with the events done as they are done (progress:
-    chunk by chunk read when streamed, else as :func:`lru_sampled` reports).
+    chunk by chunk read when streamed, else as :func:`sampled_curve` reports).
     """
     if stream:
-        return lru_sampled_stream(
+        return sampled_curve_stream(
             paths,
             budgets,
             rate,
@@ -448,25 +518,27 @@ def miss_curve(
             copies=copies,
             stagger_ns=stagger_ns,
             points=points,
+            order=order,
             on_events=on_events,
         )
     from cmmsim.replay.scenario import load
 
     scn = load(list(paths), copies=copies, stagger_ns=stagger_ns)
     b = spread_budgets(parse_budgets(budgets, scn.n_pages), points)
-    return lru_sampled(scn, b, rate, salts=salts, seed=seed, on_events=on_events)
+    return sampled_curve(scn, b, rate, order=order, salts=salts, seed=seed, on_events=on_events)
 
 
-def df_lru_sampled(r: SampledLRU) -> pl.DataFrame:
-    """A :class:`SampledLRU` as a table, one row per budget (all guests summed).
+def df_sampled_curve(r: SampledCurve) -> pl.DataFrame:
+    """A :class:`SampledCurve` as a table, one row per budget (all guests summed).
 
     Columns: ``budget_pages``; ``accesses`` (exact); for each of
     ``host_reads``, ``host_writes``, ``zero_fills``, ``discards``:
     ``<name>_est`` (events) and ``<name>_se`` (its standard error, events);
     ``miss_ratio_est`` and ``miss_ratio_se`` (host reads plus zero fills per
     access); ``rate``, ``salts``, ``page_fraction`` (mean over the salts),
-    ``min_sampled_pages`` (the smallest sample, pages), ``footprint_pages``
-    and ``exact`` (rate 1: the estimates are the counters).
+    ``min_sampled_pages`` (the smallest sample, pages), ``footprint_pages``,
+    ``exact`` (rate 1: the estimates are the counters) and ``order`` (the replay
+    estimated, one of :data:`ORDERS`).
     """
     # Totals over the guests salt by salt, then their spread: the guests share
     # the sampled pages, so their errors are not independent.
@@ -489,5 +561,6 @@ def df_lru_sampled(r: SampledLRU) -> pl.DataFrame:
         "min_sampled_pages": np.full(n, int(r.sampled_pages.min())),
         "footprint_pages": np.full(n, r.footprint_pages),
         "exact": np.full(n, r.exact),
+        "order": np.full(n, r.order),
     }
     return pl.DataFrame(data)

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from cmmsim.cli import app
 from cmmsim.replay.api import replay_full
 from cmmsim.replay.scenario import load
-from cmmsim.replay.shards import df_lru_sampled, miss_curve
+from cmmsim.replay.shards import df_sampled_curve, miss_curve
 from cmmsim.replay.sweep import SweepSpec, TraceSet, build_jobs, run_sweep
 from cmmsim.tracer.errors import show_path
 from cmmsim.tracer.io import write_frame
@@ -94,7 +94,7 @@ def made(tmp_path_factory):
     write_frame(res.states, d / "states.parquet")
     series = replay_full(scn, "balloon", ["50%"], {"period_ns": 50_000_000}).series
     write_frame(series, d / "series.parquet")
-    write_frame(df_lru_sampled(miss_curve([good], ["10%", "50%"])), d / "curve.parquet")
+    write_frame(df_sampled_curve(miss_curve([good], ["10%", "50%"])), d / "curve.parquet")
     spec = SweepSpec([TraceSet("good", (str(good),))], [("cmm", {}), ("host-lru", {})], ["10%"])
     run_sweep(build_jobs(spec), d / "sweep", make_executor=lambda n: ThreadPoolExecutor(n), parallel=2)
 

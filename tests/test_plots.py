@@ -268,6 +268,19 @@ def test_cli_plot_recognizes_mrc_output(tmp_path):
     assert all(is_png(tmp_path / "out" / p) for p in pngs)
 
 
+def test_a_state_priority_curve_plots_without_the_lru_histogram(tmp_path):
+    from cmmsim.tracer.errors import ResultsError
+
+    curve = curve_frame(exact=False).with_columns(order=pl.lit("state-priority"))
+    path = tmp_path / "curve.parquet"
+    curve.write_parquet(path)
+    r = runner.invoke(app, ["plot", str(path), "-o", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["miss_ratio_vs_budget.png"]
+    with pytest.raises(ResultsError, match="host-lru's curve, not cmm state-priority's"):
+        reuse_histogram(curve)
+
+
 @pytest.mark.parametrize("extra", [[], ["--states", "x.parquet"]])
 def test_cli_plot_refuses_zero_row_curve_or_extras_in_one_line(tmp_path, extra):
     curve = tmp_path / "curve.parquet"

@@ -14,10 +14,12 @@ from cmmsim.replay import scenario as sc
 from cmmsim.replay.onepass import run_lru_all
 from cmmsim.replay.shards import (
     ESTIMATED,
-    df_lru_sampled,
+    ORDERS,
+    df_sampled_curve,
     lru_sampled,
-    lru_sampled_stream,
     sample_mask,
+    sampled_curve,
+    sampled_curve_stream,
 )
 from cmmsim.replay.states import C
 from cmmsim.replay.strategies import get_strategy
@@ -102,7 +104,7 @@ def test_each_salt_is_the_twin_on_its_sample(scn, budgets, rate):
         assert r.page_fraction[k] == fraction
         sub = _sample_by_hand(scn, keep)
         sub_acc = np.bincount(sub.guest[sub.op <= 1], minlength=scn.n_guests)
-        assert r.sampled_accesses[k] == sub_acc.sum()
+        assert r.sampled_events[k] == sub_acc.sum()
         footprint = np.bincount(scn.page_guest[touched], minlength=scn.n_guests)
         kept = np.bincount(scn.page_guest[keep], minlength=scn.n_guests)
         for j, budget in enumerate(r.budgets):
@@ -123,9 +125,11 @@ def test_each_salt_is_the_twin_on_its_sample(scn, budgets, rate):
 def test_streamed_sample_equals_in_memory(tmp_path_factory, scn, data):
     paths = _write_guests(scn, tmp_path_factory.mktemp("s"), data.draw(st.integers(1, 30)))
     rate = data.draw(st.sampled_from([0.25, 0.5, 1.0]))
+    order = data.draw(st.sampled_from(ORDERS))
     budgets = sorted(set(data.draw(st.lists(st.integers(1, 30), min_size=1, max_size=3))))
-    mem = lru_sampled(sc.load(paths), budgets, rate, salts=4, seed=1)
-    got = lru_sampled_stream(paths, budgets, rate, salts=4, seed=1, batch_rows=data.draw(st.integers(1, 40)))
+    mem = sampled_curve(sc.load(paths), budgets, rate, order=order, salts=4, seed=1)
+    rows = data.draw(st.integers(1, 40))
+    got = sampled_curve_stream(paths, budgets, rate, order=order, salts=4, seed=1, batch_rows=rows)
     assert np.array_equal(got.per_salt, mem.per_salt, equal_nan=True)
     assert np.array_equal(got.stderr, mem.stderr, equal_nan=True)
     assert got.footprint_pages == mem.footprint_pages
@@ -141,7 +145,7 @@ def test_estimates_hold_the_exact_curve_within_their_error():
     budgets = np.linspace(500, 30_000, 12).astype(np.int64)
     exact = run_lru_all(scn, budgets).counters.sum(axis=1)
     miss = (exact[:, C["host_reads"]] + exact[:, C["zero_fills"]]) / n
-    df = df_lru_sampled(lru_sampled(scn, budgets, 0.1, salts=8))
+    df = df_sampled_curve(lru_sampled(scn, budgets, 0.1, salts=8))
     err = np.abs(df["miss_ratio_est"].to_numpy() - miss)
     se = df["miss_ratio_se"].to_numpy()
     assert (se > 0).all()
@@ -162,9 +166,80 @@ def test_sample_trace_within_error():
     assert (np.abs(est - exact) <= 5 * se + 0.01 * exact.max()).all()
 
 
+STATE_PRIORITY = {"reclaim_order": "state-priority"}
+
+
+@settings(max_examples=30, deadline=None)
+@given(scn=guest_traces(), budgets=st.lists(st.integers(1, 40), min_size=1, max_size=4))
+def test_state_priority_at_rate_one_is_the_engine_replay(scn, budgets):
+    r = sampled_curve(scn, budgets, 1.0, order="state-priority")
+    cmm = get_strategy("cmm")
+    exact = cmm.run(scn, budgets, cmm.parse_params(STATE_PRIORITY)).counters[:, :, COLS]
+    assert np.array_equal(r.estimate, exact)
+    assert (r.stderr == 0).all() and r.exact and r.order == "state-priority"
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    scn=guest_traces(),
+    budgets=st.lists(st.integers(1, 40), min_size=1, max_size=3),
+    rate=st.sampled_from([0.3, 0.6, 0.9]),
+)
+def test_state_priority_each_salt_is_the_twin_on_its_sample(scn, budgets, rate):
+    # Per salt: the plain-Python cmm twin (state-priority reclaim) on the hand-filtered
+    # sample, hints and all, at the scaled budgets, each guest's counters scaled by its
+    # footprint over its sampled footprint.
+    r = sampled_curve(scn, budgets, rate, order="state-priority", salts=3, seed=5)
+    is_access = scn.op <= 1
+    touched = np.zeros(scn.n_pages, bool)
+    touched[scn.page[is_access]] = True
+    params = get_strategy("cmm").parse_params(STATE_PRIORITY)
+    footprint = np.bincount(scn.page_guest[touched], minlength=scn.n_guests)
+    for k in range(3):
+        keep = sample_mask(scn.n_pages, rate, 5 + k) & touched
+        fraction = keep.sum() / max(touched.sum(), 1)
+        sub = _sample_by_hand(scn, keep)
+        # Every event of a kept page, its hints too.
+        assert r.sampled_events[k] == sub.n_events
+        kept = np.bincount(scn.page_guest[keep], minlength=scn.n_guests)
+        for j, budget in enumerate(r.budgets):
+            twin = reference.cmm(sub, max(1, int(np.rint(budget * fraction))), params)
+            for g in range(scn.n_guests):
+                got = r.per_salt[k, j, g]
+                if footprint[g] == 0:
+                    assert (got == 0).all()
+                elif kept[g] == 0:
+                    assert np.isnan(got).all()
+                else:
+                    want = twin.counters[g, COLS] * (footprint[g] / kept[g])
+                    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_state_priority_estimates_hold_the_exact_curve_within_their_error():
+    # The seeded synthetic stream of the host-lru test above, with a fifth of its
+    # events hints (free, volatile, stable again: the classes state-priority orders by).
+    rng = np.random.default_rng(3)
+    n, pages = 300_000, 30_000
+    pfn = np.where(rng.random(n) < 0.7, rng.integers(0, 1500, n), rng.integers(0, pages, n))
+    op = np.where(rng.random(n) < 0.2, rng.choice([2, 3, 4, 5, 6], n), (rng.random(n) < 0.3)).astype(np.uint8)
+    scn = sc.from_arrays([("g", make_arrays(op, pfn, guest_pages=pages))])
+    budgets = np.linspace(500, 30_000, 12).astype(np.int64)
+    cmm = get_strategy("cmm")
+    exact = cmm.run(scn, budgets, cmm.parse_params(STATE_PRIORITY)).counters.sum(axis=1)
+    accesses = int((op <= 1).sum())
+    miss = (exact[:, C["host_reads"]] + exact[:, C["zero_fills"]]) / accesses
+    df = df_sampled_curve(sampled_curve(scn, budgets, 0.1, order="state-priority", salts=8))
+    err = np.abs(df["miss_ratio_est"].to_numpy() - miss)
+    se = df["miss_ratio_se"].to_numpy()
+    assert (se > 0).all() and (df["order"] == "state-priority").all()
+    assert (err <= 4 * se + 0.002).all(), (err, se)
+    assert np.median(err) < 0.002
+
+
 @pytest.mark.parametrize(
     "kwargs, msg",
     [
+        ({"rate": 0.5, "order": "clock"}, "order must be one of lru, state-priority"),
         ({"rate": 0.0}, "sample rate"),
         ({"rate": 1.5}, "sample rate"),
         ({"rate": 0.5, "salts": 0}, "salts"),
@@ -174,7 +249,7 @@ def test_sample_trace_within_error():
 def test_bad_arguments(kwargs, msg):
     scn = sc.from_arrays([("g", make_arrays([0, 1, 0], [0, 1, 0], guest_pages=4))])
     with pytest.raises(ParamError, match=msg):
-        lru_sampled(scn, [2], **kwargs)
+        sampled_curve(scn, [2], **kwargs)
     with pytest.raises(ParamError, match="budgets"):
         lru_sampled(scn, [0], 0.5)
 
@@ -229,3 +304,22 @@ def test_miss_curve_spreads_budgets_the_same_streamed_or_not():
     assert spread_budgets(np.array([10, 20]), 0).tolist() == [10, 20]
     with pytest.raises(ParamError, match="points"):
         spread_budgets(np.array([10]), -1)
+
+
+def test_mrc_command_state_priority(tmp_path):
+    path = SAMPLE_DIR / "linux-sqlite.parquet"
+    if not path.exists():
+        pytest.skip("sample_traces/linux-sqlite.parquet is not in this checkout")
+    import polars as pl
+
+    out = tmp_path / "curve.parquet"
+    args = ["mrc", str(path), "-b", "5%", "-b", "50%", "--points", "3", "--order", "state-priority"]
+    res = CliRunner().invoke(app, [*args, "--sample-rate", "0.5", "--salts", "3", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "cmm state-priority" in res.output and "SHARDS" in res.output
+    df = pl.read_parquet(out)
+    assert df.height == 3 and (df["order"] == "state-priority").all() and not df["exact"].any()
+    exact = CliRunner().invoke(app, args)
+    assert exact.exit_code == 0 and "exact (a replay" in exact.output
+    bad = CliRunner().invoke(app, ["mrc", str(path), "-b", "5%", "--order", "clock"])
+    assert bad.exit_code != 0 and "order must be one of" in bad.output and "Traceback" not in bad.output
