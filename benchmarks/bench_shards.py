@@ -1,5 +1,9 @@
 """SHARDS (sampled) host-lru curves against the exact one pass: time, error, memory.
 
+``--order state-priority`` measures the estimates of ``cmm`` with state-priority
+reclaim instead, against its exact replays at the same budgets (the engine, every
+budget in one call): no stack pass exists for it.
+
 In-process, on the seeded synthetic stream (and on ``--trace`` files): 20
 budgets from 5 % to 100 % of the footprint; the exact one pass and the
 sampled estimate at each rate (8 salts) alternate ``--repeat`` times and the
@@ -13,9 +17,11 @@ streams it through the sampler at ``--stream-rate``; their peak RSS (VmHWM)
 and wall times are printed side by side.
 
 The figures go to ``benchmarks/results/shards.json`` (``shards-traces.json``
-with ``--trace``), or ``--json PATH``.
+with ``--trace``; ``shards-sp.json`` and ``shards-sp-traces.json`` under
+``--order state-priority``), or ``--json PATH``.
 
-    python benchmarks/bench_shards.py [--trace F ...] [--stream-events 100000000] [--json PATH]
+    python benchmarks/bench_shards.py [--trace F ...] [--order lru|state-priority]
+        [--stream-events 100000000] [--json PATH]
 """
 
 from __future__ import annotations
@@ -37,8 +43,9 @@ from benchmarks._common import page_stream  # noqa: E402
 from benchmarks.figures import Column, Table, add_json_argument, emit  # noqa: E402
 from cmmsim.replay import scenario as sc  # noqa: E402
 from cmmsim.replay.onepass import run_lru_all  # noqa: E402
-from cmmsim.replay.shards import df_sampled_curve, lru_sampled  # noqa: E402
+from cmmsim.replay.shards import ORDERS, df_sampled_curve, sampled_curve  # noqa: E402
 from cmmsim.replay.states import C  # noqa: E402
+from cmmsim.replay.strategies import get_strategy  # noqa: E402
 
 RATES = (0.1, 0.01, 0.001)
 
@@ -70,8 +77,17 @@ print(json.dumps({"secs": secs, "rss": hwm, "miss": miss}))
 """
 
 
-def curve(scn, budgets) -> np.ndarray:
-    cnt = run_lru_all(scn, budgets).counters.sum(axis=1)
+def exact_counters(scn, budgets, order: str) -> np.ndarray:
+    """The exact replay's counters: host-lru's stack pass, or cmm state-priority's
+    replays (every budget in one engine call)."""
+    if order == "lru":
+        return run_lru_all(scn, budgets).counters
+    cmm = get_strategy("cmm")
+    return cmm.run(scn, budgets, cmm.parse_params({"reclaim_order": "state-priority"})).counters
+
+
+def curve(scn, budgets, order: str) -> np.ndarray:
+    cnt = exact_counters(scn, budgets, order).sum(axis=1)
     return (cnt[:, C["host_reads"]] + cnt[:, C["zero_fills"]]) / int((scn.op <= 1).sum())
 
 
@@ -86,19 +102,19 @@ ERROR_COLUMNS = [
 ]
 
 
-def in_process(label: str, scn, repeat: int, table: Table) -> None:
-    """Add one row per rate to ``table``: time against the exact pass, and the errors."""
+def in_process(label: str, scn, repeat: int, table: Table, order: str = "lru") -> None:
+    """Add one row per rate to ``table``: time against the exact replay, and the errors."""
     fp = int(np.unique(scn.page[scn.op <= 1]).size)
     budgets = np.unique(np.linspace(max(1, fp // 20), fp, 20).astype(np.int64))
-    exact = curve(scn, budgets)
+    exact = curve(scn, budgets, order)
     for rate in RATES:
-        lru_sampled(scn, budgets, rate)  # warm up (compile)
+        sampled_curve(scn, budgets, rate, order=order)  # warm up (compile)
         ratios = []
         for _ in range(repeat):
             t0 = time.perf_counter()
-            run_lru_all(scn, budgets)
+            exact_counters(scn, budgets, order)
             t1 = time.perf_counter()
-            df = df_sampled_curve(lru_sampled(scn, budgets, rate))
+            df = df_sampled_curve(sampled_curve(scn, budgets, rate, order=order))
             ratios.append((time.perf_counter() - t1) / (t1 - t0))
         # Below 1e-9 an error is float rounding (the curve's flat end is often exact).
         err = np.abs(df["miss_ratio_est"].to_numpy() - exact)
@@ -165,19 +181,25 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--stream-events", type=int, default=0)
     ap.add_argument("--stream-rate", type=float, default=0.01)
+    ap.add_argument("--order", choices=ORDERS, default="lru", help="the replay estimated")
     add_json_argument(ap)
     args = ap.parse_args()
-    errors = Table("", ERROR_COLUMNS)
+    if args.stream_events and args.order != "lru":
+        ap.error("--stream-events measures host-lru's streamed sample only")
+    title = "" if args.order == "lru" else "cmm state-priority: SHARDS estimates against its exact replays"
+    errors = Table(title, ERROR_COLUMNS)
     if not args.trace:
-        in_process("synthetic", sc.from_arrays([("s", page_stream(args.events, args.pages))]), args.repeat, errors)
+        stream = sc.from_arrays([("s", page_stream(args.events, args.pages))])
+        in_process("synthetic", stream, args.repeat, errors, args.order)
     for path in args.trace:
-        in_process(path, sc.load([path]), args.repeat, errors)
+        in_process(path, sc.load([path]), args.repeat, errors, args.order)
     tables, lines = [errors], []
     if args.stream_events:
         table, line = streamed(args.stream_events, args.pages, args.stream_rate)
         tables.append(table)
         lines.append(line)
-    emit("shards-traces" if args.trace else "shards", tables, args, lines)
+    name = "shards-traces" if args.trace else "shards"
+    emit(name if args.order == "lru" else name.replace("shards", "shards-sp"), tables, args, lines)
 
 
 if __name__ == "__main__":
