@@ -260,6 +260,12 @@ def mrc_cmd(
         for row in df.iter_rows(named=True)
     ]
     print_table(f"{name}: {r.accesses.sum():,} accesses, footprint {r.footprint_pages:,} pages; {how}", rows)
+    if not r.exact and order != "lru":
+        console.print(
+            "[yellow]note:[/yellow] scaling the budgets with the sample biases state-priority's estimate "
+            "more than host-lru's, and the standard error does not show it (docs/performance.md has the "
+            "errors measured on the sample traces): check a budget or two with --sample-rate 1"
+        )
     if not r.exact and r.sampled_pages.min() < FEW_PAGES:
         console.print(
             f"[yellow]warning:[/yellow] the smallest sample holds {int(r.sampled_pages.min()):,} "

@@ -99,6 +99,7 @@ ERROR_COLUMNS = [
     Column("max_err", "max err", ".4f"),
     Column("max_z", "max z", ".1f"),
     Column("within_2se", "<=2se"),
+    Column("min_pages", "smallest sample", ","),
 ]
 
 
@@ -132,6 +133,7 @@ def in_process(label: str, scn, repeat: int, table: Table, order: str = "lru") -
             max_err=float(err.max()),
             max_z=float(z.max()),
             within_2se=f"{within}/{len(budgets)}",
+            min_pages=int(df["min_sampled_pages"].min()),
         )
 
 

@@ -316,7 +316,7 @@ def test_mrc_command_state_priority(tmp_path):
     args = ["mrc", str(path), "-b", "5%", "-b", "50%", "--points", "3", "--order", "state-priority"]
     res = CliRunner().invoke(app, [*args, "--sample-rate", "0.5", "--salts", "3", "-o", str(out)])
     assert res.exit_code == 0, res.output
-    assert "cmm state-priority" in res.output and "SHARDS" in res.output
+    assert "cmm state-priority" in res.output and "SHARDS" in res.output and "biases" in res.output
     df = pl.read_parquet(out)
     assert df.height == 3 and (df["order"] == "state-priority").all() and not df["exact"].any()
     exact = CliRunner().invoke(app, args)
