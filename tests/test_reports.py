@@ -270,3 +270,28 @@ def test_demo_summary_pivots_and_states_budget_units(results_file, tmp_path):
     sets = demo.trace_set_table(df).row(0, named=True)
     assert (sets["guest_pages"], sets["footprint_pages"]) == (256, 200)
     assert sets["footprint_pct"] == pytest.approx(78.1)
+
+
+def test_demo_summary_does_not_call_opt_a_floor_for_a_tiered_host(tmp_path):
+    # `cmmsim demo --tier-pages N` runs opt without the tier (it has none) and the
+    # host-paging strategies with it; their disk I/O (total_io) can then fall below
+    # opt's, so the summary must not say that no strategy does less I/O than opt.
+    from cmmsim import demo
+    from cmmsim.replay.api import replay
+    from cmmsim.replay.scenario import load
+    from cmmsim.replay.sweep import SweepOutcome
+    from tests.helpers import write_small_trace
+
+    scn = load([write_small_trace(tmp_path / "g.parquet", seed=1)])
+    budgets = [str(b) for b in range(20, 201, 20)]
+    runs = [replay(scn, "host-lru", budgets, tier_pages=10_000), replay(scn, "opt", budgets)]
+    df = pl.concat(runs, how="diagonal_relaxed")
+    tiered = df.filter(pl.col("strategy") == "host-lru")
+    floor = df.filter(pl.col("strategy") == "opt")
+    assert (tiered["total_io"] < floor["total_io"]).any()  # the premise
+    text = demo.write_summary(df, SweepOutcome(done=["a"]), [], tmp_path, Path("samples")).read_text()
+    assert "no strategy can do less I/O" not in text
+    assert "10,000 pages" in text  # the tier the strategies ran with is said
+    untiered = pl.concat([replay(scn, s, budgets) for s in ("host-lru", "opt")], how="diagonal_relaxed")
+    text = demo.write_summary(untiered, SweepOutcome(done=["a"]), [], tmp_path, Path("samples")).read_text()
+    assert "no strategy can do less I/O" in text
