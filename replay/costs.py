@@ -184,7 +184,8 @@ def load_profile(spec: str | Path | CostProfile | None = None) -> CostProfile:
     ------
     cmmsim.tracer.errors.ParamError
         An unknown name, a missing or malformed file, an unknown key, a cost
-        that is negative or not a number: one line naming the file and key.
+        that is negative or not a number, a file named as a shipped profile
+        whose costs differ from it: one line naming the file and key.
     """
     if isinstance(spec, CostProfile):
         return spec
@@ -205,7 +206,18 @@ def load_profile(spec: str | Path | CostProfile | None = None) -> CostProfile:
             raise ParamError(f"{path}: {key} must be a string")
     parent = _shipped_profile(base)
     costs = parent.costs_ns | _costs_of(doc, path)
-    return CostProfile(doc.get("name", path.stem), costs, doc.get("description", f"{parent.name} with {path.name}"))
+    name = doc.get("name", path.stem)
+    if not name or "\n" in name or "\r" in name:
+        raise ParamError(f"{path}: name must be one non-empty line, got {name!r}")
+    if name in shipped():
+        # Rows carry only the name: under a shipped one they would pass for its prices.
+        differ = [k for k, v in _shipped_profile(name).costs_ns.items() if costs[k] != v]
+        if differ:
+            raise ParamError(
+                f"{path}: {name!r} is the name of a shipped profile, whose {', '.join(differ)} "
+                f'differ from this file\'s: give it another name (name = "...")'
+            )
+    return CostProfile(name, costs, doc.get("description", f"{parent.name} with {path.name}"))
 
 
 def _counter(columns: list[str], name: str) -> pl.Expr:

@@ -92,6 +92,25 @@ def test_bad_profiles_are_refused_in_one_line(tmp_path, text, message):
     assert "\n" not in str(err.value) and str(path) in str(err.value)
 
 
+def test_a_file_cannot_price_under_a_shipped_name_with_other_costs(tmp_path):
+    # An edited copy of a shipped file keeps its stem as its name: rows priced under it
+    # would say "zvm-2006", and `cmmsim report` would trust them as zvm-2006's prices.
+    shipped = (costs.PROFILE_DIR / "zvm-2006.toml").read_text()
+    copy = _write_toml(tmp_path, shipped.replace("host_fault_ns = 760", "host_fault_ns = 99999"), "zvm-2006.toml")
+    with pytest.raises(ParamError, match="'zvm-2006' is the name of a shipped profile") as err:
+        costs.load_profile(copy)
+    assert "host_fault_ns" in str(err.value) and "\n" not in str(err.value)
+    named = _write_toml(tmp_path, 'name = "kvm-2025"\nzero_fill_ns = 1\n', "other.toml")
+    with pytest.raises(ParamError, match="'kvm-2025' is the name of a shipped profile"):
+        costs.load_profile(named)
+    # The same costs under the shipped name are that profile.
+    same = costs.load_profile(_write_toml(tmp_path, shipped, "zvm-2006.toml"))
+    assert same.name == "zvm-2006" and same.costs_ns == costs.load_profile("zvm-2006").costs_ns
+    for bad in ('name = ""\n', 'name = "two\\nlines"\n'):
+        with pytest.raises(ParamError, match="name must be"):
+            costs.load_profile(_write_toml(tmp_path, bad, "n.toml"))
+
+
 def test_unknown_names_and_missing_files_are_refused():
     with pytest.raises(ParamError, match="unknown cost profile 'zvm'"):
         costs.load_profile("zvm")
