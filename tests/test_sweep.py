@@ -109,6 +109,30 @@ def test_sweep_bad_input(tmp_path, small_traces):
     assert "not valid TOML" in _bad(["sweep", "--sweep", str(f)])
 
 
+@pytest.mark.parametrize(
+    "top, entry, message",
+    [
+        # Options of the command line, not of the file: silently a sweep without them.
+        ("tier_pages = 1000\n", "", "unknown key 'tier_pages' (use --tier-pages)"),
+        ('costs = "zvm-2006"\n', "", "unknown key 'costs' (use --costs)"),
+        ("vcpus = 4\n", "", "unknown key 'vcpus' (use --vcpus)"),
+        ('budget = ["5%"]\n', "", "unknown key 'budget'"),
+        ("", 'param = { replacement = "two-list" }\n', "strategy host-lru: unknown key 'param'"),
+    ],
+)
+def test_sweep_file_refuses_unknown_keys(tmp_path, small_traces, top, entry, message):
+    trace = str(small_traces["phased"])
+    f = tmp_path / "s.toml"
+    f.write_text(
+        f'budgets = ["10%"]\n{top}[[trace_sets]]\nname = "p"\npaths = ["{trace}"]\n'
+        f'[[strategies]]\nname = "host-lru"\n{entry}'
+    )
+    assert message in _bad(["sweep", "--sweep", str(f), "-o", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists()
+    f.write_text(f'budgets = ["10%"]\n[[trace_sets]]\nname = "p"\npaths = ["{trace}"]\npath = "x"\n')
+    assert "trace set 'p': unknown key 'path'" in _bad(["sweep", "--sweep", str(f), "-o", str(tmp_path / "o")])
+
+
 def test_sweep_file_cli_and_report_plot(tmp_path, small_traces):
     f = tmp_path / "s.toml"
     f.write_text(
