@@ -291,6 +291,8 @@ def report_cmd(
         raise ParamError(f"unknown report {unknown[0]!r} (known: {', '.join(REPORTS)})")
     if by not in BY_NAMES:
         raise ParamError(f"--by {by!r}: use {', '.join(BY_NAMES)}")
+    if by != "total-io" and not set(names) & set(ORDERED):
+        raise ParamError(f"--by {by} orders {', '.join(ORDERED[:-1])} and {ORDERED[-1]}: ask for one with -r")
     # csv and parquet hold one table a file: several reports go to a folder, one file each.
     per_file = fmt in ("csv", "parquet") and len(names) > 1
     if per_file and out is None:

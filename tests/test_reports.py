@@ -295,3 +295,14 @@ def test_demo_summary_does_not_call_opt_a_floor_for_a_tiered_host(tmp_path):
     untiered = pl.concat([replay(scn, s, budgets) for s in ("host-lru", "opt")], how="diagonal_relaxed")
     text = demo.write_summary(untiered, SweepOutcome(done=["a"]), [], tmp_path, Path("samples")).read_text()
     assert "no strategy can do less I/O" in text
+
+
+def test_report_refuses_by_when_no_report_it_orders_is_asked(results_file):
+    # --by orders winners, ranking and crossovers only; with none of them asked for it
+    # would be ignored, and cmmsim refuses a request it would ignore.
+    r = _invoke("report", results_file, "-r", "total-io", "-r", "time", "--by", "stall")
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1
+    assert "--by stall orders winners, ranking and crossovers" in r.stderr
+    assert _invoke("report", results_file, "-r", "total-io", "--by", "total-io").exit_code == 0
+    assert _invoke("report", results_file, "-r", "ranking", "-r", "time", "--by", "cpu").exit_code == 0
+    assert _invoke("report", results_file, "--by", "stall").exit_code == 0  # the default has winners
