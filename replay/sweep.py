@@ -48,6 +48,7 @@ import polars as pl
 
 from cmmsim.replay import engine
 from cmmsim.replay.api import Replayed, replay_full
+from cmmsim.replay.frames import check_vcpus
 from cmmsim.replay.scenario import expand_inputs, load, trace_name
 from cmmsim.replay.strategies import check_tier_pages, get_strategy, strategies
 from cmmsim.replay.stream import replay_stream
@@ -295,8 +296,8 @@ def build_jobs(spec: SweepSpec, *, check_traces: bool = False) -> list[Job]:
     from cmmsim.replay.costs import load_profile
 
     profile = load_profile(spec.costs)
-    if spec.vcpus is not None and spec.vcpus < 1:
-        raise ParamError(f"vcpus must be >= 1, got {spec.vcpus}")
+    if spec.vcpus is not None:
+        check_vcpus(spec.vcpus)
     check_tier_pages(spec.tier_pages)
     if not spec.trace_sets:
         raise ParamError("the sweep has no trace set")
