@@ -143,7 +143,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ParamError(f"{path}: not valid TOML ({exc})") from None
 
 
-def _costs_of(doc: dict[str, Any], where: Path) -> dict[str, float]:
+def _costs_of(doc: dict[str, Any], where: Path | str) -> dict[str, float]:
     """The cost keys of a profile document, checked: known, numeric, finite, >= 0."""
     out: dict[str, float] = {}
     for key, value in doc.items():
@@ -175,7 +175,9 @@ def load_profile(spec: str | Path | CostProfile | None = None) -> CostProfile:
     Parameters
     ----------
     spec : str, path, CostProfile or None
-        None: :data:`DEFAULT_PROFILE`. A shipped name (:func:`shipped`). Or a
+        None: :data:`DEFAULT_PROFILE`. A shipped name (:func:`shipped`). A
+        CostProfile, returned once checked (every key, none unknown, each a
+        finite number >= 0). Or a
         TOML file holding any subset of the cost keys, which override its
         ``base`` profile (a shipped name; default :data:`DEFAULT_PROFILE`); it
         may also set ``name`` (default: the file's stem) and ``description``.
@@ -188,6 +190,10 @@ def load_profile(spec: str | Path | CostProfile | None = None) -> CostProfile:
         whose costs differ from it: one line naming the file and key.
     """
     if isinstance(spec, CostProfile):
+        _costs_of(spec.costs_ns, f"cost profile {spec.name!r}")
+        missing = [k for k in COST_KEYS if k not in spec.costs_ns]
+        if missing:
+            raise ParamError(f"cost profile {spec.name!r} lacks {', '.join(missing)}")
         return spec
     if spec is None:
         return _shipped_profile(DEFAULT_PROFILE)

@@ -337,3 +337,16 @@ def test_docs_list_every_key_with_each_shipped_value():
         j = cols.index(name)
         for key, value in costs.load_profile(name).costs_ns.items():
             assert rows[key].split("|")[j].strip() == f"{value:,.0f}", (name, key)
+
+
+def test_a_profile_object_is_checked_as_a_file_is():
+    # A CostProfile built in code reaches pricing too: a missing key was a KeyError
+    # deep in the pricing, a negative or NaN cost priced rows without a word.
+    with pytest.raises(ParamError, match="lacks host_read_disk_ns"):
+        costs.load_profile(costs.CostProfile("x", {"zero_fill_ns": 1.0}))
+    for bad, message in ((-1.0, "cannot be negative"), (float("nan"), "a cost is a number")):
+        with pytest.raises(ParamError, match=message):
+            costs.price(pl.DataFrame({"zero_fills": [1]}), _profile(zero_fill_ns=bad))
+    with pytest.raises(ParamError, match="unknown cost key 'zero_fil_ns'"):
+        costs.load_profile(costs.CostProfile("x", DISTINCT | {"zero_fil_ns": 1.0}))
+    assert costs.load_profile(_profile()) == _profile()
