@@ -306,3 +306,30 @@ def test_report_refuses_by_when_no_report_it_orders_is_asked(results_file):
     assert _invoke("report", results_file, "-r", "total-io", "--by", "total-io").exit_code == 0
     assert _invoke("report", results_file, "-r", "ranking", "-r", "time", "--by", "cpu").exit_code == 0
     assert _invoke("report", results_file, "--by", "stall").exit_code == 0  # the default has winners
+
+
+def test_rows_of_different_tier_sizes_get_their_own_labels(tmp_path):
+    # Results of one strategy at two tier sizes (two replays, or two sweeps read
+    # together) were one label: ranking listed host-lru twice, io-avoided-wide gave
+    # each budget two rows with two baselines.
+    from cmmsim.replay.api import replay
+    from cmmsim.replay.scenario import load
+    from tests.helpers import write_small_trace
+
+    scn = load([write_small_trace(tmp_path / "g.parquet", seed=1)])
+    budgets = ["40", "80"]
+    runs = [
+        replay(scn, "host-lru", budgets),
+        replay(scn, "host-lru", budgets, tier_pages=8),
+        replay(scn, "cmm", budgets, tier_pages=8),
+        replay(scn, "static", budgets),
+    ]
+    mixed = pl.concat(runs, how="diagonal_relaxed")
+    ranking = reports.df_ranking(mixed)
+    assert ranking.group_by("budget_pages").agg(pl.col("label").n_unique())["label"].to_list() == [4, 4]
+    assert set(ranking["label"]) == {"host-lru", "host-lru[tier=8]", "cmm[tier=8]", "static"}
+    wide = reports.df_io_avoided_wide(mixed)
+    assert wide.height == 2 and {"host-lru[tier=8]", "cmm[tier=8]", "static"} <= set(wide.columns)
+    # One tier size for every strategy that has one (cmmsim demo --tier-pages N): plain labels.
+    one = pl.concat([runs[1], runs[2], runs[3]], how="diagonal_relaxed")
+    assert set(reports.df_ranking(one)["label"]) == {"host-lru", "cmm", "static"}
