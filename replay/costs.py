@@ -201,7 +201,7 @@ def load_profile(spec: str | Path | CostProfile | None = None) -> CostProfile:
     if text in shipped():
         return _shipped_profile(text)
     path = Path(text)
-    if path.suffix != ".toml" and not path.exists():
+    if not text or path.suffix != ".toml" and not path.exists():
         raise ParamError(f"unknown cost profile {text!r} (shipped: {', '.join(shipped())}; or a .toml file)")
     doc = _read_toml(path)
     base = doc.get("base", DEFAULT_PROFILE)

@@ -114,6 +114,8 @@ def test_a_file_cannot_price_under_a_shipped_name_with_other_costs(tmp_path):
 def test_unknown_names_and_missing_files_are_refused():
     with pytest.raises(ParamError, match="unknown cost profile 'zvm'"):
         costs.load_profile("zvm")
+    with pytest.raises(ParamError, match="unknown cost profile ''"):  # not the folder '.'
+        costs.load_profile("")
     with pytest.raises(ParamError, match="no such cost profile file"):
         costs.load_profile("nowhere.toml")
 
