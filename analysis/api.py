@@ -118,6 +118,7 @@ def replay(
     stream: bool = False,
     costs: str | os.PathLike | None = None,
     vcpus: int | None = None,
+    tier_pages: int = 0,
 ) -> pl.DataFrame:
     """Replay guest traces under one strategy at one or more host budgets.
 
@@ -146,6 +147,10 @@ def replay(
         ``"zvm-2006"`` or a .toml file; docs/costs.md).
     vcpus : int, optional
         Virtual CPUs of each guest whose trace does not say (default 1).
+    tier_pages : int
+        A fast host swap tier of that many pages before the disk (z/VM
+        expanded storage, zswap), for a strategy that pages on the host (not
+        ``static``, ``opt``, ``opt-schedule``; docs/model.md); 0: none.
 
     Returns
     -------
@@ -169,14 +174,22 @@ def replay(
         from cmmsim.replay.stream import replay_stream
 
         return replay_stream(
-            _paths(paths), strategy, budget_list, p, copies=copies, stagger_ns=_ns(stagger), costs=costs, vcpus=vcpus
+            _paths(paths),
+            strategy,
+            budget_list,
+            p,
+            copies=copies,
+            stagger_ns=_ns(stagger),
+            costs=costs,
+            vcpus=vcpus,
+            tier_pages=tier_pages,
         ).results
     if isinstance(paths, Scenario) and (copies != 1 or _ns(stagger) != 0):
         from cmmsim.tracer.errors import ParamError
 
         raise ParamError("copies and stagger apply to paths: pass them to load() instead")
     scn = paths if isinstance(paths, Scenario) else load(paths, copies=copies, stagger=stagger)
-    return replay_api.replay(scn, strategy, budget_list, p, costs=costs, vcpus=vcpus)
+    return replay_api.replay(scn, strategy, budget_list, p, costs=costs, vcpus=vcpus, tier_pages=tier_pages)
 
 
 def miss_curve(
@@ -343,6 +356,7 @@ def sweep(
     costs: str | os.PathLike | None = None,
     vcpus: int | None = None,
     stream: bool = False,
+    tier_pages: int = 0,
 ) -> pl.DataFrame:
     """Replay trace sets x strategies x parameter grids x budgets into a resumable folder.
 
@@ -374,6 +388,9 @@ def sweep(
         Every job streams its traces in bounded memory (for scenarios larger
         than a worker's memory; the strategies that stream only); the same
         integers as loading them.
+    tier_pages : int
+        A fast host swap tier of that many pages for every strategy that pages
+        on the host (as in :func:`replay`); the others run without one.
 
     Returns
     -------
@@ -399,6 +416,7 @@ def sweep(
         costs=costs,
         vcpus=vcpus,
         stream=stream,
+        tier_pages=tier_pages,
     )
     if not spec.budgets:
         raise ParamError("no budget given")

@@ -172,6 +172,8 @@ def sweep_cmd(
             err=True,
         )
         raise typer.Exit(130) from None
+    if outcome.skipped:
+        _warn_priced_otherwise(out, job_list, outcome.skipped, costs)
     redone = f" ({len(outcome.redone)} damaged, redone)" if outcome.redone else ""
     console.print(
         f"{len(outcome.done)} done{redone}, {len(outcome.skipped)} already done, "
@@ -179,6 +181,46 @@ def sweep_cmd(
     )
     if outcome.failed:
         raise typer.Exit(1)
+
+
+def _warn_priced_otherwise(out: Path, jobs: list, skipped: list[str], spec: str | None) -> None:
+    """Say so when jobs a sweep skipped (already done) were priced otherwise than asked
+    (``spec``: the ``--costs`` given).
+
+    ``--costs`` is not part of a job's key: a sweep run again under another profile
+    (or an edited profile file) keeps the prices of the parts it skips.
+    """
+    from cmmsim.replay.costs import price
+    from cmmsim.tracer.errors import ResultsError
+    from cmmsim.tracer.io import read_frame
+
+    cols = ["stall_ns", "host_cpu_ns", "guest_cpu_ns", "disk_busy_ns", "cost_profile"]
+    by_key = {job.key: job for job in jobs}
+    stale: dict[str, int] = {}
+    for key in skipped:
+        job = by_key.get(key)
+        try:
+            part = read_frame(out / "parts" / f"{key}.parquet")
+        except (ResultsError, OSError):
+            continue  # what the sweep itself found readable; a warning is no place to fail
+        if job is None or part.is_empty():
+            continue
+        ok = all(c in part.columns for c in cols) and part.select(cols).equals(price(part, job.costs).select(cols))
+        if not ok:
+            name = str(part["cost_profile"][0]) if "cost_profile" in part.columns else "no profile"
+            stale[name] = stale.get(name, 0) + 1
+    if stale:
+        asked = jobs[0].costs.name
+        was = ", ".join(sorted(stale))
+        whose = f"an earlier {asked}" if was == asked else f"{was}, not {asked}"
+        typer.echo(
+            printable(
+                f"cmmsim: warning: {sum(stale.values())} job(s) already done keep the prices of {whose} "
+                f"(--costs is not part of a job); `cmmsim report {out} --costs {spec or asked}` "
+                "re-prices every row"
+            ),
+            err=True,
+        )
 
 
 def _warn_strays(results: Path) -> None:
@@ -249,6 +291,8 @@ def report_cmd(
         raise ParamError(f"unknown report {unknown[0]!r} (known: {', '.join(REPORTS)})")
     if by not in BY_NAMES:
         raise ParamError(f"--by {by!r}: use {', '.join(BY_NAMES)}")
+    if by != "total-io" and not set(names) & set(ORDERED):
+        raise ParamError(f"--by {by} orders {', '.join(ORDERED[:-1])} and {ORDERED[-1]}: ask for one with -r")
     # csv and parquet hold one table a file: several reports go to a folder, one file each.
     per_file = fmt in ("csv", "parquet") and len(names) > 1
     if per_file and out is None:

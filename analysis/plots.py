@@ -84,7 +84,15 @@ def _panels(n: int, width_in: float = 5.2, height_in: float = 3.8):
 def _short_labels(frame: pl.DataFrame) -> dict[str, str]:
     """Report label -> short legend label (strategy, then its non-default parameters)."""
     pairs = with_labels(frame).select("label", "strategy", "params").unique()
-    return {lab: short_label(s, p) for lab, s, p in pairs.iter_rows()}
+    return {lab: short_label(s, p) + _tier_of(lab) for lab, s, p in pairs.iter_rows()}
+
+
+def _tier_of(label: str) -> str:
+    """A label's host swap tier for a legend (`` tier 4,096 p``), or "" (labels say one
+    only when the rows mix tier sizes: :func:`cmmsim.reports.with_labels`)."""
+    _, _, inside = label.partition("[")
+    tiers = [int(kv[5:]) for kv in inside.rstrip("]").split(",") if kv.startswith("tier=")]
+    return f" tier {tiers[0]:,} p" if tiers else ""
 
 
 def _legend_below(fig, axes, names: dict[str, str] | None = None) -> float:

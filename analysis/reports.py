@@ -4,7 +4,8 @@ Input is a results frame as written by ``cmmsim replay -o`` or a sweep
 (:func:`cmmsim.replay.sweep.read_results`). Rows with ``guest`` null are host
 totals. A strategy run with non-default parameters is labelled
 ``strategy[k=v,...]`` (only the parameters that differ from the defaults),
-so a parameter grid gives one line per point.
+so a parameter grid gives one line per point; rows that mix host swap tier
+sizes carry theirs too (``host-lru[tier=4096]``).
 
 Rankings, winners and crossovers order strategies ``by`` one of
 :data:`BY`: total I/O, stall time or CPU time; the last two need priced
@@ -104,25 +105,39 @@ def with_budget_mib(df: pl.DataFrame, page_size_bytes: int | None = None) -> pl.
     return out.select(order)
 
 
-def _label(strategy: str, params_json: str) -> str:
+def _label(strategy: str, params_json: str, tier_pages: int = 0) -> str:
     params = json.loads(params_json) if params_json else {}
     strat = strategies().get(strategy)
     defaults = params_mod.as_dict(strat.params()) if strat else {}
-    diff = {k: v for k, v in params.items() if defaults.get(k) != v}
-    if not diff:
-        return strategy
-    return f"{strategy}[{','.join(f'{k}={v}' for k, v in sorted(diff.items()))}]"
+    parts = [f"{k}={v}" for k, v in sorted(params.items()) if defaults.get(k) != v]
+    if tier_pages:
+        parts.append(f"tier={tier_pages}")
+    return f"{strategy}[{','.join(parts)}]" if parts else strategy
+
+
+def _tiers_vary(results: pl.DataFrame) -> bool:
+    """The rows of strategies with a host swap tier hold more than one tier size."""
+    if "tier_pages" not in results.columns:
+        return False
+    tiered = [name for name, s in strategies().items() if s.host_tier]
+    return results.filter(pl.col("strategy").is_in(tiered))["tier_pages"].n_unique() > 1
 
 
 def with_labels(results: pl.DataFrame) -> pl.DataFrame:
-    """Add ``label`` (strategy plus non-default params) and ``trace_set`` if missing."""
-    pairs = results.select("strategy", "params").unique()
+    """Add ``label`` (strategy plus non-default params) and ``trace_set`` if missing.
+
+    When the rows hold one strategy at several host swap tier sizes (``tier_pages``),
+    a tier's size is part of its label (``host-lru[tier=4096]``); with one size for
+    every strategy that has a tier (``cmmsim demo --tier-pages N``), labels do not say it.
+    """
+    keys = ["strategy", "params", "tier_pages"] if _tiers_vary(results) else ["strategy", "params"]
+    pairs = results.select(keys).unique()
     labels = pairs.with_columns(
-        pl.struct("strategy", "params")
-        .map_elements(lambda s: _label(s["strategy"], s["params"]), return_dtype=pl.String)
+        pl.struct(keys)
+        .map_elements(lambda s: _label(s["strategy"], s["params"], s.get("tier_pages") or 0), return_dtype=pl.String)
         .alias("label")
     )
-    out = results.join(labels, on=["strategy", "params"], how="left")
+    out = results.join(labels, on=keys, how="left")
     if "trace_set" not in out.columns:
         out = out.with_columns(pl.col("scenario").alias("trace_set"))
     return out

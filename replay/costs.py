@@ -143,7 +143,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ParamError(f"{path}: not valid TOML ({exc})") from None
 
 
-def _costs_of(doc: dict[str, Any], where: Path) -> dict[str, float]:
+def _costs_of(doc: dict[str, Any], where: Path | str) -> dict[str, float]:
     """The cost keys of a profile document, checked: known, numeric, finite, >= 0."""
     out: dict[str, float] = {}
     for key, value in doc.items():
@@ -175,7 +175,9 @@ def load_profile(spec: str | Path | CostProfile | None = None) -> CostProfile:
     Parameters
     ----------
     spec : str, path, CostProfile or None
-        None: :data:`DEFAULT_PROFILE`. A shipped name (:func:`shipped`). Or a
+        None: :data:`DEFAULT_PROFILE`. A shipped name (:func:`shipped`). A
+        CostProfile, returned once checked (every key, none unknown, each a
+        finite number >= 0). Or a
         TOML file holding any subset of the cost keys, which override its
         ``base`` profile (a shipped name; default :data:`DEFAULT_PROFILE`); it
         may also set ``name`` (default: the file's stem) and ``description``.
@@ -184,9 +186,14 @@ def load_profile(spec: str | Path | CostProfile | None = None) -> CostProfile:
     ------
     cmmsim.tracer.errors.ParamError
         An unknown name, a missing or malformed file, an unknown key, a cost
-        that is negative or not a number: one line naming the file and key.
+        that is negative or not a number, a file named as a shipped profile
+        whose costs differ from it: one line naming the file and key.
     """
     if isinstance(spec, CostProfile):
+        _costs_of(spec.costs_ns, f"cost profile {spec.name!r}")
+        missing = [k for k in COST_KEYS if k not in spec.costs_ns]
+        if missing:
+            raise ParamError(f"cost profile {spec.name!r} lacks {', '.join(missing)}")
         return spec
     if spec is None:
         return _shipped_profile(DEFAULT_PROFILE)
@@ -194,7 +201,7 @@ def load_profile(spec: str | Path | CostProfile | None = None) -> CostProfile:
     if text in shipped():
         return _shipped_profile(text)
     path = Path(text)
-    if path.suffix != ".toml" and not path.exists():
+    if not text or path.suffix != ".toml" and not path.exists():
         raise ParamError(f"unknown cost profile {text!r} (shipped: {', '.join(shipped())}; or a .toml file)")
     doc = _read_toml(path)
     base = doc.get("base", DEFAULT_PROFILE)
@@ -205,7 +212,18 @@ def load_profile(spec: str | Path | CostProfile | None = None) -> CostProfile:
             raise ParamError(f"{path}: {key} must be a string")
     parent = _shipped_profile(base)
     costs = parent.costs_ns | _costs_of(doc, path)
-    return CostProfile(doc.get("name", path.stem), costs, doc.get("description", f"{parent.name} with {path.name}"))
+    name = doc.get("name", path.stem)
+    if not name or "\n" in name or "\r" in name:
+        raise ParamError(f"{path}: name must be one non-empty line, got {name!r}")
+    if name in shipped():
+        # Rows carry only the name: under a shipped one they would pass for its prices.
+        differ = [k for k, v in _shipped_profile(name).costs_ns.items() if costs[k] != v]
+        if differ:
+            raise ParamError(
+                f"{path}: {name!r} is the name of a shipped profile, whose {', '.join(differ)} "
+                f'differ from this file\'s: give it another name (name = "...")'
+            )
+    return CostProfile(name, costs, doc.get("description", f"{parent.name} with {path.name}"))
 
 
 def _counter(columns: list[str], name: str) -> pl.Expr:

@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_VCPUS",
     "IO_COLUMNS",
     "Replayed",
+    "check_vcpus",
     "guest_vcpus",
     "params_json",
     "results_frame",
@@ -85,12 +86,19 @@ def _labelled(frame: pl.DataFrame, scenario, strategy: str, params: Any) -> pl.D
     )
 
 
+def check_vcpus(vcpus: int) -> None:
+    """Refuse a vCPU count that is not a whole number >= 1 (2.5 would price as 2)."""
+    if isinstance(vcpus, bool) or not isinstance(vcpus, int | np.integer):
+        raise ParamError(f"vcpus must be a whole number of CPUs, got {vcpus!r}")
+    if vcpus < 1:
+        raise ParamError(f"vcpus must be >= 1, got {vcpus}")
+
+
 def guest_vcpus(scenario, vcpus: int | None = None) -> np.ndarray:
     """Each guest's virtual CPUs: from its trace's metadata, else ``vcpus``
     (default :data:`DEFAULT_VCPUS`)."""
     fallback = DEFAULT_VCPUS if vcpus is None else vcpus
-    if fallback < 1:
-        raise ParamError(f"vcpus must be >= 1, got {fallback}")
+    check_vcpus(fallback)
     known = getattr(scenario, "guest_vcpus", None)
     if known is None:
         return np.full(scenario.n_guests, fallback, np.int64)

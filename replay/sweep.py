@@ -48,6 +48,7 @@ import polars as pl
 
 from cmmsim.replay import engine
 from cmmsim.replay.api import Replayed, replay_full
+from cmmsim.replay.frames import check_vcpus
 from cmmsim.replay.scenario import expand_inputs, load, trace_name
 from cmmsim.replay.strategies import check_tier_pages, get_strategy, strategies
 from cmmsim.replay.stream import replay_stream
@@ -184,6 +185,14 @@ def parse_grid(pairs: Iterable[str]) -> dict[str, dict[str, list[str]]]:
     return out
 
 
+#: The keys of a sweep file, of its [[trace_sets]] and of its [[strategies]].
+_FILE_KEYS = ("budgets", "states_interval", "stream", "trace_sets", "strategies")
+_SET_KEYS = ("name", "paths", "copies", "stagger", "states_interval")
+_STRATEGY_KEYS = ("name", "params")
+#: Command-line options a sweep file does not take (named in the refusal).
+_OPTION_KEYS = ("costs", "vcpus", "tier_pages", "jobs", "cluster")
+
+
 def load_sweep_file(path: str | os.PathLike) -> SweepSpec:
     """Read a TOML sweep file (format in the README); every value is type-checked."""
     p = Path(path)
@@ -204,10 +213,19 @@ def load_sweep_file(path: str | os.PathLike) -> SweepSpec:
             raise ParamError(f"{shown}: {what} = {value!r:.60}: expected {kind.__name__}")
         return value
 
+    def known(table: dict, keys: tuple[str, ...], where: str) -> None:
+        # A misspelt or misplaced key would otherwise be a sweep without it, silently.
+        for key in table:
+            if key not in keys:
+                flag = f" (use --{key.replace('_', '-')})" if key in _OPTION_KEYS else ""
+                raise ParamError(f"{shown}: {where}unknown key {key!r}{flag}; the keys: {', '.join(keys)}")
+
+    known(doc, _FILE_KEYS, "")
     base = p.parent
     sets = []
     for i, ts in enumerate(typed(doc.get("trace_sets", []), list, "trace_sets")):
         typed(ts, dict, f"trace set {i}")
+        known(ts, _SET_KEYS, f"trace set {ts.get('name', i)!r}: ")
         paths = ts.get("paths") or []
         if isinstance(paths, str):
             paths = [paths]
@@ -234,6 +252,7 @@ def load_sweep_file(path: str | os.PathLike) -> SweepSpec:
         typed(s, dict, "a [[strategies]] entry")
         if "name" not in s:
             raise ParamError(f"{shown}: a [[strategies]] entry has no name")
+        known(s, _STRATEGY_KEYS, f"strategy {s['name']}: ")
         params = typed(s.get("params", {}), dict, f"strategy {s['name']}: params")
         grid = {k: v if isinstance(v, list) else [v] for k, v in params.items()}
         empty = [k for k, v in grid.items() if not v]
@@ -277,8 +296,8 @@ def build_jobs(spec: SweepSpec, *, check_traces: bool = False) -> list[Job]:
     from cmmsim.replay.costs import load_profile
 
     profile = load_profile(spec.costs)
-    if spec.vcpus is not None and spec.vcpus < 1:
-        raise ParamError(f"vcpus must be >= 1, got {spec.vcpus}")
+    if spec.vcpus is not None:
+        check_vcpus(spec.vcpus)
     check_tier_pages(spec.tier_pages)
     if not spec.trace_sets:
         raise ParamError("the sweep has no trace set")

@@ -180,3 +180,26 @@ def test_the_package_serves_the_front_door_lazily():
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
     )
+
+
+def test_the_front_door_takes_a_host_swap_tier(trace, tmp_path):
+    # --tier-pages is on replay, sweep and demo; the library's replay and sweep take it too.
+    from cmmsim.replay import api as engine
+    from cmmsim.replay.scenario import load
+
+    want = engine.replay(load([trace]), "host-lru", ["40"], tier_pages=8)
+    assert want["host_writes_tier"].sum() > 0  # the tier is used at this budget
+    assert_frame_equal(api.replay(trace, "host-lru", "40", tier_pages=8), want)
+    assert_frame_equal(api.replay(trace, "host-lru", "40", tier_pages=8, stream=True), want)
+    with pytest.raises(ParamError, match="has no host swap tier"):
+        api.replay(trace, "static", "40", tier_pages=8)
+    rows = api.sweep([trace], tmp_path / "s", ["40"], strategies=["host-lru", "static"], jobs=1, tier_pages=8)
+    host = rows.filter(pl.col("guest").is_null())
+    assert dict(host.select("strategy", "tier_pages").iter_rows()) == {"host-lru": 8, "static": 0}
+
+
+@pytest.mark.parametrize("vcpus", [2.5, True, "4", 0])
+def test_vcpus_must_be_a_whole_number_of_cpus(trace, vcpus):
+    # 2.5 was priced as 2, True as 1: a wrong number, never an error.
+    with pytest.raises(ParamError, match="vcpus must be"):
+        api.replay(trace, "host-lru", "40", vcpus=vcpus)

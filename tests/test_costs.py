@@ -92,9 +92,30 @@ def test_bad_profiles_are_refused_in_one_line(tmp_path, text, message):
     assert "\n" not in str(err.value) and str(path) in str(err.value)
 
 
+def test_a_file_cannot_price_under_a_shipped_name_with_other_costs(tmp_path):
+    # An edited copy of a shipped file keeps its stem as its name: rows priced under it
+    # would say "zvm-2006", and `cmmsim report` would trust them as zvm-2006's prices.
+    shipped = (costs.PROFILE_DIR / "zvm-2006.toml").read_text()
+    copy = _write_toml(tmp_path, shipped.replace("host_fault_ns = 760", "host_fault_ns = 99999"), "zvm-2006.toml")
+    with pytest.raises(ParamError, match="'zvm-2006' is the name of a shipped profile") as err:
+        costs.load_profile(copy)
+    assert "host_fault_ns" in str(err.value) and "\n" not in str(err.value)
+    named = _write_toml(tmp_path, 'name = "kvm-2025"\nzero_fill_ns = 1\n', "other.toml")
+    with pytest.raises(ParamError, match="'kvm-2025' is the name of a shipped profile"):
+        costs.load_profile(named)
+    # The same costs under the shipped name are that profile.
+    same = costs.load_profile(_write_toml(tmp_path, shipped, "zvm-2006.toml"))
+    assert same.name == "zvm-2006" and same.costs_ns == costs.load_profile("zvm-2006").costs_ns
+    for bad in ('name = ""\n', 'name = "two\\nlines"\n'):
+        with pytest.raises(ParamError, match="name must be"):
+            costs.load_profile(_write_toml(tmp_path, bad, "n.toml"))
+
+
 def test_unknown_names_and_missing_files_are_refused():
     with pytest.raises(ParamError, match="unknown cost profile 'zvm'"):
         costs.load_profile("zvm")
+    with pytest.raises(ParamError, match="unknown cost profile ''"):  # not the folder '.'
+        costs.load_profile("")
     with pytest.raises(ParamError, match="no such cost profile file"):
         costs.load_profile("nowhere.toml")
 
@@ -318,3 +339,16 @@ def test_docs_list_every_key_with_each_shipped_value():
         j = cols.index(name)
         for key, value in costs.load_profile(name).costs_ns.items():
             assert rows[key].split("|")[j].strip() == f"{value:,.0f}", (name, key)
+
+
+def test_a_profile_object_is_checked_as_a_file_is():
+    # A CostProfile built in code reaches pricing too: a missing key was a KeyError
+    # deep in the pricing, a negative or NaN cost priced rows without a word.
+    with pytest.raises(ParamError, match="lacks host_read_disk_ns"):
+        costs.load_profile(costs.CostProfile("x", {"zero_fill_ns": 1.0}))
+    for bad, message in ((-1.0, "cannot be negative"), (float("nan"), "a cost is a number")):
+        with pytest.raises(ParamError, match=message):
+            costs.price(pl.DataFrame({"zero_fills": [1]}), _profile(zero_fill_ns=bad))
+    with pytest.raises(ParamError, match="unknown cost key 'zero_fil_ns'"):
+        costs.load_profile(costs.CostProfile("x", DISTINCT | {"zero_fil_ns": 1.0}))
+    assert costs.load_profile(_profile()) == _profile()

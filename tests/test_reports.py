@@ -270,3 +270,66 @@ def test_demo_summary_pivots_and_states_budget_units(results_file, tmp_path):
     sets = demo.trace_set_table(df).row(0, named=True)
     assert (sets["guest_pages"], sets["footprint_pages"]) == (256, 200)
     assert sets["footprint_pct"] == pytest.approx(78.1)
+
+
+def test_demo_summary_does_not_call_opt_a_floor_for_a_tiered_host(tmp_path):
+    # `cmmsim demo --tier-pages N` runs opt without the tier (it has none) and the
+    # host-paging strategies with it; their disk I/O (total_io) can then fall below
+    # opt's, so the summary must not say that no strategy does less I/O than opt.
+    from cmmsim import demo
+    from cmmsim.replay.api import replay
+    from cmmsim.replay.scenario import load
+    from cmmsim.replay.sweep import SweepOutcome
+    from tests.helpers import write_small_trace
+
+    scn = load([write_small_trace(tmp_path / "g.parquet", seed=1)])
+    budgets = [str(b) for b in range(20, 201, 20)]
+    runs = [replay(scn, "host-lru", budgets, tier_pages=10_000), replay(scn, "opt", budgets)]
+    df = pl.concat(runs, how="diagonal_relaxed")
+    tiered = df.filter(pl.col("strategy") == "host-lru")
+    floor = df.filter(pl.col("strategy") == "opt")
+    assert (tiered["total_io"] < floor["total_io"]).any()  # the premise
+    text = demo.write_summary(df, SweepOutcome(done=["a"]), [], tmp_path, Path("samples")).read_text()
+    assert "no strategy can do less I/O" not in text
+    assert "10,000 pages" in text  # the tier the strategies ran with is said
+    untiered = pl.concat([replay(scn, s, budgets) for s in ("host-lru", "opt")], how="diagonal_relaxed")
+    text = demo.write_summary(untiered, SweepOutcome(done=["a"]), [], tmp_path, Path("samples")).read_text()
+    assert "no strategy can do less I/O" in text
+
+
+def test_report_refuses_by_when_no_report_it_orders_is_asked(results_file):
+    # --by orders winners, ranking and crossovers only; with none of them asked for it
+    # would be ignored, and cmmsim refuses a request it would ignore.
+    r = _invoke("report", results_file, "-r", "total-io", "-r", "time", "--by", "stall")
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1
+    assert "--by stall orders winners, ranking and crossovers" in r.stderr
+    assert _invoke("report", results_file, "-r", "total-io", "--by", "total-io").exit_code == 0
+    assert _invoke("report", results_file, "-r", "ranking", "-r", "time", "--by", "cpu").exit_code == 0
+    assert _invoke("report", results_file, "--by", "stall").exit_code == 0  # the default has winners
+
+
+def test_rows_of_different_tier_sizes_get_their_own_labels(tmp_path):
+    # Results of one strategy at two tier sizes (two replays, or two sweeps read
+    # together) were one label: ranking listed host-lru twice, io-avoided-wide gave
+    # each budget two rows with two baselines.
+    from cmmsim.replay.api import replay
+    from cmmsim.replay.scenario import load
+    from tests.helpers import write_small_trace
+
+    scn = load([write_small_trace(tmp_path / "g.parquet", seed=1)])
+    budgets = ["40", "80"]
+    runs = [
+        replay(scn, "host-lru", budgets),
+        replay(scn, "host-lru", budgets, tier_pages=8),
+        replay(scn, "cmm", budgets, tier_pages=8),
+        replay(scn, "static", budgets),
+    ]
+    mixed = pl.concat(runs, how="diagonal_relaxed")
+    ranking = reports.df_ranking(mixed)
+    assert ranking.group_by("budget_pages").agg(pl.col("label").n_unique())["label"].to_list() == [4, 4]
+    assert set(ranking["label"]) == {"host-lru", "host-lru[tier=8]", "cmm[tier=8]", "static"}
+    wide = reports.df_io_avoided_wide(mixed)
+    assert wide.height == 2 and {"host-lru[tier=8]", "cmm[tier=8]", "static"} <= set(wide.columns)
+    # One tier size for every strategy that has one (cmmsim demo --tier-pages N): plain labels.
+    one = pl.concat([runs[1], runs[2], runs[3]], how="diagonal_relaxed")
+    assert set(reports.df_ranking(one)["label"]) == {"host-lru", "cmm", "static"}

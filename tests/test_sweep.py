@@ -109,6 +109,30 @@ def test_sweep_bad_input(tmp_path, small_traces):
     assert "not valid TOML" in _bad(["sweep", "--sweep", str(f)])
 
 
+@pytest.mark.parametrize(
+    "top, entry, message",
+    [
+        # Options of the command line, not of the file: silently a sweep without them.
+        ("tier_pages = 1000\n", "", "unknown key 'tier_pages' (use --tier-pages)"),
+        ('costs = "zvm-2006"\n', "", "unknown key 'costs' (use --costs)"),
+        ("vcpus = 4\n", "", "unknown key 'vcpus' (use --vcpus)"),
+        ('budget = ["5%"]\n', "", "unknown key 'budget'"),
+        ("", 'param = { replacement = "two-list" }\n', "strategy host-lru: unknown key 'param'"),
+    ],
+)
+def test_sweep_file_refuses_unknown_keys(tmp_path, small_traces, top, entry, message):
+    trace = str(small_traces["phased"])
+    f = tmp_path / "s.toml"
+    f.write_text(
+        f'budgets = ["10%"]\n{top}[[trace_sets]]\nname = "p"\npaths = ["{trace}"]\n'
+        f'[[strategies]]\nname = "host-lru"\n{entry}'
+    )
+    assert message in _bad(["sweep", "--sweep", str(f), "-o", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists()
+    f.write_text(f'budgets = ["10%"]\n[[trace_sets]]\nname = "p"\npaths = ["{trace}"]\npath = "x"\n')
+    assert "trace set 'p': unknown key 'path'" in _bad(["sweep", "--sweep", str(f), "-o", str(tmp_path / "o")])
+
+
 def test_sweep_file_cli_and_report_plot(tmp_path, small_traces):
     f = tmp_path / "s.toml"
     f.write_text(
@@ -361,3 +385,28 @@ def test_trace_set_paths_are_absolute(tmp_path, small_traces, monkeypatch):
     monkeypatch.chdir(Path(small_traces["phased"]).parent)
     (ts,) = trace_sets_from_inputs(["phased.parquet"])
     assert Path(ts.paths[0]).is_absolute() and Path(ts.paths[0]).exists()
+
+
+def test_a_sweep_run_again_under_other_costs_says_its_old_parts_keep_theirs(tmp_path, small_traces):
+    # --costs is not part of a job's key (pricing needs no replay), so a finished sweep
+    # run again under another profile skips every job and keeps the old prices: say so.
+    trace, out = str(small_traces["phased"]), str(tmp_path / "o")
+    first = runner.invoke(app, ["sweep", trace, "-s", "host-lru", "-b", "10%", "-o", out, "--jobs", "1", "-q"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, ["sweep", trace, "-s", "host-lru", "-b", "10%", "-o", out, "--jobs", "1", "-q"])
+    assert again.exit_code == 0 and "priced" not in again.stderr
+    other = runner.invoke(
+        app, ["sweep", trace, "-s", "host-lru", "-b", "10%", "-o", out, "--jobs", "1", "-q", "--costs", "zvm-2006"]
+    )
+    assert other.exit_code == 0, other.output
+    assert "1 job(s) already done keep the prices of kvm-2025, not zvm-2006" in other.stderr
+    assert f"cmmsim report {out} --costs zvm-2006" in other.stderr
+    # An edited profile file under the same name: the same warning, with the file to give.
+    mine = tmp_path / "mine.toml"
+    mine.write_text("zero_fill_ns = 1\n")
+    args = ["sweep", trace, "-s", "host-lru", "-b", "20%", "-o", str(tmp_path / "m"), "--jobs", "1", "-q"]
+    assert runner.invoke(app, [*args, "--costs", str(mine)]).exit_code == 0
+    mine.write_text("zero_fill_ns = 2\n")
+    edited = runner.invoke(app, [*args, "--costs", str(mine)])
+    assert edited.exit_code == 0 and "keep the prices of an earlier mine" in edited.stderr
+    assert f"--costs {mine}`" in edited.stderr

@@ -287,3 +287,18 @@ def test_bad_workload_requests(tmp_path, args, message):
     with pytest.raises(ParamError, match=message):
         synthesize(name, tmp_path / "x.parquet", params=params)
     assert not (tmp_path / "x.parquet").exists()
+
+
+@pytest.mark.parametrize("name, cpus", [("kernel-compile", 3), ("awm", 2), ("fleet", None)])
+def test_traces_carry_the_guests_cpu_count(tmp_path, name, cpus):
+    # The generator knows each guest's CPUs (its `cpus`): the trace says so, and the
+    # replay's overhead_pct divides by it (docs/costs.md), not by a default of 1.
+    multi = workloads()[name].multi_guest
+    params = SMALL[name] + ([f"cpus={cpus}"] if cpus else [])
+    dest = tmp_path / ("t" if multi else "t.parquet")
+    paths = synthesize(name, dest, seed=1, events=4000, params=params, jobs=1)
+    want = {gp.name: gp.params.cpus for gp in plan(name, seed=1, params=params)[2]}
+    got = {read_meta(path).params["guest"]: read_meta(path).vcpus for path in paths}
+    assert got == want and all(v >= 1 for v in got.values())
+    if cpus:
+        assert set(got.values()) == {cpus}

@@ -159,6 +159,7 @@ def _run_job(job: _GuestJob, twin: bool = False, on_chunk: Callable[[int, int], 
                 source=f"synthetic:{job.workload}",
                 params=job.meta | {"guest": gp.name} | gp.meta,
                 seed=job.seed,
+                vcpus=gp.params.cpus,  # what the replay's CPU share divides by
             )
         )
     finish()
