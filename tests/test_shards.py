@@ -28,6 +28,7 @@ from tests.helpers import SAMPLE_DIR, guest_traces, make_arrays
 from tests.test_stream import _write_guests
 
 COLS = [C[k] for k in ESTIMATED]
+STATE_PRIORITY = {"reclaim_order": "state-priority"}
 MASK64 = (1 << 64) - 1
 
 
@@ -81,34 +82,41 @@ def _sample_by_hand(scn, keep_page):
     return sc.from_arrays(guests)
 
 
+#: Each order's twin and the strategy whose parameters it takes.
+TWINS = {"lru": (reference.host_lru, "host-lru", {}), "state-priority": (reference.cmm, "cmm", STATE_PRIORITY)}
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     scn=guest_traces(),
     budgets=st.lists(st.integers(1, 40), min_size=1, max_size=3),
     rate=st.sampled_from([0.3, 0.6, 0.9]),
+    order=st.sampled_from(ORDERS),
 )
-def test_each_salt_is_the_twin_on_its_sample(scn, budgets, rate):
-    # Per salt: the plain-Python host-lru twin on the hand-filtered sample, at
-    # the scaled budgets, each guest's counters scaled by its footprint over its
-    # sampled footprint.
-    r = lru_sampled(scn, budgets, rate, salts=3, seed=5)
+def test_each_salt_is_the_twin_on_its_sample(scn, budgets, rate, order):
+    # Per salt: the plain-Python twin (host-lru, or cmm with state-priority reclaim) on
+    # the hand-filtered sample, at the scaled budgets, each guest's counters scaled by
+    # its footprint over its sampled footprint.
+    r = sampled_curve(scn, budgets, rate, order=order, salts=3, seed=5)
     is_access = scn.op <= 1
     touched = np.zeros(scn.n_pages, bool)
     touched[scn.page[is_access]] = True
     accesses = np.bincount(scn.guest[is_access], minlength=scn.n_guests)
-    assert r.accesses.tolist() == accesses.tolist()
-    params = get_strategy("host-lru").parse_params({})
+    assert r.accesses.tolist() == accesses.tolist() and r.order == order
+    twin_of, strategy, pairs = TWINS[order]
+    params = get_strategy(strategy).parse_params(pairs)
     for k in range(3):
         keep = sample_mask(scn.n_pages, rate, 5 + k) & touched
         fraction = keep.sum() / max(touched.sum(), 1)
         assert r.page_fraction[k] == fraction
         sub = _sample_by_hand(scn, keep)
-        sub_acc = np.bincount(sub.guest[sub.op <= 1], minlength=scn.n_guests)
-        assert r.sampled_events[k] == sub_acc.sum()
+        # host-lru's samples hold the accesses; state-priority's their hints too.
+        replayed = sub.n_events if order == "state-priority" else int((sub.op <= 1).sum())
+        assert r.sampled_events[k] == replayed
         footprint = np.bincount(scn.page_guest[touched], minlength=scn.n_guests)
         kept = np.bincount(scn.page_guest[keep], minlength=scn.n_guests)
         for j, budget in enumerate(r.budgets):
-            twin = reference.host_lru(sub, max(1, int(np.rint(budget * fraction))), params)
+            twin = twin_of(sub, max(1, int(np.rint(budget * fraction))), params)
             for g in range(scn.n_guests):
                 got = r.per_salt[k, j, g]
                 if footprint[g] == 0:
@@ -166,9 +174,6 @@ def test_sample_trace_within_error():
     assert (np.abs(est - exact) <= 5 * se + 0.01 * exact.max()).all()
 
 
-STATE_PRIORITY = {"reclaim_order": "state-priority"}
-
-
 @settings(max_examples=30, deadline=None)
 @given(scn=guest_traces(), budgets=st.lists(st.integers(1, 40), min_size=1, max_size=4))
 def test_state_priority_at_rate_one_is_the_engine_replay(scn, budgets):
@@ -177,42 +182,6 @@ def test_state_priority_at_rate_one_is_the_engine_replay(scn, budgets):
     exact = cmm.run(scn, budgets, cmm.parse_params(STATE_PRIORITY)).counters[:, :, COLS]
     assert np.array_equal(r.estimate, exact)
     assert (r.stderr == 0).all() and r.exact and r.order == "state-priority"
-
-
-@settings(max_examples=25, deadline=None)
-@given(
-    scn=guest_traces(),
-    budgets=st.lists(st.integers(1, 40), min_size=1, max_size=3),
-    rate=st.sampled_from([0.3, 0.6, 0.9]),
-)
-def test_state_priority_each_salt_is_the_twin_on_its_sample(scn, budgets, rate):
-    # Per salt: the plain-Python cmm twin (state-priority reclaim) on the hand-filtered
-    # sample, hints and all, at the scaled budgets, each guest's counters scaled by its
-    # footprint over its sampled footprint.
-    r = sampled_curve(scn, budgets, rate, order="state-priority", salts=3, seed=5)
-    is_access = scn.op <= 1
-    touched = np.zeros(scn.n_pages, bool)
-    touched[scn.page[is_access]] = True
-    params = get_strategy("cmm").parse_params(STATE_PRIORITY)
-    footprint = np.bincount(scn.page_guest[touched], minlength=scn.n_guests)
-    for k in range(3):
-        keep = sample_mask(scn.n_pages, rate, 5 + k) & touched
-        fraction = keep.sum() / max(touched.sum(), 1)
-        sub = _sample_by_hand(scn, keep)
-        # Every event of a kept page, its hints too.
-        assert r.sampled_events[k] == sub.n_events
-        kept = np.bincount(scn.page_guest[keep], minlength=scn.n_guests)
-        for j, budget in enumerate(r.budgets):
-            twin = reference.cmm(sub, max(1, int(np.rint(budget * fraction))), params)
-            for g in range(scn.n_guests):
-                got = r.per_salt[k, j, g]
-                if footprint[g] == 0:
-                    assert (got == 0).all()
-                elif kept[g] == 0:
-                    assert np.isnan(got).all()
-                else:
-                    want = twin.counters[g, COLS] * (footprint[g] / kept[g])
-                    np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
 def test_state_priority_estimates_hold_the_exact_curve_within_their_error():
