@@ -243,8 +243,8 @@ def miss_curve(
         ``host_reads``, ``host_writes``, ``zero_fills``, ``discards``,
         ``miss_ratio_est`` and ``miss_ratio_se`` (host reads plus zero fills
         per access), ``rate``, ``salts``, ``page_fraction``,
-        ``min_sampled_pages``, ``footprint_pages``, ``exact``
-        (:func:`cmmsim.replay.shards.df_sampled_curve`).
+        ``min_sampled_pages``, ``footprint_pages``, ``exact``, ``order`` (the
+        replay estimated) (:func:`cmmsim.replay.shards.df_sampled_curve`).
     """
     from cmmsim.replay import shards
     from cmmsim.replay.budgets import parse_budgets

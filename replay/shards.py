@@ -21,10 +21,11 @@ The sampling does not remove the approximation in the budget scaling: the
 standard error is the samples' spread, not a bound on that.
 
 ``state-priority`` (``order``) replays each sample with the engine at every scaled
-budget, hints and all: a sampled page keeps every event of its guest's on it, so its
-classes follow the same hints. The scaling argument is SHARDS's within each class
-(the class's pages sampled alike, its recency order kept); that it carries over is
-measured, not proven (docs/perf-log.md, "All budgets in one pass").
+budget: a sampled page keeps every event on it, hints too, so it moves between the
+classes as in the whole trace. The scaling argument is SHARDS's within each class
+(the class's pages sampled alike, its recency order kept); that it carries over is an
+assumption, and measured it holds less well than under LRU (docs/performance.md,
+"cmm state-priority from samples").
 
 The error is reported, not assumed: ``salts`` samples are drawn with
 independent hash salts in the same read of the trace; the estimate is their
@@ -401,7 +402,7 @@ def sampled_curve(
             int(np.unique(scenario.page[is_access]).size),
             1.0,
             np.ones(1),
-            np.array([int(is_access.sum())], np.int64),
+            np.array([int(is_access.sum()) if order == "lru" else scenario.n_events], np.int64),
             order,
         )
     sampler = _Sampler(scenario.page_guest, scenario.n_guests, rate, salts, seed, order != "lru")
