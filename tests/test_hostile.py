@@ -41,6 +41,16 @@ DATA = Path(__file__).parent / "data"
 NON_UTF8 = os.fsdecode(b"caf\xff")
 
 
+@pytest.fixture(autouse=True)
+def _no_progress_lines(monkeypatch):
+    """No plain progress line within a run: a command slowed by a cold numba cache or a
+    busy machine would print one before its error, and these tests count the error's
+    lines (progress has tests of its own)."""
+    from cmmsim.progress import INTERVAL_ENV
+
+    monkeypatch.setenv(INTERVAL_ENV, "1e9")
+
+
 def run_cli(args: list[str]):
     return runner.invoke(app, [str(a) for a in args])
 
