@@ -217,7 +217,7 @@ def mrc_cmd(
 
     reporter = Reporter(quiet=quiet)  # before the replay modules: importing them compiles
     from cmmsim.replay.api import parse_duration_ns
-    from cmmsim.replay.shards import FEW_PAGES, df_sampled_curve, miss_curve
+    from cmmsim.replay.shards import FEW_PAGES, REPLAY_NAMES, df_sampled_curve, miss_curve
     from cmmsim.tracer.schema import PAGE_SIZE_BYTES
 
     check_outputs(("-o", out))
@@ -237,11 +237,9 @@ def mrc_cmd(
             on_events=task.advance,
         )
     df = df_sampled_curve(r)
-    name, exact_how = (
-        ("host-lru", "one stack pass") if order == "lru" else ("cmm state-priority", "a replay per budget")
-    )
+    name = REPLAY_NAMES[order]
     how = (
-        f"exact ({exact_how})"
+        f"exact ({'one stack pass' if order == 'lru' else 'a replay per budget'})"
         if r.exact
         else f"SHARDS: {r.salts} samples of {sample_rate:g} of the pages, mean±standard error"
     )

@@ -52,7 +52,9 @@ def _is_lru(curve: pl.DataFrame) -> bool:
 
 
 def _replay(curve: pl.DataFrame) -> str:
-    return "host-lru" if _is_lru(curve) else "cmm state-priority"
+    from cmmsim.replay.shards import REPLAY_NAMES
+
+    return REPLAY_NAMES["lru" if _is_lru(curve) else curve["order"][0]]
 
 
 def _how(curve: pl.DataFrame) -> str:

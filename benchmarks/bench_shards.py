@@ -42,10 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import page_stream  # noqa: E402
 from benchmarks.figures import Column, Table, add_json_argument, emit  # noqa: E402
 from cmmsim.replay import scenario as sc  # noqa: E402
-from cmmsim.replay.onepass import run_lru_all  # noqa: E402
-from cmmsim.replay.shards import ORDERS, df_sampled_curve, sampled_curve  # noqa: E402
+from cmmsim.replay.shards import ORDERS, df_sampled_curve, exact_counters, sampled_curve  # noqa: E402
 from cmmsim.replay.states import C  # noqa: E402
-from cmmsim.replay.strategies import get_strategy  # noqa: E402
 
 RATES = (0.1, 0.01, 0.001)
 
@@ -75,15 +73,6 @@ miss = ((cnt[:, reads] + cnt[:, zero]) / n).tolist()
 hwm = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM"))
 print(json.dumps({"secs": secs, "rss": hwm, "miss": miss}))
 """
-
-
-def exact_counters(scn, budgets, order: str) -> np.ndarray:
-    """The exact replay's counters: host-lru's stack pass, or cmm state-priority's
-    replays (every budget in one engine call)."""
-    if order == "lru":
-        return run_lru_all(scn, budgets).counters
-    cmm = get_strategy("cmm")
-    return cmm.run(scn, budgets, cmm.parse_params({"reclaim_order": "state-priority"})).counters
 
 
 def curve(scn, budgets, order: str) -> np.ndarray:

@@ -67,8 +67,10 @@ __all__ = [
     "FEW_PAGES",
     "MAX_SALTS",
     "ORDERS",
+    "REPLAY_NAMES",
     "SampledCurve",
     "df_sampled_curve",
+    "exact_counters",
     "lru_sampled",
     "sampled_curve_stream",
     "miss_curve",
@@ -80,6 +82,8 @@ __all__ = [
 #: The replays a curve estimates: ``host-lru`` (exact LRU) and ``cmm`` with
 #: ``state-priority`` reclaim.
 ORDERS = ("lru", "state-priority")
+#: How output names each order's replay.
+REPLAY_NAMES = {"lru": "host-lru", "state-priority": "cmm state-priority"}
 #: The I/O counters estimated (not the resident-frame ones: under LRU the
 #: host holds min(budget, footprint) frames at the end, no sample needed).
 ESTIMATED = ("host_reads", "host_writes", "zero_fills", "discards")
@@ -311,9 +315,10 @@ def _check(budgets, rate: float, salts: int, order: str = "lru") -> tuple[np.nda
     return b, (1 if rate >= 1.0 else salts)
 
 
-def _counters(scenario, budgets: np.ndarray, order: str, on_events=None) -> np.ndarray:
+def exact_counters(scenario, budgets: np.ndarray, order: str, on_events=None) -> np.ndarray:
     """The exact replay's counters at ``budgets`` (budgets, guests, counters): the stack
-    pass of ``host-lru``, or ``cmm`` with state-priority reclaim at each budget."""
+    pass of ``host-lru``, or ``cmm`` with state-priority reclaim at each budget (one
+    engine call); ``order`` one of :data:`ORDERS`, ``on_events`` progress."""
     if order == "lru":
         return run_lru_all(scenario, budgets, on_events=on_events).counters
     from cmmsim.replay.strategies import get_strategy
@@ -341,7 +346,7 @@ def _estimate(sampler: _Sampler, template, b: np.ndarray, rate: float, order: st
             est[k] = 0.0 * scale[None, :, None]
             continue
         scaled = np.maximum(1, np.rint(b * fractions[k])).astype(np.int64)
-        cnt = _counters(sub, scaled, order)[:, :, cols].astype(np.float64)
+        cnt = exact_counters(sub, scaled, order)[:, :, cols].astype(np.float64)
         est[k] = cnt * scale[None, :, None]
     mean, se = _mean_se(est, rate >= 1.0)
     return SampledCurve(
@@ -390,7 +395,7 @@ def sampled_curve(
     if rate >= 1.0:
         # The trace is in memory already: the exact replay of it, no copy.
         is_access = scenario.op <= OP_WRITE
-        cnt = _counters(scenario, b, order, on_events)[:, :, [C[k] for k in ESTIMATED]]
+        cnt = exact_counters(scenario, b, order, on_events)[:, :, [C[k] for k in ESTIMATED]]
         cnt = cnt.astype(np.float64)
         accesses = np.bincount(scenario.guest[is_access], minlength=scenario.n_guests)
         return SampledCurve(
