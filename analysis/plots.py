@@ -31,6 +31,7 @@ from cmmsim.reports import (
     df_state_distribution,
     df_time,
     df_total_io,
+    tiers_vary,
     with_labels,
 )
 from cmmsim.tracer.errors import ResultsError
@@ -82,17 +83,14 @@ def _panels(n: int, width_in: float = 5.2, height_in: float = 3.8):
 
 
 def _short_labels(frame: pl.DataFrame) -> dict[str, str]:
-    """Report label -> short legend label (strategy, then its non-default parameters)."""
-    pairs = with_labels(frame).select("label", "strategy", "params").unique()
-    return {lab: short_label(s, p) + _tier_of(lab) for lab, s, p in pairs.iter_rows()}
-
-
-def _tier_of(label: str) -> str:
-    """A label's host swap tier for a legend (`` tier 4,096 p``), or "" (labels say one
-    only when the rows mix tier sizes: :func:`cmmsim.reports.with_labels`)."""
-    _, _, inside = label.partition("[")
-    tiers = [int(kv[5:]) for kv in inside.rstrip("]").split(",") if kv.startswith("tier=")]
-    return f" tier {tiers[0]:,} p" if tiers else ""
+    """Report label -> short legend label (strategy, then its non-default parameters,
+    then its host swap tier when the rows mix tier sizes, as their labels do)."""
+    cols = ["label", "strategy", "params"] + (["tier_pages"] if tiers_vary(frame) else [])
+    names = {}
+    for row in with_labels(frame).select(cols).unique().iter_rows(named=True):
+        tier = row.get("tier_pages") or 0
+        names[row["label"]] = short_label(row["strategy"], row["params"]) + (f" tier {tier:,} p" if tier else "")
+    return names
 
 
 def _legend_below(fig, axes, names: dict[str, str] | None = None) -> float:

@@ -49,6 +49,7 @@ __all__ = [
     "df_winners",
     "markdown_table",
     "with_budget_mib",
+    "tiers_vary",
     "with_labels",
 ]
 
@@ -115,7 +116,7 @@ def _label(strategy: str, params_json: str, tier_pages: int = 0) -> str:
     return f"{strategy}[{','.join(parts)}]" if parts else strategy
 
 
-def _tiers_vary(results: pl.DataFrame) -> bool:
+def tiers_vary(results: pl.DataFrame) -> bool:
     """The rows of strategies with a host swap tier hold more than one tier size."""
     if "tier_pages" not in results.columns:
         return False
@@ -130,7 +131,7 @@ def with_labels(results: pl.DataFrame) -> pl.DataFrame:
     a tier's size is part of its label (``host-lru[tier=4096]``); with one size for
     every strategy that has a tier (``cmmsim demo --tier-pages N``), labels do not say it.
     """
-    keys = ["strategy", "params", "tier_pages"] if _tiers_vary(results) else ["strategy", "params"]
+    keys = ["strategy", "params", "tier_pages"] if tiers_vary(results) else ["strategy", "params"]
     pairs = results.select(keys).unique()
     labels = pairs.with_columns(
         pl.struct(keys)

@@ -330,6 +330,14 @@ def test_rows_of_different_tier_sizes_get_their_own_labels(tmp_path):
     assert set(ranking["label"]) == {"host-lru", "host-lru[tier=8]", "cmm[tier=8]", "static"}
     wide = reports.df_io_avoided_wide(mixed)
     assert wide.height == 2 and {"host-lru[tier=8]", "cmm[tier=8]", "static"} <= set(wide.columns)
+    from cmmsim.plots import _short_labels  # the plots' legends name the tier as well
+
+    assert _short_labels(mixed) == {
+        "host-lru": "host-lru",
+        "host-lru[tier=8]": "host-lru tier 8 p",
+        "cmm[tier=8]": "cmm tier 8 p",
+        "static": "static",
+    }
     # One tier size for every strategy that has one (cmmsim demo --tier-pages N): plain labels.
     one = pl.concat([runs[1], runs[2], runs[3]], how="diagonal_relaxed")
     assert set(reports.df_ranking(one)["label"]) == {"host-lru", "cmm", "static"}
