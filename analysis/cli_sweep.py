@@ -188,24 +188,35 @@ def _warn_priced_otherwise(out: Path, jobs: list, skipped: list[str], spec: str 
     (``spec``: the ``--costs`` given).
 
     ``--costs`` is not part of a job's key: a sweep run again under another profile
-    (or an edited profile file) keeps the prices of the parts it skips.
+    (or an edited profile file) keeps the prices of the parts it skips. A part carries
+    the digest of its pricing in its footer (:func:`cmmsim.replay.costs.pricing_digest`),
+    so only parts written before it had one are read and re-priced here.
     """
-    from cmmsim.replay.costs import price
+    from cmmsim.replay.costs import PRICING_KEY, price, pricing_digest
     from cmmsim.tracer.errors import ResultsError
-    from cmmsim.tracer.io import read_frame
+    from cmmsim.tracer.io import frame_metadata, read_frame
 
     cols = ["stall_ns", "host_cpu_ns", "guest_cpu_ns", "disk_busy_ns", "cost_profile"]
     by_key = {job.key: job for job in jobs}
     stale: dict[str, int] = {}
     for key in skipped:
         job = by_key.get(key)
+        path = out / "parts" / f"{key}.parquet"
         try:
-            part = read_frame(out / "parts" / f"{key}.parquet")
+            columns, meta = frame_metadata(path)
+            if job is None:
+                continue
+            digest = meta.get(PRICING_KEY)
+            if digest is not None and digest == pricing_digest(job.costs, columns):
+                continue
+            part = read_frame(path, columns=[c for c in cols if c in columns] if digest is not None else None)
         except (ResultsError, OSError):
             continue  # what the sweep itself found readable; a warning is no place to fail
-        if job is None or part.is_empty():
+        if part.is_empty():
             continue
-        ok = all(c in part.columns for c in cols) and part.select(cols).equals(price(part, job.costs).select(cols))
+        # A digest that differs says enough; a part without one is re-priced to compare.
+        ok = digest is None and all(c in part.columns for c in cols)
+        ok = ok and part.select(cols).equals(price(part, job.costs).select(cols))
         if not ok:
             name = str(part["cost_profile"][0]) if "cost_profile" in part.columns else "no profile"
             stale[name] = stale.get(name, 0) + 1

@@ -46,6 +46,7 @@ a spill is no frame.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import tomllib
 from dataclasses import dataclass
@@ -61,12 +62,14 @@ __all__ = [
     "CostProfile",
     "DEFAULT_PROFILE",
     "PRICE_COLUMNS",
+    "PRICING_KEY",
     "PROFILE_DIR",
     "TIER_COLUMNS",
     "cost_exprs",
     "load_profile",
     "price",
     "priced",
+    "pricing_digest",
     "profile_of",
     "shipped",
 ]
@@ -339,6 +342,32 @@ def price(results: pl.DataFrame, profile: str | Path | CostProfile | None = None
     base = results.drop([c for c in PRICE_COLUMNS if c in results.columns])
     exprs = cost_exprs(prof, base.columns)
     return base.with_columns(**exprs)
+
+
+#: The key of a result file's Parquet metadata that holds its rows' :func:`pricing_digest`.
+PRICING_KEY = "cmmsim.pricing"
+
+
+def pricing_digest(profile: CostProfile, columns: list[str]) -> str:
+    """A hash of how rows with ``columns`` are priced under ``profile``: its name, its
+    costs and the pricing's expressions (:func:`cost_exprs`).
+
+    Rows whose digests are equal carry equal prices, so a sweep run again tells a
+    part priced otherwise (another profile, an edited file, a pricing changed since)
+    from the digest written beside it, without reading or re-pricing its rows.
+
+    Parameters
+    ----------
+    profile : CostProfile
+        Costs, ns per event.
+    columns : list of str
+        The result frame's columns (priced columns are left out, as :func:`price` does).
+    """
+    base = [c for c in columns if c not in PRICE_COLUMNS]
+    exprs = cost_exprs(profile, base)
+    # repr of the costs: the expressions' text may round a float.
+    text = repr((profile.name, sorted(profile.costs_ns.items()), sorted((k, str(e)) for k, e in exprs.items())))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def profile_of(results: pl.DataFrame) -> str | None:

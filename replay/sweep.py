@@ -48,6 +48,7 @@ import polars as pl
 
 from cmmsim.replay import engine
 from cmmsim.replay.api import Replayed, replay_full
+from cmmsim.replay.costs import PRICING_KEY, CostProfile, load_profile, pricing_digest
 from cmmsim.replay.frames import check_vcpus
 from cmmsim.replay.scenario import expand_inputs, load, trace_name
 from cmmsim.replay.strategies import check_tier_pages, get_strategy, strategies
@@ -293,8 +294,6 @@ def build_jobs(spec: SweepSpec, *, check_traces: bool = False) -> list[Job]:
     here, row by row (:func:`cmmsim.tracer.io.check_trace`), and a bad one refused.
     The cost profile is loaded here too, so a bad one fails before any job.
     """
-    from cmmsim.replay.costs import load_profile
-
     profile = load_profile(spec.costs)
     if spec.vcpus is not None:
         check_vcpus(spec.vcpus)
@@ -545,7 +544,8 @@ def _record(out: Path, job: Job, result: Replayed) -> None:
     if series is not None:
         write_frame(series, out / "series" / f"{job.key}.parquet")
     # The part is written last: its presence is what marks the job done.
-    write_frame(results, out / "parts" / f"{job.key}.parquet")
+    meta = {PRICING_KEY: pricing_digest(job.costs, results.columns)} if isinstance(job.costs, CostProfile) else None
+    write_frame(results, out / "parts" / f"{job.key}.parquet", meta)
     (out / "failed" / f"{job.key}.json").unlink(missing_ok=True)
 
 

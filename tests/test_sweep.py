@@ -410,3 +410,58 @@ def test_a_sweep_run_again_under_other_costs_says_its_old_parts_keep_theirs(tmp_
     edited = runner.invoke(app, [*args, "--costs", str(mine)])
     assert edited.exit_code == 0 and "keep the prices of an earlier mine" in edited.stderr
     assert f"--costs {mine}`" in edited.stderr
+
+
+def test_a_sweep_run_again_tells_old_prices_from_the_parts_footers(tmp_path, small_traces, monkeypatch):
+    # Each part carries its pricing's digest in its footer: a rerun compares digests and
+    # reads no part's rows for its warning. A part written before the digest existed is
+    # read and re-priced instead, and still warned about.
+    import pyarrow.parquet as pq
+
+    import cmmsim.tracer.io as tio
+    from cmmsim.replay.costs import PRICING_KEY, load_profile, pricing_digest
+
+    trace, out = str(small_traces["phased"]), tmp_path / "o"
+    args = ["sweep", trace, "-s", "host-lru", "-s", "cmm", "-b", "10%", "-o", str(out), "--jobs", "1", "-q"]
+    assert runner.invoke(app, args).exit_code == 0
+    parts = sorted((out / "parts").glob("*.parquet"))
+    assert len(parts) == 2
+    for part in parts:
+        columns, meta = tio.frame_metadata(part)
+        assert meta[PRICING_KEY] == pricing_digest(load_profile("kvm-2025"), columns)
+
+    reads = []
+    real_read = tio.read_frame
+    monkeypatch.setattr(tio, "read_frame", lambda *a, **k: reads.append(k.get("columns")) or real_read(*a, **k))
+    same = runner.invoke(app, args)
+    assert same.exit_code == 0 and "priced" not in same.stderr and reads == []
+    other = runner.invoke(app, [*args, "--costs", "zvm-2006"])
+    assert "2 job(s) already done keep the prices of kvm-2025, not zvm-2006" in other.stderr
+    assert reads and all(cols is not None and "host_reads" not in cols for cols in reads)
+
+    # A part from before the digest: the same rows, no footer key.
+    table = pq.read_table(parts[0])
+    pq.write_table(table.replace_schema_metadata({}), parts[0])
+    assert PRICING_KEY not in tio.frame_metadata(parts[0])[1]
+    reads.clear()
+    old_same = runner.invoke(app, args)
+    assert old_same.exit_code == 0 and "priced" not in old_same.stderr and reads == [None]
+    old_other = runner.invoke(app, [*args, "--costs", "zvm-2006"])
+    assert "2 job(s) already done keep the prices of kvm-2025, not zvm-2006" in old_other.stderr
+
+
+def test_pricing_digest_changes_with_what_changes_the_prices():
+    from dataclasses import replace
+
+    from cmmsim.replay.costs import load_profile, pricing_digest
+
+    kvm = load_profile("kvm-2025")
+    cols = ["host_reads", "host_writes", "zero_fills", "discards", "hints", "duration_ns", "vcpus"]
+    digest = pricing_digest(kvm, cols)
+    assert digest == pricing_digest(load_profile("kvm-2025"), list(reversed(cols)) + ["stall_ns", "cost_profile"])
+    assert digest != pricing_digest(load_profile("zvm-2006"), cols)
+    assert digest != pricing_digest(replace(kvm, name="mine"), cols)
+    # A cost a float's text would round, and a counter the rows carry (a tier's).
+    nudged = replace(kvm, costs_ns={**kvm.costs_ns, "zero_fill_ns": kvm.costs_ns["zero_fill_ns"] + 1e-9})
+    assert digest != pricing_digest(nudged, cols)
+    assert digest != pricing_digest(kvm, [*cols, "host_reads_tier"])

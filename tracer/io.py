@@ -603,23 +603,26 @@ def check_trace(path: str | os.PathLike) -> TraceMeta:
     return meta
 
 
-def write_frame(df: pl.DataFrame, path: str | os.PathLike) -> Path:
+def write_frame(df: pl.DataFrame, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
     """Write a polars frame to Parquet (zstd) atomically; returns the path.
 
     Pages carry checksums, so :func:`read_frame` finds a damaged page rather
-    than decoding wrong numbers from it.
+    than decoding wrong numbers from it. ``metadata``: key-value pairs for the
+    file's footer (:func:`frame_metadata` reads them back).
     """
     path = Path(path)
     # The oldest Arrow layout polars writes (large strings, not views): what
     # every pyarrow this package supports reads and writes.
     level = getattr(pl, "CompatLevel", None)  # polars >= 1.1
     table = df.to_arrow(compat_level=level.oldest()) if level else df.to_arrow()
+    if metadata:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
     with atomic_output(path) as tmp, open(tmp, "wb") as f:
         pq.write_table(table, f, compression="zstd", write_page_checksum=True)
     return path
 
 
-def read_frame(path: str | os.PathLike, what: str = "results") -> pl.DataFrame:
+def read_frame(path: str | os.PathLike, what: str = "results", columns: list[str] | None = None) -> pl.DataFrame:
     """Read a Parquet frame (results, states, series), verifying page checksums where written.
 
     Parameters
@@ -628,6 +631,8 @@ def read_frame(path: str | os.PathLike, what: str = "results") -> pl.DataFrame:
         The file.
     what : str
         What it should hold, for messages ("results", "states", ...).
+    columns : list of str or None
+        Only these columns (all when None).
 
     Raises
     ------
@@ -637,10 +642,28 @@ def read_frame(path: str | os.PathLike, what: str = "results") -> pl.DataFrame:
     p = Path(path)
     _check_parquet_file(p, what, ResultsError)
     try:
-        table = pq.read_table(_source(p), page_checksum_verification=True)
+        table = pq.read_table(_source(p), columns=columns, page_checksum_verification=True)
         return pl.from_arrow(table)
     except (pa.ArrowException, OSError, pl.exceptions.PolarsError) as exc:
         raise ResultsError(f"{show_path(p)}: damaged or not a Parquet {what} file ({os_reason(exc)})") from None
+
+
+def frame_metadata(path: str | os.PathLike, what: str = "results") -> tuple[list[str], dict[str, str]]:
+    """A Parquet frame's column names and footer key-value metadata, from its footer alone.
+
+    Raises
+    ------
+    cmmsim.tracer.errors.ResultsError
+        Missing, a folder, or not Parquet; the message names ``path``.
+    """
+    p = Path(path)
+    _check_parquet_file(p, what, ResultsError)
+    try:
+        schema = pq.read_schema(_source(p))
+    except (pa.ArrowException, OSError) as exc:
+        raise ResultsError(f"{show_path(p)}: damaged or not a Parquet {what} file ({os_reason(exc)})") from None
+    meta = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in (schema.metadata or {}).items()}
+    return list(schema.names), meta
 
 
 class ColumnSpill:
