@@ -199,6 +199,7 @@ def _warn_priced_otherwise(out: Path, jobs: list, skipped: list[str], spec: str 
     cols = ["stall_ns", "host_cpu_ns", "guest_cpu_ns", "disk_busy_ns", "cost_profile"]
     by_key = {job.key: job for job in jobs}
     stale: dict[str, int] = {}
+    digests: dict[tuple, str] = {}  # the parts of a sweep share its profile and a few column sets
     for key in skipped:
         job = by_key.get(key)
         path = out / "parts" / f"{key}.parquet"
@@ -207,8 +208,12 @@ def _warn_priced_otherwise(out: Path, jobs: list, skipped: list[str], spec: str 
             if job is None:
                 continue
             digest = meta.get(PRICING_KEY)
-            if digest is not None and digest == pricing_digest(job.costs, columns):
-                continue
+            if digest is not None:
+                shape = (id(job.costs), *columns)
+                if shape not in digests:
+                    digests[shape] = pricing_digest(job.costs, columns)
+                if digest == digests[shape]:
+                    continue
             part = read_frame(path, columns=[c for c in cols if c in columns] if digest is not None else None)
         except (ResultsError, OSError):
             continue  # what the sweep itself found readable; a warning is no place to fail
