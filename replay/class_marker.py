@@ -33,9 +33,17 @@ touched as they fill; stale entries fill them before a compaction, so count on a
 of it), besides the time
 slots' window and bit trees, which :func:`cmmsim.replay.engine.alloc_state` still
 allocates unused.
+
+Each event needs its page's last access before it, and that depends on the trace
+alone: :func:`replay_walked` has it found once for every budget, on a thread of its
+own a step ahead of the budgets when one is free, or before each step when each
+thread replays several budgets (:func:`walk_mode`); otherwise each budget keeps its
+own ``last``.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
 import numpy as np
@@ -44,18 +52,24 @@ from cmmsim.replay.kernels import tier as host_tier
 from cmmsim.replay.kernels.guest_ranges import guest_of
 from cmmsim.replay.kernels.scalars import SC_RESIDENT, SC_SAMPLE
 from cmmsim.replay.kernels.state_machine import host_state, is_resident, reclaim, reclaim_class
-from cmmsim.replay.kernels.steps import accessed, ask_ahead, frame_passes, hinted, samples_due
+from cmmsim.replay.kernels.steps import accessed, ask_ahead, frame_passes, hinted, samples_due, walk_prev
 from cmmsim.replay.marker import next_live
 from cmmsim.replay.states import CHANGED, DIRTY, H_R, OP_WRITE
 
 __all__ = [
     "HEAP_MAX",
     "N_CLASSES",
+    "WALK_AHEAD",
+    "WALK_OWN",
+    "WALK_SHARED",
+    "Walk",
     "class_marker_body",
     "class_marker_budgets",
     "heap_entries",
     "new_classes",
     "new_heaps",
+    "replay_walked",
+    "walk_mode",
 ]
 
 #: The engine's state-priority classes (U, V/clean P, the rest).
@@ -259,6 +273,7 @@ def class_marker_body(
     host,
     samples,
     last,
+    prev,
     live,
     cls,
     heaps,
@@ -274,16 +289,19 @@ def class_marker_body(
     :func:`cmmsim.replay.marker.live_words`, zeroed at the start); ``cls``: the
     budget's row of :func:`new_classes`; ``heaps``: its rows of :func:`new_heaps`.
     The other arrays are the budget's rows of :class:`cmmsim.replay.engine.EngineState`
-    (``last``: its ``slot`` row, -1 at the start). The event handling is the engine's;
-    only the upkeep of the order differs.
+    (``last``: its ``slot`` row, -1 at the start). ``prev``: each event's page's last
+    access before it (:func:`cmmsim.replay.kernels.steps.walk_prev`), or empty: then
+    the body keeps ``last`` itself. The event handling is the engine's; only the
+    upkeep of the order differs.
     """
     n = chunk.page.shape[0]
+    walked = prev.shape[0] > 0
     res_peak = host[0]
     res_sum = host[1]
     tiered = host_tier.capacity(tier) > 0
     for j in range(n):
         uj = np.uint64(j)
-        ask_ahead(chunk.page, j, state, last, tiered, tier)
+        ask_ahead(chunk.page, j, state, last, not walked, tiered, tier)
         s = samples_due(chunk.t_ns, uj, s, sample_at, state, page_guest, samples)
         i = i0 + j
         p = np.uint64(chunk.page[uj])
@@ -293,8 +311,11 @@ def class_marker_body(
         if o <= OP_WRITE:
             old = st
             st = accessed(st, g, cnt)
-            tp = np.int64(last[p])
-            last[p] = np.int32(i)
+            if walked:
+                tp = np.int64(prev[uj])
+            else:
+                tp = np.int64(last[p])
+                last[p] = np.int32(i)
             if host_state(st) != H_R:
                 gv = -1
                 from_tier = host_tier.take_if_paged_out(tiered, tier, p, st)
@@ -338,7 +359,7 @@ def class_marker_body(
                 a = _CLASS_OF[st]
                 c = _CLASS_OF[new]
                 if c != a:
-                    tp = np.int64(last[p])
+                    tp = np.int64(prev[uj]) if walked else np.int64(last[p])
                     _drop(live, cls, a, tp)
                     _put(live, cls, heaps, c, tp, i, p)
         res_sum += resident
@@ -348,7 +369,9 @@ def class_marker_body(
 
 
 @nb.njit(cache=True, nogil=True, _nrt=False)
-def _class_marker_budget(page_all, chunk, i0, page_guest, ends, frames, honour, sample_at, es, live, cls, heaps, b):
+def _class_marker_budget(
+    page_all, chunk, i0, page_guest, ends, frames, honour, sample_at, es, prev, live, cls, heaps, b
+):
     """One chunk at budget b (row b of ``es``, an :class:`cmmsim.replay.engine.EngineState`)."""
     sc = es.sc[b]
     sc[SC_RESIDENT], sc[SC_SAMPLE] = class_marker_body(
@@ -367,6 +390,7 @@ def _class_marker_budget(page_all, chunk, i0, page_guest, ends, frames, honour, 
         es.host[b],
         es.samples[b],
         es.slot[b],
+        prev,
         live[b],
         cls[b],
         # Its own heaps' size: a full heap compacts, so a small budget beside a large
@@ -379,11 +403,107 @@ def _class_marker_budget(page_all, chunk, i0, page_guest, ends, frames, honour, 
 
 
 @nb.njit(cache=True, parallel=True, nogil=True, _nrt=False)
-def class_marker_budgets(page_all, chunk, i0, page_guest, ends, frames, honour, sample_at, es, live, cls, heaps):
+def class_marker_budgets(page_all, chunk, i0, page_guest, ends, frames, honour, sample_at, es, prev, live, cls, heaps):
     """One chunk of events at every budget of ``frames``, one budget per thread;
+    ``prev``: the chunk's :func:`cmmsim.replay.kernels.steps.walk_prev` (or empty),
     ``live``: the class bitmaps per budget, ``cls``: :func:`new_classes`, ``heaps``:
     :func:`new_heaps`."""
     for b in nb.prange(frames.shape[0]):
         _class_marker_budget(
-            page_all, chunk, i0, page_guest, ends, frames, honour, sample_at, es, live, cls, heaps, np.int64(b)
+            page_all, chunk, i0, page_guest, ends, frames, honour, sample_at, es, prev, live, cls, heaps, np.int64(b)
         )
+
+
+#: How a replay finds each event's previous access (:func:`walk_mode`).
+WALK_OWN, WALK_SHARED, WALK_AHEAD = "own", "shared", "ahead"
+_NO_PREV = np.zeros(0, np.int32)
+
+
+def walk_mode(n_budgets: int, threads: int) -> str:
+    """How a replay of ``n_budgets`` budgets on ``threads`` numba threads finds each
+    event's previous access (a random load and store per event, the same at every
+    budget).
+
+    ``WALK_AHEAD``
+        a walk on a thread of its own, a step ahead of the budgets, when a thread is
+        left over: the budgets' loops lose a random access per event;
+    ``WALK_SHARED``
+        one walk before each step, shared by the budgets, when each thread has
+        three budgets or more: a walk costs about a quarter of a budget's replay,
+        and spares each budget about a tenth of its own (docs/perf-log.md);
+    ``WALK_OWN``
+        else each budget keeps its own.
+    """
+    if threads >= 2 and n_budgets < threads:
+        return WALK_AHEAD
+    if n_budgets >= 3 * max(1, threads):
+        return WALK_SHARED
+    return WALK_OWN
+
+
+class Walk:
+    """One replay's walk (:func:`walk_mode`): each page's last access so far (kept from
+    chunk to chunk) and a step's worth of previous accesses twice over (the walker fills
+    one while the budgets read the other).
+
+    Parameters
+    ----------
+    mode : str
+        :data:`WALK_OWN`, :data:`WALK_SHARED` or :data:`WALK_AHEAD`.
+    n_pages : int
+        Pages of the scenario.
+    step : int
+        Events per step (:func:`cmmsim.replay.planner.pipeline_step`).
+    """
+
+    def __init__(self, mode: str, n_pages: int, step: int):
+        walks = mode != WALK_OWN
+        self.mode = mode
+        self.step = max(1, int(step))
+        self.last = np.full(n_pages if walks else 0, -1, np.int32)
+        self.bufs = [np.empty(self.step if walks else 0, np.int32) for _ in range(2)]
+
+
+def replay_walked(page_all, chunk, i0, page_guest, ends, frames, honour, sample_at, es, live, cls, heaps, walk: Walk):
+    """:func:`class_marker_budgets` over ``chunk`` (events ``i0 ..``), with each event's
+    previous access found as ``walk`` says: in steps of ``walk.step`` events, the walk of
+    step k + 1 running on a thread of its own while the budgets replay step k
+    (``WALK_AHEAD``), or before them (``WALK_SHARED``). The same integers whatever the
+    mode and step."""
+    args = (page_guest, ends, frames, honour, sample_at, es)
+    if walk.mode == WALK_OWN:
+        class_marker_budgets(page_all, chunk, i0, *args, _NO_PREV, live, cls, heaps)
+        return
+    n = len(chunk.page)
+    starts = range(0, n, walk.step)
+
+    def walked(k: int) -> np.ndarray:
+        s = starts[k]
+        e = min(n, s + walk.step)
+        prev = walk.bufs[k % 2][: e - s]
+        walk_prev(chunk.page[s:e], chunk.op[s:e], walk.last, np.int64(i0 + s), prev)
+        return prev
+
+    def budgets(k: int, prev: np.ndarray) -> None:
+        s = starts[k]
+        part = type(chunk)(*(a[s : s + walk.step] for a in chunk))
+        if len(frames) == 1:
+            # A parallel region per step costs more than the step's gain (the other
+            # OpenMP thread waits in it, spinning): one budget is called directly.
+            _class_marker_budget(page_all, part, np.int64(i0 + s), *args, prev, live, cls, heaps, np.int64(0))
+        else:
+            class_marker_budgets(page_all, part, np.int64(i0 + s), *args, prev, live, cls, heaps)
+
+    if walk.mode == WALK_SHARED:
+        for k in range(len(starts)):
+            budgets(k, walked(k))
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="cmmsim-walk") as pool:
+        ahead = pool.submit(walked, 0) if len(starts) else None
+        for k in range(len(starts)):
+            prev = ahead.result()
+            # Step k + 1 fills the other buffer; step k + 2 (this one's) is asked
+            # for only once this step's budgets are done.
+            if k + 1 < len(starts):
+                ahead = pool.submit(walked, k + 1)
+            budgets(k, prev)

@@ -108,7 +108,7 @@ def marker_body(
     ahead = np.int64(-1)  # the cursor ahead of the marker (none yet)
     for j in range(n):
         uj = np.uint64(j)
-        ask_ahead(chunk.page, j, state, last, tiered, tier)
+        ask_ahead(chunk.page, j, state, last, True, tiered, tier)
         s = samples_due(chunk.t_ns, uj, s, sample_at, state, page_guest, samples)
         i = i0 + j
         p = np.uint64(chunk.page[uj])

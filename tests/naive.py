@@ -31,6 +31,18 @@ def lru_victims(page, op, n_pages: int, budget: int) -> list[int]:
     return victims
 
 
+def previous_accesses(page, op) -> list[int]:
+    """Twin of :func:`cmmsim.replay.kernels.steps.walk_prev`: for each event, the index of
+    its page's last access (read or write) before it, -1 if none."""
+    last: dict[int, int] = {}
+    out = []
+    for i, (q, o) in enumerate(zip(page.tolist(), op.tolist(), strict=True)):
+        out.append(last.get(q, -1))
+        if o in (Op.READ, Op.WRITE):
+            last[q] = i
+    return out
+
+
 class LruList:
     """Twin of :mod:`cmmsim.replay.kernels.lru_list`: pages least recent first."""
 

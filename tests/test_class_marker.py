@@ -15,6 +15,7 @@ from cmmsim.replay import class_marker, engine, planner, reference
 from cmmsim.replay.marker import live_words
 from cmmsim.replay.states import HONOUR_ALL, INITIAL_HINTING
 from cmmsim.tracer.schema import Op
+from tests import naive
 from tests.helpers import assert_equals_twin, guest_traces, make_arrays, sample_trace_budgets, scenario_of
 from tests.test_marker import CONFIGS, TWIN_HINTS, _same, _samples
 
@@ -242,3 +243,53 @@ def test_hints_flipping_old_pages_in_every_config(seed, shape, hint_share, weigh
     with mock.patch.object(engine, "new_heaps", _least_heaps):
         _same(got, engine.run(scn, budgets, path=planner.MARKER, on_events=lambda _: None, chunk_events=chunk, **kw))
     assert_equals_twin(scn, got, budgets, TWIN_HINTS[honour], "state-priority", tier)
+
+
+@settings(max_examples=100, deadline=None)
+@given(scn=guest_traces(), data=st.data())
+def test_the_walk_gives_each_events_previous_access_in_any_steps(scn, data):
+    from cmmsim.replay.kernels.steps import walk_prev
+
+    want = naive.previous_accesses(scn.page, scn.op)
+    last = np.full(scn.n_pages, -1, np.int32)
+    got = np.empty(scn.n_events, np.int32)
+    step = data.draw(st.integers(1, max(1, scn.n_events)))
+    for s in range(0, scn.n_events, step):
+        walk_prev(scn.page[s : s + step], scn.op[s : s + step], last, np.int64(s), got[s : s + step])
+    assert got.tolist() == want
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    scn=guest_traces(),
+    tier=st.integers(0, 3),
+    mode=st.sampled_from([class_marker.WALK_OWN, class_marker.WALK_SHARED, class_marker.WALK_AHEAD]),
+    data=st.data(),
+)
+def test_every_walk_mode_and_step_gives_the_same_integers(scn, tier, mode, data):
+    """The previous accesses kept per budget, walked once before each step, or walked a
+    step ahead on a thread of its own: the time slots' and the twin's integers, in one
+    call or chunked, at steps from one event up."""
+    budgets = sorted(set(data.draw(st.lists(st.integers(1, max(1, scn.n_pages)), min_size=1, max_size=3))))
+    step = data.draw(st.integers(1, max(1, scn.n_events)))
+    chunk = data.draw(st.integers(1, max(1, scn.n_events)))
+    kw = KW | dict(sample_at=_samples(scn, 4), tier_pages=tier)
+    slots = engine.run(scn, budgets, path=planner.PARALLEL, **kw)
+    with (
+        mock.patch.object(engine, "walk_mode", lambda n, t: mode),
+        mock.patch.object(planner, "pipeline_step", lambda n: step),
+    ):
+        got = engine.run(scn, budgets, path=planner.MARKER, **kw)
+        chunked = engine.run(scn, budgets, path=planner.MARKER, on_events=lambda _: None, chunk_events=chunk, **kw)
+    _same(slots, got)
+    _same(got, chunked)
+    assert_equals_twin(scn, got, budgets, reference.HINTS_ALL, "state-priority", tier)
+
+
+def test_walk_mode_keeps_a_thread_for_the_walk_or_shares_it():
+    assert class_marker.walk_mode(1, 2) == class_marker.WALK_AHEAD
+    assert class_marker.walk_mode(3, 4) == class_marker.WALK_AHEAD
+    assert class_marker.walk_mode(1, 1) == class_marker.WALK_OWN
+    assert class_marker.walk_mode(2, 2) == class_marker.WALK_OWN
+    assert class_marker.walk_mode(6, 2) == class_marker.WALK_SHARED
+    assert class_marker.walk_mode(3, 1) == class_marker.WALK_SHARED

@@ -72,7 +72,7 @@ def test_the_planner_takes_the_marker_in_memory_and_not_for_streams():
 
 @pytest.mark.parametrize("limit", ["events", "bytes", "three bits"])
 @pytest.mark.parametrize(
-    ("order", "kernel"), [(engine.ORDER_LRU, "marker_budgets"), (engine.ORDER_CLASS, "class_marker_budgets")]
+    ("order", "kernel"), [(engine.ORDER_LRU, "marker_budgets"), (engine.ORDER_CLASS, "replay_walked")]
 )
 def test_beyond_its_limits_a_marker_replay_keeps_its_time_slots(monkeypatch, limit, order, kernel):
     _, scn = next(iter(sample_trace_scenarios(limit=5_000)))

@@ -15,9 +15,9 @@ from cmmsim.replay.kernels import tier as host_tier
 from cmmsim.replay.kernels.prefetch import EVENTS_AHEAD, prefetch
 from cmmsim.replay.kernels.resident import count_states, peak, resident_delta
 from cmmsim.replay.kernels.state_machine import hint_by_table
-from cmmsim.replay.states import C_ACCESSES, C_CONTENT_LOST, C_HINTS, C_REPAIRS, G_U, GUEST_MASK
+from cmmsim.replay.states import C_ACCESSES, C_CONTENT_LOST, C_HINTS, C_REPAIRS, G_U, GUEST_MASK, OP_WRITE
 
-__all__ = ["accessed", "ask_ahead", "frame_passes", "hinted", "samples_due"]
+__all__ = ["accessed", "ask_ahead", "frame_passes", "hinted", "samples_due", "walk_prev"]
 
 
 @nb.njit(cache=True, inline="always")
@@ -55,15 +55,37 @@ def hinted(st, o, g, cnt, tiered, tier, p):
 
 
 @nb.njit(cache=True, inline="always")
-def ask_ahead(page, j, state, last, tiered, tier):
-    """Ask the cache for the state byte, the slot (and, ``tiered``, the tier links) of the
-    page ``EVENTS_AHEAD`` events after event j of ``page`` (the marker replays')."""
+def ask_ahead(page, j, state, last, with_last, tiered, tier):
+    """Ask the cache for the state byte, the slot (``with_last``: a replay that keeps
+    its own ``last``) and (``tiered``) the tier links of the page ``EVENTS_AHEAD``
+    events after event j of ``page`` (the marker replays')."""
     if j + EVENTS_AHEAD < page.shape[0]:
         q = np.uint64(page[np.uint64(j + EVENTS_AHEAD)])
         prefetch(state, q)
-        prefetch(last, q)
+        if with_last:
+            prefetch(last, q)
         if tiered:
             host_tier.prefetch_node(tier, q)
+
+
+@nb.njit(cache=True, nogil=True, _nrt=False)
+def walk_prev(page, op, last, i0, prev):
+    """Each event's page's last access before it: ``prev[j]`` for event ``i0 + j`` of the
+    trace (``page[j]``, ``op[j]``), -1 for a page not accessed yet. ``last`` (an int32
+    per page, -1 at the start) is each page's last access so far, updated here.
+
+    The marker replays need this slot at every event; it depends on the trace alone,
+    so one walk serves every budget, and it can run a step ahead on a thread of its own.
+    """
+    n = page.shape[0]
+    for j in range(n):
+        if j + EVENTS_AHEAD < n:
+            prefetch(last, np.uint64(page[np.uint64(j + EVENTS_AHEAD)]))
+        p = np.uint64(page[np.uint64(j)])
+        t = last[p]
+        prev[j] = t
+        # Without a branch: where the hints fall is a coin toss.
+        last[p] = np.int32(i0 + j) if op[np.uint64(j)] <= OP_WRITE else t
 
 
 @nb.njit(cache=True, inline="always")
