@@ -174,7 +174,7 @@ def sweep_cmd(
         raise typer.Exit(130) from None
     if outcome.skipped:
         _warn_priced_otherwise(out, job_list, outcome.skipped, costs)
-    redone = f" ({len(outcome.redone)} damaged, redone)" if outcome.redone else ""
+    redone = f" ({len(outcome.redone)} damaged or outdated, redone)" if outcome.redone else ""
     console.print(
         f"{len(outcome.done)} done{redone}, {len(outcome.skipped)} already done, "
         f"{len(outcome.failed)} failed; results in {out}/parts"
