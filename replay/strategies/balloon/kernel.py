@@ -448,9 +448,9 @@ def _balloon_replay(t_ns, page, op, guest, avail, period, seed, rate, host, gs, 
         es.est[g] = es.oracle[0, g] if es.kind == EST_ORACLE else gp[g]
     _targets(es.est, gp, es.mins, avail, gs.tgt, es.fixed, es.share)
     for g in range(n_guests):
-        # At the first event each balloon is set to its target at once (the host
-        # sizes a booting guest), and that counts as inflation too, apart: it is the
-        # replay's initial condition, not work done during the trace.
+        # At the first event each balloon is set to its target at once. That counts as
+        # inflation too, and apart: the replay's initial condition (a trace usually
+        # starts mid-life of its guests), not work done during the trace.
         gs.bal[g] = gp[g] - gs.tgt[g]
         host.cnt[g, C_INFLATED] += gs.bal[g]
         host.cnt[g, C_INFLATED_INITIAL] += gs.bal[g]
