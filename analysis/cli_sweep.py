@@ -240,6 +240,29 @@ def _warn_strays(results: Path) -> None:
         )
 
 
+def _warn_outdated(results: pl.DataFrame) -> None:
+    """Say so when rows were written before counters they now carry (an earlier
+    cmmsim's parts, read with newer ones): their missing counters price as 0, as then."""
+    from cmmsim.replay.frames import outdated
+    from cmmsim.replay.states import COUNTERS
+
+    missing = outdated(results.columns)
+    cols = [c for c in COUNTERS if c in results.columns and results[c].null_count()]
+    if missing:
+        n = results.height
+    elif cols:
+        n = int(results.select(pl.any_horizontal(pl.col(cols).is_null()).sum()).item())
+    else:
+        return
+    typer.echo(
+        printable(
+            f"cmmsim: warning: {n} of {results.height} rows were written before the counter(s) "
+            f"{', '.join(missing or cols)}: priced as then (docs/costs.md); run their sweep again to redo them"
+        ),
+        err=True,
+    )
+
+
 def _report_frame(name: str, results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
     from cmmsim import reports
 
@@ -311,6 +334,7 @@ def report_cmd(
         check_output(out, folder=per_file)
     df_all, profile = priced(read_results(results), costs)
     _warn_strays(results)
+    _warn_outdated(df_all)
     frames = {n: _report_frame(n, df_all, by) for n in names}
     if fmt == "table":
         console.print(f"time and CPU priced under the {profile} cost profile")

@@ -430,6 +430,12 @@ def test_a_part_written_before_a_counter_is_redone_and_prices_as_before_meanwhil
     old = mixed.filter(pl.col("job_key") == balloon.key)
     assert old["discards_by_guest"].is_null().all()
     assert old.drop(kinds).equals(price(read_frame(part)).select(old.drop(kinds).columns))
+    said = runner.invoke(app, ["report", str(tmp_path / "o"), "-r", "total-io"])
+    assert said.exit_code == 0, said.output
+    rows = old.height
+    assert f"warning: {rows} of {whole.height} rows were written before the counter(s) discards_by_guest" in (
+        said.stderr.replace("\n", " ")
+    )
     again = run_sweep(jobs, tmp_path / "o", make_executor=threads, parallel=1)
     assert again.redone == [balloon.key] and again.done == [balloon.key]
     assert _sorted(read_results(tmp_path / "o")).equals(whole)
