@@ -174,7 +174,7 @@ def sweep_cmd(
         raise typer.Exit(130) from None
     if outcome.skipped:
         _warn_priced_otherwise(out, job_list, outcome.skipped, costs)
-    redone = f" ({len(outcome.redone)} damaged, redone)" if outcome.redone else ""
+    redone = f" ({len(outcome.redone)} damaged or outdated, redone)" if outcome.redone else ""
     console.print(
         f"{len(outcome.done)} done{redone}, {len(outcome.skipped)} already done, "
         f"{len(outcome.failed)} failed; results in {out}/parts"
@@ -256,6 +256,29 @@ def _warn_strays(results: Path) -> None:
         )
 
 
+def _warn_outdated(results: pl.DataFrame) -> None:
+    """Say so when rows were written before counters they now carry (an earlier
+    cmmsim's parts, read with newer ones): their missing counters price as 0, as then."""
+    from cmmsim.replay.frames import outdated
+    from cmmsim.replay.states import COUNTERS
+
+    missing = outdated(results.columns)
+    cols = [c for c in COUNTERS if c in results.columns and results[c].null_count()]
+    if missing:
+        n = results.height
+    elif cols:
+        n = int(results.select(pl.any_horizontal(pl.col(cols).is_null()).sum()).item())
+    else:
+        return
+    typer.echo(
+        printable(
+            f"cmmsim: warning: {n} of {results.height} rows were written before the counter(s) "
+            f"{', '.join(missing or cols)}: priced as then (docs/costs.md); run their sweep again to redo them"
+        ),
+        err=True,
+    )
+
+
 def _report_frame(name: str, results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
     from cmmsim import reports
 
@@ -327,6 +350,7 @@ def report_cmd(
         check_output(out, folder=per_file)
     df_all, profile = priced(read_results(results), costs)
     _warn_strays(results)
+    _warn_outdated(df_all)
     frames = {n: _report_frame(n, df_all, by) for n in names}
     if fmt == "table":
         console.print(f"time and CPU priced under the {profile} cost profile")

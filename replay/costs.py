@@ -42,6 +42,17 @@ A page-in from the tier stalls its guest ``host_read_tier_ns`` (not the disk's
 ``host_write_disk_ns``); a page-out to the tier is host CPU
 (``host_write_tier_ns``). One reclaim decision is priced per frame reclaimed:
 a spill is no frame.
+
+Who chose: ``discards`` counts every frame dropped without I/O. Of those,
+``discards_by_guest`` (clean pages a guest's own reclaim dropped: ``static``,
+the balloons' guests) are a reclaim decision of guest CPU, as ``guest_writes``
+are, and ``discards_released`` (frames the guest gave up: a backed free frame a
+balloon takes, a page of a free page report) take no decision at all: the
+balloon move or the hint is priced. The rest are the host's decisions.
+``balloon_initial_pages`` (the balloons' sizing at the first event, the
+replay's initial condition) are left out of the balloon moves priced. Rows
+without these columns (written before them) price them as zero: as before,
+with those drops as host decisions and the first sizing as moves.
 """
 
 from __future__ import annotations
@@ -230,8 +241,10 @@ def load_profile(spec: str | Path | CostProfile | None = None) -> CostProfile:
 
 
 def _counter(columns: list[str], name: str) -> pl.Expr:
-    """A counter column as float, or 0 where the frame does not carry it (tiers)."""
-    return pl.col(name).cast(pl.Float64) if name in columns else pl.lit(0.0)
+    """A counter column as float, or 0 where the frame does not carry it (tiers, the
+    discards' kinds): in a column, null too (the rows of older parts a sweep folder's
+    frames were concatenated with)."""
+    return pl.col(name).cast(pl.Float64).fill_null(0.0) if name in columns else pl.lit(0.0)
 
 
 def _sampled_pages(columns: list[str]) -> pl.Expr:
@@ -273,9 +286,13 @@ def cost_exprs(profile: CostProfile, columns: list[str]) -> dict[str, pl.Expr]:
     tier_reads, tier_writes = n("host_reads_tier"), n("host_writes_tier")
     spills = n("host_spills_tier")
     host_faults = n("host_reads") + tier_reads + n("zero_fills") + n("discard_faults")
-    # Frames reclaimed: a spill (in host_writes too) moves a page from tier to disk.
-    host_evictions = n("host_writes") - spills + tier_writes + n("discards")
-    balloon_pages = n("balloon_inflated_pages") + n("balloon_deflated_pages")
+    # Frames the host chose to reclaim: a spill (in host_writes too) moves a page from
+    # tier to disk; a discard the guest chose is the guest's decision, and a frame the
+    # guest gave up (a balloon's take, a free page report) is dropped without one.
+    guest_discards = n("discards_by_guest")
+    host_evictions = n("host_writes") - spills + tier_writes + n("discards") - guest_discards - n("discards_released")
+    # The balloons' first sizing is the replay's initial condition: not priced.
+    balloon_pages = n("balloon_inflated_pages") - n("balloon_initial_pages") + n("balloon_deflated_pages")
     sampled = _sampled_pages(columns)
     # Synchronous work the guest waits for: the fault path, reads, zero fills.
     stall = (
@@ -300,7 +317,7 @@ def cost_exprs(profile: CostProfile, columns: list[str]) -> dict[str, pl.Expr]:
         n("hints") * c["hint_guest_ns"]
         + n("discard_faults") * c["discard_fault_ns"]
         + balloon_pages * c["balloon_page_guest_ns"]
-        + n("guest_writes") * c["reclaim_decision_ns"]
+        + (n("guest_writes") + guest_discards) * c["reclaim_decision_ns"]
     )
     disk = (
         n("host_reads") * c["host_read_disk_ns"]

@@ -17,6 +17,10 @@ accesses ... content_lost   counters of :data:`cmmsim.replay.states.COUNTERS`
 host_reads_tier ...         the host's fast swap tier: page-ins from it, page-outs to
 host_spills_tier (int)      it, pages spilled from it to disk (each also in
                             ``host_writes``); 0 without a tier
+discards_by_guest ...       who chose: of ``discards``, the clean pages a guest's
+discards_released (int)     own reclaim dropped, and the frames the guest gave up
+                            (a balloon's take, a free page report)
+balloon_initial_pages (int) of ``balloon_inflated_pages``, the first sizing
 tier_pages (int)            capacity of that tier, pages (0: none)
 total_io (int)              host reads + host writes + guest reads + guest writes:
                             disk I/O (the tier's copies are not in it)
@@ -103,6 +107,13 @@ def guest_vcpus(scenario, vcpus: int | None = None) -> np.ndarray:
     if known is None:
         return np.full(scenario.n_guests, fallback, np.int64)
     return np.where(known > 0, known, fallback).astype(np.int64)
+
+
+def outdated(columns: list[str]) -> list[str]:
+    """The counters of :data:`cmmsim.replay.states.COUNTERS` a result frame of
+    ``columns`` lacks: rows written before those counters were (empty: none lacks).
+    ``sum_resident_pages`` is never a column: rows hold its mean."""
+    return [c for c in COUNTERS if c != "sum_resident_pages" and c not in columns]
 
 
 def results_frame(scenario, strategy: str, params: Any, res: EngineResult, *, vcpus: int | None = None) -> pl.DataFrame:

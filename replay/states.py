@@ -112,6 +112,11 @@ COUNTERS = (
     "host_reads_tier",  # host page-ins from the tier (not in host_reads: those are the disk's)
     "host_writes_tier",  # host page-outs to the tier (not in host_writes)
     "host_spills_tier",  # pages moved from the full tier to the disk (each also in host_writes)
+    # Who chose what was dropped (docs/costs.md prices each apart). Appended, as the tier's.
+    "discards_by_guest",  # in discards: clean pages a guest's own reclaim dropped (static, balloons' guests)
+    "discards_released",  # in discards: frames the guest gave up, dropped by the host without choosing
+    # (a backed free frame a balloon takes, a resident page of a free page report)
+    "balloon_initial_pages",  # in balloon_inflated_pages: the first sizing at the first event
 )
 C = {name: i for i, name in enumerate(COUNTERS)}
 N_COUNTERS = len(COUNTERS)
@@ -134,6 +139,9 @@ C_DEFLATED = C["balloon_deflated_pages"]
 C_HOST_READS_TIER = C["host_reads_tier"]
 C_HOST_WRITES_TIER = C["host_writes_tier"]
 C_SPILLS_TIER = C["host_spills_tier"]
+C_DISCARDS_GUEST = C["discards_by_guest"]
+C_DISCARDS_RELEASED = C["discards_released"]
+C_INFLATED_INITIAL = C["balloon_initial_pages"]
 
 OP_WRITE = int(Op.WRITE)
 OP_SET_STABLE = int(Op.SET_STABLE)

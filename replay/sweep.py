@@ -18,7 +18,8 @@ the strategy, its parameters, the budgets, the sampling interval and the
 engine version (two trace sets of identical content are two sets of jobs).
 Run again on the same folder, a sweep checks every part it finds (its
 Parquet pages, its rows, its job key; the job's states and series files too)
-and skips the jobs whose files are intact; a damaged part is removed and its
+and skips the jobs whose files are intact; a damaged part, or one written
+before a counter was (:func:`cmmsim.replay.frames.outdated`), is removed and its
 job run again; failed jobs are tried again; no row is ever written twice. A
 folder holding another sweep's results, or made with another key format, is
 refused. Only the parts of the jobs ``sweep.json`` lists are results: a stray
@@ -49,7 +50,7 @@ import polars as pl
 from cmmsim.replay import engine
 from cmmsim.replay.api import Replayed, replay_full
 from cmmsim.replay.costs import PRICING_KEY, CostProfile, load_profile, pricing_digest
-from cmmsim.replay.frames import check_vcpus
+from cmmsim.replay.frames import check_vcpus, outdated
 from cmmsim.replay.scenario import expand_inputs, load, trace_name
 from cmmsim.replay.strategies import check_tier_pages, get_strategy, strategies
 from cmmsim.replay.stream import replay_stream
@@ -450,9 +451,11 @@ def _intact(out: Path, job: Job) -> bool | None:
         if not path.exists():
             return False
         try:
-            check_part(path, job.key, sub)
+            df = check_part(path, job.key, sub)
         except ResultsError:
             return False
+        if sub == "parts" and outdated(df.columns):
+            return False  # written before a counter was: its rows would price otherwise
     return True
 
 

@@ -179,6 +179,7 @@ def run_both(strategy: str, params: dict, scn: sc.Scenario, budget: int, sample_
     )
     assert int(res.host_peak[0]) == ref.host_peak
     assert int(res.host_sum_resident[0]) == ref.host_sum_resident
+    check_kinds(res.counters[0])
     if res.final_states.shape[0]:
         np.testing.assert_array_equal(res.final_states[0] & STATE_BITS, ref.final_states)
     else:  # a strategy without page states (opt)
@@ -186,6 +187,16 @@ def run_both(strategy: str, params: dict, scn: sc.Scenario, budget: int, sample_
     if res.series is not None:
         np.testing.assert_array_equal(res.series[0], ref.series)
     return res
+
+
+def check_kinds(counters: np.ndarray) -> None:
+    """The counters that split others (per guest, ``counters`` of shape (guests, counters))
+    never count more than what they split: the discards the guest chose or gave up,
+    the balloons' first sizing."""
+    c = counters
+    assert (c[:, S.C_DISCARDS_GUEST] >= 0).all() and (c[:, S.C_DISCARDS_RELEASED] >= 0).all()
+    assert (c[:, S.C_DISCARDS_GUEST] + c[:, S.C_DISCARDS_RELEASED] <= c[:, S.C_DISCARDS]).all()
+    assert (0 <= c[:, S.C_INFLATED_INITIAL]).all() and (c[:, S.C_INFLATED_INITIAL] <= c[:, S.C_INFLATED]).all()
 
 
 def check_invariants(scn, res, budget):

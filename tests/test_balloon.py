@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cmmsim.replay.states import C_INFLATED
+from cmmsim.replay.states import C_INFLATED, C_INFLATED_INITIAL
 from cmmsim.replay.strategies import get_strategy
 from cmmsim.replay.strategies.balloon.params import S_BALLOON, S_ESTIMATE, S_IN_USE, setup
 from cmmsim.replay.strategies.balloon.twin import reference_balloon, share_targets
@@ -15,6 +15,7 @@ from cmmsim.tracer.errors import ParamError
 from cmmsim.tracer.schema import Op
 from tests.helpers import (
     STATE_BITS,
+    check_kinds,
     guest_traces,
     host_counters,
     make_arrays,
@@ -38,6 +39,7 @@ def run_checked(name, params, scn, budget):
     assert (int(res.host_peak[0]), int(res.host_sum_resident[0])) == (ref.host_peak, ref.host_sum_resident)
     np.testing.assert_array_equal(res.final_states[0] & STATE_BITS, ref.final_states)
     np.testing.assert_array_equal(res.series[0], ref.series)
+    check_kinds(res.counters[0])
     return res, p
 
 
@@ -197,6 +199,11 @@ def test_inflation_takes_backed_free_frames_without_io():
     # a's balloon goes 0 -> 4 and the host drops 4 of its 7 free frames.
     assert res.counters[0][0, C_INFLATED] == 4
     assert c["discards"] == 4
+    # Every one of them a frame the guest gave up: the host chose none.
+    assert (c["discards_released"], c["discards_by_guest"]) == (4, 0)
+    # Period 0: a's oracle share is pinned at its memory, b gets the 4 left: b's
+    # balloon starts at 4, the first sizing, and b's later inflation is not.
+    assert res.counters[0][:, C_INFLATED_INITIAL].tolist() == [0, 4]
     assert c["host_writes"] == 0 and c["guest_writes"] == 0 and c["dual_paging"] == 0
 
 

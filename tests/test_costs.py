@@ -13,13 +13,15 @@ import pytest
 from cmmsim import reports
 from cmmsim.replay import costs
 from cmmsim.replay import scenario as sc
+from cmmsim.replay import states as S
 from cmmsim.replay.api import replay
 from cmmsim.tracer.errors import ParamError
 from cmmsim.tracer.io import read_meta, write_trace
 from cmmsim.tracer.schema import Op, TraceMeta
-from tests.helpers import make_arrays, scenario_of
+from tests.helpers import make_arrays, run_both, scenario_of
 
 R, W, SV, SIR = Op.READ, Op.WRITE, Op.SET_VOLATILE, Op.SET_STABLE_IF_RESIDENT
+SS, SU = Op.SET_STABLE, Op.SET_UNUSED
 
 #: Every cost a different power of ten: each term of a sum shows in its own digits.
 DISTINCT = {
@@ -240,11 +242,10 @@ def test_pricing_is_linear_in_the_counters(strategy, params):
         periods = (3 * 299) // 40 + 1
         assert (host["wss_sampled_pages"] == periods * 3 * 3).all()
         row = df.filter(pl.col("guest").is_null()).row(0, named=True)
-        moved = row["balloon_inflated_pages"] + row["balloon_deflated_pages"]
+        moved = row["balloon_inflated_pages"] - row["balloon_initial_pages"] + row["balloon_deflated_pages"]
         assert moved > 0
-        assert row["guest_cpu_ns"] == (
-            row["hints"] * 1e3 + row["discard_faults"] * 1e2 + moved * 7 + row["guest_writes"] * 1e7
-        )
+        decisions = row["guest_writes"] + row["discards_by_guest"]
+        assert row["guest_cpu_ns"] == (row["hints"] * 1e3 + row["discard_faults"] * 1e2 + moved * 7 + decisions * 1e7)
 
 
 def test_old_rows_are_re_priced_without_a_replay():
@@ -352,3 +353,73 @@ def test_a_profile_object_is_checked_as_a_file_is():
     with pytest.raises(ParamError, match="unknown cost key 'zero_fil_ns'"):
         costs.load_profile(costs.CostProfile("x", DISTINCT | {"zero_fil_ns": 1.0}))
     assert costs.load_profile(_profile()) == _profile()
+
+
+def _ballooned():
+    """Two guests of 8 pages on 12 frames, oracle balloons pinned at 6 (min_fraction 0.75):
+    each way a frame leaves without I/O happens a known number of times."""
+    # a: p0 read only, p1-p7 written at t=0; all but p7 freed at t=5 (p0 last); p7 read at 2500.
+    a_ops = [SS, R] + [SS, W] * 7 + [SU] * 7 + [R]
+    a_pfn = [0, 0] + [q for q in range(1, 8) for _ in (0, 1)] + [1, 2, 3, 4, 5, 6, 0, 7]
+    a = make_arrays(a_ops, a_pfn, guest_pages=8, t_ns=[0] * 16 + [5] * 7 + [2500])
+    # b: p0-p6 written from t=1500, p0 then made volatile (clean page cache).
+    b_ops = [SS, W] * 7 + [SV]
+    b_pfn = [q for q in range(7) for _ in (0, 1)] + [0]
+    b = make_arrays(b_ops, b_pfn, guest_pages=8, t_ns=[1500 + 10 * (j // 2) for j in range(14)] + [1900])
+    return scenario_of(a, b)
+
+
+BALLOONED = {"estimator": "oracle", "period_ns": 1000, "slack": 0.0, "min_fraction": 0.75, "rate_pages_per_s": 10**12}
+
+
+def test_the_balloons_accounting_prices_who_chose_each_drop():
+    # Period 0 (oracle: a 8 pages, b none): a is pinned at its memory, b at its
+    # minimum, 6: b's balloon starts at 2, the first sizing (not priced).
+    # Period 1 (a none, b 7): a at 6, so a's balloon takes 2 pages: a's two oldest
+    # freed frames, p1 and p2, which the host backs: dropped, released by the guest.
+    # b's 7 pages fill the 12 frames: the host evicts its LRU frame, a's p0 (read
+    # only: a discard the host chose). Period 2 (a 1, b none): b at 6, b's balloon
+    # takes 2 pages: b's guest drops its clean p0 (its own choice), which the host
+    # backs and then drops, released, to keep b's frames + balloon within memory.
+    scn = _ballooned()
+    res = run_both("balloon", BALLOONED, scn, 12)
+    cnt = {k: res.counters[0][:, S.C[k]].tolist() for k in S.COUNTERS}
+    assert cnt["discards"] == [3, 2]
+    assert cnt["discards_by_guest"] == [0, 1]
+    assert cnt["discards_released"] == [2, 1]
+    assert cnt["balloon_inflated_pages"] == [2, 4]
+    assert cnt["balloon_initial_pages"] == [0, 2]
+    assert cnt["balloon_deflated_pages"] == [2, 2]
+    assert cnt["zero_fills"] == [8, 7]
+    assert cnt["host_writes"] == cnt["guest_writes"] == cnt["hints"] == [0, 0]
+
+    df = replay(scn, "balloon", [12], BALLOONED, costs=_profile())
+    row = df.filter(pl.col("guest").is_null()).row(0, named=True)
+    c = DISTINCT
+    moves = 6 - 2 + 4  # inflated less the first sizing, deflated
+    host_cpu = (
+        15 * (c["host_fault_ns"] + c["zero_fill_ns"]) + 1 * c["reclaim_decision_ns"] + moves * c["balloon_page_host_ns"]
+    )
+    guest_cpu = moves * c["balloon_page_guest_ns"] + 1 * c["reclaim_decision_ns"]
+    assert row["host_cpu_ns"] == host_cpu == 10_000_725
+    assert row["guest_cpu_ns"] == guest_cpu == 10_000_056
+    # Rows written before the kinds were counted price every discard as the host's
+    # decision and the first sizing as moves, as before.
+    old = df.drop(["discards_by_guest", "discards_released", "balloon_initial_pages"])
+    was = costs.price(old, _profile()).filter(pl.col("guest").is_null()).row(0, named=True)
+    assert was["host_cpu_ns"] == 15 * 11 + 5 * c["reclaim_decision_ns"] + 10 * c["balloon_page_host_ns"]
+    assert was["guest_cpu_ns"] == 10 * c["balloon_page_guest_ns"]
+    assert was["stall_ns"] == row["stall_ns"] and was["disk_busy_ns"] == row["disk_busy_ns"]
+
+
+def test_static_prices_its_guests_drops_as_guest_decisions():
+    # Share 2 (one guest, budget 2): p1, clean page cache, is dropped by the guest to
+    # make room for p2; re-reading p1 swaps p0 out. Both are the guest's decisions.
+    ops = [SS, W, SS, W, SV, SS, W, R]
+    df = replay(scenario_of(make_arrays(ops, [0, 0, 1, 1, 1, 2, 2, 1])), "static", [2], costs=_profile())
+    row = df.filter(pl.col("guest").is_null()).row(0, named=True)
+    assert (row["discards"], row["discards_by_guest"], row["guest_writes"]) == (1, 1, 1)
+    c = DISTINCT
+    # The host handles the re-read's discard fault only: no reclaim decision of its own.
+    assert row["host_cpu_ns"] == 1 * c["host_fault_ns"]
+    assert row["guest_cpu_ns"] == 1 * c["discard_fault_ns"] + 2 * c["reclaim_decision_ns"]

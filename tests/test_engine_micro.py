@@ -33,6 +33,9 @@ ZERO = dict(
     host_reads_tier=0,
     host_writes_tier=0,
     host_spills_tier=0,
+    discards_by_guest=0,
+    discards_released=0,
+    balloon_initial_pages=0,
 )
 
 

@@ -44,6 +44,19 @@ def test_a_fully_free_block_is_reported_after_the_delay_and_reuse_is_a_zero_fill
     ]
     c = host_counters(fpr(ev, budget=2))
     assert (c["hints"], c["discards"], c["zero_fills"], c["host_writes"], c["host_reads"]) == (2, 2, 4, 0, 0)
+    # The guest gave both frames up: the host chose neither.
+    assert (c["discards_released"], c["discards_by_guest"]) == (2, 0)
+
+
+def test_a_report_releases_frames_apart_from_the_hosts_own_victims():
+    # Budget 2: writing p1 makes the host evict p2 (read only, unchanged: a discard the
+    # host chose); block {0,1}, freed at t=4, is reported at t=20: two frames the guest
+    # gave up, dropped without a choice.
+    ev = [(SS, 2, 0), (R, 2, 0), (SS, 0, 1), (W, 0, 1), (SS, 1, 2), (W, 1, 2)]
+    ev += [(SU, 0, 3), (SU, 1, 4), (SS, 3, 20), (W, 3, 20)]
+    c = host_counters(fpr(ev, budget=2))
+    assert (c["discards"], c["discards_released"], c["discards_by_guest"]) == (3, 2, 0)
+    assert (c["hints"], c["zero_fills"], c["host_writes"]) == (2, 4, 0)
 
 
 def test_a_block_reused_before_its_report_is_not_reported():

@@ -9,8 +9,9 @@ runs ``delay_ns`` later (default 2 s, the kernel's ``PAGE_REPORTING_DELAY``)
 with at most ``capacity`` blocks (default 32, ``PAGE_REPORTING_CAPACITY``);
 blocks left over go into the next report, ``delay_ns`` after that one. A
 block still entirely free when its report runs is reported: the host drops
-its frames without I/O (``discards``) and any preserved copies, so a
-reported page the guest allocates again costs a zero fill, not a read.
+its frames without I/O (``discards``, and ``discards_released``: the host
+chose nothing) and any preserved copies, so a reported page the guest
+allocates again costs a zero fill, not a read.
 ``hints`` counts reported pages. Blocks free from the start (never used by
 the guest) count as reported. Free and in-use come from the trace's hints,
 which the guest knows; the host is told nothing else. An access to a page
@@ -42,6 +43,7 @@ from cmmsim.replay.result import without_states
 from cmmsim.replay.states import (
     C_ACCESSES,
     C_DISCARDS,
+    C_DISCARDS_RELEASED,
     C_HINTS,
     C_REPAIRS,
     CHANGED,
@@ -161,6 +163,7 @@ def _fpr_one(
                         st = state[q]
                         if host_state(st) == H_R:
                             cnt[gq, C_DISCARDS] += 1
+                            cnt[gq, C_DISCARDS_RELEASED] += 1
                             if two:
                                 st = two_list.remove(links, q, st)
                             else:
@@ -359,6 +362,7 @@ def reference(scenario, budget: int, params, tier_pages: int = 0):
                         counters[owner[q]]["hints"] += 1
                         if pages[q].host == "r":
                             counters[owner[q]]["discards"] += 1
+                            counters[owner[q]]["discards_released"] += 1
                             lru.remove(q)
                             per_guest[owner[q]] -= 1
                         pages[q].host, pages[q].changed, pages[q].copy = "z", False, False

@@ -6,8 +6,9 @@ whose in-use pages (not unused, not reclaimed by itself) would exceed its
 share reclaims one of its own pages first, as Linux reclaim would:
 
 * the least recently used *clean* page cache page (volatile, or potentially
-  volatile and clean) is dropped: no I/O now (counted in ``discards``); the
-  next access re-reads it from its file (``guest_reads``, ``discard_faults``);
+  volatile and clean) is dropped: no I/O now (counted in ``discards`` and
+  ``discards_by_guest``: the guest chose it); the next access re-reads it
+  from its file (``guest_reads``, ``discard_faults``);
 * otherwise the least recently used stable (or dirty) page is swapped out:
   one guest write now (``guest_writes``) and one guest read (swap-in) on the
   next access (``guest_reads``).
@@ -51,6 +52,7 @@ from cmmsim.replay.states import (
     C_ACCESSES,
     C_DISCARD_FAULTS,
     C_DISCARDS,
+    C_DISCARDS_GUEST,
     C_GUEST_READS,
     C_GUEST_WRITES,
     C_REPAIRS,
@@ -156,6 +158,7 @@ def _static_replay(
                     cnt[g, C_GUEST_WRITES] += 1
                 else:
                     cnt[g, C_DISCARDS] += 1
+                    cnt[g, C_DISCARDS_GUEST] += 1
                 in_use[g] -= 1
                 total -= 1
             peak(cnt, in_use, g)
@@ -235,6 +238,7 @@ def reference(scenario, budget: int, params):
                 victim = min((q for q in in_use[g] if q != p), key=lambda q: (0 if clean(q) else 1, last_use[q]))
                 if clean(victim):
                     c["discards"] += 1
+                    c["discards_by_guest"] += 1
                     out[victim] = "file"
                 else:
                     c["guest_writes"] += 1

@@ -10,15 +10,18 @@ left, again in proportion, until no share is out of bounds. A
 guest's balloon (``guest memory - target`` pages) moves toward its target
 at most ``rate_pages_per_s`` pages per second (integer arithmetic from the
 period's start, applied at event times); at the first event the balloon is
-set to its first target at once (the host sizes a booting guest), and that
-counts as inflation too.
+set to its first target at once. That first sizing counts as inflation, and
+apart in ``balloon_initial_pages``: a trace usually starts mid-life of its
+guests, so it is the replay's initial condition, not work done during the
+trace, and is not priced (docs/costs.md).
 
 Guest side (its own view of each page, as in ``static``): the guest keeps
 its in-use pages within ``guest memory - balloon``. Inflating takes free
 pages first (no cost); past those the guest reclaims its own pages like
 Linux: the least recently used clean page cache page is dropped (the next
-access is a guest read), else the least recently used stable page is
-swapped out (one guest write now, one guest read on the next access).
+access is a guest read; in ``discards`` and ``discards_by_guest``), else the
+least recently used stable page is swapped out (one guest write now, one
+guest read on the next access).
 
 Host side: exact LRU over host frames, as ``host-lru`` (hints ignored), or
 as ``cmm`` with every hint honoured for ``balloon+cmm`` (then the guest's
@@ -32,14 +35,15 @@ hints every page is in one class), ``cmm``'s state-priority order
 disjoint, so ``host-resident frames of a guest + its balloon <= guest
 memory``: whenever that would break, the guest frame the balloon really
 took is one of the guest's free frames the host still backs, and the host
-drops it without I/O (``discards``), oldest-freed first. **Dual paging**:
-when the guest swaps out a page the host has paged out, the host must read
-it back first (``dual_paging``, also in ``host_reads``); it is then
-resident (LRU most recent; two-list: on a list as any page faulted in) until
-the host or the balloon takes it. With a
-host swap tier (``tier_pages``, :mod:`cmmsim.replay.kernels.tier`) the host
-pages out to it before its disk, by the engine's rules; a page read back for
-dual paging comes from the tier when it is there.
+drops it without I/O, oldest-freed first (``discards`` and
+``discards_released``: the guest gave it up, the host chose nothing).
+**Dual paging**: when the guest swaps out a page the host has paged out, the
+host must read it back first (``dual_paging``, also in ``host_reads``); it is
+then resident (LRU most recent; two-list: on a list as any page faulted in)
+until the host or the balloon takes it. With a host swap tier
+(``tier_pages``, :mod:`cmmsim.replay.kernels.tier`) the host pages out to it
+before its disk, by the engine's rules; a page read back for dual paging
+comes from the tier when it is there.
 
 Estimators (``estimator=``):
 
@@ -57,7 +61,8 @@ Estimators (``estimator=``):
     the number of distinct pages the guest accesses in the next period: a
     bound on what estimation can do, not a real policy.
 
-Result rows carry ``balloon_inflated_pages`` and ``balloon_deflated_pages``;
+Result rows carry ``balloon_inflated_pages`` (with ``balloon_initial_pages``)
+and ``balloon_deflated_pages``;
 the per-period series (:attr:`cmmsim.replay.result.EngineResult.series`, columns
 :data:`.params.SERIES`) holds each guest's estimate, target, balloon, in-use and
 host-resident pages at the end of every period.

@@ -32,6 +32,7 @@ from cmmsim.replay.kernels.resident import peak, resident_delta
 from cmmsim.replay.kernels.state_machine import hint, is_resident, reclaim_class, with_states
 from cmmsim.replay.states import (
     C_DISCARDS,
+    C_DISCARDS_RELEASED,
     C_HINTS,
     CHANGED,
     COPY,
@@ -219,7 +220,7 @@ def implicit_hint(v, g, o, host):
 @nb.njit(cache=True, inline="always")
 def drop_free(q, g, i, host, gs_state):
     """The balloon takes guest g's free frame q, which the host backs: the host drops it
-    (no I/O: the guest holds nothing there)."""
+    (no I/O: the guest holds nothing there; in ``discards`` and ``discards_released``)."""
     unlink(host.flinks, q)
     gs_state[q] &= ~ON_FREE_LIST
     st = host.state[q]
@@ -232,5 +233,6 @@ def drop_free(q, g, i, host, gs_state):
     unused = G_U if host.honour else G_S
     host.state[q] = with_states(st & ~(CHANGED | COPY | DIRTY), unused, H_Z)
     host.cnt[g, C_DISCARDS] += 1
+    host.cnt[g, C_DISCARDS_RELEASED] += 1  # the guest gave it up: the host chose nothing
     resident_delta(host.cnt, host.res_g, host.mark, g, i, -1)
     host.tot[0] -= 1

@@ -40,11 +40,13 @@ from cmmsim.replay.states import (
     C_DEFLATED,
     C_DISCARD_FAULTS,
     C_DISCARDS,
+    C_DISCARDS_GUEST,
     C_DUAL,
     C_GUEST_READS,
     C_GUEST_WRITES,
     C_HINTS,
     C_INFLATED,
+    C_INFLATED_INITIAL,
     C_REPAIRS,
     CHANGED,
     DIRTY,
@@ -218,6 +220,7 @@ def _restore(g, i, avoid, host, gs):
             host.cnt[g, C_GUEST_WRITES] += 1
         else:
             host.cnt[g, C_DISCARDS] += 1
+            host.cnt[g, C_DISCARDS_GUEST] += 1
         gs.in_use[g] -= 1
         implicit_hint(v, g, OP_SET_UNUSED, host)
         free_frame(v, g, host, gs.gst)
@@ -445,10 +448,12 @@ def _balloon_replay(t_ns, page, op, guest, avail, period, seed, rate, host, gs, 
         es.est[g] = es.oracle[0, g] if es.kind == EST_ORACLE else gp[g]
     _targets(es.est, gp, es.mins, avail, gs.tgt, es.fixed, es.share)
     for g in range(n_guests):
-        # At the first event each balloon is set to its target at once (the host
-        # sizes a booting guest), and that counts as inflation too.
+        # At the first event each balloon is set to its target at once. That counts as
+        # inflation too, and apart: the replay's initial condition (a trace usually
+        # starts mid-life of its guests), not work done during the trace.
         gs.bal[g] = gp[g] - gs.tgt[g]
         host.cnt[g, C_INFLATED] += gs.bal[g]
+        host.cnt[g, C_INFLATED_INITIAL] += gs.bal[g]
     if es.kind == EST_SAMPLING:
         rng = _draw_samples(rng, es.samp, es.off, gp)
     for i in range(n + 1):

@@ -108,6 +108,7 @@ def reference_balloon(
             if clean(v):
                 out[v] = "file"
                 C[g]["discards"] += 1
+                C[g]["discards_by_guest"] += 1
             else:
                 out[v] = "swap"
                 if host.pages[v].host == "p":
@@ -124,6 +125,7 @@ def reference_balloon(
             pg.guest, pg.host = ("U" if honour_all else "S"), "z"
             pg.changed = pg.copy = pg.dirty = False
             C[g]["discards"] += 1
+            C[g]["discards_released"] += 1
             host.resident_of_guest[g] -= 1
 
     def move(g, t, p_start):
@@ -160,6 +162,7 @@ def reference_balloon(
     for g in range(ng):
         bal[g] = gp[g] - target[g]
         C[g]["balloon_inflated_pages"] += bal[g]
+        C[g]["balloon_initial_pages"] += bal[g]
     if params.estimator == "sampling":
         draw()
     fast = [0.0] * ng
