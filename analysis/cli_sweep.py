@@ -14,7 +14,8 @@ from typing import Annotated
 import polars as pl
 import typer
 
-from cmmsim.api import REPORTS  # the report names, shared with the library's report()
+# The report names and the -s/-p pairing, shared with the library's report() and sweep().
+from cmmsim.api import REPORTS, _strategy_grids
 from cmmsim.cli_common import (
     BUDGET_HELP,
     COSTS_HELP,
@@ -100,9 +101,12 @@ def sweep_cmd(
         Path | None, typer.Option("--sweep", help="TOML sweep file (trace sets, strategies, grids, budgets)")
     ] = None,
     strategy: Annotated[
-        list[str] | None, typer.Option("--strategy", "-s", help="strategy (repeatable; default: all)")
+        list[str] | None,
+        typer.Option("--strategy", "-s", help="strategy (repeatable; default: all, or those -p names)"),
     ] = None,
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="grid strategy:key=v1,v2")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="grid strategy:key=v1,v2 (that strategy runs too)")
+    ] = None,
     budget: Annotated[list[str] | None, typer.Option("--budget", "-b", help=BUDGET_HELP)] = None,
     jobs: Annotated[
         int | None, typer.Option(help="parallel jobs (local pool size; default: the number of cores)")
@@ -143,11 +147,9 @@ def sweep_cmd(
         if budget:
             spec.budgets = list(budget)
     else:
-        grid = parse_grid(param or [])
-        names = list(strategy or []) or list(grid)
         spec = SweepSpec(
             trace_sets=trace_sets_from_inputs(inputs or []),
-            strategies=[(n, grid.get(n, {})) for n in names],
+            strategies=_strategy_grids(strategy or [], parse_grid(param or [])),
             budgets=list(budget or []),
         )
     if states_interval is not None:

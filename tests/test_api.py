@@ -203,3 +203,20 @@ def test_vcpus_must_be_a_whole_number_of_cpus(trace, vcpus):
     # 2.5 was priced as 2, True as 1: a wrong number, never an error.
     with pytest.raises(ParamError, match="vcpus must be"):
         api.replay(trace, "host-lru", "40", vcpus=vcpus)
+
+
+def test_sweep_runs_a_grid_strategy_that_strategies_does_not_name(trace, tmp_path):
+    # `-s host-lru -p cmm:reclaim_order=...` asks for both: the grid is not dropped.
+    df = api.sweep(
+        [trace],
+        tmp_path / "sw",
+        [20],
+        strategies=["host-lru"],
+        grid={"cmm": {"reclaim_order": ["lru", "state-priority"]}},
+        jobs=1,
+    )
+    host = df.filter(pl.col("guest").is_null())
+    assert sorted(host["strategy"]) == ["cmm", "cmm", "host-lru"]
+    assert sorted(host.filter(pl.col("strategy") == "cmm")["params"].str.contains("state-priority")) == [False, True]
+    assert api._strategy_grids(["cmm"], {"cmm": {"reclaim_order": ["lru"]}}) == [("cmm", {"reclaim_order": ["lru"]})]
+    assert api._strategy_grids([], {}) == []  # every registered strategy
