@@ -141,6 +141,9 @@ def sweep_cmd(
 
     jobs = _job_count(jobs)
     if sweep_file:
+        if strategy or param:
+            # Not silently ignored: the file's strategies would run instead.
+            raise ParamError(f"{'-s' if strategy else '-p'} with --sweep: name strategies in the file's [[strategies]]")
         spec = load_sweep_file(sweep_file)
         if inputs:
             spec.trace_sets += trace_sets_from_inputs(inputs)

@@ -575,6 +575,11 @@ IGNORED_CASES = {
     ),
     "parquet report without -o": (["report", "{R}", "-f", "parquet"], "needs -o"),
     "two trace sets, one name": (["sweep", "--sweep", "{TOML}", "-o", "{D}"], "named 'g'"),
+    "-s with a sweep file": (["sweep", "--sweep", "{TOML}", "-s", "cmm", "-o", "{D}"], "[[strategies]]"),
+    "-p with a sweep file": (
+        ["sweep", "--sweep", "{TOML}", "-p", "cmm:reclaim_order=lru", "-o", "{D}"],
+        "[[strategies]]",
+    ),
 }
 
 
@@ -582,6 +587,8 @@ IGNORED_CASES = {
 SWEEP_FILES = {
     "sweep copies": 'budgets = ["10"]\n[[trace_sets]]\nname = "g"\npaths = ["{T}"]\ncopies = "two"\n',
     "two trace sets, one name": 'budgets = ["10"]\n' + '[[trace_sets]]\nname = "g"\npaths = ["{T}"]\n' * 2,
+    "-s with a sweep file": 'budgets = ["10"]\n[[trace_sets]]\nname = "g"\npaths = ["{T}"]\n',
+    "-p with a sweep file": 'budgets = ["10"]\n[[trace_sets]]\nname = "g"\npaths = ["{T}"]\n',
 }
 
 
