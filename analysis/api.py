@@ -500,8 +500,9 @@ def report(
     Parameters
     ----------
     results : polars.DataFrame or path
-        Rows from :func:`replay` or :func:`sweep` (several concatenated), or a
-        results file or sweep folder.
+        Rows from :func:`replay` or :func:`sweep` (several concatenated, each
+        run under its own trace set name: a ``trace_set`` column tells
+        same-named traces apart), or a results file or sweep folder.
     name : str
         A key of :data:`REPORTS`: ``winners``, ``total-io``, ``io-avoided``,
         ``io-avoided-wide`` (one row per trace set and budget, a column per
@@ -516,6 +517,12 @@ def report(
     polars.DataFrame
         The report; every budget in pages (``budget_pages`` ...) and MiB
         (``budget_mib`` ...). Columns: the ``df_*`` functions of :mod:`cmmsim.reports`.
+
+    Raises
+    ------
+    cmmsim.tracer.errors.ResultsError
+        Two rows for one trace set, strategy label, budget and guest (runs
+        mixed under one name).
     """
     from cmmsim import reports
     from cmmsim.replay.costs import priced

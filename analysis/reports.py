@@ -5,7 +5,10 @@ Input is a results frame as written by ``cmmsim replay -o`` or a sweep
 totals. A strategy run with non-default parameters is labelled
 ``strategy[k=v,...]`` (only the parameters that differ from the defaults),
 so a parameter grid gives one line per point; rows that mix host swap tier
-sizes carry theirs too (``host-lru[tier=4096]``).
+sizes carry theirs too (``host-lru[tier=4096]``). Each report takes one row
+per trace set, label, budget and guest: rows that clash (two runs under one
+trace set name concatenated) are refused with a
+:class:`~cmmsim.tracer.errors.ResultsError`, never counted twice.
 
 Rankings, winners and crossovers order strategies ``by`` one of
 :data:`BY`: total I/O, stall time or CPU time; the last two need priced
@@ -26,7 +29,7 @@ import polars as pl
 
 from cmmsim.replay.strategies import strategies
 from cmmsim.tracer import params as params_mod
-from cmmsim.tracer.errors import ParamError
+from cmmsim.tracer.errors import ParamError, ResultsError
 from cmmsim.tracer.schema import PAGE_SIZE_BYTES
 
 __all__ = [
@@ -145,7 +148,28 @@ def with_labels(results: pl.DataFrame) -> pl.DataFrame:
 
 
 def _host(results: pl.DataFrame) -> pl.DataFrame:
-    return with_labels(results).filter(pl.col("guest").is_null())
+    return _unique(with_labels(results)).filter(pl.col("guest").is_null())
+
+
+def _unique(labelled: pl.DataFrame) -> pl.DataFrame:
+    """``labelled`` (results with labels) if it holds one row per trace set, label,
+    budget and guest, else a :class:`~cmmsim.tracer.errors.ResultsError` naming a clash.
+
+    Rows concatenated from two runs of one trace set name (two ``loop.parquet`` in
+    different folders, or one run twice) would otherwise be ranked side by side and
+    joined pairwise against the baseline, every figure silently counted twice.
+    """
+    keys = [*KEYS, "guest"]
+    twice = labelled.group_by(keys).len().filter(pl.col("len") > 1)
+    if twice.is_empty():
+        return labelled
+    row = twice.sort(keys, nulls_last=False).row(0, named=True)
+    who = "the host" if row["guest"] is None else f"guest {row['guest']}"
+    raise ResultsError(
+        f"the results hold {row['len']} rows for trace set {row['trace_set']!r}, {row['label']} at "
+        f"{row['budget_pages']} pages ({who}): runs of one trace set name mixed (the same run twice, "
+        "or same-named traces from different folders); give each its own trace_set"
+    )
 
 
 def df_total_io(results: pl.DataFrame) -> pl.DataFrame:
@@ -357,7 +381,7 @@ def df_fairness(results: pl.DataFrame) -> pl.DataFrame:
     (int), min_guest_io (int), max_min_ratio (float; null when the least
     loaded guest did no I/O).
     """
-    guests = with_labels(results).filter(pl.col("guest").is_not_null())
+    guests = _unique(with_labels(results)).filter(pl.col("guest").is_not_null())
     return with_budget_mib(
         guests.group_by(KEYS)
         .agg(

@@ -341,3 +341,16 @@ def test_rows_of_different_tier_sizes_get_their_own_labels(tmp_path):
     # One tier size for every strategy that has one (cmmsim demo --tier-pages N): plain labels.
     one = pl.concat([runs[1], runs[2], runs[3]], how="diagonal_relaxed")
     assert set(reports.df_ranking(one)["label"]) == {"host-lru", "cmm", "static"}
+
+
+@pytest.mark.parametrize("name", ["total-io", "io-avoided", "io-avoided-wide", "ranking", "winners", "fairness"])
+def test_the_same_run_twice_is_refused_not_mixed(name):
+    # Two replays of same-named traces (a/loop.parquet, b/loop.parquet), concatenated:
+    # the same trace set, label and budget twice. io-avoided joined them 2 x 2, ranking
+    # ranked both; now the report names the clash.
+    from cmmsim import api
+    from cmmsim.tracer.errors import ResultsError
+
+    twice = pl.concat([frame(), frame().filter(pl.col("strategy") == "cmm")])
+    with pytest.raises(ResultsError, match=r"2 rows for trace set 's', cmm at 10 pages"):
+        api.report(twice, name)
