@@ -313,7 +313,7 @@ def report_cmd(
     if fmt == "parquet" and out is None:
         raise ParamError("--format parquet needs -o FILE (or -o FOLDER for several reports)")
     if out is not None:
-        check_output(out, folder=per_file)
+        check_output(out, folder=per_file, inputs=[results])
     df_all, profile = priced(read_results(results), costs)
     _warn_strays(results)
     frames = {n: _report_frame(n, df_all, by) for n in names}

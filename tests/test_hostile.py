@@ -714,3 +714,30 @@ def test_sweep_manifest_is_not_json_names_it(made, tmp_path):
     assert_one_line(result, "sweep.json")
     assert_one_line(run_cli(["report", sweep]), "sweep.json")
     assert json.loads((d / "sweep" / "sweep.json").read_text())["key_format"] == 2
+
+
+#: Commands whose output may name their own input ({I}: a copy of the input, given as both).
+SELF_OVERWRITE = {
+    "report parquet": (["report", "{I}", "-f", "parquet", "-r", "total-io", "-o", "{I}"], "results"),
+    "report csv": (["report", "{I}", "-f", "csv", "-r", "total-io", "-o", "{I}"], "results"),
+    "replay -o": (["replay", "{I}", "-s", "cmm", "-b", "10", "-o", "{I}"], "trace"),
+    "replay --states": (["replay", "{I}", "-s", "cmm", "-b", "10", "--states", "{I}"], "trace"),
+    "mrc": (["mrc", "{I}", "-b", "10", "-o", "{I}"], "trace"),
+    "trace compare": (["trace", "compare", "{G}", "{I}", "-o", "{I}"], "trace"),
+}
+
+
+@pytest.mark.parametrize("command", list(SELF_OVERWRITE))
+def test_an_output_never_replaces_its_own_input(command, made, tmp_path):
+    # `cmmsim report r.parquet -f parquet -o r.parquet` replaced the results with
+    # the report (and `replay t.parquet -o t.parquet` the trace with results).
+    d, good, _ = made
+    args, kind = SELF_OVERWRITE[command]
+    source = d / "results.parquet" if kind == "results" else good
+    mine = tmp_path / "sub" / ".." / "in.parquet"  # another spelling of the same file
+    (tmp_path / "sub").mkdir()
+    shutil.copy(source, mine)
+    before = mine.read_bytes()
+    result = run_cli(_fill(args, I=mine, G=good))
+    assert_one_line(result, "is an input")
+    assert mine.read_bytes() == before
