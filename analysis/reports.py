@@ -193,14 +193,15 @@ def df_io_avoided(results: pl.DataFrame, baseline: str = BASELINE) -> pl.DataFra
     Columns: trace_set, label, budget_pages, budget_mib, total_io (int), baseline_io
     (int, the baseline's total_io), io_avoided (int, baseline_io - total_io;
     negative when the strategy does more I/O), io_avoided_pct (float,
-    percent of baseline_io; null when the baseline did no I/O).
+    percent of baseline_io; null when the baseline did no I/O). A row whose
+    baseline was not run at its trace set and budget is kept, with those three null.
     """
     tot = df_total_io(results)
     base = tot.filter(pl.col("label") == baseline).select(
         "trace_set", "budget_pages", pl.col("total_io").alias("baseline_io")
     )
     return with_budget_mib(
-        tot.join(base, on=["trace_set", "budget_pages"], how="inner")
+        tot.join(base, on=["trace_set", "budget_pages"], how="left")
         .select(
             *KEYS,
             "total_io",
@@ -239,11 +240,13 @@ def df_io_avoided_wide(results: pl.DataFrame, baseline: str = BASELINE, value: s
     -------
     polars.DataFrame
         Columns: trace_set (str), budget_pages (int, 4 KiB pages), budget_mib
-        (float, MiB), baseline_io (int, the baseline's total I/O, page I/Os),
-        then one column per label other than the baseline holding ``value``:
-        online strategies in alphabetical order, then the offline ones
-        (``opt``, the floor, and ``opt-schedule``). Rows sorted by trace set
-        and budget; a strategy not run at a row's budget has null there.
+        (float, MiB), baseline_io (int, the baseline's total I/O, page I/Os;
+        null where the baseline was not run), then one column per label
+        other than the baseline holding ``value``: online strategies in
+        alphabetical order, then the offline ones (``opt``, the floor, and
+        ``opt-schedule``). One row per trace set and budget any strategy ran
+        at, sorted; a strategy not run at a row's budget has null there, and
+        so has every ``io_avoided*`` value of a row without a baseline.
     """
     if value not in WIDE_VALUES:
         raise ParamError(f"value {value!r}: use {', '.join(WIDE_VALUES)}")
@@ -253,12 +256,14 @@ def df_io_avoided_wide(results: pl.DataFrame, baseline: str = BASELINE, value: s
     labels = sorted(
         (lb for lb in long["label"].unique() if lb != baseline), key=lambda lb: (strategy_of.get(lb) in offline, lb)
     )
-    index = ["trace_set", "budget_pages", "baseline_io"]
-    base = long.select(index).unique()
+    # baseline_io is no pivot index: it is null where the baseline did not run, and a
+    # null key would join nothing.
+    index = ["trace_set", "budget_pages"]
+    base = long.select(*index, "baseline_io").unique()
     if not labels:
         return with_budget_mib(base.sort(index))
     wide = long.filter(pl.col("label") != baseline).pivot(on="label", index=index, values=value)
-    return with_budget_mib(base.join(wide, on=index, how="left").select(*index, *labels).sort(index))
+    return with_budget_mib(base.join(wide, on=index, how="left").select(*index, "baseline_io", *labels).sort(index))
 
 
 def df_faults_per_kilo(results: pl.DataFrame) -> pl.DataFrame:
