@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -385,6 +386,20 @@ def test_trace_set_paths_are_absolute(tmp_path, small_traces, monkeypatch):
     monkeypatch.chdir(Path(small_traces["phased"]).parent)
     (ts,) = trace_sets_from_inputs(["phased.parquet"])
     assert Path(ts.paths[0]).is_absolute() and Path(ts.paths[0]).exists()
+
+
+def test_one_file_named_twice_is_one_trace_set(tmp_path, small_traces, monkeypatch):
+    # `sweep t.parquet ./t.parquet` or overlapping globs: one file, one trace set (it ran
+    # twice, as t@0 and t@1, and renamed every other set of the sweep to name@i too).
+    from cmmsim.replay.sweep import trace_sets_from_inputs
+
+    phased = Path(small_traces["phased"])
+    monkeypatch.chdir(phased.parent)
+    other = tmp_path / "other.parquet"
+    shutil.copy(phased, other)
+    sets = trace_sets_from_inputs(["phased.parquet", str(phased), "*.parquet", str(other)])
+    assert [s.name for s in sets][:1] == ["phased"] and "other" in [s.name for s in sets]
+    assert len({s.paths for s in sets}) == len(sets)
 
 
 def test_a_sweep_run_again_under_other_costs_says_its_old_parts_keep_theirs(tmp_path, small_traces):
