@@ -314,6 +314,8 @@ def report_cmd(
         raise ParamError("--format parquet needs -o FILE (or -o FOLDER for several reports)")
     if out is not None:
         check_output(out, folder=per_file, inputs=[results])
+        for n in names if per_file else ():
+            check_output(out / f"{n}.{fmt}", inputs=[results])  # FOLDER/total-io.parquet may be the input
     df_all, profile = priced(read_results(results), costs)
     _warn_strays(results)
     frames = {n: _report_frame(n, df_all, by) for n in names}

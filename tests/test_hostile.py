@@ -741,3 +741,15 @@ def test_an_output_never_replaces_its_own_input(command, made, tmp_path):
     result = run_cli(_fill(args, I=mine, G=good))
     assert_one_line(result, "is an input")
     assert mine.read_bytes() == before
+
+
+def test_a_report_folder_never_replaces_the_results_it_reads(made, tmp_path):
+    # One file per report goes to FOLDER/REPORT.parquet: results named total-io.parquet
+    # in that folder would be replaced by the total-io report.
+    d, _, _ = made
+    mine = tmp_path / "total-io.parquet"
+    shutil.copy(d / "results.parquet", mine)
+    before = mine.read_bytes()
+    result = run_cli(["report", mine, "-f", "parquet", "-r", "winners", "-r", "total-io", "-o", tmp_path])
+    assert_one_line(result, "is an input")
+    assert mine.read_bytes() == before and not (tmp_path / "winners.parquet").exists()
