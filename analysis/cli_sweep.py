@@ -35,7 +35,8 @@ DEFAULT_REPORTS = ("winners", "io-avoided-wide")
 #: What the ``tied`` column of a winners table means, said wherever one is printed.
 WINNERS_NOTE = (
     "tied counts the strategies sharing first place (the most at one budget of the range); "
-    "above 1, the winner named is the first of them alphabetically (typically none of them pages there)"
+    "above 1, the winner named is the first of them alphabetically (-r ranking shows them all: "
+    "often none of them pages there, but two may also do the very same I/O)"
 )
 #: A line under a report's name in a table: what its numbers are.
 REPORT_NOTES = {
