@@ -246,6 +246,39 @@ def _warn_strays(results: Path) -> None:
         )
 
 
+def _warn_missing(results: Path) -> None:
+    """Say so when jobs of a sweep folder have no rows (failed, or not run yet): every
+    report leaves them out, so a winner may be named without a strategy that failed there."""
+    import json
+
+    from cmmsim.replay.sweep import SWEEP_FILE, sweep_parts
+
+    if not results.is_dir():
+        return
+    jobs = json.loads((results / SWEEP_FILE).read_text())["jobs"]  # sweep_parts read it already
+    done = {f.name.removesuffix(".parquet") for f in sweep_parts(results, "parts")[0]}
+    missing = [j for j in jobs if j["key"] not in done]
+    if not missing:
+        return
+    failed = []
+    for j in missing:
+        try:
+            failed.append(json.loads((results / "failed" / f"{j['key']}.json").read_text()))
+        except (OSError, ValueError):
+            pass  # no readable failure record: not run yet (an interrupted sweep)
+    # One line: an error's own lines are joined, and a long one cut.
+    error = " ".join(str(failed[0].get("error")).split())[:200] if failed else ""
+    first = f"e.g. trace set {failed[0].get('trace_set')} {failed[0].get('strategy')}: {error}; " if failed else ""
+    typer.echo(
+        printable(
+            f"cmmsim: warning: {len(missing)} of {len(jobs)} jobs of this sweep have no results "
+            f"({len(failed)} failed, {len(missing) - len(failed)} not run yet; {first}see "
+            f"{results / 'failed'}): the reports leave them out; the same sweep command runs them again"
+        ),
+        err=True,
+    )
+
+
 def _report_frame(name: str, results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
     from cmmsim import reports
 
@@ -319,6 +352,7 @@ def report_cmd(
             check_output(out / f"{n}.{fmt}", inputs=[results])  # FOLDER/total-io.parquet may be the input
     df_all, profile = priced(read_results(results), costs)
     _warn_strays(results)
+    _warn_missing(results)
     frames = {n: _report_frame(n, df_all, by) for n in names}
     if fmt == "table":
         console.print(f"time and CPU priced under the {profile} cost profile")
@@ -422,6 +456,7 @@ def plot_cmd(
         return
     df, _ = priced(read_results(results), costs)
     _warn_strays(results)
+    _warn_missing(results)
     st = read_states(states) if states else (read_states(results) if results.is_dir() else None)
     bl = read_balloon(balloon) if balloon else (read_balloon(results) if results.is_dir() else None)
     if bl is not None and "trace_set" not in bl.columns:

@@ -324,6 +324,35 @@ def test_stray_parquet_in_a_sweep_folder_is_not_read(made, tmp_path):
     assert "stray.parquet" in after.stderr and "not read" in after.stderr
 
 
+def test_a_report_says_which_jobs_of_its_sweep_have_no_rows(made, tmp_path):
+    # A job that failed (or has not run yet) has no part: the winners were computed
+    # without it and nothing said so. Now a warning names it; the report still runs.
+    d, _, _ = made
+    sweep = tmp_path / "sweep"
+    shutil.copytree(d / "sweep", sweep)
+    jobs = json.loads((sweep / "sweep.json").read_text())["jobs"]
+    cmm = next(j for j in jobs if j["strategy"] == "cmm")
+    (sweep / "parts" / f"{cmm['key']}.parquet").unlink()
+    failed = {
+        "key": cmm["key"],
+        "trace_set": "good",
+        "strategy": "cmm",
+        "params": {},
+        "error": "MemoryError: boom\nsecond line",
+    }
+    (sweep / "failed" / f"{cmm['key']}.json").write_text(json.dumps(failed))
+    result = run_cli(["report", sweep, "-f", "csv", "-r", "winners"])
+    assert result.exit_code == 0 and "host-lru" in result.stdout
+    warning = result.stderr.strip()
+    assert "\n" not in warning and warning.startswith("cmmsim: warning: 1 of 2 jobs")
+    assert "failed" in warning and "good" in warning and "cmm" in warning and "boom" in warning
+    (sweep / "failed" / f"{cmm['key']}.json").unlink()  # not run yet (an interrupted sweep)
+    result = run_cli(["report", sweep, "-f", "csv", "-r", "winners"])
+    assert "1 of 2 jobs" in result.stderr and "not run yet" in result.stderr
+    whole = run_cli(["report", d / "sweep", "-f", "csv", "-r", "winners"])
+    assert whole.exit_code == 0 and "warning" not in whole.stderr
+
+
 # -- outputs that cannot be written ----------------------------------------------------------------------
 def _mount_tmpfs(path: Path, options: str) -> bool:
     path.mkdir(parents=True, exist_ok=True)
