@@ -510,7 +510,8 @@ def report(
         ``crossovers``, ``fairness`` or ``time``.
     by : str
         What ``winners``, ``ranking`` and ``crossovers`` order by:
-        ``total-io`` (page I/Os), ``stall`` (ns) or ``cpu`` (ns).
+        ``total-io`` (page I/Os), ``stall`` (ns) or ``cpu`` (ns); the other
+        reports do not use it.
 
     Returns
     -------
@@ -530,6 +531,8 @@ def report(
 
     if name not in REPORTS:
         raise ParamError(f"unknown report {name!r} (known: {', '.join(REPORTS)})")
+    if by not in reports.BY:  # a typo is refused even where by is not used
+        raise ParamError(f"by {by!r}: use {', '.join(reports.BY)}")
     df = results if not isinstance(results, str | os.PathLike) else read_results(results)
     fn = getattr(reports, REPORTS[name])
     df, _ = priced(df)  # as the rows were priced, else the default profile

@@ -220,3 +220,12 @@ def test_sweep_runs_a_grid_strategy_that_strategies_does_not_name(trace, tmp_pat
     assert sorted(host.filter(pl.col("strategy") == "cmm")["params"].str.contains("state-priority")) == [False, True]
     assert api._strategy_grids(["cmm"], {"cmm": {"reclaim_order": ["lru"]}}) == [("cmm", {"reclaim_order": ["lru"]})]
     assert api._strategy_grids([], {}) == []  # every registered strategy
+
+
+def test_report_refuses_an_unknown_by_whatever_the_report(trace):
+    # by= was checked only by the reports that order strategies: api.report(rows,
+    # "total-io", by="stal") returned a table and said nothing of the typo.
+    rows = api.replay(trace, "host-lru", [20])
+    for name in ("total-io", "ranking"):
+        with pytest.raises(ParamError, match="'stal'"):
+            api.report(rows, name, by="stal")
