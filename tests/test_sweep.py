@@ -425,3 +425,29 @@ def test_a_sweep_run_again_under_other_costs_says_its_old_parts_keep_theirs(tmp_
     edited = runner.invoke(app, [*args, "--costs", str(mine)])
     assert edited.exit_code == 0 and "keep the prices of an earlier mine" in edited.stderr
     assert f"--costs {mine}`" in edited.stderr
+
+
+def test_a_job_with_no_period_is_done_and_read_not_damaged(tmp_path):
+    # A balloon job on a trace with no event has no period: its series part has no
+    # rows. The sweep took that for damage and redid the job on every run, and plot
+    # and read_series refused the folder ("damaged series part (no rows)").
+    import numpy as np
+
+    from cmmsim.replay.sweep import read_states
+    from cmmsim.tracer.io import write_trace
+    from cmmsim.tracer.schema import TraceMeta
+
+    empty = tmp_path / "empty.parquet"
+    z = np.zeros(0, np.int64)
+    write_trace(empty, z, z.astype(np.uint32), z.astype(np.uint8), TraceMeta(guest_pages=8, source="test"))
+    spec = SweepSpec([TraceSet("empty", (str(empty),))], [("balloon", {}), ("cmm", {})], ["4"], states_interval_ns=10)
+    out = tmp_path / "o"
+    first = run_sweep(build_jobs(spec), out, make_executor=threads, parallel=1)
+    assert len(first.done) == 2 and not first.failed
+    again = run_sweep(build_jobs(spec), out, make_executor=threads, parallel=1)
+    assert len(again.skipped) == 2 and not again.redone and not again.done
+    assert read_results(out)["total_io"].sum() == 0
+    assert read_series(out) is None  # no period, nothing to read
+    assert set(read_states(out)["strategy"]) == {"cmm"}  # cmm's sample at the start
+    r = runner.invoke(app, ["plot", str(out), "-o", str(tmp_path / "plots")])
+    assert r.exit_code == 0, r.output
