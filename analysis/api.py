@@ -371,7 +371,8 @@ def sweep(
         Host budgets as in :func:`replay` (a percentage is of each trace
         set's guest memory).
     strategies : sequence of str, optional
-        Strategy names (default: every registered one, or those in ``grid``).
+        Strategy names; those in ``grid`` run too (default: every registered
+        one, or only those in ``grid`` when it is given).
     grid : dict, optional
         Strategy -> parameter -> values, one job per combination, e.g.
         ``{"cmm": {"reclaim_order": ["lru", "state-priority"]}}``.
@@ -408,10 +409,9 @@ def sweep(
     from cmmsim.tracer.errors import ParamError, ResultsError
 
     g = {name: {k: [str(v) for v in values] for k, values in params.items()} for name, params in (grid or {}).items()}
-    names = list(strategies or []) or list(g)
     spec = sw.SweepSpec(
         trace_sets=sw.trace_sets_from_inputs([str(p) for p in _paths(inputs)]),
-        strategies=[(n, g.get(n, {})) for n in names],
+        strategies=_strategy_grids(strategies or [], g),
         budgets=[str(b) for b in budgets],
         costs=costs,
         vcpus=vcpus,
@@ -433,6 +433,20 @@ def sweep(
             f"(first: {key}: {error}); see {Path(out) / 'failed'}{_unguarded_hint(make, outcome.failed)}"
         )
     return sw.read_results(out)
+
+
+def _strategy_grids(
+    names: Sequence[str], grid: Mapping[str, dict[str, list[str]]]
+) -> list[tuple[str, dict[str, list[str]]]]:
+    """The (strategy, parameter grid) pairs a sweep runs: those named, then any other a grid is given for.
+
+    A grid names its strategy: ``-s host-lru -p cmm:reclaim_order=lru,state-priority``
+    runs both (the grid is not dropped because ``-s`` did not repeat ``cmm``). With
+    neither, the list is empty: every registered strategy runs. ``cmmsim sweep`` calls
+    this too.
+    """
+    order = list(dict.fromkeys([*names, *grid]))
+    return [(n, dict(grid.get(n, {}))) for n in order]
 
 
 def _unguarded_hint(make, failed: Mapping[str, str]) -> str:
@@ -486,8 +500,9 @@ def report(
     Parameters
     ----------
     results : polars.DataFrame or path
-        Rows from :func:`replay` or :func:`sweep` (several concatenated), or a
-        results file or sweep folder.
+        Rows from :func:`replay` or :func:`sweep` (several concatenated, each
+        run under its own trace set name: a ``trace_set`` column tells
+        same-named traces apart), or a results file or sweep folder.
     name : str
         A key of :data:`REPORTS`: ``winners``, ``total-io``, ``io-avoided``,
         ``io-avoided-wide`` (one row per trace set and budget, a column per
@@ -495,13 +510,20 @@ def report(
         ``crossovers``, ``fairness`` or ``time``.
     by : str
         What ``winners``, ``ranking`` and ``crossovers`` order by:
-        ``total-io`` (page I/Os), ``stall`` (ns) or ``cpu`` (ns).
+        ``total-io`` (page I/Os), ``stall`` (ns) or ``cpu`` (ns); the other
+        reports do not use it.
 
     Returns
     -------
     polars.DataFrame
         The report; every budget in pages (``budget_pages`` ...) and MiB
         (``budget_mib`` ...). Columns: the ``df_*`` functions of :mod:`cmmsim.reports`.
+
+    Raises
+    ------
+    cmmsim.tracer.errors.ResultsError
+        Two rows for one trace set, strategy label, budget and guest (runs
+        mixed under one name).
     """
     from cmmsim import reports
     from cmmsim.replay.costs import priced
@@ -509,6 +531,8 @@ def report(
 
     if name not in REPORTS:
         raise ParamError(f"unknown report {name!r} (known: {', '.join(REPORTS)})")
+    if by not in reports.BY:  # a typo is refused even where by is not used
+        raise ParamError(f"by {by!r}: use {', '.join(reports.BY)}")
     df = results if not isinstance(results, str | os.PathLike) else read_results(results)
     fn = getattr(reports, REPORTS[name])
     df, _ = priced(df)  # as the rows were priced, else the default profile

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,20 +128,23 @@ def error_line(exc: BaseException) -> str | None:
     return printable(" ".join(text.split()))
 
 
-def check_outputs(*named: tuple[str, Path | None]) -> None:
-    """Refuse, before any work, output paths that cannot be written or that name one file twice.
+def check_outputs(*named: tuple[str, Path | None], inputs: Sequence[Path] = ()) -> None:
+    """Refuse, before any work, output paths that cannot be written, that name one file
+    twice or that name an input.
 
     Parameters
     ----------
     *named : (option, path or None)
         Each output option with its path (None: not asked for).
+    inputs : sequence of Path
+        The files the command reads.
     """
     from cmmsim.tracer.io import check_output
 
     given = [(opt, p) for opt, p in named if p is not None]
     seen: dict[Path, str] = {}
     for opt, p in given:
-        check_output(p)
+        check_output(p, inputs=inputs)
         key = p.resolve()
         if key in seen:
             raise ParamError(f"{opt} and {seen[key]} name the same file {show_path(p)}")

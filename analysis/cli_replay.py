@@ -97,7 +97,7 @@ def replay_cmd(
     from cmmsim.tracer.schema import PAGE_SIZE_BYTES
 
     series = series or balloon
-    check_outputs(("-o", out), ("--states", states), ("--series", series))
+    check_outputs(("-o", out), ("--states", states), ("--series", series), inputs=traces)
     interval = states_interval_ns(states, states_interval)
     if not 1 <= batch_rows <= MAX_BATCH_ROWS:
         raise ParamError(f"--batch-rows {batch_rows}: must be 1..{MAX_BATCH_ROWS:,}")
@@ -220,7 +220,7 @@ def mrc_cmd(
     from cmmsim.replay.shards import FEW_PAGES, REPLAY_NAMES, df_sampled_curve, miss_curve
     from cmmsim.tracer.schema import PAGE_SIZE_BYTES
 
-    check_outputs(("-o", out))
+    check_outputs(("-o", out), inputs=traces)
     total = events_in(traces, copies)
     with reporter.task("mrc", total=total) as task:
         r = miss_curve(

@@ -14,7 +14,8 @@ from typing import Annotated
 import polars as pl
 import typer
 
-from cmmsim.api import REPORTS  # the report names, shared with the library's report()
+# The report names and the -s/-p pairing, shared with the library's report() and sweep().
+from cmmsim.api import REPORTS, _strategy_grids
 from cmmsim.cli_common import (
     BUDGET_HELP,
     COSTS_HELP,
@@ -34,7 +35,8 @@ DEFAULT_REPORTS = ("winners", "io-avoided-wide")
 #: What the ``tied`` column of a winners table means, said wherever one is printed.
 WINNERS_NOTE = (
     "tied counts the strategies sharing first place (the most at one budget of the range); "
-    "above 1, the winner named is the first of them alphabetically (typically none of them pages there)"
+    "above 1, the winner named is the first of them alphabetically (-r ranking shows them all: "
+    "often none of them pages there, but two may also do the very same I/O)"
 )
 #: A line under a report's name in a table: what its numbers are.
 REPORT_NOTES = {
@@ -100,9 +102,12 @@ def sweep_cmd(
         Path | None, typer.Option("--sweep", help="TOML sweep file (trace sets, strategies, grids, budgets)")
     ] = None,
     strategy: Annotated[
-        list[str] | None, typer.Option("--strategy", "-s", help="strategy (repeatable; default: all)")
+        list[str] | None,
+        typer.Option("--strategy", "-s", help="strategy (repeatable; default: all, or those -p names)"),
     ] = None,
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="grid strategy:key=v1,v2")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="grid strategy:key=v1,v2 (that strategy runs too)")
+    ] = None,
     budget: Annotated[list[str] | None, typer.Option("--budget", "-b", help=BUDGET_HELP)] = None,
     jobs: Annotated[
         int | None, typer.Option(help="parallel jobs (local pool size; default: the number of cores)")
@@ -137,17 +142,18 @@ def sweep_cmd(
 
     jobs = _job_count(jobs)
     if sweep_file:
+        if strategy or param:
+            # Not silently ignored: the file's strategies would run instead.
+            raise ParamError(f"{'-s' if strategy else '-p'} with --sweep: name strategies in the file's [[strategies]]")
         spec = load_sweep_file(sweep_file)
         if inputs:
             spec.trace_sets += trace_sets_from_inputs(inputs)
         if budget:
             spec.budgets = list(budget)
     else:
-        grid = parse_grid(param or [])
-        names = list(strategy or []) or list(grid)
         spec = SweepSpec(
             trace_sets=trace_sets_from_inputs(inputs or []),
-            strategies=[(n, grid.get(n, {})) for n in names],
+            strategies=_strategy_grids(strategy or [], parse_grid(param or [])),
             budgets=list(budget or []),
         )
     if states_interval is not None:
@@ -279,6 +285,39 @@ def _warn_outdated(results: pl.DataFrame) -> None:
     )
 
 
+def _warn_missing(results: Path) -> None:
+    """Say so when jobs of a sweep folder have no rows (failed, or not run yet): every
+    report leaves them out, so a winner may be named without a strategy that failed there."""
+    import json
+
+    from cmmsim.replay.sweep import SWEEP_FILE, sweep_parts
+
+    if not results.is_dir():
+        return
+    jobs = json.loads((results / SWEEP_FILE).read_text())["jobs"]  # sweep_parts read it already
+    done = {f.name.removesuffix(".parquet") for f in sweep_parts(results, "parts")[0]}
+    missing = [j for j in jobs if j["key"] not in done]
+    if not missing:
+        return
+    failed = []
+    for j in missing:
+        try:
+            failed.append(json.loads((results / "failed" / f"{j['key']}.json").read_text()))
+        except (OSError, ValueError):
+            pass  # no readable failure record: not run yet (an interrupted sweep)
+    # One line: an error's own lines are joined, and a long one cut.
+    error = " ".join(str(failed[0].get("error")).split())[:200] if failed else ""
+    first = f"e.g. trace set {failed[0].get('trace_set')} {failed[0].get('strategy')}: {error}; " if failed else ""
+    typer.echo(
+        printable(
+            f"cmmsim: warning: {len(missing)} of {len(jobs)} jobs of this sweep have no results "
+            f"({len(failed)} failed, {len(missing) - len(failed)} not run yet; {first}see "
+            f"{results / 'failed'}): the reports leave them out; the same sweep command runs them again"
+        ),
+        err=True,
+    )
+
+
 def _report_frame(name: str, results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
     from cmmsim import reports
 
@@ -347,10 +386,13 @@ def report_cmd(
     if fmt == "parquet" and out is None:
         raise ParamError("--format parquet needs -o FILE (or -o FOLDER for several reports)")
     if out is not None:
-        check_output(out, folder=per_file)
+        check_output(out, folder=per_file, inputs=[results])
+        for n in names if per_file else ():
+            check_output(out / f"{n}.{fmt}", inputs=[results])  # FOLDER/total-io.parquet may be the input
     df_all, profile = priced(read_results(results), costs)
     _warn_strays(results)
     _warn_outdated(df_all)
+    _warn_missing(results)
     frames = {n: _report_frame(n, df_all, by) for n in names}
     if fmt == "table":
         console.print(f"time and CPU priced under the {profile} cost profile")
@@ -454,6 +496,7 @@ def plot_cmd(
         return
     df, _ = priced(read_results(results), costs)
     _warn_strays(results)
+    _warn_missing(results)
     st = read_states(states) if states else (read_states(results) if results.is_dir() else None)
     bl = read_balloon(balloon) if balloon else (read_balloon(results) if results.is_dir() else None)
     if bl is not None and "trace_set" not in bl.columns:

@@ -199,7 +199,7 @@ def trace_convert(
         for suffix in (".gz", ".xz", ".bz2", ".zst", ".txt"):
             base = base.with_name(base.name.removesuffix(suffix))
         out = base.with_name(base.name + ".parquet")
-    check_output(out)
+    check_output(out, inputs=[] if inp == "-" else [inp])
     pages = _guest_pages(guest_mib)
     states, mapped = read_start(start) if start else (None, None)
     # Bytes as read (decompressed): the file's size is the total of plain input only.
@@ -306,7 +306,7 @@ def trace_export(
     from cmmsim.tracer.exchange import export_trace
     from cmmsim.tracer.io import check_output
 
-    check_output(out)
+    check_output(out, inputs=[path])
     s = export_trace(path, out, fmt, time_unit=time_unit)
     console.print(
         f"wrote {out} ({s.requests:,} requests, {s.objects:,} objects of 4 KiB; "
@@ -344,7 +344,7 @@ def trace_import(
     from cmmsim.tracer.exchange import CsvLayout, import_trace
     from cmmsim.tracer.io import check_output
 
-    check_output(out)
+    check_output(out, inputs=[path])
     layout = CsvLayout(
         time_col=time_col, obj_id_col=obj_id_col, obj_size_col=obj_size_col, delimiter=delimiter, header=header
     )
@@ -378,7 +378,7 @@ def trace_compare(
 
     if not 1 <= points <= 10_000:
         raise ParamError(f"--points {points}: must be 1..10,000")
-    check_outputs(("-o", out))
+    check_outputs(("-o", out), inputs=[a, b])
     pa_, pb = trace_profile(a, points), trace_profile(b, points)
     dist = df_distances(pa_, pb)
     for name, p in (("A", pa_), ("B", pb)):

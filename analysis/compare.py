@@ -260,16 +260,24 @@ def df_distances(a: TraceProfile, b: TraceProfile) -> pl.DataFrame:
         null where the measure is a curve or distribution), ``distance``
         (float) and ``kind`` (str: ``wasserstein-1 (pages)``,
         ``total variation``, ``relative difference``, ``mean total variation``
-        or ``mean absolute difference``; 0 means alike).
+        or ``mean absolute difference``; 0 means alike; NaN where a trace has
+        none of what is compared: no reuse, no access for the cold share, no
+        event for the op mix).
     """
     rows: list[tuple[str, float | None, float | None, float, str]] = []
     w = wasserstein_1(a.reuse, b.reuse)
     rows.append(("reuse distance (pages, mean)", _mean(a.reuse), _mean(b.reuse), w, "wasserstein-1 (pages)"))
-    cold_a, cold_b = a.cold / max(a.accesses, 1), b.cold / max(b.accesses, 1)
-    rows.append(("cold access share", cold_a, cold_b, _relative(cold_a, cold_b), "relative difference"))
-    mix_a = np.array([a.op_events[o.name] for o in Op], np.float64) / max(a.events, 1)
-    mix_b = np.array([b.op_events[o.name] for o in Op], np.float64) / max(b.events, 1)
-    rows.append(("op mix", None, None, float(np.abs(mix_a - mix_b).sum() / 2), "total variation"))
+    # A trace with no access has no cold share, one with no event no op mix: their
+    # distances are NaN, not a comparison with zeros.
+    cold_a, cold_b = (p.cold / p.accesses if p.accesses else None for p in (a, b))
+    cold = _relative(cold_a, cold_b) if cold_a is not None and cold_b is not None else float("nan")
+    rows.append(("cold access share", cold_a, cold_b, cold, "relative difference"))
+    mix = float("nan")
+    if a.events and b.events:
+        mix_a = np.array([a.op_events[o.name] for o in Op], np.float64) / a.events
+        mix_b = np.array([b.op_events[o.name] for o in Op], np.float64) / b.events
+        mix = float(np.abs(mix_a - mix_b).sum() / 2)
+    rows.append(("op mix", None, None, mix, "total variation"))
     ra, rb = a.rates(), b.rates()
     for name in ra:
         rows.append((name, ra[name], rb[name], _relative(ra[name], rb[name]), "relative difference"))

@@ -5,7 +5,10 @@ Input is a results frame as written by ``cmmsim replay -o`` or a sweep
 totals. A strategy run with non-default parameters is labelled
 ``strategy[k=v,...]`` (only the parameters that differ from the defaults),
 so a parameter grid gives one line per point; rows that mix host swap tier
-sizes carry theirs too (``host-lru[tier=4096]``).
+sizes carry theirs too (``host-lru[tier=4096]``). Each report takes one row
+per trace set, label, budget and guest: rows that clash (two runs under one
+trace set name concatenated) are refused with a
+:class:`~cmmsim.tracer.errors.ResultsError`, never counted twice.
 
 Rankings, winners and crossovers order strategies ``by`` one of
 :data:`BY`: total I/O, stall time or CPU time; the last two need priced
@@ -26,7 +29,7 @@ import polars as pl
 
 from cmmsim.replay.strategies import strategies
 from cmmsim.tracer import params as params_mod
-from cmmsim.tracer.errors import ParamError
+from cmmsim.tracer.errors import ParamError, ResultsError
 from cmmsim.tracer.schema import PAGE_SIZE_BYTES
 
 __all__ = [
@@ -145,7 +148,28 @@ def with_labels(results: pl.DataFrame) -> pl.DataFrame:
 
 
 def _host(results: pl.DataFrame) -> pl.DataFrame:
-    return with_labels(results).filter(pl.col("guest").is_null())
+    return _unique(with_labels(results)).filter(pl.col("guest").is_null())
+
+
+def _unique(labelled: pl.DataFrame) -> pl.DataFrame:
+    """``labelled`` (results with labels) if it holds one row per trace set, label,
+    budget and guest, else a :class:`~cmmsim.tracer.errors.ResultsError` naming a clash.
+
+    Rows concatenated from two runs of one trace set name (two ``loop.parquet`` in
+    different folders, or one run twice) would otherwise be ranked side by side and
+    joined pairwise against the baseline, every figure silently counted twice.
+    """
+    keys = [*KEYS, "guest"]
+    twice = labelled.group_by(keys).len().filter(pl.col("len") > 1)
+    if twice.is_empty():
+        return labelled
+    row = twice.sort(keys, nulls_last=False).row(0, named=True)
+    who = "the host" if row["guest"] is None else f"guest {row['guest']}"
+    raise ResultsError(
+        f"the results hold {row['len']} rows for trace set {row['trace_set']!r}, {row['label']} at "
+        f"{row['budget_pages']} pages ({who}): runs of one trace set name mixed (the same run twice, "
+        "or same-named traces from different folders); give each its own trace_set"
+    )
 
 
 def df_total_io(results: pl.DataFrame) -> pl.DataFrame:
@@ -169,14 +193,15 @@ def df_io_avoided(results: pl.DataFrame, baseline: str = BASELINE) -> pl.DataFra
     Columns: trace_set, label, budget_pages, budget_mib, total_io (int), baseline_io
     (int, the baseline's total_io), io_avoided (int, baseline_io - total_io;
     negative when the strategy does more I/O), io_avoided_pct (float,
-    percent of baseline_io; null when the baseline did no I/O).
+    percent of baseline_io; null when the baseline did no I/O). A row whose
+    baseline was not run at its trace set and budget is kept, with those three null.
     """
     tot = df_total_io(results)
     base = tot.filter(pl.col("label") == baseline).select(
         "trace_set", "budget_pages", pl.col("total_io").alias("baseline_io")
     )
     return with_budget_mib(
-        tot.join(base, on=["trace_set", "budget_pages"], how="inner")
+        tot.join(base, on=["trace_set", "budget_pages"], how="left")
         .select(
             *KEYS,
             "total_io",
@@ -215,11 +240,13 @@ def df_io_avoided_wide(results: pl.DataFrame, baseline: str = BASELINE, value: s
     -------
     polars.DataFrame
         Columns: trace_set (str), budget_pages (int, 4 KiB pages), budget_mib
-        (float, MiB), baseline_io (int, the baseline's total I/O, page I/Os),
-        then one column per label other than the baseline holding ``value``:
-        online strategies in alphabetical order, then the offline ones
-        (``opt``, the floor, and ``opt-schedule``). Rows sorted by trace set
-        and budget; a strategy not run at a row's budget has null there.
+        (float, MiB), baseline_io (int, the baseline's total I/O, page I/Os;
+        null where the baseline was not run), then one column per label
+        other than the baseline holding ``value``: online strategies in
+        alphabetical order, then the offline ones (``opt``, the floor, and
+        ``opt-schedule``). One row per trace set and budget any strategy ran
+        at, sorted; a strategy not run at a row's budget has null there, and
+        so has every ``io_avoided*`` value of a row without a baseline.
     """
     if value not in WIDE_VALUES:
         raise ParamError(f"value {value!r}: use {', '.join(WIDE_VALUES)}")
@@ -229,12 +256,14 @@ def df_io_avoided_wide(results: pl.DataFrame, baseline: str = BASELINE, value: s
     labels = sorted(
         (lb for lb in long["label"].unique() if lb != baseline), key=lambda lb: (strategy_of.get(lb) in offline, lb)
     )
-    index = ["trace_set", "budget_pages", "baseline_io"]
-    base = long.select(index).unique()
+    # baseline_io is no pivot index: it is null where the baseline did not run, and a
+    # null key would join nothing.
+    index = ["trace_set", "budget_pages"]
+    base = long.select(*index, "baseline_io").unique()
     if not labels:
         return with_budget_mib(base.sort(index))
     wide = long.filter(pl.col("label") != baseline).pivot(on="label", index=index, values=value)
-    return with_budget_mib(base.join(wide, on=index, how="left").select(*index, *labels).sort(index))
+    return with_budget_mib(base.join(wide, on=index, how="left").select(*index, "baseline_io", *labels).sort(index))
 
 
 def df_faults_per_kilo(results: pl.DataFrame) -> pl.DataFrame:
@@ -357,7 +386,7 @@ def df_fairness(results: pl.DataFrame) -> pl.DataFrame:
     (int), min_guest_io (int), max_min_ratio (float; null when the least
     loaded guest did no I/O).
     """
-    guests = with_labels(results).filter(pl.col("guest").is_not_null())
+    guests = _unique(with_labels(results)).filter(pl.col("guest").is_not_null())
     return with_budget_mib(
         guests.group_by(KEYS)
         .agg(

@@ -154,7 +154,7 @@ class SweepSpec:
 
 # -- building the job list ------------------------------------------------------------------------
 def trace_sets_from_inputs(inputs: Iterable[str]) -> list[TraceSet]:
-    """Each file, scenario folder or glob match becomes one trace set."""
+    """Each file, scenario folder or glob match becomes one trace set (one file named twice, one set)."""
     sets: list[TraceSet] = []
     for raw in inputs:
         matches = sorted(glob.glob(raw)) if glob.has_magic(raw) else [raw]
@@ -165,9 +165,9 @@ def trace_sets_from_inputs(inputs: Iterable[str]) -> list[TraceSet]:
             if not p.exists():
                 raise TraceError(f"{p}: no such file or folder")
             # Absolute: workers on a cluster run in other working folders.
-            sets.append(TraceSet(trace_name(p), (str(p.resolve()),)))
-    names = [s.name for s in sets]
-    if len(set(names)) != len(names):
+            if (str(p.resolve()),) not in {s.paths for s in sets}:
+                sets.append(TraceSet(trace_name(p), (str(p.resolve()),)))
+    if len({s.name for s in sets}) != len(sets):
         sets = [TraceSet(f"{s.name}@{i}", s.paths, s.copies, s.stagger_ns) for i, s in enumerate(sets)]
     return sets
 
@@ -425,17 +425,18 @@ def _job_files(out: Path, job: Job) -> dict[str, Path]:
     return files
 
 
-def check_part(path: Path, key: str, what: str = "results") -> pl.DataFrame:
+def check_part(path: Path, key: str, what: str = "results", *, empty_ok: bool = False) -> pl.DataFrame:
     """Read a sweep's result (or states, series) part, checking it is whole and is job ``key``'s.
 
     Raises
     ------
     cmmsim.tracer.errors.ResultsError
-        Not Parquet, a damaged page, no rows, or rows of another job; the
+        Not Parquet, a damaged page, no rows (unless ``empty_ok``: the series
+        of a trace with no event has none), or rows of another job; the
         message names ``path``.
     """
     df = read_frame(path, what)
-    if df.is_empty():
+    if df.is_empty() and not empty_ok:
         raise ResultsError(f"{show_path(path)}: damaged {what} part (no rows)")
     if "job_key" not in df.columns or (df["job_key"] != key).any():
         raise ResultsError(f"{show_path(path)}: not the {what} of job {key} (a stray file?)")
@@ -444,18 +445,17 @@ def check_part(path: Path, key: str, what: str = "results") -> pl.DataFrame:
 
 def _intact(out: Path, job: Job) -> bool | None:
     """Whether a job's files are whole: True, False (some damaged or missing) or None (never run)."""
-    files = _job_files(out, job)
+    files, events = _job_files(out, job), None
     if not files["parts"].exists():
         return None
-    for sub, path in files.items():
-        if not path.exists():
-            return False
+    for sub, path in files.items():  # parts first: a trace with no event samples nothing
         try:
-            df = check_part(path, job.key, sub)
-        except ResultsError:
+            df = check_part(path, job.key, sub, empty_ok=events == 0)
+        except (ResultsError, FileNotFoundError):
             return False
         if sub == "parts" and outdated(df.columns):
             return False  # written before a counter was: its rows would price otherwise
+        events = int(df["events"].sum()) if sub == "parts" else events
     return True
 
 
@@ -756,18 +756,17 @@ def _read_sub(
     p = Path(out)
     if p.is_file() or not p.exists():
         return _checked(read_frame(p, what), p, what, columns)
-    parts, _strays = sweep_parts(p, sub)
-    if not parts:
-        if required:
-            raise ResultsError(f"{show_path(p)}: no finished job has {what} yet")
-        return None
     frames = []
-    for f in parts:
+    for f in sweep_parts(p, sub)[0]:
         try:
-            frames.append(_checked(check_part(f, f.name.removesuffix(".parquet"), what), f, what, columns))
+            df = check_part(f, f.name.removesuffix(".parquet"), what, empty_ok=sub != "parts")
+            if not df.is_empty():  # the series of a trace with no event: nothing to read
+                frames.append(_checked(df, f, what, columns))
         except ResultsError as exc:
             raise ResultsError(f"{exc}; run the sweep again to redo it") from None
-    return pl.concat(frames, how="diagonal_relaxed")
+    if not frames and required:
+        raise ResultsError(f"{show_path(p)}: no finished job has {what} yet")
+    return pl.concat(frames, how="diagonal_relaxed") if frames else None
 
 
 def read_results(out: str | os.PathLike) -> pl.DataFrame:

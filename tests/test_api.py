@@ -203,3 +203,29 @@ def test_vcpus_must_be_a_whole_number_of_cpus(trace, vcpus):
     # 2.5 was priced as 2, True as 1: a wrong number, never an error.
     with pytest.raises(ParamError, match="vcpus must be"):
         api.replay(trace, "host-lru", "40", vcpus=vcpus)
+
+
+def test_sweep_runs_a_grid_strategy_that_strategies_does_not_name(trace, tmp_path):
+    # `-s host-lru -p cmm:reclaim_order=...` asks for both: the grid is not dropped.
+    df = api.sweep(
+        [trace],
+        tmp_path / "sw",
+        [20],
+        strategies=["host-lru"],
+        grid={"cmm": {"reclaim_order": ["lru", "state-priority"]}},
+        jobs=1,
+    )
+    host = df.filter(pl.col("guest").is_null())
+    assert sorted(host["strategy"]) == ["cmm", "cmm", "host-lru"]
+    assert sorted(host.filter(pl.col("strategy") == "cmm")["params"].str.contains("state-priority")) == [False, True]
+    assert api._strategy_grids(["cmm"], {"cmm": {"reclaim_order": ["lru"]}}) == [("cmm", {"reclaim_order": ["lru"]})]
+    assert api._strategy_grids([], {}) == []  # every registered strategy
+
+
+def test_report_refuses_an_unknown_by_whatever_the_report(trace):
+    # by= was checked only by the reports that order strategies: api.report(rows,
+    # "total-io", by="stal") returned a table and said nothing of the typo.
+    rows = api.replay(trace, "host-lru", [20])
+    for name in ("total-io", "ranking"):
+        with pytest.raises(ParamError, match="'stal'"):
+            api.report(rows, name, by="stal")

@@ -146,3 +146,24 @@ def test_cli_compare_refuses_a_missing_trace_in_one_line(tmp_path):
     result = runner.invoke(app, ["trace", "compare", str(a), str(tmp_path / "nope.parquet"), "-o", str(out)])
     assert result.exit_code == 2 and "nope.parquet" in result.stderr
     assert result.stderr.count("\n") == 1 and not out.exists()
+
+
+def test_a_trace_without_events_has_no_op_mix_or_cold_share(tmp_path):
+    # Against an empty trace the op mix's total variation came out 0.5 and the cold
+    # share's difference 1.0 (an empty trace's mix taken as all zeros, its share as 0):
+    # figures for distributions that do not exist. They are undefined (NaN, as the
+    # reuse distance already was); the measures that are defined stay.
+    a = _cyclic(tmp_path / "a.parquet", 4, 3)
+    empty = _trace(tmp_path / "e.parquet", [], [])
+    df = df_compare(a, empty)
+    d = _by_measure(df)
+    assert np.isnan(d["op mix"]) and np.isnan(d["cold access share"])
+    assert np.isnan(d["reuse distance (pages, mean)"])
+    cold = df.filter(pl.col("measure") == "cold access share").row(0, named=True)
+    assert cold["a"] == pytest.approx(4 / 12) and cold["b"] is None  # 4 first reads of 12
+    # Defined: the empty trace's footprint is 0 at every point, so this is a's mean footprint.
+    assert d["footprint over time"] == pytest.approx(trace_profile(a).footprint.mean()) and d["footprint over time"] > 0
+    hints_only = _trace(tmp_path / "h.parquet", [1, 2], [Op.SET_UNUSED, Op.SET_UNUSED])
+    d2 = _by_measure(df_compare(a, hints_only))
+    assert np.isnan(d2["cold access share"]) and not np.isnan(d2["op mix"])
+    assert np.isnan(_by_measure(df_compare(empty, empty))["op mix"])

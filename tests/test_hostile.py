@@ -324,6 +324,35 @@ def test_stray_parquet_in_a_sweep_folder_is_not_read(made, tmp_path):
     assert "stray.parquet" in after.stderr and "not read" in after.stderr
 
 
+def test_a_report_says_which_jobs_of_its_sweep_have_no_rows(made, tmp_path):
+    # A job that failed (or has not run yet) has no part: the winners were computed
+    # without it and nothing said so. Now a warning names it; the report still runs.
+    d, _, _ = made
+    sweep = tmp_path / "sweep"
+    shutil.copytree(d / "sweep", sweep)
+    jobs = json.loads((sweep / "sweep.json").read_text())["jobs"]
+    cmm = next(j for j in jobs if j["strategy"] == "cmm")
+    (sweep / "parts" / f"{cmm['key']}.parquet").unlink()
+    failed = {
+        "key": cmm["key"],
+        "trace_set": "good",
+        "strategy": "cmm",
+        "params": {},
+        "error": "MemoryError: boom\nsecond line",
+    }
+    (sweep / "failed" / f"{cmm['key']}.json").write_text(json.dumps(failed))
+    result = run_cli(["report", sweep, "-f", "csv", "-r", "winners"])
+    assert result.exit_code == 0 and "host-lru" in result.stdout
+    warning = result.stderr.strip()
+    assert "\n" not in warning and warning.startswith("cmmsim: warning: 1 of 2 jobs")
+    assert "failed" in warning and "good" in warning and "cmm" in warning and "boom" in warning
+    (sweep / "failed" / f"{cmm['key']}.json").unlink()  # not run yet (an interrupted sweep)
+    result = run_cli(["report", sweep, "-f", "csv", "-r", "winners"])
+    assert "1 of 2 jobs" in result.stderr and "not run yet" in result.stderr
+    whole = run_cli(["report", d / "sweep", "-f", "csv", "-r", "winners"])
+    assert whole.exit_code == 0 and "warning" not in whole.stderr
+
+
 # -- outputs that cannot be written ----------------------------------------------------------------------
 def _mount_tmpfs(path: Path, options: str) -> bool:
     path.mkdir(parents=True, exist_ok=True)
@@ -575,6 +604,11 @@ IGNORED_CASES = {
     ),
     "parquet report without -o": (["report", "{R}", "-f", "parquet"], "needs -o"),
     "two trace sets, one name": (["sweep", "--sweep", "{TOML}", "-o", "{D}"], "named 'g'"),
+    "-s with a sweep file": (["sweep", "--sweep", "{TOML}", "-s", "cmm", "-o", "{D}"], "[[strategies]]"),
+    "-p with a sweep file": (
+        ["sweep", "--sweep", "{TOML}", "-p", "cmm:reclaim_order=lru", "-o", "{D}"],
+        "[[strategies]]",
+    ),
 }
 
 
@@ -582,6 +616,8 @@ IGNORED_CASES = {
 SWEEP_FILES = {
     "sweep copies": 'budgets = ["10"]\n[[trace_sets]]\nname = "g"\npaths = ["{T}"]\ncopies = "two"\n',
     "two trace sets, one name": 'budgets = ["10"]\n' + '[[trace_sets]]\nname = "g"\npaths = ["{T}"]\n' * 2,
+    "-s with a sweep file": 'budgets = ["10"]\n[[trace_sets]]\nname = "g"\npaths = ["{T}"]\n',
+    "-p with a sweep file": 'budgets = ["10"]\n[[trace_sets]]\nname = "g"\npaths = ["{T}"]\n',
 }
 
 
@@ -707,3 +743,42 @@ def test_sweep_manifest_is_not_json_names_it(made, tmp_path):
     assert_one_line(result, "sweep.json")
     assert_one_line(run_cli(["report", sweep]), "sweep.json")
     assert json.loads((d / "sweep" / "sweep.json").read_text())["key_format"] == 2
+
+
+#: Commands whose output may name their own input ({I}: a copy of the input, given as both).
+SELF_OVERWRITE = {
+    "report parquet": (["report", "{I}", "-f", "parquet", "-r", "total-io", "-o", "{I}"], "results"),
+    "report csv": (["report", "{I}", "-f", "csv", "-r", "total-io", "-o", "{I}"], "results"),
+    "replay -o": (["replay", "{I}", "-s", "cmm", "-b", "10", "-o", "{I}"], "trace"),
+    "replay --states": (["replay", "{I}", "-s", "cmm", "-b", "10", "--states", "{I}"], "trace"),
+    "mrc": (["mrc", "{I}", "-b", "10", "-o", "{I}"], "trace"),
+    "trace compare": (["trace", "compare", "{G}", "{I}", "-o", "{I}"], "trace"),
+}
+
+
+@pytest.mark.parametrize("command", list(SELF_OVERWRITE))
+def test_an_output_never_replaces_its_own_input(command, made, tmp_path):
+    # `cmmsim report r.parquet -f parquet -o r.parquet` replaced the results with
+    # the report (and `replay t.parquet -o t.parquet` the trace with results).
+    d, good, _ = made
+    args, kind = SELF_OVERWRITE[command]
+    source = d / "results.parquet" if kind == "results" else good
+    mine = tmp_path / "sub" / ".." / "in.parquet"  # another spelling of the same file
+    (tmp_path / "sub").mkdir()
+    shutil.copy(source, mine)
+    before = mine.read_bytes()
+    result = run_cli(_fill(args, I=mine, G=good))
+    assert_one_line(result, "is an input")
+    assert mine.read_bytes() == before
+
+
+def test_a_report_folder_never_replaces_the_results_it_reads(made, tmp_path):
+    # One file per report goes to FOLDER/REPORT.parquet: results named total-io.parquet
+    # in that folder would be replaced by the total-io report.
+    d, _, _ = made
+    mine = tmp_path / "total-io.parquet"
+    shutil.copy(d / "results.parquet", mine)
+    before = mine.read_bytes()
+    result = run_cli(["report", mine, "-f", "parquet", "-r", "winners", "-r", "total-io", "-o", tmp_path])
+    assert_one_line(result, "is an input")
+    assert mine.read_bytes() == before and not (tmp_path / "winners.parquet").exists()

@@ -341,3 +341,33 @@ def test_rows_of_different_tier_sizes_get_their_own_labels(tmp_path):
     # One tier size for every strategy that has one (cmmsim demo --tier-pages N): plain labels.
     one = pl.concat([runs[1], runs[2], runs[3]], how="diagonal_relaxed")
     assert set(reports.df_ranking(one)["label"]) == {"host-lru", "cmm", "static"}
+
+
+@pytest.mark.parametrize("name", ["total-io", "io-avoided", "io-avoided-wide", "ranking", "winners", "fairness"])
+def test_the_same_run_twice_is_refused_not_mixed(name):
+    # Two replays of same-named traces (a/loop.parquet, b/loop.parquet), concatenated:
+    # the same trace set, label and budget twice. io-avoided joined them 2 x 2, ranking
+    # ranked both; now the report names the clash.
+    from cmmsim import api
+    from cmmsim.tracer.errors import ResultsError
+
+    twice = pl.concat([frame(), frame().filter(pl.col("strategy") == "cmm")])
+    with pytest.raises(ResultsError, match=r"2 rows for trace set 's', cmm at 10 pages"):
+        api.report(twice, name)
+
+
+def test_io_avoided_keeps_rows_whose_baseline_was_not_run():
+    # Trace set "t" ran cmm only (host-lru failed there, or was not asked for): its rows
+    # were dropped from io-avoided and io-avoided-wide without a word. Now they are
+    # there, with the baseline's figures null; total_io needs no baseline at all.
+    df = frame()
+    other = df.filter(pl.col("strategy") == "cmm").with_columns(pl.lit("t").alias("trace_set"))
+    both = pl.concat([df, other])
+    long = reports.df_io_avoided(both).filter(pl.col("trace_set") == "t")
+    assert long["total_io"].to_list() == [60, 40, 2]
+    assert long.select("baseline_io", "io_avoided", "io_avoided_pct").null_count().row(0) == (3, 3, 3)
+    wide = reports.df_io_avoided_wide(both)
+    assert wide["trace_set"].to_list() == ["s"] * 3 + ["t"] * 3
+    t = wide.filter(pl.col("trace_set") == "t")
+    assert t["baseline_io"].to_list() == [None] * 3 and t["cmm"].to_list() == [None] * 3
+    assert reports.df_io_avoided_wide(other, value="total_io")["cmm"].to_list() == [60, 40, 2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -387,6 +388,20 @@ def test_trace_set_paths_are_absolute(tmp_path, small_traces, monkeypatch):
     assert Path(ts.paths[0]).is_absolute() and Path(ts.paths[0]).exists()
 
 
+def test_one_file_named_twice_is_one_trace_set(tmp_path, small_traces, monkeypatch):
+    # `sweep t.parquet ./t.parquet` or overlapping globs: one file, one trace set (it ran
+    # twice, as t@0 and t@1, and renamed every other set of the sweep to name@i too).
+    from cmmsim.replay.sweep import trace_sets_from_inputs
+
+    phased = Path(small_traces["phased"])
+    monkeypatch.chdir(phased.parent)
+    other = tmp_path / "other.parquet"
+    shutil.copy(phased, other)
+    sets = trace_sets_from_inputs(["phased.parquet", str(phased), "*.parquet", str(other)])
+    assert [s.name for s in sets][:1] == ["phased"] and "other" in [s.name for s in sets]
+    assert len({s.paths for s in sets}) == len(sets)
+
+
 def test_a_sweep_run_again_under_other_costs_says_its_old_parts_keep_theirs(tmp_path, small_traces):
     # --costs is not part of a job's key (pricing needs no replay), so a finished sweep
     # run again under another profile skips every job and keeps the old prices: say so.
@@ -494,3 +509,29 @@ def test_a_part_written_before_a_counter_is_redone_and_prices_as_before_meanwhil
     again = run_sweep(jobs, tmp_path / "o", make_executor=threads, parallel=1)
     assert again.redone == [balloon.key] and again.done == [balloon.key]
     assert _sorted(read_results(tmp_path / "o")).equals(whole)
+
+
+def test_a_job_with_no_period_is_done_and_read_not_damaged(tmp_path):
+    # A balloon job on a trace with no event has no period: its series part has no
+    # rows. The sweep took that for damage and redid the job on every run, and plot
+    # and read_series refused the folder ("damaged series part (no rows)").
+    import numpy as np
+
+    from cmmsim.replay.sweep import read_states
+    from cmmsim.tracer.io import write_trace
+    from cmmsim.tracer.schema import TraceMeta
+
+    empty = tmp_path / "empty.parquet"
+    z = np.zeros(0, np.int64)
+    write_trace(empty, z, z.astype(np.uint32), z.astype(np.uint8), TraceMeta(guest_pages=8, source="test"))
+    spec = SweepSpec([TraceSet("empty", (str(empty),))], [("balloon", {}), ("cmm", {})], ["4"], states_interval_ns=10)
+    out = tmp_path / "o"
+    first = run_sweep(build_jobs(spec), out, make_executor=threads, parallel=1)
+    assert len(first.done) == 2 and not first.failed
+    again = run_sweep(build_jobs(spec), out, make_executor=threads, parallel=1)
+    assert len(again.skipped) == 2 and not again.redone and not again.done
+    assert read_results(out)["total_io"].sum() == 0
+    assert read_series(out) is None  # no period, nothing to read
+    assert set(read_states(out)["strategy"]) == {"cmm"}  # cmm's sample at the start
+    r = runner.invoke(app, ["plot", str(out), "-o", str(tmp_path / "plots")])
+    assert r.exit_code == 0, r.output

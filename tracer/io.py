@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -126,7 +126,15 @@ def _missing_folders(folder: Path) -> list[Path]:
     return missing
 
 
-def check_output(path: str | os.PathLike, *, folder: bool = False) -> Path:
+def _same_file(a: Path, b: str | os.PathLike) -> bool:
+    """``a`` and ``b`` are one existing file or folder (either missing: not)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
+def check_output(path: str | os.PathLike, *, folder: bool = False, inputs: Iterable[str | os.PathLike] = ()) -> Path:
     """Refuse an output path that cannot be written, before any work is done.
 
     Parameters
@@ -136,6 +144,9 @@ def check_output(path: str | os.PathLike, *, folder: bool = False) -> Path:
         (made if missing).
     folder : bool
         ``path`` names a folder.
+    inputs : iterable of path-like
+        What the command reads: an output that is one of them (however
+        spelt, links followed) is refused rather than replaced.
 
     Returns
     -------
@@ -146,11 +157,14 @@ def check_output(path: str | os.PathLike, *, folder: bool = False) -> Path:
     ------
     cmmsim.tracer.errors.OutputError
         ``path`` is a folder (a file was asked for) or a file (a folder was
-        asked for), lies under a file, or its nearest existing folder refuses
-        a new file (read-only, no permission, a pseudo file system).
+        asked for), is one of ``inputs``, lies under a file, or its nearest
+        existing folder refuses a new file (read-only, no permission, a
+        pseudo file system).
     """
     p = Path(path)
     shown = show_path(p)
+    if any(_same_file(p, i) for i in inputs):
+        raise OutputError(f"cannot write {shown}: it is an input (it would be replaced)")
     if p.is_dir() and not folder:
         raise OutputError(f"cannot write {shown}: is a folder")
     if folder and p.exists() and not p.is_dir():
