@@ -263,7 +263,7 @@ def test_ctrl_c_during_a_sweep_leaves_no_temporary_file(tmp_path, small_traces, 
     jobs = build_jobs(spec)
     real = sweep_mod.write_frame
 
-    def interrupted(df, path):
+    def interrupted(df, path, *metadata):
         # Ctrl-C after the temporary file is made, before its write is guarded.
         (path.parent / f".{path.name}.{os.getpid()}.zzzzzzzz.tmp").write_bytes(b"")
         raise KeyboardInterrupt
