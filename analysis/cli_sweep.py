@@ -196,7 +196,7 @@ def _warn_priced_otherwise(out: Path, jobs: list, skipped: list[str], spec: str 
     ``--costs`` is not part of a job's key: a sweep run again under another profile
     (or an edited profile file) keeps the prices of the parts it skips. A part carries
     the digest of its pricing in its footer (:func:`cmmsim.replay.costs.pricing_digest`),
-    so only parts written before it had one are read and re-priced here.
+    so only parts written before it had one, or priced otherwise, are read and re-priced here.
     """
     from cmmsim.replay.costs import PRICING_KEY, price, pricing_digest
     from cmmsim.tracer.errors import ResultsError
@@ -220,13 +220,14 @@ def _warn_priced_otherwise(out: Path, jobs: list, skipped: list[str], spec: str 
                     digests[shape] = pricing_digest(job.costs, columns)
                 if digest == digests[shape]:
                     continue
-            part = read_frame(path, columns=[c for c in cols if c in columns] if digest is not None else None)
+            part = read_frame(path)
         except (ResultsError, OSError):
             continue  # what the sweep itself found readable; a warning is no place to fail
         if part.is_empty():
             continue
-        # A digest that differs says enough; a part without one is re-priced to compare.
-        ok = digest is None and all(c in part.columns for c in cols)
+        # A part without a digest, or whose digest differs (another profile, or only
+        # another text of the same pricing, from another polars), is re-priced to compare.
+        ok = all(c in part.columns for c in cols)
         ok = ok and part.select(cols).equals(price(part, job.costs).select(cols))
         if not ok:
             name = str(part["cost_profile"][0]) if "cost_profile" in part.columns else "no profile"

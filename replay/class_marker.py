@@ -60,6 +60,7 @@ __all__ = [
     "HEAP_MAX",
     "N_CLASSES",
     "WALK_AHEAD",
+    "WALK_MIN_EVENTS",
     "WALK_OWN",
     "WALK_SHARED",
     "Walk",
@@ -70,6 +71,7 @@ __all__ = [
     "new_heaps",
     "replay_walked",
     "walk_mode",
+    "walk_step",
 ]
 
 #: The engine's state-priority classes (U, V/clean P, the rest).
@@ -419,22 +421,37 @@ WALK_OWN, WALK_SHARED, WALK_AHEAD = "own", "shared", "ahead"
 _NO_PREV = np.zeros(0, np.int32)
 
 
-def walk_mode(n_budgets: int, threads: int) -> str:
-    """How a replay of ``n_budgets`` budgets on ``threads`` numba threads finds each
-    event's previous access (a random load and store per event, the same at every
-    budget).
+#: The fewest events a walk pays on (below, its steps' hand-overs cost more than it spares).
+WALK_MIN_EVENTS = 1 << 21
+#: Events per step of a walk: a step ahead hands over in tens of microseconds, and
+#: 64 K-event steps took 1.13x a replay's time where 256 K-4 M took 0.92-0.96x.
+WALK_STEP_MIN, WALK_STEP_MAX = 1 << 18, 1 << 20
+
+
+def walk_step(n_events: int) -> int:
+    """Events per step of the walk of a replay of ``n_events`` events."""
+    return min(WALK_STEP_MAX, max(WALK_STEP_MIN, n_events // 8))
+
+
+def walk_mode(n_budgets: int, threads: int, n_events: int) -> str:
+    """How a replay of ``n_budgets`` budgets of ``n_events`` events on ``threads`` numba
+    threads finds each event's previous access (a random load and store per event, the
+    same at every budget).
 
     ``WALK_AHEAD``
-        a walk on a thread of its own, a step ahead of the budgets, when a thread is
-        left over: the budgets' loops lose a random access per event;
+        one budget, and a thread left over: a walk on a thread of its own, a step ahead
+        of the budget, whose loop loses a random access per event (measured on two
+        cores, docs/perf-log.md);
     ``WALK_SHARED``
-        one walk before each step, shared by the budgets, when each thread has
-        three budgets or more: a walk costs about a quarter of a budget's replay,
-        and spares each budget about a tenth of its own (docs/perf-log.md);
+        each thread has three budgets or more: one walk before each step, shared by
+        the budgets (a walk costs about a quarter of a budget's replay, and spares
+        each budget about a tenth of its own);
     ``WALK_OWN``
-        else each budget keeps its own.
+        else, and below :data:`WALK_MIN_EVENTS` events: each budget keeps its own.
     """
-    if threads >= 2 and n_budgets < threads:
+    if n_events < WALK_MIN_EVENTS:
+        return WALK_OWN
+    if threads >= 2 and n_budgets == 1:
         return WALK_AHEAD
     if n_budgets >= 3 * max(1, threads):
         return WALK_SHARED
@@ -453,7 +470,7 @@ class Walk:
     n_pages : int
         Pages of the scenario.
     step : int
-        Events per step (:func:`cmmsim.replay.planner.pipeline_step`).
+        Events per step (:func:`walk_step`).
     """
 
     def __init__(self, mode: str, n_pages: int, step: int):

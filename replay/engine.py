@@ -52,7 +52,7 @@ import numpy as np
 
 from cmmsim.replay import planner
 from cmmsim.replay.budgets import validated
-from cmmsim.replay.class_marker import N_CLASSES, Walk, new_classes, new_heaps, replay_walked, walk_mode
+from cmmsim.replay.class_marker import N_CLASSES, Walk, new_classes, new_heaps, replay_walked, walk_mode, walk_step
 from cmmsim.replay.kernels import slots, two_list
 from cmmsim.replay.kernels import tier as host_tier
 from cmmsim.replay.kernels.guest_ranges import guest_ends_of, guest_of
@@ -717,7 +717,7 @@ def run(
             live = np.zeros((len(b), N_CLASSES, live_words(n)), np.uint64)
             classes = new_classes(len(b))
             heaps = new_heaps(len(b), int(b.frames.max()))
-            walk = Walk(walk_mode(len(b), nb.get_num_threads()), events.n_pages, planner.pipeline_step(n))
+            walk = Walk(walk_mode(len(b), nb.get_num_threads(), n), events.n_pages, walk_step(n))
         ends = guest_ends_of(events.page_guest, events.n_guests)
     size = max(1, n if on_events is None else int(chunk_events or MIN_PROGRESS_CHUNK_EVENTS))
     i0 = 0

@@ -276,8 +276,8 @@ def test_every_walk_mode_and_step_gives_the_same_integers(scn, tier, mode, data)
     kw = KW | dict(sample_at=_samples(scn, 4), tier_pages=tier)
     slots = engine.run(scn, budgets, path=planner.PARALLEL, **kw)
     with (
-        mock.patch.object(engine, "walk_mode", lambda n, t: mode),
-        mock.patch.object(planner, "pipeline_step", lambda n: step),
+        mock.patch.object(engine, "walk_mode", lambda n, t, e: mode),
+        mock.patch.object(engine, "walk_step", lambda n: step),
     ):
         got = engine.run(scn, budgets, path=planner.MARKER, **kw)
         chunked = engine.run(scn, budgets, path=planner.MARKER, on_events=lambda _: None, chunk_events=chunk, **kw)
@@ -287,9 +287,14 @@ def test_every_walk_mode_and_step_gives_the_same_integers(scn, tier, mode, data)
 
 
 def test_walk_mode_keeps_a_thread_for_the_walk_or_shares_it():
-    assert class_marker.walk_mode(1, 2) == class_marker.WALK_AHEAD
-    assert class_marker.walk_mode(3, 4) == class_marker.WALK_AHEAD
-    assert class_marker.walk_mode(1, 1) == class_marker.WALK_OWN
-    assert class_marker.walk_mode(2, 2) == class_marker.WALK_OWN
-    assert class_marker.walk_mode(6, 2) == class_marker.WALK_SHARED
-    assert class_marker.walk_mode(3, 1) == class_marker.WALK_SHARED
+    big = class_marker.WALK_MIN_EVENTS
+    assert class_marker.walk_mode(1, 2, big) == class_marker.WALK_AHEAD
+    assert class_marker.walk_mode(1, 2, big - 1) == class_marker.WALK_OWN
+    assert class_marker.walk_mode(3, 4, big) == class_marker.WALK_OWN
+    assert class_marker.walk_mode(1, 1, big) == class_marker.WALK_OWN
+    assert class_marker.walk_mode(2, 2, big) == class_marker.WALK_OWN
+    assert class_marker.walk_mode(6, 2, big) == class_marker.WALK_SHARED
+    assert class_marker.walk_mode(3, 1, big) == class_marker.WALK_SHARED
+    assert class_marker.walk_mode(30, 2, 1000) == class_marker.WALK_OWN
+    assert class_marker.walk_step(10**9) == class_marker.WALK_STEP_MAX
+    assert class_marker.walk_step(1000) == class_marker.WALK_STEP_MIN
