@@ -18,9 +18,9 @@ the strategy, its parameters, the budgets, the sampling interval and the
 engine version (two trace sets of identical content are two sets of jobs).
 Run again on the same folder, a sweep checks every part it finds (its
 Parquet pages, its rows, its job key; the job's states and series files too)
-and skips the jobs whose files are intact; a damaged part, or one written
-before a counter was (:func:`cmmsim.replay.frames.outdated`), is removed and its
-job run again; failed jobs are tried again; no row is ever written twice. A
+and skips the jobs whose files are intact; a damaged part is removed and its job
+run again, one written before a counter was (:func:`cmmsim.replay.frames.outdated`)
+replaced by a rerun; failed jobs are tried again; no row is written twice. A
 folder holding another sweep's results, or made with another key format, is
 refused. Only the parts of the jobs ``sweep.json`` lists are results: a stray
 file in ``parts/`` is never read as one.
@@ -443,8 +443,9 @@ def check_part(path: Path, key: str, what: str = "results", *, empty_ok: bool = 
     return df
 
 
-def _intact(out: Path, job: Job) -> bool | None:
-    """Whether a job's files are whole: True, False (some damaged or missing) or None (never run)."""
+def _intact(out: Path, job: Job) -> bool | str | None:
+    """Whether a job's files are whole: True, False (some damaged or missing), ``"outdated"``
+    (whole, but its part predates a counter) or None (never run)."""
     files, events = _job_files(out, job), None
     if not files["parts"].exists():
         return None
@@ -454,7 +455,7 @@ def _intact(out: Path, job: Job) -> bool | None:
         except (ResultsError, FileNotFoundError):
             return False
         if sub == "parts" and outdated(df.columns):
-            return False  # written before a counter was: its rows would price otherwise
+            return "outdated"  # written before a counter was: its rows would price otherwise
         events = int(df["events"].sum()) if sub == "parts" else events
     return True
 
@@ -519,7 +520,8 @@ def prepare_output(out: Path, jobs: list[Job]) -> tuple[list[Job], list[Job]]:
     -------
     (todo, damaged) : list of Job, list of Job
         The jobs still to run, and among them those whose files were found
-        damaged or partly missing (their files are removed here).
+        damaged or partly missing (their files are removed here) or outdated
+        (kept until the rerun replaces them).
     """
     out.mkdir(parents=True, exist_ok=True)
     _claim(out, jobs)
@@ -530,12 +532,14 @@ def prepare_output(out: Path, jobs: list[Job]) -> tuple[list[Job], list[Job]]:
     todo, damaged = [], []
     for job in jobs:
         state = _intact(out, job)
-        if state:
+        if state is True:
             continue
-        if state is False:
+        if state is not None:
             damaged.append(job)
+        if state is False:
             for path in _job_files(out, job).values():
                 path.unlink(missing_ok=True)
+        # An outdated job's files stay until its rerun replaces each (atomically).
         todo.append(job)
     return todo, damaged
 

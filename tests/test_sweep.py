@@ -513,6 +513,14 @@ def test_a_part_written_before_a_counter_is_redone_and_prices_as_before_meanwhil
     assert f"warning: {rows} of {whole.height} rows were written before the counter(s) discards_by_guest" in (
         said.stderr.replace("\n", " ")
     )
+
+    # Its rows stay until the rerun replaces them: a rerun that fails loses nothing.
+    def broken(job):
+        raise RuntimeError("no replay today")
+
+    failed = run_sweep(jobs, tmp_path / "o", make_executor=threads, parallel=1, job_fn=broken)
+    assert failed.redone == [balloon.key] and list(failed.failed) == [balloon.key]
+    assert "discards_by_guest" not in read_frame(part).columns  # the earlier rows, kept
     again = run_sweep(jobs, tmp_path / "o", make_executor=threads, parallel=1)
     assert again.redone == [balloon.key] and again.done == [balloon.key]
     assert _sorted(read_results(tmp_path / "o")).equals(whole)
