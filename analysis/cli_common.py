@@ -137,14 +137,21 @@ def check_outputs(*named: tuple[str, Path | None], inputs: Sequence[Path] = ()) 
     *named : (option, path or None)
         Each output option with its path (None: not asked for).
     inputs : sequence of Path
-        The files the command reads.
+        The files the command reads (a scenario folder: the traces in it too).
     """
+    from cmmsim.replay.scenario import expand_inputs
     from cmmsim.tracer.io import check_output
 
+    read = list(inputs)
+    for folder in (i for i in inputs if Path(i).is_dir()):
+        try:
+            read += expand_inputs([folder])
+        except CmmsimError:
+            pass  # the command's own reading of it says what is wrong
     given = [(opt, p) for opt, p in named if p is not None]
     seen: dict[Path, str] = {}
     for opt, p in given:
-        check_output(p, inputs=inputs)
+        check_output(p, inputs=read)
         key = p.resolve()
         if key in seen:
             raise ParamError(f"{opt} and {seen[key]} name the same file {show_path(p)}")

@@ -782,3 +782,15 @@ def test_a_report_folder_never_replaces_the_results_it_reads(made, tmp_path):
     result = run_cli(["report", mine, "-f", "parquet", "-r", "winners", "-r", "total-io", "-o", tmp_path])
     assert_one_line(result, "is an input")
     assert mine.read_bytes() == before and not (tmp_path / "winners.parquet").exists()
+
+
+@pytest.mark.parametrize("option", ["-o", "--states"])
+def test_an_output_never_replaces_a_trace_of_an_input_folder(option, made, tmp_path):
+    # `replay scn/ -o scn/g0.parquet` named the folder only, and the trace was replaced.
+    _, good, _ = made
+    (tmp_path / "scn").mkdir()
+    mine = tmp_path / "scn" / "g0.parquet"
+    shutil.copy(good, mine)
+    before = mine.read_bytes()
+    assert_one_line(run_cli(["replay", tmp_path / "scn", "-s", "cmm", "-b", "10", option, mine]), "is an input")
+    assert mine.read_bytes() == before
