@@ -157,9 +157,15 @@ def _unique(labelled: pl.DataFrame) -> pl.DataFrame:
 
     Rows concatenated from two runs of one trace set name (two ``loop.parquet`` in
     different folders, or one run twice) would otherwise be ranked side by side and
-    joined pairwise against the baseline, every figure silently counted twice.
+    joined pairwise against the baseline, every figure silently counted twice. Rows of
+    one sweep job (one ``job_key``) read twice are one run's, kept once.
     """
     keys = [*KEYS, "guest"]
+    if "job_key" in labelled.columns:
+        # One sweep job read twice (two sweeps sharing it: a strategy without a tier in
+        # sweeps at two --tier-pages) is one run: its rows count once.
+        once = pl.col("job_key").is_null() | pl.struct(["job_key", *keys]).is_first_distinct()
+        labelled = labelled.filter(once)
     twice = labelled.group_by(keys).len().filter(pl.col("len") > 1)
     if twice.is_empty():
         return labelled

@@ -356,6 +356,24 @@ def test_the_same_run_twice_is_refused_not_mixed(name):
         api.report(twice, name)
 
 
+def test_one_sweep_job_read_from_two_sweeps_counts_once(tmp_path, small_traces):
+    # Sweeps at two --tier-pages share the jobs of strategies without a tier (static,
+    # opt): read together, those rows are one run's, not a clash.
+    from cmmsim.replay.sweep import SweepSpec, TraceSet, build_jobs, read_results, run_sweep
+    from tests.test_sweep import threads
+
+    ts = TraceSet("p", (str(small_traces["phased"]),))
+    frames = []
+    for k, tier in enumerate([0, 64]):
+        spec = SweepSpec([ts], [("host-lru", {}), ("static", {})], ["10%"], tier_pages=tier)
+        run_sweep(build_jobs(spec), tmp_path / f"o{k}", make_executor=threads, parallel=1)
+        frames.append(read_results(tmp_path / f"o{k}"))
+    both = pl.concat(frames, how="diagonal_relaxed")
+    assert both.filter(pl.col("strategy") == "static")["job_key"].n_unique() == 1
+    ranking = reports.df_ranking(both)
+    assert sorted(ranking["label"]) == ["host-lru", "host-lru[tier=64]", "static"]
+
+
 def test_io_avoided_keeps_rows_whose_baseline_was_not_run():
     # Trace set "t" ran cmm only (host-lru failed there, or was not asked for): its rows
     # were dropped from io-avoided and io-avoided-wide without a word. Now they are
