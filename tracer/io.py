@@ -636,7 +636,7 @@ def write_frame(df: pl.DataFrame, path: str | os.PathLike, metadata: dict[str, s
     return path
 
 
-def read_frame(path: str | os.PathLike, what: str = "results", columns: list[str] | None = None) -> pl.DataFrame:
+def read_frame(path: str | os.PathLike, what: str = "results") -> pl.DataFrame:
     """Read a Parquet frame (results, states, series), verifying page checksums where written.
 
     Parameters
@@ -645,8 +645,6 @@ def read_frame(path: str | os.PathLike, what: str = "results", columns: list[str
         The file.
     what : str
         What it should hold, for messages ("results", "states", ...).
-    columns : list of str or None
-        Only these columns (all when None).
 
     Raises
     ------
@@ -656,7 +654,7 @@ def read_frame(path: str | os.PathLike, what: str = "results", columns: list[str
     p = Path(path)
     _check_parquet_file(p, what, ResultsError)
     try:
-        table = pq.read_table(_source(p), columns=columns, page_checksum_verification=True)
+        table = pq.read_table(_source(p), page_checksum_verification=True)
         return pl.from_arrow(table)
     except (pa.ArrowException, OSError, pl.exceptions.PolarsError) as exc:
         raise ResultsError(f"{show_path(p)}: damaged or not a Parquet {what} file ({os_reason(exc)})") from None
