@@ -155,7 +155,7 @@ class SweepSpec:
 # -- building the job list ------------------------------------------------------------------------
 def trace_sets_from_inputs(inputs: Iterable[str]) -> list[TraceSet]:
     """Each file, scenario folder or glob match becomes one trace set (one file named twice, one set)."""
-    sets: list[TraceSet] = []
+    found: dict[str, TraceSet] = {}
     for raw in inputs:
         matches = sorted(glob.glob(raw)) if glob.has_magic(raw) else [raw]
         if not matches:
@@ -164,9 +164,9 @@ def trace_sets_from_inputs(inputs: Iterable[str]) -> list[TraceSet]:
             p = Path(m)
             if not p.exists():
                 raise TraceError(f"{p}: no such file or folder")
-            # Absolute: workers on a cluster run in other working folders.
-            if (str(p.resolve()),) not in {s.paths for s in sets}:
-                sets.append(TraceSet(trace_name(p), (str(p.resolve()),)))
+            a = str(p.resolve())  # absolute: workers on a cluster run in other working folders
+            found.setdefault(a, TraceSet(trace_name(p), (a,)))
+    sets = list(found.values())
     if len({s.name for s in sets}) != len(sets):
         sets = [TraceSet(f"{s.name}@{i}", s.paths, s.copies, s.stagger_ns) for i, s in enumerate(sets)]
     return sets
