@@ -1,0 +1,59 @@
+"""Hostile input, second round: converter input shapes, synthetic parameters, streamed replay, MRCs.
+
+A user who checks numbers runs the tool on input nobody tried: each case
+here is one that once gave a traceback, a wrong count or a difference
+between two paths that must agree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.test_hostile import assert_one_line, run_cli
+
+DATA = Path(__file__).parent / "data"
+
+
+# -- trace synth: every number a model turns into time or memory is bounded ------------------------
+#: (workload, parameter): once a numba typing error (traceback), a bare
+#: "number too large" naming nothing, a model error or an allocation by it.
+SYNTH_CASES = [
+    ("phased", "touch_us=1e300"),
+    ("phased", "sndbuf_kib=9223372036854775807"),
+    ("phased", "disk_mib_s=1e-300"),
+    ("phased", "net_mbit_s=1e-300"),
+    ("phased", "tick_s=1e300"),
+    ("phased", "phase_s=1e300"),
+    ("phased", "dirty_expire_s=1e300"),
+    ("phased", "dirty_writeback_s=1e300"),
+    ("phased", "boot_cache_mib=1e300"),
+    ("phased", "log_mib=1e300"),
+    ("phased", "file_mib=1e300"),
+    ("phased", "duration_s=9e9"),
+    ("phased", "cpus=1099511627776"),
+    ("phased", "copy_ns=9223372036854775807"),
+    ("phased", "zero_ns=9223372036854775807"),
+    ("phased", "log_bytes_per_tick=9223372036854775807"),
+    ("phased", "daemon_touches=1099511627776"),
+    ("awm", "touches=1099511627776"),
+    ("awm", "backend_gib=1e300"),
+]
+
+
+@pytest.mark.parametrize(("workload", "param"), SYNTH_CASES)
+def test_synth_refuses_a_number_no_model_can_run(workload, param, tmp_path):
+    out = tmp_path / "s.parquet"
+    result = run_cli(["trace", "synth", workload, "-o", out, "-p", param, "--events", "3000"])
+    assert_one_line(result, param.split("=")[0])
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("param", ["daemon_touches=1000000", "daemon_reads=1000000"])
+def test_synth_a_large_daemon_step_fits_the_event_buffer(param, tmp_path):
+    """The system task's daemon step is a step too: the event buffer holds it."""
+    out = tmp_path / "s.parquet"
+    result = run_cli(["trace", "synth", "phased", "-o", out, "-p", param, "--events", "3000", "-q"])
+    assert result.exit_code == 0, result.output
+    assert out.exists()
