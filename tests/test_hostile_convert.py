@@ -93,3 +93,41 @@ def test_cr_cr_lf_at_a_block_edge_converts_as_the_reference(tmp_path, monkeypatc
     assert errors[0] == errors[1] and ":81: " in errors[0], errors
     metas = [convert(src, tmp_path / f"l{e}.parquet", engine=e, lenient=True).converter for e in ("fast", "python")]
     assert metas[0] == metas[1] and metas[0]["lines_read"] == 81
+
+
+# -- mrc: streamed and in memory agree on a trace with no access --------------------------------------
+def _write(path: Path, ops: list[int], pfns: list[int], guest_pages: int) -> Path:
+    import numpy as np
+
+    from cmmsim.tracer.io import write_trace
+    from cmmsim.tracer.schema import TraceMeta
+
+    n = len(ops)
+    write_trace(
+        path,
+        np.arange(n, dtype=np.int64),
+        np.asarray(pfns, np.uint32),
+        np.asarray(ops, np.uint8),
+        TraceMeta(guest_pages=guest_pages, source="test"),
+    )
+    return path
+
+
+@pytest.mark.parametrize("extra", [[], ["--copies", "3", "--stagger", "1ms"]])
+def test_mrc_of_a_hints_only_trace_is_the_same_streamed(extra, tmp_path):
+    """No access, no footprint: the exact curve in memory and streamed are the same
+    frame (streamed, the sampled share of an empty footprint once read 0, not 1)."""
+    import polars as pl
+
+    from cmmsim.tracer.schema import Op
+
+    hints = [Op.SET_STABLE, Op.SET_VOLATILE, Op.SET_UNUSED, Op.SET_STABLE_IF_RESIDENT]
+    src = _write(tmp_path / "h.parquet", [int(o) for o in hints], [0, 1, 2, 0], 3)
+    frames = []
+    for mode in ([], ["--stream"]):
+        out = tmp_path / f"m{len(mode)}.parquet"
+        result = run_cli(["mrc", src, "-b", "1", "-b", "7", "-q", "-o", out, *extra, *mode])
+        assert result.exit_code == 0, result.output
+        frames.append(pl.read_parquet(out))
+    assert frames[0].equals(frames[1]), (frames[0], frames[1])
+    assert frames[0]["page_fraction"].to_list() == [1.0, 1.0]
