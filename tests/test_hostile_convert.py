@@ -131,3 +131,45 @@ def test_mrc_of_a_hints_only_trace_is_the_same_streamed(extra, tmp_path):
         frames.append(pl.read_parquet(out))
     assert frames[0].equals(frames[1]), (frames[0], frames[1])
     assert frames[0]["page_fraction"].to_list() == [1.0, 1.0]
+
+
+# -- converter input: ftrace's marks of lost events ---------------------------------------------------
+def _ftrace_with_lost_marks(tmp_path: Path, marks: list[str]) -> Path:
+    lines = (DATA / "ftrace.txt").read_text().splitlines()[:30]
+    body = []
+    for i, line in enumerate(lines):
+        body.append(line)
+        if i % 10 == 5 and marks:
+            body.append(marks.pop(0))
+    src = tmp_path / "lost.txt"
+    src.write_text("\n".join(body) + "\n")
+    return src
+
+
+@pytest.mark.parametrize("engine", ["fast", "python", "stream"])
+def test_ftrace_lost_marks_are_counted_not_malformed(engine, tmp_path):
+    """``CPU:N [LOST M EVENTS]`` (trace_pipe when its buffer overran) is a gap of M
+    events: strict mode converts, and the output's metadata says how many were lost
+    (it once stopped strict mode as "not a tracepoint line", and lenient mode counted
+    one skipped line, the M events gone from the record)."""
+    from cmmsim.tracer.io import read_meta
+    from cmmsim.tracer.linux import convert
+
+    src = _ftrace_with_lost_marks(tmp_path, ["CPU:0 [LOST 1234 EVENTS]", "  CPU:11 [LOST 5 EVENTS]  "])
+    out = tmp_path / "t.parquet"
+    if engine == "stream":
+        with open(src) as text:
+            convert(src, out, stream=text)
+    else:
+        convert(src, out, engine=engine)
+    conv = read_meta(out).converter
+    assert conv["lost_events"] == 1239 and conv["skipped"] == {} and conv["lines_read"] == 32
+
+
+def test_a_lost_count_past_int64_is_a_malformed_line(tmp_path):
+    src = _ftrace_with_lost_marks(tmp_path, ["CPU:0 [LOST 99999999999999999999 EVENTS]"])
+    out = tmp_path / "t.parquet"
+    assert_one_line(run_cli(["trace", "convert", src, "-o", out]), "lost.txt:7")
+    assert not out.exists()
+    result = run_cli(["trace", "convert", src, "-o", out, "--lenient"])
+    assert result.exit_code == 0 and "not a tracepoint line" in result.output
