@@ -40,6 +40,10 @@ SYNTH_CASES = [
     ("phased", "daemon_touches=1099511627776"),
     ("awm", "touches=1099511627776"),
     ("awm", "backend_gib=1e300"),
+    ("awm", "backend_gib=65536"),
+    ("kernel-compile", "sources=9223372036854775807"),
+    ("kernel-compile", "headers=9223372036854775807"),
+    ("kernel-compile", "headers_per_unit=1099511627776"),
 ]
 
 

@@ -57,8 +57,8 @@ assert F_FRAG_USED > F_I and F_FRAG > F_I
 N_CF = max(F_FRAG_USED, F_FRAG) + 1
 #: Pages received per step.
 RECV_STEP = 16
-#: The largest backend, GiB (its files' popularity is a table of one weight per file).
-MAX_BACKEND_GIB = 1 << 16
+#: The largest backend, GiB: its pages are keys of the model, 31-bit as a guest's pages.
+MAX_BACKEND_GIB = 1 << 12
 
 ClientConf = namedtuple(
     "ClientConf",
