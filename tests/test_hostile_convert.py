@@ -44,6 +44,8 @@ SYNTH_CASES = [
     ("kernel-compile", "sources=9223372036854775807"),
     ("kernel-compile", "headers=9223372036854775807"),
     ("kernel-compile", "headers_per_unit=1099511627776"),
+    ("web-serving", "log_bytes=9223372036854775807"),
+    ("awm", "log_bytes=9223372036854775807"),
 ]
 
 

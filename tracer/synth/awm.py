@@ -26,6 +26,7 @@ import numba as nb
 import numpy as np
 
 from cmmsim.tracer.params import need
+from cmmsim.tracer.schema import MAX_GUEST_PAGES, PAGE_SIZE_BYTES
 from cmmsim.tracer.synth import Workload
 from cmmsim.tracer.synth._model import anon_alloc, anon_touch, compute, net_recv
 from cmmsim.tracer.synth._plan import (
@@ -102,7 +103,10 @@ class Params(GuestParams):
     )
     write_fraction: float = field(default=0.5, metadata={"help": "share of those touches that write"})
     recv_buffer_kib: int = field(default=64, metadata={"help": "a client's receive buffer, KiB"})
-    log_bytes: int = field(default=150, metadata={"help": "server access log bytes per request"})
+    log_bytes: int = field(
+        default=150,
+        metadata={"help": "server access log bytes per request", "max": MAX_GUEST_PAGES * PAGE_SIZE_BYTES},
+    )
 
     def __post_init__(self):
         super().__post_init__()
