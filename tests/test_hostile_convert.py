@@ -179,3 +179,23 @@ def test_a_lost_count_past_int64_is_a_malformed_line(tmp_path):
     assert not out.exists()
     result = run_cli(["trace", "convert", src, "-o", out, "--lenient"])
     assert result.exit_code == 0 and "not a tracepoint line" in result.output
+
+
+# -- convert --start: a snapshot's states are the rules' states ---------------------------------------
+@pytest.mark.parametrize(("states", "dtype"), [(200, "uint8"), (-1, "int64"), (1.0, "float64"), (4, "uint8")])
+def test_a_start_snapshot_with_unknown_states_is_refused(states, dtype, tmp_path):
+    """A state code that is none of U, S, V, P once gave an IndexError traceback (200)
+    or a silently wrong initial state (-1: "not seen yet" in the fast path, P in the
+    reference)."""
+    import numpy as np
+
+    snap = tmp_path / "t.start.npz"
+    np.savez(snap, states=np.full(0x20, states, dtype), mapped_pages=np.zeros((0, 5), np.int64))
+    src = tmp_path / "t.txt"
+    src.write_text(
+        " dd 1 [000] 1.5: kmem:mm_page_free: page=0x10 pfn=0x10 order=0\n"
+        " dd 1 [000] 1.6: kmem:mm_page_alloc: page=0x11 pfn=0x11 order=0 migratetype=0 gfp_flags=X\n"
+    )
+    out = tmp_path / "t.parquet"
+    assert_one_line(run_cli(["trace", "convert", src, "-o", out, "--start", snap]), "t.start.npz")
+    assert not out.exists()
