@@ -45,6 +45,8 @@ SYNTH_CASES = [
     ("kernel-compile", "headers=9223372036854775807"),
     ("kernel-compile", "headers_per_unit=1099511627776"),
     ("web-serving", "log_bytes=9223372036854775807"),
+    ("web-serving", "directories=9223372036854775807"),
+    ("web-serving", "directories=100000000"),
     ("awm", "log_bytes=9223372036854775807"),
 ]
 

@@ -55,7 +55,12 @@ class Params(GuestParams):
         default=180.0, metadata={"help": "guest time simulated, s (--events stops earlier or later instead)"}
     )
     directories: int = field(
-        default=300, metadata={"help": "SPECweb99 directories of 36 files, 4.9 MiB each: the file set size"}
+        default=300,
+        metadata={
+            "help": "SPECweb99 directories of 36 files, 4.9 MiB each: the file set size",
+            # A directory's pages are model keys (31-bit); under 2,048 pages each.
+            "max": MAX_GUEST_PAGES >> 11,
+        },
     )
     dir_alpha: float = field(default=1.0, metadata={"help": "Zipf exponent of directory popularity"})
     file_alpha: float = field(default=1.0, metadata={"help": "Zipf exponent of file popularity in a class"})
