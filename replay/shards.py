@@ -234,7 +234,9 @@ class _Sampler:
             page_guest=page_guest,
             sources=template.sources,
         )
-        return scn, float(keep.sum()) / max(int(touched.sum()), 1)
+        # An empty footprint is all sampled (as the exact curve in memory has it).
+        footprint = int(touched.sum())
+        return scn, float(keep.sum()) / footprint if footprint else 1.0
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ Every number is bounded here, once, before a generator or a kernel sees it
 always fits a signed 64-bit word (kernels take them as such, and a wider
 number would wrap there); a count of pages (a name ending ``_pages``) is at
 most a guest's pages and a size in MiB (``_mib``) at most a guest's memory
-(:data:`cmmsim.tracer.schema.MAX_GUEST_PAGES`); a float is finite.
+(:data:`cmmsim.tracer.schema.MAX_GUEST_PAGES`), a size in KiB (``_kib``) too; a
+time (``_s``, ``_ms``, ``_us``, not a rate such as ``_mib_s``) is at most
+:data:`MAX_TIME_NS`; a float is finite.
 """
 
 from __future__ import annotations
@@ -24,15 +26,34 @@ from cmmsim.tracer.schema import MAX_GUEST_PAGES, PAGE_SIZE_BYTES
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 #: Bounds by the unit a name ends with (units are in names: house rule).
-_UNIT_MAX = {"_pages": MAX_GUEST_PAGES, "_mib": MAX_GUEST_PAGES * PAGE_SIZE_BYTES >> 20}
+_UNIT_MAX = {
+    "_pages": MAX_GUEST_PAGES,
+    "_mib": MAX_GUEST_PAGES * PAGE_SIZE_BYTES >> 20,
+    "_kib": MAX_GUEST_PAGES * PAGE_SIZE_BYTES >> 10,
+}
+#: The longest time a parameter may give, ns (2^56, about 2.3 years): the
+#: generators add a few such times to clocks held in int64 ns, and those sums
+#: must not wrap.
+MAX_TIME_NS = 1 << 56
+#: Time units a name may end with, in ns; names ending in a rate are not times.
+_TIME_UNITS = {"_s": 10**9, "_ms": 10**6, "_us": 10**3}
+_RATE_ENDINGS = ("_per_s", "_mib_s", "_mbit_s")
 
 
 def bounds(f: dataclasses.Field, tp: Any) -> tuple[Any, Any]:
     """``(lowest, highest)`` a numeric field accepts (None: unbounded on that side)."""
     lo, hi = f.metadata.get("min"), f.metadata.get("max")
+    if tp not in (int, float):
+        return lo, hi
+    unit = next((m for s, m in _UNIT_MAX.items() if f.name.endswith(s)), None)
+    if not f.name.endswith(_RATE_ENDINGS):
+        scale = next((ns for s, ns in _TIME_UNITS.items() if f.name.endswith(s)), None)
+        if scale is not None:
+            unit = MAX_TIME_NS // scale
     if tp is int:
-        unit = next((m for s, m in _UNIT_MAX.items() if f.name.endswith(s)), INT64_MAX)
+        unit = INT64_MAX if unit is None else unit
         lo = INT64_MIN if lo is None else max(lo, INT64_MIN)
+    if unit is not None:
         hi = min(unit if hi is None else hi, unit, INT64_MAX)
     return lo, hi
 

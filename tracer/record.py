@@ -90,8 +90,16 @@ def read_start(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
             states, mapped = z["states"], z["mapped_pages"]
     except (OSError, KeyError, ValueError, EOFError) as exc:
         raise ParamError(f"{path}: not a start snapshot of `cmmsim trace record` ({exc})") from None
-    from cmmsim.tracer.linux.rules import MAX_PFN
+    from cmmsim.tracer.linux.rules import MAX_PFN, POT_VOLATILE, STATE_NAMES, UNUSED
 
+    # States index the rules' tables: an integer code of U, S, V or P, nothing else.
+    if states.dtype.kind not in "iu" or (
+        states.size and (int(states.min()) < UNUSED or int(states.max()) > POT_VOLATILE)
+    ):
+        raise ParamError(
+            f"{path}: not a start snapshot of `cmmsim trace record` "
+            f"(its states are not the integer codes {UNUSED}-{POT_VOLATILE} of {STATE_NAMES})"
+        )
     # Untrusted sizes: the mapper sizes tables by these (a pfn past any
     # machine's would ask for terabytes).
     rows = np.asarray(mapped).reshape(-1, 5) if np.asarray(mapped).size % 5 == 0 else None

@@ -172,6 +172,8 @@ def _convert_lines(text, w, fmt, lenient, where, mapper: Mapper, c: Counters) ->
             mapper.feed(what)
         elif kind == "noise":
             c.skipped[SKIP_NOISE] += 1
+        elif kind == "lost":
+            c.lost_events += what
         elif kind == "unused":
             c.unused_events[what] += 1
         else:

@@ -32,6 +32,7 @@ class Counters:
     expired_clean: int = 0
     reordered: int = 0
     clamped_ranges: int = 0
+    lost_events: int = 0
     initial_states: collections.Counter = field(default_factory=collections.Counter)
 
     def as_dict(self) -> dict[str, Any]:
@@ -57,6 +58,7 @@ class Counters:
             "expired_clean": self.expired_clean,
             "reordered": self.reordered,
             "clamped_ranges": self.clamped_ranges,
+            "lost_events": self.lost_events,
             "initial_states": dict(sorted(self.initial_states.items())),
         }
 
@@ -101,6 +103,8 @@ def fidelity_lines(converter: dict[str, Any]) -> list[str]:
         f"uncached or unknown, {converter['get_pages_unread']:,} read() offsets past "
         "a turn (past the file's end, or read by the next turn)"
     )
+    if converter.get("lost_events"):
+        lines.append(f"events the tracer lost (ftrace LOST marks): {converter['lost_events']:,}; the trace has gaps")
     if converter.get("unresolved_dirty"):
         lines.append(f"dirtied folios not placed: {converter['unresolved_dirty']:,}")
     return lines

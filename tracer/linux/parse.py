@@ -25,6 +25,7 @@ from cmmsim.tracer.linux.rules import (
     FIELDS,
     HEX_COLUMNS,
     LINE_SHAPES,
+    LOST,
     MAX_ORDER,
     MAX_PFN,
     MAX_TIME_S,
@@ -36,8 +37,8 @@ from cmmsim.tracer.linux.rules import (
 
 _SHAPE_ORDER = list(LINE_SHAPES)  # perf, ftrace, trace-cmd: the reference's order
 #: Line kinds of :func:`parse_chunk` (codes index the names, which are the reference's).
-LINE_EVENT, LINE_UNUSED, LINE_NOISE, LINE_BAD, LINE_BAD_FIELDS = range(5)
-LINE_KIND_NAMES = ("event", "unused", "noise", "bad-line", "bad-fields")
+LINE_EVENT, LINE_UNUSED, LINE_NOISE, LINE_BAD, LINE_BAD_FIELDS, LINE_LOST = range(6)
+LINE_KIND_NAMES = ("event", "unused", "noise", "bad-line", "bad-fields", "lost")
 #: ``code`` of a line that is no event the converter maps.
 NO_EVENT = 255
 
@@ -48,10 +49,13 @@ def parse_chunk(lines: list[str], fmt: str) -> pl.DataFrame:
     Returns one row per line: ``kind`` (uint8 line kind, ``LINE_*``),
     ``name`` (event name or unused-event label, where the counters need it),
     ``code`` (uint8 event kind code, :data:`NO_EVENT` for none), ``t_ns``
-    and the numeric columns ``a`` ... ``f``.
+    and the numeric columns ``a`` ... ``f`` (of a ``LINE_LOST`` line, ``a``
+    is the count of events lost).
     """
     line = pl.Series("line", lines, dtype=pl.String).str.strip_chars_end("\r\n")
     noise = line.str.contains(NOISE.pattern)
+    lost_n = line.str.extract(LOST.pattern, 1)
+    noise = noise | lost_n.is_not_null()  # not parsed as an event line; its kind is set below
     # Captures of the header regexes are slow (their lazy task-name group);
     # matching without captures is fast. So: which shape matches is decided
     # by the reference regexes themselves, and the fields come from splitting
@@ -147,6 +151,12 @@ def parse_chunk(lines: list[str], fmt: str) -> pl.DataFrame:
     kind[~is_event] = LINE_UNUSED
     kind[~matched] = LINE_BAD
     kind[noise_np] = LINE_NOISE
+    lost_rows = np.flatnonzero(lost_n.is_not_null().to_numpy())
+    if len(lost_rows):
+        count = lost_n.gather(lost_rows).str.to_integer(strict=False)
+        fits = count.is_not_null().to_numpy()  # a count past int64 is no count
+        kind[lost_rows] = np.where(fits, LINE_LOST, LINE_BAD)
+        arrays["a"][lost_rows] = count.fill_null(0).cast(pl.Int64).to_numpy()
     # Names only where the counters need them (unused and bad lines are few).
     name_col = np.full(n, None, dtype=object)
     odd = np.flatnonzero((kind == LINE_UNUSED) | (kind == LINE_BAD_FIELDS))
@@ -184,6 +194,7 @@ def parse_chunk(lines: list[str], fmt: str) -> pl.DataFrame:
 def tally(parsed: pl.DataFrame, c: Counters) -> None:
     """Add a chunk's noise, unused and skipped lines to the counters (lenient)."""
     kind = parsed["kind"].to_numpy()
+    c.lost_events += sum(parsed["a"].to_numpy()[kind == LINE_LOST].tolist())  # Python ints: no wrap
     c.skipped[SKIP_NOISE] += int((kind == LINE_NOISE).sum()) or 0
     c.skipped[SKIP_BAD_LINE] += int((kind == LINE_BAD).sum()) or 0
     for k, add in ((LINE_UNUSED, c.unused_events), (LINE_BAD_FIELDS, None)):

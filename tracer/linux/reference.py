@@ -31,6 +31,7 @@ from cmmsim.tracer.linux.rules import (
     INITIAL_OPS,
     INT64_MAX,
     LINE_SHAPES,
+    LOST,
     MAX_ORDER,
     MAX_RANGE_PAGES,
     MAX_TIME_S,
@@ -75,7 +76,8 @@ def _ts_ns(ts: str) -> int:
 def parse_line(line: str, fmt: str = "auto") -> tuple[str, Event | str | None]:
     """Parse one line.
 
-    Returns ``("event", Event)`` for a supported event, ``("unused", name)``
+    Returns ``("event", Event)`` for a supported event, ``("lost", n)`` for
+    ftrace's mark of ``n`` events dropped, ``("unused", name)``
     for a well-formed line of another event, ``("noise", None)`` for
     comments and headers, ``("bad-line", None)`` for a line in no supported
     format and ``("bad-fields", name)`` for a supported event whose fields do
@@ -83,6 +85,9 @@ def parse_line(line: str, fmt: str = "auto") -> tuple[str, Event | str | None]:
     """
     if NOISE.match(line):
         return "noise", None
+    lost = LOST.match(line)
+    if lost:  # a count past int64 is no count the fast paths can hold
+        return ("lost", int(lost.group(1))) if int(lost.group(1)) <= INT64_MAX else ("bad-line", None)
     shapes = LINE_SHAPES.items() if fmt == "auto" else ((fmt, LINE_SHAPES[fmt]),)
     m = None
     for _, rx in shapes:

@@ -15,7 +15,8 @@ Line shapes (auto-detected per line; ``--format`` restricts to one):
   order whatever order -F names them; any may be missing, pid and tid show as
   ``pid/tid``); task names may hold spaces, runs of spaces may be collapsed.
 * ``trace-cmd report`` (``comm-pid [cpu] time: event: fields``).
-* raw ftrace ``trace_pipe`` (``comm-pid [cpu] flags time: event: fields``).
+* raw ftrace ``trace_pipe`` (``comm-pid [cpu] flags time: event: fields``);
+  its ``CPU:N [LOST M EVENTS]`` marks are counted (``lost_events``).
 
 Mapping rules:
 
@@ -165,6 +166,10 @@ LINE_SHAPES = {
 }
 #: Lines that are no events at all: comments, trace-cmd's header, perf's notes.
 NOISE = re.compile(r"^\s*(#|$|cpus=|version\s*=|CPU\s*\d+\s+is empty|\[\s*perf)")
+#: ftrace's mark of events its ring buffer dropped (``trace`` and
+#: ``trace_pipe``: ``CPU:%d [LOST %lu EVENTS]``): no event, but a gap the
+#: converter counts (``lost_events``), never a malformed line.
+LOST = re.compile(r"^\s*CPU:\s*[0-9]+\s+\[LOST ([0-9]+) EVENTS\]\s*$")
 
 _HEX = r"0x([0-9a-fA-F]+)"
 #: The events the converter maps, with the pattern of their fields; an

@@ -127,7 +127,7 @@ def line_blocks(raw: IO[bytes], block_bytes: int = BLOCK_BYTES) -> Iterator[memo
     zero-filled bytearray would write every page twice, and a small input
     would pay for a whole block).
     """
-    carry = b""
+    carry = held = b""
     while True:
         arr = np.empty(len(carry) + block_bytes + 1, np.uint8)
         buf = memoryview(arr)
@@ -137,10 +137,11 @@ def line_blocks(raw: IO[bytes], block_bytes: int = BLOCK_BYTES) -> Iterator[memo
         eof = got == 0
         if _has_cr(arr, end):
             # Universal newlines, as the text reader of the reference; a
-            # "\r\n" split across reads is one line end.
+            # "\r\n" split across reads is one line end: a last "\r" waits
+            # for the next read (its "\n" may follow, after "\r\r" too).
             block = bytes(buf[:end])
             if block.endswith(b"\r") and not eof:
-                block += raw.read(1)
+                block, held = block[:-1], b"\r"
             block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
             arr = np.frombuffer(bytearray(block + b"\n"), np.uint8)
             buf = memoryview(arr)
@@ -153,7 +154,8 @@ def line_blocks(raw: IO[bytes], block_bytes: int = BLOCK_BYTES) -> Iterator[memo
                 yield buf[:end]
             return
         cut = _last_newline(arr, end) + 1
-        carry = bytes(buf[cut:end])
+        carry = bytes(buf[cut:end]) + held
+        held = b""
         if cut:
             yield buf[:cut]
 

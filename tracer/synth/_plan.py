@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from cmmsim.tracer.params import need
-from cmmsim.tracer.schema import MAX_GUEST_PAGES, Op
+from cmmsim.tracer.schema import MAX_GUEST_PAGES, PAGE_SIZE_BYTES, Op
 from cmmsim.tracer.synth import _model, _state
 from cmmsim.tracer.synth._guest import GuestSim
 from cmmsim.tracer.synth._rng import rng_state
@@ -30,6 +30,7 @@ from cmmsim.tracer.synth._system import (
     new_sched,
     new_system,
     sys_conf,
+    system_step_events,
 )
 from cmmsim.tracer.synth._twin import python_twin
 
@@ -40,6 +41,17 @@ UNBOUNDED_NS = NOT_STARTED - 1
 FIRST_HINT = int(Op.SET_STABLE)  # the SET_* codes follow the two accesses
 #: Random streams of one guest (the scenario seed is the first word).
 STREAM_WORKLOAD, STREAM_SYSTEM, STREAM_GATE, STREAM_LAYOUT = 0, 1, 2, 3
+#: The most guest CPUs (Linux's largest ``NR_CPUS``); the model keeps a clock per CPU.
+MAX_CPUS = 8192
+#: The most one page may cost, ns (copy, zero fill, disk or network time): a
+#: guest's clock adds such costs per event, and 1 s each keeps any realistic
+#: run's clock far from the int64 end.
+MAX_PAGE_NS = 10**9
+#: The slowest disk and network, so that one page moves within ``MAX_PAGE_NS``.
+MIN_DISK_MIB_S = 1e9 / MAX_PAGE_NS / MIB_PAGES
+MIN_NET_MBIT_S = 4096 * 8 * 1000 / MAX_PAGE_NS
+#: The most pages one step of a task may touch (the event buffer holds a whole step).
+MAX_STEP_TOUCHES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,10 @@ class GuestParams:
     """
 
     guest_mib: int = field(default=1024, metadata={"help": "guest memory, MiB"})
-    cpus: int = field(default=1, metadata={"help": "guest CPUs (tasks run in parallel up to this many)"})
+    cpus: int = field(
+        default=1,
+        metadata={"help": "guest CPUs (tasks run in parallel up to this many)", "max": MAX_CPUS},
+    )
     duration_s: float = field(
         default=60.0, metadata={"help": "guest time simulated, s (--events stops earlier or later instead)"}
     )
@@ -78,20 +93,38 @@ class GuestParams:
         },
     )
     tick_s: float = field(default=1.0, metadata={"help": "period of the daemons' wake-ups, s"})
-    daemon_touches: int = field(default=8, metadata={"help": "own pages each daemon touches per tick"})
-    daemon_reads: int = field(default=4, metadata={"help": "cached library pages each daemon reads per tick"})
-    log_bytes_per_tick: int = field(default=512, metadata={"help": "system log growth per tick, bytes"})
+    daemon_touches: int = field(
+        default=8, metadata={"help": "own pages each daemon touches per tick", "max": MAX_STEP_TOUCHES}
+    )
+    daemon_reads: int = field(
+        default=4, metadata={"help": "cached library pages each daemon reads per tick", "max": MAX_STEP_TOUCHES}
+    )
+    log_bytes_per_tick: int = field(
+        default=512, metadata={"help": "system log growth per tick, bytes", "max": MAX_GUEST_PAGES * PAGE_SIZE_BYTES}
+    )
     log_mib: float = field(default=16.0, metadata={"help": "system log size before it wraps, MiB"})
     copy_ns: int = field(
-        default=1000, metadata={"help": "CPU time to copy one page between the page cache and a process, ns"}
+        default=1000,
+        metadata={
+            "help": "CPU time to copy one page between the page cache and a process, ns",
+            "max": MAX_PAGE_NS,
+        },
     )
     zero_ns: int = field(
-        default=1500, metadata={"help": "CPU time of a page fault that zero-fills a fresh anonymous page, ns"}
+        default=1500,
+        metadata={
+            "help": "CPU time of a page fault that zero-fills a fresh anonymous page, ns",
+            "max": MAX_PAGE_NS,
+        },
     )
     disk_mib_s: float = field(
-        default=200.0, metadata={"help": "disk bandwidth for cache misses, writeback and swap, MiB/s"}
+        default=200.0,
+        metadata={
+            "help": "disk bandwidth for cache misses, writeback and swap, MiB/s",
+            "min": MIN_DISK_MIB_S,
+        },
     )
-    net_mbit_s: float = field(default=1000.0, metadata={"help": "network link speed, Mbit/s"})
+    net_mbit_s: float = field(default=1000.0, metadata={"help": "network link speed, Mbit/s", "min": MIN_NET_MBIT_S})
     sndbuf_kib: int = field(default=256, metadata={"help": "socket send buffer a task may run ahead by, KiB"})
     dirty_expire_s: float = field(
         default=30.0, metadata={"help": "age at which the flusher writes a dirty page back, s (dirty_expire_centisecs)"}
@@ -259,7 +292,9 @@ def run_guest(
     p = plan.params
     cfg = guest_config(p)
     sysconf = system_config(p, plan.boot_t)
-    capacity = chunk_events + _state.headroom_events(cfg, plan.step_events)
+    # The largest step is the workload's or the system task's (its daemons' tick).
+    step_events = max(plan.step_events, system_step_events(sysconf))
+    capacity = chunk_events + _state.headroom_events(cfg, step_events)
     n_keys = sysconf.n_keys + plan.n_keys
     if twin:
         g = GuestSim(cfg, p.cpus, n_keys, capacity)

@@ -167,8 +167,9 @@ def server_step(g, w, k, t):
         task[k, F_PHASE] = W_SEND
         return t
     # The access log: one line per request; then wait for the next one.
-    w.log[0] += c.log_bytes
-    t = file_write(g, c.log_key + (w.log[0] // 4096) % c.log_pages, False, t)
+    # Kept within the wrapping log, so that no number of requests overflows int64.
+    w.log[0] = (w.log[0] + c.log_bytes % (c.log_pages * 4096)) % (c.log_pages * 4096)
+    t = file_write(g, c.log_key + w.log[0] // 4096, False, t)
     task[k, F_PHASE] = W_REQUEST
     return _next_arrival(w, k, t)
 

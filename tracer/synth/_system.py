@@ -142,6 +142,12 @@ def new_sched(tasks: int, boot_t: int, gate: GateConf, rng: np.ndarray) -> Sched
     return Sched(clock, np.zeros(N_G, np.int64), rng, gate)
 
 
+def system_step_events(c: SysConf) -> int:
+    """Events one daemon step of the system task may emit at most (reclaim and writeback aside):
+    its touches and reads (an access may swap in or fill), its buffers and the log."""
+    return 3 * (c.touches + c.reads) + 4 * BUF_RING + 16
+
+
 @nb.njit(cache=True, nogil=True, _nrt=False)
 def system_step(g, sy, t):
     """One step of the system task at time ``t``; returns its next clock."""
@@ -201,8 +207,9 @@ def _daemon_step(g, sy, t):
         return t
     # The last daemon of this tick: the log grows, and everyone sleeps until the next tick.
     st[Y_DAEMON] = 0
-    st[Y_LOG_BYTES] += c.log_bytes
-    t = file_write(g, c.key_log + (st[Y_LOG_BYTES] // 4096) % c.log_pages, False, t)
+    # Kept within the wrapping log, so that no number of ticks overflows int64.
+    st[Y_LOG_BYTES] = (st[Y_LOG_BYTES] + c.log_bytes % (c.log_pages * 4096)) % (c.log_pages * 4096)
+    t = file_write(g, c.key_log + st[Y_LOG_BYTES] // 4096, False, t)
     st[Y_TICK_T] = max(t, st[Y_TICK_T] + c.tick_ns)
     return st[Y_TICK_T]
 

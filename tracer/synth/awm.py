@@ -26,9 +26,17 @@ import numba as nb
 import numpy as np
 
 from cmmsim.tracer.params import need
+from cmmsim.tracer.schema import MAX_GUEST_PAGES, PAGE_SIZE_BYTES
 from cmmsim.tracer.synth import Workload
 from cmmsim.tracer.synth._model import anon_alloc, anon_touch, compute, net_recv
-from cmmsim.tracer.synth._plan import STREAM_WORKLOAD, GuestParams, GuestPlan, guest_config, system_config
+from cmmsim.tracer.synth._plan import (
+    MAX_STEP_TOUCHES,
+    STREAM_WORKLOAD,
+    GuestParams,
+    GuestPlan,
+    guest_config,
+    system_config,
+)
 from cmmsim.tracer.synth._rng import rng_exp, rng_state, zipf_cdf
 from cmmsim.tracer.synth._server import (
     F_FRAG,
@@ -50,6 +58,8 @@ assert F_FRAG_USED > F_I and F_FRAG > F_I
 N_CF = max(F_FRAG_USED, F_FRAG) + 1
 #: Pages received per step.
 RECV_STEP = 16
+#: The largest backend, GiB: its pages are keys of the model, 31-bit as a guest's pages.
+MAX_BACKEND_GIB = 1 << 12
 
 ClientConf = namedtuple(
     "ClientConf",
@@ -77,7 +87,9 @@ class Params(GuestParams):
     )
     pairs: int = field(default=4, metadata={"help": "N: server guests and client guests (N^2 connections)"})
     file_mib: int = field(default=1, metadata={"help": "size of each served file, MiB"})
-    backend_gib: float = field(default=10.0, metadata={"help": "size of the servers' file set, GiB"})
+    backend_gib: float = field(
+        default=10.0, metadata={"help": "size of the servers' file set, GiB", "max": MAX_BACKEND_GIB}
+    )
     popularity_alpha: float = field(
         default=0.8, metadata={"help": "Zipf exponent of file popularity (sets how much of the backend is hot)"}
     )
@@ -86,10 +98,15 @@ class Params(GuestParams):
     )
     app_mib: float = field(default=16.0, metadata={"help": "anonymous memory of the server or client application, MiB"})
     request_us: float = field(default=200.0, metadata={"help": "server and client CPU per request, us"})
-    touches: int = field(default=16, metadata={"help": "application pages touched per request"})
+    touches: int = field(
+        default=16, metadata={"help": "application pages touched per request", "max": MAX_STEP_TOUCHES}
+    )
     write_fraction: float = field(default=0.5, metadata={"help": "share of those touches that write"})
     recv_buffer_kib: int = field(default=64, metadata={"help": "a client's receive buffer, KiB"})
-    log_bytes: int = field(default=150, metadata={"help": "server access log bytes per request"})
+    log_bytes: int = field(
+        default=150,
+        metadata={"help": "server access log bytes per request", "max": MAX_GUEST_PAGES * PAGE_SIZE_BYTES},
+    )
 
     def __post_init__(self):
         super().__post_init__()

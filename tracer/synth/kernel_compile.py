@@ -34,6 +34,7 @@ import numba as nb
 import numpy as np
 
 from cmmsim.tracer.params import need
+from cmmsim.tracer.schema import MAX_GUEST_PAGES
 from cmmsim.tracer.synth import Workload
 from cmmsim.tracer.synth._model import (
     anon_alloc,
@@ -46,7 +47,14 @@ from cmmsim.tracer.synth._model import (
     kmem_free,
     page_free,
 )
-from cmmsim.tracer.synth._plan import STREAM_LAYOUT, STREAM_WORKLOAD, GuestParams, GuestPlan, system_config
+from cmmsim.tracer.synth._plan import (
+    MAX_STEP_TOUCHES,
+    STREAM_LAYOUT,
+    STREAM_WORKLOAD,
+    GuestParams,
+    GuestPlan,
+    system_config,
+)
 from cmmsim.tracer.synth._rng import rng_below, rng_erlang, rng_pick, rng_state, rng_uniform, zipf_cdf
 from cmmsim.tracer.synth._system import MIB_PAGES, NEVER, next_turn
 
@@ -63,6 +71,8 @@ STEP = 32
 STACK_PAGES, STACK_ORDER, PT_PAGES = 4, 2, 8
 #: Largest dependency file, pages.
 MAX_CMD_PAGES = 64
+#: The most source or header files (each takes at least a page of the model's 31-bit keys).
+MAX_FILES = MAX_GUEST_PAGES
 THP_ORDER = 9
 #: Share of a unit's CPU time spent parsing (the rest compiles).
 PARSE_SHARE = 0.3
@@ -117,11 +127,11 @@ class Params(GuestParams):
     duration_s: float = field(
         default=300.0, metadata={"help": "guest time simulated, s (--events stops earlier or later instead)"}
     )
-    sources: int = field(default=3000, metadata={"help": "compilation units in one build"})
+    sources: int = field(default=3000, metadata={"help": "compilation units in one build", "max": MAX_FILES})
     source_kib: float = field(default=24.0, metadata={"help": "mean source file size, KiB"})
-    headers: int = field(default=6000, metadata={"help": "header files in the tree"})
+    headers: int = field(default=6000, metadata={"help": "header files in the tree", "max": MAX_FILES})
     header_kib: float = field(default=8.0, metadata={"help": "mean header file size, KiB"})
-    headers_per_unit: int = field(default=300, metadata={"help": "header inclusions per unit"})
+    headers_per_unit: int = field(default=300, metadata={"help": "header inclusions per unit", "max": MAX_STEP_TOUCHES})
     header_alpha: float = field(
         default=1.0, metadata={"help": "Zipf exponent of header popularity (sets how often units share headers)"}
     )

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cmmsim.tracer.params import need
+from cmmsim.tracer.schema import MAX_GUEST_PAGES, PAGE_SIZE_BYTES
 from cmmsim.tracer.synth import Workload
 from cmmsim.tracer.synth._plan import STREAM_WORKLOAD, GuestParams, GuestPlan, system_config
 from cmmsim.tracer.synth._rng import rng_state, zipf_cdf
@@ -54,7 +55,12 @@ class Params(GuestParams):
         default=180.0, metadata={"help": "guest time simulated, s (--events stops earlier or later instead)"}
     )
     directories: int = field(
-        default=300, metadata={"help": "SPECweb99 directories of 36 files, 4.9 MiB each: the file set size"}
+        default=300,
+        metadata={
+            "help": "SPECweb99 directories of 36 files, 4.9 MiB each: the file set size",
+            # A directory's pages are model keys (31-bit); under 2,048 pages each.
+            "max": MAX_GUEST_PAGES >> 11,
+        },
     )
     dir_alpha: float = field(default=1.0, metadata={"help": "Zipf exponent of directory popularity"})
     file_alpha: float = field(default=1.0, metadata={"help": "Zipf exponent of file popularity in a class"})
@@ -66,7 +72,9 @@ class Params(GuestParams):
     request_rate: float = field(
         default=0.0, metadata={"help": "requests per second, Poisson arrivals (0: back to back, the server saturated)"}
     )
-    log_bytes: int = field(default=150, metadata={"help": "access log bytes per request"})
+    log_bytes: int = field(
+        default=150, metadata={"help": "access log bytes per request", "max": MAX_GUEST_PAGES * PAGE_SIZE_BYTES}
+    )
     access_log_mib: float = field(default=64.0, metadata={"help": "access log size before it wraps, MiB"})
 
     def __post_init__(self):
