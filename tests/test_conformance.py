@@ -89,6 +89,452 @@ def check(rows, host, *per_guest):
         assert got == {c: exp.get(c, 0) for c in COUNTERS}, f"guest {g}"
 
 
+# ---------------------------------------------------------------- host-lru
+
+
+def test_host_lru_pageout_pagein_and_free_reclaims():
+    # host-lru: every page starts Sz (model.md 9), hints are never sent.
+    # 4 pages, budget 2.
+    trace = [
+        (W, 0),  # 1 Sz: zf1, ch0. res [0]
+        (R, 1),  # 2 Sz: zf2 (never written: logically zero). res [0,1]
+        (R, 2),  # 3 zf3; victim 0 Sr changed: hw1 -> Sp. res [1,2]
+        (R, 0),  # 4 Sp: hr1, Sr unchanged (copy kept); victim 1 still zero: free, discards1 -> Sz. res [2,0]
+        (R, 1),  # 5 zf4; victim 2 zero: discards2. res [0,1]
+        (R, 2),  # 6 zf5; victim 0 unchanged, copy valid: no write, discards3 -> Sp. res [1,2]
+        (R, 0),  # 7 hr2; victim 1 zero: discards4. res [2,0]
+        (W, 0),  # 8 hit, ch0. res [2,0]
+        (R, 3),  # 9 zf6; victim 2 zero: discards5. res [0,3]
+        (R, 2),  # 10 zf7; victim 0 changed again: hw2. res [3,2]
+        (U, 3),  # 11 ignored: 3 stays Sr
+        (R, 3),  # 12 hit
+    ]
+    rows = run("host-lru", [guest(trace, 4)], 2)
+    check(
+        rows,
+        dict(
+            accesses=11,
+            host_reads=2,
+            host_writes=2,
+            zero_fills=7,
+            discards=5,
+            peak_resident_pages=2,
+            total_io=4,
+        ),
+    )
+    # Resident frames after each event: 1, then 2 for the other 11 events.
+    assert round(rows[None]["mean_resident_pages"] * 12) == 23
+
+
+# ---------------------------------------------------------------- cmm
+
+
+def test_cmm_lru_hints_discard_faults_content_lost_repairs():
+    # cmm, reclaim_order=lru: every page starts Uz, every hint is honoured and
+    # counted. 5 pages, budget 2.
+    trace = [
+        (S, 0),  # 1 h1 Uz -> Sz
+        (W, 0),  # 2 zf1 Sr ch. res [0]
+        (S, 1),  # 3 h2
+        (W, 1),  # 4 zf2. res [0,1]
+        (V, 1),  # 5 h3 Sr -> Vr
+        (S, 2),  # 6 h4
+        (W, 2),  # 7 zf3; victim 0 Sr changed: hw1 -> Sp. res [1,2]
+        (R, 0),  # 8 hr1 (copy kept); victim 1 Vr -> Vz: discards1. res [2,0]
+        (R, 1),  # 9 Vz: discard fault df1, gr1 -> Vr (ch set); victim 2 changed: hw2. res [0,1]
+        (U, 2),  # 10 h5 Sp -> Uz, slot freed, no I/O
+        (S, 2),  # 11 h6 Uz -> Sz
+        (R, 2),  # 12 zf4; victim 0 unchanged, copy: discards2 -> Sp. res [1,2]
+        (V, 0),  # 13 h7 Sp -> Vz, slot freed
+        (R, 0),  # 14 df2 gr2 -> Vr; victim 1 Vr -> Vz: discards3. res [2,0]
+        (S, 1),  # 15 h8 Vz -> Sz: content_lost1
+        (R, 1),  # 16 zf5; victim 2 never written since its zero fill: discards4 -> Sz. res [0,1]
+        (SI, 2),  # 17 h9 Sz unchanged
+        (U, 1),  # 18 h10 Sr -> Ur (still resident)
+        (R, 3),  # 19 Uz: repair1 -> Sz, zf6; victim 0 Vr -> Vz: discards5. res [1,3]
+        (R, 1),  # 20 Ur: repair2 -> Sr, a hit. res [3,1]
+        (SI, 0),  # 21 h11 Vz stays Vz ("discarded")
+        (R, 0),  # 22 df3 gr3 -> Vr; victim 3 zero page: discards6. res [1,0]
+    ]
+    check(
+        run("cmm", [guest(trace, 5)], 2),
+        dict(
+            accesses=11,
+            hints=11,
+            host_reads=1,
+            host_writes=2,
+            zero_fills=6,
+            discards=6,
+            discard_faults=3,
+            guest_reads=3,
+            repairs=2,
+            content_lost=1,
+            peak_resident_pages=2,
+            total_io=6,
+        ),
+    )
+
+
+def test_cmm_potentially_volatile_copies_and_volatile_writes():
+    # cmm, lru, 2 pages, budget 1 (every fault evicts the other page).
+    trace = [
+        (S, 0),  # 1 h1
+        (W, 0),  # 2 zf1, dirty, ch
+        (P, 0),  # 3 h2 Sr -> Pr, dirty cleared (ch stays)
+        (S, 1),  # 4 h3
+        (W, 1),  # 5 zf2; victim 0 clean Pr -> Vz: discards1 (no I/O though changed)
+        (R, 0),  # 6 Vz: df1 gr1 -> Vr; victim 1 changed: hw1 -> Sp
+        (P, 0),  # 7 h4 Vr -> Pr clean
+        (W, 0),  # 8 Pr hit: dirty
+        (R, 1),  # 9 hr1 (copy kept); victim 0 dirty Pr -> Sp: hw2
+        (R, 0),  # 10 hr2 -> Sr; victim 1 unchanged, copy: discards2 -> Sp
+        (V, 0),  # 11 h5 Sr -> Vr: the host's copy survives (model.md 9)
+        (S, 0),  # 12 h6 Vr -> Sr, copy still valid, unchanged
+        (R, 1),  # 13 hr3; victim 0 unchanged with copy: discards3
+        (R, 0),  # 14 hr4; victim 1 unchanged with copy: discards4
+        (U, 0),  # 15 h7 Sr -> Ur: the copy is dropped (content garbage)
+        (S, 0),  # 16 h8 Ur -> Sr: no copy anywhere now
+        (R, 1),  # 17 hr5; victim 0 has no preserved copy: hw3 -> Sp
+        (R, 0),  # 18 hr6; victim 1 unchanged with copy: discards5
+        (V, 0),  # 19 h9 Sr -> Vr
+        (W, 0),  # 20 write to a volatile page: hit, stays Vr (model.md 9)
+        (R, 1),  # 21 hr7; victim 0 Vr -> Vz: discards6 (no I/O)
+        (R, 0),  # 22 df2 gr2 -> Vr; victim 1 unchanged with copy: discards7
+    ]
+    check(
+        run("cmm", [guest(trace, 2)], 1),
+        dict(
+            accesses=13,
+            hints=9,
+            host_reads=7,
+            host_writes=3,
+            zero_fills=2,
+            discards=7,
+            discard_faults=2,
+            guest_reads=2,
+            peak_resident_pages=1,
+            total_io=12,
+        ),
+    )
+
+
+# One trace, three hosts: what each honours. 3 pages, budget 1.
+LIGHT_TRACE = [(S, 0), (W, 0), (V, 0), (S, 1), (W, 1), (P, 1), (SI, 0), (R, 0), (U, 1), (R, 1), (U, 1), (R, 2)]
+
+
+def test_cmm_light_honours_stable_unused_only():
+    # 1 S0 h1; 2 W0 zf1; 3 V0 not sent; 4 S1 h2; 5 W1 zf2, victim 0 Sr ch: hw1;
+    # 6 P1, 7 SI0 not sent (0 stays Sp); 8 R0 hr1, victim 1 ch: hw2;
+    # 9 U1 h3 Sp -> Uz, slot freed; 10 R1 Uz: repair1 -> Sz, zf3, victim 0
+    # unchanged with copy: discards1; 11 U1 h4 Sr -> Ur; 12 R2 Uz: repair2, zf4,
+    # victim 1 Ur -> Uz: discards2.
+    check(
+        run("cmm-light", [guest(LIGHT_TRACE, 3)], 1),
+        dict(
+            accesses=5,
+            hints=4,
+            host_reads=1,
+            host_writes=2,
+            zero_fills=4,
+            discards=2,
+            repairs=2,
+            peak_resident_pages=1,
+            total_io=3,
+        ),
+    )
+
+
+def test_cmm_same_trace_all_hints():
+    # 1 S0 h1; 2 W0 zf1; 3 V0 h2 Vr; 4 S1 h3; 5 W1 zf2, victim 0 Vr -> Vz: discards1;
+    # 6 P1 h4 Pr clean; 7 SI0 h5 Vz stays; 8 R0 df1 gr1 -> Vr, victim 1 clean Pr
+    # -> Vz: discards2; 9 U1 h6 Vz -> Uz; 10 R1 repair1, zf3, victim 0 Vr:
+    # discards3; 11 U1 h7 Ur; 12 R2 repair2, zf4, victim 1 Ur: discards4.
+    check(
+        run("cmm", [guest(LIGHT_TRACE, 3)], 1),
+        dict(
+            accesses=5,
+            hints=7,
+            zero_fills=4,
+            discards=4,
+            discard_faults=1,
+            guest_reads=1,
+            repairs=2,
+            peak_resident_pages=1,
+            total_io=1,
+        ),
+    )
+
+
+def test_host_lru_same_trace_no_hints():
+    # All Sz, hints ignored. 2 W0 zf1; 5 W1 zf2, victim 0: hw1; 8 R0 hr1, victim
+    # 1: hw2; 10 R1 Sp: hr2, victim 0 unchanged with copy: discards1; 12 R2 zf3,
+    # victim 1 unchanged with copy: discards2.
+    check(
+        run("host-lru", [guest(LIGHT_TRACE, 3)], 1),
+        dict(
+            accesses=5,
+            host_reads=2,
+            host_writes=2,
+            zero_fills=3,
+            discards=2,
+            peak_resident_pages=1,
+            total_io=4,
+        ),
+    )
+
+
+# 4 pages, budget 3: classes decide the victims under state-priority.
+PRIORITY_TRACE = [
+    (S, 0), (W, 0), (S, 1), (W, 1), (S, 2), (W, 2),  # 1-6: zf1-3, res [0,1,2] all Sr changed
+    (V, 2),  # 7
+    (P, 1),  # 8 clean Pr
+    (S, 3),  # 9
+    (W, 3),  # 10
+    (U, 3),  # 11
+    (R, 1),  # 12
+    (W, 1),  # 13
+    (S, 3),  # 14
+    (W, 3),  # 15
+    (R, 2),  # 16
+    (P, 2),  # 17
+    (W, 2),  # 18
+    (R, 1),  # 19
+    (R, 0),  # 20
+]  # fmt: skip
+
+
+def test_cmm_state_priority_victims_by_class():
+    # 7 V2 h Vr; 8 P1 h clean Pr; 9 S3 h; 10 W3 zf4: no U page, the V/clean-P
+    # class {1 (used at 4), 2 (at 6)}: victim 1 clean Pr -> Vz, discards1 (lru
+    # order would take 0 and write it). 11 U3 h Ur. 12 R1 Vz: df1 gr1 -> Vr;
+    # victim the U class: 3 -> Uz, discards2. res {0,2,1}. 13 W1 write to Vr:
+    # stays Vr (class V). 14 S3 h; 15 W3 Sz: zf5; V class {2 (6), 1 (13)}:
+    # victim 2 -> Vz, discards3. 16 R2 df2 gr2 -> Vr; V class {1}: discards4.
+    # 17 P2 h clean Pr; 18 W2 dirty Pr (the rest). 19 R1 df3 gr3; no U, no V or
+    # clean P: the rest {0 (2), 3 (15), 2 (18)}: victim 0 changed: hw1 -> Sp.
+    # 20 R0 hr1; V class {1}: discards5.
+    check(
+        run("cmm", [guest(PRIORITY_TRACE, 4)], 3, {"reclaim_order": "state-priority"}),
+        dict(
+            accesses=11,
+            hints=9,
+            host_reads=1,
+            host_writes=1,
+            zero_fills=5,
+            discards=5,
+            discard_faults=3,
+            guest_reads=3,
+            peak_resident_pages=3,
+            total_io=5,
+        ),
+    )
+
+
+def test_cmm_lru_order_same_trace():
+    # res [0,1,2]; 7 V2, 8 P1; 10 W3 zf4, victim 0 Sr changed: hw1. res [1,2,3].
+    # 11 U3 Ur; 12 R1 clean Pr hit; 13 W1 dirty Pr; 14 S3 Ur -> Sr; 15 W3 hit;
+    # 16 R2 Vr hit; 17 P2, 18 W2 dirty; 19 R1 hit. res [3,2,1]. 20 R0 Sp: hr1;
+    # victim 3 Sr changed: hw2.
+    check(
+        run("cmm", [guest(PRIORITY_TRACE, 4)], 3),
+        dict(
+            accesses=11,
+            hints=9,
+            host_reads=1,
+            host_writes=2,
+            zero_fills=4,
+            peak_resident_pages=3,
+            total_io=3,
+        ),
+    )
+
+
+def test_cmm_two_guests_counters_per_guest():
+    # Two guests of 2 pages share 2 frames under global LRU (cmm); a counter
+    # goes to the guest whose page it concerns. a = guest 0, b = guest 1.
+    g0 = guest([(0, S, 0), (1, W, 0), (5, R, 0), (7, U, 0), (9, S, 1), (10, W, 1)], 2)
+    g1 = guest([(2, S, 0), (3, W, 0), (4, S, 1), (6, W, 1), (8, R, 0)], 2)
+    # t0 a.S0 (a h1); t1 a.W0 a zf1, res [a0]; t2 b.S0 (b h1); t3 b.W0 b zf1,
+    # res [a0,b0]; t4 b.S1 (b h2); t5 a.R0 hit, res [b0,a0]; t6 b.W1 b zf2,
+    # victim b0 changed: b hw1, res [a0,b1]; t7 a.U0 (a h2) Ur; t8 b.R0 Sp: b hr1,
+    # victim a0 Ur -> Uz: a discards1, res [b1,b0]; t9 a.S1 (a h3); t10 a.W1
+    # a zf2, victim b1 changed: b hw2, res [b0,a1].
+    # Peaks per guest: a holds at most 1 frame; b 2 (after t8).
+    check(
+        run("cmm", [g0, g1], 2),
+        dict(
+            accesses=6,
+            hints=5,
+            host_reads=1,
+            host_writes=2,
+            zero_fills=4,
+            discards=1,
+            peak_resident_pages=2,
+            total_io=3,
+        ),
+        dict(accesses=3, hints=3, zero_fills=2, discards=1, peak_resident_pages=1),
+        dict(accesses=3, hints=2, host_reads=1, host_writes=2, zero_fills=2, peak_resident_pages=2, total_io=3),
+    )
+
+
+# ---------------------------------------------------------------- tier
+
+
+def test_host_lru_tier_spills_and_exclusive_loads():
+    # host-lru, 4 pages, budget 1, a tier of 1 page.
+    trace = [
+        (W, 0),  # 1 zf1
+        (W, 1),  # 2 zf2; victim 0 changed -> tier: hwt1. tier [0]
+        (W, 2),  # 3 zf3; victim 1 -> tier full: spill 0 (spills1, hw1); hwt2. tier [1]
+        (R, 0),  # 4 disk: hr1; victim 2 -> spill 1 (spills2, hw2); hwt3. tier [2]
+        (R, 2),  # 5 tier: hrt1, tier [] (exclusive: 2 changed again); victim 0 copy on disk: discards1
+        (R, 0),  # 6 hr2; victim 2 changed: hwt4. tier [2]
+        (R, 1),  # 7 hr3 (spilled to disk); victim 0 disk copy: discards2
+        (R, 2),  # 8 hrt2, tier []; victim 1 disk copy: discards3
+        (W, 2),  # 9 hit
+        (R, 3),  # 10 zf4; victim 2 changed: hwt5. tier [2]
+    ]
+    rows = run("host-lru", [guest(trace, 4)], 1, tier_pages=1)
+    check(
+        rows,
+        dict(
+            accesses=10,
+            host_reads=3,
+            host_writes=2,
+            zero_fills=4,
+            discards=3,
+            peak_resident_pages=1,
+            host_reads_tier=2,
+            host_writes_tier=5,
+            host_spills_tier=2,
+            total_io=5,
+        ),
+    )
+    assert rows[None]["tier_pages"] == 1
+
+
+def test_cmm_tier_hint_frees_a_tier_copy():
+    # cmm, 3 pages, budget 1, tier 1.
+    trace = [
+        (S, 0),  # 1 h1
+        (W, 0),  # 2 zf1
+        (S, 1),  # 3 h2
+        (W, 1),  # 4 zf2; victim 0 -> tier: hwt1. tier [0]
+        (V, 0),  # 5 h3 Sp -> Vz: its tier place freed, no I/O. tier []
+        (S, 2),  # 6 h4
+        (W, 2),  # 7 zf3; victim 1 -> tier (room): hwt2. tier [1]
+        (R, 0),  # 8 df1 gr1 -> Vr; victim 2 -> spill 1 (spills1, hw1); hwt3. tier [2]
+        (R, 1),  # 9 disk: hr1; victim 0 Vr -> Vz: discards1
+        (U, 2),  # 10 h5 Sp -> Uz: tier place freed
+    ]
+    check(
+        run("cmm", [guest(trace, 3)], 1, tier_pages=1),
+        dict(
+            accesses=5,
+            hints=5,
+            host_reads=1,
+            host_writes=1,
+            zero_fills=3,
+            discards=1,
+            discard_faults=1,
+            guest_reads=1,
+            peak_resident_pages=1,
+            host_writes_tier=3,
+            host_spills_tier=1,
+            total_io=3,
+        ),
+    )
+
+
+# ---------------------------------------------------------------- two-list
+
+TWO_LIST_TRACE = [(W, 0), (R, 1), (R, 0), (R, 2), (R, 3), (R, 2), (R, 4), (R, 3), (R, 0)]
+
+
+def test_host_lru_two_list():
+    # Budget 3 (< 1 GiB: inactive is low while inactive < active). Lists head first.
+    # 1 W0 zf1 I=[0]; 2 R1 zf2 I=[1,0]; 3 R0 inactive use: activate, I=[1] A=[0];
+    # 4 R2 zf3 I=[2,1]; 5 R3 zf4: 2 < 1 no; victim inactive tail 1 (zero): discards1,
+    # I=[3,2] A=[0]; 6 R2 activate: I=[3] A=[2,0]; 7 R4 zf5: 1 < 2 low: A's tail 0
+    # to I's head, I=[0,3] A=[2]; victim 3: discards2, I=[4,0]; 8 R3 zf6: victim 0
+    # changed: hw1, I=[3,4]; 9 R0 Sp: hr1, victim 4: discards3, I=[0,3].
+    check(
+        run("host-lru", [guest(TWO_LIST_TRACE, 5)], 3, {"replacement": "two-list"}),
+        dict(
+            accesses=9,
+            host_reads=1,
+            host_writes=1,
+            zero_fills=6,
+            discards=3,
+            peak_resident_pages=3,
+            total_io=2,
+        ),
+    )
+
+
+def test_host_lru_same_trace_lru():
+    # 1 W0 [0]; 2 R1 [0,1]; 3 R0 [1,0]; 4 R2 [1,0,2]; 5 R3 victim 1: discards1
+    # [0,2,3]; 6 R2 [0,3,2]; 7 R4 victim 0 changed: hw1 [3,2,4]; 8 R3 hit;
+    # 9 R0 hr1, victim 2: discards2.
+    check(
+        run("host-lru", [guest(TWO_LIST_TRACE, 5)], 3),
+        dict(
+            accesses=9,
+            host_reads=1,
+            host_writes=1,
+            zero_fills=5,
+            discards=2,
+            peak_resident_pages=3,
+            total_io=2,
+        ),
+    )
+
+
+# ---------------------------------------------------------------- offline bounds
+
+
+def test_opt_floor_cyclic():
+    # 3 pages written in a cycle, budget 2. MIN: 3 W2 evicts 1 (next use 5, 0's is
+    # 4); 5 W1 must read its written content: 1 costly refault; evicts 0 (no next
+    # use). First accesses: 3.
+    trace = [(W, 0), (W, 1), (W, 2), (W, 0), (W, 1), (W, 2)]
+    check(
+        run("opt", [guest(trace, 3)], 2),
+        dict(accesses=6, host_reads=1, zero_fills=3, peak_resident_pages=2, total_io=1),
+    )
+
+
+def test_opt_schedule_cyclic_with_writes():
+    # cmm's rules with MIN's victims, 3 pages, budget 2: 1-4 S0 W0 S1 W1 zf2;
+    # 5 S2 6 W2 zf3, victim 1 (next use 8 > 7): changed, hw1; 7 W0 hit; 8 W1 hr1,
+    # victim 0 (no next use): changed, hw2; 9 W2 hit.
+    trace = [(S, 0), (W, 0), (S, 1), (W, 1), (S, 2), (W, 2), (W, 0), (W, 1), (W, 2)]
+    check(
+        run("opt-schedule", [guest(trace, 3)], 2),
+        dict(accesses=6, hints=3, host_reads=1, host_writes=2, zero_fills=3, peak_resident_pages=2, total_io=3),
+    )
+
+
+def test_opt_free_gap_renames():
+    # 2 pages, budget 1. U0 then S0 (7) ends page 0's content: W0 at 7 is a new
+    # page (a first access), so evicting 0 at 4 costs nothing; 1 is written at 4
+    # and read at 8: one costly refault. The floor is no host: it reads the 4
+    # hints to rename pages but honours none, so its `hints` is 0 (model.md,
+    # "The floor"; I first expected 4, as `opt-schedule` counts them).
+    trace = [(S, 0), (W, 0), (S, 1), (W, 1), (U, 0), (S, 0), (W, 0), (R, 1)]
+    check(
+        run("opt", [guest(trace, 2)], 1),
+        dict(accesses=4, host_reads=1, zero_fills=3, peak_resident_pages=1, total_io=1),
+    )
+    # opt-schedule on the same trace: cmm's rules, MIN's victims. 4 W1 zf2, victim
+    # 0 (its next use is a new page): changed, hw1; 7 W0 zf3 (Sp -> Uz at 5, Sz at 6),
+    # victim 1 changed: hw2; 8 R1 hr1, victim 0: hw3. Every hint counted.
+    check(
+        run("opt-schedule", [guest(trace, 2)], 1),
+        dict(accesses=4, hints=4, host_reads=1, host_writes=3, zero_fills=3, peak_resident_pages=1, total_io=4),
+    )
+
+
 @pytest.mark.parametrize("strategy", ["cmm", "cmm-light", "opt-schedule"])
 def test_unused_then_stable_unwritten_keeps_its_content(strategy):
     # Set unused drops a resident page's preserved copy; taken back stable and not
@@ -135,5 +581,242 @@ def test_unused_then_stable_unwritten_keeps_its_content(strategy):
             repairs=1,
             peak_resident_pages=1,
             total_io=6,
+        ),
+    )
+
+
+# ---------------------------------------------------------------- static
+
+
+def test_static_guest_reclaim_inside_equal_shares():
+    # Budget 4, two guests of 4 pages: shares of 2 each. The host never pages;
+    # every cost is the guest's own I/O; resident = in-use pages. The "zf" below
+    # are first touches of fresh pages: the guest's own memory, no frame the host
+    # zero-fills, so `zero_fills` stays 0 (model.md 6; I first expected 6).
+    g0 = guest(
+        [
+            (S, 0),  # 1 in use {0}
+            (W, 0),  # 2 zf1
+            (S, 1),  # 3 {0,1}
+            (W, 1),  # 4 zf2
+            (V, 1),  # 5 clean page cache
+            (S, 2),  # 6 allocation: 3 > 2, reclaim: LRU clean cache 1 dropped: discards1 (by guest)
+            (W, 2),  # 7 zf3
+            (R, 1),  # 8 re-read: df1 gr1 -> in use; reclaim: no clean cache, LRU stable 0 swapped: gw1
+            (R, 0),  # 9 swap-in gr2; reclaim: clean cache 1 (V) dropped: discards2
+            (U, 2),  # 10 freed: {0}
+            (R, 1),  # 11 re-read df2 gr3; {0,1} fits
+        ],
+        4,
+    )
+    g1 = guest(
+        [
+            (S, 0),  # 1
+            (W, 0),  # 2 zf1
+            (S, 1),  # 3
+            (W, 1),  # 4 zf2
+            (S, 2),  # 5 reclaim: LRU stable 0 swapped: gw1
+            (W, 2),  # 6 zf3
+            (R, 0),  # 7 swap-in gr1; reclaim LRU stable 1 (4) before 2 (6): gw2
+        ],
+        4,
+        t0=100,
+    )
+    check(
+        run("static", [g0, g1], 4),
+        dict(
+            accesses=10,
+            discards=2,
+            discards_by_guest=2,
+            discard_faults=2,
+            guest_reads=4,
+            guest_writes=3,
+            peak_resident_pages=4,
+            total_io=7,
+        ),
+        dict(
+            accesses=6,
+            discards=2,
+            discards_by_guest=2,
+            discard_faults=2,
+            guest_reads=3,
+            guest_writes=1,
+            peak_resident_pages=2,
+            total_io=4,
+        ),
+        dict(accesses=4, guest_reads=1, guest_writes=2, peak_resident_pages=2, total_io=3),
+    )
+
+
+# ---------------------------------------------------------------- free page reporting
+
+
+def test_free_page_reporting_drops_a_reported_block():
+    # order 1 (blocks of 2 pages), delay 10 ns, one block per report; 4 pages,
+    # budget 2. The host pages by LRU and knows only the reports.
+    trace = [
+        (0, S, 0),
+        (1, W, 0),  # zf1. res [0]
+        (2, S, 1),
+        (3, W, 1),  # zf2. res [0,1]
+        (4, S, 2),
+        (5, W, 2),  # zf3; victim 0 changed: hw1 -> Sp. res [1,2]
+        (6, U, 0),
+        (7, U, 1),  # block {0,1} free: queued, its report runs at 17
+        (8, R, 2),  # hit. res [1,2]
+        (20, S, 3),  # the report ran (17): 0 loses its copy, 1's frame dropped:
+        #             discards1 (released), 2 pages reported. res [2]
+        (21, W, 3),  # zf4. res [2,3]
+        (22, S, 0),
+        (23, W, 0),  # reported: zf5 (not a read); victim 2 changed: hw2. res [3,0]
+    ]
+    check(
+        run("free-page-reporting", [guest(trace, 4)], 2, {"order": 1, "delay_ns": 10, "capacity": 1}),
+        dict(
+            accesses=6,
+            hints=2,
+            host_writes=2,
+            zero_fills=5,
+            discards=1,
+            discards_released=1,
+            peak_resident_pages=2,
+            total_io=2,
+        ),
+    )
+
+
+# ---------------------------------------------------------------- balloons
+
+#: Oracle targets, no slack, balloons that move at once (10**12 pages/s: 1,000 pages
+#: a nanosecond), periods of 100 ns from the first event; a floor of 1 page.
+BALLOON_PARAMS = {
+    "estimator": "oracle",
+    "period_ns": 100,
+    "slack": 0.0,
+    "min_fraction": 0.25,
+    "rate_pages_per_s": 10**12,
+}
+
+
+def balloon_guests():
+    # Two guests of 4 pages, budget 6.
+    # Period 1 [0, 100): g0 touches {0,1}, g1 {0,1,2,3}: oracle estimates 2 and 4, so
+    # targets 6 x 2/6 = 2 and 6 x 4/6 = 4: g0's balloon 2 at the first event, at once
+    # (inflated 2, initial 2), from its free pages (no cost); g1's 0. Host frames:
+    # g0 {0,1} + g1 {0,1,2,3} = 6, the budget: no host reclaim. zf: 2 + 4.
+    # g1 frees 2 and 3 at 12, 13 (the host still backs them).
+    # Period 2 [100, 200): g0 touches {0,1,2,3} (estimate 4), g1 {0,1} (2): targets
+    # 4 and 2. At 101 g0's balloon deflates 2 (deflated 2) and g1's inflates 2
+    # (inflated 2): it takes g1's free pages 2 and 3, whose frames the host backs,
+    # so g1's host frames (4) + balloon (2) > 4 pages: the host drops both frames,
+    # oldest-freed first, no I/O (discards 2, released 2). g0 then takes 2 and 3
+    # into use: host frames 4 + 2 = 6, no host reclaim; zf 2 more.
+    # Accesses: g0 W0 W1 R0 R1 W2 W3 (6), g1 W0-W3 R0 R1 (6).
+    g0 = guest(
+        [
+            (0, S, 0), (1, W, 0), (2, S, 1), (3, W, 1),
+            (101, R, 0), (102, R, 1), (103, S, 2), (104, W, 2), (105, S, 3), (106, W, 3),
+        ],
+        4,
+    )  # fmt: skip
+    g1 = guest(
+        [
+            (4, S, 0), (5, W, 0), (6, S, 1), (7, W, 1), (8, S, 2), (9, W, 2), (10, S, 3), (11, W, 3),
+            (12, U, 2), (13, U, 3),
+            (101, R, 0), (102, R, 1),
+        ],
+        4,
+    )  # fmt: skip
+    return [g0, g1]
+
+
+@pytest.mark.parametrize(("strategy", "hints"), [("balloon", (0, 0)), ("balloon+cmm", (4, 6))])
+def test_balloon_oracle_inflate_deflate(strategy, hints):
+    # balloon's host ignores hints (0); balloon+cmm's honours and counts them: g0
+    # S0 S1 S2 S3, g1 S0..S3 U2 U3 (no reclaim by a guest, so no implicit hint).
+    h0, h1 = hints
+    check(
+        run(strategy, balloon_guests(), 6, BALLOON_PARAMS),
+        dict(
+            accesses=12,
+            hints=h0 + h1,
+            zero_fills=8,
+            discards=2,
+            discards_released=2,
+            balloon_inflated_pages=4,
+            balloon_initial_pages=2,
+            balloon_deflated_pages=2,
+            peak_resident_pages=6,
+        ),
+        dict(
+            accesses=6,
+            hints=h0,
+            zero_fills=4,
+            balloon_inflated_pages=2,
+            balloon_initial_pages=2,
+            balloon_deflated_pages=2,
+            peak_resident_pages=4,
+        ),
+        dict(
+            accesses=6,
+            hints=h1,
+            zero_fills=4,
+            discards=2,
+            discards_released=2,
+            balloon_inflated_pages=2,
+            peak_resident_pages=4,
+        ),
+    )
+
+
+def test_balloon_minimums_force_host_paging_and_dual_paging():
+    # Two guests of 4 pages, budget 4, no slack, minimum 0.75 x 4 = 3 pages each.
+    # Oracle estimates of the only period: g0 {0,1,2,3} 4, g1 {0,1} 2: shares 2.7
+    # and 1.3, both under the minimum: both pinned at 3, targets summing to 6 > 4,
+    # so the host pages. Balloons 1 and 1 at the first event (initial 2).
+    g0 = guest([(0, S, 0), (1, W, 0), (2, S, 1), (3, W, 1), (8, S, 2), (9, W, 2), (10, S, 3), (11, W, 3)], 4)
+    g1 = guest([(4, S, 0), (5, W, 0), (6, S, 1), (7, W, 1)], 4)
+    # t1 a0 zf, t3 a1 zf, t5 b0 zf, t7 b1 zf: host [a0,a1,b0,b1] full.
+    # t8 S2: g0 in use 3 <= 4 - 1. t9 W2 zf; host victim a0 changed: hw1 (g0).
+    # t10 S3: g0 in use would be 4 > 3: its reclaim, no clean cache, swaps its LRU
+    # stable page 0, which the host paged out: the host reads it back first (hr1,
+    # dual_paging 1), evicting a1 (changed: hw2, g0); the guest writes it (gw1).
+    # a0 stays backed (g0's frames {0,2} + balloon 1 <= 4). Host [b0,b1,a2,a0].
+    # t11 W3 zf; host victim b0 changed: hw3 (g1).
+    # g0's frames: 1, 2, 2 (t9), 2 (t10), 3 (t11): peak 3.
+    check(
+        run("balloon", [g0, g1], 4, {**BALLOON_PARAMS, "period_ns": 1000, "min_fraction": 0.75}),
+        dict(
+            accesses=6,
+            host_reads=1,
+            host_writes=3,
+            zero_fills=6,
+            guest_writes=1,
+            dual_paging=1,
+            balloon_inflated_pages=2,
+            balloon_initial_pages=2,
+            peak_resident_pages=4,
+            total_io=5,
+        ),
+        dict(
+            accesses=4,
+            host_reads=1,
+            host_writes=2,
+            zero_fills=4,
+            guest_writes=1,
+            dual_paging=1,
+            balloon_inflated_pages=1,
+            balloon_initial_pages=1,
+            peak_resident_pages=3,
+            total_io=4,
+        ),
+        dict(
+            accesses=2,
+            host_writes=1,
+            zero_fills=2,
+            balloon_inflated_pages=1,
+            balloon_initial_pages=1,
+            peak_resident_pages=2,
+            total_io=1,
         ),
     )
