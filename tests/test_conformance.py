@@ -820,3 +820,248 @@ def test_balloon_minimums_force_host_paging_and_dual_paging():
             total_io=1,
         ),
     )
+
+
+# ---------------------------------------------------------------- more rules
+
+
+def test_host_lru_clock_second_chance():
+    # host-lru, replacement=clock, 4 pages, budget 3. A frame table and a hand;
+    # a faulted page enters with its reference bit clear (model.md 9), a use sets it.
+    # 1 W0 zf1 f0; 2 R0 ref0; 3 R1 zf2 f1; 4 R2 zf3 f2, hand at f0; 5 R3 zf4: f0's
+    # page 0 referenced: clear, on; f1's page 1 not: victim (zero): discards1,
+    # f1 = 3; 6 R0 hit. (Exact LRU would evict 0 at 5: hw1, then hr1 at 6.)
+    trace = [(W, 0), (R, 0), (R, 1), (R, 2), (R, 3), (R, 0)]
+    check(
+        run("host-lru", [guest(trace, 4)], 3, {"replacement": "clock"}),
+        dict(accesses=6, zero_fills=4, discards=1, peak_resident_pages=3),
+    )
+    check(
+        run("host-lru", [guest(trace, 4)], 3),
+        dict(accesses=6, host_reads=1, host_writes=1, zero_fills=4, discards=1, peak_resident_pages=3, total_io=2),
+    )
+
+
+def test_cmm_volatile_from_zero_and_preserved():
+    # cmm, 3 pages, budget 1: set volatile or potentially volatile on a page with
+    # no frame (Sz, Uz, Sp) makes it Vz (DESIGN.md's table); touching it is a
+    # discard fault even if it was never written.
+    trace = [
+        (S, 0),  # 1 h1 Uz -> Sz
+        (V, 0),  # 2 h2 Sz -> Vz
+        (R, 0),  # 3 df1 gr1 -> Vr (changed)
+        (S, 1),  # 4 h3
+        (W, 1),  # 5 zf1; victim 0 Vr -> Vz: discards1
+        (P, 2),  # 6 h4 Uz -> Vz
+        (R, 2),  # 7 df2 gr2 -> Vr; victim 1 changed: hw1 -> Sp
+        (P, 1),  # 8 h5 Sp -> Vz, slot freed
+        (R, 1),  # 9 df3 gr3 -> Vr; victim 2 Vr: discards2
+        (SI, 1),  # 10 h6 Vr -> Sr (changed: the re-read wrote the frame, model.md 9)
+        (S, 2),  # 11 h7 Vz -> Sz: content_lost1
+        (R, 2),  # 12 zf2; victim 1 Sr changed: hw2
+    ]
+    check(
+        run("cmm", [guest(trace, 3)], 1),
+        dict(
+            accesses=5,
+            hints=7,
+            host_writes=2,
+            zero_fills=2,
+            discards=2,
+            discard_faults=3,
+            guest_reads=3,
+            content_lost=1,
+            peak_resident_pages=1,
+            total_io=5,
+        ),
+    )
+
+
+def test_tier_spill_counts_to_the_spilled_pages_guest():
+    # host-lru, guests of 2 and 1 pages, budget 1, tier 1. t0 a0 zf; t1 b0 zf, victim
+    # a0 -> tier (hwt, a); t2 a1 zf, victim b0 -> tier full: spill a0 to the disk
+    # (spill and hw to a), b0 in (hwt, b).
+    g0 = guest([(0, W, 0), (2, W, 1)], 2)
+    g1 = guest([(1, W, 0)], 1)
+    check(
+        run("host-lru", [g0, g1], 1, tier_pages=1),
+        dict(
+            accesses=3,
+            host_writes=1,
+            zero_fills=3,
+            host_writes_tier=2,
+            host_spills_tier=1,
+            peak_resident_pages=1,
+            total_io=1,
+        ),
+        dict(
+            accesses=2,
+            host_writes=1,
+            zero_fills=2,
+            host_writes_tier=1,
+            host_spills_tier=1,
+            peak_resident_pages=1,
+            total_io=1,
+        ),
+        dict(accesses=1, zero_fills=1, host_writes_tier=1, peak_resident_pages=1),
+    )
+
+
+def test_free_page_reporting_capacity_and_reuse():
+    # order 0 (single pages), delay 10 ns, one block per report; 3 pages, budget 2.
+    trace = [
+        (0, S, 0),
+        (1, W, 0),  # zf1
+        (2, S, 1),
+        (3, W, 1),  # zf2. res [0,1]
+        (4, U, 0),  # queued: a report at 14
+        (5, U, 1),  # queued: over capacity, into the next report (24)
+        (15, S, 2),  # the report at 14 ran: page 0 dropped (discards1, released1, h1). res [1]
+        (16, W, 2),  # zf3. res [1,2]
+        (18, S, 1),  # page 1 in use again: not free when its report runs at 24
+        (19, W, 1),  # hit (the host never dropped it). res [2,1]
+        (30, S, 0),
+        (31, W, 0),  # reported: zf4, not a read; victim 2 changed: hw1
+    ]
+    check(
+        run("free-page-reporting", [guest(trace, 3)], 2, {"order": 0, "delay_ns": 10, "capacity": 1}),
+        dict(
+            accesses=5,
+            hints=1,
+            host_writes=1,
+            zero_fills=4,
+            discards=1,
+            discards_released=1,
+            peak_resident_pages=2,
+            total_io=1,
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("strategy", "params", "g0_hints", "g1_hints", "host_writes", "host_discards"),
+    [
+        ("balloon", {}, 0, 0, 2, 0),
+        ("balloon+cmm", {}, 6, 2, 1, 1),
+        ("balloon+cmm", {"replacement": "state-priority"}, 6, 2, 1, 1),
+    ],
+)
+def test_balloon_guest_drops_clean_cache(strategy, params, g0_hints, g1_hints, host_writes, host_discards):
+    # As the test above (minimums 3 of 4 pages pinned, budget 4, balloons 1 and 1),
+    # but g0's page 1 is clean page cache (V1 at 4), so g0's reclaim at t11 drops it
+    # (discards, discards_by_guest) instead of swapping.
+    # balloon (hints ignored): t1 a0, t3 a1, t6 b0, t8 b1 zf; t10 W2 zf, host victim
+    # a0 changed: hw1; t11 S3: g0 drops page 1, no I/O; t12 W3 zf, host victim a1,
+    # which the host takes for stable and changed: hw2. g0's frames peak at 2.
+    # balloon+cmm, LRU: V1 makes a1 Vr; t10 victim a0: hw1; t11 the guest's drop
+    # tells the host set unused (a hint: g0's 6 = S0 S1 V1 S2 S3 + that one), a1
+    # Ur; t12 victim a1 Ur: no I/O, discards (the host's choice).
+    # balloon+cmm, state-priority: t10 victim a1 (class V): discards; t11 the guest
+    # drops page 1 (Vz -> Uz by its set unused); t12 victim a0 (rest): hw1.
+    g0 = guest(
+        [(0, S, 0), (1, W, 0), (2, S, 1), (3, W, 1), (4, V, 1), (9, S, 2), (10, W, 2), (11, S, 3), (12, W, 3)], 4
+    )
+    g1 = guest([(5, S, 0), (6, W, 0), (7, S, 1), (8, W, 1)], 4)
+    p = {**BALLOON_PARAMS, "period_ns": 1000, "min_fraction": 0.75, **params}
+    check(
+        run(strategy, [g0, g1], 4, p),
+        dict(
+            accesses=6,
+            hints=g0_hints + g1_hints,
+            host_writes=host_writes,
+            zero_fills=6,
+            discards=1 + host_discards,
+            discards_by_guest=1,
+            balloon_inflated_pages=2,
+            balloon_initial_pages=2,
+            peak_resident_pages=4,
+            total_io=host_writes,
+        ),
+        dict(
+            accesses=4,
+            hints=g0_hints,
+            host_writes=host_writes,
+            zero_fills=4,
+            discards=1 + host_discards,
+            discards_by_guest=1,
+            balloon_inflated_pages=1,
+            balloon_initial_pages=1,
+            peak_resident_pages=2,
+            total_io=host_writes,
+        ),
+        dict(
+            accesses=2,
+            hints=g1_hints,
+            zero_fills=2,
+            balloon_inflated_pages=1,
+            balloon_initial_pages=1,
+            peak_resident_pages=2,
+        ),
+    )
+
+
+def test_opt_volatile_content_costs_a_read_unless_set_stable():
+    # 2 pages, budget 1. 0 is volatile when 1 takes the frame: its later read must
+    # re-read it (a discard fault's guest read): the floor counts 1.
+    trace = [(S, 0), (W, 0), (V, 0), (S, 1), (W, 1), (R, 0)]
+    check(
+        run("opt", [guest(trace, 2)], 1),
+        dict(accesses=3, host_reads=1, zero_fills=2, peak_resident_pages=1, total_io=1),
+    )
+    # Marked volatile and then stable in the gap: its content need not survive
+    # (model.md, "The floor"): the read is of a new page, a first access.
+    trace = [(S, 0), (W, 0), (V, 0), (S, 1), (W, 1), (S, 0), (R, 0)]
+    check(
+        run("opt", [guest(trace, 2)], 1),
+        dict(accesses=3, zero_fills=3, peak_resident_pages=1),
+    )
+
+
+# ---------------------------------------------------------------- the file format
+
+
+@pytest.mark.parametrize(
+    ("strategy", "want"),
+    [
+        # The derivations of the LIGHT_TRACE tests above.
+        ("host-lru", dict(host_reads=2, host_writes=2, zero_fills=3, discards=2, total_io=4)),
+        ("cmm-light", dict(hints=4, host_reads=1, host_writes=2, zero_fills=4, discards=2, repairs=2, total_io=3)),
+        (
+            "cmm",
+            dict(hints=7, zero_fills=4, discards=4, discard_faults=1, guest_reads=1, repairs=2, total_io=1),
+        ),
+    ],
+)
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_parquet_file_written_from_the_documented_format(tmp_path, strategy, want, stream):
+    # Written with pyarrow alone, as model.md section 2 describes a trace: columns
+    # t_ns int64, pfn uint32, op uint8; cmmsim.* metadata, each value JSON.
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    op, pfn = zip(*LIGHT_TRACE, strict=True)
+    table = pa.table(
+        {
+            "t_ns": pa.array(range(len(op)), pa.int64()),
+            "pfn": pa.array(pfn, pa.uint32()),
+            "op": pa.array(op, pa.uint8()),
+        }
+    )
+    meta = {
+        "schema_version": 1,
+        "page_size": 4096,
+        "guest_pages": 3,
+        "source": "test",
+        "params": {},
+        "seed": None,
+        "event_counts": {},
+        "converter": {},
+    }
+    path = tmp_path / "light.parquet"
+    pq.write_table(table.replace_schema_metadata({f"cmmsim.{k}": json.dumps(v) for k, v in meta.items()}), path)
+    df = api.replay(path, strategy, [1], stream=stream)
+    assert df.height == 2  # the host's row and the guest's
+    rows = {row["guest"]: row for row in df.iter_rows(named=True)}
+    check(rows, dict(accesses=5, peak_resident_pages=1, **want))
