@@ -1225,14 +1225,15 @@ def test_balloon_fault_rate_estimator_grows_on_refaults():
             (3, W, 1),  # zf
             (4, V, 1),  # clean page cache
             (5, S, 2),  # in use 3 > 2: the guest drops 1 (discards, by guest)
-            (6, W, 2),  # zf; g0's host frames {0,1,2} + balloon 2 > 4: the host drops
-            #             the backed free frame of 1 (discards, released)
+            (6, W, 2),  # 2 would make g0's host frames {0,1,2} + balloon 2 > 4: the
+            #             host first drops the backed free frame of 1 (discards,
+            #             released), then backs 2: zf
             (7, R, 1),  # re-read: df1 gr1 (a refault); in use 3 > 2: 0 swapped (gw1);
-            #             1's frame is new: zf; frames {0,2,1} + 2 > 4: 0's dropped (released)
+            #             1 would make {0,2,1} + 2 > 4: 0's frame dropped (released); zf
+            #             g0's frames never exceed 2, the host's 2 + 1 = 3
             (102, R, 0),  # swap-in gr2; in use 3 > 2 again: 1 (volatile after its
-            #               re-read) dropped (by guest); 0's frame: zf; frames {2,1,0}
-            #               + 2 > 4: 1's dropped (released). Host frames 3 + 1 = 4 at
-            #               the page-in, before that drop: the host's peak.
+            #               re-read) dropped (by guest); 0 would make frames {2,1,0}
+            #               + 2 > 4: 1's frame dropped first (released); 0's: zf.
         ],
         4,
     )
@@ -1256,7 +1257,7 @@ def test_balloon_fault_rate_estimator_grows_on_refaults():
             guest_writes=1,
             balloon_inflated_pages=5,
             balloon_initial_pages=4,
-            peak_resident_pages=4,
+            peak_resident_pages=3,
             total_io=3,
         ),
         dict(
@@ -1270,7 +1271,7 @@ def test_balloon_fault_rate_estimator_grows_on_refaults():
             guest_writes=1,
             balloon_inflated_pages=2,
             balloon_initial_pages=2,
-            peak_resident_pages=3,
+            peak_resident_pages=2,
             total_io=3,
         ),
         dict(
@@ -1279,5 +1280,40 @@ def test_balloon_fault_rate_estimator_grows_on_refaults():
             balloon_inflated_pages=3,
             balloon_initial_pages=2,
             peak_resident_pages=1,
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("strategy", "replacement", "hints"),
+    [
+        ("balloon", "lru", 0),
+        ("balloon", "two-list", 0),
+        ("balloon+cmm", "lru", 5),
+        ("balloon+cmm", "two-list", 5),
+        ("balloon+cmm", "state-priority", 5),
+    ],
+)
+def test_balloon_frees_a_frame_before_the_host_backs_a_page(strategy, replacement, hints):
+    # One guest of 4 pages, budget 3: target 3, balloon 1. Its host frames and its
+    # balloon never exceed its memory (model.md 5): when the guest takes page 3 into
+    # use after freeing 2, the frame the balloon really took is 2's, which the host
+    # still backs; the host drops it (no I/O) and backs 3 in its place. Before the fix
+    # the host backed 3 first: full, it evicted page 0 with a write (LRU and
+    # two-list), then had no frame of the guest's to drop.
+    trace = [(S, 0), (W, 0), (S, 1), (W, 1), (S, 2), (W, 2), (U, 2), (S, 3), (W, 3)]
+    # 2, 4, 6 zf; host [0,1,2] full; 7 U2 (balloon+cmm: Ur); 8 S3; 9 W3: 2's frame
+    # dropped (discards1, released1), zf4.
+    check(
+        run(strategy, [guest(trace, 4)], 3, {**BALLOON_PARAMS, "replacement": replacement}),
+        dict(
+            accesses=4,
+            hints=hints,
+            zero_fills=4,
+            discards=1,
+            discards_released=1,
+            balloon_inflated_pages=1,
+            balloon_initial_pages=1,
+            peak_resident_pages=3,
         ),
     )
