@@ -1317,3 +1317,75 @@ def test_balloon_frees_a_frame_before_the_host_backs_a_page(strategy, replacemen
             peak_resident_pages=3,
         ),
     )
+
+
+def test_balloon_rate_limit_lags_the_target():
+    # Two guests of 4 pages, budget 4, oracle, periods of 1000 ns, balloons moving at
+    # most 10**6 pages/s: 1 page per 1000 ns, counted from the period's start, so no
+    # move inside a period (t - start < 1000 at every event) and 1 page at its end.
+    # Period 1: g0 touches {0} (1), g1 {0,1,2} (3): targets 1, 3; balloons 3 and 1 at
+    # once (initial 4). g1 frees 1 and 2 at 8, 9 (backed).
+    # Period 2: g0 touches {0,1,2} (3), g1 {0} (1): targets 3, 1, but the balloons
+    # stay put until 2000, so g0 lives in 1 page:
+    #   1100 S1: in use 2 > 1: 0 swapped (gw1). 1101 W1: 1's frame would break g0's
+    #   bound: 0's dropped (released1); zf. 1200 S2: 1 swapped (gw2); 1201 W2: 1's
+    #   dropped (released2); zf. 1300 R0: swap-in (gr1), 2 swapped (gw3), 2's dropped
+    #   (released3); zf. g1: 1050 R0 hit.
+    # At 2000 (reached by g1's event at 2001) each balloon moves 1 page: g0 deflates 1;
+    # g1 inflates 1, taking a free page: its frames {0,1,2} + 2 > 4, so 1's frame
+    # (the oldest freed) is dropped (released). Period 3's targets: no move by 2001.
+    g0 = guest([(0, S, 0), (1, W, 0), (1100, S, 1), (1101, W, 1), (1200, S, 2), (1201, W, 2), (1300, R, 0)], 4)
+    g1 = guest(
+        [
+            (2, S, 0),
+            (3, W, 0),
+            (4, S, 1),
+            (5, W, 1),
+            (6, S, 2),
+            (7, W, 2),
+            (8, U, 1),
+            (9, U, 2),
+            (1050, R, 0),
+            (2001, R, 0),
+        ],
+        4,
+    )
+    p = {**BALLOON_PARAMS, "period_ns": 1000, "rate_pages_per_s": 10**6}
+    check(
+        run("balloon", [g0, g1], 4, p),
+        dict(
+            accesses=9,
+            zero_fills=7,
+            discards=4,
+            discards_released=4,
+            guest_reads=1,
+            guest_writes=3,
+            balloon_inflated_pages=5,
+            balloon_initial_pages=4,
+            balloon_deflated_pages=1,
+            peak_resident_pages=4,
+            total_io=4,
+        ),
+        dict(
+            accesses=4,
+            zero_fills=4,
+            discards=3,
+            discards_released=3,
+            guest_reads=1,
+            guest_writes=3,
+            balloon_inflated_pages=3,
+            balloon_initial_pages=3,
+            balloon_deflated_pages=1,
+            peak_resident_pages=1,
+            total_io=4,
+        ),
+        dict(
+            accesses=5,
+            zero_fills=3,
+            discards=1,
+            discards_released=1,
+            balloon_inflated_pages=2,
+            balloon_initial_pages=1,
+            peak_resident_pages=3,
+        ),
+    )
