@@ -1457,3 +1457,24 @@ def test_free_page_reporting_repairs_and_leftover_blocks():
             total_io=1,
         ),
     )
+
+
+def test_cmm_state_priority_with_a_tier():
+    # PRIORITY_TRACE's derivation with a tier of 1 page: the one page-out (0 at 19) goes
+    # to the tier (hwt1, not hw) and the read at 20 comes from it (hrt1, not hr); the
+    # victims do not change (model.md 5: the tier changes where, never which).
+    check(
+        run("cmm", [guest(PRIORITY_TRACE, 4)], 3, {"reclaim_order": "state-priority"}, tier_pages=1),
+        dict(
+            accesses=11,
+            hints=9,
+            zero_fills=5,
+            discards=5,
+            discard_faults=3,
+            guest_reads=3,
+            host_reads_tier=1,
+            host_writes_tier=1,
+            peak_resident_pages=3,
+            total_io=3,
+        ),
+    )
