@@ -1478,3 +1478,58 @@ def test_cmm_state_priority_with_a_tier():
             total_io=3,
         ),
     )
+
+
+# ---------------------------------------------------------------- streamed replays
+
+
+@pytest.mark.parametrize(
+    ("strategy", "trace", "pages", "budget", "params", "tier", "want"),
+    [
+        # The derivations of test_cmm_state_priority_victims_by_class, ..._with_a_tier,
+        # test_host_lru_two_list and test_cmm_two_list_victims_pay_their_state.
+        (
+            "cmm",
+            PRIORITY_TRACE,
+            4,
+            3,
+            {"reclaim_order": "state-priority"},
+            0,
+            dict(hints=9, host_reads=1, host_writes=1, zero_fills=5, discards=5, total_io=5),
+        ),
+        (
+            "cmm",
+            PRIORITY_TRACE,
+            4,
+            3,
+            {"reclaim_order": "state-priority"},
+            1,
+            dict(hints=9, zero_fills=5, discards=5, host_reads_tier=1, host_writes_tier=1, total_io=3),
+        ),
+        ("cmm", PRIORITY_TRACE, 4, 3, {}, 0, dict(hints=9, host_reads=1, host_writes=2, zero_fills=4, total_io=3)),
+        (
+            "host-lru",
+            TWO_LIST_TRACE,
+            5,
+            3,
+            {"replacement": "two-list"},
+            0,
+            dict(host_reads=1, host_writes=1, zero_fills=6, discards=3, total_io=2),
+        ),
+    ],
+)
+def test_streamed_replays_give_the_hand_counts(tmp_path, strategy, trace, pages, budget, params, tier, want):
+    # The streamed kernels (time slots, two threads) over row groups of 4 events.
+    from cmmsim.tracer.io import write_trace
+
+    g = guest(trace, pages)
+    path = tmp_path / "g.parquet"
+    write_trace(path, g.t_ns, g.pfn, g.op, g.meta, row_group_rows=4)
+    df = api.replay(path, strategy, [budget], params, stream=True, tier_pages=tier)
+    rows = {row["guest"]: row for row in df.iter_rows(named=True)}
+    # The guest's discard faults and re-reads under cmm (3 each on PRIORITY_TRACE).
+    refaults = 3 if trace is PRIORITY_TRACE and params.get("reclaim_order") == "state-priority" else 0
+    want = dict(accesses=int((g.op <= W).sum()), peak_resident_pages=budget, **want)
+    if refaults:
+        want |= dict(discard_faults=refaults, guest_reads=refaults)
+    check(rows, want)
