@@ -1533,3 +1533,68 @@ def test_streamed_replays_give_the_hand_counts(tmp_path, strategy, trace, pages,
     if refaults:
         want |= dict(discard_faults=refaults, guest_reads=refaults)
     check(rows, want)
+
+
+def test_balloon_dual_paging_takes_a_backed_free_frame_first():
+    # Two guests of 5 pages, budget 5, no slack, minimum 0.6 x 5 = 3: oracle shares
+    # (5 x 5/8, 5 x 3/8) fall under it, so both are pinned at 3, balloons 2 and 2.
+    g0 = guest(
+        [
+            (0, S, 0), (1, W, 0), (2, S, 1), (3, W, 1), (4, S, 2), (5, W, 2),  # zf 3: H [a0,a1,a2]
+            (12, R, 1), (13, R, 2),  # H [b0,b1,b2,a1,a2] (a0 paged out at 11)
+            (14, U, 2),  # 2 free, backed: g0's frames {1,2} + 2 <= 5
+            (15, S, 3),
+            (16, W, 3),  # zf; host full: victim b0 changed (hw, g1). H [b1,b2,a1,a2,a3]
+            (17, S, 4),  # in use 4 > 3: g0 swaps its LRU stable page 0, which the host
+            #              paged out: dual paging (hr1). Backing 0 again would make g0's
+            #              frames {1,2,3,0} + 2 > 5: the backed free frame 2 is dropped
+            #              first (released1) and 0 takes its place: no host eviction.
+            #              gw1; 0 is then free and backed.
+            (18, W, 4),  # 4 would break the bound: 0's frame dropped (released2); zf
+        ],
+        5,
+    )  # fmt: skip
+    # g1: t7 b0, t9 b1, t11 b2 zf; at 11 the host is full: victim a0 changed (hw, g0).
+    g1 = guest([(6, S, 0), (7, W, 0), (8, S, 1), (9, W, 1), (10, S, 2), (11, W, 2)], 5)
+    # Before the fix the host backed 0 first: full, it evicted b1 (a second write to
+    # g1) and g0 held 4 frames + its balloon 2 > 5 for a moment.
+    check(
+        run("balloon", [g0, g1], 5, {**BALLOON_PARAMS, "period_ns": 1000, "min_fraction": 0.6}),
+        dict(
+            accesses=10,
+            host_reads=1,
+            host_writes=2,
+            zero_fills=8,
+            discards=2,
+            discards_released=2,
+            guest_writes=1,
+            dual_paging=1,
+            balloon_inflated_pages=4,
+            balloon_initial_pages=4,
+            peak_resident_pages=5,
+            total_io=4,
+        ),
+        dict(
+            accesses=7,
+            host_reads=1,
+            host_writes=1,
+            zero_fills=5,
+            discards=2,
+            discards_released=2,
+            guest_writes=1,
+            dual_paging=1,
+            balloon_inflated_pages=2,
+            balloon_initial_pages=2,
+            peak_resident_pages=3,
+            total_io=3,
+        ),
+        dict(
+            accesses=3,
+            host_writes=1,
+            zero_fills=3,
+            balloon_inflated_pages=2,
+            balloon_initial_pages=2,
+            peak_resident_pages=3,
+            total_io=1,
+        ),
+    )

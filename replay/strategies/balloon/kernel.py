@@ -215,8 +215,11 @@ def _restore(g, i, avoid, host, gs, extra):
         v, gs.hsize[g] = take_victim(kk, pp, gs.hsize[g], avoid, gs.gst, gs.stamp)
         gs.gst[v], wrote = reclaimed(gs.gst[v])
         if wrote:
-            if host_state(host.state[v]) == H_P:
-                host.cnt[g, C_DUAL] += 1
+            if not is_resident(host.state[v]):
+                if host_state(host.state[v]) == H_P:
+                    host.cnt[g, C_DUAL] += 1
+                # The host backs v again: a free frame it backs goes first, as at an access.
+                _drop_free_frames(g, i, 1, host, gs)
             # The guest reads the page to write it out: a host access.
             host_in(v, g, i, host, gs.gst)
             host.cnt[g, C_GUEST_WRITES] += 1
@@ -226,9 +229,19 @@ def _restore(g, i, avoid, host, gs, extra):
         gs.in_use[g] -= 1
         implicit_hint(v, g, OP_SET_UNUSED, host)
         free_frame(v, g, host, gs.gst)
+    _drop_free_frames(g, i, extra, host, gs)
+
+
+@nb.njit(cache=True, inline="always")
+def _drop_free_frames(g, i, extra, host, gs):
+    """Drop guest g's free frames the host backs, oldest freed first, until resident +
+    ``extra`` + balloon <= memory or none is left."""
     fhead = host.page_guest.shape[0] + g
     while host.res_g[g] + extra + gs.bal[g] > gs.gp[g]:
-        drop_free(least_recent(host.flinks, fhead), g, i, host, gs.gst)  # the oldest freed
+        q = least_recent(host.flinks, fhead)
+        if q == fhead:
+            return
+        drop_free(q, g, i, host, gs.gst)
 
 
 @nb.njit(cache=True, inline="always")

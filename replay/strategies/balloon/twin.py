@@ -112,13 +112,19 @@ def reference_balloon(
                 C[g]["discards_by_guest"] += 1
             else:
                 out[v] = "swap"
-                if host.pages[v].host == "p":
-                    C[g]["dual_paging"] += 1
+                if host.pages[v].host != "r":
+                    if host.pages[v].host == "p":
+                        C[g]["dual_paging"] += 1
+                    drop_free_frames(g, 1)  # as at an access: a backed free frame first
                 host.touch(v, write=False)
                 C[g]["guest_writes"] += 1
             implicit_hint(v, Op.SET_UNUSED)
             make_free(v)
-        while host.resident_of_guest[g] + extra + bal[g] > gp[g]:
+        drop_free_frames(g, extra)
+
+    def drop_free_frames(g, extra):
+        # Oldest freed first, while the bound needs it and one is left.
+        while host.resident_of_guest[g] + extra + bal[g] > gp[g] and host.free_backed[g]:
             q = next(iter(host.free_backed[g]))
             del host.free_backed[g][q]
             host.unlist(q)
