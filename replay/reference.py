@@ -328,6 +328,8 @@ class ReferenceHost:
         elif op == Op.SET_UNUSED:
             if page.guest != "U":
                 page.guest = "U"
+                # A resident page's content now lives in its frame only: changed.
+                page.changed = page.changed or (resident and page.copy)
                 page.dirty = page.copy = False
                 if not resident:
                     page.host = "z"

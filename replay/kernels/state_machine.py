@@ -89,6 +89,11 @@ def hint(st, o):
         if g == G_U:
             return st, 0
         # The content is garbage now: the host may drop it and its swap slot.
+        # A resident page losing its copy keeps its content in its frame only,
+        # so it is changed: taken back stable unwritten, its reclaim writes
+        # (no preserved copy, DESIGN.md section 2); it is no zero page.
+        if h == H_R and (st & COPY):
+            st = st | CHANGED
         st = st & ~(DIRTY | COPY)
         return with_states(st, G_U, H_R if h == H_R else H_Z), 0
     if o == OP_SET_VOLATILE or o == OP_SET_POT_VOLATILE:

@@ -36,7 +36,10 @@ disjoint, so ``host-resident frames of a guest + its balloon <= guest
 memory``: whenever that would break, the guest frame the balloon really
 took is one of the guest's free frames the host still backs, and the host
 drops it without I/O, oldest-freed first (``discards`` and
-``discards_released``: the guest gave it up, the host chose nothing).
+``discards_released``: the guest gave it up, the host chose nothing). When
+an access (or a dual-paging read) would break it, the guest makes room first
+(its own reclaim, then that drop) and the host backs the page after, in the
+frame so freed: a full host evicts nothing for a frame the balloon holds.
 **Dual paging**: when the guest swaps out a page the host has paged out, the
 host must read it back first (``dual_paging``, also in ``host_reads``); it is
 then resident (LRU most recent; two-list: on a list as any page faulted in)

@@ -32,7 +32,7 @@ from cmmsim.replay.kernels.guest_reclaim import (
 )
 from cmmsim.replay.kernels.lru_list import least_recent, unlink
 from cmmsim.replay.kernels.resident import resident_close
-from cmmsim.replay.kernels.state_machine import hint, host_state, repaired
+from cmmsim.replay.kernels.state_machine import hint, host_state, is_resident, repaired
 from cmmsim.replay.result import without_states
 from cmmsim.replay.states import (
     C_ACCESSES,
@@ -198,23 +198,28 @@ def _heap_of(gs, g):
 
 
 @nb.njit(cache=True, inline="always")
-def _fit(g, i, avoid, host, gs):
-    """Restore guest g's two bounds (if broken: the usual case is not)."""
-    if gs.in_use[g] > gs.gp[g] - gs.bal[g] or host.res_g[g] + gs.bal[g] > gs.gp[g]:
+def _fit(g, i, avoid, host, gs, extra=0):
+    """Restore guest g's two bounds (if broken: the usual case is not), with room for
+    ``extra`` more host frames (1 before the host backs page ``avoid``)."""
+    if gs.in_use[g] > gs.gp[g] - gs.bal[g] or host.res_g[g] + extra + gs.bal[g] > gs.gp[g]:
         # One signature whoever calls (a guest index of the trace's width, a literal -1).
-        _restore(np.int64(g), i, np.int64(avoid), host, gs)
+        _restore(np.int64(g), i, np.int64(avoid), host, gs, np.int64(extra))
 
 
 @nb.njit(cache=True)
-def _restore(g, i, avoid, host, gs):
-    """Restore guest g's two bounds: in use <= memory - balloon, then resident + balloon <= memory."""
+def _restore(g, i, avoid, host, gs, extra):
+    """Restore guest g's two bounds: in use <= memory - balloon, then resident + ``extra``
+    + balloon <= memory."""
     kk, pp = _heap_of(gs, g)
     while gs.in_use[g] > gs.gp[g] - gs.bal[g]:
         v, gs.hsize[g] = take_victim(kk, pp, gs.hsize[g], avoid, gs.gst, gs.stamp)
         gs.gst[v], wrote = reclaimed(gs.gst[v])
         if wrote:
-            if host_state(host.state[v]) == H_P:
-                host.cnt[g, C_DUAL] += 1
+            if not is_resident(host.state[v]):
+                if host_state(host.state[v]) == H_P:
+                    host.cnt[g, C_DUAL] += 1
+                # The host backs v again: a free frame it backs goes first, as at an access.
+                _drop_free_frames(g, i, 1, host, gs)
             # The guest reads the page to write it out: a host access.
             host_in(v, g, i, host, gs.gst)
             host.cnt[g, C_GUEST_WRITES] += 1
@@ -224,9 +229,19 @@ def _restore(g, i, avoid, host, gs):
         gs.in_use[g] -= 1
         implicit_hint(v, g, OP_SET_UNUSED, host)
         free_frame(v, g, host, gs.gst)
+    _drop_free_frames(g, i, extra, host, gs)
+
+
+@nb.njit(cache=True, inline="always")
+def _drop_free_frames(g, i, extra, host, gs):
+    """Drop guest g's free frames the host backs, oldest freed first, until resident +
+    ``extra`` + balloon <= memory or none is left."""
     fhead = host.page_guest.shape[0] + g
-    while host.res_g[g] + gs.bal[g] > gs.gp[g]:
-        drop_free(least_recent(host.flinks, fhead), g, i, host, gs.gst)  # the oldest freed
+    while host.res_g[g] + extra + gs.bal[g] > gs.gp[g]:
+        q = least_recent(host.flinks, fhead)
+        if q == fhead:
+            return
+        drop_free(q, g, i, host, gs.gst)
 
 
 @nb.njit(cache=True, inline="always")
@@ -323,17 +338,33 @@ def _guest_event(i, p, g, o, host, gs):
             implicit_hint(p, g, OP_SET_STABLE, host)
         # The host's view of an access to a page it holds unused (engine rule).
         restate(p, repaired(host.state[p]), host)
+        gs.stamp[p] = i
+        _guest_books(i, p, g, flags, host, gs)
+        if not is_resident(host.state[p]):
+            # The guest makes room before the host backs the page: the frame the
+            # balloon really took is one the guest frees now (dropped without I/O),
+            # not one the host must evict.
+            _fit(g, i, p, host, gs, 1)
         host_in(p, g, i, host, gs.gst)
         if o == OP_WRITE:
             restate(p, host.state[p] | DIRTY | CHANGED, host)
-        gs.stamp[p] = i
-    elif (host.honour >> o) & 1:
-        cnt[g, C_HINTS] += 1
-        old = host.state[p]
-        hs, lost = hint(old, o)
-        cnt[g, C_CONTENT_LOST] += lost
-        restate(p, hs, host)
-        host_tier.leave_after_hint(host.tier, p, old, hs)
+    else:
+        if (host.honour >> o) & 1:
+            cnt[g, C_HINTS] += 1
+            old = host.state[p]
+            hs, lost = hint(old, o)
+            cnt[g, C_CONTENT_LOST] += lost
+            restate(p, hs, host)
+            host_tier.leave_after_hint(host.tier, p, old, hs)
+        _guest_books(i, p, g, flags, host, gs)
+    if (flags & JOINED) or o <= OP_WRITE:
+        # A page joined, or the host backs one more frame of this guest.
+        _fit(g, i, p, host, gs)
+
+
+@nb.njit(cache=True, inline="always")
+def _guest_books(i, p, g, flags, host, gs):
+    """Guest g's in-use count and reclaim heap after event i changed page p (``flags``)."""
     kk, pp = _heap_of(gs, g)
     if flags & LEFT:
         gs.in_use[g] -= 1
@@ -344,9 +375,6 @@ def _guest_event(i, p, g, o, host, gs):
         gs.stamp[p] = i
         gs.in_use[g] += 1
         gs.hsize[g] = file_page(kk, pp, gs.hsize[g], p, gs.gst, gs.stamp)
-    if (flags & JOINED) or o <= OP_WRITE:
-        # A page joined, or the host backs one more frame of this guest.
-        _fit(g, i, p, host, gs)
 
 
 @nb.njit(cache=True)

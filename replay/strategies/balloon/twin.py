@@ -101,7 +101,8 @@ def reference_balloon(
         if host.pages[q].host == "r" and q not in host.free_backed[owner[q]]:
             host.free_backed[owner[q]][q] = None
 
-    def fit(g, avoid):
+    def fit(g, avoid, extra=0):
+        # extra: host frames about to be given (1 before the host backs page avoid).
         while len(in_use[g]) > gp[g] - bal[g]:
             v = min((q for q in in_use[g] if q != avoid), key=lambda q: (0 if clean(q) else 1, last_use[q]))
             in_use[g].discard(v)
@@ -111,13 +112,19 @@ def reference_balloon(
                 C[g]["discards_by_guest"] += 1
             else:
                 out[v] = "swap"
-                if host.pages[v].host == "p":
-                    C[g]["dual_paging"] += 1
+                if host.pages[v].host != "r":
+                    if host.pages[v].host == "p":
+                        C[g]["dual_paging"] += 1
+                    drop_free_frames(g, 1)  # as at an access: a backed free frame first
                 host.touch(v, write=False)
                 C[g]["guest_writes"] += 1
             implicit_hint(v, Op.SET_UNUSED)
             make_free(v)
-        while host.resident_of_guest[g] + bal[g] > gp[g]:
+        drop_free_frames(g, extra)
+
+    def drop_free_frames(g, extra):
+        # Oldest freed first, while the bound needs it and one is left.
+        while host.resident_of_guest[g] + extra + bal[g] > gp[g] and host.free_backed[g]:
             q = next(iter(host.free_backed[g]))
             del host.free_backed[g][q]
             host.unlist(q)
@@ -127,6 +134,16 @@ def reference_balloon(
             C[g]["discards"] += 1
             C[g]["discards_released"] += 1
             host.resident_of_guest[g] -= 1
+
+    def books(g, p, i, joined, left):
+        # The guest's in-use set after event i changed page p.
+        if left:
+            in_use[g].discard(p)
+            make_free(p)
+        if joined:
+            host.free_backed[g].pop(p, None)
+            last_use[p] = i
+            in_use[g].add(p)
 
     def move(g, t, p_start):
         allowed = params.rate_pages_per_s * (t - p_start) // 10**9 - moved[g]
@@ -215,17 +232,14 @@ def reference_balloon(
                 implicit_hint(p, Op.SET_STABLE)
             if host.pages[p].guest == "U":
                 host.pages[p].guest = "S"
-            host.touch(p, op == Op.WRITE)
             last_use[p] = i
+            books(g, p, i, joined, left)
+            if host.pages[p].host != "r":
+                fit(g, p, 1)  # the guest makes room before the host backs the page
+            host.touch(p, op == Op.WRITE)
         else:
             host.hint(p, op)
-        if left:
-            in_use[g].discard(p)
-            make_free(p)
-        if joined:
-            host.free_backed[g].pop(p, None)
-            last_use[p] = i
-            in_use[g].add(p)
+            books(g, p, i, joined, left)
         if joined or op in (Op.READ, Op.WRITE):
             fit(g, p)
         host.host_sum += host.resident
