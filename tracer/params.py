@@ -22,14 +22,14 @@ import typing
 from typing import Any, Literal, get_args, get_origin
 
 from cmmsim.tracer.errors import ParamError
-from cmmsim.tracer.schema import MAX_GUEST_PAGES, PAGE_SIZE_BYTES
+from cmmsim.tracer.schema import MAX_GUEST_BYTES, MAX_GUEST_PAGES
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 #: Bounds by the unit a name ends with (units are in names: house rule).
 _UNIT_MAX = {
     "_pages": MAX_GUEST_PAGES,
-    "_mib": MAX_GUEST_PAGES * PAGE_SIZE_BYTES >> 20,
-    "_kib": MAX_GUEST_PAGES * PAGE_SIZE_BYTES >> 10,
+    "_mib": MAX_GUEST_BYTES >> 20,
+    "_kib": MAX_GUEST_BYTES >> 10,
 }
 #: The longest time a parameter may give, ns (2^56, about 2.3 years): the
 #: generators add a few such times to clocks held in int64 ns, and those sums

@@ -27,6 +27,8 @@ PAGE_SIZE_BYTES = 4096
 #: (:mod:`cmmsim.replay.scenario`), so a larger guest could be written but never
 #: replayed; writers and readers refuse it alike.
 MAX_GUEST_PAGES = (1 << 31) - 1
+#: The most memory one guest may have, bytes.
+MAX_GUEST_BYTES = MAX_GUEST_PAGES * PAGE_SIZE_BYTES
 
 
 class Op(enum.IntEnum):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from cmmsim.tracer.params import need
-from cmmsim.tracer.schema import MAX_GUEST_PAGES, PAGE_SIZE_BYTES, Op
+from cmmsim.tracer.schema import MAX_GUEST_BYTES, MAX_GUEST_PAGES, Op
 from cmmsim.tracer.synth import _model, _state
 from cmmsim.tracer.synth._guest import GuestSim
 from cmmsim.tracer.synth._rng import rng_state
@@ -100,7 +100,7 @@ class GuestParams:
         default=4, metadata={"help": "cached library pages each daemon reads per tick", "max": MAX_STEP_TOUCHES}
     )
     log_bytes_per_tick: int = field(
-        default=512, metadata={"help": "system log growth per tick, bytes", "max": MAX_GUEST_PAGES * PAGE_SIZE_BYTES}
+        default=512, metadata={"help": "system log growth per tick, bytes", "max": MAX_GUEST_BYTES}
     )
     log_mib: float = field(default=16.0, metadata={"help": "system log size before it wraps, MiB"})
     copy_ns: int = field(

@@ -26,7 +26,7 @@ import numba as nb
 import numpy as np
 
 from cmmsim.tracer.params import need
-from cmmsim.tracer.schema import MAX_GUEST_PAGES, PAGE_SIZE_BYTES
+from cmmsim.tracer.schema import MAX_GUEST_BYTES
 from cmmsim.tracer.synth import Workload
 from cmmsim.tracer.synth._model import anon_alloc, anon_touch, compute, net_recv
 from cmmsim.tracer.synth._plan import (
@@ -105,7 +105,7 @@ class Params(GuestParams):
     recv_buffer_kib: int = field(default=64, metadata={"help": "a client's receive buffer, KiB"})
     log_bytes: int = field(
         default=150,
-        metadata={"help": "server access log bytes per request", "max": MAX_GUEST_PAGES * PAGE_SIZE_BYTES},
+        metadata={"help": "server access log bytes per request", "max": MAX_GUEST_BYTES},
     )
 
     def __post_init__(self):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cmmsim.tracer.params import need
-from cmmsim.tracer.schema import MAX_GUEST_PAGES, PAGE_SIZE_BYTES
+from cmmsim.tracer.schema import MAX_GUEST_BYTES, MAX_GUEST_PAGES
 from cmmsim.tracer.synth import Workload
 from cmmsim.tracer.synth._plan import STREAM_WORKLOAD, GuestParams, GuestPlan, system_config
 from cmmsim.tracer.synth._rng import rng_state, zipf_cdf
@@ -72,9 +72,7 @@ class Params(GuestParams):
     request_rate: float = field(
         default=0.0, metadata={"help": "requests per second, Poisson arrivals (0: back to back, the server saturated)"}
     )
-    log_bytes: int = field(
-        default=150, metadata={"help": "access log bytes per request", "max": MAX_GUEST_PAGES * PAGE_SIZE_BYTES}
-    )
+    log_bytes: int = field(default=150, metadata={"help": "access log bytes per request", "max": MAX_GUEST_BYTES})
     access_log_mib: float = field(default=64.0, metadata={"help": "access log size before it wraps, MiB"})
 
     def __post_init__(self):
