@@ -83,7 +83,8 @@ def _check_anon_touch_free(c, ops, lines):
     assert len(user) == ANON_PAGES
     # Each page allocated (zero-filled: stable, written), then freed (its frame
     # may be handed out again before the end marker, here for the marker's page).
-    assert all(ops[p][:3] == [SS, W, SU] for p in user)
+    wrong = {p: ops[p] for p in user if ops[p][:3] != [SS, W, SU]}
+    assert not wrong, f"{len(wrong)} pages not allocated then freed by the task: {dict(list(wrong.items())[:5])}"
     # 6.x reports each batched free twice; how many frees are batched depends on what
     # else the machine does meanwhile, so a live run sees at most one repeat per page
     # freed in the cut: the anonymous pages and whatever else the kernel freed there
