@@ -689,3 +689,15 @@ def file_write(g, key, mapped, t):
     else:
         emit(g, start, p, _WRITE)
     return start + g.cfg.copy_ns
+
+
+@nb.njit(cache=True, nogil=True, _nrt=False, inline="always")
+def log_append(g, key, offset_bytes, add_bytes, pages, t):
+    """Append ``add_bytes`` to a wrapping log of ``pages`` file pages from file key
+    ``key``, at ``offset_bytes``, and write the page its end lands on.
+
+    Returns the new offset (bytes) and the time (ns)."""
+    size_bytes = pages * 4096
+    # Kept within the log, so that no number of appends overflows int64.
+    offset_bytes = (offset_bytes + add_bytes % size_bytes) % size_bytes
+    return offset_bytes, file_write(g, key + offset_bytes // 4096, False, t)

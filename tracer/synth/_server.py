@@ -26,7 +26,7 @@ from collections import namedtuple
 import numba as nb
 import numpy as np
 
-from cmmsim.tracer.synth._model import anon_alloc, file_read, file_write, kmem_alloc, kmem_free, net_send
+from cmmsim.tracer.synth._model import anon_alloc, file_read, kmem_alloc, kmem_free, log_append, net_send
 from cmmsim.tracer.synth._rng import rng_exp, rng_pick
 from cmmsim.tracer.synth._system import busy, next_turn
 
@@ -167,9 +167,8 @@ def server_step(g, w, k, t):
         task[k, F_PHASE] = W_SEND
         return t
     # The access log: one line per request; then wait for the next one.
-    # Kept within the wrapping log, so that no number of requests overflows int64.
-    w.log[0] = (w.log[0] + c.log_bytes % (c.log_pages * 4096)) % (c.log_pages * 4096)
-    t = file_write(g, c.log_key + w.log[0] // 4096, False, t)
+    offset_bytes, t = log_append(g, c.log_key, w.log[0], c.log_bytes, c.log_pages, t)
+    w.log[0] = offset_bytes
     task[k, F_PHASE] = W_REQUEST
     return _next_arrival(w, k, t)
 

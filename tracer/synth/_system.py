@@ -38,8 +38,8 @@ from cmmsim.tracer.synth._model import (
     anon_touch,
     compute,
     file_read,
-    file_write,
     kernel_reserve,
+    log_append,
     more,
     page_free,
 )
@@ -207,9 +207,8 @@ def _daemon_step(g, sy, t):
         return t
     # The last daemon of this tick: the log grows, and everyone sleeps until the next tick.
     st[Y_DAEMON] = 0
-    # Kept within the wrapping log, so that no number of ticks overflows int64.
-    st[Y_LOG_BYTES] = (st[Y_LOG_BYTES] + c.log_bytes % (c.log_pages * 4096)) % (c.log_pages * 4096)
-    t = file_write(g, c.key_log + st[Y_LOG_BYTES] // 4096, False, t)
+    offset_bytes, t = log_append(g, c.key_log, st[Y_LOG_BYTES], c.log_bytes, c.log_pages, t)
+    st[Y_LOG_BYTES] = offset_bytes
     st[Y_TICK_T] = max(t, st[Y_TICK_T] + c.tick_ns)
     return st[Y_TICK_T]
 
