@@ -406,12 +406,13 @@ def sweep(
     """
     from cmmsim.replay import sweep as sw
     from cmmsim.replay.executors import local_executor
+    from cmmsim.replay.grids import strategy_grids
     from cmmsim.tracer.errors import ParamError, ResultsError
 
     g = {name: {k: [str(v) for v in values] for k, values in params.items()} for name, params in (grid or {}).items()}
     spec = sw.SweepSpec(
         trace_sets=sw.trace_sets_from_inputs([str(p) for p in _paths(inputs)]),
-        strategies=_strategy_grids(strategies or [], g),
+        strategies=strategy_grids(strategies or [], g),
         budgets=[str(b) for b in budgets],
         costs=costs,
         vcpus=vcpus,
@@ -433,20 +434,6 @@ def sweep(
             f"(first: {key}: {error}); see {Path(out) / 'failed'}{_unguarded_hint(make, outcome.failed)}"
         )
     return sw.read_results(out)
-
-
-def _strategy_grids(
-    names: Sequence[str], grid: Mapping[str, dict[str, list[str]]]
-) -> list[tuple[str, dict[str, list[str]]]]:
-    """The (strategy, parameter grid) pairs a sweep runs: those named, then any other a grid is given for.
-
-    A grid names its strategy: ``-s host-lru -p cmm:reclaim_order=lru,state-priority``
-    runs both (the grid is not dropped because ``-s`` did not repeat ``cmm``). With
-    neither, the list is empty: every registered strategy runs. ``cmmsim sweep`` calls
-    this too.
-    """
-    order = list(dict.fromkeys([*names, *grid]))
-    return [(n, dict(grid.get(n, {}))) for n in order]
 
 
 def _unguarded_hint(make, failed: Mapping[str, str]) -> str:

@@ -14,8 +14,8 @@ from typing import Annotated
 import polars as pl
 import typer
 
-# The report names and the -s/-p pairing, shared with the library's report() and sweep().
-from cmmsim.api import REPORTS, _strategy_grids
+# The report names, shared with the library's report().
+from cmmsim.api import REPORTS
 from cmmsim.cli_common import (
     BUDGET_HELP,
     COSTS_HELP,
@@ -130,11 +130,11 @@ def sweep_cmd(
     """Replay trace sets x strategies x parameter grids x budgets; resumable."""
     reporter = _reporter(quiet)
     from cmmsim.replay.api import parse_duration_ns
+    from cmmsim.replay.grids import parse_grid, strategy_grids
     from cmmsim.replay.sweep import (
         SweepSpec,
         build_jobs,
         load_sweep_file,
-        parse_grid,
         run_sweep,
         trace_sets_from_inputs,
     )
@@ -153,7 +153,7 @@ def sweep_cmd(
     else:
         spec = SweepSpec(
             trace_sets=trace_sets_from_inputs(inputs or []),
-            strategies=_strategy_grids(strategy or [], parse_grid(param or [])),
+            strategies=strategy_grids(strategy or [], parse_grid(param or [])),
             budgets=list(budget or []),
         )
     if states_interval is not None:

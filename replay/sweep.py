@@ -51,6 +51,7 @@ from cmmsim.replay import engine
 from cmmsim.replay.api import Replayed, replay_full
 from cmmsim.replay.costs import PRICING_KEY, CostProfile, load_profile, pricing_digest
 from cmmsim.replay.frames import check_vcpus, outdated
+from cmmsim.replay.grids import parse_grid
 from cmmsim.replay.scenario import expand_inputs, load, trace_name
 from cmmsim.replay.strategies import check_tier_pages, get_strategy, strategies
 from cmmsim.replay.stream import replay_stream
@@ -170,21 +171,6 @@ def trace_sets_from_inputs(inputs: Iterable[str]) -> list[TraceSet]:
     if len({s.name for s in sets}) != len(sets):
         sets = [TraceSet(f"{s.name}@{i}", s.paths, s.copies, s.stagger_ns) for i, s in enumerate(sets)]
     return sets
-
-
-def parse_grid(pairs: Iterable[str]) -> dict[str, dict[str, list[str]]]:
-    """``strategy:key=v1,v2`` strings -> {strategy: {key: [v1, v2]}}."""
-    out: dict[str, dict[str, list[str]]] = {}
-    for pair in pairs:
-        name, sep, rest = pair.partition(":")
-        if not sep or "=" not in rest:
-            raise ParamError(f"parameter grid {pair!r} is not of the form strategy:key=v1,v2")
-        key, values = rest.split("=", 1)
-        listed = [v.strip() for v in values.split(",") if v.strip()]
-        if not listed:
-            raise ParamError(f"parameter grid {pair!r} gives no value")
-        out.setdefault(name, {})[key.strip()] = listed
-    return out
 
 
 #: The keys of a sweep file, of its [[trace_sets]] and of its [[strategies]].

@@ -218,8 +218,10 @@ def test_sweep_runs_a_grid_strategy_that_strategies_does_not_name(trace, tmp_pat
     host = df.filter(pl.col("guest").is_null())
     assert sorted(host["strategy"]) == ["cmm", "cmm", "host-lru"]
     assert sorted(host.filter(pl.col("strategy") == "cmm")["params"].str.contains("state-priority")) == [False, True]
-    assert api._strategy_grids(["cmm"], {"cmm": {"reclaim_order": ["lru"]}}) == [("cmm", {"reclaim_order": ["lru"]})]
-    assert api._strategy_grids([], {}) == []  # every registered strategy
+    from cmmsim.replay.grids import strategy_grids
+
+    assert strategy_grids(["cmm"], {"cmm": {"reclaim_order": ["lru"]}}) == [("cmm", {"reclaim_order": ["lru"]})]
+    assert strategy_grids([], {}) == []  # every registered strategy
 
 
 def test_report_refuses_an_unknown_by_whatever_the_report(trace):

@@ -85,9 +85,9 @@ def parse_line(line: str, fmt: str = "auto") -> tuple[str, Event | str | None]:
     """
     if NOISE.match(line):
         return "noise", None
-    lost = LOST.match(line)
-    if lost:  # a count past int64 is no count the fast paths can hold
-        return ("lost", int(lost.group(1))) if int(lost.group(1)) <= INT64_MAX else ("bad-line", None)
+    if lost := LOST.match(line):
+        n = int(lost.group(1))  # a count past int64 is no count the fast paths can hold
+        return ("lost", n) if n <= INT64_MAX else ("bad-line", None)
     shapes = LINE_SHAPES.items() if fmt == "auto" else ((fmt, LINE_SHAPES[fmt]),)
     m = None
     for _, rx in shapes:
