@@ -472,3 +472,36 @@ def test_trace_info_states_what_the_conversion_lost(tmp_path):
     # A synthetic trace has no converter counters: nothing is said.
     res = CliRunner().invoke(app, ["trace", "info", str(SAMPLE_DIR / "phased.parquet")])
     assert res.exit_code == 0 and "converter:" not in res.output
+
+
+@pytest.mark.parametrize("failing", ["trace", "map"])
+def test_a_failed_conversion_leaves_the_old_trace_and_map_a_pair(tmp_path, monkeypatch, failing):
+    # The map names each dense pfn's physical frame: a new trace beside an old map
+    # (or the reverse) would give every frame a wrong number.
+    import errno
+
+    import pyarrow.parquet as pq
+
+    from cmmsim.tracer import io as tio
+    from cmmsim.tracer.linux import converter
+
+    out = tmp_path / "t.parquet"
+    convert(DATA / "perf-default.txt", out)
+    before = (out.read_bytes(), pfnmap_path(out).read_bytes())
+
+    def boom(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if failing == "trace":
+        monkeypatch.setattr(tio.TraceWriter, "finish", boom)
+    else:
+        monkeypatch.setattr(converter.pq, "write_table", boom)
+    with pytest.raises(CmmsimError, match="No space left"):
+        convert(DATA / "ftrace.txt", out, fmt="ftrace")
+    monkeypatch.undo()
+    assert (out.read_bytes(), pfnmap_path(out).read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet", "t.pfnmap.pq"]
+    # And a conversion that succeeds replaces both.
+    convert(DATA / "ftrace.txt", out, fmt="ftrace")
+    assert len(pq.read_table(pfnmap_path(out))) == read_arrays(out).meta.converter["frames"]
+    assert (out.read_bytes(), pfnmap_path(out).read_bytes()) != before

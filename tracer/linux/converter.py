@@ -130,16 +130,18 @@ def convert(
             params={"input": where, **(extra_meta or {})},
             converter=c.as_dict() | {"frames": n_frames},
         )
-        with TraceWriter(out, guest_pages) as tw:
-            tw.write(*init)
-            for batch in w.batches():
-                tw.write(*batch)
-            meta = tw.finish(meta)
         phys = mapper.phys_of_dense()
-        with atomic_output(pfnmap_path(out)) as tmp:
+        # Both files are whole before either is renamed (the trace first, the map
+        # right after): a failed write leaves the old trace and the old map, a pair.
+        with atomic_output(pfnmap_path(out)) as map_tmp:
             pq.write_table(
-                pa.table({"pfn": np.arange(n_frames, dtype=np.uint32), "phys_pfn": phys}), tmp, compression="zstd"
+                pa.table({"pfn": np.arange(n_frames, dtype=np.uint32), "phys_pfn": phys}), map_tmp, compression="zstd"
             )
+            with TraceWriter(out, guest_pages) as tw:
+                tw.write(*init)
+                for batch in w.batches():
+                    tw.write(*batch)
+                meta = tw.finish(meta)
     return meta
 
 
