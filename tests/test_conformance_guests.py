@@ -333,13 +333,19 @@ def test_balloon_oracle_inflate_deflate(strategy, hints):
     )
 
 
+def _minimums_guests():
+    """Two guests of 4 pages: g0 writes pages 0-3 (0-1 at t0-t3, 2-3 at t8-t11), g1 pages 0-1 at t4-t7."""
+    g0 = guest([(0, S, 0), (1, W, 0), (2, S, 1), (3, W, 1), (8, S, 2), (9, W, 2), (10, S, 3), (11, W, 3)], 4)
+    g1 = guest([(4, S, 0), (5, W, 0), (6, S, 1), (7, W, 1)], 4)
+    return g0, g1
+
+
 def test_balloon_minimums_force_host_paging_and_dual_paging():
     # Two guests of 4 pages, budget 4, no slack, minimum 0.75 x 4 = 3 pages each.
     # Oracle estimates of the only period: g0 {0,1,2,3} 4, g1 {0,1} 2: shares 2.7
     # and 1.3, both under the minimum: both pinned at 3, targets summing to 6 > 4,
     # so the host pages. Balloons 1 and 1 at the first event (initial 2).
-    g0 = guest([(0, S, 0), (1, W, 0), (2, S, 1), (3, W, 1), (8, S, 2), (9, W, 2), (10, S, 3), (11, W, 3)], 4)
-    g1 = guest([(4, S, 0), (5, W, 0), (6, S, 1), (7, W, 1)], 4)
+    g0, g1 = _minimums_guests()
     # t1 a0 zf, t3 a1 zf, t5 b0 zf, t7 b1 zf: host [a0,a1,b0,b1] full.
     # t8 S2: g0 in use 3 <= 4 - 1. t9 W2 zf; host victim a0 changed: hw1 (g0).
     # t10 S3: g0 in use would be 4 > 3: its reclaim, no clean cache, swaps its LRU
@@ -391,8 +397,7 @@ def test_balloon_dual_paging_reads_from_the_tier():
     # -> tier (hwt, g0). t10: g0 swaps page 0: the host reads it back from the tier
     # (hrt, dual_paging), evicting a1 -> tier, now empty (hwt, g0); gw1. t11 W3:
     # victim b0 -> tier full: spill a1 (spills, hw: g0), hwt (g1).
-    g0 = guest([(0, S, 0), (1, W, 0), (2, S, 1), (3, W, 1), (8, S, 2), (9, W, 2), (10, S, 3), (11, W, 3)], 4)
-    g1 = guest([(4, S, 0), (5, W, 0), (6, S, 1), (7, W, 1)], 4)
+    g0, g1 = _minimums_guests()
     p = {**BALLOON_PARAMS, "period_ns": 1000, "min_fraction": 0.75}
     check(
         run("balloon", [g0, g1], 4, p, tier_pages=1),
