@@ -64,7 +64,9 @@ def replay_cmd(
     traces: Annotated[list[Path], typer.Argument(help="guest traces or scenario folders sharing one host")],
     strategy: Annotated[str, typer.Option("--strategy", "-s", help="strategy name (see `cmmsim strategies`)")],
     budget: Annotated[list[str], typer.Option("--budget", "-b", help=BUDGET_HELP)],
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="strategy parameter key=value")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="strategy parameter key=value (each key once)")
+    ] = None,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="write results Parquet here")] = None,
     states: Annotated[
         Path | None, typer.Option("--states", help="write the state-distribution time series here")

@@ -106,7 +106,8 @@ def sweep_cmd(
         typer.Option("--strategy", "-s", help="strategy (repeatable; default: all, or those -p names)"),
     ] = None,
     param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="grid strategy:key=v1,v2 (that strategy runs too)")
+        list[str] | None,
+        typer.Option("--param", "-p", help="grid strategy:key=v1,v2 (that strategy runs too; a key once per strategy)"),
     ] = None,
     budget: Annotated[list[str] | None, typer.Option("--budget", "-b", help=BUDGET_HELP)] = None,
     jobs: Annotated[

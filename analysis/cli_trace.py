@@ -29,7 +29,9 @@ def trace_synth(
         int | None,
         typer.Option(help="stop after this many events (split among guests) instead of at the workload's duration_s"),
     ] = None,
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="workload parameter key=value")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="workload parameter key=value (each key once)")
+    ] = None,
     jobs: Annotated[
         int | None,
         typer.Option(help="guests generated at once (default: one per CPU); the output does not depend on it"),

@@ -20,7 +20,13 @@ def parse_grid(pairs: Iterable[str]) -> dict[str, dict[str, list[str]]]:
         listed = [v.strip() for v in values.split(",") if v.strip()]
         if not listed:
             raise ParamError(f"parameter grid {pair!r} gives no value")
-        out.setdefault(name, {})[key.strip()] = listed
+        grid = out.setdefault(name, {})
+        if key.strip() in grid:  # both values would be meant to run: say how to ask for that
+            raise ParamError(
+                f"parameter grid {name}:{key.strip()} given more than once: list its values in one "
+                f"(-p {name}:{key.strip()}={','.join([*grid[key.strip()], *listed])})"
+            )
+        grid[key.strip()] = listed
     return out
 
 

@@ -59,6 +59,44 @@ def test_synth_refuses_a_number_no_model_can_run(workload, param, tmp_path):
     assert not out.exists()
 
 
+def _sample(name: str) -> Path:
+    return Path(__file__).parent.parent / "sample_traces" / name
+
+
+#: A key given twice once took its last value and dropped the first without a word;
+#: in a sweep's grid the user meant both values to run.
+TWICE_CASES = [
+    (["trace", "synth", "phased", "-o", "{out}/s.parquet", "-p", "duration_s=1", "-p", "duration-s=2"], "'duration_s'"),
+    (
+        ["replay", "{trace}", "-s", "cmm", "-b", "50%", "-p", "reclaim_order=lru", "-p", "reclaim_order=lru"],
+        "'reclaim_order'",
+    ),
+    (
+        [
+            "sweep",
+            "{trace}",
+            "-o",
+            "{out}/sw",
+            "-b",
+            "50%",
+            "-p",
+            "cmm:reclaim_order=lru",
+            "-p",
+            "cmm:reclaim_order=two-list",
+        ],
+        "-p cmm:reclaim_order=lru,two-list",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "names"), TWICE_CASES, ids=["synth", "replay", "sweep"])
+def test_a_parameter_given_twice_is_refused(args, names, tmp_path):
+    trace = _sample("linux-sqlite.parquet")
+    result = run_cli([a.format(out=tmp_path / "out", trace=trace) for a in args])
+    assert_one_line(result, names)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("param", ["daemon_touches=1000000", "daemon_reads=1000000"])
 def test_synth_a_large_daemon_step_fits_the_event_buffer(param, tmp_path):
     """The system task's daemon step is a step too: the event buffer holds it."""

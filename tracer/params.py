@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from collections import Counter
 from typing import Any, Literal, get_args, get_origin
 
 from cmmsim.tracer.errors import ParamError
@@ -146,6 +147,9 @@ def parse(cls: type, pairs: list[str] | dict[str, Any] | None, *, what: str) -> 
                 raise ParamError(f"{what}: parameter {pair!r} is not of the form key=value")
             k, v = pair.split("=", 1)
             items.append((k.strip().replace("-", "_"), v.strip()))
+        # A key given twice is a slip, not an order: neither value is silently dropped.
+        if twice := next((k for k, n in Counter(k for k, _ in items).items() if n > 1), None):
+            raise ParamError(f"{what}: parameter {twice!r} given more than once")
     try:
         for key, raw in items:
             if key not in fields:
