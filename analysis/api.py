@@ -220,9 +220,6 @@ def miss_curve(
     rate : float
         Fraction of pages sampled, 0 < rate <= 1: 1 is exact; below 1 a
         SHARDS estimate with its standard error.
-    order : str
-        ``lru`` (``host-lru``) or ``state-priority`` (``cmm`` with that reclaim
-        order; its samples keep the guests' hints).
     salts : int
         Independent samples below rate 1 (their spread is the standard error).
     seed : int
@@ -233,6 +230,9 @@ def miss_curve(
         Replicate the guests this many times.
     stagger : int or str
         Time shift between copies, ns or a duration string.
+    order : str
+        ``lru`` (``host-lru``) or ``state-priority`` (``cmm`` with that reclaim
+        order; its samples keep the guests' hints).
 
     Returns
     -------
