@@ -120,7 +120,18 @@ def _label(strategy: str, params_json: str, tier_pages: int = 0) -> str:
 
 
 def tiers_vary(results: pl.DataFrame) -> bool:
-    """The rows of strategies with a host swap tier hold more than one tier size."""
+    """The rows of strategies with a host swap tier hold more than one tier size.
+
+    Parameters
+    ----------
+    results : polars.DataFrame
+        Results rows; without a ``tier_pages`` column (older results) no tier varies.
+
+    Returns
+    -------
+    bool
+        True when those rows hold more than one ``tier_pages`` (4 KiB pages).
+    """
     if "tier_pages" not in results.columns:
         return False
     tiered = [name for name, s in strategies().items() if s.host_tier]
@@ -133,6 +144,17 @@ def with_labels(results: pl.DataFrame) -> pl.DataFrame:
     When the rows hold one strategy at several host swap tier sizes (``tier_pages``),
     a tier's size is part of its label (``host-lru[tier=4096]``); with one size for
     every strategy that has a tier (``cmmsim demo --tier-pages N``), labels do not say it.
+
+    Parameters
+    ----------
+    results : polars.DataFrame
+        Results (or states) rows with ``strategy`` and ``params`` (JSON) columns.
+
+    Returns
+    -------
+    polars.DataFrame
+        The same rows with ``label`` (str) added, and ``trace_set`` (str, the
+        ``scenario``) when they had none.
     """
     keys = ["strategy", "params", "tier_pages"] if tiers_vary(results) else ["strategy", "params"]
     pairs = results.select(keys).unique()
