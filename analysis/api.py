@@ -215,8 +215,9 @@ def miss_curve(
     budgets : str, int, or a sequence of them
         Host budgets as in :func:`replay`.
     points : int
-        Also that many budgets evenly spaced between the smallest and the
-        largest given (0: only those given).
+        That many budgets evenly spaced from the smallest to the largest
+        given, both included, in place of those given (budgets between them
+        are dropped; below 2: only those given).
     rate : float
         Fraction of pages sampled, 0 < rate <= 1: 1 is exact; below 1 a
         SHARDS estimate with its standard error.
