@@ -4,7 +4,7 @@ Every function here is a thin wrapper over the modules that do the work
 (:mod:`cmmsim.replay.api`, :mod:`cmmsim.replay.shards`, :mod:`cmmsim.replay.sweep`,
 :mod:`cmmsim.tracer.synth`, :mod:`cmmsim.tracer.linux`, :mod:`cmmsim.reports`) and
 returns plain values: polars frames, paths. ``import cmmsim`` stays cheap:
-these names are also attributes of ``cmmsim``, loaded on first use
+these functions are also attributes of ``cmmsim``, loaded on first use
 (``cmmsim.miss_curve`` is ``cmmsim.api.miss_curve``), all but :func:`replay`:
 ``cmmsim.replay`` is the engine's package, so call ``cmmsim.api.replay``.
 
