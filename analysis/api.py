@@ -4,7 +4,7 @@ Every function here is a thin wrapper over the modules that do the work
 (:mod:`cmmsim.replay.api`, :mod:`cmmsim.replay.shards`, :mod:`cmmsim.replay.sweep`,
 :mod:`cmmsim.tracer.synth`, :mod:`cmmsim.tracer.linux`, :mod:`cmmsim.reports`) and
 returns plain values: polars frames, paths. ``import cmmsim`` stays cheap:
-these names are also attributes of ``cmmsim``, loaded on first use
+these functions are also attributes of ``cmmsim``, loaded on first use
 (``cmmsim.miss_curve`` is ``cmmsim.api.miss_curve``), all but :func:`replay`:
 ``cmmsim.replay`` is the engine's package, so call ``cmmsim.api.replay``.
 
@@ -215,14 +215,12 @@ def miss_curve(
     budgets : str, int, or a sequence of them
         Host budgets as in :func:`replay`.
     points : int
-        Also that many budgets evenly spaced between the smallest and the
-        largest given (0: only those given).
+        That many budgets evenly spaced from the smallest to the largest
+        given, both included, in place of those given (budgets between them
+        are dropped; below 2: only those given).
     rate : float
         Fraction of pages sampled, 0 < rate <= 1: 1 is exact; below 1 a
         SHARDS estimate with its standard error.
-    order : str
-        ``lru`` (``host-lru``) or ``state-priority`` (``cmm`` with that reclaim
-        order; its samples keep the guests' hints).
     salts : int
         Independent samples below rate 1 (their spread is the standard error).
     seed : int
@@ -233,6 +231,9 @@ def miss_curve(
         Replicate the guests this many times.
     stagger : int or str
         Time shift between copies, ns or a duration string.
+    order : str
+        ``lru`` (``host-lru``) or ``state-priority`` (``cmm`` with that reclaim
+        order; its samples keep the guests' hints).
 
     Returns
     -------

@@ -196,7 +196,10 @@ def mrc_cmd(
     budget: Annotated[list[str], typer.Option("--budget", "-b", help=BUDGET_HELP)],
     points: Annotated[
         int,
-        typer.Option(help="that many budgets evenly spaced between the smallest and largest -b (0: just those given)"),
+        typer.Option(
+            help="that many budgets evenly spaced from the smallest to the largest -b, both included, "
+            "in place of those given (below 2: just those given)"
+        ),
     ] = 0,
     sample_rate: Annotated[float, typer.Option(help="fraction of pages sampled (SHARDS); 1 = exact")] = 1.0,
     order: Annotated[

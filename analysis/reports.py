@@ -120,7 +120,18 @@ def _label(strategy: str, params_json: str, tier_pages: int = 0) -> str:
 
 
 def tiers_vary(results: pl.DataFrame) -> bool:
-    """The rows of strategies with a host swap tier hold more than one tier size."""
+    """The rows of strategies with a host swap tier hold more than one tier size.
+
+    Parameters
+    ----------
+    results : polars.DataFrame
+        Results rows; without a ``tier_pages`` column (older results) no tier varies.
+
+    Returns
+    -------
+    bool
+        True when those rows hold more than one ``tier_pages`` (4 KiB pages).
+    """
     if "tier_pages" not in results.columns:
         return False
     tiered = [name for name, s in strategies().items() if s.host_tier]
@@ -133,6 +144,17 @@ def with_labels(results: pl.DataFrame) -> pl.DataFrame:
     When the rows hold one strategy at several host swap tier sizes (``tier_pages``),
     a tier's size is part of its label (``host-lru[tier=4096]``); with one size for
     every strategy that has a tier (``cmmsim demo --tier-pages N``), labels do not say it.
+
+    Parameters
+    ----------
+    results : polars.DataFrame
+        Results (or states) rows with ``strategy`` and ``params`` (JSON) columns.
+
+    Returns
+    -------
+    polars.DataFrame
+        The same rows with ``label`` (str) added, and ``trace_set`` (str, the
+        ``scenario``) when they had none.
     """
     keys = ["strategy", "params", "tier_pages"] if tiers_vary(results) else ["strategy", "params"]
     pairs = results.select(keys).unique()
@@ -181,10 +203,19 @@ def _unique(labelled: pl.DataFrame) -> pl.DataFrame:
 def df_total_io(results: pl.DataFrame) -> pl.DataFrame:
     """Total I/O by trace set x strategy x budget (host rows).
 
-    Columns: trace_set (str), label (str), budget_pages (int), budget_mib
-    (float), host_reads,
-    host_writes, guest_reads, guest_writes, total_io (int, page I/Os),
-    accesses (int).
+    Parameters
+    ----------
+    results : polars.DataFrame
+        Results rows (``cmmsim replay -o``, a sweep's folder read by
+        :func:`cmmsim.api.read_results`); the host rows are used.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns: trace_set (str), label (str), budget_pages (int, 4 KiB
+        pages), budget_mib (float, MiB), host_reads, host_writes,
+        guest_reads, guest_writes, total_io (int, page I/Os), accesses (int,
+        READ and WRITE events).
     """
     return with_budget_mib(
         _host(results)
@@ -196,11 +227,24 @@ def df_total_io(results: pl.DataFrame) -> pl.DataFrame:
 def df_io_avoided(results: pl.DataFrame, baseline: str = BASELINE) -> pl.DataFrame:
     """I/O avoided against the baseline (``host-lru``) at the same trace set and budget.
 
-    Columns: trace_set, label, budget_pages, budget_mib, total_io (int), baseline_io
-    (int, the baseline's total_io), io_avoided (int, baseline_io - total_io;
-    negative when the strategy does more I/O), io_avoided_pct (float,
-    percent of baseline_io; null when the baseline did no I/O). A row whose
-    baseline was not run at its trace set and budget is kept, with those three null.
+    Parameters
+    ----------
+    results : polars.DataFrame
+        Results rows (``cmmsim replay -o``, a sweep's folder read by
+        :func:`cmmsim.api.read_results`); the host rows are used.
+    baseline : str
+        The label the others are measured against.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns: trace_set, label, budget_pages (int, 4 KiB pages),
+        budget_mib (float, MiB), total_io (int, page I/Os), baseline_io (int,
+        the baseline's total_io), io_avoided (int, baseline_io - total_io;
+        negative when the strategy does more I/O), io_avoided_pct (float,
+        percent of baseline_io; null when the baseline did no I/O). A row
+        whose baseline was not run at its trace set and budget is kept, with
+        those three null.
     """
     tot = df_total_io(results)
     base = tot.filter(pl.col("label") == baseline).select(
@@ -275,9 +319,20 @@ def df_io_avoided_wide(results: pl.DataFrame, baseline: str = BASELINE, value: s
 def df_faults_per_kilo(results: pl.DataFrame) -> pl.DataFrame:
     """Faults per 1,000 accesses by kind (host rows).
 
-    Columns: trace_set, label, budget_pages, budget_mib, accesses (int),
-    host_faults_per_k (float: host reads of preserved pages),
-    zero_fills_per_k (float), discard_faults_per_k (float).
+    Parameters
+    ----------
+    results : polars.DataFrame
+        Results rows (``cmmsim replay -o``, a sweep's folder read by
+        :func:`cmmsim.api.read_results`); the host rows are used.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns: trace_set, label, budget_pages (int, 4 KiB pages),
+        budget_mib (float, MiB), accesses (int), host_faults_per_k (float:
+        host reads of preserved pages per 1,000 accesses), zero_fills_per_k
+        (float), discard_faults_per_k (float); the three null when there
+        were no accesses.
     """
     per_k = 1000.0 / pl.when(pl.col("accesses") > 0).then(pl.col("accesses")).otherwise(None)
     return with_budget_mib(
@@ -296,11 +351,23 @@ def df_faults_per_kilo(results: pl.DataFrame) -> pl.DataFrame:
 def df_time(results: pl.DataFrame) -> pl.DataFrame:
     """Time and CPU by trace set x strategy x budget (host rows, priced).
 
-    Columns: trace_set, label, budget_pages, budget_mib, total_io (int), stall_ns
-    (float: the guests' waiting), host_cpu_ns, guest_cpu_ns (float),
-    overhead_pct (float: CPU on memory management, percent of the guests'
-    vCPU time), disk_busy_ns (float), cost_profile (str). Meanings:
-    :mod:`cmmsim.replay.costs`.
+    Parameters
+    ----------
+    results : polars.DataFrame
+        Results rows (``cmmsim replay -o``, a sweep's folder read by
+        :func:`cmmsim.api.read_results`); the host rows are used. They must be priced
+        (:func:`cmmsim.replay.costs.price`), else a
+        :class:`~cmmsim.tracer.errors.ParamError`.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns: trace_set, label, budget_pages (int, 4 KiB pages),
+        budget_mib (float, MiB), total_io (int, page I/Os), stall_ns (float,
+        ns: the guests' waiting), host_cpu_ns, guest_cpu_ns (float, ns),
+        overhead_pct (float: CPU on memory management, percent of the
+        guests' vCPU time), disk_busy_ns (float, ns), cost_profile (str).
+        Meanings: :mod:`cmmsim.replay.costs`.
     """
     _need_prices(results)
     return with_budget_mib(_host(results).select(*KEYS, "total_io", *TIME_COLUMNS, "cost_profile").sort(KEYS))
@@ -317,9 +384,22 @@ def _need_prices(results: pl.DataFrame) -> None:
 def df_by(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
     """The quantity strategies are ordered ``by`` (a key of :data:`BY`), host rows.
 
-    Columns: trace_set, label, budget_pages, budget_mib, and the quantity's column:
-    total_io (int, page I/Os), stall_ns (float) or cpu_ns (float: host_cpu_ns
-    + guest_cpu_ns).
+    Parameters
+    ----------
+    results : polars.DataFrame
+        Results rows (``cmmsim replay -o``, a sweep's folder read by
+        :func:`cmmsim.api.read_results`); the host rows are used. ``stall`` and ``cpu`` need priced rows.
+    by : str
+        A key of :data:`BY`: ``total-io`` (page I/Os), ``stall`` (ns) or
+        ``cpu`` (ns).
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns: trace_set, label, budget_pages (int, 4 KiB pages),
+        budget_mib (float, MiB), and the quantity's column: total_io (int,
+        page I/Os), stall_ns (float, ns) or cpu_ns (float, ns: host_cpu_ns +
+        guest_cpu_ns).
     """
     if by not in BY:
         raise ParamError(f"--by {by!r}: use {', '.join(BY)}")
@@ -334,8 +414,21 @@ def df_ranking(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
     """Strategies ranked per trace set and budget ``by`` total I/O, stall or CPU
     (:data:`BY`; 1 = least, ties share).
 
-    Columns: trace_set, budget_pages, budget_mib, rank (int), label, and the quantity
-    (total_io, stall_ns or cpu_ns: :func:`df_by`).
+    Parameters
+    ----------
+    results : polars.DataFrame
+        Results rows (``cmmsim replay -o``, a sweep's folder read by
+        :func:`cmmsim.api.read_results`); the host rows are used.
+    by : str
+        A key of :data:`BY`: ``total-io`` (page I/Os), ``stall`` (ns) or
+        ``cpu`` (ns).
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns: trace_set, budget_pages (int, 4 KiB pages), budget_mib
+        (float, MiB), rank (int), label, and the quantity (total_io, stall_ns
+        or cpu_ns: :func:`df_by`).
     """
     col = BY.get(by, by)
     return with_budget_mib(
@@ -354,9 +447,22 @@ def df_crossovers(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
     consecutive budgets where the sign of ``value(a) - value(b)`` changes from
     one strict sign to the other (ties are skipped over).
 
-    Columns: trace_set, label_a, label_b, budget_below (int), budget_below_mib
-    (float), budget_above (int), budget_above_mib (float), better_below (str: the label with less at budget_below),
-    better_above (str).
+    Parameters
+    ----------
+    results : polars.DataFrame
+        Results rows (``cmmsim replay -o``, a sweep's folder read by
+        :func:`cmmsim.api.read_results`); the host rows are used.
+    by : str
+        A key of :data:`BY`: ``total-io`` (page I/Os), ``stall`` (ns) or
+        ``cpu`` (ns).
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns: trace_set, label_a, label_b, budget_below (int, 4 KiB pages),
+        budget_below_mib (float, MiB), budget_above (int, 4 KiB pages),
+        budget_above_mib (float, MiB), better_below (str: the label with less
+        at budget_below), better_above (str).
     """
     col = BY.get(by, by)
     tot = df_by(results, by).select("trace_set", "label", "budget_pages", col)
@@ -388,9 +494,20 @@ def df_crossovers(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
 def df_fairness(results: pl.DataFrame) -> pl.DataFrame:
     """Per-guest fairness in multi-guest scenarios: spread of per-guest total I/O.
 
-    Columns: trace_set, label, budget_pages, budget_mib, guests (int), max_guest_io
-    (int), min_guest_io (int), max_min_ratio (float; null when the least
-    loaded guest did no I/O).
+    Parameters
+    ----------
+    results : polars.DataFrame
+        Results rows (``cmmsim replay -o``, a sweep's folder read by
+        :func:`cmmsim.api.read_results`); the per-guest rows are used.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per trace set, label and budget with more than one guest.
+        Columns: trace_set, label, budget_pages (int, 4 KiB pages),
+        budget_mib (float, MiB), guests (int), max_guest_io (int, page I/Os),
+        min_guest_io (int, page I/Os), max_min_ratio (float; null when the
+        least loaded guest did no I/O).
     """
     guests = _unique(with_labels(results)).filter(pl.col("guest").is_not_null())
     return with_budget_mib(
@@ -414,9 +531,17 @@ def df_fairness(results: pl.DataFrame) -> pl.DataFrame:
 def df_state_distribution(states: pl.DataFrame) -> pl.DataFrame:
     """State distribution over time, summed over guests.
 
-    Input: a states frame (``cmmsim replay --states`` or a sweep's states/).
-    Columns: trace_set, label, budget_pages, budget_mib, t_ns (int), state (str: Sr Sp
-    Sz Ur Uz Vr Vz Pr), pages (int).
+    Parameters
+    ----------
+    states : polars.DataFrame
+        A states frame (``cmmsim replay --states`` or a sweep's states/).
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns: trace_set, label, budget_pages (int, 4 KiB pages),
+        budget_mib (float, MiB), t_ns (int, ns of trace time), state (str:
+        Sr Sp Sz Ur Uz Vr Vz Pr), pages (int, 4 KiB pages).
     """
     labelled = with_labels(states)
     return with_budget_mib(
@@ -432,8 +557,22 @@ def df_winners(results: pl.DataFrame, by: str = "total-io") -> pl.DataFrame:
     budgets with the same winner are merged. Ties go to the label first in
     alphabetical order; ``tied`` counts labels sharing it.
 
-    Columns: trace_set, winner (str), budget_from (int), budget_from_mib
-    (float), budget_to (int), budget_to_mib (float), tied (int, most labels sharing first place in the range).
+    Parameters
+    ----------
+    results : polars.DataFrame
+        Results rows (``cmmsim replay -o``, a sweep's folder read by
+        :func:`cmmsim.api.read_results`); the host rows are used.
+    by : str
+        A key of :data:`BY`: ``total-io`` (page I/Os), ``stall`` (ns) or
+        ``cpu`` (ns).
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns: trace_set, winner (str), budget_from (int, 4 KiB pages),
+        budget_from_mib (float, MiB), budget_to (int, 4 KiB pages),
+        budget_to_mib (float, MiB), tied (int, most labels sharing first
+        place in the range).
     """
     offline = [name for name, s in strategies().items() if s.offline]
     rank = df_ranking(results.filter(~pl.col("strategy").is_in(offline)), by).filter(pl.col("rank") == 1)

@@ -43,6 +43,21 @@ def test_cache_folder_follows_the_sources(tmp_path, monkeypatch):
     assert _cache_dir_of(copy, env) != first  # a constant's module changed: fresh kernels
 
 
+def test_two_checkouts_of_the_same_sources_get_their_own_folder(tmp_path):
+    # numba files a kernel under a hash of its source file's folder, so a second
+    # checkout (a git worktree) of the same sources never loads the first one's
+    # kernels: sharing a folder would only hide from the cold-cache notice
+    # (analysis/progress.py) that this checkout compiles.
+    folders = []
+    for name in ("a", "b"):
+        copy = tmp_path / name
+        for pkg in ("tracer", "replay"):
+            shutil.copytree(ROOT / pkg, copy / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(copy)}
+        folders.append(_cache_dir_of(copy, env))
+    assert folders[0] != folders[1]
+
+
 def test_a_cache_folder_set_by_the_user_wins(monkeypatch):
     monkeypatch.setenv("NUMBA_CACHE_DIR", "/somewhere/else")
     _numba_cache.configure()

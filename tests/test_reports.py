@@ -389,3 +389,47 @@ def test_io_avoided_keeps_rows_whose_baseline_was_not_run():
     t = wide.filter(pl.col("trace_set") == "t")
     assert t["baseline_io"].to_list() == [None] * 3 and t["cmm"].to_list() == [None] * 3
     assert reports.df_io_avoided_wide(other, value="total_io")["cmm"].to_list() == [60, 40, 2]
+
+
+def _documented_columns(fn) -> list[str]:
+    """The column names a ``df_*`` docstring lists after ``Columns:``, in order
+    (words in parentheses, and prose such as "the quantity's column", left out)."""
+    import inspect
+    import re
+
+    text = inspect.getdoc(fn).split("Columns:", 1)[1]
+    flat, depth = "", 0
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and ch != ")":
+            flat += ch
+    flat = re.split(r"[.;](\s|$)", flat, maxsplit=1)[0]
+    names = [re.sub(r"^(and|then)\s+", "", piece.strip()) for piece in flat.split(",")]
+    return [n for n in names if re.fullmatch(r"[a-z_]+", n)]
+
+
+def test_every_report_returns_the_columns_its_docstring_lists():
+    df = frame().with_columns(
+        *(pl.lit(1.0).alias(c) for c in reports.TIME_COLUMNS), pl.lit("kvm-2025").alias("cost_profile")
+    )
+    states = pl.DataFrame(
+        {"scenario": "s", "strategy": "cmm", "params": "{}", "budget_pages": 5, "t_ns": [0], "guest": [0]}
+    ).with_columns(pl.lit("Sr").alias("state"), pl.lit(3).alias("pages"))
+    # Reports whose every column is named; the rest end in columns named by their data.
+    exact = {
+        reports.df_total_io: df,
+        reports.df_io_avoided: df,
+        reports.df_faults_per_kilo: df,
+        reports.df_time: df,
+        reports.df_crossovers: df,
+        reports.df_fairness: df,
+        reports.df_winners: df,
+        reports.df_state_distribution: states,
+    }
+    for fn, data in exact.items():
+        assert fn(data).columns == _documented_columns(fn), fn.__name__
+    for by, col in reports.BY.items():
+        for fn in (reports.df_by, reports.df_ranking):
+            assert fn(df, by).columns == [*_documented_columns(fn), col], (fn.__name__, by)
+    wide = reports.df_io_avoided_wide(df)
+    assert wide.columns == [*_documented_columns(reports.df_io_avoided_wide), "cmm"]

@@ -271,6 +271,10 @@ def test_miss_curve_spreads_budgets_the_same_streamed_or_not():
     assert np.array_equal(mem.per_salt, streamed.per_salt, equal_nan=True)
     assert spread_budgets(np.array([10, 20]), 3).tolist() == [10, 15, 20]
     assert spread_budgets(np.array([10, 20]), 0).tolist() == [10, 20]
+    # As the help and docstring say: the spread replaces the budgets given (12 is
+    # dropped), and below 2 points the budgets are those given.
+    assert spread_budgets(np.array([10, 12, 20]), 3).tolist() == [10, 15, 20]
+    assert spread_budgets(np.array([10, 12, 20]), 1).tolist() == [10, 12, 20]
     with pytest.raises(ParamError, match="points"):
         spread_budgets(np.array([10]), -1)
 

@@ -6,7 +6,11 @@ each function only. A kernel that reads a constant from another module
 other module changed, with the old constant baked in: a crash at best, a
 wrong answer at worst. So every top-level package points numba at a cache
 folder named by a hash of all of this project's sources (before numba is
-imported): changed code, fresh kernels. ``NUMBA_CACHE_DIR`` set by the user
+imported): changed code, fresh kernels. The checkout's path is hashed too:
+numba files each kernel under a hash of its source file's folder, so a second
+checkout of the same sources (a git worktree) compiles its own kernels anyway,
+and a shared folder would only hide that from the cold-cache notice.
+``NUMBA_CACHE_DIR`` set by the user
 wins; a home that cannot be written falls back to the temp folder (and one
 that neither can leaves numba's default).
 """
@@ -24,11 +28,11 @@ _PACKAGES = ("tracer", "replay")
 
 
 def configure() -> None:
-    """Set ``NUMBA_CACHE_DIR`` for this version of the sources, unless it is set."""
+    """Set ``NUMBA_CACHE_DIR`` for this version of the sources in this checkout, unless it is set."""
     if "NUMBA_CACHE_DIR" in os.environ:
         return
     root = Path(__file__).resolve().parent.parent
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(str(root).encode())
     for pkg in _PACKAGES:
         for f in sorted((root / pkg).rglob("*.py")):
             digest.update(f.relative_to(root).as_posix().encode())
