@@ -21,6 +21,7 @@ from cmmsim.cli import app
 from cmmsim.replay import api as replay_api
 from cmmsim.replay import scenario as sc
 from cmmsim.replay.stream import replay_stream
+from cmmsim.replay.times import T_MAX_NS
 from cmmsim.tracer.io import TraceArrays, write_trace
 from cmmsim.tracer.schema import TraceMeta, count_ops
 from tests.test_conformance import SI, R, S, U, V, W, check, guest, run
@@ -265,6 +266,32 @@ def test_states_series_two_guests_and_streamed(tmp_path):
         write_trace(paths[-1], g.t_ns, g.pfn, g.op, g.meta)
     streamed = replay_stream(paths, "cmm", [2], states_interval_ns=4, batch_rows=3)
     assert states_of(streamed.states) == want
+
+
+@pytest.mark.parametrize(
+    ("strategy", "params"),
+    [
+        ("cmm", {}),
+        ("cmm", {"reclaim_order": "state-priority"}),
+        ("cmm", {"reclaim_order": "two-list"}),
+        ("cmm-light", {}),
+        ("cmm-light", {"replacement": "two-list"}),
+    ],
+)
+def test_states_last_sample_is_the_final_state_at_the_end_of_time(strategy, params, tmp_path):
+    # A trace whose last event is at 2^63 - 1 ns: no time lies past it, so the last
+    # sample is at that time (model.md 11: times never wrap); it must still be the
+    # final state, after the last event (model.md 6). Samples at t-5 (nothing yet),
+    # t-1 (after W0) and t (after S1: Uz -> Sz). Before the fix the last was taken
+    # before the events at t: 1 still Uz.
+    t = T_MAX_NS
+    g = guest([(t - 5, S, 0), (t - 4, W, 0), (t, S, 1)], 2)
+    want = {(t - 5, 0): "Uz2", (t - 1, 0): "Sr1 Uz1", (t, 0): "Sr1 Sz1"}
+    rep = replay_api.replay_full(scenario([g]), strategy, [2], params, states_interval_ns=4)
+    assert states_of(rep.states) == want
+    path = tmp_path / "g.parquet"
+    write_trace(path, g.t_ns, g.pfn, g.op, g.meta)
+    assert states_of(replay_stream([path], strategy, [2], params, states_interval_ns=4).states) == want
 
 
 # ---------------------------------------------------------------- host swap tier

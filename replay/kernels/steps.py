@@ -91,8 +91,10 @@ def walk_prev(page, op, last, i0, prev):
 @nb.njit(cache=True, inline="always")
 def samples_due(t_ns, uj, s, sample_at, state, page_guest, samples):
     """Count the pages per state pair for every sample from ``s`` on that is due by
-    event ``uj``'s time ``t_ns[uj]``; returns the next sample."""
-    while s < sample_at.shape[0] and t_ns[uj] >= sample_at[s]:
+    event ``uj``'s time ``t_ns[uj]``; returns the next sample. The last sample is the
+    final state, counted after the last event (``_replay_finish``), never here: it lies
+    past the last event, unless that event is at the end of time (2^63 - 1 ns)."""
+    while s < sample_at.shape[0] - 1 and t_ns[uj] >= sample_at[s]:
         count_states(state, page_guest, samples[s])
         s += 1
     return s
