@@ -62,6 +62,14 @@ SMALL = {
     ],
 }
 
+
+def small(name: str, *overrides: str) -> list[str]:
+    """``SMALL[name]`` with ``key=value`` overrides in place of its own values (a key
+    given twice is refused)."""
+    keys = {o.split("=", 1)[0] for o in overrides}
+    return [p for p in SMALL[name] if p.split("=", 1)[0] not in keys] + list(overrides)
+
+
 STATE_BITS = 0x7F  # everything but the CLOCK reference / scratch bit
 #: The legal (guest, host) pairs as state bytes without flags.
 LEGAL = {S.pack(S.GUEST_NAMES.index(p[0]), S.HOST_NAMES.index(p[1])) for p in S.PAIRS}

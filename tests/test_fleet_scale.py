@@ -21,7 +21,7 @@ from cmmsim.replay.sweep import load_sweep_file
 from cmmsim.tracer.errors import ParamError
 from cmmsim.tracer.io import write_trace
 from cmmsim.tracer.synth import SCENARIO_ROW_GROUP_EVENTS, generate, scenario_chunk_events
-from tests.helpers import SMALL, make_arrays
+from tests.helpers import make_arrays, small
 
 #: Small row groups and stream batches: many of both, even in a short fleet.
 CHUNK = 1 << 12
@@ -37,7 +37,7 @@ def _fleet(tmp_path, duration_s: int):
         seed=5,
         jobs=1,
         chunk_events=CHUNK,
-        params=SMALL["fleet"] + ["guests=5", f"duration_s={duration_s}"],
+        params=small("fleet", "guests=5", f"duration_s={duration_s}"),
     )
     return folder, sum(r.facts["events"] for r in res)
 

@@ -18,7 +18,7 @@ from cmmsim.tracer.schema import Op
 from cmmsim.tracer.synth import _rng, generate, plan, synthesize, workloads
 from cmmsim.tracer.synth._plan import run_guest, state_fractions
 from cmmsim.traces import df_final_guest_states
-from tests.helpers import SMALL
+from tests.helpers import SMALL, small
 
 NAMES = sorted(workloads())
 
@@ -150,7 +150,7 @@ def test_generated_traces_obey_the_guest_rules(tmp_path_factory, seed, events, n
 def test_the_models_counters_are_the_traces_final_states(tmp_path, name):
     # A run bounded by its duration is the model's whole history: its final page
     # counts by kind are the trace's final guest states, page for page.
-    (res,) = generate(name, tmp_path / "t.parquet", seed=5, params=SMALL[name] + ["duration_s=4"])
+    (res,) = generate(name, tmp_path / "t.parquet", seed=5, params=small(name, "duration_s=4"))
     states = dict(
         zip(*df_final_guest_states(res.path).select("state", "pages").to_dict(as_series=False).values(), strict=True)
     )
@@ -214,7 +214,7 @@ def test_event_rates_follow_the_cpu_count():
 
 # -- scenarios -------------------------------------------------------------------------------------
 def test_awm_writes_a_manifest_with_every_guest(tmp_path):
-    synthesize("awm", tmp_path / "awm", seed=0, events=4000, params=SMALL["awm"] + ["pairs=2"])
+    synthesize("awm", tmp_path / "awm", seed=0, events=4000, params=small("awm", "pairs=2"))
     files = expand_inputs([tmp_path / "awm"])
     assert [f.name for f in files] == ["server0.parquet", "server1.parquet", "client0.parquet", "client1.parquet"]
 
@@ -228,7 +228,7 @@ def _fleet_peak_bytes(tmp_path, duration_s):
             seed=9,
             jobs=1,
             chunk_events=1 << 14,
-            params=SMALL["fleet"] + ["guests=6", f"duration_s={duration_s}"],
+            params=small("fleet", "guests=6", f"duration_s={duration_s}"),
         )
         return tracemalloc.get_traced_memory()[1], results
     finally:
@@ -256,7 +256,7 @@ def test_a_small_fleet_streams_in_bounded_memory(tmp_path):
 
 def test_progress_reports_every_event_and_guest_second_once_and_changes_no_byte(tmp_path):
     # A fleet: guests boot at staggered times, so each one's time counts from its boot.
-    params = SMALL["fleet"] + ["duration_s=4"]
+    params = small("fleet", "duration_s=4")
     calls: list[tuple[int, int]] = []
     kw = dict(seed=5, chunk_events=1 << 14, params=params)
     watched = generate("fleet", tmp_path / "w", jobs=2, on_chunk=lambda n, ns: calls.append((n, ns)), **kw)
@@ -294,7 +294,7 @@ def test_traces_carry_the_guests_cpu_count(tmp_path, name, cpus):
     # The generator knows each guest's CPUs (its `cpus`): the trace says so, and the
     # replay's overhead_pct divides by it (docs/costs.md), not by a default of 1.
     multi = workloads()[name].multi_guest
-    params = SMALL[name] + ([f"cpus={cpus}"] if cpus else [])
+    params = small(name, *([f"cpus={cpus}"] if cpus else []))
     dest = tmp_path / ("t" if multi else "t.parquet")
     paths = synthesize(name, dest, seed=1, events=4000, params=params, jobs=1)
     want = {gp.name: gp.params.cpus for gp in plan(name, seed=1, params=params)[2]}
