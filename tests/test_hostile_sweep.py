@@ -1,0 +1,100 @@
+"""Hostile input, third round: sweep files, reports and exchange formats.
+
+A user who checks numbers runs ``cmmsim sweep``, ``report``, ``plot`` and the
+trace exchange commands on input nobody tried: each case here is one that once
+gave exit status 0 with a silently partial result, or an error that did not
+name the thing at fault.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cmmsim.replay.sweep import load_sweep_file
+from cmmsim.tracer.synth import synthesize
+from tests.helpers import SMALL
+from tests.test_hostile import assert_one_line, run_cli
+
+
+@pytest.fixture(scope="module")
+def trace(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sweep-hostile") / "g.parquet"
+    synthesize("phased", path, seed=3, events=3000, params=SMALL["phased"])
+    return path
+
+
+def _sweep_file(tmp_path: Path, trace: Path, set_lines: str = "", top: str = "", strategies: str = "") -> Path:
+    toml = tmp_path / "s.toml"
+    toml.write_text(
+        f'budgets = ["50%"]\n{top}\n[[trace_sets]]\nname = "a"\npaths = ["{trace}"]\n{set_lines}\n'
+        + (strategies or '[[strategies]]\nname = "cmm"\n')
+    )
+    return toml
+
+
+# -- sweep files ---------------------------------------------------------------------------------------
+def test_a_sweep_file_pattern_that_matches_nothing_is_refused(trace, tmp_path):
+    """Once dropped silently beside a path that matched: a trace set short of a guest, exit 0."""
+    toml = tmp_path / "s.toml"
+    toml.write_text(f'budgets = ["50%"]\n[[trace_sets]]\nname = "a"\npaths = ["{trace}", "nomatch-*.parquet"]\n')
+    result = run_cli(["sweep", "--sweep", toml, "-o", tmp_path / "out"])
+    assert_one_line(result, "nomatch-*.parquet")
+    assert not (tmp_path / "out").exists()
+
+
+#: (where in the file, the line, what the one-line error must name)
+DURATION_CASES = {
+    "stagger negative": ("set", "copies = 2\nstagger = -5", "stagger"),
+    "stagger not a duration": ("set", 'copies = 2\nstagger = "abc"', "stagger"),
+    "set interval negative": ("set", "states_interval = -1", "states_interval"),
+    "set interval 0": ("set", 'states_interval = "0s"', "states_interval"),
+    "sweep interval 0": ("top", "states_interval = 0", "states_interval"),
+    "sweep interval abc": ("top", 'states_interval = "abc"', "states_interval"),
+}
+
+
+@pytest.mark.parametrize("case", DURATION_CASES)
+def test_a_sweep_file_duration_is_refused_naming_file_and_key(case, trace, tmp_path):
+    """A bad duration once said only ``duration -5: must not be negative`` (which of the file's
+    durations?); an interval of 0 ran the sweep without its states (or with the sweep's), exit 0,
+    where ``--states-interval 0`` is refused."""
+    where, line, names = DURATION_CASES[case]
+    toml = _sweep_file(tmp_path, trace, **({"set_lines": line} if where == "set" else {"top": line}))
+    result = run_cli(["sweep", "--sweep", toml, "-o", tmp_path / "out"])
+    err = assert_one_line(result, names)
+    assert "s.toml" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_strategy_named_twice_runs_once(trace, tmp_path):
+    """Two identical [[strategies]] entries (or a grid value given twice) are one job: once run
+    twice and counted as two done, to one part."""
+    toml = _sweep_file(
+        tmp_path,
+        trace,
+        strategies='[[strategies]]\nname = "cmm"\nparams = {reclaim_order = ["lru", "lru"]}\n'
+        '[[strategies]]\nname = "cmm"\n',
+    )
+    result = run_cli(["sweep", "--sweep", toml, "-o", tmp_path / "out", "--jobs", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "1 done" in result.stdout, result.stdout
+    assert len(list((tmp_path / "out" / "parts").glob("*.parquet"))) == 1
+
+
+def test_load_sweep_file_keeps_good_durations(trace, tmp_path):
+    toml = _sweep_file(tmp_path, trace, set_lines='copies = 2\nstagger = "1ms"\nstates_interval = "5ms"')
+    spec = load_sweep_file(toml)
+    assert spec.trace_sets[0].stagger_ns == 1_000_000
+    assert spec.trace_sets[0].states_interval_ns == 5_000_000
+
+
+# -- trace compare ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["d.txt", "d.tsv", "d"])
+def test_compare_refuses_an_output_suffix_it_does_not_write(name, trace, tmp_path):
+    """``-o d.txt`` once wrote Parquet under a text name (only .csv picked CSV), exit 0."""
+    out = tmp_path / name
+    result = run_cli(["trace", "compare", trace, trace, "-o", out])
+    assert_one_line(result, name)
+    assert not out.exists()
