@@ -15,7 +15,7 @@ import pytest
 from cmmsim.replay.sweep import load_sweep_file
 from cmmsim.tracer.synth import synthesize
 from tests.helpers import SMALL
-from tests.test_hostile import assert_one_line, run_cli
+from tests.test_hostile import _no_progress_lines, assert_one_line, run_cli  # noqa: F401 (autouse)
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +98,28 @@ def test_compare_refuses_an_output_suffix_it_does_not_write(name, trace, tmp_pat
     result = run_cli(["trace", "compare", trace, trace, "-o", out])
     assert_one_line(result, name)
     assert not out.exists()
+
+
+# -- vCPUs past any machine -----------------------------------------------------------------------------
+@pytest.mark.parametrize("command", ["replay", "replay --stream", "sweep", "demo"])
+def test_vcpus_past_any_machine_is_refused_before_any_job(command, trace, tmp_path):
+    """``--vcpus 99999999999999999999`` once failed every job of a sweep or demo with
+    ``OverflowError: Python int too large to convert to C long`` (after a folder was made)."""
+    out = tmp_path / "out"
+    args = {
+        "replay": ["replay", trace, "-s", "cmm", "-b", "10", "-o", out],
+        "replay --stream": ["replay", "--stream", trace, "-s", "cmm", "-b", "10", "-o", out],
+        "sweep": ["sweep", trace, "-s", "cmm", "-b", "10", "-o", out],
+        "demo": ["demo", "-o", out],
+    }[command]
+    result = run_cli([*args, "--vcpus", "9" * 20])
+    assert_one_line(result, "vcpus")
+    assert not out.exists()
+
+
+def test_a_trace_whose_vcpus_is_past_any_machine_is_refused(trace, tmp_path):
+    from tests.test_hostile import _retag
+
+    bad = _retag(trace, tmp_path / "cpus.parquet", vcpus=str(1 << 40))
+    result = run_cli(["replay", bad, "-s", "cmm", "-b", "10"])
+    assert_one_line(result, "vcpus")
