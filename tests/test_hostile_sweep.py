@@ -123,3 +123,37 @@ def test_a_trace_whose_vcpus_is_past_any_machine_is_refused(trace, tmp_path):
     bad = _retag(trace, tmp_path / "cpus.parquet", vcpus=str(1 << 40))
     result = run_cli(["replay", bad, "-s", "cmm", "-b", "10"])
     assert_one_line(result, "vcpus")
+
+
+# -- cost profiles ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def results(trace, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sweep-hostile-results") / "r.parquet"
+    result = run_cli(["replay", trace, "-s", "host-lru", "-b", "10%", "-o", out])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.parametrize("value", ["1e300", "1.7e308", "9.3e18"])
+def test_a_cost_no_priced_figure_can_hold_is_refused(value, results, tmp_path):
+    """A finite cost past any time cmmsim represents once priced rows as ``inf`` (stall_ns,
+    disk_busy_ns), exit 0, and ranked every strategy tied ``--by stall``."""
+    toml = tmp_path / "huge.toml"
+    toml.write_text(f"host_write_disk_ns = {value}\n")
+    out = tmp_path / "t.csv"
+    result = run_cli(["report", results, "-r", "time", "-f", "csv", "--costs", toml, "-o", out])
+    assert_one_line(result, "host_write_disk_ns")
+    assert not out.exists()
+
+
+def test_a_cost_up_to_the_longest_time_prices_finitely(results, tmp_path):
+    import polars as pl
+
+    toml = tmp_path / "long.toml"
+    toml.write_text(f"host_write_disk_ns = {(1 << 63) - 1}\nhost_read_disk_ns = 9.2e18\n")
+    out = tmp_path / "t.csv"
+    result = run_cli(["report", results, "-r", "time", "-f", "csv", "--costs", toml, "-o", out])
+    assert result.exit_code == 0, result.output
+    df = pl.read_csv(out)
+    assert df["stall_ns"].is_finite().all() and df["disk_busy_ns"].is_finite().all()
+
