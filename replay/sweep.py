@@ -458,8 +458,8 @@ def _claim(out: Path, jobs: list[Job]) -> None:
     if manifest.exists():
         try:
             old = json.loads(manifest.read_text())
-            if not isinstance(old, dict):
-                raise ValueError("not an object")
+            if not isinstance(old, dict) or "sweep_id" not in old:  # not a manifest: not an earlier one
+                raise ValueError("no sweep_id" if isinstance(old, dict) else "not an object")
         except (ValueError, OSError) as exc:
             raise ParamError(
                 f"{show_path(manifest)}: damaged sweep manifest ({os_reason(exc)}); use another output folder"

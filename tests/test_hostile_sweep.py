@@ -157,3 +157,16 @@ def test_a_cost_up_to_the_longest_time_prices_finitely(results, tmp_path):
     df = pl.read_csv(out)
     assert df["stall_ns"].is_finite().all() and df["disk_busy_ns"].is_finite().all()
 
+
+# -- resuming into a folder that is not this sweep's ------------------------------------------------------
+@pytest.mark.parametrize("manifest", ['{"a": 1}', "{}", '{"jobs": []}'])
+def test_a_foreign_sweep_manifest_is_called_damaged_not_an_earlier_cmmsim(manifest, trace, tmp_path):
+    """A JSON object with no sweep_id was once blamed on 'an earlier cmmsim (job key format 1)'."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sweep.json").write_text(manifest)
+    result = run_cli(["sweep", trace, "-s", "cmm", "-b", "10", "-o", out])
+    err = assert_one_line(result, "sweep.json")
+    assert "damaged sweep manifest" in err and "earlier cmmsim" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["sweep.json"]
+    assert (out / "sweep.json").read_text() == manifest
