@@ -170,3 +170,21 @@ def test_a_foreign_sweep_manifest_is_called_damaged_not_an_earlier_cmmsim(manife
     assert "damaged sweep manifest" in err and "earlier cmmsim" not in err
     assert sorted(p.name for p in out.iterdir()) == ["sweep.json"]
     assert (out / "sweep.json").read_text() == manifest
+
+
+# -- plot ---------------------------------------------------------------------------------------------------
+def test_trace_sets_whose_names_slug_alike_get_a_plot_each(trace, tmp_path):
+    """Trace sets "a/b" and "a_b" once shared states_a_b.png (and a balloon plot): the second
+    silently replaced the first, exit 0."""
+    toml = tmp_path / "s.toml"
+    sets = "".join(f'[[trace_sets]]\nname = "{n}"\npaths = ["{trace}"]\n' for n in ("a/b", "a_b"))
+    strategies = '[[strategies]]\nname = "balloon"\n[[strategies]]\nname = "cmm"\n'
+    toml.write_text(f'budgets = ["50%"]\nstates_interval = "50ms"\n{sets}{strategies}')
+    result = run_cli(["sweep", "--sweep", toml, "-o", tmp_path / "sw", "--jobs", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    result = run_cli(["plot", tmp_path / "sw", "-o", tmp_path / "p"])
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (tmp_path / "p").iterdir())
+    assert len([n for n in names if n.startswith("states_")]) == 2, names
+    assert len([n for n in names if n.startswith("balloon_")]) == 2, names
+    assert "states_a_b.png" in names  # a name that needs no change keeps it
