@@ -188,3 +188,16 @@ def test_trace_sets_whose_names_slug_alike_get_a_plot_each(trace, tmp_path):
     assert len([n for n in names if n.startswith("states_")]) == 2, names
     assert len([n for n in names if n.startswith("balloon_")]) == 2, names
     assert "states_a_b.png" in names  # a name that needs no change keeps it
+
+
+# -- trace import -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("fmt", "text"), [("txt", ""), ("oracle-general", ""), ("csv", "1,5,0\n2,6,0\n")])
+def test_import_of_no_request_is_refused(fmt, text, tmp_path):
+    """An empty input (or only size-0 objects) once wrote a trace of 0 events, exit 0, that
+    replays to all zeros; ``trace convert`` refuses empty text alike."""
+    src = tmp_path / f"in.{fmt}"
+    src.write_text(text)
+    out = tmp_path / "t.parquet"
+    result = run_cli(["trace", "import", src, "-o", out, "--format", fmt])
+    assert_one_line(result, src.name)
+    assert not out.exists()
