@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from cmmsim.cli_common import QUIET_HELP, app, cli_errors, console, print_params, print_table
-from cmmsim.tracer.errors import CmmsimError, ParamError
+from cmmsim.tracer.errors import CmmsimError, ParamError, show_path
 
 trace_app = typer.Typer(help="Make, convert, inspect and validate traces.", no_args_is_help=True)
 app.add_typer(trace_app, name="trace")
@@ -380,6 +380,9 @@ def trace_compare(
 
     if not 1 <= points <= 10_000:
         raise ParamError(f"--points {points}: must be 1..10,000")
+    if out is not None and out.suffix.lower() not in (".parquet", ".csv"):
+        # The suffix picks the format: any other would be Parquet under a misleading name.
+        raise ParamError(f"-o {show_path(out)}: name a .parquet or .csv file (the suffix picks the format)")
     check_outputs(("-o", out), inputs=[a, b])
     pa_, pb = trace_profile(a, points), trace_profile(b, points)
     dist = df_distances(pa_, pb)

@@ -150,6 +150,13 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
 
 
+def name_slug(text: str) -> str:
+    """A user's name (a trace set's) made safe as part of a file name; one that had to
+    change gets a short hash of it, so "a/b" and "a_b" never share a file."""
+    safe = slug(text)
+    return safe if safe == text else f"{safe}-{zlib.crc32(text.encode()):08x}"
+
+
 def _duration(ns: int) -> str:
     for unit, scale in (("s", 10**9), ("ms", 10**6), ("us", 10**3)):
         if abs(ns) >= scale:

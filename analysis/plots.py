@@ -21,6 +21,7 @@ from cmmsim.plot_style import (
     label_order,
     line_styles,
     mib,
+    name_slug,
     short_label,
     short_params,
     slug,
@@ -318,7 +319,7 @@ def plot_state_distribution(states: pl.DataFrame, out_dir: Path) -> list[Path]:
             fontsize="medium",
         )
         fig.tight_layout(rect=(0, 0.55 / fig.get_figheight() + 0.02, 1, 0.95))
-        paths.append(_save(fig, out_dir / f"states_{slug(ts)}.png"))
+        paths.append(_save(fig, out_dir / f"states_{name_slug(ts)}.png"))
     return paths
 
 
@@ -409,7 +410,7 @@ def plot_balloon(series: pl.DataFrame, out_dir: Path) -> list[Path]:
         )
         fig.tight_layout(rect=(0, (0.45 if ncol == 2 else 0.3) / fig.get_figheight() + 0.01, 1, 0.97))
         suffix = f"_{n}" if n else ""  # further parameter sets of the same strategy
-        paths.append(_save(fig, out_dir / f"balloon_{slug(ts)}_{slug(strat)}{suffix}.png"))
+        paths.append(_save(fig, out_dir / f"balloon_{name_slug(ts)}_{slug(strat)}{suffix}.png"))
     return paths
 
 

@@ -158,7 +158,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _costs_of(doc: dict[str, Any], where: Path | str) -> dict[str, float]:
-    """The cost keys of a profile document, checked: known, numeric, finite, >= 0."""
+    """The cost keys of a profile document, checked: known, numeric, 0 to 2^63 ns."""
     out: dict[str, float] = {}
     for key, value in doc.items():
         if key in _META_KEYS:
@@ -169,6 +169,9 @@ def _costs_of(doc: dict[str, Any], where: Path | str) -> dict[str, float]:
             raise ParamError(f"{where}: {key} = {value!r}: a cost is a number of ns")
         if value < 0:
             raise ParamError(f"{where}: {key} = {value!r}: a cost cannot be negative")
+        if value > 2.0**63:
+            # The longest time cmmsim represents; counts times more overflow priced figures to inf.
+            raise ParamError(f"{where}: {key} = {value!r}: a cost cannot exceed 2^63 ns")
         out[key] = float(value)
     return out
 
@@ -191,7 +194,7 @@ def load_profile(spec: str | Path | CostProfile | None = None) -> CostProfile:
     spec : str, path, CostProfile or None
         None: :data:`DEFAULT_PROFILE`. A shipped name (:func:`shipped`). A
         CostProfile, returned once checked (every key, none unknown, each a
-        finite number >= 0). Or a
+        number of ns from 0 to 2^63). Or a
         TOML file holding any subset of the cost keys, which override its
         ``base`` profile (a shipped name; default :data:`DEFAULT_PROFILE`); it
         may also set ``name`` (default: the file's stem) and ``description``.

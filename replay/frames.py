@@ -49,6 +49,7 @@ from cmmsim.replay.result import EngineResult
 from cmmsim.replay.states import COUNTERS, PAIRS
 from cmmsim.tracer import params as params_mod
 from cmmsim.tracer.errors import ParamError
+from cmmsim.tracer.schema import MAX_VCPUS
 
 __all__ = [
     "DEFAULT_VCPUS",
@@ -94,8 +95,8 @@ def check_vcpus(vcpus: int) -> None:
     """Refuse a vCPU count that is not a whole number >= 1 (2.5 would price as 2)."""
     if isinstance(vcpus, bool) or not isinstance(vcpus, int | np.integer):
         raise ParamError(f"vcpus must be a whole number of CPUs, got {vcpus!r}")
-    if vcpus < 1:
-        raise ParamError(f"vcpus must be >= 1, got {vcpus}")
+    if not 1 <= vcpus <= MAX_VCPUS:
+        raise ParamError(f"vcpus must be >= 1 and <= {MAX_VCPUS:,}, got {vcpus:,}")
 
 
 def guest_vcpus(scenario, vcpus: int | None = None) -> np.ndarray:

@@ -39,7 +39,7 @@ import numpy as np
 from cmmsim.replay import engine
 from cmmsim.replay.budgets import parse_budgets
 from cmmsim.replay.costs import load_profile, price
-from cmmsim.replay.frames import Replayed, results_frame, states_frame
+from cmmsim.replay.frames import Replayed, check_vcpus, results_frame, states_frame
 from cmmsim.replay.kernels.merge import merge_runs
 from cmmsim.replay.result import EngineResult
 from cmmsim.replay.scenario import expand_inputs, scenario_name, trace_name
@@ -470,6 +470,8 @@ def replay_stream(
         raise ParamError(f"batch_rows must be >= 1, got {batch_rows}")
     p = strat.parse_params(params)
     profile = load_profile(costs)
+    if vcpus is not None:  # a bad vCPU count fails before the replay, as a bad profile does
+        check_vcpus(vcpus)
     honour, order, initial = strat.engine(p)
     guests = stream_guests(paths, copies, stagger_ns)
     gp = np.array([g.guest_pages for g in guests], np.int64)

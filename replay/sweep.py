@@ -222,6 +222,8 @@ def load_sweep_file(path: str | os.PathLike) -> SweepSpec:
             typed(raw, str, f"trace set {i}: a path")
             pattern = str(base / raw) if not os.path.isabs(raw) else raw
             matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+            if not matches:  # else the set would run short of a guest, silently
+                raise ParamError(f"{shown}: trace set {ts.get('name', i)!r}: {raw}: the pattern matches no file")
             resolved.extend(str(Path(m).resolve()) for m in matches)
         if not resolved:
             raise ParamError(f"{shown}: trace set {ts.get('name', i)!r} names no trace")
@@ -231,8 +233,10 @@ def load_sweep_file(path: str | os.PathLike) -> SweepSpec:
                 str(ts.get("name", f"set{i}")),
                 tuple(resolved),
                 typed(ts.get("copies", 1), int, f"trace set {i}: copies"),
-                parse_duration_ns(ts.get("stagger", 0)),
-                parse_duration_ns(own) if own is not None else None,
+                parse_duration_ns(ts.get("stagger", 0), what=f"{shown}: trace set {i}: stagger"),
+                None
+                if own is None
+                else parse_duration_ns(own, what=f"{shown}: trace set {i}: states_interval", positive=True),
             )
         )
     strats = []
@@ -253,7 +257,7 @@ def load_sweep_file(path: str | os.PathLike) -> SweepSpec:
         sets,
         strats,
         budgets,
-        parse_duration_ns(interval) if interval is not None else None,
+        None if interval is None else parse_duration_ns(interval, what=f"{shown}: states_interval", positive=True),
         stream=typed(doc.get("stream", False), bool, "stream"),
     )
 
@@ -331,7 +335,7 @@ def build_jobs(spec: SweepSpec, *, check_traces: bool = False) -> list[Job]:
                 jobs.append(Job(key, ts, name, params, budgets, interval, profile, spec.vcpus, tier, spec.stream))
     if not jobs:
         raise ParamError("the sweep has no job (a parameter grid with no value?)")
-    return jobs
+    return list({job.key: job for job in jobs}.values())  # a strategy or value named twice runs once
 
 
 def _check_trace_set(ts: TraceSet, spec: SweepSpec) -> tuple[list[Path], tuple[str, ...]]:
@@ -454,8 +458,8 @@ def _claim(out: Path, jobs: list[Job]) -> None:
     if manifest.exists():
         try:
             old = json.loads(manifest.read_text())
-            if not isinstance(old, dict):
-                raise ValueError("not an object")
+            if not isinstance(old, dict) or "sweep_id" not in old:  # not a manifest: not an earlier one
+                raise ValueError("no sweep_id" if isinstance(old, dict) else "not an object")
         except (ValueError, OSError) as exc:
             raise ParamError(
                 f"{show_path(manifest)}: damaged sweep manifest ({os_reason(exc)}); use another output folder"

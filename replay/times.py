@@ -34,20 +34,24 @@ _DURATION_NS = {
 }
 
 
-def parse_duration_ns(spec: str | int) -> int:
-    """``"1s"``, ``"250ms"``, ``"10us"`` or plain nanoseconds -> int ns (>= 0)."""
+def parse_duration_ns(spec: str | int, *, what: str = "duration", positive: bool = False) -> int:
+    """``"1s"``, ``"250ms"``, ``"10us"`` or plain nanoseconds -> int ns (>= 0).
+
+    ``what`` names the value in an error (a file and key, say); ``positive``
+    refuses 0 too (an interval).
+    """
     if isinstance(spec, int) and not isinstance(spec, bool):
         value = spec
     else:
         m = _DURATION_RE.match(str(spec))
         if not m:
-            raise ParamError(f"duration {spec!r}: expected a number with ns, us, ms, s, m or h")
+            raise ParamError(f"{what} {spec!r}: expected a number with ns, us, ms, s, m or h")
         # Exact decimal arithmetic: "9223372036854775807" is that many ns, not a float near it.
         value = round(Fraction(m.group(1)) * _DURATION_NS[m.group(2)])
-    if value < 0:
-        raise ParamError(f"duration {spec!r}: must not be negative")
+    if value < 0 or positive and value == 0:
+        raise ParamError(f"{what} {spec!r}: must {'be more than 0' if positive else 'not be negative'}")
     if value > T_MAX_NS:
-        raise ParamError(f"duration {spec!r}: more than {T_MAX_NS:,} ns (2^63 - 1)")
+        raise ParamError(f"{what} {spec!r}: more than {T_MAX_NS:,} ns (2^63 - 1)")
     return value
 
 

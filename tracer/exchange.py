@@ -402,6 +402,9 @@ def import_trace(
     zero = int(n - keep.sum())
     obj, n_obj = _dense(ids.filter(pl.Series(keep)) if isinstance(ids, pl.Series) else ids[keep])
     n_req = len(obj)
+    if not n_req:  # a trace of 0 events would replay to all zeros, as if it were a result
+        sized = f" ({zero:,} of size 0)" if zero else ""
+        raise TraceError(f"{show_path(path)}: no request to import{sized}")
     if time is None:
         t_req = np.arange(n_req, dtype=np.int64) * request_ns
         repaired = 0

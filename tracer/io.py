@@ -31,6 +31,7 @@ from cmmsim.tracer.schema import (
     ARROW_SCHEMA,
     COLUMNS,
     MAX_GUEST_PAGES,
+    MAX_VCPUS,
     META_KEYS,
     N_OPS,
     OPTIONAL_META_KEYS,
@@ -266,9 +267,9 @@ def meta_from_arrow(md: dict[bytes, bytes] | None, where: str) -> TraceMeta:
             vcpus = json.loads(vcpus)
         except ValueError:
             vcpus = None
-        if not _is_int(vcpus) or vcpus < 1:
+        if not _is_int(vcpus) or not 1 <= vcpus <= MAX_VCPUS:
             raise TraceError(
-                f"{where}: damaged cmmsim metadata ({OPTIONAL_META_KEYS['vcpus']} must be a positive integer)"
+                f"{where}: damaged cmmsim metadata ({OPTIONAL_META_KEYS['vcpus']} must be 1..{MAX_VCPUS:,})"
             )
     return TraceMeta(**values, vcpus=vcpus)
 

@@ -29,6 +29,9 @@ PAGE_SIZE_BYTES = 4096
 MAX_GUEST_PAGES = (1 << 31) - 1
 #: The most memory one guest may have, bytes.
 MAX_GUEST_BYTES = MAX_GUEST_PAGES * PAGE_SIZE_BYTES
+#: Most virtual CPUs of one guest: far past any hypervisor's, and small enough that
+#: a host row's sum over guests, and its vCPU time, stay within int64.
+MAX_VCPUS = 1 << 16
 
 
 class Op(enum.IntEnum):
