@@ -16,7 +16,7 @@ from cmmsim.replay.costs import load_profile, price
 from cmmsim.replay.frames import (
     IO_COLUMNS,
     Replayed,
-    guest_vcpus,
+    check_vcpus,
     params_json,
     results_frame,
     series_frame,
@@ -101,7 +101,8 @@ def replay_full(
         strat.check_series()
     p = strat.parse_params(params)
     profile = load_profile(costs)  # a bad profile fails before the replay
-    guest_vcpus(scenario, vcpus)  # and so does a bad vCPU count
+    if vcpus is not None:  # and so does a bad vCPU count
+        check_vcpus(vcpus)
     b = parse_budgets(budgets, int(scenario.guest_pages.sum()))
     at = sample_times(scenario, states_interval_ns) if states_interval_ns else None
     reported = 0
