@@ -17,16 +17,17 @@ def parse_grid(pairs: Iterable[str]) -> dict[str, dict[str, list[str]]]:
         if not sep or "=" not in rest:
             raise ParamError(f"parameter grid {pair!r} is not of the form strategy:key=v1,v2")
         key, values = rest.split("=", 1)
+        key = key.strip()
         listed = [v.strip() for v in values.split(",") if v.strip()]
         if not listed:
             raise ParamError(f"parameter grid {pair!r} gives no value")
         grid = out.setdefault(name, {})
-        if key.strip() in grid:  # both values would be meant to run: say how to ask for that
+        if key in grid:  # both values would be meant to run: say how to ask for that
             raise ParamError(
-                f"parameter grid {name}:{key.strip()} given more than once: list its values in one "
-                f"(-p {name}:{key.strip()}={','.join([*grid[key.strip()], *listed])})"
+                f"parameter grid {name}:{key} given more than once: list its values in one "
+                f"(-p {name}:{key}={','.join([*grid[key], *listed])})"
             )
-        grid[key.strip()] = listed
+        grid[key] = listed
     return out
 
 
