@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import SAMPLE_DIR
 from tests.test_hostile import assert_one_line, run_cli
 
 DATA = Path(__file__).parent / "data"
@@ -59,10 +60,6 @@ def test_synth_refuses_a_number_no_model_can_run(workload, param, tmp_path):
     assert not out.exists()
 
 
-def _sample(name: str) -> Path:
-    return Path(__file__).parent.parent / "sample_traces" / name
-
-
 #: A key given twice once took its last value and dropped the first without a word;
 #: in a sweep's grid the user meant both values to run.
 TWICE_CASES = [
@@ -91,7 +88,7 @@ TWICE_CASES = [
 
 @pytest.mark.parametrize(("args", "names"), TWICE_CASES, ids=["synth", "replay", "sweep"])
 def test_a_parameter_given_twice_is_refused(args, names, tmp_path):
-    trace = _sample("linux-sqlite.parquet")
+    trace = SAMPLE_DIR / "linux-sqlite.parquet"
     result = run_cli([a.format(out=tmp_path / "out", trace=trace) for a in args])
     assert_one_line(result, names)
     assert not (tmp_path / "out").exists()
