@@ -100,7 +100,7 @@ __all__ = [
 ]
 
 #: Bumped whenever a change to the engine can change a result.
-ENGINE_VERSION = 3
+ENGINE_VERSION = 4
 
 ORDER_LRU, ORDER_CLOCK, ORDER_CLASS = 0, 1, 2
 #: Exact LRU with the victims computed ahead (cmmsim.replay.lru_ahead) and passed in.

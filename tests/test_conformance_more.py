@@ -120,6 +120,28 @@ def test_sampling_rounds_a_half_page_up_and_decays_over_empty_periods():
     assert got["estimate_pages"] == [[5, 5, 3, 1, 1, 0], [1, 1, 1, 1, 0, 1]]
 
 
+def test_sampling_counts_accesses_not_hints():
+    # ESX learns of a sampled page's use by the fault of its next access (model.md 5:
+    # "at its end current = touched x guest pages / sample_pages"); a hint is no access
+    # (DESIGN.md 2: hints never change recency), and plain `balloon` is not even sent
+    # them (model.md 9). So a page only allocated (set stable) in a period is not
+    # touched in it. Before the fix the estimator read the guest's reclaim stamps,
+    # which an allocation sets: g0 below was estimated at 8 after period 0.
+    # Period 0: g0 allocates its 8 pages, g1 its 2, no access: current 0, 0; both
+    # averages start at 0: estimates 0 and 0. Period 1: every page written: current 8
+    # and 2; fast 4 and 1, slow 2 and 0.5: estimates 8 and 2. Period 2 closes on g1.
+    g0 = guest([(p, S, p) for p in range(8)] + [(100 + p, W, p) for p in range(8)], 8)
+    g1 = guest([(20, S, 0), (21, S, 1), (120, W, 0), (121, W, 1), (220, R, 0), (221, R, 1)], 2)
+    # Targets, budget 6, [2, 8] and [1, 2]. Row 0: (8, 2): 4, 1. Row 1: estimates that
+    # sum to 0 share equally (model.md 5): 3 and 3; g1's 3 is above its memory: pinned
+    # at 2; g0 alone (its estimate 0 again): the other 4. Row 2: (8, 2): 4, 1.
+    for strategy in ("balloon", "balloon+cmm"):
+        got, rows = series([g0, g1], 6, SAMPLING, strategy)
+        assert got["estimate_pages"] == [[8, 0, 8], [2, 0, 2]], strategy
+        assert got["target_pages"] == [[4, 4, 4], [1, 2, 1]], strategy
+        assert rows[None]["wss_sampled_pages"] == 3 * 7 * 2
+
+
 # ---------------------------------------------------------------- two-list above 1 GiB
 
 

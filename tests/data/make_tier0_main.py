@@ -8,13 +8,15 @@ traces) and stores each case's counters, host peak, frame-event sum and a
 CRC-32 of the final state bytes. ``tests/test_tier.py`` replays the same
 cases with a tier of capacity 0 and demands the same integers, bit for bit.
 
-Two later changes the tier did not make were re-recorded into it (at capacity
+Three later changes the tier did not make were re-recorded into it (at capacity
 0): set unused leaving a resident page's frame as its only copy (docs/model.md
 section 9: the ``random*`` cases of ``cmm`` and ``cmm-light``; the sample traces
-never meet it), and a balloon guest making room before the host backs its page
+never meet it), a balloon guest making room before the host backs its page
 (section 5, "Balloons": every ``balloon`` and ``balloon+cmm`` case of
-``awm-96m`` and the ``random*`` traces). The other cases are the original
-recording.
+``awm-96m`` and the ``random*`` traces), and the sampling estimator counting
+accesses only, not allocations (the ``random*`` cases with ``estimator=sampling``;
+the sample traces, cut short, give the same integers). The other cases are the
+original recording.
 """
 
 from __future__ import annotations

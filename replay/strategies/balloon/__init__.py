@@ -6,14 +6,14 @@ fraction, shared in proportion to the estimates, each target clamped to
 ``[min_fraction x guest memory (>= 1 page), guest memory]``: guests whose
 share is above their memory are pinned there first, then (if none is)
 guests below their minimum are pinned at it, and the rest share what is
-left, again in proportion, until no share is out of bounds. A
-guest's balloon (``guest memory - target`` pages) moves toward its target
-at most ``rate_pages_per_s`` pages per second (integer arithmetic from the
-period's start, applied at event times); at the first event the balloon is
-set to its first target at once. That first sizing counts as inflation, and
-apart in ``balloon_initial_pages``: a trace usually starts mid-life of its
-guests, so it is the replay's initial condition, not work done during the
-trace, and is not priced (docs/costs.md).
+left, again in proportion (equally if their estimates sum to 0), until no
+share is out of bounds. A guest's balloon (``guest memory - target`` pages)
+moves toward its target at most ``rate_pages_per_s`` pages per second
+(integer arithmetic from the period's start, applied at event times); at
+the first event the balloon is set to its first target at once. That first
+sizing counts as inflation, and apart in ``balloon_initial_pages``: a trace
+usually starts mid-life of its guests, so it is the replay's initial
+condition, not work done during the trace, and is not priced (docs/costs.md).
 
 Guest side (its own view of each page, as in ``static``): the guest keeps
 its in-use pages within ``guest memory - balloon``. Inflating takes free
@@ -53,9 +53,11 @@ Estimators (``estimator=``):
 ``sampling`` (VMware ESX)
     at each period start pick ``sample_pages`` random pages of the guest
     (seeded, with replacement); at its end ``current = touched x guest
-    pages / sample_pages``; two moving averages (weights ``fast_alpha``,
+    pages // sample_pages``, touched: read or written in the period (a hint
+    is no touch); two moving averages (weights ``fast_alpha``,
     ``slow_alpha``, both started at the first measurement) and the estimate
-    is ``max(current, fast, slow)``: it rises at once and falls slowly.
+    is ``max(current, fast, slow)``, each average rounded to the nearest page
+    (a half up): it rises at once and falls slowly.
 ``fault-rate``
     starts at guest memory; after a period with more than
     ``fault_threshold`` guest refaults (``guest_reads``) it grows by

@@ -108,7 +108,7 @@ class Guests(NamedTuple):
 class Estimates(NamedTuple):
     """The estimators' inputs (kind ``EST_*``, parameters, per-guest bounds in pages,
     the oracle's counts) and state (estimates, averages, refault marks, sampled pages,
-    and the target sharing's scratch)."""
+    the target sharing's scratch, and under sampling each page's last access)."""
 
     kind: np.int64
     k_samples: np.int64
@@ -127,6 +127,7 @@ class Estimates(NamedTuple):
     samp: np.ndarray
     fixed: np.ndarray
     share: np.ndarray
+    seen: np.ndarray
 
 
 @nb.njit(cache=True)
@@ -285,9 +286,11 @@ def _end_period(k, i, t_end, p_start, rate, host, gs, es, series):
 def _sampled_estimate(g, k, i_start, gs, es):
     """ESX sampling: the touched fraction of the sampled pages, with a fast and a
     slow moving average; rises at once, falls slowly."""
+    # Touched = accessed in the period: ESX sees a sampled page's next access, never a
+    # hint (the guest's reclaim stamps also move when a page is allocated).
     touched = 0
     for j in range(es.k_samples):
-        if gs.stamp[es.samp[g, j]] >= i_start:
+        if es.seen[es.samp[g, j]] >= i_start:
             touched += 1
     cur = touched * gs.gp[g] // es.k_samples
     if k == 0:
@@ -447,6 +450,7 @@ def _balloon_one(
         np.zeros((n_guests, k_samples if estimator == EST_SAMPLING else 0), np.int64),
         np.zeros(n_guests, np.bool_),
         np.zeros(n_guests, np.int64),
+        np.full(n_pages if estimator == EST_SAMPLING else 0, -1, np.int64),
     )
     series = np.zeros((n_periods, n_guests, len(SERIES)), np.int64)
     host_sum = np.int64(0)
@@ -507,6 +511,8 @@ def _balloon_replay(t_ns, page, op, guest, avail, period, seed, rate, host, gs, 
         for g in range(n_guests):
             _move(g, i, t, p_start, rate, host, gs)
         _guest_event(i, page[i], guest[i], op[i], host, gs)
+        if es.kind == EST_SAMPLING and op[i] <= OP_WRITE:
+            es.seen[page[i]] = i
         host_sum += host.tot[0]
     resident_close(host.cnt, host.res_g, host.mark, n)
     return host_sum

@@ -82,6 +82,8 @@ def reference_balloon(
     view = GuestView(npg)  # the guest's own view
     out, clean, is_free = view.out, view.clean, view.is_free
     last_use = [-1] * npg
+    # Each page's last access (READ or WRITE): what the sampling estimator sees.
+    last_access = [-1] * npg
     in_use: list[set[int]] = [set() for _ in range(ng)]
     bal = [0] * ng
     moved = [0] * ng
@@ -198,7 +200,7 @@ def reference_balloon(
                 record(g)
             for g in range(ng):
                 if params.estimator == "sampling":
-                    touched = sum(1 for q in samples[g] if last_use[q] >= i_start)
+                    touched = sum(1 for q in samples[g] if last_access[q] >= i_start)
                     cur = touched * gp[g] // params.sample_pages
                     if k == 0:
                         fast[g] = slow[g] = float(cur)
@@ -233,6 +235,7 @@ def reference_balloon(
             if host.pages[p].guest == "U":
                 host.pages[p].guest = "S"
             last_use[p] = i
+            last_access[p] = i
             books(g, p, i, joined, left)
             if host.pages[p].host != "r":
                 fit(g, p, 1)  # the guest makes room before the host backs the page
