@@ -272,7 +272,7 @@ def trace_record(
     sample_period: Annotated[
         float | None,
         typer.Option(
-            help="sample the command's accesses every this many seconds (0.1-1 typical; off by default; root; see docs/sampling.md): per mapping touched pages from smaps Referenced after clear_refs, emitted on its present frames"
+            help="sample the command's accesses every this many seconds (0.1-1 typical; off by default; root; see docs/sampling.md): per mapping touched pages from smaps Referenced after clear_refs, emitted on its present frames; the period sets how many re-accesses the trace holds, by construction (docs/fidelity.md)"
         ),
     ] = None,
     sample_seed: Annotated[int, typer.Option(help="seeds which frames of a partly referenced mapping are emitted")] = 0,
