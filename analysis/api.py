@@ -94,7 +94,9 @@ def load(paths: Paths, *, copies: int = 1, stagger: int | str = 0) -> Scenario:
     copies : int
         Replicate the guests this many times (many similar guests).
     stagger : int or str
-        Time shift between copies: ns, or a duration such as ``"500ms"``.
+        Time shift between copies: ns, or a duration such as ``"500ms"``. At 0
+        each copy repeats its original at the same instants, so their demands
+        peak together by construction.
 
     Returns
     -------
@@ -138,7 +140,8 @@ def replay(
     copies : int
         Replicate the guests this many times (not with a Scenario).
     stagger : int or str
-        Time shift between copies, ns or a duration string.
+        Time shift between copies, ns or a duration string (0: the copies
+        coincide, see :func:`load`).
     stream : bool
         Read the traces in bounded memory (``host-lru``, ``cmm``, ``cmm-light``;
         paths only).
@@ -146,7 +149,8 @@ def replay(
         Cost profile pricing the time and CPU columns (``"kvm-2025"``,
         ``"zvm-2006"`` or a .toml file; docs/costs.md).
     vcpus : int, optional
-        Virtual CPUs of each guest whose trace does not say (default 1).
+        Virtual CPUs of each guest whose trace does not say (default 1): the
+        divisor of ``overhead_pct`` by construction, and of nothing else.
     tier_pages : int
         A fast host swap tier of that many pages before the disk (z/VM
         expanded storage, zswap), for a strategy that pages on the host (not
@@ -230,7 +234,8 @@ def miss_curve(
     copies : int
         Replicate the guests this many times.
     stagger : int or str
-        Time shift between copies, ns or a duration string.
+        Time shift between copies, ns or a duration string (0: the copies
+        coincide, see :func:`load`).
     order : str
         ``lru`` (``host-lru``) or ``state-priority`` (``cmm`` with that reclaim
         order; its samples keep the guests' hints).
@@ -291,7 +296,9 @@ def convert(
     fmt : str
         ``"auto"``, ``"perf"``, ``"trace-cmd"`` or ``"ftrace"``.
     guest_mib : int, optional
-        Guest memory, MiB (default: the frames the text names).
+        Guest memory, MiB (default: as many pages as the distinct frames the
+        text names). It sets, by construction, what a ``%`` budget is a share of
+        and how much of the guest the trace never names.
     lenient : bool
         Skip and count malformed lines instead of stopping at the first.
 
@@ -385,7 +392,8 @@ def sweep(
     costs : str or path, optional
         Cost profile pricing the time and CPU columns.
     vcpus : int, optional
-        Virtual CPUs of each guest whose trace does not say (default 1).
+        Virtual CPUs of each guest whose trace does not say (default 1): the
+        divisor of ``overhead_pct`` by construction, and of nothing else.
     stream : bool
         Every job streams its traces in bounded memory (for scenarios larger
         than a worker's memory; the strategies that stream only); the same

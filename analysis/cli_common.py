@@ -65,7 +65,10 @@ console = _Console()
 COSTS_HELP = "cost profile: a shipped name (zvm-2006, kvm-2025) or a .toml file overriding one (docs/costs.md)"
 #: Help of ``--quiet`` on every command that shows progress (:mod:`cmmsim.progress`).
 QUIET_HELP = "no progress lines or bars on stderr (results are printed all the same)"
-VCPUS_HELP = "virtual CPUs of each guest whose trace does not say (default 1)"
+VCPUS_HELP = (
+    "virtual CPUs of each guest whose trace does not say (default 1): the divisor of overhead_pct by "
+    "construction, and of nothing else"
+)
 #: Help of ``--budget``, the same on every command: what ``50%`` is a share of.
 BUDGET_HELP = "host budget: pages (4096), bytes (256MiB) or a percentage of the guests' total memory (50%); repeatable"
 #: Help of ``--tier-pages``, the same on every command that replays.

@@ -28,6 +28,11 @@ from cmmsim.cli_common import (
 )
 from cmmsim.tracer.errors import ParamError
 
+#: Help of ``--stagger`` on ``replay`` and ``mrc``: at 0 the copies coincide.
+STAGGER_HELP = (
+    "time shift between copies (e.g. 500ms); at 0 each copy repeats its original at the same instants, "
+    "so their demands peak together by construction"
+)
 #: Most events per streamed chunk (``--batch-rows``): a chunk's arrays are
 #: allocated whole.
 MAX_BATCH_ROWS = 1 << 31
@@ -79,7 +84,7 @@ def replay_cmd(
     ] = None,
     balloon: Annotated[Path | None, typer.Option("--balloon", hidden=True, help="deprecated: --series")] = None,
     copies: Annotated[int, typer.Option(help="replicate the guests this many times")] = 1,
-    stagger: Annotated[str, typer.Option(help="time shift between copies (e.g. 500ms)")] = "0",
+    stagger: Annotated[str, typer.Option(help=STAGGER_HELP)] = "0",
     guests: Annotated[bool, typer.Option("--guests/--no-guests", help="show per-guest rows")] = False,
     stream: Annotated[
         bool, typer.Option("--stream", help="stream the traces in bounded memory (host-lru, cmm, cmm-light)")
@@ -213,7 +218,7 @@ def mrc_cmd(
     seed: Annotated[int, typer.Option(help="first hash salt")] = 0,
     stream: Annotated[bool, typer.Option("--stream", help="read the traces as a stream (memory: the samples)")] = False,
     copies: Annotated[int, typer.Option(help="replicate the guests this many times")] = 1,
-    stagger: Annotated[str, typer.Option(help="time shift between copies (e.g. 500ms)")] = "0",
+    stagger: Annotated[str, typer.Option(help=STAGGER_HELP)] = "0",
     out: Annotated[Path | None, typer.Option("-o", "--out", help="write the curve as Parquet here")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:

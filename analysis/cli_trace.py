@@ -177,7 +177,13 @@ def trace_convert(
         Path | None, typer.Option("-o", "--out", help="output .parquet (default: INPUT with .parquet)")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="auto, perf, trace-cmd or ftrace")] = "auto",
-    guest_mib: Annotated[int | None, typer.Option(help="guest memory, MiB (default: frames seen)")] = None,
+    guest_mib: Annotated[
+        int | None,
+        typer.Option(
+            help="guest memory, MiB (default: as many pages as the distinct frames the trace names); it sets, "
+            "by construction, what a % budget is a share of and how much of the guest the trace never names"
+        ),
+    ] = None,
     lenient: Annotated[
         bool, typer.Option("--lenient", help="skip and count malformed lines instead of stopping")
     ] = False,
@@ -266,7 +272,7 @@ def trace_record(
     sample_period: Annotated[
         float | None,
         typer.Option(
-            help="sample the command's accesses every this many seconds (0.1-1 typical; off by default; root; see docs/sampling.md): per mapping touched pages from smaps Referenced after clear_refs, emitted on its present frames"
+            help="sample the command's accesses every this many seconds (0.1-1 typical; off by default; root; see docs/sampling.md): per mapping touched pages from smaps Referenced after clear_refs, emitted on its present frames; the period sets how many re-accesses the trace holds, by construction (docs/fidelity.md)"
         ),
     ] = None,
     sample_seed: Annotated[int, typer.Option(help="seeds which frames of a partly referenced mapping are emitted")] = 0,

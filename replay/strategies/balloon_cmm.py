@@ -17,12 +17,13 @@ from typing import Literal
 
 from cmmsim.replay.states import HONOUR_ALL, INITIAL_HINTING
 from cmmsim.replay.strategies import Strategy, balloon
+from cmmsim.replay.strategies.balloon.params import SLACK_HELP
 from cmmsim.replay.strategies.balloon.twin import reference_balloon
 
 
 @dataclass(frozen=True)
 class Params(balloon.Params):
-    slack: float = field(default=0.10, metadata={"help": "fraction of the budget left unassigned [0,1)"})
+    slack: float = field(default=0.10, metadata={"help": SLACK_HELP})
     replacement: Literal["lru", "two-list", "state-priority"] = field(
         default="lru",
         metadata={

@@ -67,9 +67,21 @@ from cmmsim.tracer.params import need
 
 @dataclass(frozen=True)
 class Params:
-    order: int = field(default=9, metadata={"help": "reported block size, 2**order pages (0-10)"})
-    capacity: int = field(default=32, metadata={"help": "blocks per report"})
-    delay_ns: int = field(default=2_000_000_000, metadata={"help": "delay before a report, ns"})
+    order: int = field(
+        default=9,
+        metadata={
+            "help": "reported block size, 2**order pages (0-10; default Linux's page_reporting_order, "
+            "pageblock_order: 9 on x86-64): only free blocks this large are ever released, by construction"
+        },
+    )
+    capacity: int = field(default=32, metadata={"help": "blocks per report (Linux's PAGE_REPORTING_CAPACITY)"})
+    delay_ns: int = field(
+        default=2_000_000_000,
+        metadata={
+            "help": "delay before a report, ns (Linux's PAGE_REPORTING_DELAY, 2 s): a freed block stays "
+            "backed at least this long, by construction"
+        },
+    )
     replacement: Literal["lru", "two-list"] = field(
         default="lru",
         metadata={"help": "victim choice: exact LRU or two-list (Linux's active/inactive lists, docs/model.md)"},

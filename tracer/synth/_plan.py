@@ -82,7 +82,11 @@ class GuestParams:
         default=16.0, metadata={"help": "memory used during boot and freed when it ends (initramfs), MiB"}
     )
     boot_cache_mib: float = field(
-        default=48.0, metadata={"help": "binaries, libraries and files the boot reads into the page cache, MiB"}
+        default=48.0,
+        metadata={
+            "help": "binaries, libraries and files the boot reads into the page cache, MiB (absolute: with "
+            "kernel_mib and daemon_mib it sets the share of an idle guest in use by construction)"
+        },
     )
     daemons: int = field(default=12, metadata={"help": "system daemons (each wakes every tick)"})
     daemon_mib: float = field(

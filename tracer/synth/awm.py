@@ -86,9 +86,14 @@ class Params(GuestParams):
         default=300.0, metadata={"help": "guest time simulated, s (--events stops earlier or later instead)"}
     )
     pairs: int = field(default=4, metadata={"help": "N: server guests and client guests (N^2 connections)"})
-    file_mib: int = field(default=1, metadata={"help": "size of each served file, MiB"})
+    file_mib: int = field(default=1, metadata={"help": "size of each served file, MiB (the paper: 1 MB)"})
     backend_gib: float = field(
-        default=10.0, metadata={"help": "size of the servers' file set, GiB", "max": MAX_BACKEND_GIB}
+        default=10.0,
+        metadata={
+            "help": "size of the servers' file set, GiB (the paper: 10 GB; against guest_mib it sets how much "
+            "of it a server's page cache can hold, by construction)",
+            "max": MAX_BACKEND_GIB,
+        },
     )
     popularity_alpha: float = field(
         default=0.8, metadata={"help": "Zipf exponent of file popularity (sets how much of the backend is hot)"}
@@ -99,7 +104,11 @@ class Params(GuestParams):
     app_mib: float = field(default=16.0, metadata={"help": "anonymous memory of the server or client application, MiB"})
     request_us: float = field(default=200.0, metadata={"help": "server and client CPU per request, us"})
     touches: int = field(
-        default=16, metadata={"help": "application pages touched per request", "max": MAX_STEP_TOUCHES}
+        default=16,
+        metadata={
+            "help": "application pages touched per request (the trace's sampling of the application's own accesses)",
+            "max": MAX_STEP_TOUCHES,
+        },
     )
     write_fraction: float = field(default=0.5, metadata={"help": "share of those touches that write"})
     recv_buffer_kib: int = field(default=64, metadata={"help": "a client's receive buffer, KiB"})

@@ -46,7 +46,7 @@ class Params(GuestParams):
             "earlier or later instead)"
         },
     )
-    guests: int = field(default=200, metadata={"help": "guests on the host"})
+    guests: int = field(default=200, metadata={"help": "guests on the host (the paper targets n x 100)"})
     mix: str = field(
         default="web-serving:3,kernel-compile:2,awm-server:2,phased:1,idle-after-boot:2",
         metadata={
@@ -56,7 +56,13 @@ class Params(GuestParams):
     )
     boot_spread_s: float = field(default=120.0, metadata={"help": "guests boot at uniform times up to this, s"})
     on_s: float = field(default=120.0, metadata={"help": "mean busy period of a guest's workload, s"})
-    off_s: float = field(default=240.0, metadata={"help": "mean idle period between busy ones, s"})
+    off_s: float = field(
+        default=240.0,
+        metadata={
+            "help": "mean idle period between busy ones, s (with on_s it sets the share of time a guest is "
+            "busy, about on_s / (on_s + off_s), by construction)"
+        },
+    )
     day_s: float = field(default=600.0, metadata={"help": "length of the compressed day, s (0: no day)"})
     day_amplitude: float = field(
         default=0.8, metadata={"help": "how much the day stretches busy and idle periods (0..1)"}

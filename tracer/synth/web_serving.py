@@ -57,7 +57,8 @@ class Params(GuestParams):
     directories: int = field(
         default=300,
         metadata={
-            "help": "SPECweb99 directories of 36 files, 4.9 MiB each: the file set size",
+            "help": "SPECweb99 directories of 36 files, 4.9 MiB each: the file set size (against guest_mib "
+            "it sets how much of the file set the page cache can hold, by construction)",
             # A directory's pages are model keys (31-bit); under 2,048 pages each.
             "max": MAX_GUEST_PAGES >> 11,
         },
@@ -67,7 +68,10 @@ class Params(GuestParams):
     workers: int = field(default=16, metadata={"help": "server worker processes"})
     worker_mib: float = field(default=2.0, metadata={"help": "anonymous memory of each worker, MiB"})
     request_us: float = field(default=50.0, metadata={"help": "CPU time per request besides copying the file, us"})
-    touches: int = field(default=8, metadata={"help": "worker pages touched per request"})
+    touches: int = field(
+        default=8,
+        metadata={"help": "worker pages touched per request (the trace's sampling of a worker's own accesses)"},
+    )
     write_fraction: float = field(default=0.5, metadata={"help": "share of those touches that write"})
     request_rate: float = field(
         default=0.0, metadata={"help": "requests per second, Poisson arrivals (0: back to back, the server saturated)"}

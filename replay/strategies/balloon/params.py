@@ -19,20 +19,49 @@ S_ESTIMATE, S_TARGET, S_BALLOON, S_IN_USE, S_RESIDENT = range(len(SERIES))
 EST_SAMPLING, EST_FAULT_RATE, EST_ORACLE = 0, 1, 2
 ESTIMATORS = {"sampling": EST_SAMPLING, "fault-rate": EST_FAULT_RATE, "oracle": EST_ORACLE}
 MAX_PERIODS = 100_000
+#: Help of ``slack``, shared by ``balloon`` and ``balloon+cmm`` (their defaults differ).
+SLACK_HELP = (
+    "fraction of the budget left unassigned [0,1): while the balloons hold their targets, at least that many "
+    "frames stay unused by construction"
+)
 NS_PER_S = 1_000_000_000
 
 
 @dataclass(frozen=True)
 class Params:
     estimator: Literal["sampling", "fault-rate", "oracle"] = field(
-        default="sampling", metadata={"help": "working-set estimator"}
+        default="sampling",
+        metadata={
+            "help": "working-set estimator (oracle: the next period's distinct pages, known in advance: "
+            "a bound by construction, not a policy)"
+        },
     )
-    period_ns: int = field(default=1_000_000_000, metadata={"help": "target period, ns"})
-    slack: float = field(default=0.05, metadata={"help": "fraction of the budget left unassigned [0,1)"})
-    min_fraction: float = field(default=0.05, metadata={"help": "smallest target, fraction of guest memory"})
-    rate_pages_per_s: int = field(default=32768, metadata={"help": "most balloon change per guest, pages/s"})
+    period_ns: int = field(
+        default=1_000_000_000,
+        metadata={
+            "help": "target period, ns (sampling: with sample_pages it sets the pages sampled, so the "
+            "estimator's priced CPU, by construction)"
+        },
+    )
+    slack: float = field(default=0.05, metadata={"help": SLACK_HELP})
+    min_fraction: float = field(
+        default=0.05,
+        metadata={
+            "help": "smallest target, fraction of guest memory: every guest keeps at least this by "
+            "construction, and where the guests' minimums add up to more than the budget the balloons "
+            "are pinned there and the host pages"
+        },
+    )
+    rate_pages_per_s: int = field(
+        default=32768, metadata={"help": "most balloon change per guest, pages/s (caps how fast a target is reached)"}
+    )
     sample_pages: int = field(
-        default=100, metadata={"help": "sampling: pages sampled per period (at most 1,048,576)", "max": 1 << 20}
+        default=100,
+        metadata={
+            "help": "sampling: pages sampled per period (at most 1,048,576; with period_ns it sets the "
+            "pages sampled, so the estimator's priced CPU, by construction)",
+            "max": 1 << 20,
+        },
     )
     fast_alpha: float = field(default=0.5, metadata={"help": "sampling: weight of the fast average (0,1]"})
     slow_alpha: float = field(default=0.1, metadata={"help": "sampling: weight of the slow average (0,1]"})
