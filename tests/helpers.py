@@ -91,6 +91,11 @@ def scenario_of(*guests) -> sc.Scenario:
     return sc.from_arrays([(f"g{i}", a) for i, a in enumerate(guests)], name="test")
 
 
+#: The op codes :func:`guest_traces` draws from: accesses twice as likely as each
+#: hint, as in real traces.
+RANDOM_OPS = (0, 0, 1, 1, 2, 3, 4, 5, 6)
+
+
 @st.composite
 def guest_traces(draw):
     """1-3 guests, each a random op sequence over a few pages, times interleaved."""
@@ -99,8 +104,7 @@ def guest_traces(draw):
     for _ in range(n_guests):
         pages = draw(st.integers(1, 10))
         n = draw(st.integers(0, 120))
-        # Accesses twice as likely as each hint, as in real traces.
-        ops = draw(st.lists(st.sampled_from([0, 0, 1, 1, 2, 3, 4, 5, 6]), min_size=n, max_size=n))
+        ops = draw(st.lists(st.sampled_from(RANDOM_OPS), min_size=n, max_size=n))
         pfns = draw(st.lists(st.integers(0, pages - 1), min_size=n, max_size=n))
         gaps = draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))
         guests.append(make_arrays(ops, pfns, guest_pages=pages, t_ns=np.cumsum(gaps)))
