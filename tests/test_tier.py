@@ -155,8 +155,10 @@ def test_both_engine_paths_give_the_same_tier_integers(path):
         path=path,
         tier_pages=20,
     )
-    ref = [reference.replay_reference(scn, b, set(), "lru", 20).counters for b in (30, 90)]
-    np.testing.assert_array_equal(got.counters, np.stack(ref))
+    ref = [reference.replay_reference(scn, b, set(), "lru", 20) for b in (30, 90)]
+    np.testing.assert_array_equal(got.counters, np.stack([r.counters for r in ref]))
+    assert got.host_peak.tolist() == [r.host_peak for r in ref]
+    assert got.host_sum_resident.tolist() == [r.host_sum_resident for r in ref]
 
 
 @pytest.mark.parametrize(
