@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 
+from cmmsim.replay import engine
 from cmmsim.replay import scenario as sc
 from cmmsim.replay import states as S
+from cmmsim.replay.strategies import get_strategy
 from cmmsim.tracer.schema import N_OPS, Op
 from tests.helpers import RANDOM_OPS, examples, guest_traces, run_both, sample_trace_scenarios
 
@@ -23,8 +25,11 @@ CONFIGS = examples(streams=True)
 
 
 def test_configs_cover_the_engine_orders():
-    # lru, clock and state-priority, hints ignored and honoured.
-    assert len(CONFIGS) >= 5
+    # Every victim order of the engine's kernels, and hints ignored, stable/unused
+    # only and all honoured: the configurations the tests here replay.
+    used = [get_strategy(name).engine(get_strategy(name).parse_params(p)) for name, p in CONFIGS]
+    assert {order for _, order, _ in used} == set(engine.ORDERS.values()) == set(engine._KERNELS)
+    assert {honour for honour, _, _ in used} == {S.HONOUR_NONE, S.HONOUR_STABLE_UNUSED, S.HONOUR_ALL}
 
 
 @pytest.mark.parametrize("strategy, params", CONFIGS)
