@@ -134,10 +134,13 @@ def test_mutated_lines_stop_strict_mode_at_a_named_line(tmp_path, base, edits, g
     bad = {
         n for n, x in enumerate(lines, 1) if parse_line(x.decode("utf-8", "replace"))[0] in ("bad-line", "bad-fields")
     }
+    done = {}
     for engine in ("fast", "python"):
-        got = _convert(src, tmp_path / f"{engine}.parquet", engine=engine)
+        out = tmp_path / f"{engine}.parquet"
+        got = _convert(src, out, engine=engine)
         if not isinstance(got, CmmsimError):
             assert not bad, (engine, bad)
+            done[engine] = (got.converter, pq.read_table(out).to_pydict())
             continue
         msg = str(got)
         m = re.match(rf"{re.escape(str(src))}:(\d+): ", msg)
@@ -145,6 +148,8 @@ def test_mutated_lines_stop_strict_mode_at_a_named_line(tmp_path, base, edits, g
             assert int(m.group(1)) == min(bad) and int(m.group(1)) in mutated, (msg, bad, mutated)
         else:
             assert msg.startswith(f"{src}: no page tracepoint events"), msg
+    # Both engines convert or neither; when they do, the same trace and counters.
+    assert len(done) in (0, 2) and done.get("fast") == done.get("python")
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
