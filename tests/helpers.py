@@ -247,6 +247,13 @@ def check_kinds(counters: np.ndarray) -> None:
     assert (0 <= c[:, S.C_INFLATED_INITIAL]).all() and (c[:, S.C_INFLATED_INITIAL] <= c[:, S.C_INFLATED]).all()
 
 
+def event_per_time(scn) -> sc.Scenario:
+    """``scn`` with its events at times 0, 1, 2, ... (the same events in the same order),
+    so that samples at those times fall before every event: random traces share times,
+    and a sample is taken only before the first event at or after its time."""
+    return dataclasses.replace(scn, t_ns=np.arange(scn.n_events, dtype=np.int64))
+
+
 def check_invariants(scn, res, budget):
     """A replay sampled before every event keeps resident <= budget, legal state
     pairs and every page in exactly one pair."""
