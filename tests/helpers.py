@@ -6,6 +6,7 @@ module imports lives here.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,11 @@ def scenario_of(*guests) -> sc.Scenario:
     return sc.from_arrays([(f"g{i}", a) for i, a in enumerate(guests)], name="test")
 
 
+#: The op codes :func:`guest_traces` draws from: accesses twice as likely as each
+#: hint, as in real traces.
+RANDOM_OPS = (0, 0, 1, 1, 2, 3, 4, 5, 6)
+
+
 @st.composite
 def guest_traces(draw):
     """1-3 guests, each a random op sequence over a few pages, times interleaved."""
@@ -98,8 +104,7 @@ def guest_traces(draw):
     for _ in range(n_guests):
         pages = draw(st.integers(1, 10))
         n = draw(st.integers(0, 120))
-        # Accesses twice as likely as each hint, as in real traces.
-        ops = draw(st.lists(st.sampled_from([0, 0, 1, 1, 2, 3, 4, 5, 6]), min_size=n, max_size=n))
+        ops = draw(st.lists(st.sampled_from(RANDOM_OPS), min_size=n, max_size=n))
         pfns = draw(st.lists(st.integers(0, pages - 1), min_size=n, max_size=n))
         gaps = draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))
         guests.append(make_arrays(ops, pfns, guest_pages=pages, t_ns=np.cumsum(gaps)))
@@ -130,7 +135,34 @@ def sample_trace_budgets(limit):
         yield scn, [max(1, distinct // 10), max(1, distinct // 3), distinct]
 
 
-def assert_equals_twin(scn, res, budgets, honoured: set, victims: str, tier_pages: int = 0) -> None:
+def twin_samples(scn, sample_at, twin) -> np.ndarray:
+    """The state samples a replay writes, from a twin: (samples, guests, pairs of ``S.PAIRS``).
+
+    Every sample but the last is taken before the first event at or after its
+    time (:func:`cmmsim.replay.kernels.steps.samples_due`), so it holds the
+    pages as the events before that time left them: the twin's final states on
+    the trace cut there. The last sample holds the final states of the whole trace.
+
+    Parameters
+    ----------
+    scn : Scenario
+        The replayed trace.
+    sample_at : ndarray[int64]
+        Sample times, ns, non-decreasing.
+    twin : callable
+        ``twin(scenario) -> ReferenceResult`` at the replay's budget and parameters.
+    """
+    out = np.zeros((len(sample_at), scn.n_guests, len(S.PAIRS)), np.int64)
+    for s, at in enumerate(sample_at):
+        n = scn.n_events if s == len(sample_at) - 1 else int(np.searchsorted(scn.t_ns, at, side="left"))
+        cut = dataclasses.replace(scn, t_ns=scn.t_ns[:n], page=scn.page[:n], op=scn.op[:n], guest=scn.guest[:n])
+        for p, b in enumerate(twin(cut).final_states.tolist()):
+            pair = S.GUEST_NAMES[b & S.GUEST_MASK] + S.HOST_NAMES[(b & S.HOST_MASK) >> S.HOST_SHIFT]
+            out[s, scn.page_guest[p], S.PAIRS.index(pair)] += 1  # an illegal pair raises here
+    return out
+
+
+def assert_equals_twin(scn, res, budgets, honoured: set, victims: str, tier_pages: int = 0, sample_at=None) -> None:
     """Each budget of an engine result against the pure-Python twin.
 
     Parameters
@@ -144,6 +176,9 @@ def assert_equals_twin(scn, res, budgets, honoured: set, victims: str, tier_page
     honoured, victims, tier_pages
         The twin's hints, victim order and tier (pages), as
         :func:`cmmsim.replay.reference.replay_reference` takes them.
+    sample_at : ndarray[int64], optional
+        The sample times ``res`` was replayed with: its state samples are held
+        to the twin's too (:func:`twin_samples`).
     """
     for k, b in enumerate(budgets):
         twin = reference.replay_reference(scn, b, honoured, victims, tier_pages)
@@ -154,6 +189,11 @@ def assert_equals_twin(scn, res, budgets, honoured: set, victims: str, tier_page
         np.testing.assert_array_equal(
             twin.final_states, res.final_states[k] & STATE_BITS, err_msg=f"budget {b}: final states"
         )
+        if sample_at is not None:
+            want = twin_samples(
+                scn, sample_at, lambda cut, b=b: reference.replay_reference(cut, b, honoured, victims, tier_pages)
+            )
+            np.testing.assert_array_equal(want, res.samples[k], err_msg=f"budget {b}: state samples")
 
 
 def examples(
@@ -205,6 +245,13 @@ def check_kinds(counters: np.ndarray) -> None:
     assert (c[:, S.C_DISCARDS_GUEST] >= 0).all() and (c[:, S.C_DISCARDS_RELEASED] >= 0).all()
     assert (c[:, S.C_DISCARDS_GUEST] + c[:, S.C_DISCARDS_RELEASED] <= c[:, S.C_DISCARDS]).all()
     assert (0 <= c[:, S.C_INFLATED_INITIAL]).all() and (c[:, S.C_INFLATED_INITIAL] <= c[:, S.C_INFLATED]).all()
+
+
+def event_per_time(scn) -> sc.Scenario:
+    """``scn`` with its events at times 0, 1, 2, ... (the same events in the same order),
+    so that samples at those times fall before every event: random traces share times,
+    and a sample is taken only before the first event at or after its time."""
+    return dataclasses.replace(scn, t_ns=np.arange(scn.n_events, dtype=np.int64))
 
 
 def check_invariants(scn, res, budget):

@@ -23,13 +23,14 @@ KW = dict(honour=HONOUR_ALL, order=engine.ORDER_CLASS, initial=INITIAL_HINTING, 
 
 
 def _check(scn, budgets, tier: int, chunk: int) -> None:
-    kw = KW | dict(sample_at=_samples(scn, 4), tier_pages=tier)
+    at = _samples(scn, 4)
+    kw = KW | dict(sample_at=at, tier_pages=tier)
     slots = engine.run(scn, budgets, path=planner.PARALLEL, **kw)
     got = engine.run(scn, budgets, path=planner.MARKER, **kw)
     _same(slots, got)
     chunked = engine.run(scn, budgets, path=planner.MARKER, on_events=lambda _: None, chunk_events=chunk, **kw)
     _same(got, chunked)
-    assert_equals_twin(scn, got, budgets, reference.HINTS_ALL, "state-priority", tier)
+    assert_equals_twin(scn, got, budgets, reference.HINTS_ALL, "state-priority", tier, sample_at=at)
 
 
 @settings(max_examples=200, deadline=None)
@@ -242,7 +243,7 @@ def test_hints_flipping_old_pages_in_every_config(seed, shape, hint_share, weigh
     chunk = data.draw(st.integers(max(1, scn.n_events // 16), max(1, scn.n_events)))
     with mock.patch.object(engine, "new_heaps", _least_heaps):
         _same(got, engine.run(scn, budgets, path=planner.MARKER, on_events=lambda _: None, chunk_events=chunk, **kw))
-    assert_equals_twin(scn, got, budgets, TWIN_HINTS[honour], "state-priority", tier)
+    assert_equals_twin(scn, got, budgets, TWIN_HINTS[honour], "state-priority", tier, sample_at=kw["sample_at"])
 
 
 @settings(max_examples=100, deadline=None)

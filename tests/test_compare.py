@@ -57,7 +57,8 @@ def test_stack_distances_match_the_lru_stack_twin(pages):
 
 
 def test_stack_distances_by_hand():
-    # a b c a b b d a: a at depth 2, b at 2, b at 0, a at 2 (b, d above it... and c? no: d, b)
+    # a b c a b b d a, the stack most recent first: a under [c b] (depth 2), b under
+    # [a c] (2), b on top (0), a under [d b] (2); first uses -1.
     assert stack_distances(np.array([0, 1, 2, 0, 1, 1, 3, 0]), 4).tolist() == [-1, -1, -1, 2, 2, 0, -1, 2]
 
 

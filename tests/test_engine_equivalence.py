@@ -13,18 +13,23 @@ import numpy as np
 import pytest
 from hypothesis import given
 
+from cmmsim.replay import engine
 from cmmsim.replay import scenario as sc
 from cmmsim.replay import states as S
+from cmmsim.replay.strategies import get_strategy
 from cmmsim.tracer.schema import N_OPS, Op
-from tests.helpers import examples, guest_traces, run_both, sample_trace_scenarios
+from tests.helpers import RANDOM_OPS, examples, guest_traces, run_both, sample_trace_scenarios
 
 #: Every declared example of the strategies that are one engine configuration.
 CONFIGS = examples(streams=True)
 
 
 def test_configs_cover_the_engine_orders():
-    # lru, clock and state-priority, hints ignored and honoured.
-    assert len(CONFIGS) >= 5
+    # Every victim order of the engine's kernels, and hints ignored, stable/unused
+    # only and all honoured: the configurations the tests here replay.
+    used = [get_strategy(name).engine(get_strategy(name).parse_params(p)) for name, p in CONFIGS]
+    assert {order for _, order, _ in used} == set(engine.ORDERS.values()) == set(engine._KERNELS)
+    assert {honour for honour, _, _ in used} == {S.HONOUR_NONE, S.HONOUR_STABLE_UNUSED, S.HONOUR_ALL}
 
 
 @pytest.mark.parametrize("strategy, params", CONFIGS)
@@ -42,7 +47,8 @@ def test_enough_memory_costs_only_cold_faults(strategy, params, scn):
 
 
 def test_random_ops_cover_every_op():
-    assert N_OPS == 7  # guest_traces draws op codes 0-6
+    # What guest_traces draws, against the schema: an op added there must be drawn too.
+    assert set(RANDOM_OPS) == set(range(N_OPS)) == {int(o) for o in Op}
 
 
 @pytest.mark.parametrize("strategy, params", CONFIGS)

@@ -1,15 +1,19 @@
 """Hand-made micro traces, one per rule of DESIGN.md section 2, counters written out.
 
-Each case also runs the reference twin (run_both asserts they agree).
+Each case also runs the reference twin (run_both asserts they agree). The state
+machine's tables also meet the twin's rules state by state, every legal pair and flag.
 """
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
+from cmmsim.replay import reference
 from cmmsim.replay.kernels import state_machine
-from cmmsim.replay.states import C_DISCARDS, C_HOST_WRITES, N_COUNTERS
+from cmmsim.replay.states import C_DISCARDS, C_HOST_WRITES, COUNTERS, N_COUNTERS, PAIRS
 from cmmsim.tracer.schema import Op
 from tests.helpers import final_states, host_counters, make_arrays, run_both, scenario_of
 
@@ -250,3 +254,42 @@ def test_transition_tables_follow_the_rules_for_every_state_byte():
         if second >= 0:
             expect[second] += 1
         assert got == new and cnt[0].tolist() == expect.tolist()
+
+
+def _twin_host(pair: str, dirty: bool, changed: bool, copy: bool) -> reference.ReferenceHost:
+    """The twin's host with one page of one guest, in ``pair`` with these flags."""
+    host = reference.ReferenceHost(np.zeros(1, np.uint16), 1, reference.HINTS_ALL, "lru")
+    host.pages[0] = reference.Page(pair[0], pair[1], dirty, changed, copy)
+    return host
+
+
+def _twin_counts(host: reference.ReferenceHost) -> list[int]:
+    # The twin's resident statistics are its host's business, not the rule's.
+    return [0 if k == "peak_resident_pages" else host.counters[0][k] for k in COUNTERS]
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_state_machine_equals_the_twin_on_every_legal_pair_and_flags(pair):
+    # The kernels' hint, reclaim and page-in tables against the twin's rules
+    # (reference.ReferenceHost), one page at a time, every flag combination: a
+    # resident page reclaimed, a non-resident one paged in, every hint on either.
+    for dirty, changed, copy in itertools.product((False, True), repeat=3):
+        st = np.uint8(reference.Page(pair[0], pair[1], dirty, changed, copy).byte())
+        for op in sorted(reference.HINTS_ALL):
+            host = _twin_host(pair, dirty, changed, copy)
+            host.hint(0, Op(op))
+            new, lost = state_machine.hint_by_table(st, int(op))
+            assert (int(new), int(lost)) == (host.pages[0].byte(), host.counters[0]["content_lost"]), (st, op)
+        host = _twin_host(pair, dirty, changed, copy)
+        cnt = np.zeros((1, N_COUNTERS), np.int64)
+        if pair[1] == "r":
+            host.resident_of_guest[0] = 1
+            host.evict(0)
+            state = np.array([st], np.uint8)
+            state_machine.reclaim(0, 0, state, cnt)
+            new = state[0]
+        else:
+            host.touch(0, False)
+            new = state_machine.page_in(st, 0, cnt)
+        assert int(new) == host.pages[0].byte(), st
+        assert cnt[0].tolist() == _twin_counts(host), st

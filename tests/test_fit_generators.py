@@ -5,11 +5,10 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from benchmarks import fit_generators as fit
 from cmmsim.compare import df_distances, trace_profile
 from cmmsim.tracer.synth import generate
 from tests.helpers import SMALL
-
-fit = pytest.importorskip("benchmarks.fit_generators")
 
 
 def test_score_of_a_trace_against_itself_is_zero(small_traces):

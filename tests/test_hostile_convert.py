@@ -11,6 +11,8 @@ import io
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.helpers import SAMPLE_DIR
 from tests.test_hostile import assert_one_line, run_cli
@@ -115,6 +117,18 @@ def test_line_blocks_split_lines_as_the_text_reader(data, block):
     got = b"".join(bytes(b) for b in line_blocks(io.BytesIO(data), block))
     want = "".join(io.TextIOWrapper(io.BytesIO(data), encoding="latin-1", newline=None)).encode("latin-1")
     assert got == (want if want.endswith(b"\n") else want + b"\n")
+
+
+@given(data=st.lists(st.sampled_from([b"a", b"\r", b"\n"]), max_size=40).map(b"".join), block=st.integers(1, 9))
+def test_line_blocks_equal_the_text_reader_on_random_line_ends(data, block):
+    # The same twin on drawn inputs: every mix of CR and LF at every block edge,
+    # each block whole lines (the scan kernels _has_cr and _last_newline decide them).
+    from cmmsim.tracer.linux.textio import line_blocks
+
+    blocks = [bytes(b) for b in line_blocks(io.BytesIO(data), block)]
+    assert all(b.endswith(b"\n") for b in blocks)
+    want = "".join(io.TextIOWrapper(io.BytesIO(data), encoding="latin-1", newline=None)).encode("latin-1")
+    assert b"".join(blocks) == (want + b"\n" if want and not want.endswith(b"\n") else want)
 
 
 def test_cr_cr_lf_at_a_block_edge_converts_as_the_reference(tmp_path, monkeypatch):

@@ -407,6 +407,7 @@ def test_fast_path_equals_the_twin_on_random_event_streams(tmp_path_factory, dra
     a, b, fa, fb = _both(tmp, tmp / "in.txt", lenient=True)
     assert fa == fb
     assert a.converter == b.converter
+    assert read_arrays(tmp / "fast.parquet").t_ns.tolist() == read_arrays(tmp / "ref.parquet").t_ns.tolist()
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.name)
@@ -431,6 +432,10 @@ def test_crlf_and_lone_cr_line_ends(tmp_path):
     a = convert(tmp_path / "crlf.txt", tmp_path / "a.parquet")
     b = convert(tmp_path / "lf.txt", tmp_path / "b.parquet")
     assert a.converter == b.converter and a.n_events == b.n_events > 0
+    # The same events, not only as many: a CR left on a line would change a field.
+    x, y = read_arrays(tmp_path / "a.parquet"), read_arrays(tmp_path / "b.parquet")
+    assert ops_of(tmp_path / "a.parquet") == ops_of(tmp_path / "b.parquet")
+    assert x.t_ns.tolist() == y.t_ns.tolist()
 
 
 def test_mapper_resumes_when_its_buffers_fill(tmp_path, monkeypatch):

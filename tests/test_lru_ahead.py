@@ -118,6 +118,7 @@ def test_two_threads_equal_one(honour, initial, scn, data):
     )
     ref = twin.run(scn.page, scn.op)
     np.testing.assert_array_equal(one.cnt[0], ref.counters)
+    assert (int(one.host[0, 0]), int(one.host[0, 1])) == (ref.host_peak, ref.host_sum_resident)
     np.testing.assert_array_equal(one.state[0] & 0x7F, ref.final_states)
 
 

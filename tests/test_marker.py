@@ -35,11 +35,12 @@ def _samples(scn, k: int) -> np.ndarray:
 def test_marker_equals_time_slots_and_twin(scn, config, tier, data):
     honour, initial = config
     budgets = sorted(set(data.draw(st.lists(st.integers(1, max(1, scn.n_pages)), min_size=1, max_size=3))))
+    at = _samples(scn, 4)
     kw = dict(
         honour=honour,
         order=engine.ORDER_LRU,
         initial=initial,
-        sample_at=_samples(scn, 4),
+        sample_at=at,
         keep_final=True,
         tier_pages=tier,
     )
@@ -49,7 +50,7 @@ def test_marker_equals_time_slots_and_twin(scn, config, tier, data):
     chunk = data.draw(st.integers(1, max(1, scn.n_events)))
     chunked = engine.run(scn, budgets, path=planner.MARKER, on_events=lambda _: None, chunk_events=chunk, **kw)
     _same(got, chunked)
-    assert_equals_twin(scn, got, budgets, TWIN_HINTS[honour], "lru", tier)
+    assert_equals_twin(scn, got, budgets, TWIN_HINTS[honour], "lru", tier, sample_at=at)
 
 
 def test_marker_on_sample_traces_equals_time_slots():

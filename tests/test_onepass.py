@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cmmsim.replay import engine, onepass
+from cmmsim.replay import engine, onepass, reference
 from cmmsim.replay import scenario as sc
 from cmmsim.replay.numba_threads import numba_threads
 from cmmsim.replay.onepass import run_lru_all
@@ -31,6 +31,17 @@ def assert_same(scn, budgets, threads=(1, 2, 3)):
 @given(scn=guest_traces(), budgets=st.lists(st.integers(1, 40), min_size=1, max_size=8))
 def test_one_pass_equals_per_budget_replays(scn, budgets):
     assert_same(scn, np.array(budgets))
+
+
+@given(scn=guest_traces(), budgets=st.lists(st.integers(1, 40), min_size=1, max_size=4), threads=st.integers(1, 3))
+def test_one_pass_equals_the_twin(scn, budgets, threads):
+    # Against the plain-Python twin directly (host-lru: no hints, exact LRU), not only
+    # through the engine: every counter, the host peak and the frame-event sum.
+    one = run_lru_all(scn, np.array(budgets), threads=threads)
+    for k, b in enumerate(budgets):
+        twin = reference.replay_reference(scn, b, set(), "lru")
+        np.testing.assert_array_equal(one.counters[k], twin.counters, err_msg=f"budget {b}")
+        assert (int(one.host_peak[k]), int(one.host_sum_resident[k])) == (twin.host_peak, twin.host_sum_resident)
 
 
 def test_one_pass_on_workload_and_sample_traces(small_traces):

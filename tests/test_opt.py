@@ -44,8 +44,11 @@ def test_volatile_then_stable_and_never_written_pages_are_free():
     ops = [SS, R, SS, W, SV, SS, R, R]  # p0 never written; p1 content dropped (V then S)
     pfn = [0, 0, 1, 1, 1, 1, 0, 1]
     res = run_both("opt", {}, scenario_of(make_arrays(ops, pfn)), 1)
-    assert host_counters(res)["host_reads"] == 0
-    assert host_counters(res)["zero_fills"] == 4
+    # Budget 1: R0 zf1; W1 zf2, evicting 0 (never written: free); V1 S1 end 1's
+    # content; R0 zf3 (still zero), evicting 1 (dropped: free); R1 zf4. No I/O,
+    # and the floor honours no hint, so counts none.
+    got = host_counters(res)
+    assert got == dict.fromkeys(got, 0) | {"accesses": 4, "zero_fills": 4}
 
 
 def test_opt_is_a_floor_on_workload_traces(small_traces):
@@ -99,7 +102,11 @@ def test_content_lost_leaves_a_page_logically_zero_until_written():
         pfn = [0, 0, 1, 0, 0, 1, 0]
         scn = scenario_of(make_arrays(ops, pfn, guest_pages=2))
         res = run_both("opt", {}, scn, 1)
-        assert host_counters(res)["host_reads"] == 0
+        # Budget 1: W0 zf1; R1 zf2, evicting 0 (volatile, then set stable: its content
+        # ends, free); R0 zf3 (zero again); R1 zf4 (never written), evicting 0 (not
+        # written since: free); R0 zf5. No I/O at all.
+        got = host_counters(res)
+        assert got == dict.fromkeys(got, 0) | {"accesses": 5, "zero_fills": 5}
         cmm = get_strategy("cmm")
         assert total_io(cmm.run(scn, np.array([1]), cmm.parse_params({}))) == 0
 

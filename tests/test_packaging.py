@@ -47,7 +47,11 @@ def test_shipped_cost_profiles_are_package_data():
     data = _pyproject()["tool"]["setuptools"]["package-data"]["cmmsim.replay"]
     profiles = sorted((ROOT / "replay").glob(data[0]))
     assert profiles, "no cost profile matches the package-data pattern"
-    from cmmsim.replay.costs import load_profile
+    from cmmsim.replay.costs import COST_KEYS, load_profile, shipped
 
+    # Every profile the code offers is package data (one outside the pattern would
+    # be missing from a non-editable install), and each loads complete under its name.
+    assert [p.stem for p in profiles] == shipped()
     for p in profiles:
-        assert load_profile(p.stem) is not None
+        prof = load_profile(p.stem)
+        assert prof.name == p.stem and set(prof.costs_ns) == set(COST_KEYS)

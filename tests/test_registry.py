@@ -20,18 +20,23 @@ from cmmsim.replay.api import replay_full
 from cmmsim.replay.strategies import get_strategy, names, strategies
 from cmmsim.tracer.errors import ParamError
 from tests.helpers import (
+    LEGAL,
     check_invariants,
+    event_per_time,
     examples,
     guest_traces,
     make_arrays,
     run_both,
     scenario_of,
     total_io,
+    twin_samples,
 )
 
 ALL = examples()
 #: The contenders the offline floor bounds.
 ONLINE = examples(online=True)
+#: The strategies that sample page states.
+SAMPLING = examples(samples_states=True)
 FLOORS = [name for name, s in strategies().items() if s.offline and not s.upper_bound]
 #: Offline schedules: they bound the optimum from above, the floors from below it.
 SCHEDULES = [name for name, s in strategies().items() if s.upper_bound]
@@ -71,7 +76,12 @@ def test_kernel_equals_twin_on_random_traces(strategy, params, scn, data):
     strat = get_strategy(strategy)
     low = scn.n_guests if strat.frame_per_guest else 1
     budget = data.draw(st.integers(low, scn.n_pages + 2))
-    at = np.unique(scn.t_ns) if scn.n_events and strat.samples_states else None
+    at = None
+    if scn.n_events and strat.samples_states:
+        # A sample before every event, ties or not: the engine's strategies ignore time
+        # but for the samples (their ties are held to the twin below).
+        scn = event_per_time(scn)
+        at = scn.t_ns
     res = run_both(strategy, params, scn, budget, sample_at=at)
     cnt = res.counters[0]
     assert (cnt >= 0).all()
@@ -79,6 +89,27 @@ def test_kernel_equals_twin_on_random_traces(strategy, params, scn, data):
     assert (cnt[:, S.C_PEAK] <= res.host_peak[0]).all()
     if at is not None:
         check_invariants(scn, res, budget)
+    elif res.final_states.shape[0] and strat.host_tier:
+        # Without samples, the final states at least: legal pairs only (run_both holds
+        # them equal to the twin's, which nothing else holds legal). A strategy with a
+        # host keeps the engine's byte; static keeps the guest's (states.py).
+        assert {int(b) & (S.GUEST_MASK | S.HOST_MASK) for b in res.final_states[0]} <= LEGAL
+
+
+@pytest.mark.parametrize("strategy, params", SAMPLING)
+@given(scn=guest_traces(), data=st.data())
+def test_state_samples_equal_the_twin(strategy, params, scn, data):
+    # The twin keeps no samples: a sample must count the pages as the twin leaves them
+    # on the trace cut at its time (tests/helpers.py twin_samples). Times from before
+    # the first event to past the last, ties with events and with each other.
+    strat = get_strategy(strategy)
+    p = strat.parse_params(params)
+    budget = data.draw(st.integers(1, scn.n_pages + 2))
+    t0, t1 = (int(scn.t_ns[0]), int(scn.t_ns[-1])) if scn.n_events else (0, 0)
+    at = np.sort(np.array(data.draw(st.lists(st.integers(t0 - 1, t1 + 1), min_size=1, max_size=5)), np.int64))
+    res = strat.run(scn, np.array([budget]), p, sample_at=at)
+    want = twin_samples(scn, at, lambda cut: strat.reference(cut, budget, p))
+    np.testing.assert_array_equal(res.samples[0], want)
 
 
 @given(scn=guest_traces(), data=st.data())

@@ -211,8 +211,17 @@ def _damage(path, how):
         path.unlink()
 
 
-@pytest.mark.parametrize("sub", ["parts", "states", "series"])
-@pytest.mark.parametrize("how", ["truncated", "empty", "flipped", "zero-rows", "other-job", "missing"])
+#: Every damage to every kind of file but a missing part: a job without its part was
+#: never done, which every resume covers (so that case is left out, not skipped).
+DAMAGES = [
+    (sub, how)
+    for sub in ("parts", "states", "series")
+    for how in ("truncated", "empty", "flipped", "zero-rows", "other-job", "missing")
+    if (sub, how) != ("parts", "missing")
+]
+
+
+@pytest.mark.parametrize(("sub", "how"), DAMAGES)
 def test_resume_redoes_a_damaged_job(tmp_path, small_traces, sub, how):
     spec = SweepSpec(
         [TraceSet("p", (str(small_traces["phased"]),))],
@@ -230,10 +239,8 @@ def test_resume_redoes_a_damaged_job(tmp_path, small_traces, sub, how):
     whole = _sorted(read_results(tmp_path / "o"))
     victim = sorted((tmp_path / "o" / sub).glob("*.parquet"))[0]
     key = victim.name.removesuffix(".parquet")
-    if how == "missing" and sub == "parts":
-        pytest.skip("a job without its part was never done: covered by every resume")
     _damage(victim, how)
-    if sub == "parts" and how != "missing":
+    if sub == "parts":  # a damaged part (none missing: see DAMAGES)
         with pytest.raises(ResultsError, match=victim.name):
             read_results(tmp_path / "o")
     again = run_sweep(jobs, tmp_path / "o", make_executor=threads, parallel=2)

@@ -23,18 +23,13 @@ from cmmsim.replay.strategies import get_strategy, names
 from cmmsim.replay.strategies.balloon.twin import reference_balloon
 from cmmsim.tracer.errors import ParamError
 from cmmsim.tracer.schema import Op
-from tests.helpers import STATE_BITS, guest_traces, make_arrays, scenario_of
+from tests.helpers import STATE_BITS, examples, guest_traces, make_arrays, scenario_of
 
 R, W, SU = Op.READ, Op.WRITE, Op.SET_UNUSED
 GOLDEN = Path(__file__).parent / "data" / "tier0_main.npz"
-#: The strategies with a tier, each configuration.
-TIERED = [
-    ("host-lru", {"replacement": "lru"}),
-    ("host-lru", {"replacement": "clock"}),
-    ("cmm", {"reclaim_order": "lru"}),
-    ("cmm", {"reclaim_order": "state-priority"}),
-    ("cmm-light", {}),
-]
+#: The engine's strategies with a tier, every declared configuration (a hand-made list
+#: left out the two-list order of each).
+TIERED = [(name, params) for name, params in examples(streams=True) if get_strategy(name).host_tier]
 
 
 def _counts(res, b=0) -> dict[str, int]:
@@ -160,8 +155,10 @@ def test_both_engine_paths_give_the_same_tier_integers(path):
         path=path,
         tier_pages=20,
     )
-    ref = [reference.replay_reference(scn, b, set(), "lru", 20).counters for b in (30, 90)]
-    np.testing.assert_array_equal(got.counters, np.stack(ref))
+    ref = [reference.replay_reference(scn, b, set(), "lru", 20) for b in (30, 90)]
+    np.testing.assert_array_equal(got.counters, np.stack([r.counters for r in ref]))
+    assert got.host_peak.tolist() == [r.host_peak for r in ref]
+    assert got.host_sum_resident.tolist() == [r.host_sum_resident for r in ref]
 
 
 @pytest.mark.parametrize(
@@ -287,6 +284,8 @@ def test_own_kernels_equal_their_twins_with_a_tier(strategy, params, scn, budget
     np.testing.assert_array_equal(res.counters[0], ref.counters)
     assert (int(res.host_peak[0]), int(res.host_sum_resident[0])) == (ref.host_peak, ref.host_sum_resident)
     np.testing.assert_array_equal(res.final_states[0] & STATE_BITS, ref.final_states)
+    if res.series is not None:  # the balloons' per-period series
+        np.testing.assert_array_equal(res.series[0], ref.series)
     assert res.tier_pages == tier_pages
     c = _counts(res)
     assert ref.tier_used <= tier_pages
