@@ -334,10 +334,11 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False, tier_pages=
     return without_states(b.pages, cnt, host, final, scenario.n_guests, tier_pages=int(tier_pages))
 
 
-def reference(scenario, budget: int, params, tier_pages: int = 0):
+def reference(scenario, budget: int, params, tier_pages: int = 0, check: bool = False):
     """Plain-Python twin: the host as in ``host-lru``'s twin (its swap tier too,
     ``tier_pages``; its victim order :func:`cmmsim.replay.reference.host_order`),
-    reports by the rule above."""
+    reports by the rule above. With ``check=True`` every event is followed by a
+    full check of the invariants (:func:`_check`)."""
     from collections import OrderedDict, deque
 
     from cmmsim.replay.reference import Page, ReferenceResult, host_order
@@ -444,10 +445,36 @@ def reference(scenario, budget: int, params, tier_pages: int = 0):
         host_sum += len(lru)
         for g in range(scenario.n_guests):
             counters[g]["sum_resident_pages"] += per_guest[g]
+        if check:
+            _check(pages, owner, frames, lru, per_guest, tier, tier_pages, free, reported, queue, starts, size)
     arr = np.array([[c[k] for k in COUNTERS] for c in counters], np.int64)
     res = ReferenceResult(arr, host_peak, host_sum, np.array([pg.byte() for pg in pages], np.uint8))
     res.tier_used = len(tier)  # pages left in the host's swap tier (for the tests)
     return res
+
+
+def _check(pages, owner, frames, lru, per_guest, tier, tier_pages, free, reported, queue, starts, size) -> None:
+    """The twin's invariants after an event: host frames within the budget; only
+    the pairs Sr, Sp and Sz (the host is told no hint, so it sees every page
+    stable); a preserved page has its copy, a logically zero one neither a copy
+    nor a change; the frames counted (in all and per guest) exactly the resident
+    pages; the swap tier within its capacity, holding preserved pages only; a
+    reported block entirely free and without a frame; no block queued twice."""
+    from cmmsim.replay.reference import LEGAL_PAIRS
+
+    assert len(lru) <= frames
+    held = [0] * len(per_guest)
+    for q, pg in enumerate(pages):
+        assert pg.guest + pg.host in LEGAL_PAIRS and pg.guest == "S", (q, pg)
+        assert pg.host != "p" or pg.copy, (q, pg)
+        assert pg.host != "z" or not (pg.copy or pg.changed), (q, pg)
+        held[owner[q]] += pg.host == "r"
+    assert held == per_guest and sum(held) == len(lru), (held, per_guest, len(lru))
+    assert len(tier) <= tier_pages and all(pages[q].host == "p" for q in tier)
+    for b in reported:
+        block = range(starts[b], starts[b] + size)
+        assert all(q in free and pages[q].host == "z" for q in block), b
+    assert len(set(queue)) == len(queue)
 
 
 STRATEGY = Strategy(

@@ -208,8 +208,12 @@ def run(scenario, budgets, params, sample_at=None, keep_final=False, on_events=N
     return without_states(b, cnt, host, final, scenario.n_guests)
 
 
-def reference(scenario, budget: int, params):
-    """Plain-Python twin: per page a small record, victims found by scanning."""
+def reference(scenario, budget: int, params, check: bool = False):
+    """Plain-Python twin: per page a small record, victims found by scanning.
+
+    With ``check=True`` every event is followed by a full check of the
+    invariants (:func:`_check`).
+    """
     from cmmsim.replay.reference import GuestView, ReferenceResult
     from cmmsim.replay.states import COUNTERS
     from cmmsim.tracer.schema import Op
@@ -249,6 +253,8 @@ def reference(scenario, budget: int, params):
         host_sum += sum(len(s) for s in in_use)
         for h in range(n_guests):
             counters[h]["sum_resident_pages"] += len(in_use[h])
+        if check:
+            _check(scenario, budget, target, view, in_use)
     arr = np.array([[c[k] for k in COUNTERS] for c in counters], np.int64)
     final = np.array(
         [
@@ -263,6 +269,28 @@ def reference(scenario, budget: int, params):
         np.uint8,
     )
     return ReferenceResult(arr, host_peak, host_sum, final)
+
+
+def _check(scenario, budget, target, view, in_use) -> None:
+    """The twin's invariants after an event: each guest's in-use pages within its
+    share and the shares within the budget; every page in exactly one place (in
+    use: a frame of its guest's share; free; or reclaimed, to its file or swap)
+    and the frames counted exactly the in-use pages; and only the guest-byte
+    states the rules can reach: a free page has no content (not reclaimed, not
+    dirty), and a dirty potentially-volatile page is never dropped to its file
+    (it is swapped, as DESIGN.md section 2 has a dirty P leave as Sp)."""
+    assert int(target.sum()) <= budget
+    owner = scenario.page_guest.tolist()
+    for g, pages in enumerate(in_use):
+        assert len(pages) <= target[g], (g, len(pages), int(target[g]))
+        want = {q for q in range(len(owner)) if owner[q] == g and view.state[q] != "U" and view.out[q] is None}
+        assert pages == want, (g, pages, want)
+    for q, (st, dirty, out) in enumerate(zip(view.state, view.dirty, view.out, strict=True)):
+        assert out in (None, "file", "swap"), (q, out)
+        if st == "U":
+            assert out is None and not dirty, (q, st, dirty, out)
+        if out == "file":
+            assert not (st == "P" and dirty), (q, st, dirty, out)
 
 
 STRATEGY = Strategy(
