@@ -76,6 +76,22 @@ def _paths(paths: Paths) -> list[str | os.PathLike]:
     return list(paths)
 
 
+def _budget_list(budgets) -> list:
+    """One budget or several, as a list: a string is one budget (never its
+    characters), and so is a number, numpy's included; what is neither a budget
+    nor a sequence of them is a ParamError naming it."""
+    import numbers
+
+    if isinstance(budgets, str | bytes | numbers.Number) or budgets is None:
+        return [budgets]
+    try:
+        return list(budgets)
+    except TypeError:
+        from cmmsim.tracer.errors import ParamError
+
+        raise ParamError(f"budget {budgets!r}: expected a budget or a sequence of them") from None
+
+
 def _ns(duration: int | str) -> int:
     """A duration in ns from an int (ns) or a string such as ``500ms``."""
     from cmmsim.replay.times import parse_duration_ns
@@ -164,11 +180,20 @@ def replay(
         ``host_reads``, ``host_writes``, ``guest_reads``, ``guest_writes``,
         ``total_io``), faults (events), ``stall_ns`` and CPU columns (ns).
         Every column: :mod:`cmmsim.replay.frames` and docs/model.md.
+
+    Raises
+    ------
+    cmmsim.tracer.errors.ParamError
+        A budget, strategy or parameter that is not one (its message names
+        it), an empty path, or no trace.
+    cmmsim.tracer.errors.TraceError
+        A trace that is missing or malformed (its message names the file, and
+        the row at fault).
     """
     from cmmsim.replay import api as replay_api
     from cmmsim.replay.scenario import Scenario
 
-    budget_list = [budgets] if isinstance(budgets, str | int) else list(budgets)
+    budget_list = _budget_list(budgets)
     p = dict(params) if isinstance(params, Mapping) else list(params or [])
     if stream:
         if isinstance(paths, Scenario):
@@ -251,13 +276,24 @@ def miss_curve(
         per access), ``rate``, ``salts``, ``page_fraction``,
         ``min_sampled_pages``, ``footprint_pages``, ``exact``, ``order`` (the
         replay estimated) (:func:`cmmsim.replay.shards.df_sampled_curve`).
+        Below rate 1, a sample that kept none of the pages of a guest that
+        accesses some gives that guest no estimate: the estimates are NaN
+        (``cmmsim mrc`` refuses to write them); raise ``rate``.
+
+    Raises
+    ------
+    cmmsim.tracer.errors.ParamError
+        A budget, rate, salt count or order that is not one, an empty path, or
+        no trace.
+    cmmsim.tracer.errors.TraceError
+        A trace that is missing or malformed.
     """
     from cmmsim.replay import shards
     from cmmsim.replay.budgets import parse_budgets
     from cmmsim.replay.scenario import Scenario
     from cmmsim.reports import with_budget_mib
 
-    budget_list = [budgets] if isinstance(budgets, str | int) else list(budgets)
+    budget_list = _budget_list(budgets)
     if isinstance(paths, Scenario):
         b = shards.spread_budgets(parse_budgets(budget_list, paths.n_pages), points)
         r = shards.sampled_curve(paths, b, rate, order=order, salts=salts, seed=seed)
@@ -356,7 +392,7 @@ def synthesize(
 def sweep(
     inputs: Paths,
     out: str | os.PathLike,
-    budgets: Sequence[str | int],
+    budgets: Sequence[str | int] | str | int,
     *,
     strategies: Sequence[str] | None = None,
     grid: Mapping[str, Mapping[str, Sequence[object]]] | None = None,
@@ -375,7 +411,7 @@ def sweep(
     out : path
         Output folder; running the same sweep again skips finished jobs
         (``cmmsim sweep``'s layout: parts/, failed/, sweep.json).
-    budgets : sequence of str or int
+    budgets : str, int, or a sequence of them
         Host budgets as in :func:`replay` (a percentage is of each trace
         set's guest memory).
     strategies : sequence of str, optional
@@ -422,7 +458,7 @@ def sweep(
     spec = sw.SweepSpec(
         trace_sets=sw.trace_sets_from_inputs([str(p) for p in _paths(inputs)]),
         strategies=strategy_grids(strategies or [], g),
-        budgets=[str(b) for b in budgets],
+        budgets=[str(b) for b in _budget_list(budgets)],
         costs=costs,
         vcpus=vcpus,
         stream=stream,
