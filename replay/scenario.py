@@ -125,6 +125,8 @@ def expand_inputs(paths: list[str | os.PathLike]) -> list[Path]:
                     out.extend(p / g["trace"] for g in guests)
                 except (ValueError, KeyError, TypeError) as exc:
                     raise TraceError(f"{manifest}: damaged scenario manifest ({exc})") from None
+                if not guests:
+                    raise TraceError(f"{show_path(manifest)}: the scenario lists no guest")
             else:
                 found = sorted(p.glob("*.parquet"))
                 if not found:
