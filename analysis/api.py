@@ -194,7 +194,8 @@ def replay(
     from cmmsim.replay.scenario import Scenario
 
     budget_list = _budget_list(budgets)
-    p = dict(params) if isinstance(params, Mapping) else list(params or [])
+    # One "k=v" string is one parameter, never its characters.
+    p = dict(params) if isinstance(params, Mapping) else [params] if isinstance(params, str) else list(params or [])
     if stream:
         if isinstance(paths, Scenario):
             from cmmsim.tracer.errors import ParamError
@@ -385,7 +386,8 @@ def synthesize(
     """
     from cmmsim.tracer.synth import synthesize as synth
 
-    p = dict(params) if isinstance(params, Mapping) else list(params or [])
+    # One "k=v" string is one parameter, never its characters.
+    p = dict(params) if isinstance(params, Mapping) else [params] if isinstance(params, str) else list(params or [])
     return synth(workload, out, seed=seed, events=events, params=p, jobs=jobs)
 
 
