@@ -258,7 +258,7 @@ def miss_curve(
     stream : bool
         Read the files as a stream (memory: the samples; paths only).
     copies : int
-        Replicate the guests this many times.
+        Replicate the guests this many times (not with a Scenario).
     stagger : int or str
         Time shift between copies, ns or a duration string (0: the copies
         coincide, see :func:`load`).
@@ -295,6 +295,11 @@ def miss_curve(
     from cmmsim.reports import with_budget_mib
 
     budget_list = _budget_list(budgets)
+    if isinstance(paths, Scenario) and (stream or copies != 1 or _ns(stagger) != 0):
+        # Refused, as replay refuses them: a loaded scenario is replayed as it is.
+        from cmmsim.tracer.errors import ParamError
+
+        raise ParamError("stream, copies and stagger apply to paths: pass copies and stagger to load() instead")
     if isinstance(paths, Scenario):
         b = shards.spread_budgets(parse_budgets(budget_list, paths.n_pages), points)
         r = shards.sampled_curve(paths, b, rate, order=order, salts=salts, seed=seed)
@@ -416,12 +421,12 @@ def sweep(
     budgets : str, int, or a sequence of them
         Host budgets as in :func:`replay` (a percentage is of each trace
         set's guest memory).
-    strategies : sequence of str, optional
+    strategies : str or sequence of str, optional
         Strategy names; those in ``grid`` run too (default: every registered
         one, or only those in ``grid`` when it is given).
     grid : dict, optional
-        Strategy -> parameter -> values, one job per combination, e.g.
-        ``{"cmm": {"reclaim_order": ["lru", "state-priority"]}}``.
+        Strategy -> parameter -> values (a list, or one value), one job per
+        combination, e.g. ``{"cmm": {"reclaim_order": ["lru", "state-priority"]}}``.
     jobs : int, optional
         Jobs at once in worker processes (default: the number of cores); 1
         runs them one after another in this process. The workers are spawned
@@ -456,10 +461,17 @@ def sweep(
     from cmmsim.replay.grids import strategy_grids
     from cmmsim.tracer.errors import ParamError, ResultsError
 
-    g = {name: {k: [str(v) for v in values] for k, values in params.items()} for name, params in (grid or {}).items()}
+    def one_or_many(values) -> list:
+        # A string is one value, never its characters ("lru" is not l, r, u).
+        return [values] if isinstance(values, str) else list(values)
+
+    g = {
+        name: {k: [str(v) for v in one_or_many(values)] for k, values in params.items()}
+        for name, params in (grid or {}).items()
+    }
     spec = sw.SweepSpec(
         trace_sets=sw.trace_sets_from_inputs([str(p) for p in _paths(inputs)]),
-        strategies=strategy_grids(strategies or [], g),
+        strategies=strategy_grids(one_or_many(strategies or []), g),
         budgets=[str(b) for b in _budget_list(budgets)],
         costs=costs,
         vcpus=vcpus,
@@ -557,7 +569,8 @@ def report(
     ------
     cmmsim.tracer.errors.ResultsError
         Two rows for one trace set, strategy label, budget and guest (runs
-        mixed under one name).
+        mixed under one name); rows that are not results (a column missing,
+        a NaN where cmmsim writes null).
     """
     from cmmsim import reports
     from cmmsim.replay.costs import priced
@@ -568,9 +581,25 @@ def report(
     if by not in reports.BY:  # a typo is refused even where by is not used
         raise ParamError(f"by {by!r}: use {', '.join(reports.BY)}")
     df = results if not isinstance(results, str | os.PathLike) else read_results(results)
+    if df is results:
+        _check_frame(df)
     fn = getattr(reports, REPORTS[name])
     df, _ = priced(df)  # as the rows were priced, else the default profile
     return fn(df, by) if name in _ORDERED else fn(df)
+
+
+def _check_frame(df: pl.DataFrame) -> None:
+    """Refuse rows given as a frame that are not results, as :func:`read_results` refuses a file."""
+    from cmmsim.replay.sweep import RESULT_COLUMNS
+    from cmmsim.tracer.errors import ResultsError
+
+    missing = [c for c in RESULT_COLUMNS if c not in df.columns]
+    if missing:
+        more = "..." if len(missing) > 3 else ""
+        raise ResultsError(f"the results frame: not cmmsim results: no column {', '.join(missing[:3])}{more}")
+    nan = [c for c, t in df.schema.items() if t.is_float() and df[c].is_nan().any()]
+    if nan:
+        raise ResultsError(f"the results frame: column {nan[0]} holds NaN (cmmsim writes null)")
 
 
 def strategies() -> dict[str, str]:
