@@ -300,7 +300,7 @@ def _parse_csv(path: Path, data: bytes, layout: CsvLayout) -> tuple[pl.Series, p
             # "nan" and "inf" parse as floats: NaN became int64's minimum (and a
             # warning), a negative time blamed on the output's row 0.
             bad = as_float.is_null() | ~as_float.is_finite() | (as_float < 0)
-            _bad_line(path, lines, bad, first_line, "time is not a finite number >= 0")
+            _bad_line(path, lines, bad, first_line, "time is not a number >= 0")
             time = as_float
         _bad_line(path, lines, time < 0, first_line, "time is not a number >= 0")
     if layout.obj_size_col:
