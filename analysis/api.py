@@ -76,6 +76,22 @@ def _paths(paths: Paths) -> list[str | os.PathLike]:
     return list(paths)
 
 
+def _budget_list(budgets) -> list:
+    """One budget or several, as a list: a string is one budget (never its
+    characters), and so is a number, numpy's included; what is neither a budget
+    nor a sequence of them is a ParamError naming it."""
+    import numbers
+
+    if isinstance(budgets, str | bytes | numbers.Number) or budgets is None:
+        return [budgets]
+    try:
+        return list(budgets)
+    except TypeError:
+        from cmmsim.tracer.errors import ParamError
+
+        raise ParamError(f"budget {budgets!r}: expected a budget or a sequence of them") from None
+
+
 def _ns(duration: int | str) -> int:
     """A duration in ns from an int (ns) or a string such as ``500ms``."""
     from cmmsim.replay.times import parse_duration_ns
@@ -164,12 +180,22 @@ def replay(
         ``host_reads``, ``host_writes``, ``guest_reads``, ``guest_writes``,
         ``total_io``), faults (events), ``stall_ns`` and CPU columns (ns).
         Every column: :mod:`cmmsim.replay.frames` and docs/model.md.
+
+    Raises
+    ------
+    cmmsim.tracer.errors.ParamError
+        A budget, strategy or parameter that is not one (its message names
+        it), an empty path, or no trace.
+    cmmsim.tracer.errors.TraceError
+        A trace that is missing or malformed (its message names the file, and
+        the row at fault).
     """
     from cmmsim.replay import api as replay_api
     from cmmsim.replay.scenario import Scenario
 
-    budget_list = [budgets] if isinstance(budgets, str | int) else list(budgets)
-    p = dict(params) if isinstance(params, Mapping) else list(params or [])
+    budget_list = _budget_list(budgets)
+    # One "k=v" string is one parameter, never its characters.
+    p = dict(params) if isinstance(params, Mapping) else [params] if isinstance(params, str) else list(params or [])
     if stream:
         if isinstance(paths, Scenario):
             from cmmsim.tracer.errors import ParamError
@@ -232,7 +258,7 @@ def miss_curve(
     stream : bool
         Read the files as a stream (memory: the samples; paths only).
     copies : int
-        Replicate the guests this many times.
+        Replicate the guests this many times (not with a Scenario).
     stagger : int or str
         Time shift between copies, ns or a duration string (0: the copies
         coincide, see :func:`load`).
@@ -251,13 +277,29 @@ def miss_curve(
         per access), ``rate``, ``salts``, ``page_fraction``,
         ``min_sampled_pages``, ``footprint_pages``, ``exact``, ``order`` (the
         replay estimated) (:func:`cmmsim.replay.shards.df_sampled_curve`).
+        Below rate 1, a sample that kept none of the pages of a guest that
+        accesses some gives that guest no estimate: the estimates are NaN
+        (``cmmsim mrc`` refuses to write them); raise ``rate``.
+
+    Raises
+    ------
+    cmmsim.tracer.errors.ParamError
+        A budget, rate, salt count or order that is not one, an empty path, or
+        no trace.
+    cmmsim.tracer.errors.TraceError
+        A trace that is missing or malformed.
     """
     from cmmsim.replay import shards
     from cmmsim.replay.budgets import parse_budgets
     from cmmsim.replay.scenario import Scenario
     from cmmsim.reports import with_budget_mib
 
-    budget_list = [budgets] if isinstance(budgets, str | int) else list(budgets)
+    budget_list = _budget_list(budgets)
+    if isinstance(paths, Scenario) and (stream or copies != 1 or _ns(stagger) != 0):
+        # Refused, as replay refuses them: a loaded scenario is replayed as it is.
+        from cmmsim.tracer.errors import ParamError
+
+        raise ParamError("stream, copies and stagger apply to paths: pass copies and stagger to load() instead")
     if isinstance(paths, Scenario):
         b = shards.spread_budgets(parse_budgets(budget_list, paths.n_pages), points)
         r = shards.sampled_curve(paths, b, rate, order=order, salts=salts, seed=seed)
@@ -349,14 +391,15 @@ def synthesize(
     """
     from cmmsim.tracer.synth import synthesize as synth
 
-    p = dict(params) if isinstance(params, Mapping) else list(params or [])
+    # One "k=v" string is one parameter, never its characters.
+    p = dict(params) if isinstance(params, Mapping) else [params] if isinstance(params, str) else list(params or [])
     return synth(workload, out, seed=seed, events=events, params=p, jobs=jobs)
 
 
 def sweep(
     inputs: Paths,
     out: str | os.PathLike,
-    budgets: Sequence[str | int],
+    budgets: Sequence[str | int] | str | int,
     *,
     strategies: Sequence[str] | None = None,
     grid: Mapping[str, Mapping[str, Sequence[object]]] | None = None,
@@ -375,15 +418,15 @@ def sweep(
     out : path
         Output folder; running the same sweep again skips finished jobs
         (``cmmsim sweep``'s layout: parts/, failed/, sweep.json).
-    budgets : sequence of str or int
+    budgets : str, int, or a sequence of them
         Host budgets as in :func:`replay` (a percentage is of each trace
         set's guest memory).
-    strategies : sequence of str, optional
+    strategies : str or sequence of str, optional
         Strategy names; those in ``grid`` run too (default: every registered
         one, or only those in ``grid`` when it is given).
     grid : dict, optional
-        Strategy -> parameter -> values, one job per combination, e.g.
-        ``{"cmm": {"reclaim_order": ["lru", "state-priority"]}}``.
+        Strategy -> parameter -> values (a list, or one value), one job per
+        combination, e.g. ``{"cmm": {"reclaim_order": ["lru", "state-priority"]}}``.
     jobs : int, optional
         Jobs at once in worker processes (default: the number of cores); 1
         runs them one after another in this process. The workers are spawned
@@ -418,11 +461,18 @@ def sweep(
     from cmmsim.replay.grids import strategy_grids
     from cmmsim.tracer.errors import ParamError, ResultsError
 
-    g = {name: {k: [str(v) for v in values] for k, values in params.items()} for name, params in (grid or {}).items()}
+    def one_or_many(values) -> list:
+        # A string is one value, never its characters ("lru" is not l, r, u).
+        return [values] if isinstance(values, str) else list(values)
+
+    g = {
+        name: {k: [str(v) for v in one_or_many(values)] for k, values in params.items()}
+        for name, params in (grid or {}).items()
+    }
     spec = sw.SweepSpec(
         trace_sets=sw.trace_sets_from_inputs([str(p) for p in _paths(inputs)]),
-        strategies=strategy_grids(strategies or [], g),
-        budgets=[str(b) for b in budgets],
+        strategies=strategy_grids(one_or_many(strategies or []), g),
+        budgets=[str(b) for b in _budget_list(budgets)],
         costs=costs,
         vcpus=vcpus,
         stream=stream,
@@ -519,7 +569,8 @@ def report(
     ------
     cmmsim.tracer.errors.ResultsError
         Two rows for one trace set, strategy label, budget and guest (runs
-        mixed under one name).
+        mixed under one name); rows that are not results (a column missing,
+        a NaN where cmmsim writes null).
     """
     from cmmsim import reports
     from cmmsim.replay.costs import priced
@@ -530,9 +581,26 @@ def report(
     if by not in reports.BY:  # a typo is refused even where by is not used
         raise ParamError(f"by {by!r}: use {', '.join(reports.BY)}")
     df = results if not isinstance(results, str | os.PathLike) else read_results(results)
+    if df is results:
+        _check_frame(df)
     fn = getattr(reports, REPORTS[name])
     df, _ = priced(df)  # as the rows were priced, else the default profile
     return fn(df, by) if name in _ORDERED else fn(df)
+
+
+def _check_frame(df: pl.DataFrame) -> None:
+    """Refuse rows given as a frame that are not results, as :func:`read_results` refuses a file."""
+    from cmmsim.tracer.errors import ResultsError
+
+    # What every report groups by (a frame built by hand may hold no more; a
+    # results file must hold all of cmmsim.replay.sweep.RESULT_COLUMNS).
+    missing = [c for c in ("strategy", "budget_pages", "guest") if c not in df.columns]
+    if missing:
+        more = "..." if len(missing) > 3 else ""
+        raise ResultsError(f"the results frame: not cmmsim results: no column {', '.join(missing[:3])}{more}")
+    nan = [c for c, t in df.schema.items() if t.is_float() and df[c].is_nan().any()]
+    if nan:
+        raise ResultsError(f"the results frame: column {nan[0]} holds NaN (cmmsim writes null)")
 
 
 def strategies() -> dict[str, str]:

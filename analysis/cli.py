@@ -25,5 +25,15 @@ __all__ = ["app", "main"]
 
 def main() -> None:
     """Console-script entry point."""
+    # typer turns an empty path into Path("."), the current folder: an unset
+    # shell variable ("$TRACE") would read every trace there. No value of cmmsim
+    # is empty; what follows "--" is a recorded command's own.
+    args = sys.argv[1:]
+    own = args[: args.index("--")] if "--" in args else args
+    if "" in own:
+        i = own.index("")
+        where = f"the argument after {own[i - 1]!r}" if i else "the first argument"
+        print(f"cmmsim: error: {where} is empty (an unset variable?): it names nothing", file=sys.stderr)
+        sys.exit(2)
     app(prog_name="cmmsim")
     sys.exit(0)

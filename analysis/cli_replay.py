@@ -226,6 +226,8 @@ def mrc_cmd(
     from cmmsim.progress import Reporter
 
     reporter = Reporter(quiet=quiet)  # before the replay modules: importing them compiles
+    import numpy as np
+
     from cmmsim.replay.api import parse_duration_ns
     from cmmsim.replay.shards import FEW_PAGES, REPLAY_NAMES, df_sampled_curve, miss_curve
     from cmmsim.tracer.schema import PAGE_SIZE_BYTES
@@ -245,6 +247,13 @@ def mrc_cmd(
             stagger_ns=parse_duration_ns(stagger),
             order=order,
             on_events=task.advance,
+        )
+    if not r.exact and np.isnan(r.per_salt).any():
+        # A salt that kept none of a guest's pages has no estimate of it (NaN):
+        # every mean is NaN then, a table and a plot of nothing.
+        raise ParamError(
+            f"--sample-rate {sample_rate:g}: a sample holds none of the pages of a guest "
+            "that accesses some, so there is no estimate; raise --sample-rate"
         )
     df = df_sampled_curve(r)
     name = REPLAY_NAMES[order]

@@ -220,6 +220,13 @@ def plot_mrc(curve: pl.DataFrame, out_dir: str | Path, name: str = "") -> list[P
     ``cmmsim mrc`` output into ``out_dir`` (all or nothing, as :func:`cmmsim.plots.plot_all`)."""
     if curve.is_empty():
         raise ResultsError(f"{name or 'the miss curve'}: holds no miss-curve rows")
+    if curve["miss_ratio_est"].is_nan().any():
+        # NaN: a sample kept none of a guest's pages (cmmsim mrc refuses to write
+        # one; the library keeps it); its plot would be empty axes.
+        raise ResultsError(
+            f"{name or 'the miss curve'}: holds no estimate (NaN): a sample kept none of a "
+            "guest's pages; sample at a higher rate"
+        )
     out = Path(out_dir)
     with all_or_nothing(out) as paths:
         paths.append(plot_miss_curve(curve, out / "miss_ratio_vs_budget.png", name))

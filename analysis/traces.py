@@ -104,7 +104,9 @@ def trace_summary(path: str | Path) -> dict[str, Any]:
         "seed": meta.seed,
         "events": events,
         "duration_s": duration_s,
-        "events_per_s": events / duration_s if duration_s > 0 else 0.0,
+        # No rate for a trace of no duration (one event, or all at one instant): 0
+        # would say "nothing happens" of 1,500 events.
+        "events_per_s": events / duration_s if duration_s > 0 else None,
         "guest_pages": meta.guest_pages,
         "distinct_pages": int(stats["distinct_pages"] or 0),
         "event_counts": meta.event_counts,

@@ -112,6 +112,10 @@ def expand_inputs(paths: list[str | os.PathLike]) -> list[Path]:
     """Trace files named by the inputs: files as they are, scenario folders by manifest."""
     out: list[Path] = []
     for raw in paths:
+        # Path("") is ".": an unset shell variable would read every trace of the
+        # current folder.
+        if not os.fspath(raw):
+            raise ParamError("an empty path names no trace")
         p = Path(raw)
         if p.is_dir():
             manifest = p / MANIFEST_NAME
@@ -121,6 +125,8 @@ def expand_inputs(paths: list[str | os.PathLike]) -> list[Path]:
                     out.extend(p / g["trace"] for g in guests)
                 except (ValueError, KeyError, TypeError) as exc:
                     raise TraceError(f"{manifest}: damaged scenario manifest ({exc})") from None
+                if not guests:
+                    raise TraceError(f"{show_path(manifest)}: the scenario lists no guest")
             else:
                 found = sorted(p.glob("*.parquet"))
                 if not found:

@@ -740,6 +740,10 @@ def _checked(df: pl.DataFrame, path: Path, what: str, columns: tuple[str, ...]) 
         )
     if df.is_empty():
         raise ResultsError(f"{show_path(path)}: holds no {what} rows")
+    # cmmsim writes an undefined figure as null, never NaN (a plot of NaN is empty axes).
+    nan = [c for c, t in df.schema.items() if what == "results" and t.is_float() and df[c].is_nan().any()]
+    if nan:
+        raise ResultsError(f"{show_path(path)}: column {nan[0]} holds NaN (not written by cmmsim)")
     return df
 
 

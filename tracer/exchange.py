@@ -297,7 +297,10 @@ def _parse_csv(path: Path, data: bytes, layout: CsvLayout) -> tuple[pl.Series, p
         time = raw.cast(pl.Int64, strict=False)
         if time.is_null().any():  # fractional times are allowed, any other text is not
             as_float = raw.cast(pl.Float64, strict=False)
-            _bad_line(path, lines, as_float.is_null() | (as_float < 0), first_line, "time is not a number >= 0")
+            # "nan" and "inf" parse as floats: NaN became int64's minimum (and a
+            # warning), a negative time blamed on the output's row 0.
+            bad = as_float.is_null() | ~as_float.is_finite() | (as_float < 0)
+            _bad_line(path, lines, bad, first_line, "time is not a number >= 0")
             time = as_float
         _bad_line(path, lines, time < 0, first_line, "time is not a number >= 0")
     if layout.obj_size_col:

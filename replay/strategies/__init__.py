@@ -275,7 +275,7 @@ def names(
 def get_strategy(name: str) -> Strategy:
     """Look a strategy up by name; unknown names list the known ones."""
     known = strategies()
-    if name not in known:
+    if not isinstance(name, str) or name not in known:
         raise ParamError(f"unknown strategy {name!r} (known: {', '.join(known)})")
     return known[name]
 
