@@ -46,8 +46,8 @@ from cmmsim.replay.scenario import expand_inputs, scenario_name, trace_name
 from cmmsim.replay.strategies import get_strategy
 from cmmsim.replay.times import check_shift, sample_times_between
 from cmmsim.tracer.errors import ParamError, TraceError, show_path
-from cmmsim.tracer.io import ROW_GROUP_ROWS, iter_batches, read_meta, time_span
-from cmmsim.tracer.schema import validate_arrays
+from cmmsim.tracer.io import ROW_GROUP_ROWS, check_event_counts, iter_batches, read_meta, time_span
+from cmmsim.tracer.schema import N_OPS, TraceMeta, validate_arrays
 
 __all__ = [
     "ChunkPool",
@@ -96,6 +96,7 @@ class _Guest:
     offset: int
     shift_ns: int
     vcpus: int = 0  # from the trace's metadata, 0 when unknown
+    meta: TraceMeta | None = None
 
 
 def stream_guests(paths, copies: int, stagger_ns: int) -> list[_Guest]:
@@ -128,6 +129,7 @@ def stream_guests(paths, copies: int, stagger_ns: int) -> list[_Guest]:
                     offset,
                     j * stagger_ns,
                     meta.vcpus or 0,
+                    meta,
                 )
             )
             offset += meta.guest_pages
@@ -142,14 +144,20 @@ def _batches(g: _Guest, batch_rows: int):
     """One guest's validated batches as (t_ns shifted, pfn, op)."""
     row = 0
     last_t = None
+    counts = np.zeros(N_OPS, np.int64)
     for t, pfn, op in iter_batches(g.path, batch_rows):
         validate_arrays(t, pfn, op, g.guest_pages, where=f"{g.path} (rows from {row})")
         if len(t) and last_t is not None and t[0] < last_t:
             raise TraceError(f"{g.path}: row {row}: timestamp decreases (t_ns={int(t[0])} after {last_t})")
         if len(t):
             last_t = int(t[-1])
+            counts += np.bincount(op, minlength=N_OPS)
         row += len(t)
         yield (t + g.shift_ns if g.shift_ns else t, pfn, op)
+    # Known only once the guest's rows are all read: a replay that gets here
+    # before its last event still raises before any result is written.
+    if g.meta is not None:
+        check_event_counts(g.meta, counts, g.path)
 
 
 #: The merged chunk's columns: time (ns), global page, op, guest index.

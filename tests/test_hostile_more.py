@@ -324,12 +324,6 @@ def test_api_strategy_not_a_string_is_a_param_error(traces):
 
 
 # -- metadata that disagrees with the rows --------------------------------------------------------------
-@pytest.mark.xfail(
-    reason="only trace validate/info compare cmmsim.event_counts with the rows; replay, mrc, compare "
-    "and export trust the rows (in memory: read_arrays; streamed: replay/stream.py): checking in both "
-    "readers is a change to every trace read, left for the lead",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "args",
     [
@@ -339,7 +333,7 @@ def test_api_strategy_not_a_string_is_a_param_error(traces):
     ],
 )
 def test_a_trace_whose_event_counts_disagree_with_its_rows_is_refused(args, traces, tmp_path):
-    """``trace validate`` calls this trace damaged; the replays read it without a word."""
+    """A footer whose event counts are not the rows': every reader refuses the trace, not only validate."""
     src = traces["reuse"]
     lying = tmp_path / "lying.parquet"
     table = pq.read_table(src)

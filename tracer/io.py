@@ -531,7 +531,18 @@ def read_arrays(path: str | os.PathLike, *, validate: bool = True) -> TraceArray
     arrays = TraceArrays(out["t_ns"], out["pfn"], out["op"], meta)
     if validate:
         validate_arrays(arrays.t_ns, arrays.pfn, arrays.op, meta.guest_pages, where=str(path))
+        check_event_counts(meta, np.bincount(arrays.op, minlength=N_OPS), path)
     return arrays
+
+
+def check_event_counts(meta: TraceMeta, counts: np.ndarray, path: str | os.PathLike) -> None:
+    """Refuse a trace whose footer's event counts are not its rows' (``counts``: events per op).
+
+    A footer that disagrees with the rows means the file was altered after it was
+    written: its rows may not be what its metadata describes.
+    """
+    if meta.event_counts and meta.event_counts != {o.name: int(counts[o]) for o in Op}:
+        raise TraceError(f"{show_path(path)}: metadata event counts do not match the rows")
 
 
 def iter_batches(
@@ -592,11 +603,7 @@ def scan_trace(path: str | os.PathLike) -> pl.LazyFrame:
 
 def validate_trace(path: str | os.PathLike) -> TraceMeta:
     """Fully validate a trace file; return its metadata or raise TraceError."""
-    arrays = read_arrays(path, validate=True)
-    counts = count_ops(arrays.op)
-    if arrays.meta.event_counts and arrays.meta.event_counts != counts:
-        raise TraceError(f"{path}: metadata event counts do not match the rows")
-    return arrays.meta
+    return read_arrays(path, validate=True).meta
 
 
 def check_trace(path: str | os.PathLike) -> TraceMeta:
@@ -613,8 +620,7 @@ def check_trace(path: str | os.PathLike) -> TraceMeta:
             last_t = int(t[-1])
             counts += np.bincount(op, minlength=N_OPS)
         row += len(t)
-    if meta.event_counts and meta.event_counts != {o.name: int(counts[o]) for o in Op}:
-        raise TraceError(f"{show_path(path)}: metadata event counts do not match the rows")
+    check_event_counts(meta, counts, path)
     return meta
 
 
