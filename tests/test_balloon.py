@@ -264,6 +264,7 @@ def test_balloon_series_frame(tmp_path):
     assert (series["size_pages"] + series["balloon_pages"] == 10).all()
 
 
+@pytest.mark.slow  # the twin on a 20,000-event prefix: about a minute
 def test_state_priority_host_under_balloons_when_the_host_must_reclaim():
     """With minimums above the budget the balloons cannot keep the host from reclaiming:
     there ``balloon+cmm``'s state-priority host (U, then V/clean P first) takes other

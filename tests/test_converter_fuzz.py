@@ -115,6 +115,7 @@ def _expected_skips(lines: list[bytes]) -> int:
     return sum(k in ("bad-line", "bad-fields") for k in kinds)
 
 
+@pytest.mark.slow  # both engines convert every example through the CLI: about a minute
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     base=st.lists(st.sampled_from(REAL), min_size=1, max_size=12),
