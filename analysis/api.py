@@ -76,6 +76,12 @@ def _paths(paths: Paths) -> list[str | os.PathLike]:
     return list(paths)
 
 
+def _params_arg(params):
+    """Parameters as given: a mapping stays one; one "k=v" string is one
+    parameter (never its characters); otherwise a list of "k=v" strings."""
+    return dict(params) if isinstance(params, Mapping) else [params] if isinstance(params, str) else list(params or [])
+
+
 def _budget_list(budgets) -> list:
     """One budget or several, as a list: a string is one budget (never its
     characters), and so is a number, numpy's included; what is neither a budget
@@ -194,8 +200,7 @@ def replay(
     from cmmsim.replay.scenario import Scenario
 
     budget_list = _budget_list(budgets)
-    # One "k=v" string is one parameter, never its characters.
-    p = dict(params) if isinstance(params, Mapping) else [params] if isinstance(params, str) else list(params or [])
+    p = _params_arg(params)
     if stream:
         if isinstance(paths, Scenario):
             from cmmsim.tracer.errors import ParamError
@@ -391,8 +396,7 @@ def synthesize(
     """
     from cmmsim.tracer.synth import synthesize as synth
 
-    # One "k=v" string is one parameter, never its characters.
-    p = dict(params) if isinstance(params, Mapping) else [params] if isinstance(params, str) else list(params or [])
+    p = _params_arg(params)
     return synth(workload, out, seed=seed, events=events, params=p, jobs=jobs)
 
 
@@ -590,17 +594,17 @@ def report(
 
 def _check_frame(df: pl.DataFrame) -> None:
     """Refuse rows given as a frame that are not results, as :func:`read_results` refuses a file."""
+    from cmmsim.replay.frames import nan_column
     from cmmsim.tracer.errors import ResultsError
 
     # What every report groups by (a frame built by hand may hold no more; a
     # results file must hold all of cmmsim.replay.sweep.RESULT_COLUMNS).
     missing = [c for c in ("strategy", "budget_pages", "guest") if c not in df.columns]
     if missing:
-        more = "..." if len(missing) > 3 else ""
-        raise ResultsError(f"the results frame: not cmmsim results: no column {', '.join(missing[:3])}{more}")
-    nan = [c for c, t in df.schema.items() if t.is_float() and df[c].is_nan().any()]
+        raise ResultsError(f"the results frame: not cmmsim results: no column {', '.join(missing)}")
+    nan = nan_column(df)
     if nan:
-        raise ResultsError(f"the results frame: column {nan[0]} holds NaN (cmmsim writes null)")
+        raise ResultsError(f"the results frame: column {nan} holds NaN (cmmsim writes null)")
 
 
 def strategies() -> dict[str, str]:

@@ -57,6 +57,7 @@ __all__ = [
     "Replayed",
     "check_vcpus",
     "guest_vcpus",
+    "nan_column",
     "params_json",
     "results_frame",
     "series_frame",
@@ -108,6 +109,16 @@ def guest_vcpus(scenario, vcpus: int | None = None) -> np.ndarray:
     if known is None:
         return np.full(scenario.n_guests, fallback, np.int64)
     return np.where(known > 0, known, fallback).astype(np.int64)
+
+
+def nan_column(df: pl.DataFrame) -> str | None:
+    """The first float column of ``df`` holding NaN, or None.
+
+    cmmsim writes an undefined figure (``overhead_pct`` of a trace with no
+    duration) as null, never NaN, so a NaN says the rows were not written by it
+    (and a plot of NaN is empty axes).
+    """
+    return next((c for c, t in df.schema.items() if t.is_float() and df[c].is_nan().any()), None)
 
 
 def outdated(columns: list[str]) -> list[str]:

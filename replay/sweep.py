@@ -50,7 +50,7 @@ import polars as pl
 from cmmsim.replay import engine
 from cmmsim.replay.api import Replayed, replay_full
 from cmmsim.replay.costs import PRICING_KEY, CostProfile, load_profile, pricing_digest
-from cmmsim.replay.frames import check_vcpus, outdated
+from cmmsim.replay.frames import check_vcpus, nan_column, outdated
 from cmmsim.replay.grids import parse_grid
 from cmmsim.replay.scenario import expand_inputs, load, trace_name
 from cmmsim.replay.strategies import check_tier_pages, get_strategy, strategies
@@ -740,10 +740,9 @@ def _checked(df: pl.DataFrame, path: Path, what: str, columns: tuple[str, ...]) 
         )
     if df.is_empty():
         raise ResultsError(f"{show_path(path)}: holds no {what} rows")
-    # cmmsim writes an undefined figure as null, never NaN (a plot of NaN is empty axes).
-    nan = [c for c, t in df.schema.items() if what == "results" and t.is_float() and df[c].is_nan().any()]
+    nan = nan_column(df) if what == "results" else None
     if nan:
-        raise ResultsError(f"{show_path(path)}: column {nan[0]} holds NaN (not written by cmmsim)")
+        raise ResultsError(f"{show_path(path)}: column {nan} holds NaN (not written by cmmsim)")
     return df
 
 
